@@ -1,0 +1,985 @@
+/*
+ * command — parse, authorize and run one control request.  The daemon's
+ * control socket and simulate's events file both come through here, so a
+ * command behaves the same live and on virtual time.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/command.h"
+#include "kaohe/log.h"
+#include "kaohe/report.h"
+#include "kaohe/util.h"
+
+enum opt { OPT_AT = 1, OPT_NOTE = 2, OPT_UNIT = 4, OPT_REASON = 8, OPT_AS_OF = 16, OPT_FORMAT = 32 };
+static const char *const opt_names[] = { "--at", "--note", "--unit", "--reason", "--as-of", "--format" };
+#define NOPTS 6
+
+/* Where each option lands in struct args. */
+enum { A_AT, A_NOTE, A_UNIT, A_REASON, A_AS_OF, A_FORMAT };
+
+struct args {
+	char *pos[COMMAND_MAX_ARGS];
+	int npos;
+	const char *opt[NOPTS];
+};
+
+struct cmd {
+	const char *name;
+	enum command_access access;
+	int min, max; /* positional arguments */
+	unsigned opts;
+	const char *usage;
+	json_t *(*run)(struct command_ctx *c, struct args *a);
+};
+
+json_t *command_error(const char *code, const char *fmt, ...)
+{
+	char msg[2048];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	return json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
+}
+
+static json_t *ok(json_t *data)
+{
+	return json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_null());
+}
+
+static bool is_error(const json_t *answer)
+{
+	return !json_is_true(json_object_get(answer, "ok"));
+}
+
+int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err, size_t errlen)
+{
+	size_t len = strlen(line), o = 0;
+	int argc = 0;
+	const char *p = line;
+
+	if (len + 1 > buflen) {
+		snprintf(err, errlen, "request longer than %zu bytes", buflen - 1);
+		return -1;
+	}
+	for (;;) {
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p == '\0' || *p == '\r' || *p == '\n')
+			break;
+		if (argc == COMMAND_MAX_ARGS) {
+			snprintf(err, errlen, "more than %d words", COMMAND_MAX_ARGS);
+			return -1;
+		}
+		argv[argc++] = buf + o;
+		if (*p == '"') {
+			p++;
+			for (;;) {
+				if (*p == '\0') {
+					snprintf(err, errlen, "unterminated quoted word %d", argc);
+					return -1;
+				}
+				if (*p == '"')
+					break;
+				if (*p == '\\') {
+					if (p[1] != '"' && p[1] != '\\') {
+						snprintf(err, errlen,
+							 "bad escape \\%c in word %d (only \\\" and \\\\)",
+							 p[1] ? p[1] : '0', argc);
+						return -1;
+					}
+					p++;
+				}
+				buf[o++] = *p++;
+			}
+			p++;
+			if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+				snprintf(err, errlen, "word %d: a closing quote must end the word", argc);
+				return -1;
+			}
+		} else {
+			while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
+				if (*p == '"') {
+					snprintf(err, errlen, "word %d: a quote inside a word", argc);
+					return -1;
+				}
+				buf[o++] = *p++;
+			}
+		}
+		buf[o++] = '\0';
+	}
+	return argc;
+}
+
+/* ---- lookups with errors that tell what would have been right ---- */
+
+static json_t *unknown_unit(const struct plan *p, const char *s)
+{
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t i = 0; i < p->nunits && i < 20; i++)
+		sbuf_printf(&sb, "%s%s (%s)", i ? ", " : "", p->units[i].id, p->units[i].name);
+	if (p->nunits > 20)
+		sbuf_printf(&sb, ", … %zu in all", p->nunits);
+	json_t *e = command_error("unknown-unit", "unknown unit \"%s\"; known units: %s", s, sb.buf);
+	sbuf_free(&sb);
+	return e;
+}
+
+static json_t *find_unit(const struct plan *p, const char *s, int *unit)
+{
+	*unit = plan_unit_find(p, s);
+	return *unit < 0 ? unknown_unit(p, s) : NULL;
+}
+
+static json_t *find_row(const struct plan *p, const char *s, int *row)
+{
+	*row = plan_row_find(p, s);
+	if (*row >= 0)
+		return NULL;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t i = 0; i < p->nrows; i++)
+		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->rows[i].id);
+	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s", s, sb.buf);
+	sbuf_free(&sb);
+	return e;
+}
+
+static void list_occs(const struct plan *p, const struct plan_row *r, struct sbuf *sb)
+{
+	for (size_t i = 0; i < r->nocc; i++)
+		sbuf_printf(sb, "%s%s", i ? ", " : "", p->occs[r->occ_first + i].name);
+}
+
+static json_t *find_occ(const struct plan *p, const char *s, int *occ)
+{
+	char rowid[64];
+	int row;
+	json_t *err;
+
+	*occ = plan_occ_find(p, s);
+	if (*occ >= 0)
+		return NULL;
+	snprintf(rowid, sizeof(rowid), "%s", s);
+	char *at = strchr(rowid, '@');
+	if (at)
+		*at = '\0';
+	if ((err = find_row(p, rowid, &row)) != NULL) {
+		json_decref(err);
+		return command_error("unknown-occurrence",
+				     "unknown occurrence \"%s\" (expected ROW or ROW@YYYY-MM-DD)", s);
+	}
+	const struct plan_row *r = &p->rows[row];
+	if (r->nocc == 0)
+		return command_error("unknown-occurrence", "row %s has no time node", r->id);
+	struct sbuf sb;
+	sbuf_init(&sb);
+	list_occs(p, r, &sb);
+	err = at ? command_error("unknown-occurrence",
+				 "row %s has no occurrence \"%s\"; its occurrences: %s", r->id, s, sb.buf)
+		 : command_error("ambiguous-occurrence",
+				 "row %s has several occurrences; name one of: %s", r->id, sb.buf);
+	sbuf_free(&sb);
+	return err;
+}
+
+/* ---- authorization ---- */
+
+static json_t *may_write_row(const struct command_ctx *c, int row)
+{
+	const struct actor *a = c->actor;
+	int dept = c->plan->rows[row].dept;
+	if (a->admin || (a->depts && dept >= 0 && a->depts[dept]))
+		return NULL;
+	return command_error("permission-denied", "%s may not record for row %s (owned by %s)", a->name,
+			     c->plan->rows[row].id, dept >= 0 ? c->plan->depts[dept].id : "nobody");
+}
+
+static bool is_officer(const struct command_ctx *c)
+{
+	for (size_t i = 0; c->actor->depts && i < c->plan->ndepts; i++)
+		if (c->actor->depts[i])
+			return true;
+	return false;
+}
+
+static json_t *may_read_unit(const struct command_ctx *c, int unit)
+{
+	const struct actor *a = c->actor;
+	if (a->admin || is_officer(c) || (unit >= 0 && a->units && a->units[unit]))
+		return NULL;
+	return command_error("permission-denied", "%s may not read unit %s", a->name,
+			     unit >= 0 ? c->plan->units[unit].id : "(all units)");
+}
+
+static json_t *may_read_all(const struct command_ctx *c)
+{
+	return may_read_unit(c, -1);
+}
+
+/* ---- argument helpers ---- */
+
+static json_t *parse_time(const char *what, const char *s, int64_t *t)
+{
+	if (calendar_parse_instant(s, false, t) < 0)
+		return command_error("bad-time",
+				     "%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
+				     what, s);
+	return NULL;
+}
+
+static json_t *entry_json(const struct plan *p, const struct entry *e)
+{
+	json_t *o = json_object();
+	json_object_set_new(o, "id", json_integer(e->id));
+	json_object_set_new(o, "type", json_string(store_entry_type_name(e->type)));
+	json_object_set_new(o, "unit", json_string(e->unit >= 0 ? p->units[e->unit].id : "?"));
+	json_object_set_new(o, "row", json_string(e->row));
+	if (e->occ[0])
+		json_object_set_new(o, "occurrence", json_string(e->occ));
+	if (e->kind[0])
+		json_object_set_new(o, e->type == ENTRY_METRIC ? "metric" : "kind", json_string(e->kind));
+	if (e->type == ENTRY_FINDING || e->type == ENTRY_AWARD)
+		json_object_set_new(o, "count", json_integer(e->count));
+	if (e->type == ENTRY_RANKING)
+		json_object_set_new(o, "position", json_integer(e->count));
+	if (e->type == ENTRY_METRIC)
+		json_object_set_new(o, "value", report_value(e->value));
+	else if (e->type != ENTRY_SUBMISSION)
+		json_object_set_new(o, "points", report_points(e->points));
+	json_object_set_new(o, "at", report_instant(e->at));
+	json_object_set_new(o, "recorded_at", report_instant(e->recorded_at));
+	json_object_set_new(o, "by", json_string(e->actor));
+	if (e->note)
+		json_object_set_new(o, "note", json_string(e->note));
+	if (e->rule)
+		json_object_set_new(o, "rule", json_string(e->rule));
+	if (e->voided_at)
+		json_object_set_new(o, "voided",
+				    json_pack("{s:o, s:s, s:s}", "at", report_instant(e->voided_at), "by",
+					      e->voided_by, "reason", e->void_reason ? e->void_reason : ""));
+	return o;
+}
+
+static json_t *sched_json(const struct schedule *s, json_t *o)
+{
+	char day[16];
+	calendar_format_day(s->due_day, day, sizeof(day));
+	json_object_set_new(o, "due", s->timed ? report_instant(s->due_at) : json_string(day));
+	json_object_set_new(o, "deadline", report_instant(s->deadline));
+	json_object_set_new(o, "close", report_instant(s->close));
+	return o;
+}
+
+/* ---- the commands ---- */
+
+static json_t *cmd_ping(struct command_ctx *c, struct args *a)
+{
+	(void)a;
+	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", report_instant(c->now)));
+}
+
+static json_t *cmd_submit(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int unit, occ;
+	int64_t at = c->now, id;
+	json_t *err;
+
+	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_occ(p, a->pos[1], &occ)))
+		return err;
+	const struct plan_occ *o = &p->occs[occ];
+	const struct plan_row *r = &p->rows[o->row];
+	if (o->type != OCC_DEADLINE)
+		return command_error("not-submittable",
+				     "row %s takes no submissions: its time node reminds %s to record findings",
+				     r->id, r->dept >= 0 ? p->depts[r->dept].name : "the department");
+	if ((err = may_write_row(c, o->row)))
+		return err;
+	if (a->opt[A_AT] && (err = parse_time("--at", a->opt[A_AT], &at)))
+		return err;
+	if (at > c->now) {
+		char now[40];
+		calendar_format_instant(c->now, now, sizeof(now));
+		return command_error("bad-time", "--at %s is in the future (now is %s)", a->opt[A_AT], now);
+	}
+	int64_t before = store_first_submission(c->st, unit, o->name);
+	struct entry en = { .unit = unit, .type = ENTRY_SUBMISSION, .bucket = -1, .at = at,
+			    .recorded_at = c->now, .note = a->opt[A_NOTE] };
+	snprintf(en.row, sizeof(en.row), "%s", r->id);
+	snprintf(en.occ, sizeof(en.occ), "%s", o->name);
+	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
+	if (store_entry_add(c->st, &en, &id) < 0 ||
+	    engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission recorded") < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	int64_t first;
+	enum occ_state st = engine_occ_state(c->eng, unit, occ, c->now, &first);
+	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
+			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
+			      before == INT64_MAX || at < before, "state", engine_state_name(st));
+	sched_json(engine_schedule(c->eng, occ, unit), d);
+	return ok(d);
+}
+
+static json_t *parse_count(const char *s, int64_t *n)
+{
+	int64_t v;
+	if (util_parse_fixed(s, 0, &v) < 0 || v <= 0 || v > 1000000)
+		return command_error("bad-count", "count \"%s\" must be a whole number from 1 to 1000000", s);
+	*n = v;
+	return NULL;
+}
+
+static json_t *cmd_record(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int unit, row, k;
+	int64_t count = 1, id;
+	json_t *err;
+
+	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
+		return err;
+	const struct plan_row *r = &p->rows[row];
+	if ((k = plan_kind_find(r, a->pos[2])) < 0) {
+		struct sbuf sb;
+		sbuf_init(&sb);
+		for (size_t i = 0; i < r->nkinds; i++)
+			sbuf_printf(&sb, "%s%s (%s)", i ? ", " : "", r->kinds[i].id,
+				    r->kinds[i].award ? "award" : "finding");
+		err = r->nkinds ? command_error("unknown-kind", "row %s has no kind \"%s\"; its kinds: %s",
+						r->id, a->pos[2], sb.buf)
+				: command_error("unknown-kind", "row %s has no finding or award kinds", r->id);
+		sbuf_free(&sb);
+		return err;
+	}
+	if (a->npos > 3 && (err = parse_count(a->pos[3], &count)))
+		return err;
+	if ((err = may_write_row(c, row)))
+		return err;
+	const struct plan_kind *kd = &r->kinds[k];
+	struct entry en = { .unit = unit, .type = kd->award ? ENTRY_AWARD : ENTRY_FINDING,
+			    .bucket = kd->bucket, .count = count,
+			    .points = (kd->award ? 1 : -1) * count * kd->per, .at = c->now,
+			    .recorded_at = c->now, .note = a->opt[A_NOTE], .rule = r->scoring };
+	snprintf(en.row, sizeof(en.row), "%s", r->id);
+	snprintf(en.kind, sizeof(en.kind), "%s", kd->id);
+	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
+	if (store_entry_add(c->st, &en, &id) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
+			    p->units[unit].id, "row", r->id, "kind", kd->id, "type",
+			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
+			    report_points(en.points)));
+}
+
+static bool row_uses_metric(const struct plan_row *r, int m)
+{
+	if (r->ranking && r->ranking->metric == m)
+		return true;
+	for (size_t t = 0; t < r->nthresholds; t++)
+		for (size_t i = 0; i < r->thresholds[t].nany; i++)
+			if (r->thresholds[t].any[i].metric == m)
+				return true;
+	return false;
+}
+
+static json_t *cmd_metric(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int unit, row, m;
+	int64_t v, id;
+	json_t *err;
+
+	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
+		return err;
+	const struct plan_row *r = &p->rows[row];
+	m = plan_metric_find(p, a->pos[2]);
+	if (m < 0 || !row_uses_metric(r, m)) {
+		struct sbuf sb;
+		sbuf_init(&sb);
+		for (size_t i = 0; i < p->nmetrics; i++)
+			if (row_uses_metric(r, (int)i))
+				sbuf_printf(&sb, "%s%s", sb.len ? ", " : "", p->metrics[i].id);
+		err = command_error("unknown-metric", "row %s has no metric \"%s\"%s%s", r->id, a->pos[2],
+				    sb.len ? "; its metrics: " : " (it uses none)", sb.buf);
+		sbuf_free(&sb);
+		return err;
+	}
+	if (util_parse_fixed(a->pos[3], 4, &v) < 0 || v > 1000000000000LL || v < -1000000000000LL)
+		return command_error("bad-value",
+				     "metric value \"%s\" is not a number (at most four decimals, e.g. 12.5)",
+				     a->pos[3]);
+	if ((err = may_write_row(c, row)))
+		return err;
+	struct entry en = { .unit = unit, .type = ENTRY_METRIC, .bucket = -1, .value = v, .at = c->now,
+			    .recorded_at = c->now };
+	snprintf(en.row, sizeof(en.row), "%s", r->id);
+	snprintf(en.kind, sizeof(en.kind), "%s", p->metrics[m].id);
+	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
+	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
+			    "row", r->id, "metric", p->metrics[m].id, "value", report_value(v)));
+}
+
+static json_t *cmd_move(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int occ, unit = -1;
+	json_t *err;
+	struct move m = { .at = c->now };
+
+	if ((err = find_occ(p, a->pos[0], &occ)))
+		return err;
+	if (a->opt[A_REASON] == NULL || a->opt[A_REASON][0] == '\0')
+		return command_error("usage", "move needs --reason TEXT: every move is audited");
+	if (a->opt[A_UNIT] && (err = find_unit(p, a->opt[A_UNIT], &unit)))
+		return err;
+	const char *when = a->pos[1];
+	if (strchr(when, 'T') || strchr(when, ' ')) {
+		if ((err = parse_time("the new due", when, &m.due_at)))
+			return err;
+		m.timed = true;
+		m.due_day = calendar_day_of(m.due_at, NULL);
+	} else if (calendar_parse_day(when, p->year, &m.due_day) < 0) {
+		return command_error("bad-date", "\"%s\" is not a date (YYYY-MM-DD) or a date-time", when);
+	}
+	if (m.due_day < p->cal.year_first || m.due_day >= calendar_days_from_civil(p->year + 1, 1, 1))
+		return command_error("bad-date", "the new due %s is outside the plan year %d", when, p->year);
+	if ((err = may_write_row(c, p->occs[occ].row)))
+		return err;
+	snprintf(m.occ, sizeof(m.occ), "%s", p->occs[occ].name);
+	m.unit = unit;
+	snprintf(m.actor, sizeof(m.actor), "%s", c->actor->name);
+	m.reason = a->opt[A_REASON];
+	if (store_move_add(c->st, &m) < 0 || engine_reschedule(c->eng) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	for (size_t u = 0; u < p->nunits; u++)
+		if ((unit < 0 || (int)u == unit) &&
+		    engine_reconcile_deadline(c->eng, (int)u, occ, c->now, "deadline moved") < 0)
+			return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (c->timeline_changed)
+		c->timeline_changed(c->hook_arg);
+	json_t *d = json_pack("{s:s}", "occurrence", p->occs[occ].name);
+	if (unit >= 0)
+		json_object_set_new(d, "unit", json_string(p->units[unit].id));
+	return ok(sched_json(engine_schedule(c->eng, occ, unit), d));
+}
+
+static json_t *cmd_void(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int64_t id;
+	struct entry e;
+	json_t *err;
+
+	if (util_parse_fixed(a->pos[0], 0, &id) < 0 || id <= 0)
+		return command_error("usage", "\"%s\" is not an entry id", a->pos[0]);
+	if (a->opt[A_REASON] == NULL || a->opt[A_REASON][0] == '\0')
+		return command_error("usage", "void needs --reason TEXT: every void is audited");
+	int rc = store_entry_get(c->st, id, &e);
+	if (rc < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (rc == 0)
+		return command_error("not-found", "no entry %lld", (long long)id);
+	if (e.unit < 0)
+		return command_error("conflict", "entry %lld belongs to a unit the plan no longer has",
+				     (long long)id);
+	if (e.voided_at)
+		return command_error("conflict", "entry %lld is already void (by %s)", (long long)id,
+				     e.voided_by);
+	int row = plan_row_find(p, e.row);
+	if (row < 0)
+		return command_error("conflict", "entry %lld belongs to row %s, which the plan no longer has",
+				     (long long)id, e.row);
+	if ((err = may_write_row(c, row)))
+		return err;
+	enum entry_type type = e.type;
+	int unit = e.unit;
+	char occname[40];
+	snprintf(occname, sizeof(occname), "%s", e.occ);
+	if (store_entry_void(c->st, id, c->now, c->actor->name, a->opt[A_REASON]) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	int occ = plan_occ_find(p, occname);
+	if ((type == ENTRY_SUBMISSION && occ >= 0 &&
+	     engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission voided") < 0) ||
+	    (type == ENTRY_METRIC && engine_reconcile_thresholds(c->eng, unit, c->now) < 0))
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id, "type",
+			    store_entry_type_name(type), "unit", p->units[unit].id, "voided_at",
+			    report_instant(c->now)));
+}
+
+static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
+{
+	struct score_table t;
+	if (engine_scores(c->eng, as_of, &t) < 0) {
+		*err = command_error("internal", "database: %s", store_errmsg(c->st));
+		return NULL;
+	}
+	json_t *u = report_units(c->plan, &t);
+	score_free(&t);
+	return u;
+}
+
+static json_t *cmd_scores(struct command_ctx *c, struct args *a)
+{
+	int64_t as_of = c->now;
+	json_t *err = may_read_all(c);
+	if (err || (a->opt[A_AS_OF] && (err = parse_time("--as-of", a->opt[A_AS_OF], &as_of))))
+		return err;
+	json_t *units = units_scores(c, as_of, &err);
+	if (units == NULL)
+		return err;
+	return ok(json_pack("{s:o, s:o}", "as_of", report_instant(as_of), "units", units));
+}
+
+static json_t *unit_status(struct command_ctx *c, int unit)
+{
+	const struct plan *p = c->plan;
+	json_t *occs = json_array(), *err = NULL;
+	json_t *units = units_scores(c, c->now, &err);
+
+	if (units == NULL) {
+		json_decref(occs);
+		return err;
+	}
+	for (size_t i = 0; i < p->noccs; i++) {
+		if (p->occs[i].type != OCC_DEADLINE)
+			continue;
+		int64_t first;
+		enum occ_state s = engine_occ_state(c->eng, unit, (int)i, c->now, &first);
+		json_t *o = json_pack("{s:s, s:s, s:s}", "occurrence", p->occs[i].name, "row",
+				      p->rows[p->occs[i].row].id, "state", engine_state_name(s));
+		sched_json(engine_schedule(c->eng, (int)i, unit), o);
+		if (first != INT64_MAX)
+			json_object_set_new(o, "submitted_at", report_instant(first));
+		json_array_append_new(occs, o);
+	}
+	json_t *u = json_incref(json_array_get(units, (size_t)unit));
+	json_decref(units);
+	json_object_set_new(u, "occurrences", occs);
+	json_object_set_new(u, "now", report_instant(c->now));
+	return ok(u);
+}
+
+static json_t *cmd_status(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int unit;
+	json_t *err;
+
+	if (a->npos == 1) {
+		if ((err = find_unit(p, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+			return err;
+		return unit_status(c, unit);
+	}
+	if ((err = may_read_all(c)))
+		return err;
+	json_t *units = units_scores(c, c->now, &err);
+	if (units == NULL)
+		return err;
+	/* The occurrences between deadline and close, with who still owes them. */
+	json_t *open = json_array();
+	uint8_t *mark = xcalloc(p->nunits + 1, 1);
+	for (size_t i = 0; i < p->noccs; i++) {
+		const struct schedule *s = engine_schedule(c->eng, (int)i, -1);
+		if (p->occs[i].type != OCC_DEADLINE || c->now < s->deadline || c->now >= s->close)
+			continue;
+		store_submitted(c->st, p->occs[i].name, c->now + 1, mark);
+		json_t *owing = json_array();
+		for (size_t u = 0; u < p->nunits; u++)
+			if (!mark[u])
+				json_array_append_new(owing, json_string(p->units[u].id));
+		json_t *o = json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
+		json_array_append_new(open, sched_json(s, o));
+	}
+	free(mark);
+	int64_t next = engine_next(c->eng);
+	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", report_instant(c->now), "next",
+			      next == INT64_MAX ? json_null() : report_instant(next), "units", units,
+			      "open", open);
+	return ok(d);
+}
+
+struct explain_ctx {
+	const struct plan *p;
+	json_t *rows;   /* row id -> {entries: […]} */
+};
+
+static int explain_entry(const struct entry *e, void *arg)
+{
+	struct explain_ctx *x = arg;
+	json_t *r = json_object_get(x->rows, e->row);
+	if (r == NULL)
+		return 0;
+	json_array_append_new(json_object_get(r, "entries"), entry_json(x->p, e));
+	return 0;
+}
+
+static json_t *cmd_explain(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int unit, row = -1;
+	json_t *err;
+
+	if ((err = find_unit(p, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+		return err;
+	if (a->npos > 1 && (err = find_row(p, a->pos[1], &row)))
+		return err;
+	struct score_table t;
+	if (engine_scores(c->eng, c->now, &t) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	json_t *rows = json_object(), *list = json_array();
+	for (size_t r = 0; r < p->nrows; r++) {
+		if (row >= 0 && (int)r != row)
+			continue;
+		const struct plan_row *pr = &p->rows[r];
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row", pr->id,
+				      "category", p->cats[pr->category].id, "content", pr->content,
+				      "max", report_points(pr->max), "start",
+				      report_points(pr->earn ? 0 : pr->max), "score",
+				      report_points(t.rows[(size_t)unit * p->nrows + r]), "standard",
+				      pr->standard, "scoring", pr->scoring, "entries");
+		json_object_set(rows, pr->id, o);
+		json_array_append_new(list, o);
+	}
+	struct explain_ctx x = { .p = p, .rows = rows };
+	int rc = store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
+	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
+			      p->units[unit].name, "total", report_points(t.total[unit]), "rank",
+			      t.rank[unit], "as_of", report_instant(c->now), "rows", list);
+	score_free(&t);
+	json_decref(rows);
+	if (rc < 0) {
+		json_decref(d);
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	return ok(d);
+}
+
+static json_t *cmd_plan(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	json_t *rows = json_array(), *err;
+	(void)a;
+
+	if ((err = may_read_all(c)))
+		return err;
+	for (size_t r = 0; r < p->nrows; r++) {
+		const struct plan_row *pr = &p->rows[r];
+		json_t *occs = json_array(), *kinds = json_array();
+		for (size_t i = 0; i < pr->nocc; i++) {
+			int o = (int)(pr->occ_first + i);
+			json_t *oj = json_pack("{s:s, s:s}", "occurrence", p->occs[o].name, "type",
+					       p->occs[o].type == OCC_DEADLINE ? "deadline" : "record");
+			json_array_append_new(occs, sched_json(engine_schedule(c->eng, o, -1), oj));
+		}
+		for (size_t k = 0; k < pr->nkinds; k++) {
+			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id, "name",
+					       pr->kinds[k].name, "type",
+					       pr->kinds[k].award ? "award" : "finding", "points",
+					       report_points(pr->kinds[k].per));
+			if (pr->kinds[k].cap >= 0)
+				json_object_set_new(kj, "cap", report_points(pr->kinds[k].cap));
+			json_array_append_new(kinds, kj);
+		}
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row", pr->id,
+				      "category", p->cats[pr->category].id, "department",
+				      p->depts[pr->dept].id, "max", report_points(pr->max), "earn",
+				      pr->earn, "content", pr->content, "time_node", pr->time_node,
+				      "occurrences", occs, "kinds", kinds);
+		if (pr->has_deadline) {
+			json_object_set_new(o, "late", report_points(pr->late));
+			json_object_set_new(o, "missing", report_points(pr->missing));
+		}
+		json_array_append_new(rows, o);
+	}
+	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title", p->title,
+			    "document", p->document, "timezone", p->timezone, "total",
+			    report_points(p->total), "units", (json_int_t)p->nunits, "rows", rows));
+}
+
+static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
+{
+	const struct plan *p = c->plan;
+	int64_t days = 14;
+	json_t *list = json_array();
+
+	if (a->npos > 0 && (util_parse_fixed(a->pos[0], 0, &days) < 0 || days <= 0 || days > 3660)) {
+		json_decref(list);
+		return command_error("usage", "DAYS \"%s\" must be a whole number from 1 to 3660", a->pos[0]);
+	}
+	bool all = c->actor->admin || is_officer(c);
+	if (!all && c->actor->units == NULL) {
+		json_decref(list);
+		return may_read_all(c);
+	}
+	uint8_t *mark = xcalloc(p->nunits + 1, 1);
+	int64_t until = c->now + days * DAY_SECONDS;
+	for (size_t i = 0; i < p->noccs; i++) {
+		const struct schedule *s = engine_schedule(c->eng, (int)i, -1);
+		const struct plan_occ *o = &p->occs[i];
+		if (s->deadline <= c->now || s->deadline > until)
+			continue;
+		json_t *oj = json_pack("{s:s, s:s, s:s}", "occurrence", o->name, "row",
+				       p->rows[o->row].id, "title", p->rows[o->row].content);
+		sched_json(s, oj);
+		if (o->type == OCC_RECORD) {
+			if (!all) {
+				json_decref(oj);
+				continue;
+			}
+			json_object_set_new(oj, "department", json_string(p->depts[p->rows[o->row].dept].id));
+		} else {
+			json_t *owing = json_array();
+			store_submitted(c->st, o->name, c->now + 1, mark);
+			for (size_t u = 0; u < p->nunits; u++)
+				if (!mark[u] && (all || c->actor->units[u]))
+					json_array_append_new(owing, json_string(p->units[u].id));
+			json_object_set_new(oj, "not_submitted", owing);
+			json_object_set_new(oj, "late", report_points(p->rows[o->row].late));
+			json_object_set_new(oj, "missing", report_points(p->rows[o->row].missing));
+		}
+		json_array_append_new(list, oj);
+	}
+	free(mark);
+	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days", (json_int_t)days,
+			    "occurrences", list));
+}
+
+static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const char *data, void *arg)
+{
+	(void)data;
+	json_array_append_new(arg, json_pack("{s:s, s:o, s:o}", "period", period, "at",
+					     report_instant(at), "taken_at", report_instant(taken_at)));
+	return 0;
+}
+
+static json_t *cmd_snapshots(struct command_ctx *c, struct args *a)
+{
+	json_t *list = json_array(), *err;
+	(void)a;
+	if ((err = may_read_all(c))) {
+		json_decref(list);
+		return err;
+	}
+	if (store_snapshots(c->st, false, snapshot_row, list) < 0) {
+		json_decref(list);
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	return ok(list);
+}
+
+static int audit_row(int64_t id, int64_t at, const char *actor, const char *command,
+		     const char *result, void *arg)
+{
+	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id, "at",
+					     report_instant(at), "by", actor, "command", command,
+					     "result", result));
+	return 0;
+}
+
+static json_t *cmd_audit(struct command_ctx *c, struct args *a)
+{
+	int64_t n = 20;
+	json_t *list, *err;
+	if ((err = may_read_all(c)))
+		return err;
+	if (a->npos > 0 && (util_parse_fixed(a->pos[0], 0, &n) < 0 || n <= 0 || n > 100000))
+		return command_error("usage", "N \"%s\" must be a whole number from 1 to 100000", a->pos[0]);
+	list = json_array();
+	if (store_audit(c->st, (int)n, audit_row, list) < 0) {
+		json_decref(list);
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	return ok(list);
+}
+
+static json_t *cmd_reload(struct command_ctx *c, struct args *a)
+{
+	(void)a;
+	if (c->reload == NULL)
+		return command_error("unavailable", "reload is only available in the running daemon");
+	return c->reload(c->hook_arg);
+}
+
+static const struct cmd commands[] = {
+	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping },
+	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status },
+	{ "upcoming", CMD_READ, 0, 1, 0, "upcoming [DAYS]", cmd_upcoming },
+	{ "scores", CMD_READ, 0, 0, OPT_AS_OF, "scores [--as-of TIME]", cmd_scores },
+	{ "explain", CMD_READ, 1, 2, 0, "explain UNIT [ROW]", cmd_explain },
+	{ "snapshots", CMD_READ, 0, 0, 0, "snapshots", cmd_snapshots },
+	{ "audit", CMD_READ, 0, 1, 0, "audit [N]", cmd_audit },
+	{ "plan", CMD_READ, 0, 0, 0, "plan", cmd_plan },
+	{ "submit", CMD_WRITE, 2, 2, OPT_AT | OPT_NOTE, "submit UNIT OCC [--at TIME] [--note TEXT]",
+	  cmd_submit },
+	{ "record", CMD_WRITE, 3, 4, OPT_NOTE, "record UNIT ROW KIND [COUNT] [--note TEXT]", cmd_record },
+	{ "metric", CMD_WRITE, 4, 4, 0, "metric UNIT ROW NAME VALUE", cmd_metric },
+	{ "void", CMD_WRITE, 1, 1, OPT_REASON, "void ENTRY_ID --reason TEXT", cmd_void },
+	{ "move", CMD_WRITE, 2, 2, OPT_UNIT | OPT_REASON,
+	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move },
+	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload },
+};
+#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const struct cmd *find_command(const char *name)
+{
+	for (size_t i = 0; i < NCOMMANDS; i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Split and check LINE's form into A; NULL or an error answer. */
+static json_t *parse(const char *line, size_t len, char *buf, size_t buflen, struct args *a,
+		     const struct cmd **cmd)
+{
+	char *argv[COMMAND_MAX_ARGS], err[256];
+	int argc;
+
+	if (len > COMMAND_MAX_LINE)
+		return command_error("line-too-long", "request of %zu bytes; the limit is %d", len,
+				     COMMAND_MAX_LINE);
+	if (memchr(line, '\0', len) || !util_utf8_valid(line, len))
+		return command_error("bad-utf8", "the request is not valid UTF-8 text");
+	argc = command_split(line, buf, buflen, argv, err, sizeof(err));
+	if (argc < 0)
+		return command_error("usage", "%s", err);
+	if (argc == 0)
+		return command_error("usage", "empty request");
+	if ((*cmd = find_command(argv[0])) == NULL) {
+		struct sbuf sb;
+		sbuf_init(&sb);
+		for (size_t i = 0; i < NCOMMANDS; i++)
+			sbuf_printf(&sb, "%s%s", i ? ", " : "", commands[i].name);
+		json_t *e = command_error("unknown-command", "unknown command \"%s\"; commands: %s",
+					  argv[0], sb.buf);
+		sbuf_free(&sb);
+		return e;
+	}
+	memset(a, 0, sizeof(*a));
+	for (int i = 1; i < argc; i++) {
+		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0') {
+			int k;
+			char *eq = strchr(argv[i], '=');
+			if (eq)
+				*eq = '\0';
+			for (k = 0; k < NOPTS && strcmp(argv[i], opt_names[k]) != 0; k++)
+				;
+			if (k == NOPTS || !((*cmd)->opts & (1u << k)))
+				return command_error("usage", "%s takes no option %s; usage: %s",
+						     (*cmd)->name, argv[i], (*cmd)->usage);
+			if (eq) {
+				a->opt[k] = eq + 1;
+			} else {
+				if (i + 1 >= argc)
+					return command_error("usage", "option %s needs a value; usage: %s",
+							     argv[i], (*cmd)->usage);
+				a->opt[k] = argv[++i];
+			}
+			continue;
+		}
+		a->pos[a->npos++] = argv[i];
+	}
+	if (a->npos < (*cmd)->min || a->npos > (*cmd)->max)
+		return command_error("usage", "%s: wrong number of arguments; usage: %s", (*cmd)->name,
+				     (*cmd)->usage);
+	return NULL;
+}
+
+int command_check(const struct plan *plan, const char *line, size_t len, const char **code, char *msg,
+		  size_t msglen)
+{
+	char *buf = xmalloc(len + 1);
+	struct args a;
+	const struct cmd *cmd;
+	json_t *err = parse(line, len, buf, len + 1, &a, &cmd);
+	int unit, row, occ;
+
+	/* Names of units, rows and occurrences are known before anything runs. */
+	if (err == NULL && (strcmp(cmd->name, "submit") == 0 || strcmp(cmd->name, "record") == 0 ||
+			    strcmp(cmd->name, "metric") == 0 || strcmp(cmd->name, "explain") == 0 ||
+			    (strcmp(cmd->name, "status") == 0 && a.npos == 1)))
+		err = find_unit(plan, a.pos[0], &unit);
+	if (err == NULL && strcmp(cmd->name, "submit") == 0)
+		err = find_occ(plan, a.pos[1], &occ);
+	if (err == NULL && strcmp(cmd->name, "move") == 0)
+		err = find_occ(plan, a.pos[0], &occ);
+	if (err == NULL && (strcmp(cmd->name, "record") == 0 || strcmp(cmd->name, "metric") == 0))
+		err = find_row(plan, a.pos[1], &row);
+	free(buf);
+	if (err == NULL)
+		return 0;
+	json_t *e = json_object_get(err, "error");
+	*code = strcmp(json_string_value(json_object_get(e, "code")), "usage") == 0 ? "usage" : "bad-argument";
+	snprintf(msg, msglen, "%s", json_string_value(json_object_get(e, "message")));
+	json_decref(err);
+	return -1;
+}
+
+json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
+{
+	char *buf = xmalloc(len + 1);
+	struct args a;
+	const struct cmd *cmd = NULL;
+	json_t *answer = parse(line, len, buf, len + 1, &a, &cmd);
+
+	if (answer) {
+		free(buf);
+		return answer;
+	}
+	if (cmd->access == CMD_ADMIN && !c->actor->admin) {
+		free(buf);
+		return command_error("permission-denied", "%s may not run %s (admins only)", c->actor->name,
+				     cmd->name);
+	}
+	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c)) {
+		free(buf);
+		return command_error("permission-denied", "%s may not run %s (officers and admins only)",
+				     c->actor->name, cmd->name);
+	}
+	if (cmd->access != CMD_WRITE) {
+		answer = cmd->run(c, &a);
+		free(buf);
+		return answer;
+	}
+	if (store_begin(c->st) < 0) {
+		free(buf);
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	answer = cmd->run(c, &a);
+	if (!is_error(answer)) {
+		char *result = report_dump(json_object_get(answer, "data"));
+		if (strlen(result) > 1024)
+			strcpy(result + 1020, "…");
+		char *text = xstrdup(line);
+		text[strcspn(text, "\r\n")] = '\0';
+		int rc = store_audit_add(c->st, c->now, c->actor->name, text, result);
+		if (rc < 0)
+			store_rollback(c->st);
+		else
+			rc = store_commit(c->st); /* rolls back itself on failure */
+		if (rc < 0) {
+			json_decref(answer);
+			answer = command_error("internal", "database: %s", store_errmsg(c->st));
+		} else {
+			log_info("%s: %s", c->actor->name, text);
+		}
+		free(text);
+		free(result);
+	} else {
+		store_rollback(c->st);
+	}
+	if (is_error(answer) && strcmp(cmd->name, "move") == 0 && engine_reschedule(c->eng) < 0)
+		log_warnx("engine: cannot re-read the moves: %s", store_errmsg(c->st));
+	free(buf);
+	return answer;
+}

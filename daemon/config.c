@@ -1,0 +1,1110 @@
+/*
+ * config — libconfig file -> settings + plan.  The loader never stops at
+ * the first semantic problem: each is appended to the caller's error
+ * buffer with the file and line libconfig kept for the setting, so that
+ * one --check run shows everything to fix.
+ */
+#include <libconfig.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/config.h"
+#include "kaohe/log.h"
+
+struct loader {
+	const char *file;
+	struct sbuf *err, *warn;
+	int nerr;
+	struct config *cfg;
+	struct plan *p;
+};
+
+static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s,
+		    const char *fmt, va_list ap)
+{
+	const char *file = s ? config_setting_source_file(s) : NULL;
+	int line = s ? (int)config_setting_source_line(s) : 0;
+
+	sbuf_printf(to, "%s:%d: ", file ? file : ld->file, line);
+	char msg[1024];
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	sbuf_puts(to, msg);
+	sbuf_puts(to, "\n");
+}
+
+static void __attribute__((format(printf, 3, 4)))
+error_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(ld, ld->err, s, fmt, ap);
+	va_end(ap);
+	ld->nerr++;
+}
+
+static void __attribute__((format(printf, 3, 4)))
+warn_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport(ld, ld->warn, s, fmt, ap);
+	va_end(ap);
+}
+
+/* Report every member of GROUP whose name ALLOWED does not list. */
+static void check_keys(struct loader *ld, const config_setting_t *group, const char *what,
+		       const char *const *allowed)
+{
+	int n = config_setting_length(group);
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *m = config_setting_get_elem(group, (unsigned)i);
+		const char *name = config_setting_name(m);
+		bool ok = false;
+		if (name == NULL)
+			continue;
+		for (const char *const *a = allowed; *a && !ok; a++)
+			ok = strcmp(*a, name) == 0;
+		if (!ok)
+			error_at(ld, m, "unknown setting \"%s\" in %s", name, what);
+	}
+}
+
+static const config_setting_t *member(const config_setting_t *g, const char *name)
+{
+	return g ? config_setting_get_member(g, name) : NULL;
+}
+
+/* A string member; DEF when absent (NULL: required). */
+static const char *get_string(struct loader *ld, const config_setting_t *g, const char *what,
+			      const char *name, const char *def)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL) {
+		if (def == NULL)
+			error_at(ld, g, "%s: missing setting \"%s\"", what, name);
+		return def;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_STRING) {
+		error_at(ld, s, "%s: \"%s\" must be a string", what, name);
+		return def;
+	}
+	return config_setting_get_string(s);
+}
+
+static bool get_bool(struct loader *ld, const config_setting_t *g, const char *what,
+		     const char *name, bool def)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL)
+		return def;
+	if (config_setting_type(s) != CONFIG_TYPE_BOOL) {
+		error_at(ld, s, "%s: \"%s\" must be true or false", what, name);
+		return def;
+	}
+	return config_setting_get_bool(s);
+}
+
+static bool is_number(const config_setting_t *s)
+{
+	int t = config_setting_type(s);
+	return t == CONFIG_TYPE_INT || t == CONFIG_TYPE_INT64 || t == CONFIG_TYPE_FLOAT;
+}
+
+static double number_of(const config_setting_t *s)
+{
+	switch (config_setting_type(s)) {
+	case CONFIG_TYPE_INT: return config_setting_get_int(s);
+	case CONFIG_TYPE_INT64: return (double)config_setting_get_int64(s);
+	default: return config_setting_get_float(s);
+	}
+}
+
+/* Points of S: a number >= 0 with at most two decimals, as hundredths. */
+static int points_of(struct loader *ld, const config_setting_t *s, const char *what,
+		     int64_t *out)
+{
+	if (!is_number(s)) {
+		error_at(ld, s, "%s must be a number of points", what);
+		return -1;
+	}
+	double d = number_of(s);
+	if (util_double_to_hundredths(d, out) < 0) {
+		error_at(ld, s, "%s: %g is not a whole number of hundredths of a point", what, d);
+		return -1;
+	}
+	if (*out < 0) {
+		error_at(ld, s, "%s: points must not be negative (%g)", what, d);
+		return -1;
+	}
+	return 0;
+}
+
+static int get_points(struct loader *ld, const config_setting_t *g, const char *what,
+		      const char *name, bool required, int64_t *out)
+{
+	const config_setting_t *s = member(g, name);
+	char w[256];
+	if (s == NULL) {
+		if (required)
+			error_at(ld, g, "%s: missing setting \"%s\"", what, name);
+		return -1;
+	}
+	snprintf(w, sizeof(w), "%s: %s", what, name);
+	return points_of(ld, s, w, out);
+}
+
+static bool valid_id(const char *s)
+{
+	if (*s == '\0' || strlen(s) > 64)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_'))
+			return false;
+	return true;
+}
+
+/* The "id" of list element E, checked for form. */
+static const char *get_id(struct loader *ld, const config_setting_t *e, const char *what)
+{
+	const char *id = get_string(ld, e, what, "id", NULL);
+	if (id && !valid_id(id)) {
+		error_at(ld, member(e, "id"),
+			 "%s: id \"%s\" may only hold letters, digits, '-' and '_'", what, id);
+		return NULL;
+	}
+	return id;
+}
+
+static char *dup_or_null(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+static void load_contact(struct loader *ld, const config_setting_t *g, const char *what,
+			 struct contact *c)
+{
+	static const char *const keys[] = { "name", "email", "mobile", NULL };
+	check_keys(ld, g, what, keys);
+	c->name = xstrdup(get_string(ld, g, what, "name", "") ?: "");
+	c->email = dup_or_null(get_string(ld, g, what, "email", ""));
+	if (c->email && c->email[0] == '\0') {
+		free(c->email);
+		c->email = NULL;
+	}
+	const char *mobile = get_string(ld, g, what, "mobile", "");
+	c->mobile = mobile && *mobile ? xstrdup(mobile) : NULL;
+}
+
+static const config_setting_t *get_list(struct loader *ld, const config_setting_t *g,
+					const char *what, const char *name, bool required)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL) {
+		if (required)
+			error_at(ld, g, "%s: missing setting \"%s\"", what, name);
+		return NULL;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
+		error_at(ld, s, "%s: \"%s\" must be a list", what, name);
+		return NULL;
+	}
+	return s;
+}
+
+static const config_setting_t *get_group(struct loader *ld, const config_setting_t *g,
+					 const char *what, const char *name, bool required)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL) {
+		if (required)
+			error_at(ld, g, "%s: missing group \"%s\"", what, name);
+		return NULL;
+	}
+	if (config_setting_type(s) != CONFIG_TYPE_GROUP) {
+		error_at(ld, s, "%s: \"%s\" must be a group { … }", what, name);
+		return NULL;
+	}
+	return s;
+}
+
+static void load_strings(struct loader *ld, const config_setting_t *arr, const char *what,
+			 char ***out, size_t *n)
+{
+	*out = NULL;
+	*n = 0;
+	if (arr == NULL)
+		return;
+	int len = config_setting_length(arr);
+	*out = xcalloc((size_t)len + 1, sizeof(char *));
+	for (int i = 0; i < len; i++) {
+		const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_STRING) {
+			error_at(ld, e, "%s: element %d must be a string", what, i + 1);
+			continue;
+		}
+		(*out)[(*n)++] = xstrdup(config_setting_get_string(e));
+	}
+}
+
+static void load_access_rule(struct loader *ld, const config_setting_t *g, const char *what,
+			     struct access_rule *r)
+{
+	static const char *const keys[] = { "users", "groups", NULL };
+	if (g == NULL)
+		return;
+	check_keys(ld, g, what, keys);
+	load_strings(ld, get_list(ld, g, what, "users", false), what, &r->users, &r->nusers);
+	load_strings(ld, get_list(ld, g, what, "groups", false), what, &r->groups, &r->ngroups);
+}
+
+static void free_access_rule(struct access_rule *r)
+{
+	for (size_t i = 0; i < r->nusers; i++)
+		free(r->users[i]);
+	for (size_t i = 0; i < r->ngroups; i++)
+		free(r->groups[i]);
+	free(r->users);
+	free(r->groups);
+}
+
+static void load_kaohe(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "timezone", "state_dir", "control_socket",
+					    "export_dir", "log_level", NULL };
+	const config_setting_t *g = get_group(ld, root, "configuration", "kaohe", false);
+	struct settings *st = &ld->cfg->set;
+	char err[256];
+
+	if (g)
+		check_keys(ld, g, "kaohe", keys);
+	st->timezone = xstrdup(get_string(ld, g, "kaohe", "timezone", "Asia/Shanghai"));
+	st->state_dir = xstrdup(get_string(ld, g, "kaohe", "state_dir", "/var/lib/kaohe"));
+	st->control_socket =
+		xstrdup(get_string(ld, g, "kaohe", "control_socket", "/run/kaohe/control.sock"));
+	st->export_dir = xstrdup(get_string(ld, g, "kaohe", "export_dir", "/var/lib/kaohe/export"));
+	const char *lvl = get_string(ld, g, "kaohe", "log_level", "info");
+	st->log_level = log_parse_level(lvl);
+	if (st->log_level < 0) {
+		error_at(ld, member(g, "log_level"),
+			 "kaohe: log_level \"%s\" is not error, warning, info or debug", lvl);
+		st->log_level = LOG_LEVEL_INFO;
+	}
+	if (calendar_set_timezone(st->timezone, err, sizeof(err)) < 0)
+		error_at(ld, member(g, "timezone") ?: g, "kaohe: %s", err);
+}
+
+/* A day "MM-DD" of the plan year; -1 after reporting. */
+static int day_of(struct loader *ld, const config_setting_t *s, const char *what,
+		  const char *text, int32_t *out)
+{
+	if (calendar_parse_day(text, ld->p->year, out) < 0) {
+		error_at(ld, s, "%s: bad date \"%s\" (expected MM-DD)", what, text);
+		return -1;
+	}
+	if (*out < ld->p->cal.year_first ||
+	    *out >= calendar_days_from_civil(ld->p->year + 1, 1, 1)) {
+		error_at(ld, s, "%s: date \"%s\" is outside the plan year %d", what, text,
+			 ld->p->year);
+		return -1;
+	}
+	return 0;
+}
+
+static void load_calendar(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "holidays", "workdays", NULL };
+	const config_setting_t *g = get_group(ld, root, "configuration", "calendar", false);
+	struct calendar *c = &ld->p->cal;
+
+	if (g == NULL)
+		return;
+	check_keys(ld, g, "calendar", keys);
+	for (int pass = 0; pass < 2; pass++) {
+		const char *name = pass ? "workdays" : "holidays";
+		const config_setting_t *arr = get_list(ld, g, "calendar", name, false);
+		for (int i = 0; arr && i < config_setting_length(arr); i++) {
+			const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
+			char a[16] = "", b[16] = "";
+			const char *txt = config_setting_get_string(e);
+			int32_t d1, d2;
+			if (txt == NULL) {
+				error_at(ld, e, "calendar: %s must hold strings", name);
+				continue;
+			}
+			const char *dots = strstr(txt, "..");
+			if (dots && (size_t)(dots - txt) < sizeof(a)) {
+				memcpy(a, txt, (size_t)(dots - txt));
+				snprintf(b, sizeof(b), "%s", dots + 2);
+			} else {
+				snprintf(a, sizeof(a), "%s", txt);
+				snprintf(b, sizeof(b), "%s", txt);
+			}
+			if (day_of(ld, e, "calendar", a, &d1) < 0 || day_of(ld, e, "calendar", b, &d2) < 0)
+				continue;
+			if (d2 < d1) {
+				error_at(ld, e, "calendar: range \"%s\" ends before it starts", txt);
+				continue;
+			}
+			for (int32_t d = d1; d <= d2; d++)
+				calendar_set_workday(c, d, pass == 1);
+		}
+	}
+}
+
+static void load_slots(struct loader *ld, const config_setting_t *g, const char *name,
+		       struct slot_spec **out, size_t *n, const char *const *def, size_t ndef)
+{
+	const config_setting_t *arr = get_list(ld, g, "reminders", name, false);
+	char err[256];
+
+	if (arr == NULL) {
+		*out = xcalloc(ndef, sizeof(**out));
+		for (size_t i = 0; i < ndef; i++)
+			calendar_parse_slot(def[i], &(*out)[i], err, sizeof(err));
+		*n = ndef;
+		return;
+	}
+	*n = 0;
+	*out = xcalloc((size_t)config_setting_length(arr), sizeof(**out));
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
+		const char *txt = config_setting_get_string(e);
+		if (txt == NULL) {
+			error_at(ld, e, "reminders: %s must hold strings", name);
+		} else if (calendar_parse_slot(txt, &(*out)[*n], err, sizeof(err)) < 0) {
+			error_at(ld, e, "reminders: %s: %s", name, err);
+		} else {
+			(*n)++;
+		}
+	}
+}
+
+static void load_reminders(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "before", "due", "overdue", "escalate", "record",
+					    "shift_to_workdays", "not_before_in_force", NULL };
+	static const char *const def_before[] = { "-7d@09:00", "-3d@09:00", "-1d@09:00" };
+	static const char *const def_due[] = { "0d@09:00" };
+	const config_setting_t *g = get_group(ld, root, "configuration", "reminders", false);
+	struct reminder_policy *r = &ld->p->cal.reminders;
+	char err[256];
+
+	if (g)
+		check_keys(ld, g, "reminders", keys);
+	load_slots(ld, g, "before", &r->before, &r->nbefore, def_before, 3);
+	load_slots(ld, g, "due", &r->due, &r->ndue, def_due, 1);
+	load_slots(ld, g, "record", &r->record, &r->nrecord, def_due, 1);
+	r->escalate = get_bool(ld, g, "reminders", "escalate", true);
+	r->shift_to_workdays = get_bool(ld, g, "reminders", "shift_to_workdays", true);
+	r->not_before_in_force = get_bool(ld, g, "reminders", "not_before_in_force", true);
+
+	const config_setting_t *o = member(g, "overdue");
+	const char *first = "+1d@09:00", *every = "3d";
+	r->has_overdue = true;
+	if (o && config_setting_type(o) == CONFIG_TYPE_GROUP) {
+		static const char *const okeys[] = { "first", "every", NULL };
+		check_keys(ld, o, "reminders.overdue", okeys);
+		first = get_string(ld, o, "reminders.overdue", "first", first);
+		every = get_string(ld, o, "reminders.overdue", "every", every);
+	} else if (o && config_setting_type(o) == CONFIG_TYPE_BOOL && !config_setting_get_bool(o)) {
+		r->has_overdue = false;
+	} else if (o) {
+		error_at(ld, o, "reminders: overdue must be a group { first = …; every = …; } or false");
+	}
+	if (calendar_parse_slot(first, &r->overdue_first, err, sizeof(err)) < 0)
+		error_at(ld, member(o, "first") ?: g, "reminders.overdue: %s", err);
+	if (calendar_parse_duration(every, &r->overdue_every) < 0)
+		error_at(ld, member(o, "every") ?: g,
+			 "reminders.overdue: every \"%s\" is not a duration such as \"3d\"", every);
+}
+
+/* Append the occurrences of DUE (a setting of row R) to the plan. */
+static void load_due(struct loader *ld, const config_setting_t *due, int row, enum occ_type type)
+{
+	struct plan *p = ld->p;
+	const struct plan_row *r = &p->rows[row];
+	int32_t *days = NULL;
+	size_t ndays = 0, cap = 0;
+	int64_t *ats = NULL; /* for date-time dues */
+	char what[128];
+
+	snprintf(what, sizeof(what), "row %s: due", r->id);
+	int n = config_setting_type(due) == CONFIG_TYPE_STRING ? 1 : config_setting_length(due);
+	if (config_setting_type(due) != CONFIG_TYPE_STRING &&
+	    config_setting_type(due) != CONFIG_TYPE_ARRAY && config_setting_type(due) != CONFIG_TYPE_LIST) {
+		error_at(ld, due, "%s must be a string or a list of strings", what);
+		return;
+	}
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e =
+			config_setting_type(due) == CONFIG_TYPE_STRING ? due : config_setting_get_elem(due, (unsigned)i);
+		const char *txt = config_setting_get_string(e);
+		int32_t *exp = NULL, d;
+		int64_t at = 0;
+		if (txt == NULL) {
+			error_at(ld, e, "%s must hold strings", what);
+			continue;
+		}
+		int k = calendar_expand(&p->cal, txt, &exp);
+		if (k >= 0) {
+			if (n > 1) {
+				error_at(ld, e, "%s: \"%s\" cannot stand in a list", what, txt);
+				free(exp);
+				continue;
+			}
+			for (int j = 0; j < k; j++) {
+				util_reserve(&days, &cap, ndays + 1, sizeof(*days));
+				days[ndays++] = exp[j];
+			}
+			free(exp);
+			if (k == 0)
+				warn_at(ld, e, "%s: \"%s\" has no occurrence while the plan is in force", what, txt);
+			continue;
+		}
+		if (strchr(txt, 'T')) {
+			if (calendar_parse_instant(txt, true, &at) < 0) {
+				error_at(ld, e, "%s: bad date-time \"%s\" (expected e.g. 2020-09-15T18:00:00+08:00)",
+					 what, txt);
+				continue;
+			}
+			d = calendar_day_of(at, NULL);
+			if (d < p->cal.year_first || d >= calendar_days_from_civil(p->year + 1, 1, 1)) {
+				error_at(ld, e, "%s: \"%s\" is outside the plan year %d", what, txt, p->year);
+				continue;
+			}
+		} else if (strncmp(txt, "quarterly", 9) == 0 || strncmp(txt, "monthly", 7) == 0) {
+			error_at(ld, e, "%s: bad recurrence \"%s\" (expected quarterly:DD or monthly:DD)", what, txt);
+			continue;
+		} else if (day_of(ld, e, what, txt, &d) < 0) {
+			continue;
+		}
+		if (d < p->cal.first_day || d > p->cal.last_day)
+			warn_at(ld, e, "%s: \"%s\" falls outside the period in force", what, txt);
+		util_reserve(&days, &cap, ndays + 1, sizeof(*days));
+		size_t acap = cap;
+		ats = xrealloc(ats, acap * sizeof(*ats));
+		days[ndays] = d;
+		ats[ndays] = strchr(txt, 'T') ? at : INT64_MIN;
+		ndays++;
+	}
+	for (size_t i = 0; i < ndays; i++) {
+		struct plan_occ o = { .row = row, .type = type };
+		o.sched.due_day = days[i];
+		o.sched.timed = ats && ats[i] != INT64_MIN;
+		o.sched.due_at = o.sched.timed ? ats[i] : 0;
+		for (size_t j = 0; j < i; j++)
+			if (days[j] == days[i]) {
+				error_at(ld, due, "%s: two occurrences on the same day", what);
+				break;
+			}
+		size_t ocap = p->noccs;
+		util_reserve(&p->occs, &ocap, p->noccs + 1, sizeof(*p->occs));
+		calendar_schedule(&p->cal, &o.sched);
+		p->occs[p->noccs++] = o;
+	}
+	free(days);
+	free(ats);
+}
+
+static void load_kinds(struct loader *ld, const config_setting_t *g, struct plan_row *r, bool award)
+{
+	const char *name = award ? "awards" : "findings";
+	const config_setting_t *l = get_list(ld, g, r->id, name, false);
+	static const char *const keys[] = { "kind", "name", "points", "cap", NULL };
+	char what[160];
+
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		snprintf(what, sizeof(what), "row %s: %s", r->id, name);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			error_at(ld, e, "%s: each element must be a group { kind = …; points = …; }", what);
+			continue;
+		}
+		check_keys(ld, e, what, keys);
+		const char *kind = get_string(ld, e, what, "kind", NULL);
+		struct plan_kind k = { .award = award, .cap = -1 };
+		if (kind == NULL)
+			continue;
+		if (!valid_id(kind)) {
+			error_at(ld, member(e, "kind"), "%s: kind \"%s\" may only hold letters, digits, '-' and '_'",
+				 what, kind);
+			continue;
+		}
+		if (plan_kind_find(r, kind) >= 0) {
+			error_at(ld, member(e, "kind"), "row %s: duplicate kind \"%s\"", r->id, kind);
+			continue;
+		}
+		snprintf(what, sizeof(what), "row %s: kind %s", r->id, kind);
+		if (get_points(ld, e, what, "points", true, &k.per) < 0)
+			continue;
+		if (k.per == 0)
+			error_at(ld, member(e, "points"), "%s: points must be more than 0", what);
+		if (member(e, "cap") && get_points(ld, e, what, "cap", false, &k.cap) == 0 && k.cap == 0)
+			error_at(ld, member(e, "cap"), "%s: cap must be more than 0", what);
+		k.id = xstrdup(kind);
+		k.name = xstrdup(get_string(ld, e, what, "name", kind));
+		r->kinds = xrealloc(r->kinds, (r->nkinds + 1) * sizeof(*r->kinds));
+		r->kinds[r->nkinds++] = k;
+	}
+}
+
+static int metric_ref(struct loader *ld, const config_setting_t *e, const char *what)
+{
+	const char *m = get_string(ld, e, what, "metric", NULL);
+	if (m == NULL)
+		return -1;
+	int i = plan_metric_find(ld->p, m);
+	if (i < 0)
+		error_at(ld, member(e, "metric"), "%s: unknown metric \"%s\"", what, m);
+	return i;
+}
+
+static void load_thresholds(struct loader *ld, const config_setting_t *g, struct plan_row *r)
+{
+	const config_setting_t *l = get_list(ld, g, r->id, "thresholds", false);
+	static const char *const keys[] = { "points", "any", NULL };
+	static const char *const ckeys[] = { "metric", "min", NULL };
+	char what[128];
+
+	snprintf(what, sizeof(what), "row %s: threshold", r->id);
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		struct plan_threshold t = { 0 };
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			error_at(ld, e, "%s: each element must be a group", what);
+			continue;
+		}
+		check_keys(ld, e, what, keys);
+		get_points(ld, e, what, "points", true, &t.points);
+		const config_setting_t *any = get_list(ld, e, what, "any", true);
+		int n = any ? config_setting_length(any) : 0;
+		if (any && n == 0)
+			error_at(ld, any, "%s: \"any\" lists no condition", what);
+		t.any = xcalloc((size_t)n + 1, sizeof(*t.any));
+		for (int j = 0; j < n; j++) {
+			const config_setting_t *c = config_setting_get_elem(any, (unsigned)j);
+			if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
+				error_at(ld, c, "%s: a condition must be a group { metric = …; min = …; }", what);
+				continue;
+			}
+			check_keys(ld, c, what, ckeys);
+			int m = metric_ref(ld, c, what);
+			const config_setting_t *min = member(c, "min");
+			int64_t v = 0;
+			if (min == NULL || !is_number(min)) {
+				error_at(ld, min ? min : c, "%s: \"min\" must be a number", what);
+				continue;
+			}
+			v = llround(number_of(min) * 10000.0);
+			if (m >= 0)
+				t.any[t.nany++] = (struct plan_condition){ .metric = m, .min = v };
+		}
+		r->thresholds = xrealloc(r->thresholds, (r->nthresholds + 1) * sizeof(*r->thresholds));
+		r->thresholds[r->nthresholds++] = t;
+	}
+}
+
+static void load_ranking(struct loader *ld, const config_setting_t *g, struct plan_row *r)
+{
+	const config_setting_t *s = get_group(ld, g, r->id, "ranking", false);
+	static const char *const keys[] = { "metric", "worst", "points", NULL };
+	char what[128];
+
+	if (s == NULL)
+		return;
+	snprintf(what, sizeof(what), "row %s: ranking", r->id);
+	check_keys(ld, s, what, keys);
+	struct plan_ranking *rk = xcalloc(1, sizeof(*rk));
+	rk->metric = metric_ref(ld, s, what);
+	const char *worst = get_string(ld, s, what, "worst", "highest");
+	rk->highest_worst = strcmp(worst, "highest") == 0;
+	if (!rk->highest_worst && strcmp(worst, "lowest") != 0)
+		error_at(ld, member(s, "worst"), "%s: worst must be \"highest\" or \"lowest\"", what);
+	const config_setting_t *pts = get_list(ld, s, what, "points", true);
+	int n = pts ? config_setting_length(pts) : 0;
+	rk->points = xcalloc((size_t)n + 1, sizeof(*rk->points));
+	for (int i = 0; i < n; i++)
+		if (points_of(ld, config_setting_get_elem(pts, (unsigned)i), what, &rk->points[rk->npoints]) == 0)
+			rk->npoints++;
+	r->ranking = rk;
+}
+
+/* The "（满分N分）" a row's standard text states, in hundredths; -1 if none. */
+static int64_t stated_max(const char *text)
+{
+	const char *m = text ? strstr(text, "满分") : NULL;
+	char num[32];
+	size_t n = 0;
+	int64_t v;
+
+	if (m == NULL)
+		return -1;
+	m += strlen("满分");
+	while ((m[n] >= '0' && m[n] <= '9') || m[n] == '.') {
+		if (n + 1 >= sizeof(num))
+			return -1;
+		num[n] = m[n];
+		n++;
+	}
+	num[n] = '\0';
+	if (n == 0 || strncmp(m + n, "分", strlen("分")) != 0 || util_parse_fixed(num, 2, &v) < 0)
+		return -1;
+	return v;
+}
+
+/* True when the scoring text has a 扣 followed by no amount ("扣、"). */
+static bool deduction_without_amount(const char *text)
+{
+	static const char *const stops[] = { "、", "，", "。", "；", "\n", NULL };
+	const char *k = text;
+	while (text && (k = strstr(k, "扣")) != NULL) {
+		k += strlen("扣");
+		if (*k == '\0')
+			return true;
+		for (const char *const *s = stops; *s; s++)
+			if (strncmp(k, *s, strlen(*s)) == 0)
+				return true;
+	}
+	return false;
+}
+
+static void load_row(struct loader *ld, const config_setting_t *e, int idx)
+{
+	static const char *const keys[] = { "id", "seq", "annex_category", "category", "department",
+					    "max", "content", "time_node", "standard", "scoring",
+					    "earn", "deadline", "record", "findings", "awards",
+					    "thresholds", "ranking", NULL };
+	struct plan *p = ld->p;
+	struct plan_row *r = &p->rows[idx];
+	char what[96];
+	const char *id = get_id(ld, e, "row");
+
+	r->line = (int)config_setting_source_line(e);
+	r->id = xstrdup(id ? id : "?");
+	r->category = r->dept = -1;
+	snprintf(what, sizeof(what), "row %s", r->id);
+	check_keys(ld, e, what, keys);
+	if (id && plan_row_find(p, id) != idx)
+		error_at(ld, member(e, "id"), "duplicate row id \"%s\"", id);
+	const config_setting_t *seq = member(e, "seq");
+	if (seq && config_setting_type(seq) == CONFIG_TYPE_INT)
+		r->seq = xasprintf("%d", config_setting_get_int(seq));
+	else
+		r->seq = dup_or_null(get_string(ld, e, what, "seq", ""));
+	if (r->seq && r->seq[0] == '\0') {
+		free(r->seq);
+		r->seq = NULL;
+	}
+	r->annex_category = xstrdup(get_string(ld, e, what, "annex_category", "") ?: "");
+	const char *cat = get_string(ld, e, what, "category", NULL);
+	if (cat && (r->category = plan_category_find(p, cat)) < 0)
+		error_at(ld, member(e, "category"), "%s: unknown category \"%s\"", what, cat);
+	const char *dept = get_string(ld, e, what, "department", NULL);
+	if (dept && (r->dept = plan_dept_find(p, dept)) < 0)
+		error_at(ld, member(e, "department"), "%s: unknown department \"%s\"", what, dept);
+	get_points(ld, e, what, "max", true, &r->max);
+	r->content = xstrdup(get_string(ld, e, what, "content", NULL) ?: "");
+	r->time_node = xstrdup(get_string(ld, e, what, "time_node", "") ?: "");
+	r->standard = xstrdup(get_string(ld, e, what, "standard", NULL) ?: "");
+	r->scoring = xstrdup(get_string(ld, e, what, "scoring", NULL) ?: "");
+	r->earn = get_bool(ld, e, what, "earn", false);
+
+	const config_setting_t *dl = get_group(ld, e, what, "deadline", false);
+	const config_setting_t *rec = get_group(ld, e, what, "record", false);
+	r->occ_first = p->noccs;
+	if (dl && rec)
+		error_at(ld, rec, "%s: a row has either a deadline or a record node, not both", what);
+	if (dl) {
+		static const char *const dkeys[] = { "due", "late", "missing", NULL };
+		char dwhat[128];
+		snprintf(dwhat, sizeof(dwhat), "row %s: deadline", r->id);
+		check_keys(ld, dl, dwhat, dkeys);
+		r->has_deadline = true;
+		get_points(ld, dl, dwhat, "late", true, &r->late);
+		if (get_points(ld, dl, dwhat, "missing", false, &r->missing) < 0 && member(dl, "missing") == NULL)
+			r->missing = -1; /* filled from missing_default */
+		const config_setting_t *due = member(dl, "due");
+		if (due == NULL)
+			error_at(ld, dl, "%s: missing setting \"due\"", dwhat);
+		else
+			load_due(ld, due, idx, OCC_DEADLINE);
+	} else if (rec) {
+		static const char *const rkeys[] = { "due", NULL };
+		check_keys(ld, rec, what, rkeys);
+		const config_setting_t *due = member(rec, "due");
+		if (due == NULL)
+			error_at(ld, rec, "%s: record: missing setting \"due\"", what);
+		else
+			load_due(ld, due, idx, OCC_RECORD);
+	}
+	r->nocc = p->noccs - r->occ_first;
+	load_kinds(ld, e, r, false);
+	load_kinds(ld, e, r, true);
+	load_thresholds(ld, e, r);
+	load_ranking(ld, e, r);
+
+	int64_t stated = stated_max(r->standard);
+	if (stated >= 0 && stated != r->max) {
+		char a[32], b[32];
+		util_format_fixed(stated, 2, a, sizeof(a));
+		util_format_fixed(r->max, 2, b, sizeof(b));
+		warn_at(ld, member(e, "standard"),
+			"row %s: the text says 满分%s分 but the 分值 column (max) is %s; %s is used", r->id,
+			a, b, b);
+	}
+	if (deduction_without_amount(r->scoring))
+		warn_at(ld, member(e, "scoring"),
+			"row %s: the scoring text names a deduction (扣) without its amount", r->id);
+}
+
+static void load_rows(struct loader *ld, const config_setting_t *plan, const char *missing_default)
+{
+	struct plan *p = ld->p;
+	const config_setting_t *rows = get_list(ld, plan, "plan", "rows", true);
+	int n = rows ? config_setting_length(rows) : 0;
+
+	p->rows = xcalloc((size_t)n + 1, sizeof(*p->rows));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(rows, (unsigned)i);
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			error_at(ld, e, "plan: rows: element %d must be a group { … }", i + 1);
+			continue;
+		}
+		p->nrows++;
+		load_row(ld, e, (int)p->nrows - 1);
+		struct plan_row *r = &p->rows[p->nrows - 1];
+		if (r->has_deadline && r->missing < 0)
+			r->missing = strcmp(missing_default, "zero") == 0 ? 0 : r->late;
+		for (size_t j = 0; j + 1 < p->nrows; j++)
+			if (r->seq && p->rows[j].seq && strcmp(r->seq, p->rows[j].seq) == 0)
+				warn_at(ld, member(e, "seq"),
+					"row %s: 序号 %s is printed again (already on row %s)", r->id, r->seq,
+					p->rows[j].id);
+	}
+	if (rows && n == 0)
+		error_at(ld, rows, "plan: rows: the plan has no row");
+}
+
+static void load_units(struct loader *ld, const config_setting_t *plan)
+{
+	static const char *const keys[] = { "id", "name", "liaisons", "leader", NULL };
+	struct plan *p = ld->p;
+	const config_setting_t *l = get_list(ld, plan, "plan", "units", true);
+	int n = l ? config_setting_length(l) : 0;
+
+	p->units = xcalloc((size_t)n + 1, sizeof(*p->units));
+	for (int i = 0; i < n; i++) {
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		struct plan_unit *u = &p->units[p->nunits];
+		char what[96];
+		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+			error_at(ld, e, "plan: units: element %d must be a group", i + 1);
+			continue;
+		}
+		const char *id = get_id(ld, e, "unit");
+		snprintf(what, sizeof(what), "unit %s", id ? id : "?");
+		check_keys(ld, e, what, keys);
+		u->id = xstrdup(id ? id : "?");
+		u->name = xstrdup(get_string(ld, e, what, "name", NULL) ?: u->id);
+		for (size_t j = 0; j < p->nunits; j++) {
+			if (strcmp(p->units[j].id, u->id) == 0)
+				error_at(ld, member(e, "id"), "duplicate unit id \"%s\"", u->id);
+			if (strcmp(p->units[j].name, u->name) == 0)
+				error_at(ld, member(e, "name"), "duplicate unit name \"%s\"", u->name);
+		}
+		const config_setting_t *li = get_list(ld, e, what, "liaisons", false);
+		int nl = li ? config_setting_length(li) : 0;
+		u->liaisons = xcalloc((size_t)nl + 1, sizeof(*u->liaisons));
+		for (int j = 0; j < nl; j++) {
+			const config_setting_t *c = config_setting_get_elem(li, (unsigned)j);
+			if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
+				error_at(ld, c, "%s: a liaison must be a group { name = …; email = …; }", what);
+				continue;
+			}
+			load_contact(ld, c, what, &u->liaisons[u->nliaisons++]);
+		}
+		const config_setting_t *leader = get_group(ld, e, what, "leader", false);
+		if (leader)
+			load_contact(ld, leader, what, &u->leader);
+		else
+			u->leader.name = xstrdup("");
+		p->nunits++;
+	}
+	if (l && n == 0)
+		error_at(ld, l, "plan: units: the plan assesses no unit");
+}
+
+static void load_small_lists(struct loader *ld, const config_setting_t *plan)
+{
+	struct plan *p = ld->p;
+	const config_setting_t *l;
+
+	l = get_list(ld, plan, "plan", "departments", true);
+	p->depts = xcalloc((size_t)(l ? config_setting_length(l) : 0) + 1, sizeof(*p->depts));
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		static const char *const keys[] = { "id", "name", "office", NULL };
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *id = get_id(ld, e, "department");
+		if (id == NULL)
+			continue;
+		check_keys(ld, e, "department", keys);
+		if (plan_dept_find(p, id) >= 0)
+			error_at(ld, member(e, "id"), "duplicate department id \"%s\"", id);
+		struct plan_dept *d = &p->depts[p->ndepts++];
+		d->id = xstrdup(id);
+		d->name = xstrdup(get_string(ld, e, "department", "name", id));
+		const config_setting_t *o = get_group(ld, e, "department", "office", false);
+		if (o)
+			load_contact(ld, o, "department office", &d->office);
+		else
+			d->office.name = xstrdup("");
+	}
+
+	l = get_list(ld, plan, "plan", "categories", true);
+	p->cats = xcalloc((size_t)(l ? config_setting_length(l) : 0) + 1, sizeof(*p->cats));
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		static const char *const keys[] = { "id", "name", "max", "annex", NULL };
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *id = get_id(ld, e, "category");
+		if (id == NULL)
+			continue;
+		check_keys(ld, e, "category", keys);
+		if (plan_category_find(p, id) >= 0)
+			error_at(ld, member(e, "id"), "duplicate category id \"%s\"", id);
+		struct plan_category *c = &p->cats[p->ncats++];
+		c->id = xstrdup(id);
+		c->name = xstrdup(get_string(ld, e, "category", "name", id));
+		get_points(ld, e, "category", "max", true, &c->max);
+	}
+
+	l = get_list(ld, plan, "plan", "metrics", false);
+	p->metrics = xcalloc((size_t)(l ? config_setting_length(l) : 0) + 1, sizeof(*p->metrics));
+	for (int i = 0; l && i < config_setting_length(l); i++) {
+		static const char *const keys[] = { "id", "name", "unit", NULL };
+		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
+		const char *id = get_id(ld, e, "metric");
+		if (id == NULL)
+			continue;
+		check_keys(ld, e, "metric", keys);
+		if (plan_metric_find(p, id) >= 0)
+			error_at(ld, member(e, "id"), "duplicate metric id \"%s\"", id);
+		struct plan_metric *m = &p->metrics[p->nmetrics++];
+		m->id = xstrdup(id);
+		m->name = xstrdup(get_string(ld, e, "metric", "name", id));
+		m->unit = xstrdup(get_string(ld, e, "metric", "unit", ""));
+	}
+}
+
+/* Each category's rows add up to its max, and the categories to the total. */
+static void check_sums(struct loader *ld, const config_setting_t *plan)
+{
+	struct plan *p = ld->p;
+	const config_setting_t *cats = member(plan, "categories");
+	int64_t sum_cats = 0;
+
+	for (size_t c = 0; c < p->ncats; c++) {
+		int64_t sum = 0;
+		for (size_t i = 0; i < p->nrows; i++)
+			if (p->rows[i].category == (int)c)
+				sum += p->rows[i].max;
+		sum_cats += p->cats[c].max;
+		if (sum != p->cats[c].max) {
+			char a[32], b[32];
+			util_format_fixed(sum, 2, a, sizeof(a));
+			util_format_fixed(p->cats[c].max, 2, b, sizeof(b));
+			error_at(ld, config_setting_get_elem(cats, (unsigned)c),
+				 "category %s: its rows' maxima add up to %s, not its max %s", p->cats[c].id, a, b);
+		}
+	}
+	if (sum_cats != p->total) {
+		char a[32], b[32];
+		util_format_fixed(sum_cats, 2, a, sizeof(a));
+		util_format_fixed(p->total, 2, b, sizeof(b));
+		error_at(ld, member(plan, "total") ?: cats,
+			 "plan: the categories' maxima add up to %s, not the total %s", a, b);
+	}
+}
+
+static void load_plan(struct loader *ld, const config_setting_t *root, int year)
+{
+	static const char *const keys[] = { "year", "title", "document", "in_force", "total", "close",
+					    "missing_default", "categories", "units", "departments",
+					    "metrics", "rows", NULL };
+	const config_setting_t *plan = get_group(ld, root, "configuration", "plan", true);
+	struct plan *p = ld->p;
+
+	if (plan == NULL)
+		return;
+	check_keys(ld, plan, "plan", keys);
+	const config_setting_t *y = member(plan, "year");
+	p->year = year;
+	if (year == 0) {
+		if (y == NULL || config_setting_type(y) != CONFIG_TYPE_INT)
+			error_at(ld, y ? y : plan, "plan: year must be a number such as 2020");
+		else
+			p->year = config_setting_get_int(y);
+	}
+	if (p->year < 1971 || p->year > 9998) {
+		error_at(ld, y ? y : plan, "plan: year %d is out of range", p->year);
+		p->year = 2020;
+	}
+	p->title = xstrdup(get_string(ld, plan, "plan", "title", ""));
+	p->document = xstrdup(get_string(ld, plan, "plan", "document", ""));
+	get_points(ld, plan, "plan", "total", true, &p->total);
+
+	/* The calendar comes first: due dates are checked against it. */
+	struct calendar *c = &p->cal;
+	calendar_init(c, p->year);
+	const config_setting_t *inf = get_group(ld, plan, "plan", "in_force", false);
+	if (inf) {
+		static const char *const ikeys[] = { "from", "to", NULL };
+		check_keys(ld, inf, "plan.in_force", ikeys);
+		const char *from = get_string(ld, inf, "plan.in_force", "from", "01-01");
+		const char *to = get_string(ld, inf, "plan.in_force", "to", "12-31");
+		day_of(ld, member(inf, "from") ?: inf, "plan.in_force", from, &c->first_day);
+		day_of(ld, member(inf, "to") ?: inf, "plan.in_force", to, &c->last_day);
+		if (c->last_day < c->first_day)
+			error_at(ld, inf, "plan.in_force: ends before it starts");
+		c->in_force_start = calendar_instant(c->first_day, 0);
+	}
+	const char *close = get_string(ld, plan, "plan", "close", "quarter-end");
+	if (strcmp(close, "quarter-end") == 0)
+		c->close = CLOSE_QUARTER_END;
+	else if (strcmp(close, "year-end") == 0)
+		c->close = CLOSE_YEAR_END;
+	else if (calendar_parse_duration(close, &c->close_after) == 0)
+		c->close = CLOSE_AFTER;
+	else
+		error_at(ld, member(plan, "close"),
+			 "plan: close \"%s\" is not quarter-end, year-end or a duration such as \"30d\"", close);
+	const char *md = get_string(ld, plan, "plan", "missing_default", "late");
+	if (strcmp(md, "late") != 0 && strcmp(md, "zero") != 0)
+		error_at(ld, member(plan, "missing_default"), "plan: missing_default must be \"late\" or \"zero\"");
+	load_calendar(ld, root);
+	load_reminders(ld, root);
+	load_small_lists(ld, plan);
+	load_units(ld, plan);
+	load_rows(ld, plan, md);
+	check_sums(ld, plan);
+	for (size_t i = 0; i < p->ncats; i++) {
+		const config_setting_t *annex =
+			member(config_setting_get_elem(member(plan, "categories"), (unsigned)i), "annex");
+		for (size_t r = 0; annex && r < p->nrows; r++) {
+			if (p->rows[r].category != (int)i || p->rows[r].annex_category[0] == '\0')
+				continue;
+			bool found = false;
+			for (int k = 0; k < config_setting_length(annex) && !found; k++) {
+				const char *a = config_setting_get_string_elem(annex, k);
+				found = a && strcmp(a, p->rows[r].annex_category) == 0;
+			}
+			if (!found)
+				error_at(ld, annex, "row %s: annex category \"%s\" is not one of category %s's",
+					 p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
+		}
+	}
+}
+
+static void load_access(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "admins", "departments", "units", NULL };
+	const config_setting_t *g = get_group(ld, root, "configuration", "access", false);
+	struct settings *st = &ld->cfg->set;
+	struct plan *p = ld->p;
+
+	st->depts = xcalloc(p->ndepts + 1, sizeof(*st->depts));
+	st->units = xcalloc(p->nunits + 1, sizeof(*st->units));
+	if (g == NULL)
+		return;
+	check_keys(ld, g, "access", keys);
+	load_access_rule(ld, get_group(ld, g, "access", "admins", false), "access.admins", &st->admins);
+	for (int pass = 0; pass < 2; pass++) {
+		const char *name = pass ? "units" : "departments";
+		const config_setting_t *sub = get_group(ld, g, "access", name, false);
+		for (int i = 0; sub && i < config_setting_length(sub); i++) {
+			const config_setting_t *e = config_setting_get_elem(sub, (unsigned)i);
+			const char *id = config_setting_name(e);
+			int idx = pass ? plan_unit_find(p, id) : plan_dept_find(p, id);
+			char what[128];
+			snprintf(what, sizeof(what), "access.%s.%s", name, id);
+			if (idx < 0) {
+				error_at(ld, e, "access.%s: unknown %s \"%s\"", name,
+					 pass ? "unit" : "department", id);
+				continue;
+			}
+			if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+				error_at(ld, e, "%s must be a group { users = …; groups = …; }", what);
+				continue;
+			}
+			load_access_rule(ld, e, what, pass ? &st->units[idx] : &st->depts[idx]);
+		}
+	}
+}
+
+struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings)
+{
+	static const char *const keys[] = { "kaohe", "access", "channels", "calendar",
+					    "reminders", "plan", NULL };
+	struct loader ld = { .file = file, .err = errors, .warn = warnings };
+	config_t lc;
+	char *dir = xstrdup(file), *slash;
+
+	config_init(&lc);
+	slash = strrchr(dir, '/');
+	if (slash) {
+		*slash = '\0';
+		config_set_include_dir(&lc, dir[0] ? dir : "/");
+	}
+	if (config_read_file(&lc, file) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
+			sbuf_printf(errors, "%s:0: cannot read the file\n", file);
+		else
+			sbuf_printf(errors, "%s:%d: %s\n", config_error_file(&lc) ?: file,
+				    config_error_line(&lc), config_error_text(&lc));
+		config_destroy(&lc);
+		free(dir);
+		return NULL;
+	}
+	ld.cfg = xcalloc(1, sizeof(*ld.cfg));
+	ld.cfg->file = xstrdup(file);
+	ld.p = ld.cfg->plan = plan_new();
+	const config_setting_t *root = config_root_setting(&lc);
+	check_keys(&ld, root, "the top level", keys);
+	load_kaohe(&ld, root);
+	ld.p->timezone = xstrdup(ld.cfg->set.timezone);
+	load_plan(&ld, root, year);
+	plan_finish(ld.p);
+	load_access(&ld, root);
+	config_destroy(&lc);
+	free(dir);
+	if (ld.nerr) {
+		config_free(ld.cfg);
+		return NULL;
+	}
+	return ld.cfg;
+}
+
+void config_free(struct config *cfg)
+{
+	if (cfg == NULL)
+		return;
+	struct settings *st = &cfg->set;
+	free(st->timezone);
+	free(st->state_dir);
+	free(st->control_socket);
+	free(st->export_dir);
+	free_access_rule(&st->admins);
+	for (size_t i = 0; cfg->plan && st->depts && i < cfg->plan->ndepts; i++)
+		free_access_rule(&st->depts[i]);
+	for (size_t i = 0; cfg->plan && st->units && i < cfg->plan->nunits; i++)
+		free_access_rule(&st->units[i]);
+	free(st->depts);
+	free(st->units);
+	plan_free(cfg->plan);
+	free(cfg->file);
+	free(cfg);
+}

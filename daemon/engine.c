@@ -1,0 +1,725 @@
+/*
+ * engine — the timeline holds one entry per (occurrence, slot), per
+ * deadline, per close and per quarter end, never one per unit: at fire
+ * time one query finds the units concerned.  An occurrence moved for a
+ * single unit gets its own entries scoped to that unit, and the
+ * occurrence's shared entries skip it.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/engine.h"
+#include "kaohe/log.h"
+#include "kaohe/report.h"
+#include "kaohe/util.h"
+
+enum phase { PH_DEADLINE, PH_CLOSE, PH_RANKING, PH_SNAPSHOT, PH_REMINDER };
+
+struct tl_entry {
+	int64_t at;
+	uint8_t phase;
+	uint8_t kind;   /* slot kind for reminders */
+	int occ;        /* or quarter index for snapshots */
+	int unit;       /* -1: every unit without its own schedule */
+	int next_same;  /* the next reminder of the same (occ, unit), or -1 */
+	char key[24];
+};
+
+struct override {
+	int occ, unit;
+	struct schedule s;
+};
+
+/* What one instant produced, reported to the sink after the commit. */
+struct pending_snapshot {
+	int64_t at;
+	const char *period;
+	struct score_table t;
+};
+
+struct digest {
+	int unit, dept;
+	enum slot_kind kind;
+	int *occs;
+	const char **slots;
+	size_t n, cap;
+};
+
+struct engine {
+	const struct plan *plan;
+	struct store *st;
+	struct engine_sink sink;
+	struct schedule *sched; /* per occurrence, after moves for every unit */
+	struct override *ovr;
+	size_t novr, ovr_cap;
+	struct tl_entry *tl;
+	size_t ntl, tl_cap;
+	int64_t hwm;
+	uint8_t *mark;          /* per unit scratch */
+	uint8_t *excluded;      /* per unit scratch */
+	struct deduction *deds;
+	size_t ndeds, deds_cap;
+	struct pending_snapshot snaps[4];
+	size_t nsnaps;
+	struct digest *digs;
+	size_t ndigs, digs_cap;
+	int *dig_of;            /* [unit * 4 + kind] -> digest, or -1 */
+	int *dept_dig;          /* [dept] -> digest, or -1 */
+	struct engine_stats stats;
+};
+
+const char *engine_state_name(enum occ_state s)
+{
+	static const char *const names[] = { "pending", "on-time", "late", "overdue", "missing" };
+	return names[s];
+}
+
+const struct engine_stats *engine_stats(const struct engine *e)
+{
+	return &e->stats;
+}
+
+const struct schedule *engine_schedule(const struct engine *e, int occ, int unit)
+{
+	for (size_t i = 0; unit >= 0 && i < e->novr; i++)
+		if (e->ovr[i].occ == occ && e->ovr[i].unit == unit)
+			return &e->ovr[i].s;
+	return &e->sched[occ];
+}
+
+static void tl_add(struct engine *e, int64_t at, enum phase ph, int occ, int unit, enum slot_kind kind,
+		   const char *key)
+{
+	util_reserve(&e->tl, &e->tl_cap, e->ntl + 1, sizeof(*e->tl));
+	struct tl_entry *t = &e->tl[e->ntl++];
+	t->at = at;
+	t->phase = (uint8_t)ph;
+	t->kind = (uint8_t)kind;
+	t->occ = occ;
+	t->unit = unit;
+	t->next_same = -1;
+	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
+}
+
+static void tl_add_occ(struct engine *e, int occ, int unit, const struct schedule *s)
+{
+	const struct plan_occ *o = &e->plan->occs[occ];
+	struct slot *slots;
+	size_t n;
+
+	if (o->type == OCC_DEADLINE) {
+		tl_add(e, s->deadline, PH_DEADLINE, occ, unit, SLOT_DUE, NULL);
+		tl_add(e, s->close, PH_CLOSE, occ, unit, SLOT_DUE, NULL);
+	}
+	n = calendar_slots(&e->plan->cal, s, o->type == OCC_RECORD, &slots);
+	for (size_t i = 0; i < n; i++)
+		tl_add(e, slots[i].at, PH_REMINDER, occ, unit, slots[i].kind, slots[i].key);
+	free(slots);
+}
+
+static int cmp_tl(const void *a, const void *b)
+{
+	const struct tl_entry *x = a, *y = b;
+	if (x->at != y->at)
+		return x->at < y->at ? -1 : 1;
+	if (x->phase != y->phase)
+		return x->phase < y->phase ? -1 : 1;
+	if (x->occ != y->occ)
+		return x->occ < y->occ ? -1 : 1;
+	return x->unit < y->unit ? -1 : x->unit > y->unit;
+}
+
+static int load_move(const struct move *m, void *arg)
+{
+	struct engine *e = arg;
+	const struct plan *p = e->plan;
+	int occ = plan_occ_find(p, m->occ);
+	struct schedule s = { .due_day = m->due_day, .timed = m->timed, .due_at = m->due_at };
+
+	if (occ < 0 || m->unit == -2) {
+		log_debug("engine: move %lld of %s concerns what the plan no longer has", (long long)m->id,
+			  m->occ);
+		return 0;
+	}
+	calendar_schedule(&p->cal, &s);
+	if (m->unit < 0) {
+		/* A move for every unit supersedes earlier moves for single units. */
+		e->sched[occ] = s;
+		size_t k = 0;
+		for (size_t i = 0; i < e->novr; i++)
+			if (e->ovr[i].occ != occ)
+				e->ovr[k++] = e->ovr[i];
+		e->novr = k;
+		return 0;
+	}
+	for (size_t i = 0; i < e->novr; i++)
+		if (e->ovr[i].occ == occ && e->ovr[i].unit == m->unit) {
+			e->ovr[i].s = s;
+			return 0;
+		}
+	util_reserve(&e->ovr, &e->ovr_cap, e->novr + 1, sizeof(*e->ovr));
+	e->ovr[e->novr++] = (struct override){ .occ = occ, .unit = m->unit, .s = s };
+	return 0;
+}
+
+int engine_reschedule(struct engine *e)
+{
+	const struct plan *p = e->plan;
+
+	for (size_t i = 0; i < p->noccs; i++)
+		e->sched[i] = p->occs[i].sched;
+	e->novr = 0;
+	if (store_moves(e->st, load_move, e) < 0)
+		return -1;
+	e->ntl = 0;
+	for (size_t i = 0; i < p->noccs; i++)
+		tl_add_occ(e, (int)i, -1, &e->sched[i]);
+	for (size_t i = 0; i < e->novr; i++)
+		tl_add_occ(e, e->ovr[i].occ, e->ovr[i].unit, &e->ovr[i].s);
+	bool ranking = false;
+	for (size_t r = 0; r < p->nrows; r++)
+		ranking |= p->rows[r].ranking != NULL;
+	if (ranking && p->nquarters)
+		tl_add(e, plan_final_at(p), PH_RANKING, 0, -1, SLOT_DUE, NULL);
+	for (size_t q = 0; q < p->nquarters; q++)
+		tl_add(e, p->quarters[q].at, PH_SNAPSHOT, (int)q, -1, SLOT_DUE, NULL);
+	qsort(e->tl, e->ntl, sizeof(*e->tl), cmp_tl);
+	/* Link each reminder to the next one of its (occurrence, scope). */
+	int *last = xmalloc((p->noccs + 1) * sizeof(int));
+	for (size_t i = 0; i <= p->noccs; i++)
+		last[i] = -1;
+	for (size_t i = e->ntl; i-- > 0;) {
+		struct tl_entry *t = &e->tl[i];
+		if (t->phase != PH_REMINDER)
+			continue;
+		if (t->unit < 0) {
+			t->next_same = last[t->occ];
+			last[t->occ] = (int)i;
+		} else {
+			for (size_t j = i + 1; j < e->ntl; j++)
+				if (e->tl[j].phase == PH_REMINDER && e->tl[j].occ == t->occ &&
+				    e->tl[j].unit == t->unit) {
+					t->next_same = (int)j;
+					break;
+				}
+		}
+	}
+	free(last);
+	return 0;
+}
+
+struct engine *engine_new(const struct plan *plan, struct store *st, const struct engine_sink *sink,
+			  int64_t start)
+{
+	struct engine *e = xcalloc(1, sizeof(*e));
+
+	e->plan = plan;
+	e->st = st;
+	if (sink)
+		e->sink = *sink;
+	e->sched = xcalloc(plan->noccs + 1, sizeof(*e->sched));
+	e->mark = xcalloc(plan->nunits + 1, 1);
+	e->excluded = xcalloc(plan->nunits + 1, 1);
+	e->dig_of = xmalloc((plan->nunits * 4 + 1) * sizeof(int));
+	for (size_t i = 0; i < plan->nunits * 4; i++)
+		e->dig_of[i] = -1;
+	e->dept_dig = xmalloc((plan->ndepts + 1) * sizeof(int));
+	for (size_t i = 0; i < plan->ndepts; i++)
+		e->dept_dig[i] = -1;
+	e->hwm = store_hwm(st);
+	if (e->hwm == INT64_MIN)
+		e->hwm = start - 1;
+	if (engine_reschedule(e) < 0) {
+		engine_free(e);
+		return NULL;
+	}
+	return e;
+}
+
+void engine_free(struct engine *e)
+{
+	if (e == NULL)
+		return;
+	for (size_t i = 0; i < e->digs_cap; i++) {
+		free(e->digs[i].occs);
+		free(e->digs[i].slots);
+	}
+	free(e->digs);
+	free(e->dig_of);
+	free(e->dept_dig);
+	free(e->deds);
+	free(e->sched);
+	free(e->ovr);
+	free(e->tl);
+	free(e->mark);
+	free(e->excluded);
+	free(e);
+}
+
+int64_t engine_hwm(const struct engine *e)
+{
+	return e->hwm;
+}
+
+/* Index of the first timeline entry after the high-water mark. */
+static size_t first_pending(const struct engine *e)
+{
+	size_t lo = 0, hi = e->ntl;
+	while (lo < hi) {
+		size_t mid = (lo + hi) / 2;
+		if (e->tl[mid].at <= e->hwm)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+int64_t engine_next(const struct engine *e)
+{
+	size_t i = first_pending(e);
+	return i < e->ntl ? e->tl[i].at : INT64_MAX;
+}
+
+static void auto_key(const struct engine *e, char *buf, size_t len, const char *what, int unit,
+		     const char *a, size_t b)
+{
+	snprintf(buf, len, "%s:%s:%s:%zu", what, e->plan->units[unit].id, a, b);
+}
+
+struct key_scan {
+	int64_t active_id;
+	enum entry_type active_type;
+	bool waived[9];  /* types a person voided: never re-applied */
+};
+
+static int scan_key(const struct entry *en, void *arg)
+{
+	struct key_scan *k = arg;
+	if (en->voided_at == 0) {
+		k->active_id = en->id;
+		k->active_type = en->type;
+	} else if (strcmp(en->voided_by, "auto") != 0 && en->type >= 1 && en->type <= 8) {
+		k->waived[en->type] = true;
+	}
+	return 0;
+}
+
+enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first)
+{
+	const struct schedule *s = engine_schedule(e, occ, unit);
+	int64_t sub = store_first_submission(e->st, unit, e->plan->occs[occ].name);
+
+	if (first)
+		*first = sub;
+	if (sub != INT64_MAX && sub <= now) {
+		if (sub < s->deadline)
+			return OCC_ON_TIME;
+		return sub < s->close ? OCC_LATE : OCC_MISSING;
+	}
+	if (now >= s->close)
+		return OCC_MISSING;
+	return now >= s->deadline ? OCC_OVERDUE : OCC_PENDING;
+}
+
+/*
+ * The reconciler behind every deadline change.  KNOWN_NONE says the
+ * caller already knows there is no submission (the fan-out query).
+ */
+static int reconcile(struct engine *e, int unit, int occ, int64_t now, bool known_none,
+		     const char *why, bool report)
+{
+	const struct plan_occ *o = &e->plan->occs[occ];
+	const struct plan_row *r = &e->plan->rows[o->row];
+	const struct schedule *s = engine_schedule(e, occ, unit);
+	int64_t sub = known_none ? INT64_MAX : store_first_submission(e->st, unit, o->name);
+	enum entry_type want = 0;
+	int64_t pts = 0;
+	char key[160];
+	struct key_scan ks = { 0 };
+
+	if (o->type != OCC_DEADLINE)
+		return 0;
+	if (sub != INT64_MAX && sub < s->deadline)
+		want = 0;
+	else if (sub != INT64_MAX && sub < s->close)
+		want = ENTRY_LATE;
+	else if (now >= s->close)
+		want = ENTRY_MISSING;
+	else if (now >= s->deadline)
+		want = ENTRY_LATE;
+	pts = want == ENTRY_LATE ? r->late : want == ENTRY_MISSING ? r->missing : 0;
+	if (pts == 0)
+		want = 0;
+	auto_key(e, key, sizeof(key), "dl", unit, o->name, 0);
+	if (store_entries_by_key(e->st, key, scan_key, &ks) < 0)
+		return -1;
+	if (want && ks.waived[want])
+		want = 0;
+	if ((ks.active_id == 0 && want == 0) || (ks.active_id && ks.active_type == want))
+		return 0;
+	if (ks.active_id && store_entry_void(e->st, ks.active_id, now, "auto", why) < 0)
+		return -1;
+	if (want == 0)
+		return 0;
+	struct entry en = { .unit = unit, .type = want, .bucket = r->bucket, .count = 1,
+			    .points = -pts, .at = now, .recorded_at = now, .rule = r->scoring,
+			    .auto_key = key };
+	snprintf(en.row, sizeof(en.row), "%s", r->id);
+	snprintf(en.occ, sizeof(en.occ), "%s", o->name);
+	snprintf(en.actor, sizeof(en.actor), "auto");
+	int64_t id;
+	if (store_entry_add(e->st, &en, &id) < 0)
+		return -1;
+	if (report) {
+		util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
+		e->deds[e->ndeds++] = (struct deduction){ .at = now, .unit = unit, .row = o->row,
+							  .occ = occ, .type = want, .points = -pts,
+							  .entry = id, .replaces = ks.active_id };
+	}
+	return 0;
+}
+
+int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why)
+{
+	return reconcile(e, unit, occ, now, false, why, false);
+}
+
+int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now)
+{
+	const struct plan *p = e->plan;
+
+	for (size_t ri = 0; ri < p->nrows; ri++) {
+		const struct plan_row *r = &p->rows[ri];
+		for (size_t ti = 0; ti < r->nthresholds; ti++) {
+			const struct plan_threshold *t = &r->thresholds[ti];
+			bool met = false;
+			for (size_t c = 0; c < t->nany && !met; c++) {
+				int64_t v;
+				int rc = store_metric_latest(e->st, unit, p->metrics[t->any[c].metric].id,
+							     now, false, &v);
+				if (rc < 0)
+					return -1;
+				met = rc == 1 && v >= t->any[c].min;
+			}
+			char key[160];
+			struct key_scan ks = { 0 };
+			auto_key(e, key, sizeof(key), "th", unit, r->id, ti);
+			if (store_entries_by_key(e->st, key, scan_key, &ks) < 0)
+				return -1;
+			if (met && ks.active_id == 0 && !ks.waived[ENTRY_THRESHOLD]) {
+				struct entry en = { .unit = unit, .type = ENTRY_THRESHOLD,
+						    .bucket = r->bucket, .count = 1, .points = t->points,
+						    .at = now, .recorded_at = now, .rule = r->scoring,
+						    .auto_key = key };
+				snprintf(en.row, sizeof(en.row), "%s", r->id);
+				snprintf(en.actor, sizeof(en.actor), "auto");
+				if (store_entry_add(e->st, &en, NULL) < 0)
+					return -1;
+			} else if (!met && ks.active_id &&
+				   store_entry_void(e->st, ks.active_id, now, "auto",
+						    "threshold no longer met by the latest metrics") < 0) {
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+/* The units an entry concerns: its own, or all without their own schedule. */
+static void scope_of(struct engine *e, const struct tl_entry *t)
+{
+	memset(e->excluded, 0, e->plan->nunits);
+	if (t->unit >= 0) {
+		memset(e->excluded, 1, e->plan->nunits);
+		e->excluded[t->unit] = 0;
+		return;
+	}
+	for (size_t i = 0; i < e->novr; i++)
+		if (e->ovr[i].occ == t->occ)
+			e->excluded[e->ovr[i].unit] = 1;
+}
+
+static int fire_deadline(struct engine *e, const struct tl_entry *t)
+{
+	const struct plan_occ *o = &e->plan->occs[t->occ];
+	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
+	int64_t before = t->phase == PH_DEADLINE ? s->deadline : s->close;
+	const char *why = t->phase == PH_DEADLINE ? "deadline passed" : "replaced by missing at close";
+
+	scope_of(e, t);
+	if (store_submitted(e->st, o->name, before, e->mark) < 0)
+		return -1;
+	for (size_t u = 0; u < e->plan->nunits; u++)
+		if (!e->excluded[u] && !e->mark[u] &&
+		    reconcile(e, (int)u, t->occ, t->at, t->phase == PH_DEADLINE, why, true) < 0)
+			return -1;
+	return 0;
+}
+
+static int fire_ranking(struct engine *e, int64_t at)
+{
+	const struct plan *p = e->plan;
+	int64_t *vals = xmalloc((p->nunits + 1) * sizeof(*vals));
+	bool *present = xmalloc(p->nunits + 1);
+	int *rank = xmalloc((p->nunits + 1) * sizeof(*rank));
+	int ret = 0;
+
+	for (size_t ri = 0; ri < p->nrows && ret == 0; ri++) {
+		const struct plan_row *r = &p->rows[ri];
+		if (r->ranking == NULL)
+			continue;
+		for (size_t u = 0; u < p->nunits; u++) {
+			int rc = store_metric_latest(e->st, (int)u, p->metrics[r->ranking->metric].id, at,
+						     true, &vals[u]);
+			if (rc < 0) {
+				ret = -1;
+				break;
+			}
+			present[u] = rc == 1;
+		}
+		/* Rank 1 is the worst unit, which loses the first amount. */
+		score_rank(vals, present, p->nunits, r->ranking->highest_worst, rank);
+		for (size_t u = 0; u < p->nunits && ret == 0; u++) {
+			if (rank[u] == 0 || (size_t)rank[u] > r->ranking->npoints ||
+			    r->ranking->points[rank[u] - 1] == 0)
+				continue;
+			char key[160];
+			struct key_scan ks = { 0 };
+			auto_key(e, key, sizeof(key), "rk", (int)u, r->id, 0);
+			if (store_entries_by_key(e->st, key, scan_key, &ks) < 0) {
+				ret = -1;
+				break;
+			}
+			if (ks.active_id || ks.waived[ENTRY_RANKING])
+				continue;
+			int64_t pts = r->ranking->points[rank[u] - 1], id;
+			struct entry en = { .unit = (int)u, .type = ENTRY_RANKING, .bucket = r->bucket,
+					    .count = rank[u], .points = -pts, .at = at,
+					    .recorded_at = at, .rule = r->scoring, .auto_key = key };
+			snprintf(en.row, sizeof(en.row), "%s", r->id);
+			snprintf(en.kind, sizeof(en.kind), "%s", p->metrics[r->ranking->metric].id);
+			snprintf(en.actor, sizeof(en.actor), "auto");
+			if (store_entry_add(e->st, &en, &id) < 0) {
+				ret = -1;
+				break;
+			}
+			util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
+			e->deds[e->ndeds++] = (struct deduction){ .at = at, .unit = (int)u,
+								  .row = (int)ri, .occ = -1,
+								  .type = ENTRY_RANKING,
+								  .points = -pts, .entry = id };
+		}
+	}
+	free(vals);
+	free(present);
+	free(rank);
+	return ret;
+}
+
+int engine_scores(struct engine *e, int64_t as_of, struct score_table *out)
+{
+	const struct plan *p = e->plan;
+	int64_t *acc = xcalloc(p->nunits * p->nbuckets + 1, sizeof(*acc));
+	int rc = store_accumulate(e->st, as_of, acc);
+	if (rc == 0)
+		score_compute(p, acc, out);
+	free(acc);
+	return rc;
+}
+
+static int fire_snapshot(struct engine *e, const struct tl_entry *t, int64_t now)
+{
+	const struct quarter *q = &e->plan->quarters[t->occ];
+	struct pending_snapshot *ps = &e->snaps[e->nsnaps];
+
+	if (engine_scores(e, t->at, &ps->t) < 0)
+		return -1;
+	json_t *units = report_units(e->plan, &ps->t);
+	char *text = report_dump(units);
+	int rc = store_snapshot_put(e->st, q->period, t->at, now, text);
+	free(text);
+	json_decref(units);
+	if (rc < 0) {
+		score_free(&ps->t);
+		return -1;
+	}
+	ps->at = t->at;
+	ps->period = q->period;
+	e->nsnaps++;
+	return 0;
+}
+
+static struct digest *digest_for(struct engine *e, int unit, int dept, enum slot_kind kind)
+{
+	int *slot = unit >= 0 ? &e->dig_of[(size_t)unit * 4 + kind] : &e->dept_dig[dept];
+	if (*slot < 0) {
+		size_t old = e->digs_cap;
+		util_reserve(&e->digs, &e->digs_cap, e->ndigs + 1, sizeof(*e->digs));
+		if (e->digs_cap > old)
+			memset(e->digs + old, 0, (e->digs_cap - old) * sizeof(*e->digs));
+		struct digest *d = &e->digs[e->ndigs];
+		d->unit = unit;
+		d->dept = dept;
+		d->kind = kind;
+		d->n = 0;
+		*slot = (int)e->ndigs++;
+	}
+	return &e->digs[*slot];
+}
+
+static void digest_add(struct digest *d, int occ, const char *slot)
+{
+	if (d->n == d->cap) {
+		d->cap = d->cap ? d->cap * 2 : 4;
+		d->occs = xrealloc(d->occs, d->cap * sizeof(*d->occs));
+		d->slots = xrealloc(d->slots, d->cap * sizeof(*d->slots));
+	}
+	d->occs[d->n] = occ;
+	d->slots[d->n] = slot;
+	d->n++;
+}
+
+static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now)
+{
+	const struct plan_occ *o = &e->plan->occs[t->occ];
+	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
+
+	/* Catching up: only the latest missed slot, and none once closed. */
+	if (t->at < now) {
+		if (t->next_same >= 0 && e->tl[t->next_same].at <= now)
+			return 0;
+		if (o->type == OCC_DEADLINE && s->close <= now)
+			return 0;
+	}
+	if (o->type == OCC_RECORD) {
+		digest_add(digest_for(e, -1, e->plan->rows[o->row].dept, SLOT_RECORD), t->occ, t->key);
+		return 0;
+	}
+	scope_of(e, t);
+	if (store_submitted(e->st, o->name, t->at, e->mark) < 0)
+		return -1;
+	for (size_t u = 0; u < e->plan->nunits; u++)
+		if (!e->excluded[u] && !e->mark[u])
+			digest_add(digest_for(e, (int)u, -1, (enum slot_kind)t->kind), t->occ, t->key);
+	return 0;
+}
+
+/* The digest being sorted; flush() runs on the loop only. */
+static const struct engine *sort_engine;
+
+static int cmp_digest_occ(const void *a, const void *b)
+{
+	int x = *(const int *)a, y = *(const int *)b;
+	int32_t dx = sort_engine->sched[x].due_day, dy = sort_engine->sched[y].due_day;
+	if (dx != dy)
+		return dx < dy ? -1 : 1;
+	return x < y ? -1 : x > y;
+}
+
+static void flush(struct engine *e, int64_t at)
+{
+	for (size_t i = 0; i < e->ndeds; i++) {
+		const struct deduction *d = &e->deds[i];
+		char pts[32];
+		util_format_fixed(d->points, 2, pts, sizeof(pts));
+		log_info("deduction: %s row %s %s %s points (%s)", e->plan->units[d->unit].id,
+			 e->plan->rows[d->row].id, store_entry_type_name(d->type), pts,
+			 d->occ >= 0 ? e->plan->occs[d->occ].name : "final ranking");
+		if (e->sink.deduction)
+			e->sink.deduction(e->sink.arg, d);
+	}
+	e->stats.deductions += e->ndeds;
+	e->ndeds = 0;
+	for (size_t i = 0; i < e->nsnaps; i++) {
+		log_info("snapshot: %s taken", e->snaps[i].period);
+		if (e->sink.snapshot)
+			e->sink.snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period, &e->snaps[i].t);
+		score_free(&e->snaps[i].t);
+	}
+	e->stats.snapshots += e->nsnaps;
+	e->nsnaps = 0;
+	sort_engine = e;
+	for (size_t i = 0; i < e->ndigs; i++) {
+		struct digest *d = &e->digs[i];
+		/* Sort the occurrences (and their slots alongside) by due day. */
+		for (size_t a = 1; a < d->n; a++)
+			for (size_t b = a; b > 0 && cmp_digest_occ(&d->occs[b - 1], &d->occs[b]) > 0; b--) {
+				int to = d->occs[b];
+				const char *ts = d->slots[b];
+				d->occs[b] = d->occs[b - 1];
+				d->slots[b] = d->slots[b - 1];
+				d->occs[b - 1] = to;
+				d->slots[b - 1] = ts;
+			}
+		struct reminder r = { .at = at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
+				      .occs = d->occs, .slots = d->slots, .nocc = d->n,
+				      .escalate = d->kind == SLOT_OVERDUE && e->plan->cal.reminders.escalate };
+		if (e->sink.reminder)
+			e->sink.reminder(e->sink.arg, &r);
+		e->stats.reminders++;
+		e->stats.reminded_occurrences += d->n;
+		if (d->unit >= 0)
+			e->dig_of[(size_t)d->unit * 4 + d->kind] = -1;
+		else
+			e->dept_dig[d->dept] = -1;
+	}
+	e->ndigs = 0;
+}
+
+static void discard(struct engine *e)
+{
+	for (size_t i = 0; i < e->nsnaps; i++)
+		score_free(&e->snaps[i].t);
+	for (size_t i = 0; i < e->ndigs; i++) {
+		if (e->digs[i].unit >= 0)
+			e->dig_of[(size_t)e->digs[i].unit * 4 + e->digs[i].kind] = -1;
+		else
+			e->dept_dig[e->digs[i].dept] = -1;
+	}
+	e->nsnaps = e->ndigs = e->ndeds = 0;
+}
+
+int engine_run(struct engine *e, int64_t now)
+{
+	size_t i = first_pending(e);
+
+	while (i < e->ntl && e->tl[i].at <= now) {
+		int64_t at = e->tl[i].at;
+		int rc = store_begin(e->st);
+		for (; rc == 0 && i < e->ntl && e->tl[i].at == at; i++) {
+			const struct tl_entry *t = &e->tl[i];
+			switch (t->phase) {
+			case PH_DEADLINE:
+			case PH_CLOSE:
+				rc = fire_deadline(e, t);
+				break;
+			case PH_RANKING:
+				rc = fire_ranking(e, at);
+				break;
+			case PH_SNAPSHOT:
+				rc = fire_snapshot(e, t, now);
+				break;
+			case PH_REMINDER:
+				rc = fire_reminder(e, t, now);
+				break;
+			}
+		}
+		if (rc == 0)
+			rc = store_set_hwm(e->st, at);
+		if (rc == 0)
+			rc = store_commit(e->st);
+		else
+			store_rollback(e->st);
+		if (rc < 0) {
+			discard(e);
+			log_warnx("engine: could not apply what is due at %lld: %s", (long long)at,
+				  store_errmsg(e->st));
+			return -1;
+		}
+		e->hwm = at;
+		flush(e, at);
+	}
+	return 0;
+}

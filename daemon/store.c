@@ -1,0 +1,771 @@
+/*
+ * store — SQLite.  One connection, one writer (the daemon's loop), so a
+ * prepared-statement cache indexed by an enum is enough; statements are
+ * prepared on first use and reset after each.
+ */
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/log.h"
+#include "kaohe/store.h"
+#include "kaohe/util.h"
+
+/* Each element upgrades the schema from version i to i + 1. */
+static const char *const migrations[] = {
+	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
+	"CREATE TABLE units(ref INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, name TEXT NOT NULL);"
+	"CREATE TABLE buckets(ref INTEGER PRIMARY KEY, row_id TEXT NOT NULL, kind TEXT NOT NULL,"
+	"  UNIQUE(row_id, kind));"
+	"CREATE TABLE rules(ref INTEGER PRIMARY KEY, text TEXT NOT NULL UNIQUE);"
+	"CREATE TABLE entries("
+	"  id INTEGER PRIMARY KEY,"
+	"  unit_ref INTEGER NOT NULL REFERENCES units(ref),"
+	"  type INTEGER NOT NULL CHECK(type BETWEEN 1 AND 8),"
+	"  row_id TEXT NOT NULL,"
+	"  occ TEXT,"
+	"  kind TEXT,"
+	"  bucket_ref INTEGER REFERENCES buckets(ref),"
+	"  count INTEGER NOT NULL DEFAULT 0,"
+	"  points INTEGER NOT NULL DEFAULT 0,"
+	"  value INTEGER,"
+	"  at INTEGER NOT NULL,"
+	"  recorded_at INTEGER NOT NULL,"
+	"  actor TEXT NOT NULL,"
+	"  note TEXT,"
+	"  rule_ref INTEGER REFERENCES rules(ref),"
+	"  auto_key TEXT,"
+	"  voided_at INTEGER,"
+	"  voided_by TEXT,"
+	"  void_reason TEXT);"
+	"CREATE INDEX entries_unit ON entries(unit_ref, id);"
+	"CREATE INDEX entries_auto ON entries(auto_key) WHERE auto_key IS NOT NULL;"
+	"CREATE INDEX entries_sub ON entries(occ, unit_ref, at)"
+	"  WHERE type = 1 AND voided_at IS NULL;"
+	"CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
+	"  WHERE type = 8 AND voided_at IS NULL;"
+	"CREATE TABLE moves(id INTEGER PRIMARY KEY, occ TEXT NOT NULL,"
+	"  unit_ref INTEGER REFERENCES units(ref), due_day INTEGER NOT NULL, due_at INTEGER,"
+	"  at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);"
+	"CREATE TABLE snapshots(period TEXT PRIMARY KEY, at INTEGER NOT NULL,"
+	"  taken_at INTEGER NOT NULL, data TEXT NOT NULL);"
+	"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
+	"  command TEXT NOT NULL, result TEXT NOT NULL);",
+};
+
+enum stmt_id {
+	S_HWM_GET,
+	S_HWM_SET,
+	S_UNIT_UPSERT,
+	S_UNIT_REF,
+	S_BUCKET_INS,
+	S_BUCKET_REF,
+	S_RULE_INS,
+	S_RULE_REF,
+	S_ENTRY_ADD,
+	S_ENTRY_VOID,
+	S_ENTRY_GET,
+	S_ENTRIES_UNIT,
+	S_ENTRIES_UNIT_ROW,
+	S_ENTRIES_KEY,
+	S_FIRST_SUB,
+	S_SUBMITTED,
+	S_METRIC_LATEST,
+	S_METRIC_LATEST_STRICT,
+	S_ACCUMULATE,
+	S_MOVE_ADD,
+	S_MOVES,
+	S_SNAP_PUT,
+	S_SNAPS,
+	S_SNAPS_DATA,
+	S_AUDIT_ADD,
+	S_AUDIT,
+	S_COUNT
+};
+
+#define ENTRY_COLS                                                                          \
+	"e.id, e.unit_ref, e.type, e.row_id, COALESCE(e.occ,''), COALESCE(e.kind,''),"     \
+	" e.bucket_ref, e.count, e.points, COALESCE(e.value,0), e.at, e.recorded_at,"      \
+	" e.actor, e.note, r.text, e.auto_key, COALESCE(e.voided_at,0),"                   \
+	" COALESCE(e.voided_by,''), e.void_reason FROM entries e"                          \
+	" LEFT JOIN rules r ON r.ref = e.rule_ref "
+
+static const char *const stmt_sql[S_COUNT] = {
+	[S_HWM_GET] = "SELECT value FROM meta WHERE key = 'hwm'",
+	[S_HWM_SET] = "INSERT INTO meta(key, value) VALUES('hwm', ?1)"
+		      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	[S_UNIT_UPSERT] = "INSERT INTO units(id, name) VALUES(?1, ?2)"
+			  " ON CONFLICT(id) DO UPDATE SET name = excluded.name",
+	[S_UNIT_REF] = "SELECT ref FROM units WHERE id = ?1",
+	[S_BUCKET_INS] = "INSERT OR IGNORE INTO buckets(row_id, kind) VALUES(?1, ?2)",
+	[S_BUCKET_REF] = "SELECT ref FROM buckets WHERE row_id = ?1 AND kind = ?2",
+	[S_RULE_INS] = "INSERT OR IGNORE INTO rules(text) VALUES(?1)",
+	[S_RULE_REF] = "SELECT ref FROM rules WHERE text = ?1",
+	[S_ENTRY_ADD] = "INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
+			" points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
+			" VALUES(?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
+			" ?12, ?13, ?14, ?15)",
+	[S_ENTRY_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = ?3, void_reason = ?4"
+			 " WHERE id = ?1 AND voided_at IS NULL",
+	[S_ENTRY_GET] = "SELECT " ENTRY_COLS "WHERE e.id = ?1",
+	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 ORDER BY e.id",
+	[S_ENTRIES_UNIT_ROW] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.row_id = ?2"
+			       " ORDER BY e.id",
+	[S_ENTRIES_KEY] = "SELECT " ENTRY_COLS "WHERE e.auto_key = ?1 ORDER BY e.id",
+	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE type = 1 AND voided_at IS NULL"
+			" AND occ = ?1 AND unit_ref = ?2",
+	[S_SUBMITTED] = "SELECT DISTINCT unit_ref FROM entries WHERE type = 1 AND voided_at IS NULL"
+			" AND occ = ?1 AND at < ?2",
+	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
+			    " AND unit_ref = ?1 AND kind = ?2 AND at <= ?3 ORDER BY at DESC, id DESC"
+			    " LIMIT 1",
+	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
+				   " AND unit_ref = ?1 AND kind = ?2 AND at < ?3"
+				   " ORDER BY at DESC, id DESC LIMIT 1",
+	[S_ACCUMULATE] = "SELECT unit_ref, bucket_ref, points FROM entries"
+			 " WHERE bucket_ref IS NOT NULL AND points <> 0 AND at <= ?1"
+			 " AND (voided_at IS NULL OR voided_at > ?1)",
+	[S_MOVE_ADD] = "INSERT INTO moves(occ, unit_ref, due_day, due_at, at, actor, reason)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+	[S_MOVES] = "SELECT id, occ, unit_ref, due_day, due_at, at, actor, reason"
+		    " FROM moves ORDER BY id",
+	[S_SNAP_PUT] = "INSERT OR IGNORE INTO snapshots(period, at, taken_at, data)"
+		       " VALUES(?1, ?2, ?3, ?4)",
+	[S_SNAPS] = "SELECT period, at, taken_at, NULL FROM snapshots ORDER BY at",
+	[S_SNAPS_DATA] = "SELECT period, at, taken_at, data FROM snapshots ORDER BY at",
+	[S_AUDIT_ADD] = "INSERT INTO audit(at, actor, command, result) VALUES(?1, ?2, ?3, ?4)",
+	[S_AUDIT] = "SELECT id, at, actor, command, result FROM"
+		    " (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
+};
+
+#define RULE_CACHE 64
+
+struct store {
+	sqlite3 *db;
+	sqlite3_stmt *stmt[S_COUNT];
+	int depth;
+	/* plan index <-> database ref */
+	int64_t *unit_ref;
+	int *unit_idx; /* by ref */
+	size_t unit_idx_len;
+	int64_t *bucket_ref;
+	int *bucket_idx; /* by ref */
+	size_t bucket_idx_len;
+	size_t nunits, nbuckets;
+	struct {
+		const char *text;
+		int64_t ref;
+	} rule_cache[RULE_CACHE];
+};
+
+const char *store_entry_type_name(enum entry_type type)
+{
+	static const char *const names[] = { "?", "submission", "late", "missing", "finding",
+					      "award", "threshold", "ranking", "metric" };
+	return type >= 1 && type <= 8 ? names[type] : "?";
+}
+
+const char *store_errmsg(struct store *st)
+{
+	return sqlite3_errmsg(st->db);
+}
+
+static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = st->stmt[id];
+	if (s == NULL) {
+		if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &st->stmt[id], NULL) != SQLITE_OK) {
+			log_warnx("store: cannot prepare statement %d: %s", (int)id,
+				  sqlite3_errmsg(st->db));
+			return NULL;
+		}
+		s = st->stmt[id];
+	}
+	return s;
+}
+
+/* Step a statement that returns no row, then reset it. */
+static int run_done(struct store *st, sqlite3_stmt *s)
+{
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
+}
+
+static int exec(struct store *st, const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		log_warnx("store: %s: %s", sql, msg ? msg : "?");
+		sqlite3_free(msg);
+		return -1;
+	}
+	return 0;
+}
+
+struct store *store_open(const char *path, char *err, size_t errlen)
+{
+	struct store *st = xcalloc(1, sizeof(*st));
+	bool mem = strcmp(path, ":memory:") == 0;
+	int version = 0;
+	sqlite3_stmt *s;
+
+	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
+	    SQLITE_OK) {
+		snprintf(err, errlen, "cannot open database %s: %s", path,
+			 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+		store_close(st);
+		return NULL;
+	}
+	sqlite3_busy_timeout(st->db, 5000);
+	sqlite3_extended_result_codes(st->db, 1);
+	if (exec(st, "PRAGMA foreign_keys = ON") < 0 ||
+	    (!mem && (exec(st, "PRAGMA journal_mode = WAL") < 0 ||
+		      exec(st, "PRAGMA synchronous = FULL") < 0))) {
+		snprintf(err, errlen, "cannot set up database %s: %s", path, sqlite3_errmsg(st->db));
+		store_close(st);
+		return NULL;
+	}
+	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+		if (sqlite3_step(s) == SQLITE_ROW)
+			version = sqlite3_column_int(s, 0);
+		sqlite3_finalize(s);
+	}
+	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
+	if (version > latest) {
+		snprintf(err, errlen,
+			 "database %s has schema version %d, newer than this kaohed knows (%d)", path,
+			 version, latest);
+		store_close(st);
+		return NULL;
+	}
+	for (int v = version; v < latest; v++) {
+		char sql[64];
+		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+		if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v]) < 0 ||
+		    exec(st, sql) < 0 || exec(st, "COMMIT") < 0) {
+			snprintf(err, errlen, "cannot migrate database %s to version %d: %s", path,
+				 v + 1, sqlite3_errmsg(st->db));
+			exec(st, "ROLLBACK");
+			store_close(st);
+			return NULL;
+		}
+		if (!mem)
+			log_info("store: database %s migrated to schema version %d", path, v + 1);
+	}
+	return st;
+}
+
+void store_close(struct store *st)
+{
+	if (st == NULL)
+		return;
+	for (int i = 0; i < S_COUNT; i++)
+		sqlite3_finalize(st->stmt[i]);
+	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
+		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
+	free(st->unit_ref);
+	free(st->unit_idx);
+	free(st->bucket_ref);
+	free(st->bucket_idx);
+	free(st);
+}
+
+static int64_t lookup_ref(struct store *st, enum stmt_id id, const char *a, const char *b)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	int64_t ref = -1;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, a, -1, SQLITE_STATIC);
+	if (b)
+		sqlite3_bind_text(s, 2, b, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		ref = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ref;
+}
+
+static int *invert(const int64_t *refs, size_t n, size_t *len)
+{
+	int64_t max = 0;
+	for (size_t i = 0; i < n; i++)
+		if (refs[i] > max)
+			max = refs[i];
+	*len = (size_t)max + 1;
+	int *idx = xmalloc(*len * sizeof(*idx));
+	for (size_t i = 0; i < *len; i++)
+		idx[i] = -1;
+	for (size_t i = 0; i < n; i++)
+		idx[refs[i]] = (int)i;
+	return idx;
+}
+
+int store_sync_plan(struct store *st, const struct plan *p)
+{
+	int64_t *uref = xmalloc((p->nunits + 1) * sizeof(*uref));
+	int64_t *bref = xmalloc((p->nbuckets + 1) * sizeof(*bref));
+
+	for (size_t i = 0; i < p->nunits; i++) {
+		sqlite3_stmt *s = stmt(st, S_UNIT_UPSERT);
+		if (s == NULL)
+			goto fail;
+		sqlite3_bind_text(s, 1, p->units[i].id, -1, SQLITE_STATIC);
+		sqlite3_bind_text(s, 2, p->units[i].name, -1, SQLITE_STATIC);
+		if (run_done(st, s) < 0 || (uref[i] = lookup_ref(st, S_UNIT_REF, p->units[i].id, NULL)) < 0)
+			goto fail;
+	}
+	for (size_t r = 0; r < p->nrows; r++) {
+		const struct plan_row *row = &p->rows[r];
+		for (size_t k = 0; k <= row->nkinds; k++) {
+			const char *kind = k == 0 ? "" : row->kinds[k - 1].id;
+			int b = k == 0 ? row->bucket : row->kinds[k - 1].bucket;
+			sqlite3_stmt *s = stmt(st, S_BUCKET_INS);
+			if (s == NULL)
+				goto fail;
+			sqlite3_bind_text(s, 1, row->id, -1, SQLITE_STATIC);
+			sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
+			if (run_done(st, s) < 0 || (bref[b] = lookup_ref(st, S_BUCKET_REF, row->id, kind)) < 0)
+				goto fail;
+		}
+	}
+	free(st->unit_ref);
+	free(st->unit_idx);
+	free(st->bucket_ref);
+	free(st->bucket_idx);
+	st->unit_ref = uref;
+	st->bucket_ref = bref;
+	st->nunits = p->nunits;
+	st->nbuckets = p->nbuckets;
+	st->unit_idx = invert(uref, p->nunits, &st->unit_idx_len);
+	st->bucket_idx = invert(bref, p->nbuckets, &st->bucket_idx_len);
+	memset(st->rule_cache, 0, sizeof(st->rule_cache));
+	return 0;
+fail:
+	free(uref);
+	free(bref);
+	return -1;
+}
+
+int store_begin(struct store *st)
+{
+	char sql[32];
+	if (st->depth == 0)
+		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE");
+	else
+		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", st->depth);
+	if (exec(st, sql) < 0)
+		return -1;
+	st->depth++;
+	return 0;
+}
+
+int store_commit(struct store *st)
+{
+	char sql[32];
+	if (st->depth == 1)
+		snprintf(sql, sizeof(sql), "COMMIT");
+	else
+		snprintf(sql, sizeof(sql), "RELEASE s%d", st->depth - 1);
+	if (exec(st, sql) < 0) {
+		store_rollback(st);
+		return -1;
+	}
+	st->depth--;
+	return 0;
+}
+
+void store_rollback(struct store *st)
+{
+	char sql[64];
+	if (st->depth == 0)
+		return;
+	if (st->depth == 1)
+		snprintf(sql, sizeof(sql), "ROLLBACK");
+	else
+		snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->depth - 1,
+			 st->depth - 1);
+	exec(st, sql);
+	st->depth--;
+}
+
+int64_t store_hwm(struct store *st)
+{
+	sqlite3_stmt *s = stmt(st, S_HWM_GET);
+	int64_t v = INT64_MIN;
+	if (s && sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	if (s)
+		sqlite3_reset(s);
+	return v;
+}
+
+int store_set_hwm(struct store *st, int64_t t)
+{
+	sqlite3_stmt *s = stmt(st, S_HWM_SET);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, t);
+	return run_done(st, s);
+}
+
+static int64_t rule_ref(struct store *st, const char *text)
+{
+	size_t h = ((uintptr_t)text >> 4) % RULE_CACHE;
+	if (st->rule_cache[h].text == text)
+		return st->rule_cache[h].ref;
+	sqlite3_stmt *s = stmt(st, S_RULE_INS);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, text, -1, SQLITE_STATIC);
+	if (run_done(st, s) < 0)
+		return -1;
+	int64_t ref = lookup_ref(st, S_RULE_REF, text, NULL);
+	st->rule_cache[h].text = text;
+	st->rule_cache[h].ref = ref;
+	return ref;
+}
+
+static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
+{
+	if (v)
+		sqlite3_bind_text(s, i, v, -1, SQLITE_STATIC);
+	else
+		sqlite3_bind_null(s, i);
+}
+
+int store_entry_add(struct store *st, const struct entry *e, int64_t *id)
+{
+	int64_t rref = e->rule ? rule_ref(st, e->rule) : 0;
+	sqlite3_stmt *s = stmt(st, S_ENTRY_ADD);
+
+	if (s == NULL || rref < 0 || e->unit < 0 || (size_t)e->unit >= st->nunits)
+		return -1;
+	sqlite3_bind_int64(s, 1, st->unit_ref[e->unit]);
+	sqlite3_bind_int(s, 2, (int)e->type);
+	sqlite3_bind_text(s, 3, e->row, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, e->occ, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, e->kind, -1, SQLITE_STATIC);
+	if (e->bucket >= 0)
+		sqlite3_bind_int64(s, 6, st->bucket_ref[e->bucket]);
+	sqlite3_bind_int64(s, 7, e->count);
+	sqlite3_bind_int64(s, 8, e->points);
+	if (e->type == ENTRY_METRIC)
+		sqlite3_bind_int64(s, 9, e->value);
+	sqlite3_bind_int64(s, 10, e->at);
+	sqlite3_bind_int64(s, 11, e->recorded_at);
+	sqlite3_bind_text(s, 12, e->actor, -1, SQLITE_STATIC);
+	bind_text_or_null(s, 13, e->note);
+	if (rref > 0)
+		sqlite3_bind_int64(s, 14, rref);
+	bind_text_or_null(s, 15, e->auto_key);
+	if (run_done(st, s) < 0)
+		return -1;
+	if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason)
+{
+	sqlite3_stmt *s = stmt(st, S_ENTRY_VOID);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_text(s, 3, by, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	if (run_done(st, s) < 0)
+		return -1;
+	return sqlite3_changes(st->db) == 1 ? 0 : -1;
+}
+
+static const char *col_text(sqlite3_stmt *s, int i)
+{
+	return (const char *)sqlite3_column_text(s, i);
+}
+
+static void copy_col(char *dst, size_t len, sqlite3_stmt *s, int i)
+{
+	const char *v = col_text(s, i);
+	snprintf(dst, len, "%s", v ? v : "");
+}
+
+static void read_entry(struct store *st, sqlite3_stmt *s, struct entry *e)
+{
+	int64_t uref = sqlite3_column_int64(s, 1);
+	memset(e, 0, sizeof(*e));
+	e->id = sqlite3_column_int64(s, 0);
+	e->unit = uref >= 0 && (size_t)uref < st->unit_idx_len ? st->unit_idx[uref] : -1;
+	e->type = (enum entry_type)sqlite3_column_int(s, 2);
+	copy_col(e->row, sizeof(e->row), s, 3);
+	copy_col(e->occ, sizeof(e->occ), s, 4);
+	copy_col(e->kind, sizeof(e->kind), s, 5);
+	int64_t bref = sqlite3_column_type(s, 6) == SQLITE_NULL ? -1 : sqlite3_column_int64(s, 6);
+	e->bucket = bref >= 0 && (size_t)bref < st->bucket_idx_len ? st->bucket_idx[bref] : -1;
+	e->count = sqlite3_column_int64(s, 7);
+	e->points = sqlite3_column_int64(s, 8);
+	e->value = sqlite3_column_int64(s, 9);
+	e->at = sqlite3_column_int64(s, 10);
+	e->recorded_at = sqlite3_column_int64(s, 11);
+	copy_col(e->actor, sizeof(e->actor), s, 12);
+	e->note = col_text(s, 13);
+	e->rule = col_text(s, 14);
+	e->auto_key = col_text(s, 15);
+	e->voided_at = sqlite3_column_int64(s, 16);
+	copy_col(e->voided_by, sizeof(e->voided_by), s, 17);
+	e->void_reason = col_text(s, 18);
+}
+
+int store_entry_get(struct store *st, int64_t id, struct entry *e)
+{
+	sqlite3_stmt *s = stmt(st, S_ENTRY_GET);
+	int rc;
+	if (s == NULL)
+		return -1;
+	/* The strings point into the statement: keep it stepped until the next call. */
+	sqlite3_reset(s);
+	sqlite3_bind_int64(s, 1, id);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		read_entry(st, s, e);
+		return 1;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+static int each_entry(struct store *st, sqlite3_stmt *s,
+		      int (*fn)(const struct entry *e, void *arg), void *arg)
+{
+	struct entry e;
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		read_entry(st, s, &e);
+		if ((ret = fn(&e, arg)) != 0)
+			break;
+	}
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_entries_of(struct store *st, int unit, const char *row,
+		     int (*fn)(const struct entry *e, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, row ? S_ENTRIES_UNIT_ROW : S_ENTRIES_UNIT);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, st->unit_ref[unit]);
+	if (row)
+		sqlite3_bind_text(s, 2, row, -1, SQLITE_STATIC);
+	return each_entry(st, s, fn, arg);
+}
+
+int store_entries_by_key(struct store *st, const char *key,
+			 int (*fn)(const struct entry *e, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_ENTRIES_KEY);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	return each_entry(st, s, fn, arg);
+}
+
+int64_t store_first_submission(struct store *st, int unit, const char *occ)
+{
+	sqlite3_stmt *s = stmt(st, S_FIRST_SUB);
+	int64_t v = INT64_MAX;
+	if (s == NULL)
+		return INT64_MAX;
+	sqlite3_bind_text(s, 1, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, st->unit_ref[unit]);
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return v;
+}
+
+int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *submitted)
+{
+	sqlite3_stmt *s = stmt(st, S_SUBMITTED);
+	int rc;
+	memset(submitted, 0, st->nunits);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, before);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t ref = sqlite3_column_int64(s, 0);
+		if (ref >= 0 && (size_t)ref < st->unit_idx_len && st->unit_idx[ref] >= 0)
+			submitted[st->unit_idx[ref]] = 1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_metric_latest(struct store *st, int unit, const char *metric, int64_t at, bool strict,
+			int64_t *value)
+{
+	sqlite3_stmt *s = stmt(st, strict ? S_METRIC_LATEST_STRICT : S_METRIC_LATEST);
+	int rc, found = 0;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, st->unit_ref[unit]);
+	sqlite3_bind_text(s, 2, metric, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 3, at);
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW) {
+		*value = sqlite3_column_int64(s, 0);
+		found = 1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? found : -1;
+}
+
+int store_accumulate(struct store *st, int64_t as_of, int64_t *acc)
+{
+	sqlite3_stmt *s = stmt(st, S_ACCUMULATE);
+	int rc;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, as_of);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t u = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
+		if (u < 0 || (size_t)u >= st->unit_idx_len || b < 0 || (size_t)b >= st->bucket_idx_len)
+			continue;
+		int ui = st->unit_idx[u], bi = st->bucket_idx[b];
+		/* Units and kinds a reload dropped keep their entries but score nothing. */
+		if (ui < 0 || bi < 0)
+			continue;
+		acc[(size_t)ui * st->nbuckets + (size_t)bi] += sqlite3_column_int64(s, 2);
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_move_add(struct store *st, const struct move *m)
+{
+	sqlite3_stmt *s = stmt(st, S_MOVE_ADD);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, m->occ, -1, SQLITE_STATIC);
+	if (m->unit >= 0)
+		sqlite3_bind_int64(s, 2, st->unit_ref[m->unit]);
+	sqlite3_bind_int64(s, 3, m->due_day);
+	if (m->timed)
+		sqlite3_bind_int64(s, 4, m->due_at);
+	sqlite3_bind_int64(s, 5, m->at);
+	sqlite3_bind_text(s, 6, m->actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, m->reason, -1, SQLITE_STATIC);
+	return run_done(st, s);
+}
+
+int store_moves(struct store *st, int (*fn)(const struct move *m, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_MOVES);
+	int rc, ret = 0;
+	if (s == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct move m = { 0 };
+		m.id = sqlite3_column_int64(s, 0);
+		copy_col(m.occ, sizeof(m.occ), s, 1);
+		m.unit = -1;
+		m.due_day = (int32_t)sqlite3_column_int64(s, 3);
+		m.timed = sqlite3_column_type(s, 4) != SQLITE_NULL;
+		m.due_at = sqlite3_column_int64(s, 4);
+		m.at = sqlite3_column_int64(s, 5);
+		copy_col(m.actor, sizeof(m.actor), s, 6);
+		m.reason = col_text(s, 7);
+		if (sqlite3_column_type(s, 2) != SQLITE_NULL) {
+			/* -2: a unit the current plan no longer has. */
+			int64_t ref = sqlite3_column_int64(s, 2);
+			m.unit = (size_t)ref < st->unit_idx_len && st->unit_idx[ref] >= 0
+					 ? st->unit_idx[ref]
+					 : -2;
+		}
+		if ((ret = fn(&m, arg)) != 0)
+			break;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
+}
+
+int store_snapshot_put(struct store *st, const char *period, int64_t at, int64_t taken_at,
+		       const char *json)
+{
+	sqlite3_stmt *s = stmt(st, S_SNAP_PUT);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, period, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_int64(s, 3, taken_at);
+	sqlite3_bind_text(s, 4, json, -1, SQLITE_STATIC);
+	return run_done(st, s);
+}
+
+int store_snapshots(struct store *st, bool with_data,
+		    int (*fn)(const char *period, int64_t at, int64_t taken_at, const char *data,
+			      void *arg),
+		    void *arg)
+{
+	sqlite3_stmt *s = stmt(st, with_data ? S_SNAPS_DATA : S_SNAPS);
+	int rc, ret = 0;
+	if (s == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = fn(col_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
+			      col_text(s, 3), arg)) != 0)
+			break;
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
+}
+
+int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,
+		    const char *result)
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT_ADD);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, at);
+	sqlite3_bind_text(s, 2, actor, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, command, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, result, -1, SQLITE_STATIC);
+	return run_done(st, s);
+}
+
+int store_audit(struct store *st, int n,
+		int (*fn)(int64_t id, int64_t at, const char *actor, const char *command,
+			  const char *result, void *arg),
+		void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_AUDIT);
+	int rc, ret = 0;
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, n);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if ((ret = fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), col_text(s, 2),
+			      col_text(s, 3), col_text(s, 4), arg)) != 0)
+			break;
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
+}

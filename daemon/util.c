@@ -1,0 +1,219 @@
+/*
+ * util — helpers without state.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/log.h"
+#include "kaohe/util.h"
+
+static void util_oom(size_t n)
+{
+	log_warnx("out of memory allocating %zu bytes", n);
+	abort();
+}
+
+void *xmalloc(size_t n)
+{
+	void *p = malloc(n ? n : 1);
+	if (p == NULL)
+		util_oom(n);
+	return p;
+}
+
+void *xcalloc(size_t n, size_t size)
+{
+	void *p = calloc(n ? n : 1, size ? size : 1);
+	if (p == NULL)
+		util_oom(n * size);
+	return p;
+}
+
+void *xrealloc(void *p, size_t n)
+{
+	void *q = realloc(p, n ? n : 1);
+	if (q == NULL)
+		util_oom(n);
+	return q;
+}
+
+char *xstrdup(const char *s)
+{
+	size_t n = strlen(s) + 1;
+	return memcpy(xmalloc(n), s, n);
+}
+
+char *xasprintf(const char *fmt, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, fmt);
+	if (vasprintf(&s, fmt, ap) < 0)
+		util_oom(0);
+	va_end(ap);
+	return s;
+}
+
+void util_reserve(void *arr, size_t *cap, size_t need, size_t size)
+{
+	void **p = arr;
+	size_t n = *cap ? *cap : 8;
+
+	if (need <= *cap)
+		return;
+	while (n < need)
+		n *= 2;
+	*p = xrealloc(*p, n * size);
+	*cap = n;
+}
+
+int util_parse_fixed(const char *s, int scale_digits, int64_t *out)
+{
+	int64_t ip = 0, fp = 0;
+	int neg = 0, digits = 0, fdigits = 0;
+
+	if (*s == '-' || *s == '+')
+		neg = *s++ == '-';
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		if (ip > (INT64_MAX / 10 - 9) / 100000)
+			return -1;
+		ip = ip * 10 + (*s - '0');
+	}
+	if (*s == '.') {
+		s++;
+		for (; *s >= '0' && *s <= '9'; s++, fdigits++) {
+			if (fdigits >= scale_digits) {
+				if (*s != '0')
+					return -1;
+				continue;
+			}
+			fp = fp * 10 + (*s - '0');
+		}
+		if (fdigits == 0)
+			return -1;
+	}
+	if (*s != '\0' || digits == 0)
+		return -1;
+	for (int i = fdigits < scale_digits ? fdigits : scale_digits; i < scale_digits; i++)
+		fp *= 10;
+	int64_t scale = 1;
+	for (int i = 0; i < scale_digits; i++)
+		scale *= 10;
+	*out = (ip * scale + fp) * (neg ? -1 : 1);
+	return 0;
+}
+
+int util_double_to_hundredths(double d, int64_t *out)
+{
+	double h = d * 100.0;
+	double r = round(h);
+
+	if (!isfinite(d) || fabs(h - r) > 1e-6 || fabs(r) > 1e15)
+		return -1;
+	*out = (int64_t)r;
+	return 0;
+}
+
+void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len)
+{
+	int64_t scale = 1;
+	for (int i = 0; i < scale_digits; i++)
+		scale *= 10;
+	uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
+	uint64_t ip = a / (uint64_t)scale, fp = a % (uint64_t)scale;
+	int n = snprintf(buf, len, "%s%llu", v < 0 ? "-" : "", (unsigned long long)ip);
+	if (fp == 0 || n < 0 || (size_t)n >= len)
+		return;
+	char frac[24];
+	snprintf(frac, sizeof(frac), "%0*llu", scale_digits, (unsigned long long)fp);
+	for (int i = scale_digits - 1; i > 0 && frac[i] == '0'; i--)
+		frac[i] = '\0';
+	snprintf(buf + n, len - (size_t)n, ".%s", frac);
+}
+
+bool util_utf8_valid(const char *str, size_t len)
+{
+	const unsigned char *s = (const unsigned char *)str, *end = s + len;
+
+	while (s < end) {
+		unsigned c = *s;
+		int n;
+		unsigned min;
+
+		if (c == 0)
+			return false;
+		if (c < 0x80) {
+			s++;
+			continue;
+		} else if ((c & 0xe0) == 0xc0) {
+			n = 1, min = 0x80, c &= 0x1f;
+		} else if ((c & 0xf0) == 0xe0) {
+			n = 2, min = 0x800, c &= 0x0f;
+		} else if ((c & 0xf8) == 0xf0) {
+			n = 3, min = 0x10000, c &= 0x07;
+		} else {
+			return false;
+		}
+		if (end - s <= n)
+			return false;
+		for (int i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80)
+				return false;
+			c = (c << 6) | (s[i] & 0x3f);
+		}
+		if (c < min || c > 0x10ffff || (c >= 0xd800 && c <= 0xdfff))
+			return false;
+		s += n + 1;
+	}
+	return true;
+}
+
+void sbuf_init(struct sbuf *sb)
+{
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+	sbuf_add(sb, "", 0);
+}
+
+void sbuf_free(struct sbuf *sb)
+{
+	free(sb->buf);
+	sb->buf = NULL;
+	sb->len = sb->cap = 0;
+}
+
+void sbuf_add(struct sbuf *sb, const char *s, size_t len)
+{
+	util_reserve(&sb->buf, &sb->cap, sb->len + len + 1, 1);
+	memcpy(sb->buf + sb->len, s, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
+
+void sbuf_puts(struct sbuf *sb, const char *s)
+{
+	sbuf_add(sb, s, strlen(s));
+}
+
+void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
+{
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	util_reserve(&sb->buf, &sb->cap, sb->len + (size_t)n + 1, 1);
+	va_start(ap, fmt);
+	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
+	va_end(ap);
+	sb->len += (size_t)n;
+}

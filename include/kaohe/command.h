@@ -1,0 +1,68 @@
+/*
+ * command — the one parser and dispatcher of control commands, shared by
+ * the control socket and simulate's events file.  A request is one line
+ * of UTF-8 (at most COMMAND_MAX_LINE bytes); the answer is one JSON
+ * object {"ok":true,"data":…} or {"ok":false,"error":{"code","message"}}.
+ * Every write applies whole in one transaction, or not at all, and is
+ * audited with the caller's name.
+ */
+#ifndef KAOHE_COMMAND_H
+#define KAOHE_COMMAND_H
+
+#include <jansson.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kaohe/engine.h"
+#include "kaohe/plan.h"
+#include "kaohe/store.h"
+
+#define COMMAND_MAX_LINE 65536
+#define COMMAND_MAX_ARGS 64
+
+/* Who is asking, as the control socket's peer credentials resolved it. */
+struct actor {
+	char name[64];
+	bool admin;
+	const uint8_t *depts; /* [plan dept] officer of it; may be NULL */
+	const uint8_t *units; /* [plan unit] member of it; may be NULL */
+};
+
+/* What a command runs against. */
+struct command_ctx {
+	const struct plan *plan;
+	struct store *st;
+	struct engine *eng;
+	int64_t now;
+	const struct actor *actor;
+	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
+	void *hook_arg;
+	json_t *(*reload)(void *arg);
+	void (*timeline_changed)(void *arg);
+};
+
+/* How a command may touch the database. */
+enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN };
+
+/*
+ * Split LINE into at most COMMAND_MAX_ARGS words: spaces separate, a word
+ * in double quotes may hold spaces, with \" and \\ as escapes.  Returns
+ * the count, or -1 with a message in ERR.  ARGV points into BUF (a copy).
+ */
+int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err, size_t errlen);
+
+/*
+ * Check LINE for form (length, UTF-8, words, a known command) without
+ * running it; 0 or -1 with CODE and a message.  Used to vet an events
+ * file before a simulation starts.
+ */
+int command_check(const struct plan *plan, const char *line, size_t len, const char **code,
+		  char *msg, size_t msglen);
+
+/* Run one request; returns the answer object (never NULL). */
+json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);
+
+/* Build an error answer. */
+json_t *command_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif

@@ -1,0 +1,104 @@
+/*
+ * engine — given the plan, the store and `now`, applies everything due up
+ * to now: deadlines (late), closes (missing replaces late), the final
+ * ranking, quarterly snapshots, then reminders; and tells the next
+ * instant anything becomes due.  The same engine serves the daemon and
+ * simulate: it reads no clock, only the `now` it is given.
+ */
+#ifndef KAOHE_ENGINE_H
+#define KAOHE_ENGINE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/plan.h"
+#include "kaohe/score.h"
+#include "kaohe/store.h"
+
+/* One message's worth of reminding: a unit's liaisons or a department office. */
+struct reminder {
+	int64_t at;
+	enum slot_kind kind;
+	int unit;            /* -1 when addressed to a department */
+	int dept;            /* the department for SLOT_RECORD, else -1 */
+	const int *occs;     /* occurrences, by due day */
+	const char *const *slots; /* the slot key of each occurrence */
+	size_t nocc;
+	bool escalate;       /* copy the unit's leader and the owning offices */
+};
+
+/* An automatic deduction the engine applied (late, missing, ranking). */
+struct deduction {
+	int64_t at;
+	int unit;
+	int row;
+	int occ;             /* -1 for a ranking deduction */
+	enum entry_type type;
+	int64_t points;      /* hundredths, negative */
+	int64_t entry;       /* ledger entry id */
+	int64_t replaces;    /* the entry it replaced, or 0 */
+};
+
+/* Where the engine reports what it did; called after each commit. */
+struct engine_sink {
+	void *arg;
+	void (*deduction)(void *arg, const struct deduction *d);
+	void (*snapshot)(void *arg, int64_t at, const char *period, const struct score_table *t);
+	void (*reminder)(void *arg, const struct reminder *r);
+};
+
+/* Counters of what an engine has done, for logs and benchmarks. */
+struct engine_stats {
+	uint64_t deductions, snapshots, reminders, reminded_occurrences;
+};
+
+struct engine;
+
+/*
+ * An engine over PLAN and ST (already synced with the plan).  A fresh
+ * database starts just before START (the first instant that counts).
+ */
+struct engine *engine_new(const struct plan *plan, struct store *st, const struct engine_sink *sink,
+			  int64_t start);
+void engine_free(struct engine *e);
+
+/* Re-read the moves from the store and rebuild the timeline. */
+int engine_reschedule(struct engine *e);
+
+/* The next instant (> high-water mark) anything is due; INT64_MAX if none. */
+int64_t engine_next(const struct engine *e);
+/* The high-water mark: everything at or before it has been applied. */
+int64_t engine_hwm(const struct engine *e);
+
+/*
+ * Apply everything due at or before NOW, one transaction per instant.
+ * Reminders whose slot is followed by another of the same occurrence at
+ * or before NOW, or whose occurrence closed by NOW, are skipped (catch-up
+ * after downtime).  0, or -1 if a transaction failed.
+ */
+int engine_run(struct engine *e, int64_t now);
+
+/* The effective schedule of occurrence OCC for UNIT, after moves. */
+const struct schedule *engine_schedule(const struct engine *e, int occ, int unit);
+
+enum occ_state { OCC_PENDING, OCC_ON_TIME, OCC_LATE, OCC_OVERDUE, OCC_MISSING };
+const char *engine_state_name(enum occ_state s);
+/* The state of UNIT's deadline occurrence OCC at NOW. */
+enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first);
+
+/*
+ * Bring UNIT's automatic deadline entry for OCC in line with its
+ * submissions, schedule and NOW (after a submission, a void or a move).
+ * WHY explains a replaced entry.  Inside the caller's transaction.
+ */
+int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why);
+/* Bring UNIT's threshold entries in line with its latest metrics at NOW. */
+int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now);
+
+/* Scores of every unit as of instant AS_OF; free with score_free(). */
+int engine_scores(struct engine *e, int64_t as_of, struct score_table *out);
+
+const struct engine_stats *engine_stats(const struct engine *e);
+
+#endif

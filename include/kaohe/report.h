@@ -1,0 +1,30 @@
+/*
+ * report — the published forms of a standing: the units array of
+ * snapshots and scores (JSON), and points as JSON numbers.
+ */
+#ifndef KAOHE_REPORT_H
+#define KAOHE_REPORT_H
+
+#include <jansson.h>
+#include <stdint.h>
+
+#include "kaohe/plan.h"
+#include "kaohe/score.h"
+
+/* Hundredths as a JSON number: an integer when whole, else a real. */
+json_t *report_points(int64_t hundredths);
+/* Ten-thousandths (metric values) as a JSON number. */
+json_t *report_value(int64_t ten_thousandths);
+/* An instant as an ISO-8601 string with offset. */
+json_t *report_instant(int64_t t);
+
+/*
+ * The units array: [{"unit","name","total","basic","key",…,"rank",
+ * "rows":{…}}], one member per category id, in plan order.
+ */
+json_t *report_units(const struct plan *p, const struct score_table *t);
+
+/* Serialise compactly with reals printed shortest-exact. */
+char *report_dump(const json_t *j);
+
+#endif

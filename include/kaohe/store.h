@@ -1,0 +1,159 @@
+/*
+ * store — the SQLite database: every recorded fact (submissions, ledger
+ * entries, metrics), deadline moves, snapshots, the audit trail and the
+ * engine's high-water mark.  Schema versions migrate through
+ * PRAGMA user_version; every statement is prepared once with bound
+ * parameters; writes happen inside store_begin()/store_commit().
+ */
+#ifndef KAOHE_STORE_H
+#define KAOHE_STORE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaohe/plan.h"
+
+/* What an entry records. */
+enum entry_type {
+	ENTRY_SUBMISSION = 1,
+	ENTRY_LATE = 2,
+	ENTRY_MISSING = 3,
+	ENTRY_FINDING = 4,
+	ENTRY_AWARD = 5,
+	ENTRY_THRESHOLD = 6,
+	ENTRY_RANKING = 7,
+	ENTRY_METRIC = 8,
+};
+
+/* The name of TYPE in output ("submission", "late", …). */
+const char *store_entry_type_name(enum entry_type type);
+
+struct entry {
+	int64_t id;
+	int unit;              /* plan unit index */
+	enum entry_type type;
+	char row[32];          /* row id */
+	char occ[40];          /* occurrence name, "" if none */
+	char kind[72];         /* finding/award kind or metric id, "" if none */
+	int bucket;            /* plan bucket index, -1 if none */
+	int64_t count;
+	int64_t points;        /* hundredths, signed */
+	int64_t value;         /* metric, ten-thousandths */
+	int64_t at;            /* when it takes effect */
+	int64_t recorded_at;
+	char actor[64];        /* "auto" or a user name */
+	const char *note;      /* may be NULL */
+	const char *rule;      /* the plan text it applies; may be NULL */
+	const char *auto_key;  /* natural key of automatic entries, or NULL */
+	int64_t voided_at;     /* 0 when valid */
+	char voided_by[64];
+	const char *void_reason;
+};
+
+struct store;
+
+/*
+ * Open (creating or migrating) the database at PATH; ":memory:" for a
+ * private in-memory one.  NULL with a message in ERR.
+ */
+struct store *store_open(const char *path, char *err, size_t errlen);
+/* Close the database; NULL is fine. */
+void store_close(struct store *st);
+/* The last SQLite error message. */
+const char *store_errmsg(struct store *st);
+
+/*
+ * Make the database know PLAN's units and score buckets, and map them to
+ * the plan's indexes.  Must run (in a transaction) after every (re)load.
+ */
+int store_sync_plan(struct store *st, const struct plan *plan);
+
+/*
+ * Transactions nest: the outermost is BEGIN IMMEDIATE … COMMIT, inner
+ * ones are savepoints, so a command inside a batch still applies whole
+ * or not at all.  0 or -1.
+ */
+int store_begin(struct store *st);
+int store_commit(struct store *st);
+void store_rollback(struct store *st);
+
+/* The instant up to which the engine has run; INT64_MIN if never. */
+int64_t store_hwm(struct store *st);
+int store_set_hwm(struct store *st, int64_t t);
+
+/* Insert E (id ignored); its new id in *ID.  0 or -1. */
+int store_entry_add(struct store *st, const struct entry *e, int64_t *id);
+/* Void entry ID at AT.  0, or -1 on error. */
+int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason);
+/*
+ * Read entry ID into *E; strings stay valid until the next store call.
+ * 1 found, 0 not found, -1 error.
+ */
+int store_entry_get(struct store *st, int64_t id, struct entry *e);
+
+/*
+ * Call FN for each entry of UNIT (optionally only row ROW), oldest first.
+ */
+int store_entries_of(struct store *st, int unit, const char *row,
+		     int (*fn)(const struct entry *e, void *arg), void *arg);
+/* Call FN for each entry whose auto_key is KEY, valid or voided. */
+int store_entries_by_key(struct store *st, const char *key,
+			 int (*fn)(const struct entry *e, void *arg), void *arg);
+
+/* First valid submission of UNIT for OCC: its instant, or INT64_MAX. */
+int64_t store_first_submission(struct store *st, int unit, const char *occ);
+/*
+ * Mark in SUBMITTED[unit] (nunits bytes, cleared first) the units with a
+ * valid submission for OCC before instant BEFORE.
+ */
+int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *submitted);
+
+/*
+ * The latest valid value of METRIC for UNIT recorded at or before AT
+ * (strictly before when STRICT).  1 found, 0 none, -1 error.
+ */
+int store_metric_latest(struct store *st, int unit, const char *metric, int64_t at, bool strict,
+			int64_t *value);
+
+/*
+ * Add to ACC[unit * nbuckets + bucket] the points of every entry valid
+ * at instant AS_OF.
+ */
+int store_accumulate(struct store *st, int64_t as_of, int64_t *acc);
+
+/* A deadline move: the occurrence's due becomes DUE_DAY (or DUE_AT when timed). */
+struct move {
+	int64_t id;
+	char occ[40];
+	int unit; /* -1: all units; -2 (read back): a unit the plan no longer has */
+	int32_t due_day;
+	bool timed;
+	int64_t due_at;
+	int64_t at;
+	char actor[64];
+	const char *reason;
+};
+int store_move_add(struct store *st, const struct move *m);
+/* Call FN for each move, oldest first (a later move overrides). */
+int store_moves(struct store *st, int (*fn)(const struct move *m, void *arg), void *arg);
+
+/* Snapshots: the published standing of one period (JSON text). */
+int store_snapshot_put(struct store *st, const char *period, int64_t at, int64_t taken_at,
+		       const char *json);
+/* Call FN for each snapshot in time order; DATA only when WITH_DATA. */
+int store_snapshots(struct store *st, bool with_data,
+		    int (*fn)(const char *period, int64_t at, int64_t taken_at, const char *data,
+			      void *arg),
+		    void *arg);
+
+/* Append to the audit trail. */
+int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,
+		    const char *result);
+/* Call FN for the last N audit records, oldest first. */
+int store_audit(struct store *st, int n,
+		int (*fn)(int64_t id, int64_t at, const char *actor, const char *command,
+			  const char *result, void *arg),
+		void *arg);
+
+#endif

@@ -1,0 +1,55 @@
+/*
+ * util — small helpers shared by every module: checked allocation, points
+ * in integer hundredths, metric values in ten-thousandths, UTF-8 checks
+ * and a growable string.
+ */
+#ifndef KAOHE_UTIL_H
+#define KAOHE_UTIL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Allocation that cannot fail: on exhaustion the process logs and aborts.
+ * Every write is one SQLite transaction, so an abort loses nothing that
+ * was acknowledged.
+ */
+void *xmalloc(size_t n);
+void *xcalloc(size_t n, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/* Grow *ARR (of *CAP elements of SIZE bytes) so that it holds NEED. */
+void util_reserve(void *arr, size_t *cap, size_t need, size_t size);
+
+/*
+ * Parse a decimal with at most SCALE_DIGITS fraction digits ("0.2",
+ * "-3", "96.50") into an integer scaled by 10^SCALE_DIGITS.  Returns 0,
+ * or -1 for anything else (no digits, junk, too many decimals, overflow).
+ */
+int util_parse_fixed(const char *s, int scale_digits, int64_t *out);
+/*
+ * Convert a double from a config file into hundredths; -1 unless it has
+ * at most two decimals.
+ */
+int util_double_to_hundredths(double d, int64_t *out);
+/* Format a scaled integer with no trailing zeros: 9650 -> "96.5". */
+void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len);
+
+/* True when S (of LEN bytes) is well-formed UTF-8 without NUL. */
+bool util_utf8_valid(const char *s, size_t len);
+
+/* A growable NUL-terminated string. */
+struct sbuf {
+	char *buf;
+	size_t len, cap;
+};
+void sbuf_init(struct sbuf *sb);
+void sbuf_free(struct sbuf *sb);
+void sbuf_add(struct sbuf *sb, const char *s, size_t len);
+void sbuf_puts(struct sbuf *sb, const char *s);
+void sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#endif
