@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
 
 #include "kaohe/calendar.h"
 #include "kaohe/util.h"
@@ -49,6 +48,15 @@ int calendar_month_days(int y, int m)
 	return m == 2 && leap ? 29 : days[m - 1];
 }
 
+/* Remembered UTC offsets of blocks of time; see utc_offset(). */
+#define OFFSET_BLOCK 900
+#define OFFSET_SLOTS 64
+static struct {
+	int64_t block;
+	long off;
+} offset_cache[OFFSET_SLOTS];
+static bool offset_cache_valid;
+
 int calendar_set_timezone(const char *tz, char *err, size_t errlen)
 {
 	const char *dir = getenv("TZDIR");
@@ -56,12 +64,19 @@ int calendar_set_timezone(const char *tz, char *err, size_t errlen)
 
 	/* glibc falls back to UTC for an unknown zone without a word. */
 	snprintf(path, sizeof(path), "%s/%s", dir ? dir : "/usr/share/zoneinfo", tz);
-	if (tz[0] == '\0' || strstr(tz, "..") != NULL || access(path, R_OK) != 0) {
+	/* A zone is a TZif file; directories and zone.tab are not zones. */
+	char magic[4] = { 0 };
+	FILE *f = tz[0] && tz[0] != '/' && strstr(tz, "..") == NULL ? fopen(path, "rb") : NULL;
+	size_t n = f ? fread(magic, 1, sizeof(magic), f) : 0;
+	if (f)
+		fclose(f);
+	if (n != sizeof(magic) || memcmp(magic, "TZif", 4) != 0) {
 		snprintf(err, errlen, "unknown time zone \"%s\" (not in the tz database)", tz);
 		return -1;
 	}
 	setenv("TZ", tz, 1);
 	tzset();
+	offset_cache_valid = false;
 	return 0;
 }
 
@@ -180,17 +195,66 @@ int calendar_parse_day(const char *s, int year, int32_t *out)
 	return 0;
 }
 
+/*
+ * The UTC offset at T.  Offsets change at most on edges of OFFSET_BLOCK
+ * seconds in the zones of this century, so one block's offset is
+ * remembered when both its edges agree (else T is asked for itself).
+ * calendar_set_timezone() forgets it.
+ */
+
+static long utc_offset(int64_t t)
+{
+	int64_t block = t >= 0 ? t / OFFSET_BLOCK : (t - OFFSET_BLOCK + 1) / OFFSET_BLOCK;
+	time_t a = (time_t)(block * OFFSET_BLOCK), b = a + OFFSET_BLOCK - 1, tt = (time_t)t;
+	size_t slot = (size_t)((uint64_t)block % OFFSET_SLOTS);
+	struct tm ta, tb;
+
+	if (!offset_cache_valid) {
+		for (size_t i = 0; i < OFFSET_SLOTS; i++)
+			offset_cache[i].block = INT64_MIN;
+		offset_cache_valid = true;
+	}
+	if (offset_cache[slot].block == block)
+		return offset_cache[slot].off;
+	localtime_r(&a, &ta);
+	localtime_r(&b, &tb);
+	if (ta.tm_gmtoff != tb.tm_gmtoff) {
+		localtime_r(&tt, &ta);
+		return ta.tm_gmtoff;
+	}
+	offset_cache[slot].block = block;
+	offset_cache[slot].off = ta.tm_gmtoff;
+	return ta.tm_gmtoff;
+}
+
 void calendar_format_instant(int64_t t, char *buf, size_t len)
 {
-	time_t tt = (time_t)t;
-	struct tm tm;
-	long off;
+	long off = utc_offset(t);
+	int64_t local = t + off;
+	int64_t days = local >= 0 ? local / DAY_SECONDS : (local - DAY_SECONDS + 1) / DAY_SECONDS;
+	int secs = (int)(local - days * DAY_SECONDS), y, m, d;
 
-	localtime_r(&tt, &tm);
-	off = tm.tm_gmtoff;
-	snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", tm.tm_year + 1900,
-		 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, off < 0 ? '-' : '+',
-		 labs(off) / 3600, labs(off) / 60 % 60);
+	calendar_civil_from_days((int32_t)days, &y, &m, &d);
+	if (len < 26 || y < 0 || y > 9999) {
+		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", y, m, d, secs / 3600,
+			 secs / 60 % 60, secs % 60, off < 0 ? '-' : '+', labs(off) / 3600,
+			 labs(off) / 60 % 60);
+		return;
+	}
+	/* By hand: instants are formatted for every answer and output line. */
+	int oh = (int)(labs(off) / 3600), om = (int)(labs(off) / 60 % 60);
+	int f[] = { y / 100, y % 100, m, d, secs / 3600, secs / 60 % 60, secs % 60, oh, om };
+	static const char sep[] = { 0, 0, '-', '-', 'T', ':', ':', 0, ':' };
+	char *p = buf;
+	for (int i = 0; i < 9; i++) {
+		if (i == 7)
+			*p++ = off < 0 ? '-' : '+';
+		else if (sep[i])
+			*p++ = sep[i];
+		*p++ = (char)('0' + f[i] / 10);
+		*p++ = (char)('0' + f[i] % 10);
+	}
+	*p = '\0';
 }
 
 void calendar_format_day(int32_t day, char *buf, size_t len)
@@ -300,8 +364,7 @@ void calendar_free(struct calendar *c)
 void calendar_set_workday(struct calendar *c, int32_t day, bool working)
 {
 	int32_t i = day - c->year_first;
-	if (i >= 0 && i <= c->last_day - c->year_first + (c->last_day < c->year_first ? 0 : 0) &&
-	    i < 366)
+	if (i >= 0 && i < calendar_days_from_civil(c->year + 1, 1, 1) - c->year_first)
 		c->workday[i] = working;
 }
 

@@ -166,7 +166,7 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 	*occ = plan_occ_find(p, s);
 	if (*occ >= 0)
 		return NULL;
-	snprintf(rowid, sizeof(rowid), "%s", s);
+	util_strlcpy(rowid, s, sizeof(rowid));
 	char *at = strchr(rowid, '@');
 	if (at)
 		*at = '\0';
@@ -309,17 +309,20 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 		calendar_format_instant(c->now, now, sizeof(now));
 		return command_error("bad-time", "--at %s is in the future (now is %s)", a->opt[A_AT], now);
 	}
-	int64_t before = store_first_submission(c->st, unit, o->name);
+	int64_t before = engine_first_submission(c->eng, unit, occ);
 	struct entry en = { .unit = unit, .type = ENTRY_SUBMISSION, .bucket = -1, .at = at,
 			    .recorded_at = c->now, .note = a->opt[A_NOTE] };
-	snprintf(en.row, sizeof(en.row), "%s", r->id);
-	snprintf(en.occ, sizeof(en.occ), "%s", o->name);
-	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
-	if (store_entry_add(c->st, &en, &id) < 0 ||
-	    engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission recorded") < 0)
+	util_strlcpy(en.row, r->id, sizeof(en.row));
+	util_strlcpy(en.occ, o->name, sizeof(en.occ));
+	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
+	int64_t first = at < before ? at : before;
+	if (store_entry_add(c->st, &en, &id) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
-	int64_t first;
-	enum occ_state st = engine_occ_state(c->eng, unit, occ, c->now, &first);
+	engine_note_submission(c->eng, unit, occ, at);
+	if (
+	    engine_reconcile_known(c->eng, unit, occ, c->now, first, "submission recorded") < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	enum occ_state st = engine_state_at(engine_schedule(c->eng, occ, unit), first, c->now);
 	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
 			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
 			      before == INT64_MAX || at < before, "state", engine_state_name(st));
@@ -367,9 +370,9 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 			    .bucket = kd->bucket, .count = count,
 			    .points = (kd->award ? 1 : -1) * count * kd->per, .at = c->now,
 			    .recorded_at = c->now, .note = a->opt[A_NOTE], .rule = r->scoring };
-	snprintf(en.row, sizeof(en.row), "%s", r->id);
-	snprintf(en.kind, sizeof(en.kind), "%s", kd->id);
-	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
+	util_strlcpy(en.row, r->id, sizeof(en.row));
+	util_strlcpy(en.kind, kd->id, sizeof(en.kind));
+	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
 	if (store_entry_add(c->st, &en, &id) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
@@ -419,9 +422,9 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 		return err;
 	struct entry en = { .unit = unit, .type = ENTRY_METRIC, .bucket = -1, .value = v, .at = c->now,
 			    .recorded_at = c->now };
-	snprintf(en.row, sizeof(en.row), "%s", r->id);
-	snprintf(en.kind, sizeof(en.kind), "%s", p->metrics[m].id);
-	snprintf(en.actor, sizeof(en.actor), "%s", c->actor->name);
+	util_strlcpy(en.row, r->id, sizeof(en.row));
+	util_strlcpy(en.kind, p->metrics[m].id, sizeof(en.kind));
+	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
 	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
@@ -454,9 +457,9 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 		return command_error("bad-date", "the new due %s is outside the plan year %d", when, p->year);
 	if ((err = may_write_row(c, p->occs[occ].row)))
 		return err;
-	snprintf(m.occ, sizeof(m.occ), "%s", p->occs[occ].name);
+	util_strlcpy(m.occ, p->occs[occ].name, sizeof(m.occ));
 	m.unit = unit;
-	snprintf(m.actor, sizeof(m.actor), "%s", c->actor->name);
+	util_strlcpy(m.actor, c->actor->name, sizeof(m.actor));
 	m.reason = a->opt[A_REASON];
 	if (store_move_add(c->st, &m) < 0 || engine_reschedule(c->eng) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
@@ -503,10 +506,12 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 	enum entry_type type = e.type;
 	int unit = e.unit;
 	char occname[40];
-	snprintf(occname, sizeof(occname), "%s", e.occ);
+	util_strlcpy(occname, e.occ, sizeof(occname));
 	if (store_entry_void(c->st, id, c->now, c->actor->name, a->opt[A_REASON]) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	int occ = plan_occ_find(p, occname);
+	if (type == ENTRY_SUBMISSION && occ >= 0)
+		engine_forget_submission(c->eng, unit, occ);
 	if ((type == ENTRY_SUBMISSION && occ >= 0 &&
 	     engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission voided") < 0) ||
 	    (type == ENTRY_METRIC && engine_reconcile_thresholds(c->eng, unit, c->now) < 0))
@@ -585,22 +590,26 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 	json_t *units = units_scores(c, c->now, &err);
 	if (units == NULL)
 		return err;
-	/* The occurrences between deadline and close, with who still owes them. */
+	/* The occurrences between deadline and close, with who still owes them
+	 * (each unit by its own schedule: a deadline may be moved for one). */
 	json_t *open = json_array();
-	uint8_t *mark = xcalloc(p->nunits + 1, 1);
 	for (size_t i = 0; i < p->noccs; i++) {
-		const struct schedule *s = engine_schedule(c->eng, (int)i, -1);
-		if (p->occs[i].type != OCC_DEADLINE || c->now < s->deadline || c->now >= s->close)
+		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
-		store_submitted(c->st, p->occs[i].name, c->now + 1, mark);
 		json_t *owing = json_array();
-		for (size_t u = 0; u < p->nunits; u++)
-			if (!mark[u])
+		for (size_t u = 0; u < p->nunits; u++) {
+			const struct schedule *s = engine_schedule(c->eng, (int)i, (int)u);
+			if (c->now >= s->deadline && c->now < s->close &&
+			    engine_first_submission(c->eng, (int)u, (int)i) > c->now)
 				json_array_append_new(owing, json_string(p->units[u].id));
+		}
+		if (json_array_size(owing) == 0) {
+			json_decref(owing);
+			continue;
+		}
 		json_t *o = json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
-		json_array_append_new(open, sched_json(s, o));
+		json_array_append_new(open, sched_json(engine_schedule(c->eng, (int)i, -1), o));
 	}
-	free(mark);
 	int64_t next = engine_next(c->eng);
 	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", report_instant(c->now), "next",
 			      next == INT64_MAX ? json_null() : report_instant(next), "units", units,
@@ -721,35 +730,41 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 		json_decref(list);
 		return may_read_all(c);
 	}
-	uint8_t *mark = xcalloc(p->nunits + 1, 1);
 	int64_t until = c->now + days * DAY_SECONDS;
 	for (size_t i = 0; i < p->noccs; i++) {
 		const struct schedule *s = engine_schedule(c->eng, (int)i, -1);
 		const struct plan_occ *o = &p->occs[i];
-		if (s->deadline <= c->now || s->deadline > until)
-			continue;
+		json_t *owing = NULL;
+		if (o->type == OCC_RECORD) {
+			if (!all || s->deadline <= c->now || s->deadline > until)
+				continue;
+		} else {
+			/* Each unit by its own schedule. */
+			owing = json_array();
+			for (size_t u = 0; u < p->nunits; u++) {
+				const struct schedule *us = engine_schedule(c->eng, (int)i, (int)u);
+				if ((all || c->actor->units[u]) && us->deadline > c->now &&
+				    us->deadline <= until &&
+				    engine_first_submission(c->eng, (int)u, (int)i) > c->now)
+					json_array_append_new(owing, json_string(p->units[u].id));
+			}
+			if ((s->deadline <= c->now || s->deadline > until) && json_array_size(owing) == 0) {
+				json_decref(owing);
+				continue;
+			}
+		}
 		json_t *oj = json_pack("{s:s, s:s, s:s}", "occurrence", o->name, "row",
 				       p->rows[o->row].id, "title", p->rows[o->row].content);
 		sched_json(s, oj);
 		if (o->type == OCC_RECORD) {
-			if (!all) {
-				json_decref(oj);
-				continue;
-			}
 			json_object_set_new(oj, "department", json_string(p->depts[p->rows[o->row].dept].id));
 		} else {
-			json_t *owing = json_array();
-			store_submitted(c->st, o->name, c->now + 1, mark);
-			for (size_t u = 0; u < p->nunits; u++)
-				if (!mark[u] && (all || c->actor->units[u]))
-					json_array_append_new(owing, json_string(p->units[u].id));
 			json_object_set_new(oj, "not_submitted", owing);
 			json_object_set_new(oj, "late", report_points(p->rows[o->row].late));
 			json_object_set_new(oj, "missing", report_points(p->rows[o->row].missing));
 		}
 		json_array_append_new(list, oj);
 	}
-	free(mark);
 	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days", (json_int_t)days,
 			    "occurrences", list));
 }
@@ -951,35 +966,41 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		free(buf);
 		return answer;
 	}
+	if (c->batch) {
+		answer = cmd->run(c, &a);
+		free(buf);
+		return answer;
+	}
 	if (store_begin(c->st) < 0) {
 		free(buf);
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	}
 	answer = cmd->run(c, &a);
-	if (!is_error(answer)) {
+	int rc = is_error(answer) ? -1 : 0;
+	if (rc == 0) {
 		char *result = report_dump(json_object_get(answer, "data"));
 		if (strlen(result) > 1024)
 			strcpy(result + 1020, "…");
 		char *text = xstrdup(line);
 		text[strcspn(text, "\r\n")] = '\0';
-		int rc = store_audit_add(c->st, c->now, c->actor->name, text, result);
-		if (rc < 0)
-			store_rollback(c->st);
-		else
-			rc = store_commit(c->st); /* rolls back itself on failure */
+		rc = store_audit_add(c->st, c->now, c->actor->name, text, result);
+		if (rc == 0 && (rc = store_commit(c->st)) == 0)
+			log_info("%s: %s", c->actor->name, text);
 		if (rc < 0) {
 			json_decref(answer);
 			answer = command_error("internal", "database: %s", store_errmsg(c->st));
-		} else {
-			log_info("%s: %s", c->actor->name, text);
 		}
 		free(text);
 		free(result);
-	} else {
-		store_rollback(c->st);
 	}
-	if (is_error(answer) && strcmp(cmd->name, "move") == 0 && engine_reschedule(c->eng) < 0)
-		log_warnx("engine: cannot re-read the moves: %s", store_errmsg(c->st));
+	if (rc < 0) {
+		/* store_commit rolls back itself when it fails. */
+		if (store_in_transaction(c->st))
+			store_rollback(c->st);
+		/* What the engine keeps of the store may have moved with the command. */
+		if (engine_resync(c->eng) < 0)
+			log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
+	}
 	free(buf);
 	return answer;
 }

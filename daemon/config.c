@@ -17,6 +17,7 @@
 
 struct loader {
 	const char *file;
+	const char *dir; /* the main file's directory, or NULL */
 	struct sbuf *err, *warn;
 	int nerr;
 	struct config *cfg;
@@ -29,7 +30,15 @@ static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *
 	const char *file = s ? config_setting_source_file(s) : NULL;
 	int line = s ? (int)config_setting_source_line(s) : 0;
 
-	sbuf_printf(to, "%s:%d: ", file ? file : ld->file, line);
+	/* libconfig names an included file as written; show where it is. */
+	if (file == NULL || strcmp(file, ld->file) == 0)
+		sbuf_printf(to, "%s:%d: ", ld->file, line);
+	else if (file[0] != '/' && ld->dir)
+		sbuf_printf(to, "%s/%s:%d: ", ld->dir, file, line);
+	else
+		sbuf_printf(to, "%s:%d: ", file, line);
+	if (to == ld->warn)
+		sbuf_puts(to, "warning: ");
 	char msg[1024];
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	sbuf_puts(to, msg);
@@ -790,6 +799,19 @@ static void load_rows(struct loader *ld, const config_setting_t *plan, const cha
 		error_at(ld, rows, "plan: rows: the plan has no row");
 }
 
+struct unit_key {
+	const char *key;
+	size_t idx;
+};
+
+/* By key, then by position, so the later duplicate is the one reported. */
+static int cmp_unit_key(const void *a, const void *b)
+{
+	const struct unit_key *x = a, *y = b;
+	int c = strcmp(x->key, y->key);
+	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
+}
+
 static void load_units(struct loader *ld, const config_setting_t *plan)
 {
 	static const char *const keys[] = { "id", "name", "liaisons", "leader", NULL };
@@ -797,6 +819,7 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 	const config_setting_t *l = get_list(ld, plan, "plan", "units", true);
 	int n = l ? config_setting_length(l) : 0;
 
+	const config_setting_t **els = xcalloc((size_t)n + 1, sizeof(*els));
 	p->units = xcalloc((size_t)n + 1, sizeof(*p->units));
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
@@ -811,12 +834,7 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 		check_keys(ld, e, what, keys);
 		u->id = xstrdup(id ? id : "?");
 		u->name = xstrdup(get_string(ld, e, what, "name", NULL) ?: u->id);
-		for (size_t j = 0; j < p->nunits; j++) {
-			if (strcmp(p->units[j].id, u->id) == 0)
-				error_at(ld, member(e, "id"), "duplicate unit id \"%s\"", u->id);
-			if (strcmp(p->units[j].name, u->name) == 0)
-				error_at(ld, member(e, "name"), "duplicate unit name \"%s\"", u->name);
-		}
+		els[p->nunits] = e;
 		const config_setting_t *li = get_list(ld, e, what, "liaisons", false);
 		int nl = li ? config_setting_length(li) : 0;
 		u->liaisons = xcalloc((size_t)nl + 1, sizeof(*u->liaisons));
@@ -837,6 +855,19 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 	}
 	if (l && n == 0)
 		error_at(ld, l, "plan: units: the plan assesses no unit");
+	/* Duplicates by sorting: a plan may have tens of thousands of units. */
+	for (int pass = 0; pass < 2; pass++) {
+		struct unit_key *k = xmalloc((p->nunits + 1) * sizeof(*k));
+		for (size_t i = 0; i < p->nunits; i++)
+			k[i] = (struct unit_key){ pass ? p->units[i].name : p->units[i].id, i };
+		qsort(k, p->nunits, sizeof(*k), cmp_unit_key);
+		for (size_t i = 1; i < p->nunits; i++)
+			if (strcmp(k[i].key, k[i - 1].key) == 0)
+				error_at(ld, member(els[k[i].idx], pass ? "name" : "id"),
+					 "duplicate unit %s \"%s\"", pass ? "name" : "id", k[i].key);
+		free(k);
+	}
+	free(els);
 }
 
 static void load_small_lists(struct loader *ld, const config_setting_t *plan)
@@ -944,10 +975,12 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 	const config_setting_t *y = member(plan, "year");
 	p->year = year;
 	if (year == 0) {
-		if (y == NULL || config_setting_type(y) != CONFIG_TYPE_INT)
+		if (y == NULL || config_setting_type(y) != CONFIG_TYPE_INT) {
 			error_at(ld, y ? y : plan, "plan: year must be a number such as 2020");
-		else
+			p->year = 2020; /* go on checking the rest against some year */
+		} else {
 			p->year = config_setting_get_int(y);
+		}
 	}
 	if (p->year < 1971 || p->year > 9998) {
 		error_at(ld, y ? y : plan, "plan: year %d is out of range", p->year);
@@ -1057,11 +1090,18 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 	slash = strrchr(dir, '/');
 	if (slash) {
 		*slash = '\0';
-		config_set_include_dir(&lc, dir[0] ? dir : "/");
+		if (dir[0] == '\0')
+			strcpy(dir, "/");
+		config_set_include_dir(&lc, dir);
+		ld.dir = dir;
 	}
 	if (config_read_file(&lc, file) != CONFIG_TRUE) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
 			sbuf_printf(errors, "%s:0: cannot read the file\n", file);
+		else if (config_error_file(&lc) && strcmp(config_error_file(&lc), file) != 0 &&
+			 config_error_file(&lc)[0] != '/' && slash)
+			sbuf_printf(errors, "%s/%s:%d: %s\n", dir, config_error_file(&lc),
+				    config_error_line(&lc), config_error_text(&lc));
 		else
 			sbuf_printf(errors, "%s:%d: %s\n", config_error_file(&lc) ?: file,
 				    config_error_line(&lc), config_error_text(&lc));

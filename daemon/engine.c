@@ -56,6 +56,7 @@ struct engine {
 	struct tl_entry *tl;
 	size_t ntl, tl_cap;
 	int64_t hwm;
+	int64_t *first_sub;     /* [unit * noccs + occ]: first valid submission, or INT64_MAX */
 	uint8_t *mark;          /* per unit scratch */
 	uint8_t *excluded;      /* per unit scratch */
 	struct deduction *deds;
@@ -99,7 +100,7 @@ static void tl_add(struct engine *e, int64_t at, enum phase ph, int occ, int uni
 	t->occ = occ;
 	t->unit = unit;
 	t->next_same = -1;
-	snprintf(t->key, sizeof(t->key), "%s", key ? key : "");
+	util_strlcpy(t->key, key ? key : "", sizeof(t->key));
 }
 
 static void tl_add_occ(struct engine *e, int occ, int unit, const struct schedule *s)
@@ -209,6 +210,51 @@ int engine_reschedule(struct engine *e)
 	return 0;
 }
 
+int64_t engine_first_submission(const struct engine *e, int unit, int occ)
+{
+	return e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ];
+}
+
+void engine_note_submission(struct engine *e, int unit, int occ, int64_t at)
+{
+	int64_t *f = &e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ];
+	if (at < *f)
+		*f = at;
+}
+
+int engine_forget_submission(struct engine *e, int unit, int occ)
+{
+	e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ] =
+		store_first_submission(e->st, unit, e->plan->occs[occ].name);
+	return 0;
+}
+
+void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *submitted)
+{
+	const int64_t *f = e->first_sub + occ;
+	for (size_t u = 0; u < e->plan->nunits; u++)
+		submitted[u] = f[u * e->plan->noccs] < before;
+}
+
+static int load_first(int unit, const char *occname, int64_t at, void *arg)
+{
+	struct engine *e = arg;
+	int occ = plan_occ_find(e->plan, occname);
+	if (occ >= 0)
+		e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ] = at;
+	return 0;
+}
+
+int engine_resync(struct engine *e)
+{
+	size_t n = e->plan->nunits * e->plan->noccs;
+	for (size_t i = 0; i < n; i++)
+		e->first_sub[i] = INT64_MAX;
+	if (store_first_submissions(e->st, load_first, e) < 0)
+		return -1;
+	return engine_reschedule(e);
+}
+
 struct engine *engine_new(const struct plan *plan, struct store *st, const struct engine_sink *sink,
 			  int64_t start)
 {
@@ -220,6 +266,7 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 		e->sink = *sink;
 	e->sched = xcalloc(plan->noccs + 1, sizeof(*e->sched));
 	e->mark = xcalloc(plan->nunits + 1, 1);
+	e->first_sub = xmalloc((plan->nunits * plan->noccs + 1) * sizeof(*e->first_sub));
 	e->excluded = xcalloc(plan->nunits + 1, 1);
 	e->dig_of = xmalloc((plan->nunits * 4 + 1) * sizeof(int));
 	for (size_t i = 0; i < plan->nunits * 4; i++)
@@ -230,7 +277,7 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	e->hwm = store_hwm(st);
 	if (e->hwm == INT64_MIN)
 		e->hwm = start - 1;
-	if (engine_reschedule(e) < 0) {
+	if (engine_resync(e) < 0) {
 		engine_free(e);
 		return NULL;
 	}
@@ -253,6 +300,7 @@ void engine_free(struct engine *e)
 	free(e->ovr);
 	free(e->tl);
 	free(e->mark);
+	free(e->first_sub);
 	free(e->excluded);
 	free(e);
 }
@@ -282,37 +330,44 @@ int64_t engine_next(const struct engine *e)
 	return i < e->ntl ? e->tl[i].at : INT64_MAX;
 }
 
+/* "WHAT:UNIT:A:B", the natural key of an automatic entry. */
 static void auto_key(const struct engine *e, char *buf, size_t len, const char *what, int unit,
 		     const char *a, size_t b)
 {
-	snprintf(buf, len, "%s:%s:%s:%zu", what, e->plan->units[unit].id, a, b);
-}
+	char n[24], *p = n + sizeof(n);
 
-struct key_scan {
-	int64_t active_id;
-	enum entry_type active_type;
-	bool waived[9];  /* types a person voided: never re-applied */
-};
-
-static int scan_key(const struct entry *en, void *arg)
-{
-	struct key_scan *k = arg;
-	if (en->voided_at == 0) {
-		k->active_id = en->id;
-		k->active_type = en->type;
-	} else if (strcmp(en->voided_by, "auto") != 0 && en->type >= 1 && en->type <= 8) {
-		k->waived[en->type] = true;
+	/* A fixed buffer: the key parts are ids of at most 64 bytes. */
+	*--p = '\0';
+	do {
+		*--p = (char)('0' + b % 10);
+		b /= 10;
+	} while (b);
+	size_t need = strlen(what) + strlen(e->plan->units[unit].id) + strlen(a) + strlen(p) + 4;
+	if (need > len) {
+		snprintf(buf, len, "%s:%s:%s:%s", what, e->plan->units[unit].id, a, p);
+		return;
 	}
-	return 0;
+	buf[0] = '\0';
+	strcat(buf, what);
+	strcat(buf, ":");
+	strcat(buf, e->plan->units[unit].id);
+	strcat(buf, ":");
+	strcat(buf, a);
+	strcat(buf, ":");
+	strcat(buf, p);
 }
 
 enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first)
 {
-	const struct schedule *s = engine_schedule(e, occ, unit);
-	int64_t sub = store_first_submission(e->st, unit, e->plan->occs[occ].name);
+	int64_t sub = engine_first_submission(e, unit, occ);
 
 	if (first)
 		*first = sub;
+	return engine_state_at(engine_schedule(e, occ, unit), sub, now);
+}
+
+enum occ_state engine_state_at(const struct schedule *s, int64_t sub, int64_t now)
+{
 	if (sub != INT64_MAX && sub <= now) {
 		if (sub < s->deadline)
 			return OCC_ON_TIME;
@@ -323,24 +378,27 @@ enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now
 	return now >= s->deadline ? OCC_OVERDUE : OCC_PENDING;
 }
 
+/* Look the first submission up (for reconcile's SUB). */
+#define SUB_LOOKUP INT64_MIN
+
 /*
- * The reconciler behind every deadline change.  KNOWN_NONE says the
- * caller already knows there is no submission (the fan-out query).
+ * The reconciler behind every deadline change.  SUB is the first valid
+ * submission when the caller knows it (INT64_MAX: none), else SUB_LOOKUP.
  */
-static int reconcile(struct engine *e, int unit, int occ, int64_t now, bool known_none,
-		     const char *why, bool report)
+static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t sub,
+		     const char *why, bool report, bool at_deadline, bool quick)
 {
 	const struct plan_occ *o = &e->plan->occs[occ];
 	const struct plan_row *r = &e->plan->rows[o->row];
 	const struct schedule *s = engine_schedule(e, occ, unit);
-	int64_t sub = known_none ? INT64_MAX : store_first_submission(e->st, unit, o->name);
 	enum entry_type want = 0;
 	int64_t pts = 0;
 	char key[160];
-	struct key_scan ks = { 0 };
 
 	if (o->type != OCC_DEADLINE)
 		return 0;
+	if (sub == SUB_LOOKUP)
+		sub = engine_first_submission(e, unit, occ);
 	if (sub != INT64_MAX && sub < s->deadline)
 		want = 0;
 	else if (sub != INT64_MAX && sub < s->close)
@@ -352,38 +410,45 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, bool know
 	pts = want == ENTRY_LATE ? r->late : want == ENTRY_MISSING ? r->missing : 0;
 	if (pts == 0)
 		want = 0;
-	auto_key(e, key, sizeof(key), "dl", unit, o->name, 0);
-	if (store_entries_by_key(e->st, key, scan_key, &ks) < 0)
-		return -1;
-	if (want && ks.waived[want])
-		want = 0;
-	if ((ks.active_id == 0 && want == 0) || (ks.active_id && ks.active_type == want))
+	/* Before its deadline nothing is applied to an occurrence (a move past
+	 * NOW reconciles with QUICK false and voids what was). */
+	if (quick && want == 0 && now < s->deadline)
 		return 0;
-	if (ks.active_id && store_entry_void(e->st, ks.active_id, now, "auto", why) < 0)
+	auto_key(e, key, sizeof(key), "dl", unit, o->name, 0);
+	int64_t old = 0, id = 0;
+	/* At its own deadline an occurrence has nothing applied yet: the
+	 * deadline phase runs before the close phase of the same instant. */
+	if (!at_deadline && store_auto_void(e->st, key, want, now, why, &old) < 0)
 		return -1;
 	if (want == 0)
 		return 0;
 	struct entry en = { .unit = unit, .type = want, .bucket = r->bucket, .count = 1,
 			    .points = -pts, .at = now, .recorded_at = now, .rule = r->scoring,
 			    .auto_key = key };
-	snprintf(en.row, sizeof(en.row), "%s", r->id);
-	snprintf(en.occ, sizeof(en.occ), "%s", o->name);
+	util_strlcpy(en.row, r->id, sizeof(en.row));
+	util_strlcpy(en.occ, o->name, sizeof(en.occ));
 	snprintf(en.actor, sizeof(en.actor), "auto");
-	int64_t id;
-	if (store_entry_add(e->st, &en, &id) < 0)
+	int rc = store_auto_add(e->st, &en, &id);
+	if (rc < 0)
 		return -1;
-	if (report) {
+	if (rc == 1 && report) {
 		util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
 		e->deds[e->ndeds++] = (struct deduction){ .at = now, .unit = unit, .row = o->row,
 							  .occ = occ, .type = want, .points = -pts,
-							  .entry = id, .replaces = ks.active_id };
+							  .entry = id, .replaces = old };
 	}
 	return 0;
 }
 
 int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why)
 {
-	return reconcile(e, unit, occ, now, false, why, false);
+	return reconcile(e, unit, occ, now, SUB_LOOKUP, why, false, false, false);
+}
+
+int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int64_t first,
+			   const char *why)
+{
+	return reconcile(e, unit, occ, now, first, why, false, false, true);
 }
 
 int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now)
@@ -404,24 +469,20 @@ int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now)
 				met = rc == 1 && v >= t->any[c].min;
 			}
 			char key[160];
-			struct key_scan ks = { 0 };
 			auto_key(e, key, sizeof(key), "th", unit, r->id, ti);
-			if (store_entries_by_key(e->st, key, scan_key, &ks) < 0)
-				return -1;
-			if (met && ks.active_id == 0 && !ks.waived[ENTRY_THRESHOLD]) {
-				struct entry en = { .unit = unit, .type = ENTRY_THRESHOLD,
-						    .bucket = r->bucket, .count = 1, .points = t->points,
-						    .at = now, .recorded_at = now, .rule = r->scoring,
-						    .auto_key = key };
-				snprintf(en.row, sizeof(en.row), "%s", r->id);
-				snprintf(en.actor, sizeof(en.actor), "auto");
-				if (store_entry_add(e->st, &en, NULL) < 0)
+			if (!met) {
+				if (store_auto_void(e->st, key, 0, now,
+						    "threshold no longer met by the latest metrics", NULL) < 0)
 					return -1;
-			} else if (!met && ks.active_id &&
-				   store_entry_void(e->st, ks.active_id, now, "auto",
-						    "threshold no longer met by the latest metrics") < 0) {
-				return -1;
+				continue;
 			}
+			struct entry en = { .unit = unit, .type = ENTRY_THRESHOLD, .bucket = r->bucket,
+					    .count = 1, .points = t->points, .at = now,
+					    .recorded_at = now, .rule = r->scoring, .auto_key = key };
+			util_strlcpy(en.row, r->id, sizeof(en.row));
+			snprintf(en.actor, sizeof(en.actor), "auto");
+			if (store_auto_add(e->st, &en, NULL) < 0)
+				return -1;
 		}
 	}
 	return 0;
@@ -443,17 +504,16 @@ static void scope_of(struct engine *e, const struct tl_entry *t)
 
 static int fire_deadline(struct engine *e, const struct tl_entry *t)
 {
-	const struct plan_occ *o = &e->plan->occs[t->occ];
 	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
 	int64_t before = t->phase == PH_DEADLINE ? s->deadline : s->close;
 	const char *why = t->phase == PH_DEADLINE ? "deadline passed" : "replaced by missing at close";
 
 	scope_of(e, t);
-	if (store_submitted(e->st, o->name, before, e->mark) < 0)
-		return -1;
+	engine_submitted(e, t->occ, before, e->mark);
 	for (size_t u = 0; u < e->plan->nunits; u++)
 		if (!e->excluded[u] && !e->mark[u] &&
-		    reconcile(e, (int)u, t->occ, t->at, t->phase == PH_DEADLINE, why, true) < 0)
+		    reconcile(e, (int)u, t->occ, t->at, t->phase == PH_DEADLINE ? INT64_MAX : SUB_LOOKUP,
+			      why, true, t->phase == PH_DEADLINE, false) < 0)
 			return -1;
 	return 0;
 }
@@ -486,25 +546,21 @@ static int fire_ranking(struct engine *e, int64_t at)
 			    r->ranking->points[rank[u] - 1] == 0)
 				continue;
 			char key[160];
-			struct key_scan ks = { 0 };
 			auto_key(e, key, sizeof(key), "rk", (int)u, r->id, 0);
-			if (store_entries_by_key(e->st, key, scan_key, &ks) < 0) {
-				ret = -1;
-				break;
-			}
-			if (ks.active_id || ks.waived[ENTRY_RANKING])
-				continue;
 			int64_t pts = r->ranking->points[rank[u] - 1], id;
 			struct entry en = { .unit = (int)u, .type = ENTRY_RANKING, .bucket = r->bucket,
 					    .count = rank[u], .points = -pts, .at = at,
 					    .recorded_at = at, .rule = r->scoring, .auto_key = key };
-			snprintf(en.row, sizeof(en.row), "%s", r->id);
-			snprintf(en.kind, sizeof(en.kind), "%s", p->metrics[r->ranking->metric].id);
+			util_strlcpy(en.row, r->id, sizeof(en.row));
+			util_strlcpy(en.kind, p->metrics[r->ranking->metric].id, sizeof(en.kind));
 			snprintf(en.actor, sizeof(en.actor), "auto");
-			if (store_entry_add(e->st, &en, &id) < 0) {
+			int rc = store_auto_add(e->st, &en, &id);
+			if (rc < 0) {
 				ret = -1;
 				break;
 			}
+			if (rc == 0)
+				continue;
 			util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
 			e->deds[e->ndeds++] = (struct deduction){ .at = at, .unit = (int)u,
 								  .row = (int)ri, .occ = -1,
@@ -536,11 +592,11 @@ static int fire_snapshot(struct engine *e, const struct tl_entry *t, int64_t now
 
 	if (engine_scores(e, t->at, &ps->t) < 0)
 		return -1;
-	json_t *units = report_units(e->plan, &ps->t);
-	char *text = report_dump(units);
-	int rc = store_snapshot_put(e->st, q->period, t->at, now, text);
-	free(text);
-	json_decref(units);
+	struct sbuf text;
+	sbuf_init(&text);
+	report_units_text(e->plan, &ps->t, &text);
+	int rc = store_snapshot_put(e->st, q->period, t->at, now, text.buf);
+	sbuf_free(&text);
 	if (rc < 0) {
 		score_free(&ps->t);
 		return -1;
@@ -598,8 +654,7 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 		return 0;
 	}
 	scope_of(e, t);
-	if (store_submitted(e->st, o->name, t->at, e->mark) < 0)
-		return -1;
+	engine_submitted(e, t->occ, t->at, e->mark);
 	for (size_t u = 0; u < e->plan->nunits; u++)
 		if (!e->excluded[u] && !e->mark[u])
 			digest_add(digest_for(e, (int)u, -1, (enum slot_kind)t->kind), t->occ, t->key);
@@ -609,10 +664,13 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 /* The digest being sorted; flush() runs on the loop only. */
 static const struct engine *sort_engine;
 
+static int sort_unit; /* whose schedules order the digest (-1: the shared ones) */
+
 static int cmp_digest_occ(const void *a, const void *b)
 {
 	int x = *(const int *)a, y = *(const int *)b;
-	int32_t dx = sort_engine->sched[x].due_day, dy = sort_engine->sched[y].due_day;
+	int32_t dx = engine_schedule(sort_engine, x, sort_unit)->due_day;
+	int32_t dy = engine_schedule(sort_engine, y, sort_unit)->due_day;
 	if (dx != dy)
 		return dx < dy ? -1 : 1;
 	return x < y ? -1 : x > y;
@@ -623,8 +681,10 @@ static void flush(struct engine *e, int64_t at)
 	for (size_t i = 0; i < e->ndeds; i++) {
 		const struct deduction *d = &e->deds[i];
 		char pts[32];
-		util_format_fixed(d->points, 2, pts, sizeof(pts));
-		log_info("deduction: %s row %s %s %s points (%s)", e->plan->units[d->unit].id,
+		if (log_enabled(LOG_LEVEL_INFO))
+			util_format_fixed(d->points, 2, pts, sizeof(pts));
+		if (log_enabled(LOG_LEVEL_INFO))
+			log_info("deduction: %s row %s %s %s points (%s)", e->plan->units[d->unit].id,
 			 e->plan->rows[d->row].id, store_entry_type_name(d->type), pts,
 			 d->occ >= 0 ? e->plan->occs[d->occ].name : "final ranking");
 		if (e->sink.deduction)
@@ -644,6 +704,7 @@ static void flush(struct engine *e, int64_t at)
 	for (size_t i = 0; i < e->ndigs; i++) {
 		struct digest *d = &e->digs[i];
 		/* Sort the occurrences (and their slots alongside) by due day. */
+		sort_unit = d->unit;
 		for (size_t a = 1; a < d->n; a++)
 			for (size_t b = a; b > 0 && cmp_digest_occ(&d->occs[b - 1], &d->occs[b]) > 0; b--) {
 				int to = d->occs[b];

@@ -28,6 +28,11 @@ void log_set_level(enum log_level level)
 	log_level_max = level;
 }
 
+bool log_enabled(enum log_level level)
+{
+	return level <= log_level_max;
+}
+
 int log_parse_level(const char *name)
 {
 	static const char *const names[] = { "error", "warning", "info", "debug" };

@@ -30,23 +30,78 @@ json_t *report_instant(int64_t t)
 	return json_string(buf);
 }
 
+void report_json_string(struct sbuf *sb, const char *s)
+{
+	static const char hex[] = "0123456789abcdef";
+	const char *run = s;
+
+	sbuf_add(sb, "\"", 1);
+	for (; *s; s++) {
+		unsigned char c = (unsigned char)*s;
+		if (c >= 0x20 && c != '"' && c != '\\')
+			continue;
+		sbuf_add(sb, run, (size_t)(s - run));
+		run = s + 1;
+		switch (c) {
+		case '"': sbuf_add(sb, "\\\"", 2); break;
+		case '\\': sbuf_add(sb, "\\\\", 2); break;
+		case '\n': sbuf_add(sb, "\\n", 2); break;
+		case '\t': sbuf_add(sb, "\\t", 2); break;
+		case '\r': sbuf_add(sb, "\\r", 2); break;
+		default: {
+			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
+			sbuf_add(sb, u, 6);
+		}
+		}
+	}
+	sbuf_add(sb, run, (size_t)(s - run));
+	sbuf_add(sb, "\"", 1);
+}
+
+void report_points_text(struct sbuf *sb, int64_t h)
+{
+	char buf[32];
+	util_format_fixed(h, 2, buf, sizeof(buf));
+	sbuf_puts(sb, buf);
+}
+
+void report_units_text(const struct plan *p, const struct score_table *t, struct sbuf *sb)
+{
+	sbuf_add(sb, "[", 1);
+	for (size_t u = 0; u < p->nunits; u++) {
+		sbuf_puts(sb, u ? ",{\"unit\":" : "{\"unit\":");
+		report_json_string(sb, p->units[u].id);
+		sbuf_puts(sb, ",\"name\":");
+		report_json_string(sb, p->units[u].name);
+		sbuf_puts(sb, ",\"total\":");
+		report_points_text(sb, t->total[u]);
+		for (size_t c = 0; c < p->ncats; c++) {
+			sbuf_add(sb, ",", 1);
+			report_json_string(sb, p->cats[c].id);
+			sbuf_add(sb, ":", 1);
+			report_points_text(sb, t->cats[u * t->ncats + c]);
+		}
+		sbuf_printf(sb, ",\"rank\":%d,\"rows\":{", t->rank[u]);
+		for (size_t r = 0; r < p->nrows; r++) {
+			if (r)
+				sbuf_add(sb, ",", 1);
+			report_json_string(sb, p->rows[r].id);
+			sbuf_add(sb, ":", 1);
+			report_points_text(sb, t->rows[u * t->nrows + r]);
+		}
+		sbuf_add(sb, "}}", 2);
+	}
+	sbuf_add(sb, "]", 1);
+}
+
 json_t *report_units(const struct plan *p, const struct score_table *t)
 {
-	json_t *arr = json_array();
-	for (size_t u = 0; u < p->nunits; u++) {
-		json_t *o = json_object(), *rows = json_object();
-		json_object_set_new(o, "unit", json_string(p->units[u].id));
-		json_object_set_new(o, "name", json_string(p->units[u].name));
-		json_object_set_new(o, "total", report_points(t->total[u]));
-		for (size_t c = 0; c < p->ncats; c++)
-			json_object_set_new(o, p->cats[c].id, report_points(t->cats[u * t->ncats + c]));
-		json_object_set_new(o, "rank", json_integer(t->rank[u]));
-		for (size_t r = 0; r < p->nrows; r++)
-			json_object_set_new(rows, p->rows[r].id, report_points(t->rows[u * t->nrows + r]));
-		json_object_set_new(o, "rows", rows);
-		json_array_append_new(arr, o);
-	}
-	return arr;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	report_units_text(p, t, &sb);
+	json_t *j = json_loadb(sb.buf, sb.len, 0, NULL);
+	sbuf_free(&sb);
+	return j;
 }
 
 char *report_dump(const json_t *j)

@@ -4,6 +4,8 @@
  * time; events run after the engine's own work at their instant.
  */
 #include <errno.h>
+#include <time.h>
+static double T_eng, T_cmd; static double nowd(void){struct timespec ts; clock_gettime(CLOCK_MONOTONIC,&ts); return ts.tv_sec+ts.tv_nsec/1e9;}
 #include <stdlib.h>
 #include <string.h>
 
@@ -15,17 +17,12 @@
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
-struct event {
-	int64_t at;
-	int line;
-	char *text; /* the command */
-};
-
 struct sim {
 	const struct plan *p;
 	FILE *out;
 	int count_reminders;
 	uint64_t reminders;
+	struct sbuf line;
 };
 
 static void emit(struct sim *s, json_t *o)
@@ -37,26 +34,52 @@ static void emit(struct sim *s, json_t *o)
 	json_decref(o);
 }
 
+/* Deductions and standings are the bulk of a large run: written as text. */
 static void on_deduction(void *arg, const struct deduction *d)
 {
 	struct sim *s = arg;
-	json_t *o = json_pack("{s:o, s:s, s:s, s:s}", "at", report_instant(d->at), "type", "deduction",
-			      "unit", s->p->units[d->unit].id, "row", s->p->rows[d->row].id);
-	if (d->occ >= 0)
-		json_object_set_new(o, "occurrence", json_string(s->p->occs[d->occ].name));
-	json_object_set_new(o, "reason", json_string(store_entry_type_name(d->type)));
-	json_object_set_new(o, "points", report_points(d->points));
-	json_object_set_new(o, "entry", json_integer(d->entry));
+	char at[40];
+
+	calendar_format_instant(d->at, at, sizeof(at));
+	s->line.len = 0;
+	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"deduction\",\"unit\":", at);
+	report_json_string(&s->line, s->p->units[d->unit].id);
+	sbuf_puts(&s->line, ",\"row\":");
+	report_json_string(&s->line, s->p->rows[d->row].id);
+	if (d->occ >= 0) {
+		sbuf_puts(&s->line, ",\"occurrence\":");
+		report_json_string(&s->line, s->p->occs[d->occ].name);
+	}
+	sbuf_printf(&s->line, ",\"reason\":\"%s\",\"points\":", store_entry_type_name(d->type));
+	report_points_text(&s->line, d->points);
+	sbuf_printf(&s->line, ",\"entry\":%lld", (long long)d->entry);
 	if (d->replaces)
-		json_object_set_new(o, "replaces", json_integer(d->replaces));
-	emit(s, o);
+		sbuf_printf(&s->line, ",\"replaces\":%lld", (long long)d->replaces);
+	sbuf_puts(&s->line, "}\n");
+	fwrite(s->line.buf, 1, s->line.len, s->out);
+}
+
+/* A line {"at":…,"type":TYPE,EXTRA"units":[…]} for a standing. */
+static void emit_units(struct sim *s, int64_t at, const char *type, const char *extra,
+		       const struct score_table *t)
+{
+	char when[40];
+
+	calendar_format_instant(at, when, sizeof(when));
+	s->line.len = 0;
+	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"%s\",%s\"units\":", when, type, extra);
+	report_units_text(s->p, t, &s->line);
+	if (s->count_reminders && strcmp(type, "scores") == 0)
+		sbuf_printf(&s->line, ",\"reminders_counted\":%llu", (unsigned long long)s->reminders);
+	sbuf_puts(&s->line, "}\n");
+	fwrite(s->line.buf, 1, s->line.len, s->out);
 }
 
 static void on_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
 {
-	struct sim *s = arg;
-	emit(s, json_pack("{s:o, s:s, s:s, s:o}", "at", report_instant(at), "type", "snapshot", "period",
-			  period, "units", report_units(s->p, t)));
+	char extra[64];
+	snprintf(extra, sizeof(extra), "\"period\":\"%s\",", period);
+	emit_units(arg, at, "snapshot", extra, t);
 }
 
 static json_t *contact_json(const struct contact *c, const char *role)
@@ -115,90 +138,91 @@ static void on_reminder(void *arg, const struct reminder *r)
 	emit(s, o);
 }
 
-static int cmp_event(const void *a, const void *b)
+/* One line of an events file, split into its instant and its command. */
+struct event_line {
+	int64_t at;
+	char *cmd; /* NULL: blank or a comment */
+	char stamp[64];
+};
+
+/* Split LINE in place; -1 with a message when it is not an event. */
+static int split_event(char *line, struct event_line *ev, char *msg, size_t msglen)
 {
-	const struct event *x = a, *y = b;
-	if (x->at != y->at)
-		return x->at < y->at ? -1 : 1;
-	return x->line - y->line;
+	size_t len = strlen(line);
+	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		line[--len] = '\0';
+	char *s = line + strspn(line, " \t");
+	ev->cmd = NULL;
+	if (*s == '\0' || *s == '#')
+		return 0;
+	char *sp = s + strcspn(s, " \t");
+	snprintf(ev->stamp, sizeof(ev->stamp), "%.*s", (int)(sp - s), s);
+	sp += strspn(sp, " \t");
+	if (calendar_parse_instant(ev->stamp, true, &ev->at) < 0) {
+		snprintf(msg, msglen,
+			 "bad timestamp \"%s\" (expected ISO-8601 with offset, e.g. 2020-09-15T18:00:00+08:00)",
+			 ev->stamp);
+		return -1;
+	}
+	if (*sp == '\0') {
+		snprintf(msg, msglen, "a timestamp without a command");
+		return -1;
+	}
+	ev->cmd = sp;
+	return 0;
 }
 
 /*
- * Read and vet the whole events file before anything runs, so that a bad
- * line is reported without a half-written simulation.
+ * First pass: vet the whole events file before anything runs, so that a
+ * bad line is reported, with every other bad line, before any output.
+ * The file is read again to run it: a year of a large plan is millions
+ * of lines, not worth holding in memory.
  */
-static int read_events(const struct plan *p, const char *file, int64_t from, int64_t to,
-		       struct event **out, size_t *nout)
+static int vet_events(const struct plan *p, const char *file, int64_t from, int64_t to)
 {
 	FILE *f = fopen(file, "r");
-	char *line = NULL;
-	size_t cap = 0, n = 0, vcap = 0;
-	ssize_t len;
+	char *line = NULL, msg[1024];
+	size_t cap = 0;
 	int lineno = 0, bad = 0;
-	struct event *v = NULL;
+	int64_t last = INT64_MIN;
+	const char *code;
 
 	if (f == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s: %s\n", file, strerror(errno));
 		return -1;
 	}
-	while ((len = getline(&line, &cap, f)) >= 0) {
+	while (getline(&line, &cap, f) >= 0) {
+		struct event_line ev;
 		lineno++;
-		while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
-			line[--len] = '\0';
-		char *s = line;
-		while (*s == ' ' || *s == '\t')
-			s++;
-		if (*s == '\0' || *s == '#')
-			continue;
-		char *sp = s + strcspn(s, " \t");
-		char stamp[64];
-		snprintf(stamp, sizeof(stamp), "%.*s", (int)(sp - s), s);
-		while (*sp == ' ' || *sp == '\t')
-			sp++;
-		int64_t at;
-		const char *code;
-		char msg[1024];
-		if (calendar_parse_instant(stamp, true, &at) < 0) {
-			fprintf(stderr, "%s:%d: bad timestamp \"%s\" (expected ISO-8601 with offset, e.g. 2020-09-15T18:00:00+08:00)\n",
-				file, lineno, stamp);
-			bad++;
-			continue;
-		}
-		if (at < from || at > to) {
-			fprintf(stderr, "%s:%d: %s is outside the simulated period\n", file, lineno, stamp);
-			bad++;
-			continue;
-		}
-		if (*sp == '\0') {
-			fprintf(stderr, "%s:%d: a timestamp without a command\n", file, lineno);
-			bad++;
-			continue;
-		}
-		if (command_check(p, sp, strlen(sp), &code, msg, sizeof(msg)) < 0) {
+		if (split_event(line, &ev, msg, sizeof(msg)) < 0) {
 			fprintf(stderr, "%s:%d: %s\n", file, lineno, msg);
 			bad++;
 			continue;
 		}
-		util_reserve(&v, &vcap, n + 1, sizeof(*v));
-		v[n++] = (struct event){ .at = at, .line = lineno, .text = xstrdup(sp) };
+		if (ev.cmd == NULL)
+			continue;
+		if (ev.at < from || ev.at > to) {
+			fprintf(stderr, "%s:%d: %s is outside the simulated period\n", file, lineno, ev.stamp);
+			bad++;
+		} else if (ev.at < last) {
+			fprintf(stderr, "%s:%d: %s comes before the previous event: events must be in time order\n",
+				file, lineno, ev.stamp);
+			bad++;
+		} else {
+			last = ev.at;
+		}
+		if (command_check(p, ev.cmd, strlen(ev.cmd), &code, msg, sizeof(msg)) < 0) {
+			fprintf(stderr, "%s:%d: %s\n", file, lineno, msg);
+			bad++;
+		}
 	}
-	free(line);
 	if (ferror(f)) {
 		fprintf(stderr, "kaohed: simulate: %s: read error\n", file);
 		bad++;
 	}
+	free(line);
 	fclose(f);
-	if (bad) {
-		for (size_t i = 0; i < n; i++)
-			free(v[i].text);
-		free(v);
-		return -1;
-	}
-	/* Events are applied in time order; equal instants keep file order. */
-	qsort(v, n, sizeof(*v), cmp_event);
-	*out = v;
-	*nout = n;
-	return 0;
+	return bad ? -1 : 0;
 }
 
 static int step_until(struct engine *e, int64_t t)
@@ -214,9 +238,9 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 {
 	const struct plan *p = cfg->plan;
 	int32_t dfrom, dto;
-	struct event *ev = NULL;
-	size_t nev = 0;
-	char err[512];
+	char err[512], *line = NULL;
+	size_t cap = 0;
+	FILE *events = NULL;
 	int status = 1;
 
 	if (calendar_parse_day(o->from, 0, &dfrom) < 0 || strlen(o->from) != 10) {
@@ -236,8 +260,12 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		return 2;
 	}
 	int64_t from = calendar_instant(dfrom, 0), to = calendar_instant(dto, 0);
-	if (o->events && read_events(p, o->events, from, to, &ev, &nev) < 0)
+	if (o->events && vet_events(p, o->events, from, to) < 0)
 		return 1;
+	if (o->events && (events = fopen(o->events, "r")) == NULL) {
+		fprintf(stderr, "kaohed: simulate: %s: %s\n", o->events, strerror(errno));
+		return 1;
+	}
 
 	struct store *st = store_open(":memory:", err, sizeof(err));
 	if (st == NULL) {
@@ -245,26 +273,34 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		goto out;
 	}
 	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
+	sbuf_init(&sim.line);
 	struct engine_sink sink = { .arg = &sim, .deduction = on_deduction, .snapshot = on_snapshot,
 				    .reminder = on_reminder };
 	struct engine *e = NULL;
 	struct actor admin = { .admin = true };
 	snprintf(admin.name, sizeof(admin.name), "simulate");
-	/* One outer transaction: commands and instants are savepoints in it. */
-	if (store_begin(st) < 0 || store_sync_plan(st, p) < 0 ||
+	/* Any failure ends the run, so the private database needs no journal. */
+	/* One transaction for the whole run: no statement commits on its own. */
+	if (store_set_volatile(st) < 0 || store_begin(st) < 0 || store_sync_plan(st, p) < 0 ||
 	    (e = engine_new(p, st, &sink, from)) == NULL) {
 		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n", store_errmsg(st));
 		goto out_store;
 	}
-	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin };
-	for (size_t i = 0; i < nev; i++) {
-		if (step_until(e, ev[i].at) < 0)
+	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin, .batch = true };
+	for (int lineno = 1; events && getline(&line, &cap, events) >= 0; lineno++) {
+		struct event_line ev;
+		if (split_event(line, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
+			continue; /* vetted: only blanks and comments */
+		double t0 = nowd();
+		if (step_until(e, ev.at) < 0)
 			goto out_engine;
-		ctx.now = ev[i].at;
-		json_t *answer = command_execute(&ctx, ev[i].text, strlen(ev[i].text));
+		double t1 = nowd();
+		ctx.now = ev.at;
+		json_t *answer = command_execute(&ctx, ev.cmd, strlen(ev.cmd));
+		T_cmd += nowd() - t1; T_eng += t1 - t0;
 		if (!json_is_true(json_object_get(answer, "ok"))) {
 			json_t *er = json_object_get(answer, "error");
-			fprintf(stderr, "%s:%d: %s: %s\n", o->events, ev[i].line,
+			fprintf(stderr, "%s:%d: %s: %s\n", o->events, lineno,
 				json_string_value(json_object_get(er, "code")),
 				json_string_value(json_object_get(er, "message")));
 			json_decref(answer);
@@ -277,13 +313,10 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	struct score_table t;
 	if (engine_scores(e, to, &t) < 0)
 		goto out_engine;
-	json_t *final = json_pack("{s:o, s:s, s:o}", "at", report_instant(to), "type", "scores", "units",
-				  report_units(p, &t));
-	if (o->count_reminders)
-		json_object_set_new(final, "reminders_counted", json_integer((json_int_t)sim.reminders));
-	emit(&sim, final);
+	emit_units(&sim, to, "scores", "", &t);
 	score_free(&t);
 	status = 0;
+	fprintf(stderr, "engine %.2f commands %.2f\n", T_eng, T_cmd);
 	fflush(out);
 	if (ferror(out)) {
 		fprintf(stderr, "kaohed: simulate: write error on the output\n");
@@ -291,12 +324,12 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	}
 out_engine:
 	engine_free(e);
-	store_rollback(st);
+	sbuf_free(&sim.line);
 out_store:
 	store_close(st);
 out:
-	for (size_t i = 0; i < nev; i++)
-		free(ev[i].text);
-	free(ev);
+	if (events)
+		fclose(events);
+	free(line);
 	return status;
 }

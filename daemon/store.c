@@ -41,6 +41,10 @@ static const char *const migrations[] = {
 	"  void_reason TEXT);"
 	"CREATE INDEX entries_unit ON entries(unit_ref, id);"
 	"CREATE INDEX entries_auto ON entries(auto_key) WHERE auto_key IS NOT NULL;"
+	/* At most one valid automatic entry per natural key: applying the
+	 * same due work twice cannot add a second one. */
+	"CREATE UNIQUE INDEX entries_auto_valid ON entries(auto_key)"
+	"  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"
 	"CREATE INDEX entries_sub ON entries(occ, unit_ref, at)"
 	"  WHERE type = 1 AND voided_at IS NULL;"
 	"CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
@@ -65,12 +69,15 @@ enum stmt_id {
 	S_RULE_REF,
 	S_ENTRY_ADD,
 	S_ENTRY_VOID,
+	S_AUTO_ADD,
+	S_AUTO_VOID,
 	S_ENTRY_GET,
 	S_ENTRIES_UNIT,
 	S_ENTRIES_UNIT_ROW,
 	S_ENTRIES_KEY,
 	S_FIRST_SUB,
 	S_SUBMITTED,
+	S_FIRST_SUBS,
 	S_METRIC_LATEST,
 	S_METRIC_LATEST_STRICT,
 	S_ACCUMULATE,
@@ -81,6 +88,12 @@ enum stmt_id {
 	S_SNAPS_DATA,
 	S_AUDIT_ADD,
 	S_AUDIT,
+	S_BEGIN,
+	S_COMMIT,
+	S_ROLLBACK,
+	S_SAVEPOINT,
+	S_RELEASE,
+	S_ROLLBACK_TO,
 	S_COUNT
 };
 
@@ -106,6 +119,18 @@ static const char *const stmt_sql[S_COUNT] = {
 			" points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
 			" VALUES(?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
 			" ?12, ?13, ?14, ?15)",
+	/* An automatic entry, unless one is valid under its key already or a
+	 * person voided one of its type (a waiver is never re-applied).
+	 * "+type": a bound type next to the partial indexes on type would make
+	 * SQLite re-plan the statement at every new binding. */
+	[S_AUTO_ADD] = "INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
+		       " points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
+		       " SELECT ?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
+		       " ?12, ?13, ?14, ?15 WHERE NOT EXISTS (SELECT 1 FROM entries"
+		       " WHERE auto_key = ?15 AND +type = ?2 AND voided_at IS NOT NULL"
+		       " AND voided_by <> 'auto') ON CONFLICT DO NOTHING",
+	[S_AUTO_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = 'auto', void_reason = ?4"
+			" WHERE auto_key = ?1 AND voided_at IS NULL AND +type <> ?3 RETURNING id",
 	[S_ENTRY_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = ?3, void_reason = ?4"
 			 " WHERE id = ?1 AND voided_at IS NULL",
 	[S_ENTRY_GET] = "SELECT " ENTRY_COLS "WHERE e.id = ?1",
@@ -117,6 +142,8 @@ static const char *const stmt_sql[S_COUNT] = {
 			" AND occ = ?1 AND unit_ref = ?2",
 	[S_SUBMITTED] = "SELECT DISTINCT unit_ref FROM entries WHERE type = 1 AND voided_at IS NULL"
 			" AND occ = ?1 AND at < ?2",
+	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries WHERE type = 1"
+			 " AND voided_at IS NULL GROUP BY occ, unit_ref",
 	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
 			    " AND unit_ref = ?1 AND kind = ?2 AND at <= ?3 ORDER BY at DESC, id DESC"
 			    " LIMIT 1",
@@ -137,6 +164,13 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_ADD] = "INSERT INTO audit(at, actor, command, result) VALUES(?1, ?2, ?3, ?4)",
 	[S_AUDIT] = "SELECT id, at, actor, command, result FROM"
 		    " (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	/* Savepoints of one name nest: RELEASE and ROLLBACK TO take the innermost. */
+	[S_BEGIN] = "BEGIN IMMEDIATE",
+	[S_COMMIT] = "COMMIT",
+	[S_ROLLBACK] = "ROLLBACK",
+	[S_SAVEPOINT] = "SAVEPOINT nested",
+	[S_RELEASE] = "RELEASE nested",
+	[S_ROLLBACK_TO] = "ROLLBACK TO nested",
 };
 
 #define RULE_CACHE 64
@@ -263,6 +297,15 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	return st;
 }
 
+int store_set_volatile(struct store *st)
+{
+	/* The writers are this program's own, checked code: in a database
+	 * thrown away after the run, the foreign-key probes only cost time. */
+	return exec(st, "PRAGMA journal_mode = OFF") < 0 || exec(st, "PRAGMA foreign_keys = OFF") < 0
+		       ? -1
+		       : 0;
+}
+
 void store_close(struct store *st)
 {
 	if (st == NULL)
@@ -355,14 +398,15 @@ fail:
 	return -1;
 }
 
+static int run_stmt(struct store *st, enum stmt_id id)
+{
+	sqlite3_stmt *s = stmt(st, id);
+	return s ? run_done(st, s) : -1;
+}
+
 int store_begin(struct store *st)
 {
-	char sql[32];
-	if (st->depth == 0)
-		snprintf(sql, sizeof(sql), "BEGIN IMMEDIATE");
-	else
-		snprintf(sql, sizeof(sql), "SAVEPOINT s%d", st->depth);
-	if (exec(st, sql) < 0)
+	if (run_stmt(st, st->depth == 0 ? S_BEGIN : S_SAVEPOINT) < 0)
 		return -1;
 	st->depth++;
 	return 0;
@@ -370,12 +414,7 @@ int store_begin(struct store *st)
 
 int store_commit(struct store *st)
 {
-	char sql[32];
-	if (st->depth == 1)
-		snprintf(sql, sizeof(sql), "COMMIT");
-	else
-		snprintf(sql, sizeof(sql), "RELEASE s%d", st->depth - 1);
-	if (exec(st, sql) < 0) {
+	if (run_stmt(st, st->depth == 1 ? S_COMMIT : S_RELEASE) < 0) {
 		store_rollback(st);
 		return -1;
 	}
@@ -385,16 +424,18 @@ int store_commit(struct store *st)
 
 void store_rollback(struct store *st)
 {
-	char sql[64];
 	if (st->depth == 0)
 		return;
 	if (st->depth == 1)
-		snprintf(sql, sizeof(sql), "ROLLBACK");
-	else
-		snprintf(sql, sizeof(sql), "ROLLBACK TO s%d; RELEASE s%d", st->depth - 1,
-			 st->depth - 1);
-	exec(st, sql);
+		run_stmt(st, S_ROLLBACK);
+	else if (run_stmt(st, S_ROLLBACK_TO) == 0)
+		run_stmt(st, S_RELEASE);
 	st->depth--;
+}
+
+int store_in_transaction(const struct store *st)
+{
+	return st->depth;
 }
 
 int64_t store_hwm(struct store *st)
@@ -442,12 +483,12 @@ static void bind_text_or_null(sqlite3_stmt *s, int i, const char *v)
 		sqlite3_bind_null(s, i);
 }
 
-int store_entry_add(struct store *st, const struct entry *e, int64_t *id)
+/* Bind E's columns to S, an S_ENTRY_ADD or S_AUTO_ADD statement. */
+static int bind_entry(struct store *st, sqlite3_stmt *s, const struct entry *e)
 {
 	int64_t rref = e->rule ? rule_ref(st, e->rule) : 0;
-	sqlite3_stmt *s = stmt(st, S_ENTRY_ADD);
 
-	if (s == NULL || rref < 0 || e->unit < 0 || (size_t)e->unit >= st->nunits)
+	if (rref < 0 || e->unit < 0 || (size_t)e->unit >= st->nunits)
 		return -1;
 	sqlite3_bind_int64(s, 1, st->unit_ref[e->unit]);
 	sqlite3_bind_int(s, 2, (int)e->type);
@@ -467,11 +508,57 @@ int store_entry_add(struct store *st, const struct entry *e, int64_t *id)
 	if (rref > 0)
 		sqlite3_bind_int64(s, 14, rref);
 	bind_text_or_null(s, 15, e->auto_key);
-	if (run_done(st, s) < 0)
+	return 0;
+}
+
+int store_entry_add(struct store *st, const struct entry *e, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(st, S_ENTRY_ADD);
+
+	if (s == NULL || bind_entry(st, s, e) < 0 || run_done(st, s) < 0)
 		return -1;
 	if (id)
 		*id = sqlite3_last_insert_rowid(st->db);
 	return 0;
+}
+
+int store_auto_add(struct store *st, const struct entry *e, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(st, S_AUTO_ADD);
+
+	if (s == NULL || e->auto_key == NULL || bind_entry(st, s, e) < 0 || run_done(st, s) < 0)
+		return -1;
+	if (sqlite3_changes(st->db) == 0)
+		return 0;
+	if (id)
+		*id = sqlite3_last_insert_rowid(st->db);
+	return 1;
+}
+
+int store_auto_void(struct store *st, const char *key, enum entry_type keep, int64_t at,
+		    const char *reason, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(st, S_AUTO_VOID);
+	int rc, found = 0;
+
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, at);
+	sqlite3_bind_int(s, 3, (int)keep);
+	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		if (id)
+			*id = sqlite3_column_int64(s, 0);
+		found = 1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return found;
 }
 
 int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason)
@@ -616,6 +703,24 @@ int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_first_submissions(struct store *st,
+			    int (*fn)(int unit, const char *occ, int64_t at, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_FIRST_SUBS);
+	int rc, ret = 0;
+	if (s == NULL)
+		return -1;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int64_t ref = sqlite3_column_int64(s, 0);
+		if (ref < 0 || (size_t)ref >= st->unit_idx_len || st->unit_idx[ref] < 0)
+			continue;
+		if ((ret = fn(st->unit_idx[ref], col_text(s, 1), sqlite3_column_int64(s, 2), arg)) != 0)
+			break;
+	}
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
 }
 
 int store_metric_latest(struct store *st, int unit, const char *metric, int64_t at, bool strict,

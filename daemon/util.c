@@ -122,19 +122,40 @@ int util_double_to_hundredths(double d, int64_t *out)
 
 void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len)
 {
-	int64_t scale = 1;
-	for (int i = 0; i < scale_digits; i++)
-		scale *= 10;
+	/* By hand: every point in every output line comes through here. */
+	char tmp[48], *p = tmp + sizeof(tmp);
 	uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
-	uint64_t ip = a / (uint64_t)scale, fp = a % (uint64_t)scale;
-	int n = snprintf(buf, len, "%s%llu", v < 0 ? "-" : "", (unsigned long long)ip);
-	if (fp == 0 || n < 0 || (size_t)n >= len)
-		return;
-	char frac[24];
-	snprintf(frac, sizeof(frac), "%0*llu", scale_digits, (unsigned long long)fp);
-	for (int i = scale_digits - 1; i > 0 && frac[i] == '0'; i--)
-		frac[i] = '\0';
-	snprintf(buf + n, len - (size_t)n, ".%s", frac);
+	int digits = 0;
+	bool frac = false;
+
+	*--p = '\0';
+	for (; digits < scale_digits; digits++, a /= 10) {
+		int d = (int)(a % 10);
+		if (d || frac) {
+			*--p = (char)('0' + d);
+			frac = true;
+		}
+	}
+	if (frac)
+		*--p = '.';
+	do {
+		*--p = (char)('0' + a % 10);
+		a /= 10;
+	} while (a);
+	if (v < 0)
+		*--p = '-';
+	util_strlcpy(buf, p, len);
+}
+
+size_t util_strlcpy(char *dst, const char *src, size_t len)
+{
+	size_t n = strlen(src);
+	if (len) {
+		size_t k = n < len ? n : len - 1;
+		memcpy(dst, src, k);
+		dst[k] = '\0';
+	}
+	return n;
 }
 
 bool util_utf8_valid(const char *str, size_t len)

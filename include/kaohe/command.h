@@ -35,6 +35,11 @@ struct command_ctx {
 	struct engine *eng;
 	int64_t now;
 	const struct actor *actor;
+	/*
+	 * simulate: commands run inside the caller's work, with no transaction
+	 * or audit of their own; the caller abandons everything on a failure.
+	 */
+	bool batch;
 	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
 	void *hook_arg;
 	json_t *(*reload)(void *arg);

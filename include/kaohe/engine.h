@@ -65,6 +65,23 @@ void engine_free(struct engine *e);
 
 /* Re-read the moves from the store and rebuild the timeline. */
 int engine_reschedule(struct engine *e);
+/*
+ * Re-read everything the engine keeps of the store (moves, first
+ * submissions): after a transaction was rolled back.
+ */
+int engine_resync(struct engine *e);
+
+/*
+ * The engine keeps each unit's first valid submission per occurrence, so
+ * that a deadline's fan-out needs no query.  The commands keep it true:
+ * engine_note_submission() after recording one, engine_forget_submission()
+ * after voiding one (it asks the store again).
+ */
+int64_t engine_first_submission(const struct engine *e, int unit, int occ);
+void engine_note_submission(struct engine *e, int unit, int occ, int64_t at);
+int engine_forget_submission(struct engine *e, int unit, int occ);
+/* Mark in SUBMITTED[unit] the units with a valid submission for OCC before BEFORE. */
+void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *submitted);
 
 /* The next instant (> high-water mark) anything is due; INT64_MAX if none. */
 int64_t engine_next(const struct engine *e);
@@ -93,6 +110,14 @@ enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now
  * WHY explains a replaced entry.  Inside the caller's transaction.
  */
 int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why);
+/*
+ * The same after a submission, when the caller knows the first one FIRST
+ * (INT64_MAX: none) and no schedule changed since the last reconcile.
+ */
+int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int64_t first,
+			   const char *why);
+/* The state at NOW of an occurrence scheduled S whose first submission is FIRST. */
+enum occ_state engine_state_at(const struct schedule *s, int64_t first, int64_t now);
 /* Bring UNIT's threshold entries in line with its latest metrics at NOW. */
 int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now);
 

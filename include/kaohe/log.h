@@ -13,6 +13,8 @@ enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO, LOG_LEVEL_D
 void log_init(const char *progname, bool foreground);
 /* Only messages at LEVEL or more severe are written. */
 void log_set_level(enum log_level level);
+/* Whether a message at LEVEL would be written. */
+bool log_enabled(enum log_level level);
 /* Parse "error", "warning", "info", "debug"; -1 if unknown. */
 int log_parse_level(const char *name);
 /* Finish: close syslog. */

@@ -10,6 +10,7 @@
 
 #include "kaohe/plan.h"
 #include "kaohe/score.h"
+#include "kaohe/util.h"
 
 /* Hundredths as a JSON number: an integer when whole, else a real. */
 json_t *report_points(int64_t hundredths);
@@ -20,9 +21,16 @@ json_t *report_instant(int64_t t);
 
 /*
  * The units array: [{"unit","name","total","basic","key",…,"rank",
- * "rows":{…}}], one member per category id, in plan order.
+ * "rows":{…}}], one member per category id, in plan order.  Written as
+ * text straight into SB: a large plan's standing is 40,000 objects.
  */
+void report_units_text(const struct plan *p, const struct score_table *t, struct sbuf *sb);
+/* The same as a jansson value. */
 json_t *report_units(const struct plan *p, const struct score_table *t);
+/* Append S to SB as a JSON string literal. */
+void report_json_string(struct sbuf *sb, const char *s);
+/* Append hundredths to SB as a JSON number. */
+void report_points_text(struct sbuf *sb, int64_t hundredths);
 
 /* Serialise compactly with reals printed shortest-exact. */
 char *report_dump(const json_t *j);

@@ -58,6 +58,13 @@ struct store;
  * private in-memory one.  NULL with a message in ERR.
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
+/*
+ * Drop the rollback journal and the foreign-key checks of a private
+ * in-memory database: writes get cheaper, and a failed transaction can no
+ * longer be rolled back, so the caller must abandon the database on any
+ * failure (simulate does).
+ */
+int store_set_volatile(struct store *st);
 /* Close the database; NULL is fine. */
 void store_close(struct store *st);
 /* The last SQLite error message. */
@@ -77,6 +84,8 @@ int store_sync_plan(struct store *st, const struct plan *plan);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/* How deep the transactions nest now (0: none). */
+int store_in_transaction(const struct store *st);
 
 /* The instant up to which the engine has run; INT64_MIN if never. */
 int64_t store_hwm(struct store *st);
@@ -84,6 +93,18 @@ int store_set_hwm(struct store *st, int64_t t);
 
 /* Insert E (id ignored); its new id in *ID.  0 or -1. */
 int store_entry_add(struct store *st, const struct entry *e, int64_t *id);
+/*
+ * Insert automatic entry E (auto_key set) unless a valid entry already
+ * holds its key, or a person voided an entry of its type under that key.
+ * 1 inserted (id in *ID), 0 skipped, -1 error.
+ */
+int store_auto_add(struct store *st, const struct entry *e, int64_t *id);
+/*
+ * Void the valid automatic entry under KEY unless its type is KEEP (0:
+ * void whatever type).  1 voided (its id in *ID), 0 none, -1 error.
+ */
+int store_auto_void(struct store *st, const char *key, enum entry_type keep, int64_t at,
+		    const char *reason, int64_t *id);
 /* Void entry ID at AT.  0, or -1 on error. */
 int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason);
 /*
@@ -108,6 +129,13 @@ int64_t store_first_submission(struct store *st, int unit, const char *occ);
  * valid submission for OCC before instant BEFORE.
  */
 int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *submitted);
+
+/*
+ * Call FN with the first valid submission of every (unit, occurrence)
+ * that has one.  OCC is the occurrence name.
+ */
+int store_first_submissions(struct store *st,
+			    int (*fn)(int unit, const char *occ, int64_t at, void *arg), void *arg);
 
 /*
  * The latest valid value of METRIC for UNIT recorded at or before AT

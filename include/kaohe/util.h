@@ -38,6 +38,12 @@ int util_double_to_hundredths(double d, int64_t *out);
 /* Format a scaled integer with no trailing zeros: 9650 -> "96.5". */
 void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len);
 
+/*
+ * Copy SRC into DST of LEN bytes, cut if need be, always terminated;
+ * returns strlen(SRC).
+ */
+size_t util_strlcpy(char *dst, const char *src, size_t len);
+
 /* True when S (of LEN bytes) is well-formed UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);
 

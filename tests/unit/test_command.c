@@ -1,0 +1,1032 @@
+/*
+ * test_command — the command dispatcher over the shipped 2020 plan on an
+ * in-memory store with the real engine: counted entries and their caps,
+ * row 13's thresholds, every error code, atomicity of failing commands,
+ * authorization, the word splitter and `explain`.  Expected figures are
+ * worked out by hand from plan-2020.md: a unit with nothing recorded has
+ * basic 80, key 15, total 95.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/command.h"
+#include "kaohe/config.h"
+#include "kaohe/engine.h"
+#include "kaohe/log.h"
+#include "kaohe/plan.h"
+#include "kaohe/score.h"
+#include "kaohe/store.h"
+#include "kaohe/util.h"
+
+#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
+
+#define assert_i64(a, b)                                                                         \
+	do {                                                                                     \
+		int64_t a_ = (a), b_ = (b);                                                      \
+		if (a_ != b_)                                                                    \
+			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
+	} while (0)
+
+/* ---- what the engine reports ----------------------------------------- */
+
+struct ded {
+	int64_t at;
+	int unit, row, occ;
+	enum entry_type type;
+	int64_t points, entry, replaces;
+	int seq;
+};
+
+#define REM_OCCS 32
+struct rem {
+	int64_t at;
+	enum slot_kind kind;
+	int unit, dept;
+	bool escalate;
+	size_t nocc;
+	char occ[REM_OCCS][40];
+	int seq;
+};
+
+#define MAXU 8
+#define MAXR 40
+struct snap {
+	int64_t at;
+	char period[16];
+	int64_t total[MAXU], rows[MAXU][MAXR];
+	int rank[MAXU];
+	int seq;
+};
+
+struct rec {
+	const struct plan *p;
+	struct ded *d;
+	size_t nd;
+	struct rem *r;
+	size_t nr;
+	struct snap s[16];
+	size_t ns;
+	int seq;
+};
+
+static void on_ded(void *arg, const struct deduction *d)
+{
+	struct rec *r = arg;
+	r->d = realloc(r->d, (r->nd + 1) * sizeof(*r->d));
+	r->d[r->nd] = (struct ded){ .at = d->at,
+				    .unit = d->unit,
+				    .row = d->row,
+				    .occ = d->occ,
+				    .type = d->type,
+				    .points = d->points,
+				    .entry = d->entry,
+				    .replaces = d->replaces,
+				    .seq = r->seq++ };
+	r->nd++;
+}
+
+static void on_snap(void *arg, int64_t at, const char *period, const struct score_table *t)
+{
+	struct rec *r = arg;
+	assert_true(r->ns < 16);
+	assert_true(t->nunits <= MAXU && t->nrows <= MAXR);
+	struct snap *s = &r->s[r->ns++];
+	memset(s, 0, sizeof(*s));
+	s->at = at;
+	snprintf(s->period, sizeof(s->period), "%s", period);
+	for (size_t u = 0; u < t->nunits; u++) {
+		s->total[u] = t->total[u];
+		s->rank[u] = t->rank[u];
+		for (size_t i = 0; i < t->nrows; i++)
+			s->rows[u][i] = t->rows[u * t->nrows + i];
+	}
+	s->seq = r->seq++;
+}
+
+static void on_rem(void *arg, const struct reminder *rm)
+{
+	struct rec *r = arg;
+	r->r = realloc(r->r, (r->nr + 1) * sizeof(*r->r));
+	struct rem *x = &r->r[r->nr++];
+	memset(x, 0, sizeof(*x));
+	x->at = rm->at;
+	x->kind = rm->kind;
+	x->unit = rm->unit;
+	x->dept = rm->dept;
+	x->escalate = rm->escalate;
+	x->nocc = rm->nocc;
+	for (size_t i = 0; i < rm->nocc && i < REM_OCCS; i++)
+		snprintf(x->occ[i], sizeof(x->occ[i]), "%s", r->p->occs[rm->occs[i]].name);
+	x->seq = r->seq++;
+}
+
+/* ---- the fixture ----------------------------------------------------- */
+
+static struct config *g_cfg;
+
+struct fx {
+	const struct plan *p;
+	struct store *st;
+	struct engine *eng;
+	struct engine_sink sink;
+	struct rec rec;
+	struct actor actor;
+	int64_t start, now;
+	json_t **keep;
+	size_t nkeep;
+};
+
+static int64_t T(const char *s)
+{
+	int64_t t;
+	if (calendar_parse_instant(s, true, &t) < 0)
+		fail_msg("bad instant %s", s);
+	return t;
+}
+
+static int group_setup(void **state)
+{
+	struct sbuf errs, warns;
+	(void)state;
+	log_set_level(LOG_LEVEL_WARNING);
+	sbuf_init(&errs);
+	sbuf_init(&warns);
+	g_cfg = config_load(CONF, 0, &errs, &warns);
+	if (g_cfg == NULL)
+		fprintf(stderr, "config_load: %s\n", errs.buf);
+	sbuf_free(&errs);
+	sbuf_free(&warns);
+	return g_cfg ? 0 : -1;
+}
+
+static int group_teardown(void **state)
+{
+	(void)state;
+	config_free(g_cfg);
+	return 0;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	char err[256];
+
+	f->p = g_cfg->plan;
+	f->st = store_open(":memory:", err, sizeof(err));
+	assert_non_null(f->st);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_sync_plan(f->st, f->p), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	f->rec.p = f->p;
+	f->sink = (struct engine_sink){
+		.arg = &f->rec, .deduction = on_ded, .snapshot = on_snap, .reminder = on_rem
+	};
+	/* 2020-05-01T00:00:00+08:00, the plan's issue date */
+	f->start = T("2020-05-01T00:00:00+08:00");
+	assert_i64(f->start, 1588262400);
+	f->eng = engine_new(f->p, f->st, &f->sink, f->start);
+	assert_non_null(f->eng);
+	f->now = f->start;
+	snprintf(f->actor.name, sizeof(f->actor.name), "tester");
+	f->actor.admin = true;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	for (size_t i = 0; i < f->nkeep; i++)
+		json_decref(f->keep[i]);
+	free(f->keep);
+	engine_free(f->eng);
+	store_close(f->st);
+	free(f->rec.d);
+	free(f->rec.r);
+	free(f);
+	return 0;
+}
+
+/* Run the engine up to T, instant by instant, as the daemon's timer does. */
+static void run_to(struct fx *f, int64_t t)
+{
+	int64_t next;
+	while ((next = engine_next(f->eng)) <= t)
+		assert_int_equal(engine_run(f->eng, next), 0);
+	f->now = t;
+}
+
+static json_t *vcmd(struct fx *f, const char *fmt, va_list ap)
+{
+	char line[4096];
+	struct command_ctx c = {
+		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
+	};
+	vsnprintf(line, sizeof(line), fmt, ap);
+	json_t *a = command_execute(&c, line, strlen(line));
+	assert_non_null(a);
+	f->keep = realloc(f->keep, (f->nkeep + 1) * sizeof(*f->keep));
+	f->keep[f->nkeep++] = a;
+	return a;
+}
+
+/* Run a command that must succeed; its data. */
+__attribute__((format(printf, 2, 3))) static json_t *ok(struct fx *f, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *a = vcmd(f, fmt, ap);
+	va_end(ap);
+	if (!json_is_true(json_object_get(a, "ok"))) {
+		char *s = json_dumps(a, 0);
+		fail_msg("command failed: %s", s);
+	}
+	return json_object_get(a, "data");
+}
+
+/* Run a command that must fail with CODE; its message. */
+__attribute__((format(printf, 3, 4))) static const char *fails(struct fx *f, const char *code,
+							       const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	json_t *a = vcmd(f, fmt, ap);
+	va_end(ap);
+	json_t *e = json_object_get(a, "error");
+	if (json_is_true(json_object_get(a, "ok")) ||
+	    json_string_value(json_object_get(e, "code")) == NULL ||
+	    strcmp(json_string_value(json_object_get(e, "code")), code) != 0) {
+		char *s = json_dumps(a, 0);
+		fail_msg("expected error %s: %s", code, s);
+	}
+	return json_string_value(json_object_get(e, "message"));
+}
+
+static const char *str(json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	if (s == NULL)
+		fail_msg("no string member %s", key);
+	return s;
+}
+
+static int64_t hund(json_t *n)
+{
+	if (!json_is_number(n))
+		fail_msg("not a number");
+	return (int64_t)llround(json_number_value(n) * 100.0);
+}
+
+static int U(struct fx *f, const char *id)
+{
+	int u = plan_unit_find(f->p, id);
+	if (u < 0)
+		fail_msg("no unit %s", id);
+	return u;
+}
+
+static int ROW(struct fx *f, const char *id)
+{
+	int r = plan_row_find(f->p, id);
+	if (r < 0)
+		fail_msg("no row %s", id);
+	return r;
+}
+
+/* The state of OCC in `status UNIT`. */
+static json_t *status_occ(struct fx *f, const char *unit, const char *occ)
+{
+	json_t *d = ok(f, "status %s", unit);
+	json_t *occs = json_object_get(d, "occurrences"), *o;
+	size_t i;
+	json_array_foreach(occs, i, o)
+		if (strcmp(str(o, "occurrence"), occ) == 0)
+			return o;
+	fail_msg("status %s has no occurrence %s", unit, occ);
+	return NULL;
+}
+
+/* Row ROW of UNIT in `scores --as-of AS_OF`. */
+static int64_t scores_as_of(struct fx *f, const char *unit, const char *row, const char *as_of)
+{
+	json_t *d = ok(f, "scores --as-of %s", as_of);
+	json_t *u = json_array_get(json_object_get(d, "units"), (size_t)U(f, unit));
+	assert_string_equal(str(u, "unit"), unit);
+	return hund(json_object_get(json_object_get(u, "rows"), row));
+}
+
+static const char *const units5[] = { "bayilu", "renminguangchang", "baiyun", "rixin",
+				      "xianglujiao" };
+
+#define R1_DEADLINE "2020-09-16T00:00:00+08:00"
+#define R1_CLOSE "2020-10-01T00:00:00+08:00"
+
+/* Row ROW of UNIT in `scores` now. */
+static int64_t row_now(struct fx *f, const char *unit, const char *row)
+{
+	json_t *d = ok(f, "scores");
+	json_t *u = json_array_get(json_object_get(d, "units"), (size_t)U(f, unit));
+	assert_string_equal(str(u, "unit"), unit);
+	return hund(json_object_get(json_object_get(u, "rows"), row));
+}
+
+static int64_t total_now(struct fx *f, const char *unit)
+{
+	json_t *d = ok(f, "scores");
+	json_t *u = json_array_get(json_object_get(d, "units"), (size_t)U(f, unit));
+	return hund(json_object_get(u, "total"));
+}
+
+/* The whole answer of LINE as text, to compare database states. */
+static char *dump(struct fx *f, const char *line)
+{
+	json_t *d = ok(f, "%s", line);
+	char *s = json_dumps(d, JSON_SORT_KEYS | JSON_COMPACT);
+	assert_non_null(s);
+	return s;
+}
+
+#define MAY "2020-05-02T10:00:00+08:00"
+
+/* ---- counted entries and caps ----------------------------------------- */
+
+/* Row 6c: pushback 0.2 each, cap 5; resolved 0.1 each, cap 5; never above 5. */
+static void test_record_6c_cap_and_winback(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	json_t *d = ok(f, "record bayilu 6c pushback 30");
+	assert_string_equal(str(d, "type"), "finding");
+	assert_int_equal(json_integer_value(json_object_get(d, "count")), 30);
+	assert_i64(hund(json_object_get(d, "points")), -600);
+	/* -6 capped at -5 */
+	assert_i64(row_now(f, "bayilu", "6c"), 0);
+	assert_i64(total_now(f, "bayilu"), 9000);
+	d = ok(f, "record bayilu 6c resolved 12");
+	assert_string_equal(str(d, "type"), "award");
+	assert_i64(hund(json_object_get(d, "points")), 120);
+	assert_i64(row_now(f, "bayilu", "6c"), 120);
+	/* 62 resolved: +6.2 capped at +5: 5 - 5 + 5 */
+	ok(f, "record bayilu 6c resolved 50");
+	assert_i64(row_now(f, "bayilu", "6c"), 500);
+	assert_i64(total_now(f, "bayilu"), 9500);
+	/* -0.4 and +5 (capped from +6): 9.6 clamped to 5 */
+	ok(f, "record renminguangchang 6c pushback 2");
+	assert_i64(row_now(f, "renminguangchang", "6c"), 460);
+	ok(f, "record renminguangchang 6c resolved 60");
+	assert_i64(row_now(f, "renminguangchang", "6c"), 500);
+	assert_i64(total_now(f, "renminguangchang"), 9500);
+}
+
+/* Row 12: no-community-specialist 1 each, cap 2 (两处以上扣2分). */
+static void test_record_12_cap(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	ok(f, "record bayilu 12 no-community-specialist 3");
+	assert_i64(row_now(f, "bayilu", "12"), 400);
+	ok(f, "record bayilu 12 no-community-specialist");
+	assert_i64(row_now(f, "bayilu", "12"), 400);
+	ok(f, "record bayilu 12 duties-unclear");
+	assert_i64(row_now(f, "bayilu", "12"), 200);
+	ok(f, "record bayilu 12 no-community-specialist 1");
+	assert_i64(row_now(f, "bayilu", "12"), 200);
+	/* one specialist missing costs 1 */
+	ok(f, "record baiyun 12 no-community-specialist");
+	assert_i64(row_now(f, "baiyun", "12"), 500);
+}
+
+/* Row 7a (max 2): ledger 0.5 x 3 and no-implementation-plan 0.5 x 2 = -2.5 -> 0. */
+static void test_record_7a_clamps_at_zero(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	ok(f, "record bayilu 7a ledger 3");
+	assert_i64(row_now(f, "bayilu", "7a"), 50);
+	ok(f, "record bayilu 7a no-implementation-plan 2");
+	assert_i64(row_now(f, "bayilu", "7a"), 0);
+	/* the overshoot does not leak into the category or the total */
+	assert_i64(total_now(f, "bayilu"), 9300);
+	json_t *u = json_array_get(json_object_get(ok(f, "scores"), "units"),
+				   (size_t)U(f, "bayilu"));
+	assert_i64(hund(json_object_get(u, "basic")), 7800);
+	assert_i64(hund(json_object_get(u, "key")), 1500);
+	/* and the missing 7a (-1 at 07-01) cannot take it below 0 either */
+	run_to(f, T("2020-07-01T00:00:00+08:00"));
+	assert_i64(row_now(f, "bayilu", "7a"), 0);
+}
+
+/* ---- row 13's threshold ------------------------------------------------ */
+
+static void test_threshold_exactly_80(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+	ok(f, "metric bayilu 13 satisfaction 80");
+	assert_i64(row_now(f, "bayilu", "13"), 200);
+	assert_i64(total_now(f, "bayilu"), 9700);
+	ok(f, "metric baiyun 13 fee-rate 80.0");
+	assert_i64(row_now(f, "baiyun", "13"), 200);
+}
+
+static void test_threshold_below_80(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	ok(f, "metric bayilu 13 satisfaction 79.9999");
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+	ok(f, "metric bayilu 13 fee-rate 79.99");
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+	assert_i64(total_now(f, "bayilu"), 9500);
+}
+
+static void test_threshold_both_count_once(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	ok(f, "metric bayilu 13 satisfaction 85");
+	ok(f, "metric bayilu 13 fee-rate 80");
+	assert_i64(row_now(f, "bayilu", "13"), 200);
+	run_to(f, T("2020-05-03T10:00:00+08:00"));
+	ok(f, "metric bayilu 13 fee-rate 95");
+	assert_i64(row_now(f, "bayilu", "13"), 200);
+	/* with one commendation (+2): 4 */
+	ok(f, "record bayilu 13 commendation");
+	assert_i64(row_now(f, "bayilu", "13"), 400);
+}
+
+static void test_threshold_lower_value_removes(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	ok(f, "metric bayilu 13 satisfaction 80");
+	ok(f, "metric baiyun 13 satisfaction 90");
+	ok(f, "metric baiyun 13 fee-rate 90");
+	run_to(f, T("2020-06-01T10:00:00+08:00"));
+	ok(f, "metric bayilu 13 satisfaction 79.5");
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+	/* it held from 05-02 to 06-01 */
+	assert_i64(scores_as_of(f, "bayilu", "13", "2020-05-20T00:00:00+08:00"), 200);
+	/* one condition of two still holds */
+	ok(f, "metric baiyun 13 satisfaction 10");
+	assert_i64(row_now(f, "baiyun", "13"), 200);
+	ok(f, "metric baiyun 13 fee-rate 50");
+	assert_i64(row_now(f, "baiyun", "13"), 0);
+	/* met again later: back */
+	run_to(f, T("2020-06-02T10:00:00+08:00"));
+	json_int_t id = json_integer_value(
+		json_object_get(ok(f, "metric bayilu 13 satisfaction 81"), "id"));
+	assert_i64(row_now(f, "bayilu", "13"), 200);
+	/* and a voided metric counts as never recorded: 79.5 is the latest again */
+	run_to(f, T("2020-06-03T10:00:00+08:00"));
+	ok(f, "void %lld --reason \"typo\"", (long long)id);
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+}
+
+/* ---- errors ------------------------------------------------------------ */
+
+static void test_err_unknown_unit(void **state)
+{
+	struct fx *f = *state;
+	const char *m = fails(f, "unknown-unit", "submit nowhere 1");
+
+	for (size_t u = 0; u < 5; u++)
+		assert_non_null(strstr(m, units5[u]));
+	assert_non_null(strstr(m, "nowhere"));
+	fails(f, "unknown-unit", "record 不存在 6c pushback");
+	fails(f, "unknown-unit", "metric nowhere 13 satisfaction 80");
+	fails(f, "unknown-unit", "explain nowhere");
+	fails(f, "unknown-unit", "move 16a 2020-07-31 --unit nowhere --reason x");
+	/* a unit may be named by its Chinese name */
+	assert_string_equal(str(ok(f, "submit 八一路 14"), "unit"), "bayilu");
+}
+
+static void test_err_unknown_row(void **state)
+{
+	struct fx *f = *state;
+	const char *m = fails(f, "unknown-row", "record bayilu 99 ledger");
+
+	assert_non_null(strstr(m, "99"));
+	assert_non_null(strstr(m, "6c"));
+	fails(f, "unknown-row", "metric bayilu 2d satisfaction 80");
+	fails(f, "unknown-row", "explain bayilu 19");
+}
+
+static void test_err_unknown_kind(void **state)
+{
+	struct fx *f = *state;
+	const char *m = fails(f, "unknown-kind", "record bayilu 6c complaint");
+
+	assert_non_null(strstr(m, "pushback"));
+	assert_non_null(strstr(m, "resolved"));
+	/* a kind of another row is not this row's */
+	fails(f, "unknown-kind", "record bayilu 7a pushback");
+	/* a row with no kinds at all */
+	fails(f, "unknown-kind", "record bayilu 1 late");
+}
+
+static void test_err_ambiguous_occurrence(void **state)
+{
+	struct fx *f = *state;
+	const char *m = fails(f, "ambiguous-occurrence", "submit bayilu 4");
+
+	assert_non_null(strstr(m, "4@2020-06-20"));
+	assert_non_null(strstr(m, "4@2020-09-20"));
+	assert_non_null(strstr(m, "4@2020-12-20"));
+	fails(f, "ambiguous-occurrence", "move 7c 2020-09-30 --reason x");
+	/* a date that is none of them */
+	fails(f, "unknown-occurrence", "submit bayilu 4@2020-06-21");
+	/* a single-occurrence row is named by its id only */
+	assert_string_equal(str(ok(f, "submit bayilu 14"), "occurrence"), "14");
+}
+
+static void test_err_bad_count(void **state)
+{
+	struct fx *f = *state;
+
+	fails(f, "bad-count", "record bayilu 6c pushback 0");
+	fails(f, "bad-count", "record bayilu 6c pushback -1");
+	fails(f, "bad-count", "record bayilu 6c pushback abc");
+	fails(f, "bad-count", "record bayilu 6c pushback 1.5");
+	fails(f, "bad-count", "record bayilu 6c pushback 3x");
+	assert_i64(row_now(f, "bayilu", "6c"), 500);
+}
+
+static void test_err_bad_value(void **state)
+{
+	struct fx *f = *state;
+
+	fails(f, "bad-value", "metric bayilu 13 satisfaction abc");
+	fails(f, "bad-value", "metric bayilu 13 satisfaction 80%%");
+	fails(f, "bad-value", "metric bayilu 13 satisfaction 80.00001");
+	fails(f, "bad-value", "metric bayilu 3 dissatisfaction 1e2");
+	assert_i64(row_now(f, "bayilu", "13"), 0);
+}
+
+static void test_err_bad_date(void **state)
+{
+	struct fx *f = *state;
+
+	fails(f, "bad-date", "move 16a 2020-13-45 --reason x");
+	fails(f, "bad-date", "move 16a 2020-02-30 --reason x");
+	fails(f, "bad-date", "move 16a yesterday --reason x");
+	/* outside the plan year */
+	fails(f, "bad-date", "move 16a 2021-03-01 --reason x");
+	assert_string_equal(str(status_occ(f, "bayilu", "16a"), "deadline"),
+			    "2020-05-07T00:00:00+08:00");
+}
+
+static void test_err_bad_utf8(void **state)
+{
+	struct fx *f = *state;
+
+	fails(f, "bad-utf8", "submit bayilu 14 --note \"\xff\"");
+	fails(f, "bad-utf8", "submit bayilu 14 --note \xc0\xaf");     /* overlong '/' */
+	fails(f, "bad-utf8", "submit bayilu 14 --note \xed\xa0\x80"); /* a surrogate */
+	fails(f, "bad-utf8", "submit bayilu 14 --note \xe5\x85");     /* truncated */
+	/* well-formed Chinese is fine */
+	assert_string_equal(str(ok(f, "submit bayilu 14 --note \"维修计划明细表\""), "state"),
+			    "on-time");
+	/* a NUL inside the request */
+	static const char nul[] = "ping\0 x";
+	struct command_ctx c = {
+		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
+	};
+	json_t *a = command_execute(&c, nul, sizeof(nul) - 1);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")),
+			    "bad-utf8");
+	json_decref(a);
+}
+
+static json_t *exec_n(struct fx *f, const char *line, size_t len)
+{
+	struct command_ctx c = {
+		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
+	};
+	json_t *a = command_execute(&c, line, len);
+	f->keep = realloc(f->keep, (f->nkeep + 1) * sizeof(*f->keep));
+	f->keep[f->nkeep++] = a;
+	return a;
+}
+
+static void test_err_line_too_long(void **state)
+{
+	struct fx *f = *state;
+	size_t n = COMMAND_MAX_LINE + 1;
+	char *line = malloc(n + 1);
+
+	assert_int_equal(COMMAND_MAX_LINE, 65536);
+	/* "ping" and spaces: 65537 bytes is one too many */
+	memset(line, ' ', n);
+	memcpy(line, "ping", 4);
+	line[n] = '\0';
+	json_t *a = exec_n(f, line, n);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")),
+			    "line-too-long");
+	/* exactly 64 KiB is allowed */
+	line[n - 1] = '\0';
+	a = exec_n(f, line, n - 1);
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	/* a long note that pushes a write past the limit is refused whole */
+	memset(line, 'x', n);
+	memcpy(line, "submit bayilu 14 --note ", 24);
+	line[n] = '\0';
+	a = exec_n(f, line, n);
+	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")),
+			    "line-too-long");
+	assert_string_equal(str(status_occ(f, "bayilu", "14"), "state"), "pending");
+	free(line);
+}
+
+static void test_err_unknown_command(void **state)
+{
+	struct fx *f = *state;
+	const char *m = fails(f, "unknown-command", "frobnicate bayilu");
+
+	assert_non_null(strstr(m, "frobnicate"));
+	assert_non_null(strstr(m, "submit"));
+	fails(f, "unknown-command", "SUBMIT bayilu 14");
+}
+
+static void test_err_unterminated_quote(void **state)
+{
+	struct fx *f = *state;
+
+	fails(f, "usage", "submit bayilu 14 --note \"half a note");
+	fails(f, "usage", "submit bayilu 14 --note \"bad \\escape\"");
+	fails(f, "usage", "submit bayilu 14 --note no\"quote");
+	assert_string_equal(str(status_occ(f, "bayilu", "14"), "state"), "pending");
+}
+
+static void test_err_missing_reason(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	json_int_t id = json_integer_value(
+		json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
+	fails(f, "usage", "move 16a 2020-07-31");
+	fails(f, "usage", "move 16a 2020-07-31 --reason \"\"");
+	fails(f, "usage", "void %lld", (long long)id);
+	fails(f, "usage", "void %lld --reason", (long long)id);
+	fails(f, "usage", "move 16a 2020-07-31 --because x");
+	assert_string_equal(str(status_occ(f, "bayilu", "16a"), "deadline"),
+			    "2020-05-07T00:00:00+08:00");
+	assert_i64(row_now(f, "bayilu", "6c"), 480);
+}
+
+static void test_err_void_twice_and_unknown(void **state)
+{
+	struct fx *f = *state;
+
+	run_to(f, T(MAY));
+	json_int_t id = json_integer_value(
+		json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
+	ok(f, "void %lld --reason first", (long long)id);
+	fails(f, "conflict", "void %lld --reason second", (long long)id);
+	fails(f, "not-found", "void 999999 --reason x");
+	fails(f, "usage", "void abc --reason x");
+	/* a record row takes no submissions */
+	fails(f, "not-submittable", "submit bayilu 9");
+}
+
+/* A failing command leaves everything as it was. */
+static void test_failing_commands_change_nothing(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"submit nowhere 1",
+		"submit bayilu 4",
+		"submit bayilu 1 --at 2020-06-02T10:00:00+08:00",
+		"record bayilu 99 ledger",
+		"record bayilu 6c complaint 3",
+		"record bayilu 6c pushback 0",
+		"record bayilu 6c pushback abc",
+		"metric bayilu 13 satisfaction abc",
+		"metric bayilu 13 dissatisfaction 90",
+		"move 16a 2020-13-45 --reason x",
+		"move 16a 2020-07-31",
+		"move 16a 2021-02-01 --reason x",
+		"move 4 2020-07-31 --reason x",
+		"void 999999 --reason x",
+		"submit bayilu 1 --note \"unterminated",
+		"frobnicate",
+		"submit bayilu 1 --note \xff",
+		"submit bayilu 1 extra",
+		"reload",
+	};
+
+	run_to(f, T("2020-06-01T10:00:00+08:00"));
+	ok(f, "submit bayilu 14 --at 2020-05-20T10:00:00+08:00");
+	ok(f, "record bayilu 6c pushback 4");
+	ok(f, "metric bayilu 13 satisfaction 82");
+	int64_t hwm = engine_hwm(f->eng), next = engine_next(f->eng);
+	char *explain = dump(f, "explain bayilu"), *audit = dump(f, "audit 1000"),
+	     *status = dump(f, "status"), *plan = dump(f, "plan"), *scores = dump(f, "scores");
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		json_t *a = exec_n(f, bad[i], strlen(bad[i]));
+		if (json_is_true(json_object_get(a, "ok")))
+			fail_msg("\"%s\" succeeded", bad[i]);
+	}
+	char *explain2 = dump(f, "explain bayilu"), *audit2 = dump(f, "audit 1000"),
+	     *status2 = dump(f, "status"), *plan2 = dump(f, "plan"), *scores2 = dump(f, "scores");
+	assert_string_equal(explain, explain2);
+	assert_string_equal(audit, audit2);
+	assert_string_equal(status, status2);
+	assert_string_equal(plan, plan2);
+	assert_string_equal(scores, scores2);
+	assert_i64(engine_hwm(f->eng), hwm);
+	assert_i64(engine_next(f->eng), next);
+	/* three writes, three audit records */
+	json_t *au = ok(f, "audit 1000");
+	assert_int_equal(json_array_size(au), 3);
+	free(explain);
+	free(audit);
+	free(status);
+	free(plan);
+	free(scores);
+	free(explain2);
+	free(audit2);
+	free(status2);
+	free(plan2);
+	free(scores2);
+}
+
+/* ---- authorization ----------------------------------------------------- */
+
+static void test_perm_department_officer(void **state)
+{
+	struct fx *f = *state;
+	uint8_t depts[8] = { 0 };
+	struct actor cg = { .admin = false, .depts = depts };
+	int c = plan_dept_find(f->p, "chengguan");
+
+	assert_true(c >= 0);
+	depts[c] = 1;
+	snprintf(cg.name, sizeof(cg.name), "cg-officer");
+	run_to(f, T(MAY));
+	f->actor = cg;
+	/* row 7a belongs to 城管 */
+	json_t *d = ok(f, "record bayilu 7a ledger");
+	assert_i64(hund(json_object_get(d, "points")), -50);
+	assert_string_equal(str(ok(f, "submit bayilu 7a"), "state"), "on-time");
+	/* row 1 and row 6c belong to 住建 */
+	const char *m = fails(f, "permission-denied", "submit bayilu 1");
+	assert_non_null(strstr(m, "cg-officer"));
+	fails(f, "permission-denied", "record bayilu 6c pushback");
+	fails(f, "permission-denied", "metric bayilu 13 satisfaction 80");
+	fails(f, "permission-denied", "move 1 2020-09-30 --reason x");
+	fails(f, "permission-denied", "reload");
+	/* officers read everything */
+	ok(f, "scores");
+	ok(f, "explain renminguangchang");
+	ok(f, "status");
+	assert_i64(row_now(f, "bayilu", "7a"), 150);
+	assert_i64(row_now(f, "bayilu", "1"), 300);
+	assert_i64(row_now(f, "bayilu", "6c"), 500);
+	/* the write is audited under the officer's name */
+	json_t *au = ok(f, "audit 10");
+	assert_int_equal(json_array_size(au), 2);
+	assert_string_equal(str(json_array_get(au, 0), "by"), "cg-officer");
+	assert_non_null(strstr(str(json_array_get(au, 0), "command"), "record bayilu 7a ledger"));
+}
+
+static void test_perm_unit_member(void **state)
+{
+	struct fx *f = *state;
+	uint8_t units[8] = { 0 };
+	struct actor m = { .admin = false, .units = units };
+
+	units[U(f, "bayilu")] = 1;
+	snprintf(m.name, sizeof(m.name), "bayilu-liaison");
+	run_to(f, T(MAY));
+	char *before = dump(f, "explain bayilu");
+	f->actor = m;
+	assert_string_equal(str(ok(f, "status bayilu"), "unit"), "bayilu");
+	assert_string_equal(str(ok(f, "explain bayilu"), "unit"), "bayilu");
+	ok(f, "explain bayilu 1");
+	ok(f, "status 八一路");
+	fails(f, "permission-denied", "status renminguangchang");
+	fails(f, "permission-denied", "explain renminguangchang");
+	fails(f, "permission-denied", "explain renminguangchang 1");
+	fails(f, "permission-denied", "scores");
+	/* no writes, not even for its own unit */
+	fails(f, "permission-denied", "submit bayilu 1");
+	fails(f, "permission-denied", "record bayilu 6c pushback");
+	fails(f, "permission-denied", "metric bayilu 13 satisfaction 90");
+	fails(f, "permission-denied", "move 1 2020-09-30 --unit bayilu --reason x");
+	char *after = dump(f, "explain bayilu");
+	assert_string_equal(before, after);
+	free(before);
+	free(after);
+}
+
+/* ---- command_split ----------------------------------------------------- */
+
+static int split(const char *line, char **argv, char *buf, size_t buflen)
+{
+	char err[256] = "";
+	int n = command_split(line, buf, buflen, argv, err, sizeof(err));
+	if (n < 0)
+		assert_true(err[0] != '\0');
+	return n;
+}
+
+static void test_split_quoting(void **state)
+{
+	char buf[512], *argv[COMMAND_MAX_ARGS];
+	(void)state;
+
+	assert_int_equal(split("submit bayilu 1 --note \"two words\"", argv, buf, sizeof(buf)), 5);
+	assert_string_equal(argv[0], "submit");
+	assert_string_equal(argv[3], "--note");
+	assert_string_equal(argv[4], "two words");
+	assert_int_equal(
+		split("  a\t\"say \\\"hi\\\"\"  \"back\\\\slash\" \"\"  ", argv, buf, sizeof(buf)),
+		4);
+	assert_string_equal(argv[0], "a");
+	assert_string_equal(argv[1], "say \"hi\"");
+	assert_string_equal(argv[2], "back\\slash");
+	assert_string_equal(argv[3], "");
+	/* a trailing newline ends the request */
+	assert_int_equal(split("ping\r\n", argv, buf, sizeof(buf)), 1);
+	assert_string_equal(argv[0], "ping");
+	assert_int_equal(split("   ", argv, buf, sizeof(buf)), 0);
+	/* escapes are only special inside quotes */
+	assert_int_equal(split("a\\b", argv, buf, sizeof(buf)), 1);
+	assert_string_equal(argv[0], "a\\b");
+}
+
+static void test_split_quote_inside_word(void **state)
+{
+	char buf[512], *argv[COMMAND_MAX_ARGS];
+	(void)state;
+
+	assert_int_equal(split("submit ab\"c", argv, buf, sizeof(buf)), -1);
+	assert_int_equal(split("submit abc\"", argv, buf, sizeof(buf)), -1);
+	assert_int_equal(split("submit \"abc\"def", argv, buf, sizeof(buf)), -1);
+	assert_int_equal(split("submit \"a\"\"b\"", argv, buf, sizeof(buf)), -1);
+}
+
+static void test_split_errors(void **state)
+{
+	char buf[1024], *argv[COMMAND_MAX_ARGS], line[512] = "";
+	(void)state;
+
+	assert_int_equal(split("submit \"abc", argv, buf, sizeof(buf)), -1);
+	assert_int_equal(split("submit \"abc\\\"", argv, buf, sizeof(buf)), -1);
+	assert_int_equal(split("submit \"a\\nb\"", argv, buf, sizeof(buf)), -1);
+	/* 64 words fit, 65 do not */
+	for (int i = 0; i < COMMAND_MAX_ARGS; i++)
+		strcat(line, "w ");
+	assert_int_equal(split(line, argv, buf, sizeof(buf)), COMMAND_MAX_ARGS);
+	strcat(line, "w");
+	assert_int_equal(split(line, argv, buf, sizeof(buf)), -1);
+	/* a buffer too small for the copy */
+	assert_int_equal(split("ping pong", argv, buf, 5), -1);
+}
+
+/* ---- explain ----------------------------------------------------------- */
+
+static json_t *explain_row(struct fx *f, const char *unit, const char *row)
+{
+	json_t *d = ok(f, "explain %s %s", unit, row);
+	json_t *rows = json_object_get(d, "rows");
+	assert_int_equal(json_array_size(rows), 1);
+	json_t *r = json_array_get(rows, 0);
+	assert_string_equal(str(r, "row"), row);
+	return r;
+}
+
+static void test_explain_lists_voided_with_rule(void **state)
+{
+	struct fx *f = *state;
+	const struct plan_row *pr = &f->p->rows[ROW(f, "6c")];
+
+	run_to(f, T(MAY));
+	json_int_t a = json_integer_value(
+		json_object_get(ok(f, "record bayilu 6c pushback 3 --note three"), "id"));
+	ok(f, "record bayilu 6c pushback 2");
+	run_to(f, T("2020-05-03T10:00:00+08:00"));
+	snprintf(f->actor.name, sizeof(f->actor.name), "auditor");
+	ok(f, "void %lld --reason \"appeal upheld\"", (long long)a);
+
+	json_t *r = explain_row(f, "bayilu", "6c");
+	/* 5 - 2 x 0.2 */
+	assert_i64(hund(json_object_get(r, "score")), 460);
+	assert_i64(hund(json_object_get(r, "max")), 500);
+	assert_i64(hund(json_object_get(r, "start")), 500);
+	assert_string_equal(str(r, "scoring"), pr->scoring);
+	assert_non_null(strstr(str(r, "scoring"), "最高扣5分"));
+	assert_string_equal(str(r, "standard"), pr->standard);
+	json_t *es = json_object_get(r, "entries");
+	assert_int_equal(json_array_size(es), 2);
+	json_t *e0 = json_array_get(es, 0), *e1 = json_array_get(es, 1);
+	assert_int_equal(json_integer_value(json_object_get(e0, "id")), a);
+	assert_string_equal(str(e0, "type"), "finding");
+	assert_string_equal(str(e0, "kind"), "pushback");
+	assert_int_equal(json_integer_value(json_object_get(e0, "count")), 3);
+	assert_i64(hund(json_object_get(e0, "points")), -60);
+	assert_string_equal(str(e0, "note"), "three");
+	assert_string_equal(str(e0, "by"), "tester");
+	assert_string_equal(str(e0, "rule"), pr->scoring);
+	assert_string_equal(str(e0, "at"), MAY);
+	json_t *v = json_object_get(e0, "voided");
+	assert_non_null(v);
+	assert_string_equal(str(v, "by"), "auditor");
+	assert_string_equal(str(v, "reason"), "appeal upheld");
+	assert_string_equal(str(v, "at"), "2020-05-03T10:00:00+08:00");
+	assert_null(json_object_get(e1, "voided"));
+	assert_i64(hund(json_object_get(e1, "points")), -40);
+	/* the whole explanation: every row, the unit's total */
+	json_t *d = ok(f, "explain bayilu");
+	assert_int_equal(json_array_size(json_object_get(d, "rows")), f->p->nrows);
+	assert_i64(hund(json_object_get(d, "total")), 9460);
+}
+
+/* The engine's own entries are explained too: late replaced by missing. */
+static void test_explain_auto_deductions(void **state)
+{
+	struct fx *f = *state;
+	const struct plan_row *pr = &f->p->rows[ROW(f, "1")];
+
+	run_to(f, T(R1_CLOSE));
+	json_t *r = explain_row(f, "rixin", "1");
+	assert_i64(hund(json_object_get(r, "score")), 0);
+	assert_non_null(strstr(str(r, "scoring"), "未报送扣3分"));
+	json_t *es = json_object_get(r, "entries");
+	assert_int_equal(json_array_size(es), 2);
+	json_t *late = json_array_get(es, 0), *miss = json_array_get(es, 1);
+	assert_string_equal(str(late, "type"), "late");
+	assert_i64(hund(json_object_get(late, "points")), -200);
+	assert_string_equal(str(late, "by"), "auto");
+	assert_string_equal(str(late, "at"), R1_DEADLINE);
+	assert_string_equal(str(late, "occurrence"), "1");
+	assert_string_equal(str(late, "rule"), pr->scoring);
+	json_t *v = json_object_get(late, "voided");
+	assert_non_null(v);
+	assert_string_equal(str(v, "by"), "auto");
+	assert_string_equal(str(v, "at"), R1_CLOSE);
+	assert_true(strlen(str(v, "reason")) > 0);
+	assert_string_equal(str(miss, "type"), "missing");
+	assert_i64(hund(json_object_get(miss, "points")), -300);
+	assert_string_equal(str(miss, "at"), R1_CLOSE);
+	assert_string_equal(str(miss, "rule"), pr->scoring);
+	assert_null(json_object_get(miss, "voided"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+#define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+		T_(test_record_6c_cap_and_winback),
+		T_(test_record_12_cap),
+		T_(test_record_7a_clamps_at_zero),
+		T_(test_threshold_exactly_80),
+		T_(test_threshold_below_80),
+		T_(test_threshold_both_count_once),
+		T_(test_threshold_lower_value_removes),
+		T_(test_err_unknown_unit),
+		T_(test_err_unknown_row),
+		T_(test_err_unknown_kind),
+		T_(test_err_ambiguous_occurrence),
+		T_(test_err_bad_count),
+		T_(test_err_bad_value),
+		T_(test_err_bad_date),
+		T_(test_err_bad_utf8),
+		T_(test_err_line_too_long),
+		T_(test_err_unknown_command),
+		T_(test_err_unterminated_quote),
+		T_(test_err_missing_reason),
+		T_(test_err_void_twice_and_unknown),
+		T_(test_failing_commands_change_nothing),
+		T_(test_perm_department_officer),
+		T_(test_perm_unit_member),
+		cmocka_unit_test(test_split_quoting),
+		cmocka_unit_test(test_split_quote_inside_word),
+		cmocka_unit_test(test_split_errors),
+		T_(test_explain_lists_voided_with_rule),
+		T_(test_explain_auto_deductions),
+#undef T_
+	};
+	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}

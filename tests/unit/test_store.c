@@ -1,0 +1,916 @@
+/*
+ * test_store — the SQLite store: opening (memory, file, WAL, schema
+ * versions), plan sync, nested transactions, the ledger and its as-of
+ * queries, moves, snapshots, audit and the high-water mark.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "kaohe/log.h"
+#include "kaohe/plan.h"
+#include "kaohe/store.h"
+
+/* ---- fixtures -------------------------------------------------------- */
+
+/* A plan of units UNITS (NULL-terminated) with rows "1" (no kinds) and
+ * "6c" (pushback finding, resolved award). */
+static struct plan *mini_plan(const char *const *units)
+{
+	struct plan *p = plan_new();
+	size_t n = 0;
+
+	calendar_init(&p->cal, 2020);
+	p->year = 2020;
+	while (units[n])
+		n++;
+	p->nunits = n;
+	p->units = calloc(n + 1, sizeof(*p->units));
+	for (size_t i = 0; i < n; i++) {
+		p->units[i].id = strdup(units[i]);
+		p->units[i].name = strdup(units[i]);
+	}
+	p->ncats = 1;
+	p->cats = calloc(1, sizeof(*p->cats));
+	p->cats[0].id = strdup("basic");
+	p->cats[0].name = strdup("basic");
+	p->cats[0].max = 800;
+	p->nrows = 2;
+	p->rows = calloc(2, sizeof(*p->rows));
+	p->rows[0].id = strdup("1");
+	p->rows[0].max = 300;
+	p->rows[1].id = strdup("6c");
+	p->rows[1].max = 500;
+	p->rows[1].nkinds = 2;
+	p->rows[1].kinds = calloc(2, sizeof(struct plan_kind));
+	p->rows[1].kinds[0].id = strdup("pushback");
+	p->rows[1].kinds[0].per = 20;
+	p->rows[1].kinds[0].cap = 500;
+	p->rows[1].kinds[1].id = strdup("resolved");
+	p->rows[1].kinds[1].award = true;
+	p->rows[1].kinds[1].per = 10;
+	p->rows[1].kinds[1].cap = 500;
+	plan_finish(p);
+	return p;
+}
+
+static const char *const abc[] = { "a", "b", "c", NULL };
+
+struct fx {
+	struct plan *p;
+	struct store *st;
+	char dir[64];
+	char path[128];
+};
+
+static struct store *open_synced(const char *path, const struct plan *p)
+{
+	char err[512] = "";
+	struct store *st = store_open(path, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("store_open(%s): %s", path, err);
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_sync_plan(st, p), 0);
+	assert_int_equal(store_commit(st), 0);
+	return st;
+}
+
+static int setup_mem(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	f->p = mini_plan(abc);
+	f->st = open_synced(":memory:", f->p);
+	*state = f;
+	return 0;
+}
+
+static int setup_file(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	snprintf(f->dir, sizeof(f->dir), "/tmp/kaohe-test-store-XXXXXX");
+	assert_non_null(mkdtemp(f->dir));
+	snprintf(f->path, sizeof(f->path), "%s/kaohe.db", f->dir);
+	f->p = mini_plan(abc);
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+	store_close(f->st);
+	plan_free(f->p);
+	if (f->dir[0]) {
+		char x[160];
+		unlink(f->path);
+		snprintf(x, sizeof(x), "%s-wal", f->path);
+		unlink(x);
+		snprintf(x, sizeof(x), "%s-shm", f->path);
+		unlink(x);
+		rmdir(f->dir);
+	}
+	free(f);
+	return 0;
+}
+
+/* One integer from SQL run on a separate connection to PATH. */
+static int64_t sql_int(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+	return v;
+}
+
+static void sql_text(const char *path, const char *sql, char *out, size_t len)
+{
+	sqlite3 *db;
+	sqlite3_stmt *s;
+	out[0] = '\0';
+	assert_int_equal(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL), SQLITE_OK);
+	assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &s, NULL), SQLITE_OK);
+	if (sqlite3_step(s) == SQLITE_ROW)
+		snprintf(out, len, "%s", (const char *)sqlite3_column_text(s, 0));
+	sqlite3_finalize(s);
+	sqlite3_close(db);
+}
+
+static int bucket_of(const struct plan *p, const char *row, const char *kind)
+{
+	int r = plan_row_find(p, row);
+	assert_true(r >= 0);
+	if (kind == NULL)
+		return p->rows[r].bucket;
+	int k = plan_kind_find(&p->rows[r], kind);
+	assert_true(k >= 0);
+	return p->rows[r].kinds[k].bucket;
+}
+
+static struct entry mk(enum entry_type type, int unit, const char *row, const char *occ,
+		       const char *kind, int bucket, int64_t points, int64_t at)
+{
+	struct entry e = { .unit = unit,
+			   .type = type,
+			   .bucket = bucket,
+			   .count = 1,
+			   .points = points,
+			   .at = at,
+			   .recorded_at = at };
+	snprintf(e.row, sizeof(e.row), "%s", row);
+	snprintf(e.occ, sizeof(e.occ), "%s", occ ? occ : "");
+	snprintf(e.kind, sizeof(e.kind), "%s", kind ? kind : "");
+	snprintf(e.actor, sizeof(e.actor), "tester");
+	return e;
+}
+
+static int64_t add(struct store *st, const struct entry *e)
+{
+	int64_t id = 0;
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_entry_add(st, e, &id), 0);
+	assert_int_equal(store_commit(st), 0);
+	assert_true(id > 0);
+	return id;
+}
+
+static int64_t submit(struct store *st, int unit, const char *occ, int64_t at)
+{
+	struct entry e = mk(ENTRY_SUBMISSION, unit, "1", occ, NULL, -1, 0, at);
+	return add(st, &e);
+}
+
+static int64_t metric(struct store *st, int unit, const char *m, int64_t value, int64_t at)
+{
+	struct entry e = mk(ENTRY_METRIC, unit, "3", NULL, m, -1, 0, at);
+	e.value = value;
+	return add(st, &e);
+}
+
+static void void_entry(struct store *st, int64_t id, int64_t at)
+{
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_entry_void(st, id, at, "admin", "data-entry error"), 0);
+	assert_int_equal(store_commit(st), 0);
+}
+
+/* ---- opening --------------------------------------------------------- */
+
+static void test_open_memory(void **state)
+{
+	struct fx *f = *state;
+
+	assert_non_null(f->st);
+	assert_true(store_hwm(f->st) == INT64_MIN);
+	/* usable at once: an entry goes in and comes back */
+	struct entry e = mk(ENTRY_FINDING, 1, "6c", NULL, "pushback",
+			    bucket_of(f->p, "6c", "pushback"), -40, 1000);
+	int64_t id = add(f->st, &e);
+	struct entry g;
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.unit, 1);
+}
+
+static void test_open_file_wal(void **state)
+{
+	struct fx *f = *state;
+	char mode[32];
+
+	f->st = open_synced(f->path, f->p);
+	sql_text(f->path, "PRAGMA journal_mode", mode, sizeof(mode));
+	assert_string_equal(mode, "wal");
+	/* the schema is at a known version (>= 1) and has its tables */
+	assert_true(sql_int(f->path, "PRAGMA user_version") >= 1);
+	assert_int_equal(sql_int(f->path,
+				 "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+				 " AND name IN ('entries', 'moves', 'snapshots', 'audit')"),
+			 4);
+}
+
+static void test_reopen_keeps_data(void **state)
+{
+	struct fx *f = *state;
+	int b = bucket_of(f->p, "6c", "resolved");
+	struct entry e = mk(ENTRY_AWARD, 2, "6c", NULL, "resolved", b, 120, 5000);
+	int64_t id, version;
+
+	f->st = open_synced(f->path, f->p);
+	e.count = 12;
+	e.note = "twelve complaints";
+	id = add(f->st, &e);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_set_hwm(f->st, 7777), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	store_close(f->st);
+	f->st = NULL;
+	version = sql_int(f->path, "PRAGMA user_version");
+
+	f->st = open_synced(f->path, f->p);
+	/* reopening neither migrates again nor loses anything */
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), version);
+	assert_int_equal(store_hwm(f->st), 7777);
+	struct entry g;
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.type, ENTRY_AWARD);
+	assert_int_equal(g.unit, 2);
+	assert_int_equal(g.bucket, b);
+	assert_int_equal(g.count, 12);
+	assert_int_equal(g.points, 120);
+	assert_string_equal(g.kind, "resolved");
+	assert_string_equal(g.note, "twelve complaints");
+}
+
+static void test_newer_schema_refused(void **state)
+{
+	struct fx *f = *state;
+	char err[512] = "";
+	sqlite3 *db;
+
+	/* a database written by a future kaohed */
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
+			 SQLITE_OK);
+	sqlite3_close(db);
+
+	f->st = store_open(f->path, err, sizeof(err));
+	assert_null(f->st);
+	assert_non_null(strstr(err, "999"));
+	/* and it was left alone */
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 999);
+}
+
+static void test_old_schema_migrated(void **state)
+{
+	struct fx *f = *state;
+
+	/* a fresh file starts at version 0 and is migrated to the latest */
+	f->st = open_synced(f->path, f->p);
+	int64_t latest = sql_int(f->path, "PRAGMA user_version");
+	assert_true(latest >= 1);
+	store_close(f->st);
+	f->st = NULL;
+	/* a version one past the latest is refused, the latest itself accepted */
+	char sql[64], err[256];
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest + 1);
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	assert_null(store_open(f->path, err, sizeof(err)));
+	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest);
+	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+	f->st = open_synced(f->path, f->p);
+}
+
+/* ---- plan sync ------------------------------------------------------- */
+
+static void test_sync_plan_idempotent(void **state)
+{
+	struct fx *f = *state;
+	int b = bucket_of(f->p, "6c", "pushback");
+	struct entry e = mk(ENTRY_FINDING, 1, "6c", NULL, "pushback", b, -60, 100);
+
+	f->st = open_synced(f->path, f->p);
+	int64_t id = add(f->st, &e);
+	for (int i = 0; i < 3; i++) {
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_sync_plan(f->st, f->p), 0);
+		assert_int_equal(store_commit(f->st), 0);
+	}
+	/* 3 units, buckets: row 1 (1), row 6c (1 + 2 kinds) */
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM units"), 3);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM buckets"), 4);
+	struct entry g;
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.unit, 1);
+	assert_int_equal(g.bucket, b);
+	int64_t acc[3 * 4] = { 0 };
+	assert_int_equal(store_accumulate(f->st, 100, acc), 0);
+	assert_int_equal(acc[1 * 4 + b], -60);
+}
+
+/* A reload may reorder units: entries follow the unit's id, not its index. */
+static void test_sync_plan_remaps(void **state)
+{
+	struct fx *f = *state;
+	static const char *const cab[] = { "c", "b", "x", "a", NULL };
+	struct plan *p2 = mini_plan(cab);
+	int b = bucket_of(f->p, "6c", "resolved");
+	struct entry e = mk(ENTRY_AWARD, 0 /* a */, "6c", NULL, "resolved", b, 30, 100);
+
+	int64_t id = add(f->st, &e);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_sync_plan(f->st, p2), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	struct entry g;
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.unit, 3); /* "a" is now index 3 */
+	assert_int_equal(g.bucket, bucket_of(p2, "6c", "resolved"));
+	int64_t acc[4 * 4] = { 0 };
+	assert_int_equal(store_accumulate(f->st, 100, acc), 0);
+	assert_int_equal(acc[3 * p2->nbuckets + (size_t)bucket_of(p2, "6c", "resolved")], 30);
+	assert_int_equal(acc[0 * p2->nbuckets + (size_t)bucket_of(p2, "6c", "resolved")], 0);
+	/* the store keeps the new mapping for writes as well */
+	struct entry e2 = mk(ENTRY_AWARD, 2 /* x */, "6c", NULL, "resolved",
+			     bucket_of(p2, "6c", "resolved"), 10, 200);
+	int64_t id2 = add(f->st, &e2);
+	assert_int_equal(store_entry_get(f->st, id2, &g), 1);
+	assert_int_equal(g.unit, 2);
+	store_close(f->st);
+	f->st = NULL;
+	plan_free(p2);
+}
+
+/* ---- transactions ---------------------------------------------------- */
+
+static void test_savepoint_rollback_keeps_outer(void **state)
+{
+	struct fx *f = *state;
+	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
+	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
+	int64_t ida, idb;
+	struct entry g;
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
+	store_rollback(f->st);
+	assert_int_equal(store_set_hwm(f->st, 42), 0);
+	assert_int_equal(store_commit(f->st), 0);
+
+	assert_int_equal(store_entry_get(f->st, ida, &g), 1);
+	assert_int_equal(store_entry_get(f->st, idb, &g), 0);
+	assert_int_equal(store_hwm(f->st), 42);
+	assert_int_equal(store_first_submission(f->st, 0, "1"), 100);
+	assert_true(store_first_submission(f->st, 1, "1") == INT64_MAX);
+}
+
+static void test_outer_rollback_discards_all(void **state)
+{
+	struct fx *f = *state;
+	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
+	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
+	int64_t ida, idb;
+	struct entry g;
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
+	assert_int_equal(store_commit(f->st), 0); /* releases the savepoint only */
+	assert_int_equal(store_set_hwm(f->st, 42), 0);
+	store_rollback(f->st);
+
+	assert_int_equal(store_entry_get(f->st, ida, &g), 0);
+	assert_int_equal(store_entry_get(f->st, idb, &g), 0);
+	assert_true(store_hwm(f->st) == INT64_MIN);
+	/* and the store is usable afterwards */
+	int64_t idc = submit(f->st, 2, "1", 300);
+	assert_int_equal(store_entry_get(f->st, idc, &g), 1);
+}
+
+static void test_nested_three_levels(void **state)
+{
+	struct fx *f = *state;
+	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
+	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
+	struct entry c = mk(ENTRY_SUBMISSION, 2, "1", "1", NULL, -1, 0, 300);
+	int64_t ida, idb, idc;
+	struct entry g;
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_add(f->st, &c, &idc), 0);
+	store_rollback(f->st);			  /* drops c */
+	assert_int_equal(store_commit(f->st), 0); /* keeps b in a */
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_entry_get(f->st, ida, &g), 1);
+	assert_int_equal(store_entry_get(f->st, idb, &g), 1);
+	assert_int_equal(store_entry_get(f->st, idc, &g), 0);
+}
+
+/* ---- entries --------------------------------------------------------- */
+
+static void test_entry_add_get_void(void **state)
+{
+	struct fx *f = *state;
+	static const char rule[] = "累计每件扣0.2分，最高扣5分";
+	int b = bucket_of(f->p, "6c", "pushback");
+	struct entry e = mk(ENTRY_FINDING, 2, "6c", NULL, "pushback", b, -600, 1000);
+	struct entry g;
+	int64_t id;
+
+	e.count = 30;
+	e.recorded_at = 1005;
+	e.note = "thirty";
+	e.rule = rule;
+	e.auto_key = "k:c:6c:0";
+	id = add(f->st, &e);
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.id, id);
+	assert_int_equal(g.unit, 2);
+	assert_int_equal(g.type, ENTRY_FINDING);
+	assert_string_equal(g.row, "6c");
+	assert_string_equal(g.occ, "");
+	assert_string_equal(g.kind, "pushback");
+	assert_int_equal(g.bucket, b);
+	assert_int_equal(g.count, 30);
+	assert_int_equal(g.points, -600);
+	assert_int_equal(g.at, 1000);
+	assert_int_equal(g.recorded_at, 1005);
+	assert_string_equal(g.actor, "tester");
+	assert_string_equal(g.note, "thirty");
+	assert_string_equal(g.rule, rule);
+	assert_string_equal(g.auto_key, "k:c:6c:0");
+	assert_int_equal(g.voided_at, 0);
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_void(f->st, id, 2000, "admin", "appeal upheld"), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.voided_at, 2000);
+	assert_string_equal(g.voided_by, "admin");
+	assert_string_equal(g.void_reason, "appeal upheld");
+
+	/* voiding twice fails and keeps the first void */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_entry_void(f->st, id, 3000, "other", "again"), -1);
+	assert_int_equal(store_entry_void(f->st, id + 100, 3000, "other", "nothing"), -1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_entry_get(f->st, id, &g), 1);
+	assert_int_equal(g.voided_at, 2000);
+	assert_string_equal(g.voided_by, "admin");
+	assert_int_equal(store_entry_get(f->st, id + 100, &g), 0);
+}
+
+struct collect {
+	int64_t ids[32];
+	int n;
+};
+
+static int collect_entry(const struct entry *e, void *arg)
+{
+	struct collect *c = arg;
+	c->ids[c->n++] = e->id;
+	return 0;
+}
+
+static void test_entries_of_and_by_key(void **state)
+{
+	struct fx *f = *state;
+	int b = bucket_of(f->p, "1", NULL);
+	struct entry late = mk(ENTRY_LATE, 0, "1", "1", NULL, b, -200, 100);
+	late.auto_key = "dl:a:1:0";
+	int64_t i1 = add(f->st, &late);
+	int64_t i2 = submit(f->st, 0, "1", 150);
+	struct entry fnd = mk(ENTRY_FINDING, 0, "6c", NULL, "pushback",
+			      bucket_of(f->p, "6c", "pushback"), -20, 160);
+	int64_t i3 = add(f->st, &fnd);
+	submit(f->st, 1, "1", 170);
+	void_entry(f->st, i1, 200);
+	struct entry miss = mk(ENTRY_MISSING, 0, "1", "1", NULL, b, -300, 200);
+	miss.auto_key = "dl:a:1:0";
+	int64_t i4 = add(f->st, &miss);
+
+	struct collect c = { .n = 0 };
+	assert_int_equal(store_entries_of(f->st, 0, NULL, collect_entry, &c), 0);
+	assert_int_equal(c.n, 4);
+	assert_int_equal(c.ids[0], i1);
+	assert_int_equal(c.ids[1], i2);
+	assert_int_equal(c.ids[2], i3);
+	assert_int_equal(c.ids[3], i4);
+	c.n = 0;
+	assert_int_equal(store_entries_of(f->st, 0, "6c", collect_entry, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(c.ids[0], i3);
+	c.n = 0;
+	assert_int_equal(store_entries_by_key(f->st, "dl:a:1:0", collect_entry, &c), 0);
+	assert_int_equal(c.n, 2); /* valid and voided */
+	assert_int_equal(c.ids[0], i1);
+	assert_int_equal(c.ids[1], i4);
+}
+
+/* ---- submissions ----------------------------------------------------- */
+
+static void test_first_submission_ignores_voided(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(store_first_submission(f->st, 0, "1") == INT64_MAX);
+	int64_t late = submit(f->st, 0, "1", 2000);
+	int64_t early = submit(f->st, 0, "1", 1000); /* backdated: recorded second */
+	submit(f->st, 1, "1", 500);		     /* another unit */
+	submit(f->st, 0, "2a", 100);		     /* another occurrence */
+	assert_int_equal(store_first_submission(f->st, 0, "1"), 1000);
+	void_entry(f->st, early, 3000);
+	assert_int_equal(store_first_submission(f->st, 0, "1"), 2000);
+	void_entry(f->st, late, 3000);
+	assert_true(store_first_submission(f->st, 0, "1") == INT64_MAX);
+	assert_int_equal(store_first_submission(f->st, 1, "1"), 500);
+	assert_int_equal(store_first_submission(f->st, 0, "2a"), 100);
+}
+
+static void test_submitted(void **state)
+{
+	struct fx *f = *state;
+	uint8_t sub[3];
+
+	submit(f->st, 0, "1", 100);
+	int64_t vb = submit(f->st, 1, "1", 200);
+	submit(f->st, 2, "1", 300);
+	submit(f->st, 1, "2a", 50);
+	void_entry(f->st, vb, 400);
+
+	memset(sub, 0xff, sizeof(sub));
+	assert_int_equal(store_submitted(f->st, "1", 300, sub), 0);
+	assert_int_equal(sub[0], 1);
+	assert_int_equal(sub[1], 0); /* voided */
+	assert_int_equal(sub[2], 0); /* at 300 is not before 300 */
+	assert_int_equal(store_submitted(f->st, "1", 301, sub), 0);
+	assert_int_equal(sub[0], 1);
+	assert_int_equal(sub[1], 0);
+	assert_int_equal(sub[2], 1);
+	assert_int_equal(store_submitted(f->st, "1", 100, sub), 0);
+	assert_int_equal(sub[0], 0);
+	assert_int_equal(sub[2], 0);
+	memset(sub, 0xff, sizeof(sub));
+	assert_int_equal(store_submitted(f->st, "2b", 1000, sub), 0);
+	assert_int_equal(sub[0], 0);
+	assert_int_equal(sub[1], 0);
+	assert_int_equal(sub[2], 0);
+}
+
+/* ---- metrics --------------------------------------------------------- */
+
+static void test_metric_latest(void **state)
+{
+	struct fx *f = *state;
+	int64_t v = -1;
+
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 1000, false, &v), 0);
+	metric(f->st, 0, "dissatisfaction", 100000, 100); /* 10 */
+	metric(f->st, 0, "dissatisfaction", 200000, 200); /* 20 */
+	metric(f->st, 0, "dissatisfaction", 150000, 200); /* 15, same instant, recorded later */
+	int64_t v30 = metric(f->st, 0, "dissatisfaction", 300000, 300);
+	metric(f->st, 0, "satisfaction", 800000, 250);	  /* another metric */
+	metric(f->st, 1, "dissatisfaction", 990000, 250); /* another unit */
+	void_entry(f->st, v30, 350);
+
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 99, false, &v), 0);
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 100, false, &v), 1);
+	assert_int_equal(v, 100000);
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 150, false, &v), 1);
+	assert_int_equal(v, 100000);
+	/* latest wins; of two at one instant the one recorded last */
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 250, false, &v), 1);
+	assert_int_equal(v, 150000);
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 200, false, &v), 1);
+	assert_int_equal(v, 150000);
+	/* strict: the instant itself is excluded */
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 200, true, &v), 1);
+	assert_int_equal(v, 100000);
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 100, true, &v), 0);
+	/* the voided 30 never counts */
+	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 1000, false, &v), 1);
+	assert_int_equal(v, 150000);
+	assert_int_equal(store_metric_latest(f->st, 0, "satisfaction", 1000, false, &v), 1);
+	assert_int_equal(v, 800000);
+	assert_int_equal(store_metric_latest(f->st, 1, "dissatisfaction", 1000, false, &v), 1);
+	assert_int_equal(v, 990000);
+	assert_int_equal(store_metric_latest(f->st, 2, "dissatisfaction", 1000, false, &v), 0);
+}
+
+/* ---- accumulate ------------------------------------------------------ */
+
+static void test_accumulate_as_of(void **state)
+{
+	struct fx *f = *state;
+	size_t nb = f->p->nbuckets;
+	int b1 = bucket_of(f->p, "1", NULL), bp = bucket_of(f->p, "6c", "pushback"),
+	    br = bucket_of(f->p, "6c", "resolved");
+	int64_t acc[3 * 4];
+
+	assert_int_equal(nb, 4);
+	struct entry late = mk(ENTRY_LATE, 0, "1", "1", NULL, b1, -200, 100);
+	int64_t il = add(f->st, &late);
+	struct entry push = mk(ENTRY_FINDING, 0, "6c", NULL, "pushback", bp, -60, 150);
+	add(f->st, &push);
+	struct entry res = mk(ENTRY_AWARD, 1, "6c", NULL, "resolved", br, 30, 200);
+	add(f->st, &res);
+	submit(f->st, 0, "1", 120);			  /* no bucket: scores nothing */
+	metric(f->st, 0, "dissatisfaction", 100000, 120); /* likewise */
+	void_entry(f->st, il, 300);			  /* late replaced at 300 … */
+	struct entry miss = mk(ENTRY_MISSING, 0, "1", "1", NULL, b1, -300, 300);
+	add(f->st, &miss); /* … by missing */
+
+#define ACC(t)                                                          \
+	do {                                                            \
+		memset(acc, 0, sizeof(acc));                            \
+		assert_int_equal(store_accumulate(f->st, (t), acc), 0); \
+	} while (0)
+	ACC(99);
+	for (size_t i = 0; i < 12; i++)
+		assert_int_equal(acc[i], 0);
+	ACC(100);
+	assert_int_equal(acc[0 * nb + b1], -200);
+	ACC(299); /* voided later: still counts before its void instant */
+	assert_int_equal(acc[0 * nb + b1], -200);
+	assert_int_equal(acc[0 * nb + bp], -60);
+	assert_int_equal(acc[1 * nb + br], 30);
+	assert_int_equal(acc[1 * nb + b1], 0);
+	ACC(300); /* at the void instant the late no longer counts; missing does */
+	assert_int_equal(acc[0 * nb + b1], -300);
+	ACC(10000);
+	assert_int_equal(acc[0 * nb + b1], -300);
+	assert_int_equal(acc[0 * nb + bp], -60);
+	assert_int_equal(acc[1 * nb + br], 30);
+	assert_int_equal(acc[2 * nb + b1] + acc[2 * nb + bp] + acc[2 * nb + br], 0);
+	/* it adds to what ACC holds */
+	memset(acc, 0, sizeof(acc));
+	acc[0 * nb + bp] = 5;
+	assert_int_equal(store_accumulate(f->st, 10000, acc), 0);
+	assert_int_equal(acc[0 * nb + bp], -55);
+#undef ACC
+}
+
+/* ---- moves ----------------------------------------------------------- */
+
+struct moves_seen {
+	struct move m[8];
+	char reason[8][64];
+	int n;
+};
+
+static int collect_move(const struct move *m, void *arg)
+{
+	struct moves_seen *s = arg;
+	s->m[s->n] = *m;
+	snprintf(s->reason[s->n], sizeof(s->reason[0]), "%s", m->reason ? m->reason : "");
+	s->n++;
+	return 0;
+}
+
+static void test_moves(void **state)
+{
+	struct fx *f = *state;
+	struct move all = { .unit = -1, .due_day = 18474, .at = 1000, .reason = "regulation late" };
+	struct move one = { .unit = 2,
+			    .due_day = 18450,
+			    .timed = true,
+			    .due_at = 1594000000,
+			    .at = 1100,
+			    .reason = "only c" };
+	struct moves_seen s = { .n = 0 };
+
+	snprintf(all.occ, sizeof(all.occ), "16a");
+	snprintf(all.actor, sizeof(all.actor), "admin");
+	snprintf(one.occ, sizeof(one.occ), "4@2020-06-20");
+	snprintf(one.actor, sizeof(one.actor), "root");
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_move_add(f->st, &all), 0);
+	assert_int_equal(store_move_add(f->st, &one), 0);
+	assert_int_equal(store_commit(f->st), 0);
+
+	assert_int_equal(store_moves(f->st, collect_move, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.m[0].occ, "16a");
+	assert_int_equal(s.m[0].unit, -1);
+	assert_int_equal(s.m[0].due_day, 18474);
+	assert_false(s.m[0].timed);
+	assert_int_equal(s.m[0].at, 1000);
+	assert_string_equal(s.m[0].actor, "admin");
+	assert_string_equal(s.reason[0], "regulation late");
+	assert_string_equal(s.m[1].occ, "4@2020-06-20");
+	assert_int_equal(s.m[1].unit, 2);
+	assert_true(s.m[1].timed);
+	assert_int_equal(s.m[1].due_at, 1594000000);
+	assert_int_equal(s.m[1].due_day, 18450);
+	assert_string_equal(s.reason[1], "only c");
+	assert_true(s.m[0].id < s.m[1].id);
+
+	/* after a reload without unit c its move names no unit of the plan */
+	static const char *const ab[] = { "a", "b", NULL };
+	struct plan *p2 = mini_plan(ab);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_sync_plan(f->st, p2), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	s.n = 0;
+	assert_int_equal(store_moves(f->st, collect_move, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.m[0].unit, -1);
+	assert_int_equal(s.m[1].unit, -2);
+	store_close(f->st);
+	f->st = NULL;
+	plan_free(p2);
+}
+
+/* ---- snapshots ------------------------------------------------------- */
+
+struct snaps_seen {
+	char period[8][16];
+	int64_t at[8], taken[8];
+	char data[8][32];
+	bool has_data[8];
+	int n;
+};
+
+static int collect_snap(const char *period, int64_t at, int64_t taken_at, const char *data,
+			void *arg)
+{
+	struct snaps_seen *s = arg;
+	snprintf(s->period[s->n], sizeof(s->period[0]), "%s", period);
+	s->at[s->n] = at;
+	s->taken[s->n] = taken_at;
+	s->has_data[s->n] = data != NULL;
+	snprintf(s->data[s->n], sizeof(s->data[0]), "%s", data ? data : "");
+	s->n++;
+	return 0;
+}
+
+static void test_snapshots(void **state)
+{
+	struct fx *f = *state;
+	struct snaps_seen s = { .n = 0 };
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_snapshot_put(f->st, "2020-Q3", 2000, 2001, "[\"q3\"]"), 0);
+	assert_int_equal(store_snapshot_put(f->st, "2020-Q2", 1000, 1001, "[\"q2\"]"), 0);
+	/* a second put of a period keeps the first: a snapshot is immutable */
+	assert_int_equal(store_snapshot_put(f->st, "2020-Q2", 1000, 5000, "[\"changed\"]"), 0);
+	assert_int_equal(store_commit(f->st), 0);
+
+	assert_int_equal(store_snapshots(f->st, true, collect_snap, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_string_equal(s.period[0], "2020-Q2"); /* time order */
+	assert_int_equal(s.at[0], 1000);
+	assert_int_equal(s.taken[0], 1001);
+	assert_string_equal(s.data[0], "[\"q2\"]");
+	assert_string_equal(s.period[1], "2020-Q3");
+	assert_string_equal(s.data[1], "[\"q3\"]");
+	s.n = 0;
+	assert_int_equal(store_snapshots(f->st, false, collect_snap, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_false(s.has_data[0]);
+	assert_false(s.has_data[1]);
+}
+
+/* ---- audit ----------------------------------------------------------- */
+
+struct audit_seen {
+	int64_t id[16], at[16];
+	char cmd[16][32];
+	int n;
+};
+
+static int collect_audit(int64_t id, int64_t at, const char *actor, const char *command,
+			 const char *result, void *arg)
+{
+	struct audit_seen *s = arg;
+	(void)actor;
+	(void)result;
+	s->id[s->n] = id;
+	s->at[s->n] = at;
+	snprintf(s->cmd[s->n], sizeof(s->cmd[0]), "%s", command);
+	s->n++;
+	return 0;
+}
+
+static void test_audit_last_n(void **state)
+{
+	struct fx *f = *state;
+	struct audit_seen s = { .n = 0 };
+
+	assert_int_equal(store_begin(f->st), 0);
+	for (int i = 1; i <= 5; i++) {
+		char cmd[32];
+		snprintf(cmd, sizeof(cmd), "cmd %d", i);
+		assert_int_equal(store_audit_add(f->st, 100 * i, "root", cmd, "{}"), 0);
+	}
+	assert_int_equal(store_commit(f->st), 0);
+
+	assert_int_equal(store_audit(f->st, 3, collect_audit, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_string_equal(s.cmd[0], "cmd 3");
+	assert_string_equal(s.cmd[1], "cmd 4");
+	assert_string_equal(s.cmd[2], "cmd 5");
+	assert_int_equal(s.at[0], 300);
+	assert_true(s.id[0] < s.id[1] && s.id[1] < s.id[2]);
+	s.n = 0;
+	assert_int_equal(store_audit(f->st, 10, collect_audit, &s), 0);
+	assert_int_equal(s.n, 5);
+	assert_string_equal(s.cmd[0], "cmd 1");
+	assert_string_equal(s.cmd[4], "cmd 5");
+}
+
+/* ---- high-water mark ------------------------------------------------- */
+
+static void test_hwm(void **state)
+{
+	struct fx *f = *state;
+
+	assert_true(store_hwm(f->st) == INT64_MIN);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_set_hwm(f->st, 1600185600), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_hwm(f->st), 1600185600);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_set_hwm(f->st, 1601481600), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_hwm(f->st), 1601481600);
+	/* a rolled-back step leaves the mark where it was */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_set_hwm(f->st, 1609430400), 0);
+	store_rollback(f->st);
+	assert_int_equal(store_hwm(f->st), 1601481600);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_open_memory, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_open_file_wal, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_old_schema_migrated, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_plan_idempotent, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_sync_plan_remaps, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_savepoint_rollback_keeps_outer, setup_mem,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_outer_rollback_discards_all, setup_mem,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_nested_three_levels, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_entry_add_get_void, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_entries_of_and_by_key, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_first_submission_ignores_voided, setup_mem,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_submitted, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_metric_latest, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_accumulate_as_of, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_moves, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_snapshots, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_audit_last_n, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_hwm, setup_mem, teardown),
+	};
+	log_set_level(LOG_LEVEL_ERROR);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,489 @@
+/*
+ * Unit tests of util: fixed-point parsing and formatting, double to
+ * hundredths, UTF-8 validation and the growable string.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/util.h"
+
+/* ------------------------------------------------------------------ */
+/* util_parse_fixed */
+
+static void parse_fixed_valid_hundredths(void **state)
+{
+	(void)state;
+	int64_t v = -12345;
+
+	assert_int_equal(util_parse_fixed("0.2", 2, &v), 0);
+	assert_int_equal(v, 20);
+	assert_int_equal(util_parse_fixed("0.5", 2, &v), 0);
+	assert_int_equal(v, 50);
+	assert_int_equal(util_parse_fixed("3", 2, &v), 0);
+	assert_int_equal(v, 300);
+	assert_int_equal(util_parse_fixed("96.50", 2, &v), 0);
+	assert_int_equal(v, 9650);
+	assert_int_equal(util_parse_fixed("96.5", 2, &v), 0);
+	assert_int_equal(v, 9650);
+	assert_int_equal(util_parse_fixed("0.05", 2, &v), 0);
+	assert_int_equal(v, 5);
+	assert_int_equal(util_parse_fixed("0", 2, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(util_parse_fixed("100", 2, &v), 0);
+	assert_int_equal(v, 10000);
+	assert_int_equal(util_parse_fixed("007", 2, &v), 0);
+	assert_int_equal(v, 700);
+}
+
+static void parse_fixed_other_scales(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+
+	/* metrics are kept in ten-thousandths */
+	assert_int_equal(util_parse_fixed("80", 4, &v), 0);
+	assert_int_equal(v, 800000);
+	assert_int_equal(util_parse_fixed("12.3456", 4, &v), 0);
+	assert_int_equal(v, 123456);
+	assert_int_equal(util_parse_fixed("0.0001", 4, &v), 0);
+	assert_int_equal(v, 1);
+	/* scale 0: plain integers */
+	assert_int_equal(util_parse_fixed("42", 0, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(util_parse_fixed("4.2", 0, &v), -1);
+}
+
+static void parse_fixed_too_many_decimals(void **state)
+{
+	(void)state;
+	int64_t v = 777;
+
+	assert_int_equal(util_parse_fixed("0.123", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1.005", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("-0.001", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("12.34567", 4, &v), -1);
+	/* a failed parse leaves the output alone */
+	assert_int_equal(v, 777);
+}
+
+static void parse_fixed_junk(void **state)
+{
+	(void)state;
+	int64_t v = 777;
+
+	assert_int_equal(util_parse_fixed("abc", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1a", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1.2.3", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1,5", 2, &v), -1);
+	assert_int_equal(util_parse_fixed(" 1", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1 ", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1.", 2, &v), -1);
+	assert_int_equal(util_parse_fixed(".", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1e2", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("0x10", 2, &v), -1);
+	assert_int_equal(v, 777);
+}
+
+static void parse_fixed_empty(void **state)
+{
+	(void)state;
+	int64_t v = 777;
+
+	assert_int_equal(util_parse_fixed("", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("-", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("+", 2, &v), -1);
+	assert_int_equal(v, 777);
+}
+
+static void parse_fixed_signs(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+
+	assert_int_equal(util_parse_fixed("-3", 2, &v), 0);
+	assert_int_equal(v, -300);
+	assert_int_equal(util_parse_fixed("-0.2", 2, &v), 0);
+	assert_int_equal(v, -20);
+	assert_int_equal(util_parse_fixed("+0.5", 2, &v), 0);
+	assert_int_equal(v, 50);
+	assert_int_equal(util_parse_fixed("-0", 2, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(util_parse_fixed("--1", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("+-1", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("1-", 2, &v), -1);
+}
+
+static void parse_fixed_overflow(void **state)
+{
+	(void)state;
+	int64_t v = 777;
+
+	/* far beyond int64 once scaled */
+	assert_int_equal(util_parse_fixed("99999999999999999999", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("-99999999999999999999", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("9223372036854775807", 2, &v), -1);
+	assert_int_equal(util_parse_fixed("123456789012345678901234567890.5", 2, &v), -1);
+	assert_int_equal(v, 777);
+	/* a large but representable value still parses */
+	assert_int_equal(util_parse_fixed("1000000000", 2, &v), 0);
+	assert_int_equal(v, INT64_C(100000000000));
+}
+
+/* ------------------------------------------------------------------ */
+/* util_double_to_hundredths */
+
+static void double_to_hundredths_plain(void **state)
+{
+	(void)state;
+	int64_t v = -1;
+
+	assert_int_equal(util_double_to_hundredths(0.2, &v), 0);
+	assert_int_equal(v, 20);
+	assert_int_equal(util_double_to_hundredths(0.5, &v), 0);
+	assert_int_equal(v, 50);
+	assert_int_equal(util_double_to_hundredths(0.0, &v), 0);
+	assert_int_equal(v, 0);
+	assert_int_equal(util_double_to_hundredths(85.0, &v), 0);
+	assert_int_equal(v, 8500);
+	assert_int_equal(util_double_to_hundredths(0.01, &v), 0);
+	assert_int_equal(v, 1);
+}
+
+static void double_to_hundredths_binary_noise(void **state)
+{
+	(void)state;
+	int64_t v = -1;
+	volatile double a = 0.1, b = 0.2, c = 0.7;
+
+	/* 0.1 + 0.2 == 0.30000000000000004 in binary */
+	assert_int_equal(util_double_to_hundredths(a + b, &v), 0);
+	assert_int_equal(v, 30);
+	/* 1.15 * 100 == 114.99999999999999 */
+	assert_int_equal(util_double_to_hundredths(1.15, &v), 0);
+	assert_int_equal(v, 115);
+	/* 0.07 * 100 == 7.000000000000001 */
+	assert_int_equal(util_double_to_hundredths(0.07, &v), 0);
+	assert_int_equal(v, 7);
+	/* 0.1 * 7 == 0.7000000000000001 */
+	assert_int_equal(util_double_to_hundredths(a * 7, &v), 0);
+	assert_int_equal(v, 70);
+	assert_int_equal(util_double_to_hundredths(c + c + c, &v), 0);
+	assert_int_equal(v, 210);
+}
+
+static void double_to_hundredths_too_precise(void **state)
+{
+	(void)state;
+	int64_t v = 777;
+
+	assert_int_equal(util_double_to_hundredths(0.123, &v), -1);
+	assert_int_equal(util_double_to_hundredths(0.001, &v), -1);
+	assert_int_equal(util_double_to_hundredths(2.345, &v), -1);
+	assert_int_equal(util_double_to_hundredths(1.0 / 3.0, &v), -1);
+	assert_int_equal(util_double_to_hundredths(NAN, &v), -1);
+	assert_int_equal(util_double_to_hundredths(INFINITY, &v), -1);
+	assert_int_equal(util_double_to_hundredths(-INFINITY, &v), -1);
+	assert_int_equal(util_double_to_hundredths(1e300, &v), -1);
+	assert_int_equal(v, 777);
+}
+
+static void double_to_hundredths_negative(void **state)
+{
+	(void)state;
+	int64_t v = 0;
+
+	/* the header restricts only the decimals, not the sign */
+	assert_int_equal(util_double_to_hundredths(-0.5, &v), 0);
+	assert_int_equal(v, -50);
+	assert_int_equal(util_double_to_hundredths(-3.0, &v), 0);
+	assert_int_equal(v, -300);
+	assert_int_equal(util_double_to_hundredths(-0.2, &v), 0);
+	assert_int_equal(v, -20);
+	assert_int_equal(util_double_to_hundredths(-0.123, &v), -1);
+}
+
+/* ------------------------------------------------------------------ */
+/* util_format_fixed */
+
+static void format_fixed_examples(void **state)
+{
+	(void)state;
+	char buf[32];
+
+	util_format_fixed(9650, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "96.5");
+	util_format_fixed(1400, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "14");
+	util_format_fixed(-20, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "-0.2");
+	util_format_fixed(5, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "0.05");
+	util_format_fixed(0, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "0");
+	util_format_fixed(-5, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "-0.05");
+	util_format_fixed(-300, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "-3");
+	util_format_fixed(8500, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "85");
+	util_format_fixed(9655, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "96.55");
+	util_format_fixed(110, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "1.1");
+}
+
+static void format_fixed_other_scales(void **state)
+{
+	(void)state;
+	char buf[32];
+
+	util_format_fixed(800000, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "80");
+	util_format_fixed(123450, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "12.345");
+	util_format_fixed(1, 4, buf, sizeof(buf));
+	assert_string_equal(buf, "0.0001");
+	util_format_fixed(42, 0, buf, sizeof(buf));
+	assert_string_equal(buf, "42");
+	util_format_fixed(INT64_MIN, 2, buf, sizeof(buf));
+	assert_string_equal(buf, "-92233720368547758.08");
+}
+
+static void format_fixed_round_trip(void **state)
+{
+	(void)state;
+	static const char *const texts[] = { "0.2", "-0.2", "96.5", "14", "0.05", "-85", "0.1" };
+	char buf[32];
+
+	for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+		int64_t v;
+		assert_int_equal(util_parse_fixed(texts[i], 2, &v), 0);
+		util_format_fixed(v, 2, buf, sizeof(buf));
+		assert_string_equal(buf, texts[i]);
+	}
+}
+
+static void format_fixed_truncates_safely(void **state)
+{
+	(void)state;
+	char buf[8];
+
+	memset(buf, 'x', sizeof(buf));
+	util_format_fixed(123456789, 2, buf, 4);
+	assert_non_null(memchr(buf, '\0', 4));
+	assert_int_equal(buf[4], 'x');
+	assert_memory_equal(buf, "123", 4);
+}
+
+/* ------------------------------------------------------------------ */
+/* util_utf8_valid */
+
+static bool utf8(const char *s)
+{
+	return util_utf8_valid(s, strlen(s));
+}
+
+static void utf8_valid_text(void **state)
+{
+	(void)state;
+	assert_true(utf8(""));
+	assert_true(utf8("plain ASCII"));
+	assert_true(utf8("八一路"));
+	assert_true(utf8("西岗区2020年街道办事处居住小区管理工作考核方案"));
+	assert_true(utf8("满分3分（注）"));
+	assert_true(utf8("\xc2\xa9"));         /* U+00A9, two bytes */
+	assert_true(utf8("\xf0\x9f\x98\x80")); /* U+1F600, four bytes */
+	assert_true(utf8("\xef\xbf\xbf"));     /* U+FFFF */
+	assert_true(utf8("\xf4\x8f\xbf\xbf")); /* U+10FFFF, the last code point */
+	assert_true(utf8("\xed\x9f\xbf"));     /* U+D7FF, just below the surrogates */
+	assert_true(utf8("\xee\x80\x80"));     /* U+E000, just above them */
+}
+
+static void utf8_overlong(void **state)
+{
+	(void)state;
+	assert_false(utf8("\xc0\x80"));         /* NUL in two bytes */
+	assert_false(utf8("\xc0\xaf"));         /* '/' in two bytes */
+	assert_false(utf8("\xc1\xbf"));
+	assert_false(utf8("\xe0\x80\xaf"));     /* '/' in three bytes */
+	assert_false(utf8("\xe0\x9f\xbf"));     /* U+07FF in three bytes */
+	assert_false(utf8("\xf0\x80\x80\xaf")); /* '/' in four bytes */
+	assert_false(utf8("\xf0\x8f\xbf\xbf")); /* U+FFFF in four bytes */
+}
+
+static void utf8_surrogates(void **state)
+{
+	(void)state;
+	assert_false(utf8("\xed\xa0\x80")); /* U+D800 */
+	assert_false(utf8("\xed\xbf\xbf")); /* U+DFFF */
+	assert_false(utf8("a\xed\xb0\x80z"));
+}
+
+static void utf8_out_of_range_and_stray(void **state)
+{
+	(void)state;
+	assert_false(utf8("\xf4\x90\x80\x80")); /* U+110000 */
+	assert_false(utf8("\xf5\x80\x80\x80"));
+	assert_false(utf8("\xf8\x88\x80\x80\x80"));
+	assert_false(utf8("\xff"));
+	assert_false(utf8("\xfe"));
+	assert_false(utf8("\x80"));             /* a lone continuation byte */
+	assert_false(utf8("abc\xbf"));
+	assert_false(utf8("\xe5\x85\xab\x80")); /* 八 then a stray continuation */
+}
+
+static void utf8_truncated(void **state)
+{
+	(void)state;
+	const char *ba = "八"; /* e5 85 ab */
+
+	assert_false(util_utf8_valid(ba, 1));
+	assert_false(util_utf8_valid(ba, 2));
+	assert_true(util_utf8_valid(ba, 3));
+	assert_false(utf8("\xc2"));
+	assert_false(utf8("\xf0\x9f\x98"));
+	assert_false(utf8("ab\xe5\x85"));
+	/* a lead byte followed by a non-continuation byte */
+	assert_false(utf8("\xe5\x85x"));
+	assert_false(utf8("\xc2 "));
+}
+
+static void utf8_nul(void **state)
+{
+	(void)state;
+	static const char with_nul[] = { 'a', '\0', 'b' };
+	static const char only_nul[] = { '\0' };
+
+	assert_false(util_utf8_valid(with_nul, sizeof(with_nul)));
+	assert_false(util_utf8_valid(only_nul, 1));
+	assert_true(util_utf8_valid(with_nul, 1));
+	assert_true(util_utf8_valid(with_nul, 0));
+}
+
+/* ------------------------------------------------------------------ */
+/* sbuf */
+
+static void sbuf_starts_empty(void **state)
+{
+	(void)state;
+	struct sbuf sb;
+
+	sbuf_init(&sb);
+	assert_non_null(sb.buf);
+	assert_int_equal(sb.len, 0);
+	assert_string_equal(sb.buf, "");
+	sbuf_free(&sb);
+	assert_null(sb.buf);
+	assert_int_equal(sb.len, 0);
+	assert_int_equal(sb.cap, 0);
+}
+
+static void sbuf_appends(void **state)
+{
+	(void)state;
+	struct sbuf sb;
+
+	sbuf_init(&sb);
+	sbuf_puts(&sb, "row ");
+	sbuf_add(&sb, "2c and more", 2);
+	sbuf_printf(&sb, ": %s %d/%s", "扣", 5, "5");
+	assert_string_equal(sb.buf, "row 2c: 扣 5/5");
+	assert_int_equal(sb.len, strlen("row 2c: 扣 5/5"));
+	sbuf_add(&sb, "", 0);
+	assert_int_equal(sb.len, strlen("row 2c: 扣 5/5"));
+	sbuf_free(&sb);
+}
+
+static void sbuf_grows(void **state)
+{
+	(void)state;
+	struct sbuf sb;
+	char expect[5001];
+
+	sbuf_init(&sb);
+	for (int i = 0; i < 1000; i++)
+		sbuf_printf(&sb, "%04d|", i);
+	for (int i = 0; i < 1000; i++)
+		snprintf(expect + 5 * i, 6, "%04d|", i);
+	assert_int_equal(sb.len, 5000);
+	assert_true(sb.cap > sb.len);
+	assert_string_equal(sb.buf, expect);
+
+	/* a single long printf */
+	struct sbuf s2;
+	sbuf_init(&s2);
+	sbuf_printf(&s2, "%s", expect);
+	assert_int_equal(s2.len, 5000);
+	assert_string_equal(s2.buf, expect);
+	sbuf_free(&s2);
+	sbuf_free(&sb);
+}
+
+/* ------------------------------------------------------------------ */
+/* allocation helpers */
+
+static void xasprintf_and_reserve(void **state)
+{
+	(void)state;
+	char *s = xasprintf("%s@%04d-%02d-%02d", "7d", 2020, 12, 10);
+	assert_string_equal(s, "7d@2020-12-10");
+	free(s);
+
+	char *d = xstrdup("香炉礁");
+	assert_string_equal(d, "香炉礁");
+	free(d);
+
+	int *arr = NULL;
+	size_t cap = 0;
+	util_reserve(&arr, &cap, 3, sizeof(*arr));
+	assert_true(cap >= 3);
+	size_t old = cap;
+	util_reserve(&arr, &cap, 2, sizeof(*arr));
+	assert_int_equal(cap, old);
+	util_reserve(&arr, &cap, 1000, sizeof(*arr));
+	assert_true(cap >= 1000);
+	for (int i = 0; i < 1000; i++)
+		arr[i] = i;
+	assert_int_equal(arr[999], 999);
+	free(arr);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(parse_fixed_valid_hundredths),
+		cmocka_unit_test(parse_fixed_other_scales),
+		cmocka_unit_test(parse_fixed_too_many_decimals),
+		cmocka_unit_test(parse_fixed_junk),
+		cmocka_unit_test(parse_fixed_empty),
+		cmocka_unit_test(parse_fixed_signs),
+		cmocka_unit_test(parse_fixed_overflow),
+		cmocka_unit_test(double_to_hundredths_plain),
+		cmocka_unit_test(double_to_hundredths_binary_noise),
+		cmocka_unit_test(double_to_hundredths_too_precise),
+		cmocka_unit_test(double_to_hundredths_negative),
+		cmocka_unit_test(format_fixed_examples),
+		cmocka_unit_test(format_fixed_other_scales),
+		cmocka_unit_test(format_fixed_round_trip),
+		cmocka_unit_test(format_fixed_truncates_safely),
+		cmocka_unit_test(utf8_valid_text),
+		cmocka_unit_test(utf8_overlong),
+		cmocka_unit_test(utf8_surrogates),
+		cmocka_unit_test(utf8_out_of_range_and_stray),
+		cmocka_unit_test(utf8_truncated),
+		cmocka_unit_test(utf8_nul),
+		cmocka_unit_test(sbuf_starts_empty),
+		cmocka_unit_test(sbuf_appends),
+		cmocka_unit_test(sbuf_grows),
+		cmocka_unit_test(xasprintf_and_reserve),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
