@@ -49,7 +49,7 @@ int calendar_month_days(int y, int m)
 }
 
 /* Remembered UTC offsets of blocks of time; see utc_offset(). */
-#define OFFSET_BLOCK 900
+#define OFFSET_BLOCK 86400
 #define OFFSET_SLOTS 64
 static struct {
 	int64_t block;
@@ -196,9 +196,9 @@ int calendar_parse_day(const char *s, int year, int32_t *out)
 }
 
 /*
- * The UTC offset at T.  Offsets change at most on edges of OFFSET_BLOCK
- * seconds in the zones of this century, so one block's offset is
- * remembered when both its edges agree (else T is asked for itself).
+ * The UTC offset at T.  A zone changes its offset at most once a day, so
+ * a block of OFFSET_BLOCK seconds whose two edges agree has one offset,
+ * remembered; in a block whose edges differ, T is asked for itself.
  * calendar_set_timezone() forgets it.
  */
 

@@ -322,6 +322,8 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 	if (
 	    engine_reconcile_known(c->eng, unit, occ, c->now, first, "submission recorded") < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (c->batch)
+		return ok(NULL); /* nobody reads a batch's answers */
 	enum occ_state st = engine_state_at(engine_schedule(c->eng, occ, unit), first, c->now);
 	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
 			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
@@ -375,6 +377,8 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
 	if (store_entry_add(c->st, &en, &id) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (c->batch)
+		return ok(NULL);
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
@@ -427,6 +431,8 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
 	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (c->batch)
+		return ok(NULL);
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
 			    "row", r->id, "metric", p->metrics[m].id, "value", report_value(v)));
 }

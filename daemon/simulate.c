@@ -4,8 +4,6 @@
  * time; events run after the engine's own work at their instant.
  */
 #include <errno.h>
-#include <time.h>
-static double T_eng, T_cmd; static double nowd(void){struct timespec ts; clock_gettime(CLOCK_MONOTONIC,&ts); return ts.tv_sec+ts.tv_nsec/1e9;}
 #include <stdlib.h>
 #include <string.h>
 
@@ -291,13 +289,10 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		struct event_line ev;
 		if (split_event(line, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
 			continue; /* vetted: only blanks and comments */
-		double t0 = nowd();
 		if (step_until(e, ev.at) < 0)
 			goto out_engine;
-		double t1 = nowd();
 		ctx.now = ev.at;
 		json_t *answer = command_execute(&ctx, ev.cmd, strlen(ev.cmd));
-		T_cmd += nowd() - t1; T_eng += t1 - t0;
 		if (!json_is_true(json_object_get(answer, "ok"))) {
 			json_t *er = json_object_get(answer, "error");
 			fprintf(stderr, "%s:%d: %s: %s\n", o->events, lineno,
@@ -316,7 +311,6 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	emit_units(&sim, to, "scores", "", &t);
 	score_free(&t);
 	status = 0;
-	fprintf(stderr, "engine %.2f commands %.2f\n", T_eng, T_cmd);
 	fflush(out);
 	if (ferror(out)) {
 		fprintf(stderr, "kaohed: simulate: write error on the output\n");

@@ -39,16 +39,20 @@ static const char *const migrations[] = {
 	"  voided_at INTEGER,"
 	"  voided_by TEXT,"
 	"  void_reason TEXT);"
+	/* Every lookup of one unit's facts goes through entries_unit: a unit
+	 * has a few dozen entries a year.  Fewer indexes keep a busy year's
+	 * millions of inserts cheap. */
 	"CREATE INDEX entries_unit ON entries(unit_ref, id);"
-	"CREATE INDEX entries_auto ON entries(auto_key) WHERE auto_key IS NOT NULL;"
 	/* At most one valid automatic entry per natural key: applying the
 	 * same due work twice cannot add a second one. */
 	"CREATE UNIQUE INDEX entries_auto_valid ON entries(auto_key)"
 	"  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"
-	"CREATE INDEX entries_sub ON entries(occ, unit_ref, at)"
-	"  WHERE type = 1 AND voided_at IS NULL;"
+	/* The latest value of a metric: read for every threshold and ranking. */
 	"CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
 	"  WHERE type = 8 AND voided_at IS NULL;"
+	/* Automatic entries a person voided: never applied again. */
+	"CREATE TABLE waivers(auto_key TEXT NOT NULL, type INTEGER NOT NULL,"
+	"  PRIMARY KEY(auto_key, type)) WITHOUT ROWID;"
 	"CREATE TABLE moves(id INTEGER PRIMARY KEY, occ TEXT NOT NULL,"
 	"  unit_ref INTEGER REFERENCES units(ref), due_day INTEGER NOT NULL, due_at INTEGER,"
 	"  at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);"
@@ -69,14 +73,13 @@ enum stmt_id {
 	S_RULE_REF,
 	S_ENTRY_ADD,
 	S_ENTRY_VOID,
+	S_WAIVE,
 	S_AUTO_ADD,
 	S_AUTO_VOID,
 	S_ENTRY_GET,
 	S_ENTRIES_UNIT,
 	S_ENTRIES_UNIT_ROW,
-	S_ENTRIES_KEY,
 	S_FIRST_SUB,
-	S_SUBMITTED,
 	S_FIRST_SUBS,
 	S_METRIC_LATEST,
 	S_METRIC_LATEST_STRICT,
@@ -121,27 +124,25 @@ static const char *const stmt_sql[S_COUNT] = {
 			" ?12, ?13, ?14, ?15)",
 	/* An automatic entry, unless one is valid under its key already or a
 	 * person voided one of its type (a waiver is never re-applied).
-	 * "+type": a bound type next to the partial indexes on type would make
-	 * SQLite re-plan the statement at every new binding. */
+	 * "+type": a bound type beside the partial index on type would make
+	 * SQLite plan the statement again at every new binding. */
 	[S_AUTO_ADD] = "INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
 		       " points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
 		       " SELECT ?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
-		       " ?12, ?13, ?14, ?15 WHERE NOT EXISTS (SELECT 1 FROM entries"
-		       " WHERE auto_key = ?15 AND +type = ?2 AND voided_at IS NOT NULL"
-		       " AND voided_by <> 'auto') ON CONFLICT DO NOTHING",
+		       " ?12, ?13, ?14, ?15 WHERE NOT EXISTS (SELECT 1 FROM waivers"
+		       " WHERE auto_key = ?15 AND type = ?2) ON CONFLICT DO NOTHING",
 	[S_AUTO_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = 'auto', void_reason = ?4"
 			" WHERE auto_key = ?1 AND voided_at IS NULL AND +type <> ?3 RETURNING id",
 	[S_ENTRY_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = ?3, void_reason = ?4"
 			 " WHERE id = ?1 AND voided_at IS NULL",
+	[S_WAIVE] = "INSERT OR IGNORE INTO waivers(auto_key, type)"
+		    " SELECT auto_key, type FROM entries WHERE id = ?1 AND auto_key IS NOT NULL",
 	[S_ENTRY_GET] = "SELECT " ENTRY_COLS "WHERE e.id = ?1",
 	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 ORDER BY e.id",
 	[S_ENTRIES_UNIT_ROW] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.row_id = ?2"
 			       " ORDER BY e.id",
-	[S_ENTRIES_KEY] = "SELECT " ENTRY_COLS "WHERE e.auto_key = ?1 ORDER BY e.id",
-	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE type = 1 AND voided_at IS NULL"
-			" AND occ = ?1 AND unit_ref = ?2",
-	[S_SUBMITTED] = "SELECT DISTINCT unit_ref FROM entries WHERE type = 1 AND voided_at IS NULL"
-			" AND occ = ?1 AND at < ?2",
+	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE unit_ref = ?2 AND type = 1"
+			" AND voided_at IS NULL AND occ = ?1",
 	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries WHERE type = 1"
 			 " AND voided_at IS NULL GROUP BY occ, unit_ref",
 	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
@@ -566,6 +567,14 @@ int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, c
 	sqlite3_stmt *s = stmt(st, S_ENTRY_VOID);
 	if (s == NULL)
 		return -1;
+	if (strcmp(by, "auto") != 0) {
+		sqlite3_stmt *w = stmt(st, S_WAIVE);
+		if (w == NULL)
+			return -1;
+		sqlite3_bind_int64(w, 1, id);
+		if (run_done(st, w) < 0)
+			return -1;
+	}
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_int64(s, 2, at);
 	sqlite3_bind_text(s, 3, by, -1, SQLITE_STATIC);
@@ -661,16 +670,6 @@ int store_entries_of(struct store *st, int unit, const char *row,
 	return each_entry(st, s, fn, arg);
 }
 
-int store_entries_by_key(struct store *st, const char *key,
-			 int (*fn)(const struct entry *e, void *arg), void *arg)
-{
-	sqlite3_stmt *s = stmt(st, S_ENTRIES_KEY);
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC);
-	return each_entry(st, s, fn, arg);
-}
-
 int64_t store_first_submission(struct store *st, int unit, const char *occ)
 {
 	sqlite3_stmt *s = stmt(st, S_FIRST_SUB);
@@ -684,25 +683,6 @@ int64_t store_first_submission(struct store *st, int unit, const char *occ)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return v;
-}
-
-int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *submitted)
-{
-	sqlite3_stmt *s = stmt(st, S_SUBMITTED);
-	int rc;
-	memset(submitted, 0, st->nunits);
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, occ, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, before);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
-		int64_t ref = sqlite3_column_int64(s, 0);
-		if (ref >= 0 && (size_t)ref < st->unit_idx_len && st->unit_idx[ref] >= 0)
-			submitted[st->unit_idx[ref]] = 1;
-	}
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 int store_first_submissions(struct store *st,

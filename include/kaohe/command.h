@@ -37,7 +37,8 @@ struct command_ctx {
 	const struct actor *actor;
 	/*
 	 * simulate: commands run inside the caller's work, with no transaction
-	 * or audit of their own; the caller abandons everything on a failure.
+	 * or audit of their own, and writes answer only {"ok":true}; the caller
+	 * abandons everything on a failure.
 	 */
 	bool batch;
 	/* Optional hooks of the daemon; NULL where unavailable (simulate). */

@@ -105,7 +105,11 @@ int store_auto_add(struct store *st, const struct entry *e, int64_t *id);
  */
 int store_auto_void(struct store *st, const char *key, enum entry_type keep, int64_t at,
 		    const char *reason, int64_t *id);
-/* Void entry ID at AT.  0, or -1 on error. */
+/*
+ * Void entry ID at AT.  When BY is a person (not "auto") and the entry is
+ * automatic, its key and type are waived: never applied again.  0, or -1
+ * on error (also when ID is unknown or already void).
+ */
 int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason);
 /*
  * Read entry ID into *E; strings stay valid until the next store call.
@@ -118,18 +122,8 @@ int store_entry_get(struct store *st, int64_t id, struct entry *e);
  */
 int store_entries_of(struct store *st, int unit, const char *row,
 		     int (*fn)(const struct entry *e, void *arg), void *arg);
-/* Call FN for each entry whose auto_key is KEY, valid or voided. */
-int store_entries_by_key(struct store *st, const char *key,
-			 int (*fn)(const struct entry *e, void *arg), void *arg);
-
 /* First valid submission of UNIT for OCC: its instant, or INT64_MAX. */
 int64_t store_first_submission(struct store *st, int unit, const char *occ);
-/*
- * Mark in SUBMITTED[unit] (nunits bytes, cleared first) the units with a
- * valid submission for OCC before instant BEFORE.
- */
-int store_submitted(struct store *st, const char *occ, int64_t before, uint8_t *submitted);
-
 /*
  * Call FN with the first valid submission of every (unit, occurrence)
  * that has one.  OCC is the occurrence name.

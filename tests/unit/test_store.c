@@ -543,11 +543,6 @@ static void test_entries_of_and_by_key(void **state)
 	assert_int_equal(store_entries_of(f->st, 0, "6c", collect_entry, &c), 0);
 	assert_int_equal(c.n, 1);
 	assert_int_equal(c.ids[0], i3);
-	c.n = 0;
-	assert_int_equal(store_entries_by_key(f->st, "dl:a:1:0", collect_entry, &c), 0);
-	assert_int_equal(c.n, 2); /* valid and voided */
-	assert_int_equal(c.ids[0], i1);
-	assert_int_equal(c.ids[1], i4);
 }
 
 /* ---- submissions ----------------------------------------------------- */
@@ -570,34 +565,52 @@ static void test_first_submission_ignores_voided(void **state)
 	assert_int_equal(store_first_submission(f->st, 0, "2a"), 100);
 }
 
+struct firsts {
+	int n;
+	int unit[8];
+	char occ[8][16];
+	int64_t at[8];
+};
+
+static int collect_first(int unit, const char *occ, int64_t at, void *arg)
+{
+	struct firsts *c = arg;
+	if (c->n < 8) {
+		c->unit[c->n] = unit;
+		snprintf(c->occ[c->n], sizeof(c->occ[0]), "%s", occ);
+		c->at[c->n] = at;
+		c->n++;
+	}
+	return 0;
+}
+
+static int64_t first_of(const struct firsts *c, int unit, const char *occ)
+{
+	for (int i = 0; i < c->n; i++)
+		if (c->unit[i] == unit && strcmp(c->occ[i], occ) == 0)
+			return c->at[i];
+	return -1;
+}
+
 static void test_submitted(void **state)
 {
 	struct fx *f = *state;
-	uint8_t sub[3];
+	struct firsts c = { 0 };
 
 	submit(f->st, 0, "1", 100);
+	submit(f->st, 0, "1", 90); /* an earlier one recorded later counts */
 	int64_t vb = submit(f->st, 1, "1", 200);
 	submit(f->st, 2, "1", 300);
 	submit(f->st, 1, "2a", 50);
 	void_entry(f->st, vb, 400);
 
-	memset(sub, 0xff, sizeof(sub));
-	assert_int_equal(store_submitted(f->st, "1", 300, sub), 0);
-	assert_int_equal(sub[0], 1);
-	assert_int_equal(sub[1], 0); /* voided */
-	assert_int_equal(sub[2], 0); /* at 300 is not before 300 */
-	assert_int_equal(store_submitted(f->st, "1", 301, sub), 0);
-	assert_int_equal(sub[0], 1);
-	assert_int_equal(sub[1], 0);
-	assert_int_equal(sub[2], 1);
-	assert_int_equal(store_submitted(f->st, "1", 100, sub), 0);
-	assert_int_equal(sub[0], 0);
-	assert_int_equal(sub[2], 0);
-	memset(sub, 0xff, sizeof(sub));
-	assert_int_equal(store_submitted(f->st, "2b", 1000, sub), 0);
-	assert_int_equal(sub[0], 0);
-	assert_int_equal(sub[1], 0);
-	assert_int_equal(sub[2], 0);
+	assert_int_equal(store_first_submissions(f->st, collect_first, &c), 0);
+	assert_int_equal(c.n, 3);
+	assert_int_equal(first_of(&c, 0, "1"), 90);
+	assert_int_equal(first_of(&c, 1, "1"), -1); /* voided: none */
+	assert_int_equal(first_of(&c, 2, "1"), 300);
+	assert_int_equal(first_of(&c, 1, "2a"), 50);
+	assert_int_equal(first_of(&c, 0, "2b"), -1);
 }
 
 /* ---- metrics --------------------------------------------------------- */
