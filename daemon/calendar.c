@@ -552,7 +552,8 @@ size_t calendar_slots(const struct calendar *c, const struct schedule *s, bool r
 			}
 		}
 	}
-	qsort(v, n, sizeof(*v), cmp_raw_slot);
+	if (n > 1)
+		qsort(v, n, sizeof(*v), cmp_raw_slot);
 	size_t m = 0;
 	for (size_t i = 0; i < n; i++) {
 		if (i + 1 < n && v[i + 1].s.at == v[i].s.at)

@@ -56,7 +56,8 @@ struct engine {
 	struct tl_entry *tl;
 	size_t ntl, tl_cap;
 	int64_t hwm;
-	int64_t *first_sub;     /* [unit * noccs + occ]: first valid submission, or INT64_MAX */
+	int64_t *first_sub;     /* [occ * nunits + unit]: first valid submission, or INT64_MAX;
+				 * by occurrence, as a fan-out reads all units of one */
 	uint8_t *mark;          /* per unit scratch */
 	uint8_t *excluded;      /* per unit scratch */
 	struct deduction *deds;
@@ -185,7 +186,8 @@ int engine_reschedule(struct engine *e)
 		tl_add(e, plan_final_at(p), PH_RANKING, 0, -1, SLOT_DUE, NULL);
 	for (size_t q = 0; q < p->nquarters; q++)
 		tl_add(e, p->quarters[q].at, PH_SNAPSHOT, (int)q, -1, SLOT_DUE, NULL);
-	qsort(e->tl, e->ntl, sizeof(*e->tl), cmp_tl);
+	if (e->ntl > 1)
+		qsort(e->tl, e->ntl, sizeof(*e->tl), cmp_tl);
 	/* Link each reminder to the next one of its (occurrence, scope). */
 	int *last = xmalloc((p->noccs + 1) * sizeof(int));
 	for (size_t i = 0; i <= p->noccs; i++)
@@ -212,28 +214,28 @@ int engine_reschedule(struct engine *e)
 
 int64_t engine_first_submission(const struct engine *e, int unit, int occ)
 {
-	return e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ];
+	return e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
 }
 
 void engine_note_submission(struct engine *e, int unit, int occ, int64_t at)
 {
-	int64_t *f = &e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ];
+	int64_t *f = &e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
 	if (at < *f)
 		*f = at;
 }
 
 int engine_forget_submission(struct engine *e, int unit, int occ)
 {
-	e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ] =
+	e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] =
 		store_first_submission(e->st, unit, e->plan->occs[occ].name);
 	return 0;
 }
 
 void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *submitted)
 {
-	const int64_t *f = e->first_sub + occ;
+	const int64_t *f = e->first_sub + (size_t)occ * e->plan->nunits;
 	for (size_t u = 0; u < e->plan->nunits; u++)
-		submitted[u] = f[u * e->plan->noccs] < before;
+		submitted[u] = f[u] < before;
 }
 
 static int load_first(int unit, const char *occname, int64_t at, void *arg)
@@ -241,7 +243,7 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
 	struct engine *e = arg;
 	int occ = plan_occ_find(e->plan, occname);
 	if (occ >= 0)
-		e->first_sub[(size_t)unit * e->plan->noccs + (size_t)occ] = at;
+		e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] = at;
 	return 0;
 }
 

@@ -78,35 +78,10 @@ void plan_free(struct plan *p)
 	}
 	free(p->rows);
 	free(p->occs);
-	free(p->unit_by_id);
-	free(p->unit_by_name);
+	strmap_free(&p->unit_map);
+	strmap_free(&p->row_map);
+	strmap_free(&p->occ_map);
 	free(p);
-}
-
-struct keyed {
-	const char *key;
-	int idx;
-};
-
-static int cmp_keyed(const void *a, const void *b)
-{
-	return strcmp(((const struct keyed *)a)->key, ((const struct keyed *)b)->key);
-}
-
-static int *sorted_index(const struct plan *p, bool by_name)
-{
-	struct keyed *k = xmalloc(p->nunits * sizeof(*k));
-	int *idx = xmalloc(p->nunits * sizeof(*idx));
-
-	for (size_t i = 0; i < p->nunits; i++) {
-		k[i].key = by_name ? p->units[i].name : p->units[i].id;
-		k[i].idx = (int)i;
-	}
-	qsort(k, p->nunits, sizeof(*k), cmp_keyed);
-	for (size_t i = 0; i < p->nunits; i++)
-		idx[i] = k[i].idx;
-	free(k);
-	return idx;
 }
 
 void plan_finish(struct plan *p)
@@ -132,33 +107,35 @@ void plan_finish(struct plan *p)
 		}
 	}
 	p->nquarters = calendar_quarters(&p->cal, p->quarters);
-	free(p->unit_by_id);
-	free(p->unit_by_name);
-	p->unit_by_id = sorted_index(p, false);
-	p->unit_by_name = sorted_index(p, true);
-}
-
-static int find_sorted(const struct plan *p, const int *idx, bool by_name, const char *s)
-{
-	size_t lo = 0, hi = p->nunits;
-	while (lo < hi) {
-		size_t mid = (lo + hi) / 2;
-		const struct plan_unit *u = &p->units[idx[mid]];
-		int c = strcmp(s, by_name ? u->name : u->id);
-		if (c == 0)
-			return idx[mid];
-		if (c < 0)
-			hi = mid;
-		else
-			lo = mid + 1;
+	strmap_free(&p->unit_map);
+	strmap_free(&p->row_map);
+	strmap_free(&p->occ_map);
+	strmap_init(&p->unit_map, p->nunits * 2);
+	for (size_t u = 0; u < p->nunits; u++) {
+		strmap_put(&p->unit_map, p->units[u].id, (int)(u << 1));
+		strmap_put(&p->unit_map, p->units[u].name, (int)(u << 1 | 1));
 	}
-	return -1;
+	strmap_init(&p->row_map, p->nrows);
+	for (size_t r = 0; r < p->nrows; r++)
+		strmap_put(&p->row_map, p->rows[r].id, (int)r);
+	strmap_init(&p->occ_map, p->noccs);
+	for (size_t o = 0; o < p->noccs; o++)
+		strmap_put(&p->occ_map, p->occs[o].name, (int)o);
 }
 
 int plan_unit_find(const struct plan *p, const char *s)
 {
-	int i = find_sorted(p, p->unit_by_id, false, s);
-	return i >= 0 ? i : find_sorted(p, p->unit_by_name, true, s);
+	size_t pos;
+	int found = -1;
+
+	/* An id wins over another unit's equal name. */
+	for (int v = strmap_get(&p->unit_map, s, &pos); v >= 0; v = strmap_next(&p->unit_map, s, &pos)) {
+		if (!(v & 1))
+			return v >> 1;
+		if (found < 0)
+			found = v >> 1;
+	}
+	return found;
 }
 
 #define LINEAR_FIND(arr, n, field, key)                        \
@@ -176,6 +153,9 @@ int plan_dept_find(const struct plan *p, const char *id)
 
 int plan_row_find(const struct plan *p, const char *id)
 {
+	/* While config loads, rows are found before the map exists. */
+	if (p->row_map.keys)
+		return strmap_get(&p->row_map, id, NULL);
 	LINEAR_FIND(p->rows, p->nrows, id, id);
 }
 
@@ -196,6 +176,8 @@ int plan_kind_find(const struct plan_row *r, const char *id)
 
 int plan_occ_find(const struct plan *p, const char *s)
 {
+	if (p->occ_map.keys)
+		return strmap_get(&p->occ_map, s, NULL);
 	LINEAR_FIND(p->occs, p->noccs, name, s);
 }
 

@@ -4,6 +4,9 @@
  * time; events run after the engine's own work at their instant.
  */
 #include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -170,57 +173,105 @@ static int split_event(char *line, struct event_line *ev, char *msg, size_t msgl
 	return 0;
 }
 
-/*
- * First pass: vet the whole events file before anything runs, so that a
- * bad line is reported, with every other bad line, before any output.
- * The file is read again to run it: a year of a large plan is millions
- * of lines, not worth holding in memory.
- */
-static int vet_events(const struct plan *p, const char *file, int64_t from, int64_t to)
+/* At most this many bad lines are listed; the rest are counted. */
+#define VET_MAX_REPORTS 50
+
+struct vet {
+	const struct plan *p;
+	const char *file;
+	int64_t from, to;
+	struct sbuf errors;
+	int bad;
+	pthread_t thread;
+	atomic_bool done;
+};
+
+static void vet_report(struct vet *v, int lineno, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static void vet_report(struct vet *v, int lineno, const char *fmt, ...)
 {
-	FILE *f = fopen(file, "r");
+	char msg[1200];
+	va_list ap;
+
+	if (++v->bad > VET_MAX_REPORTS)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	sbuf_printf(&v->errors, "%s:%d: %s\n", v->file, lineno, msg);
+}
+
+/*
+ * Vet the whole events file before it counts: timestamps, the period,
+ * time order, and each command's form and names.  Every bad line is
+ * reported, and a file with any is not run.  The file is read again to run
+ * it: a year of a large plan is millions of lines, not worth holding.
+ */
+static void *vet_events(void *arg)
+{
+	struct vet *v = arg;
+	FILE *f = fopen(v->file, "r");
 	char *line = NULL, msg[1024];
 	size_t cap = 0;
-	int lineno = 0, bad = 0;
+	int lineno = 0;
 	int64_t last = INT64_MIN;
 	const char *code;
 
 	if (f == NULL) {
-		fprintf(stderr, "kaohed: simulate: %s: %s\n", file, strerror(errno));
-		return -1;
+		v->bad++;
+		sbuf_printf(&v->errors, "kaohed: simulate: %s: %s\n", v->file, strerror(errno));
+		atomic_store(&v->done, true);
+		return NULL;
 	}
 	while (getline(&line, &cap, f) >= 0) {
 		struct event_line ev;
 		lineno++;
 		if (split_event(line, &ev, msg, sizeof(msg)) < 0) {
-			fprintf(stderr, "%s:%d: %s\n", file, lineno, msg);
-			bad++;
+			vet_report(v, lineno, "%s", msg);
 			continue;
 		}
 		if (ev.cmd == NULL)
 			continue;
-		if (ev.at < from || ev.at > to) {
-			fprintf(stderr, "%s:%d: %s is outside the simulated period\n", file, lineno, ev.stamp);
-			bad++;
-		} else if (ev.at < last) {
-			fprintf(stderr, "%s:%d: %s comes before the previous event: events must be in time order\n",
-				file, lineno, ev.stamp);
-			bad++;
-		} else {
+		if (ev.at < v->from || ev.at > v->to)
+			vet_report(v, lineno, "%s is outside the simulated period", ev.stamp);
+		else if (ev.at < last)
+			vet_report(v, lineno, "%s comes before the previous event: events must be in time order",
+				   ev.stamp);
+		else
 			last = ev.at;
-		}
-		if (command_check(p, ev.cmd, strlen(ev.cmd), &code, msg, sizeof(msg)) < 0) {
-			fprintf(stderr, "%s:%d: %s\n", file, lineno, msg);
-			bad++;
-		}
+		if (command_check(v->p, ev.cmd, strlen(ev.cmd), &code, msg, sizeof(msg)) < 0)
+			vet_report(v, lineno, "%s", msg);
 	}
 	if (ferror(f)) {
-		fprintf(stderr, "kaohed: simulate: %s: read error\n", file);
-		bad++;
+		v->bad++;
+		sbuf_printf(&v->errors, "kaohed: simulate: %s: read error\n", v->file);
 	}
+	if (v->bad > VET_MAX_REPORTS)
+		sbuf_printf(&v->errors, "%s: %d bad lines in all\n", v->file, v->bad);
 	free(line);
 	fclose(f);
-	return bad ? -1 : 0;
+	atomic_store(&v->done, true);
+	return NULL;
+}
+
+/*
+ * The vetting runs on the other core while the simulation starts; what
+ * the simulation writes is held in memory until the vetting is through,
+ * so a bad file still produces no output.  Returns 0, or -1 (errors
+ * printed) for a bad file.
+ */
+static int vet_finish(struct vet *v, struct sim *s, FILE *out, char **held, size_t *heldlen)
+{
+	pthread_join(v->thread, NULL);
+	fputs(v->errors.buf, stderr);
+	fclose(s->out);
+	s->out = out;
+	if (v->bad == 0)
+		fwrite(*held, 1, *heldlen, out);
+	free(*held);
+	*held = NULL;
+	return v->bad ? -1 : 0;
 }
 
 static int step_until(struct engine *e, int64_t t)
@@ -258,42 +309,73 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		return 2;
 	}
 	int64_t from = calendar_instant(dfrom, 0), to = calendar_instant(dto, 0);
-	if (o->events && vet_events(p, o->events, from, to) < 0)
-		return 1;
 	if (o->events && (events = fopen(o->events, "r")) == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s: %s\n", o->events, strerror(errno));
 		return 1;
 	}
 
+	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
+	struct vet vet = { .p = p, .file = o->events, .from = from, .to = to };
+	char *held = NULL;
+	size_t heldlen = 0;
+	bool vetting = false;
+	sbuf_init(&sim.line);
+	sbuf_init(&vet.errors);
+	json_object_seed(0); /* before a second thread makes JSON */
+	if (events) {
+		atomic_init(&vet.done, false);
+		if ((sim.out = open_memstream(&held, &heldlen)) == NULL ||
+		    pthread_create(&vet.thread, NULL, vet_events, &vet) != 0) {
+			fprintf(stderr, "kaohed: simulate: cannot start checking the events: %s\n",
+				strerror(errno));
+			if (sim.out)
+				fclose(sim.out);
+			free(held);
+			goto out;
+		}
+		vetting = true;
+	}
+
 	struct store *st = store_open(":memory:", err, sizeof(err));
+	struct engine *e = NULL;
 	if (st == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s\n", err);
-		goto out;
+		goto out_vet;
 	}
-	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
-	sbuf_init(&sim.line);
 	struct engine_sink sink = { .arg = &sim, .deduction = on_deduction, .snapshot = on_snapshot,
 				    .reminder = on_reminder };
-	struct engine *e = NULL;
 	struct actor admin = { .admin = true };
-	snprintf(admin.name, sizeof(admin.name), "simulate");
-	/* Any failure ends the run, so the private database needs no journal. */
-	/* One transaction for the whole run: no statement commits on its own. */
+	util_strlcpy(admin.name, "simulate", sizeof(admin.name));
+	/* Any failure ends the run, so the private database needs no journal;
+	 * one transaction for the whole run: no statement commits on its own. */
 	if (store_set_volatile(st) < 0 || store_begin(st) < 0 || store_sync_plan(st, p) < 0 ||
 	    (e = engine_new(p, st, &sink, from)) == NULL) {
 		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n", store_errmsg(st));
-		goto out_store;
+		goto out_engine;
 	}
 	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin, .batch = true };
 	for (int lineno = 1; events && getline(&line, &cap, events) >= 0; lineno++) {
 		struct event_line ev;
+		if (vetting && atomic_load(&vet.done)) {
+			vetting = false;
+			if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0)
+				goto out_engine;
+		}
+		/* A bad line is the vetting's to report. */
 		if (split_event(line, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
-			continue; /* vetted: only blanks and comments */
+			continue;
 		if (step_until(e, ev.at) < 0)
 			goto out_engine;
 		ctx.now = ev.at;
 		json_t *answer = command_execute(&ctx, ev.cmd, strlen(ev.cmd));
 		if (!json_is_true(json_object_get(answer, "ok"))) {
+			if (vetting) {
+				vetting = false;
+				if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0) {
+					json_decref(answer);
+					goto out_engine;
+				}
+			}
 			json_t *er = json_object_get(answer, "error");
 			fprintf(stderr, "%s:%d: %s: %s\n", o->events, lineno,
 				json_string_value(json_object_get(er, "code")),
@@ -302,6 +384,11 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 			goto out_engine;
 		}
 		json_decref(answer);
+	}
+	if (vetting) {
+		vetting = false;
+		if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0)
+			goto out_engine;
 	}
 	if (step_until(e, to) < 0)
 		goto out_engine;
@@ -318,9 +405,14 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	}
 out_engine:
 	engine_free(e);
-	sbuf_free(&sim.line);
-out_store:
 	store_close(st);
+out_vet:
+	if (vetting) {
+		/* Stopped early: the vetting's verdict still comes first. */
+		vet_finish(&vet, &sim, out, &held, &heldlen);
+	}
+	sbuf_free(&vet.errors);
+	sbuf_free(&sim.line);
 out:
 	if (events)
 		fclose(events);

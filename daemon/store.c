@@ -252,8 +252,16 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	int version = 0;
 	sqlite3_stmt *s;
 
-	if (sqlite3_open_v2(path, &st->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL) !=
-	    SQLITE_OK) {
+	/* One thread uses the connection (the loop), so it needs no mutex, and
+	 * SQLite's global memory statistics only cost a lock per malloc. */
+	static bool configured;
+	if (!configured) {
+		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+		configured = true;
+	}
+	if (sqlite3_open_v2(path, &st->db,
+			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
 			 st->db ? sqlite3_errmsg(st->db) : "out of memory");
 		store_close(st);

@@ -195,6 +195,62 @@ bool util_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
+/* FNV-1a with a final mix, so that keys differing in their last bytes
+ * (u00001, u00002, …) spread over the whole table. */
+static size_t strmap_hash(const char *s)
+{
+	uint64_t h = 1469598103934665603ULL;
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+	h ^= h >> 32;
+	h *= 0x9e3779b97f4a7c15ULL;
+	return (size_t)(h ^ (h >> 29));
+}
+
+void strmap_init(struct strmap *m, size_t n)
+{
+	size_t cap = 16;
+	while (cap < n * 2)
+		cap *= 2;
+	m->keys = xcalloc(cap, sizeof(*m->keys));
+	m->vals = xcalloc(cap, sizeof(*m->vals));
+	m->mask = cap - 1;
+}
+
+void strmap_free(struct strmap *m)
+{
+	free(m->keys);
+	free(m->vals);
+	m->keys = NULL;
+	m->vals = NULL;
+	m->mask = 0;
+}
+
+void strmap_put(struct strmap *m, const char *key, int val)
+{
+	size_t h = strmap_hash(key) & m->mask;
+	while (m->keys[h])
+		h = (h + 1) & m->mask;
+	m->keys[h] = key;
+	m->vals[h] = val;
+}
+
+int strmap_next(const struct strmap *m, const char *key, size_t *pos)
+{
+	for (size_t h = *pos; m->keys && m->keys[h]; h = (h + 1) & m->mask)
+		if (strcmp(m->keys[h], key) == 0) {
+			*pos = (h + 1) & m->mask;
+			return m->vals[h];
+		}
+	return -1;
+}
+
+int strmap_get(const struct strmap *m, const char *key, size_t *pos)
+{
+	size_t p = m->keys ? strmap_hash(key) & m->mask : 0;
+	return strmap_next(m, key, pos ? (*pos = p, pos) : &p);
+}
+
 void sbuf_init(struct sbuf *sb)
 {
 	sb->buf = NULL;

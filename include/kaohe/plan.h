@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "kaohe/calendar.h"
+#include "kaohe/util.h"
 
 struct contact {
 	char *name;
@@ -116,8 +117,9 @@ struct plan {
 	size_t nbuckets;       /* per unit */
 	struct quarter quarters[4];
 	size_t nquarters;
-	/* Lookup indexes, sorted by key: unit ids, unit names. */
-	int *unit_by_id, *unit_by_name;
+	/* Lookups: units by id and by name (value unit << 1 | 1 for a name),
+	 * rows and occurrences by id. */
+	struct strmap unit_map, row_map, occ_map;
 };
 
 /* An empty plan, ready for config to fill. */

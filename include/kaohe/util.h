@@ -47,6 +47,27 @@ size_t util_strlcpy(char *dst, const char *src, size_t len);
 /* True when S (of LEN bytes) is well-formed UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);
 
+/*
+ * A map from strings to non-negative ints (open addressing).  Keys are
+ * not copied: they must outlive the map.  Several values may share a key;
+ * strmap_next() walks them.
+ */
+struct strmap {
+	const char **keys;
+	int *vals;
+	size_t mask;
+};
+/* Ready for up to N keys. */
+void strmap_init(struct strmap *m, size_t n);
+void strmap_free(struct strmap *m);
+void strmap_put(struct strmap *m, const char *key, int val);
+/*
+ * The first value under KEY, or -1.  *POS, when not NULL, is where to go
+ * on with strmap_next(); each returns -1 when no more values hold KEY.
+ */
+int strmap_get(const struct strmap *m, const char *key, size_t *pos);
+int strmap_next(const struct strmap *m, const char *key, size_t *pos);
+
 /* A growable NUL-terminated string. */
 struct sbuf {
 	char *buf;
