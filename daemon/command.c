@@ -52,6 +52,15 @@ static json_t *ok(json_t *data)
 	return json_pack("{s:b, s:o}", "ok", 1, "data", data ? data : json_null());
 }
 
+/* The answer of a batch write: one shared object, nobody reads it. */
+static json_t *ok_batch(void)
+{
+	static json_t *answer;
+	if (answer == NULL)
+		answer = json_pack("{s:b, s:n}", "ok", 1, "data");
+	return json_incref(answer);
+}
+
 static bool is_error(const json_t *answer)
 {
 	return !json_is_true(json_object_get(answer, "ok"));
@@ -323,7 +332,7 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 	    engine_reconcile_known(c->eng, unit, occ, c->now, first, "submission recorded") < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->batch)
-		return ok(NULL); /* nobody reads a batch's answers */
+		return ok_batch();
 	enum occ_state st = engine_state_at(engine_schedule(c->eng, occ, unit), first, c->now);
 	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
 			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
@@ -378,7 +387,7 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	if (store_entry_add(c->st, &en, &id) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->batch)
-		return ok(NULL);
+		return ok_batch();
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
@@ -432,7 +441,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->batch)
-		return ok(NULL);
+		return ok_batch();
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
 			    "row", r->id, "metric", p->metrics[m].id, "value", report_value(v)));
 }
@@ -919,10 +928,11 @@ static json_t *parse(const char *line, size_t len, char *buf, size_t buflen, str
 int command_check(const struct plan *plan, const char *line, size_t len, const char **code, char *msg,
 		  size_t msglen)
 {
-	char *buf = xmalloc(len + 1);
+	char small[512];
+	char *buf = len < sizeof(small) ? small : xmalloc(len + 1);
 	struct args a;
 	const struct cmd *cmd;
-	json_t *err = parse(line, len, buf, len + 1, &a, &cmd);
+	json_t *err = parse(line, len, buf, len < sizeof(small) ? sizeof(small) : len + 1, &a, &cmd);
 	int unit, row, occ;
 
 	/* Names of units, rows and occurrences are known before anything runs. */
@@ -936,7 +946,8 @@ int command_check(const struct plan *plan, const char *line, size_t len, const c
 		err = find_occ(plan, a.pos[0], &occ);
 	if (err == NULL && (strcmp(cmd->name, "record") == 0 || strcmp(cmd->name, "metric") == 0))
 		err = find_row(plan, a.pos[1], &row);
-	free(buf);
+	if (buf != small)
+		free(buf);
 	if (err == NULL)
 		return 0;
 	json_t *e = json_object_get(err, "error");
@@ -948,38 +959,31 @@ int command_check(const struct plan *plan, const char *line, size_t len, const c
 
 json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 {
-	char *buf = xmalloc(len + 1);
+	char small[512];
+	char *buf = len < sizeof(small) ? small : xmalloc(len + 1);
 	struct args a;
 	const struct cmd *cmd = NULL;
-	json_t *answer = parse(line, len, buf, len + 1, &a, &cmd);
+	json_t *answer = parse(line, len, buf, len < sizeof(small) ? sizeof(small) : len + 1, &a, &cmd);
 
-	if (answer) {
-		free(buf);
-		return answer;
-	}
+	if (answer)
+		goto done;
 	if (cmd->access == CMD_ADMIN && !c->actor->admin) {
-		free(buf);
-		return command_error("permission-denied", "%s may not run %s (admins only)", c->actor->name,
-				     cmd->name);
+		answer = command_error("permission-denied", "%s may not run %s (admins only)",
+				       c->actor->name, cmd->name);
+		goto done;
 	}
 	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c)) {
-		free(buf);
-		return command_error("permission-denied", "%s may not run %s (officers and admins only)",
-				     c->actor->name, cmd->name);
+		answer = command_error("permission-denied", "%s may not run %s (officers and admins only)",
+				       c->actor->name, cmd->name);
+		goto done;
 	}
-	if (cmd->access != CMD_WRITE) {
+	if (cmd->access != CMD_WRITE || c->batch) {
 		answer = cmd->run(c, &a);
-		free(buf);
-		return answer;
-	}
-	if (c->batch) {
-		answer = cmd->run(c, &a);
-		free(buf);
-		return answer;
+		goto done;
 	}
 	if (store_begin(c->st) < 0) {
-		free(buf);
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+		answer = command_error("internal", "database: %s", store_errmsg(c->st));
+		goto done;
 	}
 	answer = cmd->run(c, &a);
 	int rc = is_error(answer) ? -1 : 0;
@@ -1007,6 +1011,8 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		if (engine_resync(c->eng) < 0)
 			log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
 	}
-	free(buf);
+done:
+	if (buf != small)
+		free(buf);
 	return answer;
 }

@@ -59,10 +59,11 @@ struct store;
  */
 struct store *store_open(const char *path, char *err, size_t errlen);
 /*
- * Drop the rollback journal and the foreign-key checks of a private
- * in-memory database: writes get cheaper, and a failed transaction can no
- * longer be rolled back, so the caller must abandon the database on any
- * failure (simulate does).
+ * Drop the rollback journal, the foreign-key checks and the per-unit
+ * index of a private in-memory database: writes get cheaper, reads of one
+ * unit's entries scan, and a failed transaction can no longer be rolled
+ * back, so the caller must abandon the database on any failure (simulate
+ * does).
  */
 int store_set_volatile(struct store *st);
 /* Close the database; NULL is fine. */
