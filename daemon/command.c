@@ -868,8 +868,11 @@ static const struct cmd *find_command(const char *name)
 	return NULL;
 }
 
-/* Split and check LINE's form into A; NULL or an error answer. */
-static json_t *parse(const char *line, size_t len, char *buf, size_t buflen, struct args *a,
+/*
+ * Split and check LINE's form into A; NULL or an error answer.  BUF holds
+ * 2 * (LEN + 1) bytes: a terminated copy of LINE, then its words.
+ */
+static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 		     const struct cmd **cmd)
 {
 	char *argv[COMMAND_MAX_ARGS], err[256];
@@ -880,7 +883,9 @@ static json_t *parse(const char *line, size_t len, char *buf, size_t buflen, str
 				     COMMAND_MAX_LINE);
 	if (memchr(line, '\0', len) || !util_utf8_valid(line, len))
 		return command_error("bad-utf8", "the request is not valid UTF-8 text");
-	argc = command_split(line, buf, buflen, argv, err, sizeof(err));
+	memcpy(buf, line, len);
+	buf[len] = '\0';
+	argc = command_split(buf, buf + len + 1, len + 1, argv, err, sizeof(err));
 	if (argc < 0)
 		return command_error("usage", "%s", err);
 	if (argc == 0)
@@ -928,11 +933,11 @@ static json_t *parse(const char *line, size_t len, char *buf, size_t buflen, str
 int command_check(const struct plan *plan, const char *line, size_t len, const char **code, char *msg,
 		  size_t msglen)
 {
-	char small[512];
-	char *buf = len < sizeof(small) ? small : xmalloc(len + 1);
+	char small[1024];
+	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
 	struct args a;
 	const struct cmd *cmd;
-	json_t *err = parse(line, len, buf, len < sizeof(small) ? sizeof(small) : len + 1, &a, &cmd);
+	json_t *err = parse(line, len, buf, &a, &cmd);
 	int unit, row, occ;
 
 	/* Names of units, rows and occurrences are known before anything runs. */
@@ -959,11 +964,11 @@ int command_check(const struct plan *plan, const char *line, size_t len, const c
 
 json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 {
-	char small[512];
-	char *buf = len < sizeof(small) ? small : xmalloc(len + 1);
+	char small[1024];
+	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
 	struct args a;
 	const struct cmd *cmd = NULL;
-	json_t *answer = parse(line, len, buf, len < sizeof(small) ? sizeof(small) : len + 1, &a, &cmd);
+	json_t *answer = parse(line, len, buf, &a, &cmd);
 
 	if (answer)
 		goto done;

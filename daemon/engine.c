@@ -326,6 +326,28 @@ static size_t first_pending(const struct engine *e)
 	return lo;
 }
 
+void engine_next_describe(const struct engine *e, char *buf, size_t len)
+{
+	static const char *const phases[] = { "deadline of", "close of", "final ranking", "snapshot",
+					      "reminders for" };
+	size_t i = first_pending(e), n = 0;
+	char when[40];
+
+	if (i >= e->ntl) {
+		snprintf(buf, len, "nothing more is due in this plan");
+		return;
+	}
+	calendar_format_instant(e->tl[i].at, when, sizeof(when));
+	for (size_t j = i; j < e->ntl && e->tl[j].at == e->tl[i].at; j++)
+		n++;
+	const struct tl_entry *t = &e->tl[i];
+	const char *what = t->phase == PH_SNAPSHOT ? e->plan->quarters[t->occ].period
+			   : t->phase == PH_RANKING ? ""
+						    : e->plan->occs[t->occ].name;
+	snprintf(buf, len, "next: %s %s at %s%s", phases[t->phase], what, when,
+		 n > 1 ? " (and more at that instant)" : "");
+}
+
 int64_t engine_next(const struct engine *e)
 {
 	size_t i = first_pending(e);

@@ -9,6 +9,7 @@
 
 #include "kaohe/config.h"
 #include "kaohe/log.h"
+#include "kaohe/loop.h"
 #include "kaohe/simulate.h"
 
 #define DEFAULT_CONFIG "/etc/kaohe/kaohe.conf"
@@ -16,7 +17,7 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kaohed [-c FILE] [-f] [--year YYYY]\n"
+		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--state-dir DIR] [--socket PATH]\n"
 		"       kaohed [-c FILE] [--year YYYY] --check\n"
 		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
 		"              [--events FILE] [--export DIR] [--count-reminders]\n"
@@ -24,6 +25,8 @@ static void usage(FILE *f)
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
 		"      --year YYYY    run the configured plan for another year\n"
+		"      --state-dir DIR  keep the database in DIR (instead of kaohe.state_dir)\n"
+		"      --socket PATH  listen on PATH (instead of kaohe.control_socket)\n"
 		"      --check        load and verify the configuration, print warnings,\n"
 		"                     then \"configuration OK\" (exit 0) or every error\n"
 		"                     as file:line: message (exit 1)\n"
@@ -36,8 +39,12 @@ static void usage(FILE *f)
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
+		"Without -f, and not under systemd, kaohed detaches once its control socket\n"
+		"listens and logs to syslog.\n"
+		"\n"
 		"examples:\n"
 		"  kaohed -c config/kaohe.conf --check\n"
+		"  kaohed -c config/kaohe.conf -f --year 2026 --state-dir state --socket state/control.sock\n"
 		"  kaohed -c config/kaohe.conf simulate --from 2020-05-01 --to 2021-01-01\n");
 }
 
@@ -112,11 +119,13 @@ int main(int argc, char **argv)
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "year", required_argument, NULL, 'y' },
 		{ "check", no_argument, NULL, 'k' },
+		{ "state-dir", required_argument, NULL, 'S' },
+		{ "socket", required_argument, NULL, 's' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = DEFAULT_CONFIG;
+	const char *file = DEFAULT_CONFIG, *state_dir = NULL, *socket = NULL;
 	bool check = false, foreground = false;
 	int year = 0, c;
 
@@ -133,6 +142,8 @@ int main(int argc, char **argv)
 			}
 			break;
 		case 'k': check = true; break;
+		case 'S': state_dir = optarg; break;
+		case 's': socket = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("kaohed %s\n", KAOHE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -153,8 +164,7 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	(void)foreground;
-	fprintf(stderr, "kaohed: running as a service comes with the control socket; "
-			"this build offers --check and simulate\n");
-	return 1;
+	struct loop_opts lo = { .config = file, .year = year, .state_dir = state_dir,
+				.socket = socket, .foreground = foreground };
+	return loop_run(&lo);
 }

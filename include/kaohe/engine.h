@@ -85,6 +85,8 @@ void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *
 
 /* The next instant (> high-water mark) anything is due; INT64_MAX if none. */
 int64_t engine_next(const struct engine *e);
+/* Describe the work due at engine_next() ("deadline of 2c", …) into BUF. */
+void engine_next_describe(const struct engine *e, char *buf, size_t len);
 /* The high-water mark: everything at or before it has been applied. */
 int64_t engine_hwm(const struct engine *e);
 

@@ -1,0 +1,325 @@
+/*
+ * control — the control socket.  The socket file is world-connectable on
+ * purpose (0666 in a 0755 directory): authorization happens per request,
+ * in the daemon, from the peer credentials the kernel reports, so anyone
+ * may ask and only the access section decides who is answered.  Limits
+ * keep one client from starving others: clients in all and per uid, line
+ * length, idle time, and answers left unread.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "kaohe/command.h"
+#include "kaohe/control.h"
+#include "kaohe/log.h"
+#include "kaohe/report.h"
+#include "kaohe/util.h"
+
+struct client {
+	struct control *ctl;
+	int fd;
+	ev_io rio, wio;
+	ev_timer idle;
+	struct peer peer;
+	char *in;          /* up to COMMAND_MAX_LINE + 1 bytes */
+	size_t inlen;
+	char *out;
+	size_t outlen, outoff, outcap;
+	bool closing;      /* flush what is pending, then close */
+	struct client *next;
+};
+
+struct control {
+	struct ev_loop *loop;
+	char *path;
+	int fd;
+	ev_io lio;
+	struct control_ops ops;
+	struct client *clients;
+	size_t nclients;
+};
+
+size_t control_clients(const struct control *c)
+{
+	return c->nclients;
+}
+
+static void client_close(struct client *cl)
+{
+	struct control *c = cl->ctl;
+	struct client **pp;
+
+	ev_io_stop(c->loop, &cl->rio);
+	ev_io_stop(c->loop, &cl->wio);
+	ev_timer_stop(c->loop, &cl->idle);
+	close(cl->fd);
+	for (pp = &c->clients; *pp && *pp != cl; pp = &(*pp)->next)
+		;
+	if (*pp)
+		*pp = cl->next;
+	c->nclients--;
+	log_debug("control: %s (pid %d) disconnected", cl->peer.user, (int)cl->peer.pid);
+	access_peer_free(&cl->peer);
+	free(cl->in);
+	free(cl->out);
+	free(cl);
+}
+
+/* Write what is pending; close when told to and done.  -1 if CL is gone. */
+static int client_flush(struct client *cl)
+{
+	struct control *c = cl->ctl;
+
+	while (cl->outoff < cl->outlen) {
+		ssize_t n = send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			ev_io_start(c->loop, &cl->wio);
+			return 0;
+		}
+		if (n < 0) {
+			log_debug("control: %s: send: %s", cl->peer.user, strerror(errno));
+			client_close(cl);
+			return -1;
+		}
+		cl->outoff += (size_t)n;
+	}
+	cl->outoff = cl->outlen = 0;
+	ev_io_stop(c->loop, &cl->wio);
+	if (cl->closing) {
+		client_close(cl);
+		return -1;
+	}
+	return 0;
+}
+
+static void client_queue(struct client *cl, const char *s, size_t len)
+{
+	util_reserve(&cl->out, &cl->outcap, cl->outlen + len + 1, 1);
+	memcpy(cl->out + cl->outlen, s, len);
+	cl->outlen += len;
+	cl->out[cl->outlen++] = '\n';
+}
+
+static void client_answer(struct client *cl, json_t *answer)
+{
+	char *text = report_dump(answer);
+	client_queue(cl, text, strlen(text));
+	free(text);
+	json_decref(answer);
+}
+
+static void client_error(struct client *cl, const char *code, const char *msg)
+{
+	client_answer(cl, command_error(code, "%s", msg));
+}
+
+static void on_write(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *cl = w->data;
+	(void)loop;
+	(void)revents;
+	client_flush(cl);
+}
+
+static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct client *cl = w->data;
+	(void)loop;
+	(void)revents;
+	log_debug("control: %s idle for %.0f s, closing", cl->peer.user, CONTROL_IDLE_SECONDS);
+	client_close(cl);
+}
+
+static void on_read(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct client *cl = w->data;
+	(void)revents;
+
+	for (;;) {
+		size_t room = COMMAND_MAX_LINE + 1 - cl->inlen;
+		ssize_t n = recv(cl->fd, cl->in + cl->inlen, room, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		if (n <= 0) {
+			/* EOF (a half-close) or an error: answer what came, then go. */
+			ev_io_stop(loop, &cl->rio);
+			cl->closing = true;
+			client_flush(cl);
+			return;
+		}
+		ev_timer_again(loop, &cl->idle);
+		cl->inlen += (size_t)n;
+		char *start = cl->in, *nl;
+		while ((nl = memchr(start, '\n', cl->inlen - (size_t)(start - cl->in))) != NULL) {
+			size_t len = (size_t)(nl - start);
+			if (len > 0 && start[len - 1] == '\r')
+				len--;
+			client_answer(cl, cl->ctl->ops.execute(cl->ctl->ops.arg, &cl->peer, start, len));
+			start = nl + 1;
+		}
+		cl->inlen -= (size_t)(start - cl->in);
+		memmove(cl->in, start, cl->inlen);
+		if (cl->inlen > COMMAND_MAX_LINE) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
+			log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
+			client_error(cl, "line-too-long", msg);
+			ev_io_stop(loop, &cl->rio);
+			cl->closing = true;
+			client_flush(cl);
+			return;
+		}
+		if (cl->outlen - cl->outoff > CONTROL_MAX_PENDING) {
+			log_warnx("control: %s (pid %d) does not read its answers; dropped", cl->peer.user,
+				  (int)cl->peer.pid);
+			client_close(cl);
+			return;
+		}
+	}
+	client_flush(cl);
+}
+
+/* Refuse one connection with an answer, without keeping it. */
+static void refuse(int fd, const char *code, const char *msg)
+{
+	json_t *e = command_error(code, "%s", msg);
+	char *text = report_dump(e);
+	size_t len = strlen(text);
+	text[len] = '\n';
+	(void)!send(fd, text, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);
+	free(text);
+	json_decref(e);
+	close(fd);
+}
+
+static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct control *c = w->data;
+	char err[256];
+	(void)revents;
+
+	for (;;) {
+		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				log_warn("control: accept");
+			return;
+		}
+		struct peer peer;
+		if (access_peer(fd, &peer, err, sizeof(err)) < 0) {
+			log_warnx("control: %s", err);
+			close(fd);
+			continue;
+		}
+		size_t same = 0;
+		for (struct client *o = c->clients; o; o = o->next)
+			same += o->peer.uid == peer.uid;
+		if (c->nclients >= CONTROL_MAX_CLIENTS || same >= CONTROL_MAX_PER_UID) {
+			log_warnx("control: refusing %s (pid %d): %s", peer.user, (int)peer.pid,
+				  same >= CONTROL_MAX_PER_UID ? "too many connections of this user"
+							      : "too many connections");
+			refuse(fd, "busy",
+			       same >= CONTROL_MAX_PER_UID ? "too many connections of this user"
+							   : "too many connections");
+			access_peer_free(&peer);
+			continue;
+		}
+		struct client *cl = xcalloc(1, sizeof(*cl));
+		cl->ctl = c;
+		cl->fd = fd;
+		cl->peer = peer;
+		cl->in = xmalloc(COMMAND_MAX_LINE + 1);
+		ev_io_init(&cl->rio, on_read, fd, EV_READ);
+		ev_io_init(&cl->wio, on_write, fd, EV_WRITE);
+		ev_init(&cl->idle, on_idle);
+		cl->idle.repeat = CONTROL_IDLE_SECONDS;
+		cl->rio.data = cl->wio.data = cl->idle.data = cl;
+		ev_io_start(loop, &cl->rio);
+		ev_timer_again(loop, &cl->idle);
+		cl->next = c->clients;
+		c->clients = cl;
+		c->nclients++;
+		log_debug("control: %s (uid %u, pid %d) connected", peer.user, (unsigned)peer.uid,
+			  (int)peer.pid);
+	}
+}
+
+struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
+			    char *err, size_t errlen)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct stat sb;
+	int fd;
+
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errlen, "control socket path %s is too long", path);
+		return NULL;
+	}
+	memcpy(sun.sun_path, path, strlen(path) + 1);
+	if (lstat(path, &sb) == 0) {
+		if (!S_ISSOCK(sb.st_mode)) {
+			snprintf(err, errlen, "%s exists and is not a socket", path);
+			return NULL;
+		}
+		/* Someone answering there is another instance; silence is a stale file. */
+		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+			close(probe);
+			snprintf(err, errlen, "another kaohed answers on %s", path);
+			return NULL;
+		}
+		if (probe >= 0)
+			close(probe);
+		if (unlink(path) < 0) {
+			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+			return NULL;
+		}
+		log_info("control: removed the stale socket %s", path);
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0) {
+		snprintf(err, errlen, "socket: %s", strerror(errno));
+		return NULL;
+	}
+	/* No moment exists when the socket has a looser mode than 0666. */
+	mode_t old = umask(0111);
+	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
+	umask(old);
+	if (rc < 0 || chmod(path, 0666) < 0 || listen(fd, CONTROL_MAX_CLIENTS) < 0) {
+		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
+		close(fd);
+		return NULL;
+	}
+	struct control *c = xcalloc(1, sizeof(*c));
+	c->loop = loop;
+	c->path = xstrdup(path);
+	c->fd = fd;
+	c->ops = *ops;
+	ev_io_init(&c->lio, on_accept, fd, EV_READ);
+	c->lio.data = c;
+	ev_io_start(loop, &c->lio);
+	return c;
+}
+
+void control_free(struct control *c)
+{
+	if (c == NULL)
+		return;
+	while (c->clients)
+		client_close(c->clients);
+	ev_io_stop(c->loop, &c->lio);
+	close(c->fd);
+	unlink(c->path);
+	free(c->path);
+	free(c);
+}

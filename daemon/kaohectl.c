@@ -1,0 +1,332 @@
+/*
+ * kaohectl — the control client: sends one command to kaohed and prints
+ * the answer as a readable table, or verbatim with --json.  A thin
+ * client: every check that matters happens in the daemon.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <locale.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
+#include <unistd.h>
+#include <wchar.h>
+
+#define DEFAULT_SOCKET "/run/kaohe/control.sock"
+#define MAX_ANSWER (64 << 20)
+
+enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_DAEMON = 3 };
+
+static void usage(FILE *f)
+{
+	fprintf(f,
+		"usage: kaohectl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
+		"\n"
+		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET ")\n"
+		"      --json         print the daemon's JSON answer as it came\n"
+		"  -h, --help         this help\n"
+		"\n"
+		"commands (the daemon decides who may run which):\n"
+		"  ping | plan | snapshots | audit [N] | upcoming [DAYS]\n"
+		"  status [UNIT] | scores [--as-of TIME] | explain UNIT [ROW]\n"
+		"  submit UNIT OCC [--at TIME] [--note TEXT]\n"
+		"  record UNIT ROW KIND [COUNT] [--note TEXT]\n"
+		"  metric UNIT ROW NAME VALUE\n"
+		"  move OCC DATE|DATETIME [--unit UNIT] --reason TEXT\n"
+		"  void ENTRY_ID --reason TEXT\n"
+		"  reload\n"
+		"\n"
+		"examples:\n"
+		"  kaohectl status 八一路\n"
+		"  kaohectl submit bayilu 7d@2020-12-10 --note \"年度工作总结\"\n"
+		"  kaohectl record baiyun 6c pushback 2\n"
+		"  kaohectl move 16a 2020-07-31 --reason \"办法尚未出台\"\n"
+		"  kaohectl --json scores --as-of 2020-10-01\n"
+		"\n"
+		"exit status: 0 done, 1 the daemon refused or failed the command,\n"
+		"2 usage, 3 no daemon answers on the socket\n");
+}
+
+/* Append ARG to LINE, quoted when it holds spaces, quotes or backslashes. */
+static void add_arg(char **line, size_t *len, size_t *cap, const char *arg)
+{
+	bool quote = *arg == '\0' || strpbrk(arg, " \t\"\\") != NULL;
+	size_t need = *len + 2 * strlen(arg) + 4;
+	if (need > *cap) {
+		*cap = need * 2;
+		*line = realloc(*line, *cap);
+		if (*line == NULL) {
+			perror("kaohectl");
+			exit(EXIT_REFUSED);
+		}
+	}
+	if (*len)
+		(*line)[(*len)++] = ' ';
+	if (quote)
+		(*line)[(*len)++] = '"';
+	for (const char *p = arg; *p; p++) {
+		if (quote && (*p == '"' || *p == '\\'))
+			(*line)[(*len)++] = '\\';
+		(*line)[(*len)++] = *p;
+	}
+	if (quote)
+		(*line)[(*len)++] = '"';
+	(*line)[*len] = '\0';
+}
+
+/* Display width of a UTF-8 string: CJK characters take two columns. */
+static int width(const char *s)
+{
+	mbstate_t st = { 0 };
+	int w = 0;
+	wchar_t wc;
+	size_t n;
+
+	while (*s && (n = mbrtowc(&wc, s, MB_CUR_MAX, &st)) != 0) {
+		if (n == (size_t)-1 || n == (size_t)-2) {
+			s++;
+			w++;
+			memset(&st, 0, sizeof(st));
+			continue;
+		}
+		int cw = wcwidth(wc);
+		w += cw > 0 ? cw : 0;
+		s += n;
+	}
+	return w;
+}
+
+static char *scalar_text(const json_t *v)
+{
+	if (json_is_string(v))
+		return strdup(json_string_value(v));
+	if (json_is_null(v))
+		return strdup("-");
+	return json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
+}
+
+static bool is_scalar(const json_t *v)
+{
+	return !json_is_object(v) && !json_is_array(v);
+}
+
+/* A table of an array of objects: one column per scalar member. */
+static void print_table(const json_t *arr, int indent)
+{
+	const char *cols[64];
+	int widths[64], ncols = 0;
+	size_t i;
+	json_t *row;
+
+	json_array_foreach(arr, i, row) {
+		const char *key;
+		json_t *v;
+		json_object_foreach((json_t *)row, key, v) {
+			int c;
+			if (!is_scalar(v))
+				continue;
+			for (c = 0; c < ncols && strcmp(cols[c], key) != 0; c++)
+				;
+			if (c == ncols && ncols < 64) {
+				cols[ncols] = key;
+				widths[ncols++] = width(key);
+			}
+		}
+	}
+	json_array_foreach(arr, i, row) {
+		for (int c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c]);
+			char *t = v ? scalar_text(v) : strdup("");
+			if (t && width(t) > widths[c])
+				widths[c] = width(t);
+			free(t);
+		}
+	}
+	printf("%*s", indent, "");
+	for (int c = 0; c < ncols; c++)
+		printf("%s%*s", cols[c], c + 1 < ncols ? widths[c] - width(cols[c]) + 2 : 0, "");
+	printf("\n");
+	json_array_foreach(arr, i, row) {
+		printf("%*s", indent, "");
+		for (int c = 0; c < ncols; c++) {
+			json_t *v = json_object_get(row, cols[c]);
+			char *t = v ? scalar_text(v) : strdup("");
+			printf("%s%*s", t ? t : "", c + 1 < ncols ? widths[c] - width(t ? t : "") + 2 : 0, "");
+			free(t);
+		}
+		printf("\n");
+	}
+}
+
+static void print_value(const char *key, const json_t *v, int indent)
+{
+	if (is_scalar(v)) {
+		char *t = scalar_text(v);
+		printf("%*s%s%s%s\n", indent, "", key ? key : "", key ? ": " : "", t ? t : "");
+		free(t);
+		return;
+	}
+	if (json_is_array(v) && json_array_size(v) > 0 && is_scalar(json_array_get(v, 0))) {
+		/* A list of plain values fits on one line. */
+		size_t i;
+		json_t *e;
+		printf("%*s%s%s", indent, "", key ? key : "", key ? ": " : "");
+		json_array_foreach(v, i, e) {
+			char *t = scalar_text(e);
+			printf("%s%s", i ? ", " : "", t ? t : "");
+			free(t);
+		}
+		printf("\n");
+		return;
+	}
+	if (key)
+		printf("%*s%s:\n", indent, "", key);
+	int sub = key ? indent + 2 : indent;
+	if (json_is_array(v)) {
+		bool objects = json_array_size(v) > 0;
+		size_t i;
+		json_t *e;
+		json_array_foreach(v, i, e) objects &= json_is_object(e);
+		if (objects) {
+			print_table(v, sub);
+			/* Nested lists of each element (e.g. a row's entries) follow it. */
+			json_array_foreach(v, i, e) {
+				const char *k;
+				json_t *m;
+				json_object_foreach(e, k, m) {
+					if (json_is_array(m) && json_array_size(m) > 0) {
+						json_t *id = json_object_get(e, "row")
+								     ?: json_object_get(e, "occurrence")
+								     ?: json_object_get(e, "unit");
+						char *t = id ? scalar_text(id) : NULL;
+						char label[256];
+						snprintf(label, sizeof(label), "%s %s", t ? t : "", k);
+						free(t);
+						print_value(label, m, sub);
+					}
+				}
+			}
+		} else {
+			json_array_foreach(v, i, e) print_value(NULL, e, sub);
+		}
+		return;
+	}
+	const char *k;
+	json_t *m;
+	json_object_foreach((json_t *)v, k, m) print_value(k, m, sub);
+}
+
+int main(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *path = getenv("KAOHE_SOCKET") ? getenv("KAOHE_SOCKET") : DEFAULT_SOCKET;
+	bool raw = false;
+	int c;
+
+	if (setlocale(LC_CTYPE, "") == NULL)
+		setlocale(LC_CTYPE, "C.UTF-8");
+	/* "+": the command's own options (--at, --note …) are not ours. */
+	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+		switch (c) {
+		case 's': path = optarg; break;
+		case 'j': raw = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind >= argc) {
+		fprintf(stderr, "kaohectl: no command given\n");
+		usage(stderr);
+		return EXIT_USAGE;
+	}
+	char *line = NULL;
+	size_t len = 0, cap = 0;
+	for (int i = optind; i < argc; i++)
+		add_arg(&line, &len, &cap, argv[i]);
+	line[len++] = '\n'; /* add_arg() leaves room for it */
+
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "kaohectl: socket path %s is too long\n", path);
+		return EXIT_USAGE;
+	}
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "kaohectl: no daemon answers on %s: %s\n", path, strerror(errno));
+		return EXIT_NO_DAEMON;
+	}
+	struct timeval tv = { .tv_sec = 120 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	for (size_t off = 0; off < len;) {
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(errno));
+			return EXIT_NO_DAEMON;
+		}
+		off += (size_t)n;
+	}
+	free(line);
+
+	char *ans = NULL;
+	size_t alen = 0, acap = 0;
+	for (;;) {
+		if (alen + 65536 > acap) {
+			acap = acap ? acap * 2 : 131072;
+			if (acap > MAX_ANSWER || (ans = realloc(ans, acap)) == NULL) {
+				fprintf(stderr, "kaohectl: the answer is too large\n");
+				return EXIT_REFUSED;
+			}
+		}
+		ssize_t n = recv(fd, ans + alen, acap - alen - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
+				n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			return EXIT_NO_DAEMON;
+		}
+		alen += (size_t)n;
+		if (memchr(ans + alen - n, '\n', (size_t)n))
+			break;
+	}
+	close(fd);
+	ans[alen] = '\0';
+	ans[strcspn(ans, "\n")] = '\0';
+
+	json_error_t jerr;
+	json_t *answer = json_loads(ans, 0, &jerr);
+	if (answer == NULL || !json_is_object(answer)) {
+		fprintf(stderr, "kaohectl: the daemon's answer is not JSON: %s\n", jerr.text);
+		return EXIT_REFUSED;
+	}
+	bool ok = json_is_true(json_object_get(answer, "ok"));
+	if (raw) {
+		printf("%s\n", ans);
+	} else if (ok) {
+		print_value(NULL, json_object_get(answer, "data"), 0);
+	} else {
+		json_t *e = json_object_get(answer, "error");
+		fprintf(stderr, "kaohectl: %s: %s\n", json_string_value(json_object_get(e, "code")),
+			json_string_value(json_object_get(e, "message")));
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(e, "errors"), i, m)
+			fprintf(stderr, "  %s\n", json_string_value(m));
+	}
+	free(ans);
+	json_decref(answer);
+	return ok ? 0 : EXIT_REFUSED;
+}

@@ -1,0 +1,349 @@
+/*
+ * loop — the daemon's event loop.  Everything happens on this one thread:
+ * signal handlers are libev watchers, the engine runs from an absolute
+ * ev_periodic (which libev re-schedules by itself when the wall clock is
+ * stepped), and commands arrive through the control socket.  The only
+ * blocking work is short SQLite transactions.
+ */
+#include <errno.h>
+#include <ev.h>
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaohe/access.h"
+#include "kaohe/command.h"
+#include "kaohe/config.h"
+#include "kaohe/control.h"
+#include "kaohe/engine.h"
+#include "kaohe/log.h"
+#include "kaohe/loop.h"
+#include "kaohe/report.h"
+#include "kaohe/store.h"
+#include "kaohe/util.h"
+
+struct kaohed {
+	const struct loop_opts *opts;
+	struct ev_loop *loop;
+	struct config *cfg;
+	struct store *st;
+	struct engine *eng;
+	struct control *ctl;
+	ev_periodic due;
+	ev_signal sighup, sigterm, sigint;
+	ev_timer watchdog;
+	uint8_t *depts, *units; /* actor scratch, sized to the plan */
+};
+
+static int64_t wall_now(void)
+{
+	return (int64_t)floor(ev_time());
+}
+
+static void report_status(struct kaohed *d)
+{
+	char what[256];
+	engine_next_describe(d->eng, what, sizeof(what));
+	sd_notifyf(0, "STATUS=%s", what);
+	log_debug("%s", what);
+}
+
+/* Arm the one timer at the engine's next instant (or stop it). */
+static void arm(struct kaohed *d)
+{
+	int64_t next = engine_next(d->eng);
+	ev_periodic_stop(d->loop, &d->due);
+	if (next != INT64_MAX) {
+		ev_periodic_set(&d->due, (ev_tstamp)next, 0, NULL);
+		ev_periodic_start(d->loop, &d->due);
+	}
+	report_status(d);
+}
+
+static void run_engine(struct kaohed *d)
+{
+	if (engine_run(d->eng, wall_now()) < 0)
+		log_warnx("engine: will try again at the next instant or command");
+	arm(d);
+}
+
+static void on_due(struct ev_loop *loop, ev_periodic *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	run_engine(w->data);
+}
+
+static const char *const kind_names[] = { "before", "due", "overdue", "record" };
+
+/* Until channels are configured, reminders go to the log. */
+static void on_reminder(void *arg, const struct reminder *r)
+{
+	struct kaohed *d = arg;
+	const struct plan *p = d->cfg->plan;
+	struct sbuf sb;
+
+	sbuf_init(&sb);
+	for (size_t i = 0; i < r->nocc; i++)
+		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);
+	if (r->unit >= 0)
+		log_info("reminder (%s) to the liaisons of %s%s: %s", kind_names[r->kind],
+			 p->units[r->unit].id, r->escalate ? ", copied to its leader and the offices" : "",
+			 sb.buf);
+	else
+		log_info("reminder to the office of %s to record findings: %s", p->depts[r->dept].id,
+			 sb.buf);
+	sbuf_free(&sb);
+}
+
+/*
+ * Open the store and the engine for CFG.  On failure nothing is changed
+ * and -1 returned with a message in ERR.
+ */
+static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng, char *err,
+		       size_t errlen)
+{
+	struct engine_sink sink = { .arg = d, .reminder = on_reminder };
+
+	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
+		store_rollback(d->st);
+		snprintf(err, errlen, "cannot record the plan in the database: %s", store_errmsg(d->st));
+		return -1;
+	}
+	*eng = engine_new(cfg->plan, d->st, &sink, cfg->plan->cal.in_force_start);
+	if (*eng == NULL) {
+		snprintf(err, errlen, "cannot start the engine: %s", store_errmsg(d->st));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Read and check the configuration again; swap it in only when it is
+ * whole.  Returns the answer of `reload` (errors listed on failure).
+ */
+static json_t *reload(void *arg)
+{
+	struct kaohed *d = arg;
+	struct sbuf errs, warns;
+	char err[512];
+	struct engine *eng = NULL;
+
+	sd_notify(0, "RELOADING=1");
+	log_info("reload: reading %s", d->opts->config);
+	sbuf_init(&errs);
+	sbuf_init(&warns);
+	struct config *cfg = config_load(d->opts->config, d->opts->year, &errs, &warns);
+	json_t *answer;
+	if (cfg && open_engine(d, cfg, &eng, err, sizeof(err)) < 0) {
+		sbuf_printf(&errs, "%s\n", err);
+		config_free(cfg);
+		cfg = NULL;
+	}
+	if (cfg == NULL) {
+		/* config_load set the zone of the new file: the old one stands. */
+		calendar_set_timezone(d->cfg->set.timezone, err, sizeof(err));
+		if (open_engine(d, d->cfg, &eng, err, sizeof(err)) == 0) {
+			engine_free(d->eng);
+			d->eng = eng;
+		}
+		json_t *list = json_array();
+		for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n")) {
+			log_warnx("reload: %s", line);
+			json_array_append_new(list, json_string(line));
+		}
+		log_warnx("reload: the configuration has errors; the old one keeps running");
+		answer = command_error("bad-config", "the configuration has errors; the old one keeps "
+						     "running: %s",
+				       json_string_value(json_array_get(list, 0)) ?: "");
+		json_object_set_new(json_object_get(answer, "error"), "errors", list);
+	} else {
+		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
+			log_info("reload: %s", line);
+		engine_free(d->eng);
+		config_free(d->cfg);
+		d->eng = eng;
+		d->cfg = cfg;
+		free(d->depts);
+		free(d->units);
+		d->depts = xcalloc(cfg->plan->ndepts + 1, 1);
+		d->units = xcalloc(cfg->plan->nunits + 1, 1);
+		log_set_level(cfg->set.log_level);
+		log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
+			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
+		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year", cfg->plan->year,
+				   "units", (json_int_t)cfg->plan->nunits, "rows",
+				   (json_int_t)cfg->plan->nrows);
+	}
+	sbuf_free(&errs);
+	sbuf_free(&warns);
+	run_engine(d);
+	sd_notify(0, "READY=1");
+	return answer;
+}
+
+static void timeline_changed(void *arg)
+{
+	arm(arg);
+}
+
+static json_t *execute(void *arg, const struct peer *peer, const char *line, size_t len)
+{
+	struct kaohed *d = arg;
+	struct actor actor;
+
+	/* What is due up to now comes before the command, as in simulate. */
+	if (engine_next(d->eng) <= wall_now())
+		run_engine(d);
+	access_actor(d->cfg, peer, &actor, d->depts, d->units);
+	struct command_ctx ctx = { .plan = d->cfg->plan, .st = d->st, .eng = d->eng,
+				   .now = wall_now(), .actor = &actor, .hook_arg = d,
+				   .reload = reload, .timeline_changed = timeline_changed };
+	return command_execute(&ctx, line, len);
+}
+
+static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	json_decref(reload(w->data));
+}
+
+static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	(void)revents;
+	log_info("signal %d: stopping", w->signum);
+	sd_notify(0, "STOPPING=1");
+	ev_break(loop, EVBREAK_ALL);
+}
+
+static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)w;
+	(void)revents;
+	sd_notify(0, "WATCHDOG=1");
+}
+
+static int make_dir(const char *path)
+{
+	if (mkdir(path, 0750) == 0 || errno == EEXIST)
+		return 0;
+	log_warn("cannot create %s", path);
+	return -1;
+}
+
+int loop_run(const struct loop_opts *o)
+{
+	struct kaohed d = { .opts = o };
+	struct sbuf errs, warns;
+	char err[512];
+	int status = 1;
+	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
+
+	/* Until it detaches (or under systemd), errors go where someone looks. */
+	log_init("kaohed", o->foreground || !systemd);
+	sbuf_init(&errs);
+	sbuf_init(&warns);
+	d.cfg = config_load(o->config, o->year, &errs, &warns);
+	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_info("%s", line);
+	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_warnx("%s", line);
+	sbuf_free(&errs);
+	sbuf_free(&warns);
+	if (d.cfg == NULL) {
+		log_warnx("the configuration has errors: not starting");
+		return 1;
+	}
+	struct settings *set = &d.cfg->set;
+	log_set_level(set->log_level);
+	const char *state = o->state_dir ? o->state_dir : set->state_dir;
+	const char *sock = o->socket ? o->socket : set->control_socket;
+	if (make_dir(state) < 0)
+		goto out_cfg;
+	char *dbpath = xasprintf("%s/kaohe.db", state);
+	d.st = store_open(dbpath, err, sizeof(err));
+	free(dbpath);
+	if (d.st == NULL) {
+		log_warnx("%s", err);
+		goto out_cfg;
+	}
+	d.depts = xcalloc(d.cfg->plan->ndepts + 1, 1);
+	d.units = xcalloc(d.cfg->plan->nunits + 1, 1);
+	if (open_engine(&d, d.cfg, &d.eng, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		goto out_store;
+	}
+	d.loop = EV_DEFAULT;
+
+	/* Catch up from the high-water mark before anyone is told we are ready. */
+	int64_t hwm = engine_hwm(d.eng), now = wall_now();
+	if (hwm < now - 1) {
+		char from[40];
+		calendar_format_instant(hwm, from, sizeof(from));
+		log_info("catching up from %s", from);
+	}
+	if (engine_run(d.eng, now) < 0) {
+		log_warnx("catch-up failed: not starting");
+		goto out_engine;
+	}
+
+	struct control_ops ops = { .arg = &d, .execute = execute };
+	d.ctl = control_new(d.loop, sock, &ops, err, sizeof(err));
+	if (d.ctl == NULL) {
+		log_warnx("%s", err);
+		goto out_engine;
+	}
+	ev_periodic_init(&d.due, on_due, 0, 0, NULL);
+	d.due.data = &d;
+	ev_signal_init(&d.sighup, on_sighup, SIGHUP);
+	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
+	ev_signal_init(&d.sigint, on_stop, SIGINT);
+	d.sighup.data = d.sigterm.data = d.sigint.data = &d;
+	ev_signal_start(d.loop, &d.sighup);
+	ev_signal_start(d.loop, &d.sigterm);
+	ev_signal_start(d.loop, &d.sigint);
+	signal(SIGPIPE, SIG_IGN);
+	uint64_t usec;
+	if (sd_watchdog_enabled(0, &usec) > 0) {
+		ev_timer_init(&d.watchdog, on_watchdog, 0, (double)usec / 2e6);
+		ev_timer_again(d.loop, &d.watchdog);
+	}
+	if (!o->foreground && !systemd) {
+		if (daemon(0, 0) < 0) {
+			log_warn("cannot detach");
+			goto out_control;
+		}
+		ev_loop_fork(d.loop);
+		log_init("kaohed", false);
+	}
+	arm(&d);
+	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
+		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
+	sd_notify(0, "READY=1");
+
+	ev_run(d.loop, 0);
+	status = 0;
+
+	ev_timer_stop(d.loop, &d.watchdog);
+	ev_periodic_stop(d.loop, &d.due);
+out_control:
+	control_free(d.ctl);
+out_engine:
+	engine_free(d.eng);
+out_store:
+	store_close(d.st);
+	free(d.depts);
+	free(d.units);
+out_cfg:
+	config_free(d.cfg);
+	log_info("stopped");
+	log_finalise();
+	return status;
+}

@@ -1,0 +1,22 @@
+/*
+ * loop — kaohed as a service: the libev loop with one absolute timer at
+ * the engine's next due instant, the control socket, signals, and the
+ * systemd protocol (readiness, status, reload, watchdog).
+ */
+#ifndef KAOHE_LOOP_H
+#define KAOHE_LOOP_H
+
+#include <stdbool.h>
+
+struct loop_opts {
+	const char *config;     /* the configuration file */
+	int year;               /* --year, or 0 */
+	const char *state_dir;  /* overrides kaohe.state_dir, or NULL */
+	const char *socket;     /* overrides kaohe.control_socket, or NULL */
+	bool foreground;
+};
+
+/* Run until SIGTERM or SIGINT; returns the exit status. */
+int loop_run(const struct loop_opts *o);
+
+#endif
