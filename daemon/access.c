@@ -75,8 +75,12 @@ void access_peer_free(struct peer *p)
 	for (size_t i = 0; i < p->ngroups; i++)
 		free(p->groups[i]);
 	free(p->groups);
+	free(p->depts);
+	free(p->units);
 	p->groups = NULL;
+	p->depts = p->units = NULL;
 	p->ngroups = 0;
+	p->gen = 0;
 }
 
 bool access_match(const struct access_rule *rule, const struct peer *peer)
@@ -91,18 +95,25 @@ bool access_match(const struct access_rule *rule, const struct peer *peer)
 	return false;
 }
 
-void access_actor(const struct config *cfg, const struct peer *peer, struct actor *actor,
-		  uint8_t *depts, uint8_t *units)
+void access_actor(const struct config *cfg, unsigned gen, struct peer *peer, struct actor *actor)
 {
 	const struct plan *p = cfg->plan;
 
+	if (peer->gen != gen) {
+		free(peer->depts);
+		free(peer->units);
+		peer->depts = xcalloc(p->ndepts + 1, 1);
+		peer->units = xcalloc(p->nunits + 1, 1);
+		peer->admin = access_match(&cfg->set.admins, peer);
+		for (size_t i = 0; i < p->ndepts; i++)
+			peer->depts[i] = access_match(&cfg->set.depts[i], peer);
+		for (size_t i = 0; i < p->nunits; i++)
+			peer->units[i] = access_match(&cfg->set.units[i], peer);
+		peer->gen = gen;
+	}
 	memset(actor, 0, sizeof(*actor));
 	util_strlcpy(actor->name, peer->user, sizeof(actor->name));
-	actor->admin = access_match(&cfg->set.admins, peer);
-	for (size_t i = 0; i < p->ndepts; i++)
-		depts[i] = access_match(&cfg->set.depts[i], peer);
-	for (size_t i = 0; i < p->nunits; i++)
-		units[i] = access_match(&cfg->set.units[i], peer);
-	actor->depts = depts;
-	actor->units = units;
+	actor->admin = peer->admin;
+	actor->depts = peer->depts;
+	actor->units = peer->units;
 }

@@ -50,7 +50,7 @@ int calendar_month_days(int y, int m)
 
 /* Remembered UTC offsets of blocks of time; see utc_offset(). */
 #define OFFSET_BLOCK 86400
-#define OFFSET_SLOTS 64
+#define OFFSET_SLOTS 1024
 static struct {
 	int64_t block;
 	long off;

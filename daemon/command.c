@@ -34,6 +34,12 @@ struct cmd {
 	unsigned opts;
 	const char *usage;
 	json_t *(*run)(struct command_ctx *c, struct args *a);
+	/*
+	 * Optional, for reads on the control socket: write the whole answer
+	 * into the buffer and return NULL, or return an error answer, or
+	 * json_null() to leave the request to run().
+	 */
+	json_t *(*text)(struct command_ctx *c, struct args *a, struct sbuf *sb);
 };
 
 json_t *command_error(const char *code, const char *fmt, ...)
@@ -539,13 +545,17 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
 {
 	struct score_table t;
-	if (engine_scores(c->eng, as_of, &t) < 0) {
-		*err = command_error("internal", "database: %s", store_errmsg(c->st));
-		return NULL;
+	if (as_of >= c->now) {
+		const struct score_table *cur = engine_current(c->eng);
+		if (cur)
+			return report_units(c->plan, cur);
+	} else if (engine_scores(c->eng, as_of, &t) == 0) {
+		json_t *u = report_units(c->plan, &t);
+		score_free(&t);
+		return u;
 	}
-	json_t *u = report_units(c->plan, &t);
-	score_free(&t);
-	return u;
+	*err = command_error("internal", "database: %s", store_errmsg(c->st));
+	return NULL;
 }
 
 static json_t *cmd_scores(struct command_ctx *c, struct args *a)
@@ -560,45 +570,72 @@ static json_t *cmd_scores(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:o, s:o}", "as_of", report_instant(as_of), "units", units));
 }
 
-static json_t *unit_status(struct command_ctx *c, int unit)
+/*
+ * The status of one unit, written as text: the busiest read of a large
+ * plan (every liaison's view), so it builds no JSON objects.
+ */
+static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb)
 {
 	const struct plan *p = c->plan;
-	json_t *occs = json_array(), *err = NULL;
-	json_t *units = units_scores(c, c->now, &err);
+	const struct score_table *t = engine_current(c->eng);
+	char text[160];
 
-	if (units == NULL) {
-		json_decref(occs);
-		return err;
-	}
+	if (t == NULL)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	SBUF_LIT(sb, "{\"ok\":true,\"data\":");
+	report_unit_text_open(p, t, (size_t)unit, sb);
+	SBUF_LIT(sb, ",\"occurrences\":[");
+	bool first_occ = true;
 	for (size_t i = 0; i < p->noccs; i++) {
 		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
 		int64_t first;
 		enum occ_state s = engine_occ_state(c->eng, unit, (int)i, c->now, &first);
-		json_t *o = json_pack("{s:s, s:s, s:s}", "occurrence", p->occs[i].name, "row",
-				      p->rows[p->occs[i].row].id, "state", engine_state_name(s));
-		sched_json(engine_schedule(c->eng, (int)i, unit), o);
+		sbuf_puts(sb, first_occ ? "{\"occurrence\":" : ",{\"occurrence\":");
+		first_occ = false;
+		report_json_string(sb, p->occs[i].name);
+		SBUF_LIT(sb, ",\"row\":");
+		report_json_string(sb, p->rows[p->occs[i].row].id);
+		SBUF_LIT(sb, ",\"state\":\"");
+		sbuf_puts(sb, engine_state_name(s));
+		SBUF_LIT(sb, "\"");
+		sbuf_puts(sb, engine_schedule_text(c->eng, (int)i, unit, text, sizeof(text)));
 		if (first != INT64_MAX)
-			json_object_set_new(o, "submitted_at", report_instant(first));
-		json_array_append_new(occs, o);
+			report_instant_member(sb, "submitted_at", first);
+		SBUF_LIT(sb, "}");
 	}
-	json_t *u = json_incref(json_array_get(units, (size_t)unit));
-	json_decref(units);
-	json_object_set_new(u, "occurrences", occs);
-	json_object_set_new(u, "now", report_instant(c->now));
-	return ok(u);
+	SBUF_LIT(sb, "]");
+	report_instant_member(sb, "now", c->now);
+	SBUF_LIT(sb, "}}");
+	return NULL;
+}
+
+/* `status UNIT`, answered as text; NULL when written into SB. */
+static json_t *status_text(struct command_ctx *c, struct args *a, struct sbuf *sb)
+{
+	int unit;
+	json_t *err;
+
+	if (a->npos != 1)
+		return json_null(); /* the whole status: the JSON path */
+	if ((err = find_unit(c->plan, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+		return err;
+	return unit_status_text(c, unit, sb);
 }
 
 static json_t *cmd_status(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int unit;
 	json_t *err;
 
 	if (a->npos == 1) {
-		if ((err = find_unit(p, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
-			return err;
-		return unit_status(c, unit);
+		struct sbuf sb;
+		sbuf_init(&sb);
+		json_t *answer = status_text(c, a, &sb);
+		if (answer == NULL)
+			answer = json_loadb(sb.buf, sb.len, 0, NULL);
+		sbuf_free(&sb);
+		return answer ? answer : command_error("internal", "cannot read back an answer");
 	}
 	if ((err = may_read_all(c)))
 		return err;
@@ -657,9 +694,10 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		return err;
 	if (a->npos > 1 && (err = find_row(p, a->pos[1], &row)))
 		return err;
-	struct score_table t;
-	if (engine_scores(c->eng, c->now, &t) < 0)
+	const struct score_table *cur = engine_current(c->eng);
+	if (cur == NULL)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
+	const struct score_table t = *cur;
 	json_t *rows = json_object(), *list = json_array();
 	for (size_t r = 0; r < p->nrows; r++) {
 		if (row >= 0 && (int)r != row)
@@ -679,7 +717,6 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
 			      p->units[unit].name, "total", report_points(t.total[unit]), "rank",
 			      t.rank[unit], "as_of", report_instant(c->now), "rows", list);
-	score_free(&t);
 	json_decref(rows);
 	if (rc < 0) {
 		json_decref(d);
@@ -841,22 +878,22 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 }
 
 static const struct cmd commands[] = {
-	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping },
-	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status },
-	{ "upcoming", CMD_READ, 0, 1, 0, "upcoming [DAYS]", cmd_upcoming },
-	{ "scores", CMD_READ, 0, 0, OPT_AS_OF, "scores [--as-of TIME]", cmd_scores },
-	{ "explain", CMD_READ, 1, 2, 0, "explain UNIT [ROW]", cmd_explain },
-	{ "snapshots", CMD_READ, 0, 0, 0, "snapshots", cmd_snapshots },
-	{ "audit", CMD_READ, 0, 1, 0, "audit [N]", cmd_audit },
-	{ "plan", CMD_READ, 0, 0, 0, "plan", cmd_plan },
+	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping, NULL },
+	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status, status_text },
+	{ "upcoming", CMD_READ, 0, 1, 0, "upcoming [DAYS]", cmd_upcoming, NULL },
+	{ "scores", CMD_READ, 0, 0, OPT_AS_OF, "scores [--as-of TIME]", cmd_scores, NULL },
+	{ "explain", CMD_READ, 1, 2, 0, "explain UNIT [ROW]", cmd_explain, NULL },
+	{ "snapshots", CMD_READ, 0, 0, 0, "snapshots", cmd_snapshots, NULL },
+	{ "audit", CMD_READ, 0, 1, 0, "audit [N]", cmd_audit, NULL },
+	{ "plan", CMD_READ, 0, 0, 0, "plan", cmd_plan, NULL },
 	{ "submit", CMD_WRITE, 2, 2, OPT_AT | OPT_NOTE, "submit UNIT OCC [--at TIME] [--note TEXT]",
-	  cmd_submit },
-	{ "record", CMD_WRITE, 3, 4, OPT_NOTE, "record UNIT ROW KIND [COUNT] [--note TEXT]", cmd_record },
-	{ "metric", CMD_WRITE, 4, 4, 0, "metric UNIT ROW NAME VALUE", cmd_metric },
-	{ "void", CMD_WRITE, 1, 1, OPT_REASON, "void ENTRY_ID --reason TEXT", cmd_void },
+	  cmd_submit, NULL },
+	{ "record", CMD_WRITE, 3, 4, OPT_NOTE, "record UNIT ROW KIND [COUNT] [--note TEXT]", cmd_record, NULL },
+	{ "metric", CMD_WRITE, 4, 4, 0, "metric UNIT ROW NAME VALUE", cmd_metric, NULL },
+	{ "void", CMD_WRITE, 1, 1, OPT_REASON, "void ENTRY_ID --reason TEXT", cmd_void, NULL },
 	{ "move", CMD_WRITE, 2, 2, OPT_UNIT | OPT_REASON,
-	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move },
-	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload },
+	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move, NULL },
+	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -982,7 +1019,13 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 				       c->actor->name, cmd->name);
 		goto done;
 	}
-	if (cmd->access != CMD_WRITE || c->batch) {
+	if (cmd->access != CMD_WRITE) {
+		answer = cmd->run(c, &a);
+		goto done;
+	}
+	/* A write (even a failed one, rolled back) changes what is kept. */
+	engine_touch(c->eng);
+	if (c->batch) {
 		answer = cmd->run(c, &a);
 		goto done;
 	}
@@ -1020,4 +1063,35 @@ done:
 	if (buf != small)
 		free(buf);
 	return answer;
+}
+
+void command_execute_text(struct command_ctx *c, const char *line, size_t len, struct sbuf *out)
+{
+	char small[1024];
+	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
+	struct args a;
+	const struct cmd *cmd = NULL;
+	json_t *answer = parse(line, len, buf, &a, &cmd);
+
+	if (answer == NULL && cmd->text && cmd->access == CMD_READ) {
+		size_t mark = out->len;
+		answer = cmd->text(c, &a, out);
+		if (answer == NULL)
+			goto done;
+		out->len = mark;
+		out->buf[mark] = '\0';
+		if (json_is_null(answer)) {
+			json_decref(answer);
+			answer = NULL;
+		}
+	}
+	if (answer == NULL)
+		answer = command_execute(c, line, len);
+	char *text = report_dump(answer);
+	sbuf_puts(out, text);
+	free(text);
+	json_decref(answer);
+done:
+	if (buf != small)
+		free(buf);
 }

@@ -117,6 +117,25 @@ static bool get_bool(struct loader *ld, const config_setting_t *g, const char *w
 	return config_setting_get_bool(s);
 }
 
+/* A whole number member within [MIN, MAX]; DEF when absent. */
+static int get_int(struct loader *ld, const config_setting_t *g, const char *what,
+		   const char *name, int def, int min, int max)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL)
+		return def;
+	if (config_setting_type(s) != CONFIG_TYPE_INT) {
+		error_at(ld, s, "%s: \"%s\" must be a whole number", what, name);
+		return def;
+	}
+	int v = config_setting_get_int(s);
+	if (v < min || v > max) {
+		error_at(ld, s, "%s: \"%s\" must be from %d to %d", what, name, min, max);
+		return def;
+	}
+	return v;
+}
+
 static bool is_number(const config_setting_t *s)
 {
 	int t = config_setting_type(s);
@@ -284,7 +303,8 @@ static void free_access_rule(struct access_rule *r)
 static void load_kaohe(struct loader *ld, const config_setting_t *root)
 {
 	static const char *const keys[] = { "timezone", "state_dir", "control_socket",
-					    "export_dir", "log_level", NULL };
+					    "export_dir", "log_level", "control_max_clients",
+					    "control_max_per_uid", "control_idle_timeout", NULL };
 	const config_setting_t *g = get_group(ld, root, "configuration", "kaohe", false);
 	struct settings *st = &ld->cfg->set;
 	char err[256];
@@ -303,6 +323,9 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 			 "kaohe: log_level \"%s\" is not error, warning, info or debug", lvl);
 		st->log_level = LOG_LEVEL_INFO;
 	}
+	st->control_max_clients = get_int(ld, g, "kaohe", "control_max_clients", 64, 1, 4096);
+	st->control_max_per_uid = get_int(ld, g, "kaohe", "control_max_per_uid", 16, 1, 4096);
+	st->control_idle_timeout = get_int(ld, g, "kaohe", "control_idle_timeout", 60, 1, 86400);
 	if (calendar_set_timezone(st->timezone, err, sizeof(err)) < 0)
 		error_at(ld, member(g, "timezone") ?: g, "kaohe: %s", err);
 }

@@ -41,6 +41,7 @@ struct control {
 	int fd;
 	ev_io lio;
 	struct control_ops ops;
+	struct control_limits limits;
 	struct client *clients;
 	size_t nclients;
 };
@@ -134,7 +135,7 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 	struct client *cl = w->data;
 	(void)loop;
 	(void)revents;
-	log_debug("control: %s idle for %.0f s, closing", cl->peer.user, CONTROL_IDLE_SECONDS);
+	log_debug("control: %s idle for %.0f s, closing", cl->peer.user, cl->ctl->limits.idle_seconds);
 	client_close(cl);
 }
 
@@ -164,7 +165,14 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 			size_t len = (size_t)(nl - start);
 			if (len > 0 && start[len - 1] == '\r')
 				len--;
-			client_answer(cl, cl->ctl->ops.execute(cl->ctl->ops.arg, &cl->peer, start, len));
+			struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
+			if (sb.buf == NULL)
+				sbuf_init(&sb);
+			cl->ctl->ops.execute(cl->ctl->ops.arg, &cl->peer, start, len, &sb);
+			sbuf_add(&sb, "\n", 1);
+			cl->out = sb.buf;
+			cl->outlen = sb.len;
+			cl->outcap = sb.cap;
 			start = nl + 1;
 		}
 		cl->inlen -= (size_t)(start - cl->in);
@@ -224,13 +232,12 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		size_t same = 0;
 		for (struct client *o = c->clients; o; o = o->next)
 			same += o->peer.uid == peer.uid;
-		if (c->nclients >= CONTROL_MAX_CLIENTS || same >= CONTROL_MAX_PER_UID) {
-			log_warnx("control: refusing %s (pid %d): %s", peer.user, (int)peer.pid,
-				  same >= CONTROL_MAX_PER_UID ? "too many connections of this user"
-							      : "too many connections");
-			refuse(fd, "busy",
-			       same >= CONTROL_MAX_PER_UID ? "too many connections of this user"
-							   : "too many connections");
+		bool user_full = same >= (size_t)c->limits.max_per_uid;
+		if (c->nclients >= (size_t)c->limits.max_clients || user_full) {
+			const char *why = user_full ? "too many connections of this user"
+						    : "too many connections";
+			log_warnx("control: refusing %s (pid %d): %s", peer.user, (int)peer.pid, why);
+			refuse(fd, "busy", why);
 			access_peer_free(&peer);
 			continue;
 		}
@@ -242,7 +249,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		ev_io_init(&cl->rio, on_read, fd, EV_READ);
 		ev_io_init(&cl->wio, on_write, fd, EV_WRITE);
 		ev_init(&cl->idle, on_idle);
-		cl->idle.repeat = CONTROL_IDLE_SECONDS;
+		cl->idle.repeat = c->limits.idle_seconds;
 		cl->rio.data = cl->wio.data = cl->idle.data = cl;
 		ev_io_start(loop, &cl->rio);
 		ev_timer_again(loop, &cl->idle);
@@ -254,8 +261,13 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 	}
 }
 
+void control_set_limits(struct control *c, const struct control_limits *limits)
+{
+	c->limits = *limits;
+}
+
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
-			    char *err, size_t errlen)
+			    const struct control_limits *limits, char *err, size_t errlen)
 {
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	struct stat sb;
@@ -295,7 +307,7 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 	mode_t old = umask(0111);
 	int rc = bind(fd, (struct sockaddr *)&sun, sizeof(sun));
 	umask(old);
-	if (rc < 0 || chmod(path, 0666) < 0 || listen(fd, CONTROL_MAX_CLIENTS) < 0) {
+	if (rc < 0 || chmod(path, 0666) < 0 || listen(fd, limits->max_clients) < 0) {
 		snprintf(err, errlen, "control socket %s: %s", path, strerror(errno));
 		close(fd);
 		return NULL;
@@ -305,6 +317,7 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 	c->path = xstrdup(path);
 	c->fd = fd;
 	c->ops = *ops;
+	c->limits = *limits;
 	ev_io_init(&c->lio, on_accept, fd, EV_READ);
 	c->lio.data = c;
 	ev_io_start(loop, &c->lio);

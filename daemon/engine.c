@@ -51,6 +51,7 @@ struct engine {
 	struct store *st;
 	struct engine_sink sink;
 	struct schedule *sched; /* per occurrence, after moves for every unit */
+	char **sched_text;      /* per occurrence, engine_schedule_text() of sched; lazily */
 	struct override *ovr;
 	size_t novr, ovr_cap;
 	struct tl_entry *tl;
@@ -69,6 +70,8 @@ struct engine {
 	int *dig_of;            /* [unit * 4 + kind] -> digest, or -1 */
 	int *dept_dig;          /* [dept] -> digest, or -1 */
 	struct engine_stats stats;
+	struct score_table current; /* see engine_current() */
+	bool current_valid;
 };
 
 const char *engine_state_name(enum occ_state s)
@@ -165,9 +168,41 @@ static int load_move(const struct move *m, void *arg)
 	return 0;
 }
 
+static void schedule_text(const struct schedule *s, char *buf, size_t len)
+{
+	char due[40], deadline[40], close[40];
+	calendar_format_instant(s->timed ? s->due_at : calendar_instant(s->due_day, 0), due, sizeof(due));
+	if (!s->timed)
+		due[10] = '\0'; /* a day, not an instant */
+	calendar_format_instant(s->deadline, deadline, sizeof(deadline));
+	calendar_format_instant(s->close, close, sizeof(close));
+	snprintf(buf, len, ",\"due\":\"%s\",\"deadline\":\"%s\",\"close\":\"%s\"", due, deadline,
+		 close);
+}
+
+const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf, size_t len)
+{
+	const struct schedule *s = engine_schedule(e, occ, unit);
+	if (s != &e->sched[occ]) {
+		schedule_text(s, buf, len);
+		return buf;
+	}
+	if (e->sched_text[occ] == NULL) {
+		char tmp[160];
+		schedule_text(s, tmp, sizeof(tmp));
+		e->sched_text[occ] = xstrdup(tmp);
+	}
+	return e->sched_text[occ];
+}
+
 int engine_reschedule(struct engine *e)
 {
 	const struct plan *p = e->plan;
+
+	for (size_t i = 0; i < p->noccs; i++) {
+		free(e->sched_text[i]);
+		e->sched_text[i] = NULL;
+	}
 
 	for (size_t i = 0; i < p->noccs; i++)
 		e->sched[i] = p->occs[i].sched;
@@ -249,6 +284,7 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
 
 int engine_resync(struct engine *e)
 {
+	engine_touch(e);
 	size_t n = e->plan->nunits * e->plan->noccs;
 	for (size_t i = 0; i < n; i++)
 		e->first_sub[i] = INT64_MAX;
@@ -267,6 +303,7 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	if (sink)
 		e->sink = *sink;
 	e->sched = xcalloc(plan->noccs + 1, sizeof(*e->sched));
+	e->sched_text = xcalloc(plan->noccs + 1, sizeof(*e->sched_text));
 	e->mark = xcalloc(plan->nunits + 1, 1);
 	e->first_sub = xmalloc((plan->nunits * plan->noccs + 1) * sizeof(*e->first_sub));
 	e->excluded = xcalloc(plan->nunits + 1, 1);
@@ -290,6 +327,7 @@ void engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
+	engine_touch(e);
 	for (size_t i = 0; i < e->digs_cap; i++) {
 		free(e->digs[i].occs);
 		free(e->digs[i].slots);
@@ -298,6 +336,9 @@ void engine_free(struct engine *e)
 	free(e->dig_of);
 	free(e->dept_dig);
 	free(e->deds);
+	for (size_t i = 0; i < e->plan->noccs; i++)
+		free(e->sched_text[i]);
+	free(e->sched_text);
 	free(e->sched);
 	free(e->ovr);
 	free(e->tl);
@@ -598,6 +639,23 @@ static int fire_ranking(struct engine *e, int64_t at)
 	return ret;
 }
 
+const struct score_table *engine_current(struct engine *e)
+{
+	if (!e->current_valid) {
+		if (engine_scores(e, INT64_MAX, &e->current) < 0)
+			return NULL;
+		e->current_valid = true;
+	}
+	return &e->current;
+}
+
+void engine_touch(struct engine *e)
+{
+	if (e->current_valid)
+		score_free(&e->current);
+	e->current_valid = false;
+}
+
 int engine_scores(struct engine *e, int64_t as_of, struct score_table *out)
 {
 	const struct plan *p = e->plan;
@@ -804,6 +862,7 @@ int engine_run(struct engine *e, int64_t now)
 			return -1;
 		}
 		e->hwm = at;
+		engine_touch(e);
 		flush(e, at);
 	}
 	return 0;

@@ -45,10 +45,10 @@ static void on_deduction(void *arg, const struct deduction *d)
 	s->line.len = 0;
 	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"deduction\",\"unit\":", at);
 	report_json_string(&s->line, s->p->units[d->unit].id);
-	sbuf_puts(&s->line, ",\"row\":");
+	SBUF_LIT(&s->line, ",\"row\":");
 	report_json_string(&s->line, s->p->rows[d->row].id);
 	if (d->occ >= 0) {
-		sbuf_puts(&s->line, ",\"occurrence\":");
+		SBUF_LIT(&s->line, ",\"occurrence\":");
 		report_json_string(&s->line, s->p->occs[d->occ].name);
 	}
 	sbuf_printf(&s->line, ",\"reason\":\"%s\",\"points\":", store_entry_type_name(d->type));
@@ -56,7 +56,7 @@ static void on_deduction(void *arg, const struct deduction *d)
 	sbuf_printf(&s->line, ",\"entry\":%lld", (long long)d->entry);
 	if (d->replaces)
 		sbuf_printf(&s->line, ",\"replaces\":%lld", (long long)d->replaces);
-	sbuf_puts(&s->line, "}\n");
+	SBUF_LIT(&s->line, "}\n");
 	fwrite(s->line.buf, 1, s->line.len, s->out);
 }
 
@@ -72,7 +72,7 @@ static void emit_units(struct sim *s, int64_t at, const char *type, const char *
 	report_units_text(s->p, t, &s->line);
 	if (s->count_reminders && strcmp(type, "scores") == 0)
 		sbuf_printf(&s->line, ",\"reminders_counted\":%llu", (unsigned long long)s->reminders);
-	sbuf_puts(&s->line, "}\n");
+	SBUF_LIT(&s->line, "}\n");
 	fwrite(s->line.buf, 1, s->line.len, s->out);
 }
 
@@ -181,7 +181,8 @@ struct vet {
 	const char *file;
 	int64_t from, to;
 	struct sbuf errors;
-	int bad;
+	int bad;      /* bad lines */
+	int last_bad; /* the last one counted */
 	pthread_t thread;
 	atomic_bool done;
 };
@@ -194,7 +195,12 @@ static void vet_report(struct vet *v, int lineno, const char *fmt, ...)
 	char msg[1200];
 	va_list ap;
 
-	if (++v->bad > VET_MAX_REPORTS)
+	/* A line is counted once, however many faults it has. */
+	if (lineno != v->last_bad) {
+		v->last_bad = lineno;
+		v->bad++;
+	}
+	if (v->bad > VET_MAX_REPORTS)
 		return;
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);

@@ -265,12 +265,9 @@ void sbuf_free(struct sbuf *sb)
 	sb->len = sb->cap = 0;
 }
 
-void sbuf_add(struct sbuf *sb, const char *s, size_t len)
+void sbuf_grow(struct sbuf *sb, size_t len)
 {
 	util_reserve(&sb->buf, &sb->cap, sb->len + len + 1, 1);
-	memcpy(sb->buf + sb->len, s, len);
-	sb->len += len;
-	sb->buf[sb->len] = '\0';
 }
 
 void sbuf_puts(struct sbuf *sb, const char *s)

@@ -8,6 +8,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "kaohe/command.h"
@@ -21,6 +22,10 @@ struct peer {
 	char user[64];    /* the user name, or "uid:N" */
 	char **groups;    /* names of the primary and supplementary groups */
 	size_t ngroups;
+	/* What the peer may do, worked out once per configuration generation. */
+	unsigned gen;
+	bool admin;
+	uint8_t *depts, *units;
 };
 
 /*
@@ -33,11 +38,11 @@ void access_peer_free(struct peer *p);
 
 /*
  * Fill ACTOR for PEER under CFG: admin, officer of which departments,
- * member of which units.  DEPTS and UNITS are the caller's buffers of
- * plan->ndepts and plan->nunits bytes.
+ * member of which units.  The answer is kept in PEER and worked out again
+ * only when GEN (the configuration's generation, never 0) changes: a plan
+ * may have tens of thousands of units.
  */
-void access_actor(const struct config *cfg, const struct peer *peer, struct actor *actor,
-		  uint8_t *depts, uint8_t *units);
+void access_actor(const struct config *cfg, unsigned gen, struct peer *peer, struct actor *actor);
 
 /* True when RULE names PEER's user or one of its groups. */
 bool access_match(const struct access_rule *rule, const struct peer *peer);

@@ -67,6 +67,12 @@ int command_check(const struct plan *plan, const char *line, size_t len, const c
 
 /* Run one request; returns the answer object (never NULL). */
 json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);
+/*
+ * The same, appending the answer as one line of JSON text (without the
+ * newline) to OUT: the control socket's path, where the busiest reads
+ * write their answers without building JSON objects.
+ */
+void command_execute_text(struct command_ctx *ctx, const char *line, size_t len, struct sbuf *out);
 
 /* Build an error answer. */
 json_t *command_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

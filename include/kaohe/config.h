@@ -23,6 +23,9 @@ struct settings {
 	char *control_socket;
 	char *export_dir;
 	int log_level;
+	int control_max_clients;   /* connections at once */
+	int control_max_per_uid;   /* connections of one user at once */
+	int control_idle_timeout;  /* seconds before an idle connection closes */
 	struct access_rule admins;
 	struct access_rule *depts; /* per plan department */
 	struct access_rule *units; /* per plan unit */

@@ -11,17 +11,20 @@
 #include <stddef.h>
 
 #include "kaohe/access.h"
+#include "kaohe/util.h"
 
-#define CONTROL_MAX_CLIENTS 64
-#define CONTROL_MAX_PER_UID 16
-#define CONTROL_IDLE_SECONDS 60.0
 /* A client whose unread answers pile up past this is dropped. */
 #define CONTROL_MAX_PENDING (4 << 20)
 
+struct control_limits {
+	int max_clients, max_per_uid;
+	double idle_seconds;
+};
+
 struct control_ops {
 	void *arg;
-	/* Run one request line for PEER; returns the answer (owned by the caller). */
-	json_t *(*execute)(void *arg, const struct peer *peer, const char *line, size_t len);
+	/* Run one request line for PEER, appending its one-line answer to OUT. */
+	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out);
 };
 
 struct control;
@@ -31,7 +34,9 @@ struct control;
  * answers there; replaces a stale socket file left by a dead one.
  */
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
-			    char *err, size_t errlen);
+			    const struct control_limits *limits, char *err, size_t errlen);
+/* New limits (after a reload); they apply to new connections and idle timers. */
+void control_set_limits(struct control *c, const struct control_limits *limits);
 /* Close every connection and the socket, and remove the socket file. */
 void control_free(struct control *c);
 /* How many clients are connected. */

@@ -100,6 +100,12 @@ int engine_run(struct engine *e, int64_t now);
 
 /* The effective schedule of occurrence OCC for UNIT, after moves. */
 const struct schedule *engine_schedule(const struct engine *e, int occ, int unit);
+/*
+ * The same as JSON members: ,"due":…,"deadline":…,"close":… — kept for
+ * the shared schedules until the next reschedule, written into BUF (of
+ * at least 128 bytes) for a unit's own.
+ */
+const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf, size_t len);
 
 enum occ_state { OCC_PENDING, OCC_ON_TIME, OCC_LATE, OCC_OVERDUE, OCC_MISSING };
 const char *engine_state_name(enum occ_state s);
@@ -125,6 +131,14 @@ int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now);
 
 /* Scores of every unit as of instant AS_OF; free with score_free(). */
 int engine_scores(struct engine *e, int64_t as_of, struct score_table *out);
+/*
+ * The scores of every valid entry, which are the scores as of now (no
+ * entry takes effect in the future): computed once and kept until
+ * engine_touch().  NULL on a database error.
+ */
+const struct score_table *engine_current(struct engine *e);
+/* Something was written: forget the kept scores. */
+void engine_touch(struct engine *e);
 
 const struct engine_stats *engine_stats(const struct engine *e);
 

@@ -27,6 +27,13 @@ json_t *report_instant(int64_t t);
 void report_units_text(const struct plan *p, const struct score_table *t, struct sbuf *sb);
 /* The same as a jansson value. */
 json_t *report_units(const struct plan *p, const struct score_table *t);
+/* One element of the units array, for unit U. */
+json_t *report_unit(const struct plan *p, const struct score_table *t, size_t u);
+/* The same as text, appended to SB without its closing brace. */
+void report_unit_text_open(const struct plan *p, const struct score_table *t, size_t u,
+			   struct sbuf *sb);
+/* Append ,"KEY":"ISO-8601 instant" to SB. */
+void report_instant_member(struct sbuf *sb, const char *key, int64_t t);
 /* Append S to SB as a JSON string literal. */
 void report_json_string(struct sbuf *sb, const char *s);
 /* Append hundredths to SB as a JSON number. */

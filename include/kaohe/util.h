@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 /*
  * Allocation that cannot fail: on exhaustion the process logs and aborts.
@@ -75,7 +76,19 @@ struct sbuf {
 };
 void sbuf_init(struct sbuf *sb);
 void sbuf_free(struct sbuf *sb);
-void sbuf_add(struct sbuf *sb, const char *s, size_t len);
+void sbuf_grow(struct sbuf *sb, size_t len);
+/* Append LEN bytes of S. */
+static inline void sbuf_add(struct sbuf *sb, const char *s, size_t len)
+{
+	/* Answers are built from many short pieces: no call when they fit. */
+	if (sb->len + len + 1 > sb->cap)
+		sbuf_grow(sb, len);
+	memcpy(sb->buf + sb->len, s, len);
+	sb->len += len;
+	sb->buf[sb->len] = '\0';
+}
+/* Append a string literal, its length known at compile time. */
+#define SBUF_LIT(sb, lit) sbuf_add((sb), "" lit, sizeof(lit) - 1)
 void sbuf_puts(struct sbuf *sb, const char *s);
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
