@@ -864,6 +864,8 @@ int engine_run(struct engine *e, int64_t now)
 		e->hwm = at;
 		engine_touch(e);
 		flush(e, at);
+		if (e->sink.progress)
+			e->sink.progress(e->sink.arg, at);
 	}
 	return 0;
 }

@@ -38,6 +38,7 @@ struct kaohed {
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
 	unsigned gen; /* of the configuration: counts reloads, from 1 */
+	bool ready;   /* READY=1 sent */
 };
 
 static int64_t wall_now(void)
@@ -79,6 +80,22 @@ static void on_due(struct ev_loop *loop, ev_periodic *w, int revents)
 	run_engine(w->data);
 }
 
+/*
+ * During a long catch-up before READY=1 (a first start on a large plan),
+ * keep systemd's start timeout and watchdog from firing.
+ */
+static void on_progress(void *arg, int64_t at)
+{
+	struct kaohed *d = arg;
+	static double last;
+	double t = ev_time();
+	(void)at;
+	if (d->ready || t - last < 5.0)
+		return;
+	last = t;
+	sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
+}
+
 static const char *const kind_names[] = { "before", "due", "overdue", "record" };
 
 /* Until channels are configured, reminders go to the log. */
@@ -108,7 +125,7 @@ static void on_reminder(void *arg, const struct reminder *r)
 static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng, char *err,
 		       size_t errlen)
 {
-	struct engine_sink sink = { .arg = d, .reminder = on_reminder };
+	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress };
 
 	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
 		store_rollback(d->st);
@@ -336,6 +353,10 @@ int loop_run(const struct loop_opts *o)
 	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
 		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
 	sd_notify(0, "READY=1");
+	d.ready = true;
+	/* The standing every status reads: worked out now, not in the first
+	 * caller's wait (a large plan's ledger takes a moment to add up). */
+	engine_current(d.eng);
 
 	ev_run(d.loop, 0);
 	status = 0;

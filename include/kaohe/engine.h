@@ -46,6 +46,8 @@ struct engine_sink {
 	void (*deduction)(void *arg, const struct deduction *d);
 	void (*snapshot)(void *arg, int64_t at, const char *period, const struct score_table *t);
 	void (*reminder)(void *arg, const struct reminder *r);
+	/* After each instant is applied (may be NULL): a long catch-up's pulse. */
+	void (*progress)(void *arg, int64_t at);
 };
 
 /* Counters of what an engine has done, for logs and benchmarks. */
