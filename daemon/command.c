@@ -869,6 +869,15 @@ static json_t *cmd_audit(struct command_ctx *c, struct args *a)
 	return ok(list);
 }
 
+static json_t *cmd_backup(struct command_ctx *c, struct args *a)
+{
+	char err[512];
+	if (store_backup(c->st, a->pos[0], err, sizeof(err)) < 0)
+		return command_error("backup-failed", "%s", err);
+	log_info("%s: backup written to %s", c->actor->name, a->pos[0]);
+	return ok(json_pack("{s:s, s:o}", "path", a->pos[0], "at", report_instant(c->now)));
+}
+
 static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 {
 	(void)a;
@@ -894,6 +903,7 @@ static const struct cmd commands[] = {
 	{ "move", CMD_WRITE, 2, 2, OPT_UNIT | OPT_REASON,
 	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move, NULL },
 	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
+	{ "backup", CMD_ADMIN, 1, 1, 0, "backup PATH", cmd_backup, NULL },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

@@ -39,7 +39,7 @@ static void usage(FILE *f)
 		"  metric UNIT ROW NAME VALUE\n"
 		"  move OCC DATE|DATETIME [--unit UNIT] --reason TEXT\n"
 		"  void ENTRY_ID --reason TEXT\n"
-		"  reload\n"
+		"  reload | backup PATH   (admins)\n"
 		"\n"
 		"examples:\n"
 		"  kaohectl status 八一路\n"

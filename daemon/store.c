@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kaohe/log.h"
 #include "kaohe/store.h"
@@ -835,6 +836,41 @@ int store_snapshots(struct store *st, bool with_data,
 			break;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
+}
+
+int store_backup(struct store *st, const char *path, char *err, size_t errlen)
+{
+	sqlite3 *dst = NULL;
+	int rc;
+
+	/* SQLITE_OPEN_EXCLUSIVE is not for users: check first, then create. */
+	if (access(path, F_OK) == 0) {
+		snprintf(err, errlen, "%s exists; a backup never overwrites a file", path);
+		return -1;
+	}
+	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	if (rc == SQLITE_OK) {
+		sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->db, "main");
+		if (b == NULL) {
+			rc = sqlite3_errcode(dst);
+		} else {
+			/* All pages in one step: the loop waits a moment, not a minute. */
+			rc = sqlite3_backup_step(b, -1);
+			sqlite3_backup_finish(b);
+			rc = rc == SQLITE_DONE ? sqlite3_errcode(dst) : rc;
+		}
+	}
+	if (rc != SQLITE_OK) {
+		snprintf(err, errlen, "backup to %s: %s", path, dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		sqlite3_close(dst);
+		unlink(path);
+		return -1;
+	}
+	if (sqlite3_close(dst) != SQLITE_OK) {
+		snprintf(err, errlen, "backup to %s: cannot close the copy", path);
+		return -1;
+	}
+	return 0;
 }
 
 int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,

@@ -170,6 +170,13 @@ int store_snapshots(struct store *st, bool with_data,
 			      void *arg),
 		    void *arg);
 
+/*
+ * Copy the whole database into a new file PATH through SQLite's online
+ * backup: a consistent copy while the daemon runs.  Refuses an existing
+ * PATH.  0, or -1 with a message in ERR.
+ */
+int store_backup(struct store *st, const char *path, char *err, size_t errlen);
+
 /* Append to the audit trail. */
 int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,
 		    const char *result);
