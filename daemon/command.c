@@ -48,9 +48,33 @@ json_t *command_error(const char *code, const char *fmt, ...)
 	va_list ap;
 
 	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
+	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
+	/* A long message is cut on a character boundary, never inside one. */
+	if (n >= (int)sizeof(msg))
+		msg[util_utf8_trim(msg, sizeof(msg) - 1)] = '\0';
+	json_t *e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
+	if (e == NULL)
+		e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
+			      "(the message could not be encoded)");
+	if (e == NULL)
+		abort(); /* jansson out of memory: nothing sensible is left to do */
+	return e;
+}
+
+/* At most this many bytes of a caller's word are echoed in an error. */
+#define ECHO_MAX 96
+
+/* A caller's word, shortened for echoing into a message. */
+static const char *echo(const char *s, char *buf, size_t len)
+{
+	size_t n = strlen(s);
+	if (n <= ECHO_MAX || len < ECHO_MAX + 4)
+		return s;
+	n = util_utf8_trim(s, ECHO_MAX);
+	memcpy(buf, s, n);
+	memcpy(buf + n, "…", sizeof("…"));
+	return buf;
 }
 
 static json_t *ok(json_t *data)
@@ -141,7 +165,9 @@ static json_t *unknown_unit(const struct plan *p, const char *s)
 		sbuf_printf(&sb, "%s%s (%s)", i ? ", " : "", p->units[i].id, p->units[i].name);
 	if (p->nunits > 20)
 		sbuf_printf(&sb, ", … %zu in all", p->nunits);
-	json_t *e = command_error("unknown-unit", "unknown unit \"%s\"; known units: %s", s, sb.buf);
+	char eb[ECHO_MAX + 8];
+	json_t *e = command_error("unknown-unit", "unknown unit \"%s\"; known units: %s",
+				  echo(s, eb, sizeof(eb)), sb.buf);
 	sbuf_free(&sb);
 	return e;
 }
@@ -161,7 +187,9 @@ static json_t *find_row(const struct plan *p, const char *s, int *row)
 	sbuf_init(&sb);
 	for (size_t i = 0; i < p->nrows; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->rows[i].id);
-	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s", s, sb.buf);
+	char eb[ECHO_MAX + 8];
+	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s", echo(s, eb, sizeof(eb)),
+				  sb.buf);
 	sbuf_free(&sb);
 	return e;
 }
@@ -187,8 +215,10 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 		*at = '\0';
 	if ((err = find_row(p, rowid, &row)) != NULL) {
 		json_decref(err);
+		char eb[ECHO_MAX + 8];
 		return command_error("unknown-occurrence",
-				     "unknown occurrence \"%s\" (expected ROW or ROW@YYYY-MM-DD)", s);
+				     "unknown occurrence \"%s\" (expected ROW or ROW@YYYY-MM-DD)",
+				     echo(s, eb, sizeof(eb)));
 	}
 	const struct plan_row *r = &p->rows[row];
 	if (r->nocc == 0)
@@ -777,10 +807,13 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 		json_decref(list);
 		return command_error("usage", "DAYS \"%s\" must be a whole number from 1 to 3660", a->pos[0]);
 	}
-	bool all = c->actor->admin || is_officer(c);
-	if (!all && c->actor->units == NULL) {
+	bool all = c->actor->admin || is_officer(c), member = false;
+	for (size_t u = 0; !all && c->actor->units && u < p->nunits && !member; u++)
+		member = c->actor->units[u];
+	if (!all && !member) {
 		json_decref(list);
-		return may_read_all(c);
+		return command_error("permission-denied", "%s may not read upcoming deadlines",
+				     c->actor->name);
 	}
 	int64_t until = c->now + days * DAY_SECONDS;
 	for (size_t i = 0; i < p->noccs; i++) {
@@ -942,8 +975,9 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 		sbuf_init(&sb);
 		for (size_t i = 0; i < NCOMMANDS; i++)
 			sbuf_printf(&sb, "%s%s", i ? ", " : "", commands[i].name);
+		char eb[ECHO_MAX + 8];
 		json_t *e = command_error("unknown-command", "unknown command \"%s\"; commands: %s",
-					  argv[0], sb.buf);
+					  echo(argv[0], eb, sizeof(eb)), sb.buf);
 		sbuf_free(&sb);
 		return e;
 	}

@@ -101,7 +101,13 @@ static const char *get_string(struct loader *ld, const config_setting_t *g, cons
 		error_at(ld, s, "%s: \"%s\" must be a string", what, name);
 		return def;
 	}
-	return config_setting_get_string(s);
+	const char *v = config_setting_get_string(s);
+	/* Every string may end up in a JSON answer: it must be text. */
+	if (!util_utf8_valid(v, strlen(v))) {
+		error_at(ld, s, "%s: \"%s\" is not valid UTF-8", what, name);
+		return def;
+	}
+	return v;
 }
 
 static bool get_bool(struct loader *ld, const config_setting_t *g, const char *what,

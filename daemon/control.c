@@ -72,7 +72,13 @@ static void client_close(struct client *cl)
 	free(cl);
 }
 
-/* Write what is pending; close when told to and done.  -1 if CL is gone. */
+static void client_process(struct client *cl);
+
+/*
+ * Write what is pending; close when told to and done.  -1 if CL is gone.
+ * Progress counts as activity for the idle timer: a client that neither
+ * sends nor reads is what the timer closes.
+ */
 static int client_flush(struct client *cl)
 {
 	struct control *c = cl->ctl;
@@ -91,10 +97,12 @@ static int client_flush(struct client *cl)
 			return -1;
 		}
 		cl->outoff += (size_t)n;
+		ev_timer_again(c->loop, &cl->idle);
 	}
 	cl->outoff = cl->outlen = 0;
 	ev_io_stop(c->loop, &cl->wio);
-	if (cl->closing) {
+	/* Closing once every complete request it sent has its answer. */
+	if (cl->closing && memchr(cl->in, '\n', cl->inlen) == NULL) {
 		client_close(cl);
 		return -1;
 	}
@@ -109,17 +117,13 @@ static void client_queue(struct client *cl, const char *s, size_t len)
 	cl->out[cl->outlen++] = '\n';
 }
 
-static void client_answer(struct client *cl, json_t *answer)
-{
-	char *text = report_dump(answer);
-	client_queue(cl, text, strlen(text));
-	free(text);
-	json_decref(answer);
-}
-
 static void client_error(struct client *cl, const char *code, const char *msg)
 {
-	client_answer(cl, command_error(code, "%s", msg));
+	json_t *e = command_error(code, "%s", msg);
+	char *text = report_dump(e);
+	client_queue(cl, text, strlen(text));
+	free(text);
+	json_decref(e);
 }
 
 static void on_write(struct ev_loop *loop, ev_io *w, int revents)
@@ -127,7 +131,9 @@ static void on_write(struct ev_loop *loop, ev_io *w, int revents)
 	struct client *cl = w->data;
 	(void)loop;
 	(void)revents;
-	client_flush(cl);
+	/* Answers drained: go on with requests that waited for it. */
+	if (client_flush(cl) == 0 && cl->outlen == 0)
+		client_process(cl);
 }
 
 static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
@@ -135,8 +141,52 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 	struct client *cl = w->data;
 	(void)loop;
 	(void)revents;
-	log_debug("control: %s idle for %.0f s, closing", cl->peer.user, cl->ctl->limits.idle_seconds);
+	log_info("control: %s (pid %d) idle for %.0f s, closing", cl->peer.user, (int)cl->peer.pid,
+		 cl->ctl->limits.idle_seconds);
 	client_close(cl);
+}
+
+/*
+ * Answer the complete lines received, but only while the answers are
+ * being read: with more than CONTROL_BACKLOG bytes unsent, the client is
+ * not read from until it catches up, so a client that does not read costs
+ * one answer's memory and is closed when idle, and never holds up others.
+ */
+static void client_process(struct client *cl)
+{
+	struct control *c = cl->ctl;
+	char *start = cl->in, *nl;
+
+	while (cl->outlen - cl->outoff <= CONTROL_BACKLOG &&
+	       (nl = memchr(start, '\n', cl->inlen - (size_t)(start - cl->in))) != NULL) {
+		size_t len = (size_t)(nl - start);
+		if (len > 0 && start[len - 1] == '\r')
+			len--;
+		struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
+		if (sb.buf == NULL)
+			sbuf_init(&sb);
+		c->ops.execute(c->ops.arg, &cl->peer, start, len, &sb);
+		sbuf_add(&sb, "\n", 1);
+		cl->out = sb.buf;
+		cl->outlen = sb.len;
+		cl->outcap = sb.cap;
+		start = nl + 1;
+	}
+	cl->inlen -= (size_t)(start - cl->in);
+	memmove(cl->in, start, cl->inlen);
+	if (cl->inlen > COMMAND_MAX_LINE) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
+		log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
+		client_error(cl, "line-too-long", msg);
+		ev_io_stop(c->loop, &cl->rio);
+		cl->closing = true;
+	} else if (cl->outlen - cl->outoff > CONTROL_BACKLOG) {
+		ev_io_stop(c->loop, &cl->rio);
+	} else if (!cl->closing) {
+		ev_io_start(c->loop, &cl->rio);
+	}
+	client_flush(cl);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -146,6 +196,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 
 	for (;;) {
 		size_t room = COMMAND_MAX_LINE + 1 - cl->inlen;
+		if (room == 0)
+			break;
 		ssize_t n = recv(cl->fd, cl->in + cl->inlen, room, 0);
 		if (n < 0 && errno == EINTR)
 			continue;
@@ -155,46 +207,14 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 			/* EOF (a half-close) or an error: answer what came, then go. */
 			ev_io_stop(loop, &cl->rio);
 			cl->closing = true;
-			client_flush(cl);
-			return;
+			break;
 		}
 		ev_timer_again(loop, &cl->idle);
 		cl->inlen += (size_t)n;
-		char *start = cl->in, *nl;
-		while ((nl = memchr(start, '\n', cl->inlen - (size_t)(start - cl->in))) != NULL) {
-			size_t len = (size_t)(nl - start);
-			if (len > 0 && start[len - 1] == '\r')
-				len--;
-			struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
-			if (sb.buf == NULL)
-				sbuf_init(&sb);
-			cl->ctl->ops.execute(cl->ctl->ops.arg, &cl->peer, start, len, &sb);
-			sbuf_add(&sb, "\n", 1);
-			cl->out = sb.buf;
-			cl->outlen = sb.len;
-			cl->outcap = sb.cap;
-			start = nl + 1;
-		}
-		cl->inlen -= (size_t)(start - cl->in);
-		memmove(cl->in, start, cl->inlen);
-		if (cl->inlen > COMMAND_MAX_LINE) {
-			char msg[96];
-			snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
-			log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
-			client_error(cl, "line-too-long", msg);
-			ev_io_stop(loop, &cl->rio);
-			cl->closing = true;
-			client_flush(cl);
-			return;
-		}
-		if (cl->outlen - cl->outoff > CONTROL_MAX_PENDING) {
-			log_warnx("control: %s (pid %d) does not read its answers; dropped", cl->peer.user,
-				  (int)cl->peer.pid);
-			client_close(cl);
-			return;
-		}
+		if (memchr(cl->in + cl->inlen - n, '\n', (size_t)n))
+			break; /* answer before reading more */
 	}
-	client_flush(cl);
+	client_process(cl);
 }
 
 /* Refuse one connection with an answer, without keeping it. */

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <langinfo.h>
 #include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -233,7 +234,9 @@ int main(int argc, char **argv)
 	bool raw = false;
 	int c;
 
-	if (setlocale(LC_CTYPE, "") == NULL)
+	/* Widths need UTF-8; cron and services often run in the C locale. */
+	const char *loc = setlocale(LC_CTYPE, "");
+	if (loc == NULL || strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
 		setlocale(LC_CTYPE, "C.UTF-8");
 	/* "+": the command's own options (--at, --note …) are not ours. */
 	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
@@ -268,13 +271,16 @@ int main(int argc, char **argv)
 	}
 	struct timeval tv = { .tv_sec = 120 };
 	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	int send_errno = 0;
 	for (size_t off = 0; off < len;) {
 		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0) {
-			fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(errno));
-			return EXIT_NO_DAEMON;
+			/* The daemon may have refused us (busy) and closed: its
+			 * answer can still be waiting to be read. */
+			send_errno = errno;
+			break;
 		}
 		off += (size_t)n;
 	}
@@ -294,8 +300,11 @@ int main(int argc, char **argv)
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n <= 0) {
-			fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
-				n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			if (send_errno)
+				fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(send_errno));
+			else
+				fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
+					n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 			return EXIT_NO_DAEMON;
 		}
 		alen += (size_t)n;

@@ -158,6 +158,19 @@ size_t util_strlcpy(char *dst, const char *src, size_t len)
 	return n;
 }
 
+size_t util_utf8_trim(const char *s, size_t len)
+{
+	size_t i = len;
+	/* Back over continuation bytes to the last lead byte, if any. */
+	while (i > 0 && ((unsigned char)s[i - 1] & 0xc0) == 0x80 && len - i < 3)
+		i--;
+	if (i == 0)
+		return len;
+	unsigned char c = (unsigned char)s[i - 1];
+	size_t need = c >= 0xf0 ? 4 : c >= 0xe0 ? 3 : c >= 0xc0 ? 2 : 1;
+	return len - (i - 1) >= need ? len : i - 1;
+}
+
 bool util_utf8_valid(const char *str, size_t len)
 {
 	const unsigned char *s = (const unsigned char *)str, *end = s + len;

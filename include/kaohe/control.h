@@ -13,8 +13,9 @@
 #include "kaohe/access.h"
 #include "kaohe/util.h"
 
-/* A client whose unread answers pile up past this is dropped. */
-#define CONTROL_MAX_PENDING (4 << 20)
+/* A client with more answers than this unread is not read from until it
+ * catches up (and is closed when idle for the idle timeout). */
+#define CONTROL_BACKLOG (64 << 10)
 
 struct control_limits {
 	int max_clients, max_per_uid;

@@ -45,6 +45,9 @@ void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len);
  */
 size_t util_strlcpy(char *dst, const char *src, size_t len);
 
+/* The length of S's first LEN bytes without a UTF-8 sequence cut at the end. */
+size_t util_utf8_trim(const char *s, size_t len);
+
 /* True when S (of LEN bytes) is well-formed UTF-8 without NUL. */
 bool util_utf8_valid(const char *s, size_t len);
 

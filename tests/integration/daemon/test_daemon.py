@@ -1,0 +1,1387 @@
+#!/usr/bin/python3
+"""Integration tests of the running daemon: kaohed, its control socket and kaohectl.
+
+Usage:
+    /usr/bin/python3 test_daemon.py KAOHED KAOHECTL CONFIG_DIR
+or with the environment variables KAOHED, KAOHECTL and KAOHE_CONFIG_DIR
+(CONFIG_DIR is the repository's config/, holding the shipped kaohe.conf).
+
+Everything runs on a real daemon in the foreground, on unix sockets in
+temporary directories. Readiness is the sd_notify READY=1 datagram on a
+socket the test binds (NOTIFY_SOCKET). No test sleeps waiting for a
+deadline: the temporary plans have dues written as date-times a few seconds
+ahead, and the shipped plan (run with --year of the current year) gets an
+occurrence moved a few seconds ahead; the tests then poll with a short
+interval and a timeout.
+
+Run as root (as CI does): the access tests create temporary system users
+and groups (removed at the end) and run kaohectl as them through setpriv;
+the connection-limit tests connect under made-up uids.
+
+Standard library only.
+"""
+
+import atexit
+import datetime as dt
+import json
+import os
+import pwd
+import grp
+import random
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import unicodedata
+import unittest
+import zoneinfo
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
+
+
+def _arg(i, env, default=None):
+    if len(sys.argv) > i and sys.argv[i]:
+        return sys.argv[i]
+    return os.environ.get(env) or default
+
+
+KAOHED = os.path.abspath(_arg(1, "KAOHED", os.path.join(REPO, "build", "kaohed")))
+KAOHECTL = os.path.abspath(_arg(2, "KAOHECTL", os.path.join(REPO, "build", "kaohectl")))
+CONFIG_DIR = os.path.abspath(_arg(3, "KAOHE_CONFIG_DIR", os.path.join(REPO, "config")))
+SHIPPED_CONF = os.path.join(CONFIG_DIR, "kaohe.conf")
+
+TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
+POLL = 0.1            # polling interval while waiting for the daemon
+WAIT = 10.0           # the longest any single wait may take
+UNIT_NAMES = {"bayilu": "八一路", "renminguangchang": "人民广场", "baiyun": "白云",
+              "rixin": "日新", "xianglujiao": "香炉礁"}
+TAG = "kaohe-t-%d" % os.getpid()   # prefix of the temporary users and groups
+
+
+# ------------------------------------------------------------------ helpers
+
+def now_local():
+    return dt.datetime.now(TZ).replace(microsecond=0)
+
+
+def iso(t):
+    return t.isoformat()
+
+
+def parse_instant(s):
+    return dt.datetime.fromisoformat(s)
+
+
+def display_width(s):
+    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else
+               0 if unicodedata.combining(ch) else 1 for ch in s)
+
+
+def utf8_env(**extra):
+    env = {k: v for k, v in os.environ.items()
+           if not (k.startswith("LC_") or k in ("LANG", "LANGUAGE", "NOTIFY_SOCKET",
+                                                 "WATCHDOG_USEC", "WATCHDOG_PID",
+                                                 "KAOHE_SOCKET"))}
+    env["LC_ALL"] = "C.UTF-8"
+    env.update(extra)
+    return env
+
+
+def wait_until(pred, timeout=WAIT, interval=POLL, what="condition"):
+    """Poll PRED until it returns a true value; that value, or AssertionError."""
+    end = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        if time.monotonic() >= end:
+            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
+        time.sleep(interval)
+
+
+def recv_line(sock, timeout=WAIT):
+    """One answer line from SOCK (bytes, without the newline); None at EOF/reset."""
+    sock.settimeout(timeout)
+    buf = b""
+    while b"\n" not in buf:
+        try:
+            d = sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            d = b""
+        if not d:
+            return buf if buf else None
+        buf += d
+    line, _, rest = buf.partition(b"\n")
+    if rest:
+        # keep it simple: callers ask one question at a time
+        raise AssertionError("more than one answer line: %r" % (rest[:200],))
+    return line
+
+
+def recv_lines_until_eof(sock, timeout=WAIT):
+    """Everything SOCK sends until EOF (or a reset): list of lines, and whether EOF came."""
+    sock.settimeout(timeout)
+    buf = b""
+    eof = False
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        try:
+            d = sock.recv(1 << 20)
+        except (ConnectionResetError, BrokenPipeError):
+            eof = True
+            break
+        except socket.timeout:
+            break
+        if not d:
+            eof = True
+            break
+        buf += d
+    lines = buf.split(b"\n")
+    if lines and lines[-1] == b"":
+        lines.pop()
+    return lines, eof
+
+
+def unix_connect(path, timeout=WAIT):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    return s
+
+
+def ask(path, line, timeout=WAIT):
+    """Send one request line on a fresh connection; the parsed answer."""
+    with unix_connect(path, timeout) as s:
+        s.sendall(line.encode() + b"\n")
+        ans = recv_line(s, timeout)
+    if ans is None:
+        raise AssertionError("no answer to %r" % line)
+    return json.loads(ans)
+
+
+def connect_as(path, uid, gid, n):
+    """N connections to PATH made by a process running as UID/GID (no groups).
+
+    SO_PEERCRED is taken at connect(), so the descriptors keep that identity
+    after the child passed them back and exited."""
+    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            parent.close()
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            fds = []
+            for _ in range(n):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.connect(path)
+                fds.append(s.detach())
+            socket.send_fds(child, [b"x"], fds)
+            code = 0
+        except BaseException as e:  # pragma: no cover - reported by the parent
+            try:
+                child.sendall(b"E" + repr(e).encode())
+            except OSError:
+                pass
+        finally:
+            os._exit(code)
+    child.close()
+    try:
+        msg, fds, _, _ = socket.recv_fds(parent, 4096, n)
+    finally:
+        parent.close()
+        os.waitpid(pid, 0)
+    if msg.startswith(b"E") or len(fds) != n:
+        raise AssertionError("connecting as uid %d failed: %r" % (uid, msg))
+    return [socket.socket(fileno=fd) for fd in fds]
+
+
+def free_id(taken):
+    for n in range(61000, 65000):
+        if n not in taken:
+            return n
+    raise RuntimeError("no free id")
+
+
+def free_uid_gid():
+    uids = {p.pw_uid for p in pwd.getpwall()}
+    gids = {g.gr_gid for g in grp.getgrall()}
+    n = free_id(uids | gids)
+    return n, n
+
+
+# ------------------------------------------------------------- configuration
+
+def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, log_level="debug"):
+    """Write a small plan for the current year to PATH.
+
+    DUES maps row id "1" and "2" to their due (a date-time string). Rows:
+      1  basic, department da, deadline, late 1 missing 3, finding f1 (0.5)
+      2  basic, department db, deadline, late 1 missing 2
+      3  key,   department da, earns: award praise (2), threshold 2 on sat >= 80
+    Units ua (八一路), ub (人民广场) and optionally uc (白云)."""
+    year = now_local().year
+    access = access or {}
+    def rule(users=(), groups=()):
+        return "{ users = [ %s ]; groups = [ %s ]; }" % (
+            ", ".join('"%s"' % u for u in users), ", ".join('"%s"' % g for g in groups))
+    names = {"ua": "八一路", "ub": "人民广场", "uc": "白云"}
+    unit_lines = ",\n".join(
+        '    { id = "%s"; name = "%s"; liaisons = ( { name = "联络员%s"; email = "liaison@%s.example.org"; } );'
+        ' leader = { name = "主任%s"; email = "leader@%s.example.org"; }; }' % (u, names[u], u, u, u, u)
+        for u in units)
+    unit_access = "\n".join("    %s = %s;" % (u, rule(*access.get(u, ((), ()))))
+                            for u in units)
+    text = """# a temporary plan of the daemon's integration tests
+kaohe: {
+  timezone = "Asia/Shanghai";
+  state_dir = "%(tmp)s/state";
+  control_socket = "%(tmp)s/control.sock";
+  export_dir = "%(tmp)s/export";
+  log_level = "%(log_level)s";
+};
+access: {
+  admins = %(admins)s;
+  departments = {
+    da = %(da)s;
+    db = %(db)s;
+  };
+  units = {
+%(unit_access)s
+  };
+};
+channels: { };
+calendar: { holidays = [ ]; workdays = [ ]; };
+reminders: {
+  before = [ "-2s" ];
+  due = [ ];
+  overdue = { first = "+1s"; every = "2s"; };
+  record = [ ];
+  shift_to_workdays = false;
+};
+plan: {
+  year = %(year)d;
+  title = "集成测试考核方案";
+  document = "测试〔%(year)d〕1号";
+  in_force = { from = "01-01"; to = "12-31"; };
+  total = 10;
+  close = "%(close)s";
+  missing_default = "late";
+  categories = (
+    { id = "basic"; name = "基本工作"; max = 6; annex = [ "常规工作" ]; },
+    { id = "key"; name = "重点工作"; max = 4; annex = [ "重点工作" ]; }
+  );
+  units = (
+%(unit_lines)s
+  );
+  departments = (
+    { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
+    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }
+  );
+  metrics = ( { id = "sat"; name = "满意率"; unit = "%%"; } );
+  rows = (
+    { id = "1"; annex_category = "常规工作"; category = "basic"; department = "da"; max = 3;
+      content = "报送材料一"; time_node = "T1"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣3分";
+      deadline = { due = "%(due1)s"; late = 1; missing = 3; };
+      findings = ( { kind = "f1"; name = "问题"; points = 0.5; } ); },
+    { id = "2"; annex_category = "常规工作"; category = "basic"; department = "db"; max = 3;
+      content = "报送材料二"; time_node = "T2"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣2分";
+      deadline = { due = "%(due2)s"; late = 1; missing = 2; }; },
+    { id = "3"; annex_category = "重点工作"; category = "key"; department = "da"; max = 4; earn = true;
+      content = "重点工作"; time_node = "全年"; standard = "满意率"; scoring = "满意率80%%以上得2分";
+      awards = ( { kind = "praise"; name = "表扬"; points = 2; } );
+      thresholds = ( { points = 2; any = ( { metric = "sat"; min = 80; } ); } ); }
+  );
+};
+""" % {"tmp": tmp, "log_level": log_level, "year": year, "close": close,
+       "admins": rule(*access.get("admins", (("root",), ()))),
+       "da": rule(*access.get("da", ((), ()))), "db": rule(*access.get("db", ((), ()))),
+       "unit_access": unit_access, "unit_lines": unit_lines,
+       "due1": dues["1"], "due2": dues["2"]}
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+    return text
+
+
+# ------------------------------------------------------------------- daemon
+
+class Daemon:
+    """One kaohed in the foreground; readiness through a NOTIFY_SOCKET of ours."""
+
+    count = 0
+    started = []      # every kaohed of this run, killed at exit whatever happened
+
+    def __init__(self, tmp, config, state_dir=None, sock=None, extra=()):
+        self.tmp = tmp
+        self.config = config
+        self.state_dir = state_dir
+        self.sock = sock
+        self.extra = list(extra)
+        self.proc = None
+        self.notify = None
+        self.messages = []
+        Daemon.count += 1
+        self.n = Daemon.count
+        self.logpath = os.path.join(tmp, "kaohed-%d.log" % self.n)
+        self.log_start = 0
+        self.runs = 0
+
+    def argv(self):
+        a = [KAOHED, "-c", self.config, "-f"]
+        if self.state_dir:
+            a += ["--state-dir", self.state_dir]
+        if self.sock:
+            a += ["--socket", self.sock]
+        return a + self.extra
+
+    def start(self, wait=True):
+        self.runs += 1
+        npath = os.path.join(self.tmp, "notify-%d-%d.sock" % (self.n, self.runs))
+        if self.notify:
+            self.notify.close()
+        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.notify.bind(npath)
+        self.messages = []
+        with open(self.logpath, "ab") as log:
+            self.log_start = log.tell()
+            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
+                                         stderr=log, env=utf8_env(NOTIFY_SOCKET=npath),
+                                         cwd=self.tmp)
+        Daemon.started.append(self.proc)
+        if wait:
+            self.wait_notify("READY=1")
+        return self
+
+    def drain(self, timeout=0.0):
+        """Read the datagrams waiting (up to TIMEOUT for the first one)."""
+        got = []
+        while True:
+            r, _, _ = select.select([self.notify], [], [], timeout)
+            if not r:
+                return got
+            data = self.notify.recv(65536).decode("utf-8", "replace")
+            for m in data.split("\n"):
+                if m:
+                    got.append(m)
+                    self.messages.append(m)
+            timeout = 0.0
+
+    def wait_notify(self, what, timeout=WAIT, since=0):
+        """Wait for the datagram WHAT (e.g. READY=1) among messages[since:]."""
+        end = time.monotonic() + timeout
+        while True:
+            if what in self.messages[since:]:
+                return
+            left = end - time.monotonic()
+            if left <= 0:
+                raise AssertionError("kaohed did not send %s within %.0f s; it sent %r\nlog:\n%s"
+                                     % (what, timeout, self.messages, self.log()[-3000:]))
+            if self.proc.poll() is not None and not self.drain(0):
+                raise AssertionError("kaohed exited with %s before sending %s\nlog:\n%s"
+                                     % (self.proc.returncode, what, self.log()[-3000:]))
+            self.drain(min(left, 0.2))
+
+    def log(self, whole=False):
+        """The stderr log of the current run (or of every run)."""
+        try:
+            with open(self.logpath, "rb") as f:
+                if not whole:
+                    f.seek(self.log_start)
+                return f.read().decode("utf-8", "replace")
+        except FileNotFoundError:
+            return ""
+
+    def wait_log(self, pattern, timeout=WAIT, count=1):
+        rx = re.compile(pattern)
+        return wait_until(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
+                          timeout, what="log line /%s/ (x%d); log:\n%s" % (pattern, count, self.log()[-2000:]))
+
+    def alive(self):
+        return self.proc is not None and self.proc.poll() is None
+
+    def kill9(self):
+        if self.alive():
+            self.proc.kill()
+        if self.proc:
+            self.proc.wait(WAIT)
+
+    def term(self, timeout=WAIT):
+        self.proc.send_signal(signal.SIGTERM)
+        return self.proc.wait(timeout)
+
+    def close(self):
+        try:
+            self.kill9()
+        finally:
+            if self.notify:
+                self.notify.close()
+                self.notify = None
+
+
+@atexit.register
+def _kill_leftovers():
+    for p in Daemon.started:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+
+
+ROOT = os.geteuid() == 0
+
+
+class DaemonTestCase(unittest.TestCase):
+    """Each test gets its own temporary directory; every kaohed it started is killed."""
+
+    def setUp(self):
+        self.tmp = tempfile.mkdtemp(prefix="kaohe-it-")
+        os.chmod(self.tmp, 0o755)     # unprivileged peers must reach the socket
+        self.daemons = []
+        self.addCleanup(self._cleanup)
+
+    def _cleanup(self):
+        for d in self.daemons:
+            try:
+                d.close()
+            except Exception:
+                pass
+        shutil.rmtree(self.tmp, ignore_errors=True)
+
+    # -- daemons
+
+    def daemon(self, config, state_dir=None, sock=None, extra=(), start=True):
+        d = Daemon(self.tmp, config, state_dir, sock, extra)
+        self.daemons.append(d)
+        if start:
+            d.start()
+        return d
+
+    def temp_plan(self, due1_in=600, due2_in=1200, close="3s", name="kaohe.conf", **kw):
+        """Write a temporary plan whose rows 1 and 2 are due DUE*_IN seconds from now."""
+        t = now_local()
+        self.due1 = t + dt.timedelta(seconds=due1_in)
+        self.due2 = t + dt.timedelta(seconds=due2_in)
+        path = os.path.join(self.tmp, name)
+        temp_config(path, self.tmp, {"1": iso(self.due1), "2": iso(self.due2)}, close=close, **kw)
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.state = os.path.join(self.tmp, "state")
+        return path
+
+    def shipped(self, start=True):
+        """The shipped plan for the current year, state and socket in the temp dir."""
+        self.sock = os.path.join(self.tmp, "ctl.sock")
+        self.state = os.path.join(self.tmp, "state")
+        return self.daemon(SHIPPED_CONF, self.state, self.sock,
+                           extra=["--year", str(now_local().year)], start=start)
+
+    # -- kaohectl
+
+    def ctl(self, *args, sock=None, json_out=True, user=None, env=None, timeout=WAIT):
+        cmd = [KAOHECTL, "-s", sock or self.sock] + (["--json"] if json_out else []) + list(args)
+        if user is not None:
+            cmd = user + [self.shared_ctl] + cmd[1:]
+        return subprocess.run(cmd, capture_output=True, timeout=timeout,
+                              env=env if env is not None else utf8_env())
+
+    def cj(self, *args, expect=0, **kw):
+        """kaohectl --json ARGS: the answer object; checks the exit status EXPECT."""
+        r = self.ctl(*args, **kw)
+        out = r.stdout.decode("utf-8", "replace")
+        self.assertEqual(r.returncode, expect,
+                         "kaohectl %s: exit %d, expected %d\nstdout: %s\nstderr: %s"
+                         % (" ".join(args), r.returncode, expect, out,
+                            r.stderr.decode("utf-8", "replace")))
+        lines = out.splitlines()
+        self.assertEqual(len(lines), 1, "kaohectl --json prints one line: %r" % out)
+        ans = json.loads(lines[0])
+        self.assertEqual(ans["ok"], expect == 0, ans)
+        return ans
+
+    def ok(self, *args, **kw):
+        return self.cj(*args, **kw)["data"]
+
+    def refused(self, code, *args, **kw):
+        ans = self.cj(*args, expect=1, **kw)
+        self.assertEqual(ans["error"]["code"], code, ans)
+        return ans["error"]
+
+    # -- reading answers
+
+    def entries(self, unit, row, type_=None, live=None):
+        data = self.ok("explain", unit, row)
+        rows = [r for r in data["rows"] if r["row"] == row]
+        self.assertEqual(len(rows), 1, data)
+        es = rows[0]["entries"]
+        if type_:
+            es = [e for e in es if e["type"] == type_]
+        if live is not None:
+            es = [e for e in es if ("voided" not in e) == live]
+        return es
+
+    def assert_no_writes(self, why="nothing was written"):
+        audit = self.ok("audit", "100")
+        self.assertEqual([], [("%s: %s" % (a["by"], a["command"]))[:120] for a in audit], why)
+
+    def row_score(self, unit, row):
+        data = self.ok("explain", unit, row)
+        return [r for r in data["rows"] if r["row"] == row][0]["score"]
+
+
+# ====================================================================== tests
+
+class TestDeadlines(DaemonTestCase):
+    """Deadlines and closes pass on their own; the writes and reads of kaohectl."""
+
+    def test_01_deadline_close_and_commands(self):
+        conf = self.temp_plan(due1_in=4, due2_in=900, close="3s", log_level="info")
+        d = self.daemon(conf)
+        self.assertTrue(any(m.startswith("STATUS=") for m in d.messages), d.messages)
+
+        # ua submits on time
+        sub = self.ok("submit", "ua", "1", "--note", "按时 报送")
+        self.assertEqual(sub["unit"], "ua")
+        self.assertEqual(sub["state"], "on-time")
+        self.assertEqual(parse_instant(sub["deadline"]), self.due1)
+        self.assertEqual(parse_instant(sub["close"]), self.due1 + dt.timedelta(seconds=3))
+
+        # The deadline passes: no command is sent while we wait on the log.
+        d.wait_log(r"deduction: ub row 1 late -1 points")
+        late = self.entries("ub", "1", "late")
+        self.assertEqual(len(late), 1, late)
+        self.assertEqual(late[0]["points"], -1)          # the row's late points
+        self.assertEqual(late[0]["by"], "auto")
+        self.assertEqual(parse_instant(late[0]["at"]), self.due1)
+        self.assertLessEqual(parse_instant(late[0]["recorded_at"]) - self.due1,
+                             dt.timedelta(seconds=2), "applied at the deadline itself")
+        self.assertNotIn("voided", late[0])
+        self.assertEqual(self.row_score("ub", "1"), 2)
+        ua1 = self.entries("ua", "1")
+        self.assertEqual([e["type"] for e in ua1], ["submission"], ua1)
+        self.assertEqual(ua1[0]["note"], "按时 报送")
+        self.assertEqual(self.row_score("ua", "1"), 3)
+        st = self.ok("status")
+        open_ = [o for o in st["open"] if o["occurrence"] == "1"]
+        self.assertEqual(len(open_), 1, st)
+        self.assertEqual(open_[0]["overdue"], ["ub"])
+
+        # The close passes: missing replaces late.
+        d.wait_log(r"deduction: ub row 1 missing -3 points")
+        es = self.entries("ub", "1")
+        late = [e for e in es if e["type"] == "late"]
+        missing = [e for e in es if e["type"] == "missing"]
+        self.assertEqual(len(late), 1, es)
+        self.assertIn("voided", late[0], "the late entry is voided at close")
+        self.assertEqual(parse_instant(late[0]["voided"]["at"]), self.due1 + dt.timedelta(seconds=3))
+        self.assertEqual(len(missing), 1, es)
+        self.assertEqual(missing[0]["points"], -3)
+        self.assertNotIn("voided", missing[0])
+        self.assertEqual(self.row_score("ub", "1"), 0)
+        self.assertEqual([e["type"] for e in self.entries("ua", "1")], ["submission"])
+        self.assertEqual(self.ok("status", "ub")["occurrences"][0]["state"], "missing")
+
+        with self.subTest("reminders went to the log"):
+            log = d.log()
+            self.assertIn("reminder (before) to the liaisons of ub: 1", log)
+            self.assertNotIn("reminder (before) to the liaisons of ua", log)
+            self.assertIn("reminder (overdue) to the liaisons of ub", log)
+
+        # record a finding, a metric, a move
+        rec = self.ok("record", "ua", "1", "f1", "2", "--note", "检查发现")
+        self.assertEqual((rec["type"], rec["count"], rec["points"]), ("finding", 2, -1))
+        self.assertEqual(self.row_score("ua", "1"), 2)
+        met = self.ok("metric", "ua", "3", "sat", "85.5")
+        self.assertEqual(met["value"], 85.5)
+        thr = self.entries("ua", "3", "threshold", live=True)
+        self.assertEqual([e["points"] for e in thr], [2], thr)
+        self.assertEqual(self.row_score("ua", "3"), 2)
+
+        new_due = self.due2 + dt.timedelta(hours=1)
+        mv = self.ok("move", "2", iso(new_due), "--unit", "ub", "--reason", "延期 申请")
+        self.assertEqual((mv["occurrence"], mv["unit"]), ("2", "ub"))
+        self.assertEqual(parse_instant(mv["deadline"]), new_due)
+        occ2 = {u: [o for o in self.ok("status", u)["occurrences"] if o["occurrence"] == "2"][0]
+                for u in ("ua", "ub")}
+        self.assertEqual(parse_instant(occ2["ub"]["deadline"]), new_due)
+        self.assertEqual(parse_instant(occ2["ua"]["deadline"]), self.due2)
+        self.assertEqual(occ2["ua"]["state"], "pending")
+
+        # scores: ua 2+3+2 = 7 (basic 5, key 2); ub 0+3+0 = 3
+        sc = {u["unit"]: u for u in self.ok("scores")["units"]}
+        self.assertEqual(set(sc), {"ua", "ub"})
+        self.assertEqual((sc["ua"]["total"], sc["ua"]["basic"], sc["ua"]["key"], sc["ua"]["rank"]),
+                         (7, 5, 2, 1))
+        self.assertEqual(sc["ua"]["rows"], {"1": 2, "2": 3, "3": 2})
+        self.assertEqual((sc["ub"]["total"], sc["ub"]["rank"]), (3, 2))
+        self.assertEqual(sc["ub"]["rows"], {"1": 0, "2": 3, "3": 0})
+        self.assertEqual(sc["ua"]["name"], "八一路")
+        # as of before the close, ub had only the late deduction
+        before_close = self.ok("scores", "--as-of", iso(self.due1 + dt.timedelta(seconds=1)))
+        self.assertEqual({u["unit"]: u["rows"]["1"] for u in before_close["units"]},
+                         {"ua": 3, "ub": 2})
+
+        ex = self.ok("explain", "ub")
+        self.assertEqual((ex["unit"], ex["name"], ex["total"]), ("ub", "人民广场", 3))
+        self.assertEqual([r["row"] for r in ex["rows"]], ["1", "2", "3"])
+
+        audit = self.ok("audit", "50")
+        cmds = [(a["by"], a["command"]) for a in audit]
+        for want in ('submit ua 1 --note "按时 报送"', 'record ua 1 f1 2 --note 检查发现',
+                     "metric ua 3 sat 85.5", "move 2 %s --unit ub --reason \"延期 申请\"" % iso(new_due)):
+            self.assertIn(("root", want), cmds)
+        self.assertEqual(len(audit), 4, "reads are not audited: %r" % cmds)
+
+    def test_02_shipped_plan_moved_deadline(self):
+        d = self.shipped()
+        plan = self.ok("plan")
+        self.assertEqual(plan["year"], now_local().year)
+        self.assertEqual(plan["units"], 5)
+        now = now_local()
+        candidates = []
+        for r in plan["rows"]:
+            if r.get("late", 0) <= 0:
+                continue
+            for o in r["occurrences"]:
+                if o["type"] == "deadline" and parse_instant(o["deadline"]) > now + dt.timedelta(minutes=1):
+                    candidates.append((o["occurrence"] != "2c", parse_instant(o["deadline"]),
+                                       o["occurrence"], r["row"], r["late"]))
+        if not candidates:
+            self.skipTest("no deadline with a late deduction is still open this year")
+        _, _, occ, row, late_points = min(candidates)
+
+        # bayilu submits (by its Chinese name); then the deadline moves 3 s ahead
+        sub = self.ok("submit", "八一路", occ)
+        self.assertEqual((sub["unit"], sub["state"]), ("bayilu", "on-time"))
+        new_due = now_local() + dt.timedelta(seconds=3)
+        mv = self.ok("move", occ, iso(new_due), "--reason", "x")
+        self.assertEqual(parse_instant(mv["deadline"]), new_due)
+        others = [u for u in UNIT_NAMES if u != "bayilu"]
+        for u in others:
+            d.wait_log(r"deduction: %s row %s late -%s points \(%s\)"
+                       % (u, re.escape(row), re.escape(str(late_points)), re.escape(occ)))
+        for u in others:
+            late = [e for e in self.entries(u, row, "late") if e.get("occurrence") == occ]
+            self.assertEqual(len(late), 1, (u, late))
+            self.assertEqual(late[0]["points"], -late_points)
+            self.assertEqual(parse_instant(late[0]["at"]), new_due)
+        self.assertEqual([e for e in self.entries("bayilu", row)
+                          if e.get("occurrence") == occ and e["type"] in ("late", "missing")], [])
+        st = self.ok("status")
+        open_ = [o for o in st["open"] if o["occurrence"] == occ]
+        self.assertEqual(len(open_), 1, st["open"])
+        self.assertEqual(sorted(open_[0]["overdue"]), sorted(others))
+
+    def test_03_kill9_catch_up_exactly_once(self):
+        conf = self.temp_plan(due1_in=3, due2_in=900, close="1h")
+        d = self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        d.kill9()
+        self.assertTrue(os.path.exists(self.sock), "kill -9 leaves the socket file")
+        # the deadline passes while nothing runs
+        left = (self.due1 - dt.datetime.now(TZ)).total_seconds()
+        time.sleep(max(0.0, left) + 0.5)
+        self.assertEqual(self.ctl("ping").returncode, 3, "no daemon while it is down")
+
+        for run in range(3):
+            d.start()
+            log = d.log()
+            if run == 0:
+                self.assertIn("catching up", log)
+                self.assertIn("deduction: ub row 1 late -1 points", log)
+            else:
+                self.assertNotIn("deduction: ub row 1", log, "run %d applied it again" % run)
+            late = self.entries("ub", "1", "late")
+            self.assertEqual(len(late), 1, "run %d: %r" % (run, late))
+            self.assertNotIn("voided", late[0])
+            self.assertEqual(parse_instant(late[0]["at"]), self.due1)
+            self.assertEqual([e["type"] for e in self.entries("ua", "1")], ["submission"])
+            self.assertEqual(self.row_score("ub", "1"), 2)
+            if run == 0:
+                d.kill9()
+            elif run == 1:
+                self.assertEqual(d.term(), 0)
+
+
+class TestReload(DaemonTestCase):
+
+    def test_04_reload_broken_config(self):
+        conf = self.temp_plan()
+        good = open(conf, encoding="utf-8").read()
+        d = self.daemon(conf)
+        pid = d.proc.pid
+
+        # a syntax error on a known line, in a config that would also rename a unit
+        lines = good.replace('id = "ub"; name = "人民广场"', 'id = "uz"; name = "人民广场"').split("\n")
+        bad_line = next(i for i, l in enumerate(lines) if l.startswith("channels:")) + 1
+        lines[bad_line - 1] = "channels: { this is not libconfig"
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines))
+        where = "%s:%d:" % (os.path.basename(conf), bad_line)
+
+        mark = len(d.messages)
+        os.kill(pid, signal.SIGHUP)
+        d.wait_notify("RELOADING=1", since=mark)
+        d.wait_notify("READY=1", since=mark)
+        log = d.log()
+        self.assertRegex(log, r"reload: .*%s" % re.escape(where))
+        self.assertIn("the old one keeps running", log)
+        self.assertTrue(d.alive())
+        self.assertEqual([u["unit"] for u in self.ok("status")["units"]], ["ua", "ub"])
+
+        r = self.ctl("reload")
+        self.assertEqual(r.returncode, 1, r)
+        ans = json.loads(r.stdout)
+        self.assertFalse(ans["ok"])
+        self.assertEqual(ans["error"]["code"], "bad-config")
+        self.assertIn(where, ans["error"]["message"])
+        self.assertTrue(d.alive())
+        self.assertEqual(d.proc.pid, pid)
+        self.assertEqual([u["unit"] for u in self.ok("status")["units"]], ["ua", "ub"])
+        self.assertEqual(self.ok("status", "ub")["unit"], "ub")
+        self.ok("submit", "ub", "1")       # writes still work on the old config
+
+        # the plain table output names file:line too
+        r = self.ctl("reload", json_out=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn(where, r.stderr.decode())
+
+        # a semantic error: every error as file:line
+        sem = good.replace('department = "db"; max = 3;', 'department = "nosuch"; max = 3;')
+        self.assertNotEqual(sem, good)
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(sem)
+        sem_line = sem.split("\n").index(next(l for l in sem.split("\n") if '"nosuch"' in l)) + 1
+        err = self.refused("bad-config", "reload")
+        self.assertTrue(any(e.startswith("%s:%d:" % (conf, sem_line)) or
+                            ("%s:%d:" % (os.path.basename(conf), sem_line)) in e
+                            for e in err.get("errors", [])), err)
+        self.assertEqual([u["unit"] for u in self.ok("status")["units"]], ["ua", "ub"])
+
+        # fixed, with one more unit: the reload takes
+        temp_config(conf, self.tmp, {"1": iso(self.due1), "2": iso(self.due2)},
+                    units=("ua", "ub", "uc"))
+        data = self.ok("reload")
+        self.assertEqual(data["units"], 3)
+        self.assertEqual([u["unit"] for u in self.ok("status")["units"]], ["ua", "ub", "uc"])
+        self.assertIn("reload: configuration loaded", d.log())
+        # the submission made under the old config survives the reload
+        self.assertEqual([e["type"] for e in self.entries("ub", "1")], ["submission"])
+        mark = len(d.messages)
+        os.kill(pid, signal.SIGHUP)
+        d.wait_notify("READY=1", since=mark)
+        self.assertIn("RELOADING=1", d.messages[mark:])
+        self.assertEqual(self.ok("ping")["pong"], True)
+
+
+class TestSocketFile(DaemonTestCase):
+
+    def test_05_second_instance_and_stale_socket(self):
+        conf = self.temp_plan()
+        first = self.daemon(conf)
+        st = os.stat(self.sock)
+        self.assertEqual(st.st_mode & 0o777, 0o666, "the socket is 0666 (authorization is per request)")
+
+        second = self.daemon(conf, start=False)
+        second.start(wait=False)
+        try:
+            rc = second.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.fail("a second kaohed on the same socket keeps running")
+        self.assertNotEqual(rc, 0)
+        self.assertIn("another kaohed answers", second.log())
+        self.assertNotIn("READY=1", second.drain(0.1))
+        self.assertTrue(first.alive())
+        self.assertEqual(self.ok("ping")["pong"], True)
+        self.assertTrue(os.path.exists(self.sock), "the refused instance left the socket alone")
+
+        # kill -9 leaves a stale socket file; the next start replaces it
+        first.kill9()
+        self.assertTrue(os.path.exists(self.sock))
+        third = self.daemon(conf)
+        self.assertIn("removed the stale socket", third.log())
+        self.assertEqual(self.ok("ping")["pong"], True)
+        third.term()
+
+        # a file that is not a socket is not removed
+        with open(self.sock, "w") as f:
+            f.write("precious")
+        fourth = self.daemon(conf, start=False)
+        fourth.start(wait=False)
+        self.assertNotEqual(fourth.proc.wait(WAIT), 0)
+        self.assertIn("is not a socket", fourth.log())
+        with open(self.sock) as f:
+            self.assertEqual(f.read(), "precious")
+
+
+class TestGarbage(DaemonTestCase):
+
+    def setUp(self):
+        super().setUp()
+        conf = self.temp_plan()
+        self.d = self.daemon(conf)
+
+    def assert_alive(self):
+        self.assertTrue(self.d.alive(), "kaohed died:\n" + self.d.log()[-2000:])
+        t = time.monotonic()
+        self.assertEqual(ask(self.sock, "ping")["data"]["pong"], True)
+        self.assertLess(time.monotonic() - t, 1.0, "ping answered promptly")
+
+    def test_06a_random_bytes_nul_invalid_utf8(self):
+        rnd = random.Random(20201215)
+        with unix_connect(self.sock) as s:
+            for i in range(20):
+                junk = bytes(rnd.randrange(256) for _ in range(rnd.randrange(1, 300)))
+                junk = junk.replace(b"\n", b"") + b"\x00\xff\xfe\xc3\x28"
+                s.sendall(junk + b"\n")
+                ans = json.loads(recv_line(s))
+                self.assertIs(ans["ok"], False, ans)
+                self.assertEqual(ans["error"]["code"], "bad-utf8", ans)
+            for junk in (b"ping\x00", b"status \xc3\x28", b"status \xc0\xaf", b"status \xed\xa0\x80",
+                         b"status \xf4\x90\x80\x80", b"\xe5\x85", b"status \xff"):
+                s.sendall(junk + b"\n")
+                ans = json.loads(recv_line(s))
+                self.assertEqual((ans["ok"], ans["error"]["code"]), (False, "bad-utf8"), (junk, ans))
+            # malformed but valid text
+            for line, code in (("", "usage"), ("   ", "usage"), ('status "ua', "usage"),
+                               ('status "u\\x"', "usage"), ("status a\"b", "usage"),
+                               ("nosuch", "unknown-command"), ("status ua ub", "usage"),
+                               ("submit", "usage"), (" ".join(["x"] * 100), "usage"),
+                               ("move 1 2026-13-45 --reason r", "bad-date"),
+                               ("submit ua 1 --at yesterday", "bad-time"),
+                               ("record ua 1 f1 0", "bad-count"),
+                               ("metric ua 3 sat 1e9999", "bad-value"),
+                               ("void -1 --reason r", "usage"), ("void 999999 --reason r", "not-found")):
+                s.sendall(line.encode() + b"\r\n")
+                ans = json.loads(recv_line(s))
+                self.assertEqual((ans["ok"], ans["error"]["code"]), (False, code), (line, ans))
+            # still one connection, still answering
+            s.sendall(b"ping\n")
+            self.assertIs(json.loads(recv_line(s))["ok"], True)
+        self.assert_alive()
+        self.assert_no_writes()
+
+    def test_06b_long_non_ascii_names(self):
+        """Error messages are cut at 2 KiB: a cut inside a UTF-8 character must
+        still give an error answer, never run the command on no unit or crash."""
+        probes = (("status {N}", "unknown-unit"), ("explain {N}", "unknown-unit"),
+                  ("submit {N} 1", "unknown-unit"), ("record {N} 1 f1", "unknown-unit"),
+                  ("submit ua {N}", "unknown-occurrence"),
+                  ("move 1 2026-12-01 --unit {N} --reason r", "unknown-unit"),
+                  ("nosuch{N}", "unknown-command"))
+        for n in (677, 678):
+            name = "八" * n
+            for pattern, code in probes:
+                line = pattern.replace("{N}", name)
+                shown = pattern.replace("{N}", "<%d x 八>" % n)
+                with self.subTest(request=shown):
+                    try:
+                        ans = ask(self.sock, line)
+                    except (OSError, AssertionError) as e:
+                        ans = e
+                        # no answer: give a dying daemon a moment to be seen dead
+                        try:
+                            self.d.proc.wait(1.0)
+                        except subprocess.TimeoutExpired:
+                            pass
+                    if not self.d.alive():
+                        rc = self.d.proc.returncode
+                        self.d.start()          # go on with the other probes
+                        self.fail("kaohed died (exit status %s) on the request %r" % (rc, shown))
+                    self.assertIsInstance(ans, dict, "no answer to %r: %r" % (shown, ans))
+                    self.assertIs(ans["ok"], False, (shown, ans))
+                    self.assertEqual(ans["error"]["code"], code, (shown, ans))
+        self.assert_alive()
+        self.assert_no_writes()
+        self.assertEqual([u["unit"] for u in self.ok("scores")["units"]], ["ua", "ub"])
+
+    def test_06c_huge_lines(self):
+        # exactly the limit is a line like any other
+        with unix_connect(self.sock) as s:
+            s.sendall(b"status " + b"u" * (65536 - 7) + b"\n")
+            ans = json.loads(recv_line(s))
+            self.assertEqual(ans["error"]["code"], "unknown-unit")
+            s.sendall(b"ping\n")
+            self.assertIs(json.loads(recv_line(s))["ok"], True)
+        # 70000 bytes: line-too-long, then the connection closes
+        with unix_connect(self.sock) as s:
+            try:
+                s.sendall(b"a" * 70000 + b"\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            lines, eof = recv_lines_until_eof(s)
+            self.assertTrue(eof, "the connection is closed after a line too long")
+            self.assertEqual(len(lines), 1, lines)
+            ans = json.loads(lines[0])
+            self.assertEqual((ans["ok"], ans["error"]["code"]), (False, "line-too-long"))
+        # a long line with no newline at all
+        with unix_connect(self.sock) as s:
+            try:
+                s.sendall(b"status " + b"\xe5\x85\xab" * 30000)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            lines, eof = recv_lines_until_eof(s)
+            self.assertTrue(eof)
+            self.assertEqual([json.loads(l)["error"]["code"] for l in lines], ["line-too-long"])
+        self.assertIn("longer than 65536 bytes", self.d.log())
+        self.assert_alive()
+
+    def test_06d_half_lines_and_half_close(self):
+        # a client that sent half a line and waits does not hold anyone up
+        idle = unix_connect(self.sock)
+        self.addCleanup(idle.close)
+        idle.sendall(b"stat")
+        self.assert_alive()
+        # a whole line then a half-close: answered, then closed
+        with unix_connect(self.sock) as s:
+            s.sendall(b"ping\n")
+            s.shutdown(socket.SHUT_WR)
+            lines, eof = recv_lines_until_eof(s)
+            self.assertTrue(eof)
+            self.assertEqual(len(lines), 1, lines)
+            self.assertIs(json.loads(lines[0])["ok"], True)
+        # several lines, the last one half, then a half-close
+        with unix_connect(self.sock) as s:
+            s.sendall(b"ping\nstatus ua\nstat")
+            s.shutdown(socket.SHUT_WR)
+            lines, eof = recv_lines_until_eof(s)
+            self.assertTrue(eof)
+            answers = [json.loads(l) for l in lines]
+            self.assertGreaterEqual(len(answers), 2, answers)
+            self.assertLessEqual(len(answers), 3, answers)
+            self.assertIs(answers[0]["ok"], True)
+            self.assertEqual(answers[1]["data"]["unit"], "ua")
+            if len(answers) == 3:       # answering the half line is allowed, as an error
+                self.assertIs(answers[2]["ok"], False)
+        # half a line only, then a half-close
+        with unix_connect(self.sock) as s:
+            s.sendall(b"pi")
+            s.shutdown(socket.SHUT_WR)
+            lines, eof = recv_lines_until_eof(s)
+            self.assertTrue(eof)
+            self.assertLessEqual(len(lines), 1)
+        # nothing at all, then a half-close
+        with unix_connect(self.sock) as s:
+            s.shutdown(socket.SHUT_WR)
+            lines, eof = recv_lines_until_eof(s)
+            self.assertEqual((lines, eof), ([], True))
+        # the waiting client finishes its line and is answered
+        idle.sendall(b"us ub\n")
+        self.assertEqual(json.loads(recv_line(idle))["data"]["unit"], "ub")
+        self.assert_alive()
+
+    @unittest.skipUnless(ROOT, "connects under other uids: needs root")
+    def test_06e_connections_per_uid(self):
+        conns = []
+        self.addCleanup(lambda: [c.close() for c in conns])
+        for i in range(16):
+            c = unix_connect(self.sock)
+            conns.append(c)
+            c.sendall(b"ping\n")
+            self.assertIs(json.loads(recv_line(c))["ok"], True, "connection %d" % (i + 1))
+        extra = unix_connect(self.sock)
+        lines, eof = recv_lines_until_eof(extra)
+        extra.close()
+        self.assertTrue(eof, "the 17th connection is closed")
+        self.assertEqual(len(lines), 1, lines)
+        ans = json.loads(lines[0])
+        self.assertEqual((ans["ok"], ans["error"]["code"]), (False, "busy"))
+        # kaohectl as the same uid is refused the same way: a daemon answered,
+        # so exit 1 and the busy answer, however the refusal races its send
+        runs = [self.ctl("ping") for _ in range(20)]
+        self.assertEqual([(r.returncode, r.stdout.decode()[:60], r.stderr.decode()[:80]) for r in runs
+                          if r.returncode != 1], [], "kaohectl refused as busy must exit 1")
+        for r in runs:
+            self.assertEqual(json.loads(r.stdout)["error"]["code"], "busy")
+        # another uid is still served
+        uid, gid = free_uid_gid()
+        other = connect_as(self.sock, uid, gid, 1)[0]
+        other.sendall(b"ping\n")
+        self.assertIs(json.loads(recv_line(other))["ok"], True)
+        other.close()
+        # the 16 still work
+        for c in conns:
+            c.sendall(b"ping\n")
+            self.assertIs(json.loads(recv_line(c))["ok"], True)
+        # one leaves: a new one is let in
+        conns.pop().close()
+        wait_until(lambda: self.ctl("ping").returncode == 0, what="a free slot after a close")
+
+    @unittest.skipUnless(ROOT, "connects under other uids: needs root")
+    def test_06f_total_connections(self):
+        uid0, gid0 = free_uid_gid()
+        conns = []
+        self.addCleanup(lambda: [c.close() for c in conns])
+        for k in range(4):
+            got = connect_as(self.sock, uid0 + k, gid0 + k, 16)
+            conns.extend(got)
+            for c in got:
+                c.sendall(b"ping\n")
+                self.assertIs(json.loads(recv_line(c))["ok"], True)
+        self.assertEqual(len(conns), 64)
+        extra = connect_as(self.sock, uid0 + 4, gid0 + 4, 1)[0]
+        lines, eof = recv_lines_until_eof(extra)
+        extra.close()
+        self.assertTrue(eof)
+        ans = json.loads(lines[0])
+        self.assertEqual(ans["error"]["code"], "busy", ans)
+        self.assertIn("too many connections", ans["error"]["message"])
+        for c in conns[:8]:
+            c.close()
+        del conns[:8]
+        wait_until(lambda: self.ctl("ping").returncode == 0, what="a free slot after closes")
+        self.assertIn("uid:%d" % uid0, self.d.log(), "an unknown uid is named uid:N")
+
+    def test_06g_client_that_never_reads(self):
+        """~5 MB of `plan` requests, never reading: the daemon stops reading
+        from it while its answers wait (so it costs about one answer's memory),
+        others are answered promptly all along, and it is closed once idle
+        (control_idle_timeout, 3 s here)."""
+        self.d.close()
+        confdir = os.path.join(self.tmp, "conf")
+        os.makedirs(confdir)
+        shutil.copy(os.path.join(os.path.dirname(SHIPPED_CONF), "plan-2020.conf"), confdir)
+        with open(SHIPPED_CONF, encoding="utf-8") as f:
+            text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 3;", 1)
+        conf = os.path.join(confdir, "kaohe.conf")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(text)
+        self.sock = os.path.join(self.tmp, "ctl.sock")
+        self.state = os.path.join(self.tmp, "state")
+        d = self.daemon(conf, self.state, self.sock, extra=["--year", str(now_local().year)])
+        flood = unix_connect(d.sock)
+        self.addCleanup(flood.close)
+        payload = b"plan\n" * (5 * 1024 * 1024 // 5)
+        result = {}
+
+        def send():
+            t = time.monotonic()
+            try:
+                flood.settimeout(60)
+                flood.sendall(payload)
+                result["outcome"] = "all sent"
+            except (BrokenPipeError, ConnectionResetError):
+                result["outcome"] = "dropped"
+            except OSError as e:
+                result["outcome"] = repr(e)
+            result["seconds"] = time.monotonic() - t
+
+        th = threading.Thread(target=send, daemon=True)
+        th.start()
+        worst = 0.0
+        n = 0
+        end = time.monotonic() + 30
+        while (th.is_alive() or n < 5) and time.monotonic() < end:
+            t = time.monotonic()
+            try:
+                ans = ask(d.sock, "ping", timeout=30)
+                self.assertIs(ans["ok"], True)
+            finally:
+                worst = max(worst, time.monotonic() - t)
+            n += 1
+            time.sleep(0.05)
+        th.join(30)
+        self.assertEqual(result.get("outcome"), "dropped", result)
+        self.assertLess(result["seconds"], 20, result)
+        self.assertIn("idle for 3 s, closing", d.log())
+        self.assertTrue(d.alive())
+        with open("/proc/%d/status" % d.proc.pid) as f:
+            peak_kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
+        self.assertLess(peak_kb, 64 * 1024, "kaohed's peak RSS while a client floods without "
+                        "reading: %d kB" % peak_kb)
+        self.assertLess(worst, 1.0, "while a client floods without reading, another waited "
+                        "%.2f s for a ping (%d pings)" % (worst, n))
+
+
+class TestStop(DaemonTestCase):
+
+    def test_07_sigterm_clean_stop(self):
+        conf = self.temp_plan()
+        d = self.daemon(conf)
+        self.ok("submit", "ua", "1", "--note", "保存")
+        self.ok("record", "ub", "1", "f1")
+        rc = d.term()
+        self.assertEqual(rc, 0, d.log())
+        d.drain(0.2)
+        self.assertIn("STOPPING=1", d.messages)
+        self.assertFalse(os.path.exists(self.sock), "the socket file is removed")
+        self.assertIn("stopped", d.log())
+        db = os.path.join(self.state, "kaohe.db")
+        with self.subTest("the database was closed: its WAL checkpointed and removed"):
+            self.assertFalse(os.path.exists(db + "-wal") and os.path.getsize(db + "-wal") > 0)
+        r = subprocess.run(["sqlite3", db, "PRAGMA integrity_check"], capture_output=True, text=True,
+                           timeout=WAIT)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr)
+        d.start()
+        sub = self.entries("ua", "1", "submission")
+        self.assertEqual([e["note"] for e in sub], ["保存"])
+        self.assertEqual([e["kind"] for e in self.entries("ub", "1", "finding")], ["f1"])
+        # SIGINT stops cleanly too
+        d.proc.send_signal(signal.SIGINT)
+        self.assertEqual(d.proc.wait(WAIT), 0)
+
+
+class TestKaohectl(DaemonTestCase):
+
+    def test_08a_exit_codes_and_json(self):
+        conf = self.temp_plan()
+        self.daemon(conf)
+        self.assertEqual(self.ctl("ping").returncode, 0)
+        r = self.ctl("ping", json_out=False)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("pong: true", r.stdout.decode())
+        # 1: refused or failed
+        r = self.ctl("submit", "nosuch", "1", json_out=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("unknown-unit", r.stderr.decode())
+        self.refused("unknown-unit", "submit", "nosuch", "1")
+        self.refused("usage", "status", "ua", "ub")
+        self.refused("unknown-command", "frobnicate")
+        # 2: usage
+        for argv in ([KAOHECTL], [KAOHECTL, "-s", self.sock], [KAOHECTL, "--json"],
+                     [KAOHECTL, "--bogus", "ping"], [KAOHECTL, "-s"]):
+            r = subprocess.run(argv, capture_output=True, env=utf8_env(), timeout=WAIT)
+            self.assertEqual(r.returncode, 2, (argv[1:], r))
+        r = subprocess.run([KAOHECTL, "--help"], capture_output=True, env=utf8_env(), timeout=WAIT)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("example", r.stdout.decode())
+        # 3: no daemon
+        r = self.ctl("ping", sock=os.path.join(self.tmp, "nothing-here.sock"))
+        self.assertEqual(r.returncode, 3)
+        dead = os.path.join(self.tmp, "dead.sock")
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.bind(dead)
+        s.close()
+        self.assertEqual(self.ctl("ping", sock=dead).returncode, 3, "a socket nobody listens on")
+        # --json prints the daemon's answer verbatim
+        for line in ("plan", "audit", "snapshots", "nosuch"):
+            with unix_connect(self.sock) as s:
+                s.sendall(line.encode() + b"\n")
+                raw = recv_line(s)
+            r = self.ctl(*line.split())
+            self.assertEqual(r.stdout, raw + b"\n", line)
+        # KAOHE_SOCKET names the socket when -s is not given
+        r = subprocess.run([KAOHECTL, "--json", "ping"], capture_output=True, timeout=WAIT,
+                           env=utf8_env(KAOHE_SOCKET=self.sock))
+        self.assertEqual(r.returncode, 0, r)
+        # arguments with spaces and quotes arrive whole
+        note = 'a "quoted" note \\ with spaces'
+        sub = self.ok("submit", "ua", "1", "--note", note)
+        self.assertEqual(self.entries("ua", "1", "submission")[0]["note"], note, sub)
+
+    def check_aligned(self, text, header):
+        """The table whose header line begins with the column HEADER: every
+        cell of every row begins at the display column of its header's."""
+        lines = text.split("\n")
+        i = next(i for i, l in enumerate(lines) if re.match(r"\s*%s  " % re.escape(header), l))
+        indent = len(lines[i]) - len(lines[i].lstrip(" "))
+
+        def starts(line):
+            cols, w = [], 0
+            for k, ch in enumerate(line):
+                if ch != " " and (k == indent or (k >= indent + 2 and line[k - 2:k] == "  ")):
+                    cols.append(w)
+                w += display_width(ch)
+            return cols
+
+        head = starts(lines[i])
+        rows = []
+        for l in lines[i + 1:]:
+            if not l.strip() or len(l) - len(l.lstrip(" ")) != indent or ": " in l:
+                break
+            rows.append(l)
+        self.assertGreater(len(rows), 0, text)
+        for l in rows:
+            cols = starts(l)
+            self.assertEqual(cols, head[:len(cols)], "misaligned by display width:\n%s\n%s"
+                             % (lines[i], l))
+        return rows
+
+    def test_08b_tables_aligned_by_display_width(self):
+        self.shipped()
+        r = self.ctl("status", json_out=False)
+        self.assertEqual(r.returncode, 0, r)
+        out = r.stdout.decode("utf-8")
+        rows = self.check_aligned(out, "unit")
+        self.assertEqual(len(rows), 5)
+        for name in UNIT_NAMES.values():
+            self.assertIn(name, out)
+        r = self.ctl("status", "八一路", json_out=False)
+        self.check_aligned(r.stdout.decode("utf-8"), "occurrence")
+
+    def test_08c_tables_aligned_without_a_utf8_locale(self):
+        """kaohectl run with no locale in its environment (cron, services, CI)
+        still prints UTF-8 from the daemon: the table must still line up."""
+        self.shipped()
+        env = {k: v for k, v in utf8_env().items() if not k.startswith("LC_")}
+        env.pop("LANG", None)
+        r = self.ctl("status", json_out=False, env=env)
+        self.assertEqual(r.returncode, 0, r)
+        self.check_aligned(r.stdout.decode("utf-8"), "unit")
+
+    def test_09_unit_by_chinese_name(self):
+        self.shipped()
+        st = self.ok("status", "八一路")
+        self.assertEqual((st["unit"], st["name"]), ("bayilu", "八一路"))
+        self.assertTrue(len(st["occurrences"]) > 0)
+        for uid, name in UNIT_NAMES.items():
+            self.assertEqual(self.ok("explain", name, "1")["unit"], uid)
+        r = self.ctl("status", "八一路", json_out=False)
+        self.assertEqual(r.returncode, 0)
+        self.assertIn("name: 八一路", r.stdout.decode("utf-8"))
+        err = self.refused("unknown-unit", "status", "八一")
+        self.assertIn("八一路", err["message"], "the error lists the known units")
+
+
+@unittest.skipUnless(ROOT, "creates users and groups: needs root")
+class TestAccess(DaemonTestCase):
+    """kaohectl as unprivileged users: what each may do is the daemon's decision."""
+
+    created_users = []
+    created_groups = []
+
+    @classmethod
+    def setUpClass(cls):
+        cls.g = {k: "%s-%s" % (TAG, k) for k in ("da", "db", "ua", "ub", "none")}
+        cls.u = {k: "%s-%s" % (TAG, k) for k in ("off", "mem", "nob")}
+        try:
+            for name in cls.g.values():
+                subprocess.run(["groupadd", "-r", name], check=True, capture_output=True)
+                cls.created_groups.append(name)
+            for key, primary, extra in (("off", "da", []), ("mem", "none", ["ua"]), ("nob", "none", [])):
+                cmd = ["useradd", "-r", "-M", "-N", "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
+                       "-g", cls.g[primary]]
+                if extra:
+                    cmd += ["-G", ",".join(cls.g[e] for e in extra)]
+                subprocess.run(cmd + [cls.u[key]], check=True, capture_output=True)
+                cls.created_users.append(cls.u[key])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+        # a copy of kaohectl every user may run
+        cls.bindir = tempfile.mkdtemp(prefix="kaohe-it-bin-")
+        os.chmod(cls.bindir, 0o755)
+        cls.shared_ctl_path = os.path.join(cls.bindir, "kaohectl")
+        shutil.copy(KAOHECTL, cls.shared_ctl_path)
+        os.chmod(cls.shared_ctl_path, 0o755)
+        cls.fake_uid, cls.fake_gid = free_uid_gid()
+
+    @classmethod
+    def tearDownClass(cls):
+        for name in cls.created_users:
+            subprocess.run(["userdel", name], capture_output=True)
+        for name in cls.created_groups:
+            subprocess.run(["groupdel", name], capture_output=True)
+        cls.created_users, cls.created_groups = [], []
+        if getattr(cls, "bindir", None):
+            shutil.rmtree(cls.bindir, ignore_errors=True)
+
+    def setUp(self):
+        super().setUp()
+        self.shared_ctl = self.shared_ctl_path
+        conf = self.temp_plan(access={
+            "admins": (("root",), ()),
+            "da": ((), (self.g["da"],)), "db": ((), (self.g["db"],)),
+            "ua": ((), (self.g["ua"],)),
+            "ub": (("uid:%d" % self.fake_uid,), (self.g["ub"],)),
+        })
+        self.d = self.daemon(conf)
+
+    def as_user(self, key):
+        name = self.u[key]
+        return ["setpriv", "--reuid=" + name, "--regid=" + str(pwd.getpwnam(name).pw_gid),
+                "--init-groups"]
+
+    def as_fake(self):
+        return ["setpriv", "--reuid=%d" % self.fake_uid, "--regid=%d" % self.fake_gid,
+                "--clear-groups"]
+
+    def test_10a_department_officer(self):
+        off = self.as_user("off")
+        self.ok("submit", "ua", "1", user=off)
+        rec = self.ok("record", "ub", "1", "f1", "2", user=off)
+        self.ok("metric", "ua", "3", "sat", "90", user=off)
+        self.ok("record", "ub", "3", "praise", user=off)
+        self.ok("move", "1", iso(self.due1 + dt.timedelta(days=1)), "--reason", "officer", user=off)
+        self.ok("void", str(rec["id"]), "--reason", "录入错误", user=off)
+        # rows of the other department
+        for args in (("submit", "ua", "2"), ("submit", "ub", "2"),
+                     ("move", "2", iso(self.due2 + dt.timedelta(days=1)), "--reason", "x")):
+            err = self.refused("permission-denied", *args, user=off)
+            self.assertIn(self.u["off"], err["message"])
+        # officers read everything, but are no admins
+        for args in (("status",), ("status", "ub"), ("explain", "ub"), ("scores",), ("plan",),
+                     ("audit",), ("snapshots",), ("upcoming",), ("ping",)):
+            self.ok(*args, user=off)
+        self.refused("permission-denied", "reload", user=off)
+        # every write is audited with the caller's name
+        audit = self.ok("audit", "50")
+        by_off = [a["command"] for a in audit if a["by"] == self.u["off"]]
+        self.assertEqual(len(by_off), 6, audit)
+        self.assertIn("submit ua 1", by_off)
+        self.assertTrue(any(c.startswith("void %d" % rec["id"]) for c in by_off), by_off)
+        self.assertEqual({a["by"] for a in audit}, {self.u["off"]})
+        self.assertEqual(self.entries("ua", "1", "submission")[0]["by"], self.u["off"])
+        self.assertIn("%s: submit ua 1" % self.u["off"], self.d.log())
+
+    def test_10b_unit_member(self):
+        mem = self.as_user("mem")
+        self.assertEqual(self.ok("status", "ua", user=mem)["unit"], "ua")
+        self.assertEqual(self.ok("explain", "ua", user=mem)["unit"], "ua")
+        self.assertEqual(self.ok("explain", "八一路", "1", user=mem)["unit"], "ua")
+        up = self.ok("upcoming", "1", user=mem)
+        for o in up["occurrences"]:
+            self.assertTrue(set(o.get("not_submitted", [])) <= {"ua"}, o)
+        for args in (("status", "ub"), ("explain", "ub"), ("explain", "人民广场", "1"),
+                     ("status",), ("scores",), ("plan",), ("audit",), ("snapshots",)):
+            self.refused("permission-denied", *args, user=mem)
+        for args in (("submit", "ua", "1"), ("record", "ua", "1", "f1"),
+                     ("metric", "ua", "3", "sat", "90"),
+                     ("move", "1", iso(self.due1), "--reason", "x"),
+                     ("void", "1", "--reason", "x"), ("reload",)):
+            self.refused("permission-denied", *args, user=mem)
+        self.assert_no_writes("refused writes change nothing")
+
+    def test_10c_nobody(self):
+        nob = self.as_user("nob")
+        # ping answers anyone (the code authorizes it for all); it reveals nothing but the time
+        self.assertEqual(self.ok("ping", user=nob)["pong"], True)
+        for args in (("status",), ("status", "ua"), ("explain", "ua"), ("scores",), ("plan",),
+                     ("audit",), ("snapshots",), ("upcoming",),
+                     ("submit", "ua", "1"), ("record", "ua", "1", "f1"), ("reload",)):
+            with self.subTest(args=args):
+                self.refused("permission-denied", *args, user=nob)
+        r = self.ctl("status", user=nob, json_out=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("permission-denied", r.stderr.decode())
+        self.assert_no_writes("refused writes change nothing")
+        # a request is parsed before it is authorized: whatever anyone sends,
+        # the daemon answers (here an unknown command whose error message is
+        # cut inside a UTF-8 character) and stays up
+        r = self.ctl("nosuch" + "八" * 678, user=nob)
+        self.assertTrue(self.d.alive(), "any local user can crash kaohed (exit %s)"
+                        % self.d.proc.poll())
+        self.assertEqual(r.returncode, 1, r.stderr.decode()[:200])
+        self.assertEqual(json.loads(r.stdout)["error"]["code"], "unknown-command")
+
+    def test_10d_unresolvable_uid(self):
+        fake = self.as_fake()
+        # named "uid:N" in access, it is a member of ub
+        self.assertEqual(self.ok("status", "ub", user=fake)["unit"], "ub")
+        err = self.refused("permission-denied", "status", "ua", user=fake)
+        self.assertIn("uid:%d" % self.fake_uid, err["message"])
+        self.refused("permission-denied", "submit", "ub", "1", user=fake)
+
+
+if __name__ == "__main__":
+    for path, what in ((KAOHED, "KAOHED"), (KAOHECTL, "KAOHECTL"), (SHIPPED_CONF, "CONFIG_DIR/kaohe.conf")):
+        if not os.path.exists(path):
+            sys.exit("%s: %s does not exist (usage: test_daemon.py KAOHED KAOHECTL CONFIG_DIR)"
+                     % (what, path))
+    unittest.main(argv=[sys.argv[0]])
