@@ -261,12 +261,14 @@ int main(int argc, char **argv)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	if (strlen(path) >= sizeof(sun.sun_path)) {
 		fprintf(stderr, "kaohectl: socket path %s is too long\n", path);
+		free(line);
 		return EXIT_USAGE;
 	}
 	strcpy(sun.sun_path, path);
 	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
 		fprintf(stderr, "kaohectl: no daemon answers on %s: %s\n", path, strerror(errno));
+		free(line);
 		return EXIT_NO_DAEMON;
 	}
 	struct timeval tv = { .tv_sec = 120 };
@@ -291,10 +293,13 @@ int main(int argc, char **argv)
 	for (;;) {
 		if (alen + 65536 > acap) {
 			acap = acap ? acap * 2 : 131072;
-			if (acap > MAX_ANSWER || (ans = realloc(ans, acap)) == NULL) {
+			char *bigger = acap > MAX_ANSWER ? NULL : realloc(ans, acap);
+			if (bigger == NULL) {
 				fprintf(stderr, "kaohectl: the answer is too large\n");
+				free(ans);
 				return EXIT_REFUSED;
 			}
+			ans = bigger;
 		}
 		ssize_t n = recv(fd, ans + alen, acap - alen - 1, 0);
 		if (n < 0 && errno == EINTR)
@@ -305,6 +310,7 @@ int main(int argc, char **argv)
 			else
 				fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
 					n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			free(ans);
 			return EXIT_NO_DAEMON;
 		}
 		alen += (size_t)n;
@@ -319,6 +325,8 @@ int main(int argc, char **argv)
 	json_t *answer = json_loads(ans, 0, &jerr);
 	if (answer == NULL || !json_is_object(answer)) {
 		fprintf(stderr, "kaohectl: the daemon's answer is not JSON: %s\n", jerr.text);
+		json_decref(answer);
+		free(ans);
 		return EXIT_REFUSED;
 	}
 	bool ok = json_is_true(json_object_get(answer, "ok"));
