@@ -758,11 +758,12 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	json_t *rows = json_array(), *err;
+	json_t *rows, *err;
 	(void)a;
 
 	if ((err = may_read_all(c)))
 		return err;
+	rows = json_array();
 	for (size_t r = 0; r < p->nrows; r++) {
 		const struct plan_row *pr = &p->rows[r];
 		json_t *occs = json_array(), *kinds = json_array();
@@ -1082,8 +1083,11 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 	if (rc == 0) {
 		char *result = report_dump(json_object_get(answer, "data"));
 		if (strlen(result) > 1024)
-			strcpy(result + 1020, "…");
-		char *text = xstrdup(line);
+			strcpy(result + util_utf8_trim(result, 1020), "…");
+		/* LINE is LEN bytes, not a C string: the socket's buffer goes on. */
+		char *text = xmalloc(len + 1);
+		memcpy(text, line, len);
+		text[len] = '\0';
 		text[strcspn(text, "\r\n")] = '\0';
 		rc = store_audit_add(c->st, c->now, c->actor->name, text, result);
 		if (rc == 0 && (rc = store_commit(c->st)) == 0)
