@@ -36,6 +36,8 @@ static void usage(FILE *f)
 		"simulate runs the plan on virtual time from 00:00 of --from to 00:00 of\n"
 		"--to (plan time zone) on a fresh in-memory database and writes JSON Lines:\n"
 		"reminders, deductions, quarterly snapshots, and the scores as of --to.\n"
+		"--count-reminders counts reminders instead of printing them; --export\n"
+		"(the publication files) is not available in this version.\n"
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
