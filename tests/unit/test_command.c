@@ -6,331 +6,12 @@
  * worked out by hand from plan-2020.md: a unit with nothing recorded has
  * basic 80, key 15, total 95.
  */
-#include <stdarg.h>
-#include <stddef.h>
 #include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
-#include <jansson.h>
-#include <math.h>
-#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kaohe/calendar.h"
-#include "kaohe/command.h"
-#include "kaohe/config.h"
-#include "kaohe/engine.h"
-#include "kaohe/log.h"
-#include "kaohe/plan.h"
-#include "kaohe/score.h"
-#include "kaohe/store.h"
-#include "kaohe/util.h"
-
-#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
-
-#define assert_i64(a, b)                                                                         \
-	do {                                                                                     \
-		int64_t a_ = (a), b_ = (b);                                                      \
-		if (a_ != b_)                                                                    \
-			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
-	} while (0)
-
-/* ---- what the engine reports ----------------------------------------- */
-
-struct ded {
-	int64_t at;
-	int unit, row, occ;
-	enum entry_type type;
-	int64_t points, entry, replaces;
-	int seq;
-};
-
-#define REM_OCCS 32
-struct rem {
-	int64_t at;
-	enum slot_kind kind;
-	int unit, dept;
-	bool escalate;
-	size_t nocc;
-	char occ[REM_OCCS][40];
-	int seq;
-};
-
-#define MAXU 8
-#define MAXR 40
-struct snap {
-	int64_t at;
-	char period[16];
-	int64_t total[MAXU], rows[MAXU][MAXR];
-	int rank[MAXU];
-	int seq;
-};
-
-struct rec {
-	const struct plan *p;
-	struct ded *d;
-	size_t nd;
-	struct rem *r;
-	size_t nr;
-	struct snap s[16];
-	size_t ns;
-	int seq;
-};
-
-static void on_ded(void *arg, const struct deduction *d)
-{
-	struct rec *r = arg;
-	r->d = realloc(r->d, (r->nd + 1) * sizeof(*r->d));
-	r->d[r->nd] = (struct ded){ .at = d->at,
-				    .unit = d->unit,
-				    .row = d->row,
-				    .occ = d->occ,
-				    .type = d->type,
-				    .points = d->points,
-				    .entry = d->entry,
-				    .replaces = d->replaces,
-				    .seq = r->seq++ };
-	r->nd++;
-}
-
-static void on_snap(void *arg, int64_t at, const char *period, const struct score_table *t)
-{
-	struct rec *r = arg;
-	assert_true(r->ns < 16);
-	assert_true(t->nunits <= MAXU && t->nrows <= MAXR);
-	struct snap *s = &r->s[r->ns++];
-	memset(s, 0, sizeof(*s));
-	s->at = at;
-	snprintf(s->period, sizeof(s->period), "%s", period);
-	for (size_t u = 0; u < t->nunits; u++) {
-		s->total[u] = t->total[u];
-		s->rank[u] = t->rank[u];
-		for (size_t i = 0; i < t->nrows; i++)
-			s->rows[u][i] = t->rows[u * t->nrows + i];
-	}
-	s->seq = r->seq++;
-}
-
-static void on_rem(void *arg, const struct reminder *rm)
-{
-	struct rec *r = arg;
-	r->r = realloc(r->r, (r->nr + 1) * sizeof(*r->r));
-	struct rem *x = &r->r[r->nr++];
-	memset(x, 0, sizeof(*x));
-	x->at = rm->at;
-	x->kind = rm->kind;
-	x->unit = rm->unit;
-	x->dept = rm->dept;
-	x->escalate = rm->escalate;
-	x->nocc = rm->nocc;
-	for (size_t i = 0; i < rm->nocc && i < REM_OCCS; i++)
-		snprintf(x->occ[i], sizeof(x->occ[i]), "%s", r->p->occs[rm->occs[i]].name);
-	x->seq = r->seq++;
-}
-
-/* ---- the fixture ----------------------------------------------------- */
-
-static struct config *g_cfg;
-
-struct fx {
-	const struct plan *p;
-	struct store *st;
-	struct engine *eng;
-	struct engine_sink sink;
-	struct rec rec;
-	struct actor actor;
-	int64_t start, now;
-	json_t **keep;
-	size_t nkeep;
-};
-
-static int64_t T(const char *s)
-{
-	int64_t t;
-	if (calendar_parse_instant(s, true, &t) < 0)
-		fail_msg("bad instant %s", s);
-	return t;
-}
-
-static int group_setup(void **state)
-{
-	struct sbuf errs, warns;
-	(void)state;
-	log_set_level(LOG_LEVEL_WARNING);
-	sbuf_init(&errs);
-	sbuf_init(&warns);
-	g_cfg = config_load(CONF, 0, &errs, &warns);
-	if (g_cfg == NULL)
-		fprintf(stderr, "config_load: %s\n", errs.buf);
-	sbuf_free(&errs);
-	sbuf_free(&warns);
-	return g_cfg ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	config_free(g_cfg);
-	return 0;
-}
-
-static int setup(void **state)
-{
-	struct fx *f = calloc(1, sizeof(*f));
-	char err[256];
-
-	f->p = g_cfg->plan;
-	f->st = store_open(":memory:", err, sizeof(err));
-	assert_non_null(f->st);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_sync_plan(f->st, f->p), 0);
-	assert_int_equal(store_commit(f->st), 0);
-	f->rec.p = f->p;
-	f->sink = (struct engine_sink){
-		.arg = &f->rec, .deduction = on_ded, .snapshot = on_snap, .reminder = on_rem
-	};
-	/* 2020-05-01T00:00:00+08:00, the plan's issue date */
-	f->start = T("2020-05-01T00:00:00+08:00");
-	assert_i64(f->start, 1588262400);
-	f->eng = engine_new(f->p, f->st, &f->sink, f->start);
-	assert_non_null(f->eng);
-	f->now = f->start;
-	snprintf(f->actor.name, sizeof(f->actor.name), "tester");
-	f->actor.admin = true;
-	*state = f;
-	return 0;
-}
-
-static int teardown(void **state)
-{
-	struct fx *f = *state;
-	for (size_t i = 0; i < f->nkeep; i++)
-		json_decref(f->keep[i]);
-	free(f->keep);
-	engine_free(f->eng);
-	store_close(f->st);
-	free(f->rec.d);
-	free(f->rec.r);
-	free(f);
-	return 0;
-}
-
-/* Run the engine up to T, instant by instant, as the daemon's timer does. */
-static void run_to(struct fx *f, int64_t t)
-{
-	int64_t next;
-	while ((next = engine_next(f->eng)) <= t)
-		assert_int_equal(engine_run(f->eng, next), 0);
-	f->now = t;
-}
-
-static json_t *vcmd(struct fx *f, const char *fmt, va_list ap)
-{
-	char line[4096];
-	struct command_ctx c = {
-		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
-	};
-	vsnprintf(line, sizeof(line), fmt, ap);
-	json_t *a = command_execute(&c, line, strlen(line));
-	assert_non_null(a);
-	f->keep = realloc(f->keep, (f->nkeep + 1) * sizeof(*f->keep));
-	f->keep[f->nkeep++] = a;
-	return a;
-}
-
-/* Run a command that must succeed; its data. */
-__attribute__((format(printf, 2, 3))) static json_t *ok(struct fx *f, const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	json_t *a = vcmd(f, fmt, ap);
-	va_end(ap);
-	if (!json_is_true(json_object_get(a, "ok"))) {
-		char *s = json_dumps(a, 0);
-		fail_msg("command failed: %s", s);
-	}
-	return json_object_get(a, "data");
-}
-
-/* Run a command that must fail with CODE; its message. */
-__attribute__((format(printf, 3, 4))) static const char *fails(struct fx *f, const char *code,
-							       const char *fmt, ...)
-{
-	va_list ap;
-	va_start(ap, fmt);
-	json_t *a = vcmd(f, fmt, ap);
-	va_end(ap);
-	json_t *e = json_object_get(a, "error");
-	if (json_is_true(json_object_get(a, "ok")) ||
-	    json_string_value(json_object_get(e, "code")) == NULL ||
-	    strcmp(json_string_value(json_object_get(e, "code")), code) != 0) {
-		char *s = json_dumps(a, 0);
-		fail_msg("expected error %s: %s", code, s);
-	}
-	return json_string_value(json_object_get(e, "message"));
-}
-
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	if (s == NULL)
-		fail_msg("no string member %s", key);
-	return s;
-}
-
-static int64_t hund(json_t *n)
-{
-	if (!json_is_number(n))
-		fail_msg("not a number");
-	return (int64_t)llround(json_number_value(n) * 100.0);
-}
-
-static int U(struct fx *f, const char *id)
-{
-	int u = plan_unit_find(f->p, id);
-	if (u < 0)
-		fail_msg("no unit %s", id);
-	return u;
-}
-
-static int ROW(struct fx *f, const char *id)
-{
-	int r = plan_row_find(f->p, id);
-	if (r < 0)
-		fail_msg("no row %s", id);
-	return r;
-}
-
-/* The state of OCC in `status UNIT`. */
-static json_t *status_occ(struct fx *f, const char *unit, const char *occ)
-{
-	json_t *d = ok(f, "status %s", unit);
-	json_t *occs = json_object_get(d, "occurrences"), *o;
-	size_t i;
-	json_array_foreach(occs, i, o)
-		if (strcmp(str(o, "occurrence"), occ) == 0)
-			return o;
-	fail_msg("status %s has no occurrence %s", unit, occ);
-	return NULL;
-}
-
-/* Row ROW of UNIT in `scores --as-of AS_OF`. */
-static int64_t scores_as_of(struct fx *f, const char *unit, const char *row, const char *as_of)
-{
-	json_t *d = ok(f, "scores --as-of %s", as_of);
-	json_t *u = json_array_get(json_object_get(d, "units"), (size_t)U(f, unit));
-	assert_string_equal(str(u, "unit"), unit);
-	return hund(json_object_get(json_object_get(u, "rows"), row));
-}
-
-static const char *const units5[] = { "bayilu", "renminguangchang", "baiyun", "rixin",
-				      "xianglujiao" };
-
-#define R1_DEADLINE "2020-09-16T00:00:00+08:00"
-#define R1_CLOSE "2020-10-01T00:00:00+08:00"
+#include "support.h"
 
 /* Row ROW of UNIT in `scores` now. */
 static int64_t row_now(struct fx *f, const char *unit, const char *row)
@@ -510,7 +191,7 @@ static void test_err_unknown_unit(void **state)
 	const char *m = fails(f, "unknown-unit", "submit nowhere 1");
 
 	for (size_t u = 0; u < 5; u++)
-		assert_non_null(strstr(m, units5[u]));
+		assert_non_null(strstr(m, shipped_unit_ids[u]));
 	assert_non_null(strstr(m, "nowhere"));
 	fails(f, "unknown-unit", "record 不存在 6c pushback");
 	fails(f, "unknown-unit", "metric nowhere 13 satisfaction 80");
@@ -608,24 +289,9 @@ static void test_err_bad_utf8(void **state)
 			    "on-time");
 	/* a NUL inside the request */
 	static const char nul[] = "ping\0 x";
-	struct command_ctx c = {
-		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
-	};
-	json_t *a = command_execute(&c, nul, sizeof(nul) - 1);
+	json_t *a = exec_n(f, nul, sizeof(nul) - 1);
 	assert_string_equal(json_string_value(json_object_get(json_object_get(a, "error"), "code")),
 			    "bad-utf8");
-	json_decref(a);
-}
-
-static json_t *exec_n(struct fx *f, const char *line, size_t len)
-{
-	struct command_ctx c = {
-		.plan = f->p, .st = f->st, .eng = f->eng, .now = f->now, .actor = &f->actor
-	};
-	json_t *a = command_execute(&c, line, len);
-	f->keep = realloc(f->keep, (f->nkeep + 1) * sizeof(*f->keep));
-	f->keep[f->nkeep++] = a;
-	return a;
 }
 
 static void test_err_line_too_long(void **state)
@@ -997,7 +663,7 @@ static void test_explain_auto_deductions(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-#define T_(fn) cmocka_unit_test_setup_teardown(fn, setup, teardown)
+#define T_(fn) cmocka_unit_test_setup_teardown(fn, fx_setup, fx_teardown)
 		T_(test_record_6c_cap_and_winback),
 		T_(test_record_12_cap),
 		T_(test_record_7a_clamps_at_zero),
@@ -1028,5 +694,5 @@ int main(void)
 		T_(test_explain_auto_deductions),
 #undef T_
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, config_group_setup, config_group_teardown);
 }

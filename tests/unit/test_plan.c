@@ -16,15 +16,9 @@
 #include "kaohe/config.h"
 #include "kaohe/plan.h"
 #include "kaohe/util.h"
+#include "support.h"
 
 #define H 3600
-
-/* Day number of 2020-M-D (2020-01-01 = 18262). */
-static int32_t D(int m, int d)
-{
-	static const int cum[] = { 0, 31, 60, 91, 121, 152, 182, 213, 244, 274, 305, 335 };
-	return 18262 + cum[m - 1] + d - 1;
-}
 
 /* Local Asia/Shanghai (UTC+08:00, no DST) 00:00 of DAY. */
 static int64_t MIDNIGHT(int32_t day)
@@ -32,38 +26,15 @@ static int64_t MIDNIGHT(int32_t day)
 	return (int64_t)day * 86400 - 8 * H;
 }
 
-#define JAN1_2021 18628
-#define T_2021_01_01 INT64_C(1609430400)
-
 /* The shipped configuration, loaded once. */
 static struct config *cfg;
 static const struct plan *P;
 
-static int small_setup(void **state)
-{
-	char err[256];
-	(void)state;
-
-	if (calendar_set_timezone("Asia/Shanghai", err, sizeof(err)) < 0) {
-		print_error("%s\n", err);
-		return -1;
-	}
-	return 0;
-}
-
 static int shipped_setup(void **state)
 {
-	struct sbuf errors, warnings;
-
-	if (small_setup(state) < 0)
+	if (shanghai_group_setup(state) < 0)
 		return -1;
-	sbuf_init(&errors);
-	sbuf_init(&warnings);
-	cfg = config_load(KAOHE_SOURCE_DIR "/config/kaohe.conf", 0, &errors, &warnings);
-	if (cfg == NULL)
-		print_error("config_load failed:\n%s", errors.buf);
-	sbuf_free(&errors);
-	sbuf_free(&warnings);
+	cfg = load_shipped_config();
 	if (cfg == NULL)
 		return -1;
 	P = cfg->plan;
@@ -312,13 +283,9 @@ static void shipped_frame(void **state)
 static void shipped_row_ids_in_annex_order(void **state)
 {
 	(void)state;
-	static const char *const ids[] = { "1",  "2a", "2b", "2c", "3",   "4",   "5",
-					   "6a", "6b", "6c", "7a", "7b",  "7c",  "7d",
-					   "8",  "9",  "10", "11", "12",  "13",  "14",
-					   "15", "16a", "16b", "16c", "17a", "17b", "18" };
-	assert_int_equal(P->nrows, sizeof(ids) / sizeof(ids[0]));
+	assert_int_equal(P->nrows, sizeof(shipped_row_ids) / sizeof(shipped_row_ids[0]));
 	for (size_t i = 0; i < P->nrows; i++)
-		assert_string_equal(P->rows[i].id, ids[i]);
+		assert_string_equal(P->rows[i].id, shipped_row_ids[i]);
 }
 
 static void shipped_row_maxima(void **state)
@@ -354,9 +321,7 @@ static void shipped_row_maxima(void **state)
 static void shipped_units(void **state)
 {
 	(void)state;
-	static const char *const ids[] = { "bayilu", "renminguangchang", "baiyun", "rixin",
-					   "xianglujiao" };
-	static const char *const names[] = { "八一路", "人民广场", "白云", "日新", "香炉礁" };
+	const char *const *ids = shipped_unit_ids, *const *names = shipped_unit_names;
 
 	for (int i = 0; i < 5; i++) {
 		assert_string_equal(P->units[i].id, ids[i]);
@@ -604,16 +569,7 @@ static void shipped_kinds(void **state)
 	const struct plan_row *r = row("6c");
 	int k;
 
-	k = plan_kind_find(r, "pushback");
-	assert_true(k >= 0);
-	assert_false(r->kinds[k].award);
-	assert_int_equal(r->kinds[k].per, 20);
-	assert_int_equal(r->kinds[k].cap, 500);
-	k = plan_kind_find(r, "resolved");
-	assert_true(k >= 0);
-	assert_true(r->kinds[k].award);
-	assert_int_equal(r->kinds[k].per, 10);
-	assert_int_equal(r->kinds[k].cap, 500);
+	expect_shipped_row_6c_kinds(r);
 
 	r = row("12");
 	assert_int_equal(r->nkinds, 4);
@@ -628,14 +584,7 @@ static void shipped_kinds(void **state)
 	assert_int_equal(r->kinds[plan_kind_find(r, "ledger")].per, 50);
 	assert_int_equal(plan_kind_find(r, "pushback"), -1);
 
-	r = row("3");
-	assert_non_null(r->ranking);
-	assert_int_equal(r->ranking->metric, plan_metric_find(P, "dissatisfaction"));
-	assert_true(r->ranking->highest_worst);
-	assert_int_equal(r->ranking->npoints, 3);
-	assert_int_equal(r->ranking->points[0], 300);
-	assert_int_equal(r->ranking->points[1], 200);
-	assert_int_equal(r->ranking->points[2], 100);
+	expect_shipped_row_3_ranking(P, row("3"));
 
 	r = row("13");
 	assert_int_equal(r->nthresholds, 1);
@@ -704,7 +653,8 @@ int main(void)
 		cmocka_unit_test(shipped_kinds),
 		cmocka_unit_test(shipped_calendar),
 	};
-	int failed = cmocka_run_group_tests_name("plan built by hand", small, small_setup, NULL);
+	int failed = cmocka_run_group_tests_name("plan built by hand", small, shanghai_group_setup,
+						 NULL);
 	failed += cmocka_run_group_tests_name("shipped 2020 plan", shipped, shipped_setup,
 					      shipped_teardown);
 	return failed;

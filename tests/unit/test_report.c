@@ -5,70 +5,29 @@
  * jansson value, and compact dumps with reals printed shortest.  The plan
  * is the shipped 2020 one (five units, categories basic and key, 28 rows).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "kaohe/config.h"
-#include "kaohe/log.h"
-#include "kaohe/plan.h"
 #include "kaohe/report.h"
-#include "kaohe/score.h"
 #include "kaohe/util.h"
-
-#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
-
-#define assert_i64(a, b)                                                                         \
-	do {                                                                                     \
-		int64_t a_ = (a), b_ = (b);                                                      \
-		if (a_ != b_)                                                                    \
-			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
-	} while (0)
-
-static struct config *g_cfg;
-
-static int group_setup(void **state)
-{
-	struct sbuf errs, warns;
-	(void)state;
-	log_set_level(LOG_LEVEL_WARNING);
-	sbuf_init(&errs);
-	sbuf_init(&warns);
-	g_cfg = config_load(CONF, 0, &errs, &warns);
-	if (g_cfg == NULL)
-		fprintf(stderr, "config_load: %s\n", errs.buf);
-	sbuf_free(&errs);
-	sbuf_free(&warns);
-	return g_cfg ? 0 : -1;
-}
-
-static int group_teardown(void **state)
-{
-	(void)state;
-	config_free(g_cfg);
-	return 0;
-}
+#include "support.h"
 
 /* ---- report_points / report_value ----------------------------------- */
 
-/* J is a JSON integer of value V. */
+/* J is a JSON integer of value V; J is freed. */
 static void assert_json_int(json_t *j, json_int_t v)
 {
 	assert_non_null(j);
 	if (!json_is_integer(j))
 		fail_msg("expected the integer %lld, got JSON type %d", (long long)v, (int)json_typeof(j));
 	assert_i64(json_integer_value(j), v);
+	json_decref(j);
 }
 
-/* J is a JSON real equal to NUM/DEN (the nearest double). */
+/* J is a JSON real equal to NUM/DEN (the nearest double); J is freed. */
 static void assert_json_real(json_t *j, double num, double den)
 {
 	assert_non_null(j);
@@ -76,63 +35,42 @@ static void assert_json_real(json_t *j, double num, double den)
 		fail_msg("expected the real %g, got JSON type %d", num / den, (int)json_typeof(j));
 	if (json_real_value(j) != num / den)
 		fail_msg("real is %.17g, expected %.17g", json_real_value(j), num / den);
+	json_decref(j);
 }
 
 static void test_points_whole_is_integer(void **state)
 {
 	(void)state;
-	json_t *j;
-
-	assert_json_int(j = report_points(1400), 14);
-	json_decref(j);
-	assert_json_int(j = report_points(0), 0);
-	json_decref(j);
-	assert_json_int(j = report_points(-300), -3);
-	json_decref(j);
-	assert_json_int(j = report_points(10000), 100);
-	json_decref(j);
+	assert_json_int(report_points(1400), 14);
+	assert_json_int(report_points(0), 0);
+	assert_json_int(report_points(-300), -3);
+	assert_json_int(report_points(10000), 100);
 }
 
 static void test_points_fraction_is_real(void **state)
 {
 	(void)state;
-	json_t *j;
-
-	assert_json_real(j = report_points(9650), 96.5, 1);
-	json_decref(j);
-	assert_json_real(j = report_points(-20), -2, 10);
-	json_decref(j);
-	assert_json_real(j = report_points(5), 5, 100);
-	json_decref(j);
-	assert_json_real(j = report_points(-5), -5, 100);
-	json_decref(j);
-	assert_json_real(j = report_points(8250), 82.5, 1);
-	json_decref(j);
+	assert_json_real(report_points(9650), 96.5, 1);
+	assert_json_real(report_points(-20), -2, 10);
+	assert_json_real(report_points(5), 5, 100);
+	assert_json_real(report_points(-5), -5, 100);
+	assert_json_real(report_points(8250), 82.5, 1);
 }
 
 static void test_value_ten_thousandths(void **state)
 {
 	(void)state;
-	json_t *j;
 
 	/* 80 (percent), the row 13 threshold */
-	assert_json_int(j = report_value(800000), 80);
-	json_decref(j);
-	assert_json_int(j = report_value(0), 0);
-	json_decref(j);
-	assert_json_int(j = report_value(-10000), -1);
-	json_decref(j);
-	assert_json_real(j = report_value(123456), 12.3456, 1);
-	json_decref(j);
-	assert_json_real(j = report_value(1), 1, 10000);
-	json_decref(j);
-	assert_json_real(j = report_value(799999), 79.9999, 1);
-	json_decref(j);
-	assert_json_real(j = report_value(-15000), -1.5, 1);
-	json_decref(j);
+	assert_json_int(report_value(800000), 80);
+	assert_json_int(report_value(0), 0);
+	assert_json_int(report_value(-10000), -1);
+	assert_json_real(report_value(123456), 12.3456, 1);
+	assert_json_real(report_value(1), 1, 10000);
+	assert_json_real(report_value(799999), 79.9999, 1);
+	assert_json_real(report_value(-15000), -1.5, 1);
 	/* 0.5: a value of hundredths is not mistaken for whole */
-	assert_json_real(j = report_value(5000), 0.5, 1);
-	json_decref(j);
+	assert_json_real(report_value(5000), 0.5, 1);
 }
 
 /* ---- report_instant --------------------------------------------------- */
@@ -321,6 +259,14 @@ static void make_table(const struct plan *p, struct score_table *t)
 	t->rows[3] = 5;   /* row 2c: 0.05 */
 }
 
+/* The units array of P with make_table's figures as text, into SB (initialised here). */
+static void units_text(const struct plan *p, struct score_table *t, struct sbuf *sb)
+{
+	make_table(p, t);
+	sbuf_init(sb);
+	report_units_text(p, t, sb);
+}
+
 static void test_units_plan_shape(void **state)
 {
 	(void)state;
@@ -347,9 +293,7 @@ static void test_units_text_exact_start(void **state)
 				   "\"basic\":82.5,\"key\":14,\"rank\":1,"
 				   "\"rows\":{\"1\":3,\"2a\":2,\"2b\":1.5,\"2c\":0.05,";
 
-	make_table(p, &t);
-	sbuf_init(&sb);
-	report_units_text(p, &t, &sb);
+	units_text(p, &t, &sb);
 	if (strncmp(sb.buf, want, strlen(want)) != 0)
 		fail_msg("units text starts %.200s", sb.buf);
 	/* one line of compact JSON, closing the array */
@@ -364,21 +308,12 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 {
 	(void)state;
 	const struct plan *p = g_cfg->plan;
-	static const char *const ids[5] = { "bayilu", "renminguangchang", "baiyun", "rixin",
-					    "xianglujiao" };
-	static const char *const names[5] = { "八一路", "人民广场", "白云", "日新", "香炉礁" };
 	static const int ranks[5] = { 1, 2, 2, 4, 5 };
-	static const char *const rows[28] = { "1",  "2a", "2b",  "2c",  "3",   "4",   "5",
-					      "6a", "6b", "6c",  "7a",  "7b",  "7c",  "7d",
-					      "8",  "9",  "10",  "11",  "12",  "13",  "14",
-					      "15", "16a", "16b", "16c", "17a", "17b", "18" };
 	struct score_table t;
 	struct sbuf sb;
 	json_error_t err;
 
-	make_table(p, &t);
-	sbuf_init(&sb);
-	report_units_text(p, &t, &sb);
+	units_text(p, &t, &sb);
 	json_t *j = json_loads(sb.buf, 0, &err);
 	if (j == NULL)
 		fail_msg("not JSON: %s at %d", err.text, err.position);
@@ -389,8 +324,9 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		assert_true(json_is_object(o));
 		/* unit, name, total, basic, key, rank, rows: nothing else */
 		assert_int_equal(json_object_size(o), 7);
-		assert_string_equal(json_string_value(json_object_get(o, "unit")), ids[u]);
-		assert_string_equal(json_string_value(json_object_get(o, "name")), names[u]);
+		assert_string_equal(json_string_value(json_object_get(o, "unit")), shipped_unit_ids[u]);
+		assert_string_equal(json_string_value(json_object_get(o, "name")),
+				    shipped_unit_names[u]);
 		json_t *total = json_object_get(o, "total"), *basic = json_object_get(o, "basic"),
 		       *key = json_object_get(o, "key"), *rank = json_object_get(o, "rank");
 		assert_true(json_is_number(total) && json_is_number(basic) && json_is_number(key));
@@ -404,9 +340,9 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		assert_true(json_is_object(r));
 		assert_int_equal(json_object_size(r), 28);
 		for (size_t i = 0; i < 28; i++) {
-			json_t *v = json_object_get(r, rows[i]);
+			json_t *v = json_object_get(r, shipped_row_ids[i]);
 			if (!json_is_number(v))
-				fail_msg("unit %s has no row %s", ids[u], rows[i]);
+				fail_msg("unit %s has no row %s", shipped_unit_ids[u], shipped_row_ids[i]);
 			int64_t want = t.rows[u * t.nrows + i];
 			assert_i64(llround(json_number_value(v) * 100), want);
 			/* whole points are JSON integers, others reals */
@@ -431,9 +367,7 @@ static void test_units_value_equals_text(void **state)
 	struct score_table t;
 	struct sbuf sb;
 
-	make_table(p, &t);
-	sbuf_init(&sb);
-	report_units_text(p, &t, &sb);
+	units_text(p, &t, &sb);
 	json_t *fromtext = json_loads(sb.buf, 0, NULL);
 	json_t *value = report_units(p, &t);
 	assert_non_null(fromtext);
@@ -475,9 +409,7 @@ static void test_units_text_hostile_name_round_trips(void **state)
 	char name[] = "<script>alert(\"x, y\")</script>, \"人民广场\",\\ \n\t\001 },{\"unit\":\"evil\"";
 
 	p->units[1].name = name;
-	make_table(p, &t);
-	sbuf_init(&sb);
-	report_units_text(p, &t, &sb);
+	units_text(p, &t, &sb);
 	json_error_t err;
 	json_t *j = json_loads(sb.buf, 0, &err);
 	if (j == NULL)
@@ -607,5 +539,5 @@ int main(void)
 		cmocka_unit_test(test_dump_scalar),
 		cmocka_unit_test(test_dump_string_escapes),
 	};
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, config_group_setup, config_group_teardown);
 }

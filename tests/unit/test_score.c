@@ -19,8 +19,7 @@
 #include "kaohe/plan.h"
 #include "kaohe/score.h"
 #include "kaohe/util.h"
-
-#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
+#include "support.h"
 
 /* ---- a small plan by hand ------------------------------------------- */
 
@@ -105,6 +104,30 @@ static struct plan *mini_plan(void)
 	return p;
 }
 
+/* The fixture of the tests on the small plan: it and an empty accumulator. */
+struct mini {
+	struct plan *p;
+	int64_t *acc; /* every unit's buckets */
+};
+
+static int mini_setup(void **state)
+{
+	struct mini *m = calloc(1, sizeof(*m));
+	m->p = mini_plan();
+	m->acc = calloc(m->p->nunits * m->p->nbuckets, sizeof(*m->acc));
+	*state = m;
+	return 0;
+}
+
+static int mini_teardown(void **state)
+{
+	struct mini *m = *state;
+	free(m->acc);
+	plan_free(m->p);
+	free(m);
+	return 0;
+}
+
 /* The accumulator slot of unit U, row ROW, kind KIND (NULL: the row's own). */
 static int64_t *slot(const struct plan *p, int64_t *acc, int u, const char *row, const char *kind)
 {
@@ -140,10 +163,10 @@ static const struct plan_kind *kind_of(const struct plan *p, const char *row, co
 
 static void test_kind_finding_cap(void **state)
 {
-	struct plan *p = mini_plan();
+	struct mini *m = *state;
+	struct plan *p = m->p;
 	const struct plan_kind *push = kind_of(p, "6c", "pushback");
 	const struct plan_kind *ncs = kind_of(p, "12", "no-community-specialist");
-	(void)state;
 
 	/* 6c pushback: 0.2 each, cap 5 -> 30 pushbacks (-6) count -5 */
 	assert_int_equal(score_kind(push, -600), -500);
@@ -154,55 +177,50 @@ static void test_kind_finding_cap(void **state)
 	assert_int_equal(score_kind(ncs, -100), -100);
 	assert_int_equal(score_kind(ncs, -200), -200);
 	assert_int_equal(score_kind(ncs, -300), -200);
-	plan_free(p);
 }
 
 static void test_kind_award_cap(void **state)
 {
-	struct plan *p = mini_plan();
+	struct mini *m = *state;
+	struct plan *p = m->p;
 	const struct plan_kind *res = kind_of(p, "6c", "resolved");
-	(void)state;
 
 	/* 6c resolved: 0.1 each, cap 5 */
 	assert_int_equal(score_kind(res, 120), 120);
 	assert_int_equal(score_kind(res, 500), 500);
 	assert_int_equal(score_kind(res, 620), 500);
-	plan_free(p);
 }
 
 static void test_kind_no_cap(void **state)
 {
-	struct plan *p = mini_plan();
+	struct mini *m = *state;
+	struct plan *p = m->p;
 	const struct plan_kind *org = kind_of(p, "12", "org-incomplete");
 	const struct plan_kind *com = kind_of(p, "13", "commendation");
-	(void)state;
 
 	assert_int_equal(score_kind(org, -1000), -1000);
 	assert_int_equal(score_kind(com, 1200), 1200);
-	plan_free(p);
 }
 
 /* ---- score_row ------------------------------------------------------- */
 
 static void test_row_starts_full(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
-	(void)state;
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 
 	assert_int_equal(score_row(row_of(p, "1"), acc), 300);
 	assert_int_equal(score_row(row_of(p, "6c"), acc), 500);
 	assert_int_equal(score_row(row_of(p, "12"), acc), 600);
 	assert_int_equal(score_row(row_of(p, "14"), acc), 200);
-	free(acc);
-	plan_free(p);
 }
 
 static void test_row_earn_starts_at_zero(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
-	(void)state;
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 
 	assert_int_equal(score_row(row_of(p, "13"), acc), 0);
 	/* one commendation +2 */
@@ -211,15 +229,13 @@ static void test_row_earn_starts_at_zero(void **state)
 	/* plus the threshold +2 (the row's own bucket) */
 	*slot(p, acc, 0, "13", NULL) = 200;
 	assert_int_equal(score_row(row_of(p, "13"), acc), 400);
-	free(acc);
-	plan_free(p);
 }
 
 static void test_row_clamp_at_zero(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
-	(void)state;
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 
 	/* row 1: late 2 then missing 3 in the ledger would be -5 on max 3 */
 	*slot(p, acc, 0, "1", NULL) = -500;
@@ -227,29 +243,25 @@ static void test_row_clamp_at_zero(void **state)
 	/* row 12: org-incomplete 2 x 4 = -8 on max 6 */
 	*slot(p, acc, 0, "12", "org-incomplete") = -800;
 	assert_int_equal(score_row(row_of(p, "12"), acc), 0);
-	free(acc);
-	plan_free(p);
 }
 
 static void test_row_clamp_at_max(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
-	(void)state;
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 
 	/* row 13 (earn, max 5): threshold 2 + commendations 3 x 2 = 8 -> 5 */
 	*slot(p, acc, 0, "13", NULL) = 200;
 	*slot(p, acc, 0, "13", "commendation") = 600;
 	assert_int_equal(score_row(row_of(p, "13"), acc), 500);
-	free(acc);
-	plan_free(p);
 }
 
 static void test_row_caps_per_kind(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
-	(void)state;
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 
 	/* row 12: no-community-specialist 3 x 1 = -3 -> cap -2 -> 4 */
 	*slot(p, acc, 0, "12", "no-community-specialist") = -300;
@@ -257,17 +269,15 @@ static void test_row_caps_per_kind(void **state)
 	/* plus org-incomplete 2 (uncapped) -> 2 */
 	*slot(p, acc, 0, "12", "org-incomplete") = -200;
 	assert_int_equal(score_row(row_of(p, "12"), acc), 200);
-	free(acc);
-	plan_free(p);
 }
 
 /* Row 6c: resolved complaints win back points lost to pushbacks, never above max. */
 static void test_row_6c_award_wins_back(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nbuckets, sizeof(*acc));
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 	const struct plan_row *r = row_of(p, "6c");
-	(void)state;
 
 	/* 30 pushbacks: -6 capped at -5 -> 0 */
 	*slot(p, acc, 0, "6c", "pushback") = -600;
@@ -286,37 +296,39 @@ static void test_row_6c_award_wins_back(void **state)
 	*slot(p, acc, 0, "6c", "pushback") = -240;
 	*slot(p, acc, 0, "6c", "resolved") = 50;
 	assert_int_equal(score_row(r, acc), 310);
-	free(acc);
-	plan_free(p);
 }
 
 /* ---- score_rank ------------------------------------------------------ */
 
+/* score_rank ranks the N values V (PRESENT: which count; NULL: all) WANT. */
+static void expect_ranks(const int64_t *v, const bool *present, size_t n, bool higher_better,
+			 const int *want)
+{
+	int rank[8];
+
+	assert_true(n <= 8);
+	for (size_t i = 0; i < n; i++)
+		rank[i] = -1;
+	score_rank(v, present, n, higher_better, rank);
+	for (size_t i = 0; i < n; i++)
+		if (rank[i] != want[i])
+			fail_msg("rank[%zu] is %d, expected %d", i, rank[i], want[i]);
+}
+
 static void test_rank_1224_higher_better(void **state)
 {
 	const int64_t v[] = { 9500, 9000, 9500, 8000, 9000 };
-	int rank[5];
 	(void)state;
 
-	score_rank(v, NULL, 5, true, rank);
-	assert_int_equal(rank[0], 1);
-	assert_int_equal(rank[1], 3);
-	assert_int_equal(rank[2], 1);
-	assert_int_equal(rank[3], 5);
-	assert_int_equal(rank[4], 3);
+	expect_ranks(v, NULL, 5, true, (const int[]){ 1, 3, 1, 5, 3 });
 }
 
 static void test_rank_lower_better(void **state)
 {
 	const int64_t v[] = { 300, 100, 200, 100 };
-	int rank[4];
 	(void)state;
 
-	score_rank(v, NULL, 4, false, rank);
-	assert_int_equal(rank[0], 4);
-	assert_int_equal(rank[1], 1);
-	assert_int_equal(rank[2], 3);
-	assert_int_equal(rank[3], 1);
+	expect_ranks(v, NULL, 4, false, (const int[]){ 4, 1, 3, 1 });
 }
 
 /* Row 3's ranking: dissatisfaction, highest worst; tied worst share position 1. */
@@ -324,28 +336,19 @@ static void test_rank_row3_tied_worst(void **state)
 {
 	/* ten-thousandths: 12.5, 12.5, 10, 5 */
 	const int64_t v[] = { 125000, 125000, 100000, 50000 };
-	int rank[4];
 	(void)state;
 
-	score_rank(v, NULL, 4, true, rank);
-	assert_int_equal(rank[0], 1);
-	assert_int_equal(rank[1], 1);
-	assert_int_equal(rank[2], 3);
-	assert_int_equal(rank[3], 4);
+	expect_ranks(v, NULL, 4, true, (const int[]){ 1, 1, 3, 4 });
 }
 
 static void test_rank_absent_is_zero(void **state)
 {
 	const int64_t v[] = { 500, 1000000, 300, 300 };
 	const bool present[] = { true, false, true, true };
-	int rank[4] = { -1, -1, -1, -1 };
 	(void)state;
 
-	score_rank(v, present, 4, true, rank);
-	assert_int_equal(rank[0], 1);
-	assert_int_equal(rank[1], 0); /* absent: neither ranked nor pushing others down */
-	assert_int_equal(rank[2], 2);
-	assert_int_equal(rank[3], 2);
+	/* the absent one: neither ranked nor pushing others down */
+	expect_ranks(v, present, 4, true, (const int[]){ 1, 0, 2, 2 });
 }
 
 static void test_rank_all_tied_and_empty(void **state)
@@ -355,14 +358,8 @@ static void test_rank_all_tied_and_empty(void **state)
 	const bool none[] = { false, false, false };
 	(void)state;
 
-	score_rank(v, NULL, 3, true, rank);
-	assert_int_equal(rank[0], 1);
-	assert_int_equal(rank[1], 1);
-	assert_int_equal(rank[2], 1);
-	score_rank(v, none, 3, false, rank);
-	assert_int_equal(rank[0], 0);
-	assert_int_equal(rank[1], 0);
-	assert_int_equal(rank[2], 0);
+	expect_ranks(v, NULL, 3, true, (const int[]){ 1, 1, 1 });
+	expect_ranks(v, none, 3, false, (const int[]){ 0, 0, 0 });
 	score_rank(v, NULL, 0, true, rank);
 }
 
@@ -370,13 +367,13 @@ static void test_rank_all_tied_and_empty(void **state)
 
 static void test_compute_mini(void **state)
 {
-	struct plan *p = mini_plan();
-	int64_t *acc = calloc(p->nunits * p->nbuckets, sizeof(*acc));
+	struct mini *m = *state;
+	struct plan *p = m->p;
+	int64_t *acc = m->acc;
 	struct score_table t;
 	int basic = plan_category_find(p, "basic"), key = plan_category_find(p, "key");
 	int r1 = plan_row_find(p, "1"), r6c = plan_row_find(p, "6c"), r12 = plan_row_find(p, "12"),
 	    r13 = plan_row_find(p, "13"), r14 = plan_row_find(p, "14");
-	(void)state;
 
 	/* a: nothing -> 3 + 5 + 6 + 0 = 14 basic, key 2, total 16 */
 	/* b: row 1 -3 -> 0; 6c pushback -6 (cap -5) resolved +1.2 -> 1.2;
@@ -438,23 +435,17 @@ static void test_compute_mini(void **state)
 	assert_int_equal(t.rank[3], 2);
 	score_free(&t);
 	assert_null(t.rows);
-	free(acc);
-	plan_free(p);
 }
 
 /* The shipped plan: with nothing recorded every unit has 80 + 15 = 95. */
 static void test_compute_shipped_plan_empty(void **state)
 {
-	struct sbuf errs, warns;
-	struct config *cfg;
+	struct config *cfg = load_shipped_config();
 	struct score_table t;
 	(void)state;
 
-	sbuf_init(&errs);
-	sbuf_init(&warns);
-	cfg = config_load(CONF, 0, &errs, &warns);
 	if (cfg == NULL)
-		fail_msg("config_load: %s", errs.buf);
+		fail_msg("config_load failed (the errors are above)");
 	const struct plan *p = cfg->plan;
 	int64_t *acc = calloc(p->nunits * p->nbuckets + 1, sizeof(*acc));
 	int basic = plan_category_find(p, "basic"), key = plan_category_find(p, "key");
@@ -494,29 +485,29 @@ static void test_compute_shipped_plan_empty(void **state)
 	score_free(&t);
 	free(acc);
 	config_free(cfg);
-	sbuf_free(&errs);
-	sbuf_free(&warns);
 }
 
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_kind_finding_cap),
-		cmocka_unit_test(test_kind_award_cap),
-		cmocka_unit_test(test_kind_no_cap),
-		cmocka_unit_test(test_row_starts_full),
-		cmocka_unit_test(test_row_earn_starts_at_zero),
-		cmocka_unit_test(test_row_clamp_at_zero),
-		cmocka_unit_test(test_row_clamp_at_max),
-		cmocka_unit_test(test_row_caps_per_kind),
-		cmocka_unit_test(test_row_6c_award_wins_back),
+#define MINI(fn) cmocka_unit_test_setup_teardown(fn, mini_setup, mini_teardown)
+		MINI(test_kind_finding_cap),
+		MINI(test_kind_award_cap),
+		MINI(test_kind_no_cap),
+		MINI(test_row_starts_full),
+		MINI(test_row_earn_starts_at_zero),
+		MINI(test_row_clamp_at_zero),
+		MINI(test_row_clamp_at_max),
+		MINI(test_row_caps_per_kind),
+		MINI(test_row_6c_award_wins_back),
 		cmocka_unit_test(test_rank_1224_higher_better),
 		cmocka_unit_test(test_rank_lower_better),
 		cmocka_unit_test(test_rank_row3_tied_worst),
 		cmocka_unit_test(test_rank_absent_is_zero),
 		cmocka_unit_test(test_rank_all_tied_and_empty),
-		cmocka_unit_test(test_compute_mini),
+		MINI(test_compute_mini),
 		cmocka_unit_test(test_compute_shipped_plan_empty),
+#undef MINI
 	};
 	log_set_level(LOG_LEVEL_WARNING);
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -17,84 +17,49 @@
  *                    key −(15 1 + 17b 2) = 6, total 47 (no metrics: no
  *                    ranking deduction; 16c's deductions are 0).
  */
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <setjmp.h>
-#include <cmocka.h>
-
 #include <jansson.h>
-#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
-#include "kaohe/calendar.h"
-#include "kaohe/config.h"
-#include "kaohe/log.h"
 #include "kaohe/simulate.h"
 #include "kaohe/util.h"
+#include "support.h"
 
-#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
 #define YEAR_EVENTS KAOHE_SOURCE_DIR "/tests/integration/year2020/events.txt"
-
-#define assert_i64(a, b)                                                                         \
-	do {                                                                                     \
-		int64_t a_ = (a), b_ = (b);                                                      \
-		if (a_ != b_)                                                                    \
-			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
-	} while (0)
 
 #define Q2 "2020-07-01T00:00:00+08:00"
 #define Q3 "2020-10-01T00:00:00+08:00"
 #define Q4 "2021-01-01T00:00:00+08:00"
 
-static const char *const ROWS[28] = { "1",  "2a", "2b",  "2c",  "3",   "4",   "5",
-				      "6a", "6b", "6c",  "7a",  "7b",  "7c",  "7d",
-				      "8",  "9",  "10",  "11",  "12",  "13",  "14",
-				      "15", "16a", "16b", "16c", "17a", "17b", "18" };
-static const char *const UNITS[5] = { "bayilu", "renminguangchang", "baiyun", "rixin",
-				      "xianglujiao" };
-
 /* ---- the fixture --------------------------------------------------------- */
 
-static struct config *g_cfg;
 static char g_dir[64];
 static char *g_files[32];
 static size_t g_nfiles;
 
+/* The shipped configuration and a directory for events files. */
 static int group_setup(void **state)
 {
-	struct sbuf errs, warns;
-	(void)state;
-	log_set_level(LOG_LEVEL_WARNING);
-	sbuf_init(&errs);
-	sbuf_init(&warns);
-	g_cfg = config_load(CONF, 0, &errs, &warns);
-	if (g_cfg == NULL)
-		fprintf(stderr, "config_load: %s\n", errs.buf);
-	sbuf_free(&errs);
-	sbuf_free(&warns);
+	int rc = config_group_setup(state);
 	snprintf(g_dir, sizeof(g_dir), "/tmp/kaohe-test-simulate-XXXXXX");
 	if (mkdtemp(g_dir) == NULL) {
 		perror("mkdtemp");
 		return -1;
 	}
-	return g_cfg ? 0 : -1;
+	return rc;
 }
 
 static int group_teardown(void **state)
 {
-	(void)state;
 	for (size_t i = 0; i < g_nfiles; i++) {
 		unlink(g_files[i]);
 		free(g_files[i]);
 	}
 	rmdir(g_dir);
-	config_free(g_cfg);
-	return 0;
+	return config_group_teardown(state);
 }
 
 /* Write TEXT to a new events file NAME in the test directory; its path. */
@@ -188,14 +153,6 @@ static void simulate_year(struct run *r, const char *events, int count_reminders
 
 /* ---- reading the output ------------------------------------------------- */
 
-static const char *str(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	if (s == NULL)
-		fail_msg("no string member \"%s\"", key);
-	return s;
-}
-
 static bool is(json_t *o, const char *key, const char *value)
 {
 	const char *s = json_string_value(json_object_get(o, key));
@@ -203,20 +160,12 @@ static bool is(json_t *o, const char *key, const char *value)
 }
 
 /* Hundredths of a JSON number member (points are at most two decimals). */
-static int64_t hund(json_t *o, const char *key)
+static int64_t hund_of(json_t *o, const char *key)
 {
 	json_t *n = json_object_get(o, key);
 	if (!json_is_number(n))
 		fail_msg("member \"%s\" is not a JSON number", key);
-	return (int64_t)llround(json_number_value(n) * 100.0);
-}
-
-static int64_t instant(const char *s)
-{
-	int64_t t;
-	if (calendar_parse_instant(s, true, &t) < 0)
-		fail_msg("bad instant %s", s);
-	return t;
+	return hund(n);
 }
 
 /* The one object of TYPE with "period" PERIOD (NULL: any), or fail. */
@@ -260,7 +209,7 @@ static json_t *unit_of(json_t *standing, const char *id)
 
 static int64_t row_of(json_t *standing, const char *unit, const char *row)
 {
-	return hund(json_object_get(unit_of(standing, unit), "rows"), row);
+	return hund_of(json_object_get(unit_of(standing, unit), "rows"), row);
 }
 
 /* A standing holds the five units, each with the 28 rows as numbers. */
@@ -271,12 +220,12 @@ static void assert_standing_shape(json_t *s)
 	assert_int_equal(json_array_size(units), 5);
 	for (size_t u = 0; u < 5; u++) {
 		json_t *e = json_array_get(units, u);
-		assert_string_equal(str(e, "unit"), UNITS[u]);
+		assert_string_equal(str(e, "unit"), shipped_unit_ids[u]);
 		json_t *rows = json_object_get(e, "rows");
 		assert_int_equal(json_object_size(rows), 28);
 		for (size_t r = 0; r < 28; r++)
-			if (!json_is_number(json_object_get(rows, ROWS[r])))
-				fail_msg("unit %s lacks row %s", UNITS[u], ROWS[r]);
+			if (!json_is_number(json_object_get(rows, shipped_row_ids[r])))
+				fail_msg("unit %s lacks row %s", shipped_unit_ids[u], shipped_row_ids[r]);
 		assert_true(json_is_number(json_object_get(e, "total")));
 		assert_true(json_is_number(json_object_get(e, "basic")));
 		assert_true(json_is_number(json_object_get(e, "key")));
@@ -288,10 +237,10 @@ static void assert_standing_shape(json_t *s)
 static void assert_all_units(json_t *s, int64_t total, int64_t basic, int64_t key)
 {
 	for (size_t u = 0; u < 5; u++) {
-		json_t *e = unit_of(s, UNITS[u]);
-		assert_i64(hund(e, "total"), total);
-		assert_i64(hund(e, "basic"), basic);
-		assert_i64(hund(e, "key"), key);
+		json_t *e = unit_of(s, shipped_unit_ids[u]);
+		assert_i64(hund_of(e, "total"), total);
+		assert_i64(hund_of(e, "basic"), basic);
+		assert_i64(hund_of(e, "key"), key);
 		/* all equal: one shared rank */
 		assert_i64(json_integer_value(json_object_get(e, "rank")), 1);
 	}
@@ -353,7 +302,7 @@ static void test_no_events_json_lines_in_time_order(void **state)
 	size_t i;
 	json_array_foreach(r.lines, i, o)
 	{
-		int64_t at = instant(str(o, "at"));
+		int64_t at = T(str(o, "at"));
 		if (at < last)
 			fail_msg("line %zu at %s goes back in time", i + 1, str(o, "at"));
 		last = at;
@@ -361,8 +310,8 @@ static void test_no_events_json_lines_in_time_order(void **state)
 		assert_true(strcmp(type, "reminder") == 0 || strcmp(type, "deduction") == 0 ||
 			    strcmp(type, "snapshot") == 0 || strcmp(type, "scores") == 0);
 		/* nothing before the plan is in force, nothing after TO */
-		assert_true(at >= instant("2020-05-01T00:00:00+08:00"));
-		assert_true(at <= instant(Q4));
+		assert_true(at >= T("2020-05-01T00:00:00+08:00"));
+		assert_true(at <= T(Q4));
 	}
 	/* the scores object comes last, once, as of TO */
 	json_t *lastobj = json_array_get(r.lines, json_array_size(r.lines) - 1);
@@ -407,11 +356,12 @@ static void test_no_events_q2_rows_by_hand(void **state)
 	simulate_year(&r, NULL, 0);
 	json_t *q2 = find_one(r.lines, "snapshot", "2020-Q2");
 	for (size_t u = 0; u < 5; u++)
-		for (size_t i = 0; i < 28; i++)
-			if (row_of(q2, UNITS[u], ROWS[i]) != want[i])
-				fail_msg("Q2 %s row %s is %lld hundredths, expected %lld", UNITS[u],
-					 ROWS[i], (long long)row_of(q2, UNITS[u], ROWS[i]),
-					 (long long)want[i]);
+		for (size_t i = 0; i < 28; i++) {
+			const char *unit = shipped_unit_ids[u], *row = shipped_row_ids[i];
+			if (row_of(q2, unit, row) != want[i])
+				fail_msg("Q2 %s row %s is %lld hundredths, expected %lld", unit, row,
+					 (long long)row_of(q2, unit, row), (long long)want[i]);
+		}
 	assert_all_units(q2, 7900, 6900, 1000);
 	run_free(&r);
 }
@@ -434,9 +384,9 @@ static void test_no_events_q3_q4_scores_by_hand(void **state)
 		for (size_t i = 0; i < 28; i++) {
 			int64_t want = 0;
 			for (size_t k = 0; k < sizeof(left) / sizeof(left[0]); k++)
-				if (strcmp(left[k], ROWS[i]) == 0)
+				if (strcmp(left[k], shipped_row_ids[i]) == 0)
 					want = pts[k];
-			assert_i64(row_of(scores, UNITS[u], ROWS[i]), want);
+			assert_i64(row_of(scores, shipped_unit_ids[u], shipped_row_ids[i]), want);
 		}
 	/* whole points are JSON integers */
 	assert_true(json_is_integer(json_object_get(unit_of(scores, "bayilu"), "total")));
@@ -453,19 +403,19 @@ static void test_no_events_deductions(void **state)
 	assert_int_equal(deductions(r.lines, "rixin", "14", "late", &late), 1);
 	assert_string_equal(str(late, "at"), "2020-05-16T00:00:00+08:00");
 	assert_string_equal(str(late, "occurrence"), "14");
-	assert_i64(hund(late, "points"), -100);
+	assert_i64(hund_of(late, "points"), -100);
 	assert_true(json_is_integer(json_object_get(late, "points")));
 	assert_true(json_is_integer(json_object_get(late, "entry")));
 	assert_int_equal(deductions(r.lines, "rixin", "14", "missing", &missing), 1);
 	assert_string_equal(str(missing, "at"), Q2);
-	assert_i64(hund(missing, "points"), -200);
+	assert_i64(hund_of(missing, "points"), -200);
 	assert_i64(json_integer_value(json_object_get(missing, "replaces")),
 		   json_integer_value(json_object_get(late, "entry")));
 	/* row 7a: late is worth 0 and is not recorded; missing 1 at the close */
 	assert_int_equal(deductions(r.lines, "baiyun", "7a", "late", &late), 0);
 	assert_int_equal(deductions(r.lines, "baiyun", "7a", "missing", &missing), 1);
 	assert_string_equal(str(missing, "at"), Q2);
-	assert_i64(hund(missing, "points"), -100);
+	assert_i64(hund_of(missing, "points"), -100);
 	/* row 16c: worth 0 either way, nothing recorded */
 	assert_int_equal(deductions(r.lines, "baiyun", "16c", "late", &late), 0);
 	assert_int_equal(deductions(r.lines, "baiyun", "16c", "missing", &missing), 0);
@@ -609,20 +559,31 @@ static void test_bad_lines_all_named_nothing_written(void **state)
 	run_free(&r);
 }
 
-static void test_more_than_50_bad_lines(void **state)
+/*
+ * Run the year over the events file NAME of 60 lines "DAYT10:MM:00+08:00
+ * submit nowhere 2a", one a minute: it must fail and write nothing.  The
+ * file's path.
+ */
+static const char *run_sixty_bad_lines(struct run *r, const char *name, const char *day)
 {
-	(void)state;
 	struct sbuf sb;
 	sbuf_init(&sb);
 	for (int i = 1; i <= 60; i++)
-		sbuf_printf(&sb, "2020-06-01T10:%02d:00+08:00 submit nowhere 2a\n", i - 1);
-	const char *path = events_file("sixty.txt", sb.buf);
+		sbuf_printf(&sb, "%sT10:%02d:00+08:00 submit nowhere 2a\n", day, i - 1);
+	const char *path = events_file(name, sb.buf);
 	sbuf_free(&sb);
 
+	simulate(r, "2020-05-01", "2021-01-01", path, 0);
+	assert_int_equal(r->rc, 1);
+	assert_int_equal(r->outlen, 0);
+	return path;
+}
+
+static void test_more_than_50_bad_lines(void **state)
+{
+	(void)state;
 	struct run r;
-	simulate(&r, "2020-05-01", "2021-01-01", path, 0);
-	assert_int_equal(r.rc, 1);
-	assert_int_equal(r.outlen, 0);
+	const char *path = run_sixty_bad_lines(&r, "sixty.txt", "2020-06-01");
 	for (int i = 1; i <= 50; i++)
 		if (!names_line(r.err, path, i))
 			fail_msg("line %d is not listed", i);
@@ -640,18 +601,9 @@ static void test_more_than_50_bad_lines(void **state)
 static void test_bad_lines_counted_once_each(void **state)
 {
 	(void)state;
-	struct sbuf sb;
-	sbuf_init(&sb);
 	/* 60 lines, each bad twice over: before FROM and an unknown unit */
-	for (int i = 1; i <= 60; i++)
-		sbuf_printf(&sb, "2020-04-01T10:%02d:00+08:00 submit nowhere 2a\n", i - 1);
-	const char *path = events_file("sixty-twice.txt", sb.buf);
-	sbuf_free(&sb);
-
 	struct run r;
-	simulate(&r, "2020-05-01", "2021-01-01", path, 0);
-	assert_int_equal(r.rc, 1);
-	assert_int_equal(r.outlen, 0);
+	const char *path = run_sixty_bad_lines(&r, "sixty-twice.txt", "2020-04-01");
 	/* the first 50 bad lines are listed, and 60 lines are counted */
 	int listed = 0;
 	for (int i = 1; i <= 50; i++)
@@ -755,7 +707,7 @@ static void test_short_period(void **state)
 	assert_i64(row_of(s, "bayilu", "14"), 100);
 	/* and 16a (due 05-06) is late: 1 − 1 */
 	assert_i64(row_of(s, "bayilu", "16a"), 0);
-	assert_i64(hund(unit_of(s, "bayilu"), "total"), 9500 - 100 - 100);
+	assert_i64(hund_of(unit_of(s, "bayilu"), "total"), 9500 - 100 - 100);
 	run_free(&r);
 }
 
@@ -772,7 +724,7 @@ static void test_submission_at_deadline_instant_is_late(void **state)
 	/* row 1 (due 09-15, late 2, missing 3): the deadline's work runs first */
 	assert_int_equal(deductions(r.lines, "bayilu", "1", "late", &d), 1);
 	assert_string_equal(str(d, "at"), "2020-09-16T00:00:00+08:00");
-	assert_i64(hund(d, "points"), -200);
+	assert_i64(hund_of(d, "points"), -200);
 	/* the submission keeps it late: no missing at the close */
 	assert_int_equal(deductions(r.lines, "bayilu", "1", "missing", &d), 0);
 	assert_int_equal(deductions(r.lines, "baiyun", "1", "missing", &d), 1);
@@ -780,7 +732,7 @@ static void test_submission_at_deadline_instant_is_late(void **state)
 	json_t *scores = find_one(r.lines, "scores", NULL);
 	assert_i64(row_of(scores, "bayilu", "1"), 100);
 	assert_i64(row_of(scores, "baiyun", "1"), 0);
-	assert_i64(hund(unit_of(scores, "bayilu"), "total"), 4800);
+	assert_i64(hund_of(unit_of(scores, "bayilu"), "total"), 4800);
 	assert_i64(json_integer_value(json_object_get(unit_of(scores, "bayilu"), "rank")), 1);
 	assert_i64(json_integer_value(json_object_get(unit_of(scores, "baiyun"), "rank")), 2);
 	/* Q3 already shows it */
@@ -830,10 +782,10 @@ static void test_event_at_to_after_snapshot(void **state)
 	simulate_year(&r, path, 0);
 	json_t *q4 = find_one(r.lines, "snapshot", "2020-Q4");
 	assert_i64(row_of(q4, "bayilu", "6c"), 500);
-	assert_i64(hund(unit_of(q4, "bayilu"), "total"), 4700);
+	assert_i64(hund_of(unit_of(q4, "bayilu"), "total"), 4700);
 	json_t *scores = find_one(r.lines, "scores", NULL);
 	assert_i64(row_of(scores, "bayilu", "6c"), 480);
-	assert_i64(hund(unit_of(scores, "bayilu"), "total"), 4680);
+	assert_i64(hund_of(unit_of(scores, "bayilu"), "total"), 4680);
 	/* 46.8 is a JSON real, printed shortest */
 	assert_true(json_is_real(json_object_get(unit_of(scores, "bayilu"), "total")));
 	assert_non_null(strstr(r.out, "\"total\":46.8,"));

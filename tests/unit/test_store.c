@@ -72,15 +72,21 @@ struct fx {
 	char path[128];
 };
 
+/* Sync P into ST, in a transaction of its own. */
+static void sync_plan(struct store *st, const struct plan *p)
+{
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_sync_plan(st, p), 0);
+	assert_int_equal(store_commit(st), 0);
+}
+
 static struct store *open_synced(const char *path, const struct plan *p)
 {
 	char err[512] = "";
 	struct store *st = store_open(path, err, sizeof(err));
 	if (st == NULL)
 		fail_msg("store_open(%s): %s", path, err);
-	assert_int_equal(store_begin(st), 0);
-	assert_int_equal(store_sync_plan(st, p), 0);
-	assert_int_equal(store_commit(st), 0);
+	sync_plan(st, p);
 	return st;
 }
 
@@ -150,6 +156,15 @@ static void sql_text(const char *path, const char *sql, char *out, size_t len)
 	sqlite3_close(db);
 }
 
+/* Run SQL on a separate connection to PATH. */
+static void sql_exec(const char *path, const char *sql)
+{
+	sqlite3 *db;
+	assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+	sqlite3_close(db);
+}
+
 static int bucket_of(const struct plan *p, const char *row, const char *kind)
 {
 	int r = plan_row_find(p, row);
@@ -178,11 +193,18 @@ static struct entry mk(enum entry_type type, int unit, const char *row, const ch
 	return e;
 }
 
-static int64_t add(struct store *st, const struct entry *e)
+/* Open a transaction (nested in any open one) and add E in it; its id. */
+static int64_t begin_add(struct store *st, const struct entry *e)
 {
 	int64_t id = 0;
 	assert_int_equal(store_begin(st), 0);
 	assert_int_equal(store_entry_add(st, e, &id), 0);
+	return id;
+}
+
+static int64_t add(struct store *st, const struct entry *e)
+{
+	int64_t id = begin_add(st, e);
 	assert_int_equal(store_commit(st), 0);
 	assert_true(id > 0);
 	return id;
@@ -278,13 +300,9 @@ static void test_newer_schema_refused(void **state)
 {
 	struct fx *f = *state;
 	char err[512] = "";
-	sqlite3 *db;
 
 	/* a database written by a future kaohed */
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, "PRAGMA user_version = 999", NULL, NULL, NULL),
-			 SQLITE_OK);
-	sqlite3_close(db);
+	sql_exec(f->path, "PRAGMA user_version = 999");
 
 	f->st = store_open(f->path, err, sizeof(err));
 	assert_null(f->st);
@@ -306,15 +324,10 @@ static void test_old_schema_migrated(void **state)
 	/* a version one past the latest is refused, the latest itself accepted */
 	char sql[64], err[256];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest + 1);
-	sqlite3 *db;
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	sql_exec(f->path, sql);
 	assert_null(store_open(f->path, err, sizeof(err)));
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest);
-	assert_int_equal(sqlite3_open(f->path, &db), SQLITE_OK);
-	assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
-	sqlite3_close(db);
+	sql_exec(f->path, sql);
 	f->st = open_synced(f->path, f->p);
 }
 
@@ -328,11 +341,8 @@ static void test_sync_plan_idempotent(void **state)
 
 	f->st = open_synced(f->path, f->p);
 	int64_t id = add(f->st, &e);
-	for (int i = 0; i < 3; i++) {
-		assert_int_equal(store_begin(f->st), 0);
-		assert_int_equal(store_sync_plan(f->st, f->p), 0);
-		assert_int_equal(store_commit(f->st), 0);
-	}
+	for (int i = 0; i < 3; i++)
+		sync_plan(f->st, f->p);
 	/* 3 units, buckets: row 1 (1), row 6c (1 + 2 kinds) */
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM units"), 3);
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM buckets"), 4);
@@ -355,9 +365,7 @@ static void test_sync_plan_remaps(void **state)
 	struct entry e = mk(ENTRY_AWARD, 0 /* a */, "6c", NULL, "resolved", b, 30, 100);
 
 	int64_t id = add(f->st, &e);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_sync_plan(f->st, p2), 0);
-	assert_int_equal(store_commit(f->st), 0);
+	sync_plan(f->st, p2);
 	struct entry g;
 	assert_int_equal(store_entry_get(f->st, id, &g), 1);
 	assert_int_equal(g.unit, 3); /* "a" is now index 3 */
@@ -384,13 +392,10 @@ static void test_savepoint_rollback_keeps_outer(void **state)
 	struct fx *f = *state;
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
-	int64_t ida, idb;
 	struct entry g;
 
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
+	int64_t ida = begin_add(f->st, &a);
+	int64_t idb = begin_add(f->st, &b);
 	store_rollback(f->st);
 	assert_int_equal(store_set_hwm(f->st, 42), 0);
 	assert_int_equal(store_commit(f->st), 0);
@@ -407,13 +412,10 @@ static void test_outer_rollback_discards_all(void **state)
 	struct fx *f = *state;
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
-	int64_t ida, idb;
 	struct entry g;
 
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
+	int64_t ida = begin_add(f->st, &a);
+	int64_t idb = begin_add(f->st, &b);
 	assert_int_equal(store_commit(f->st), 0); /* releases the savepoint only */
 	assert_int_equal(store_set_hwm(f->st, 42), 0);
 	store_rollback(f->st);
@@ -432,15 +434,11 @@ static void test_nested_three_levels(void **state)
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
 	struct entry c = mk(ENTRY_SUBMISSION, 2, "1", "1", NULL, -1, 0, 300);
-	int64_t ida, idb, idc;
 	struct entry g;
 
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &a, &ida), 0);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &b, &idb), 0);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_entry_add(f->st, &c, &idc), 0);
+	int64_t ida = begin_add(f->st, &a);
+	int64_t idb = begin_add(f->st, &b);
+	int64_t idc = begin_add(f->st, &c);
 	store_rollback(f->st);			  /* drops c */
 	assert_int_equal(store_commit(f->st), 0); /* keeps b in a */
 	assert_int_equal(store_commit(f->st), 0);
@@ -615,6 +613,14 @@ static void test_submitted(void **state)
 
 /* ---- metrics --------------------------------------------------------- */
 
+/* The latest value of metric M of UNIT as of AS_OF (STRICT: before it), which must exist. */
+static int64_t latest(struct store *st, int unit, const char *m, int64_t as_of, bool strict)
+{
+	int64_t v = -1;
+	assert_int_equal(store_metric_latest(st, unit, m, as_of, strict, &v), 1);
+	return v;
+}
+
 static void test_metric_latest(void **state)
 {
 	struct fx *f = *state;
@@ -630,26 +636,18 @@ static void test_metric_latest(void **state)
 	void_entry(f->st, v30, 350);
 
 	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 99, false, &v), 0);
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 100, false, &v), 1);
-	assert_int_equal(v, 100000);
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 150, false, &v), 1);
-	assert_int_equal(v, 100000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 100, false), 100000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 150, false), 100000);
 	/* latest wins; of two at one instant the one recorded last */
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 250, false, &v), 1);
-	assert_int_equal(v, 150000);
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 200, false, &v), 1);
-	assert_int_equal(v, 150000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 250, false), 150000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 200, false), 150000);
 	/* strict: the instant itself is excluded */
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 200, true, &v), 1);
-	assert_int_equal(v, 100000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 200, true), 100000);
 	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 100, true, &v), 0);
 	/* the voided 30 never counts */
-	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 1000, false, &v), 1);
-	assert_int_equal(v, 150000);
-	assert_int_equal(store_metric_latest(f->st, 0, "satisfaction", 1000, false, &v), 1);
-	assert_int_equal(v, 800000);
-	assert_int_equal(store_metric_latest(f->st, 1, "dissatisfaction", 1000, false, &v), 1);
-	assert_int_equal(v, 990000);
+	assert_int_equal(latest(f->st, 0, "dissatisfaction", 1000, false), 150000);
+	assert_int_equal(latest(f->st, 0, "satisfaction", 1000, false), 800000);
+	assert_int_equal(latest(f->st, 1, "dissatisfaction", 1000, false), 990000);
 	assert_int_equal(store_metric_latest(f->st, 2, "dissatisfaction", 1000, false, &v), 0);
 }
 

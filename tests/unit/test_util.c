@@ -18,29 +18,30 @@
 /* ------------------------------------------------------------------ */
 /* util_parse_fixed */
 
+/* TEXT parses at SCALE to WANT. */
+static void expect_fixed(const char *text, int scale, int64_t want)
+{
+	int64_t v = want ^ 1; /* anything but WANT */
+
+	if (util_parse_fixed(text, scale, &v) != 0)
+		fail_msg("util_parse_fixed(\"%s\", %d) failed", text, scale);
+	if (v != want)
+		fail_msg("util_parse_fixed(\"%s\", %d) gave %lld, expected %lld", text, scale,
+			 (long long)v, (long long)want);
+}
+
 static void parse_fixed_valid_hundredths(void **state)
 {
 	(void)state;
-	int64_t v = -12345;
-
-	assert_int_equal(util_parse_fixed("0.2", 2, &v), 0);
-	assert_int_equal(v, 20);
-	assert_int_equal(util_parse_fixed("0.5", 2, &v), 0);
-	assert_int_equal(v, 50);
-	assert_int_equal(util_parse_fixed("3", 2, &v), 0);
-	assert_int_equal(v, 300);
-	assert_int_equal(util_parse_fixed("96.50", 2, &v), 0);
-	assert_int_equal(v, 9650);
-	assert_int_equal(util_parse_fixed("96.5", 2, &v), 0);
-	assert_int_equal(v, 9650);
-	assert_int_equal(util_parse_fixed("0.05", 2, &v), 0);
-	assert_int_equal(v, 5);
-	assert_int_equal(util_parse_fixed("0", 2, &v), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(util_parse_fixed("100", 2, &v), 0);
-	assert_int_equal(v, 10000);
-	assert_int_equal(util_parse_fixed("007", 2, &v), 0);
-	assert_int_equal(v, 700);
+	expect_fixed("0.2", 2, 20);
+	expect_fixed("0.5", 2, 50);
+	expect_fixed("3", 2, 300);
+	expect_fixed("96.50", 2, 9650);
+	expect_fixed("96.5", 2, 9650);
+	expect_fixed("0.05", 2, 5);
+	expect_fixed("0", 2, 0);
+	expect_fixed("100", 2, 10000);
+	expect_fixed("007", 2, 700);
 }
 
 static void parse_fixed_other_scales(void **state)
@@ -49,15 +50,11 @@ static void parse_fixed_other_scales(void **state)
 	int64_t v = 0;
 
 	/* metrics are kept in ten-thousandths */
-	assert_int_equal(util_parse_fixed("80", 4, &v), 0);
-	assert_int_equal(v, 800000);
-	assert_int_equal(util_parse_fixed("12.3456", 4, &v), 0);
-	assert_int_equal(v, 123456);
-	assert_int_equal(util_parse_fixed("0.0001", 4, &v), 0);
-	assert_int_equal(v, 1);
+	expect_fixed("80", 4, 800000);
+	expect_fixed("12.3456", 4, 123456);
+	expect_fixed("0.0001", 4, 1);
 	/* scale 0: plain integers */
-	assert_int_equal(util_parse_fixed("42", 0, &v), 0);
-	assert_int_equal(v, 42);
+	expect_fixed("42", 0, 42);
 	assert_int_equal(util_parse_fixed("4.2", 0, &v), -1);
 }
 
@@ -108,14 +105,10 @@ static void parse_fixed_signs(void **state)
 	(void)state;
 	int64_t v = 0;
 
-	assert_int_equal(util_parse_fixed("-3", 2, &v), 0);
-	assert_int_equal(v, -300);
-	assert_int_equal(util_parse_fixed("-0.2", 2, &v), 0);
-	assert_int_equal(v, -20);
-	assert_int_equal(util_parse_fixed("+0.5", 2, &v), 0);
-	assert_int_equal(v, 50);
-	assert_int_equal(util_parse_fixed("-0", 2, &v), 0);
-	assert_int_equal(v, 0);
+	expect_fixed("-3", 2, -300);
+	expect_fixed("-0.2", 2, -20);
+	expect_fixed("+0.5", 2, 50);
+	expect_fixed("-0", 2, 0);
 	assert_int_equal(util_parse_fixed("--1", 2, &v), -1);
 	assert_int_equal(util_parse_fixed("+-1", 2, &v), -1);
 	assert_int_equal(util_parse_fixed("1-", 2, &v), -1);
@@ -133,50 +126,48 @@ static void parse_fixed_overflow(void **state)
 	assert_int_equal(util_parse_fixed("123456789012345678901234567890.5", 2, &v), -1);
 	assert_int_equal(v, 777);
 	/* a large but representable value still parses */
-	assert_int_equal(util_parse_fixed("1000000000", 2, &v), 0);
-	assert_int_equal(v, INT64_C(100000000000));
+	expect_fixed("1000000000", 2, INT64_C(100000000000));
 }
 
 /* ------------------------------------------------------------------ */
 /* util_double_to_hundredths */
 
+/* D converts to WANT hundredths. */
+static void expect_hundredths(double d, int64_t want)
+{
+	int64_t v = want ^ 1; /* anything but WANT */
+
+	if (util_double_to_hundredths(d, &v) != 0)
+		fail_msg("util_double_to_hundredths(%.17g) failed", d);
+	if (v != want)
+		fail_msg("util_double_to_hundredths(%.17g) gave %lld, expected %lld", d, (long long)v,
+			 (long long)want);
+}
+
 static void double_to_hundredths_plain(void **state)
 {
 	(void)state;
-	int64_t v = -1;
-
-	assert_int_equal(util_double_to_hundredths(0.2, &v), 0);
-	assert_int_equal(v, 20);
-	assert_int_equal(util_double_to_hundredths(0.5, &v), 0);
-	assert_int_equal(v, 50);
-	assert_int_equal(util_double_to_hundredths(0.0, &v), 0);
-	assert_int_equal(v, 0);
-	assert_int_equal(util_double_to_hundredths(85.0, &v), 0);
-	assert_int_equal(v, 8500);
-	assert_int_equal(util_double_to_hundredths(0.01, &v), 0);
-	assert_int_equal(v, 1);
+	expect_hundredths(0.2, 20);
+	expect_hundredths(0.5, 50);
+	expect_hundredths(0.0, 0);
+	expect_hundredths(85.0, 8500);
+	expect_hundredths(0.01, 1);
 }
 
 static void double_to_hundredths_binary_noise(void **state)
 {
 	(void)state;
-	int64_t v = -1;
 	volatile double a = 0.1, b = 0.2, c = 0.7;
 
 	/* 0.1 + 0.2 == 0.30000000000000004 in binary */
-	assert_int_equal(util_double_to_hundredths(a + b, &v), 0);
-	assert_int_equal(v, 30);
+	expect_hundredths(a + b, 30);
 	/* 1.15 * 100 == 114.99999999999999 */
-	assert_int_equal(util_double_to_hundredths(1.15, &v), 0);
-	assert_int_equal(v, 115);
+	expect_hundredths(1.15, 115);
 	/* 0.07 * 100 == 7.000000000000001 */
-	assert_int_equal(util_double_to_hundredths(0.07, &v), 0);
-	assert_int_equal(v, 7);
+	expect_hundredths(0.07, 7);
 	/* 0.1 * 7 == 0.7000000000000001 */
-	assert_int_equal(util_double_to_hundredths(a * 7, &v), 0);
-	assert_int_equal(v, 70);
-	assert_int_equal(util_double_to_hundredths(c + c + c, &v), 0);
-	assert_int_equal(v, 210);
+	expect_hundredths(a * 7, 70);
+	expect_hundredths(c + c + c, 210);
 }
 
 static void double_to_hundredths_too_precise(void **state)
@@ -201,60 +192,49 @@ static void double_to_hundredths_negative(void **state)
 	int64_t v = 0;
 
 	/* the header restricts only the decimals, not the sign */
-	assert_int_equal(util_double_to_hundredths(-0.5, &v), 0);
-	assert_int_equal(v, -50);
-	assert_int_equal(util_double_to_hundredths(-3.0, &v), 0);
-	assert_int_equal(v, -300);
-	assert_int_equal(util_double_to_hundredths(-0.2, &v), 0);
-	assert_int_equal(v, -20);
+	expect_hundredths(-0.5, -50);
+	expect_hundredths(-3.0, -300);
+	expect_hundredths(-0.2, -20);
 	assert_int_equal(util_double_to_hundredths(-0.123, &v), -1);
 }
 
 /* ------------------------------------------------------------------ */
 /* util_format_fixed */
 
+/* V at SCALE formats as WANT. */
+static void expect_format(int64_t v, int scale, const char *want)
+{
+	char buf[32];
+
+	util_format_fixed(v, scale, buf, sizeof(buf));
+	if (strcmp(buf, want) != 0)
+		fail_msg("util_format_fixed(%lld, %d) gave \"%s\", expected \"%s\"", (long long)v, scale,
+			 buf, want);
+}
+
 static void format_fixed_examples(void **state)
 {
 	(void)state;
-	char buf[32];
-
-	util_format_fixed(9650, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "96.5");
-	util_format_fixed(1400, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "14");
-	util_format_fixed(-20, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "-0.2");
-	util_format_fixed(5, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "0.05");
-	util_format_fixed(0, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "0");
-	util_format_fixed(-5, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "-0.05");
-	util_format_fixed(-300, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "-3");
-	util_format_fixed(8500, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "85");
-	util_format_fixed(9655, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "96.55");
-	util_format_fixed(110, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "1.1");
+	expect_format(9650, 2, "96.5");
+	expect_format(1400, 2, "14");
+	expect_format(-20, 2, "-0.2");
+	expect_format(5, 2, "0.05");
+	expect_format(0, 2, "0");
+	expect_format(-5, 2, "-0.05");
+	expect_format(-300, 2, "-3");
+	expect_format(8500, 2, "85");
+	expect_format(9655, 2, "96.55");
+	expect_format(110, 2, "1.1");
 }
 
 static void format_fixed_other_scales(void **state)
 {
 	(void)state;
-	char buf[32];
-
-	util_format_fixed(800000, 4, buf, sizeof(buf));
-	assert_string_equal(buf, "80");
-	util_format_fixed(123450, 4, buf, sizeof(buf));
-	assert_string_equal(buf, "12.345");
-	util_format_fixed(1, 4, buf, sizeof(buf));
-	assert_string_equal(buf, "0.0001");
-	util_format_fixed(42, 0, buf, sizeof(buf));
-	assert_string_equal(buf, "42");
-	util_format_fixed(INT64_MIN, 2, buf, sizeof(buf));
-	assert_string_equal(buf, "-92233720368547758.08");
+	expect_format(800000, 4, "80");
+	expect_format(123450, 4, "12.345");
+	expect_format(1, 4, "0.0001");
+	expect_format(42, 0, "42");
+	expect_format(INT64_MIN, 2, "-92233720368547758.08");
 }
 
 static void format_fixed_round_trip(void **state)

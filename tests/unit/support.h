@@ -1,0 +1,176 @@
+/*
+ * support — what the unit tests share: the shipped configuration and its
+ * units and rows, the 2020 day numbers and instants, JSON readers, and the
+ * fixture of test_command and test_engine (the real engine and command
+ * dispatcher over the shipped plan on an in-memory store, with a sink that
+ * records what the engine reports).
+ *
+ * Not a test itself: the name keeps it out of the test_*.c glob, and
+ * tests/CMakeLists.txt links it into every unit test executable.
+ */
+#ifndef KAOHE_TESTS_UNIT_SUPPORT_H
+#define KAOHE_TESTS_UNIT_SUPPORT_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <jansson.h>
+#include <stdbool.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/command.h"
+#include "kaohe/config.h"
+#include "kaohe/engine.h"
+#include "kaohe/plan.h"
+#include "kaohe/score.h"
+#include "kaohe/store.h"
+
+#ifndef KAOHE_SOURCE_DIR
+#error "KAOHE_SOURCE_DIR must be defined by the build"
+#endif
+
+#define assert_i64(a, b)                                                                         \
+	do {                                                                                     \
+		int64_t a_ = (a), b_ = (b);                                                      \
+		if (a_ != b_)                                                                    \
+			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
+	} while (0)
+
+/* ---- the shipped configuration ---------------------------------------- */
+
+#define SHIPPED_CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
+
+/* Its five units (ids and names) and 28 rows, in the plan's order. */
+extern const char *const shipped_unit_ids[5];
+extern const char *const shipped_unit_names[5];
+extern const char *const shipped_row_ids[28];
+
+/* SHIPPED_CONF loaded (for the plan's own year); NULL, the errors on stderr. */
+struct config *load_shipped_config(void);
+
+/* Group fixtures: g_cfg is the shipped configuration, logging warnings only. */
+extern struct config *g_cfg;
+int config_group_setup(void **state);
+int config_group_teardown(void **state);
+
+/* Group fixture: the time zone is Asia/Shanghai. */
+int shanghai_group_setup(void **state);
+
+/* What the shipped plan says of row 6c's kinds and of row 3's ranking. */
+void expect_shipped_row_6c_kinds(const struct plan_row *r);
+void expect_shipped_row_3_ranking(const struct plan *p, const struct plan_row *r);
+
+/* ---- 2020 days and instants -------------------------------------------- */
+
+#define JAN1_2021 18628 /* day number of 2021-01-01 */
+#define T_2021_01_01 INT64_C(1609430400)
+
+/* Day number of 2020-M-D (2020-01-01 = 18262). */
+int32_t D(int m, int d);
+
+/* The instant of S, which carries its offset; fails the test if bad. */
+int64_t T(const char *s);
+
+/* ---- JSON -------------------------------------------------------------- */
+
+/* The string member KEY of O, or fail. */
+const char *str(json_t *o, const char *key);
+
+/* Hundredths of the JSON number N, or fail (points have two decimals). */
+int64_t hund(json_t *n);
+
+/* ---- the engine fixture of test_command and test_engine ------------------ */
+
+/* Row 1: due 09-15, deadline 2020-09-16T00:00+08:00, close 2020-10-01T00:00+08:00. */
+#define R1_DEADLINE "2020-09-16T00:00:00+08:00"
+#define R1_CLOSE "2020-10-01T00:00:00+08:00"
+
+/* A deduction, reminder or snapshot the engine reported; SEQ orders them all. */
+struct ded {
+	int64_t at;
+	int unit, row, occ;
+	enum entry_type type;
+	int64_t points, entry, replaces;
+	int seq;
+};
+
+#define REM_OCCS 32
+struct rem {
+	int64_t at;
+	enum slot_kind kind;
+	int unit, dept;
+	bool escalate;
+	size_t nocc;
+	char occ[REM_OCCS][40];
+	int seq;
+};
+
+#define MAXU 8
+#define MAXR 40
+struct snap {
+	int64_t at;
+	char period[16];
+	int64_t total[MAXU], rows[MAXU][MAXR];
+	int rank[MAXU];
+	int seq;
+};
+
+struct rec {
+	const struct plan *p;
+	struct ded *d;
+	size_t nd;
+	struct rem *r;
+	size_t nr;
+	struct snap s[16];
+	size_t ns;
+	int seq;
+};
+
+/*
+ * The plan of g_cfg on a fresh in-memory store, the engine started at
+ * the plan's issue date (2020-05-01T00:00:00+08:00) reporting into REC,
+ * and an admin actor "tester".  Answers of commands are kept until the
+ * teardown.
+ */
+struct fx {
+	const struct plan *p;
+	struct store *st;
+	struct engine *eng;
+	struct engine_sink sink;
+	struct rec rec;
+	struct actor actor;
+	int64_t start, now;
+	json_t **keep;
+	size_t nkeep;
+};
+
+int fx_setup(void **state);
+int fx_teardown(void **state);
+
+/* Run the engine up to T, instant by instant, as the daemon's timer does. */
+void run_to(struct fx *f, int64_t t);
+
+/* The answer to the LEN bytes of LINE at F->now, kept by F. */
+json_t *exec_n(struct fx *f, const char *line, size_t len);
+
+/* Run a command that must succeed; its data. */
+__attribute__((format(printf, 2, 3))) json_t *ok(struct fx *f, const char *fmt, ...);
+
+/* Run a command that must fail with CODE; its message. */
+__attribute__((format(printf, 3, 4))) const char *fails(struct fx *f, const char *code,
+							const char *fmt, ...);
+
+/* The index of unit ID and of row ID, or fail. */
+int U(struct fx *f, const char *id);
+int ROW(struct fx *f, const char *id);
+
+/* The state of OCC in `status UNIT`. */
+json_t *status_occ(struct fx *f, const char *unit, const char *occ);
+
+/* Row ROW of UNIT in `scores --as-of AS_OF`. */
+int64_t scores_as_of(struct fx *f, const char *unit, const char *row, const char *as_of);
+
+#endif
