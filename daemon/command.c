@@ -178,6 +178,21 @@ static json_t *find_unit(const struct plan *p, const char *s, int *unit)
 	return *unit < 0 ? unknown_unit(p, s) : NULL;
 }
 
+static bool is_officer(const struct command_ctx *c);
+
+/* find_unit() for a read: only who may read every unit sees them listed. */
+static json_t *find_unit_read(const struct command_ctx *c, const char *s, int *unit)
+{
+	*unit = plan_unit_find(c->plan, s);
+	if (*unit >= 0)
+		return NULL;
+	if (c->actor->admin || is_officer(c))
+		return unknown_unit(c->plan, s);
+	char eb[ECHO_MAX + 8];
+	return command_error("permission-denied", "%s may not read unit \"%s\"", c->actor->name,
+			     echo(s, eb, sizeof(eb)));
+}
+
 static json_t *find_row(const struct plan *p, const char *s, int *row)
 {
 	*row = plan_row_find(p, s);
@@ -648,7 +663,7 @@ static json_t *status_text(struct command_ctx *c, struct args *a, struct sbuf *s
 
 	if (a->npos != 1)
 		return json_null(); /* the whole status: the JSON path */
-	if ((err = find_unit(c->plan, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+	if ((err = find_unit_read(c, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
 		return err;
 	return unit_status_text(c, unit, sb);
 }
@@ -720,7 +735,7 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 	int unit, row = -1;
 	json_t *err;
 
-	if ((err = find_unit(p, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+	if ((err = find_unit_read(c, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
 		return err;
 	if (a->npos > 1 && (err = find_row(p, a->pos[1], &row)))
 		return err;
@@ -964,6 +979,9 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 				     COMMAND_MAX_LINE);
 	if (memchr(line, '\0', len) || !util_utf8_valid(line, len))
 		return command_error("bad-utf8", "the request is not valid UTF-8 text");
+	/* A line break inside a request would hide a second one in it. */
+	if (memchr(line, '\r', len) || memchr(line, '\n', len))
+		return command_error("usage", "a request may not hold a line break (CR or LF)");
 	memcpy(buf, line, len);
 	buf[len] = '\0';
 	argc = command_split(buf, buf + len + 1, len + 1, argv, err, sizeof(err));
@@ -1074,6 +1092,7 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		answer = cmd->run(c, &a);
 		goto done;
 	}
+	int64_t changes = store_changes(c->st);
 	if (store_begin(c->st) < 0) {
 		answer = command_error("internal", "database: %s", store_errmsg(c->st));
 		goto done;
@@ -1103,9 +1122,14 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		/* store_commit rolls back itself when it fails. */
 		if (store_in_transaction(c->st))
 			store_rollback(c->st);
-		/* What the engine keeps of the store may have moved with the command. */
-		if (engine_resync(c->eng) < 0)
-			log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
+		/* What the engine keeps of the store may have moved with what
+		 * was written and rolled back; a refusal wrote nothing. */
+		if (store_changes(c->st) != changes) {
+			if (engine_resync(c->eng) < 0)
+				log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
+			if (c->timeline_changed)
+				c->timeline_changed(c->hook_arg);
+		}
 	}
 done:
 	if (buf != small)

@@ -723,6 +723,11 @@ static void load_row(struct loader *ld, const config_setting_t *e, int idx)
 	const char *id = get_id(ld, e, "row");
 
 	r->line = (int)config_setting_source_line(e);
+	/* An occurrence is named ROW@YYYY-MM-DD in 39 bytes. */
+	if (id && strlen(id) > 28) {
+		error_at(ld, member(e, "id"), "row id \"%s\" is longer than 28 characters", id);
+		id = NULL;
+	}
 	r->id = xstrdup(id ? id : "?");
 	r->category = r->dept = -1;
 	snprintf(what, sizeof(what), "row %s", r->id);

@@ -42,6 +42,7 @@ struct control {
 	ev_io lio;
 	struct control_ops ops;
 	struct control_limits limits;
+	ev_timer accept_retry; /* listening again after running out of descriptors */
 	struct client *clients;
 	size_t nclients;
 };
@@ -151,42 +152,55 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
  * being read: with more than CONTROL_BACKLOG bytes unsent, the client is
  * not read from until it catches up, so a client that does not read costs
  * one answer's memory and is closed when idle, and never holds up others.
+ * Whenever the answers drain at once, the next buffered lines follow.
  */
 static void client_process(struct client *cl)
 {
 	struct control *c = cl->ctl;
-	char *start = cl->in, *nl;
 
-	while (cl->outlen - cl->outoff <= CONTROL_BACKLOG &&
-	       (nl = memchr(start, '\n', cl->inlen - (size_t)(start - cl->in))) != NULL) {
-		size_t len = (size_t)(nl - start);
-		if (len > 0 && start[len - 1] == '\r')
-			len--;
-		struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
-		if (sb.buf == NULL)
-			sbuf_init(&sb);
-		c->ops.execute(c->ops.arg, &cl->peer, start, len, &sb);
-		sbuf_add(&sb, "\n", 1);
-		cl->out = sb.buf;
-		cl->outlen = sb.len;
-		cl->outcap = sb.cap;
-		start = nl + 1;
+	for (;;) {
+		char *start = cl->in, *nl;
+		while (cl->outlen - cl->outoff <= CONTROL_BACKLOG &&
+		       (nl = memchr(start, '\n', cl->inlen - (size_t)(start - cl->in))) != NULL) {
+			size_t len = (size_t)(nl - start);
+			if (len > 0 && start[len - 1] == '\r')
+				len--;
+			struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
+			if (sb.buf == NULL)
+				sbuf_init(&sb);
+			c->ops.execute(c->ops.arg, &cl->peer, start, len, &sb);
+			sbuf_add(&sb, "\n", 1);
+			cl->out = sb.buf;
+			cl->outlen = sb.len;
+			cl->outcap = sb.cap;
+			start = nl + 1;
+		}
+		cl->inlen -= (size_t)(start - cl->in);
+		memmove(cl->in, start, cl->inlen);
+		if (cl->inlen > COMMAND_MAX_LINE) {
+			char msg[96];
+			snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
+			log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
+			client_error(cl, "line-too-long", msg);
+			ev_io_stop(c->loop, &cl->rio);
+			cl->inlen = 0;
+			cl->closing = true;
+		}
+		if (client_flush(cl) < 0)
+			return; /* closed */
+		if (cl->outlen > 0) {
+			/* Part is unsent: on_write goes on when the client reads. */
+			if (cl->outlen - cl->outoff > CONTROL_BACKLOG)
+				ev_io_stop(c->loop, &cl->rio);
+			else if (!cl->closing)
+				ev_io_start(c->loop, &cl->rio);
+			return;
+		}
+		if (memchr(cl->in, '\n', cl->inlen) == NULL)
+			break;
 	}
-	cl->inlen -= (size_t)(start - cl->in);
-	memmove(cl->in, start, cl->inlen);
-	if (cl->inlen > COMMAND_MAX_LINE) {
-		char msg[96];
-		snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
-		log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
-		client_error(cl, "line-too-long", msg);
-		ev_io_stop(c->loop, &cl->rio);
-		cl->closing = true;
-	} else if (cl->outlen - cl->outoff > CONTROL_BACKLOG) {
-		ev_io_stop(c->loop, &cl->rio);
-	} else if (!cl->closing) {
+	if (!cl->closing)
 		ev_io_start(c->loop, &cl->rio);
-	}
-	client_flush(cl);
 }
 
 static void on_read(struct ev_loop *loop, ev_io *w, int revents)
@@ -204,9 +218,12 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
 			break;
 		if (n <= 0) {
-			/* EOF (a half-close) or an error: answer what came, then go. */
+			/* EOF (a half-close) or an error: answer what came, the
+			 * last line even without its newline, then go. */
 			ev_io_stop(loop, &cl->rio);
 			cl->closing = true;
+			if (cl->inlen > 0 && cl->inlen <= COMMAND_MAX_LINE && cl->in[cl->inlen - 1] != '\n')
+				cl->in[cl->inlen++] = '\n';
 			break;
 		}
 		ev_timer_again(loop, &cl->idle);
@@ -238,8 +255,18 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 
 	for (;;) {
 		int fd = accept4(c->fd, NULL, NULL, SOCK_CLOEXEC | SOCK_NONBLOCK);
+		if (fd < 0 && errno == EINTR)
+			continue;
+		if (fd < 0 && (errno == EMFILE || errno == ENFILE)) {
+			/* The socket stays readable: stop listening a moment
+			 * instead of spinning on it. */
+			log_warn("control: accept (not listening for a second)");
+			ev_io_stop(loop, &c->lio);
+			ev_timer_again(loop, &c->accept_retry);
+			return;
+		}
 		if (fd < 0) {
-			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				log_warn("control: accept");
 			return;
 		}
@@ -279,6 +306,14 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		log_debug("control: %s (uid %u, pid %d) connected", peer.user, (unsigned)peer.uid,
 			  (int)peer.pid);
 	}
+}
+
+static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control *c = w->data;
+	(void)revents;
+	ev_timer_stop(loop, w);
+	ev_io_start(loop, &c->lio);
 }
 
 void control_set_limits(struct control *c, const struct control_limits *limits)
@@ -340,6 +375,9 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 	c->limits = *limits;
 	ev_io_init(&c->lio, on_accept, fd, EV_READ);
 	c->lio.data = c;
+	ev_init(&c->accept_retry, on_accept_retry);
+	c->accept_retry.repeat = 1.0;
+	c->accept_retry.data = c;
 	ev_io_start(loop, &c->lio);
 	return c;
 }
@@ -350,6 +388,7 @@ void control_free(struct control *c)
 		return;
 	while (c->clients)
 		client_close(c->clients);
+	ev_timer_stop(c->loop, &c->accept_retry);
 	ev_io_stop(c->loop, &c->lio);
 	close(c->fd);
 	unlink(c->path);

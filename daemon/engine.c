@@ -516,6 +516,30 @@ int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int
 	return reconcile(e, unit, occ, now, first, why, false, false, true);
 }
 
+int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t now)
+{
+	const struct plan *p = e->plan;
+	int rc = store_begin(e->st);
+
+	for (size_t i = 0; rc == 0 && i < p->noccs; i++) {
+		if (p->occs[i].type != OCC_DEADLINE)
+			continue;
+		int o = plan_occ_find(old->plan, p->occs[i].name);
+		const struct schedule *was = o >= 0 ? &old->sched[o] : NULL;
+		if (was && was->deadline == e->sched[i].deadline && was->close == e->sched[i].close)
+			continue;
+		for (size_t u = 0; rc == 0 && u < p->nunits; u++)
+			rc = reconcile(e, (int)u, (int)i, now, SUB_LOOKUP, "the plan's schedule changed",
+				       false, false, false);
+	}
+	if (rc == 0)
+		rc = store_commit(e->st);
+	else
+		store_rollback(e->st);
+	engine_touch(e);
+	return rc;
+}
+
 int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now)
 {
 	const struct plan *p = e->plan;

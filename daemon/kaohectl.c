@@ -254,8 +254,16 @@ int main(int argc, char **argv)
 	}
 	char *line = NULL;
 	size_t len = 0, cap = 0;
-	for (int i = optind; i < argc; i++)
+	for (int i = optind; i < argc; i++) {
+		/* The protocol is one line: a line break would start a second request. */
+		if (strpbrk(argv[i], "\r\n")) {
+			fprintf(stderr, "kaohectl: argument %d holds a line break, which no request may\n",
+				i - optind + 1);
+			free(line);
+			return EXIT_USAGE;
+		}
 		add_arg(&line, &len, &cap, argv[i]);
+	}
 	line[len++] = '\n'; /* add_arg() leaves room for it */
 
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };

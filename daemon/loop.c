@@ -6,6 +6,7 @@
  * blocking work is short SQLite transactions.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <ev.h>
 #include <math.h>
 #include <stdio.h>
@@ -37,6 +38,7 @@ struct kaohed {
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
+	ev_timer retry;   /* after a failed engine run */
 	unsigned gen; /* of the configuration: counts reloads, from 1 */
 	bool ready;   /* READY=1 sent */
 };
@@ -66,11 +68,28 @@ static void arm(struct kaohed *d)
 	report_status(d);
 }
 
+/* After a failed run (the database busy or full), this long before trying again. */
+#define RETRY_SECONDS 10.0
+
 static void run_engine(struct kaohed *d)
 {
-	if (engine_run(d->eng, wall_now()) < 0)
-		log_warnx("engine: will try again at the next instant or command");
+	if (engine_run(d->eng, wall_now()) < 0) {
+		/* The timer would fire at once again: back off instead. */
+		log_warnx("engine: could not apply what is due; trying again in %.0f s", RETRY_SECONDS);
+		ev_periodic_stop(d->loop, &d->due);
+		ev_timer_stop(d->loop, &d->retry);
+		ev_timer_set(&d->retry, RETRY_SECONDS, 0);
+		ev_timer_start(d->loop, &d->retry);
+		return;
+	}
 	arm(d);
+}
+
+static void on_retry(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	run_engine(w->data);
 }
 
 static void on_due(struct ev_loop *loop, ev_periodic *w, int revents)
@@ -189,6 +208,10 @@ static json_t *reload(void *arg)
 	} else {
 		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 			log_info("reload: %s", line);
+		/* A due the new plan moved changes the state of what is applied. */
+		if (engine_reconcile_changed(eng, d->eng, wall_now()) < 0)
+			log_warnx("reload: cannot reconcile the changed schedules: %s",
+				  store_errmsg(d->st));
 		engine_free(d->eng);
 		config_free(d->cfg);
 		d->eng = eng;
@@ -220,8 +243,9 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 	struct kaohed *d = arg;
 	struct actor actor;
 
-	/* What is due up to now comes before the command, as in simulate. */
-	if (engine_next(d->eng) <= wall_now())
+	/* What is due up to now comes before the command, as in simulate
+	 * (unless the engine is backing off after a failure). */
+	if (!ev_is_active(&d->retry) && engine_next(d->eng) <= wall_now())
 		run_engine(d);
 	access_actor(d->cfg, d->gen, peer, &actor);
 	struct command_ctx ctx = { .plan = d->cfg->plan, .st = d->st, .eng = d->eng,
@@ -261,6 +285,50 @@ static int make_dir(const char *path)
 	return -1;
 }
 
+/*
+ * Fork into the background.  The child gets a pipe to report "0" (ready)
+ * or "1" (failed) to the parent, which waits and exits with it: a start
+ * that fails is seen by whoever started it.  The working directory is
+ * kept, so relative paths (-c, --state-dir, --socket) stay valid.
+ * Returns the pipe in the child; in the parent -2 when the child is
+ * ready, -3 when it failed; -1 when forking failed.
+ */
+static int detach(void)
+{
+	int fds[2];
+	char verdict = '1';
+
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_warn("cannot detach");
+		return -1;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warn("cannot detach");
+		return -1;
+	}
+	if (pid > 0) {
+		close(fds[1]);
+		if (read(fds[0], &verdict, 1) != 1 || verdict != '0') {
+			fprintf(stderr, "kaohed: did not start; see the system log\n");
+			return -3;
+		}
+		return -2;
+	}
+	close(fds[0]);
+	setsid();
+	int null = open("/dev/null", O_RDWR);
+	if (null >= 0) {
+		dup2(null, STDIN_FILENO);
+		dup2(null, STDOUT_FILENO);
+		dup2(null, STDERR_FILENO);
+		if (null > STDERR_FILENO)
+			close(null);
+	}
+	log_init("kaohed", false);
+	return fds[1];
+}
+
 int loop_run(const struct loop_opts *o)
 {
 	struct kaohed d = { .opts = o, .gen = 1 };
@@ -286,6 +354,13 @@ int loop_run(const struct loop_opts *o)
 	}
 	struct settings *set = &d.cfg->set;
 	log_set_level(set->log_level);
+	/* Detach before the database is opened: SQLite's locks do not pass
+	 * to a forked child.  The parent waits for the child's verdict. */
+	int ready_fd = -1;
+	if (!o->foreground && !systemd && (ready_fd = detach()) < 0) {
+		config_free(d.cfg);
+		return ready_fd == -2 ? 0 : 1;
+	}
 	const char *state = o->state_dir ? o->state_dir : set->state_dir;
 	const char *sock = o->socket ? o->socket : set->control_socket;
 	if (make_dir(state) < 0)
@@ -328,6 +403,8 @@ int loop_run(const struct loop_opts *o)
 	}
 	ev_periodic_init(&d.due, on_due, 0, 0, NULL);
 	d.due.data = &d;
+	ev_init(&d.retry, on_retry);
+	d.retry.data = &d;
 	ev_signal_init(&d.sighup, on_sighup, SIGHUP);
 	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
 	ev_signal_init(&d.sigint, on_stop, SIGINT);
@@ -341,19 +418,17 @@ int loop_run(const struct loop_opts *o)
 		ev_timer_init(&d.watchdog, on_watchdog, 0, (double)usec / 2e6);
 		ev_timer_again(d.loop, &d.watchdog);
 	}
-	if (!o->foreground && !systemd) {
-		if (daemon(0, 0) < 0) {
-			log_warn("cannot detach");
-			goto out_control;
-		}
-		ev_loop_fork(d.loop);
-		log_init("kaohed", false);
-	}
 	arm(&d);
 	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
 		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
 	sd_notify(0, "READY=1");
 	d.ready = true;
+	if (ready_fd >= 0) {
+		/* The parent exits 0: the daemon is up. */
+		(void)!write(ready_fd, "0", 1);
+		close(ready_fd);
+		ready_fd = -1;
+	}
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
 	engine_current(d.eng);
@@ -362,8 +437,8 @@ int loop_run(const struct loop_opts *o)
 	status = 0;
 
 	ev_timer_stop(d.loop, &d.watchdog);
+	ev_timer_stop(d.loop, &d.retry);
 	ev_periodic_stop(d.loop, &d.due);
-out_control:
 	control_free(d.ctl);
 out_engine:
 	engine_free(d.eng);
@@ -371,6 +446,10 @@ out_store:
 	store_close(d.st);
 out_cfg:
 	config_free(d.cfg);
+	if (ready_fd >= 0) {
+		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
+		close(ready_fd);
+	}
 	log_info("stopped");
 	log_finalise();
 	return status;

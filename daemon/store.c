@@ -193,6 +193,7 @@ struct store {
 		const char *text;
 		int64_t ref;
 	} rule_cache[RULE_CACHE];
+	struct sbuf get_buf; /* the strings of store_entry_get()'s entry */
 };
 
 const char *store_entry_type_name(enum entry_type type)
@@ -250,6 +251,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
 	bool mem = strcmp(path, ":memory:") == 0;
+
+	sbuf_init(&st->get_buf);
 	int version = 0;
 	sqlite3_stmt *s;
 
@@ -334,6 +337,7 @@ void store_close(struct store *st)
 	free(st->unit_idx);
 	free(st->bucket_ref);
 	free(st->bucket_idx);
+	sbuf_free(&st->get_buf);
 	free(st);
 }
 
@@ -442,11 +446,18 @@ void store_rollback(struct store *st)
 {
 	if (st->depth == 0)
 		return;
+	/* A rule inserted in what is rolled back is gone: forget them all. */
+	memset(st->rule_cache, 0, sizeof(st->rule_cache));
 	if (st->depth == 1)
 		run_stmt(st, S_ROLLBACK);
 	else if (run_stmt(st, S_ROLLBACK_TO) == 0)
 		run_stmt(st, S_RELEASE);
 	st->depth--;
+}
+
+int64_t store_changes(struct store *st)
+{
+	return sqlite3_total_changes64(st->db);
 }
 
 int store_in_transaction(const struct store *st)
@@ -642,16 +653,28 @@ int store_entry_get(struct store *st, int64_t id, struct entry *e)
 	int rc;
 	if (s == NULL)
 		return -1;
-	/* The strings point into the statement: keep it stepped until the next call. */
-	sqlite3_reset(s);
 	sqlite3_bind_int64(s, 1, id);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		read_entry(st, s, e);
-		return 1;
+		/* A statement left stepped holds a read transaction open, and
+		 * then no checkpoint can reset the WAL: the strings move to the
+		 * store's own buffer before the reset. */
+		const char **strs[] = { &e->note, &e->rule, &e->auto_key, &e->void_reason };
+		size_t off[4];
+		st->get_buf.len = 0;
+		for (size_t i = 0; i < 4; i++) {
+			off[i] = st->get_buf.len;
+			if (*strs[i])
+				sbuf_add(&st->get_buf, *strs[i], strlen(*strs[i]) + 1);
+		}
+		for (size_t i = 0; i < 4; i++)
+			if (*strs[i])
+				*strs[i] = st->get_buf.buf + off[i];
 	}
 	sqlite3_reset(s);
-	return rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int each_entry(struct store *st, sqlite3_stmt *s,

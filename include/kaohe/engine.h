@@ -128,6 +128,13 @@ int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int
 			   const char *why);
 /* The state at NOW of an occurrence scheduled S whose first submission is FIRST. */
 enum occ_state engine_state_at(const struct schedule *s, int64_t first, int64_t now);
+/*
+ * After a reload: reconcile every unit's deadline entries of each
+ * occurrence whose shared schedule differs from what OLD (the engine of
+ * the previous configuration) had under the same name, inside one
+ * transaction.  0 or -1.
+ */
+int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t now);
 /* Bring UNIT's threshold entries in line with its latest metrics at NOW. */
 int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now);
 

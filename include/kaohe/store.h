@@ -85,6 +85,8 @@ int store_sync_plan(struct store *st, const struct plan *plan);
 int store_begin(struct store *st);
 int store_commit(struct store *st);
 void store_rollback(struct store *st);
+/* A count that grows with every row the connection changes. */
+int64_t store_changes(struct store *st);
 /* How deep the transactions nest now (0: none). */
 int store_in_transaction(const struct store *st);
 
@@ -113,7 +115,7 @@ int store_auto_void(struct store *st, const char *key, enum entry_type keep, int
  */
 int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, const char *reason);
 /*
- * Read entry ID into *E; strings stay valid until the next store call.
+ * Read entry ID into *E; its strings stay valid until the next call.
  * 1 found, 0 not found, -1 error.
  */
 int store_entry_get(struct store *st, int64_t id, struct entry *e);
