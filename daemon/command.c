@@ -369,6 +369,9 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 		calendar_format_instant(c->now, now, sizeof(now));
 		return command_error("bad-time", "--at %s is in the future (now is %s)", a->opt[A_AT], now);
 	}
+	if (at < calendar_instant(p->cal.year_first, 0))
+		return command_error("bad-time", "--at %s is before the plan year %d", a->opt[A_AT],
+				     p->year);
 	int64_t before = engine_first_submission(c->eng, unit, occ);
 	struct entry en = { .unit = unit, .type = ENTRY_SUBMISSION, .bucket = -1, .at = at,
 			    .recorded_at = c->now, .note = a->opt[A_NOTE] };
@@ -576,8 +579,8 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 	if (store_entry_void(c->st, id, c->now, c->actor->name, a->opt[A_REASON]) < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	int occ = plan_occ_find(p, occname);
-	if (type == ENTRY_SUBMISSION && occ >= 0)
-		engine_forget_submission(c->eng, unit, occ);
+	if (type == ENTRY_SUBMISSION && occ >= 0 && engine_forget_submission(c->eng, unit, occ) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if ((type == ENTRY_SUBMISSION && occ >= 0 &&
 	     engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission voided") < 0) ||
 	    (type == ENTRY_METRIC && engine_reconcile_thresholds(c->eng, unit, c->now) < 0))

@@ -261,8 +261,10 @@ void engine_note_submission(struct engine *e, int unit, int occ, int64_t at)
 
 int engine_forget_submission(struct engine *e, int unit, int occ)
 {
-	e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] =
-		store_first_submission(e->st, unit, e->plan->occs[occ].name);
+	int64_t first = store_first_submission(e->st, unit, e->plan->occs[occ].name);
+	if (first == INT64_MIN)
+		return -1;
+	e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] = first;
 	return 0;
 }
 
@@ -284,12 +286,21 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
 
 int engine_resync(struct engine *e)
 {
-	engine_touch(e);
 	size_t n = e->plan->nunits * e->plan->noccs;
+	int64_t *keep = e->first_sub;
+
+	engine_touch(e);
+	/* Read into a new table: a failed read must not look like "nobody
+	 * submitted", which the next deadline would turn into deductions. */
+	e->first_sub = xmalloc((n + 1) * sizeof(*e->first_sub));
 	for (size_t i = 0; i < n; i++)
 		e->first_sub[i] = INT64_MAX;
-	if (store_first_submissions(e->st, load_first, e) < 0)
+	if (store_first_submissions(e->st, load_first, e) < 0) {
+		free(e->first_sub);
+		e->first_sub = keep;
 		return -1;
+	}
+	free(keep);
 	return engine_reschedule(e);
 }
 
@@ -305,7 +316,6 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	e->sched = xcalloc(plan->noccs + 1, sizeof(*e->sched));
 	e->sched_text = xcalloc(plan->noccs + 1, sizeof(*e->sched_text));
 	e->mark = xcalloc(plan->nunits + 1, 1);
-	e->first_sub = xmalloc((plan->nunits * plan->noccs + 1) * sizeof(*e->first_sub));
 	e->excluded = xcalloc(plan->nunits + 1, 1);
 	e->dig_of = xmalloc((plan->nunits * 4 + 1) * sizeof(int));
 	for (size_t i = 0; i < plan->nunits * 4; i++)
@@ -748,11 +758,12 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 	const struct plan_occ *o = &e->plan->occs[t->occ];
 	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
 
-	/* Catching up: only the latest missed slot, and none once closed. */
+	/* Catching up: only the latest missed slot, and none once closed (a
+	 * record node closes with its quarter, as a deadline does). */
 	if (t->at < now) {
 		if (t->next_same >= 0 && e->tl[t->next_same].at <= now)
 			return 0;
-		if (o->type == OCC_DEADLINE && s->close <= now)
+		if (s->close <= now)
 			return 0;
 	}
 	if (o->type == OCC_RECORD) {

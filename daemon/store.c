@@ -713,11 +713,14 @@ int64_t store_first_submission(struct store *st, int unit, const char *occ)
 	sqlite3_stmt *s = stmt(st, S_FIRST_SUB);
 	int64_t v = INT64_MAX;
 	if (s == NULL)
-		return INT64_MAX;
+		return INT64_MIN;
 	sqlite3_bind_text(s, 1, occ, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 2, st->unit_ref[unit]);
-	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+	int rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
 		v = sqlite3_column_int64(s, 0);
+	else if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		v = INT64_MIN;
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return v;

@@ -77,7 +77,7 @@ int engine_resync(struct engine *e);
  * The engine keeps each unit's first valid submission per occurrence, so
  * that a deadline's fan-out needs no query.  The commands keep it true:
  * engine_note_submission() after recording one, engine_forget_submission()
- * after voiding one (it asks the store again).
+ * after voiding one (it asks the store again; -1 when the store fails).
  */
 int64_t engine_first_submission(const struct engine *e, int unit, int occ);
 void engine_note_submission(struct engine *e, int unit, int occ, int64_t at);

@@ -125,7 +125,8 @@ int store_entry_get(struct store *st, int64_t id, struct entry *e);
  */
 int store_entries_of(struct store *st, int unit, const char *row,
 		     int (*fn)(const struct entry *e, void *arg), void *arg);
-/* First valid submission of UNIT for OCC: its instant, or INT64_MAX. */
+/* First valid submission of UNIT for OCC: its instant, INT64_MAX if none,
+ * INT64_MIN on a database error. */
 int64_t store_first_submission(struct store *st, int unit, const char *occ);
 /*
  * Call FN with the first valid submission of every (unit, occurrence)
