@@ -319,6 +319,10 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 void control_set_limits(struct control *c, const struct control_limits *limits)
 {
 	c->limits = *limits;
+	for (struct client *cl = c->clients; cl; cl = cl->next) {
+		cl->idle.repeat = limits->idle_seconds;
+		ev_timer_again(c->loop, &cl->idle);
+	}
 }
 
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,

@@ -323,7 +323,10 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	e->dept_dig = xmalloc((plan->ndepts + 1) * sizeof(int));
 	for (size_t i = 0; i < plan->ndepts; i++)
 		e->dept_dig[i] = -1;
-	e->hwm = store_hwm(st);
+	if (store_hwm_read(st, &e->hwm) < 0) {
+		engine_free(e);
+		return NULL;
+	}
 	if (e->hwm == INT64_MIN)
 		e->hwm = start - 1;
 	if (engine_resync(e) < 0) {

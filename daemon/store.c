@@ -465,14 +465,24 @@ int store_in_transaction(const struct store *st)
 	return st->depth;
 }
 
-int64_t store_hwm(struct store *st)
+int store_hwm_read(struct store *st, int64_t *out)
 {
 	sqlite3_stmt *s = stmt(st, S_HWM_GET);
-	int64_t v = INT64_MIN;
-	if (s && sqlite3_step(s) == SQLITE_ROW)
-		v = sqlite3_column_int64(s, 0);
-	if (s)
-		sqlite3_reset(s);
+	int rc;
+	*out = INT64_MIN;
+	if (s == NULL)
+		return -1;
+	rc = sqlite3_step(s);
+	if (rc == SQLITE_ROW)
+		*out = sqlite3_column_int64(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+}
+
+int64_t store_hwm(struct store *st)
+{
+	int64_t v;
+	store_hwm_read(st, &v);
 	return v;
 }
 

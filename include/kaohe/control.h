@@ -36,7 +36,7 @@ struct control;
  */
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
 			    const struct control_limits *limits, char *err, size_t errlen);
-/* New limits (after a reload); they apply to new connections and idle timers. */
+/* New limits (after a reload): for new connections, and the idle time for all. */
 void control_set_limits(struct control *c, const struct control_limits *limits);
 /* Close every connection and the socket, and remove the socket file. */
 void control_free(struct control *c);

@@ -90,8 +90,14 @@ int64_t store_changes(struct store *st);
 /* How deep the transactions nest now (0: none). */
 int store_in_transaction(const struct store *st);
 
-/* The instant up to which the engine has run; INT64_MIN if never. */
+/* The instant up to which the engine has run; INT64_MIN if never (or unreadable). */
 int64_t store_hwm(struct store *st);
+/*
+ * The same, telling a read error (-1) from a database where the engine
+ * never ran (0, *OUT = INT64_MIN): a start must not take the one for the
+ * other and replay a whole year.
+ */
+int store_hwm_read(struct store *st, int64_t *out);
 int store_set_hwm(struct store *st, int64_t t);
 
 /* Insert E (id ignored); its new id in *ID.  0 or -1. */
