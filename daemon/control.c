@@ -47,11 +47,6 @@ struct control {
 	size_t nclients;
 };
 
-size_t control_clients(const struct control *c)
-{
-	return c->nclients;
-}
-
 static void client_close(struct client *cl)
 {
 	struct control *c = cl->ctl;

@@ -69,7 +69,6 @@ struct engine {
 	size_t ndigs, digs_cap;
 	int *dig_of;            /* [unit * 4 + kind] -> digest, or -1 */
 	int *dept_dig;          /* [dept] -> digest, or -1 */
-	struct engine_stats stats;
 	struct score_table current; /* see engine_current() */
 	bool current_valid;
 };
@@ -78,11 +77,6 @@ const char *engine_state_name(enum occ_state s)
 {
 	static const char *const names[] = { "pending", "on-time", "late", "overdue", "missing" };
 	return names[s];
-}
-
-const struct engine_stats *engine_stats(const struct engine *e)
-{
-	return &e->stats;
 }
 
 const struct schedule *engine_schedule(const struct engine *e, int occ, int unit)
@@ -810,7 +804,6 @@ static void flush(struct engine *e, int64_t at)
 		if (e->sink.deduction)
 			e->sink.deduction(e->sink.arg, d);
 	}
-	e->stats.deductions += e->ndeds;
 	e->ndeds = 0;
 	for (size_t i = 0; i < e->nsnaps; i++) {
 		log_info("snapshot: %s taken", e->snaps[i].period);
@@ -818,7 +811,6 @@ static void flush(struct engine *e, int64_t at)
 			e->sink.snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period, &e->snaps[i].t);
 		score_free(&e->snaps[i].t);
 	}
-	e->stats.snapshots += e->nsnaps;
 	e->nsnaps = 0;
 	sort_engine = e;
 	for (size_t i = 0; i < e->ndigs; i++) {
@@ -839,8 +831,6 @@ static void flush(struct engine *e, int64_t at)
 				      .escalate = d->kind == SLOT_OVERDUE && e->plan->cal.reminders.escalate };
 		if (e->sink.reminder)
 			e->sink.reminder(e->sink.arg, &r);
-		e->stats.reminders++;
-		e->stats.reminded_occurrences += d->n;
 		if (d->unit >= 0)
 			e->dig_of[(size_t)d->unit * 4 + d->kind] = -1;
 		else

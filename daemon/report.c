@@ -123,16 +123,6 @@ void report_units_text(const struct plan *p, const struct score_table *t, struct
 	SBUF_LIT(sb, "]");
 }
 
-json_t *report_unit(const struct plan *p, const struct score_table *t, size_t u)
-{
-	struct sbuf sb;
-	sbuf_init(&sb);
-	unit_text(p, t, u, &sb);
-	json_t *j = json_loadb(sb.buf, sb.len, 0, NULL);
-	sbuf_free(&sb);
-	return j;
-}
-
 json_t *report_units(const struct plan *p, const struct score_table *t)
 {
 	struct sbuf sb;

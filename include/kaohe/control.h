@@ -40,7 +40,5 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 void control_set_limits(struct control *c, const struct control_limits *limits);
 /* Close every connection and the socket, and remove the socket file. */
 void control_free(struct control *c);
-/* How many clients are connected. */
-size_t control_clients(const struct control *c);
 
 #endif

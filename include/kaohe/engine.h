@@ -50,11 +50,6 @@ struct engine_sink {
 	void (*progress)(void *arg, int64_t at);
 };
 
-/* Counters of what an engine has done, for logs and benchmarks. */
-struct engine_stats {
-	uint64_t deductions, snapshots, reminders, reminded_occurrences;
-};
-
 struct engine;
 
 /*
@@ -149,6 +144,5 @@ const struct score_table *engine_current(struct engine *e);
 /* Something was written: forget the kept scores. */
 void engine_touch(struct engine *e);
 
-const struct engine_stats *engine_stats(const struct engine *e);
 
 #endif

@@ -27,9 +27,8 @@ json_t *report_instant(int64_t t);
 void report_units_text(const struct plan *p, const struct score_table *t, struct sbuf *sb);
 /* The same as a jansson value. */
 json_t *report_units(const struct plan *p, const struct score_table *t);
-/* One element of the units array, for unit U. */
-json_t *report_unit(const struct plan *p, const struct score_table *t, size_t u);
-/* The same as text, appended to SB without its closing brace. */
+/* One element of the units array, for unit U, appended to SB without its
+ * closing brace (the caller adds members). */
 void report_unit_text_open(const struct plan *p, const struct score_table *t, size_t u,
 			   struct sbuf *sb);
 /* Append ,"KEY":"ISO-8601 instant" to SB. */
