@@ -1,0 +1,68 @@
+/*
+ * transfer — HTTP POSTs and SMTP sends through libcurl's multi interface,
+ * driven by the daemon's libev loop (curl's evhiperfifo pattern): nothing
+ * blocks the loop, connections are reused, and each transfer ends in a
+ * callback with what the server answered.
+ */
+#ifndef KAOHE_TRANSFER_H
+#define KAOHE_TRANSFER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct ev_loop;
+
+struct transfer_request {
+	const char *url;            /* http(s)://… or smtp(s)://… */
+	/* HTTP: a POST of BODY with HEADERS ("Name: value"). */
+	const char *const *headers;
+	size_t nheaders;
+	const char *body;           /* for SMTP: the whole message */
+	size_t body_len;
+	/* SMTP (when MAIL_FROM is set) */
+	const char *mail_from;
+	const char *const *rcpt;
+	size_t nrcpt;
+	const char *user, *password; /* may be NULL */
+	bool require_tls;           /* smtp://: STARTTLS or fail */
+	/* both */
+	const char *ca_file;        /* NULL: the system's */
+	long connect_timeout_ms;
+	long timeout_ms;            /* the whole transfer */
+};
+
+struct transfer_result {
+	int curl_code;        /* CURLcode; 0 when the exchange completed */
+	long status;          /* HTTP status or the last SMTP reply code; 0 if none */
+	const char *body;     /* the HTTP response body (at most 64 KiB kept), NUL-terminated */
+	size_t body_len;
+	int64_t retry_after;  /* seconds, from a Retry-After header; -1 when absent */
+	const char *error;    /* curl's message when CURL_CODE != 0, else "" */
+};
+
+/* Called once per transfer, from the loop; R lives for the call only. */
+typedef void (*transfer_done_fn)(void *arg, const struct transfer_result *r);
+
+struct transfer;
+
+/*
+ * A transfer engine on LOOP running at most MAX_ACTIVE transfers at once
+ * (more wait in order).  NULL with a message in ERR.
+ */
+struct transfer *transfer_new(struct ev_loop *loop, int max_active, char *err, size_t errlen);
+/* Abort every transfer (their callbacks are not called) and free; NULL is fine. */
+void transfer_free(struct transfer *t);
+void transfer_set_max_active(struct transfer *t, int max_active);
+
+/*
+ * Start R (everything is copied).  DONE(ARG, result) follows, from the
+ * loop, never from inside this call.  May be called from a DONE callback.
+ * 0, or -1 when curl refused the request (DONE is then not called).
+ */
+int transfer_start(struct transfer *t, const struct transfer_request *r, transfer_done_fn done,
+		   void *arg);
+/* Transfers started and not yet done (waiting ones included). */
+size_t transfer_pending(const struct transfer *t);
+
+#endif
