@@ -938,6 +938,99 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 	return c->reload(c->hook_arg);
 }
 
+static int outbox_row_json(const struct outbox_row *r, void *arg)
+{
+	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
+			      (json_int_t)r->id, "state", store_outbox_state_name(r->state), "kind",
+			      r->kind, "channel", r->channel, "to", *r->address ? r->address : r->name,
+			      "about", r->subject, "at", report_instant(r->at), "unit", r->unit,
+			      "attempts", r->attempts, "code", (json_int_t)r->code, "error", r->error);
+	if (r->state == OUTBOX_PENDING || r->state == OUTBOX_FAILED)
+		json_object_set_new(o, "next", report_instant(r->next_ms / 1000));
+	if (r->sent_at)
+		json_object_set_new(o, "sent", report_instant(r->sent_at));
+	json_array_append_new(arg, o);
+	return 0;
+}
+
+#define OUTBOX_LIST_MAX 200
+
+/*
+ * outbox [STATE]: the latest rows (all of them for officers and admins,
+ * a member's own units' otherwise) and how many are in each state.
+ */
+static json_t *cmd_outbox(struct command_ctx *c, struct args *a)
+{
+	int state = -1;
+	int64_t counts[OUTBOX_NSTATES];
+	bool all = c->actor->admin || is_officer(c), member = false;
+
+	if (a->npos > 0 && (state = store_outbox_state_find(a->pos[0])) < 0) {
+		char eb[ECHO_MAX + 8];
+		return command_error("usage", "unknown state \"%s\"; states: pending, inflight, sent,"
+					      " failed, dead, cancelled", echo(a->pos[0], eb, sizeof(eb)));
+	}
+	json_t *rows = json_array();
+	int rc = 0;
+	for (size_t u = 0; !all && c->actor->units && u < c->plan->nunits && rc == 0; u++)
+		if (c->actor->units[u]) {
+			member = true;
+			rc = store_outbox_list(c->st, state, c->plan->units[u].id, OUTBOX_LIST_MAX,
+					       outbox_row_json, rows);
+		}
+	if (!all && !member) {
+		json_decref(rows);
+		return command_error("permission-denied", "%s may not read the outbox", c->actor->name);
+	}
+	if (all)
+		rc = store_outbox_list(c->st, state, NULL, OUTBOX_LIST_MAX, outbox_row_json, rows);
+	if (rc < 0 || (all && store_outbox_counts(c->st, counts) < 0)) {
+		json_decref(rows);
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	json_t *data = json_object();
+	if (all) {
+		json_t *cj = json_object();
+		for (int i = 0; i < OUTBOX_NSTATES; i++)
+			json_object_set_new(cj, store_outbox_state_name((enum outbox_state)i),
+					    json_integer(counts[i]));
+		json_object_set_new(data, "counts", cj);
+	}
+	json_object_set_new(data, "rows", rows);
+	return ok(data);
+}
+
+/* retry ID: a failed, dead or cancelled delivery goes out again now. */
+static json_t *cmd_retry(struct command_ctx *c, struct args *a)
+{
+	int64_t id;
+	struct outbox_row r;
+	char eb[ECHO_MAX + 8];
+
+	if (util_parse_fixed(a->pos[0], 0, &id) < 0 || id <= 0)
+		return command_error("usage", "DELIVERY_ID \"%s\" must be a whole number",
+				     echo(a->pos[0], eb, sizeof(eb)));
+	int rc = store_outbox_get(c->st, id, &r);
+	if (rc < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (rc == 0)
+		return command_error("unknown-delivery", "no delivery #%lld", (long long)id);
+	int dept = *r.dept ? plan_dept_find(c->plan, r.dept) : -1;
+	if (!c->actor->admin && !(dept >= 0 && c->actor->depts && c->actor->depts[dept]))
+		return command_error("permission-denied",
+				     "%s may not retry delivery #%lld (admins, or the officers of "
+				     "its department)", c->actor->name, (long long)id);
+	if (r.state != OUTBOX_FAILED && r.state != OUTBOX_DEAD && r.state != OUTBOX_CANCELLED)
+		return command_error("bad-state", "delivery #%lld is %s; only failed, dead or cancelled"
+						  " ones can be retried", (long long)id,
+				     store_outbox_state_name(r.state));
+	if (store_outbox_retry(c->st, id, c->now) != 1)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (c->outbox_changed)
+		c->outbox_changed(c->hook_arg);
+	return ok(json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
+}
+
 static const struct cmd commands[] = {
 	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping, NULL },
 	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status, status_text },
@@ -947,6 +1040,7 @@ static const struct cmd commands[] = {
 	{ "snapshots", CMD_READ, 0, 0, 0, "snapshots", cmd_snapshots, NULL },
 	{ "audit", CMD_READ, 0, 1, 0, "audit [N]", cmd_audit, NULL },
 	{ "plan", CMD_READ, 0, 0, 0, "plan", cmd_plan, NULL },
+	{ "outbox", CMD_READ, 0, 1, 0, "outbox [STATE]", cmd_outbox, NULL },
 	{ "submit", CMD_WRITE, 2, 2, OPT_AT | OPT_NOTE, "submit UNIT OCC [--at TIME] [--note TEXT]",
 	  cmd_submit, NULL },
 	{ "record", CMD_WRITE, 3, 4, OPT_NOTE, "record UNIT ROW KIND [COUNT] [--note TEXT]", cmd_record, NULL },
@@ -954,6 +1048,7 @@ static const struct cmd commands[] = {
 	{ "void", CMD_WRITE, 1, 1, OPT_REASON, "void ENTRY_ID --reason TEXT", cmd_void, NULL },
 	{ "move", CMD_WRITE, 2, 2, OPT_UNIT | OPT_REASON,
 	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move, NULL },
+	{ "retry", CMD_WRITE, 1, 1, 0, "retry DELIVERY_ID", cmd_retry, NULL },
 	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
 	{ "backup", CMD_ADMIN, 1, 1, 0, "backup PATH", cmd_backup, NULL },
 };

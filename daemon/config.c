@@ -4,6 +4,7 @@
  * buffer with the file and line libconfig kept for the setting, so that
  * one --check run shows everything to fix.
  */
+#include <errno.h>
 #include <libconfig.h>
 #include <limits.h>
 #include <math.h>
@@ -11,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "kaohe/config.h"
 #include "kaohe/log.h"
@@ -424,8 +426,11 @@ static void load_slots(struct loader *ld, const config_setting_t *g, const char 
 
 static void load_reminders(struct loader *ld, const config_setting_t *root)
 {
-	static const char *const keys[] = { "before", "due", "overdue", "escalate", "record",
-					    "shift_to_workdays", "not_before_in_force", NULL };
+	static const char *const keys[] = { "before",		 "due",
+					    "overdue",		 "escalate",
+					    "record",		 "shift_to_workdays",
+					    "not_before_in_force", "admins",
+					    "templates",	 NULL };
 	static const char *const def_before[] = { "-7d@09:00", "-3d@09:00", "-1d@09:00" };
 	static const char *const def_due[] = { "0d@09:00" };
 	const config_setting_t *g = get_group(ld, root, "configuration", "reminders", false);
@@ -1112,6 +1117,465 @@ static void load_access(struct loader *ld, const config_setting_t *root)
 	}
 }
 
+/* --- channels and delivery ------------------------------------------- */
+
+/* Parse "N(ms|s|m|h|d)" (N > 0) into milliseconds; 0 or -1. */
+static int parse_ms(const char *s, int64_t *out)
+{
+	char *end;
+	errno = 0;
+	long long n = strtoll(s, &end, 10);
+	if (end == s || errno || n <= 0 || n > 100000000)
+		return -1;
+	int64_t mul;
+	if (strcmp(end, "ms") == 0)
+		mul = 1;
+	else if (strcmp(end, "s") == 0)
+		mul = 1000;
+	else if (strcmp(end, "m") == 0)
+		mul = 60000;
+	else if (strcmp(end, "h") == 0)
+		mul = 3600000;
+	else if (strcmp(end, "d") == 0)
+		mul = 86400000;
+	else
+		return -1;
+	*out = (int64_t)n * mul;
+	return 0;
+}
+
+static int64_t get_ms(struct loader *ld, const config_setting_t *g, const char *what,
+		      const char *name, int64_t def)
+{
+	const char *v = get_string(ld, g, what, name, "");
+	int64_t ms;
+	if (v == NULL || *v == '\0')
+		return def;
+	if (parse_ms(v, &ms) < 0) {
+		error_at(ld, member(g, name), "%s: %s \"%s\" is not a duration such as \"30s\"",
+			 what, name, v);
+		return def;
+	}
+	return ms;
+}
+
+static double get_real(struct loader *ld, const config_setting_t *g, const char *what,
+		       const char *name, double def, double min, double max)
+{
+	const config_setting_t *s = member(g, name);
+	if (s == NULL)
+		return def;
+	if (!is_number(s)) {
+		error_at(ld, s, "%s: \"%s\" must be a number", what, name);
+		return def;
+	}
+	double v = number_of(s);
+	if (v < min || v > max) {
+		error_at(ld, s, "%s: \"%s\" must be from %g to %g", what, name, min, max);
+		return def;
+	}
+	return v;
+}
+
+/*
+ * Read a secret (or a URL that holds one) from the file NAME: a bare
+ * name is looked up in $CREDENTIALS_DIRECTORY first (systemd's
+ * LoadCredential=), then next to the configuration.  Trailing line ends
+ * are dropped.  NULL after reporting.
+ */
+static char *read_secret(struct loader *ld, const config_setting_t *s, const char *what,
+			 const char *name)
+{
+	const char *creds = getenv("CREDENTIALS_DIRECTORY");
+	char *path = NULL;
+	if (strchr(name, '/') == NULL && creds && *creds) {
+		path = xasprintf("%s/%s", creds, name);
+		if (access(path, F_OK) < 0) {
+			free(path);
+			path = NULL;
+		}
+	}
+	if (path == NULL)
+		path = name[0] == '/' || ld->dir == NULL ? xstrdup(name)
+							 : xasprintf("%s/%s", ld->dir, name);
+	FILE *f = fopen(path, "re");
+	if (f == NULL) {
+		error_at(ld, s, "%s: cannot read %s: %s", what, path, strerror(errno));
+		free(path);
+		return NULL;
+	}
+	char buf[4096];
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	bool more = fgetc(f) != EOF;
+	fclose(f);
+	buf[n] = '\0';
+	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
+		buf[--n] = '\0';
+	char *ret = NULL;
+	if (more)
+		error_at(ld, s, "%s: %s is longer than %zu bytes", what, path, sizeof(buf) - 1);
+	else if (n == 0 || strlen(buf) != n || !util_utf8_valid(buf, n))
+		error_at(ld, s, "%s: %s is empty or not text", what, path);
+	else
+		ret = xstrdup(buf);
+	free(path);
+	return ret;
+}
+
+/* VALUE inline, or read from the file NAME_file; NULL if neither. */
+static char *get_inline_or_file(struct loader *ld, const config_setting_t *g, const char *what,
+				const char *name, bool inline_ok)
+{
+	char fname[64];
+	snprintf(fname, sizeof(fname), "%s_file", name);
+	const char *v = inline_ok ? get_string(ld, g, what, name, "") : NULL;
+	const char *f = get_string(ld, g, what, fname, "");
+	if (v && *v && f && *f) {
+		error_at(ld, member(g, fname), "%s: give either %s or %s, not both", what, name,
+			 fname);
+		return NULL;
+	}
+	if (f && *f)
+		return read_secret(ld, member(g, fname), what, f);
+	return v && *v ? xstrdup(v) : NULL;
+}
+
+/* Parse "N/s", "N/min", "N/h" into R; 0 or -1. */
+static int parse_rate(const char *s, struct rate_limit *r)
+{
+	char *end;
+	errno = 0;
+	long n = strtol(s, &end, 10);
+	if (end == s || errno || n <= 0 || n > 10000 || *end != '/')
+		return -1;
+	end++;
+	if (strcmp(end, "s") == 0)
+		r->per_ms = 1000;
+	else if (strcmp(end, "min") == 0)
+		r->per_ms = 60000;
+	else if (strcmp(end, "h") == 0)
+		r->per_ms = 3600000;
+	else
+		return -1;
+	r->count = (int)n;
+	return 0;
+}
+
+static void load_rates(struct loader *ld, const config_setting_t *g, const char *what,
+		       struct channel *c)
+{
+	const config_setting_t *arr = get_list(ld, g, what, "rate", false);
+	c->nrates = 0;
+	/* The providers' documented limits unless the config says otherwise. */
+	if (arr == NULL) {
+		if (c->type == CHANNEL_WECOM || c->type == CHANNEL_DINGTALK)
+			c->rates[c->nrates++] = (struct rate_limit){ 20, 60000 };
+		if (c->type == CHANNEL_FEISHU) {
+			c->rates[c->nrates++] = (struct rate_limit){ 5, 1000 };
+			c->rates[c->nrates++] = (struct rate_limit){ 100, 60000 };
+		}
+		return;
+	}
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
+		const char *t = config_setting_get_string(e);
+		if (c->nrates == CHANNEL_MAX_RATES) {
+			error_at(ld, e, "%s: at most %d rate limits", what, CHANNEL_MAX_RATES);
+			break;
+		}
+		if (t == NULL || parse_rate(t, &c->rates[c->nrates]) < 0)
+			error_at(ld, e, "%s: rate \"%s\" is not a limit such as \"20/min\" or \"5/s\" (at most 10000)",
+				 what, t ? t : "?");
+		else
+			c->nrates++;
+	}
+}
+
+/* The URL of channel C: SCHEMES are the accepted prefixes. */
+static void check_url(struct loader *ld, const config_setting_t *g, const char *what,
+		      struct channel *c, const char *const *schemes)
+{
+	const config_setting_t *at = member(g, "url") ?: member(g, "url_file") ?: g;
+	if (c->url == NULL) {
+		error_at(ld, g, "%s: missing setting \"url\" (or \"url_file\")", what);
+		return;
+	}
+	for (const char *const *s = schemes; *s; s++)
+		if (strncmp(c->url, *s, strlen(*s)) == 0 && c->url[strlen(*s)] != '\0') {
+			if (strcmp(*s, "http://") == 0 && strncmp(c->url, "http://127.", 11) != 0 &&
+			    strncmp(c->url, "http://localhost", 16) != 0 &&
+			    strncmp(c->url, "http://[::1]", 12) != 0)
+				warn_at(ld, at, "%s: %s is sent in clear text", what, c->name);
+			return;
+		}
+	error_at(ld, at, "%s: url must begin with %s%s", what, schemes[0],
+		 schemes[1] ? " or another accepted scheme" : "");
+}
+
+static void load_email(struct loader *ld, const config_setting_t *g, struct channel *c)
+{
+	static const char *const keys[] = { "url", "from", "user", "password_file", "ca_file",
+					    "rate", NULL };
+	static const char *const schemes[] = { "smtp://", "smtps://", NULL };
+	const char *what = "channels.email";
+	char name[256], addr[256];
+
+	check_keys(ld, g, what, keys);
+	c->name = xstrdup("email");
+	c->type = CHANNEL_EMAIL;
+	c->line = (int)config_setting_source_line(g);
+	c->url = dup_or_null(get_string(ld, g, what, "url", NULL));
+	check_url(ld, g, what, c, schemes);
+	const char *from = get_string(ld, g, what, "from", NULL);
+	if (from && notify_address_parse(from, name, sizeof(name), addr, sizeof(addr)) < 0)
+		error_at(ld, member(g, "from"), "%s: from \"%s\" is not an address such as "
+						"\"名称 <kaohe@example.org>\"", what, from);
+	c->from = dup_or_null(from);
+	const char *user = get_string(ld, g, what, "user", "");
+	c->user = user && *user ? xstrdup(user) : NULL;
+	c->password = get_inline_or_file(ld, g, what, "password", false);
+	if (c->user && c->password == NULL)
+		error_at(ld, g, "%s: user is set but password_file is not", what);
+	const char *ca = get_string(ld, g, what, "ca_file", "");
+	c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
+	load_rates(ld, g, what, c);
+}
+
+/* A list of unit or department ids ("*": all) into FLAGS / *ALL. */
+static void load_audience(struct loader *ld, const config_setting_t *g, const char *what,
+			  const char *name, bool units, bool *all, uint8_t **flags)
+{
+	const config_setting_t *arr = get_list(ld, g, what, name, false);
+	size_t n = units ? ld->p->nunits : ld->p->ndepts;
+	if (arr == NULL)
+		return;
+	for (int i = 0; i < config_setting_length(arr); i++) {
+		const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
+		const char *id = config_setting_get_string(e);
+		if (id == NULL) {
+			error_at(ld, e, "%s: %s must hold strings", what, name);
+			continue;
+		}
+		if (strcmp(id, "*") == 0) {
+			*all = true;
+			continue;
+		}
+		int idx = units ? plan_unit_find(ld->p, id) : plan_dept_find(ld->p, id);
+		if (idx < 0) {
+			error_at(ld, e, "%s: unknown %s \"%s\"", what, units ? "unit" : "department",
+				 id);
+			continue;
+		}
+		if (*flags == NULL)
+			*flags = xcalloc(n ? n : 1, 1);
+		(*flags)[idx] = 1;
+	}
+}
+
+static void load_webhook(struct loader *ld, const config_setting_t *g, struct channel *c, int idx)
+{
+	static const char *const keys[] = { "name", "type", "url", "url_file", "secret_file",
+					    "format", "units", "departments", "admins", "rate",
+					    "ca_file", NULL };
+	static const char *const schemes[] = { "https://", "http://", NULL };
+	char what[128];
+
+	snprintf(what, sizeof(what), "channels.webhooks[%d]", idx + 1);
+	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
+		error_at(ld, g, "%s must be a group { name = …; type = …; url = …; }", what);
+		return;
+	}
+	check_keys(ld, g, what, keys);
+	const char *name = get_string(ld, g, what, "name", NULL);
+	if (name && (!valid_id(name) || strcmp(name, "email") == 0)) {
+		error_at(ld, member(g, "name"), "%s: name \"%s\" must be an id other than \"email\"",
+			 what, name);
+		name = NULL;
+	}
+	c->name = xstrdup(name ? name : "?");
+	if (name)
+		snprintf(what, sizeof(what), "channels.webhooks \"%s\"", name);
+	c->line = (int)config_setting_source_line(g);
+	const char *type = get_string(ld, g, what, "type", "generic");
+	int t = type ? notify_channel_find(type) : -1;
+	if (t < 0 || t == CHANNEL_EMAIL) {
+		error_at(ld, member(g, "type"),
+			 "%s: type \"%s\" is not one of generic, wecom, dingtalk, feishu", what,
+			 type ? type : "?");
+		t = CHANNEL_GENERIC;
+	}
+	c->type = (enum channel_type)t;
+	c->url = get_inline_or_file(ld, g, what, "url", true);
+	check_url(ld, g, what, c, schemes);
+	c->secret = get_inline_or_file(ld, g, what, "secret", false);
+	if (c->secret && c->type == CHANNEL_WECOM)
+		error_at(ld, member(g, "secret_file"),
+			 "%s: a WeCom robot has no secret: its key is part of the url", what);
+	const char *format = get_string(ld, g, what, "format", "text");
+	if (format && strcmp(format, "markdown") == 0 && c->type == CHANNEL_WECOM)
+		c->markdown = true;
+	else if (format && strcmp(format, "text") != 0)
+		error_at(ld, member(g, "format"), "%s: format \"%s\" is not %s", what, format,
+			 c->type == CHANNEL_WECOM ? "text or markdown" : "text");
+	load_audience(ld, g, what, "units", true, &c->all_units, &c->units);
+	load_audience(ld, g, what, "departments", false, &c->all_depts, &c->depts);
+	c->admins = get_bool(ld, g, what, "admins", false);
+	if (!c->all_units && !c->units && !c->all_depts && !c->depts && !c->admins)
+		warn_at(ld, g, "%s serves nobody: give units, departments or admins", what);
+	const char *ca = get_string(ld, g, what, "ca_file", "");
+	c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
+	load_rates(ld, g, what, c);
+}
+
+static void load_channels(struct loader *ld, const config_setting_t *root)
+{
+	static const char *const keys[] = { "email", "webhooks", "concurrency",
+					    "connect_timeout", "timeout", "retry", NULL };
+	static const char *const rkeys[] = { "first", "factor", "cap", "max_attempts",
+					     "max_age", "jitter", NULL };
+	const config_setting_t *g = get_group(ld, root, "configuration", "channels", false);
+	struct settings *set = &ld->cfg->set;
+	struct delivery_settings *d = &set->delivery;
+
+	if (g)
+		check_keys(ld, g, "channels", keys);
+	const config_setting_t *email = get_group(ld, g, "channels", "email", false);
+	const config_setting_t *hooks = get_list(ld, g, "channels", "webhooks", false);
+	size_t n = (email ? 1 : 0) + (hooks ? (size_t)config_setting_length(hooks) : 0);
+	set->channels = xcalloc(n ? n : 1, sizeof(*set->channels));
+	if (email)
+		load_email(ld, email, &set->channels[set->nchannels++]);
+	for (int i = 0; hooks && i < config_setting_length(hooks); i++) {
+		struct channel *c = &set->channels[set->nchannels++];
+		load_webhook(ld, config_setting_get_elem(hooks, (unsigned)i), c, i);
+		for (size_t j = 0; j + 1 < set->nchannels; j++)
+			if (strcmp(set->channels[j].name, c->name) == 0 && strcmp(c->name, "?") != 0)
+				error_at(ld, config_setting_get_elem(hooks, (unsigned)i),
+					 "channels.webhooks: a second webhook named \"%s\"",
+					 c->name);
+	}
+
+	d->concurrency = get_int(ld, g, "channels", "concurrency", 64, 1, 4096);
+	d->connect_timeout_ms = get_ms(ld, g, "channels", "connect_timeout", 10000);
+	d->timeout_ms = get_ms(ld, g, "channels", "timeout", 30000);
+	const config_setting_t *r = get_group(ld, g, "channels", "retry", false);
+	if (r)
+		check_keys(ld, r, "channels.retry", rkeys);
+	d->retry_first_ms = get_ms(ld, r, "channels.retry", "first", 30000);
+	d->retry_factor = get_real(ld, r, "channels.retry", "factor", 2.0, 1.0, 100.0);
+	d->retry_cap_ms = get_ms(ld, r, "channels.retry", "cap", 3600000);
+	d->retry_jitter = get_real(ld, r, "channels.retry", "jitter", 0.2, 0.0, 1.0);
+	d->retry_max_attempts = get_int(ld, r, "channels.retry", "max_attempts", 10, 1, 1000);
+	d->retry_max_age_ms = get_ms(ld, r, "channels.retry", "max_age", 2 * 86400000LL);
+	if (d->retry_cap_ms < d->retry_first_ms)
+		error_at(ld, member(r, "cap") ?: r ?: g,
+			 "channels.retry: cap must not be shorter than first");
+}
+
+static const char *const template_keys[] = { "before", "due", "overdue", "escalation",
+					      "record", "snapshot", "dead", "item", NULL };
+
+static char *load_template(struct loader *ld, const config_setting_t *s, const char *what,
+			   bool item)
+{
+	char err[256];
+	const char *t = config_setting_get_string(s);
+	if (t == NULL || !util_utf8_valid(t, strlen(t))) {
+		error_at(ld, s, "%s must be a UTF-8 string", what);
+		return NULL;
+	}
+	if (notify_template_check(t, item, err, sizeof(err)) < 0) {
+		error_at(ld, s, "%s: %s", what, err);
+		return NULL;
+	}
+	return xstrdup(t);
+}
+
+/* reminders.admins and reminders.templates: who is told, and in what words. */
+static void load_notices(struct loader *ld, const config_setting_t *root)
+{
+	const config_setting_t *g = member(root, "reminders");
+	struct settings *set = &ld->cfg->set;
+	if (g == NULL || config_setting_type(g) != CONFIG_TYPE_GROUP)
+		return;
+	const config_setting_t *adm = get_list(ld, g, "reminders", "admins", false);
+	if (adm) {
+		set->admins_contacts = xcalloc((size_t)config_setting_length(adm) + 1,
+					       sizeof(*set->admins_contacts));
+		for (int i = 0; i < config_setting_length(adm); i++) {
+			const config_setting_t *e = config_setting_get_elem(adm, (unsigned)i);
+			if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+				error_at(ld, e, "reminders.admins: element %d must be a group "
+						"{ name = …; email = …; }", i + 1);
+				continue;
+			}
+			load_contact(ld, e, "reminders.admins",
+				     &set->admins_contacts[set->nadmins_contacts++]);
+		}
+	}
+	const config_setting_t *t = get_group(ld, g, "reminders", "templates", false);
+	if (t == NULL)
+		return;
+	check_keys(ld, t, "reminders.templates", template_keys);
+	for (int k = 0; k < NOTIFY_NKINDS; k++) {
+		const char *kind = notify_kind_name((enum notify_kind)k);
+		const config_setting_t *e = get_group(ld, t, "reminders.templates", kind, false);
+		char what[96];
+		if (e == NULL)
+			continue;
+		static const char *const ekeys[] = { "subject", "body", NULL };
+		snprintf(what, sizeof(what), "reminders.templates.%s", kind);
+		check_keys(ld, e, what, ekeys);
+		const config_setting_t *sub = member(e, "subject"), *body = member(e, "body");
+		snprintf(what, sizeof(what), "reminders.templates.%s.subject", kind);
+		if (sub)
+			set->templates.subject[k] = load_template(ld, sub, what, false);
+		snprintf(what, sizeof(what), "reminders.templates.%s.body", kind);
+		if (body)
+			set->templates.body[k] = load_template(ld, body, what, false);
+	}
+	const config_setting_t *item = member(t, "item");
+	if (item)
+		set->templates.item = load_template(ld, item, "reminders.templates.item", true);
+}
+
+const struct channel *config_channel(const struct config *cfg, const char *name)
+{
+	for (size_t i = 0; i < cfg->set.nchannels; i++)
+		if (strcmp(cfg->set.channels[i].name, name) == 0)
+			return &cfg->set.channels[i];
+	return NULL;
+}
+
+static void free_notices(struct settings *st)
+{
+	for (size_t i = 0; i < st->nchannels; i++) {
+		struct channel *c = &st->channels[i];
+		free(c->name);
+		free(c->url);
+		if (c->secret)
+			explicit_bzero(c->secret, strlen(c->secret));
+		free(c->secret);
+		free(c->ca_file);
+		free(c->from);
+		free(c->user);
+		if (c->password)
+			explicit_bzero(c->password, strlen(c->password));
+		free(c->password);
+		free(c->units);
+		free(c->depts);
+	}
+	free(st->channels);
+	for (size_t i = 0; i < st->nadmins_contacts; i++)
+		plan_contact_free(&st->admins_contacts[i]);
+	free(st->admins_contacts);
+	for (int k = 0; k < NOTIFY_NKINDS; k++) {
+		free(st->templates.subject[k]);
+		free(st->templates.body[k]);
+	}
+	free(st->templates.item);
+}
+
 struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings)
 {
 	static const char *const keys[] = { "kaohe", "access", "channels", "calendar",
@@ -1153,6 +1617,8 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 	load_plan(&ld, root, year);
 	plan_finish(ld.p);
 	load_access(&ld, root);
+	load_channels(&ld, root);
+	load_notices(&ld, root);
 	config_destroy(&lc);
 	free(dir);
 	if (ld.nerr) {
@@ -1178,6 +1644,7 @@ void config_free(struct config *cfg)
 		free_access_rule(&st->units[i]);
 	free(st->depts);
 	free(st->units);
+	free_notices(st);
 	plan_free(cfg->plan);
 	free(cfg->file);
 	free(cfg);

@@ -790,6 +790,45 @@ static int cmp_digest_occ(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+static struct reminder reminder_of(const struct engine *e, const struct digest *d, int64_t at)
+{
+	return (struct reminder){ .at = at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
+				  .occs = d->occs, .slots = d->slots, .nocc = d->n,
+				  .escalate = d->kind == SLOT_OVERDUE &&
+					      e->plan->cal.reminders.escalate };
+}
+
+/*
+ * Inside the instant's transaction: order each digest's occurrences by
+ * due day and hand the messages and snapshots to the outbox, so that
+ * they commit (or roll back) with the step that made them due.
+ */
+static int enqueue(struct engine *e, int64_t at)
+{
+	sort_engine = e;
+	for (size_t i = 0; i < e->ndigs; i++) {
+		struct digest *d = &e->digs[i];
+		sort_unit = d->unit;
+		for (size_t a = 1; a < d->n; a++)
+			for (size_t b = a; b > 0 && cmp_digest_occ(&d->occs[b - 1], &d->occs[b]) > 0; b--) {
+				int to = d->occs[b];
+				const char *ts = d->slots[b];
+				d->occs[b] = d->occs[b - 1];
+				d->slots[b] = d->slots[b - 1];
+				d->occs[b - 1] = to;
+				d->slots[b - 1] = ts;
+			}
+		struct reminder r = reminder_of(e, d, at);
+		if (e->sink.enqueue && e->sink.enqueue(e->sink.arg, &r) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < e->nsnaps && e->sink.enqueue_snapshot; i++)
+		if (e->sink.enqueue_snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period,
+					     &e->snaps[i].t) < 0)
+			return -1;
+	return 0;
+}
+
 static void flush(struct engine *e, int64_t at)
 {
 	for (size_t i = 0; i < e->ndeds; i++) {
@@ -812,23 +851,9 @@ static void flush(struct engine *e, int64_t at)
 		score_free(&e->snaps[i].t);
 	}
 	e->nsnaps = 0;
-	sort_engine = e;
 	for (size_t i = 0; i < e->ndigs; i++) {
 		struct digest *d = &e->digs[i];
-		/* Sort the occurrences (and their slots alongside) by due day. */
-		sort_unit = d->unit;
-		for (size_t a = 1; a < d->n; a++)
-			for (size_t b = a; b > 0 && cmp_digest_occ(&d->occs[b - 1], &d->occs[b]) > 0; b--) {
-				int to = d->occs[b];
-				const char *ts = d->slots[b];
-				d->occs[b] = d->occs[b - 1];
-				d->slots[b] = d->slots[b - 1];
-				d->occs[b - 1] = to;
-				d->slots[b - 1] = ts;
-			}
-		struct reminder r = { .at = at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
-				      .occs = d->occs, .slots = d->slots, .nocc = d->n,
-				      .escalate = d->kind == SLOT_OVERDUE && e->plan->cal.reminders.escalate };
+		struct reminder r = reminder_of(e, d, at);
 		if (e->sink.reminder)
 			e->sink.reminder(e->sink.arg, &r);
 		if (d->unit >= 0)
@@ -877,6 +902,8 @@ int engine_run(struct engine *e, int64_t now)
 				break;
 			}
 		}
+		if (rc == 0)
+			rc = enqueue(e, at);
 		if (rc == 0)
 			rc = store_set_hwm(e->st, at);
 		if (rc == 0)

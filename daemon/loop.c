@@ -21,8 +21,10 @@
 #include "kaohe/command.h"
 #include "kaohe/config.h"
 #include "kaohe/control.h"
+#include "kaohe/deliver.h"
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
+#include "kaohe/outbox.h"
 #include "kaohe/loop.h"
 #include "kaohe/report.h"
 #include "kaohe/store.h"
@@ -35,6 +37,8 @@ struct kaohed {
 	struct store *st;
 	struct engine *eng;
 	struct control *ctl;
+	struct deliver *dl;
+	size_t queued; /* outbox rows enqueued by the engine since the last kick */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
@@ -73,7 +77,12 @@ static void arm(struct kaohed *d)
 
 static void run_engine(struct kaohed *d)
 {
-	if (engine_run(d->eng, wall_now()) < 0) {
+	int rc = engine_run(d->eng, wall_now());
+	if (d->queued && d->dl) {
+		d->queued = 0;
+		deliver_kick(d->dl);
+	}
+	if (rc < 0) {
 		/* The timer would fire at once again: back off instead. */
 		log_warnx("engine: could not apply what is due; trying again in %.0f s", RETRY_SECONDS);
 		ev_periodic_stop(d->loop, &d->due);
@@ -117,7 +126,33 @@ static void on_progress(void *arg, int64_t at)
 
 static const char *const kind_names[] = { "before", "due", "overdue", "record" };
 
-/* Until channels are configured, reminders go to the log. */
+/* Inside the engine's transaction: the messages go in the outbox with the step. */
+static int on_enqueue(void *arg, const struct reminder *r)
+{
+	struct kaohed *d = arg;
+	return outbox_reminder(d->st, d->cfg, r, &d->queued);
+}
+
+static int on_enqueue_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
+{
+	struct kaohed *d = arg;
+	const struct plan *p = d->cfg->plan;
+	int64_t now = wall_now();
+	(void)t;
+	/* Catching up, the admins hear of the latest snapshot only. */
+	for (size_t i = 0; i < p->nquarters; i++)
+		if (p->quarters[i].at > at && p->quarters[i].at <= now)
+			return 0;
+	return outbox_snapshot(d->st, d->cfg, at, period, &d->queued);
+}
+
+static void outbox_changed(void *arg)
+{
+	struct kaohed *d = arg;
+	deliver_kick(d->dl);
+}
+
+/* Every reminder is logged, whichever channels carry it. */
 static void on_reminder(void *arg, const struct reminder *r)
 {
 	struct kaohed *d = arg;
@@ -144,7 +179,8 @@ static void on_reminder(void *arg, const struct reminder *r)
 static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng, char *err,
 		       size_t errlen)
 {
-	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress };
+	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress,
+				    .enqueue = on_enqueue, .enqueue_snapshot = on_enqueue_snapshot };
 
 	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
 		store_rollback(d->st);
@@ -192,6 +228,7 @@ static json_t *reload(void *arg)
 		/* config_load set the zone of the new file: the old one stands. */
 		calendar_set_timezone(d->cfg->set.timezone, err, sizeof(err));
 		if (open_engine(d, d->cfg, &eng, err, sizeof(err)) == 0) {
+			deliver_configure(d->dl, d->cfg, eng);
 			engine_free(d->eng);
 			d->eng = eng;
 		}
@@ -212,6 +249,8 @@ static json_t *reload(void *arg)
 		if (engine_reconcile_changed(eng, d->eng, wall_now()) < 0)
 			log_warnx("reload: cannot reconcile the changed schedules: %s",
 				  store_errmsg(d->st));
+		/* The deliverer lets go of the old ones first. */
+		deliver_configure(d->dl, cfg, eng);
 		engine_free(d->eng);
 		config_free(d->cfg);
 		d->eng = eng;
@@ -250,7 +289,8 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 	access_actor(d->cfg, d->gen, peer, &actor);
 	struct command_ctx ctx = { .plan = d->cfg->plan, .st = d->st, .eng = d->eng,
 				   .now = wall_now(), .actor = &actor, .hook_arg = d,
-				   .reload = reload, .timeline_changed = timeline_changed };
+				   .reload = reload, .timeline_changed = timeline_changed,
+				   .outbox_changed = outbox_changed };
 	command_execute_text(&ctx, line, len, out);
 }
 
@@ -381,6 +421,12 @@ int loop_run(const struct loop_opts *o)
 	 * loop then answers many clients per wake-up instead of one, which
 	 * keeps latency even (a deadline's precision is a second). */
 	ev_set_io_collect_interval(d.loop, 0.0002);
+	d.dl = deliver_new(d.loop, d.st, err, sizeof(err));
+	if (d.dl == NULL) {
+		log_warnx("%s", err);
+		goto out_engine;
+	}
+	deliver_configure(d.dl, d.cfg, d.eng);
 
 	/* Catch up from the high-water mark before anyone is told we are ready. */
 	int64_t hwm = engine_hwm(d.eng), now = wall_now();
@@ -441,6 +487,7 @@ int loop_run(const struct loop_opts *o)
 	ev_periodic_stop(d.loop, &d.due);
 	control_free(d.ctl);
 out_engine:
+	deliver_free(d.dl);
 	engine_free(d.eng);
 out_store:
 	store_close(d.st);

@@ -13,7 +13,7 @@ struct plan *plan_new(void)
 	return xcalloc(1, sizeof(struct plan));
 }
 
-static void contact_free(struct contact *c)
+void plan_contact_free(struct contact *c)
 {
 	free(c->name);
 	free(c->email);
@@ -33,15 +33,15 @@ void plan_free(struct plan *p)
 		free(u->id);
 		free(u->name);
 		for (size_t j = 0; j < u->nliaisons; j++)
-			contact_free(&u->liaisons[j]);
+			plan_contact_free(&u->liaisons[j]);
 		free(u->liaisons);
-		contact_free(&u->leader);
+		plan_contact_free(&u->leader);
 	}
 	free(p->units);
 	for (size_t i = 0; i < p->ndepts; i++) {
 		free(p->depts[i].id);
 		free(p->depts[i].name);
-		contact_free(&p->depts[i].office);
+		plan_contact_free(&p->depts[i].office);
 	}
 	free(p->depts);
 	for (size_t i = 0; i < p->ncats; i++) {

@@ -3,6 +3,7 @@
  * prepared-statement cache indexed by an enum is enough; statements are
  * prepared on first use and reset after each.
  */
+#include <assert.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -61,6 +62,19 @@ static const char *const migrations[] = {
 	"  taken_at INTEGER NOT NULL, data TEXT NOT NULL);"
 	"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
 	"  command TEXT NOT NULL, result TEXT NOT NULL);",
+	/* 2: the outbox.  `reminded` holds the unique key (unit, occurrence,
+	 * slot, recipient) that makes enqueueing idempotent. */
+	"CREATE TABLE outbox(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
+	"  unit TEXT NOT NULL, dept TEXT NOT NULL, subject TEXT NOT NULL, channel TEXT NOT NULL,"
+	"  address TEXT NOT NULL, name TEXT NOT NULL, mentions TEXT NOT NULL,"
+	"  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  next_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+	"  sent_at INTEGER, code INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '');"
+	"CREATE INDEX outbox_next ON outbox(channel, next_ms) WHERE state IN (0, 3);"
+	"CREATE INDEX outbox_state ON outbox(state, id);"
+	"CREATE TABLE reminded(unit TEXT NOT NULL, occ TEXT NOT NULL, slot TEXT NOT NULL,"
+	"  recipient TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES outbox(id),"
+	"  PRIMARY KEY(unit, occ, slot, recipient)) WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -92,6 +106,21 @@ enum stmt_id {
 	S_SNAPS_DATA,
 	S_AUDIT_ADD,
 	S_AUDIT,
+	S_OB_ADD,
+	S_OB_KEY_ADD,
+	S_OB_REMINDED,
+	S_OB_DUE,
+	S_OB_NEXT,
+	S_OB_NEXT_ANY,
+	S_OB_UPDATE,
+	S_OB_REQUEUE,
+	S_OB_RETRY,
+	S_OB_GET,
+	S_OB_LIST,
+	S_OB_LIST_STATE,
+	S_OB_LIST_UNIT,
+	S_OB_LIST_UNIT_STATE,
+	S_OB_COUNTS,
 	S_BEGIN,
 	S_COMMIT,
 	S_ROLLBACK,
@@ -107,6 +136,11 @@ enum stmt_id {
 	" e.actor, e.note, r.text, e.auto_key, COALESCE(e.voided_at,0),"                   \
 	" COALESCE(e.voided_by,''), e.void_reason FROM entries e"                          \
 	" LEFT JOIN rules r ON r.ref = e.rule_ref "
+
+#define OUTBOX_COLS                                                                         \
+	"id, at, kind, unit, dept, subject, channel, address, name, mentions, state,"      \
+	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error"      \
+	" FROM outbox"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_HWM_GET] = "SELECT value FROM meta WHERE key = 'hwm'",
@@ -166,6 +200,33 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_AUDIT_ADD] = "INSERT INTO audit(at, actor, command, result) VALUES(?1, ?2, ?3, ?4)",
 	[S_AUDIT] = "SELECT id, at, actor, command, result FROM"
 		    " (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_ADD] = "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name,"
+		     " mentions, next_ms, since_ms, updated_at)"
+		     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1 * 1000, ?1 * 1000, ?1)",
+	[S_OB_KEY_ADD] = "INSERT INTO reminded(unit, occ, slot, recipient, delivery)"
+			 " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_OB_REMINDED] = "SELECT 1 FROM reminded WHERE unit = ?1 AND occ = ?2 AND slot = ?3"
+			  " AND recipient = ?4",
+	[S_OB_DUE] = "SELECT " OUTBOX_COLS " WHERE channel = ?1 AND state IN (0, 3)"
+		     " AND next_ms <= ?2 ORDER BY next_ms, id LIMIT ?3",
+	[S_OB_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE channel = ?1 AND state IN (0, 3)",
+	[S_OB_NEXT_ANY] = "SELECT MIN(next_ms) FROM outbox WHERE state IN (0, 3)",
+	[S_OB_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4, code = ?5,"
+			" error = ?6, updated_at = ?7,"
+			" sent_at = CASE WHEN ?2 = 2 THEN ?7 ELSE sent_at END WHERE id = ?1",
+	[S_OB_REQUEUE] = "UPDATE outbox SET state = 0 WHERE state = 1",
+	[S_OB_RETRY] = "UPDATE outbox SET state = 0, attempts = 0, next_ms = ?2 * 1000,"
+		       " since_ms = ?2 * 1000, updated_at = ?2 WHERE id = ?1 AND state IN (3, 4, 5)",
+	[S_OB_GET] = "SELECT " OUTBOX_COLS " WHERE id = ?1",
+	[S_OB_LIST] = "SELECT * FROM (SELECT " OUTBOX_COLS " ORDER BY id DESC LIMIT ?1)"
+		      " ORDER BY id",
+	[S_OB_LIST_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE state = ?2"
+			    " ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_LIST_UNIT] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE unit = ?3"
+			   " ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_LIST_UNIT_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE state = ?2"
+				 " AND unit = ?3 ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_COUNTS] = "SELECT state, COUNT(*) FROM outbox GROUP BY state",
 	/* Savepoints of one name nest: RELEASE and ROLLBACK TO take the innermost. */
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -657,6 +718,26 @@ static void read_entry(struct store *st, sqlite3_stmt *s, struct entry *e)
 	e->void_reason = col_text(s, 18);
 }
 
+/*
+ * Move the (NULL or) strings *STRS[i] into the store's own buffer: a
+ * statement left stepped holds a read transaction open, and then no
+ * checkpoint can reset the WAL.  They stay valid until the next call.
+ */
+static void keep_strings(struct store *st, const char **strs[], size_t n)
+{
+	size_t off[16];
+	assert(n <= 16);
+	st->get_buf.len = 0;
+	for (size_t i = 0; i < n; i++) {
+		off[i] = st->get_buf.len;
+		if (*strs[i])
+			sbuf_add(&st->get_buf, *strs[i], strlen(*strs[i]) + 1);
+	}
+	for (size_t i = 0; i < n; i++)
+		if (*strs[i])
+			*strs[i] = st->get_buf.buf + off[i];
+}
+
 int store_entry_get(struct store *st, int64_t id, struct entry *e)
 {
 	sqlite3_stmt *s = stmt(st, S_ENTRY_GET);
@@ -667,20 +748,8 @@ int store_entry_get(struct store *st, int64_t id, struct entry *e)
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW) {
 		read_entry(st, s, e);
-		/* A statement left stepped holds a read transaction open, and
-		 * then no checkpoint can reset the WAL: the strings move to the
-		 * store's own buffer before the reset. */
 		const char **strs[] = { &e->note, &e->rule, &e->auto_key, &e->void_reason };
-		size_t off[4];
-		st->get_buf.len = 0;
-		for (size_t i = 0; i < 4; i++) {
-			off[i] = st->get_buf.len;
-			if (*strs[i])
-				sbuf_add(&st->get_buf, *strs[i], strlen(*strs[i]) + 1);
-		}
-		for (size_t i = 0; i < 4; i++)
-			if (*strs[i])
-				*strs[i] = st->get_buf.buf + off[i];
+		keep_strings(st, strs, 4);
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -939,4 +1008,254 @@ int store_audit(struct store *st, int n,
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
+}
+
+/* --- the outbox ------------------------------------------------------ */
+
+const char *store_outbox_state_name(enum outbox_state s)
+{
+	static const char *const names[OUTBOX_NSTATES] = { "pending", "inflight", "sent",
+							   "failed",  "dead",	  "cancelled" };
+	return (unsigned)s < OUTBOX_NSTATES ? names[s] : "?";
+}
+
+int store_outbox_state_find(const char *s)
+{
+	for (int i = 0; i < OUTBOX_NSTATES; i++)
+		if (strcmp(s, store_outbox_state_name((enum outbox_state)i)) == 0)
+			return i;
+	return -1;
+}
+
+/* A text column, "" for NULL. */
+static const char *col_str(sqlite3_stmt *s, int i)
+{
+	const char *t = col_text(s, i);
+	return t ? t : "";
+}
+
+static void outbox_read(sqlite3_stmt *s, struct outbox_row *r)
+{
+	r->id = sqlite3_column_int64(s, 0);
+	r->at = sqlite3_column_int64(s, 1);
+	r->kind = col_str(s, 2);
+	r->unit = col_str(s, 3);
+	r->dept = col_str(s, 4);
+	r->subject = col_str(s, 5);
+	r->channel = col_str(s, 6);
+	r->address = col_str(s, 7);
+	r->name = col_str(s, 8);
+	r->mentions = col_str(s, 9);
+	r->state = (enum outbox_state)sqlite3_column_int(s, 10);
+	r->attempts = sqlite3_column_int(s, 11);
+	r->next_ms = sqlite3_column_int64(s, 12);
+	r->since_ms = sqlite3_column_int64(s, 13);
+	r->updated_at = sqlite3_column_int64(s, 14);
+	r->sent_at = sqlite3_column_int64(s, 15);
+	r->code = (long)sqlite3_column_int64(s, 16);
+	r->error = col_str(s, 17);
+}
+
+/* Step S, calling FN for each row, then reset it.  0 or -1. */
+static int outbox_each(struct store *st, sqlite3_stmt *s,
+		       int (*fn)(const struct outbox_row *r, void *arg), void *arg)
+{
+	int rc, ret = 0;
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		struct outbox_row r;
+		outbox_read(s, &r);
+		if (fn(&r, arg) < 0) {
+			ret = -1;
+			break;
+		}
+	}
+	if (ret == 0 && rc != SQLITE_DONE) {
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		ret = -1;
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_outbox_add(struct store *st, const struct outbox_row *r, int64_t *id)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_ADD);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, r->at);
+	sqlite3_bind_text(s, 2, r->kind, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, r->unit ? r->unit : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, r->dept ? r->dept : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 5, r->subject, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 6, r->channel, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 7, r->address ? r->address : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 8, r->name ? r->name : "", -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 9, r->mentions ? r->mentions : "", -1, SQLITE_STATIC);
+	if (run_done(st, s) < 0)
+		return -1;
+	*id = sqlite3_last_insert_rowid(st->db);
+	return 0;
+}
+
+static void bind_key(sqlite3_stmt *s, const char *unit, const char *occ, const char *slot,
+		     const char *recipient)
+{
+	sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, slot, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, recipient, -1, SQLITE_STATIC);
+}
+
+int store_outbox_key_add(struct store *st, const char *unit, const char *occ, const char *slot,
+			 const char *recipient, int64_t id)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_KEY_ADD);
+	if (s == NULL)
+		return -1;
+	bind_key(s, unit, occ, slot, recipient);
+	sqlite3_bind_int64(s, 5, id);
+	return run_done(st, s);
+}
+
+int store_outbox_reminded(struct store *st, const char *unit, const char *occ, const char *slot,
+			  const char *recipient)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_REMINDED);
+	if (s == NULL)
+		return -1;
+	bind_key(s, unit, occ, slot, recipient);
+	int rc = sqlite3_step(s);
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	if (rc == SQLITE_ROW)
+		return 1;
+	if (rc == SQLITE_DONE)
+		return 0;
+	log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+	return -1;
+}
+
+int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int limit,
+		     int (*fn)(const struct outbox_row *r, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_DUE);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now_ms);
+	sqlite3_bind_int(s, 3, limit);
+	return outbox_each(st, s, fn, arg);
+}
+
+int store_outbox_next(struct store *st, const char *channel, int64_t *next_ms)
+{
+	sqlite3_stmt *s = stmt(st, channel ? S_OB_NEXT : S_OB_NEXT_ANY);
+	int ret = -1;
+	if (s == NULL)
+		return -1;
+	if (channel)
+		sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
+	if (sqlite3_step(s) == SQLITE_ROW) {
+		ret = sqlite3_column_type(s, 0) != SQLITE_NULL;
+		*next_ms = sqlite3_column_int64(s, 0);
+	} else {
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_outbox_update(struct store *st, int64_t id, enum outbox_state state, int attempts,
+			int64_t next_ms, long code, const char *error, int64_t now)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_UPDATE);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int(s, 2, (int)state);
+	sqlite3_bind_int(s, 3, attempts);
+	sqlite3_bind_int64(s, 4, next_ms);
+	sqlite3_bind_int64(s, 5, code);
+	sqlite3_bind_text(s, 6, error ? error : "", -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 7, now);
+	return run_done(st, s);
+}
+
+int store_outbox_requeue(struct store *st)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_REQUEUE);
+	if (s == NULL || run_done(st, s) < 0)
+		return -1;
+	return sqlite3_changes(st->db);
+}
+
+int store_outbox_retry(struct store *st, int64_t id, int64_t now)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_RETRY);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_int64(s, 2, now);
+	if (run_done(st, s) < 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+int store_outbox_get(struct store *st, int64_t id, struct outbox_row *r)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_GET);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	int rc = sqlite3_step(s);
+	int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+	if (ret == 1) {
+		outbox_read(s, r);
+		const char **strs[] = { &r->kind, &r->unit, &r->dept, &r->subject, &r->channel,
+					&r->address, &r->name, &r->mentions, &r->error };
+		keep_strings(st, strs, 9);
+	} else if (ret < 0) {
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+	}
+	sqlite3_reset(s);
+	sqlite3_clear_bindings(s);
+	return ret;
+}
+
+int store_outbox_list(struct store *st, int state, const char *unit, int limit,
+		      int (*fn)(const struct outbox_row *r, void *arg), void *arg)
+{
+	enum stmt_id id = unit ? (state >= 0 ? S_OB_LIST_UNIT_STATE : S_OB_LIST_UNIT)
+			       : (state >= 0 ? S_OB_LIST_STATE : S_OB_LIST);
+	sqlite3_stmt *s = stmt(st, id);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int(s, 1, limit);
+	if (state >= 0)
+		sqlite3_bind_int(s, 2, state);
+	if (unit)
+		sqlite3_bind_text(s, 3, unit, -1, SQLITE_STATIC);
+	return outbox_each(st, s, fn, arg);
+}
+
+int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES])
+{
+	sqlite3_stmt *s = stmt(st, S_OB_COUNTS);
+	int rc;
+	if (s == NULL)
+		return -1;
+	memset(counts, 0, OUTBOX_NSTATES * sizeof(*counts));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int state = sqlite3_column_int(s, 0);
+		if (state >= 0 && state < OUTBOX_NSTATES)
+			counts[state] = sqlite3_column_int64(s, 1);
+	}
+	sqlite3_reset(s);
+	if (rc != SQLITE_DONE) {
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return 0;
 }

@@ -45,6 +45,8 @@ struct command_ctx {
 	void *hook_arg;
 	json_t *(*reload)(void *arg);
 	void (*timeline_changed)(void *arg);
+	/* A delivery was put back in the queue (retry). */
+	void (*outbox_changed)(void *arg);
 };
 
 /* How a command may touch the database. */

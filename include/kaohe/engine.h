@@ -46,6 +46,14 @@ struct engine_sink {
 	void (*deduction)(void *arg, const struct deduction *d);
 	void (*snapshot)(void *arg, int64_t at, const char *period, const struct score_table *t);
 	void (*reminder)(void *arg, const struct reminder *r);
+	/*
+	 * Inside each instant's transaction, before it commits (may be
+	 * NULL): put a reminder's and a snapshot's messages in the outbox.
+	 * -1 rolls the instant back.
+	 */
+	int (*enqueue)(void *arg, const struct reminder *r);
+	int (*enqueue_snapshot)(void *arg, int64_t at, const char *period,
+				const struct score_table *t);
 	/* After each instant is applied (may be NULL): a long catch-up's pulse. */
 	void (*progress)(void *arg, int64_t at);
 };

@@ -41,7 +41,8 @@ int notify_channel_find(const char *s);
 /*
  * Templates; a NULL member means the built-in Chinese default.  A
  * message template may use {recipient} {unit} {unit_id} {department}
- * {count} {items} {at} {period} {detail} {delivery} {mentions}; the item
+ * {count} {items} {at} {period} {detail} {delivery} {mentions} {due}
+ * (the earliest due day of the items); the item
  * template (one line per occurrence, joined into {items}) may use {seq}
  * {row} {occurrence} {title} {department} {due} {deadline} {close}
  * {late} {missing} {stake} {state}.  "{{" and "}}" are literal braces.
@@ -171,7 +172,8 @@ struct notify_outcome {
  * response BODY and RETRY_AFTER (seconds from a Retry-After header, or
  * -1).  2xx is OK unless the provider's body says otherwise (WeCom and
  * DingTalk errcode, Feishu code); a 4xx other than 408 and 429 is
- * permanent; the rest is retried.
+ * permanent, unless it carries the robot's own rate-limit code; the rest
+ * is retried.
  */
 void notify_classify(enum channel_type type, long status, const char *body, size_t len,
 		     int64_t retry_after, struct notify_outcome *out);

@@ -124,6 +124,8 @@ struct plan {
 
 /* An empty plan, ready for config to fill. */
 struct plan *plan_new(void);
+/* Free what contact C holds. */
+void plan_contact_free(struct contact *c);
 /* Free a plan and everything it owns; NULL is fine. */
 void plan_free(struct plan *p);
 /*

@@ -195,4 +195,90 @@ int store_audit(struct store *st, int n,
 			  const char *result, void *arg),
 		void *arg);
 
+/*
+ * The outbox: one row per message to one recipient over one channel.
+ * pending -> inflight -> sent, or -> failed (with a next attempt) -> …,
+ * or -> dead; cancelled when everything it reminded of was submitted or
+ * closed before it could go.  Times of attempts are in milliseconds:
+ * backoff and rate limits work below the second.
+ */
+enum outbox_state {
+	OUTBOX_PENDING,
+	OUTBOX_INFLIGHT,
+	OUTBOX_SENT,
+	OUTBOX_FAILED,
+	OUTBOX_DEAD,
+	OUTBOX_CANCELLED,
+};
+#define OUTBOX_NSTATES 6
+/* "pending", "inflight", … and back (-1: unknown). */
+const char *store_outbox_state_name(enum outbox_state s);
+int store_outbox_state_find(const char *s);
+
+struct outbox_row {
+	int64_t id;
+	int64_t at;            /* the instant the engine made it due */
+	const char *kind;      /* a notify kind name */
+	const char *unit;      /* unit id, "" if none */
+	const char *dept;      /* department id, "" if none */
+	const char *subject;   /* occurrences (space-separated), a period, or "#ID" */
+	const char *channel;   /* the configured channel's name */
+	const char *address;   /* email address, "" for a robot */
+	const char *name;      /* the recipient's display name */
+	const char *mentions;  /* mobiles (space-separated), "" if none */
+	enum outbox_state state;
+	int attempts;
+	int64_t next_ms;       /* earliest next attempt */
+	int64_t since_ms;      /* start of the current series of attempts */
+	int64_t updated_at;
+	int64_t sent_at;       /* 0 unless sent */
+	long code;             /* the last answer's code, 0 if none */
+	const char *error;     /* the last error, "" if none */
+};
+
+/*
+ * Enqueue R (id, state, attempts, times, code and error ignored): pending,
+ * first attempt at R->at; its id in *ID.  The caller records the keys it
+ * answers for with store_outbox_key_add(), in the same transaction.
+ */
+int store_outbox_add(struct store *st, const struct outbox_row *r, int64_t *id);
+/* Record that delivery ID answers for (UNIT, OCC, SLOT, RECIPIENT). */
+int store_outbox_key_add(struct store *st, const char *unit, const char *occ, const char *slot,
+			 const char *recipient, int64_t id);
+/* 1 when (UNIT, OCC, SLOT, RECIPIENT) is already answered for, 0 if not, -1 error. */
+int store_outbox_reminded(struct store *st, const char *unit, const char *occ, const char *slot,
+			  const char *recipient);
+/*
+ * Call FN for up to LIMIT rows of CHANNEL that are pending or failed and
+ * due by NOW_MS, oldest first.  Row strings live for the call.
+ */
+int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int limit,
+		     int (*fn)(const struct outbox_row *r, void *arg), void *arg);
+/*
+ * The earliest next attempt of a pending or failed row (of CHANNEL, or
+ * of any when NULL): 1 found (in *NEXT_MS), 0 none, -1 error.
+ */
+int store_outbox_next(struct store *st, const char *channel, int64_t *next_ms);
+/* Update row ID's state, attempts, next attempt, code and error at NOW. */
+int store_outbox_update(struct store *st, int64_t id, enum outbox_state state, int attempts,
+			int64_t next_ms, long code, const char *error, int64_t now);
+/* After a restart: every inflight row back to pending.  The count, or -1. */
+int store_outbox_requeue(struct store *st);
+/*
+ * `retry ID`: a failed, dead or cancelled row becomes pending now with a
+ * fresh series of attempts.  1 done, 0 no such row or not in such a
+ * state, -1 error.
+ */
+int store_outbox_retry(struct store *st, int64_t id, int64_t now);
+/* Read row ID: 1 found, 0 not, -1 error; strings live until the next call. */
+int store_outbox_get(struct store *st, int64_t id, struct outbox_row *r);
+/*
+ * Call FN for the last LIMIT rows (newest last) in STATE (-1: any),
+ * concerning UNIT only when UNIT is not NULL.
+ */
+int store_outbox_list(struct store *st, int state, const char *unit, int limit,
+		      int (*fn)(const struct outbox_row *r, void *arg), void *arg);
+/* How many rows are in each state. */
+int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES]);
+
 #endif

@@ -1,0 +1,814 @@
+/*
+ * deliver — the outbox's worker.  One timer drives it: it fires on the
+ * next turn of the loop after something was enqueued or a transfer
+ * ended, or at the next row's attempt time.  Each turn is one
+ * transaction: what the finished transfers answered, then the rows
+ * taken for sending marked in flight.  A crash between a request and the
+ * transaction that records its answer sends that request again after the
+ * restart, with the same X-Kaohe-Delivery id.
+ */
+#include <curl/curl.h>
+#include <ev.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/deliver.h"
+#include "kaohe/log.h"
+#include "kaohe/notify.h"
+#include "kaohe/outbox.h"
+#include "kaohe/transfer.h"
+#include "kaohe/util.h"
+
+/* Rows taken from one channel per turn at most: a turn stays short. */
+#define CLAIM_BATCH 512
+
+/* What the deliverer keeps of a channel across reloads. */
+struct lane {
+	char name[64];
+	struct rate_limit rates[CHANNEL_MAX_RATES];
+	size_t nrates;
+	struct deliver_bucket bucket;
+	int64_t blocked_until; /* ms: the provider asked us to wait */
+	bool live;             /* in the current configuration */
+};
+
+/* A row being sent, and then what became of it. */
+struct flight {
+	struct deliver *d;
+	int64_t id;
+	int attempts;          /* before this one */
+	int64_t since_ms;
+	char kind[16];
+	char channel[64];
+	char label[160];       /* whom, for the log */
+	enum channel_type type;
+	/* the outcome */
+	enum outbox_state state;
+	int64_t next_ms;
+	long code;
+	char error[256];
+	struct flight *next;   /* in the list of finished ones, or of those in transfer */
+	struct flight *prev;   /* in the list of those in transfer */
+};
+
+struct deliver {
+	struct ev_loop *loop;
+	struct store *st;
+	const struct config *cfg;
+	struct engine *eng;
+	struct transfer *xf;
+	struct lane *lanes;
+	size_t nlanes;
+	size_t rr;              /* the lane a turn starts with: fairness */
+	ev_timer timer;
+	int64_t timer_at;       /* ms; INT64_MAX when not armed */
+	struct flight *done;    /* finished, not yet recorded */
+	struct flight *flying;  /* in transfer */
+	size_t active;
+	bool failing;           /* the database refused a turn: log once */
+};
+
+static int64_t now_ms(void)
+{
+	return (int64_t)(ev_time() * 1000.0);
+}
+
+/* --- token buckets ----------------------------------------------------- */
+
+void deliver_bucket_init(struct deliver_bucket *b, const struct rate_limit *rates, size_t nrates)
+{
+	memset(b, 0, sizeof(*b));
+	for (size_t i = 0; i < nrates; i++) {
+		b->spent[i] = xmalloc((size_t)rates[i].count * sizeof(int64_t));
+		for (int j = 0; j < rates[i].count; j++)
+			b->spent[i][j] = INT64_MIN / 2;
+	}
+}
+
+void deliver_bucket_free(struct deliver_bucket *b)
+{
+	for (size_t i = 0; i < CHANNEL_MAX_RATES; i++)
+		free(b->spent[i]);
+	memset(b, 0, sizeof(*b));
+}
+
+int deliver_bucket_free_tokens(const struct deliver_bucket *b, const struct rate_limit *rates,
+			       size_t nrates, int64_t now_ms)
+{
+	int free = INT_MAX;
+	for (size_t i = 0; i < nrates; i++) {
+		int n = 0;
+		size_t count = (size_t)rates[i].count;
+		/* Oldest first: the free ones are a prefix. */
+		while (n < rates[i].count &&
+		       b->spent[i][(b->head[i] + (size_t)n) % count] + rates[i].per_ms <= now_ms)
+			n++;
+		if (n < free)
+			free = n;
+	}
+	return free;
+}
+
+void deliver_bucket_take(struct deliver_bucket *b, const struct rate_limit *rates, size_t nrates,
+			 int64_t now_ms)
+{
+	for (size_t i = 0; i < nrates; i++) {
+		b->spent[i][b->head[i]] = now_ms;
+		b->head[i] = (b->head[i] + 1) % (size_t)rates[i].count;
+	}
+}
+
+int64_t deliver_bucket_next(const struct deliver_bucket *b, const struct rate_limit *rates,
+			    size_t nrates, int64_t now_ms)
+{
+	int64_t next = now_ms;
+	for (size_t i = 0; i < nrates; i++) {
+		int64_t t = b->spent[i][b->head[i]] + rates[i].per_ms;
+		if (t > next)
+			next = t;
+	}
+	return next;
+}
+
+int64_t deliver_backoff(const struct delivery_settings *s, int attempts, double r)
+{
+	double delay = (double)s->retry_first_ms;
+	for (int i = 1; i < attempts && delay < (double)s->retry_cap_ms; i++)
+		delay *= s->retry_factor;
+	if (delay > (double)s->retry_cap_ms)
+		delay = (double)s->retry_cap_ms;
+	/* Jitter spreads the retries of a burst that failed together. */
+	delay -= delay * s->retry_jitter * r;
+	return delay < 1.0 ? 1 : (int64_t)delay;
+}
+
+/* --- the timer --------------------------------------------------------- */
+
+static void arm(struct deliver *d, int64_t at_ms)
+{
+	if (ev_is_active(&d->timer) && d->timer_at <= at_ms)
+		return;
+	int64_t now = now_ms();
+	ev_timer_stop(d->loop, &d->timer);
+	ev_timer_set(&d->timer, at_ms > now ? (double)(at_ms - now) / 1000.0 : 0.0, 0.0);
+	ev_timer_start(d->loop, &d->timer);
+	d->timer_at = at_ms;
+}
+
+void deliver_kick(struct deliver *d)
+{
+	arm(d, 0);
+}
+
+size_t deliver_active(const struct deliver *d)
+{
+	return d->active;
+}
+
+static struct lane *lane_of(struct deliver *d, const char *name)
+{
+	for (size_t i = 0; i < d->nlanes; i++)
+		if (strcmp(d->lanes[i].name, name) == 0)
+			return &d->lanes[i];
+	return NULL;
+}
+
+/* --- what a finished transfer means ------------------------------------ */
+
+static void settle(struct flight *f, const struct notify_outcome *o)
+{
+	struct deliver *d = f->d;
+	const struct delivery_settings *s = &d->cfg->set.delivery;
+	int64_t now = now_ms();
+	int attempts = f->attempts + 1;
+
+	f->code = o->code;
+	util_strlcpy(f->error, o->error, sizeof(f->error));
+	f->attempts = attempts;
+	if (o->verdict == NOTIFY_OK) {
+		f->state = OUTBOX_SENT;
+		f->next_ms = now;
+		log_debug("deliver: #%lld sent to %s", (long long)f->id, f->label);
+		return;
+	}
+	if (o->retry_after > 0) {
+		/* The provider's word holds for the whole endpoint. */
+		struct lane *l = lane_of(d, f->channel);
+		if (l && l->blocked_until < now + o->retry_after * 1000)
+			l->blocked_until = now + o->retry_after * 1000;
+	}
+	int64_t delay = deliver_backoff(s, attempts, (double)(arc4random() % 1000000) / 1e6);
+	if (o->retry_after > 0 && o->retry_after * 1000 > delay)
+		delay = o->retry_after * 1000;
+	f->next_ms = now + delay;
+	if (o->verdict == NOTIFY_PERMANENT || attempts >= s->retry_max_attempts ||
+	    f->next_ms - f->since_ms > s->retry_max_age_ms) {
+		f->state = OUTBOX_DEAD;
+		log_warnx("deliver: #%lld to %s is dead after %d attempt%s: %s", (long long)f->id,
+			  f->label, attempts, attempts == 1 ? "" : "s", f->error);
+	} else {
+		f->state = OUTBOX_FAILED;
+		log_info("deliver: #%lld to %s failed (attempt %d, again in %.1f s): %s",
+			 (long long)f->id, f->label, attempts, (double)delay / 1000.0, f->error);
+	}
+}
+
+static void on_done(void *arg, const struct transfer_result *r)
+{
+	struct flight *f = arg;
+	struct deliver *d = f->d;
+	struct notify_outcome o = { .retry_after = -1 };
+
+	if (f->type == CHANNEL_EMAIL) {
+		o.code = r->status;
+		if (r->curl_code == CURLE_OK) {
+			o.verdict = NOTIFY_OK;
+		} else {
+			/* A 5xx reply or refused credentials will not get better by
+			 * themselves; a connection that failed may. */
+			bool permanent = (r->status >= 500 && r->status < 600) ||
+					 r->curl_code == CURLE_LOGIN_DENIED;
+			o.verdict = permanent ? NOTIFY_PERMANENT : NOTIFY_RETRY;
+			if (r->status)
+				snprintf(o.error, sizeof(o.error), "smtp %ld: %s", r->status, r->error);
+			else
+				snprintf(o.error, sizeof(o.error), "smtp: %s", r->error);
+		}
+	} else if (r->curl_code != CURLE_OK) {
+		o.verdict = NOTIFY_RETRY;
+		snprintf(o.error, sizeof(o.error), "%s", r->error);
+	} else {
+		notify_classify(f->type, r->status, r->body, r->body_len, r->retry_after, &o);
+	}
+	/* Off the list of those in transfer. */
+	if (f->prev)
+		f->prev->next = f->next;
+	else
+		d->flying = f->next;
+	if (f->next)
+		f->next->prev = f->prev;
+	settle(f, &o);
+	d->active--;
+	f->next = d->done;
+	d->done = f;
+	deliver_kick(d);
+}
+
+/* --- rendering --------------------------------------------------------- */
+
+struct render {
+	struct notify_item *items;
+	size_t nitems;
+	struct sbuf strs;     /* the items' formatted times, NUL-separated */
+	const char **mobiles;
+	size_t nmobiles;
+	char *mob_buf;
+	struct sbuf detail;
+	char at_text[40];
+};
+
+static void render_free(struct render *r)
+{
+	free(r->items);
+	sbuf_free(&r->strs);
+	free(r->mobiles);
+	free(r->mob_buf);
+	sbuf_free(&r->detail);
+}
+
+/* Split the space-separated words of S into a fresh array (BUF owns them). */
+static const char **words(const char *s, char **buf, size_t *n)
+{
+	*buf = xstrdup(s);
+	size_t cap = 1;
+	for (const char *p = s; *p; p++)
+		cap += *p == ' ';
+	const char **w = xcalloc(cap, sizeof(*w));
+	*n = 0;
+	for (char *save = NULL, *t = strtok_r(*buf, " ", &save); t; t = strtok_r(NULL, " ", &save))
+		w[(*n)++] = t;
+	return w;
+}
+
+struct snap_find {
+	const char *period;
+	json_t *data;
+};
+
+static int find_snapshot(const char *period, int64_t at, int64_t taken_at, const char *data,
+			 void *arg)
+{
+	struct snap_find *sf = arg;
+	(void)at;
+	(void)taken_at;
+	if (strcmp(period, sf->period) == 0 && sf->data == NULL)
+		sf->data = json_loads(data, 0, NULL);
+	return 0;
+}
+
+/* The snapshot's ranking, one unit per line. */
+static void snapshot_detail(struct deliver *d, const char *period, struct sbuf *out)
+{
+	struct snap_find sf = { .period = period };
+	if (store_snapshots(d->st, true, find_snapshot, &sf) < 0 || sf.data == NULL)
+		return;
+	size_t i;
+	json_t *u;
+	json_array_foreach(sf.data, i, u) {
+		char total[32];
+		json_t *t = json_object_get(u, "total");
+		if (json_is_integer(t))
+			snprintf(total, sizeof(total), "%lld", (long long)json_integer_value(t));
+		else
+			snprintf(total, sizeof(total), "%.2f", json_number_value(t));
+		sbuf_printf(out, "%s%lld. %s %s分", out->len ? "\n" : "",
+			    (long long)json_integer_value(json_object_get(u, "rank")),
+			    json_string_value(json_object_get(u, "name")) ?: "?", total);
+	}
+	json_decref(sf.data);
+}
+
+static void dead_detail(struct deliver *d, const char *subject, struct sbuf *out)
+{
+	struct outbox_row r;
+	char *end;
+	long long id = strtoll(subject + 1, &end, 10);
+	if (subject[0] != '#' || *end || store_outbox_get(d->st, id, &r) != 1) {
+		sbuf_printf(out, "投递 %s", subject);
+		return;
+	}
+	sbuf_printf(out, "投递 #%lld（%s，%s → %s%s%s）尝试 %d 次后放弃：%s", id, r.kind,
+		    r.channel, r.name, *r.address ? " " : "", r.address, r.attempts, r.error);
+}
+
+/*
+ * Fill M from row R as it stands now.  Occurrences submitted or closed
+ * since it was enqueued are left out; 0 when nothing is left to say.
+ */
+static int render(struct deliver *d, const struct outbox_row *row, struct notify_message *m,
+		  struct render *rd)
+{
+	const struct plan *p = d->cfg->plan;
+	int kind = notify_kind_find(row->kind);
+	int unit = *row->unit ? plan_unit_find(p, row->unit) : -1;
+	int dept = *row->dept ? plan_dept_find(p, row->dept) : -1;
+	int64_t now = now_ms() / 1000;
+
+	memset(rd, 0, sizeof(*rd));
+	sbuf_init(&rd->strs);
+	sbuf_init(&rd->detail);
+	memset(m, 0, sizeof(*m));
+	if (kind < 0)
+		return 0;
+	m->kind = (enum notify_kind)kind;
+	m->id = row->id;
+	m->at = row->at;
+	calendar_format_instant(row->at, rd->at_text, sizeof(rd->at_text));
+	m->at_text = rd->at_text;
+	m->recipient = row->name;
+	if (unit >= 0) {
+		m->unit_id = p->units[unit].id;
+		m->unit_name = p->units[unit].name;
+	}
+	if (dept >= 0) {
+		m->dept_id = p->depts[dept].id;
+		m->dept_name = p->depts[dept].name;
+	}
+	rd->mobiles = words(row->mentions, &rd->mob_buf, &rd->nmobiles);
+	m->mobiles = rd->mobiles;
+	m->nmobiles = rd->nmobiles;
+	if (m->kind == NOTIFY_SNAPSHOT) {
+		m->period = row->subject;
+		snapshot_detail(d, row->subject, &rd->detail);
+		m->detail = rd->detail.buf;
+		return 1;
+	}
+	if (m->kind == NOTIFY_DEAD) {
+		dead_detail(d, row->subject, &rd->detail);
+		m->detail = rd->detail.buf;
+		return 1;
+	}
+	if (*row->unit && unit < 0)
+		return 0; /* the unit left the plan */
+	char *buf;
+	size_t n;
+	const char **occs = words(row->subject, &buf, &n);
+	rd->items = xcalloc(n ? n : 1, sizeof(*rd->items));
+	/* Offsets first: STRS moves while it grows. */
+	size_t (*off)[3] = xcalloc(n ? n : 1, sizeof(*off));
+	for (size_t i = 0; i < n; i++) {
+		int o = plan_occ_find(p, occs[i]);
+		if (o < 0)
+			continue;
+		const struct plan_occ *po = &p->occs[o];
+		const struct plan_row *pr = &p->rows[po->row];
+		const char *state = "pending";
+		if (m->kind != NOTIFY_RECORD) {
+			int64_t first;
+			enum occ_state s = engine_occ_state(d->eng, unit, o, now, &first);
+			if (s != OCC_PENDING && s != OCC_OVERDUE)
+				continue;
+			state = engine_state_name(s);
+		}
+		const struct schedule *sc = engine_schedule(d->eng, o, m->kind == NOTIFY_RECORD ? -1 : unit);
+		char t[40];
+		off[rd->nitems][0] = rd->strs.len;
+		calendar_format_day(sc->due_day, t, sizeof(t));
+		sbuf_add(&rd->strs, t, strlen(t) + 1);
+		off[rd->nitems][1] = rd->strs.len;
+		calendar_format_instant(sc->deadline, t, sizeof(t));
+		sbuf_add(&rd->strs, t, strlen(t) + 1);
+		off[rd->nitems][2] = rd->strs.len;
+		calendar_format_instant(sc->close, t, sizeof(t));
+		sbuf_add(&rd->strs, t, strlen(t) + 1);
+		rd->items[rd->nitems++] = (struct notify_item){
+			.occ = po->name, .row = pr->id, .seq = pr->seq, .title = pr->content,
+			.dept = p->depts[pr->dept].name, .state = state,
+			.late = pr->late < 0 ? -pr->late : pr->late,
+			.missing = pr->missing < 0 ? -pr->missing : pr->missing,
+		};
+	}
+	for (size_t i = 0; i < rd->nitems; i++) {
+		rd->items[i].due = rd->strs.buf + off[i][0];
+		rd->items[i].deadline = rd->strs.buf + off[i][1];
+		rd->items[i].close = rd->strs.buf + off[i][2];
+	}
+	free(off);
+	free(occs);
+	free(buf);
+	m->items = rd->items;
+	m->nitems = rd->nitems;
+	return rd->nitems > 0;
+}
+
+/* --- sending ----------------------------------------------------------- */
+
+/* The domain of the From address: the right-hand side of Message-ID. */
+static const char *domain_of(const char *addr)
+{
+	const char *at = strrchr(addr, '@');
+	return at && at[1] ? at + 1 : "localhost";
+}
+
+/*
+ * Build and start the request for row ROW over channel C.  0 started,
+ * 1 cancelled (nothing left to say; recorded), -1 could not (recorded
+ * as failed).
+ */
+static int send_row(struct deliver *d, const struct channel *c, const struct outbox_row *row)
+{
+	struct notify_message m;
+	struct render rd;
+	struct sbuf subject, text, body, url;
+	int64_t now = now_ms();
+	int ret = -1;
+
+	if (!render(d, row, &m, &rd)) {
+		render_free(&rd);
+		log_info("deliver: #%lld cancelled: what it reminded of was submitted or closed",
+			 (long long)row->id);
+		return store_outbox_update(d->st, row->id, OUTBOX_CANCELLED, row->attempts,
+					   row->next_ms, 0, "nothing left to remind of",
+					   now / 1000) < 0 ? -1 : 1;
+	}
+	sbuf_init(&subject);
+	sbuf_init(&text);
+	sbuf_init(&body);
+	sbuf_init(&url);
+	notify_render(&d->cfg->set.templates, &m, &subject, &text);
+
+	struct flight *f = xcalloc(1, sizeof(*f));
+	f->d = d;
+	f->id = row->id;
+	f->attempts = row->attempts;
+	f->since_ms = row->since_ms;
+	f->type = c->type;
+	util_strlcpy(f->kind, row->kind, sizeof(f->kind));
+	util_strlcpy(f->channel, c->name, sizeof(f->channel));
+	snprintf(f->label, sizeof(f->label), "%s%s%s", c->name, *row->address ? " " : "",
+		 row->address);
+
+	char ts[24], delivery[64], sig[72], sighdr[96], tshdr[48];
+	const char *headers[5];
+	size_t nh = 0;
+	struct transfer_request req = { .url = c->url, .ca_file = c->ca_file,
+					.connect_timeout_ms = d->cfg->set.delivery.connect_timeout_ms,
+					.timeout_ms = d->cfg->set.delivery.timeout_ms };
+	char name[256], from[256];
+	const char *rcpt[1] = { row->address };
+	int rc = 0;
+	snprintf(delivery, sizeof(delivery), "X-Kaohe-Delivery: %lld", (long long)row->id);
+	switch (c->type) {
+	case CHANNEL_EMAIL:
+		notify_address_parse(c->from, name, sizeof(name), from, sizeof(from));
+		rc = notify_email(&(struct notify_email){ .from = c->from, .to_name = row->name,
+							   .to_addr = row->address,
+							   .hostname = domain_of(from), .now = now / 1000 },
+				  &m, subject.buf, text.buf, &body);
+		req.mail_from = from;
+		req.rcpt = rcpt;
+		req.nrcpt = 1;
+		req.user = c->user;
+		req.password = c->password;
+		req.require_tls = strncmp(c->url, "smtp://", 7) == 0;
+		break;
+	case CHANNEL_GENERIC:
+		rc = notify_generic(&m, subject.buf, text.buf, &body);
+		snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000));
+		snprintf(tshdr, sizeof(tshdr), "X-Kaohe-Timestamp: %s", ts);
+		headers[nh++] = tshdr;
+		if (c->secret) {
+			notify_generic_signature(c->secret, now / 1000, body.buf, body.len, sig);
+			snprintf(sighdr, sizeof(sighdr), "X-Kaohe-Signature: %s", sig);
+			headers[nh++] = sighdr;
+		}
+		break;
+	case CHANNEL_WECOM:
+		rc = notify_wecom(c->markdown, &m, subject.buf, text.buf, &body);
+		break;
+	case CHANNEL_DINGTALK:
+		rc = notify_dingtalk(&m, subject.buf, text.buf, &body);
+		notify_dingtalk_url(c->url, c->secret, now, &url);
+		req.url = url.buf;
+		break;
+	case CHANNEL_FEISHU:
+		rc = notify_feishu(&m, subject.buf, text.buf, c->secret, now / 1000, &body);
+		break;
+	}
+	if (c->type != CHANNEL_EMAIL) {
+		headers[nh++] = "Content-Type: application/json; charset=utf-8";
+		headers[nh++] = delivery;
+		req.headers = headers;
+		req.nheaders = nh;
+	}
+	req.body = body.buf;
+	req.body_len = body.len;
+	if (rc < 0) {
+		snprintf(f->error, sizeof(f->error), "cannot build the %s message",
+			 notify_channel_name(c->type));
+	} else if (transfer_start(d->xf, &req, on_done, f) < 0) {
+		snprintf(f->error, sizeof(f->error), "the transfer could not start");
+	} else {
+		d->active++;
+		f->prev = NULL;
+		f->next = d->flying;
+		if (d->flying)
+			d->flying->prev = f;
+		d->flying = f;
+		ret = store_outbox_update(d->st, row->id, OUTBOX_INFLIGHT, row->attempts,
+					  row->next_ms, row->code, row->error, now / 1000);
+		f = NULL;
+	}
+	if (f) {
+		/* Counted as a failed attempt: the backoff keeps it from spinning. */
+		struct notify_outcome o = { .verdict = NOTIFY_RETRY, .retry_after = -1 };
+		util_strlcpy(o.error, f->error, sizeof(o.error));
+		settle(f, &o);
+		f->next = d->done;
+		d->done = f;
+		ret = 0;
+	}
+	sbuf_free(&subject);
+	sbuf_free(&text);
+	sbuf_free(&body);
+	sbuf_free(&url);
+	render_free(&rd);
+	return ret;
+}
+
+struct claim {
+	struct deliver *d;
+	const struct channel *c;
+	struct lane *l;
+	int started;
+	int64_t now;
+};
+
+static int claim_row(const struct outbox_row *row, void *arg)
+{
+	struct claim *cl = arg;
+	int rc = send_row(cl->d, cl->c, row);
+	if (rc < 0)
+		return -1;
+	if (rc == 0) {
+		deliver_bucket_take(&cl->l->bucket, cl->l->rates, cl->l->nrates, cl->now);
+		cl->started++;
+	}
+	return 0;
+}
+
+/* Record what the transfers in BATCH answered (inside the turn's transaction). */
+static int record_done(struct deliver *d, struct flight *batch)
+{
+	int64_t now = now_ms();
+	for (struct flight *f = batch; f; f = f->next) {
+		if (store_outbox_update(d->st, f->id, f->state, f->attempts, f->next_ms, f->code,
+					f->error, now / 1000) < 0)
+			return -1;
+		if (f->state == OUTBOX_DEAD) {
+			struct outbox_row dead = { .id = f->id, .kind = f->kind, .since_ms = f->since_ms };
+			size_t added = 0;
+			if (outbox_dead(d->st, d->cfg, &dead, now / 1000, &added) < 0)
+				return -1;
+		}
+	}
+	return 0;
+}
+
+static void free_list(struct flight *f)
+{
+	while (f) {
+		struct flight *next = f->next;
+		free(f);
+		f = next;
+	}
+}
+
+/*
+ * Take up to what the room and LANE's tokens allow of its due rows and
+ * start them.  0, or -1 on a database error; *WAKE lowered to when this
+ * lane wants another turn.
+ */
+static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wake)
+{
+	const struct channel *c = l->live ? config_channel(d->cfg, l->name) : NULL;
+	int64_t next, t;
+	if (c == NULL)
+		return 0;
+	int rc = store_outbox_next(d->st, c->name, &next);
+	if (rc <= 0)
+		return rc;
+	if (next > now || l->blocked_until > now) {
+		t = next > l->blocked_until ? next : l->blocked_until;
+		*wake = t < *wake ? t : *wake;
+		return 0;
+	}
+	int tokens = deliver_bucket_free_tokens(&l->bucket, l->rates, l->nrates, now);
+	if (tokens == 0) {
+		t = deliver_bucket_next(&l->bucket, l->rates, l->nrates, now);
+		*wake = t < *wake ? t : *wake;
+		return 0;
+	}
+	int want = d->cfg->set.delivery.concurrency - (int)d->active;
+	if (want > tokens)
+		want = tokens;
+	if (want > CLAIM_BATCH)
+		want = CLAIM_BATCH;
+	if (want <= 0)
+		return 0; /* full: a finished transfer brings the next turn */
+	struct claim cl = { .d = d, .c = c, .l = l, .now = now };
+	if (store_outbox_due(d->st, c->name, now, want, claim_row, &cl) < 0)
+		return -1;
+	if (cl.started == want)
+		*wake = now; /* more may be due */
+	return 0;
+}
+
+/*
+ * One turn: record what finished, then start what is due, in one
+ * transaction.  If it fails, the finished ones are kept for the next
+ * try; rows started in the failed turn were not marked in flight and
+ * may be sent once more (at least once).
+ */
+static void turn(struct deliver *d)
+{
+	int64_t now = now_ms(), wake = INT64_MAX;
+	struct flight *batch = d->done;
+
+	d->timer_at = INT64_MAX;
+	if (d->cfg == NULL)
+		return;
+	d->done = NULL;
+	if (store_begin(d->st) < 0)
+		goto failed;
+	if (record_done(d, batch) < 0)
+		goto rollback;
+	for (size_t k = 0; k < d->nlanes; k++)
+		if (work_lane(d, &d->lanes[(d->rr + k) % d->nlanes], now, &wake) < 0)
+			goto rollback;
+	d->rr++;
+	if (store_commit(d->st) < 0)
+		goto failed;
+	free_list(batch);
+	if (d->failing)
+		log_info("deliver: the outbox is being worked off again");
+	d->failing = false;
+	/* Rows that could not start are finished already: record them. */
+	if (d->done)
+		wake = now;
+	if (wake != INT64_MAX)
+		arm(d, wake);
+	return;
+rollback:
+	store_rollback(d->st);
+failed:
+	/* Back in front of anything finished meanwhile. */
+	if (batch) {
+		struct flight *last = batch;
+		while (last->next)
+			last = last->next;
+		last->next = d->done;
+		d->done = batch;
+	}
+	if (!d->failing)
+		log_warnx("deliver: cannot work off the outbox: %s; trying again in 5 s",
+			  store_errmsg(d->st));
+	d->failing = true;
+	arm(d, now + 5000);
+}
+
+static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	turn(w->data);
+}
+
+/* --- life -------------------------------------------------------------- */
+
+struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, size_t errlen)
+{
+	struct deliver *d = xcalloc(1, sizeof(*d));
+	d->loop = loop;
+	d->st = st;
+	d->timer_at = INT64_MAX;
+	d->xf = transfer_new(loop, 64, err, errlen);
+	if (d->xf == NULL) {
+		free(d);
+		return NULL;
+	}
+	ev_init(&d->timer, on_timer);
+	d->timer.data = d;
+	int n = -1;
+	if (store_begin(st) == 0 && (n = store_outbox_requeue(st)) >= 0 && store_commit(st) == 0) {
+		if (n > 0)
+			log_info("deliver: %d deliver%s in flight at the last stop will be sent again",
+				 n, n == 1 ? "y" : "ies");
+	} else {
+		store_rollback(st);
+		snprintf(err, errlen, "cannot read the outbox: %s", store_errmsg(st));
+		transfer_free(d->xf);
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static bool same_rates(const struct lane *l, const struct channel *c)
+{
+	return l->nrates == c->nrates &&
+	       memcmp(l->rates, c->rates, c->nrates * sizeof(*c->rates)) == 0;
+}
+
+void deliver_configure(struct deliver *d, const struct config *cfg, struct engine *eng)
+{
+	const struct settings *set = &cfg->set;
+	struct lane *lanes = xcalloc(set->nchannels ? set->nchannels : 1, sizeof(*lanes));
+
+	for (size_t i = 0; i < set->nchannels; i++) {
+		const struct channel *c = &set->channels[i];
+		struct lane *l = &lanes[i], *old = lane_of(d, c->name);
+		util_strlcpy(l->name, c->name, sizeof(l->name));
+		l->live = true;
+		if (old && same_rates(old, c)) {
+			*l = *old;
+			old->nrates = 0;
+			memset(&old->bucket, 0, sizeof(old->bucket));
+		} else {
+			memcpy(l->rates, c->rates, sizeof(l->rates));
+			l->nrates = c->nrates;
+			deliver_bucket_init(&l->bucket, l->rates, l->nrates);
+			if (old)
+				l->blocked_until = old->blocked_until;
+		}
+	}
+	for (size_t i = 0; i < d->nlanes; i++)
+		deliver_bucket_free(&d->lanes[i].bucket);
+	free(d->lanes);
+	d->lanes = lanes;
+	d->nlanes = set->nchannels;
+	d->cfg = cfg;
+	d->eng = eng;
+	transfer_set_max_active(d->xf, set->delivery.concurrency);
+	deliver_kick(d);
+}
+
+void deliver_free(struct deliver *d)
+{
+	if (d == NULL)
+		return;
+	ev_timer_stop(d->loop, &d->timer);
+	/* The flights in transfer are freed with it: their rows stay in
+	 * flight and go back to pending at the next start. */
+	transfer_free(d->xf);
+	free_list(d->flying);
+	free_list(d->done);
+	for (size_t i = 0; i < d->nlanes; i++)
+		deliver_bucket_free(&d->lanes[i].bucket);
+	free(d->lanes);
+	free(d);
+}

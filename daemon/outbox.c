@@ -1,0 +1,273 @@
+/*
+ * outbox — who receives what.  The email channel reaches every contact
+ * with an address; a webhook (a group robot) reaches the units, the
+ * departments and the admins it is configured to serve, and mentions the
+ * liaisons' mobiles.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kaohe/log.h"
+#include "kaohe/notify.h"
+#include "kaohe/outbox.h"
+#include "kaohe/util.h"
+
+/* One message about some occurrences, before its keys are checked. */
+struct draft {
+	const char *kind;
+	const char *unit;      /* the key's unit: "" for offices' and admins' own */
+	const char *dept;
+	const char *channel;
+	const char *address;   /* "" for a webhook */
+	const char *name;
+	const char *mentions;
+	const char *const *occs; /* occurrence names, or a period, or "#ID" */
+	const char *const *slots;
+	size_t n;
+	int64_t at;
+};
+
+/*
+ * Enqueue D for those of its occurrences not yet answered for by this
+ * recipient: one row, and the keys it answers for.  0 or -1.
+ */
+static int add(struct store *st, const struct draft *d, size_t *added)
+{
+	char recipient[512];
+	struct sbuf subject;
+	size_t *keep = xcalloc(d->n ? d->n : 1, sizeof(*keep)), nkeep = 0;
+	int ret = -1;
+
+	snprintf(recipient, sizeof(recipient), "%s:%s", d->channel, d->address);
+	sbuf_init(&subject);
+	for (size_t i = 0; i < d->n; i++) {
+		int rc = store_outbox_reminded(st, d->unit, d->occs[i], d->slots[i], recipient);
+		if (rc < 0)
+			goto out;
+		if (rc == 0) {
+			sbuf_printf(&subject, "%s%s", nkeep ? " " : "", d->occs[i]);
+			keep[nkeep++] = i;
+		}
+	}
+	ret = 0;
+	if (nkeep == 0)
+		goto out;
+	struct outbox_row row = { .at = d->at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
+				  .subject = subject.buf, .channel = d->channel,
+				  .address = d->address, .name = d->name, .mentions = d->mentions };
+	int64_t id;
+	ret = -1;
+	if (store_outbox_add(st, &row, &id) < 0)
+		goto out;
+	for (size_t i = 0; i < nkeep; i++)
+		if (store_outbox_key_add(st, d->unit, d->occs[keep[i]], d->slots[keep[i]], recipient,
+					 id) < 0)
+			goto out;
+	(*added)++;
+	ret = 0;
+out:
+	sbuf_free(&subject);
+	free(keep);
+	return ret;
+}
+
+static bool serves_unit(const struct channel *c, int unit)
+{
+	return c->type != CHANNEL_EMAIL && (c->all_units || (c->units && c->units[unit]));
+}
+
+static bool serves_dept(const struct channel *c, int dept)
+{
+	return c->type != CHANNEL_EMAIL && (c->all_depts || (c->depts && c->depts[dept]));
+}
+
+static const struct channel *email_channel(const struct config *cfg)
+{
+	return config_channel(cfg, "email");
+}
+
+/* Mobiles of the unit's liaisons (and its leader on escalation), space-separated. */
+static void mobiles_of(const struct plan_unit *u, bool leader, struct sbuf *out)
+{
+	for (size_t i = 0; i < u->nliaisons; i++)
+		if (u->liaisons[i].mobile)
+			sbuf_printf(out, "%s%s", out->len ? " " : "", u->liaisons[i].mobile);
+	if (leader && u->leader.mobile)
+		sbuf_printf(out, "%s%s", out->len ? " " : "", u->leader.mobile);
+}
+
+/* Send D to the office of DEPT by email and through the webhooks serving it (SKIP_UNIT: not those serving that unit). */
+static int to_office(struct store *st, const struct config *cfg, struct draft *d, int dept,
+		     int skip_unit, size_t *added)
+{
+	const struct plan_dept *pd = &cfg->plan->depts[dept];
+	const struct channel *email = email_channel(cfg);
+
+	d->dept = pd->id;
+	d->name = pd->office.name && *pd->office.name ? pd->office.name : pd->name;
+	if (email && pd->office.email) {
+		d->channel = email->name;
+		d->address = pd->office.email;
+		d->mentions = "";
+		if (add(st, d, added) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < cfg->set.nchannels; i++) {
+		const struct channel *c = &cfg->set.channels[i];
+		if (!serves_dept(c, dept) || (skip_unit >= 0 && serves_unit(c, skip_unit)))
+			continue;
+		d->channel = c->name;
+		d->address = "";
+		d->mentions = pd->office.mobile ? pd->office.mobile : "";
+		if (add(st, d, added) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static const char *const kind_of_slot[] = { "before", "due", "overdue", "record" };
+
+/* The escalation's copies: the leader, and each owning office with its own rows. */
+static int escalate(struct store *st, const struct config *cfg, const struct reminder *r,
+		    const char **occs, size_t *added)
+{
+	const struct plan *p = cfg->plan;
+	const struct plan_unit *u = &p->units[r->unit];
+	const struct channel *email = email_channel(cfg);
+	struct draft d = { .kind = "escalation", .unit = u->id, .dept = "", .occs = occs,
+			   .slots = r->slots, .n = r->nocc, .at = r->at };
+
+	if (email && u->leader.email) {
+		d.channel = email->name;
+		d.address = u->leader.email;
+		d.name = u->leader.name;
+		d.mentions = "";
+		if (add(st, &d, added) < 0)
+			return -1;
+	}
+	const char **sub = xcalloc(r->nocc, sizeof(*sub));
+	const char **subslots = xcalloc(r->nocc, sizeof(*subslots));
+	int ret = 0;
+	for (size_t dept = 0; dept < p->ndepts && ret == 0; dept++) {
+		size_t n = 0;
+		for (size_t i = 0; i < r->nocc; i++)
+			if (p->rows[p->occs[r->occs[i]].row].dept == (int)dept) {
+				sub[n] = occs[i];
+				subslots[n++] = r->slots[i];
+			}
+		if (n == 0)
+			continue;
+		d.occs = sub;
+		d.slots = subslots;
+		d.n = n;
+		ret = to_office(st, cfg, &d, (int)dept, r->unit, added);
+	}
+	free(sub);
+	free(subslots);
+	return ret;
+}
+
+int outbox_reminder(struct store *st, const struct config *cfg, const struct reminder *r,
+		    size_t *added)
+{
+	const struct plan *p = cfg->plan;
+	const struct channel *email = email_channel(cfg);
+	const char **occs = xcalloc(r->nocc ? r->nocc : 1, sizeof(*occs));
+	struct sbuf mobiles, names;
+	int ret = -1;
+
+	sbuf_init(&mobiles);
+	sbuf_init(&names);
+	for (size_t i = 0; i < r->nocc; i++)
+		occs[i] = p->occs[r->occs[i]].name;
+	struct draft d = { .kind = kind_of_slot[r->kind], .dept = "", .occs = occs,
+			   .slots = r->slots, .n = r->nocc, .at = r->at };
+	if (r->unit < 0) {
+		d.unit = "";
+		ret = to_office(st, cfg, &d, r->dept, -1, added);
+		goto out;
+	}
+	const struct plan_unit *u = &p->units[r->unit];
+	d.unit = u->id;
+	for (size_t i = 0; email && i < u->nliaisons; i++) {
+		if (u->liaisons[i].email == NULL)
+			continue;
+		d.channel = email->name;
+		d.address = u->liaisons[i].email;
+		d.name = u->liaisons[i].name;
+		d.mentions = "";
+		if (add(st, &d, added) < 0)
+			goto out;
+	}
+	mobiles_of(u, r->escalate, &mobiles);
+	for (size_t i = 0; i < u->nliaisons; i++)
+		sbuf_printf(&names, "%s%s", i ? "、" : "", u->liaisons[i].name);
+	for (size_t i = 0; i < cfg->set.nchannels; i++) {
+		const struct channel *c = &cfg->set.channels[i];
+		if (!serves_unit(c, r->unit))
+			continue;
+		d.channel = c->name;
+		d.address = "";
+		d.name = names.len ? names.buf : u->name;
+		d.mentions = mobiles.buf;
+		if (add(st, &d, added) < 0)
+			goto out;
+	}
+	ret = r->escalate ? escalate(st, cfg, r, occs, added) : 0;
+out:
+	sbuf_free(&mobiles);
+	sbuf_free(&names);
+	free(occs);
+	return ret;
+}
+
+/* A notice to the admins about SUBJECT (a period, or "#ID"). */
+static int to_admins(struct store *st, const struct config *cfg, const char *kind, int64_t at,
+		     const char *subject, const char *slot, size_t *added)
+{
+	const struct channel *email = email_channel(cfg);
+	const struct settings *set = &cfg->set;
+	const char *occs[1] = { subject }, *slots[1] = { slot };
+	struct draft d = { .kind = kind, .unit = "", .dept = "", .occs = occs, .slots = slots,
+			   .n = 1, .at = at, .mentions = "" };
+
+	for (size_t i = 0; email && i < set->nadmins_contacts; i++) {
+		if (set->admins_contacts[i].email == NULL)
+			continue;
+		d.channel = email->name;
+		d.address = set->admins_contacts[i].email;
+		d.name = set->admins_contacts[i].name;
+		if (add(st, &d, added) < 0)
+			return -1;
+	}
+	for (size_t i = 0; i < set->nchannels; i++) {
+		const struct channel *c = &set->channels[i];
+		if (c->type == CHANNEL_EMAIL || !c->admins)
+			continue;
+		d.channel = c->name;
+		d.address = "";
+		d.name = "考核管理员";
+		if (add(st, &d, added) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+int outbox_snapshot(struct store *st, const struct config *cfg, int64_t at, const char *period,
+		    size_t *added)
+{
+	return to_admins(st, cfg, "snapshot", at, period, "snapshot", added);
+}
+
+int outbox_dead(struct store *st, const struct config *cfg, const struct outbox_row *dead,
+		int64_t now, size_t *added)
+{
+	char subject[32], series[32];
+	if (strcmp(dead->kind, notify_kind_name(NOTIFY_DEAD)) == 0)
+		return 0;
+	snprintf(subject, sizeof(subject), "#%lld", (long long)dead->id);
+	/* A row retried by hand and dead again is news again. */
+	snprintf(series, sizeof(series), "dead@%lld", (long long)dead->since_ms);
+	return to_admins(st, cfg, "dead", now, subject, series, added);
+}

@@ -1,0 +1,781 @@
+/*
+ * transfer — libcurl's multi-socket interface on the daemon's libev loop,
+ * the pattern of curl's docs/examples/evhiperfifo.c without its demo
+ * shortcuts: curl tells us which sockets to watch and when to wake it,
+ * and every completion is read back with curl_multi_info_read.
+ *
+ * At most max_active transfers are in curl at once; the others wait in a
+ * FIFO with their copied requests, holding no easy handle.  One multi
+ * handle keeps the connection cache, so a burst of webhooks to one robot
+ * API or mails through one relay reuses the same few connections, and
+ * finished easy handles go back to a small pool instead of being freed.
+ *
+ * Completions are delivered from loop callbacks only: a transfer that
+ * fails before curl ever sees it is parked on the done list and a
+ * zero-length timer hands it over on the next iteration, so DONE never
+ * runs inside transfer_start and may itself call transfer_start.
+ *
+ * curl_global_init runs once per process, on the first transfer_new,
+ * and curl_global_cleanup never: OpenSSL cannot be initialised again
+ * after it is torn down, and the process ends soon after its last
+ * engine anyway.
+ */
+#include <curl/curl.h>
+#include <ev.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "kaohe/log.h"
+#include "kaohe/transfer.h"
+#include "kaohe/util.h"
+
+/* What is kept of a response body; webhook answers are a few hundred bytes. */
+#define TRANSFER_BODY_MAX (64 * 1024)
+
+/* A socket curl asked us to watch (curl_multi_assign'ed to it). */
+struct tsock {
+	struct transfer *t;
+	curl_socket_t fd;
+	int events; /* EV_READ | EV_WRITE as last asked */
+	ev_io io;
+	struct tsock *prev, *next;
+};
+
+/* One transfer: its copied request, then its answer. */
+struct xfer {
+	CURL *easy;         /* only while in curl */
+	bool smtp;
+	char *url;
+	char *body;         /* a NUL-terminated copy; POSTFIELDS or the upload */
+	size_t body_len, body_sent;
+	struct curl_slist *headers, *rcpt;
+	char *mail_from, *user, *password, *ca_file;
+	bool require_tls;
+	long connect_timeout_ms, timeout_ms;
+	transfer_done_fn done;
+	void *arg;
+	/* the answer */
+	int code;
+	long status;
+	int64_t retry_after;
+	char *resp;
+	size_t resp_len, resp_cap;
+	char errbuf[CURL_ERROR_SIZE];
+	struct xfer *prev, *next;
+};
+
+struct xlist {
+	struct xfer *head, *tail;
+};
+
+struct transfer {
+	struct ev_loop *loop;
+	CURLM *multi;
+	int max_active;
+	ev_timer timer;   /* curl's own timeout */
+	ev_timer kick;    /* hands over what failed before reaching curl */
+	struct xlist waiting, active, done;
+	size_t nactive, npending;
+	CURL **pool;      /* idle easy handles, at most max_active */
+	size_t npool;
+	struct tsock *socks;
+	bool in_done;     /* a DONE callback is running */
+	bool dying;       /* transfer_free was called from it */
+};
+
+static void xlist_push(struct xlist *l, struct xfer *x)
+{
+	x->next = NULL;
+	x->prev = l->tail;
+	if (l->tail)
+		l->tail->next = x;
+	else
+		l->head = x;
+	l->tail = x;
+}
+
+static void xlist_remove(struct xlist *l, struct xfer *x)
+{
+	if (x->prev)
+		x->prev->next = x->next;
+	else
+		l->head = x->next;
+	if (x->next)
+		x->next->prev = x->prev;
+	else
+		l->tail = x->prev;
+	x->prev = x->next = NULL;
+}
+
+static void xfer_free(struct xfer *x)
+{
+	curl_slist_free_all(x->headers);
+	curl_slist_free_all(x->rcpt);
+	free(x->url);
+	free(x->body);
+	free(x->mail_from);
+	free(x->user);
+	if (x->password) {
+		/* a relay password should not linger in freed heap */
+		memset(x->password, 0, strlen(x->password));
+		free(x->password);
+	}
+	free(x->ca_file);
+	free(x->resp);
+	free(x);
+}
+
+static void xlist_free(struct xlist *l)
+{
+	struct xfer *x, *next;
+
+	for (x = l->head; x; x = next) {
+		next = x->next;
+		xfer_free(x);
+	}
+	l->head = l->tail = NULL;
+}
+
+/* ---- libcurl callbacks on the easy handles ------------------------------ */
+
+/* Keep the first TRANSFER_BODY_MAX bytes and swallow the rest. */
+static size_t transfer_write_cb(char *data, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb, keep = n;
+
+	if (keep > TRANSFER_BODY_MAX - x->resp_len)
+		keep = TRANSFER_BODY_MAX - x->resp_len;
+	if (keep > 0) {
+		util_reserve(&x->resp, &x->resp_cap, x->resp_len + keep + 1, 1);
+		memcpy(x->resp + x->resp_len, data, keep);
+		x->resp_len += keep;
+		x->resp[x->resp_len] = '\0';
+	}
+	/* Less than N would abort the transfer: an oversized answer is still an answer. */
+	return n;
+}
+
+/* The SMTP upload: the message as given; curl does the dot-stuffing. */
+static size_t transfer_read_cb(char *buf, size_t size, size_t nmemb, void *arg)
+{
+	struct xfer *x = arg;
+	size_t n = size * nmemb;
+
+	if (n > x->body_len - x->body_sent)
+		n = x->body_len - x->body_sent;
+	memcpy(buf, x->body + x->body_sent, n);
+	x->body_sent += n;
+	return n;
+}
+
+/* ---- the easy handles ---------------------------------------------------- */
+
+static CURL *transfer_easy_get(struct transfer *t)
+{
+	if (t->npool > 0)
+		return t->pool[--t->npool];
+	return curl_easy_init();
+}
+
+/*
+ * Back to the pool, reset: no pointer into a freed xfer survives, and the
+ * next transfer starts from curl's defaults.  The connection cache lives
+ * in the multi handle, so nothing of value is lost by the reset.
+ */
+static void transfer_easy_put(struct transfer *t, CURL *e)
+{
+	if (t->npool < (size_t)t->max_active) {
+		curl_easy_reset(e);
+		t->pool[t->npool++] = e;
+	} else {
+		curl_easy_cleanup(e);
+	}
+}
+
+/* Configure E for X; the first failing option's code. */
+static CURLcode transfer_setup(struct xfer *x, CURL *e)
+{
+	CURLcode rc;
+
+#define SETOPT(opt, val)                                                      \
+	do {                                                                  \
+		if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)         \
+			return rc;                                            \
+	} while (0)
+
+	SETOPT(CURLOPT_PRIVATE, x);
+	SETOPT(CURLOPT_ERRORBUFFER, x->errbuf);
+	SETOPT(CURLOPT_URL, x->url);
+	/*
+	 * The outbox only speaks to webhooks and mail relays; a URL from the
+	 * configuration must not make curl read file:// or talk to anything else.
+	 */
+	SETOPT(CURLOPT_PROTOCOLS_STR, "http,https,smtp,smtps");
+	/* A webhook that redirects is misconfigured: report it, do not chase it. */
+	SETOPT(CURLOPT_FOLLOWLOCATION, 0L);
+	/* Both are curl's defaults; stated so that no later edit loosens them. */
+	SETOPT(CURLOPT_SSL_VERIFYPEER, 1L);
+	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
+	if (x->ca_file)
+		SETOPT(CURLOPT_CAINFO, x->ca_file);
+	/* Timeouts by SIGALRM would hit the daemon's own signal watchers. */
+	SETOPT(CURLOPT_NOSIGNAL, 1L);
+	if (x->connect_timeout_ms > 0)
+		SETOPT(CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
+	if (x->timeout_ms > 0)
+		SETOPT(CURLOPT_TIMEOUT_MS, x->timeout_ms);
+	SETOPT(CURLOPT_USERAGENT, "kaohe/" KAOHE_VERSION);
+	SETOPT(CURLOPT_WRITEFUNCTION, transfer_write_cb);
+	SETOPT(CURLOPT_WRITEDATA, x);
+	if (x->smtp) {
+		SETOPT(CURLOPT_MAIL_FROM, x->mail_from);
+		SETOPT(CURLOPT_MAIL_RCPT, x->rcpt);
+		SETOPT(CURLOPT_UPLOAD, 1L);
+		SETOPT(CURLOPT_READFUNCTION, transfer_read_cb);
+		SETOPT(CURLOPT_READDATA, x);
+		SETOPT(CURLOPT_INFILESIZE_LARGE, (curl_off_t)x->body_len);
+		if (x->user)
+			SETOPT(CURLOPT_USERNAME, x->user);
+		if (x->password)
+			SETOPT(CURLOPT_PASSWORD, x->password);
+		/* smtps:// is TLS from the first byte; this makes smtp:// demand STARTTLS. */
+		if (x->require_tls)
+			SETOPT(CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
+	} else {
+		SETOPT(CURLOPT_POST, 1L);
+		SETOPT(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)x->body_len);
+		SETOPT(CURLOPT_POSTFIELDS, x->body);
+		SETOPT(CURLOPT_HTTPHEADER, x->headers);
+	}
+#undef SETOPT
+	return CURLE_OK;
+}
+
+/* ---- completion ---------------------------------------------------------- */
+
+/*
+ * Retry-After in seconds, or -1.  CURLINFO_RETRY_AFTER says 0 both for
+ * "Retry-After: 0" and for no header at all, so the header's presence is
+ * asked separately (for this transfer's response only: a pooled handle
+ * must not report its previous answer's header).
+ */
+static int64_t transfer_retry_after(CURL *e)
+{
+	struct curl_header *h;
+	curl_off_t ra = 0;
+
+	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK)
+		return -1;
+	switch (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h)) {
+	case CURLHE_OK:
+		break;
+	case CURLHE_NOT_BUILT_IN:
+		return ra > 0 ? (int64_t)ra : -1;
+	default:
+		return -1;
+	}
+	/* An HTTP-date already past is "now". */
+	return ra > 0 ? (int64_t)ra : 0;
+}
+
+/* X left curl with CODE: read its answer, give back its handle, queue it for DONE. */
+static void transfer_finish(struct transfer *t, struct xfer *x, CURLcode code)
+{
+	CURLMcode mc;
+	long status = 0;
+
+	x->code = (int)code;
+	if (curl_easy_getinfo(x->easy, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+		x->status = status;
+	x->retry_after = transfer_retry_after(x->easy);
+	if (code != CURLE_OK && x->errbuf[0] == '\0')
+		util_strlcpy(x->errbuf, curl_easy_strerror(code), sizeof(x->errbuf));
+	if ((mc = curl_multi_remove_handle(t->multi, x->easy)) != CURLM_OK)
+		log_warnx("transfer: curl_multi_remove_handle: %s", curl_multi_strerror(mc));
+	transfer_easy_put(t, x->easy);
+	x->easy = NULL;
+	xlist_remove(&t->active, x);
+	t->nactive--;
+	xlist_push(&t->done, x);
+}
+
+/* Everything curl has finished, drained after each socket action. */
+static void transfer_collect(struct transfer *t)
+{
+	CURLMsg *msg;
+	int left;
+
+	while ((msg = curl_multi_info_read(t->multi, &left)) != NULL) {
+		char *x = NULL;
+
+		if (msg->msg != CURLMSG_DONE)
+			continue;
+		if (curl_easy_getinfo(msg->easy_handle, CURLINFO_PRIVATE, &x) != CURLE_OK ||
+		    x == NULL) {
+			log_warnx("transfer: a finished transfer without its state");
+			continue;
+		}
+		transfer_finish(t, (struct xfer *)x, msg->data.result);
+	}
+}
+
+/* Hand X to curl; on failure X goes to the done list with curl's reason. */
+static void transfer_launch(struct transfer *t, struct xfer *x)
+{
+	CURLcode rc;
+	CURLMcode mc;
+	CURL *e = transfer_easy_get(t);
+
+	if (e == NULL) {
+		x->code = CURLE_OUT_OF_MEMORY;
+		util_strlcpy(x->errbuf, "curl_easy_init failed", sizeof(x->errbuf));
+		xlist_push(&t->done, x);
+		return;
+	}
+	if ((rc = transfer_setup(x, e)) != CURLE_OK) {
+		x->code = (int)rc;
+		if (x->errbuf[0] == '\0')
+			util_strlcpy(x->errbuf, curl_easy_strerror(rc), sizeof(x->errbuf));
+		transfer_easy_put(t, e);
+		xlist_push(&t->done, x);
+		return;
+	}
+	/* Adding only arms curl's timer (at 0): the work starts from the loop. */
+	if ((mc = curl_multi_add_handle(t->multi, e)) != CURLM_OK) {
+		log_warnx("transfer: curl_multi_add_handle: %s", curl_multi_strerror(mc));
+		x->code = CURLE_FAILED_INIT;
+		util_strlcpy(x->errbuf, curl_multi_strerror(mc), sizeof(x->errbuf));
+		transfer_easy_put(t, e);
+		xlist_push(&t->done, x);
+		return;
+	}
+	x->easy = e;
+	xlist_push(&t->active, x);
+	t->nactive++;
+}
+
+/* Move waiting transfers into curl while there is room, oldest first. */
+static void transfer_fill(struct transfer *t)
+{
+	struct xfer *x;
+
+	while (t->nactive < (size_t)t->max_active && (x = t->waiting.head) != NULL) {
+		xlist_remove(&t->waiting, x);
+		transfer_launch(t, x);
+	}
+}
+
+static void transfer_destroy(struct transfer *t);
+
+/*
+ * Call DONE for everything finished.  Only from loop callbacks, and as
+ * their last step: if a DONE callback freed T, T is gone on return.
+ */
+static void transfer_deliver(struct transfer *t)
+{
+	struct xfer *x;
+
+	t->in_done = true;
+	while (!t->dying && (x = t->done.head) != NULL) {
+		struct transfer_result r = {
+			.curl_code = x->code,
+			.status = x->status,
+			.body = x->resp ? x->resp : "",
+			.body_len = x->resp_len,
+			.retry_after = x->retry_after,
+			.error = x->code != 0 ? x->errbuf : "",
+		};
+
+		xlist_remove(&t->done, x);
+		t->npending--;
+		x->done(x->arg, &r);
+		xfer_free(x);
+	}
+	t->in_done = false;
+	if (t->dying)
+		transfer_destroy(t);
+}
+
+/* After curl ran: collect, refill the slots freed, then report. */
+static void transfer_after_action(struct transfer *t)
+{
+	transfer_collect(t);
+	transfer_fill(t);
+	transfer_deliver(t);
+}
+
+/* ---- libev watchers and libcurl's multi callbacks ------------------------- */
+
+static void transfer_action(struct transfer *t, curl_socket_t fd, int what)
+{
+	int running;
+	CURLMcode mc = curl_multi_socket_action(t->multi, fd, what, &running);
+
+	/* A bad socket is curl's bookkeeping, not a reason to stop the others. */
+	if (mc != CURLM_OK)
+		log_warnx("transfer: curl_multi_socket_action: %s", curl_multi_strerror(mc));
+	transfer_after_action(t);
+}
+
+static void transfer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
+{
+	struct tsock *ts = w->data;
+	int what = ((revents & EV_READ) ? CURL_CSELECT_IN : 0) |
+		   ((revents & EV_WRITE) ? CURL_CSELECT_OUT : 0);
+
+	(void)loop;
+	/* TS may be freed inside (CURL_POLL_REMOVE): nothing of it is used after. */
+	transfer_action(ts->t, ts->fd, what);
+}
+
+static void transfer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	transfer_action(w->data, CURL_SOCKET_TIMEOUT, 0);
+}
+
+/*
+ * Outside the loop's callbacks (transfer_start, transfer_set_max_active)
+ * what failed on its way into curl waits for the next iteration: DONE is
+ * never called from inside the API.
+ */
+static void transfer_kick(struct transfer *t)
+{
+	if (t->done.head && !ev_is_active(&t->kick)) {
+		ev_timer_set(&t->kick, 0., 0.);
+		ev_timer_start(t->loop, &t->kick);
+	}
+}
+
+static void transfer_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct transfer *t = w->data;
+
+	(void)loop;
+	(void)revents;
+	transfer_fill(t);
+	transfer_deliver(t);
+}
+
+/*
+ * CURLMOPT_TIMERFUNCTION.  Never drives curl itself (that would re-enter
+ * curl from inside curl): even "now" (0) is a zero-length ev_timer that
+ * fires on the loop's next iteration.
+ */
+static int transfer_multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
+{
+	struct transfer *t = arg;
+
+	(void)multi;
+	ev_timer_stop(t->loop, &t->timer);
+	if (timeout_ms >= 0) {
+		ev_timer_set(&t->timer, timeout_ms / 1000.0, 0.);
+		ev_timer_start(t->loop, &t->timer);
+	}
+	return 0;
+}
+
+static void transfer_sock_free(struct transfer *t, struct tsock *ts)
+{
+	ev_io_stop(t->loop, &ts->io);
+	if (ts->prev)
+		ts->prev->next = ts->next;
+	else
+		t->socks = ts->next;
+	if (ts->next)
+		ts->next->prev = ts->prev;
+	free(ts);
+}
+
+/* CURLMOPT_SOCKETFUNCTION: watch FD for what curl wants now. */
+static int transfer_multi_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg, void *sockp)
+{
+	struct transfer *t = arg;
+	struct tsock *ts = sockp;
+	int events;
+	CURLMcode mc;
+
+	(void)e;
+	if (what == CURL_POLL_REMOVE) {
+		/* curl forgets the assignment itself; the socket is closed after this. */
+		if (ts)
+			transfer_sock_free(t, ts);
+		return 0;
+	}
+	events = ((what & CURL_POLL_IN) ? EV_READ : 0) | ((what & CURL_POLL_OUT) ? EV_WRITE : 0);
+	if (ts == NULL) {
+		ts = xcalloc(1, sizeof(*ts));
+		ts->t = t;
+		ts->fd = fd;
+		ts->next = t->socks;
+		if (t->socks)
+			t->socks->prev = ts;
+		t->socks = ts;
+		if ((mc = curl_multi_assign(t->multi, fd, ts)) != CURLM_OK)
+			log_warnx("transfer: curl_multi_assign: %s", curl_multi_strerror(mc));
+		ev_io_init(&ts->io, transfer_io_cb, fd, events);
+		ts->io.data = ts;
+		ts->events = events;
+		ev_io_start(t->loop, &ts->io);
+	} else if (ts->events != events) {
+		/* libev cannot change an active watcher's events: stop, set, start. */
+		ev_io_stop(t->loop, &ts->io);
+		ev_io_set(&ts->io, fd, events);
+		ts->events = events;
+		ev_io_start(t->loop, &ts->io);
+	}
+	return 0;
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+static pthread_once_t transfer_once = PTHREAD_ONCE_INIT;
+static CURLcode transfer_global_rc = CURLE_FAILED_INIT;
+
+static void transfer_global_init(void)
+{
+	transfer_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* Cache limits that follow MAX_ACTIVE. */
+static void transfer_multi_limits(struct transfer *t)
+{
+	CURLMcode mc;
+
+	/*
+	 * No host can need more connections than transfers run at once; the
+	 * cache keeps a few per slot so that the relay and each robot API
+	 * stay connected between bursts to different hosts.
+	 */
+	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
+				    (long)t->max_active)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS,
+				    4L * t->max_active)) != CURLM_OK)
+		log_warnx("transfer: curl_multi_setopt: %s", curl_multi_strerror(mc));
+}
+
+struct transfer *transfer_new(struct ev_loop *loop, int max_active, char *err, size_t errlen)
+{
+	struct transfer *t;
+	CURLMcode mc;
+
+	if (max_active < 1) {
+		snprintf(err, errlen, "transfer: at most %d transfers at once: need at least 1",
+			 max_active);
+		return NULL;
+	}
+	pthread_once(&transfer_once, transfer_global_init);
+	if (transfer_global_rc != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s",
+			 curl_easy_strerror(transfer_global_rc));
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->loop = loop;
+	t->max_active = max_active;
+	if ((t->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		free(t);
+		return NULL;
+	}
+	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION,
+				    transfer_multi_sock_cb)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION,
+				    transfer_multi_timer_cb)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t)) != CURLM_OK) {
+		snprintf(err, errlen, "curl_multi_setopt: %s", curl_multi_strerror(mc));
+		curl_multi_cleanup(t->multi);
+		free(t);
+		return NULL;
+	}
+	transfer_multi_limits(t);
+	t->pool = xcalloc((size_t)max_active, sizeof(*t->pool));
+	ev_init(&t->timer, transfer_timer_cb);
+	t->timer.data = t;
+	ev_init(&t->kick, transfer_kick_cb);
+	t->kick.data = t;
+	return t;
+}
+
+static void transfer_destroy(struct transfer *t)
+{
+	struct xfer *x;
+	CURLMcode mc;
+
+	for (x = t->active.head; x; x = x->next) {
+		if ((mc = curl_multi_remove_handle(t->multi, x->easy)) != CURLM_OK)
+			log_warnx("transfer: curl_multi_remove_handle: %s",
+				  curl_multi_strerror(mc));
+		curl_easy_cleanup(x->easy);
+	}
+	xlist_free(&t->active);
+	xlist_free(&t->waiting);
+	xlist_free(&t->done);
+	while (t->npool > 0)
+		curl_easy_cleanup(t->pool[--t->npool]);
+	free(t->pool);
+	/*
+	 * Closing the cached connections calls back with CURL_POLL_REMOVE
+	 * (and may re-arm the timer): the watchers are stopped after it.
+	 */
+	if ((mc = curl_multi_cleanup(t->multi)) != CURLM_OK)
+		log_warnx("transfer: curl_multi_cleanup: %s", curl_multi_strerror(mc));
+	ev_timer_stop(t->loop, &t->timer);
+	ev_timer_stop(t->loop, &t->kick);
+	while (t->socks)
+		transfer_sock_free(t, t->socks);
+	free(t);
+}
+
+/*
+ * From inside a DONE callback the engine is only marked: the delivery
+ * loop that called DONE frees it once the callback returns.
+ */
+void transfer_free(struct transfer *t)
+{
+	if (t == NULL)
+		return;
+	if (t->in_done) {
+		t->dying = true;
+		return;
+	}
+	transfer_destroy(t);
+}
+
+void transfer_set_max_active(struct transfer *t, int max_active)
+{
+	if (max_active < 1) {
+		log_warnx("transfer: at most %d transfers at once: using 1", max_active);
+		max_active = 1;
+	}
+	while (t->npool > (size_t)max_active)
+		curl_easy_cleanup(t->pool[--t->npool]);
+	t->pool = xrealloc(t->pool, (size_t)max_active * sizeof(*t->pool));
+	t->max_active = max_active;
+	/* Lowering lets the running ones finish; the limit holds for the next. */
+	transfer_multi_limits(t);
+	transfer_fill(t);
+	transfer_kick(t);
+}
+
+/* Whether R is something this module sends; logs why not. */
+static bool transfer_check(const struct transfer_request *r, bool *smtp)
+{
+	CURLU *u;
+	CURLUcode uc;
+	char *scheme = NULL;
+	bool ok = false;
+
+	if (r->url == NULL) {
+		log_warnx("transfer: a request without a URL");
+		return false;
+	}
+	if ((u = curl_url()) == NULL) {
+		log_warnx("transfer: %s: curl_url failed", r->url);
+		return false;
+	}
+	if ((uc = curl_url_set(u, CURLUPART_URL, r->url, 0)) != CURLUE_OK ||
+	    (uc = curl_url_get(u, CURLUPART_SCHEME, &scheme, 0)) != CURLUE_OK) {
+		log_warnx("transfer: %s: %s", r->url, curl_url_strerror(uc));
+		goto out;
+	}
+	*smtp = strcmp(scheme, "smtp") == 0 || strcmp(scheme, "smtps") == 0;
+	if (!*smtp && strcmp(scheme, "http") != 0 && strcmp(scheme, "https") != 0) {
+		log_warnx("transfer: %s: scheme %s is neither HTTP(S) nor SMTP(S)", r->url, scheme);
+		goto out;
+	}
+	/* An SMTP URL without a sender would make curl VRFY; an HTTP one with it would PUT. */
+	if (*smtp != (r->mail_from != NULL)) {
+		log_warnx("transfer: %s: %s", r->url,
+			  *smtp ? "mail without a sender" : "a sender for a non-mail URL");
+		goto out;
+	}
+	if (*smtp && r->nrcpt == 0) {
+		log_warnx("transfer: %s: mail without recipients", r->url);
+		goto out;
+	}
+	if (r->body == NULL && r->body_len > 0) {
+		log_warnx("transfer: %s: %zu bytes of body but no body", r->url, r->body_len);
+		goto out;
+	}
+	ok = true;
+out:
+	curl_free(scheme);
+	curl_url_cleanup(u);
+	return ok;
+}
+
+static char *transfer_strdup(const char *s)
+{
+	return s ? xstrdup(s) : NULL;
+}
+
+int transfer_start(struct transfer *t, const struct transfer_request *r, transfer_done_fn done,
+		   void *arg)
+{
+	struct xfer *x;
+	bool smtp = false;
+	size_t i;
+
+	if (!transfer_check(r, &smtp))
+		return -1;
+	x = xcalloc(1, sizeof(*x));
+	x->smtp = smtp;
+	x->url = xstrdup(r->url);
+	x->body = xmalloc(r->body_len + 1);
+	if (r->body_len > 0)
+		memcpy(x->body, r->body, r->body_len);
+	x->body[r->body_len] = '\0';
+	x->body_len = r->body_len;
+	if (smtp) {
+		x->mail_from = xstrdup(r->mail_from);
+		for (i = 0; i < r->nrcpt; i++) {
+			struct curl_slist *l = curl_slist_append(x->rcpt, r->rcpt[i]);
+			if (l == NULL)
+				goto oom;
+			x->rcpt = l;
+		}
+		x->user = transfer_strdup(r->user);
+		x->password = transfer_strdup(r->password);
+		x->require_tls = r->require_tls;
+	} else {
+		for (i = 0; i < r->nheaders; i++) {
+			struct curl_slist *l = curl_slist_append(x->headers, r->headers[i]);
+			if (l == NULL)
+				goto oom;
+			x->headers = l;
+		}
+		/* No 100-continue round trip (and its 1 s wait on servers that ignore it). */
+		struct curl_slist *l = curl_slist_append(x->headers, "Expect:");
+		if (l == NULL)
+			goto oom;
+		x->headers = l;
+	}
+	x->ca_file = transfer_strdup(r->ca_file);
+	x->connect_timeout_ms = r->connect_timeout_ms;
+	x->timeout_ms = r->timeout_ms;
+	x->done = done;
+	x->arg = arg;
+	x->retry_after = -1;
+
+	xlist_push(&t->waiting, x);
+	t->npending++;
+	transfer_fill(t);
+	transfer_kick(t);
+	return 0;
+oom:
+	log_warnx("transfer: %s: curl_slist_append failed", r->url);
+	xfer_free(x);
+	return -1;
+}
+
+size_t transfer_pending(const struct transfer *t)
+{
+	return t->npending;
+}

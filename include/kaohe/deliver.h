@@ -1,0 +1,75 @@
+/*
+ * deliver — works off the outbox on the daemon's loop: takes the rows
+ * that are due, renders them as they stand now (notify), sends them
+ * (transfer), and records what came of it: sent; failed with a next
+ * attempt (exponential backoff with jitter, Retry-After honoured); dead
+ * after the last try, reported to the admins; or cancelled when what it
+ * reminded of was submitted or closed meanwhile.  Each channel's rate
+ * limits are token buckets: a row beyond them stays pending in the
+ * database until a token is free, so nothing waits in memory and
+ * nothing is dropped.
+ */
+#ifndef KAOHE_DELIVER_H
+#define KAOHE_DELIVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaohe/config.h"
+#include "kaohe/engine.h"
+#include "kaohe/store.h"
+
+struct ev_loop;
+struct deliver;
+
+/*
+ * A deliverer over ST on LOOP.  Rows left in flight by the last run go
+ * back to pending (their requests may have gone out: at least once).
+ * NULL with a message in ERR.
+ */
+struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, size_t errlen);
+/*
+ * Use CFG (channels, limits, templates) and ENG (the current state of
+ * what a reminder names) from now on: at start and after each reload.
+ * Rate-limit state survives for channels of the same name.
+ */
+void deliver_configure(struct deliver *d, const struct config *cfg, struct engine *eng);
+/* Rows were enqueued or retried: look at the outbox on the next turn of the loop. */
+void deliver_kick(struct deliver *d);
+/* Transfers running now. */
+size_t deliver_active(const struct deliver *d);
+/* Abort what is in flight (those rows go back to pending at the next start) and free. */
+void deliver_free(struct deliver *d);
+
+/*
+ * The delay before attempt ATTEMPTS + 1 (ATTEMPTS >= 1 failed so far):
+ * first * factor^(attempts-1), capped, less up to jitter of it (R in
+ * [0, 1) picks how much).  Exposed for the tests.
+ */
+int64_t deliver_backoff(const struct delivery_settings *s, int attempts, double r);
+
+/*
+ * A channel's token buckets: one per limit "COUNT per PER", holding
+ * COUNT tokens, each spent token coming back PER after it was spent.  So
+ * no window of PER ever holds more than COUNT sends, which is how the
+ * providers count (a bucket refilled at a steady rate would let up to
+ * 2 x COUNT - 1 through in some window and trip the provider's limit).
+ * Exposed for the tests.
+ */
+struct deliver_bucket {
+	int64_t *spent[CHANNEL_MAX_RATES]; /* when each token was spent, oldest at head */
+	size_t head[CHANNEL_MAX_RATES];
+};
+void deliver_bucket_init(struct deliver_bucket *b, const struct rate_limit *rates, size_t nrates);
+void deliver_bucket_free(struct deliver_bucket *b);
+/* Tokens free at NOW_MS under RATES (INT_MAX when there are no limits). */
+int deliver_bucket_free_tokens(const struct deliver_bucket *b, const struct rate_limit *rates,
+			       size_t nrates, int64_t now_ms);
+/* Take one token at NOW_MS (the caller checked that one is free). */
+void deliver_bucket_take(struct deliver_bucket *b, const struct rate_limit *rates, size_t nrates,
+			 int64_t now_ms);
+/* When a token is next free under every limit (<= NOW_MS: now). */
+int64_t deliver_bucket_next(const struct deliver_bucket *b, const struct rate_limit *rates,
+			    size_t nrates, int64_t now_ms);
+
+#endif
