@@ -51,6 +51,7 @@ struct flight {
 	int64_t next_ms;
 	long code;
 	char error[256];
+	bool grouped;          /* recording: already in a statement of sent ones */
 	struct flight *next;   /* in the list of finished ones, or of those in transfer */
 	struct flight *prev;   /* in the list of those in transfer */
 };
@@ -68,6 +69,8 @@ struct deliver {
 	int64_t timer_at;       /* ms; INT64_MAX when not armed */
 	struct flight *done;    /* finished, not yet recorded */
 	struct flight *flying;  /* in transfer */
+	/* One message at a time is built: buffers kept from one to the next. */
+	struct sbuf subject, text, body, url;
 	size_t active;
 	bool failing;           /* the database refused a turn: log once */
 };
@@ -463,7 +466,6 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 {
 	struct notify_message m;
 	struct render rd;
-	struct sbuf subject, text, body, url;
 	int64_t now = now_ms();
 	int ret = -1;
 
@@ -475,11 +477,12 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 					   row->next_ms, 0, "nothing left to remind of",
 					   now / 1000) < 0 ? -1 : 1;
 	}
-	sbuf_init(&subject);
-	sbuf_init(&text);
-	sbuf_init(&body);
-	sbuf_init(&url);
-	notify_render(&d->cfg->set.templates, &m, &subject, &text);
+	struct sbuf *subject = &d->subject, *text = &d->text, *body = &d->body, *url = &d->url;
+	sbuf_reset(subject);
+	sbuf_reset(text);
+	sbuf_reset(body);
+	sbuf_reset(url);
+	notify_render(&d->cfg->set.templates, &m, subject, text);
 
 	struct flight *f = xcalloc(1, sizeof(*f));
 	f->d = d;
@@ -508,7 +511,7 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		rc = notify_email(&(struct notify_email){ .from = c->from, .to_name = row->name,
 							   .to_addr = row->address,
 							   .hostname = domain_of(from), .now = now / 1000 },
-				  &m, subject.buf, text.buf, &body);
+				  &m, subject->buf, text->buf, body);
 		req.mail_from = from;
 		req.rcpt = rcpt;
 		req.nrcpt = 1;
@@ -517,26 +520,26 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		req.require_tls = strncmp(c->url, "smtp://", 7) == 0;
 		break;
 	case CHANNEL_GENERIC:
-		rc = notify_generic(&m, subject.buf, text.buf, &body);
+		rc = notify_generic(&m, subject->buf, text->buf, body);
 		snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000));
 		snprintf(tshdr, sizeof(tshdr), "X-Kaohe-Timestamp: %s", ts);
 		headers[nh++] = tshdr;
 		if (c->secret) {
-			notify_generic_signature(c->secret, now / 1000, body.buf, body.len, sig);
+			notify_generic_signature(c->secret, now / 1000, body->buf, body->len, sig);
 			snprintf(sighdr, sizeof(sighdr), "X-Kaohe-Signature: %s", sig);
 			headers[nh++] = sighdr;
 		}
 		break;
 	case CHANNEL_WECOM:
-		rc = notify_wecom(c->markdown, &m, subject.buf, text.buf, &body);
+		rc = notify_wecom(c->markdown, &m, subject->buf, text->buf, body);
 		break;
 	case CHANNEL_DINGTALK:
-		rc = notify_dingtalk(&m, subject.buf, text.buf, &body);
-		notify_dingtalk_url(c->url, c->secret, now, &url);
-		req.url = url.buf;
+		rc = notify_dingtalk(&m, subject->buf, text->buf, body);
+		notify_dingtalk_url(c->url, c->secret, now, url);
+		req.url = url->buf;
 		break;
 	case CHANNEL_FEISHU:
-		rc = notify_feishu(&m, subject.buf, text.buf, c->secret, now / 1000, &body);
+		rc = notify_feishu(&m, subject->buf, text->buf, c->secret, now / 1000, body);
 		break;
 	}
 	if (c->type != CHANNEL_EMAIL) {
@@ -545,8 +548,8 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		req.headers = headers;
 		req.nheaders = nh;
 	}
-	req.body = body.buf;
-	req.body_len = body.len;
+	req.body = body->buf;
+	req.body_len = body->len;
 	if (rc < 0) {
 		snprintf(f->error, sizeof(f->error), "cannot build the %s message",
 			 notify_channel_name(c->type));
@@ -559,8 +562,7 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		if (d->flying)
 			d->flying->prev = f;
 		d->flying = f;
-		ret = store_outbox_update(d->st, row->id, OUTBOX_INFLIGHT, row->attempts,
-					  row->next_ms, row->code, row->error, now / 1000);
+		ret = 0; /* the claim marked it in flight */
 		f = NULL;
 	}
 	if (f) {
@@ -572,10 +574,6 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		d->done = f;
 		ret = 0;
 	}
-	sbuf_free(&subject);
-	sbuf_free(&text);
-	sbuf_free(&body);
-	sbuf_free(&url);
 	render_free(&rd);
 	return ret;
 }
@@ -601,22 +599,51 @@ static int claim_row(const struct outbox_row *row, void *arg)
 	return 0;
 }
 
-/* Record what the transfers in BATCH answered (inside the turn's transaction). */
+/*
+ * Record what the transfers in BATCH answered (inside the turn's
+ * transaction): the sent ones in one statement per answer code, the
+ * others one by one.
+ */
 static int record_done(struct deliver *d, struct flight *batch)
 {
-	int64_t now = now_ms();
+	int64_t now = now_ms() / 1000;
+	size_t n = 0, cap = 0;
+	int64_t *ids = NULL;
+	int ret = -1;
+
 	for (struct flight *f = batch; f; f = f->next) {
+		f->grouped = false;
+		if (f->state == OUTBOX_SENT)
+			continue;
 		if (store_outbox_update(d->st, f->id, f->state, f->attempts, f->next_ms, f->code,
-					f->error, now / 1000) < 0)
-			return -1;
+					f->error, now) < 0)
+			goto out;
 		if (f->state == OUTBOX_DEAD) {
 			struct outbox_row dead = { .id = f->id, .kind = f->kind, .since_ms = f->since_ms };
 			size_t added = 0;
-			if (outbox_dead(d->st, d->cfg, &dead, now / 1000, &added) < 0)
-				return -1;
+			if (outbox_dead(d->st, d->cfg, &dead, now, &added) < 0)
+				goto out;
 		}
 	}
-	return 0;
+	/* The codes of one burst are few (204, 200, 250): a pass per code. */
+	for (struct flight *f = batch; f; f = f->next) {
+		if (f->state != OUTBOX_SENT || f->grouped)
+			continue;
+		long code = f->code;
+		n = 0;
+		for (struct flight *g = f; g; g = g->next)
+			if (g->state == OUTBOX_SENT && !g->grouped && g->code == code) {
+				util_reserve(&ids, &cap, n + 1, sizeof(*ids));
+				ids[n++] = g->id;
+				g->grouped = true;
+			}
+		if (store_outbox_sent(d->st, ids, n, code, now) < 0)
+			goto out;
+	}
+	ret = 0;
+out:
+	free(ids);
+	return ret;
 }
 
 static void free_list(struct flight *f)
@@ -661,7 +688,7 @@ static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wa
 	if (want <= 0)
 		return 0; /* full: a finished transfer brings the next turn */
 	struct claim cl = { .d = d, .c = c, .l = l, .now = now };
-	if (store_outbox_due(d->st, c->name, now, want, claim_row, &cl) < 0)
+	if (store_outbox_claim(d->st, c->name, now, want, claim_row, &cl) < 0)
 		return -1;
 	if (cl.started == want)
 		*wake = now; /* more may be due */
@@ -683,6 +710,8 @@ static void turn(struct deliver *d)
 	if (d->cfg == NULL)
 		return;
 	d->done = NULL;
+	/* A lost mark only sends a message again: no wait for the disk. */
+	store_set_durable(d->st, false);
 	if (store_begin(d->st) < 0)
 		goto failed;
 	if (record_done(d, batch) < 0)
@@ -693,6 +722,7 @@ static void turn(struct deliver *d)
 	d->rr++;
 	if (store_commit(d->st) < 0)
 		goto failed;
+	store_set_durable(d->st, true);
 	free_list(batch);
 	if (d->failing)
 		log_info("deliver: the outbox is being worked off again");
@@ -706,6 +736,7 @@ static void turn(struct deliver *d)
 rollback:
 	store_rollback(d->st);
 failed:
+	store_set_durable(d->st, true);
 	/* Back in front of anything finished meanwhile. */
 	if (batch) {
 		struct flight *last = batch;
@@ -741,6 +772,10 @@ struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, s
 		free(d);
 		return NULL;
 	}
+	sbuf_init(&d->subject);
+	sbuf_init(&d->text);
+	sbuf_init(&d->body);
+	sbuf_init(&d->url);
 	ev_init(&d->timer, on_timer);
 	d->timer.data = d;
 	int n = -1;
@@ -810,5 +845,9 @@ void deliver_free(struct deliver *d)
 	for (size_t i = 0; i < d->nlanes; i++)
 		deliver_bucket_free(&d->lanes[i].bucket);
 	free(d->lanes);
+	sbuf_free(&d->subject);
+	sbuf_free(&d->text);
+	sbuf_free(&d->body);
+	sbuf_free(&d->url);
 	free(d);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "kaohe/access.h"
+#include "kaohe/calendar.h"
 #include "kaohe/command.h"
 #include "kaohe/config.h"
 #include "kaohe/control.h"
@@ -39,6 +40,7 @@ struct kaohed {
 	struct control *ctl;
 	struct deliver *dl;
 	size_t queued; /* outbox rows enqueued by the engine since the last kick */
+	size_t reminded; /* reminders logged for the instant being applied */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
@@ -108,6 +110,9 @@ static void on_due(struct ev_loop *loop, ev_periodic *w, int revents)
 	run_engine(w->data);
 }
 
+/* Reminders of one instant logged one by one; the rest are counted. */
+#define REMINDERS_LOGGED 20
+
 /*
  * During a long catch-up before READY=1 (a first start on a large plan),
  * keep systemd's start timeout and watchdog from firing.
@@ -117,7 +122,13 @@ static void on_progress(void *arg, int64_t at)
 	struct kaohed *d = arg;
 	static double last;
 	double t = ev_time();
-	(void)at;
+	if (d->reminded > REMINDERS_LOGGED && !log_enabled(LOG_LEVEL_DEBUG)) {
+		char when[40];
+		calendar_format_instant(at, when, sizeof(when));
+		log_info("… and %zu more reminders at %s (kaohectl outbox lists them)",
+			 d->reminded - REMINDERS_LOGGED, when);
+	}
+	d->reminded = 0;
 	if (d->ready || t - last < 5.0)
 		return;
 	last = t;
@@ -159,6 +170,9 @@ static void on_reminder(void *arg, const struct reminder *r)
 	const struct plan *p = d->cfg->plan;
 	struct sbuf sb;
 
+	/* 40,000 units make 40,000 lines that nobody reads: a summary. */
+	if (++d->reminded > REMINDERS_LOGGED && !log_enabled(LOG_LEVEL_DEBUG))
+		return;
 	sbuf_init(&sb);
 	for (size_t i = 0; i < r->nocc; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);

@@ -979,59 +979,93 @@ static json_t *mobiles_array(const struct notify_message *m, int *bad)
 	return a;
 }
 
-static json_t *ref(const char *id, const char *name, int *bad)
+/* ,"KEY":"S" (or null), S escaped as JSON. */
+static void json_member(struct sbuf *b, const char *key, const char *s)
 {
-	if (!id && !name)
-		return json_null();
-	json_t *o = json_object();
-	*bad |= json_object_set_new(o, "id", jstr(id));
-	*bad |= json_object_set_new(o, "name", jstr(name));
-	return o;
+	sbuf_printf(b, ",\"%s\":", key);
+	if (s)
+		report_json_string(b, s);
+	else
+		SBUF_LIT(b, "null");
 }
 
+static void json_ref(struct sbuf *b, const char *key, const char *id, const char *name)
+{
+	sbuf_printf(b, ",\"%s\":", key);
+	if (!id && !name) {
+		SBUF_LIT(b, "null");
+		return;
+	}
+	SBUF_LIT(b, "{\"id\":");
+	id ? report_json_string(b, id) : SBUF_LIT(b, "null");
+	SBUF_LIT(b, ",\"name\":");
+	name ? report_json_string(b, name) : SBUF_LIT(b, "null");
+	SBUF_LIT(b, "}");
+}
+
+/*
+ * Written as text rather than through a JSON tree: a burst of reminders
+ * builds one of these per delivery, and the tree costs more than the
+ * sending.  Every string goes through the JSON escaper.
+ */
 int notify_generic(const struct notify_message *m, const char *subject, const char *text,
 		   struct sbuf *body)
 {
-	json_t *o = json_object(), *items = json_array();
 	struct sbuf at;
-	int bad = 0;
+	size_t start = body->len;
 
 	sbuf_init(&at);
 	add_at(m, &at);
-	bad |= json_object_set_new(o, "delivery", json_integer(m->id));
-	bad |= json_object_set_new(o, "kind", json_string(notify_kind_name(m->kind)));
-	bad |= json_object_set_new(o, "at", json_string(at.buf));
-	bad |= json_object_set_new(o, "recipient", jstr(m->recipient));
-	bad |= json_object_set_new(o, "unit", ref(m->unit_id, m->unit_name, &bad));
-	bad |= json_object_set_new(o, "department", ref(m->dept_id, m->dept_name, &bad));
-	bad |= json_object_set_new(o, "period", jstr(m->period));
-	bad |= json_object_set_new(o, "detail", jstr(m->detail));
+	sbuf_printf(body, "{\"delivery\":%lld", (long long)m->id);
+	json_member(body, "kind", notify_kind_name(m->kind));
+	json_member(body, "at", at.buf);
+	json_member(body, "recipient", m->recipient);
+	json_ref(body, "unit", m->unit_id, m->unit_name);
+	json_ref(body, "department", m->dept_id, m->dept_name);
+	json_member(body, "period", m->period);
+	json_member(body, "detail", m->detail);
+	SBUF_LIT(body, ",\"items\":[");
 	for (size_t i = 0; i < m->nitems; i++) {
 		const struct notify_item *it = &m->items[i];
-		json_t *j = json_object();
-		bad |= json_object_set_new(j, "occurrence", jstr(it->occ));
-		bad |= json_object_set_new(j, "row", jstr(it->row));
-		bad |= json_object_set_new(j, "seq", jstr(it->seq));
-		bad |= json_object_set_new(j, "title", jstr(it->title));
-		bad |= json_object_set_new(j, "department", jstr(it->dept));
-		bad |= json_object_set_new(j, "due", jstr(it->due));
-		bad |= json_object_set_new(j, "deadline", jstr(it->deadline));
-		bad |= json_object_set_new(j, "close", jstr(it->close));
-		bad |= json_object_set_new(j, "state", jstr(it->state));
-		bad |= json_object_set_new(j, "late", report_points(it->late));
-		bad |= json_object_set_new(j, "missing", report_points(it->missing));
-		bad |= json_array_append_new(items, j);
+		SBUF_LIT(body, "{\"occurrence\":");
+		it->occ ? report_json_string(body, it->occ) : SBUF_LIT(body, "null");
+		json_member(body, "row", it->row);
+		json_member(body, "seq", it->seq);
+		json_member(body, "title", it->title);
+		json_member(body, "department", it->dept);
+		json_member(body, "due", it->due);
+		json_member(body, "deadline", it->deadline);
+		json_member(body, "close", it->close);
+		json_member(body, "state", it->state);
+		SBUF_LIT(body, ",\"late\":");
+		report_points_text(body, it->late);
+		SBUF_LIT(body, ",\"missing\":");
+		report_points_text(body, it->missing);
+		SBUF_LIT(body, "}");
+		if (i + 1 < m->nitems)
+			SBUF_LIT(body, ",");
 	}
-	bad |= json_object_set_new(o, "items", items);
-	bad |= json_object_set_new(o, "subject", jstr(subject));
-	bad |= json_object_set_new(o, "text", jstr(text));
-	bad |= json_object_set_new(o, "mentions", mobiles_array(m, &bad));
+	SBUF_LIT(body, "]");
+	json_member(body, "subject", subject);
+	json_member(body, "text", text);
+	SBUF_LIT(body, ",\"mentions\":[");
+	for (size_t i = 0; i < m->nmobiles; i++) {
+		if (i)
+			SBUF_LIT(body, ",");
+		report_json_string(body, m->mobiles[i] ? m->mobiles[i] : "");
+	}
+	SBUF_LIT(body, "]}");
 	sbuf_free(&at);
-	if (bad) {
-		json_decref(o);
+	/* JSON is text: a string that is not UTF-8 cannot be sent.  The
+	 * plan's strings were checked when the configuration was read; what
+	 * the templates made is checked here. */
+	if (!util_utf8_valid(subject, strlen(subject)) || !util_utf8_valid(text, strlen(text)) ||
+	    (m->detail && !util_utf8_valid(m->detail, strlen(m->detail)))) {
+		body->len = start;
+		body->buf[start] = '\0';
 		return -1;
 	}
-	return dump(o, body);
+	return 0;
 }
 
 void notify_generic_signature(const char *secret, int64_t timestamp, const char *body, size_t len,

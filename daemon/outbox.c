@@ -30,45 +30,53 @@ struct draft {
 
 /*
  * Enqueue D for those of its occurrences not yet answered for by this
- * recipient: one row, and the keys it answers for.  0 or -1.
+ * recipient: one row, and the keys it answers for.  The row goes in
+ * first and the keys are inserted unless held: the keys are new in all
+ * but a repeated step, which then trims or drops the row.  0 or -1.
  */
 static int add(struct store *st, const struct draft *d, size_t *added)
 {
 	char recipient[512];
 	struct sbuf subject;
-	size_t *keep = xcalloc(d->n ? d->n : 1, sizeof(*keep)), nkeep = 0;
+	size_t nnew = 0;
+	int64_t id;
 	int ret = -1;
 
 	snprintf(recipient, sizeof(recipient), "%s:%s", d->channel, d->address);
 	sbuf_init(&subject);
-	for (size_t i = 0; i < d->n; i++) {
-		int rc = store_outbox_reminded(st, d->unit, d->occs[i], d->slots[i], recipient);
-		if (rc < 0)
-			goto out;
-		if (rc == 0) {
-			sbuf_printf(&subject, "%s%s", nkeep ? " " : "", d->occs[i]);
-			keep[nkeep++] = i;
-		}
-	}
-	ret = 0;
-	if (nkeep == 0)
-		goto out;
+	for (size_t i = 0; i < d->n; i++)
+		sbuf_printf(&subject, "%s%s", i ? " " : "", d->occs[i]);
 	struct outbox_row row = { .at = d->at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
 				  .subject = subject.buf, .channel = d->channel,
 				  .address = d->address, .name = d->name, .mentions = d->mentions };
-	int64_t id;
-	ret = -1;
 	if (store_outbox_add(st, &row, &id) < 0)
 		goto out;
-	for (size_t i = 0; i < nkeep; i++)
-		if (store_outbox_key_add(st, d->unit, d->occs[keep[i]], d->slots[keep[i]], recipient,
-					 id) < 0)
+	bool *fresh = xcalloc(d->n ? d->n : 1, sizeof(*fresh));
+	for (size_t i = 0; i < d->n; i++) {
+		int rc = store_outbox_key_add(st, d->unit, d->occs[i], d->slots[i], recipient, id);
+		if (rc < 0) {
+			free(fresh);
 			goto out;
-	(*added)++;
-	ret = 0;
+		}
+		fresh[i] = rc;
+		nnew += (size_t)rc;
+	}
+	if (nnew == d->n) {
+		ret = 0;
+	} else if (nnew == 0) {
+		ret = store_outbox_drop(st, id);
+	} else {
+		sbuf_reset(&subject);
+		for (size_t i = 0; i < d->n; i++)
+			if (fresh[i])
+				sbuf_printf(&subject, "%s%s", subject.len ? " " : "", d->occs[i]);
+		ret = store_outbox_set_subject(st, id, subject.buf);
+	}
+	free(fresh);
+	if (ret == 0 && nnew)
+		(*added)++;
 out:
 	sbuf_free(&subject);
-	free(keep);
 	return ret;
 }
 

@@ -109,7 +109,11 @@ enum stmt_id {
 	S_OB_ADD,
 	S_OB_KEY_ADD,
 	S_OB_REMINDED,
+	S_OB_DROP,
+	S_OB_SUBJECT,
 	S_OB_DUE,
+	S_OB_CLAIM,
+	S_OB_SENT,
 	S_OB_NEXT,
 	S_OB_NEXT_ANY,
 	S_OB_UPDATE,
@@ -137,10 +141,11 @@ enum stmt_id {
 	" COALESCE(e.voided_by,''), e.void_reason FROM entries e"                          \
 	" LEFT JOIN rules r ON r.ref = e.rule_ref "
 
-#define OUTBOX_COLS                                                                         \
+#define OUTBOX_RET                                                                          \
 	"id, at, kind, unit, dept, subject, channel, address, name, mentions, state,"      \
-	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error"      \
-	" FROM outbox"
+	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error"
+
+#define OUTBOX_COLS OUTBOX_RET " FROM outbox"
 
 static const char *const stmt_sql[S_COUNT] = {
 	[S_HWM_GET] = "SELECT value FROM meta WHERE key = 'hwm'",
@@ -203,12 +208,20 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_ADD] = "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name,"
 		     " mentions, next_ms, since_ms, updated_at)"
 		     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1 * 1000, ?1 * 1000, ?1)",
-	[S_OB_KEY_ADD] = "INSERT INTO reminded(unit, occ, slot, recipient, delivery)"
+	[S_OB_KEY_ADD] = "INSERT OR IGNORE INTO reminded(unit, occ, slot, recipient, delivery)"
 			 " VALUES(?1, ?2, ?3, ?4, ?5)",
+	[S_OB_DROP] = "DELETE FROM outbox WHERE id = ?1",
+	[S_OB_SUBJECT] = "UPDATE outbox SET subject = ?2 WHERE id = ?1",
 	[S_OB_REMINDED] = "SELECT 1 FROM reminded WHERE unit = ?1 AND occ = ?2 AND slot = ?3"
 			  " AND recipient = ?4",
 	[S_OB_DUE] = "SELECT " OUTBOX_COLS " WHERE channel = ?1 AND state IN (0, 3)"
 		     " AND next_ms <= ?2 ORDER BY next_ms, id LIMIT ?3",
+	/* Take rows for sending and mark them in flight in one statement. */
+	[S_OB_CLAIM] = "UPDATE outbox SET state = 1, updated_at = ?4 WHERE id IN (SELECT id FROM outbox"
+		       " WHERE channel = ?1 AND state IN (0, 3) AND next_ms <= ?2"
+		       " ORDER BY next_ms, id LIMIT ?3) RETURNING " OUTBOX_RET,
+	[S_OB_SENT] = "UPDATE outbox SET state = 2, attempts = attempts + 1, code = ?2, error = '',"
+		      " updated_at = ?3, sent_at = ?3 WHERE id IN (SELECT value FROM json_each(?1))",
 	[S_OB_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE channel = ?1 AND state IN (0, 3)",
 	[S_OB_NEXT_ANY] = "SELECT MIN(next_ms) FROM outbox WHERE state IN (0, 3)",
 	[S_OB_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4, code = ?5,"
@@ -384,6 +397,11 @@ int store_set_volatile(struct store *st)
 			       exec(st, "DROP INDEX entries_unit") < 0
 		       ? -1
 		       : 0;
+}
+
+int store_set_durable(struct store *st, bool full)
+{
+	return exec(st, full ? "PRAGMA synchronous = FULL" : "PRAGMA synchronous = NORMAL");
 }
 
 void store_close(struct store *st)
@@ -1115,6 +1133,27 @@ int store_outbox_key_add(struct store *st, const char *unit, const char *occ, co
 		return -1;
 	bind_key(s, unit, occ, slot, recipient);
 	sqlite3_bind_int64(s, 5, id);
+	if (run_done(st, s) < 0)
+		return -1;
+	return sqlite3_changes(st->db) > 0;
+}
+
+int store_outbox_drop(struct store *st, int64_t id)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_DROP);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	return run_done(st, s);
+}
+
+int store_outbox_set_subject(struct store *st, int64_t id, const char *subject)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_SUBJECT);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_int64(s, 1, id);
+	sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
 	return run_done(st, s);
 }
 
@@ -1146,6 +1185,38 @@ int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int 
 	sqlite3_bind_int64(s, 2, now_ms);
 	sqlite3_bind_int(s, 3, limit);
 	return outbox_each(st, s, fn, arg);
+}
+
+int store_outbox_claim(struct store *st, const char *channel, int64_t now_ms, int limit,
+		       int (*fn)(const struct outbox_row *r, void *arg), void *arg)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_CLAIM);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, now_ms);
+	sqlite3_bind_int(s, 3, limit);
+	sqlite3_bind_int64(s, 4, now_ms / 1000);
+	return outbox_each(st, s, fn, arg);
+}
+
+int store_outbox_sent(struct store *st, const int64_t *ids, size_t n, long code, int64_t now)
+{
+	sqlite3_stmt *s = stmt(st, S_OB_SENT);
+	struct sbuf list;
+	if (s == NULL)
+		return -1;
+	sbuf_init(&list);
+	SBUF_LIT(&list, "[");
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&list, "%s%lld", i ? "," : "", (long long)ids[i]);
+	SBUF_LIT(&list, "]");
+	sqlite3_bind_text(s, 1, list.buf, (int)list.len, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, code);
+	sqlite3_bind_int64(s, 3, now);
+	int rc = run_done(st, s);
+	sbuf_free(&list);
+	return rc;
 }
 
 int store_outbox_next(struct store *st, const char *channel, int64_t *next_ms)

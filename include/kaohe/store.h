@@ -66,6 +66,13 @@ struct store *store_open(const char *path, char *err, size_t errlen);
  * does).
  */
 int store_set_volatile(struct store *st);
+/*
+ * Whether a commit waits for the disk (FULL, the default) or not
+ * (NORMAL: a power cut may lose the last commits, a crash of the
+ * process loses nothing).  The outbox's bookkeeping of deliveries uses
+ * the latter: losing a "sent" mark only sends that message again.
+ */
+int store_set_durable(struct store *st, bool full);
 /* Close the database; NULL is fine. */
 void store_close(struct store *st);
 /* The last SQLite error message. */
@@ -242,9 +249,16 @@ struct outbox_row {
  * answers for with store_outbox_key_add(), in the same transaction.
  */
 int store_outbox_add(struct store *st, const struct outbox_row *r, int64_t *id);
-/* Record that delivery ID answers for (UNIT, OCC, SLOT, RECIPIENT). */
+/*
+ * Record that delivery ID answers for (UNIT, OCC, SLOT, RECIPIENT): 1,
+ * or 0 when an earlier row answers for it already; -1 error.
+ */
 int store_outbox_key_add(struct store *st, const char *unit, const char *occ, const char *slot,
 			 const char *recipient, int64_t id);
+/* Remove row ID (enqueued in this transaction, and answering for nothing new). */
+int store_outbox_drop(struct store *st, int64_t id);
+/* Row ID answers for fewer occurrences than enqueued: its new SUBJECT. */
+int store_outbox_set_subject(struct store *st, int64_t id, const char *subject);
 /* 1 when (UNIT, OCC, SLOT, RECIPIENT) is already answered for, 0 if not, -1 error. */
 int store_outbox_reminded(struct store *st, const char *unit, const char *occ, const char *slot,
 			  const char *recipient);
@@ -254,6 +268,14 @@ int store_outbox_reminded(struct store *st, const char *unit, const char *occ, c
  */
 int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int limit,
 		     int (*fn)(const struct outbox_row *r, void *arg), void *arg);
+/*
+ * The same, marking the rows in flight as it takes them (one statement
+ * for the batch; the rows come in no particular order).
+ */
+int store_outbox_claim(struct store *st, const char *channel, int64_t now_ms, int limit,
+		       int (*fn)(const struct outbox_row *r, void *arg), void *arg);
+/* Rows IDS (N of them) were sent, answered with CODE, at NOW: one statement. */
+int store_outbox_sent(struct store *st, const int64_t *ids, size_t n, long code, int64_t now);
 /*
  * The earliest next attempt of a pending or failed row (of CHANNEL, or
  * of any when NULL): 1 found (in *NEXT_MS), 0 none, -1 error.

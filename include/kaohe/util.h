@@ -90,6 +90,12 @@ static inline void sbuf_add(struct sbuf *sb, const char *s, size_t len)
 	sb->len += len;
 	sb->buf[sb->len] = '\0';
 }
+/* Empty SB, keeping its memory for the next use. */
+static inline void sbuf_reset(struct sbuf *sb)
+{
+	sb->len = 0;
+	sb->buf[0] = '\0';
+}
 /* Append a string literal, its length known at compile time. */
 #define SBUF_LIT(sb, lit) sbuf_add((sb), "" lit, sizeof(lit) - 1)
 void sbuf_puts(struct sbuf *sb, const char *s);
