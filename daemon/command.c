@@ -11,6 +11,7 @@
 #include "kaohe/calendar.h"
 #include "kaohe/command.h"
 #include "kaohe/log.h"
+#include "kaohe/publish.h"
 #include "kaohe/report.h"
 #include "kaohe/util.h"
 
@@ -1031,6 +1032,36 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
 }
 
+/*
+ * report PERIOD [--format html|csv|json]: the publication of a period,
+ * the same text as the file in export_dir; a period without a snapshot
+ * yet shows the current standing, marked provisional.
+ */
+static json_t *cmd_report(struct command_ctx *c, struct args *a)
+{
+	int f = PUBLISH_HTML;
+	char err[512], eb[ECHO_MAX + 8];
+	struct sbuf text;
+
+	if (a->opt[A_FORMAT] && (f = publish_format_find(a->opt[A_FORMAT])) < 0)
+		return command_error("usage", "--format \"%s\" is not html, csv or json",
+				     echo(a->opt[A_FORMAT], eb, sizeof(eb)));
+	sbuf_init(&text);
+	int rc = publish_render(c->st, c->plan, c->eng, a->pos[0], (enum publish_format)f, c->now,
+				&text, err, sizeof(err));
+	if (rc < 0) {
+		sbuf_free(&text);
+		return command_error(strncmp(err, "unknown period", 14) == 0 ? "unknown-period"
+									     : "internal",
+				     "%s", err);
+	}
+	json_t *d = json_pack("{s:s, s:s, s:b, s:s%}", "period", a->pos[0], "format",
+			      publish_format_name((enum publish_format)f), "provisional", rc == 0,
+			      "content", text.buf, text.len);
+	sbuf_free(&text);
+	return ok(d);
+}
+
 static const struct cmd commands[] = {
 	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping, NULL },
 	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status, status_text },
@@ -1051,6 +1082,8 @@ static const struct cmd commands[] = {
 	{ "retry", CMD_WRITE, 1, 1, 0, "retry DELIVERY_ID", cmd_retry, NULL },
 	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
 	{ "backup", CMD_ADMIN, 1, 1, 0, "backup PATH", cmd_backup, NULL },
+	{ "report", CMD_ADMIN, 1, 1, OPT_FORMAT, "report PERIOD [--format html|csv|json]", cmd_report,
+	  NULL },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 

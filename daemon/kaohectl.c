@@ -42,7 +42,7 @@ static void usage(FILE *f)
 		"  move OCC DATE|DATETIME [--unit UNIT] --reason TEXT\n"
 		"  void ENTRY_ID --reason TEXT\n"
 		"  retry DELIVERY_ID   (a failed, dead or cancelled delivery, now)\n"
-		"  reload | backup PATH   (admins)\n"
+		"  reload | backup PATH | report PERIOD [--format html|csv|json]   (admins)\n"
 		"\n"
 		"examples:\n"
 		"  kaohectl status 八一路\n"
@@ -51,6 +51,7 @@ static void usage(FILE *f)
 		"  kaohectl move 16a 2020-07-31 --reason \"办法尚未出台\"\n"
 		"  kaohectl --json scores --as-of 2020-10-01\n"
 		"  kaohectl outbox dead && kaohectl retry 42\n"
+		"  kaohectl report 2020-Q3 --format csv > 2020-Q3.csv\n"
 		"\n"
 		"exit status: 0 done, 1 the daemon refused or failed the command,\n"
 		"2 usage, 3 no daemon answers on the socket\n");
@@ -343,6 +344,10 @@ int main(int argc, char **argv)
 	bool ok = json_is_true(json_object_get(answer, "ok"));
 	if (raw) {
 		printf("%s\n", ans);
+	} else if (ok && json_is_string(json_object_get(json_object_get(answer, "data"), "content"))) {
+		/* A whole document (report): printed as it is, to be saved or piped. */
+		json_t *content = json_object_get(json_object_get(answer, "data"), "content");
+		fwrite(json_string_value(content), 1, json_string_length(content), stdout);
 	} else if (ok) {
 		print_value(NULL, json_object_get(answer, "data"), 0);
 	} else {

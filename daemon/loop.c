@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <systemd/sd-daemon.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,7 @@
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
 #include "kaohe/outbox.h"
+#include "kaohe/publish.h"
 #include "kaohe/loop.h"
 #include "kaohe/report.h"
 #include "kaohe/store.h"
@@ -41,6 +43,11 @@ struct kaohed {
 	struct deliver *dl;
 	size_t queued; /* outbox rows enqueued by the engine since the last kick */
 	size_t reminded; /* reminders logged for the instant being applied */
+	char *dbpath;
+	/* The publisher: a child process writing export_dir. */
+	ev_child publisher;
+	int publisher_fd;  /* its error message comes through this pipe */
+	unsigned publish_wanted; /* PUB_* still to do once it is done */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
@@ -48,6 +55,10 @@ struct kaohed {
 	unsigned gen; /* of the configuration: counts reloads, from 1 */
 	bool ready;   /* READY=1 sent */
 };
+
+/* What the publisher writes: the periods' pages (and index), the feeds. */
+enum { PUB_PAGES = 1, PUB_FEEDS = 2 };
+static void publish(struct kaohed *d, unsigned what);
 
 static int64_t wall_now(void)
 {
@@ -157,6 +168,17 @@ static int on_enqueue_snapshot(void *arg, int64_t at, const char *period, const 
 	return outbox_snapshot(d->st, d->cfg, at, period, &d->queued);
 }
 
+/* After the commit of an instant with a snapshot: publish it. */
+static void on_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
+{
+	struct kaohed *d = arg;
+	(void)at;
+	(void)period;
+	(void)t;
+	if (d->ready)
+		publish(d, PUB_PAGES | PUB_FEEDS);
+}
+
 static void outbox_changed(void *arg)
 {
 	struct kaohed *d = arg;
@@ -194,7 +216,8 @@ static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng
 		       size_t errlen)
 {
 	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress,
-				    .enqueue = on_enqueue, .enqueue_snapshot = on_enqueue_snapshot };
+				    .snapshot = on_snapshot, .enqueue = on_enqueue,
+				    .enqueue_snapshot = on_enqueue_snapshot };
 
 	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
 		store_rollback(d->st);
@@ -275,6 +298,8 @@ static json_t *reload(void *arg)
 		log_set_level(cfg->set.log_level);
 		log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
+		/* Titles, rows and schedules may have changed: the files follow. */
+		publish(d, PUB_PAGES | PUB_FEEDS);
 		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year", cfg->plan->year,
 				   "units", (json_int_t)cfg->plan->nunits, "rows",
 				   (json_int_t)cfg->plan->nrows);
@@ -286,9 +311,80 @@ static json_t *reload(void *arg)
 	return answer;
 }
 
+static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
+{
+	struct kaohed *d = w->data;
+	char msg[512];
+	(void)revents;
+	ev_child_stop(loop, w);
+	ssize_t n = read(d->publisher_fd, msg, sizeof(msg) - 1);
+	close(d->publisher_fd);
+	d->publisher_fd = -1;
+	msg[n > 0 ? n : 0] = '\0';
+	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
+		log_info("publish: %s written", d->cfg->set.export_dir);
+	else
+		log_warnx("publish: %s", n > 0 ? msg : "the publisher died");
+	w->pid = 0;
+	unsigned again = d->publish_wanted;
+	d->publish_wanted = 0;
+	if (again)
+		publish(d, again);
+}
+
+/*
+ * Write export_dir in a child process: 40,000 units' feeds take seconds,
+ * and the loop must go on answering and delivering meanwhile.  The child
+ * has the plan and the schedules as they are now; it opens a connection
+ * of its own (a SQLite connection does not survive fork) and writes only
+ * files.  One at a time: what is asked for meanwhile follows.
+ */
+static void publish(struct kaohed *d, unsigned what)
+{
+	const char *dir = d->cfg->set.export_dir;
+	int fds[2];
+
+	if (dir == NULL || *dir == '\0')
+		return;
+	if (d->publisher.pid) {
+		d->publish_wanted |= what;
+		return;
+	}
+	if (pipe2(fds, O_CLOEXEC) < 0) {
+		log_warn("publish: pipe");
+		return;
+	}
+	pid_t pid = fork();
+	if (pid < 0) {
+		log_warn("publish: fork");
+		close(fds[0]);
+		close(fds[1]);
+		return;
+	}
+	if (pid == 0) {
+		char err[512] = "";
+		close(fds[0]);
+		struct store *st = store_open(d->dbpath, err, sizeof(err));
+		int rc = st ? publish_write(dir, st, d->cfg->plan, d->eng, wall_now(),
+					    what & PUB_PAGES, what & PUB_FEEDS, err, sizeof(err))
+			    : -1;
+		if (rc < 0)
+			(void)!write(fds[1], err, strlen(err));
+		store_close(st);
+		_exit(rc < 0);
+	}
+	close(fds[1]);
+	d->publisher_fd = fds[0];
+	ev_child_set(&d->publisher, pid, 0);
+	ev_child_start(d->loop, &d->publisher);
+}
+
 static void timeline_changed(void *arg)
 {
-	arm(arg);
+	struct kaohed *d = arg;
+	arm(d);
+	/* A move changes the feeds. */
+	publish(d, PUB_FEEDS);
 }
 
 static void execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out)
@@ -419,9 +515,8 @@ int loop_run(const struct loop_opts *o)
 	const char *sock = o->socket ? o->socket : set->control_socket;
 	if (make_dir(state) < 0)
 		goto out_cfg;
-	char *dbpath = xasprintf("%s/kaohe.db", state);
-	d.st = store_open(dbpath, err, sizeof(err));
-	free(dbpath);
+	d.dbpath = xasprintf("%s/kaohe.db", state);
+	d.st = store_open(d.dbpath, err, sizeof(err));
 	if (d.st == NULL) {
 		log_warnx("%s", err);
 		goto out_cfg;
@@ -492,6 +587,12 @@ int loop_run(const struct loop_opts *o)
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
 	engine_current(d.eng);
+	/* The files of export_dir as this configuration and database have them. */
+	ev_child_init(&d.publisher, on_publisher, 0, 0);
+	d.publisher.data = &d;
+	d.publisher_fd = -1;
+	d.publisher.pid = 0;
+	publish(&d, PUB_PAGES | PUB_FEEDS);
 
 	ev_run(d.loop, 0);
 	status = 0;
@@ -499,6 +600,11 @@ int loop_run(const struct loop_opts *o)
 	ev_timer_stop(d.loop, &d.watchdog);
 	ev_timer_stop(d.loop, &d.retry);
 	ev_periodic_stop(d.loop, &d.due);
+	if (d.publisher.pid) {
+		/* Whole files only: the child finishes on its own. */
+		ev_child_stop(d.loop, &d.publisher);
+		close(d.publisher_fd);
+	}
 	control_free(d.ctl);
 out_engine:
 	deliver_free(d.dl);
@@ -507,6 +613,7 @@ out_store:
 	store_close(d.st);
 out_cfg:
 	config_free(d.cfg);
+	free(d.dbpath);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);

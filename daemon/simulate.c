@@ -13,6 +13,7 @@
 #include "kaohe/command.h"
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
+#include "kaohe/publish.h"
 #include "kaohe/report.h"
 #include "kaohe/simulate.h"
 #include "kaohe/store.h"
@@ -310,10 +311,6 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		fprintf(stderr, "kaohed: simulate: --to must come after --from\n");
 		return 2;
 	}
-	if (o->export_dir) {
-		fprintf(stderr, "kaohed: simulate: --export: writing publication files is not available in this version\n");
-		return 2;
-	}
 	int64_t from = calendar_instant(dfrom, 0), to = calendar_instant(dto, 0);
 	if (o->events && (events = fopen(o->events, "r")) == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s: %s\n", o->events, strerror(errno));
@@ -404,6 +401,15 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	emit_units(&sim, to, "scores", "", &t);
 	score_free(&t);
 	status = 0;
+	/* The publication files as the daemon leaves them: every snapshot's
+	 * pages, the index, and the feeds with the schedules as they ended. */
+	if (o->export_dir) {
+		char why[512];
+		if (publish_write(o->export_dir, st, p, e, to, true, true, why, sizeof(why)) < 0) {
+			fprintf(stderr, "kaohed: simulate: --export: %s\n", why);
+			status = 1;
+		}
+	}
 	fflush(out);
 	if (ferror(out)) {
 		fprintf(stderr, "kaohed: simulate: write error on the output\n");

@@ -1,0 +1,41 @@
+/*
+ * publish — the files the district publishes, in kaohe.export_dir: for
+ * each snapshot PERIOD.html, PERIOD.csv and PERIOD.json, index.html, and
+ * the calendar feeds all.ics and UNIT.ics.  Each file is written beside
+ * its place and renamed into it, so a reader never sees half a file.
+ */
+#ifndef KAOHE_PUBLISH_H
+#define KAOHE_PUBLISH_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "kaohe/engine.h"
+#include "kaohe/plan.h"
+#include "kaohe/store.h"
+#include "kaohe/util.h"
+
+enum publish_format { PUBLISH_HTML, PUBLISH_CSV, PUBLISH_JSON };
+/* "html", "csv", "json" and back (-1: unknown). */
+const char *publish_format_name(enum publish_format f);
+int publish_format_find(const char *s);
+
+/*
+ * PERIOD ("2020-Q3") in format F, appended to OUT: from its snapshot, or,
+ * for a quarter of the plan without one yet, the standing as of NOW,
+ * marked provisional.  1 from a snapshot, 0 provisional, -1 with a
+ * message in ERR (an unknown period, a database error).
+ */
+int publish_render(struct store *st, const struct plan *p, struct engine *eng, const char *period,
+		   enum publish_format f, int64_t now, struct sbuf *out, char *err, size_t errlen);
+
+/*
+ * Write into DIR (created if missing): with PAGES, every snapshot's three
+ * files and index.html; with FEEDS, all.ics and every unit's feed.  0, or
+ * -1 with a message in ERR (what was written stays, each file whole).
+ */
+int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
+		  int64_t now, bool pages, bool feeds, char *err, size_t errlen);
+
+#endif
