@@ -1207,12 +1207,15 @@ static char *read_secret(struct loader *ld, const config_setting_t *s, const cha
 	char buf[4096];
 	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
 	bool more = fgetc(f) != EOF;
+	int rerr = ferror(f) ? errno : 0; /* a directory opens, then reads EISDIR */
 	fclose(f);
 	buf[n] = '\0';
 	while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r'))
 		buf[--n] = '\0';
 	char *ret = NULL;
-	if (more)
+	if (rerr)
+		error_at(ld, s, "%s: cannot read %s: %s", what, path, strerror(rerr));
+	else if (more)
 		error_at(ld, s, "%s: %s is longer than %zu bytes", what, path, sizeof(buf) - 1);
 	else if (n == 0 || strlen(buf) != n || !util_utf8_valid(buf, n))
 		error_at(ld, s, "%s: %s is empty or not text", what, path);
@@ -1291,20 +1294,35 @@ static void load_rates(struct loader *ld, const config_setting_t *g, const char 
 	}
 }
 
+/*
+ * Whether the host of URL (after "http://") is this machine: localhost,
+ * 127.x.y.z or [::1] as the whole host, not the start of a longer name
+ * (http://localhost.example.org goes over the network).
+ */
+static bool loopback_host(const char *h)
+{
+	size_t n = strcspn(h, ":/?#");
+	if (strncmp(h, "[::1]", 5) == 0)
+		return strchr(":/?#", h[5]) != NULL; /* the NUL that ends the URL matches too */
+	if (n == 9 && strncmp(h, "localhost", 9) == 0)
+		return true;
+	return n > 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
+}
+
 /* The URL of channel C: SCHEMES are the accepted prefixes. */
 static void check_url(struct loader *ld, const config_setting_t *g, const char *what,
 		      struct channel *c, const char *const *schemes)
 {
 	const config_setting_t *at = member(g, "url") ?: member(g, "url_file") ?: g;
 	if (c->url == NULL) {
-		error_at(ld, g, "%s: missing setting \"url\" (or \"url_file\")", what);
+		/* Given but unusable: that was reported where it was read. */
+		if (at == g)
+			error_at(ld, g, "%s: missing setting \"url\" (or \"url_file\")", what);
 		return;
 	}
 	for (const char *const *s = schemes; *s; s++)
 		if (strncmp(c->url, *s, strlen(*s)) == 0 && c->url[strlen(*s)] != '\0') {
-			if (strcmp(*s, "http://") == 0 && strncmp(c->url, "http://127.", 11) != 0 &&
-			    strncmp(c->url, "http://localhost", 16) != 0 &&
-			    strncmp(c->url, "http://[::1]", 12) != 0)
+			if (strcmp(*s, "http://") == 0 && !loopback_host(c->url + 7))
 				warn_at(ld, at, "%s: %s is sent in clear text", what, c->name);
 			return;
 		}
@@ -1325,7 +1343,8 @@ static void load_email(struct loader *ld, const config_setting_t *g, struct chan
 	c->type = CHANNEL_EMAIL;
 	c->line = (int)config_setting_source_line(g);
 	c->url = dup_or_null(get_string(ld, g, what, "url", NULL));
-	check_url(ld, g, what, c, schemes);
+	if (c->url)
+		check_url(ld, g, what, c, schemes);
 	const char *from = get_string(ld, g, what, "from", NULL);
 	if (from && notify_address_parse(from, name, sizeof(name), addr, sizeof(addr)) < 0)
 		error_at(ld, member(g, "from"), "%s: from \"%s\" is not an address such as "
@@ -1333,9 +1352,11 @@ static void load_email(struct loader *ld, const config_setting_t *g, struct chan
 	c->from = dup_or_null(from);
 	const char *user = get_string(ld, g, what, "user", "");
 	c->user = user && *user ? xstrdup(user) : NULL;
+	int nerr = ld->nerr;
 	c->password = get_inline_or_file(ld, g, what, "password", false);
-	if (c->user && c->password == NULL)
-		error_at(ld, g, "%s: user is set but password_file is not", what);
+	/* Not again when password_file is there but could not be read. */
+	if (c->user && c->password == NULL && ld->nerr == nerr)
+		error_at(ld, member(g, "user"), "%s: user is set but password_file is not", what);
 	const char *ca = get_string(ld, g, what, "ca_file", "");
 	c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
 	load_rates(ld, g, what, c);
@@ -1383,6 +1404,7 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 	snprintf(what, sizeof(what), "channels.webhooks[%d]", idx + 1);
 	if (config_setting_type(g) != CONFIG_TYPE_GROUP) {
 		error_at(ld, g, "%s must be a group { name = …; type = …; url = …; }", what);
+		c->name = xstrdup("?");
 		return;
 	}
 	check_keys(ld, g, what, keys);

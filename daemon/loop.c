@@ -43,10 +43,9 @@ struct kaohed {
 	struct deliver *dl;
 	size_t queued; /* outbox rows enqueued by the engine since the last kick */
 	size_t reminded; /* reminders logged for the instant being applied */
-	char *dbpath;
-	/* The publisher: a child process writing export_dir. */
+	const char *state_dir;
+	/* The publisher: a process of its own writing export_dir. */
 	ev_child publisher;
-	int publisher_fd;  /* its error message comes through this pipe */
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
@@ -314,17 +313,15 @@ static json_t *reload(void *arg)
 static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct kaohed *d = w->data;
-	char msg[512];
 	(void)revents;
 	ev_child_stop(loop, w);
-	ssize_t n = read(d->publisher_fd, msg, sizeof(msg) - 1);
-	close(d->publisher_fd);
-	d->publisher_fd = -1;
-	msg[n > 0 ? n : 0] = '\0';
 	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
 		log_info("publish: %s written", d->cfg->set.export_dir);
+	else if (WIFSIGNALED(w->rstatus))
+		log_warnx("publish: the publisher died of signal %d", WTERMSIG(w->rstatus));
 	else
-		log_warnx("publish: %s", n > 0 ? msg : "the publisher died");
+		log_warnx("publish: the publisher failed (exit %d); its message is above",
+			  WEXITSTATUS(w->rstatus));
 	w->pid = 0;
 	unsigned again = d->publish_wanted;
 	d->publish_wanted = 0;
@@ -333,16 +330,18 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 }
 
 /*
- * Write export_dir in a child process: 40,000 units' feeds take seconds,
- * and the loop must go on answering and delivering meanwhile.  The child
- * has the plan and the schedules as they are now; it opens a connection
- * of its own (a SQLite connection does not survive fork) and writes only
- * files.  One at a time: what is asked for meanwhile follows.
+ * Write export_dir in a process of its own, `kaohed publish`: 40,000
+ * units' feeds take seconds, and the loop must go on answering and
+ * delivering meanwhile.  A fresh process, not a fork that carries on: a
+ * SQLite connection (and the deliverer's thread) does not survive fork.
+ * One at a time; what is asked for meanwhile follows.
  */
 static void publish(struct kaohed *d, unsigned what)
 {
 	const char *dir = d->cfg->set.export_dir;
-	int fds[2];
+	const char *argv[16];
+	char year[16];
+	int n = 0;
 
 	if (dir == NULL || *dir == '\0')
 		return;
@@ -350,31 +349,31 @@ static void publish(struct kaohed *d, unsigned what)
 		d->publish_wanted |= what;
 		return;
 	}
-	if (pipe2(fds, O_CLOEXEC) < 0) {
-		log_warn("publish: pipe");
-		return;
+	argv[n++] = "kaohed";
+	argv[n++] = "-c";
+	argv[n++] = d->opts->config;
+	if (d->opts->year) {
+		snprintf(year, sizeof(year), "%d", d->opts->year);
+		argv[n++] = "--year";
+		argv[n++] = year;
 	}
+	argv[n++] = "--state-dir";
+	argv[n++] = d->state_dir;
+	argv[n++] = "publish";
+	if (!(what & PUB_PAGES))
+		argv[n++] = "--feeds";
+	if (!(what & PUB_FEEDS))
+		argv[n++] = "--pages";
+	argv[n] = NULL;
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("publish: fork");
-		close(fds[0]);
-		close(fds[1]);
 		return;
 	}
 	if (pid == 0) {
-		char err[512] = "";
-		close(fds[0]);
-		struct store *st = store_open(d->dbpath, err, sizeof(err));
-		int rc = st ? publish_write(dir, st, d->cfg->plan, d->eng, wall_now(),
-					    what & PUB_PAGES, what & PUB_FEEDS, err, sizeof(err))
-			    : -1;
-		if (rc < 0)
-			(void)!write(fds[1], err, strlen(err));
-		store_close(st);
-		_exit(rc < 0);
+		execv("/proc/self/exe", (char *const *)argv);
+		_exit(127);
 	}
-	close(fds[1]);
-	d->publisher_fd = fds[0];
 	ev_child_set(&d->publisher, pid, 0);
 	ev_child_start(d->loop, &d->publisher);
 }
@@ -515,8 +514,10 @@ int loop_run(const struct loop_opts *o)
 	const char *sock = o->socket ? o->socket : set->control_socket;
 	if (make_dir(state) < 0)
 		goto out_cfg;
-	d.dbpath = xasprintf("%s/kaohe.db", state);
-	d.st = store_open(d.dbpath, err, sizeof(err));
+	char *dbpath = xasprintf("%s/kaohe.db", state);
+	d.st = store_open(dbpath, err, sizeof(err));
+	free(dbpath);
+	d.state_dir = state;
 	if (d.st == NULL) {
 		log_warnx("%s", err);
 		goto out_cfg;
@@ -590,8 +591,6 @@ int loop_run(const struct loop_opts *o)
 	/* The files of export_dir as this configuration and database have them. */
 	ev_child_init(&d.publisher, on_publisher, 0, 0);
 	d.publisher.data = &d;
-	d.publisher_fd = -1;
-	d.publisher.pid = 0;
 	publish(&d, PUB_PAGES | PUB_FEEDS);
 
 	ev_run(d.loop, 0);
@@ -600,11 +599,8 @@ int loop_run(const struct loop_opts *o)
 	ev_timer_stop(d.loop, &d.watchdog);
 	ev_timer_stop(d.loop, &d.retry);
 	ev_periodic_stop(d.loop, &d.due);
-	if (d.publisher.pid) {
-		/* Whole files only: the child finishes on its own. */
-		ev_child_stop(d.loop, &d.publisher);
-		close(d.publisher_fd);
-	}
+	/* A publisher still running finishes on its own: whole files only. */
+	ev_child_stop(d.loop, &d.publisher);
 	control_free(d.ctl);
 out_engine:
 	deliver_free(d.dl);
@@ -613,7 +609,6 @@ out_store:
 	store_close(d.st);
 out_cfg:
 	config_free(d.cfg);
-	free(d.dbpath);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);

@@ -6,11 +6,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 #include "kaohe/config.h"
+#include "kaohe/engine.h"
 #include "kaohe/log.h"
 #include "kaohe/loop.h"
+#include "kaohe/publish.h"
 #include "kaohe/simulate.h"
+#include "kaohe/store.h"
 
 #define DEFAULT_CONFIG "/etc/kaohe/kaohe.conf"
 
@@ -21,6 +26,7 @@ static void usage(FILE *f)
 		"       kaohed [-c FILE] [--year YYYY] --check\n"
 		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
 		"              [--events FILE] [--export DIR] [--count-reminders]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] publish [--pages] [--feeds]\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
@@ -39,6 +45,9 @@ static void usage(FILE *f)
 		"--count-reminders counts reminders instead of printing them; --export DIR\n"
 		"writes the publication files there as the daemon would (each snapshot's\n"
 		"PERIOD.html, .csv and .json, index.html, all.ics and UNIT.ics).\n"
+		"publish writes kaohe.export_dir from the database: the snapshots' pages\n"
+		"(--pages) and the calendar feeds (--feeds), both by default; the daemon\n"
+		"runs it itself after each snapshot, move and reload.\n"
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
@@ -115,6 +124,78 @@ static int run_simulate(const char *file, int year, int argc, char **argv)
 	return rc;
 }
 
+/*
+ * publish: write export_dir from the database (the daemon runs this in a
+ * process of its own after each snapshot, move and reload; an operator
+ * may run it by hand).
+ */
+static int run_publish(const char *file, int year, const char *state_dir, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "pages", no_argument, NULL, 'p' },
+		{ "feeds", no_argument, NULL, 'e' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	bool pages = false, feeds = false;
+	char err[512];
+	int c, rc = 1;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'p': pages = true; break;
+		case 'e': feeds = true; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		usage(stderr);
+		return 2;
+	}
+	if (!pages && !feeds)
+		pages = feeds = true;
+	struct config *cfg = load(file, year, false);
+	if (cfg == NULL)
+		return 1;
+	const char *dir = cfg->set.export_dir;
+	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
+	struct store *st = NULL;
+	struct engine *eng = NULL;
+	if (dir == NULL || *dir == '\0') {
+		fprintf(stderr, "kaohed: publish: kaohe.export_dir is empty: nothing to write\n");
+		goto out;
+	}
+	if (access(db, F_OK) < 0) {
+		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
+		goto out;
+	}
+	if ((st = store_open(db, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+		goto out;
+	}
+	if (store_begin(st) < 0 || store_sync_plan(st, cfg->plan) < 0 || store_commit(st) < 0 ||
+	    (eng = engine_new(cfg->plan, st, &(struct engine_sink){ 0 },
+			      cfg->plan->cal.in_force_start)) == NULL) {
+		store_rollback(st);
+		fprintf(stderr, "kaohed: publish: %s: %s\n", db, store_errmsg(st));
+		goto out;
+	}
+	if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), pages, feeds, err,
+			  sizeof(err)) < 0) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+		goto out;
+	}
+	rc = 0;
+out:
+	engine_free(eng);
+	store_close(st);
+	free(db);
+	config_free(cfg);
+	return rc;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -154,6 +235,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc && strcmp(argv[optind], "simulate") == 0)
 		return run_simulate(file, year, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "publish") == 0)
+		return run_publish(file, year, state_dir, argc - optind, argv + optind);
 	if (optind < argc) {
 		fprintf(stderr, "kaohed: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);

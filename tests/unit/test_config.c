@@ -3,7 +3,9 @@
  * (plan contents, its five warnings, the --year override), every error
  * path on small broken configurations written to a temporary directory
  * (each reported as "file:line: message" with the right line), and the
- * warnings of a small valid configuration.
+ * warnings of a small valid configuration; the same for the delivery
+ * settings (channels, their secrets, rates and retries, the admins'
+ * contacts and the templates), with their defaults.
  *
  * The broken configurations are built from one minimal valid template by
  * varying one thing; expected lines are computed from the varied text, so
@@ -19,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kaohe/config.h"
@@ -396,8 +399,11 @@ static void expect_warning_in(const struct run *r, const char *file, int line, c
 	}
 }
 
-/* Load TEXT (freed), which must fail with an error at LINE naming MSGS. */
-static void check_error(char *text, int line, const char *const *msgs)
+/*
+ * Load TEXT (freed), which must fail with an error at LINE naming MSGS
+ * (and, when SOLE, with no other error: no follow-on of the first).
+ */
+static void check_error_of(char *text, int line, const char *const *msgs, bool sole)
 {
 	struct run r;
 	run_text(&r, "broken.conf", text);
@@ -408,8 +414,24 @@ static void check_error(char *text, int line, const char *const *msgs)
 		fail_msg("config_load accepted a broken configuration");
 	}
 	expect_error(&r, line, msgs);
+	size_t n = lines_in(&r.err);
+	if (sole && n != 1)
+		dump(&r);
 	run_free(&r);
 	free(text);
+	if (sole && n != 1)
+		fail_msg("%zu errors, expected only one", n);
+}
+
+static void check_error(char *text, int line, const char *const *msgs)
+{
+	check_error_of(text, line, msgs, false);
+}
+
+/* The same, and no other error. */
+static void check_sole_error(char *text, int line, const char *const *msgs)
+{
+	check_error_of(text, line, msgs, true);
 }
 
 /* Load TEXT (freed), which must give exactly one warning, at LINE naming MSGS. */
@@ -440,6 +462,7 @@ struct variation {
 	const char *at_after, *at;
 	int line_delta;
 	const char *const *msgs;
+	bool sole; /* an error case: no other error either */
 };
 
 /* The varied text of V (the caller frees) and, in *LINE, the line it names. */
@@ -455,7 +478,7 @@ static void check_error_case(void **state)
 	const struct variation *v = *state;
 	int line;
 	char *t = varied(v, &line);
-	check_error(t, line, v->msgs);
+	check_error_of(t, line, v->msgs, v->sole);
 }
 
 static void check_warning_case(void **state)
@@ -506,14 +529,23 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	/* what a test that failed half-way may have left behind */
-	static const char *const names[] = { "broken.conf", "valid.conf", "warn.conf", "many.conf",
-					     "main.conf", "included.conf", NULL };
+	static const char *const names[] = {
+		"broken.conf",	   "valid.conf",       "warn.conf",	     "many.conf",
+		"main.conf",	   "included.conf",    "empty-password",    "locked-password",
+		"long.secret",	   "w.url",	       "wecom.secret",	     "smtp-password",
+		"hook.secret",	   "only-here.secret", "wecom.url",	     "creds/hook.secret",
+		NULL
+	};
 	char path[600];
 	(void)state;
 	for (const char *const *n = names; *n; n++) {
 		snprintf(path, sizeof(path), "%s/%s", tmpdir, *n);
 		unlink(path);
 	}
+	snprintf(path, sizeof(path), "%s/creds", tmpdir);
+	rmdir(path);
+	snprintf(path, sizeof(path), "%s/password-dir", tmpdir);
+	rmdir(path);
 	return rmdir(tmpdir);
 }
 
@@ -1332,6 +1364,779 @@ static struct variation test_error_year_out_of_range = {
 };
 
 /* ------------------------------------------------------------------ */
+/* Channels and delivery                                               */
+
+/* The template's empty channels replaced by BODY. */
+#define NO_CHANNELS "channels: { };\n"
+#define CH(body) "channels: {\n" body "};\n"
+#define EMAIL_URL "    url = \"smtp://mail.example.org:587\";\n"
+#define EMAIL_FROM "    from = \"考核办 <kaohe@example.org>\";\n"
+#define EMAIL(more) "  email = {\n" EMAIL_URL EMAIL_FROM more "  };\n"
+#define HOOKS(list) "  webhooks = (\n" list "  );\n"
+/* One webhook on one line, serving unit ua, with MORE settings. */
+#define HOOK(name, more)                                                                          \
+	"    { name = \"" name "\"; url = \"https://hooks.example.org/" name "\";"               \
+	" units = [ \"ua\" ];" more " }"
+
+/*
+ * A channels variation: the error (or warning) names MSGS at the line of
+ * AT, and is the only one.
+ */
+#define CHANNELS_CASE(body, at_, ...)                                                            \
+	{ .old = NO_CHANNELS,                                                                    \
+	  .new = CH(body),                                                                      \
+	  .at = (at_),                                                                          \
+	  .msgs = MSGS(__VA_ARGS__),                                                            \
+	  .sole = true }
+
+static struct variation test_error_email_url_scheme = CHANNELS_CASE(
+	"  email = {\n    url = \"http://mail.example.org\";\n" EMAIL_FROM "  };\n",
+	"url = \"http://mail", "channels.email", "url must begin with smtp://");
+
+static struct variation test_error_email_missing_url = CHANNELS_CASE(
+	"  email = {\n" EMAIL_FROM "  };\n", "email = {", "channels.email",
+	"missing setting \"url\"");
+
+static struct variation test_error_email_bad_from = CHANNELS_CASE(
+	"  email = {\n" EMAIL_URL "    from = \"考核办 kaohe at example.org\";\n  };\n",
+	"from = \"考核办 kaohe", "channels.email", "from \"考核办 kaohe at example.org\"",
+	"not an address");
+
+static struct variation test_error_email_missing_from = CHANNELS_CASE(
+	"  email = {\n" EMAIL_URL "  };\n", "email = {", "channels.email",
+	"missing setting \"from\"");
+
+static struct variation test_error_email_password_file_missing = CHANNELS_CASE(
+	EMAIL("    user = \"kaohe\";\n    password_file = \"no-such-password\";\n"),
+	"password_file = ", "channels.email", "cannot read", "no-such-password");
+
+static struct variation test_error_email_user_without_password_file = CHANNELS_CASE(
+	EMAIL("    user = \"kaohe\";\n"), "user = \"kaohe\"", "channels.email",
+	"user is set but password_file is not");
+
+static struct variation test_error_email_user_empty_password_file = CHANNELS_CASE(
+	EMAIL("    user = \"kaohe\";\n    password_file = \"\";\n"), "user = \"kaohe\"",
+	"channels.email", "user is set but password_file is not");
+
+static struct variation test_error_webhook_url_file_missing = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url_file = \"no-such.url\"; }\n"),
+	"url_file = ", "channels.webhooks \"w\"", "cannot read", "no-such.url");
+
+static struct variation test_error_webhook_url_not_string = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = 443; }\n"), "url = 443;",
+	"channels.webhooks \"w\"", "\"url\" must be a string");
+
+static struct variation test_error_email_inline_password = CHANNELS_CASE(
+	EMAIL("    password = \"hunter2\";\n"), "password = \"hunter2\"",
+	"unknown setting \"password\"", "channels.email");
+
+static struct variation test_error_email_unknown_setting = CHANNELS_CASE(
+	EMAIL("    port = 25;\n"), "port = 25;", "unknown setting \"port\"", "channels.email");
+
+static struct variation test_error_channels_unknown_setting = CHANNELS_CASE(
+	EMAIL("") "  retries = 3;\n", "retries = 3;", "unknown setting \"retries\"", "channels");
+
+static struct variation test_error_retry_unknown_setting = CHANNELS_CASE(
+	"  retry = {\n    first = \"1s\";\n    backoff = \"exp\";\n  };\n", "backoff = ",
+	"unknown setting \"backoff\"", "channels.retry");
+
+static struct variation test_error_webhook_unknown_setting = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+	      "      url = \"https://hooks.example.org/w\";\n"
+	      "      colour = \"red\"; }\n"),
+	"colour = ", "unknown setting \"colour\"", "channels.webhooks[1]");
+
+static struct variation test_error_webhook_bad_name = CHANNELS_CASE(
+	HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+	      "      name = \"two words\"; }\n"),
+	"name = \"two words\"", "channels.webhooks[1]", "name \"two words\"",
+	"an id other than \"email\"");
+
+static struct variation test_error_webhook_named_email = CHANNELS_CASE(
+	EMAIL("") HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+			"      name = \"email\"; }\n"),
+	"name = \"email\"", "channels.webhooks[1]", "name \"email\"");
+
+static struct variation test_error_webhook_missing_name = CHANNELS_CASE(
+	HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ]; }\n"),
+	"{ url = ", "channels.webhooks[1]", "missing setting \"name\"");
+
+static struct variation test_error_webhook_duplicate_name = CHANNELS_CASE(
+	HOOKS(HOOK("w", "") ",\n" HOOK("x", "") ",\n"
+	      "    { name = \"w\"; url = \"https://other.example.org/\"; units = [ \"ub\" ]; }\n"),
+	"https://other.example.org/", "a second webhook named \"w\"");
+
+static struct variation test_error_webhook_unknown_type = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+	      "      type = \"slack\"; }\n"),
+	"type = \"slack\"", "channels.webhooks \"w\"", "type \"slack\"",
+	"generic, wecom, dingtalk, feishu");
+
+static struct variation test_error_webhook_type_email = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+	      "      type = \"email\"; }\n"),
+	"type = \"email\"", "channels.webhooks \"w\"", "type \"email\"");
+
+static struct variation test_error_webhook_missing_url = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ]; }\n"), "{ name = \"w\"",
+	"channels.webhooks \"w\"", "missing setting \"url\" (or \"url_file\")");
+
+static struct variation test_error_webhook_url_scheme = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+	      "      url = \"ftp://hooks.example.org/w\"; }\n"),
+	"url = \"ftp:", "channels.webhooks \"w\"", "url must begin with https://");
+
+static struct variation test_error_webhook_url_scheme_only = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = \"https://\"; }\n"),
+	"url = \"https://\"", "channels.webhooks \"w\"", "url must begin with");
+
+static struct variation test_error_webhook_bad_format = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+	      "      format = \"html\"; }\n"),
+	"format = \"html\"", "channels.webhooks \"w\"", "format \"html\" is not text");
+
+static struct variation test_error_webhook_markdown_not_wecom = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; type = \"dingtalk\"; url = \"https://oapi.example.org/w\";\n"
+	      "      units = [ \"ua\" ];\n"
+	      "      format = \"markdown\"; }\n"),
+	"format = \"markdown\"", "channels.webhooks \"w\"", "format \"markdown\" is not text");
+
+static struct variation test_error_webhook_wecom_bad_format = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; type = \"wecom\"; url = \"https://qyapi.example.org/w\";\n"
+	      "      units = [ \"ua\" ];\n"
+	      "      format = \"html\"; }\n"),
+	"format = \"html\"", "format \"html\" is not text or markdown");
+
+static struct variation test_error_webhook_unknown_unit = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+	      "      units = [ \"ua\", \"uz\" ]; }\n"),
+	"\"uz\"", "channels.webhooks \"w\"", "unknown unit \"uz\"");
+
+static struct variation test_error_webhook_unknown_department = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+	      "      departments = [ \"ghost\" ]; }\n"),
+	"\"ghost\"", "channels.webhooks \"w\"", "unknown department \"ghost\"");
+
+static struct variation test_error_webhook_units_not_strings = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+	      "      units = [ 1 ]; }\n"),
+	"units = [ 1 ]", "channels.webhooks \"w\"", "units must hold strings");
+
+static struct variation test_error_webhook_admins_not_bool = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+	      "      admins = \"yes\"; }\n"),
+	"admins = \"yes\"", "channels.webhooks \"w\"", "\"admins\" must be true or false");
+
+/* A list element that is no group is reported, not read as one. */
+static struct variation test_error_webhook_not_group = CHANNELS_CASE(
+	"  webhooks = (\n" HOOK("w", "") ",\n    \"https://hooks.example.org/x\" );\n",
+	"\"https://hooks.example.org/x\"", "channels.webhooks[2] must be a group");
+
+static struct variation test_error_webhooks_not_list = CHANNELS_CASE(
+	"  webhooks = \"https://hooks.example.org/w\";\n", "webhooks = ",
+	"\"webhooks\" must be a list");
+
+#define RATE_CASE(rate, ...)                                                                     \
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";"           \
+			    " units = [ \"ua\" ];\n      rate = [ " rate " ]; }\n"),              \
+		      "rate = [", __VA_ARGS__)
+
+static struct variation test_error_rate_zero = RATE_CASE("\"0/s\"", "rate \"0/s\"", "20/min");
+static struct variation test_error_rate_per_day = RATE_CASE("\"20/day\"", "rate \"20/day\"");
+static struct variation test_error_rate_words = RATE_CASE("\"abc\"", "rate \"abc\"");
+static struct variation test_error_rate_no_unit = RATE_CASE("\"20\"", "rate \"20\"");
+static struct variation test_error_rate_too_many = RATE_CASE("\"10001/s\"", "rate \"10001/s\"",
+							      "at most 10000");
+static struct variation test_error_rate_negative = RATE_CASE("\"-5/s\"", "rate \"-5/s\"");
+static struct variation test_error_rate_five_limits =
+	RATE_CASE("\"1/s\", \"2/s\", \"3/s\", \"4/s\", \"5/s\"", "at most 4 rate limits");
+static struct variation test_error_rate_not_string = RATE_CASE("5", "rate \"?\"");
+
+static struct variation test_error_duration_words = CHANNELS_CASE(
+	"  connect_timeout = \"soon\";\n", "connect_timeout = ", "channels",
+	"connect_timeout \"soon\" is not a duration");
+
+static struct variation test_error_duration_negative = CHANNELS_CASE(
+	"  timeout = \"-1s\";\n", "timeout = ", "channels", "timeout \"-1s\" is not a duration");
+
+static struct variation test_error_duration_zero = CHANNELS_CASE(
+	"  retry = {\n    first = \"0s\";\n  };\n", "first = \"0s\"", "channels.retry",
+	"first \"0s\" is not a duration");
+
+static struct variation test_error_duration_unit = CHANNELS_CASE(
+	"  retry = {\n    max_age = \"2 days\";\n  };\n", "max_age = ", "channels.retry",
+	"max_age \"2 days\"");
+
+static struct variation test_error_duration_fraction = CHANNELS_CASE(
+	"  timeout = \"1.5s\";\n", "timeout = ", "timeout \"1.5s\"");
+
+static struct variation test_error_duration_number = CHANNELS_CASE(
+	"  timeout = 30;\n", "timeout = 30;", "channels", "\"timeout\" must be a string");
+
+static struct variation test_error_factor_below_one = CHANNELS_CASE(
+	"  retry = {\n    factor = 0.5;\n  };\n", "factor = 0.5;", "channels.retry",
+	"\"factor\" must be from 1 to 100");
+
+static struct variation test_error_factor_above_100 = CHANNELS_CASE(
+	"  retry = {\n    factor = 101;\n  };\n", "factor = 101;", "channels.retry", "\"factor\"");
+
+static struct variation test_error_factor_string = CHANNELS_CASE(
+	"  retry = {\n    factor = \"2\";\n  };\n", "factor = \"2\";", "channels.retry",
+	"\"factor\" must be a number");
+
+static struct variation test_error_jitter_above_one = CHANNELS_CASE(
+	"  retry = {\n    jitter = 1.5;\n  };\n", "jitter = 1.5;", "channels.retry",
+	"\"jitter\" must be from 0 to 1");
+
+static struct variation test_error_cap_below_first = CHANNELS_CASE(
+	"  retry = {\n    first = \"10m\";\n    cap = \"5m\";\n  };\n", "cap = \"5m\"",
+	"channels.retry", "cap must not be shorter than first");
+
+/* Without a cap, the default (1 h) is shorter than a first of 2 h: the group says so. */
+static struct variation test_error_default_cap_below_first = CHANNELS_CASE(
+	"  retry = {\n    first = \"2h\";\n  };\n", "retry = {", "channels.retry",
+	"cap must not be shorter than first");
+
+static struct variation test_error_max_attempts_zero = CHANNELS_CASE(
+	"  retry = {\n    max_attempts = 0;\n  };\n", "max_attempts = 0;", "channels.retry",
+	"\"max_attempts\" must be from 1 to 1000");
+
+static struct variation test_error_max_attempts_too_many = CHANNELS_CASE(
+	"  retry = {\n    max_attempts = 1001;\n  };\n", "max_attempts = 1001;",
+	"\"max_attempts\" must be from 1 to 1000");
+
+static struct variation test_error_concurrency_zero = CHANNELS_CASE(
+	"  concurrency = 0;\n", "concurrency = 0;", "channels",
+	"\"concurrency\" must be from 1 to 4096");
+
+static struct variation test_error_concurrency_too_many = CHANNELS_CASE(
+	"  concurrency = 5000;\n", "concurrency = 5000;", "\"concurrency\" must be from 1 to 4096");
+
+static struct variation test_error_retry_not_group = CHANNELS_CASE(
+	"  retry = 3;\n", "retry = 3;", "\"retry\" must be a group");
+
+/* reminders.admins and reminders.templates go after the template's record slots. */
+#define RECORD_SLOTS "  record = [ \"0d@09:00\" ];\n"
+#define REMINDERS_CASE(more, at_, ...)                                                           \
+	{ .old = RECORD_SLOTS,                                                                   \
+	  .new = RECORD_SLOTS more,                                                             \
+	  .at = (at_),                                                                          \
+	  .msgs = MSGS(__VA_ARGS__),                                                            \
+	  .sole = true }
+
+static struct variation test_error_template_unknown_placeholder = REMINDERS_CASE(
+	"  templates = {\n    before = {\n      subject = \"{unit}：{nope}\";\n    };\n  };\n",
+	"subject = \"{unit}", "reminders.templates.before.subject", "unknown placeholder {nope}");
+
+static struct variation test_error_template_item_placeholder_in_message = REMINDERS_CASE(
+	"  templates = {\n    overdue = {\n      body = \"{recipient}：{seq}\";\n    };\n  };\n",
+	"body = \"{recipient}", "reminders.templates.overdue.body", "{seq}",
+	"belongs in the item template only");
+
+static struct variation test_error_template_message_placeholder_in_item = REMINDERS_CASE(
+	"  templates = {\n    item = \"{seq} {recipient}\";\n  };\n", "item = \"{seq}",
+	"reminders.templates.item", "{recipient}", "belongs in a message template");
+
+static struct variation test_error_template_unbalanced = REMINDERS_CASE(
+	"  templates = {\n    dead = {\n      subject = \"{delivery\";\n    };\n  };\n",
+	"subject = \"{delivery\"", "reminders.templates.dead.subject", "unterminated");
+
+static struct variation test_error_template_not_string = REMINDERS_CASE(
+	"  templates = {\n    due = {\n      subject = 5;\n    };\n  };\n", "subject = 5;",
+	"reminders.templates.due.subject", "must be a UTF-8 string");
+
+static struct variation test_error_template_item_not_string = REMINDERS_CASE(
+	"  templates = {\n    item = [ \"{seq}\" ];\n  };\n", "item = [",
+	"reminders.templates.item", "must be a UTF-8 string");
+
+static struct variation test_error_template_kind_not_group = REMINDERS_CASE(
+	"  templates = {\n    before = \"{unit}\";\n  };\n", "before = \"{unit}\"",
+	"reminders.templates", "\"before\" must be a group");
+
+static struct variation test_error_templates_unknown_kind = REMINDERS_CASE(
+	"  templates = {\n    reminder = { subject = \"x\"; };\n  };\n", "reminder = {",
+	"unknown setting \"reminder\"", "reminders.templates");
+
+static struct variation test_error_template_unknown_setting = REMINDERS_CASE(
+	"  templates = {\n    snapshot = {\n      subject = \"{period}\";\n"
+	"      footer = \"x\";\n    };\n  };\n",
+	"footer = ", "unknown setting \"footer\"", "reminders.templates.snapshot");
+
+static struct variation test_error_admins_element_not_group = REMINDERS_CASE(
+	"  admins = (\n    { name = \"考核办\"; email = \"a@example.org\"; },\n"
+	"    \"b@example.org\" );\n",
+	"\"b@example.org\"", "reminders.admins", "element 2 must be a group");
+
+static struct variation test_error_admins_unknown_setting = REMINDERS_CASE(
+	"  admins = (\n    { name = \"考核办\"; wechat = \"kaohe\"; }\n  );\n", "wechat = ",
+	"unknown setting \"wechat\"", "reminders.admins");
+
+static struct variation test_error_admins_not_list = REMINDERS_CASE(
+	"  admins = \"a@example.org\";\n", "admins = \"a@", "reminders",
+	"\"admins\" must be a list");
+
+/* Secret files beside the configuration (the temporary directory). */
+static void secret_file(const char *name, const char *text)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	write_file(path, text);
+}
+
+static void secret_remove(const char *name)
+{
+	char path[600];
+	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
+	assert_int_equal(unlink(path), 0);
+}
+
+/* The template with its empty channels replaced by CHANNELS. */
+static char *with_channels(const char *channels)
+{
+	return vary(template_text(), NO_CHANNELS, channels);
+}
+
+static void test_error_email_password_file_empty(void **state)
+{
+	(void)state;
+	secret_file("empty-password", "");
+	char *t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
+					 "    password_file = \"empty-password\";\n")));
+	check_sole_error(t, line_of(t, "password_file = "),
+		    MSGS("channels.email", "empty-password", "empty or not text"));
+	/* a file of line ends only is as empty */
+	secret_file("empty-password", "\n\r\n");
+	t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
+				   "    password_file = \"empty-password\";\n")));
+	check_sole_error(t, line_of(t, "password_file = "),
+			 MSGS("channels.email", "empty or not text"));
+	/* not text */
+	secret_file("empty-password", "\xff\xfe\n");
+	t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
+				   "    password_file = \"empty-password\";\n")));
+	check_sole_error(t, line_of(t, "password_file = "),
+			 MSGS("channels.email", "empty or not text"));
+	secret_remove("empty-password");
+}
+
+/* A directory, or a file this user may not read, is no secret. */
+static void test_error_email_password_file_unreadable(void **state)
+{
+	char path[600];
+	(void)state;
+	snprintf(path, sizeof(path), "%s/password-dir", tmpdir);
+	assert_int_equal(mkdir(path, 0700), 0);
+	char *t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
+					 "    password_file = \"password-dir\";\n")));
+	check_sole_error(t, line_of(t, "password_file = "),
+		    MSGS("channels.email", "cannot read", "password-dir"));
+	assert_int_equal(rmdir(path), 0);
+	if (geteuid() == 0)
+		return; /* root reads a file of mode 000 all the same */
+	secret_file("locked-password", "secret\n");
+	snprintf(path, sizeof(path), "%s/locked-password", tmpdir);
+	assert_int_equal(chmod(path, 0), 0);
+	t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
+				   "    password_file = \"locked-password\";\n")));
+	check_sole_error(t, line_of(t, "password_file = "),
+		    MSGS("channels.email", "cannot read", "Permission denied"));
+	secret_remove("locked-password");
+}
+
+static void test_error_secret_too_long(void **state)
+{
+	(void)state;
+	char *big = malloc(5000);
+	assert_non_null(big);
+	memset(big, 'x', 4999);
+	big[4999] = '\0';
+	secret_file("long.secret", big);
+	free(big);
+	char *t = with_channels(CH(HOOKS("    { name = \"w\"; url = \"https://h.example.org/\";"
+					 " units = [ \"ua\" ];\n"
+					 "      secret_file = \"long.secret\"; }\n")));
+	check_sole_error(t, line_of(t, "secret_file = "),
+		    MSGS("channels.webhooks \"w\"", "long.secret", "longer than 4095 bytes"));
+	secret_remove("long.secret");
+}
+
+/* url and url_file: one error, at url_file, and no other. */
+static void test_error_webhook_url_and_url_file(void **state)
+{
+	struct run r;
+	(void)state;
+	secret_file("w.url", "https://hooks.example.org/from-file\n");
+	char *t = with_channels(CH(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+					 "      url = \"https://hooks.example.org/w\";\n"
+					 "      url_file = \"w.url\"; }\n")));
+	run_text(&r, "broken.conf", t);
+	assert_null(r.cfg);
+	expect_error(&r, line_of(t, "url_file = "),
+		     MSGS("channels.webhooks \"w\"", "either url or url_file, not both"));
+	if (lines_in(&r.err) != 1)
+		dump(&r);
+	assert_int_equal(lines_in(&r.err), 1);
+	run_free(&r);
+	free(t);
+	secret_remove("w.url");
+}
+
+static void test_error_wecom_with_secret_file(void **state)
+{
+	(void)state;
+	secret_file("wecom.secret", "SECabc\n");
+	char *t = with_channels(CH(HOOKS("    { name = \"w\"; type = \"wecom\";"
+					 " url = \"https://qyapi.example.org/w?key=k\";\n"
+					 "      units = [ \"ua\" ];\n"
+					 "      secret_file = \"wecom.secret\"; }\n")));
+	check_sole_error(t, line_of(t, "secret_file = "),
+		    MSGS("channels.webhooks \"w\"", "WeCom robot has no secret"));
+	secret_remove("wecom.secret");
+}
+
+/* Loads with no error; the caller frees. */
+static void load_ok(struct run *r, const char *text)
+{
+	run_text(r, "valid.conf", text);
+	if (r->cfg == NULL || r->err.len)
+		dump(r);
+	assert_non_null(r->cfg);
+	assert_string_equal(text_of(&r->err), "");
+}
+
+static void test_channels_defaults(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = template_text();
+	load_ok(&r, t);
+	const struct settings *s = &r.cfg->set;
+	assert_int_equal(s->nchannels, 0);
+	assert_null(config_channel(r.cfg, "email"));
+	assert_int_equal(s->nadmins_contacts, 0);
+	assert_int_equal(s->delivery.concurrency, 64);
+	assert_i64(s->delivery.connect_timeout_ms, 10000);
+	assert_i64(s->delivery.timeout_ms, 30000);
+	assert_i64(s->delivery.retry_first_ms, 30000);
+	assert_true(s->delivery.retry_factor == 2.0);
+	assert_i64(s->delivery.retry_cap_ms, 3600000);
+	assert_true(s->delivery.retry_jitter == 0.2);
+	assert_int_equal(s->delivery.retry_max_attempts, 10);
+	assert_i64(s->delivery.retry_max_age_ms, 2 * INT64_C(86400000));
+	for (int k = 0; k < NOTIFY_NKINDS; k++) {
+		assert_null(s->templates.subject[k]);
+		assert_null(s->templates.body[k]);
+	}
+	assert_null(s->templates.item);
+	run_free(&r);
+	free(t);
+	/* no channels group at all: the same */
+	t = vary(template_text(), NO_CHANNELS, "");
+	load_ok(&r, t);
+	assert_int_equal(r.cfg->set.nchannels, 0);
+	assert_int_equal(r.cfg->set.delivery.concurrency, 64);
+	assert_i64(r.cfg->set.delivery.retry_first_ms, 30000);
+	run_free(&r);
+	free(t);
+}
+
+static void test_channels_settings(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = with_channels(CH("  concurrency = 8;\n  connect_timeout = \"500ms\";\n"
+				   "  timeout = \"2m\";\n"
+				   "  retry = {\n    first = \"10s\";\n    factor = 1.5;\n"
+				   "    cap = \"1d\";\n    jitter = 0;\n    max_attempts = 3;\n"
+				   "    max_age = \"6h\";\n  };\n"));
+	load_ok(&r, t);
+	const struct delivery_settings *d = &r.cfg->set.delivery;
+	assert_int_equal(d->concurrency, 8);
+	assert_i64(d->connect_timeout_ms, 500);
+	assert_i64(d->timeout_ms, 120000);
+	assert_i64(d->retry_first_ms, 10000);
+	assert_true(d->retry_factor == 1.5);
+	assert_i64(d->retry_cap_ms, 86400000);
+	assert_true(d->retry_jitter == 0.0);
+	assert_int_equal(d->retry_max_attempts, 3);
+	assert_i64(d->retry_max_age_ms, 6 * INT64_C(3600000));
+	run_free(&r);
+	free(t);
+}
+
+static void expect_rates(const struct channel *c, size_t n, const struct rate_limit *want)
+{
+	assert_non_null(c);
+	if (c->nrates != n)
+		fail_msg("channel %s has %zu rate limits, expected %zu", c->name, c->nrates, n);
+	for (size_t i = 0; i < n; i++) {
+		assert_int_equal(c->rates[i].count, want[i].count);
+		assert_i64(c->rates[i].per_ms, want[i].per_ms);
+	}
+}
+
+/* Each provider's documented limit unless the config says otherwise. */
+static void test_channels_default_rates(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = with_channels(CH(
+		EMAIL("") HOOKS(
+			"    { name = \"wc\"; type = \"wecom\"; url = \"https://q.example.org/\";"
+			" units = [ \"*\" ]; },\n"
+			"    { name = \"dt\"; type = \"dingtalk\"; url = \"https://d.example.org/\";"
+			" departments = [ \"*\" ]; },\n"
+			"    { name = \"fs\"; type = \"feishu\"; url = \"https://f.example.org/\";"
+			" admins = true; },\n"
+			"    { name = \"gen\"; url = \"https://g.example.org/\"; units = [ \"ua\" ]; },\n"
+			"    { name = \"gen2\"; type = \"generic\"; url = \"https://g.example.org/2\";"
+			" units = [ \"ua\" ]; rate = [ \"3/s\", \"100/h\" ]; },\n"
+			"    { name = \"wc2\"; type = \"wecom\"; url = \"https://q.example.org/2\";"
+			" units = [ \"ua\" ]; rate = [ ]; },\n"
+			"    { name = \"fs2\"; type = \"feishu\"; url = \"https://f.example.org/2\";"
+			" units = [ \"ua\" ]; rate = [ \"1/min\" ]; }\n")));
+	load_ok(&r, t);
+	assert_string_equal(text_of(&r.warn), "");
+	assert_int_equal(r.cfg->set.nchannels, 8);
+	/* the email channel comes first */
+	assert_string_equal(r.cfg->set.channels[0].name, "email");
+	assert_int_equal(r.cfg->set.channels[0].type, CHANNEL_EMAIL);
+	expect_rates(config_channel(r.cfg, "email"), 0, NULL);
+	expect_rates(config_channel(r.cfg, "wc"), 1, (struct rate_limit[]){ { 20, 60000 } });
+	expect_rates(config_channel(r.cfg, "dt"), 1, (struct rate_limit[]){ { 20, 60000 } });
+	expect_rates(config_channel(r.cfg, "fs"), 2,
+		     (struct rate_limit[]){ { 5, 1000 }, { 100, 60000 } });
+	expect_rates(config_channel(r.cfg, "gen"), 0, NULL);
+	expect_rates(config_channel(r.cfg, "gen2"), 2,
+		     (struct rate_limit[]){ { 3, 1000 }, { 100, 3600000 } });
+	expect_rates(config_channel(r.cfg, "wc2"), 0, NULL);
+	expect_rates(config_channel(r.cfg, "fs2"), 1, (struct rate_limit[]){ { 1, 60000 } });
+	assert_int_equal(config_channel(r.cfg, "gen")->type, CHANNEL_GENERIC);
+	assert_int_equal(config_channel(r.cfg, "dt")->type, CHANNEL_DINGTALK);
+	assert_null(config_channel(r.cfg, "nope"));
+	run_free(&r);
+	free(t);
+}
+
+/* Whom a webhook serves. */
+static void test_channels_audience(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = with_channels(CH(HOOKS(
+		"    { name = \"all\"; url = \"https://a.example.org/\"; units = [ \"*\" ]; },\n"
+		"    { name = \"one\"; type = \"wecom\"; url = \"https://q.example.org/\";"
+		" units = [ \"ub\" ]; format = \"markdown\"; },\n"
+		"    { name = \"dep\"; url = \"https://d.example.org/\"; departments = [ \"dep\" ];"
+		" admins = true; },\n"
+		"    { name = \"alldeps\"; url = \"https://d.example.org/2\"; departments = [ \"*\" ];"
+		" ca_file = \"/etc/ssl/ca.pem\"; }\n")));
+	load_ok(&r, t);
+	const struct plan *p = r.cfg->plan;
+	int ua = plan_unit_find(p, "ua"), ub = plan_unit_find(p, "ub");
+	const struct channel *c = config_channel(r.cfg, "all");
+	assert_true(c->all_units);
+	assert_false(c->all_depts);
+	assert_null(c->depts);
+	assert_false(c->admins);
+	assert_false(c->markdown);
+	c = config_channel(r.cfg, "one");
+	assert_false(c->all_units);
+	assert_non_null(c->units);
+	assert_int_equal(c->units[ua], 0);
+	assert_int_equal(c->units[ub], 1);
+	assert_true(c->markdown);
+	assert_null(c->ca_file);
+	c = config_channel(r.cfg, "dep");
+	assert_null(c->units);
+	assert_false(c->all_units);
+	assert_non_null(c->depts);
+	assert_int_equal(c->depts[plan_dept_find(p, "dep")], 1);
+	assert_true(c->admins);
+	c = config_channel(r.cfg, "alldeps");
+	assert_true(c->all_depts);
+	assert_string_equal(c->ca_file, "/etc/ssl/ca.pem");
+	assert_string_equal(c->url, "https://d.example.org/2");
+	assert_null(c->secret);
+	run_free(&r);
+	free(t);
+}
+
+/* The email channel as written; a password's trailing line end dropped. */
+static void test_channels_email(void **state)
+{
+	struct run r;
+	(void)state;
+	secret_file("smtp-password", "pa ss\r\n");
+	char *t = with_channels(CH("  email = {\n    url = \"smtps://mail.example.org\";\n" EMAIL_FROM
+				   "    user = \"kaohe\";\n"
+				   "    password_file = \"smtp-password\";\n"
+				   "    ca_file = \"/etc/kaohe/ca.pem\";\n  };\n"));
+	load_ok(&r, t);
+	assert_string_equal(text_of(&r.warn), "");
+	const struct channel *c = config_channel(r.cfg, "email");
+	assert_non_null(c);
+	assert_int_equal(c->type, CHANNEL_EMAIL);
+	assert_string_equal(c->url, "smtps://mail.example.org");
+	assert_string_equal(c->from, "考核办 <kaohe@example.org>");
+	assert_string_equal(c->user, "kaohe");
+	assert_string_equal(c->password, "pa ss");
+	assert_string_equal(c->ca_file, "/etc/kaohe/ca.pem");
+	assert_int_equal(c->line, line_of(t, "email = {"));
+	run_free(&r);
+	free(t);
+	secret_remove("smtp-password");
+}
+
+/*
+ * A bare file name is looked up in $CREDENTIALS_DIRECTORY first, then
+ * next to the configuration; a name with a slash never in the former.
+ */
+static void test_channels_credentials_directory(void **state)
+{
+	struct run r;
+	char creds[600], path[700];
+	(void)state;
+	snprintf(creds, sizeof(creds), "%s/creds", tmpdir);
+	assert_int_equal(mkdir(creds, 0700), 0);
+	snprintf(path, sizeof(path), "%s/hook.secret", creds);
+	write_file(path, "from-credentials\n");
+	secret_file("hook.secret", "from-config-dir\n");
+	secret_file("only-here.secret", "only-beside\n\n");
+	char *t = with_channels(
+		CH(HOOKS("    { name = \"a\"; url = \"https://a.example.org/\"; units = [ \"ua\" ];"
+			 " secret_file = \"hook.secret\"; },\n"
+			 "    { name = \"b\"; url = \"https://b.example.org/\"; units = [ \"ua\" ];"
+			 " secret_file = \"./hook.secret\"; },\n"
+			 "    { name = \"c\"; url = \"https://c.example.org/\"; units = [ \"ua\" ];"
+			 " secret_file = \"only-here.secret\"; }\n")));
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
+	load_ok(&r, t);
+	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-credentials");
+	assert_string_equal(config_channel(r.cfg, "b")->secret, "from-config-dir");
+	assert_string_equal(config_channel(r.cfg, "c")->secret, "only-beside");
+	run_free(&r);
+	/* without it: next to the configuration */
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	load_ok(&r, t);
+	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-config-dir");
+	run_free(&r);
+	/* an empty one is no directory */
+	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", "", 1), 0);
+	load_ok(&r, t);
+	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-config-dir");
+	run_free(&r);
+	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
+	free(t);
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(rmdir(creds), 0);
+	secret_remove("hook.secret");
+	secret_remove("only-here.secret");
+}
+
+/* A URL that holds the robot's key comes from a file. */
+static void test_channels_url_file(void **state)
+{
+	struct run r;
+	(void)state;
+	secret_file("wecom.url", "https://qyapi.example.org/send?key=abc\n");
+	char *t = with_channels(CH(HOOKS("    { name = \"w\"; type = \"wecom\";"
+					 " url_file = \"wecom.url\"; units = [ \"ua\" ]; }\n")));
+	load_ok(&r, t);
+	assert_string_equal(config_channel(r.cfg, "w")->url,
+			    "https://qyapi.example.org/send?key=abc");
+	run_free(&r);
+	free(t);
+	/* and its scheme is checked, reported at url_file */
+	secret_file("wecom.url", "gopher://qyapi.example.org/\n");
+	t = with_channels(CH(HOOKS("    { name = \"w\"; type = \"wecom\"; units = [ \"ua\" ];\n"
+				   "      url_file = \"wecom.url\"; }\n")));
+	check_sole_error(t, line_of(t, "url_file = "),
+			 MSGS("channels.webhooks \"w\"", "url must begin"));
+	secret_remove("wecom.url");
+}
+
+static void test_channels_admins_and_templates(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = vary(template_text(), RECORD_SLOTS,
+		       RECORD_SLOTS
+		       "  admins = (\n"
+		       "    { name = \"考核办\"; email = \"kaohe@example.org\"; mobile = \"13900000000\"; },\n"
+		       "    { name = \"值班室\"; mobile = \"13900000001\"; }\n"
+		       "  );\n"
+		       "  templates = {\n"
+		       "    before = { subject = \"【提醒】{unit}：{count}项\"; };\n"
+		       "    dead = { body = \"{detail} {{原样}}\"; };\n"
+		       "    item = \"{seq} {title}（{due}）\";\n"
+		       "  };\n");
+	load_ok(&r, t);
+	const struct settings *s = &r.cfg->set;
+	assert_int_equal(s->nadmins_contacts, 2);
+	assert_string_equal(s->admins_contacts[0].name, "考核办");
+	assert_string_equal(s->admins_contacts[0].email, "kaohe@example.org");
+	assert_string_equal(s->admins_contacts[0].mobile, "13900000000");
+	assert_null(s->admins_contacts[1].email);
+	assert_string_equal(s->admins_contacts[1].mobile, "13900000001");
+	assert_string_equal(s->templates.subject[NOTIFY_BEFORE], "【提醒】{unit}：{count}项");
+	assert_null(s->templates.body[NOTIFY_BEFORE]);
+	assert_string_equal(s->templates.body[NOTIFY_DEAD], "{detail} {{原样}}");
+	assert_null(s->templates.subject[NOTIFY_DEAD]);
+	assert_null(s->templates.subject[NOTIFY_OVERDUE]);
+	assert_string_equal(s->templates.item, "{seq} {title}（{due}）");
+	run_free(&r);
+	free(t);
+}
+
+/* Clear text to a host other than this one is allowed, with a warning. */
+static struct variation test_warning_http_url = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+	      "      url = \"http://hooks.example.org/w\"; }\n"),
+	"url = \"http://hooks", "channels.webhooks \"w\"", "clear text");
+
+static void test_http_loopback_is_silent(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = with_channels(CH(HOOKS(
+		"    { name = \"a\"; url = \"http://127.0.0.1:8080/a\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"b\"; url = \"http://localhost:8080/b\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"c\"; url = \"http://[::1]:8080/c\"; units = [ \"ua\" ]; }\n")));
+	load_ok(&r, t);
+	assert_string_equal(text_of(&r.warn), "");
+	assert_int_equal(r.cfg->set.nchannels, 3);
+	run_free(&r);
+	free(t);
+}
+
+/* A host name that only begins like this machine's is another machine. */
+static void test_http_lookalike_hosts_warn(void **state)
+{
+	struct run r;
+	(void)state;
+	char *t = with_channels(CH(HOOKS(
+		"    { name = \"a\"; url = \"http://localhost.example.org/a\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"b\"; url = \"http://127.example.org/b\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"c\"; url = \"http://localhostess/c\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"d\"; url = \"http://127.0.0.1.nip.example/d\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"e\"; url = \"http://127.0.0.1/e\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"f\"; url = \"http://localhost\"; units = [ \"ua\" ]; }\n")));
+	load_ok(&r, t);
+	expect_warning_in(&r, r.path, line_of(t, "localhost.example.org"), MSGS("a", "clear text"));
+	expect_warning_in(&r, r.path, line_of(t, "127.example.org"), MSGS("b", "clear text"));
+	expect_warning_in(&r, r.path, line_of(t, "localhostess"), MSGS("c", "clear text"));
+	expect_warning_in(&r, r.path, line_of(t, "127.0.0.1.nip"), MSGS("d", "clear text"));
+	assert_int_equal(lines_in(&r.warn), 4);
+	run_free(&r);
+	free(t);
+}
+
+static struct variation test_warning_webhook_serves_nobody = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; }\n"),
+	"{ name = \"w\"", "channels.webhooks \"w\"", "serves nobody");
+
+/* ------------------------------------------------------------------ */
 /* Everything in one pass                                              */
 
 static void test_errors_all_reported_in_one_pass(void **state)
@@ -1494,6 +2299,92 @@ int main(void)
 		ERROR_CASE(test_error_in_force_reversed),
 		ERROR_CASE(test_error_calendar_range_reversed),
 		ERROR_CASE(test_error_year_out_of_range),
+		ERROR_CASE(test_error_email_url_scheme),
+		ERROR_CASE(test_error_email_missing_url),
+		ERROR_CASE(test_error_email_bad_from),
+		ERROR_CASE(test_error_email_missing_from),
+		ERROR_CASE(test_error_email_password_file_missing),
+		ERROR_CASE(test_error_email_user_without_password_file),
+		ERROR_CASE(test_error_email_user_empty_password_file),
+		ERROR_CASE(test_error_webhook_url_file_missing),
+		ERROR_CASE(test_error_webhook_url_not_string),
+		ERROR_CASE(test_error_email_inline_password),
+		ERROR_CASE(test_error_email_unknown_setting),
+		ERROR_CASE(test_error_channels_unknown_setting),
+		ERROR_CASE(test_error_retry_unknown_setting),
+		ERROR_CASE(test_error_webhook_unknown_setting),
+		ERROR_CASE(test_error_webhook_bad_name),
+		ERROR_CASE(test_error_webhook_named_email),
+		ERROR_CASE(test_error_webhook_missing_name),
+		ERROR_CASE(test_error_webhook_duplicate_name),
+		ERROR_CASE(test_error_webhook_unknown_type),
+		ERROR_CASE(test_error_webhook_type_email),
+		ERROR_CASE(test_error_webhook_missing_url),
+		ERROR_CASE(test_error_webhook_url_scheme),
+		ERROR_CASE(test_error_webhook_url_scheme_only),
+		ERROR_CASE(test_error_webhook_bad_format),
+		ERROR_CASE(test_error_webhook_markdown_not_wecom),
+		ERROR_CASE(test_error_webhook_wecom_bad_format),
+		ERROR_CASE(test_error_webhook_unknown_unit),
+		ERROR_CASE(test_error_webhook_unknown_department),
+		ERROR_CASE(test_error_webhook_units_not_strings),
+		ERROR_CASE(test_error_webhook_admins_not_bool),
+		ERROR_CASE(test_error_webhook_not_group),
+		ERROR_CASE(test_error_webhooks_not_list),
+		ERROR_CASE(test_error_rate_zero),
+		ERROR_CASE(test_error_rate_per_day),
+		ERROR_CASE(test_error_rate_words),
+		ERROR_CASE(test_error_rate_no_unit),
+		ERROR_CASE(test_error_rate_too_many),
+		ERROR_CASE(test_error_rate_negative),
+		ERROR_CASE(test_error_rate_five_limits),
+		ERROR_CASE(test_error_rate_not_string),
+		ERROR_CASE(test_error_duration_words),
+		ERROR_CASE(test_error_duration_negative),
+		ERROR_CASE(test_error_duration_zero),
+		ERROR_CASE(test_error_duration_unit),
+		ERROR_CASE(test_error_duration_fraction),
+		ERROR_CASE(test_error_duration_number),
+		ERROR_CASE(test_error_factor_below_one),
+		ERROR_CASE(test_error_factor_above_100),
+		ERROR_CASE(test_error_factor_string),
+		ERROR_CASE(test_error_jitter_above_one),
+		ERROR_CASE(test_error_cap_below_first),
+		ERROR_CASE(test_error_default_cap_below_first),
+		ERROR_CASE(test_error_max_attempts_zero),
+		ERROR_CASE(test_error_max_attempts_too_many),
+		ERROR_CASE(test_error_concurrency_zero),
+		ERROR_CASE(test_error_concurrency_too_many),
+		ERROR_CASE(test_error_retry_not_group),
+		ERROR_CASE(test_error_template_unknown_placeholder),
+		ERROR_CASE(test_error_template_item_placeholder_in_message),
+		ERROR_CASE(test_error_template_message_placeholder_in_item),
+		ERROR_CASE(test_error_template_unbalanced),
+		ERROR_CASE(test_error_template_not_string),
+		ERROR_CASE(test_error_template_item_not_string),
+		ERROR_CASE(test_error_template_kind_not_group),
+		ERROR_CASE(test_error_templates_unknown_kind),
+		ERROR_CASE(test_error_template_unknown_setting),
+		ERROR_CASE(test_error_admins_element_not_group),
+		ERROR_CASE(test_error_admins_unknown_setting),
+		ERROR_CASE(test_error_admins_not_list),
+		cmocka_unit_test(test_error_email_password_file_empty),
+		cmocka_unit_test(test_error_email_password_file_unreadable),
+		cmocka_unit_test(test_error_secret_too_long),
+		cmocka_unit_test(test_error_webhook_url_and_url_file),
+		cmocka_unit_test(test_error_wecom_with_secret_file),
+		cmocka_unit_test(test_channels_defaults),
+		cmocka_unit_test(test_channels_settings),
+		cmocka_unit_test(test_channels_default_rates),
+		cmocka_unit_test(test_channels_audience),
+		cmocka_unit_test(test_channels_email),
+		cmocka_unit_test(test_channels_credentials_directory),
+		cmocka_unit_test(test_channels_url_file),
+		cmocka_unit_test(test_channels_admins_and_templates),
+		WARNING_CASE(test_warning_http_url),
+		cmocka_unit_test(test_http_loopback_is_silent),
+		cmocka_unit_test(test_http_lookalike_hosts_warn),
+		WARNING_CASE(test_warning_webhook_serves_nobody),
 		cmocka_unit_test(test_errors_all_reported_in_one_pass),
 		WARNING_CASE(test_warning_full_marks_mismatch),
 		cmocka_unit_test(test_warning_full_marks_match_is_silent),

@@ -1,7 +1,8 @@
 /*
  * test_store — the SQLite store: opening (memory, file, WAL, schema
  * versions), plan sync, nested transactions, the ledger and its as-of
- * queries, moves, snapshots, audit and the high-water mark.
+ * queries, moves, snapshots, audit, the high-water mark, and the outbox
+ * (rows, their states, due and next attempts, retry, the reminded keys).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -19,6 +20,13 @@
 #include "kaohe/log.h"
 #include "kaohe/plan.h"
 #include "kaohe/store.h"
+
+#define assert_i64(a, b)                                                                         \
+	do {                                                                                     \
+		int64_t a_ = (a), b_ = (b);                                                      \
+		if (a_ != b_)                                                                    \
+			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
+	} while (0)
 
 /* ---- fixtures -------------------------------------------------------- */
 
@@ -895,6 +903,610 @@ static void test_hwm(void **state)
 	assert_int_equal(store_hwm(f->st), 1601481600);
 }
 
+/* ---- the outbox ------------------------------------------------------ */
+
+/* What a row holds, copied out of the callbacks (their strings are borrowed). */
+struct ob {
+	int64_t id, at, next_ms, since_ms, updated_at, sent_at;
+	long code;
+	int attempts;
+	enum outbox_state state;
+	char kind[16], unit[16], dept[16], subject[64], channel[16], address[64], name[32],
+		mentions[64], error[64];
+};
+
+struct obs {
+	struct ob r[32];
+	size_t n;
+};
+
+static void ob_copy(struct ob *o, const struct outbox_row *r)
+{
+	o->id = r->id;
+	o->at = r->at;
+	o->next_ms = r->next_ms;
+	o->since_ms = r->since_ms;
+	o->updated_at = r->updated_at;
+	o->sent_at = r->sent_at;
+	o->code = r->code;
+	o->attempts = r->attempts;
+	o->state = r->state;
+	snprintf(o->kind, sizeof(o->kind), "%s", r->kind);
+	snprintf(o->unit, sizeof(o->unit), "%s", r->unit);
+	snprintf(o->dept, sizeof(o->dept), "%s", r->dept);
+	snprintf(o->subject, sizeof(o->subject), "%s", r->subject);
+	snprintf(o->channel, sizeof(o->channel), "%s", r->channel);
+	snprintf(o->address, sizeof(o->address), "%s", r->address);
+	snprintf(o->name, sizeof(o->name), "%s", r->name);
+	snprintf(o->mentions, sizeof(o->mentions), "%s", r->mentions);
+	snprintf(o->error, sizeof(o->error), "%s", r->error);
+}
+
+static int collect_ob(const struct outbox_row *r, void *arg)
+{
+	struct obs *s = arg;
+	assert_true(s->n < 32);
+	ob_copy(&s->r[s->n++], r);
+	return 0;
+}
+
+/* Enqueue a row of CHANNEL about UNIT at AT (seconds); its id. */
+static int64_t ob_add(struct store *st, const char *channel, const char *unit, int64_t at,
+		      const char *subject)
+{
+	struct outbox_row r = { .at = at,
+				.kind = "before",
+				.unit = unit,
+				.dept = "",
+				.subject = subject,
+				.channel = channel,
+				.address = strcmp(channel, "email") == 0 ? "l@a.example.org" : "",
+				.name = "联络员",
+				.mentions = "13800000001 13800000002" };
+	int64_t id = 0;
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_outbox_add(st, &r, &id), 0);
+	assert_int_equal(store_commit(st), 0);
+	assert_true(id > 0);
+	return id;
+}
+
+static void ob_set(struct store *st, int64_t id, enum outbox_state state, int attempts,
+		   int64_t next_ms, int64_t now)
+{
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_outbox_update(st, id, state, attempts, next_ms, 0, "", now), 0);
+	assert_int_equal(store_commit(st), 0);
+}
+
+static struct ob ob_get(struct store *st, int64_t id)
+{
+	struct outbox_row r;
+	struct ob o;
+	assert_int_equal(store_outbox_get(st, id, &r), 1);
+	ob_copy(&o, &r);
+	return o;
+}
+
+static void test_outbox_add_get(void **state)
+{
+	struct fx *f = *state;
+	struct outbox_row r = { .at = 1592182800,
+				.kind = "escalation",
+				.unit = "a",
+				.dept = "dep1",
+				.subject = "r1 r3",
+				.channel = "email",
+				.address = "office@dep1.example.org",
+				.name = "一局办公室",
+				.mentions = "" };
+	int64_t id = 0, id2 = 0;
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_add(f->st, &r, &id), 0);
+	/* NULL strings stand for "" */
+	r.dept = NULL;
+	r.address = NULL;
+	r.mentions = NULL;
+	r.unit = NULL;
+	assert_int_equal(store_outbox_add(f->st, &r, &id2), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_true(id > 0 && id2 > id);
+
+	struct ob o = ob_get(f->st, id);
+	assert_i64(o.id, id);
+	assert_i64(o.at, 1592182800);
+	assert_string_equal(o.kind, "escalation");
+	assert_string_equal(o.unit, "a");
+	assert_string_equal(o.dept, "dep1");
+	assert_string_equal(o.subject, "r1 r3");
+	assert_string_equal(o.channel, "email");
+	assert_string_equal(o.address, "office@dep1.example.org");
+	assert_string_equal(o.name, "一局办公室");
+	assert_string_equal(o.mentions, "");
+	/* pending, first attempt at AT (in ms), nothing tried yet */
+	assert_int_equal(o.state, OUTBOX_PENDING);
+	assert_int_equal(o.attempts, 0);
+	assert_i64(o.next_ms, INT64_C(1592182800000));
+	assert_i64(o.since_ms, INT64_C(1592182800000));
+	assert_i64(o.updated_at, 1592182800);
+	assert_i64(o.sent_at, 0);
+	assert_int_equal(o.code, 0);
+	assert_string_equal(o.error, "");
+	o = ob_get(f->st, id2);
+	assert_string_equal(o.unit, "");
+	assert_string_equal(o.dept, "");
+	assert_string_equal(o.address, "");
+	assert_string_equal(o.mentions, "");
+	/* the strings of a get stay valid across other statements */
+	struct outbox_row a;
+	assert_int_equal(store_outbox_get(f->st, id, &a), 1);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "x", "email:y"), 0);
+	assert_int_equal(store_outbox_add(f->st, &r, &id2), 0);
+	assert_string_equal(a.dept, "dep1");
+	assert_string_equal(a.subject, "r1 r3");
+	assert_string_equal(a.address, "office@dep1.example.org");
+	/* unknown ids */
+	assert_int_equal(store_outbox_get(f->st, id2 + 1, &a), 0);
+	assert_int_equal(store_outbox_get(f->st, 0, &a), 0);
+}
+
+static void test_outbox_states_named(void **state)
+{
+	static const char *const names[] = { "pending", "inflight", "sent",
+					     "failed",  "dead",     "cancelled" };
+	(void)state;
+	for (int i = 0; i < OUTBOX_NSTATES; i++) {
+		assert_string_equal(store_outbox_state_name((enum outbox_state)i), names[i]);
+		assert_int_equal(store_outbox_state_find(names[i]), i);
+	}
+	assert_int_equal(store_outbox_state_find("bogus"), -1);
+	assert_int_equal(store_outbox_state_find(""), -1);
+	assert_int_equal(store_outbox_state_find("Pending"), -1);
+}
+
+/* The last LIMIT rows, oldest first; by state, by unit, both. */
+static void test_outbox_list(void **state)
+{
+	struct fx *f = *state;
+	struct obs s = { .n = 0 };
+	int64_t id[6];
+
+	id[0] = ob_add(f->st, "email", "a", 1000, "s0");
+	id[1] = ob_add(f->st, "hook", "b", 1001, "s1");
+	id[2] = ob_add(f->st, "email", "a", 1002, "s2");
+	id[3] = ob_add(f->st, "hook", "", 1003, "s3");
+	id[4] = ob_add(f->st, "email", "a", 1004, "s4");
+	id[5] = ob_add(f->st, "hook", "b", 1005, "s5");
+	ob_set(f->st, id[1], OUTBOX_SENT, 1, 0, 2000);
+	ob_set(f->st, id[2], OUTBOX_DEAD, 10, 0, 2000);
+	ob_set(f->st, id[4], OUTBOX_SENT, 1, 0, 2000);
+
+	assert_int_equal(store_outbox_list(f->st, -1, NULL, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 6);
+	for (size_t i = 0; i < 6; i++)
+		assert_i64(s.r[i].id, id[i]);
+	/* the limit keeps the newest, still oldest first */
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, -1, NULL, 2, collect_ob, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_i64(s.r[0].id, id[4]);
+	assert_i64(s.r[1].id, id[5]);
+	/* by state */
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, OUTBOX_SENT, NULL, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_i64(s.r[0].id, id[1]);
+	assert_i64(s.r[1].id, id[4]);
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, OUTBOX_PENDING, NULL, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_i64(s.r[0].id, id[0]);
+	assert_i64(s.r[2].id, id[5]);
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, OUTBOX_PENDING, NULL, 1, collect_ob, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, id[5]);
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, OUTBOX_FAILED, NULL, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 0);
+	/* by unit */
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, -1, "a", 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_i64(s.r[0].id, id[0]);
+	assert_i64(s.r[1].id, id[2]);
+	assert_i64(s.r[2].id, id[4]);
+	assert_string_equal(s.r[1].subject, "s2");
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, -1, "a", 2, collect_ob, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_i64(s.r[0].id, id[2]);
+	assert_i64(s.r[1].id, id[4]);
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, OUTBOX_SENT, "b", 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, id[1]);
+	s.n = 0;
+	assert_int_equal(store_outbox_list(f->st, -1, "c", 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 0);
+}
+
+static int stop_at_two(const struct outbox_row *r, void *arg)
+{
+	int *n = arg;
+	(void)r;
+	return ++*n == 2 ? -1 : 0;
+}
+
+static void test_outbox_list_callback_stops(void **state)
+{
+	struct fx *f = *state;
+	int n = 0;
+
+	for (int i = 0; i < 4; i++)
+		ob_add(f->st, "email", "a", 1000 + i, "s");
+	assert_int_equal(store_outbox_list(f->st, -1, NULL, 100, stop_at_two, &n), -1);
+	assert_int_equal(n, 2);
+	/* and the statement is usable again */
+	struct obs s = { .n = 0 };
+	assert_int_equal(store_outbox_list(f->st, -1, NULL, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 4);
+}
+
+/* Due rows of one channel: pending or failed, next_ms <= now, by next_ms then id. */
+static void test_outbox_due(void **state)
+{
+	struct fx *f = *state;
+	struct obs s = { .n = 0 };
+	int64_t e1 = ob_add(f->st, "email", "a", 1000, "e1");
+	int64_t e2 = ob_add(f->st, "email", "b", 1000, "e2");
+	int64_t e3 = ob_add(f->st, "email", "a", 900, "e3");
+	int64_t e4 = ob_add(f->st, "email", "c", 2000, "e4");
+	int64_t h1 = ob_add(f->st, "hook", "a", 500, "h1");
+	int64_t e5 = ob_add(f->st, "email", "a", 800, "e5");
+	int64_t e6 = ob_add(f->st, "email", "a", 700, "e6");
+	int64_t e7 = ob_add(f->st, "email", "a", 600, "e7");
+
+	/* e1 failed, next try at 950 s; e5 in flight, e6 sent, e7 dead */
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 950000, 1000);
+	ob_set(f->st, e5, OUTBOX_INFLIGHT, 0, 800000, 1000);
+	ob_set(f->st, e6, OUTBOX_SENT, 1, 700000, 1000);
+	ob_set(f->st, e7, OUTBOX_DEAD, 3, 600000, 1000);
+
+	assert_int_equal(store_outbox_due(f->st, "email", 1000000, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 3);
+	assert_i64(s.r[0].id, e3); /* 900 000 */
+	assert_i64(s.r[1].id, e1); /* 950 000, failed */
+	assert_i64(s.r[2].id, e2); /* 1 000 000 */
+	assert_int_equal(s.r[1].state, OUTBOX_FAILED);
+	assert_int_equal(s.r[1].attempts, 1);
+	/* the limit takes the earliest */
+	s.n = 0;
+	assert_int_equal(store_outbox_due(f->st, "email", 1000000, 2, collect_ob, &s), 0);
+	assert_int_equal(s.n, 2);
+	assert_i64(s.r[0].id, e3);
+	assert_i64(s.r[1].id, e1);
+	/* one millisecond earlier, e2 is not due */
+	s.n = 0;
+	assert_int_equal(store_outbox_due(f->st, "email", 999999, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 2);
+	/* a tie on next_ms goes by id */
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 1000000, 1000);
+	s.n = 0;
+	assert_int_equal(store_outbox_due(f->st, "email", 2000000, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 4);
+	assert_i64(s.r[0].id, e3);
+	assert_i64(s.r[1].id, e1);
+	assert_i64(s.r[2].id, e2);
+	assert_i64(s.r[3].id, e4);
+	/* other channels' rows are not this one's */
+	s.n = 0;
+	assert_int_equal(store_outbox_due(f->st, "hook", 2000000, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, h1);
+	s.n = 0;
+	assert_int_equal(store_outbox_due(f->st, "nope", 2000000, 100, collect_ob, &s), 0);
+	assert_int_equal(s.n, 0);
+}
+
+static void test_outbox_next(void **state)
+{
+	struct fx *f = *state;
+	int64_t next = -1;
+
+	assert_int_equal(store_outbox_next(f->st, NULL, &next), 0);
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 0);
+	int64_t e1 = ob_add(f->st, "email", "a", 1000, "e1");
+	int64_t e2 = ob_add(f->st, "email", "a", 3000, "e2");
+	int64_t h1 = ob_add(f->st, "hook", "a", 2000, "h1");
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 1);
+	assert_i64(next, 1000000);
+	assert_int_equal(store_outbox_next(f->st, "hook", &next), 1);
+	assert_i64(next, 2000000);
+	assert_int_equal(store_outbox_next(f->st, NULL, &next), 1);
+	assert_i64(next, 1000000);
+	/* in flight or sent: not waiting */
+	ob_set(f->st, e1, OUTBOX_INFLIGHT, 0, 1000000, 1000);
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 1);
+	assert_i64(next, 3000000);
+	assert_int_equal(store_outbox_next(f->st, NULL, &next), 1);
+	assert_i64(next, 2000000);
+	/* failed: waiting for its next attempt */
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 2500000, 1000);
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 1);
+	assert_i64(next, 2500000);
+	ob_set(f->st, e1, OUTBOX_SENT, 1, 0, 1000);
+	ob_set(f->st, e2, OUTBOX_DEAD, 1, 0, 1000);
+	ob_set(f->st, h1, OUTBOX_CANCELLED, 0, 0, 1000);
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 0);
+	assert_int_equal(store_outbox_next(f->st, NULL, &next), 0);
+	assert_int_equal(store_outbox_next(f->st, "unknown", &next), 0);
+}
+
+static void test_outbox_update(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = ob_add(f->st, "hook", "a", 1000, "x");
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_update(f->st, id, OUTBOX_FAILED, 1, 1030000, 429,
+					     "too many requests", 1001), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	struct ob o = ob_get(f->st, id);
+	assert_int_equal(o.state, OUTBOX_FAILED);
+	assert_int_equal(o.attempts, 1);
+	assert_i64(o.next_ms, 1030000);
+	assert_int_equal(o.code, 429);
+	assert_string_equal(o.error, "too many requests");
+	assert_i64(o.updated_at, 1001);
+	assert_i64(o.sent_at, 0);
+	/* the series started at the first attempt: an update does not move it */
+	assert_i64(o.since_ms, 1000000);
+	/* sent: sent_at is the update's instant; NULL error is "" */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_update(f->st, id, OUTBOX_SENT, 2, 1031000, 200, NULL, 1031),
+			 0);
+	assert_int_equal(store_commit(f->st), 0);
+	o = ob_get(f->st, id);
+	assert_int_equal(o.state, OUTBOX_SENT);
+	assert_int_equal(o.attempts, 2);
+	assert_int_equal(o.code, 200);
+	assert_string_equal(o.error, "");
+	assert_i64(o.sent_at, 1031);
+	assert_i64(o.updated_at, 1031);
+	/* a later update that is not "sent" keeps when it was sent */
+	ob_set(f->st, id, OUTBOX_DEAD, 2, 0, 5000);
+	o = ob_get(f->st, id);
+	assert_i64(o.sent_at, 1031);
+	assert_i64(o.updated_at, 5000);
+}
+
+static void test_outbox_requeue(void **state)
+{
+	struct fx *f = *state;
+	int64_t a = ob_add(f->st, "email", "a", 1000, "a");
+	int64_t b = ob_add(f->st, "email", "a", 1000, "b");
+	int64_t c = ob_add(f->st, "hook", "a", 1000, "c");
+	int64_t d = ob_add(f->st, "hook", "a", 1000, "d");
+
+	ob_set(f->st, a, OUTBOX_INFLIGHT, 2, 1100000, 1100);
+	ob_set(f->st, c, OUTBOX_INFLIGHT, 0, 1000000, 1100);
+	ob_set(f->st, d, OUTBOX_SENT, 1, 1000000, 1100);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_requeue(f->st), 2);
+	assert_int_equal(store_commit(f->st), 0);
+	struct ob o = ob_get(f->st, a);
+	assert_int_equal(o.state, OUTBOX_PENDING);
+	/* its attempts and next attempt stand */
+	assert_int_equal(o.attempts, 2);
+	assert_i64(o.next_ms, 1100000);
+	assert_int_equal(ob_get(f->st, b).state, OUTBOX_PENDING);
+	assert_int_equal(ob_get(f->st, c).state, OUTBOX_PENDING);
+	assert_int_equal(ob_get(f->st, d).state, OUTBOX_SENT);
+	assert_int_equal(store_outbox_requeue(f->st), 0);
+}
+
+/* retry: failed, dead and cancelled rows only, with a fresh series. */
+static void test_outbox_retry(void **state)
+{
+	struct fx *f = *state;
+	int64_t id[OUTBOX_NSTATES];
+
+	for (int s = 0; s < OUTBOX_NSTATES; s++) {
+		id[s] = ob_add(f->st, "email", "a", 1000, "x");
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_outbox_update(f->st, id[s], (enum outbox_state)s, 7, 1234567,
+						     550, "mailbox unavailable", 1500),
+				 0);
+		assert_int_equal(store_commit(f->st), 0);
+	}
+	for (int s = 0; s < OUTBOX_NSTATES; s++) {
+		bool may = s == OUTBOX_FAILED || s == OUTBOX_DEAD || s == OUTBOX_CANCELLED;
+		assert_int_equal(store_begin(f->st), 0);
+		assert_int_equal(store_outbox_retry(f->st, id[s], 9000), may ? 1 : 0);
+		assert_int_equal(store_commit(f->st), 0);
+		struct ob o = ob_get(f->st, id[s]);
+		if (!may) {
+			/* untouched */
+			assert_int_equal(o.state, s);
+			assert_int_equal(o.attempts, 7);
+			assert_i64(o.next_ms, 1234567);
+			assert_i64(o.updated_at, 1500);
+			continue;
+		}
+		assert_int_equal(o.state, OUTBOX_PENDING);
+		assert_int_equal(o.attempts, 0);
+		assert_i64(o.next_ms, 9000000);
+		assert_i64(o.since_ms, 9000000);
+		assert_i64(o.updated_at, 9000);
+	}
+	/* a retried row is pending: retrying it again does nothing */
+	assert_int_equal(store_outbox_retry(f->st, id[OUTBOX_DEAD], 9001), 0);
+	/* unknown */
+	assert_int_equal(store_outbox_retry(f->st, id[OUTBOX_NSTATES - 1] + 100, 9001), 0);
+}
+
+static void test_outbox_counts(void **state)
+{
+	struct fx *f = *state;
+	int64_t counts[OUTBOX_NSTATES];
+
+	memset(counts, 0xff, sizeof(counts));
+	assert_int_equal(store_outbox_counts(f->st, counts), 0);
+	for (int s = 0; s < OUTBOX_NSTATES; s++)
+		assert_i64(counts[s], 0);
+	/* pending 3, inflight 1, sent 2, failed 0, dead 1, cancelled 1 */
+	static const enum outbox_state states[] = { OUTBOX_PENDING, OUTBOX_PENDING, OUTBOX_PENDING,
+						    OUTBOX_INFLIGHT, OUTBOX_SENT, OUTBOX_SENT,
+						    OUTBOX_DEAD, OUTBOX_CANCELLED };
+	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
+		int64_t id = ob_add(f->st, "email", "a", 1000, "x");
+		if (states[i] != OUTBOX_PENDING)
+			ob_set(f->st, id, states[i], 1, 0, 1000);
+	}
+	assert_int_equal(store_outbox_counts(f->st, counts), 0);
+	assert_i64(counts[OUTBOX_PENDING], 3);
+	assert_i64(counts[OUTBOX_INFLIGHT], 1);
+	assert_i64(counts[OUTBOX_SENT], 2);
+	assert_i64(counts[OUTBOX_FAILED], 0);
+	assert_i64(counts[OUTBOX_DEAD], 1);
+	assert_i64(counts[OUTBOX_CANCELLED], 1);
+}
+
+/* The keys a row answers for: each (unit, occ, slot, recipient) once. */
+static void test_outbox_reminded_keys(void **state)
+{
+	struct fx *f = *state;
+	int64_t id = ob_add(f->st, "email", "a", 1000, "r1 r2");
+
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "email:x@y"), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "email:x@y", id), 1);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r2", "-1d@09:00", "email:x@y", id), 1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "email:x@y"), 1);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r2", "-1d@09:00", "email:x@y"), 1);
+	/* any part different: another key */
+	assert_int_equal(store_outbox_reminded(f->st, "b", "r1", "-1d@09:00", "email:x@y"), 0);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r3", "-1d@09:00", "email:x@y"), 0);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "0d@09:00", "email:x@y"), 0);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "hook:"), 0);
+	/* a key is unique: a second row cannot answer for it (0: held already) */
+	int64_t id2 = ob_add(f->st, "email", "a", 1000, "r1");
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "email:x@y", id2), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "0d@09:00", "email:x@y", id2), 1);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "0d@09:00", "email:x@y"), 1);
+	/* nor may a key point at no row */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r9", "-1d@09:00", "email:x@y", id2 + 50),
+			 -1);
+	store_rollback(f->st);
+	assert_int_equal(store_outbox_reminded(f->st, "a", "r9", "-1d@09:00", "email:x@y"), 0);
+}
+
+/*
+ * claim: the due rows of a channel, earliest first up to LIMIT, marked in
+ * flight as they are taken; sent: a batch marked sent in one statement.
+ */
+static void test_outbox_claim_and_sent(void **state)
+{
+	struct fx *f = *state;
+	struct obs s = { .n = 0 };
+	int64_t a = ob_add(f->st, "email", "a", 1000, "a");
+	int64_t b = ob_add(f->st, "email", "a", 900, "b");
+	int64_t c = ob_add(f->st, "email", "a", 1100, "c");
+	int64_t h = ob_add(f->st, "hook", "a", 800, "h");
+	int64_t d = ob_add(f->st, "email", "a", 950, "d");
+
+	ob_set(f->st, d, OUTBOX_DEAD, 1, 950000, 960);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_claim(f->st, "email", 1000000, 1, collect_ob, &s), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, b);
+	assert_int_equal(ob_get(f->st, b).state, OUTBOX_INFLIGHT);
+	assert_i64(ob_get(f->st, b).updated_at, 1000);
+	assert_int_equal(ob_get(f->st, a).state, OUTBOX_PENDING);
+	/* what is left and due: a; not c (later), d (dead) or h (another channel) */
+	s.n = 0;
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_claim(f->st, "email", 1000000, 10, collect_ob, &s), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, a);
+	assert_int_equal(ob_get(f->st, c).state, OUTBOX_PENDING);
+	assert_int_equal(ob_get(f->st, h).state, OUTBOX_PENDING);
+	assert_int_equal(ob_get(f->st, d).state, OUTBOX_DEAD);
+	/* a and b sent together, answered 250 */
+	int64_t ids[] = { a, b };
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_sent(f->st, ids, 2, 250, 1002), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	for (size_t i = 0; i < 2; i++) {
+		struct ob o = ob_get(f->st, ids[i]);
+		assert_int_equal(o.state, OUTBOX_SENT);
+		assert_int_equal(o.attempts, 1);
+		assert_int_equal(o.code, 250);
+		assert_string_equal(o.error, "");
+		assert_i64(o.sent_at, 1002);
+	}
+	assert_int_equal(ob_get(f->st, c).state, OUTBOX_PENDING);
+	/* none at all is fine */
+	assert_int_equal(store_outbox_sent(f->st, ids, 0, 250, 1003), 0);
+	assert_i64(ob_get(f->st, a).sent_at, 1002);
+}
+
+/* A row enqueued in this step may be trimmed or dropped again. */
+static void test_outbox_drop_and_subject(void **state)
+{
+	struct fx *f = *state;
+	int64_t a = ob_add(f->st, "email", "a", 1000, "r1 r2 r3");
+	int64_t b = ob_add(f->st, "email", "a", 1000, "r4");
+	struct outbox_row r;
+
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_set_subject(f->st, a, "r2"), 0);
+	assert_int_equal(store_outbox_drop(f->st, b), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	assert_string_equal(ob_get(f->st, a).subject, "r2");
+	assert_int_equal(store_outbox_get(f->st, b, &r), 0);
+}
+
+/* Schema 2 has the outbox; a database of version 1 is migrated to it, keeping its data. */
+static void test_schema_2_outbox_tables(void **state)
+{
+	struct fx *f = *state;
+	struct entry e = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 1000);
+
+	f->st = open_synced(f->path, f->p);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+					  " AND name IN ('outbox', 'reminded')"),
+			 2);
+	int64_t entry = add(f->st, &e);
+	store_close(f->st);
+	f->st = NULL;
+	/* back to what version 1 was: no outbox */
+	sql_exec(f->path, "DROP TABLE reminded; DROP TABLE outbox; PRAGMA user_version = 1;");
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+					  " AND name IN ('outbox', 'reminded')"),
+			 0);
+	f->st = open_synced(f->path, f->p);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
+					  " AND name IN ('outbox', 'reminded')"),
+			 2);
+	struct entry g;
+	assert_int_equal(store_entry_get(f->st, entry, &g), 1);
+	assert_int_equal(g.type, ENTRY_SUBMISSION);
+	/* and the outbox works */
+	int64_t id = ob_add(f->st, "email", "a", 1000, "x");
+	assert_int_equal(ob_get(f->st, id).state, OUTBOX_PENDING);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -921,6 +1533,21 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_snapshots, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_audit_last_n, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_hwm, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_add_get, setup_mem, teardown),
+		cmocka_unit_test(test_outbox_states_named),
+		cmocka_unit_test_setup_teardown(test_outbox_list, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_list_callback_stops, setup_mem,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_due, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_next, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_update, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_requeue, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_retry, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_counts, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_reminded_keys, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_claim_and_sent, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_drop_and_subject, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_schema_2_outbox_tables, setup_file, teardown),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);
