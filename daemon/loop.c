@@ -316,7 +316,8 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 	(void)revents;
 	ev_child_stop(loop, w);
 	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
-		log_info("publish: %s written", d->cfg->set.export_dir);
+		log_info("publish: %s written",
+			 d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir);
 	else if (WIFSIGNALED(w->rstatus))
 		log_warnx("publish: the publisher died of signal %d", WTERMSIG(w->rstatus));
 	else
@@ -338,7 +339,7 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
  */
 static void publish(struct kaohed *d, unsigned what)
 {
-	const char *dir = d->cfg->set.export_dir;
+	const char *dir = d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir;
 	const char *argv[16];
 	char year[16];
 	int n = 0;
@@ -359,6 +360,8 @@ static void publish(struct kaohed *d, unsigned what)
 	}
 	argv[n++] = "--state-dir";
 	argv[n++] = d->state_dir;
+	argv[n++] = "--export-dir";
+	argv[n++] = dir;
 	argv[n++] = "publish";
 	if (!(what & PUB_PAGES))
 		argv[n++] = "--feeds";

@@ -23,16 +23,20 @@ static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--state-dir DIR] [--socket PATH]\n"
+		"              [--export-dir DIR]\n"
 		"       kaohed [-c FILE] [--year YYYY] --check\n"
 		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
 		"              [--events FILE] [--export DIR] [--count-reminders]\n"
-		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] publish [--pages] [--feeds]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] [--export-dir DIR] publish\n"
+		"              [--pages] [--feeds]\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
 		"      --year YYYY    run the configured plan for another year\n"
 		"      --state-dir DIR  keep the database in DIR (instead of kaohe.state_dir)\n"
 		"      --socket PATH  listen on PATH (instead of kaohe.control_socket)\n"
+		"      --export-dir DIR  publish into DIR (instead of kaohe.export_dir;\n"
+		"                     \"\" publishes nothing)\n"
 		"      --check        load and verify the configuration, print warnings,\n"
 		"                     then \"configuration OK\" (exit 0) or every error\n"
 		"                     as file:line: message (exit 1)\n"
@@ -129,7 +133,8 @@ static int run_simulate(const char *file, int year, int argc, char **argv)
  * process of its own after each snapshot, move and reload; an operator
  * may run it by hand).
  */
-static int run_publish(const char *file, int year, const char *state_dir, int argc, char **argv)
+static int run_publish(const char *file, int year, const char *state_dir, const char *export_dir,
+		       int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "pages", no_argument, NULL, 'p' },
@@ -159,7 +164,7 @@ static int run_publish(const char *file, int year, const char *state_dir, int ar
 	struct config *cfg = load(file, year, false);
 	if (cfg == NULL)
 		return 1;
-	const char *dir = cfg->set.export_dir;
+	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
 	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
 	struct store *st = NULL;
 	struct engine *eng = NULL;
@@ -205,11 +210,12 @@ int main(int argc, char **argv)
 		{ "check", no_argument, NULL, 'k' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "socket", required_argument, NULL, 's' },
+		{ "export-dir", required_argument, NULL, 'E' },
 		{ "help", no_argument, NULL, 'h' },
 		{ "version", no_argument, NULL, 'V' },
 		{ NULL, 0, NULL, 0 },
 	};
-	const char *file = DEFAULT_CONFIG, *state_dir = NULL, *socket = NULL;
+	const char *file = DEFAULT_CONFIG, *state_dir = NULL, *socket = NULL, *export_dir = NULL;
 	bool check = false, foreground = false;
 	int year = 0, c;
 
@@ -228,6 +234,7 @@ int main(int argc, char **argv)
 		case 'k': check = true; break;
 		case 'S': state_dir = optarg; break;
 		case 's': socket = optarg; break;
+		case 'E': export_dir = optarg; break;
 		case 'h': usage(stdout); return 0;
 		case 'V': printf("kaohed %s\n", KAOHE_VERSION); return 0;
 		default: usage(stderr); return 2;
@@ -236,7 +243,7 @@ int main(int argc, char **argv)
 	if (optind < argc && strcmp(argv[optind], "simulate") == 0)
 		return run_simulate(file, year, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "publish") == 0)
-		return run_publish(file, year, state_dir, argc - optind, argv + optind);
+		return run_publish(file, year, state_dir, export_dir, argc - optind, argv + optind);
 	if (optind < argc) {
 		fprintf(stderr, "kaohed: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);
@@ -251,6 +258,6 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct loop_opts lo = { .config = file, .year = year, .state_dir = state_dir,
-				.socket = socket, .foreground = foreground };
+				.socket = socket, .export_dir = export_dir, .foreground = foreground };
 	return loop_run(&lo);
 }

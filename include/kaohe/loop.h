@@ -13,6 +13,7 @@ struct loop_opts {
 	int year;               /* --year, or 0 */
 	const char *state_dir;  /* overrides kaohe.state_dir, or NULL */
 	const char *socket;     /* overrides kaohe.control_socket, or NULL */
+	const char *export_dir; /* overrides kaohe.export_dir, or NULL */
 	bool foreground;
 };
 

@@ -480,7 +480,8 @@ class DaemonTestCase(unittest.TestCase):
         self.sock = os.path.join(self.tmp, "ctl.sock")
         self.state = os.path.join(self.tmp, "state")
         return self.daemon(SHIPPED_CONF, self.state, self.sock,
-                           extra=["--year", str(now_local().year)], start=start)
+                           extra=["--year", str(now_local().year),
+                                  "--export-dir", os.path.join(self.tmp, "export")], start=start)
 
     # -- kaohectl
 
