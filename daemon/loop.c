@@ -43,7 +43,7 @@ struct kaohed {
 	struct deliver *dl;
 	size_t queued; /* outbox rows enqueued by the engine since the last kick */
 	size_t reminded; /* reminders logged for the instant being applied */
-	const char *state_dir;
+	char *state_dir;   /* a copy: the configuration's goes with a reload */
 	/* The publisher: a process of its own writing export_dir. */
 	ev_child publisher;
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
@@ -520,7 +520,7 @@ int loop_run(const struct loop_opts *o)
 	char *dbpath = xasprintf("%s/kaohe.db", state);
 	d.st = store_open(dbpath, err, sizeof(err));
 	free(dbpath);
-	d.state_dir = state;
+	d.state_dir = xstrdup(state);
 	if (d.st == NULL) {
 		log_warnx("%s", err);
 		goto out_cfg;
@@ -612,6 +612,7 @@ out_store:
 	store_close(d.st);
 out_cfg:
 	config_free(d.cfg);
+	free(d.state_dir);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);

@@ -353,8 +353,13 @@ static int write_atomic(const char *dir, const char *name, const struct sbuf *te
 	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, name, (long)getpid());
 	int ret = -1;
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	if (fd < 0) {
+	/* Published means readable by all, whatever the service's umask. */
+	if (fd < 0 || fchmod(fd, 0644) < 0) {
 		snprintf(err, errlen, "cannot write %s: %s", tmp, strerror(errno));
+		if (fd >= 0) {
+			close(fd);
+			unlink(tmp);
+		}
 		goto out;
 	}
 	size_t off = 0;
@@ -462,7 +467,9 @@ static int write_feeds(const char *dir, const struct plan *p, const struct engin
 int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
 		  int64_t now, bool pages, bool feeds, char *err, size_t errlen)
 {
-	if (mkdir(dir, 0755) < 0 && errno != EEXIST) {
+	if (mkdir(dir, 0755) == 0)
+		(void)chmod(dir, 0755); /* the umask took some away */
+	else if (errno != EEXIST) {
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}

@@ -108,10 +108,8 @@ enum stmt_id {
 	S_AUDIT,
 	S_OB_ADD,
 	S_OB_KEY_ADD,
-	S_OB_REMINDED,
 	S_OB_DROP,
 	S_OB_SUBJECT,
-	S_OB_DUE,
 	S_OB_CLAIM,
 	S_OB_SENT,
 	S_OB_NEXT,
@@ -212,10 +210,6 @@ static const char *const stmt_sql[S_COUNT] = {
 			 " VALUES(?1, ?2, ?3, ?4, ?5)",
 	[S_OB_DROP] = "DELETE FROM outbox WHERE id = ?1",
 	[S_OB_SUBJECT] = "UPDATE outbox SET subject = ?2 WHERE id = ?1",
-	[S_OB_REMINDED] = "SELECT 1 FROM reminded WHERE unit = ?1 AND occ = ?2 AND slot = ?3"
-			  " AND recipient = ?4",
-	[S_OB_DUE] = "SELECT " OUTBOX_COLS " WHERE channel = ?1 AND state IN (0, 3)"
-		     " AND next_ms <= ?2 ORDER BY next_ms, id LIMIT ?3",
 	/* Take rows for sending and mark them in flight in one statement. */
 	[S_OB_CLAIM] = "UPDATE outbox SET state = 1, updated_at = ?4 WHERE id IN (SELECT id FROM outbox"
 		       " WHERE channel = ?1 AND state IN (0, 3) AND next_ms <= ?2"
@@ -1116,22 +1110,16 @@ int store_outbox_add(struct store *st, const struct outbox_row *r, int64_t *id)
 	return 0;
 }
 
-static void bind_key(sqlite3_stmt *s, const char *unit, const char *occ, const char *slot,
-		     const char *recipient)
-{
-	sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 2, occ, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 3, slot, -1, SQLITE_STATIC);
-	sqlite3_bind_text(s, 4, recipient, -1, SQLITE_STATIC);
-}
-
 int store_outbox_key_add(struct store *st, const char *unit, const char *occ, const char *slot,
 			 const char *recipient, int64_t id)
 {
 	sqlite3_stmt *s = stmt(st, S_OB_KEY_ADD);
 	if (s == NULL)
 		return -1;
-	bind_key(s, unit, occ, slot, recipient);
+	sqlite3_bind_text(s, 1, unit, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 2, occ, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 3, slot, -1, SQLITE_STATIC);
+	sqlite3_bind_text(s, 4, recipient, -1, SQLITE_STATIC);
 	sqlite3_bind_int64(s, 5, id);
 	if (run_done(st, s) < 0)
 		return -1;
@@ -1155,36 +1143,6 @@ int store_outbox_set_subject(struct store *st, int64_t id, const char *subject)
 	sqlite3_bind_int64(s, 1, id);
 	sqlite3_bind_text(s, 2, subject, -1, SQLITE_STATIC);
 	return run_done(st, s);
-}
-
-int store_outbox_reminded(struct store *st, const char *unit, const char *occ, const char *slot,
-			  const char *recipient)
-{
-	sqlite3_stmt *s = stmt(st, S_OB_REMINDED);
-	if (s == NULL)
-		return -1;
-	bind_key(s, unit, occ, slot, recipient);
-	int rc = sqlite3_step(s);
-	sqlite3_reset(s);
-	sqlite3_clear_bindings(s);
-	if (rc == SQLITE_ROW)
-		return 1;
-	if (rc == SQLITE_DONE)
-		return 0;
-	log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
-	return -1;
-}
-
-int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int limit,
-		     int (*fn)(const struct outbox_row *r, void *arg), void *arg)
-{
-	sqlite3_stmt *s = stmt(st, S_OB_DUE);
-	if (s == NULL)
-		return -1;
-	sqlite3_bind_text(s, 1, channel, -1, SQLITE_STATIC);
-	sqlite3_bind_int64(s, 2, now_ms);
-	sqlite3_bind_int(s, 3, limit);
-	return outbox_each(st, s, fn, arg);
 }
 
 int store_outbox_claim(struct store *st, const char *channel, int64_t now_ms, int limit,

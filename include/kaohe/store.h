@@ -259,18 +259,11 @@ int store_outbox_key_add(struct store *st, const char *unit, const char *occ, co
 int store_outbox_drop(struct store *st, int64_t id);
 /* Row ID answers for fewer occurrences than enqueued: its new SUBJECT. */
 int store_outbox_set_subject(struct store *st, int64_t id, const char *subject);
-/* 1 when (UNIT, OCC, SLOT, RECIPIENT) is already answered for, 0 if not, -1 error. */
-int store_outbox_reminded(struct store *st, const char *unit, const char *occ, const char *slot,
-			  const char *recipient);
 /*
- * Call FN for up to LIMIT rows of CHANNEL that are pending or failed and
- * due by NOW_MS, oldest first.  Row strings live for the call.
- */
-int store_outbox_due(struct store *st, const char *channel, int64_t now_ms, int limit,
-		     int (*fn)(const struct outbox_row *r, void *arg), void *arg);
-/*
- * The same, marking the rows in flight as it takes them (one statement
- * for the batch; the rows come in no particular order).
+ * Take up to LIMIT rows of CHANNEL that are pending or failed and due by
+ * NOW_MS, the earliest first (by next attempt, then id), mark them in
+ * flight and call FN for each: one statement for the batch, and the rows
+ * come in no particular order.  Row strings live for the call.
  */
 int store_outbox_claim(struct store *st, const char *channel, int64_t now_ms, int limit,
 		       int (*fn)(const struct outbox_row *r, void *arg), void *arg);

@@ -1041,7 +1041,7 @@ static void test_outbox_add_get(void **state)
 	/* the strings of a get stay valid across other statements */
 	struct outbox_row a;
 	assert_int_equal(store_outbox_get(f->st, id, &a), 1);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "x", "email:y"), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "x", "email:y", id), 1);
 	assert_int_equal(store_outbox_add(f->st, &r, &id2), 0);
 	assert_string_equal(a.dept, "dep1");
 	assert_string_equal(a.subject, "r1 r3");
@@ -1154,8 +1154,59 @@ static void test_outbox_list_callback_stops(void **state)
 	assert_int_equal(s.n, 4);
 }
 
-/* Due rows of one channel: pending or failed, next_ms <= now, by next_ms then id. */
-static void test_outbox_due(void **state)
+/* By next_ms, then id: the order in which rows fall due. */
+static int ob_cmp_due(const void *a, const void *b)
+{
+	const struct ob *x = a, *y = b;
+	if (x->next_ms != y->next_ms)
+		return x->next_ms < y->next_ms ? -1 : 1;
+	return x->id < y->id ? -1 : x->id > y->id;
+}
+
+/*
+ * Claim up to LIMIT rows of CHANNEL due by NOW_MS into S, sorted by
+ * next_ms then id (RETURNING gives them in no particular order).  Over
+ * rows IDS (N of them): the claimed ones are now in flight, updated at
+ * NOW_MS, and every other is as it was.
+ */
+static void ob_claim(struct store *st, const char *channel, int64_t now_ms, int limit,
+		     const int64_t *ids, size_t n, struct obs *s)
+{
+	struct ob before[16];
+
+	assert_true(n <= 16);
+	for (size_t i = 0; i < n; i++)
+		before[i] = ob_get(st, ids[i]);
+	s->n = 0;
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_outbox_claim(st, channel, now_ms, limit, collect_ob, s), 0);
+	assert_int_equal(store_commit(st), 0);
+	qsort(s->r, s->n, sizeof(s->r[0]), ob_cmp_due);
+	for (size_t j = 0; j < s->n; j++)
+		assert_int_equal(s->r[j].state, OUTBOX_INFLIGHT);
+	for (size_t i = 0; i < n; i++) {
+		struct ob o = ob_get(st, ids[i]);
+		bool taken = false;
+		for (size_t j = 0; j < s->n; j++)
+			taken = taken || s->r[j].id == ids[i];
+		if (taken) {
+			assert_int_equal(o.state, OUTBOX_INFLIGHT);
+			assert_i64(o.updated_at, now_ms / 1000);
+		} else {
+			assert_int_equal(o.state, before[i].state);
+			assert_i64(o.updated_at, before[i].updated_at);
+		}
+		assert_int_equal(o.attempts, before[i].attempts);
+		assert_i64(o.next_ms, before[i].next_ms);
+		assert_i64(o.since_ms, before[i].since_ms);
+	}
+}
+
+/*
+ * Claimed rows of one channel: pending or failed, next_ms <= now, the
+ * limit taking the earliest by next_ms then id; taken once.
+ */
+static void test_outbox_claim_due(void **state)
 {
 	struct fx *f = *state;
 	struct obs s = { .n = 0 };
@@ -1167,47 +1218,61 @@ static void test_outbox_due(void **state)
 	int64_t e5 = ob_add(f->st, "email", "a", 800, "e5");
 	int64_t e6 = ob_add(f->st, "email", "a", 700, "e6");
 	int64_t e7 = ob_add(f->st, "email", "a", 600, "e7");
+	const int64_t all[] = { e1, e2, e3, e4, h1, e5, e6, e7 };
+	const size_t n = sizeof(all) / sizeof(all[0]);
 
 	/* e1 failed, next try at 950 s; e5 in flight, e6 sent, e7 dead */
-	ob_set(f->st, e1, OUTBOX_FAILED, 1, 950000, 1000);
-	ob_set(f->st, e5, OUTBOX_INFLIGHT, 0, 800000, 1000);
-	ob_set(f->st, e6, OUTBOX_SENT, 1, 700000, 1000);
-	ob_set(f->st, e7, OUTBOX_DEAD, 3, 600000, 1000);
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 950000, 990);
+	ob_set(f->st, e5, OUTBOX_INFLIGHT, 0, 800000, 990);
+	ob_set(f->st, e6, OUTBOX_SENT, 1, 700000, 990);
+	ob_set(f->st, e7, OUTBOX_DEAD, 3, 600000, 990);
 
-	assert_int_equal(store_outbox_due(f->st, "email", 1000000, 100, collect_ob, &s), 0);
-	assert_int_equal(s.n, 3);
+	/* one millisecond before e2 is due: e3 and e1 (failed), not e5-e7 or h1 */
+	ob_claim(f->st, "email", 999999, 100, all, n, &s);
+	assert_int_equal(s.n, 2);
 	assert_i64(s.r[0].id, e3); /* 900 000 */
 	assert_i64(s.r[1].id, e1); /* 950 000, failed */
-	assert_i64(s.r[2].id, e2); /* 1 000 000 */
-	assert_int_equal(s.r[1].state, OUTBOX_FAILED);
 	assert_int_equal(s.r[1].attempts, 1);
+	/* claimed rows are not claimed again */
+	ob_claim(f->st, "email", 999999, 100, all, n, &s);
+	assert_int_equal(s.n, 0);
+	/* due exactly now */
+	ob_claim(f->st, "email", 1000000, 100, all, n, &s);
+	assert_int_equal(s.n, 1);
+	assert_i64(s.r[0].id, e2); /* 1 000 000 */
+
 	/* the limit takes the earliest */
-	s.n = 0;
-	assert_int_equal(store_outbox_due(f->st, "email", 1000000, 2, collect_ob, &s), 0);
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 950000, 990);
+	ob_set(f->st, e2, OUTBOX_PENDING, 0, 1000000, 990);
+	ob_set(f->st, e3, OUTBOX_PENDING, 0, 900000, 990);
+	ob_claim(f->st, "email", 1000000, 2, all, n, &s);
 	assert_int_equal(s.n, 2);
 	assert_i64(s.r[0].id, e3);
 	assert_i64(s.r[1].id, e1);
-	/* one millisecond earlier, e2 is not due */
-	s.n = 0;
-	assert_int_equal(store_outbox_due(f->st, "email", 999999, 100, collect_ob, &s), 0);
+	/* a tie on next_ms goes by id: e1 before e2, then e4 */
+	ob_set(f->st, e1, OUTBOX_FAILED, 1, 1000000, 990);
+	ob_set(f->st, e2, OUTBOX_PENDING, 0, 1000000, 990);
+	ob_set(f->st, e3, OUTBOX_PENDING, 0, 900000, 990);
+	ob_claim(f->st, "email", 2000000, 2, all, n, &s);
 	assert_int_equal(s.n, 2);
-	/* a tie on next_ms goes by id */
-	ob_set(f->st, e1, OUTBOX_FAILED, 1, 1000000, 1000);
-	s.n = 0;
-	assert_int_equal(store_outbox_due(f->st, "email", 2000000, 100, collect_ob, &s), 0);
-	assert_int_equal(s.n, 4);
 	assert_i64(s.r[0].id, e3);
 	assert_i64(s.r[1].id, e1);
-	assert_i64(s.r[2].id, e2);
-	assert_i64(s.r[3].id, e4);
+	ob_claim(f->st, "email", 2000000, 100, all, n, &s);
+	assert_int_equal(s.n, 2);
+	assert_i64(s.r[0].id, e2);
+	assert_i64(s.r[1].id, e4);
 	/* other channels' rows are not this one's */
-	s.n = 0;
-	assert_int_equal(store_outbox_due(f->st, "hook", 2000000, 100, collect_ob, &s), 0);
+	ob_claim(f->st, "hook", 2000000, 100, all, n, &s);
 	assert_int_equal(s.n, 1);
 	assert_i64(s.r[0].id, h1);
-	s.n = 0;
-	assert_int_equal(store_outbox_due(f->st, "nope", 2000000, 100, collect_ob, &s), 0);
+	ob_claim(f->st, "nope", 2000000, 100, all, n, &s);
 	assert_int_equal(s.n, 0);
+	/* in flight, sent or dead before: never taken */
+	assert_i64(ob_get(f->st, e5).updated_at, 990);
+	assert_i64(ob_get(f->st, e6).updated_at, 990);
+	assert_int_equal(ob_get(f->st, e6).state, OUTBOX_SENT);
+	assert_i64(ob_get(f->st, e7).updated_at, 990);
+	assert_int_equal(ob_get(f->st, e7).state, OUTBOX_DEAD);
 }
 
 static void test_outbox_next(void **state)
@@ -1375,36 +1440,39 @@ static void test_outbox_counts(void **state)
 }
 
 /* The keys a row answers for: each (unit, occ, slot, recipient) once. */
-static void test_outbox_reminded_keys(void **state)
+static void test_outbox_keys(void **state)
 {
 	struct fx *f = *state;
 	int64_t id = ob_add(f->st, "email", "a", 1000, "r1 r2");
 
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "email:x@y"), 0);
+	/* 1: the key was new; 0: held already */
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "email:x@y", id), 1);
 	assert_int_equal(store_outbox_key_add(f->st, "a", "r2", "-1d@09:00", "email:x@y", id), 1);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "email:x@y", id), 0);
 	assert_int_equal(store_commit(f->st), 0);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "email:x@y"), 1);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r2", "-1d@09:00", "email:x@y"), 1);
-	/* any part different: another key */
-	assert_int_equal(store_outbox_reminded(f->st, "b", "r1", "-1d@09:00", "email:x@y"), 0);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r3", "-1d@09:00", "email:x@y"), 0);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "0d@09:00", "email:x@y"), 0);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "-1d@09:00", "hook:"), 0);
 	/* a key is unique: a second row cannot answer for it (0: held already) */
 	int64_t id2 = ob_add(f->st, "email", "a", 1000, "r1");
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "email:x@y", id2), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r2", "-1d@09:00", "email:x@y", id2), 0);
+	/* any part different: another key */
+	assert_int_equal(store_outbox_key_add(f->st, "b", "r1", "-1d@09:00", "email:x@y", id2), 1);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r3", "-1d@09:00", "email:x@y", id2), 1);
 	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "0d@09:00", "email:x@y", id2), 1);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "-1d@09:00", "hook:", id2), 1);
 	assert_int_equal(store_commit(f->st), 0);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r1", "0d@09:00", "email:x@y"), 1);
-	/* nor may a key point at no row */
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r1", "0d@09:00", "email:x@y", id), 0);
+	assert_int_equal(store_commit(f->st), 0);
+	/* nor may a key point at no row, and the failed attempt holds nothing */
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_outbox_key_add(f->st, "a", "r9", "-1d@09:00", "email:x@y", id2 + 50),
 			 -1);
 	store_rollback(f->st);
-	assert_int_equal(store_outbox_reminded(f->st, "a", "r9", "-1d@09:00", "email:x@y"), 0);
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_outbox_key_add(f->st, "a", "r9", "-1d@09:00", "email:x@y", id2), 1);
+	assert_int_equal(store_commit(f->st), 0);
 }
 
 /*
@@ -1538,13 +1606,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_list, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_list_callback_stops, setup_mem,
 						teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_due, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_claim_due, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_next, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_update, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_requeue, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_retry, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_counts, setup_mem, teardown),
-		cmocka_unit_test_setup_teardown(test_outbox_reminded_keys, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_outbox_keys, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_claim_and_sent, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_drop_and_subject, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_schema_2_outbox_tables, setup_file, teardown),

@@ -547,6 +547,21 @@ check "files: /run/kaohe is 0755 kaohe (RuntimeDirectory=)" test "$(st /run/kaoh
 check "files: /run/kaohe/control.sock is a socket, 0666, kaohe" test "$(st $SOCK)" = "666 kaohe socket"
 check "files: /var/lib/kaohe is 0750 kaohe (StateDirectory=)" test "$(st /var/lib/kaohe)" = "750 kaohe directory"
 check "files: /var/lib/kaohe/kaohe.db is 0600 kaohe" test "$(st /var/lib/kaohe/kaohe.db)" = "600 kaohe regular file"
+# The publisher (kaohed publish, a process of the service) runs at start.
+published() {
+	local i
+	for i in $(seq 150); do
+		inns test -s /var/lib/kaohe/export/all.ics && inns test -s /var/lib/kaohe/export/index.html &&
+			return 0
+		sleep 0.2
+	done
+	return 1
+}
+check "publish: index.html and the feeds written in the sandbox (/var/lib/kaohe/export)" published
+check "publish: the export directory is 0755 kaohe, index.html 0644 (published: readable by all)" \
+	eval 'test "$(st /var/lib/kaohe/export)" = "755 kaohe directory" &&
+		test "$(st /var/lib/kaohe/export/index.html)" = "644 kaohe regular file"'
+check "publish: the journal says it was written" logged "$c" 'publish: /var/lib/kaohe/export written'
 
 # --- the sandbox, as the daemon's mount namespace shows it ---------------------
 # Paths are reached through /proc/PID/root, which crosses into the daemon's
