@@ -6,6 +6,7 @@
  */
 #include <errno.h>
 #include <libconfig.h>
+#include <openssl/evp.h>
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
@@ -228,6 +229,12 @@ static void load_contact(struct loader *ld, const config_setting_t *g, const cha
 	check_keys(ld, g, what, keys);
 	c->name = xstrdup(get_string(ld, g, what, "name", "") ?: "");
 	c->email = dup_or_null(get_string(ld, g, what, "email", ""));
+	char nb[256], ab[256];
+	if (c->email && *c->email &&
+	    (notify_address_parse(c->email, nb, sizeof(nb), ab, sizeof(ab)) < 0 || *nb ||
+	     strcmp(ab, c->email) != 0))
+		error_at(ld, member(g, "email"), "%s: email \"%s\" is not an address such as "
+						 "\"liaison@example.org\"", what, c->email);
 	if (c->email && c->email[0] == '\0') {
 		free(c->email);
 		c->email = NULL;
@@ -869,6 +876,12 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 			continue;
 		}
 		const char *id = get_id(ld, e, "unit");
+		/* all.ics is every unit's feed: no unit may take that name. */
+		if (id && strcmp(id, "all") == 0) {
+			error_at(ld, member(e, "id"), "unit: id \"all\" is reserved (the feed all.ics "
+						      "holds every unit)");
+			id = NULL;
+		}
 		snprintf(what, sizeof(what), "unit %s", id ? id : "?");
 		check_keys(ld, e, what, keys);
 		u->id = xstrdup(id ? id : "?");
@@ -1240,6 +1253,11 @@ static char *get_inline_or_file(struct loader *ld, const config_setting_t *g, co
 	}
 	if (f && *f)
 		return read_secret(ld, member(g, fname), what, f);
+	/* Given but empty: an error here, not a channel without a URL later. */
+	if ((v && !*v && member(g, name) && config_setting_type(member(g, name)) == CONFIG_TYPE_STRING) ||
+	    (f && !*f && member(g, fname) && config_setting_type(member(g, fname)) == CONFIG_TYPE_STRING))
+		error_at(ld, member(g, name) ?: member(g, fname), "%s: %s is empty", what,
+			 v && !*v && member(g, name) ? name : fname);
 	return v && *v ? xstrdup(v) : NULL;
 }
 
@@ -1561,6 +1579,57 @@ static void load_notices(struct loader *ld, const config_setting_t *root)
 		set->templates.item = load_template(ld, item, "reminders.templates.item", true);
 }
 
+/* Add S's file, and its children's, to FILES (distinct, in order met). */
+static void source_files(const struct loader *ld, const config_setting_t *s, struct strmap *seen,
+			 char ***files, size_t *n, size_t *cap)
+{
+	const char *f = config_setting_source_file(s);
+	if (f && strmap_get(seen, f, NULL) < 0) {
+		util_reserve(files, cap, *n + 1, sizeof(**files));
+		(*files)[*n] = f[0] != '/' && ld->dir && strcmp(f, ld->file) != 0
+				       ? xasprintf("%s/%s", ld->dir, f)
+				       : xstrdup(f);
+		strmap_put(seen, f, (int)(*n)++);
+	}
+	for (int i = 0; i < config_setting_length(s); i++)
+		source_files(ld, config_setting_get_elem(s, (unsigned)i), seen, files, n, cap);
+}
+
+static void fingerprint(const struct loader *ld, const config_setting_t *root, char out[65])
+{
+	static const char hex[] = "0123456789abcdef";
+	struct strmap seen;
+	char **files = NULL;
+	size_t n = 0, cap = 0;
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
+	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
+
+	strmap_init(&seen, 16);
+	source_files(ld, root, &seen, &files, &n, &cap);
+	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
+	for (size_t i = 0; i < n; i++) {
+		char buf[8192];
+		size_t got;
+		FILE *fp = fopen(files[i], "re");
+		EVP_DigestUpdate(ctx, files[i], strlen(files[i]) + 1);
+		while (fp && (got = fread(buf, 1, sizeof(buf), fp)) > 0)
+			EVP_DigestUpdate(ctx, buf, got);
+		if (fp)
+			fclose(fp);
+		free(files[i]);
+	}
+	EVP_DigestFinal_ex(ctx, md, &mdlen);
+	EVP_MD_CTX_free(ctx);
+	for (unsigned i = 0; i < 32 && i < mdlen; i++) {
+		out[2 * i] = hex[md[i] >> 4];
+		out[2 * i + 1] = hex[md[i] & 15];
+	}
+	out[64] = '\0';
+	free(files);
+	strmap_free(&seen);
+}
+
 const struct channel *config_channel(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->set.nchannels; i++)
@@ -1641,6 +1710,8 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 	load_access(&ld, root);
 	load_channels(&ld, root);
 	load_notices(&ld, root);
+	if (ld.nerr == 0)
+		fingerprint(&ld, root, ld.cfg->fingerprint);
 	config_destroy(&lc);
 	free(dir);
 	if (ld.nerr) {

@@ -7,6 +7,7 @@
  * transaction that records its answer sends that request again after the
  * restart, with the same X-Kaohe-Delivery id.
  */
+#include <assert.h>
 #include <curl/curl.h>
 #include <ev.h>
 #include <jansson.h>
@@ -28,7 +29,7 @@
 
 /* What the deliverer keeps of a channel across reloads. */
 struct lane {
-	char name[64];
+	char name[72];         /* a channel's name: an id of up to 64 bytes */
 	struct rate_limit rates[CHANNEL_MAX_RATES];
 	size_t nrates;
 	struct deliver_bucket bucket;
@@ -43,7 +44,7 @@ struct flight {
 	int attempts;          /* before this one */
 	int64_t since_ms;
 	char kind[16];
-	char channel[64];
+	char channel[72];
 	char label[160];       /* whom, for the log */
 	enum channel_type type;
 	/* the outcome */
@@ -198,15 +199,22 @@ static void settle(struct flight *f, const struct notify_outcome *o)
 		log_debug("deliver: #%lld sent to %s", (long long)f->id, f->label);
 		return;
 	}
-	if (o->retry_after > 0) {
+	/* A Retry-After longer than a delivery may live means no more than that. */
+	int64_t after = o->retry_after;
+	if (after > s->retry_max_age_ms / 1000)
+		after = s->retry_max_age_ms / 1000;
+	if (after > 0) {
 		/* The provider's word holds for the whole endpoint. */
 		struct lane *l = lane_of(d, f->channel);
-		if (l && l->blocked_until < now + o->retry_after * 1000)
-			l->blocked_until = now + o->retry_after * 1000;
+		if (l && l->blocked_until < now + after * 1000) {
+			l->blocked_until = now + after * 1000;
+			log_info("deliver: %s asked to wait %lld s: nothing goes to it until then",
+				 f->channel, (long long)after);
+		}
 	}
 	int64_t delay = deliver_backoff(s, attempts, (double)(arc4random() % 1000000) / 1e6);
-	if (o->retry_after > 0 && o->retry_after * 1000 > delay)
-		delay = o->retry_after * 1000;
+	if (after > 0 && after * 1000 > delay)
+		delay = after * 1000;
 	f->next_ms = now + delay;
 	if (o->verdict == NOTIFY_PERMANENT || attempts >= s->retry_max_attempts ||
 	    f->next_ms - f->since_ms > s->retry_max_age_ms) {
@@ -469,6 +477,7 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 	int64_t now = now_ms();
 	int ret = -1;
 
+	assert(c->url != NULL); /* config refuses a channel without one */
 	if (!render(d, row, &m, &rd)) {
 		render_free(&rd);
 		log_info("deliver: #%lld cancelled: what it reminded of was submitted or closed",
@@ -504,6 +513,7 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 	char name[256], from[256];
 	const char *rcpt[1] = { row->address };
 	int rc = 0;
+	bool permanent = false;
 	snprintf(delivery, sizeof(delivery), "X-Kaohe-Delivery: %lld", (long long)row->id);
 	switch (c->type) {
 	case CHANNEL_EMAIL:
@@ -551,8 +561,10 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 	req.body = body->buf;
 	req.body_len = body->len;
 	if (rc < 0) {
-		snprintf(f->error, sizeof(f->error), "cannot build the %s message",
-			 notify_channel_name(c->type));
+		snprintf(f->error, sizeof(f->error),
+			 "cannot build the %s message for %s (an address or a text it cannot carry)",
+			 notify_channel_name(c->type), *row->address ? row->address : row->name);
+		permanent = true;
 	} else if (transfer_start(d->xf, &req, on_done, f) < 0) {
 		snprintf(f->error, sizeof(f->error), "the transfer could not start");
 	} else {
@@ -566,8 +578,10 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		f = NULL;
 	}
 	if (f) {
-		/* Counted as a failed attempt: the backoff keeps it from spinning. */
-		struct notify_outcome o = { .verdict = NOTIFY_RETRY, .retry_after = -1 };
+		/* Counted as a failed attempt: the backoff keeps it from spinning;
+		 * a message that cannot be built never will be. */
+		struct notify_outcome o = { .verdict = permanent ? NOTIFY_PERMANENT : NOTIFY_RETRY,
+					    .retry_after = -1 };
 		util_strlcpy(o.error, f->error, sizeof(o.error));
 		settle(f, &o);
 		f->next = d->done;
@@ -690,8 +704,14 @@ static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wa
 	struct claim cl = { .d = d, .c = c, .l = l, .now = now };
 	if (store_outbox_claim(d->st, c->name, now, want, claim_row, &cl) < 0)
 		return -1;
-	if (cl.started == want)
-		*wake = now; /* more may be due */
+	/* Whatever is left (more due now, or later) has its turn armed: a
+	 * claim that only cancelled rows must not leave the rest waiting. */
+	if ((rc = store_outbox_next(d->st, c->name, &next)) < 0)
+		return -1;
+	if (rc == 1) {
+		t = next > now ? next : now;
+		*wake = t < *wake ? t : *wake;
+	}
 	return 0;
 }
 

@@ -46,6 +46,7 @@ struct kaohed {
 	char *state_dir;   /* a copy: the configuration's goes with a reload */
 	/* The publisher: a process of its own writing export_dir. */
 	ev_child publisher;
+	int publisher_err; /* its stderr, read when it ends */
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
@@ -313,16 +314,23 @@ static json_t *reload(void *arg)
 static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 {
 	struct kaohed *d = w->data;
+	char msg[2048];
 	(void)revents;
 	ev_child_stop(loop, w);
+	/* What it said: its lines, in the daemon's log whatever goes there. */
+	ssize_t n = read(d->publisher_err, msg, sizeof(msg) - 1);
+	close(d->publisher_err);
+	d->publisher_err = -1;
+	msg[n > 0 ? n : 0] = '\0';
+	for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
+		log_warnx("publish: %s", strncmp(l, "kaohed: ", 8) == 0 ? l + 8 : l);
 	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
 		log_info("publish: %s written",
 			 d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir);
 	else if (WIFSIGNALED(w->rstatus))
 		log_warnx("publish: the publisher died of signal %d", WTERMSIG(w->rstatus));
 	else
-		log_warnx("publish: the publisher failed (exit %d); its message is above",
-			  WEXITSTATUS(w->rstatus));
+		log_warnx("publish: the publisher failed (exit %d)", WEXITSTATUS(w->rstatus));
 	w->pid = 0;
 	unsigned again = d->publish_wanted;
 	d->publish_wanted = 0;
@@ -332,17 +340,19 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 
 /*
  * Write export_dir in a process of its own, `kaohed publish`: 40,000
- * units' feeds take seconds, and the loop must go on answering and
+ * units' feeds take minutes, and the loop must go on answering and
  * delivering meanwhile.  A fresh process, not a fork that carries on: a
  * SQLite connection (and the deliverer's thread) does not survive fork.
- * One at a time; what is asked for meanwhile follows.
+ * It reads the configuration files again and publishes only if they are
+ * still the ones the daemon runs (their fingerprint).  One at a time;
+ * what is asked for meanwhile follows.
  */
 static void publish(struct kaohed *d, unsigned what)
 {
 	const char *dir = d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir;
-	const char *argv[16];
+	const char *argv[20];
 	char year[16];
-	int n = 0;
+	int n = 0, fds[2];
 
 	if (dir == NULL || *dir == '\0')
 		return;
@@ -363,20 +373,34 @@ static void publish(struct kaohed *d, unsigned what)
 	argv[n++] = "--export-dir";
 	argv[n++] = dir;
 	argv[n++] = "publish";
+	argv[n++] = "--fingerprint";
+	argv[n++] = d->cfg->fingerprint;
 	if (!(what & PUB_PAGES))
 		argv[n++] = "--feeds";
 	if (!(what & PUB_FEEDS))
 		argv[n++] = "--pages";
 	argv[n] = NULL;
+	if (pipe2(fds, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_warn("publish: pipe");
+		return;
+	}
 	pid_t pid = fork();
 	if (pid < 0) {
 		log_warn("publish: fork");
+		close(fds[0]);
+		close(fds[1]);
 		return;
 	}
 	if (pid == 0) {
+		/* Only its stderr (the pipe) goes with it: curl's sockets,
+		 * the control socket and the rest stay the daemon's. */
+		dup2(fds[1], STDERR_FILENO);
+		close_range(STDERR_FILENO + 1, ~0U, 0);
 		execv("/proc/self/exe", (char *const *)argv);
 		_exit(127);
 	}
+	close(fds[1]);
+	d->publisher_err = fds[0];
 	ev_child_set(&d->publisher, pid, 0);
 	ev_child_start(d->loop, &d->publisher);
 }
@@ -594,6 +618,7 @@ int loop_run(const struct loop_opts *o)
 	/* The files of export_dir as this configuration and database have them. */
 	ev_child_init(&d.publisher, on_publisher, 0, 0);
 	d.publisher.data = &d;
+	d.publisher_err = -1;
 	publish(&d, PUB_PAGES | PUB_FEEDS);
 
 	ev_run(d.loop, 0);
@@ -604,6 +629,8 @@ int loop_run(const struct loop_opts *o)
 	ev_periodic_stop(d.loop, &d.due);
 	/* A publisher still running finishes on its own: whole files only. */
 	ev_child_stop(d.loop, &d.publisher);
+	if (d.publisher_err >= 0)
+		close(d.publisher_err);
 	control_free(d.ctl);
 out_engine:
 	deliver_free(d.dl);

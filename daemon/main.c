@@ -139,10 +139,12 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 	static const struct option opts[] = {
 		{ "pages", no_argument, NULL, 'p' },
 		{ "feeds", no_argument, NULL, 'e' },
+		{ "fingerprint", required_argument, NULL, 'F' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool pages = false, feeds = false;
+	const char *want = NULL;
 	char err[512];
 	int c, rc = 1;
 
@@ -151,6 +153,7 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		switch (c) {
 		case 'p': pages = true; break;
 		case 'e': feeds = true; break;
+		case 'F': want = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -164,6 +167,14 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 	struct config *cfg = load(file, year, false);
 	if (cfg == NULL)
 		return 1;
+	/* The daemon asks for what it runs: files edited since its last
+	 * reload are not what it runs, and are not published. */
+	if (want && strcmp(want, cfg->fingerprint) != 0) {
+		fprintf(stderr, "kaohed: publish: the configuration files changed since kaohed last "
+				"loaded them; not published until a reload (kaohectl reload) takes them\n");
+		config_free(cfg);
+		return 1;
+	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
 	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
 	struct store *st = NULL;

@@ -211,7 +211,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_OB_DROP] = "DELETE FROM outbox WHERE id = ?1",
 	[S_OB_SUBJECT] = "UPDATE outbox SET subject = ?2 WHERE id = ?1",
 	/* Take rows for sending and mark them in flight in one statement. */
-	[S_OB_CLAIM] = "UPDATE outbox SET state = 1, updated_at = ?4 WHERE id IN (SELECT id FROM outbox"
+	/* A row's series of attempts (max_age) starts at its first attempt,
+	 * not when it was enqueued: a catch-up enqueues in the past. */
+	[S_OB_CLAIM] = "UPDATE outbox SET state = 1, updated_at = ?4,"
+		       " since_ms = CASE WHEN attempts = 0 THEN ?2 ELSE since_ms END"
+		       " WHERE id IN (SELECT id FROM outbox"
 		       " WHERE channel = ?1 AND state IN (0, 3) AND next_ms <= ?2"
 		       " ORDER BY next_ms, id LIMIT ?3) RETURNING " OUTBOX_RET,
 	[S_OB_SENT] = "UPDATE outbox SET state = 2, attempts = attempts + 1, code = ?2, error = '',"

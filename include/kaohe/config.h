@@ -78,6 +78,12 @@ struct settings {
 
 struct config {
 	char *file;
+	/*
+	 * SHA-256 (hex) of every file the configuration was read from, in
+	 * the order read: a process that loads the same files again can tell
+	 * whether they are still what the daemon runs.
+	 */
+	char fingerprint[65];
 	struct settings set;
 	struct plan *plan;
 };

@@ -1415,8 +1415,23 @@ static struct variation test_error_email_user_without_password_file = CHANNELS_C
 	"user is set but password_file is not");
 
 static struct variation test_error_email_user_empty_password_file = CHANNELS_CASE(
-	EMAIL("    user = \"kaohe\";\n    password_file = \"\";\n"), "user = \"kaohe\"",
-	"channels.email", "user is set but password_file is not");
+	EMAIL("    user = \"kaohe\";\n    password_file = \"\";\n"), "password_file = \"\"",
+	"channels.email", "password_file is empty");
+
+static struct variation test_error_webhook_url_empty = CHANNELS_CASE(
+	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = \"\"; }\n"), "url = \"\"",
+	"channels.webhooks \"w\"", "url is empty");
+
+static struct variation test_error_contact_email = {
+	.old = "email = \"liaison@ua.example.org\";", .new = "email = \"liaison at ua\";",
+	.at = "liaison at ua", .msgs = MSGS("email \"liaison at ua\" is not an address"),
+	.sole = true,
+};
+
+static struct variation test_error_unit_id_all = {
+	.old = "{ id = \"ub\"; name = \"乙街道\"; }", .new = "{ id = \"all\"; name = \"乙街道\"; }",
+	.at = "id = \"all\"", .msgs = MSGS("id \"all\" is reserved"),
+};
 
 static struct variation test_error_webhook_url_file_missing = CHANNELS_CASE(
 	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url_file = \"no-such.url\"; }\n"),
@@ -2306,6 +2321,9 @@ int main(void)
 		ERROR_CASE(test_error_email_password_file_missing),
 		ERROR_CASE(test_error_email_user_without_password_file),
 		ERROR_CASE(test_error_email_user_empty_password_file),
+		ERROR_CASE(test_error_webhook_url_empty),
+		ERROR_CASE(test_error_contact_email),
+		ERROR_CASE(test_error_unit_id_all),
 		ERROR_CASE(test_error_webhook_url_file_missing),
 		ERROR_CASE(test_error_webhook_url_not_string),
 		ERROR_CASE(test_error_email_inline_password),

@@ -601,6 +601,23 @@ class TestRetries(DeliverTestCase):
         self.assertEqual(len(sink.got("/generic/ua")), 1, "nothing more reached the unit")
 
 
+    def test_10_a_cancelled_claim_strands_nothing(self):
+        """Both units' reminders fail; ua submits; its retry is cancelled
+        when it comes due, and ub's, due just after, still goes."""
+        sink = self.make_sink()
+        sink.script("/generic/all", [{"status": 500}, {"status": 500}])
+        conf = self.plan("""
+  webhooks = ( { name = "gen"; type = "generic"; url = "%s"; units = [ "*" ]; } );
+  concurrency = 1;
+  retry = { first = "2s"; jitter = 0.0; };""" % sink.url("/generic/all"), due_in=4, due2_in=600)
+        self.start(conf)
+        self.wait_states(2, "failed")
+        self.ok("submit", "ua", "1")
+        self.wait(lambda: {r["unit"]: r["state"] for r in self.outbox()["rows"]}
+                  == {"ua": "cancelled", "ub": "sent"}, 15, "ua cancelled and ub sent")
+        self.assertEqual(len(sink.got("/generic/all")), 3)
+
+
 class TestRateLimit(DeliverTestCase):
 
     def test_07_rate_limit_spaces_and_never_drops(self):

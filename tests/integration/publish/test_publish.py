@@ -355,6 +355,21 @@ class TestDaemon(DaemonTestCase):
                    what="ua.ics after the move")
         self.assertEqual(dtstart("ub")["1"].astimezone(TZ), self.due1, "ub keeps its due")
 
+        # Files edited but not reloaded are not what the daemon runs: the
+        # publisher (which reads them again) refuses them until a reload.
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(text.replace('content = "报送材料一"', 'content = "改过的材料一"'))
+        self.ok("move", "1", iso(new + dt.timedelta(days=1)), "--unit", "ua", "--reason", "再延")
+        d.wait_log(r"publish: .*changed since kaohed last loaded them")
+        self.assertEqual(dtstart("ua")["1"].astimezone(TZ), new, "nothing published meanwhile")
+        self.assertNotIn("改过的材料一", rt(os.path.join(export, "ua.ics")).replace("\r\n ", ""))
+        self.ok("reload")
+        wait_until(lambda: "改过的材料一" in rt(os.path.join(export, "ua.ics")).replace("\r\n ", ""),
+                   20, what="the feeds after the reload")
+        self.assertEqual(dtstart("ua")["1"].astimezone(TZ), new + dt.timedelta(days=1))
+
         # the quarters already past were caught up: their pages are there
         q = (now_local().month - 1) // 3
         year = now_local().year
