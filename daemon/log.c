@@ -1,9 +1,16 @@
 /*
  * log — stderr in the foreground, syslog otherwise (journald picks syslog
  * up under systemd, with the priority kept).
+ *
+ * Safe from any thread (transfer's worker logs): a message is formatted
+ * in a local buffer and written by one fprintf or syslog call, each of
+ * which takes the stream's or syslog's own lock, so lines never
+ * interleave; the level, changed on reload while others log, is atomic.
+ * log_init and log_finalise are for before and after the other threads.
  */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +20,7 @@
 
 static const char *log_progname = "kaohe";
 static bool log_foreground = true;
-static enum log_level log_level_max = LOG_LEVEL_INFO;
+static _Atomic enum log_level log_level_max = LOG_LEVEL_INFO;
 
 void log_init(const char *progname, bool foreground)
 {

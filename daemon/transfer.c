@@ -1,28 +1,39 @@
 /*
- * transfer — libcurl's multi-socket interface on the daemon's libev loop,
- * the pattern of curl's docs/examples/evhiperfifo.c without its demo
- * shortcuts: curl tells us which sockets to watch and when to wake it,
- * and every completion is read back with curl_multi_info_read.
+ * transfer — libcurl's multi-socket interface on a libev loop of its own,
+ * run by a worker thread: the pattern of curl's docs/examples/evhiperfifo.c
+ * without its demo shortcuts.  curl tells the worker which sockets to
+ * watch and when to wake it, and every completion is read back with
+ * curl_multi_info_read.  Curl and the kernel's TCP work then overlap with
+ * whatever the caller's thread does meanwhile (rendering, SQLite).
  *
- * At most max_active transfers are in curl at once; the others wait in a
- * FIFO with their copied requests, holding no easy handle.  One multi
- * handle keeps the connection cache, so a burst of webhooks to one robot
- * API or mails through one relay reuses the same few connections, and
- * finished easy handles go back to a small pool instead of being freed.
+ * The two threads meet in two lists under one mutex.  transfer_start
+ * copies the request into a job and puts it in the inbox; the worker
+ * takes the whole inbox at once.  At most max_active jobs are in curl at
+ * once; the others wait in the worker's FIFO, holding no easy handle.
+ * One multi handle keeps the connection cache, so a burst of webhooks to
+ * one robot API or mails through one relay reuses the same few
+ * connections, and finished easy handles go back to a small pool instead
+ * of being freed.  A finished job, its answer copied into it, goes to the
+ * outbox once per turn of the worker's loop; the caller's loop takes the
+ * whole outbox at once and calls DONE for each, in completion order.  A
+ * transfer that fails before curl ever sees it goes back the same way, so
+ * DONE never runs inside transfer_start, and may itself call it (or
+ * transfer_free).  Each side wakes the other (ev_async_send) only when it
+ * finds the list empty: a non-empty list already has a wake-up on its way.
  *
- * Completions are delivered from loop callbacks only: a transfer that
- * fails before curl ever sees it is parked on the done list and a
- * zero-length timer hands it over on the next iteration, so DONE never
- * runs inside transfer_start and may itself call transfer_start.
+ * Only the worker touches the multi handle, the easy handles and the
+ * worker loop's watchers once it runs (transfer_new sets them up before
+ * it starts); only the caller's thread touches npending and calls DONE.
  *
- * curl_global_init runs once per process, on the first transfer_new,
- * and curl_global_cleanup never: OpenSSL cannot be initialised again
- * after it is torn down, and the process ends soon after its last
- * engine anyway.
+ * curl_global_init runs once per process, on the first transfer_new and
+ * before any worker exists (it is not thread-safe), and
+ * curl_global_cleanup never: OpenSSL cannot be initialised again after it
+ * is torn down, and the process ends soon after its last engine anyway.
  */
 #include <curl/curl.h>
 #include <ev.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -35,7 +46,7 @@
 /* What is kept of a response body; webhook answers are a few hundred bytes. */
 #define TRANSFER_BODY_MAX (64 * 1024)
 
-/* A socket curl asked us to watch (curl_multi_assign'ed to it). */
+/* A socket curl asked the worker to watch (curl_multi_assign'ed to it). */
 struct tsock {
 	struct transfer *t;
 	curl_socket_t fd;
@@ -44,7 +55,12 @@ struct tsock {
 	struct tsock *prev, *next;
 };
 
-/* One transfer: its copied request, then its answer. */
+/*
+ * One transfer: its copied request, then its answer.  Written by the
+ * caller's thread until it is in the inbox, by the worker until it is in
+ * the outbox, read by the caller's thread after: the mutex between hands
+ * it over.
+ */
 struct xfer {
 	CURL *easy;         /* only while in curl */
 	bool smtp;
@@ -72,18 +88,33 @@ struct xlist {
 };
 
 struct transfer {
+	/* The caller's thread only. */
 	struct ev_loop *loop;
+	ev_async reply;   /* on LOOP: the outbox has something */
+	size_t npending;
+	bool in_done;     /* a DONE callback is running */
+	bool dying;       /* transfer_free was called from it */
+
+	/* Both threads, under MU. */
+	pthread_mutex_t mu;
+	struct xlist inbox;   /* started, not yet taken by the worker */
+	struct xlist outbox;  /* finished, not yet reported */
+	int want_max;         /* the max_active last asked for */
+	bool stop;
+
+	/* The worker only (set up before it starts, torn down after it ends). */
+	pthread_t thread;
+	struct ev_loop *wloop;
+	ev_async wake;    /* on WLOOP: the inbox, WANT_MAX or STOP changed */
+	ev_prepare flush; /* on WLOOP: hands the turn's completions over */
 	CURLM *multi;
 	int max_active;
 	ev_timer timer;   /* curl's own timeout */
-	ev_timer kick;    /* hands over what failed before reaching curl */
 	struct xlist waiting, active, done;
-	size_t nactive, npending;
+	size_t nactive;
 	CURL **pool;      /* idle easy handles, at most max_active */
 	size_t npool;
 	struct tsock *socks;
-	bool in_done;     /* a DONE callback is running */
-	bool dying;       /* transfer_free was called from it */
 };
 
 static void xlist_push(struct xlist *l, struct xfer *x)
@@ -108,6 +139,20 @@ static void xlist_remove(struct xlist *l, struct xfer *x)
 	else
 		l->tail = x->prev;
 	x->prev = x->next = NULL;
+}
+
+/* Move all of FROM to the end of L, in order; FROM is left empty. */
+static void xlist_append(struct xlist *l, struct xlist *from)
+{
+	if (from->head == NULL)
+		return;
+	from->head->prev = l->tail;
+	if (l->tail)
+		l->tail->next = from->head;
+	else
+		l->head = from->head;
+	l->tail = from->tail;
+	from->head = from->tail = NULL;
 }
 
 static void xfer_free(struct xfer *x)
@@ -139,7 +184,7 @@ static void xlist_free(struct xlist *l)
 	l->head = l->tail = NULL;
 }
 
-/* ---- libcurl callbacks on the easy handles ------------------------------ */
+/* ---- libcurl callbacks on the easy handles (worker) ---------------------- */
 
 /* Keep the first TRANSFER_BODY_MAX bytes and swallow the rest. */
 static size_t transfer_write_cb(char *data, size_t size, size_t nmemb, void *arg)
@@ -172,7 +217,7 @@ static size_t transfer_read_cb(char *buf, size_t size, size_t nmemb, void *arg)
 	return n;
 }
 
-/* ---- the easy handles ---------------------------------------------------- */
+/* ---- the easy handles (worker) ------------------------------------------- */
 
 static CURL *transfer_easy_get(struct transfer *t)
 {
@@ -222,7 +267,10 @@ static CURLcode transfer_setup(struct xfer *x, CURL *e)
 	SETOPT(CURLOPT_SSL_VERIFYHOST, 2L);
 	if (x->ca_file)
 		SETOPT(CURLOPT_CAINFO, x->ca_file);
-	/* Timeouts by SIGALRM would hit the daemon's own signal watchers. */
+	/*
+	 * Timeouts by SIGALRM would hit the daemon's own signal watchers, and
+	 * curl's signal-based timeouts are not safe in a threaded program.
+	 */
 	SETOPT(CURLOPT_NOSIGNAL, 1L);
 	if (x->connect_timeout_ms > 0)
 		SETOPT(CURLOPT_CONNECTTIMEOUT_MS, x->connect_timeout_ms);
@@ -255,7 +303,7 @@ static CURLcode transfer_setup(struct xfer *x, CURL *e)
 	return CURLE_OK;
 }
 
-/* ---- completion ---------------------------------------------------------- */
+/* ---- completion (worker) ------------------------------------------------- */
 
 /*
  * Retry-After in seconds, or -1.  CURLINFO_RETRY_AFTER says 0 both for
@@ -282,7 +330,10 @@ static int64_t transfer_retry_after(CURL *e)
 	return ra > 0 ? (int64_t)ra : 0;
 }
 
-/* X left curl with CODE: read its answer, give back its handle, queue it for DONE. */
+/*
+ * X left curl with CODE: copy its answer into it, give back its handle,
+ * and keep it for this turn's hand-over.
+ */
 static void transfer_finish(struct transfer *t, struct xfer *x, CURLcode code)
 {
 	CURLMcode mc;
@@ -323,7 +374,7 @@ static void transfer_collect(struct transfer *t)
 	}
 }
 
-/* Hand X to curl; on failure X goes to the done list with curl's reason. */
+/* Hand X to curl; on failure X is done, with curl's reason. */
 static void transfer_launch(struct transfer *t, struct xfer *x)
 {
 	CURLcode rc;
@@ -369,46 +420,30 @@ static void transfer_fill(struct transfer *t)
 	}
 }
 
-static void transfer_destroy(struct transfer *t);
-
 /*
- * Call DONE for everything finished.  Only from loop callbacks, and as
- * their last step: if a DONE callback freed T, T is gone on return.
+ * The worker's ev_prepare, run once per turn of its loop before it
+ * sleeps: what finished in the turn goes to the outbox in one piece.
+ * The caller's loop is woken only when the outbox was empty; otherwise
+ * a wake-up is already on its way and its callback takes these too.
  */
-static void transfer_deliver(struct transfer *t)
+static void transfer_flush_cb(struct ev_loop *loop, ev_prepare *w, int revents)
 {
-	struct xfer *x;
+	struct transfer *t = w->data;
+	bool was_empty;
 
-	t->in_done = true;
-	while (!t->dying && (x = t->done.head) != NULL) {
-		struct transfer_result r = {
-			.curl_code = x->code,
-			.status = x->status,
-			.body = x->resp ? x->resp : "",
-			.body_len = x->resp_len,
-			.retry_after = x->retry_after,
-			.error = x->code != 0 ? x->errbuf : "",
-		};
-
-		xlist_remove(&t->done, x);
-		t->npending--;
-		x->done(x->arg, &r);
-		xfer_free(x);
-	}
-	t->in_done = false;
-	if (t->dying)
-		transfer_destroy(t);
+	(void)loop;
+	(void)revents;
+	if (t->done.head == NULL)
+		return;
+	pthread_mutex_lock(&t->mu);
+	was_empty = t->outbox.head == NULL;
+	xlist_append(&t->outbox, &t->done);
+	pthread_mutex_unlock(&t->mu);
+	if (was_empty)
+		ev_async_send(t->loop, &t->reply);
 }
 
-/* After curl ran: collect, refill the slots freed, then report. */
-static void transfer_after_action(struct transfer *t)
-{
-	transfer_collect(t);
-	transfer_fill(t);
-	transfer_deliver(t);
-}
-
-/* ---- libev watchers and libcurl's multi callbacks ------------------------- */
+/* ---- libev watchers and libcurl's multi callbacks (worker) ---------------- */
 
 static void transfer_action(struct transfer *t, curl_socket_t fd, int what)
 {
@@ -418,7 +453,9 @@ static void transfer_action(struct transfer *t, curl_socket_t fd, int what)
 	/* A bad socket is curl's bookkeeping, not a reason to stop the others. */
 	if (mc != CURLM_OK)
 		log_warnx("transfer: curl_multi_socket_action: %s", curl_multi_strerror(mc));
-	transfer_after_action(t);
+	/* Collect, then refill the slots freed. */
+	transfer_collect(t);
+	transfer_fill(t);
 }
 
 static void transfer_io_cb(struct ev_loop *loop, ev_io *w, int revents)
@@ -440,29 +477,6 @@ static void transfer_timer_cb(struct ev_loop *loop, ev_timer *w, int revents)
 }
 
 /*
- * Outside the loop's callbacks (transfer_start, transfer_set_max_active)
- * what failed on its way into curl waits for the next iteration: DONE is
- * never called from inside the API.
- */
-static void transfer_kick(struct transfer *t)
-{
-	if (t->done.head && !ev_is_active(&t->kick)) {
-		ev_timer_set(&t->kick, 0., 0.);
-		ev_timer_start(t->loop, &t->kick);
-	}
-}
-
-static void transfer_kick_cb(struct ev_loop *loop, ev_timer *w, int revents)
-{
-	struct transfer *t = w->data;
-
-	(void)loop;
-	(void)revents;
-	transfer_fill(t);
-	transfer_deliver(t);
-}
-
-/*
  * CURLMOPT_TIMERFUNCTION.  Never drives curl itself (that would re-enter
  * curl from inside curl): even "now" (0) is a zero-length ev_timer that
  * fires on the loop's next iteration.
@@ -472,17 +486,17 @@ static int transfer_multi_timer_cb(CURLM *multi, long timeout_ms, void *arg)
 	struct transfer *t = arg;
 
 	(void)multi;
-	ev_timer_stop(t->loop, &t->timer);
+	ev_timer_stop(t->wloop, &t->timer);
 	if (timeout_ms >= 0) {
 		ev_timer_set(&t->timer, timeout_ms / 1000.0, 0.);
-		ev_timer_start(t->loop, &t->timer);
+		ev_timer_start(t->wloop, &t->timer);
 	}
 	return 0;
 }
 
 static void transfer_sock_free(struct transfer *t, struct tsock *ts)
 {
-	ev_io_stop(t->loop, &ts->io);
+	ev_io_stop(t->wloop, &ts->io);
 	if (ts->prev)
 		ts->prev->next = ts->next;
 	else
@@ -521,25 +535,15 @@ static int transfer_multi_sock_cb(CURL *e, curl_socket_t fd, int what, void *arg
 		ev_io_init(&ts->io, transfer_io_cb, fd, events);
 		ts->io.data = ts;
 		ts->events = events;
-		ev_io_start(t->loop, &ts->io);
+		ev_io_start(t->wloop, &ts->io);
 	} else if (ts->events != events) {
 		/* libev cannot change an active watcher's events: stop, set, start. */
-		ev_io_stop(t->loop, &ts->io);
+		ev_io_stop(t->wloop, &ts->io);
 		ev_io_set(&ts->io, fd, events);
 		ts->events = events;
-		ev_io_start(t->loop, &ts->io);
+		ev_io_start(t->wloop, &ts->io);
 	}
 	return 0;
-}
-
-/* ---- the API ------------------------------------------------------------- */
-
-static pthread_once_t transfer_once = PTHREAD_ONCE_INIT;
-static CURLcode transfer_global_rc = CURLE_FAILED_INIT;
-
-static void transfer_global_init(void)
-{
-	transfer_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
 }
 
 /* Cache limits that follow MAX_ACTIVE. */
@@ -559,51 +563,51 @@ static void transfer_multi_limits(struct transfer *t)
 		log_warnx("transfer: curl_multi_setopt: %s", curl_multi_strerror(mc));
 }
 
-struct transfer *transfer_new(struct ev_loop *loop, int max_active, char *err, size_t errlen)
+/* A new MAX_ACTIVE: lowering lets the running ones finish; the limit holds for the next. */
+static void transfer_resize(struct transfer *t, int max_active)
 {
-	struct transfer *t;
-	CURLMcode mc;
-
-	if (max_active < 1) {
-		snprintf(err, errlen, "transfer: at most %d transfers at once: need at least 1",
-			 max_active);
-		return NULL;
-	}
-	pthread_once(&transfer_once, transfer_global_init);
-	if (transfer_global_rc != CURLE_OK) {
-		snprintf(err, errlen, "curl_global_init: %s",
-			 curl_easy_strerror(transfer_global_rc));
-		return NULL;
-	}
-	t = xcalloc(1, sizeof(*t));
-	t->loop = loop;
+	while (t->npool > (size_t)max_active)
+		curl_easy_cleanup(t->pool[--t->npool]);
+	t->pool = xrealloc(t->pool, (size_t)max_active * sizeof(*t->pool));
 	t->max_active = max_active;
-	if ((t->multi = curl_multi_init()) == NULL) {
-		snprintf(err, errlen, "curl_multi_init failed");
-		free(t);
-		return NULL;
-	}
-	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION,
-				    transfer_multi_sock_cb)) != CURLM_OK ||
-	    (mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t)) != CURLM_OK ||
-	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION,
-				    transfer_multi_timer_cb)) != CURLM_OK ||
-	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t)) != CURLM_OK) {
-		snprintf(err, errlen, "curl_multi_setopt: %s", curl_multi_strerror(mc));
-		curl_multi_cleanup(t->multi);
-		free(t);
-		return NULL;
-	}
 	transfer_multi_limits(t);
-	t->pool = xcalloc((size_t)max_active, sizeof(*t->pool));
-	ev_init(&t->timer, transfer_timer_cb);
-	t->timer.data = t;
-	ev_init(&t->kick, transfer_kick_cb);
-	t->kick.data = t;
-	return t;
 }
 
-static void transfer_destroy(struct transfer *t)
+/*
+ * The worker's ev_async: the caller's thread started transfers, changed
+ * max_active or wants the worker to stop.  The whole inbox is taken under
+ * one lock.
+ */
+static void transfer_wake_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct transfer *t = w->data;
+	struct xlist in = { NULL, NULL };
+	int want;
+	bool stop;
+
+	(void)revents;
+	pthread_mutex_lock(&t->mu);
+	stop = t->stop;
+	if (!stop)
+		xlist_append(&in, &t->inbox);
+	want = t->want_max;
+	pthread_mutex_unlock(&t->mu);
+	if (stop) {
+		ev_break(loop, EVBREAK_ALL);
+		return;
+	}
+	if (want != t->max_active)
+		transfer_resize(t, want);
+	xlist_append(&t->waiting, &in);
+	transfer_fill(t);
+}
+
+/*
+ * Everything the worker owns, on its thread once its loop has ended (or
+ * on the caller's if it never started): the transfers in curl are
+ * aborted and freed with those waiting and those not handed over yet.
+ */
+static void transfer_worker_end(struct transfer *t)
 {
 	struct xfer *x;
 	CURLMcode mc;
@@ -620,16 +624,209 @@ static void transfer_destroy(struct transfer *t)
 	while (t->npool > 0)
 		curl_easy_cleanup(t->pool[--t->npool]);
 	free(t->pool);
+	t->pool = NULL;
 	/*
 	 * Closing the cached connections calls back with CURL_POLL_REMOVE
 	 * (and may re-arm the timer): the watchers are stopped after it.
 	 */
 	if ((mc = curl_multi_cleanup(t->multi)) != CURLM_OK)
 		log_warnx("transfer: curl_multi_cleanup: %s", curl_multi_strerror(mc));
-	ev_timer_stop(t->loop, &t->timer);
-	ev_timer_stop(t->loop, &t->kick);
+	t->multi = NULL;
+	ev_timer_stop(t->wloop, &t->timer);
 	while (t->socks)
 		transfer_sock_free(t, t->socks);
+	ev_prepare_stop(t->wloop, &t->flush);
+	ev_async_stop(t->wloop, &t->wake);
+	ev_loop_destroy(t->wloop);
+	t->wloop = NULL;
+}
+
+static void *transfer_worker(void *arg)
+{
+	struct transfer *t = arg;
+
+	ev_run(t->wloop, 0);
+	transfer_worker_end(t);
+	return NULL;
+}
+
+/* ---- the caller's side ---------------------------------------------------- */
+
+static void transfer_destroy(struct transfer *t);
+
+/*
+ * Call DONE for everything in DONE_LIST, in order.  Only from the reply
+ * callback, as its last step: if a DONE callback freed T, the rest of the
+ * list is dropped and T is gone on return.
+ */
+static void transfer_deliver(struct transfer *t, struct xlist *done_list)
+{
+	struct xfer *x;
+
+	t->in_done = true;
+	while (!t->dying && (x = done_list->head) != NULL) {
+		struct transfer_result r = {
+			.curl_code = x->code,
+			.status = x->status,
+			.body = x->resp ? x->resp : "",
+			.body_len = x->resp_len,
+			.retry_after = x->retry_after,
+			.error = x->code != 0 ? x->errbuf : "",
+		};
+
+		xlist_remove(done_list, x);
+		if (--t->npending == 0)
+			ev_unref(t->loop);
+		x->done(x->arg, &r);
+		xfer_free(x);
+	}
+	t->in_done = false;
+	if (t->dying) {
+		xlist_free(done_list);
+		transfer_destroy(t);
+	}
+}
+
+/* The caller's ev_async: the worker put finished transfers in the outbox. */
+static void transfer_reply_cb(struct ev_loop *loop, ev_async *w, int revents)
+{
+	struct transfer *t = w->data;
+	struct xlist done_list = { NULL, NULL };
+
+	(void)loop;
+	(void)revents;
+	pthread_mutex_lock(&t->mu);
+	xlist_append(&done_list, &t->outbox);
+	pthread_mutex_unlock(&t->mu);
+	transfer_deliver(t, &done_list);
+}
+
+/* ---- the API ------------------------------------------------------------- */
+
+static pthread_once_t transfer_once = PTHREAD_ONCE_INIT;
+static CURLcode transfer_global_rc = CURLE_FAILED_INIT;
+
+static void transfer_global_init(void)
+{
+	transfer_global_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+/* T's multi handle, on the caller's thread before the worker exists. */
+static int transfer_multi_new(struct transfer *t, char *err, size_t errlen)
+{
+	CURLMcode mc;
+
+	if ((t->multi = curl_multi_init()) == NULL) {
+		snprintf(err, errlen, "curl_multi_init failed");
+		return -1;
+	}
+	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION,
+				    transfer_multi_sock_cb)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION,
+				    transfer_multi_timer_cb)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t)) != CURLM_OK) {
+		snprintf(err, errlen, "curl_multi_setopt: %s", curl_multi_strerror(mc));
+		curl_multi_cleanup(t->multi);
+		t->multi = NULL;
+		return -1;
+	}
+	transfer_multi_limits(t);
+	return 0;
+}
+
+struct transfer *transfer_new(struct ev_loop *loop, int max_active, char *err, size_t errlen)
+{
+	struct transfer *t;
+	sigset_t all, old;
+	int rc;
+
+	if (max_active < 1) {
+		snprintf(err, errlen, "transfer: at most %d transfers at once: need at least 1",
+			 max_active);
+		return NULL;
+	}
+	pthread_once(&transfer_once, transfer_global_init);
+	if (transfer_global_rc != CURLE_OK) {
+		snprintf(err, errlen, "curl_global_init: %s",
+			 curl_easy_strerror(transfer_global_rc));
+		return NULL;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->loop = loop;
+	t->max_active = t->want_max = max_active;
+	if (transfer_multi_new(t, err, errlen) < 0) {
+		free(t);
+		return NULL;
+	}
+	if ((t->wloop = ev_loop_new(EVFLAG_AUTO)) == NULL) {
+		snprintf(err, errlen, "transfer: cannot create the worker's event loop");
+		curl_multi_cleanup(t->multi);
+		free(t);
+		return NULL;
+	}
+	t->pool = xcalloc((size_t)max_active, sizeof(*t->pool));
+	ev_init(&t->timer, transfer_timer_cb);
+	t->timer.data = t;
+	ev_async_init(&t->wake, transfer_wake_cb);
+	t->wake.data = t;
+	ev_async_start(t->wloop, &t->wake);
+	ev_prepare_init(&t->flush, transfer_flush_cb);
+	t->flush.data = t;
+	ev_prepare_start(t->wloop, &t->flush);
+	ev_async_init(&t->reply, transfer_reply_cb);
+	t->reply.data = t;
+	ev_async_start(loop, &t->reply);
+	pthread_mutex_init(&t->mu, NULL);
+
+	/*
+	 * Signals are the main loop's (its ev_signal watchers): the worker,
+	 * and the resolver threads curl starts from it, block them all.
+	 */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	rc = pthread_create(&t->thread, NULL, transfer_worker, t);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (rc != 0) {
+		snprintf(err, errlen, "transfer: cannot start the worker thread: %s", strerror(rc));
+		transfer_worker_end(t);
+		ev_async_stop(loop, &t->reply);
+		pthread_mutex_destroy(&t->mu);
+		free(t);
+		return NULL;
+	}
+	/* A name for top -H and perf; too long a name is the only failure. */
+	(void)pthread_setname_np(t->thread, "kaohe-transfer");
+	/*
+	 * An idle engine does not keep LOOP running; pending transfers do, as
+	 * their own watchers would if they ran on it (see transfer_start).
+	 */
+	ev_unref(loop);
+	return t;
+}
+
+/* On the caller's thread, never inside a DONE callback. */
+static void transfer_destroy(struct transfer *t)
+{
+	int rc;
+
+	/*
+	 * Sent under the lock: once the worker sees STOP (woken by an earlier
+	 * send, perhaps) it destroys its loop, which must outlive this send.
+	 */
+	pthread_mutex_lock(&t->mu);
+	t->stop = true;
+	ev_async_send(t->wloop, &t->wake);
+	pthread_mutex_unlock(&t->mu);
+	if ((rc = pthread_join(t->thread, NULL)) != 0)
+		log_warnx("transfer: cannot join the worker thread: %s", strerror(rc));
+	/* The worker freed what it held; these it never took or were never reported. */
+	xlist_free(&t->inbox);
+	xlist_free(&t->outbox);
+	if (t->npending == 0)
+		ev_ref(t->loop);
+	ev_async_stop(t->loop, &t->reply);
+	pthread_mutex_destroy(&t->mu);
 	free(t);
 }
 
@@ -654,14 +851,10 @@ void transfer_set_max_active(struct transfer *t, int max_active)
 		log_warnx("transfer: at most %d transfers at once: using 1", max_active);
 		max_active = 1;
 	}
-	while (t->npool > (size_t)max_active)
-		curl_easy_cleanup(t->pool[--t->npool]);
-	t->pool = xrealloc(t->pool, (size_t)max_active * sizeof(*t->pool));
-	t->max_active = max_active;
-	/* Lowering lets the running ones finish; the limit holds for the next. */
-	transfer_multi_limits(t);
-	transfer_fill(t);
-	transfer_kick(t);
+	pthread_mutex_lock(&t->mu);
+	t->want_max = max_active;
+	pthread_mutex_unlock(&t->mu);
+	ev_async_send(t->wloop, &t->wake);
 }
 
 /* Whether R is something this module sends; logs why not. */
@@ -720,7 +913,7 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 		   void *arg)
 {
 	struct xfer *x;
-	bool smtp = false;
+	bool smtp = false, was_empty;
 	size_t i;
 
 	if (!transfer_check(r, &smtp))
@@ -764,10 +957,19 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 	x->arg = arg;
 	x->retry_after = -1;
 
-	xlist_push(&t->waiting, x);
-	t->npending++;
-	transfer_fill(t);
-	transfer_kick(t);
+	/* A pending transfer keeps LOOP running until its DONE (see transfer_new). */
+	if (t->npending++ == 0)
+		ev_ref(t->loop);
+	/*
+	 * The worker is woken only when the inbox was empty: otherwise a
+	 * wake-up is already on its way and its callback takes X too.
+	 */
+	pthread_mutex_lock(&t->mu);
+	was_empty = t->inbox.head == NULL;
+	xlist_push(&t->inbox, x);
+	pthread_mutex_unlock(&t->mu);
+	if (was_empty)
+		ev_async_send(t->wloop, &t->wake);
 	return 0;
 oom:
 	log_warnx("transfer: %s: curl_slist_append failed", r->url);

@@ -1,8 +1,10 @@
 /*
  * transfer — HTTP POSTs and SMTP sends through libcurl's multi interface,
- * driven by the daemon's libev loop (curl's evhiperfifo pattern): nothing
- * blocks the loop, connections are reused, and each transfer ends in a
- * callback with what the server answered.
+ * run by a worker thread on a libev loop of its own (curl's evhiperfifo
+ * pattern): nothing blocks the caller's loop, curl's and the kernel's
+ * work overlap with the caller's, connections are reused, and each
+ * transfer ends in a callback on the caller's loop with what the server
+ * answered.  Every function here is for the thread that runs that loop.
  */
 #ifndef KAOHE_TRANSFER_H
 #define KAOHE_TRANSFER_H
@@ -41,23 +43,32 @@ struct transfer_result {
 	const char *error;    /* curl's message when CURL_CODE != 0, else "" */
 };
 
-/* Called once per transfer, from the loop; R lives for the call only. */
+/* Called once per transfer, from LOOP on its thread; R lives for the call only. */
 typedef void (*transfer_done_fn)(void *arg, const struct transfer_result *r);
 
 struct transfer;
 
 /*
- * A transfer engine on LOOP running at most MAX_ACTIVE transfers at once
- * (more wait in order).  NULL with a message in ERR.
+ * A transfer engine reporting on LOOP, running at most MAX_ACTIVE
+ * transfers at once (more wait in order) on a worker thread it starts.
+ * While transfers are pending they keep LOOP running; an idle engine
+ * does not.  The worker does not survive fork(): a child must leave the
+ * engine alone.  NULL with a message in ERR.
  */
 struct transfer *transfer_new(struct ev_loop *loop, int max_active, char *err, size_t errlen);
-/* Abort every transfer (their callbacks are not called) and free; NULL is fine. */
+/*
+ * Abort every transfer (their callbacks are not called, finished ones not
+ * yet reported included), stop and join the worker, and free; NULL is
+ * fine, and so is a call from a DONE callback.
+ */
 void transfer_free(struct transfer *t);
+/* A new limit, taken up by the worker; lowering lets the running ones finish. */
 void transfer_set_max_active(struct transfer *t, int max_active);
 
 /*
- * Start R (everything is copied).  DONE(ARG, result) follows, from the
- * loop, never from inside this call.  May be called from a DONE callback.
+ * Start R (everything is copied, then handed to the worker).  DONE(ARG,
+ * result) follows, from LOOP, never from inside this call; DONEs come in
+ * the order the transfers finished.  May be called from a DONE callback.
  * 0, or -1 when curl refused the request (DONE is then not called).
  */
 int transfer_start(struct transfer *t, const struct transfer_request *r, transfer_done_fn done,

@@ -25,6 +25,7 @@
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "kaohe/log.h"
@@ -1111,6 +1112,179 @@ static void free_from_done(void **state)
 	assert_true(run_until(c, srv_hanging, 0));
 }
 
+/* ------------------------------------------------------------------ */
+/* the worker thread */
+
+/*
+ * Wait, without running C's loop (so that nothing can be reported), until
+ * the HTTP server has read N requests, then give the worker a moment to
+ * read their answers: completions pile up for the loop.  The tests that
+ * use it hold however far the worker got.
+ */
+static void pile_up_completions(struct ctx *c, int n)
+{
+	struct timespec ms = { 0, 1000000 };
+
+	for (int i = 0; srv_get(c->srv, &c->srv->requests) < n; i++) {
+		if (i > GUARD_SECONDS * 1000)
+			fail_msg("%d requests of %d after %.0f s",
+				 srv_get(c->srv, &c->srv->requests), n, GUARD_SECONDS);
+		nanosleep(&ms, NULL);
+	}
+	for (int i = 0; i < 50; i++)
+		nanosleep(&ms, NULL);
+}
+
+#define FAN_WIDTH 8
+#define FAN_TOTAL 120
+
+static int fan_started;
+
+/* Each DONE starts the transfer FAN_WIDTH further on, while others are in flight. */
+static void fan_hook(struct ctx *c, int tag)
+{
+	char url[128];
+
+	assert_int_equal(transfer_pending(c->t), fan_started - c->ndone);
+	if (tag + FAN_WIDTH < FAN_TOTAL) {
+		struct transfer_request r = post(c, "/status/202", url, sizeof(url));
+		assert_int_equal(start(c, &r, tag + FAN_WIDTH), 0);
+		fan_started++;
+		assert_int_equal(transfer_pending(c->t), fan_started - c->ndone);
+	}
+}
+
+/* Many starts from DONE callbacks, with several transfers always in the worker. */
+static void many_starts_from_done(void **state)
+{
+	struct ctx *c = *state;
+	char url[128];
+	bool seen[FAN_TOTAL] = { false };
+
+	new_transfer(c, 4);
+	c->hook = fan_hook;
+	fan_started = 0;
+	for (int i = 0; i < FAN_WIDTH; i++) {
+		struct transfer_request r = post(c, "/status/202", url, sizeof(url));
+		assert_int_equal(start(c, &r, i), 0);
+		fan_started++;
+	}
+	wait_done(c, FAN_TOTAL);
+	spin(c);
+	assert_int_equal(c->ndone, FAN_TOTAL);
+	for (int i = 0; i < FAN_TOTAL; i++) {
+		assert_false(seen[c->got[i].tag]);
+		seen[c->got[i].tag] = true;
+		assert_int_equal(c->got[i].code, 0);
+		assert_int_equal(c->got[i].status, 202);
+	}
+	assert_int_equal(srv_get(c->srv, &c->srv->requests), FAN_TOTAL);
+	assert_int_equal(transfer_pending(c->t), 0);
+	if (srv_get(c->srv, &c->srv->accepted) > 4)
+		fail_msg("4 at a time used %d connections", srv_get(c->srv, &c->srv->accepted));
+}
+
+/* Lowering the limit reaches the worker before the transfers started after it. */
+static void set_max_active_lowers_limit(void **state)
+{
+	struct ctx *c = *state;
+
+	new_transfer(c, 3);
+	transfer_set_max_active(c->t, 1);
+	gated_batch(c, 1, 5);
+}
+
+/* Freed with finished transfers not yet reported: no DONE, nothing leaks. */
+static void free_with_completions_queued(void **state)
+{
+	struct ctx *c = *state;
+	char url[128];
+
+	new_transfer(c, 4);
+	for (int i = 0; i < 16; i++) {
+		struct transfer_request r = post(c, "/status/200", url, sizeof(url));
+		assert_int_equal(start(c, &r, i), 0);
+	}
+	pile_up_completions(c, 16);
+	assert_int_equal(transfer_pending(c->t), 16);
+	transfer_free(c->t);
+	c->t = NULL;
+	spin(c);
+	assert_int_equal(c->ndone, 0);
+}
+
+/*
+ * The first DONE starts 15 more and lets them finish before it returns;
+ * the second, one of a batch of those, starts 15 more again, lets them
+ * finish and frees: 14 of its batch and the 15 new ones are not reported.
+ */
+static void free_late_hook(struct ctx *c, int tag)
+{
+	char url[128];
+
+	(void)tag;
+	for (int i = 0; i < 15; i++) {
+		struct transfer_request r = post(c, "/status/200", url, sizeof(url));
+		assert_int_equal(start(c, &r, 15 * c->ndone - 14 + i), 0);
+	}
+	pile_up_completions(c, 15 * c->ndone + 1);
+	if (c->ndone == 2) {
+		transfer_free(c->t);
+		c->t = NULL;
+	}
+}
+
+/* transfer_free from a DONE, more of its batch and another batch waiting to be reported. */
+static void free_from_done_with_completions_queued(void **state)
+{
+	struct ctx *c = *state;
+	char url[128];
+	struct transfer_request r;
+
+	new_transfer(c, 16);
+	c->hook = free_late_hook;
+	r = post(c, "/status/200", url, sizeof(url));
+	assert_int_equal(start(c, &r, 0), 0);
+	wait_done(c, 2);
+	assert_null(c->t);
+	spin(c);
+	assert_int_equal(c->ndone, 2);
+	assert_int_equal(srv_get(c->srv, &c->srv->requests), 31);
+}
+
+/*
+ * Pending transfers keep the caller's loop running and an idle engine
+ * does not: ev_run without a flag returns at once with no transfer, and
+ * right after the DONE with one (under a guard that does not count).
+ */
+static void loop_alive_while_pending(void **state)
+{
+	struct ctx *c = *state;
+	char url[128];
+	bool expired = false;
+	ev_timer guard;
+	struct transfer_request r;
+
+	new_transfer(c, 1);
+	ev_now_update(c->loop);
+	ev_timer_init(&guard, on_guard, GUARD_SECONDS, 0.);
+	guard.data = &expired;
+	ev_timer_start(c->loop, &guard);
+	ev_unref(c->loop);
+	ev_run(c->loop, 0);
+	assert_false(expired);
+	assert_int_equal(c->ndone, 0);
+
+	r = post(c, "/status/200", url, sizeof(url));
+	assert_int_equal(start(c, &r, 0), 0);
+	ev_run(c->loop, 0);
+	assert_false(expired);
+	assert_int_equal(c->ndone, 1);
+	assert_int_equal(got_tag(c, 0)->status, 200);
+	ev_ref(c->loop);
+	ev_timer_stop(c->loop, &guard);
+}
+
 static void new_rejects_no_slots(void **state)
 {
 	struct ctx *c = *state;
@@ -1233,6 +1407,12 @@ int main(void)
 		cmocka_unit_test_setup_teardown(https_with_missing_ca_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_with_transfers_in_flight, setup, teardown),
 		cmocka_unit_test_setup_teardown(free_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_starts_from_done, setup, teardown),
+		cmocka_unit_test_setup_teardown(set_max_active_lowers_limit, setup, teardown),
+		cmocka_unit_test_setup_teardown(free_with_completions_queued, setup, teardown),
+		cmocka_unit_test_setup_teardown(free_from_done_with_completions_queued, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(loop_alive_while_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(new_rejects_no_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(smtp_send, setup, teardown),
 		cmocka_unit_test_setup_teardown(smtp_require_tls, setup, teardown),
