@@ -356,6 +356,24 @@ static void dead_detail(struct deliver *d, const char *subject, struct sbuf *out
 		    r.channel, r.name, *r.address ? " " : "", r.address, r.attempts, r.error);
 }
 
+/* An item of a digest of several units, with what orders it. */
+struct keyed {
+	struct notify_item it;
+	int32_t due;  /* the unit's own due day */
+	int unit;     /* then plan order */
+	size_t pos;   /* then the order enqueued */
+};
+
+static int cmp_keyed(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	if (x->due != y->due)
+		return x->due < y->due ? -1 : 1;
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return x->pos < y->pos ? -1 : x->pos > y->pos;
+}
+
 /*
  * Fill M from row R as it stands now.  Occurrences submitted or closed
  * since it was enqueued are left out; 0 when nothing is left to say.
@@ -405,14 +423,28 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 	}
 	if (*row->unit && unit < 0)
 		return 0; /* the unit left the plan */
+	/* An office's escalation digest: its words are "UNIT:OCC". */
+	bool several = m->kind == NOTIFY_ESCALATION && !*row->unit;
 	char *buf;
 	size_t n;
 	const char **occs = words(row->subject, &buf, &n);
 	rd->items = xcalloc(n ? n : 1, sizeof(*rd->items));
 	/* Offsets first: STRS moves while it grows. */
 	size_t (*off)[3] = xcalloc(n ? n : 1, sizeof(*off));
+	struct keyed *keys = several ? xcalloc(n ? n : 1, sizeof(*keys)) : NULL;
 	for (size_t i = 0; i < n; i++) {
-		int o = plan_occ_find(p, occs[i]);
+		const char *name = occs[i];
+		int u = unit;
+		if (several) {
+			char *w = buf + (occs[i] - buf), *colon = strchr(w, ':');
+			if (colon == NULL)
+				continue;
+			*colon = '\0';
+			name = colon + 1;
+			if ((u = plan_unit_find(p, w)) < 0)
+				continue; /* the unit left the plan */
+		}
+		int o = plan_occ_find(p, name);
 		if (o < 0)
 			continue;
 		const struct plan_occ *po = &p->occs[o];
@@ -420,12 +452,15 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 		const char *state = "pending";
 		if (m->kind != NOTIFY_RECORD) {
 			int64_t first;
-			enum occ_state s = engine_occ_state(d->eng, unit, o, now, &first);
+			enum occ_state s = engine_occ_state(d->eng, u, o, now, &first);
 			if (s != OCC_PENDING && s != OCC_OVERDUE)
 				continue;
 			state = engine_state_name(s);
 		}
-		const struct schedule *sc = engine_schedule(d->eng, o, m->kind == NOTIFY_RECORD ? -1 : unit);
+		const struct schedule *sc = engine_schedule(d->eng, o, m->kind == NOTIFY_RECORD ? -1 : u);
+		if (keys)
+			keys[rd->nitems] = (struct keyed){ .due = sc->due_day, .unit = u,
+							   .pos = rd->nitems };
 		char t[40];
 		off[rd->nitems][0] = rd->strs.len;
 		calendar_format_day(sc->due_day, t, sizeof(t));
@@ -441,12 +476,26 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 			.dept = p->depts[pr->dept].name, .state = state,
 			.late = pr->late < 0 ? -pr->late : pr->late,
 			.missing = pr->missing < 0 ? -pr->missing : pr->missing,
+			.unit = several ? p->units[u].name : NULL,
 		};
 	}
 	for (size_t i = 0; i < rd->nitems; i++) {
 		rd->items[i].due = rd->strs.buf + off[i][0];
 		rd->items[i].deadline = rd->strs.buf + off[i][1];
 		rd->items[i].close = rd->strs.buf + off[i][2];
+	}
+	if (keys) {
+		/*
+		 * The units came in plan order, each by its own due days (a
+		 * move may have shifted one unit's): the digest lists the
+		 * rows by due day.
+		 */
+		for (size_t i = 0; i < rd->nitems; i++)
+			keys[i].it = rd->items[i];
+		qsort(keys, rd->nitems, sizeof(*keys), cmp_keyed);
+		for (size_t i = 0; i < rd->nitems; i++)
+			rd->items[i] = keys[i].it;
+		free(keys);
 	}
 	free(off);
 	free(occs);

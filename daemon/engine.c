@@ -801,7 +801,8 @@ static struct reminder reminder_of(const struct engine *e, const struct digest *
 /*
  * Inside the instant's transaction: order each digest's occurrences by
  * due day and hand the messages and snapshots to the outbox, so that
- * they commit (or roll back) with the step that made them due.
+ * they commit (or roll back) with the step that made them due; then say
+ * the instant is complete, for the messages that gather several digests.
  */
 static int enqueue(struct engine *e, int64_t at)
 {
@@ -826,6 +827,8 @@ static int enqueue(struct engine *e, int64_t at)
 		if (e->sink.enqueue_snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period,
 					     &e->snaps[i].t) < 0)
 			return -1;
+	if (e->sink.enqueue_end && e->sink.enqueue_end(e->sink.arg, at) < 0)
+		return -1;
 	return 0;
 }
 

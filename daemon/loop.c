@@ -42,6 +42,7 @@ struct kaohed {
 	struct control *ctl;
 	struct deliver *dl;
 	size_t queued; /* outbox rows enqueued by the engine since the last kick */
+	struct outbox_copies *copies; /* the offices' escalation copies of the instant */
 	size_t reminded; /* reminders logged for the instant being applied */
 	char *state_dir;   /* a copy: the configuration's goes with a reload */
 	/* The publisher: a process of its own writing export_dir. */
@@ -91,6 +92,8 @@ static void arm(struct kaohed *d)
 static void run_engine(struct kaohed *d)
 {
 	int rc = engine_run(d->eng, wall_now());
+	/* An instant rolled back before its end leaves its copies behind. */
+	outbox_copies_clear(d->copies);
 	if (d->queued && d->dl) {
 		d->queued = 0;
 		deliver_kick(d->dl);
@@ -152,7 +155,14 @@ static const char *const kind_names[] = { "before", "due", "overdue", "record" }
 static int on_enqueue(void *arg, const struct reminder *r)
 {
 	struct kaohed *d = arg;
-	return outbox_reminder(d->st, d->cfg, r, &d->queued);
+	return outbox_reminder(d->st, d->cfg, r, d->copies, &d->queued);
+}
+
+/* The instant is complete: each office's copies go in as one digest. */
+static int on_enqueue_end(void *arg, int64_t at)
+{
+	struct kaohed *d = arg;
+	return outbox_copies_flush(d->st, d->cfg, d->copies, at, &d->queued);
 }
 
 static int on_enqueue_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
@@ -217,7 +227,8 @@ static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng
 {
 	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress,
 				    .snapshot = on_snapshot, .enqueue = on_enqueue,
-				    .enqueue_snapshot = on_enqueue_snapshot };
+				    .enqueue_snapshot = on_enqueue_snapshot,
+				    .enqueue_end = on_enqueue_end };
 
 	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
 		store_rollback(d->st);
@@ -549,6 +560,7 @@ int loop_run(const struct loop_opts *o)
 		log_warnx("%s", err);
 		goto out_cfg;
 	}
+	d.copies = outbox_copies_new();
 	if (open_engine(&d, d.cfg, &d.eng, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		goto out_store;
@@ -638,6 +650,7 @@ out_engine:
 out_store:
 	store_close(d.st);
 out_cfg:
+	outbox_copies_free(d.copies);
 	config_free(d.cfg);
 	free(d.state_dir);
 	if (ready_fd >= 0) {

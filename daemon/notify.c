@@ -14,7 +14,9 @@
  *                                      record, snapshot or dead
  *     "at": "2020-12-03T09:00:00+08:00",  when the message became due
  *     "recipient": "八一路街道联络员",  the display name it is addressed to
- *     "unit": {"id": "bayilu", "name": "八一路"},        or null
+ *     "unit": {"id": "bayilu", "name": "八一路"},        or null (an
+ *                                      office's escalation digest of
+ *                                      several units: each item names its)
  *     "department": {"id": "zjj", "name": "区住建局"},   or null
  *     "period": "2020-Q3",             snapshot only, else null
  *     "detail": "…",                   snapshot: the ranking; dead: what
@@ -22,6 +24,8 @@
  *     "items": [                       the occurrences, in digest order
  *       {
  *         "occurrence": "7d@2020-12-10",
+ *         "unit": "八一路",            the unit's name when the message
+ *                                      lists several units' rows, else null
  *         "row": "7d",
  *         "seq": "7",                  the seed's 序号, or null
  *         "title": "…",                the row's 考核内容
@@ -151,6 +155,22 @@ static const char *const default_body[NOTIFY_NKINDS] = {
 			"请检查通知渠道的配置，并视情况人工补发。\n"
 			"（本告警由考核系统于{at}自动发送，编号{delivery}。）",
 };
+
+/*
+ * An office's escalation copy lists the rows of every unit overdue at
+ * that instant, each line labelled with its unit: there is no one {unit}
+ * to name, so the built-in words name the department whose rows they are.
+ */
+static const char default_subject_office[] =
+	"【逾期抄送】{department}考核事项：{count}项材料已逾期未报送";
+static const char default_body_office[] =
+	"{recipient}：\n\n"
+	"现将{department}考核事项的逾期情况抄送如下。"
+	"以下{count}项材料已超过报送期限，至今仍未报送（【】内为报送单位），"
+	"已向各单位发出逾期提醒，请督促其尽快补报：\n\n"
+	"{items}\n\n"
+	"（本抄送由考核系统于{at}自动发送，编号{delivery}。"
+	"如相关单位已补报，请忽略。）";
 
 static const char default_item[] = "- {title}（第{row}项，{due}到期）：{state}；{stake}";
 
@@ -420,6 +440,9 @@ static void value(const struct render *r, enum ph ph, struct sbuf *out)
 			if (i)
 				SBUF_LIT(out, "\n");
 			ri.it = &m->items[i];
+			/* Whose row it is, whatever the item template says. */
+			if (ri.it->unit)
+				sbuf_printf(out, "【%s】", ri.it->unit);
 			expand(&ri, item_template(r->t), IN_ITEM, out);
 		}
 		return;
@@ -467,8 +490,11 @@ void notify_render(const struct notify_templates *t, const struct notify_message
 {
 	struct render r = { t, m, NULL };
 	unsigned k = (unsigned)m->kind < NOTIFY_NKINDS ? (unsigned)m->kind : NOTIFY_DEAD;
-	const char *st = t && t->subject[k] ? t->subject[k] : default_subject[k];
-	const char *bt = t && t->body[k] ? t->body[k] : default_body[k];
+	bool office = k == NOTIFY_ESCALATION && m->unit_name == NULL;
+	const char *ds = office ? default_subject_office : default_subject[k];
+	const char *db = office ? default_body_office : default_body[k];
+	const char *st = t && t->subject[k] ? t->subject[k] : ds;
+	const char *bt = t && t->body[k] ? t->body[k] : db;
 	size_t from = subject->len;
 
 	expand(&r, st, IN_MSG, subject);
@@ -838,6 +864,11 @@ static void html_doc(const struct notify_message *m, const char *subject, const 
 			sbuf_init(&stake);
 			stake_text(it, &stake);
 			SBUF_LIT(out, "<tr><td>");
+			if (it->unit) {
+				SBUF_LIT(out, "【");
+				html_escape(out, it->unit);
+				SBUF_LIT(out, "】");
+			}
 			html_escape(out, it->title);
 			SBUF_LIT(out, "</td><td>");
 			html_escape(out, it->row);
@@ -1029,6 +1060,7 @@ int notify_generic(const struct notify_message *m, const char *subject, const ch
 		const struct notify_item *it = &m->items[i];
 		SBUF_LIT(body, "{\"occurrence\":");
 		it->occ ? report_json_string(body, it->occ) : SBUF_LIT(body, "null");
+		json_member(body, "unit", it->unit);
 		json_member(body, "row", it->row);
 		json_member(body, "seq", it->seq);
 		json_member(body, "title", it->title);

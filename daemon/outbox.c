@@ -2,7 +2,9 @@
  * outbox — who receives what.  The email channel reaches every contact
  * with an address; a webhook (a group robot) reaches the units, the
  * departments and the admins it is configured to serve, and mentions the
- * liaisons' mobiles.
+ * liaisons' mobiles.  A department office's escalation copies of one
+ * instant are one message for all the units overdue then: its row names
+ * no unit, and its subject's words are "UNIT:OCC".
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -24,9 +26,25 @@ struct draft {
 	const char *mentions;
 	const char *const *occs; /* occurrence names, or a period, or "#ID" */
 	const char *const *slots;
+	/*
+	 * Each occurrence's unit when the message lists several units' (an
+	 * office's escalation digest): the keys' units, and the subject's
+	 * words are "UNIT:OCC".  NULL: UNIT for all.
+	 */
+	const char *const *units;
 	size_t n;
 	int64_t at;
 };
+
+/* Append occurrence I of D to a subject: its name, or "UNIT:OCC". */
+static void subject_word(struct sbuf *sb, const struct draft *d, size_t i)
+{
+	if (sb->len)
+		sbuf_puts(sb, " ");
+	if (d->units)
+		sbuf_printf(sb, "%s:", d->units[i]);
+	sbuf_puts(sb, d->occs[i]);
+}
 
 /*
  * Enqueue D for those of its occurrences not yet answered for by this
@@ -45,7 +63,7 @@ static int add(struct store *st, const struct draft *d, size_t *added)
 	snprintf(recipient, sizeof(recipient), "%s:%s", d->channel, d->address);
 	sbuf_init(&subject);
 	for (size_t i = 0; i < d->n; i++)
-		sbuf_printf(&subject, "%s%s", i ? " " : "", d->occs[i]);
+		subject_word(&subject, d, i);
 	struct outbox_row row = { .at = d->at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
 				  .subject = subject.buf, .channel = d->channel,
 				  .address = d->address, .name = d->name, .mentions = d->mentions };
@@ -53,7 +71,8 @@ static int add(struct store *st, const struct draft *d, size_t *added)
 		goto out;
 	bool *fresh = xcalloc(d->n ? d->n : 1, sizeof(*fresh));
 	for (size_t i = 0; i < d->n; i++) {
-		int rc = store_outbox_key_add(st, d->unit, d->occs[i], d->slots[i], recipient, id);
+		int rc = store_outbox_key_add(st, d->units ? d->units[i] : d->unit, d->occs[i],
+					      d->slots[i], recipient, id);
 		if (rc < 0) {
 			free(fresh);
 			goto out;
@@ -69,7 +88,7 @@ static int add(struct store *st, const struct draft *d, size_t *added)
 		sbuf_reset(&subject);
 		for (size_t i = 0; i < d->n; i++)
 			if (fresh[i])
-				sbuf_printf(&subject, "%s%s", subject.len ? " " : "", d->occs[i]);
+				subject_word(&subject, d, i);
 		ret = store_outbox_set_subject(st, id, subject.buf);
 	}
 	free(fresh);
@@ -105,12 +124,20 @@ static void mobiles_of(const struct plan_unit *u, bool leader, struct sbuf *out)
 		sbuf_printf(out, "%s%s", out->len ? " " : "", u->leader.mobile);
 }
 
-/* Send D to the office of DEPT by email and through the webhooks serving it (SKIP_UNIT: not those serving that unit). */
+/*
+ * Send D to the office of DEPT by email and through the webhooks serving
+ * it.  UNITS (NULL: none) gives each occurrence's unit (D's units are
+ * their ids): a webhook is sent only the occurrences of units it does
+ * not serve, as those heard of them in their own overdue notice.
+ */
 static int to_office(struct store *st, const struct config *cfg, struct draft *d, int dept,
-		     int skip_unit, size_t *added)
+		     const int *units, size_t *added)
 {
 	const struct plan_dept *pd = &cfg->plan->depts[dept];
 	const struct channel *email = email_channel(cfg);
+	const struct draft all = *d;
+	const char **occs = NULL, **slots = NULL, **uids = NULL;
+	int ret = -1;
 
 	d->dept = pd->id;
 	d->name = pd->office.name && *pd->office.name ? pd->office.name : pd->name;
@@ -121,24 +148,147 @@ static int to_office(struct store *st, const struct config *cfg, struct draft *d
 		if (add(st, d, added) < 0)
 			return -1;
 	}
+	if (units) {
+		occs = xcalloc(all.n ? all.n : 1, sizeof(*occs));
+		slots = xcalloc(all.n ? all.n : 1, sizeof(*slots));
+		uids = xcalloc(all.n ? all.n : 1, sizeof(*uids));
+	}
 	for (size_t i = 0; i < cfg->set.nchannels; i++) {
 		const struct channel *c = &cfg->set.channels[i];
-		if (!serves_dept(c, dept) || (skip_unit >= 0 && serves_unit(c, skip_unit)))
+		if (!serves_dept(c, dept))
 			continue;
+		if (units) {
+			d->n = 0;
+			for (size_t j = 0; j < all.n; j++)
+				if (!serves_unit(c, units[j])) {
+					occs[d->n] = all.occs[j];
+					slots[d->n] = all.slots[j];
+					uids[d->n++] = all.units[j];
+				}
+			if (d->n == 0)
+				continue;
+			d->occs = occs;
+			d->slots = slots;
+			d->units = uids;
+		}
 		d->channel = c->name;
 		d->address = "";
 		d->mentions = pd->office.mobile ? pd->office.mobile : "";
 		if (add(st, d, added) < 0)
-			return -1;
+			goto out;
 	}
-	return 0;
+	ret = 0;
+out:
+	free(occs);
+	free(slots);
+	free(uids);
+	return ret;
+}
+
+/* One unit's overdue occurrence, waiting for the office's digest. */
+struct copy {
+	int unit;
+	int occ;
+	int dept;          /* the row's owner: whose office hears of it */
+	const char *slot;
+	size_t seq;        /* the order it came in: each unit's is by due day */
+};
+
+struct outbox_copies {
+	struct copy *v;
+	size_t n, cap;
+	int64_t at;        /* the instant of what it holds */
+};
+
+struct outbox_copies *outbox_copies_new(void)
+{
+	return xcalloc(1, sizeof(struct outbox_copies));
+}
+
+void outbox_copies_free(struct outbox_copies *c)
+{
+	if (c == NULL)
+		return;
+	free(c->v);
+	free(c);
+}
+
+void outbox_copies_clear(struct outbox_copies *c)
+{
+	if (c)
+		c->n = 0;
+}
+
+static void copies_push(struct outbox_copies *c, int unit, int occ, int dept, const char *slot,
+			int64_t at)
+{
+	/* Copies of another instant were never flushed: it rolled back. */
+	if (c->n && c->at != at)
+		c->n = 0;
+	c->at = at;
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 64;
+		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	c->v[c->n] = (struct copy){ .unit = unit, .occ = occ, .dept = dept, .slot = slot,
+				    .seq = c->n };
+	c->n++;
+}
+
+/* By department, then units in plan order, each in its digest's order. */
+static int cmp_copy(const void *a, const void *b)
+{
+	const struct copy *x = a, *y = b;
+	if (x->dept != y->dept)
+		return x->dept < y->dept ? -1 : 1;
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbox_copies *c,
+			int64_t at, size_t *added)
+{
+	const struct plan *p = cfg->plan;
+	size_t n = c->n;
+	int ret = 0;
+
+	if (n == 0)
+		return 0;
+	/* Emptied first: whatever happens below, nothing is written twice. */
+	c->n = 0;
+	qsort(c->v, n, sizeof(*c->v), cmp_copy);
+	const char **units = xcalloc(n, sizeof(*units));
+	const char **occs = xcalloc(n, sizeof(*occs));
+	const char **slots = xcalloc(n, sizeof(*slots));
+	int *uidx = xcalloc(n, sizeof(*uidx));
+	for (size_t i = 0, j; i < n && ret == 0; i = j) {
+		size_t m = 0;
+		for (j = i; j < n && c->v[j].dept == c->v[i].dept; j++, m++) {
+			units[m] = p->units[c->v[j].unit].id;
+			occs[m] = p->occs[c->v[j].occ].name;
+			slots[m] = c->v[j].slot;
+			uidx[m] = c->v[j].unit;
+		}
+		struct draft d = { .kind = "escalation", .unit = "", .dept = "", .occs = occs,
+				   .slots = slots, .units = units, .n = m, .at = at };
+		ret = to_office(st, cfg, &d, c->v[i].dept, uidx, added);
+	}
+	free(units);
+	free(occs);
+	free(slots);
+	free(uidx);
+	return ret;
 }
 
 static const char *const kind_of_slot[] = { "before", "due", "overdue", "record" };
 
-/* The escalation's copies: the leader, and each owning office with its own rows. */
+/*
+ * The escalation's copies: the leader's now (a leader belongs to one
+ * unit), the owning offices' gathered in COPIES for the instant's digest.
+ */
 static int escalate(struct store *st, const struct config *cfg, const struct reminder *r,
-		    const char **occs, size_t *added)
+		    const char **occs, struct outbox_copies *copies, size_t *added)
 {
 	const struct plan *p = cfg->plan;
 	const struct plan_unit *u = &p->units[r->unit];
@@ -154,34 +304,19 @@ static int escalate(struct store *st, const struct config *cfg, const struct rem
 		if (add(st, &d, added) < 0)
 			return -1;
 	}
-	const char **sub = xcalloc(r->nocc, sizeof(*sub));
-	const char **subslots = xcalloc(r->nocc, sizeof(*subslots));
-	int ret = 0;
-	for (size_t dept = 0; dept < p->ndepts && ret == 0; dept++) {
-		size_t n = 0;
-		for (size_t i = 0; i < r->nocc; i++)
-			if (p->rows[p->occs[r->occs[i]].row].dept == (int)dept) {
-				sub[n] = occs[i];
-				subslots[n++] = r->slots[i];
-			}
-		if (n == 0)
-			continue;
-		d.occs = sub;
-		d.slots = subslots;
-		d.n = n;
-		ret = to_office(st, cfg, &d, (int)dept, r->unit, added);
-	}
-	free(sub);
-	free(subslots);
-	return ret;
+	for (size_t i = 0; i < r->nocc; i++)
+		copies_push(copies, r->unit, r->occs[i], p->rows[p->occs[r->occs[i]].row].dept,
+			    r->slots[i], r->at);
+	return 0;
 }
 
 int outbox_reminder(struct store *st, const struct config *cfg, const struct reminder *r,
-		    size_t *added)
+		    struct outbox_copies *copies, size_t *added)
 {
 	const struct plan *p = cfg->plan;
 	const struct channel *email = email_channel(cfg);
 	const char **occs = xcalloc(r->nocc ? r->nocc : 1, sizeof(*occs));
+	struct outbox_copies *own = NULL;
 	struct sbuf mobiles, names;
 	int ret = -1;
 
@@ -193,7 +328,7 @@ int outbox_reminder(struct store *st, const struct config *cfg, const struct rem
 			   .slots = r->slots, .n = r->nocc, .at = r->at };
 	if (r->unit < 0) {
 		d.unit = "";
-		ret = to_office(st, cfg, &d, r->dept, -1, added);
+		ret = to_office(st, cfg, &d, r->dept, NULL, added);
 		goto out;
 	}
 	const struct plan_unit *u = &p->units[r->unit];
@@ -222,8 +357,18 @@ int outbox_reminder(struct store *st, const struct config *cfg, const struct rem
 		if (add(st, &d, added) < 0)
 			goto out;
 	}
-	ret = r->escalate ? escalate(st, cfg, r, occs, added) : 0;
+	if (!r->escalate) {
+		ret = 0;
+		goto out;
+	}
+	/* Without the instant's gatherer, the copies are this unit's alone. */
+	if (copies == NULL)
+		copies = own = outbox_copies_new();
+	ret = escalate(st, cfg, r, occs, copies, added);
+	if (ret == 0 && own && outbox_copies_flush(st, cfg, own, r->at, added) < 0)
+		ret = -1;
 out:
+	outbox_copies_free(own);
 	sbuf_free(&mobiles);
 	sbuf_free(&names);
 	free(occs);

@@ -54,6 +54,13 @@ struct engine_sink {
 	int (*enqueue)(void *arg, const struct reminder *r);
 	int (*enqueue_snapshot)(void *arg, int64_t at, const char *period,
 				const struct score_table *t);
+	/*
+	 * Then, still inside the transaction (may be NULL): everything of
+	 * instant AT was handed over, so what gathers several units' rows
+	 * for one recipient (the offices' escalation copies) can go in as
+	 * one message.  -1 rolls the instant back.
+	 */
+	int (*enqueue_end)(void *arg, int64_t at);
 	/* After each instant is applied (may be NULL): a long catch-up's pulse. */
 	void (*progress)(void *arg, int64_t at);
 };

@@ -72,6 +72,12 @@ struct notify_item {
 	const char *state;    /* the engine's state: pending, on-time, late, overdue, missing */
 	int64_t late;         /* hundredths at stake if late (>= 0) */
 	int64_t missing;      /* hundredths at stake if missing (>= 0) */
+	/*
+	 * The unit's name when the message lists several units' rows (an
+	 * office's escalation digest): each item line then starts "【NAME】".
+	 * NULL otherwise.
+	 */
+	const char *unit;
 };
 
 /* One message: what the templates and the payload builders see. */
@@ -81,7 +87,7 @@ struct notify_message {
 	int64_t at;             /* the instant it became due */
 	const char *at_text;    /* AT as ISO-8601 with offset */
 	const char *recipient;  /* the display name of whom it goes to */
-	const char *unit_id, *unit_name; /* NULL unless about one unit */
+	const char *unit_id, *unit_name; /* NULL unless about one unit (the items name theirs) */
 	const char *dept_id, *dept_name; /* NULL unless to/about one department */
 	const struct notify_item *items;
 	size_t nitems;

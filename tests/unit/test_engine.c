@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kaohe/log.h"
 #include "support.h"
 
 static int OCC(struct fx *f, const char *name)
@@ -961,6 +962,77 @@ static void test_record_reminder_to_department(void **state)
 			    "18@2020-06-30"));
 }
 
+/* What the enqueue sinks saw. */
+struct ends {
+	int64_t open_at;  /* the instant of the reminders handed over since the last end */
+	size_t open;      /* how many */
+	size_t nends, nfull; /* ends, and ends closing some reminders */
+	int64_t last_end;
+	int64_t fail_at;  /* the end of this instant fails once */
+	bool mixed;       /* an end came for another instant than its reminders' */
+};
+
+static int ends_enqueue(void *arg, const struct reminder *r)
+{
+	struct ends *e = arg;
+	if (e->open && e->open_at != r->at)
+		e->mixed = true;
+	e->open_at = r->at;
+	e->open++;
+	return 0;
+}
+
+static int ends_end(void *arg, int64_t at)
+{
+	struct ends *e = arg;
+	if (e->open && e->open_at != at)
+		e->mixed = true;
+	if (at == e->fail_at) {
+		e->fail_at = 0;
+		e->open = 0;
+		return -1;
+	}
+	e->nfull += e->open > 0;
+	e->open = 0;
+	e->nends++;
+	e->last_end = at;
+	return 0;
+}
+
+/*
+ * enqueue_end closes every instant after its reminders, inside its
+ * transaction: -1 rolls the instant back, and the next run applies it
+ * again, end included.
+ */
+static void test_enqueue_end_closes_each_instant(void **state)
+{
+	struct fx *f = *state;
+	int64_t fail_at = T("2020-10-16T09:00:00+08:00");
+	struct ends e = { .fail_at = fail_at };
+	struct engine_sink sink = { .arg = &e, .enqueue = ends_enqueue, .enqueue_end = ends_end };
+	struct engine *eng = engine_new(f->p, f->st, &sink, f->start);
+
+	assert_non_null(eng);
+	log_set_level(LOG_LEVEL_ERROR); /* the failure is meant */
+	assert_int_equal(engine_run(eng, T("2020-10-16T12:00:00+08:00")), -1);
+	log_set_level(LOG_LEVEL_WARNING);
+	assert_true(engine_hwm(eng) < fail_at);
+	assert_i64(e.fail_at, 0);
+	assert_i64(e.last_end, engine_hwm(eng));
+	assert_false(e.mixed);
+	size_t ends = e.nends;
+	assert_true(ends > 0);
+	assert_true(e.nfull > 0);
+	/* nothing of the failed instant stayed: it comes again, whole */
+	assert_int_equal(engine_run(eng, T("2020-10-16T12:00:00+08:00")), 0);
+	assert_true(e.nends > ends);
+	assert_i64(e.last_end, engine_hwm(eng));
+	assert_true(engine_hwm(eng) >= fail_at);
+	assert_false(e.mixed);
+	assert_int_equal(e.open, 0);
+	engine_free(eng);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -998,6 +1070,7 @@ int main(void)
 		T_(test_catch_up_sends_latest_slot_only),
 		T_(test_overdue_reminder_escalates),
 		T_(test_record_reminder_to_department),
+		T_(test_enqueue_end_closes_each_instant),
 #undef T_
 	};
 	return cmocka_run_group_tests(tests, config_group_setup, config_group_teardown);

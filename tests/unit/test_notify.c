@@ -32,12 +32,12 @@
 
 static const struct notify_item items[] = {
 	{ "2c@2020-12-10", "2c", "2", "年度工作总结", "区住建局", "2020-12-10",
-	  "2020-12-11T00:00:00+08:00", "2020-12-26T00:00:00+08:00", "pending", 50, 100 },
+	  "2020-12-11T00:00:00+08:00", "2020-12-26T00:00:00+08:00", "pending", 50, 100, NULL },
 	{ "7d@2020-12-08", "7d", "7", "物业企业信用评价<script>alert('x')</script> & \"整改\"",
 	  "区城管执法局", "2020-12-08", "2020-12-09T00:00:00+08:00", "2020-12-24T00:00:00+08:00",
-	  "overdue", 20, 200 },
+	  "overdue", 20, 200, NULL },
 	{ "7a@2020-12-15", "7a", NULL, "小区巡查台账", "区住建局", "2020-12-15",
-	  "2020-12-16T00:00:00+08:00", "2020-12-31T00:00:00+08:00", "late", 0, 100 },
+	  "2020-12-16T00:00:00+08:00", "2020-12-31T00:00:00+08:00", "late", 0, 100, NULL },
 };
 #define NITEMS (sizeof(items) / sizeof(items[0]))
 
@@ -892,6 +892,8 @@ static void generic_json(void **state)
 	assert_int_equal(json_array_size(a), NITEMS);
 	json_t *i0 = json_array_get(a, 0);
 	assert_string_equal(json_string_value(json_object_get(i0, "occurrence")), "2c@2020-12-10");
+	/* a message about one unit: its items name none */
+	assert_contains(body.buf, "{\"occurrence\":\"2c@2020-12-10\",\"unit\":null,\"row\":\"2c\"");
 	assert_string_equal(json_string_value(json_object_get(i0, "row")), "2c");
 	assert_string_equal(json_string_value(json_object_get(i0, "title")), "年度工作总结");
 	assert_string_equal(json_string_value(json_object_get(i0, "department")), "区住建局");
@@ -1374,6 +1376,121 @@ static void classify_long_message_cut(void **state)
 	sbuf_free(&b);
 }
 
+/* ------------------------------------------------------------------ */
+/* an office's digest of several units */
+
+/*
+ * An office's escalation digest of several units: no {unit} to name, so
+ * the built-in words name the department, and each item line starts with
+ * its unit.
+ */
+static struct notify_message office_digest(struct notify_item its[NITEMS])
+{
+	static const char *const units[NITEMS] = { "八一路", "白云", "八一路" };
+	struct notify_message m = message(NOTIFY_ESCALATION);
+
+	memcpy(its, items, NITEMS * sizeof(*its));
+	for (size_t i = 0; i < NITEMS; i++)
+		its[i].unit = units[i];
+	m.items = its;
+	m.recipient = "住建局办公室";
+	m.unit_id = m.unit_name = NULL;
+	m.nmobiles = 0;
+	return m;
+}
+
+static void default_office_digest_wording(void **state)
+{
+	struct notify_item its[NITEMS];
+	struct notify_message m = office_digest(its);
+	struct sbuf s, t;
+
+	(void)state;
+	render(NULL, &m, &s, &t);
+	assert_string_equal(s.buf, "【逾期抄送】区住建局考核事项：3项材料已逾期未报送");
+	assert_true(starts_with(t.buf, "住建局办公室：\n\n现将区住建局考核事项的逾期情况抄送如下。"));
+	assert_contains(t.buf, "\n\n【八一路】- 年度工作总结（第2c项，2020-12-10到期）：未报送；"
+			       "逾期扣0.5分，未报送扣1分\n【白云】- 物业企业");
+	assert_contains(t.buf, "\n【八一路】- 小区巡查台账（第7a项");
+	assert_contains(t.buf, "各单位");
+	/* nothing reads as if one unit were meant */
+	assert_lacks(t.buf, "该单位");
+	assert_lacks(t.buf, "现将考核材料");
+	sbuf_free(&s);
+	sbuf_free(&t);
+
+	/* The leader's copy is about one unit: the unit's words, no labels. */
+	m = message(NOTIFY_ESCALATION);
+	render(NULL, &m, &s, &t);
+	assert_string_equal(s.buf, "【逾期抄送】八一路：3项材料已逾期未报送");
+	assert_lacks(t.buf, "【八一路】");
+	sbuf_free(&s);
+	sbuf_free(&t);
+}
+
+/* A template of one's own still gets the labels, and is used as it stands. */
+static void custom_office_digest(void **state)
+{
+	struct notify_templates t = { .item = "{title}" };
+	struct notify_item its[NITEMS];
+	struct notify_message m = office_digest(its);
+	struct sbuf s, x;
+
+	(void)state;
+	t.subject[NOTIFY_ESCALATION] = "[{unit}] {department} {count}";
+	t.body[NOTIFY_ESCALATION] = "{items}";
+	render(&t, &m, &s, &x);
+	assert_string_equal(s.buf, "[] 区住建局 3");
+	assert_string_equal(x.buf, "【八一路】年度工作总结\n"
+				   "【白云】物业企业信用评价<script>alert('x')</script> & \"整改\"\n"
+				   "【八一路】小区巡查台账");
+	sbuf_free(&s);
+	sbuf_free(&x);
+}
+
+/* The email's table and the generic webhook's items name each row's unit. */
+static void office_digest_payloads(void **state)
+{
+	struct notify_item its[NITEMS];
+	struct notify_message m = office_digest(its);
+	struct notify_email e = envelope();
+	struct sbuf s, t, out;
+	json_error_t err;
+	char *ph;
+
+	(void)state;
+	its[1].unit = "<白云>";
+	render(NULL, &m, &s, &t);
+	sbuf_init(&out);
+	assert_int_equal(notify_email(&e, &m, s.buf, t.buf, &out), 0);
+	char *html = mime_part(out.buf, "=_kaohe_42_1607389207", 1, &ph);
+	assert_contains(html, "<td>【八一路】年度工作总结</td><td>2c</td>");
+	assert_contains(html, "<td>【&lt;白云&gt;】物业企业信用评价&lt;script&gt;");
+	assert_contains(html, "<td>【八一路】小区巡查台账</td>");
+	free(ph);
+	free(html);
+	sbuf_free(&out);
+
+	sbuf_init(&out);
+	assert_int_equal(notify_generic(&m, s.buf, t.buf, &out), 0);
+	assert_contains(out.buf, "\"unit\":null,\"department\":{\"id\":\"zjj\"");
+	assert_contains(out.buf, "{\"occurrence\":\"2c@2020-12-10\",\"unit\":\"八一路\",\"row\":\"2c\"");
+	json_t *j = json_loads(out.buf, 0, &err);
+	if (!j)
+		fail_msg("not JSON: %s", err.text);
+	assert_true(json_is_null(json_object_get(j, "unit")));
+	json_t *a = json_object_get(j, "items");
+	assert_int_equal(json_array_size(a), NITEMS);
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 1), "unit")),
+			    "<白云>");
+	assert_string_equal(json_string_value(json_object_get(json_array_get(a, 2), "unit")),
+			    "八一路");
+	json_decref(j);
+	sbuf_free(&out);
+	sbuf_free(&s);
+	sbuf_free(&t);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1395,6 +1512,9 @@ int main(void)
 		cmocka_unit_test(email_refuses_bad_addresses),
 		cmocka_unit_test(generic_json),
 		cmocka_unit_test(generic_signature),
+		cmocka_unit_test(default_office_digest_wording),
+		cmocka_unit_test(custom_office_digest),
+		cmocka_unit_test(office_digest_payloads),
 		cmocka_unit_test(wecom_text),
 		cmocka_unit_test(wecom_markdown),
 		cmocka_unit_test(dingtalk_body),

@@ -4,9 +4,10 @@
  * in-memory store under a small configuration (an email channel and
  * webhooks serving one unit, every unit, a department, a unit and a
  * department, and the admins).  Every row is read back and checked: its
- * kind, recipient, channel, mentions, subject and what it concerns; and
- * that nothing is enqueued twice for one (unit, occurrence, slot,
- * recipient).
+ * kind, recipient, channel, mentions, subject and what it concerns; that
+ * an office's escalation copies of one instant are one digest of every
+ * unit's rows; and that nothing is enqueued twice for one (unit,
+ * occurrence, slot, recipient).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -114,10 +115,14 @@ static const char CONF_PLAN[] =
 /* ------------------------------------------------------------------ */
 /* Fixture                                                             */
 
+#define AT INT64_C(1592182800) /* 2020-06-15T09:00:00+08:00 */
+
 struct fix {
 	char dir[64];
 	struct config *cfg;
 	struct store *st;
+	struct outbox_copies *copies; /* the offices' copies of the instant */
+	int64_t at;                   /* the instant reminded of */
 };
 
 /* Load TEXT as a configuration file in a fresh temporary directory. */
@@ -165,6 +170,8 @@ static int setup_with(void **state, const char *channels)
 	assert_int_equal(store_begin(x->st), 0);
 	assert_int_equal(store_sync_plan(x->st, x->cfg->plan), 0);
 	assert_int_equal(store_commit(x->st), 0);
+	x->copies = outbox_copies_new();
+	x->at = AT;
 	*state = x;
 	return 0;
 }
@@ -190,6 +197,7 @@ static int teardown(void **state)
 	struct fix *x = *state;
 	store_close(x->st);
 	config_free(x->cfg);
+	outbox_copies_free(x->copies);
 	free(x);
 	return 0;
 }
@@ -285,8 +293,6 @@ static void expect_row(const struct orow *o, const char *unit, const char *dept,
 /* ------------------------------------------------------------------ */
 /* Reminders                                                           */
 
-#define AT INT64_C(1592182800) /* 2020-06-15T09:00:00+08:00 */
-
 static int unit_of(struct fix *x, const char *id)
 {
 	int u = plan_unit_find(x->cfg->plan, id);
@@ -306,10 +312,12 @@ static int dept_of(struct fix *x, const char *id)
 /*
  * Enqueue a reminder of KIND about the occurrences named in the
  * space-separated OCCS, all in slot SLOT, for UNIT (NULL: to department
- * DEPT); the count of rows added.
+ * DEPT), at x->at, the offices' copies gathered in COPIES (NULL: written
+ * at once); the count of rows added.
  */
-static size_t remind(struct fix *x, enum slot_kind kind, const char *unit, const char *dept,
-		     const char *occs, const char *slot, bool escalate)
+static size_t remind_to(struct fix *x, struct outbox_copies *copies, enum slot_kind kind,
+			const char *unit, const char *dept, const char *occs, const char *slot,
+			bool escalate)
 {
 	int idx[8];
 	const char *slots[8];
@@ -324,7 +332,7 @@ static size_t remind(struct fix *x, enum slot_kind kind, const char *unit, const
 			fail_msg("no occurrence %s", t);
 		slots[n++] = slot;
 	}
-	struct reminder r = { .at = AT,
+	struct reminder r = { .at = x->at,
 			      .kind = kind,
 			      .unit = unit ? unit_of(x, unit) : -1,
 			      .dept = dept ? dept_of(x, dept) : -1,
@@ -333,9 +341,27 @@ static size_t remind(struct fix *x, enum slot_kind kind, const char *unit, const
 			      .nocc = n,
 			      .escalate = escalate };
 	assert_int_equal(store_begin(x->st), 0);
-	assert_int_equal(outbox_reminder(x->st, x->cfg, &r, &added), 0);
+	assert_int_equal(outbox_reminder(x->st, x->cfg, &r, copies, &added), 0);
 	assert_int_equal(store_commit(x->st), 0);
 	return added;
+}
+
+/* The end of the instant: the offices' digests; the count of rows added. */
+static size_t flush(struct fix *x)
+{
+	size_t added = 0;
+	assert_int_equal(store_begin(x->st), 0);
+	assert_int_equal(outbox_copies_flush(x->st, x->cfg, x->copies, x->at, &added), 0);
+	assert_int_equal(store_commit(x->st), 0);
+	return added;
+}
+
+/* One reminder making an instant of its own, as remind_to() and flush(). */
+static size_t remind(struct fix *x, enum slot_kind kind, const char *unit, const char *dept,
+		     const char *occs, const char *slot, bool escalate)
+{
+	size_t added = remind_to(x, x->copies, kind, unit, dept, occs, slot, escalate);
+	return added + flush(x);
 }
 
 #define UA_MOBILES "13800000001 13800000002 13800000003"
@@ -406,7 +432,8 @@ static void test_overdue_without_escalation(void **state)
  * webhooks also mention the leader), the leader by email about all
  * three, dep1's office by email and its robot about r1 and r3 only,
  * dep2's office by email about r2 only; ua-dep2 serves ua already, so it
- * gets no second, department copy.
+ * gets no second, department copy.  An office's copy is its digest of
+ * the instant: it names no unit, its words do ("ua:r1").
  */
 static void test_overdue_escalation(void **state)
 {
@@ -426,11 +453,11 @@ static void test_overdue_escalation(void **state)
 	expect_row(the(&rs, "overdue", "ua-dep2", ""), "ua", "", "r1 r2 r3", UA_NAMES, m, AT);
 	expect_row(the(&rs, "escalation", "email", "leader@ua.example.org"), "ua", "", "r1 r2 r3",
 		   "甲主任", "", AT);
-	expect_row(the(&rs, "escalation", "email", "office@dep1.example.org"), "ua", "dep1",
-		   "r1 r3", "一局办公室", "", AT);
-	expect_row(the(&rs, "escalation", "dep1-robot", ""), "ua", "dep1", "r1 r3", "一局办公室",
-		   "13600000001", AT);
-	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "ua", "dep2", "r2",
+	expect_row(the(&rs, "escalation", "email", "office@dep1.example.org"), "", "dep1",
+		   "ua:r1 ua:r3", "一局办公室", "", AT);
+	expect_row(the(&rs, "escalation", "dep1-robot", ""), "", "dep1", "ua:r1 ua:r3",
+		   "一局办公室", "13600000001", AT);
+	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "", "dep2", "ua:r2",
 		   "二局办公室", "", AT);
 	assert_int_equal(on_channel(&rs, "ua-dep2"), 1);
 	assert_int_equal(on_channel(&rs, "admins-robot"), 0);
@@ -452,9 +479,10 @@ static void test_overdue_escalation_other_unit(void **state)
 	expect_row(the(&rs, "overdue", "email", "l1@ub.example.org"), "ub", "", "r2", "乙一", "",
 		   AT);
 	expect_row(the(&rs, "overdue", "streets", ""), "ub", "", "r2", "乙一", "13700000009", AT);
-	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "ub", "dep2", "r2",
+	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "", "dep2", "ub:r2",
 		   "二局办公室", "", AT);
-	expect_row(the(&rs, "escalation", "ua-dep2", ""), "ub", "dep2", "r2", "二局办公室", "", AT);
+	expect_row(the(&rs, "escalation", "ua-dep2", ""), "", "dep2", "ub:r2", "二局办公室", "",
+		   AT);
 	assert_int_equal(on_channel(&rs, "ua-robot"), 0);
 	assert_int_equal(on_channel(&rs, "dep1-robot"), 0);
 }
@@ -532,20 +560,192 @@ static void test_digest_subject_keeps_order(void **state)
 	assert_string_equal(the(&rs, "escalation", "email", "leader@ua.example.org")->subject,
 			    "r3 r1 r2");
 	assert_string_equal(the(&rs, "escalation", "email", "office@dep1.example.org")->subject,
-			    "r3 r1");
+			    "ua:r3 ua:r1");
 	/* and read back one by one, a row is what the list said */
 	struct outbox_row r;
 	const struct orow *o = the(&rs, "escalation", "dep1-robot", "");
 	assert_int_equal(store_outbox_get(x->st, o->id, &r), 1);
-	assert_string_equal(r.subject, "r3 r1");
+	assert_string_equal(r.subject, "ua:r3 ua:r1");
 	assert_string_equal(r.kind, "escalation");
-	assert_string_equal(r.unit, "ua");
+	assert_string_equal(r.unit, "");
 	assert_string_equal(r.dept, "dep1");
 	assert_string_equal(r.mentions, "13600000001");
 	assert_int_equal(r.state, OUTBOX_PENDING);
 	assert_int_equal(r.attempts, 0);
 	assert_i64(r.next_ms, AT * 1000);
 	assert_i64(r.since_ms, AT * 1000);
+}
+
+/* Whether the outbox holds key (UNIT, OCC, SLOT, RECIPIENT) already. */
+static bool held(struct fix *x, const char *unit, const char *occ, const char *slot,
+		 const char *recipient, int64_t id)
+{
+	assert_int_equal(store_begin(x->st), 0);
+	int rc = store_outbox_key_add(x->st, unit, occ, slot, recipient, id);
+	store_rollback(x->st);
+	assert_true(rc >= 0);
+	return rc == 0;
+}
+
+/*
+ * ub (r1, r2) and ua (r1, r2, r3) overdue at one instant, in that
+ * order: each office gets one message listing both units' rows, units in
+ * plan order, each unit's rows as its digest had them.  dep1's robot
+ * serves neither unit: all of dep1's.  ua-dep2 serves ua, which heard of
+ * r2 in its own overdue notice: only ub's.  The unit's own messages are
+ * as before, the leaders' copies too (ub's leader has no email).
+ */
+static void test_office_digest_of_several_units(void **state)
+{
+	struct fix *x = *state;
+	struct rows rs;
+
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00",
+				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1 r2", "+1d@09:00",
+				   true), 6);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 8);
+	for (size_t i = 0; i < rs.n; i++)
+		assert_string_equal(rs.r[i].dept, "");
+	assert_int_equal(flush(x), 4);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 12);
+	const struct orow *d1 = the(&rs, "escalation", "email", "office@dep1.example.org");
+	expect_row(d1, "", "dep1", "ua:r3 ua:r1 ub:r1", "一局办公室", "", AT);
+	expect_row(the(&rs, "escalation", "dep1-robot", ""), "", "dep1", "ua:r3 ua:r1 ub:r1",
+		   "一局办公室", "13600000001", AT);
+	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "", "dep2",
+		   "ua:r2 ub:r2", "二局办公室", "", AT);
+	expect_row(the(&rs, "escalation", "ua-dep2", ""), "", "dep2", "ub:r2", "二局办公室", "",
+		   AT);
+	expect_row(the(&rs, "escalation", "email", "leader@ua.example.org"), "ua", "",
+		   "r3 r1 r2", "甲主任", "", AT);
+	assert_int_equal(on_channel(&rs, "ua-dep2"), 2); /* ua's overdue notice, ub's copy */
+
+	/* Each row of the digest answers for its own unit's key. */
+	const char *office1 = "email:office@dep1.example.org";
+	assert_true(held(x, "ua", "r3", "+1d@09:00", office1, d1->id));
+	assert_true(held(x, "ub", "r1", "+1d@09:00", office1, d1->id));
+	assert_true(held(x, "ub", "r2", "+1d@09:00", "email:office@dep2.example.org", d1->id));
+	assert_true(held(x, "ub", "r2", "+1d@09:00", "ua-dep2:", d1->id));
+	/* (ua's own overdue notice holds ua's key on ua-dep2: why it gets no copy) */
+	assert_true(held(x, "ua", "r2", "+1d@09:00", "ua-dep2:", d1->id));
+	assert_false(held(x, "ua", "r2", "+1d@09:00", "dep1-robot:", d1->id));
+	assert_false(held(x, "ub", "r3", "+1d@09:00", office1, d1->id));
+	assert_false(held(x, "", "ua:r3", "+1d@09:00", office1, d1->id));
+
+	/* A flush of nothing adds nothing; the same instant again neither. */
+	assert_int_equal(flush(x), 0);
+	assert_int_equal(remind(x, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00", true), 0);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1 r2",
+				   "+1d@09:00", true), 0);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00",
+				   true), 0);
+	assert_int_equal(flush(x), 0);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 12);
+
+	/* With a unit not yet reminded, the digest names it alone. */
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1", "+1d@09:00",
+				   true), 0);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "uc", NULL, "r1", "+1d@09:00",
+				   true), 1); /* streets */
+	assert_int_equal(flush(x), 2);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 15);
+	expect_row(&rs.r[13], "", "dep1", "uc:r1", "一局办公室", "", AT);
+	assert_string_equal(rs.r[13].address, "office@dep1.example.org");
+	expect_row(&rs.r[14], "", "dep1", "uc:r1", "一局办公室", "13600000001", AT);
+	assert_string_equal(rs.r[14].channel, "dep1-robot");
+}
+
+/*
+ * A webhook serving the department and one of the units: that unit's
+ * rows reach it in the unit's own overdue notice, never again in the
+ * office's digest.
+ */
+static void test_office_digest_webhook_serving_a_unit(void **state)
+{
+	struct fix *x = *state;
+	struct rows rs;
+
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+1d@09:00",
+				   true), 6);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00",
+				   true), 2);
+	/* ua-dep2 serves ua: only ub's row; the email lists both */
+	assert_int_equal(flush(x), 2);
+	read_all(x, &rs);
+	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "", "dep2",
+		   "ua:r2 ub:r2", "二局办公室", "", AT);
+	expect_row(the(&rs, "escalation", "ua-dep2", ""), "", "dep2", "ub:r2", "二局办公室", "",
+		   AT);
+	/* ua alone at the next instant: ua-dep2 gets no copy at all */
+	x->at = AT + 86400;
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+2d@09:00",
+				   true), 6);
+	assert_int_equal(flush(x), 1);
+	read_all(x, &rs);
+	assert_string_equal(rs.r[rs.n - 1].address, "office@dep2.example.org");
+	assert_string_equal(rs.r[rs.n - 1].subject, "ua:r2");
+	assert_i64(rs.r[rs.n - 1].at, AT + 86400);
+}
+
+/*
+ * An instant rolled back before its end leaves nothing behind: cleared
+ * by hand, or dropped when the next instant's reminders come in.
+ */
+static void test_office_copies_of_a_failed_instant(void **state)
+{
+	struct fix *x = *state;
+	struct rows rs;
+
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+1d@09:00",
+				   true), 2);
+	outbox_copies_clear(x->copies);
+	assert_int_equal(flush(x), 0);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 2);
+
+	/* never flushed, then another instant: its copies only */
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00",
+				   true), 2);
+	x->at = AT + 3600;
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r3", "+1d@10:00",
+				   true), 2);
+	assert_int_equal(flush(x), 2);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 8);
+	expect_row(the(&rs, "escalation", "email", "office@dep1.example.org"), "", "dep1", "ub:r3",
+		   "一局办公室", "", AT + 3600);
+	assert_int_equal(on_channel(&rs, "ua-dep2"), 0);
+
+	/* a flush whose transaction failed empties the gatherer all the same */
+	size_t added = 0;
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+2d@10:00",
+				   true), 2);
+	assert_int_equal(store_begin(x->st), 0);
+	assert_int_equal(outbox_copies_flush(x->st, x->cfg, x->copies, x->at, &added), 0);
+	assert_int_equal(added, 2);
+	store_rollback(x->st);
+	assert_int_equal(flush(x), 0);
+}
+
+/* Without a gatherer, a reminder's office copies are written at once. */
+static void test_office_copies_without_gatherer(void **state)
+{
+	struct fix *x = *state;
+	struct rows rs;
+
+	assert_int_equal(remind_to(x, NULL, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00", true),
+			 6);
+	assert_int_equal(remind_to(x, NULL, SLOT_OVERDUE, "ua", NULL, "r1", "+1d@09:00", true), 8);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 14);
+	expect_row(&rs.r[2], "", "dep1", "ub:r1", "一局办公室", "", AT);
+	expect_row(&rs.r[4], "", "dep2", "ub:r2", "二局办公室", "", AT);
+	assert_int_equal(flush(x), 0);
 }
 
 /* ------------------------------------------------------------------ */
@@ -668,9 +868,9 @@ static void test_email_only(void **state)
 		assert_true(rs.r[i].address[0] != '\0');
 		assert_string_equal(rs.r[i].mentions, "");
 	}
-	expect_row(the(&rs, "escalation", "email", "office@dep1.example.org"), "ua", "dep1", "r1",
+	expect_row(the(&rs, "escalation", "email", "office@dep1.example.org"), "", "dep1", "ua:r1",
 		   "一局办公室", "", AT);
-	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "ua", "dep2", "r2",
+	expect_row(the(&rs, "escalation", "email", "office@dep2.example.org"), "", "dep2", "ua:r2",
 		   "二局办公室", "", AT);
 }
 
@@ -687,6 +887,10 @@ int main(void)
 		T_(test_same_reminder_twice_adds_nothing),
 		T_(test_partly_reminded_digest),
 		T_(test_digest_subject_keeps_order),
+		T_(test_office_digest_of_several_units),
+		T_(test_office_digest_webhook_serving_a_unit),
+		T_(test_office_copies_of_a_failed_instant),
+		T_(test_office_copies_without_gatherer),
 		T_(test_snapshot_to_admins),
 		T_(test_dead_notice_to_admins),
 		T_(test_dead_notice_of_dead_notice_is_not_enqueued),
