@@ -28,32 +28,23 @@
  */
 static void html_text(struct sbuf *sb, const char *s)
 {
-	const char *run = s;
-
 	if (s == NULL)
 		return;
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		const char *rep;
+	while (*s) {
+		size_t n = 0;
+		unsigned char c;
 
-		switch (c) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		case '\n': rep = "&#10;"; break;
-		case '\t': continue;
-		default:
-			if (c >= 0x20 && c != 0x7f)
-				continue;
-			rep = "";
-		}
-		sbuf_add(sb, run, (size_t)(s - run));
-		sbuf_puts(sb, rep);
-		run = s + 1;
+		/* A run that HTML allows as it stands, markup apart... */
+		while ((c = (unsigned char)s[n]) == '\t' || (c >= 0x20 && c != 0x7f))
+			n++;
+		sbuf_add_html(sb, s, n);
+		s += n;
+		/* ...then the control character or the NUL that ends it. */
+		if (c == '\n')
+			SBUF_LIT(sb, "&#10;");
+		if (c != '\0')
+			s++;
 	}
-	sbuf_add(sb, run, (size_t)(s - run));
 }
 
 /*

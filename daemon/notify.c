@@ -317,13 +317,6 @@ static const char *state_text(enum notify_kind kind, const char *state)
 	return state;
 }
 
-static void add_points(struct sbuf *sb, int64_t h)
-{
-	char buf[32];
-	util_format_fixed(h, 2, buf, sizeof(buf));
-	sbuf_puts(sb, buf);
-}
-
 /*
  * "逾期扣0.5分，未报送扣1分": always both halves, so that a late day that
  * costs nothing is not read as a miss that costs nothing.
@@ -336,14 +329,14 @@ static void stake_text(const struct notify_item *it, struct sbuf *sb)
 	}
 	if (it->late > 0) {
 		SBUF_LIT(sb, "逾期扣");
-		add_points(sb, it->late);
+		report_points_text(sb, it->late);
 		SBUF_LIT(sb, "分");
 	} else {
 		SBUF_LIT(sb, "逾期不扣分");
 	}
 	if (it->missing > 0) {
 		SBUF_LIT(sb, "，未报送扣");
-		add_points(sb, it->missing);
+		report_points_text(sb, it->missing);
 		SBUF_LIT(sb, "分");
 	} else {
 		SBUF_LIT(sb, "，未报送不扣分");
@@ -415,8 +408,8 @@ static void value(const struct render *r, enum ph ph, struct sbuf *out)
 		case PH_DUE: puts0(out, it->due); return;
 		case PH_DEADLINE: puts0(out, it->deadline); return;
 		case PH_CLOSE: puts0(out, it->close); return;
-		case PH_LATE: add_points(out, it->late); return;
-		case PH_MISSING: add_points(out, it->missing); return;
+		case PH_LATE: report_points_text(out, it->late); return;
+		case PH_MISSING: report_points_text(out, it->missing); return;
 		case PH_STAKE: stake_text(it, out); return;
 		case PH_STATE: sbuf_puts(out, state_text(m->kind, it->state)); return;
 		default: return;
@@ -796,31 +789,11 @@ static void add_body_base64(struct sbuf *out, const char *s)
 	sbuf_free(&b);
 }
 
-/* LEN bytes of S with the five characters that could open markup as references. */
-static void html_escape_n(struct sbuf *out, const char *s, size_t len)
-{
-	const char *run = s, *end = s + len;
-	for (; s < end; s++) {
-		const char *rep;
-		switch (*s) {
-		case '&': rep = "&amp;"; break;
-		case '<': rep = "&lt;"; break;
-		case '>': rep = "&gt;"; break;
-		case '"': rep = "&quot;"; break;
-		case '\'': rep = "&#39;"; break;
-		default: continue;
-		}
-		sbuf_add(out, run, (size_t)(s - run));
-		sbuf_puts(out, rep);
-		run = s + 1;
-	}
-	sbuf_add(out, run, (size_t)(s - run));
-}
-
+/* S with the characters that could open markup as references; NULL appends nothing. */
 static void html_escape(struct sbuf *out, const char *s)
 {
 	if (s)
-		html_escape_n(out, s, strlen(s));
+		sbuf_add_html(out, s, strlen(s));
 }
 
 /*
@@ -839,7 +812,7 @@ static void html_doc(const struct notify_message *m, const char *subject, const 
 	SBUF_LIT(out, "</h3>\n<p>");
 	for (const char *p = text; *p;) {
 		size_t n = strcspn(p, "\r\n");
-		html_escape_n(out, p, n);
+		sbuf_add_html(out, p, n);
 		p += n;
 		if (!*p)
 			break;
@@ -990,9 +963,17 @@ static json_t *jstr(const char *s)
 	return s ? json_string(s) : json_null();
 }
 
-/* Append J to BODY, compact and in insertion order, and drop it. */
-static int dump(json_t *j, struct sbuf *body)
+/*
+ * Append J to BODY, compact and in insertion order, and drop it.  BAD
+ * says a member could not be set (a string not UTF-8): then J is only
+ * dropped, and the answer is -1.
+ */
+static int dump(json_t *j, int bad, struct sbuf *body)
 {
+	if (bad) {
+		json_decref(j);
+		return -1;
+	}
 	char *s = report_dump(j);
 	json_decref(j);
 	if (!s)
@@ -1135,6 +1116,23 @@ static void add_trimmed(struct sbuf *out, const char *text)
 	sbuf_add(out, text, n);
 }
 
+/* A robot's plain text: SUBJECT on a line of its own, then TEXT. */
+static void add_subject_text(struct sbuf *out, const char *subject, const char *text)
+{
+	sbuf_puts(out, subject);
+	SBUF_LIT(out, "\n");
+	add_trimmed(out, text);
+}
+
+/* A line of "@mobile" mentions after the text, when there is anyone to mention. */
+static void add_mentions_line(const struct notify_message *m, struct sbuf *out)
+{
+	if (m->nmobiles) {
+		SBUF_LIT(out, "\n");
+		add_mentions(m, out);
+	}
+}
+
 /*
  * HEAD then TAIL in at most LIMIT bytes.  The tail (who is mentioned)
  * always survives; when the head is too long it is cut on a character
@@ -1215,15 +1213,10 @@ int notify_wecom(bool markdown, const struct notify_message *m, const char *subj
 		md_escape(&head, t.buf);
 		sbuf_free(&t);
 		/* Markdown cannot mention by mobile: the numbers are at least shown. */
-		if (m->nmobiles) {
-			SBUF_LIT(&tail, "\n");
-			add_mentions(m, &tail);
-		}
+		add_mentions_line(m, &tail);
 		fit(&content, &head, &tail, WECOM_MARKDOWN_MAX);
 	} else {
-		sbuf_puts(&head, subject);
-		SBUF_LIT(&head, "\n");
-		add_trimmed(&head, text);
+		add_subject_text(&head, subject, text);
 		fit(&content, &head, &tail, WECOM_TEXT_MAX);
 	}
 	bad |= json_object_set_new(o, "msgtype", json_string(markdown ? "markdown" : "text"));
@@ -1234,11 +1227,7 @@ int notify_wecom(bool markdown, const struct notify_message *m, const char *subj
 	sbuf_free(&head);
 	sbuf_free(&tail);
 	sbuf_free(&content);
-	if (bad) {
-		json_decref(o);
-		return -1;
-	}
-	return dump(o, body);
+	return dump(o, bad, body);
 }
 
 /* DingTalk's documented limit on a text message's content. */
@@ -1254,14 +1243,9 @@ int notify_dingtalk(const struct notify_message *m, const char *subject, const c
 	sbuf_init(&head);
 	sbuf_init(&tail);
 	sbuf_init(&content);
-	sbuf_puts(&head, subject);
-	SBUF_LIT(&head, "\n");
-	add_trimmed(&head, text);
+	add_subject_text(&head, subject, text);
 	/* DingTalk highlights a mention only where "@mobile" stands in the text. */
-	if (m->nmobiles) {
-		SBUF_LIT(&tail, "\n");
-		add_mentions(m, &tail);
-	}
+	add_mentions_line(m, &tail);
 	fit(&content, &head, &tail, DINGTALK_TEXT_MAX);
 	bad |= json_object_set_new(o, "msgtype", json_string("text"));
 	bad |= json_object_set_new(t, "content", json_string(content.buf));
@@ -1272,11 +1256,7 @@ int notify_dingtalk(const struct notify_message *m, const char *subject, const c
 	sbuf_free(&head);
 	sbuf_free(&tail);
 	sbuf_free(&content);
-	if (bad) {
-		json_decref(o);
-		return -1;
-	}
-	return dump(o, body);
+	return dump(o, bad, body);
 }
 
 static void url_encode(struct sbuf *out, const char *s)
@@ -1370,11 +1350,7 @@ static int feishu_body(const struct sbuf *head, const struct sbuf *tail, size_t 
 	bad |= json_object_set_new(c, "text", json_string(content.buf));
 	bad |= json_object_set_new(o, "content", c);
 	sbuf_free(&content);
-	if (bad) {
-		json_decref(o);
-		return -1;
-	}
-	return dump(o, body);
+	return dump(o, bad, body);
 }
 
 int notify_feishu(const struct notify_message *m, const char *subject, const char *text,
@@ -1386,14 +1362,9 @@ int notify_feishu(const struct notify_message *m, const char *subject, const cha
 
 	sbuf_init(&head);
 	sbuf_init(&tail);
-	sbuf_puts(&head, subject);
-	SBUF_LIT(&head, "\n");
-	add_trimmed(&head, text);
+	add_subject_text(&head, subject, text);
 	/* A text message mentions by user id only; the mobiles at least name who is meant. */
-	if (m->nmobiles) {
-		SBUF_LIT(&tail, "\n");
-		add_mentions(m, &tail);
-	}
+	add_mentions_line(m, &tail);
 	/* Escapes can only grow the body: shrink the content by the excess until it fits. */
 	for (int tries = 0; tries < 8; tries++) {
 		sbuf_init(&try);

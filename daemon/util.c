@@ -288,6 +288,28 @@ void sbuf_puts(struct sbuf *sb, const char *s)
 	sbuf_add(sb, s, strlen(s));
 }
 
+void sbuf_add_html(struct sbuf *sb, const char *s, size_t len)
+{
+	const char *run = s, *end = s + len;
+
+	for (; s < end; s++) {
+		const char *rep;
+
+		switch (*s) {
+		case '&': rep = "&amp;"; break;
+		case '<': rep = "&lt;"; break;
+		case '>': rep = "&gt;"; break;
+		case '"': rep = "&quot;"; break;
+		case '\'': rep = "&#39;"; break;
+		default: continue;
+		}
+		sbuf_add(sb, run, (size_t)(s - run));
+		sbuf_puts(sb, rep);
+		run = s + 1;
+	}
+	sbuf_add(sb, run, (size_t)(s - run));
+}
+
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 {
 	va_list ap;

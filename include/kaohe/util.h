@@ -100,5 +100,11 @@ static inline void sbuf_reset(struct sbuf *sb)
 #define SBUF_LIT(sb, lit) sbuf_add((sb), "" lit, sizeof(lit) - 1)
 void sbuf_puts(struct sbuf *sb, const char *s);
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/*
+ * Append LEN bytes of S with the five characters that could open markup
+ * or close a quoted attribute (& < > " ') as references; every other
+ * byte passes as it is.
+ */
+void sbuf_add_html(struct sbuf *sb, const char *s, size_t len);
 
 #endif

@@ -122,17 +122,23 @@ def main():
                 marks["deliver_log_last"] = now
                 marks["deliver_log_n"] = marks.get("deliver_log_n", 0) + 1
 
+    def terminate(timeout):
+        """SIGTERM, then SIGKILL after TIMEOUT seconds; whether kaohed ended by itself."""
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(timeout)
+            return True
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            return False
+
     def fail(msg):
         pump_log()
         tlog.flush()
         print(f"FAIL: {msg}", flush=True)
         if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(10)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
+            terminate(10)
         try:
             with open(logfile, encoding="utf-8") as f:
                 tail = f.readlines()[-15:]
@@ -144,12 +150,7 @@ def main():
 
     def stop():
         t = time.time()
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
+        if not terminate(30):
             return -1.0
         return time.time() - t
 

@@ -3,6 +3,7 @@
  */
 #include "support.h"
 
+#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,6 +88,56 @@ void expect_shipped_row_3_ranking(const struct plan *p, const struct plan_row *r
 	assert_int_equal(r->ranking->points[0], 300);
 	assert_int_equal(r->ranking->points[1], 200);
 	assert_int_equal(r->ranking->points[2], 100);
+}
+
+/* ---- stores and files --------------------------------------------------- */
+
+void sync_plan(struct store *st, const struct plan *p)
+{
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_sync_plan(st, p), 0);
+	assert_int_equal(store_commit(st), 0);
+}
+
+struct store *open_synced(const char *path, const struct plan *p)
+{
+	char err[512] = "";
+	struct store *st = store_open(path, err, sizeof(err));
+	if (st == NULL)
+		fail_msg("store_open(%s): %s", path, err);
+	sync_plan(st, p);
+	return st;
+}
+
+void write_file(const char *path, const char *text)
+{
+	FILE *f = fopen(path, "w");
+	if (f == NULL)
+		fail_msg("cannot write %s: %s", path, strerror(errno));
+	assert_int_equal(fputs(text, f) >= 0, 1);
+	assert_int_equal(fclose(f), 0);
+}
+
+void ob_copy(struct ob *o, const struct outbox_row *r)
+{
+	o->id = r->id;
+	o->at = r->at;
+	o->next_ms = r->next_ms;
+	o->since_ms = r->since_ms;
+	o->updated_at = r->updated_at;
+	o->sent_at = r->sent_at;
+	o->code = r->code;
+	o->attempts = r->attempts;
+	o->state = r->state;
+	snprintf(o->kind, sizeof(o->kind), "%s", r->kind);
+	snprintf(o->unit, sizeof(o->unit), "%s", r->unit);
+	snprintf(o->dept, sizeof(o->dept), "%s", r->dept);
+	snprintf(o->subject, sizeof(o->subject), "%s", r->subject);
+	snprintf(o->channel, sizeof(o->channel), "%s", r->channel);
+	snprintf(o->address, sizeof(o->address), "%s", r->address);
+	snprintf(o->name, sizeof(o->name), "%s", r->name);
+	snprintf(o->mentions, sizeof(o->mentions), "%s", r->mentions);
+	snprintf(o->error, sizeof(o->error), "%s", r->error);
 }
 
 /* ---- 2020 days and instants -------------------------------------------- */
@@ -178,14 +229,9 @@ static void on_rem(void *arg, const struct reminder *rm)
 int fx_setup(void **state)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	char err[256];
 
 	f->p = g_cfg->plan;
-	f->st = store_open(":memory:", err, sizeof(err));
-	assert_non_null(f->st);
-	assert_int_equal(store_begin(f->st), 0);
-	assert_int_equal(store_sync_plan(f->st, f->p), 0);
-	assert_int_equal(store_commit(f->st), 0);
+	f->st = open_synced(":memory:", f->p);
 	f->rec.p = f->p;
 	f->sink = (struct engine_sink){
 		.arg = &f->rec, .deduction = on_ded, .snapshot = on_snap, .reminder = on_rem

@@ -1,9 +1,10 @@
 /*
  * support — what the unit tests share: the shipped configuration and its
- * units and rows, the 2020 day numbers and instants, JSON readers, and the
- * fixture of test_command and test_engine (the real engine and command
- * dispatcher over the shipped plan on an in-memory store, with a sink that
- * records what the engine reports).
+ * units and rows, a store synced with a plan and its outbox rows read
+ * back, writing a file, the 2020 day numbers and instants, JSON readers,
+ * and the fixture of test_command and test_engine (the real engine and
+ * command dispatcher over the shipped plan on an in-memory store, with a
+ * sink that records what the engine reports).
  *
  * Not a test itself: the name keeps it out of the test_*.c glob, and
  * tests/CMakeLists.txt links it into every unit test executable.
@@ -62,6 +63,28 @@ int shanghai_group_setup(void **state);
 /* What the shipped plan says of row 6c's kinds and of row 3's ranking. */
 void expect_shipped_row_6c_kinds(const struct plan_row *r);
 void expect_shipped_row_3_ranking(const struct plan *p, const struct plan_row *r);
+
+/* ---- stores and files --------------------------------------------------- */
+
+/* Sync P into ST, in a transaction of its own; fails the test if it cannot. */
+void sync_plan(struct store *st, const struct plan *p);
+
+/* The store at PATH (":memory:" for a fresh one in memory) with P synced, or fail. */
+struct store *open_synced(const char *path, const struct plan *p);
+
+/* Write TEXT to a new file at PATH, or fail. */
+void write_file(const char *path, const char *text);
+
+/* What an outbox row holds, copied out of a store callback (its strings are borrowed). */
+struct ob {
+	int64_t id, at, next_ms, since_ms, updated_at, sent_at;
+	long code;
+	int attempts;
+	enum outbox_state state;
+	char kind[16], unit[16], dept[16], subject[128], channel[32], address[64], name[96],
+		mentions[128], error[64];
+};
+void ob_copy(struct ob *o, const struct outbox_row *r);
 
 /* ---- 2020 days and instants -------------------------------------------- */
 

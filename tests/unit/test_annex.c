@@ -907,14 +907,11 @@ static void index_hostile(void **state)
 
 /* ---- the sample for a look in a browser ---------------------------------------- */
 
-static void write_file(const char *prefix, const char *suffix, const char *s)
+static void write_sample(const char *prefix, const char *suffix, const char *s)
 {
 	char path[512];
 	snprintf(path, sizeof(path), "%s%s", prefix, suffix);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fwrite(s, 1, strlen(s), f), strlen(s));
-	assert_int_equal(fclose(f), 0);
+	write_file(path, s);
 }
 
 static void sample(void **state)
@@ -925,13 +922,13 @@ static void sample(void **state)
 		skip();
 	struct shipped *s = shipped_new(false, 3);
 	char *h = render_html(&s->in), *c = render_csv(&s->in);
-	write_file(prefix, ".html", h);
-	write_file(prefix, ".csv", c);
+	write_sample(prefix, ".html", h);
+	write_sample(prefix, ".csv", c);
 	free(h);
 	free(c);
 	s->in.provisional = true;
 	h = render_html(&s->in);
-	write_file(prefix, "-provisional.html", h);
+	write_sample(prefix, "-provisional.html", h);
 	free(h);
 	const struct annex_entry e[] = {
 		{ "2020-Q2", "2020-07-01T00:00:00+08:00", "八一路", 10000 },
@@ -941,7 +938,7 @@ static void sample(void **state)
 	struct sbuf sb;
 	sbuf_init(&sb);
 	annex_index_html(g_cfg->plan, e, 3, "2021-01-01T00:00:05+08:00", &sb);
-	write_file(prefix, "-index.html", sb.buf);
+	write_sample(prefix, "-index.html", sb.buf);
 	sbuf_free(&sb);
 	shipped_free(s);
 }

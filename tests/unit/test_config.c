@@ -274,15 +274,6 @@ struct run {
 	struct sbuf err, warn;
 };
 
-static void write_file(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-	if (f == NULL)
-		fail_msg("cannot write %s: %s", path, strerror(errno));
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
-}
-
 static char *read_file(const char *path)
 {
 	FILE *f = fopen(path, "rb");

@@ -135,10 +135,7 @@ static struct config *load_text(struct fix *x, const char *text)
 	if (mkdtemp(x->dir) == NULL)
 		fail_msg("mkdtemp: %s", strerror(errno));
 	snprintf(path, sizeof(path), "%s/kaohe.conf", x->dir);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_true(fputs(text, f) >= 0);
-	assert_int_equal(fclose(f), 0);
+	write_file(path, text);
 	sbuf_init(&err);
 	sbuf_init(&warn);
 	struct config *cfg = config_load(path, 0, &err, &warn);
@@ -154,7 +151,6 @@ static struct config *load_text(struct fix *x, const char *text)
 static int setup_with(void **state, const char *channels)
 {
 	struct fix *x = calloc(1, sizeof(*x));
-	char err[256];
 	size_t len = strlen(CONF_HEAD) + strlen(channels) + strlen(CONF_REMINDERS) +
 		     strlen(CONF_PLAN) + 1;
 	char *text = malloc(len);
@@ -165,11 +161,7 @@ static int setup_with(void **state, const char *channels)
 	x->cfg = load_text(x, text);
 	free(text);
 	assert_non_null(x->cfg);
-	x->st = store_open(":memory:", err, sizeof(err));
-	assert_non_null(x->st);
-	assert_int_equal(store_begin(x->st), 0);
-	assert_int_equal(store_sync_plan(x->st, x->cfg->plan), 0);
-	assert_int_equal(store_commit(x->st), 0);
+	x->st = open_synced(":memory:", x->cfg->plan);
 	x->copies = outbox_copies_new();
 	x->at = AT;
 	*state = x;
@@ -212,15 +204,8 @@ static int group_setup(void **state)
 /* ------------------------------------------------------------------ */
 /* Rows read back                                                      */
 
-struct orow {
-	int64_t id, at;
-	char kind[16], unit[16], dept[16], subject[128], channel[32], address[64], name[96],
-		mentions[128];
-	enum outbox_state state;
-};
-
 struct rows {
-	struct orow r[64];
+	struct ob r[64];
 	size_t n;
 };
 
@@ -228,18 +213,7 @@ static int collect(const struct outbox_row *r, void *arg)
 {
 	struct rows *rs = arg;
 	assert_true(rs->n < 64);
-	struct orow *o = &rs->r[rs->n++];
-	o->id = r->id;
-	o->at = r->at;
-	o->state = r->state;
-	snprintf(o->kind, sizeof(o->kind), "%s", r->kind);
-	snprintf(o->unit, sizeof(o->unit), "%s", r->unit);
-	snprintf(o->dept, sizeof(o->dept), "%s", r->dept);
-	snprintf(o->subject, sizeof(o->subject), "%s", r->subject);
-	snprintf(o->channel, sizeof(o->channel), "%s", r->channel);
-	snprintf(o->address, sizeof(o->address), "%s", r->address);
-	snprintf(o->name, sizeof(o->name), "%s", r->name);
-	snprintf(o->mentions, sizeof(o->mentions), "%s", r->mentions);
+	ob_copy(&rs->r[rs->n++], r);
 	return 0;
 }
 
@@ -251,12 +225,12 @@ static void read_all(struct fix *x, struct rows *rs)
 }
 
 /* The one row of KIND to CHANNEL / ADDRESS ("" for a webhook), or fail. */
-static const struct orow *the(const struct rows *rs, const char *kind, const char *channel,
+static const struct ob *the(const struct rows *rs, const char *kind, const char *channel,
 			      const char *address)
 {
-	const struct orow *found = NULL;
+	const struct ob *found = NULL;
 	for (size_t i = 0; i < rs->n; i++) {
-		const struct orow *o = &rs->r[i];
+		const struct ob *o = &rs->r[i];
 		if (strcmp(o->kind, kind) || strcmp(o->channel, channel) ||
 		    strcmp(o->address, address))
 			continue;
@@ -278,7 +252,7 @@ static size_t on_channel(const struct rows *rs, const char *channel)
 	return n;
 }
 
-static void expect_row(const struct orow *o, const char *unit, const char *dept,
+static void expect_row(const struct ob *o, const char *unit, const char *dept,
 		       const char *subject, const char *name, const char *mentions, int64_t at)
 {
 	assert_string_equal(o->unit, unit);
@@ -563,7 +537,7 @@ static void test_digest_subject_keeps_order(void **state)
 			    "ua:r3 ua:r1");
 	/* and read back one by one, a row is what the list said */
 	struct outbox_row r;
-	const struct orow *o = the(&rs, "escalation", "dep1-robot", "");
+	const struct ob *o = the(&rs, "escalation", "dep1-robot", "");
 	assert_int_equal(store_outbox_get(x->st, o->id, &r), 1);
 	assert_string_equal(r.subject, "ua:r3 ua:r1");
 	assert_string_equal(r.kind, "escalation");
@@ -611,7 +585,7 @@ static void test_office_digest_of_several_units(void **state)
 	assert_int_equal(flush(x), 4);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 12);
-	const struct orow *d1 = the(&rs, "escalation", "email", "office@dep1.example.org");
+	const struct ob *d1 = the(&rs, "escalation", "email", "office@dep1.example.org");
 	expect_row(d1, "", "dep1", "ua:r3 ua:r1 ub:r1", "一局办公室", "", AT);
 	expect_row(the(&rs, "escalation", "dep1-robot", ""), "", "dep1", "ua:r3 ua:r1 ub:r1",
 		   "一局办公室", "13600000001", AT);

@@ -67,10 +67,7 @@ static const char *events_file(const char *name, const char *text)
 {
 	assert_true(g_nfiles < sizeof(g_files) / sizeof(g_files[0]));
 	char *path = xasprintf("%s/%s", g_dir, name);
-	FILE *f = fopen(path, "w");
-	assert_non_null(f);
-	assert_int_equal(fputs(text, f) >= 0, 1);
-	assert_int_equal(fclose(f), 0);
+	write_file(path, text);
 	g_files[g_nfiles++] = path;
 	return path;
 }

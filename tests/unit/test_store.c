@@ -20,13 +20,7 @@
 #include "kaohe/log.h"
 #include "kaohe/plan.h"
 #include "kaohe/store.h"
-
-#define assert_i64(a, b)                                                                         \
-	do {                                                                                     \
-		int64_t a_ = (a), b_ = (b);                                                      \
-		if (a_ != b_)                                                                    \
-			fail_msg("%s is %lld, expected %lld", #a, (long long)a_, (long long)b_); \
-	} while (0)
+#include "support.h"
 
 /* ---- fixtures -------------------------------------------------------- */
 
@@ -73,34 +67,16 @@ static struct plan *mini_plan(const char *const *units)
 
 static const char *const abc[] = { "a", "b", "c", NULL };
 
-struct fx {
+struct store_fx {
 	struct plan *p;
 	struct store *st;
 	char dir[64];
 	char path[128];
 };
 
-/* Sync P into ST, in a transaction of its own. */
-static void sync_plan(struct store *st, const struct plan *p)
-{
-	assert_int_equal(store_begin(st), 0);
-	assert_int_equal(store_sync_plan(st, p), 0);
-	assert_int_equal(store_commit(st), 0);
-}
-
-static struct store *open_synced(const char *path, const struct plan *p)
-{
-	char err[512] = "";
-	struct store *st = store_open(path, err, sizeof(err));
-	if (st == NULL)
-		fail_msg("store_open(%s): %s", path, err);
-	sync_plan(st, p);
-	return st;
-}
-
 static int setup_mem(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct store_fx *f = calloc(1, sizeof(*f));
 	f->p = mini_plan(abc);
 	f->st = open_synced(":memory:", f->p);
 	*state = f;
@@ -109,7 +85,7 @@ static int setup_mem(void **state)
 
 static int setup_file(void **state)
 {
-	struct fx *f = calloc(1, sizeof(*f));
+	struct store_fx *f = calloc(1, sizeof(*f));
 	snprintf(f->dir, sizeof(f->dir), "/tmp/kaohe-test-store-XXXXXX");
 	assert_non_null(mkdtemp(f->dir));
 	snprintf(f->path, sizeof(f->path), "%s/kaohe.db", f->dir);
@@ -120,7 +96,7 @@ static int setup_file(void **state)
 
 static int teardown(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	store_close(f->st);
 	plan_free(f->p);
 	if (f->dir[0]) {
@@ -242,7 +218,7 @@ static void void_entry(struct store *st, int64_t id, int64_t at)
 
 static void test_open_memory(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 
 	assert_non_null(f->st);
 	assert_true(store_hwm(f->st) == INT64_MIN);
@@ -257,7 +233,7 @@ static void test_open_memory(void **state)
 
 static void test_open_file_wal(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char mode[32];
 
 	f->st = open_synced(f->path, f->p);
@@ -273,7 +249,7 @@ static void test_open_file_wal(void **state)
 
 static void test_reopen_keeps_data(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int b = bucket_of(f->p, "6c", "resolved");
 	struct entry e = mk(ENTRY_AWARD, 2, "6c", NULL, "resolved", b, 120, 5000);
 	int64_t id, version;
@@ -306,7 +282,7 @@ static void test_reopen_keeps_data(void **state)
 
 static void test_newer_schema_refused(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	char err[512] = "";
 
 	/* a database written by a future kaohed */
@@ -321,7 +297,7 @@ static void test_newer_schema_refused(void **state)
 
 static void test_old_schema_migrated(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 
 	/* a fresh file starts at version 0 and is migrated to the latest */
 	f->st = open_synced(f->path, f->p);
@@ -343,7 +319,7 @@ static void test_old_schema_migrated(void **state)
 
 static void test_sync_plan_idempotent(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int b = bucket_of(f->p, "6c", "pushback");
 	struct entry e = mk(ENTRY_FINDING, 1, "6c", NULL, "pushback", b, -60, 100);
 
@@ -366,7 +342,7 @@ static void test_sync_plan_idempotent(void **state)
 /* A reload may reorder units: entries follow the unit's id, not its index. */
 static void test_sync_plan_remaps(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const char *const cab[] = { "c", "b", "x", "a", NULL };
 	struct plan *p2 = mini_plan(cab);
 	int b = bucket_of(f->p, "6c", "resolved");
@@ -397,7 +373,7 @@ static void test_sync_plan_remaps(void **state)
 
 static void test_savepoint_rollback_keeps_outer(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
 	struct entry g;
@@ -417,7 +393,7 @@ static void test_savepoint_rollback_keeps_outer(void **state)
 
 static void test_outer_rollback_discards_all(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
 	struct entry g;
@@ -438,7 +414,7 @@ static void test_outer_rollback_discards_all(void **state)
 
 static void test_nested_three_levels(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct entry a = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 100);
 	struct entry b = mk(ENTRY_SUBMISSION, 1, "1", "1", NULL, -1, 0, 200);
 	struct entry c = mk(ENTRY_SUBMISSION, 2, "1", "1", NULL, -1, 0, 300);
@@ -459,7 +435,7 @@ static void test_nested_three_levels(void **state)
 
 static void test_entry_add_get_void(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	static const char rule[] = "累计每件扣0.2分，最高扣5分";
 	int b = bucket_of(f->p, "6c", "pushback");
 	struct entry e = mk(ENTRY_FINDING, 2, "6c", NULL, "pushback", b, -600, 1000);
@@ -523,7 +499,7 @@ static int collect_entry(const struct entry *e, void *arg)
 
 static void test_entries_of_and_by_key(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int b = bucket_of(f->p, "1", NULL);
 	struct entry late = mk(ENTRY_LATE, 0, "1", "1", NULL, b, -200, 100);
 	late.auto_key = "dl:a:1:0";
@@ -555,7 +531,7 @@ static void test_entries_of_and_by_key(void **state)
 
 static void test_first_submission_ignores_voided(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 
 	assert_true(store_first_submission(f->st, 0, "1") == INT64_MAX);
 	int64_t late = submit(f->st, 0, "1", 2000);
@@ -600,7 +576,7 @@ static int64_t first_of(const struct firsts *c, int unit, const char *occ)
 
 static void test_submitted(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct firsts c = { 0 };
 
 	submit(f->st, 0, "1", 100);
@@ -631,7 +607,7 @@ static int64_t latest(struct store *st, int unit, const char *m, int64_t as_of, 
 
 static void test_metric_latest(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t v = -1;
 
 	assert_int_equal(store_metric_latest(f->st, 0, "dissatisfaction", 1000, false, &v), 0);
@@ -663,7 +639,7 @@ static void test_metric_latest(void **state)
 
 static void test_accumulate_as_of(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	size_t nb = f->p->nbuckets;
 	int b1 = bucket_of(f->p, "1", NULL), bp = bucket_of(f->p, "6c", "pushback"),
 	    br = bucket_of(f->p, "6c", "resolved");
@@ -731,7 +707,7 @@ static int collect_move(const struct move *m, void *arg)
 
 static void test_moves(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct move all = { .unit = -1, .due_day = 18474, .at = 1000, .reason = "regulation late" };
 	struct move one = { .unit = 2,
 			    .due_day = 18450,
@@ -808,7 +784,7 @@ static int collect_snap(const char *period, int64_t at, int64_t taken_at, const 
 
 static void test_snapshots(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct snaps_seen s = { .n = 0 };
 
 	assert_int_equal(store_begin(f->st), 0);
@@ -856,7 +832,7 @@ static int collect_audit(int64_t id, int64_t at, const char *actor, const char *
 
 static void test_audit_last_n(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct audit_seen s = { .n = 0 };
 
 	assert_int_equal(store_begin(f->st), 0);
@@ -885,7 +861,7 @@ static void test_audit_last_n(void **state)
 
 static void test_hwm(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 
 	assert_true(store_hwm(f->st) == INT64_MIN);
 	assert_int_equal(store_begin(f->st), 0);
@@ -905,42 +881,10 @@ static void test_hwm(void **state)
 
 /* ---- the outbox ------------------------------------------------------ */
 
-/* What a row holds, copied out of the callbacks (their strings are borrowed). */
-struct ob {
-	int64_t id, at, next_ms, since_ms, updated_at, sent_at;
-	long code;
-	int attempts;
-	enum outbox_state state;
-	char kind[16], unit[16], dept[16], subject[64], channel[16], address[64], name[32],
-		mentions[64], error[64];
-};
-
 struct obs {
 	struct ob r[32];
 	size_t n;
 };
-
-static void ob_copy(struct ob *o, const struct outbox_row *r)
-{
-	o->id = r->id;
-	o->at = r->at;
-	o->next_ms = r->next_ms;
-	o->since_ms = r->since_ms;
-	o->updated_at = r->updated_at;
-	o->sent_at = r->sent_at;
-	o->code = r->code;
-	o->attempts = r->attempts;
-	o->state = r->state;
-	snprintf(o->kind, sizeof(o->kind), "%s", r->kind);
-	snprintf(o->unit, sizeof(o->unit), "%s", r->unit);
-	snprintf(o->dept, sizeof(o->dept), "%s", r->dept);
-	snprintf(o->subject, sizeof(o->subject), "%s", r->subject);
-	snprintf(o->channel, sizeof(o->channel), "%s", r->channel);
-	snprintf(o->address, sizeof(o->address), "%s", r->address);
-	snprintf(o->name, sizeof(o->name), "%s", r->name);
-	snprintf(o->mentions, sizeof(o->mentions), "%s", r->mentions);
-	snprintf(o->error, sizeof(o->error), "%s", r->error);
-}
 
 static int collect_ob(const struct outbox_row *r, void *arg)
 {
@@ -990,7 +934,7 @@ static struct ob ob_get(struct store *st, int64_t id)
 
 static void test_outbox_add_get(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct outbox_row r = { .at = 1592182800,
 				.kind = "escalation",
 				.unit = "a",
@@ -1068,7 +1012,7 @@ static void test_outbox_states_named(void **state)
 /* The last LIMIT rows, oldest first; by state, by unit, both. */
 static void test_outbox_list(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct obs s = { .n = 0 };
 	int64_t id[6];
 
@@ -1141,7 +1085,7 @@ static int stop_at_two(const struct outbox_row *r, void *arg)
 
 static void test_outbox_list_callback_stops(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int n = 0;
 
 	for (int i = 0; i < 4; i++)
@@ -1212,7 +1156,7 @@ static void ob_claim(struct store *st, const char *channel, int64_t now_ms, int 
  */
 static void test_outbox_claim_due(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct obs s = { .n = 0 };
 	int64_t e1 = ob_add(f->st, "email", "a", 1000, "e1");
 	int64_t e2 = ob_add(f->st, "email", "b", 1000, "e2");
@@ -1281,7 +1225,7 @@ static void test_outbox_claim_due(void **state)
 
 static void test_outbox_next(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t next = -1;
 
 	assert_int_equal(store_outbox_next(f->st, NULL, &next), 0);
@@ -1315,7 +1259,7 @@ static void test_outbox_next(void **state)
 
 static void test_outbox_update(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t id = ob_add(f->st, "hook", "a", 1000, "x");
 
 	assert_int_equal(store_begin(f->st), 0);
@@ -1353,7 +1297,7 @@ static void test_outbox_update(void **state)
 
 static void test_outbox_requeue(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t a = ob_add(f->st, "email", "a", 1000, "a");
 	int64_t b = ob_add(f->st, "email", "a", 1000, "b");
 	int64_t c = ob_add(f->st, "hook", "a", 1000, "c");
@@ -1379,7 +1323,7 @@ static void test_outbox_requeue(void **state)
 /* retry: failed, dead and cancelled rows only, with a fresh series. */
 static void test_outbox_retry(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t id[OUTBOX_NSTATES];
 
 	for (int s = 0; s < OUTBOX_NSTATES; s++) {
@@ -1418,7 +1362,7 @@ static void test_outbox_retry(void **state)
 
 static void test_outbox_counts(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t counts[OUTBOX_NSTATES];
 
 	memset(counts, 0xff, sizeof(counts));
@@ -1446,7 +1390,7 @@ static void test_outbox_counts(void **state)
 /* The keys a row answers for: each (unit, occ, slot, recipient) once. */
 static void test_outbox_keys(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t id = ob_add(f->st, "email", "a", 1000, "r1 r2");
 
 	/* 1: the key was new; 0: held already */
@@ -1485,7 +1429,7 @@ static void test_outbox_keys(void **state)
  */
 static void test_outbox_claim_and_sent(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct obs s = { .n = 0 };
 	int64_t a = ob_add(f->st, "email", "a", 1000, "a");
 	int64_t b = ob_add(f->st, "email", "a", 900, "b");
@@ -1534,7 +1478,7 @@ static void test_outbox_claim_and_sent(void **state)
 /* A row enqueued in this step may be trimmed or dropped again. */
 static void test_outbox_drop_and_subject(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	int64_t a = ob_add(f->st, "email", "a", 1000, "r1 r2 r3");
 	int64_t b = ob_add(f->st, "email", "a", 1000, "r4");
 	struct outbox_row r;
@@ -1550,7 +1494,7 @@ static void test_outbox_drop_and_subject(void **state)
 /* Schema 2 has the outbox; a database of version 1 is migrated to it, keeping its data. */
 static void test_schema_2_outbox_tables(void **state)
 {
-	struct fx *f = *state;
+	struct store_fx *f = *state;
 	struct entry e = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 1000);
 
 	f->st = open_synced(f->path, f->p);

@@ -382,6 +382,25 @@ static void sbuf_appends(void **state)
 	sbuf_free(&sb);
 }
 
+static void sbuf_add_html_escapes_markup(void **state)
+{
+	(void)state;
+	struct sbuf sb;
+	const char *in = "<a href='x'>\"R&D\"</a>\n第2项";
+	const char *want = "&lt;a href=&#39;x&#39;&gt;&quot;R&amp;D&quot;&lt;/a&gt;\n第2项";
+
+	sbuf_init(&sb);
+	/* only LEN bytes: the rest of the string is not read */
+	sbuf_add_html(&sb, "<b>", 2);
+	assert_string_equal(sb.buf, "&lt;b");
+	sbuf_reset(&sb);
+	sbuf_add_html(&sb, in, strlen(in));
+	assert_string_equal(sb.buf, want);
+	sbuf_add_html(&sb, "", 0);
+	assert_int_equal(sb.len, strlen(want));
+	sbuf_free(&sb);
+}
+
 static void sbuf_grows(void **state)
 {
 	(void)state;
@@ -463,6 +482,7 @@ int main(void)
 		cmocka_unit_test(sbuf_starts_empty),
 		cmocka_unit_test(sbuf_appends),
 		cmocka_unit_test(sbuf_grows),
+		cmocka_unit_test(sbuf_add_html_escapes_markup),
 		cmocka_unit_test(xasprintf_and_reserve),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -221,6 +221,57 @@ def free_uid_gid():
 
 # ------------------------------------------------------------- configuration
 
+def plan_config(tmp, *, access, channels, reminders, title, document, close, units,
+                departments, rows, log_level):
+    """The text of a temporary plan for the current year, with kaohe's
+    state, socket and exports under TMP, categories basic (max 6, annex
+    常规工作) and key (max 4, 重点工作), and the metric sat (%).
+
+    ACCESS and CHANNELS are those sections' values, REMINDERS what stands
+    inside its braces; UNITS, DEPARTMENTS and ROWS are the lines of those
+    lists. The daemon's and the delivery tests' plans differ only there."""
+    return """kaohe: {
+  timezone = "Asia/Shanghai";
+  state_dir = "%(tmp)s/state";
+  control_socket = "%(tmp)s/control.sock";
+  export_dir = "%(tmp)s/export";
+  log_level = "%(log_level)s";
+};
+access: %(access)s;
+channels: %(channels)s;
+calendar: { holidays = [ ]; workdays = [ ]; };
+reminders: {
+%(reminders)s
+};
+plan: {
+  year = %(year)d;
+  title = "%(title)s";
+  document = "%(document)s";
+  in_force = { from = "01-01"; to = "12-31"; };
+  total = 10;
+  close = "%(close)s";
+  missing_default = "late";
+  categories = (
+    { id = "basic"; name = "基本工作"; max = 6; annex = [ "常规工作" ]; },
+    { id = "key"; name = "重点工作"; max = 4; annex = [ "重点工作" ]; }
+  );
+  units = (
+%(units)s
+  );
+  departments = (
+%(departments)s
+  );
+  metrics = ( { id = "sat"; name = "满意率"; unit = "%%"; } );
+  rows = (
+%(rows)s
+  );
+};
+""" % {"tmp": tmp, "log_level": log_level, "access": access, "channels": channels,
+       "reminders": reminders, "year": now_local().year, "title": title,
+       "document": document, "close": close, "units": units, "departments": departments,
+       "rows": rows}
+
+
 def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, log_level="debug"):
     """Write a small plan for the current year to PATH.
 
@@ -241,54 +292,30 @@ def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, lo
         for u in units)
     unit_access = "\n".join("    %s = %s;" % (u, rule(*access.get(u, ((), ()))))
                             for u in units)
-    text = """# a temporary plan of the daemon's integration tests
-kaohe: {
-  timezone = "Asia/Shanghai";
-  state_dir = "%(tmp)s/state";
-  control_socket = "%(tmp)s/control.sock";
-  export_dir = "%(tmp)s/export";
-  log_level = "%(log_level)s";
-};
-access: {
-  admins = %(admins)s;
+    text = "# a temporary plan of the daemon's integration tests\n" + plan_config(
+        tmp, log_level=log_level, close=close,
+        access="""{
+  admins = %s;
   departments = {
-    da = %(da)s;
-    db = %(db)s;
+    da = %s;
+    db = %s;
   };
   units = {
-%(unit_access)s
+%s
   };
-};
-channels: { };
-calendar: { holidays = [ ]; workdays = [ ]; };
-reminders: {
-  before = [ "-2s" ];
+}""" % (rule(*access.get("admins", (("root",), ()))), rule(*access.get("da", ((), ()))),
+        rule(*access.get("db", ((), ()))), unit_access),
+        channels="{ }",
+        reminders="""  before = [ "-2s" ];
   due = [ ];
   overdue = { first = "+1s"; every = "2s"; };
   record = [ ];
-  shift_to_workdays = false;
-};
-plan: {
-  year = %(year)d;
-  title = "集成测试考核方案";
-  document = "测试〔%(year)d〕1号";
-  in_force = { from = "01-01"; to = "12-31"; };
-  total = 10;
-  close = "%(close)s";
-  missing_default = "late";
-  categories = (
-    { id = "basic"; name = "基本工作"; max = 6; annex = [ "常规工作" ]; },
-    { id = "key"; name = "重点工作"; max = 4; annex = [ "重点工作" ]; }
-  );
-  units = (
-%(unit_lines)s
-  );
-  departments = (
+  shift_to_workdays = false;""",
+        title="集成测试考核方案", document="测试〔%d〕1号" % year, units=unit_lines,
+        departments="""\
     { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
-    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }
-  );
-  metrics = ( { id = "sat"; name = "满意率"; unit = "%%"; } );
-  rows = (
+    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
+        rows="""\
     { id = "1"; annex_category = "常规工作"; category = "basic"; department = "da"; max = 3;
       content = "报送材料一"; time_node = "T1"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣3分";
       deadline = { due = "%(due1)s"; late = 1; missing = 3; };
@@ -299,14 +326,8 @@ plan: {
     { id = "3"; annex_category = "重点工作"; category = "key"; department = "da"; max = 4; earn = true;
       content = "重点工作"; time_node = "全年"; standard = "满意率"; scoring = "满意率80%%以上得2分";
       awards = ( { kind = "praise"; name = "表扬"; points = 2; } );
-      thresholds = ( { points = 2; any = ( { metric = "sat"; min = 80; } ); } ); }
-  );
-};
-""" % {"tmp": tmp, "log_level": log_level, "year": year, "close": close,
-       "admins": rule(*access.get("admins", (("root",), ()))),
-       "da": rule(*access.get("da", ((), ()))), "db": rule(*access.get("db", ((), ()))),
-       "unit_access": unit_access, "unit_lines": unit_lines,
-       "due1": dues["1"], "due2": dues["2"]}
+      thresholds = ( { points = 2; any = ( { metric = "sat"; min = 80; } ); } ); }""" % {
+            "due1": dues["1"], "due2": dues["2"]})
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return text

@@ -56,7 +56,7 @@ def write_config(tmp, units, due1, due2, channels, reminders=None, close="4s",
     DUE1 and DUE2 (date-times), row 3 without a deadline. Each unit has one
     liaison (email liaison@ID.example.org, a mobile) and a leader."""
     year = now_local().year
-    reminders = reminders or """
+    reminders = reminders or """\
   before = [ "-2s" ];
   due = [ ];
   overdue = { first = "+1s"; every = "1h"; };
@@ -70,57 +70,25 @@ def write_config(tmp, units, due1, due2, channels, reminders=None, close="4s",
             '    { id = "%s"; name = "%s"; liaisons = ( { name = "联络员%s"; email = "liaison@%s.example.org";'
             ' mobile = "%s"; } ); leader = { name = "主任%s"; email = "leader@%s.example.org"; }; }'
             % (u, name, u, u, MOBILE % (i + 1), u, u))
-    text = """kaohe: {
-  timezone = "Asia/Shanghai";
-  state_dir = "%(tmp)s/state";
-  control_socket = "%(tmp)s/control.sock";
-  export_dir = "%(tmp)s/export";
-  log_level = "%(log_level)s";
-};
-access: { admins = { users = [ "root" ]; groups = [ ]; }; departments = { }; units = { }; };
-channels: {
-%(channels)s
-};
-calendar: { holidays = [ ]; workdays = [ ]; };
-reminders: {
-%(reminders)s
-  admins = ( { name = "考核办"; email = "%(admins_email)s"; } );
-};
-plan: {
-  year = %(year)d;
-  title = "投递测试考核方案";
-  document = "测试〔%(year)d〕2号";
-  in_force = { from = "01-01"; to = "12-31"; };
-  total = 10;
-  close = "%(close)s";
-  missing_default = "late";
-  categories = (
-    { id = "basic"; name = "基本工作"; max = 6; annex = [ "常规工作" ]; },
-    { id = "key"; name = "重点工作"; max = 4; annex = [ "重点工作" ]; }
-  );
-  units = (
-%(units)s
-  );
-  departments = (
+    text = td.plan_config(
+        tmp, log_level=log_level, close=close,
+        access="{ admins = { users = [ \"root\" ]; groups = [ ]; }; departments = { }; units = { }; }",
+        channels="{\n%s\n}" % channels,
+        reminders='%s\n  admins = ( { name = "考核办"; email = "%s"; } );' % (reminders, admins_email),
+        title="投递测试考核方案", document="测试〔%d〕2号" % year, units=",\n".join(ulines),
+        departments="""\
     { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; mobile = "13900000001"; }; },
-    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }
-  );
-  metrics = ( { id = "sat"; name = "满意率"; unit = "%%"; } );
-  rows = (
+    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
+        rows="""\
     { id = "1"; annex_category = "常规工作"; category = "basic"; department = "da"; max = 3;
       content = "报送材料一"; time_node = "T1"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣3分";
-      deadline = { due = "%(due1)s"; late = 1; missing = 3; }; },
+      deadline = { due = "%s"; late = 1; missing = 3; }; },
     { id = "2"; annex_category = "常规工作"; category = "basic"; department = "db"; max = 3;
       content = "报送材料二"; time_node = "T2"; standard = "按时报送"; scoring = "逾期扣0.5分，未报送扣2分";
-      deadline = { due = "%(due2)s"; late = 0.5; missing = 2; }; },
+      deadline = { due = "%s"; late = 0.5; missing = 2; }; },
     { id = "3"; annex_category = "重点工作"; category = "key"; department = "da"; max = 4; earn = true;
       content = "重点工作"; time_node = "全年"; standard = "表扬"; scoring = "受表扬得2分";
-      awards = ( { kind = "praise"; name = "表扬"; points = 2; } ); }
-  );
-};
-""" % {"tmp": tmp, "log_level": log_level, "channels": channels, "reminders": reminders,
-       "admins_email": admins_email, "year": year, "close": close, "units": ",\n".join(ulines),
-       "due1": iso(due1), "due2": iso(due2)}
+      awards = ( { kind = "praise"; name = "表扬"; points = 2; } ); }""" % (iso(due1), iso(due2)))
     path = os.path.join(tmp, "kaohe.conf")
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
@@ -612,6 +580,7 @@ class TestRetries(DeliverTestCase):
         self.start(conf)
         row = self.wait_states(1, "failed")
         row = [r for r in row if r["state"] == "failed"][0]
+        self.assertEqual(row["code"], 500, "the sink's scripted answer: %s" % row)
         self.assertEqual(row["about"], "1")       # row 2 is not due for a while: only row 1
         self.ok("submit", "ua", "1")
         wait_until(lambda: [r for r in self.outbox()["rows"] if r["id"] == row["id"]][0]["state"]
