@@ -50,6 +50,17 @@ def unit_ids(n):
     return ["u%03d" % i for i in range(1, n + 1)]
 
 
+# Only the "before" reminder: tests that count every request a unit gets
+# leave the overdue notice out, whenever the machine lets them check.
+BEFORE_ONLY = """\
+  before = [ "-2s" ];
+  due = [ ];
+  overdue = false;
+  record = [ ];
+  shift_to_workdays = false;
+  not_before_in_force = false;"""
+
+
 def write_config(tmp, units, due1, due2, channels, reminders=None, close="4s",
                  admins_email="admin@kaohe.example.org", log_level="info"):
     """A plan for the current year: rows 1 (department da) and 2 (db) due at
@@ -514,16 +525,25 @@ class TestRetries(DeliverTestCase):
                   and state("dingtalk-ua") and state("dingtalk-ua")["attempts"] == 1,
                   20, "retries to end")
 
+        # The times of one delivery's requests (the overdue notices of the
+        # same channels come meanwhile).
+        def times(path, row):
+            return [r["t"] for r in sink.got(path)
+                    if r["headers"]["x-kaohe-delivery"] == str(row["id"])]
         g = state("generic-ua")
         self.assertEqual((g["state"], g["attempts"]), ("sent", 3), g)
-        t = [r["t"] for r in sink.got("/generic/ua")]
+        t = times("/generic/ua", g)
         self.assertEqual(len(t), 3)
         self.assertGreaterEqual(t[1] - t[0], 0.25, "the first delay (300 ms)")
         self.assertGreaterEqual(t[2] - t[1], 1.9, "Retry-After: 2 is honoured")
         ub = state("generic-ub")
         self.assertEqual((ub["state"], ub["attempts"], ub["code"]), ("dead", 3, 503), ub)
-        t = [r["t"] for r in sink.got("/generic/ub")]
-        self.assertGreaterEqual(t[2] - t[1], 0.55, "the second delay doubles (600 ms)")
+        t = times("/generic/ub", ub)
+        # (on a loaded machine an attempt may fail on the way, never reaching
+        # the server: it still counts, and the last gap is still >= 600 ms)
+        log = "\n".join(l for l in d.log().splitlines() if "generic-ub" in l)
+        self.assertGreaterEqual(len(t), 2, log)
+        self.assertGreaterEqual(t[-1] - t[-2], 0.55, "the second delay doubles (600 ms)\n" + log)
         self.assertEqual((state("wecom-ua")["state"], state("wecom-ua")["attempts"]), ("sent", 2),
                          "WeCom errcode -1 is retried")
         w = state("wecom-ub")
@@ -612,7 +632,8 @@ class TestRateLimit(DeliverTestCase):
         units = unit_ids(5)
         conf = self.plan("""
   webhooks = ( { name = "wecom"; type = "wecom"; url = "%s"; units = [ "*" ]; rate = [ "2/s" ]; } );"""
-                         % sink.url("/wecom/all"), units=units, due_in=4, due2_in=600)
+                         % sink.url("/wecom/all"), units=units, due_in=4, due2_in=600,
+                         reminders=BEFORE_ONLY)
         self.start(conf)
         wait_until(lambda: len(sink.got("/wecom/all")) >= 5, 15, what="5 deliveries")
         t = sorted(r["t"] for r in sink.got("/wecom/all"))
@@ -634,7 +655,8 @@ class TestCrash(DeliverTestCase):
         n = 300
         conf = self.plan("""
   webhooks = ( { name = "gen"; type = "generic"; url = "%s"; units = [ "*" ]; } );
-  concurrency = 8;""" % sink.url("/generic/all"), units=unit_ids(n), due_in=5, due2_in=600)
+  concurrency = 8;""" % sink.url("/generic/all"), units=unit_ids(n), due_in=5, due2_in=600,
+                         reminders=BEFORE_ONLY)
         d = self.start(conf)
         wait_until(lambda: len(sink.got()) >= 60, 20, what="the burst to begin")
         d.kill9()
