@@ -538,7 +538,7 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 		    engine_reconcile_deadline(c->eng, (int)u, occ, c->now, "deadline moved") < 0)
 			return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->timeline_changed)
-		c->timeline_changed(c->hook_arg);
+		c->timeline_changed(c->hook_arg, unit);
 	json_t *d = json_pack("{s:s}", "occurrence", p->occs[occ].name);
 	if (unit >= 0)
 		json_object_set_new(d, "unit", json_string(p->units[unit].id));
@@ -1259,7 +1259,7 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 			if (engine_resync(c->eng) < 0)
 				log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
 			if (c->timeline_changed)
-				c->timeline_changed(c->hook_arg);
+				c->timeline_changed(c->hook_arg, -1);
 		}
 	}
 done:

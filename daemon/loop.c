@@ -49,6 +49,7 @@ struct kaohed {
 	ev_child publisher;
 	int publisher_err; /* its stderr, read when it ends */
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
+	int publish_unit;        /* the feed wanted with it: a unit's, or -1 every one */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
@@ -59,7 +60,7 @@ struct kaohed {
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
 enum { PUB_PAGES = 1, PUB_FEEDS = 2 };
-static void publish(struct kaohed *d, unsigned what);
+static void publish(struct kaohed *d, unsigned what, int unit);
 
 static int64_t wall_now(void)
 {
@@ -186,7 +187,7 @@ static void on_snapshot(void *arg, int64_t at, const char *period, const struct 
 	(void)period;
 	(void)t;
 	if (d->ready)
-		publish(d, PUB_PAGES | PUB_FEEDS);
+		publish(d, PUB_PAGES | PUB_FEEDS, -1);
 }
 
 static void outbox_changed(void *arg)
@@ -310,7 +311,7 @@ static json_t *reload(void *arg)
 		log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
 		/* Titles, rows and schedules may have changed: the files follow. */
-		publish(d, PUB_PAGES | PUB_FEEDS);
+		publish(d, PUB_PAGES | PUB_FEEDS, -1);
 		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year", cfg->plan->year,
 				   "units", (json_int_t)cfg->plan->nunits, "rows",
 				   (json_int_t)cfg->plan->nrows);
@@ -346,7 +347,7 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 	unsigned again = d->publish_wanted;
 	d->publish_wanted = 0;
 	if (again)
-		publish(d, again);
+		publish(d, again, d->publish_unit);
 }
 
 /*
@@ -358,7 +359,7 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
  * still the ones the daemon runs (their fingerprint).  One at a time;
  * what is asked for meanwhile follows.
  */
-static void publish(struct kaohed *d, unsigned what)
+static void publish(struct kaohed *d, unsigned what, int unit)
 {
 	const char *dir = d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir;
 	const char *argv[20];
@@ -368,9 +369,14 @@ static void publish(struct kaohed *d, unsigned what)
 	if (dir == NULL || *dir == '\0')
 		return;
 	if (d->publisher.pid) {
+		/* Two units' moves meanwhile: every feed then. */
+		if ((what & PUB_FEEDS) && (d->publish_wanted & PUB_FEEDS) && d->publish_unit != unit)
+			unit = -1;
 		d->publish_wanted |= what;
+		d->publish_unit = unit;
 		return;
 	}
+	char uid[80];
 	argv[n++] = "kaohed";
 	argv[n++] = "-c";
 	argv[n++] = d->opts->config;
@@ -388,6 +394,11 @@ static void publish(struct kaohed *d, unsigned what)
 	argv[n++] = d->cfg->fingerprint;
 	if (!(what & PUB_PAGES))
 		argv[n++] = "--feeds";
+	if (!(what & PUB_PAGES) && unit >= 0) {
+		util_strlcpy(uid, d->cfg->plan->units[unit].id, sizeof(uid));
+		argv[n++] = "--unit";
+		argv[n++] = uid;
+	}
 	if (!(what & PUB_FEEDS))
 		argv[n++] = "--pages";
 	argv[n] = NULL;
@@ -416,12 +427,12 @@ static void publish(struct kaohed *d, unsigned what)
 	ev_child_start(d->loop, &d->publisher);
 }
 
-static void timeline_changed(void *arg)
+static void timeline_changed(void *arg, int unit)
 {
 	struct kaohed *d = arg;
 	arm(d);
-	/* A move changes the feeds. */
-	publish(d, PUB_FEEDS);
+	/* A move changes the feeds: one unit's, or (for all units) every one. */
+	publish(d, PUB_FEEDS, unit);
 }
 
 static void execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out)
@@ -631,7 +642,7 @@ int loop_run(const struct loop_opts *o)
 	ev_child_init(&d.publisher, on_publisher, 0, 0);
 	d.publisher.data = &d;
 	d.publisher_err = -1;
-	publish(&d, PUB_PAGES | PUB_FEEDS);
+	publish(&d, PUB_PAGES | PUB_FEEDS, -1);
 
 	ev_run(d.loop, 0);
 	status = 0;

@@ -28,7 +28,7 @@ static void usage(FILE *f)
 		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
 		"              [--events FILE] [--export DIR] [--count-reminders]\n"
 		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] [--export-dir DIR] publish\n"
-		"              [--pages] [--feeds]\n"
+		"              [--pages] [--feeds [--unit UNIT]]\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
@@ -50,8 +50,8 @@ static void usage(FILE *f)
 		"writes the publication files there as the daemon would (each snapshot's\n"
 		"PERIOD.html, .csv and .json, index.html, all.ics and UNIT.ics).\n"
 		"publish writes kaohe.export_dir from the database: the snapshots' pages\n"
-		"(--pages) and the calendar feeds (--feeds), both by default; the daemon\n"
-		"runs it itself after each snapshot, move and reload.\n"
+		"(--pages) and the calendar feeds (--feeds; --unit: that unit's only), both\n"
+		"by default; the daemon runs it itself after each snapshot, move and reload.\n"
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
@@ -140,11 +140,12 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		{ "pages", no_argument, NULL, 'p' },
 		{ "feeds", no_argument, NULL, 'e' },
 		{ "fingerprint", required_argument, NULL, 'F' },
+		{ "unit", required_argument, NULL, 'u' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	bool pages = false, feeds = false;
-	const char *want = NULL;
+	const char *want = NULL, *only = NULL;
 	char err[512];
 	int c, rc = 1;
 
@@ -154,6 +155,7 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		case 'p': pages = true; break;
 		case 'e': feeds = true; break;
 		case 'F': want = optarg; break;
+		case 'u': only = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return 2;
 		}
@@ -176,6 +178,12 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		return 1;
 	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
+	int unit = only ? plan_unit_find(cfg->plan, only) : -1;
+	if (only && unit < 0) {
+		fprintf(stderr, "kaohed: publish: --unit: unknown unit \"%s\"\n", only);
+		config_free(cfg);
+		return 2;
+	}
 	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
 	struct store *st = NULL;
 	struct engine *eng = NULL;
@@ -198,7 +206,7 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		fprintf(stderr, "kaohed: publish: %s: %s\n", db, store_errmsg(st));
 		goto out;
 	}
-	if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), pages, feeds, err,
+	if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), pages, feeds, unit, err,
 			  sizeof(err)) < 0) {
 		fprintf(stderr, "kaohed: publish: %s\n", err);
 		goto out;

@@ -444,12 +444,14 @@ out:
 }
 
 static int write_feeds(const char *dir, const struct plan *p, const struct engine *eng,
-		       int64_t now, char *err, size_t errlen)
+		       int64_t now, int only, char *err, size_t errlen)
 {
 	struct sbuf text;
 	int ret = 0;
 	sbuf_init(&text);
 	for (int u = -1; u < (int)p->nunits && ret == 0; u++) {
+		if (only >= 0 && u != only)
+			continue;
 		char name[80];
 		snprintf(name, sizeof(name), "%s.ics", u < 0 ? "all" : p->units[u].id);
 		sbuf_reset(&text);
@@ -465,7 +467,7 @@ static int write_feeds(const char *dir, const struct plan *p, const struct engin
 }
 
 int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
-		  int64_t now, bool pages, bool feeds, char *err, size_t errlen)
+		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen)
 {
 	if (mkdir(dir, 0755) == 0)
 		(void)chmod(dir, 0755); /* the umask took some away */
@@ -475,7 +477,7 @@ int publish_write(const char *dir, struct store *st, const struct plan *p, struc
 	}
 	if (pages && write_pages(dir, st, p, eng, now, err, errlen) < 0)
 		return -1;
-	if (feeds && write_feeds(dir, p, eng, now, err, errlen) < 0)
+	if (feeds && write_feeds(dir, p, eng, now, feed_unit, err, errlen) < 0)
 		return -1;
 	return 0;
 }

@@ -405,7 +405,7 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 	 * pages, the index, and the feeds with the schedules as they ended. */
 	if (o->export_dir) {
 		char why[512];
-		if (publish_write(o->export_dir, st, p, e, to, true, true, why, sizeof(why)) < 0) {
+		if (publish_write(o->export_dir, st, p, e, to, true, true, -1, why, sizeof(why)) < 0) {
 			fprintf(stderr, "kaohed: simulate: --export: %s\n", why);
 			status = 1;
 		}

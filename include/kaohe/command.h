@@ -44,7 +44,8 @@ struct command_ctx {
 	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
 	void *hook_arg;
 	json_t *(*reload)(void *arg);
-	void (*timeline_changed)(void *arg);
+	/* A move (of UNIT's schedule, or -1: every unit's) or a rollback changed the timeline. */
+	void (*timeline_changed)(void *arg, int unit);
 	/* A delivery was put back in the queue (retry). */
 	void (*outbox_changed)(void *arg);
 };

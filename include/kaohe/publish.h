@@ -32,10 +32,12 @@ int publish_render(struct store *st, const struct plan *p, struct engine *eng, c
 
 /*
  * Write into DIR (created if missing): with PAGES, every snapshot's three
- * files and index.html; with FEEDS, all.ics and every unit's feed.  0, or
- * -1 with a message in ERR (what was written stays, each file whole).
+ * files and index.html; with FEEDS, all.ics and every unit's feed, or
+ * only the feed of unit FEED_UNIT when it is not -1 (after a move of that
+ * unit's schedule alone).  0, or -1 with a message in ERR (what was
+ * written stays, each file whole).
  */
 int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
-		  int64_t now, bool pages, bool feeds, char *err, size_t errlen);
+		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen);
 
 #endif

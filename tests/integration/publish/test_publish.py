@@ -347,13 +347,18 @@ class TestDaemon(DaemonTestCase):
         def dtstart(unit):
             cal = icalendar.Calendar.from_ical(rb(os.path.join(export, unit + ".ics")))
             return {str(e["UID"]).split("@")[0]: e.decoded("DTSTART") for e in cal.walk("VEVENT")}
+        d.wait_log(r"publish: .* written")
         before = dtstart("ua")
         self.assertEqual(before["1"].astimezone(TZ), self.due1)
+        untouched = {n: os.stat(os.path.join(export, n)).st_mtime_ns for n in ("ub.ics", "all.ics")}
         new = self.due1 + dt.timedelta(days=2)
         self.ok("move", "1", iso(new), "--unit", "ua", "--reason", "延期")
         wait_until(lambda: dtstart("ua")["1"].astimezone(TZ) == new, 20,
                    what="ua.ics after the move")
+        d.wait_log(r"publish: .* written", count=2)
         self.assertEqual(dtstart("ub")["1"].astimezone(TZ), self.due1, "ub keeps its due")
+        self.assertEqual({n: os.stat(os.path.join(export, n)).st_mtime_ns for n in untouched},
+                         untouched, "a move of ua's schedule rewrites ua's feed only")
 
         # Files edited but not reloaded are not what the daemon runs: the
         # publisher (which reads them again) refuses them until a reload.
