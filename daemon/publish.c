@@ -63,12 +63,14 @@ static void snaps_free(struct snaps *s)
 	free(s->v);
 }
 
+/* A snapshot's points (JSON numbers with at most two decimals) in hundredths. */
 static int64_t hundredths(const json_t *v)
 {
+	int64_t h = 0;
 	if (json_is_integer(v))
 		return (int64_t)json_integer_value(v) * 100;
-	double d = json_number_value(v) * 100.0;
-	return (int64_t)(d < 0 ? d - 0.5 : d + 0.5);
+	util_double_to_hundredths(json_number_value(v), &h);
+	return h;
 }
 
 /*

@@ -8,9 +8,7 @@
  *
  * Two plans: the shipped 2020 one with made-up scores, and a small plan
  * built by hand whose unit name, department and row text are hostile.
- * With KAOHE_ANNEX_SAMPLE=PREFIX set, the 2020 rendering is also written
- * to PREFIX.html, PREFIX-provisional.html, PREFIX.csv and
- * PREFIX-index.html for a look in a browser.
+ * (integration.publish looks at real pages in a browser.)
  */
 #include <ctype.h>
 #include <stdio.h>
@@ -905,44 +903,6 @@ static void index_hostile(void **state)
 	sbuf_free(&sb);
 }
 
-/* ---- the sample for a look in a browser ---------------------------------------- */
-
-static void write_sample(const char *prefix, const char *suffix, const char *s)
-{
-	char path[512];
-	snprintf(path, sizeof(path), "%s%s", prefix, suffix);
-	write_file(path, s);
-}
-
-static void sample(void **state)
-{
-	(void)state;
-	const char *prefix = getenv("KAOHE_ANNEX_SAMPLE");
-	if (prefix == NULL || *prefix == '\0')
-		skip();
-	struct shipped *s = shipped_new(false, 3);
-	char *h = render_html(&s->in), *c = render_csv(&s->in);
-	write_sample(prefix, ".html", h);
-	write_sample(prefix, ".csv", c);
-	free(h);
-	free(c);
-	s->in.provisional = true;
-	h = render_html(&s->in);
-	write_sample(prefix, "-provisional.html", h);
-	free(h);
-	const struct annex_entry e[] = {
-		{ "2020-Q2", "2020-07-01T00:00:00+08:00", "八一路", 10000 },
-		{ "2020-Q3", "2020-10-01T00:00:00+08:00", "八一路", 9900 },
-		{ "2020-Q4", NULL, "日新", 10000 },
-	};
-	struct sbuf sb;
-	sbuf_init(&sb);
-	annex_index_html(g_cfg->plan, e, 3, "2021-01-01T00:00:05+08:00", &sb);
-	write_sample(prefix, "-index.html", sb.buf);
-	sbuf_free(&sb);
-	shipped_free(s);
-}
-
 int main(void)
 {
 	const struct CMUnitTest shipped[] = {
@@ -954,7 +914,6 @@ int main(void)
 		cmocka_unit_test(html_chart_bars),
 		cmocka_unit_test(csv_shipped),
 		cmocka_unit_test(index_newest_first),
-		cmocka_unit_test(sample),
 	};
 	const struct CMUnitTest hostile[] = {
 		cmocka_unit_test_setup_teardown(hostile_html_inert, hostile_setup,
