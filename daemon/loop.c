@@ -30,6 +30,7 @@
 #include "kaohe/publish.h"
 #include "kaohe/loop.h"
 #include "kaohe/report.h"
+#include "kaohe/sdnotify.h"
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
@@ -71,7 +72,7 @@ static void report_status(struct kaohed *d)
 {
 	char what[256];
 	engine_next_describe(d->eng, what, sizeof(what));
-	sd_notifyf(0, "STATUS=%s", what);
+	sdnotify_send(0, "STATUS=%s", what);
 	log_debug("%s", what);
 }
 
@@ -147,7 +148,7 @@ static void on_progress(void *arg, int64_t at)
 	if (d->ready || t - last < 5.0)
 		return;
 	last = t;
-	sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
+	sdnotify_send(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
 }
 
 static const char *const kind_names[] = { "before", "due", "overdue", "record" };
@@ -262,7 +263,7 @@ static json_t *reload(void *arg)
 	char err[512];
 	struct engine *eng = NULL;
 
-	sd_notify(0, "RELOADING=1");
+	sdnotify_send(SDNOTIFY_STATE, "RELOADING=1");
 	log_info("reload: reading %s", d->opts->config);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
@@ -319,7 +320,7 @@ static json_t *reload(void *arg)
 	sbuf_free(&errs);
 	sbuf_free(&warns);
 	run_engine(d);
-	sd_notify(0, "READY=1");
+	sdnotify_send(SDNOTIFY_STATE, "READY=1");
 	return answer;
 }
 
@@ -463,7 +464,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	log_info("signal %d: stopping", w->signum);
-	sd_notify(0, "STOPPING=1");
+	sdnotify_send(SDNOTIFY_STATE, "STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -472,7 +473,7 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
-	sd_notify(0, "WATCHDOG=1");
+	sdnotify_send(0, "WATCHDOG=1");
 }
 
 static int make_dir(const char *path)
@@ -537,6 +538,8 @@ int loop_run(const struct loop_opts *o)
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
 	log_init("kaohed", o->foreground || !systemd);
+	if (sdnotify_init(err, sizeof(err)) < 0)
+		log_warnx("%s", err);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
 	d.cfg = config_load(o->config, o->year, &errs, &warns);
@@ -548,6 +551,7 @@ int loop_run(const struct loop_opts *o)
 	sbuf_free(&warns);
 	if (d.cfg == NULL) {
 		log_warnx("the configuration has errors: not starting");
+		sdnotify_finalise();
 		return 1;
 	}
 	struct settings *set = &d.cfg->set;
@@ -627,7 +631,7 @@ int loop_run(const struct loop_opts *o)
 	arm(&d);
 	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
 		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
-	sd_notify(0, "READY=1");
+	sdnotify_send(SDNOTIFY_STATE, "READY=1");
 	d.ready = true;
 	if (ready_fd >= 0) {
 		/* The parent exits 0: the daemon is up. */
@@ -669,6 +673,7 @@ out_cfg:
 		close(ready_fd);
 	}
 	log_info("stopped");
+	sdnotify_finalise();
 	log_finalise();
 	return status;
 }

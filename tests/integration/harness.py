@@ -22,13 +22,13 @@ import os
 import pwd
 import grp
 import re
-import select
 import shutil
 import signal
 import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import unicodedata
 import unittest
@@ -327,26 +327,117 @@ def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, lo
 
 # ------------------------------------------------------------------- daemon
 
+class Notifier:
+    """A NOTIFY_SOCKET: a datagram socket bound at PATH whose every message
+    (one KEY=VALUE line each) a thread of its own collects as it comes, so
+    the daemon never finds its queue full (net.unix.max_dgram_qlen is 10 on
+    a fresh Debian). With READ=False nobody reads it: a supervisor that
+    stopped listening."""
+
+    def __init__(self, path, read=True):
+        self.path = path
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.sock.bind(path)
+        self.messages = []
+        self.cond = threading.Condition()
+        self.stopping = threading.Event()
+        self.thread = None
+        if read:
+            self.thread = threading.Thread(target=self._read, daemon=True)
+            self.thread.start()
+
+    def _take(self, data):
+        with self.cond:
+            self.messages.extend(m for m in data.decode("utf-8", "replace").split("\n") if m)
+            self.cond.notify_all()
+
+    def _read(self):
+        self.sock.settimeout(0.2)
+        while not self.stopping.is_set():
+            try:
+                data = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            self._take(data)
+
+    def since(self, mark=0):
+        with self.cond:
+            return self.messages[mark:]
+
+    def wait(self, what, since, timeout, gone):
+        """Wait until WHAT is among the messages from SINCE on; False once
+        TIMEOUT passed, or once GONE() says no more will come and what
+        was sent before holds no WHAT."""
+        end = time.monotonic() + timeout
+        with self.cond:
+            while what not in self.messages[since:]:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                if gone():
+                    break
+                self.cond.wait(min(left, 0.2))
+            else:
+                return True
+        self.stop()
+        return what in self.since(since)
+
+    def stop(self):
+        """Stop reading and take what is still queued: every message a
+        sender that has ended sent is then in messages."""
+        self.stopping.set()
+        if self.thread:
+            self.thread.join()
+            self.thread = None
+        if self.sock.fileno() < 0:
+            return
+        self.sock.setblocking(False)
+        while True:
+            try:
+                data = self.sock.recv(65536)
+            except OSError:
+                break
+            self._take(data)
+
+    def close(self):
+        """Stop reading, take what is still queued, close. The messages stay."""
+        self.stop()
+        if self.sock.fileno() < 0:
+            return
+        self.sock.close()
+        try:
+            os.unlink(self.path)
+        except OSError:
+            pass
+
+
 class Daemon:
     """One kaohed in the foreground; readiness through a NOTIFY_SOCKET of ours."""
 
     count = 0
     started = []      # every kaohed of this run, killed at exit whatever happened
 
-    def __init__(self, tmp, config, state_dir=None, sock=None, extra=()):
+    def __init__(self, tmp, config, state_dir=None, sock=None, extra=(), read_notify=True):
         self.tmp = tmp
         self.config = config
         self.state_dir = state_dir
         self.sock = sock
         self.extra = list(extra)
+        self.read_notify = read_notify
         self.proc = None
         self.notify = None
-        self.messages = []
         Daemon.count += 1
         self.n = Daemon.count
         self.logpath = os.path.join(tmp, "kaohed-%d.log" % self.n)
         self.log_start = 0
         self.runs = 0
+
+    @property
+    def messages(self):
+        """The notifications of the current run, in order."""
+        return self.notify.since(0) if self.notify else []
 
     def argv(self):
         a = [KAOHED, "-c", self.config, "-f"]
@@ -358,50 +449,34 @@ class Daemon:
 
     def start(self, wait=True):
         self.runs += 1
-        npath = os.path.join(self.tmp, "notify-%d-%d.sock" % (self.n, self.runs))
         if self.notify:
             self.notify.close()
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(npath)
-        self.messages = []
+        self.notify = Notifier(os.path.join(self.tmp, "notify-%d-%d.sock" % (self.n, self.runs)),
+                               self.read_notify)
         with open(self.logpath, "ab") as log:
             self.log_start = log.tell()
             self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, env=utf8_env(NOTIFY_SOCKET=npath),
+                                         stderr=log, env=utf8_env(NOTIFY_SOCKET=self.notify.path),
                                          cwd=self.tmp)
         Daemon.started.append(self.proc)
         if wait:
             self.wait_notify("READY=1")
         return self
 
-    def drain(self, timeout=0.0):
-        """Read the datagrams waiting (up to TIMEOUT for the first one)."""
-        got = []
-        while True:
-            r, _, _ = select.select([self.notify], [], [], timeout)
-            if not r:
-                return got
-            data = self.notify.recv(65536).decode("utf-8", "replace")
-            for m in data.split("\n"):
-                if m:
-                    got.append(m)
-                    self.messages.append(m)
-            timeout = 0.0
-
     def wait_notify(self, what, timeout=WAIT, since=0):
-        """Wait for the datagram WHAT (e.g. READY=1) among messages[since:]."""
-        end = time.monotonic() + timeout
-        while True:
-            if what in self.messages[since:]:
-                return
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError("kaohed did not send %s within %.0f s; it sent %r\nlog:\n%s"
-                                     % (what, timeout, self.messages, self.log()[-3000:]))
-            if self.proc.poll() is not None and not self.drain(0):
-                raise AssertionError("kaohed exited with %s before sending %s\nlog:\n%s"
-                                     % (self.proc.returncode, what, self.log()[-3000:]))
-            self.drain(min(left, 0.2))
+        """Wait for the notification WHAT (e.g. READY=1) among messages[since:]."""
+        if self.notify.wait(what, since, timeout, lambda: self.proc.poll() is not None):
+            return
+        if self.proc.poll() is not None:
+            raise AssertionError("kaohed exited with %s before sending %s\nlog:\n%s"
+                                 % (self.proc.returncode, what, self.log()[-3000:]))
+        raise AssertionError("kaohed did not send %s within %.0f s; it sent %r\nlog:\n%s"
+                             % (what, timeout, self.messages, self.log()[-3000:]))
+
+    def notify_close(self):
+        """Every notification of the current run, once it has ended."""
+        self.notify.close()
+        return self.messages
 
     def log(self, whole=False):
         """The stderr log of the current run (or of every run)."""
@@ -437,7 +512,6 @@ class Daemon:
         finally:
             if self.notify:
                 self.notify.close()
-                self.notify = None
 
 
 @atexit.register
@@ -470,8 +544,8 @@ class DaemonTestCase(unittest.TestCase):
 
     # -- daemons
 
-    def daemon(self, config, state_dir=None, sock=None, extra=(), start=True):
-        d = Daemon(self.tmp, config, state_dir, sock, extra)
+    def daemon(self, config, state_dir=None, sock=None, extra=(), start=True, read_notify=True):
+        d = Daemon(self.tmp, config, state_dir, sock, extra, read_notify)
         self.daemons.append(d)
         if start:
             d.start()

@@ -290,6 +290,44 @@ class TestReload(DaemonTestCase):
         self.assertEqual(self.ok("ping")["pong"], True)
 
 
+class TestNotifySocket(DaemonTestCase):
+
+    def test_04b_notify_socket_nobody_reads(self):
+        """A supervisor that never reads its NOTIFY_SOCKET: the socket's queue
+        holds net.unix.max_dgram_qlen datagrams (10 on a fresh Debian) and
+        a reload sends three. kaohed drops what does not fit, says so in its
+        log, and goes on answering, reloading and stopping."""
+        with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+            qlen = int(f.read())
+        reloads = max(12, qlen // 3 + 4)
+        conf = self.temp_plan()
+        d = self.daemon(conf, start=False, read_notify=False)
+        d.start(wait=False)
+        wait_until(lambda: self.ctl("ping").returncode == 0, what="kaohed answering")
+        t0 = time.monotonic()
+        for i in range(reloads):
+            if i % 2:
+                os.kill(d.proc.pid, signal.SIGHUP)
+                wait_until(lambda: len(re.findall("reload: configuration loaded", d.log())) > i,
+                           what="reload %d (SIGHUP) done" % (i + 1))
+            else:
+                self.assertEqual(self.ok("reload")["units"], 2, "reload %d" % (i + 1))
+            self.assertIs(self.ok("ping")["pong"], True, "after reload %d" % (i + 1))
+        self.ok("submit", "ua", "1")
+        self.assertEqual([e["type"] for e in self.entries("ua", "1")], ["submission"])
+        warned = re.findall(r"notify: \d+ messages? to NOTIFY_SOCKET dropped .*nobody reads it",
+                            d.log())
+        self.assertGreaterEqual(len(warned), 1, d.log()[-2000:])
+        self.assertLessEqual(len(warned), 1 + (time.monotonic() - t0) // 60,
+                             "drops are reported once a minute: %r" % warned)
+        self.assertEqual(d.term(), 0, "SIGTERM with the queue still full")
+        # the queue holds what came first (the start's READY=1), and not
+        # every reload's
+        got = d.notify_close()
+        self.assertIn("READY=1", got[:4], got)
+        self.assertLess(got.count("RELOADING=1"), reloads, got)
+
+
 class TestSocketFile(DaemonTestCase):
 
     def test_05_second_instance_and_stale_socket(self):
@@ -306,7 +344,7 @@ class TestSocketFile(DaemonTestCase):
             self.fail("a second kaohed on the same socket keeps running")
         self.assertNotEqual(rc, 0)
         self.assertIn("another kaohed answers", second.log())
-        self.assertNotIn("READY=1", second.drain(0.1))
+        self.assertNotIn("READY=1", second.notify_close())
         self.assertTrue(first.alive())
         self.assertEqual(self.ok("ping")["pong"], True)
         self.assertTrue(os.path.exists(self.sock), "the refused instance left the socket alone")
@@ -618,8 +656,7 @@ class TestStop(DaemonTestCase):
         self.ok("record", "ub", "1", "f1")
         rc = d.term()
         self.assertEqual(rc, 0, d.log())
-        d.drain(0.2)
-        self.assertIn("STOPPING=1", d.messages)
+        self.assertIn("STOPPING=1", d.notify_close())
         self.assertFalse(os.path.exists(self.sock), "the socket file is removed")
         self.assertIn("stopped", d.log())
         db = os.path.join(self.state, "kaohe.db")
