@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -476,6 +477,52 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	sdnotify_send(0, "WATCHDOG=1");
 }
 
+/*
+ * One kaohed per state directory: an exclusive lock on kaohe.lock there,
+ * taken before the database is opened and held until the process ends.
+ * The publisher (`kaohed publish`, run by the daemon) does not take it:
+ * it only reads the ledger, through SQLite's own locking, and the lock's
+ * descriptor does not pass to it (O_CLOEXEC, and it closes what it
+ * inherits).  The file holds the holder's pid, for the refusal's message.
+ * Returns the descriptor, or -1 with a message in ERR.
+ */
+static int lock_state_dir(const char *dir, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/kaohe.lock", dir);
+	char pid[32];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		snprintf(err, errlen, "another kaohed (pid %s) runs on the state directory %s: it holds "
+				      "%s; not starting",
+			 *pid ? pid : "unknown", dir, path);
+		goto fail;
+	}
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	free(path);
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return -1;
+}
+
 static int make_dir(const char *path)
 {
 	if (mkdir(path, 0750) == 0 || errno == EEXIST)
@@ -533,7 +580,7 @@ int loop_run(const struct loop_opts *o)
 	struct kaohed d = { .opts = o, .gen = 1 };
 	struct sbuf errs, warns;
 	char err[512];
-	int status = 1;
+	int status = 1, lock_fd = -1;
 	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
@@ -556,8 +603,10 @@ int loop_run(const struct loop_opts *o)
 	}
 	struct settings *set = &d.cfg->set;
 	log_set_level(set->log_level);
-	/* Detach before the database is opened: SQLite's locks do not pass
-	 * to a forked child.  The parent waits for the child's verdict. */
+	/* Detach before the state directory is locked and the database
+	 * opened: SQLite's locks do not pass to a forked child, and the lock
+	 * file names the daemon's pid.  The parent waits for the child's
+	 * verdict. */
 	int ready_fd = -1;
 	if (!o->foreground && !systemd && (ready_fd = detach()) < 0) {
 		config_free(d.cfg);
@@ -567,6 +616,14 @@ int loop_run(const struct loop_opts *o)
 	const char *sock = o->socket ? o->socket : set->control_socket;
 	if (make_dir(state) < 0)
 		goto out_cfg;
+	/* Before anything is written: another instance on this state
+	 * directory, or answering on this socket, is left alone, its
+	 * database without a catch-up of ours. */
+	if ((lock_fd = lock_state_dir(state, err, sizeof(err))) < 0 ||
+	    control_probe(sock, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		goto out_cfg;
+	}
 	char *dbpath = xasprintf("%s/kaohe.db", state);
 	d.st = store_open(dbpath, err, sizeof(err));
 	free(dbpath);
@@ -668,6 +725,8 @@ out_cfg:
 	outbox_copies_free(d.copies);
 	config_free(d.cfg);
 	free(d.state_dir);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);

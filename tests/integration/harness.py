@@ -25,6 +25,7 @@ import re
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -323,6 +324,26 @@ def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, lo
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return text
+
+
+# ----------------------------------------------------------------- database
+
+def db_query(state_dir, sql, params=()):
+    """The rows of SQL on the database in STATE_DIR, opened read-only (a
+    running daemon may go on writing: SQLite's WAL lets both be)."""
+    con = sqlite3.connect("file:%s?mode=ro" % os.path.join(state_dir, "kaohe.db"), uri=True,
+                          timeout=WAIT)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def db_rows(state_dir):
+    """Every row of every table of the database in STATE_DIR, by table."""
+    tables = [t for (t,) in db_query(state_dir, "SELECT name FROM sqlite_master "
+                                                "WHERE type = 'table' ORDER BY name")]
+    return {t: db_query(state_dir, 'SELECT * FROM "%s" ORDER BY 1, 2' % t) for t in tables}
 
 
 # ------------------------------------------------------------------- daemon

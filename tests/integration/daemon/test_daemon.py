@@ -40,7 +40,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (KAOHECTL, KAOHED, ROOT, SHIPPED_CONF, TAG, TZ, UNIT_NAMES,  # noqa: E402
-                     WAIT, DaemonTestCase, ask, connect_as, display_width, free_uid_gid, iso,
+                     WAIT, DaemonTestCase, ask, db_rows, connect_as, display_width, free_uid_gid, iso,
                      now_local, parse_instant, recv_line, recv_lines_until_eof, temp_config,
                      unix_connect, utf8_env, wait_until)
 
@@ -336,15 +336,19 @@ class TestSocketFile(DaemonTestCase):
         st = os.stat(self.sock)
         self.assertEqual(st.st_mode & 0o777, 0o666, "the socket is 0666 (authorization is per request)")
 
-        second = self.daemon(conf, start=False)
+        # a second instance on the same socket, with a state directory of
+        # its own: refused before it opens (and catches up) its database
+        state2 = os.path.join(self.tmp, "state2")
+        second = self.daemon(conf, state_dir=state2, start=False)
         second.start(wait=False)
         try:
             rc = second.proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             self.fail("a second kaohed on the same socket keeps running")
         self.assertNotEqual(rc, 0)
-        self.assertIn("another kaohed answers", second.log())
+        self.assertIn("another kaohed answers on %s" % self.sock, second.log())
         self.assertNotIn("READY=1", second.notify_close())
+        self.assertEqual(os.listdir(state2), ["kaohe.lock"], "no database, no catch-up")
         self.assertTrue(first.alive())
         self.assertEqual(self.ok("ping")["pong"], True)
         self.assertTrue(os.path.exists(self.sock), "the refused instance left the socket alone")
@@ -366,6 +370,55 @@ class TestSocketFile(DaemonTestCase):
         self.assertIn("is not a socket", fourth.log())
         with open(self.sock) as f:
             self.assertEqual(f.read(), "precious")
+
+
+    def test_05b_second_instance_on_the_state_directory(self):
+        """Two kaohed on one state directory, each on a socket of its own: the
+        second refuses before it writes anything, naming the first's pid,
+        though a deadline passed that it would have caught up."""
+        conf = self.temp_plan(due1_in=3, due2_in=900, close="1h")
+        first = self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % first.proc.pid)
+        # the first is stopped while row 1's deadline passes: the deduction
+        # is the first's to apply once it goes on
+        first.proc.send_signal(signal.SIGSTOP)
+        self.addCleanup(first.proc.send_signal, signal.SIGCONT)
+        wait_until(lambda: now_local() > self.due1, what="row 1's deadline passing")
+        before = db_rows(self.state)
+        sock2 = os.path.join(self.tmp, "second.sock")
+        second = self.daemon(conf, sock=sock2, start=False)
+        second.start(wait=False)
+        try:
+            rc = second.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.fail("a second kaohed on the same state directory keeps running:\n"
+                      + second.log()[-2000:])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("another kaohed (pid %d) runs on the state directory %s"
+                      % (first.proc.pid, self.state), second.log())
+        self.assertNotIn("READY=1", second.notify_close())
+        self.assertFalse(os.path.exists(sock2))
+        self.assertEqual(db_rows(self.state), before, "the refused instance wrote")
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % first.proc.pid)
+
+        first.proc.send_signal(signal.SIGCONT)
+        first.wait_log(r"deduction: ub row 1 late -1 points")
+        self.assertEqual(len(self.entries("ub", "1", "late")), 1)
+        self.assertEqual(self.entries("ua", "1", "late"), [])
+        # the publisher (kaohed publish, run by the daemon) reads the
+        # database the daemon holds: it still writes its files
+        first.wait_log(r"publish: .* written")
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "export", "all.ics")))
+        # once the first has stopped, the state directory is free again
+        self.assertEqual(first.term(), 0)
+        third = self.daemon(conf, sock=sock2)
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % third.proc.pid)
+        self.sock = sock2
+        self.assertEqual(len(self.entries("ub", "1", "late")), 1)
 
 
 class TestGarbage(DaemonTestCase):
