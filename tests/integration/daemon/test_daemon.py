@@ -53,7 +53,7 @@ class TestDeadlines(DaemonTestCase):
     """Deadlines and closes pass on their own; the writes and reads of kaohectl."""
 
     def test_01_deadline_close_and_commands(self):
-        conf = self.temp_plan(due1_in=4, due2_in=900, close="3s", log_level="info")
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="6s", log_level="info")
         d = self.daemon(conf)
         self.assertTrue(any(m.startswith("STATUS=") for m in d.messages), d.messages)
 
@@ -62,17 +62,17 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(sub["unit"], "ua")
         self.assertEqual(sub["state"], "on-time")
         self.assertEqual(parse_instant(sub["deadline"]), self.due1)
-        self.assertEqual(parse_instant(sub["close"]), self.due1 + dt.timedelta(seconds=3))
+        self.assertEqual(parse_instant(sub["close"]), self.due1 + dt.timedelta(seconds=6))
 
         # The deadline passes: no command is sent while we wait on the log.
-        d.wait_log(r"deduction: ub row 1 late -1 points")
+        d.wait_log(r"deduction: ub row 1 late -1 points", timeout=2 * WAIT)
         late = self.entries("ub", "1", "late")
         self.assertEqual(len(late), 1, late)
         self.assertEqual(late[0]["points"], -1)          # the row's late points
         self.assertEqual(late[0]["by"], "auto")
         self.assertEqual(parse_instant(late[0]["at"]), self.due1)
         self.assertLessEqual(parse_instant(late[0]["recorded_at"]) - self.due1,
-                             dt.timedelta(seconds=2), "applied at the deadline itself")
+                             dt.timedelta(seconds=5), "applied at the deadline itself")
         self.assertNotIn("voided", late[0])
         self.assertEqual(self.row_score("ub", "1"), 2)
         ua1 = self.entries("ua", "1")
@@ -85,13 +85,13 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(open_[0]["overdue"], ["ub"])
 
         # The close passes: missing replaces late.
-        d.wait_log(r"deduction: ub row 1 missing -3 points")
+        d.wait_log(r"deduction: ub row 1 missing -3 points", timeout=2 * WAIT)
         es = self.entries("ub", "1")
         late = [e for e in es if e["type"] == "late"]
         missing = [e for e in es if e["type"] == "missing"]
         self.assertEqual(len(late), 1, es)
         self.assertIn("voided", late[0], "the late entry is voided at close")
-        self.assertEqual(parse_instant(late[0]["voided"]["at"]), self.due1 + dt.timedelta(seconds=3))
+        self.assertEqual(parse_instant(late[0]["voided"]["at"]), self.due1 + dt.timedelta(seconds=6))
         self.assertEqual(len(missing), 1, es)
         self.assertEqual(missing[0]["points"], -3)
         self.assertNotIn("voided", missing[0])
@@ -171,13 +171,14 @@ class TestDeadlines(DaemonTestCase):
         # bayilu submits (by its Chinese name); then the deadline moves 3 s ahead
         sub = self.ok("submit", "八一路", occ)
         self.assertEqual((sub["unit"], sub["state"]), ("bayilu", "on-time"))
-        new_due = now_local() + dt.timedelta(seconds=3)
+        new_due = now_local() + dt.timedelta(seconds=6)
         mv = self.ok("move", occ, iso(new_due), "--reason", "x")
         self.assertEqual(parse_instant(mv["deadline"]), new_due)
         others = [u for u in UNIT_NAMES if u != "bayilu"]
         for u in others:
             d.wait_log(r"deduction: %s row %s late -%s points \(%s\)"
-                       % (u, re.escape(row), re.escape(str(late_points)), re.escape(occ)))
+                       % (u, re.escape(row), re.escape(str(late_points)), re.escape(occ)),
+                       timeout=2 * WAIT)
         for u in others:
             late = [e for e in self.entries(u, row, "late") if e.get("occurrence") == occ]
             self.assertEqual(len(late), 1, (u, late))
@@ -191,7 +192,7 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(sorted(open_[0]["overdue"]), sorted(others))
 
     def test_03_kill9_catch_up_exactly_once(self):
-        conf = self.temp_plan(due1_in=3, due2_in=900, close="1h")
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="1h")
         d = self.daemon(conf)
         self.ok("submit", "ua", "1")
         d.kill9()
@@ -378,7 +379,7 @@ class TestSocketFile(DaemonTestCase):
         """Two kaohed on one state directory, each on a socket of its own: the
         second refuses before it writes anything, naming the first's pid,
         though a deadline passed that it would have caught up."""
-        conf = self.temp_plan(due1_in=3, due2_in=900, close="1h")
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="1h")
         first = self.daemon(conf)
         self.ok("submit", "ua", "1")
         with open(os.path.join(self.state, "kaohe.lock")) as f:
@@ -387,7 +388,8 @@ class TestSocketFile(DaemonTestCase):
         # is the first's to apply once it goes on
         first.proc.send_signal(signal.SIGSTOP)
         self.addCleanup(first.proc.send_signal, signal.SIGCONT)
-        wait_until(lambda: now_local() > self.due1, what="row 1's deadline passing")
+        wait_until(lambda: now_local() > self.due1, timeout=2 * WAIT,
+                   what="row 1's deadline passing")
         before = db_rows(self.state)
         sock2 = os.path.join(self.tmp, "second.sock")
         second = self.daemon(conf, sock=sock2, start=False)
@@ -673,7 +675,7 @@ class TestGarbage(DaemonTestCase):
         self.assertTrue(self.d.alive(), "kaohed died:\n" + self.d.log()[-2000:])
         t = time.monotonic()
         self.assertEqual(ask(self.sock, "ping")["data"]["pong"], True)
-        self.assertLess(time.monotonic() - t, 1.0, "ping answered promptly")
+        self.assertLess(time.monotonic() - t, 5.0, "ping answered promptly")
 
     def test_06a_random_bytes_nul_invalid_utf8(self):
         rnd = random.Random(20201215)
@@ -884,13 +886,13 @@ class TestGarbage(DaemonTestCase):
         """~5 MB of `plan` requests, never reading: the daemon stops reading
         from it while its answers wait (so it costs about one answer's memory),
         others are answered promptly all along, and it is closed once idle
-        (control_idle_timeout, 3 s here)."""
+        (control_idle_timeout, 10 s here)."""
         self.d.close()
         confdir = os.path.join(self.tmp, "conf")
         os.makedirs(confdir)
         shutil.copy(os.path.join(os.path.dirname(SHIPPED_CONF), "plan-2020.conf"), confdir)
         with open(SHIPPED_CONF, encoding="utf-8") as f:
-            text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 3;", 1)
+            text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 10;", 1)
         conf = os.path.join(confdir, "kaohe.conf")
         with open(conf, "w", encoding="utf-8") as f:
             f.write(text)
@@ -918,7 +920,7 @@ class TestGarbage(DaemonTestCase):
         th.start()
         worst = 0.0
         n = 0
-        end = time.monotonic() + 30
+        end = time.monotonic() + 60
         while (th.is_alive() or n < 5) and time.monotonic() < end:
             t = time.monotonic()
             try:
@@ -930,14 +932,14 @@ class TestGarbage(DaemonTestCase):
             time.sleep(0.05)
         th.join(30)
         self.assertEqual(result.get("outcome"), "dropped", result)
-        self.assertLess(result["seconds"], 20, result)
-        self.assertIn("idle for 3 s, closing", d.log())
+        self.assertLess(result["seconds"], 40, result)
+        self.assertIn("idle for 10 s, closing", d.log())
         self.assertTrue(d.alive())
         with open("/proc/%d/status" % d.proc.pid) as f:
             peak_kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
         self.assertLess(peak_kb, 64 * 1024, "kaohed's peak RSS while a client floods without "
                         "reading: %d kB" % peak_kb)
-        self.assertLess(worst, 1.0, "while a client floods without reading, another waited "
+        self.assertLess(worst, 5.0, "while a client floods without reading, another waited "
                         "%.2f s for a ping (%d pings)" % (worst, n))
 
 
