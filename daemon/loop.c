@@ -481,9 +481,10 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
  * One kaohed per state directory: an exclusive lock on kaohe.lock there,
  * taken before the database is opened and held until the process ends.
  * The publisher (`kaohed publish`, run by the daemon) does not take it:
- * it only reads the ledger, through SQLite's own locking, and the lock's
- * descriptor does not pass to it (O_CLOEXEC, and it closes what it
- * inherits).  The file holds the holder's pid, for the refusal's message.
+ * it works beside the daemon through SQLite's own locking, and the
+ * lock's descriptor does not pass to it (O_CLOEXEC, and it closes what it
+ * inherits), so a publisher outliving its daemon never holds up the next.
+ * The file holds the holder's pid, for the refusal's message.
  * Returns the descriptor, or -1 with a message in ERR.
  */
 static int lock_state_dir(const char *dir, char *err, size_t errlen)
