@@ -505,8 +505,9 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
 		pid[n > 0 ? n : 0] = '\0';
 		pid[strspn(pid, "0123456789")] = '\0';
-		snprintf(err, errlen, "another kaohed (pid %s) runs on the state directory %s: it holds "
-				      "%s; not starting",
+		snprintf(err, errlen,
+			 "another kaohed (pid %s) runs on the state directory %s: it holds %s; "
+			 "not starting",
 			 *pid ? pid : "unknown", dir, path);
 		goto fail;
 	}
