@@ -320,32 +320,55 @@ void control_set_limits(struct control *c, const struct control_limits *limits)
 	}
 }
 
+/*
+ * Fill SUN with PATH and look at what is there: 1 a socket nobody answers
+ * on (a stale file), 0 nothing, -1 (message in ERR) another instance or
+ * something that is no socket.
+ */
+static int probe(const char *path, struct sockaddr_un *sun, char *err, size_t errlen)
+{
+	struct stat sb;
+
+	if (strlen(path) >= sizeof(sun->sun_path)) {
+		snprintf(err, errlen, "control socket path %s is too long", path);
+		return -1;
+	}
+	*sun = (struct sockaddr_un){ .sun_family = AF_UNIX };
+	memcpy(sun->sun_path, path, strlen(path) + 1);
+	if (lstat(path, &sb) < 0)
+		return 0;
+	if (!S_ISSOCK(sb.st_mode)) {
+		snprintf(err, errlen, "%s exists and is not a socket", path);
+		return -1;
+	}
+	/* Someone answering there is another instance; silence is a stale file. */
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)sun, sizeof(*sun)) == 0) {
+		close(fd);
+		snprintf(err, errlen, "another kaohed answers on %s", path);
+		return -1;
+	}
+	if (fd >= 0)
+		close(fd);
+	return 1;
+}
+
+int control_probe(const char *path, char *err, size_t errlen)
+{
+	struct sockaddr_un sun;
+	return probe(path, &sun, err, errlen) < 0 ? -1 : 0;
+}
+
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
 			    const struct control_limits *limits, char *err, size_t errlen)
 {
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	struct stat sb;
+	struct sockaddr_un sun;
 	int fd;
 
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errlen, "control socket path %s is too long", path);
+	int there = probe(path, &sun, err, errlen);
+	if (there < 0)
 		return NULL;
-	}
-	memcpy(sun.sun_path, path, strlen(path) + 1);
-	if (lstat(path, &sb) == 0) {
-		if (!S_ISSOCK(sb.st_mode)) {
-			snprintf(err, errlen, "%s exists and is not a socket", path);
-			return NULL;
-		}
-		/* Someone answering there is another instance; silence is a stale file. */
-		int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-		if (probe >= 0 && connect(probe, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
-			close(probe);
-			snprintf(err, errlen, "another kaohed answers on %s", path);
-			return NULL;
-		}
-		if (probe >= 0)
-			close(probe);
+	if (there > 0) {
 		if (unlink(path) < 0) {
 			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
 			return NULL;

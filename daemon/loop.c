@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <systemd/sd-daemon.h>
@@ -30,6 +31,7 @@
 #include "kaohe/publish.h"
 #include "kaohe/loop.h"
 #include "kaohe/report.h"
+#include "kaohe/sdnotify.h"
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
@@ -71,7 +73,7 @@ static void report_status(struct kaohed *d)
 {
 	char what[256];
 	engine_next_describe(d->eng, what, sizeof(what));
-	sd_notifyf(0, "STATUS=%s", what);
+	sdnotify_send(0, "STATUS=%s", what);
 	log_debug("%s", what);
 }
 
@@ -147,7 +149,7 @@ static void on_progress(void *arg, int64_t at)
 	if (d->ready || t - last < 5.0)
 		return;
 	last = t;
-	sd_notify(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
+	sdnotify_send(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
 }
 
 static const char *const kind_names[] = { "before", "due", "overdue", "record" };
@@ -262,7 +264,7 @@ static json_t *reload(void *arg)
 	char err[512];
 	struct engine *eng = NULL;
 
-	sd_notify(0, "RELOADING=1");
+	sdnotify_send(SDNOTIFY_STATE, "RELOADING=1");
 	log_info("reload: reading %s", d->opts->config);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
@@ -319,7 +321,7 @@ static json_t *reload(void *arg)
 	sbuf_free(&errs);
 	sbuf_free(&warns);
 	run_engine(d);
-	sd_notify(0, "READY=1");
+	sdnotify_send(SDNOTIFY_STATE, "READY=1");
 	return answer;
 }
 
@@ -463,7 +465,7 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	(void)revents;
 	log_info("signal %d: stopping", w->signum);
-	sd_notify(0, "STOPPING=1");
+	sdnotify_send(SDNOTIFY_STATE, "STOPPING=1");
 	ev_break(loop, EVBREAK_ALL);
 }
 
@@ -472,7 +474,55 @@ static void on_watchdog(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)w;
 	(void)revents;
-	sd_notify(0, "WATCHDOG=1");
+	sdnotify_send(0, "WATCHDOG=1");
+}
+
+/*
+ * One kaohed per state directory: an exclusive lock on kaohe.lock there,
+ * taken before the database is opened and held until the process ends.
+ * The publisher (`kaohed publish`, run by the daemon) does not take it:
+ * it works beside the daemon through SQLite's own locking, and the
+ * lock's descriptor does not pass to it (O_CLOEXEC, and it closes what it
+ * inherits), so a publisher outliving its daemon never holds up the next.
+ * The file holds the holder's pid, for the refusal's message.
+ * Returns the descriptor, or -1 with a message in ERR.
+ */
+static int lock_state_dir(const char *dir, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/kaohe.lock", dir);
+	char pid[32];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+	if (fd < 0) {
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno != EWOULDBLOCK) {
+			snprintf(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+			goto fail;
+		}
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		snprintf(err, errlen,
+			 "another kaohed (pid %s) runs on the state directory %s: it holds %s; "
+			 "not starting",
+			 *pid ? pid : "unknown", dir, path);
+		goto fail;
+	}
+	int len = snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) < 0 || pwrite(fd, pid, (size_t)len, 0) != len) {
+		snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	free(path);
+	return fd;
+fail:
+	if (fd >= 0)
+		close(fd);
+	free(path);
+	return -1;
 }
 
 static int make_dir(const char *path)
@@ -532,11 +582,13 @@ int loop_run(const struct loop_opts *o)
 	struct kaohed d = { .opts = o, .gen = 1 };
 	struct sbuf errs, warns;
 	char err[512];
-	int status = 1;
+	int status = 1, lock_fd = -1;
 	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
 	log_init("kaohed", o->foreground || !systemd);
+	if (sdnotify_init(err, sizeof(err)) < 0)
+		log_warnx("%s", err);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
 	d.cfg = config_load(o->config, o->year, &errs, &warns);
@@ -548,12 +600,15 @@ int loop_run(const struct loop_opts *o)
 	sbuf_free(&warns);
 	if (d.cfg == NULL) {
 		log_warnx("the configuration has errors: not starting");
+		sdnotify_finalise();
 		return 1;
 	}
 	struct settings *set = &d.cfg->set;
 	log_set_level(set->log_level);
-	/* Detach before the database is opened: SQLite's locks do not pass
-	 * to a forked child.  The parent waits for the child's verdict. */
+	/* Detach before the state directory is locked and the database
+	 * opened: SQLite's locks do not pass to a forked child, and the lock
+	 * file names the daemon's pid.  The parent waits for the child's
+	 * verdict. */
 	int ready_fd = -1;
 	if (!o->foreground && !systemd && (ready_fd = detach()) < 0) {
 		config_free(d.cfg);
@@ -563,6 +618,14 @@ int loop_run(const struct loop_opts *o)
 	const char *sock = o->socket ? o->socket : set->control_socket;
 	if (make_dir(state) < 0)
 		goto out_cfg;
+	/* Before anything is written: another instance on this state
+	 * directory, or answering on this socket, is left alone, its
+	 * database without a catch-up of ours. */
+	if ((lock_fd = lock_state_dir(state, err, sizeof(err))) < 0 ||
+	    control_probe(sock, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		goto out_cfg;
+	}
 	char *dbpath = xasprintf("%s/kaohe.db", state);
 	d.st = store_open(dbpath, err, sizeof(err));
 	free(dbpath);
@@ -627,7 +690,7 @@ int loop_run(const struct loop_opts *o)
 	arm(&d);
 	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
 		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
-	sd_notify(0, "READY=1");
+	sdnotify_send(SDNOTIFY_STATE, "READY=1");
 	d.ready = true;
 	if (ready_fd >= 0) {
 		/* The parent exits 0: the daemon is up. */
@@ -664,11 +727,14 @@ out_cfg:
 	outbox_copies_free(d.copies);
 	config_free(d.cfg);
 	free(d.state_dir);
+	if (lock_fd >= 0)
+		close(lock_fd);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);
 	}
 	log_info("stopped");
+	sdnotify_finalise();
 	log_finalise();
 	return status;
 }

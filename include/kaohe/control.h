@@ -31,6 +31,12 @@ struct control_ops {
 struct control;
 
 /*
+ * Whether kaohed may listen on PATH later: -1 (message in ERR) when
+ * another process answers there or PATH is no socket; 0 when nothing or
+ * a stale socket file is there.  Changes nothing.
+ */
+int control_probe(const char *path, char *err, size_t errlen);
+/*
  * Listen on PATH.  Refuses (NULL, message in ERR) when another process
  * answers there; replaces a stale socket file left by a dead one.
  */

@@ -5,7 +5,8 @@ usage: ready_time.py TIMEOUT KAOHED ARGS...
 
 Binds a datagram socket, points NOTIFY_SOCKET at it, starts kaohed in its
 own session and waits for READY=1.  Prints "pid=N ready_s=S rss_mb=M" and
-leaves kaohed running.  Exit 1 when it is not ready in TIMEOUT seconds.
+leaves kaohed running (its later notifications find the socket gone).
+Exit 1 when it is not ready in TIMEOUT seconds or exits before.
 """
 import os
 import socket
@@ -24,15 +25,21 @@ env = dict(os.environ, NOTIFY_SOCKET=path)
 t0 = time.monotonic()
 p = subprocess.Popen(cmd, env=env, start_new_session=True,
                      stdout=subprocess.DEVNULL, stderr=open(os.devnull, "w"))
-s.settimeout(timeout)
-try:
-    while True:
+# Every message is read as it comes (the queue holds 10 on a fresh Debian),
+# and a kaohed that ends before READY=1 is seen at once.
+s.settimeout(0.5)
+while True:
+    try:
         msg = s.recv(4096).decode()
-        if "READY=1" in msg.split("\n"):
-            break
-except socket.timeout:
-    p.kill()
-    sys.exit(f"ready_time.py: no READY=1 in {timeout} s")
+    except socket.timeout:
+        if p.poll() is not None:
+            sys.exit(f"ready_time.py: kaohed exited with status {p.returncode} before READY=1")
+        if time.monotonic() - t0 > timeout:
+            p.kill()
+            sys.exit(f"ready_time.py: no READY=1 in {timeout} s")
+        continue
+    if "READY=1" in msg.split("\n"):
+        break
 ready = time.monotonic() - t0
 rss = 0
 for line in open(f"/proc/{p.pid}/status"):

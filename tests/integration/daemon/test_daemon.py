@@ -18,543 +18,33 @@ Run as root (as CI does): the access tests create temporary system users
 and groups (removed at the end) and run kaohectl as them through setpriv;
 the connection-limit tests connect under made-up uids.
 
-Standard library only.
+Standard library only, and the harness beside (tests/integration/harness.py).
 """
 
-import atexit
+
 import datetime as dt
 import json
 import os
 import pwd
-import grp
 import random
 import re
-import select
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import unicodedata
 import unittest
-import zoneinfo
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
-
-
-def _arg(i, env, default=None):
-    if len(sys.argv) > i and sys.argv[i]:
-        return sys.argv[i]
-    return os.environ.get(env) or default
-
-
-KAOHED = os.path.abspath(_arg(1, "KAOHED", os.path.join(REPO, "build", "kaohed")))
-KAOHECTL = os.path.abspath(_arg(2, "KAOHECTL", os.path.join(REPO, "build", "kaohectl")))
-CONFIG_DIR = os.path.abspath(_arg(3, "KAOHE_CONFIG_DIR", os.path.join(REPO, "config")))
-SHIPPED_CONF = os.path.join(CONFIG_DIR, "kaohe.conf")
-
-TZ = zoneinfo.ZoneInfo("Asia/Shanghai")
-POLL = 0.1            # polling interval while waiting for the daemon
-WAIT = 10.0           # the longest any single wait may take
-UNIT_NAMES = {"bayilu": "八一路", "renminguangchang": "人民广场", "baiyun": "白云",
-              "rixin": "日新", "xianglujiao": "香炉礁"}
-TAG = "kaohe-t-%d" % os.getpid()   # prefix of the temporary users and groups
-
-
-# ------------------------------------------------------------------ helpers
-
-def now_local():
-    return dt.datetime.now(TZ).replace(microsecond=0)
-
-
-def iso(t):
-    return t.isoformat()
-
-
-def parse_instant(s):
-    return dt.datetime.fromisoformat(s)
-
-
-def display_width(s):
-    return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else
-               0 if unicodedata.combining(ch) else 1 for ch in s)
-
-
-def utf8_env(**extra):
-    env = {k: v for k, v in os.environ.items()
-           if not (k.startswith("LC_") or k in ("LANG", "LANGUAGE", "NOTIFY_SOCKET",
-                                                 "WATCHDOG_USEC", "WATCHDOG_PID",
-                                                 "KAOHE_SOCKET"))}
-    env["LC_ALL"] = "C.UTF-8"
-    env.update(extra)
-    return env
-
-
-def wait_until(pred, timeout=WAIT, interval=POLL, what="condition"):
-    """Poll PRED until it returns a true value; that value, or AssertionError."""
-    end = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v:
-            return v
-        if time.monotonic() >= end:
-            raise AssertionError("timed out after %.1f s waiting for %s" % (timeout, what))
-        time.sleep(interval)
-
-
-def recv_line(sock, timeout=WAIT):
-    """One answer line from SOCK (bytes, without the newline); None at EOF/reset."""
-    sock.settimeout(timeout)
-    buf = b""
-    while b"\n" not in buf:
-        try:
-            d = sock.recv(1 << 20)
-        except (ConnectionResetError, BrokenPipeError):
-            d = b""
-        if not d:
-            return buf if buf else None
-        buf += d
-    line, _, rest = buf.partition(b"\n")
-    if rest:
-        # keep it simple: callers ask one question at a time
-        raise AssertionError("more than one answer line: %r" % (rest[:200],))
-    return line
-
-
-def recv_lines_until_eof(sock, timeout=WAIT):
-    """Everything SOCK sends until EOF (or a reset): list of lines, and whether EOF came."""
-    sock.settimeout(timeout)
-    buf = b""
-    eof = False
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        try:
-            d = sock.recv(1 << 20)
-        except (ConnectionResetError, BrokenPipeError):
-            eof = True
-            break
-        except socket.timeout:
-            break
-        if not d:
-            eof = True
-            break
-        buf += d
-    lines = buf.split(b"\n")
-    if lines and lines[-1] == b"":
-        lines.pop()
-    return lines, eof
-
-
-def unix_connect(path, timeout=WAIT):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
-    s.connect(path)
-    return s
-
-
-def ask(path, line, timeout=WAIT):
-    """Send one request line on a fresh connection; the parsed answer."""
-    with unix_connect(path, timeout) as s:
-        s.sendall(line.encode() + b"\n")
-        ans = recv_line(s, timeout)
-    if ans is None:
-        raise AssertionError("no answer to %r" % line)
-    return json.loads(ans)
-
-
-def connect_as(path, uid, gid, n):
-    """N connections to PATH made by a process running as UID/GID (no groups).
-
-    SO_PEERCRED is taken at connect(), so the descriptors keep that identity
-    after the child passed them back and exited."""
-    parent, child = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
-    pid = os.fork()
-    if pid == 0:
-        code = 1
-        try:
-            parent.close()
-            os.setgroups([])
-            os.setgid(gid)
-            os.setuid(uid)
-            fds = []
-            for _ in range(n):
-                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                s.connect(path)
-                fds.append(s.detach())
-            socket.send_fds(child, [b"x"], fds)
-            code = 0
-        except BaseException as e:  # pragma: no cover - reported by the parent
-            try:
-                child.sendall(b"E" + repr(e).encode())
-            except OSError:
-                pass
-        finally:
-            os._exit(code)
-    child.close()
-    try:
-        msg, fds, _, _ = socket.recv_fds(parent, 4096, n)
-    finally:
-        parent.close()
-        os.waitpid(pid, 0)
-    if msg.startswith(b"E") or len(fds) != n:
-        raise AssertionError("connecting as uid %d failed: %r" % (uid, msg))
-    return [socket.socket(fileno=fd) for fd in fds]
-
-
-def free_id(taken):
-    for n in range(61000, 65000):
-        if n not in taken:
-            return n
-    raise RuntimeError("no free id")
-
-
-def free_uid_gid():
-    uids = {p.pw_uid for p in pwd.getpwall()}
-    gids = {g.gr_gid for g in grp.getgrall()}
-    n = free_id(uids | gids)
-    return n, n
-
-
-# ------------------------------------------------------------- configuration
-
-def plan_config(tmp, *, access, channels, reminders, title, document, close, units,
-                departments, rows, log_level):
-    """The text of a temporary plan for the current year, with kaohe's
-    state, socket and exports under TMP, categories basic (max 6, annex
-    常规工作) and key (max 4, 重点工作), and the metric sat (%).
-
-    ACCESS and CHANNELS are those sections' values, REMINDERS what stands
-    inside its braces; UNITS, DEPARTMENTS and ROWS are the lines of those
-    lists. The daemon's and the delivery tests' plans differ only there."""
-    return """kaohe: {
-  timezone = "Asia/Shanghai";
-  state_dir = "%(tmp)s/state";
-  control_socket = "%(tmp)s/control.sock";
-  export_dir = "%(tmp)s/export";
-  log_level = "%(log_level)s";
-};
-access: %(access)s;
-channels: %(channels)s;
-calendar: { holidays = [ ]; workdays = [ ]; };
-reminders: {
-%(reminders)s
-};
-plan: {
-  year = %(year)d;
-  title = "%(title)s";
-  document = "%(document)s";
-  in_force = { from = "01-01"; to = "12-31"; };
-  total = 10;
-  close = "%(close)s";
-  missing_default = "late";
-  categories = (
-    { id = "basic"; name = "基本工作"; max = 6; annex = [ "常规工作" ]; },
-    { id = "key"; name = "重点工作"; max = 4; annex = [ "重点工作" ]; }
-  );
-  units = (
-%(units)s
-  );
-  departments = (
-%(departments)s
-  );
-  metrics = ( { id = "sat"; name = "满意率"; unit = "%%"; } );
-  rows = (
-%(rows)s
-  );
-};
-""" % {"tmp": tmp, "log_level": log_level, "access": access, "channels": channels,
-       "reminders": reminders, "year": now_local().year, "title": title,
-       "document": document, "close": close, "units": units, "departments": departments,
-       "rows": rows}
-
-
-def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, log_level="debug"):
-    """Write a small plan for the current year to PATH.
-
-    DUES maps row id "1" and "2" to their due (a date-time string). Rows:
-      1  basic, department da, deadline, late 1 missing 3, finding f1 (0.5)
-      2  basic, department db, deadline, late 1 missing 2
-      3  key,   department da, earns: award praise (2), threshold 2 on sat >= 80
-    Units ua (八一路), ub (人民广场) and optionally uc (白云)."""
-    year = now_local().year
-    access = access or {}
-    def rule(users=(), groups=()):
-        return "{ users = [ %s ]; groups = [ %s ]; }" % (
-            ", ".join('"%s"' % u for u in users), ", ".join('"%s"' % g for g in groups))
-    names = {"ua": "八一路", "ub": "人民广场", "uc": "白云"}
-    unit_lines = ",\n".join(
-        '    { id = "%s"; name = "%s"; liaisons = ( { name = "联络员%s"; email = "liaison@%s.example.org"; } );'
-        ' leader = { name = "主任%s"; email = "leader@%s.example.org"; }; }' % (u, names[u], u, u, u, u)
-        for u in units)
-    unit_access = "\n".join("    %s = %s;" % (u, rule(*access.get(u, ((), ()))))
-                            for u in units)
-    text = "# a temporary plan of the daemon's integration tests\n" + plan_config(
-        tmp, log_level=log_level, close=close,
-        access="""{
-  admins = %s;
-  departments = {
-    da = %s;
-    db = %s;
-  };
-  units = {
-%s
-  };
-}""" % (rule(*access.get("admins", (("root",), ()))), rule(*access.get("da", ((), ()))),
-        rule(*access.get("db", ((), ()))), unit_access),
-        channels="{ }",
-        reminders="""  before = [ "-2s" ];
-  due = [ ];
-  overdue = { first = "+1s"; every = "2s"; };
-  record = [ ];
-  shift_to_workdays = false;""",
-        title="集成测试考核方案", document="测试〔%d〕1号" % year, units=unit_lines,
-        departments="""\
-    { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
-    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
-        rows="""\
-    { id = "1"; annex_category = "常规工作"; category = "basic"; department = "da"; max = 3;
-      content = "报送材料一"; time_node = "T1"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣3分";
-      deadline = { due = "%(due1)s"; late = 1; missing = 3; };
-      findings = ( { kind = "f1"; name = "问题"; points = 0.5; } ); },
-    { id = "2"; annex_category = "常规工作"; category = "basic"; department = "db"; max = 3;
-      content = "报送材料二"; time_node = "T2"; standard = "按时报送"; scoring = "逾期扣1分，未报送扣2分";
-      deadline = { due = "%(due2)s"; late = 1; missing = 2; }; },
-    { id = "3"; annex_category = "重点工作"; category = "key"; department = "da"; max = 4; earn = true;
-      content = "重点工作"; time_node = "全年"; standard = "满意率"; scoring = "满意率80%%以上得2分";
-      awards = ( { kind = "praise"; name = "表扬"; points = 2; } );
-      thresholds = ( { points = 2; any = ( { metric = "sat"; min = 80; } ); } ); }""" % {
-            "due1": dues["1"], "due2": dues["2"]})
-    with open(path, "w", encoding="utf-8") as f:
-        f.write(text)
-    return text
-
-
-# ------------------------------------------------------------------- daemon
-
-class Daemon:
-    """One kaohed in the foreground; readiness through a NOTIFY_SOCKET of ours."""
-
-    count = 0
-    started = []      # every kaohed of this run, killed at exit whatever happened
-
-    def __init__(self, tmp, config, state_dir=None, sock=None, extra=()):
-        self.tmp = tmp
-        self.config = config
-        self.state_dir = state_dir
-        self.sock = sock
-        self.extra = list(extra)
-        self.proc = None
-        self.notify = None
-        self.messages = []
-        Daemon.count += 1
-        self.n = Daemon.count
-        self.logpath = os.path.join(tmp, "kaohed-%d.log" % self.n)
-        self.log_start = 0
-        self.runs = 0
-
-    def argv(self):
-        a = [KAOHED, "-c", self.config, "-f"]
-        if self.state_dir:
-            a += ["--state-dir", self.state_dir]
-        if self.sock:
-            a += ["--socket", self.sock]
-        return a + self.extra
-
-    def start(self, wait=True):
-        self.runs += 1
-        npath = os.path.join(self.tmp, "notify-%d-%d.sock" % (self.n, self.runs))
-        if self.notify:
-            self.notify.close()
-        self.notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
-        self.notify.bind(npath)
-        self.messages = []
-        with open(self.logpath, "ab") as log:
-            self.log_start = log.tell()
-            self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL, stdout=log,
-                                         stderr=log, env=utf8_env(NOTIFY_SOCKET=npath),
-                                         cwd=self.tmp)
-        Daemon.started.append(self.proc)
-        if wait:
-            self.wait_notify("READY=1")
-        return self
-
-    def drain(self, timeout=0.0):
-        """Read the datagrams waiting (up to TIMEOUT for the first one)."""
-        got = []
-        while True:
-            r, _, _ = select.select([self.notify], [], [], timeout)
-            if not r:
-                return got
-            data = self.notify.recv(65536).decode("utf-8", "replace")
-            for m in data.split("\n"):
-                if m:
-                    got.append(m)
-                    self.messages.append(m)
-            timeout = 0.0
-
-    def wait_notify(self, what, timeout=WAIT, since=0):
-        """Wait for the datagram WHAT (e.g. READY=1) among messages[since:]."""
-        end = time.monotonic() + timeout
-        while True:
-            if what in self.messages[since:]:
-                return
-            left = end - time.monotonic()
-            if left <= 0:
-                raise AssertionError("kaohed did not send %s within %.0f s; it sent %r\nlog:\n%s"
-                                     % (what, timeout, self.messages, self.log()[-3000:]))
-            if self.proc.poll() is not None and not self.drain(0):
-                raise AssertionError("kaohed exited with %s before sending %s\nlog:\n%s"
-                                     % (self.proc.returncode, what, self.log()[-3000:]))
-            self.drain(min(left, 0.2))
-
-    def log(self, whole=False):
-        """The stderr log of the current run (or of every run)."""
-        try:
-            with open(self.logpath, "rb") as f:
-                if not whole:
-                    f.seek(self.log_start)
-                return f.read().decode("utf-8", "replace")
-        except FileNotFoundError:
-            return ""
-
-    def wait_log(self, pattern, timeout=WAIT, count=1):
-        rx = re.compile(pattern)
-        return wait_until(lambda: len(rx.findall(self.log())) >= count and rx.findall(self.log()),
-                          timeout, what="log line /%s/ (x%d); log:\n%s" % (pattern, count, self.log()[-2000:]))
-
-    def alive(self):
-        return self.proc is not None and self.proc.poll() is None
-
-    def kill9(self):
-        if self.alive():
-            self.proc.kill()
-        if self.proc:
-            self.proc.wait(WAIT)
-
-    def term(self, timeout=WAIT):
-        self.proc.send_signal(signal.SIGTERM)
-        return self.proc.wait(timeout)
-
-    def close(self):
-        try:
-            self.kill9()
-        finally:
-            if self.notify:
-                self.notify.close()
-                self.notify = None
-
-
-@atexit.register
-def _kill_leftovers():
-    for p in Daemon.started:
-        if p.poll() is None:
-            p.kill()
-            p.wait()
-
-
-ROOT = os.geteuid() == 0
-
-
-class DaemonTestCase(unittest.TestCase):
-    """Each test gets its own temporary directory; every kaohed it started is killed."""
-
-    def setUp(self):
-        self.tmp = tempfile.mkdtemp(prefix="kaohe-it-")
-        os.chmod(self.tmp, 0o755)     # unprivileged peers must reach the socket
-        self.daemons = []
-        self.addCleanup(self._cleanup)
-
-    def _cleanup(self):
-        for d in self.daemons:
-            try:
-                d.close()
-            except Exception:
-                pass
-        shutil.rmtree(self.tmp, ignore_errors=True)
-
-    # -- daemons
-
-    def daemon(self, config, state_dir=None, sock=None, extra=(), start=True):
-        d = Daemon(self.tmp, config, state_dir, sock, extra)
-        self.daemons.append(d)
-        if start:
-            d.start()
-        return d
-
-    def temp_plan(self, due1_in=600, due2_in=1200, close="3s", name="kaohe.conf", **kw):
-        """Write a temporary plan whose rows 1 and 2 are due DUE*_IN seconds from now."""
-        t = now_local()
-        self.due1 = t + dt.timedelta(seconds=due1_in)
-        self.due2 = t + dt.timedelta(seconds=due2_in)
-        path = os.path.join(self.tmp, name)
-        temp_config(path, self.tmp, {"1": iso(self.due1), "2": iso(self.due2)}, close=close, **kw)
-        self.sock = os.path.join(self.tmp, "control.sock")
-        self.state = os.path.join(self.tmp, "state")
-        return path
-
-    def shipped(self, start=True):
-        """The shipped plan for the current year, state and socket in the temp dir."""
-        self.sock = os.path.join(self.tmp, "ctl.sock")
-        self.state = os.path.join(self.tmp, "state")
-        return self.daemon(SHIPPED_CONF, self.state, self.sock,
-                           extra=["--year", str(now_local().year),
-                                  "--export-dir", os.path.join(self.tmp, "export")], start=start)
-
-    # -- kaohectl
-
-    def ctl(self, *args, sock=None, json_out=True, user=None, env=None, timeout=WAIT):
-        cmd = [KAOHECTL, "-s", sock or self.sock] + (["--json"] if json_out else []) + list(args)
-        if user is not None:
-            cmd = user + [self.shared_ctl] + cmd[1:]
-        return subprocess.run(cmd, capture_output=True, timeout=timeout,
-                              env=env if env is not None else utf8_env())
-
-    def cj(self, *args, expect=0, **kw):
-        """kaohectl --json ARGS: the answer object; checks the exit status EXPECT."""
-        r = self.ctl(*args, **kw)
-        out = r.stdout.decode("utf-8", "replace")
-        self.assertEqual(r.returncode, expect,
-                         "kaohectl %s: exit %d, expected %d\nstdout: %s\nstderr: %s"
-                         % (" ".join(args), r.returncode, expect, out,
-                            r.stderr.decode("utf-8", "replace")))
-        lines = out.splitlines()
-        self.assertEqual(len(lines), 1, "kaohectl --json prints one line: %r" % out)
-        ans = json.loads(lines[0])
-        self.assertEqual(ans["ok"], expect == 0, ans)
-        return ans
-
-    def ok(self, *args, **kw):
-        return self.cj(*args, **kw)["data"]
-
-    def refused(self, code, *args, **kw):
-        ans = self.cj(*args, expect=1, **kw)
-        self.assertEqual(ans["error"]["code"], code, ans)
-        return ans["error"]
-
-    # -- reading answers
-
-    def entries(self, unit, row, type_=None, live=None):
-        data = self.ok("explain", unit, row)
-        rows = [r for r in data["rows"] if r["row"] == row]
-        self.assertEqual(len(rows), 1, data)
-        es = rows[0]["entries"]
-        if type_:
-            es = [e for e in es if e["type"] == type_]
-        if live is not None:
-            es = [e for e in es if ("voided" not in e) == live]
-        return es
-
-    def assert_no_writes(self, why="nothing was written"):
-        audit = self.ok("audit", "100")
-        self.assertEqual([], [("%s: %s" % (a["by"], a["command"]))[:120] for a in audit], why)
-
-    def row_score(self, unit, row):
-        data = self.ok("explain", unit, row)
-        return [r for r in data["rows"] if r["row"] == row][0]["score"]
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (KAOHECTL, KAOHED, ROOT, SHIPPED_CONF, TAG, TZ, UNIT_NAMES,  # noqa: E402
+                     WAIT, DaemonTestCase, ask, db_query, db_rows, connect_as, display_width, free_uid_gid, iso,
+                     now_local, parse_instant, plan_config, recv_line, recv_lines_until_eof,
+                     temp_config,
+                     unix_connect, utf8_env, wait_until)
 
 
 # ====================================================================== tests
@@ -563,7 +53,7 @@ class TestDeadlines(DaemonTestCase):
     """Deadlines and closes pass on their own; the writes and reads of kaohectl."""
 
     def test_01_deadline_close_and_commands(self):
-        conf = self.temp_plan(due1_in=4, due2_in=900, close="3s", log_level="info")
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="6s", log_level="info")
         d = self.daemon(conf)
         self.assertTrue(any(m.startswith("STATUS=") for m in d.messages), d.messages)
 
@@ -572,17 +62,17 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(sub["unit"], "ua")
         self.assertEqual(sub["state"], "on-time")
         self.assertEqual(parse_instant(sub["deadline"]), self.due1)
-        self.assertEqual(parse_instant(sub["close"]), self.due1 + dt.timedelta(seconds=3))
+        self.assertEqual(parse_instant(sub["close"]), self.due1 + dt.timedelta(seconds=6))
 
         # The deadline passes: no command is sent while we wait on the log.
-        d.wait_log(r"deduction: ub row 1 late -1 points")
+        d.wait_log(r"deduction: ub row 1 late -1 points", timeout=2 * WAIT)
         late = self.entries("ub", "1", "late")
         self.assertEqual(len(late), 1, late)
         self.assertEqual(late[0]["points"], -1)          # the row's late points
         self.assertEqual(late[0]["by"], "auto")
         self.assertEqual(parse_instant(late[0]["at"]), self.due1)
         self.assertLessEqual(parse_instant(late[0]["recorded_at"]) - self.due1,
-                             dt.timedelta(seconds=2), "applied at the deadline itself")
+                             dt.timedelta(seconds=5), "applied at the deadline itself")
         self.assertNotIn("voided", late[0])
         self.assertEqual(self.row_score("ub", "1"), 2)
         ua1 = self.entries("ua", "1")
@@ -595,13 +85,13 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(open_[0]["overdue"], ["ub"])
 
         # The close passes: missing replaces late.
-        d.wait_log(r"deduction: ub row 1 missing -3 points")
+        d.wait_log(r"deduction: ub row 1 missing -3 points", timeout=2 * WAIT)
         es = self.entries("ub", "1")
         late = [e for e in es if e["type"] == "late"]
         missing = [e for e in es if e["type"] == "missing"]
         self.assertEqual(len(late), 1, es)
         self.assertIn("voided", late[0], "the late entry is voided at close")
-        self.assertEqual(parse_instant(late[0]["voided"]["at"]), self.due1 + dt.timedelta(seconds=3))
+        self.assertEqual(parse_instant(late[0]["voided"]["at"]), self.due1 + dt.timedelta(seconds=6))
         self.assertEqual(len(missing), 1, es)
         self.assertEqual(missing[0]["points"], -3)
         self.assertNotIn("voided", missing[0])
@@ -681,13 +171,14 @@ class TestDeadlines(DaemonTestCase):
         # bayilu submits (by its Chinese name); then the deadline moves 3 s ahead
         sub = self.ok("submit", "八一路", occ)
         self.assertEqual((sub["unit"], sub["state"]), ("bayilu", "on-time"))
-        new_due = now_local() + dt.timedelta(seconds=3)
+        new_due = now_local() + dt.timedelta(seconds=6)
         mv = self.ok("move", occ, iso(new_due), "--reason", "x")
         self.assertEqual(parse_instant(mv["deadline"]), new_due)
         others = [u for u in UNIT_NAMES if u != "bayilu"]
         for u in others:
             d.wait_log(r"deduction: %s row %s late -%s points \(%s\)"
-                       % (u, re.escape(row), re.escape(str(late_points)), re.escape(occ)))
+                       % (u, re.escape(row), re.escape(str(late_points)), re.escape(occ)),
+                       timeout=2 * WAIT)
         for u in others:
             late = [e for e in self.entries(u, row, "late") if e.get("occurrence") == occ]
             self.assertEqual(len(late), 1, (u, late))
@@ -701,7 +192,7 @@ class TestDeadlines(DaemonTestCase):
         self.assertEqual(sorted(open_[0]["overdue"]), sorted(others))
 
     def test_03_kill9_catch_up_exactly_once(self):
-        conf = self.temp_plan(due1_in=3, due2_in=900, close="1h")
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="1h")
         d = self.daemon(conf)
         self.ok("submit", "ua", "1")
         d.kill9()
@@ -802,6 +293,44 @@ class TestReload(DaemonTestCase):
         self.assertEqual(self.ok("ping")["pong"], True)
 
 
+class TestNotifySocket(DaemonTestCase):
+
+    def test_04b_notify_socket_nobody_reads(self):
+        """A supervisor that never reads its NOTIFY_SOCKET: the socket's queue
+        holds net.unix.max_dgram_qlen datagrams (10 on a fresh Debian) and
+        a reload sends three. kaohed drops what does not fit, says so in its
+        log, and goes on answering, reloading and stopping."""
+        with open("/proc/sys/net/unix/max_dgram_qlen") as f:
+            qlen = int(f.read())
+        reloads = max(12, qlen // 3 + 4)
+        conf = self.temp_plan()
+        d = self.daemon(conf, start=False, read_notify=False)
+        d.start(wait=False)
+        wait_until(lambda: self.ctl("ping").returncode == 0, what="kaohed answering")
+        t0 = time.monotonic()
+        for i in range(reloads):
+            if i % 2:
+                os.kill(d.proc.pid, signal.SIGHUP)
+                wait_until(lambda: len(re.findall("reload: configuration loaded", d.log())) > i,
+                           what="reload %d (SIGHUP) done" % (i + 1))
+            else:
+                self.assertEqual(self.ok("reload")["units"], 2, "reload %d" % (i + 1))
+            self.assertIs(self.ok("ping")["pong"], True, "after reload %d" % (i + 1))
+        self.ok("submit", "ua", "1")
+        self.assertEqual([e["type"] for e in self.entries("ua", "1")], ["submission"])
+        warned = re.findall(r"notify: \d+ messages? to NOTIFY_SOCKET dropped .*nobody reads it",
+                            d.log())
+        self.assertGreaterEqual(len(warned), 1, d.log()[-2000:])
+        self.assertLessEqual(len(warned), 1 + (time.monotonic() - t0) // 60,
+                             "drops are reported once a minute: %r" % warned)
+        self.assertEqual(d.term(), 0, "SIGTERM with the queue still full")
+        # the queue holds what came first (the start's READY=1), and not
+        # every reload's
+        got = d.notify_close()
+        self.assertIn("READY=1", got[:4], got)
+        self.assertLess(got.count("RELOADING=1"), reloads, got)
+
+
 class TestSocketFile(DaemonTestCase):
 
     def test_05_second_instance_and_stale_socket(self):
@@ -810,15 +339,19 @@ class TestSocketFile(DaemonTestCase):
         st = os.stat(self.sock)
         self.assertEqual(st.st_mode & 0o777, 0o666, "the socket is 0666 (authorization is per request)")
 
-        second = self.daemon(conf, start=False)
+        # a second instance on the same socket, with a state directory of
+        # its own: refused before it opens (and catches up) its database
+        state2 = os.path.join(self.tmp, "state2")
+        second = self.daemon(conf, state_dir=state2, start=False)
         second.start(wait=False)
         try:
             rc = second.proc.wait(WAIT)
         except subprocess.TimeoutExpired:
             self.fail("a second kaohed on the same socket keeps running")
         self.assertNotEqual(rc, 0)
-        self.assertIn("another kaohed answers", second.log())
-        self.assertNotIn("READY=1", second.drain(0.1))
+        self.assertIn("another kaohed answers on %s" % self.sock, second.log())
+        self.assertNotIn("READY=1", second.notify_close())
+        self.assertEqual(os.listdir(state2), ["kaohe.lock"], "no database, no catch-up")
         self.assertTrue(first.alive())
         self.assertEqual(self.ok("ping")["pong"], True)
         self.assertTrue(os.path.exists(self.sock), "the refused instance left the socket alone")
@@ -842,6 +375,295 @@ class TestSocketFile(DaemonTestCase):
             self.assertEqual(f.read(), "precious")
 
 
+    def test_05b_second_instance_on_the_state_directory(self):
+        """Two kaohed on one state directory, each on a socket of its own: the
+        second refuses before it writes anything, naming the first's pid,
+        though a deadline passed that it would have caught up."""
+        conf = self.temp_plan(due1_in=8, due2_in=900, close="1h")
+        first = self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % first.proc.pid)
+        # the first is stopped while row 1's deadline passes: the deduction
+        # is the first's to apply once it goes on
+        first.proc.send_signal(signal.SIGSTOP)
+        self.addCleanup(first.proc.send_signal, signal.SIGCONT)
+        wait_until(lambda: now_local() > self.due1, timeout=2 * WAIT,
+                   what="row 1's deadline passing")
+        before = db_rows(self.state)
+        sock2 = os.path.join(self.tmp, "second.sock")
+        second = self.daemon(conf, sock=sock2, start=False)
+        second.start(wait=False)
+        try:
+            rc = second.proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            self.fail("a second kaohed on the same state directory keeps running:\n"
+                      + second.log()[-2000:])
+        self.assertNotEqual(rc, 0)
+        self.assertIn("another kaohed (pid %d) runs on the state directory %s"
+                      % (first.proc.pid, self.state), second.log())
+        self.assertNotIn("READY=1", second.notify_close())
+        self.assertFalse(os.path.exists(sock2))
+        self.assertEqual(db_rows(self.state), before, "the refused instance wrote")
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % first.proc.pid)
+
+        first.proc.send_signal(signal.SIGCONT)
+        first.wait_log(r"deduction: ub row 1 late -1 points")
+        self.assertEqual(len(self.entries("ub", "1", "late")), 1)
+        self.assertEqual(self.entries("ua", "1", "late"), [])
+        # the publisher (kaohed publish, run by the daemon) reads the
+        # database the daemon holds: it still writes its files
+        first.wait_log(r"publish: .* written")
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "export", "all.ics")))
+        # once the first has stopped, the state directory is free again
+        self.assertEqual(first.term(), 0)
+        third = self.daemon(conf, sock=sock2)
+        with open(os.path.join(self.state, "kaohe.lock")) as f:
+            self.assertEqual(f.read(), "%d\n" % third.proc.pid)
+        self.sock = sock2
+        self.assertEqual(len(self.entries("ub", "1", "late")), 1)
+
+
+def free_port():
+    """A loopback TCP port nobody listens on (connections to it are refused)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def big_plan(path, tmp, nunits, dues):
+    """A plan of NUNITS units and one deadline row per due of DUES (date-times
+    in the past, a year's; their maxima add up to 6), late 0.25, missing
+    0.5, and a row without deadline. Occurrences close 30 days after
+    the due. A reminder an hour before and one overdue notice an hour after
+    each due (the next would come after the close), with copies to the
+    leaders and the offices, all by email to a server that is not there,
+    one attempt an hour: the outbox keeps what the catch-up wrote."""
+    year = dues[0].year
+    maxima = [600 // len(dues)] * len(dues)     # hundredths
+    maxima[0] += 600 - sum(maxima)
+    units = ",\n".join(
+        '    { id = "u%05d"; name = "单位%05d"; liaisons = ( { name = "联络员"; '
+        'email = "liaison@u%05d.example.org"; } ); leader = { name = "主任"; '
+        'email = "leader@u%05d.example.org"; }; }' % (i, i, i, i) for i in range(1, nunits + 1))
+    rows = ",\n".join(
+        '    { id = "%d"; annex_category = "常规工作"; category = "basic"; department = "%s"; '
+        'max = %s; content = "材料%d"; time_node = "T%d"; standard = "按时报送"; '
+        'scoring = "逾期扣0.25分"; deadline = { due = "%s"; late = 0.25; missing = 0.5; }; }'
+        % (k + 1, "da" if k % 2 else "db", "%.2f" % (maxima[k] / 100), k + 1, k + 1, iso(due))
+        for k, due in enumerate(dues))
+    rows += """,
+    { id = "k"; annex_category = "重点工作"; category = "key"; department = "da"; max = 4;
+      earn = true; content = "重点工作"; time_node = "全年"; standard = "表扬"; scoring = "表扬得2分";
+      awards = ( { kind = "praise"; name = "表扬"; points = 2; } ); }"""
+    text = plan_config(
+        tmp, log_level="warning", close="30d", access="{ admins = { users = [ \"root\" ]; }; }",
+        channels='{ email = { url = "smtp://127.0.0.1:%d"; from = "kaohe@example.org"; '
+                 'rate = [ "1/h" ]; }; }' % free_port(),
+        reminders="""  before = [ "-1h" ];
+  due = [ ];
+  overdue = { first = "+1h"; every = "60d"; };
+  record = [ ];
+  shift_to_workdays = false;
+  not_before_in_force = false;""",
+        title="大计划", document="测试〔%d〕2号" % year, units=units,
+        departments="""\
+    { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
+    { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
+        rows=rows)
+    text = re.sub(r"\byear = \d+;", "year = %d;" % year, text, count=1)
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+def ledger(state_dir):
+    """What a catch-up writes, as it must come out whatever interrupted it:
+    the entries, the outbox rows and their keys, the snapshots and the
+    high-water mark, without ids, wall-clock times and delivery states."""
+    q = lambda sql: sorted(db_query(state_dir, sql))
+    # a delivery's key, with its row's subject for the row's id (joined
+    # here: SQLite takes seconds to join them on a read-only connection)
+    subject = dict(db_query(state_dir, "SELECT id, subject FROM outbox"))
+    return {
+        "entries": q("SELECT u.id, e.type, e.row_id, e.occ, e.kind, e.count, e.points, e.value,"
+                     " e.at, e.actor, e.note, r.text, e.auto_key, e.voided_at, e.voided_by,"
+                     " e.void_reason FROM entries e JOIN units u ON u.ref = e.unit_ref"
+                     " LEFT JOIN rules r ON r.ref = e.rule_ref"),
+        "outbox": q("SELECT at, kind, unit, dept, subject, channel, address, name, mentions"
+                    " FROM outbox"),
+        "reminded": sorted(k[:4] + (subject[k[4]],) for k in db_query(
+            state_dir, "SELECT unit, occ, slot, recipient, delivery FROM reminded")),
+        "snapshots": q("SELECT period, at, data FROM snapshots"),
+        "meta": q("SELECT key, value FROM meta"),
+        "audit": q("SELECT actor, command FROM audit"),
+    }
+
+
+def hwm(state_dir):
+    """The high-water mark of the database in STATE_DIR, as ledger() has it."""
+    return sorted(db_query(state_dir, "SELECT key, value FROM meta"))
+
+
+class TestCrash(DaemonTestCase):
+    """kill -9 where it hurts most: inside a long catch-up, and among many
+    writes in flight."""
+
+    UNITS = 4000
+    ROWS = 16
+
+    @staticmethod
+    def entry_count(state):
+        """The entries in the database of STATE, 0 before it has its tables."""
+        try:
+            return db_query(state, "SELECT count(*) FROM entries")[0][0]
+        except sqlite3.OperationalError:
+            return 0
+
+    def test_11a_kill9_during_first_catch_up(self):
+        """A first start with thousands of units' deadlines behind it, killed
+        at random moments of its catch-up, then let finish: its ledger and
+        outbox are those of a start that ran straight through."""
+        now = now_local()
+        year = (now - dt.timedelta(days=6)).year
+        last = min(now - dt.timedelta(days=2), dt.datetime(year, 12, 31, 12, tzinfo=TZ))
+        dues = [last - dt.timedelta(hours=k) for k in range(self.ROWS - 1, -1, -1)]
+        conf = os.path.join(self.tmp, "big.conf")
+        big_plan(conf, self.tmp, self.UNITS, dues)
+        ref_state = os.path.join(self.tmp, "ref")
+        ref = self.daemon(conf, ref_state, os.path.join(self.tmp, "ref.sock"),
+                          extra=["--export-dir", ""], start=False)
+        t = time.monotonic()
+        ref.start(wait=False)
+        ref.wait_notify("READY=1", timeout=300)
+        took = time.monotonic() - t
+        # no instant of the plan may fall while the test runs: a reminder
+        # or snapshot between two runs would rightly make them differ
+        status = [m for m in ref.messages if m.startswith("STATUS=")][-1]
+        nxt = re.search(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d\d:\d\d", status)
+        if nxt and parse_instant(nxt.group(0)) < now_local() + dt.timedelta(seconds=30 * took + 300):
+            self.skipTest("the plan's next instant (%s) falls within the test" % status)
+        self.assertEqual(ref.term(timeout=60), 0)
+        want = ledger(ref_state)
+        total = len(want["entries"])
+        self.assertEqual(total, self.UNITS * self.ROWS, "one late deduction each")
+        self.assertEqual(len(want["outbox"]), self.UNITS * self.ROWS * 2 + self.ROWS,
+                         "overdue notices to liaisons and leaders, one digest per office instant")
+
+        state = os.path.join(self.tmp, "state")
+        d = self.daemon(conf, state, os.path.join(self.tmp, "ctl.sock"),
+                        extra=["--export-dir", ""], start=False)
+        rnd = random.Random()
+        seed = rnd.randrange(1 << 30)
+        rnd.seed(seed)
+        inside = 0
+        for k, (lo, hi) in enumerate(((0.05, 0.3), (0.35, 0.6), (0.65, 0.9))):
+            mark = rnd.uniform(lo, hi) * total
+            d.start(wait=False)
+            wait_until(lambda: d.proc.poll() is not None or self.entry_count(state) >= mark,
+                       timeout=300, interval=0.02, what="the catch-up at %d entries" % mark)
+            time.sleep(rnd.uniform(0, took / 20))    # a random moment past it
+            d.kill9()
+            self.assertEqual(d.proc.returncode, -signal.SIGKILL, d.log()[-2000:])
+            if "READY=1" not in d.notify_close() and hwm(state) < want["meta"]:
+                inside += 1
+        self.assertGreaterEqual(inside, 2, "the kills (seed %d) landed inside the catch-up at "
+                                "most once: make it longer" % seed)
+        d.start(wait=False)
+        d.wait_notify("READY=1", timeout=300)
+        self.assertEqual(d.term(timeout=60), 0)
+        got = ledger(state)
+        for table in want:
+            self.assertEqual(len(got[table]), len(want[table]), "%s (seed %d)" % (table, seed))
+            self.assertEqual(got[table], want[table], "%s (seed %d)" % (table, seed))
+
+
+    def test_11b_kill9_among_writes_in_flight(self):
+        """Four connections stream submissions; kill -9 lands at a random
+        moment among them, three times. Every submission answered ok is
+        kept, and each is there as a whole (its entry and its audit row)
+        or not at all, in each connection's order."""
+        conf = self.temp_plan(due1_in=3600, log_level="warning")
+        d = self.daemon(conf)
+        rnd = random.Random()
+        seed = rnd.randrange(1 << 30)
+        rnd.seed(seed)
+        acked = {}
+        conns = 4
+        for rnd_no in range(3):
+            answered = [[] for _ in range(conns)]
+            lines = [["submit %s 1 --note r%d-c%d-%d" % ("ua" if c % 2 else "ub", rnd_no, c, i)
+                      for i in range(5000)] for c in range(conns)]
+            socks = [unix_connect(self.sock) for _ in range(conns)]
+
+            def write(c):
+                try:
+                    socks[c].sendall("".join(l + "\n" for l in lines[c]).encode())
+                except OSError:
+                    pass                  # killed meanwhile
+
+            def read(c):
+                buf = b""
+                socks[c].settimeout(60)
+                while True:
+                    try:
+                        data = socks[c].recv(1 << 16)
+                    except OSError:
+                        data = b""
+                    if not data:
+                        return
+                    buf += data
+                    *done, buf = buf.split(b"\n")
+                    for line in done:
+                        answered[c].append(json.loads(line))
+
+            threads = [threading.Thread(target=f, args=(c,), daemon=True)
+                       for c in range(conns) for f in (write, read)]
+            for t in threads:
+                t.start()
+            mark = rnd.randrange(20, 300)
+            wait_until(lambda: sum(map(len, answered)) >= mark or not d.alive(), timeout=60,
+                       interval=0.01, what="%d answers" % mark)
+            time.sleep(rnd.uniform(0, 0.2))    # a random moment past it
+            d.kill9()
+            for t in threads:
+                t.join(WAIT)
+                self.assertFalse(t.is_alive(), "a client still waits after kill -9")
+            for sk in socks:
+                sk.close()
+            for c in range(conns):
+                for i, ans in enumerate(answered[c]):
+                    self.assertIs(ans["ok"], True, (lines[c][i], ans))
+                    acked[lines[c][i]] = True
+            self.assertGreaterEqual(sum(map(len, answered)), mark)
+            self.assertLess(sum(map(len, answered)), conns * 5000, "the kill came too late")
+
+            d.start()
+            # every submission whole: its entry and its audit row, or neither
+            subs = db_query(self.state, "SELECT u.id, e.occ, e.note FROM entries e JOIN units u"
+                                        " ON u.ref = e.unit_ref WHERE e.type = 1")
+            entries = ["submit %s %s --note %s" % s for s in subs]
+            audit = [a for (a,) in db_query(self.state, "SELECT command FROM audit")]
+            self.assertEqual(len(entries), len(set(entries)), "a submission applied twice")
+            self.assertEqual(sorted(entries), sorted(audit), "half applied (seed %d)" % seed)
+            kept = set(entries)
+            lost = [l for l in acked if l not in kept]
+            self.assertEqual(lost, [], "answered ok, then lost (seed %d)" % seed)
+            # each connection's are kept in the order they were sent: a prefix
+            for c in range(conns):
+                n = sum(1 for l in lines[c] if l in kept)
+                self.assertEqual([l for l in lines[c][:n] if l not in kept], [],
+                                 "connection %d: a gap (seed %d)" % (c, seed))
+                self.assertGreaterEqual(n, len(answered[c]))
+            # the daemon's ledger agrees with the database
+            for unit in ("ua", "ub"):
+                self.assertEqual(len(self.entries(unit, "1", "submission")),
+                                 sum(1 for s in subs if s[0] == unit))
+        r = subprocess.run(["sqlite3", os.path.join(self.state, "kaohe.db"),
+                            "PRAGMA integrity_check"], capture_output=True, text=True, timeout=WAIT)
+        self.assertEqual((r.returncode, r.stdout.strip()), (0, "ok"), r.stderr)
+
+
 class TestGarbage(DaemonTestCase):
 
     def setUp(self):
@@ -853,7 +675,7 @@ class TestGarbage(DaemonTestCase):
         self.assertTrue(self.d.alive(), "kaohed died:\n" + self.d.log()[-2000:])
         t = time.monotonic()
         self.assertEqual(ask(self.sock, "ping")["data"]["pong"], True)
-        self.assertLess(time.monotonic() - t, 1.0, "ping answered promptly")
+        self.assertLess(time.monotonic() - t, 5.0, "ping answered promptly")
 
     def test_06a_random_bytes_nul_invalid_utf8(self):
         rnd = random.Random(20201215)
@@ -1064,13 +886,13 @@ class TestGarbage(DaemonTestCase):
         """~5 MB of `plan` requests, never reading: the daemon stops reading
         from it while its answers wait (so it costs about one answer's memory),
         others are answered promptly all along, and it is closed once idle
-        (control_idle_timeout, 3 s here)."""
+        (control_idle_timeout, 10 s here)."""
         self.d.close()
         confdir = os.path.join(self.tmp, "conf")
         os.makedirs(confdir)
         shutil.copy(os.path.join(os.path.dirname(SHIPPED_CONF), "plan-2020.conf"), confdir)
         with open(SHIPPED_CONF, encoding="utf-8") as f:
-            text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 3;", 1)
+            text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 10;", 1)
         conf = os.path.join(confdir, "kaohe.conf")
         with open(conf, "w", encoding="utf-8") as f:
             f.write(text)
@@ -1098,7 +920,7 @@ class TestGarbage(DaemonTestCase):
         th.start()
         worst = 0.0
         n = 0
-        end = time.monotonic() + 30
+        end = time.monotonic() + 60
         while (th.is_alive() or n < 5) and time.monotonic() < end:
             t = time.monotonic()
             try:
@@ -1110,14 +932,14 @@ class TestGarbage(DaemonTestCase):
             time.sleep(0.05)
         th.join(30)
         self.assertEqual(result.get("outcome"), "dropped", result)
-        self.assertLess(result["seconds"], 20, result)
-        self.assertIn("idle for 3 s, closing", d.log())
+        self.assertLess(result["seconds"], 40, result)
+        self.assertIn("idle for 10 s, closing", d.log())
         self.assertTrue(d.alive())
         with open("/proc/%d/status" % d.proc.pid) as f:
             peak_kb = next(int(l.split()[1]) for l in f if l.startswith("VmHWM"))
         self.assertLess(peak_kb, 64 * 1024, "kaohed's peak RSS while a client floods without "
                         "reading: %d kB" % peak_kb)
-        self.assertLess(worst, 1.0, "while a client floods without reading, another waited "
+        self.assertLess(worst, 5.0, "while a client floods without reading, another waited "
                         "%.2f s for a ping (%d pings)" % (worst, n))
 
 
@@ -1130,8 +952,7 @@ class TestStop(DaemonTestCase):
         self.ok("record", "ub", "1", "f1")
         rc = d.term()
         self.assertEqual(rc, 0, d.log())
-        d.drain(0.2)
-        self.assertIn("STOPPING=1", d.messages)
+        self.assertIn("STOPPING=1", d.notify_close())
         self.assertFalse(os.path.exists(self.sock), "the socket file is removed")
         self.assertIn("stopped", d.log())
         db = os.path.join(self.state, "kaohe.db")

@@ -32,11 +32,11 @@ import urllib.parse
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
-import test_daemon as td  # noqa: E402  (the daemon tests' helpers)
-from test_daemon import Daemon, DaemonTestCase, iso, now_local, wait_until  # noqa: E402
+import harness  # noqa: E402  (the integration tests' harness)
+from harness import DaemonTestCase, iso, now_local, wait_until  # noqa: E402
 import servers  # noqa: E402
 
 warnings.filterwarnings("ignore")   # aiosmtpd's own deprecation notes
@@ -81,7 +81,7 @@ def write_config(tmp, units, due1, due2, channels, reminders=None, close="4s",
             '    { id = "%s"; name = "%s"; liaisons = ( { name = "联络员%s"; email = "liaison@%s.example.org";'
             ' mobile = "%s"; } ); leader = { name = "主任%s"; email = "leader@%s.example.org"; }; }'
             % (u, name, u, u, MOBILE % (i + 1), u, u))
-    text = td.plan_config(
+    text = harness.plan_config(
         tmp, log_level=log_level, close=close,
         access="{ admins = { users = [ \"root\" ]; groups = [ ]; }; departments = { }; units = { }; }",
         channels="{\n%s\n}" % channels,
@@ -697,8 +697,8 @@ class TestConfig(DeliverTestCase):
   retry = { first = "soon"; factor = 0.5; };""", due_in=600)
         r = self.ctl  # noqa: F841 (kaohectl is not involved: --check)
         import subprocess
-        p = subprocess.run([td.KAOHED, "-c", conf, "--check"], capture_output=True, timeout=10,
-                           env=td.utf8_env())
+        p = subprocess.run([harness.KAOHED, "-c", conf, "--check"], capture_output=True, timeout=10,
+                           env=harness.utf8_env())
         err = p.stderr.decode() + p.stdout.decode()
         self.assertEqual(p.returncode, 1, err)
         for want in (r'channels.email: url must begin with smtp://',

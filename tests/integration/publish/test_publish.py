@@ -30,11 +30,11 @@ import icalendar
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
-sys.path.insert(0, os.path.join(HERE, "..", "daemon"))
-import test_daemon as td  # noqa: E402
-from test_daemon import DaemonTestCase, iso, now_local, wait_until  # noqa: E402
+sys.path.insert(0, os.path.join(HERE, ".."))
+import harness  # noqa: E402  (the integration tests' harness)
+from harness import DaemonTestCase, iso, now_local, wait_until  # noqa: E402
 
-KAOHED, KAOHECTL, CONFIG_DIR = td.KAOHED, td.KAOHECTL, td.CONFIG_DIR
+KAOHED, KAOHECTL, CONFIG_DIR = harness.KAOHED, harness.KAOHECTL, harness.CONFIG_DIR
 ARTIFACTS = os.path.abspath(sys.argv[4] if len(sys.argv) > 4 else os.getcwd())
 YEAR2020 = os.path.join(REPO, "tests", "integration", "year2020")
 with open(os.path.join(YEAR2020, "expected.json"), encoding="utf-8") as _f:
@@ -60,7 +60,7 @@ def simulate(conf, out_dir, events=os.path.join(YEAR2020, "events.txt")):
     sim = EXPECTED["simulate"]
     p = subprocess.run([KAOHED, "-c", conf, "simulate", "--from", sim["from"], "--to", sim["to"],
                         "--events", events, "--export", out_dir],
-                       capture_output=True, timeout=300, env=td.utf8_env())
+                       capture_output=True, timeout=300, env=harness.utf8_env())
     if p.returncode != 0:
         raise AssertionError("simulate: exit %d\n%s" % (p.returncode, p.stderr.decode()))
     return [json.loads(line) for line in p.stdout.decode().splitlines()]
