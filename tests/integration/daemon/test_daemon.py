@@ -1666,7 +1666,9 @@ class TestHostileLocalUsers(DaemonTestCase):
         lines = len(re.findall(r"control: refusing uid:%d " % uid, log))
         windows = len(rx.findall(log))
         self.assertGreaterEqual(windows, 1)
-        self.assertLessEqual(lines, 5 * windows, "at most 5 refusals logged one by one per window")
+        # the last window may end with no count (5 refusals or fewer in it)
+        self.assertLessEqual(lines, 5 * (windows + 1),
+                             "at most 5 refusals logged one by one per window")
         self.assertTrue(d.alive())
         self.assertEqual(self.ok("ping")["pong"], True)
 
@@ -1733,7 +1735,9 @@ class TestHostileLocalUsers(DaemonTestCase):
                " VALUES(1, 'before', 'ua', '', 'sub' || char(13) || 'ject', 'email', '',"
                " '张' || char(13, 10) || '三', '', 0, 0, 1, 2);"
                % (evil.replace("'", "''"), sub["id"]))
-        r = subprocess.run(["sqlite3", db, sql], capture_output=True, text=True, timeout=WAIT)
+        # the publisher kaohed started may still hold the database a moment
+        r = subprocess.run(["sqlite3", "-cmd", ".timeout %d" % (WAIT * 1000), db, sql],
+                           capture_output=True, text=True, timeout=2 * WAIT)
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
         for args in (("explain", "ua", "1"), ("outbox",)):
