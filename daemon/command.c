@@ -3,6 +3,7 @@
  * control socket and simulate's events file both come through here, so a
  * command behaves the same live and on virtual time.
  */
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -924,9 +925,12 @@ static json_t *cmd_audit(struct command_ctx *c, struct args *a)
 
 static json_t *cmd_backup(struct command_ctx *c, struct args *a)
 {
-	char err[512];
-	if (store_backup(c->st, a->pos[0], err, sizeof(err)) < 0)
-		return command_error("backup-failed", "%s", err);
+	char err[PATH_MAX + 256];
+	bool refused;
+	if (store_backup(c->st, a->pos[0], &refused, err, sizeof(err)) < 0) {
+		log_warnx("%s: backup %s: %s", c->actor->name, refused ? "refused" : "failed", err);
+		return command_error(refused ? "bad-path" : "backup-failed", "%s", err);
+	}
 	log_info("%s: backup written to %s", c->actor->name, a->pos[0]);
 	return ok(json_pack("{s:s, s:o}", "path", a->pos[0], "at", report_instant(c->now)));
 }
@@ -1082,8 +1086,8 @@ static const struct cmd commands[] = {
 	{ "retry", CMD_WRITE, 1, 1, 0, "retry DELIVERY_ID", cmd_retry, NULL },
 	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
 	{ "backup", CMD_ADMIN, 1, 1, 0, "backup PATH", cmd_backup, NULL },
-	{ "report", CMD_ADMIN, 1, 1, OPT_FORMAT, "report PERIOD [--format html|csv|json]", cmd_report,
-	  NULL },
+	{ "report", CMD_ADMIN_READ, 1, 1, OPT_FORMAT, "report PERIOD [--format html|csv|json]",
+	  cmd_report, NULL },
 };
 #define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
 
@@ -1093,6 +1097,55 @@ static const struct cmd *find_command(const char *name)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+/*
+ * "argument I (NAME)" for positional argument I of USAGE, NAME being its
+ * word there ("UNIT", "OCC", "DATE|DATETIME"); options and their values
+ * are skipped.
+ */
+static void usage_word(const char *usage, int i, char *out, size_t len)
+{
+	const char *p = usage + strcspn(usage, " ");
+	int n = -1;
+
+	for (;;) {
+		p += strspn(p, " ");
+		size_t w = strcspn(p, " ");
+		if (w == 0)
+			break;
+		if (strncmp(p, "--", 2) == 0 || strncmp(p, "[--", 3) == 0) {
+			p += w;
+			p += strspn(p, " ");
+			p += strcspn(p, " ");
+			continue;
+		}
+		if (++n == i) {
+			const char *b = p + (*p == '[');
+			size_t bl = (size_t)(p + w - b) - (p[w - 1] == ']');
+			snprintf(out, len, "argument %d (%.*s)", i + 1, (int)bl, b);
+			return;
+		}
+		p += w;
+	}
+	snprintf(out, len, "argument %d", i + 1);
+}
+
+/*
+ * Text that is stored (names, notes, reasons, paths in the audit trail)
+ * is shown later in terminals, where a control character acts instead of
+ * showing: escape sequences, a carriage return over a table's cells.
+ * None is taken, in any argument.
+ */
+static json_t *refuse_control(const char *s, const char *what)
+{
+	unsigned cp;
+	long at = util_control_char(s, strlen(s), &cp);
+	if (at < 0)
+		return NULL;
+	return command_error("control-character",
+			     "%s holds the control character U+%04X (byte %ld); control characters "
+			     "are not accepted in any argument", what, cp, at + 1);
 }
 
 /*
@@ -1108,7 +1161,12 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	if (len > COMMAND_MAX_LINE)
 		return command_error("line-too-long", "request of %zu bytes; the limit is %d", len,
 				     COMMAND_MAX_LINE);
-	if (memchr(line, '\0', len) || !util_utf8_valid(line, len))
+	const char *nul = memchr(line, '\0', len);
+	if (nul)
+		return command_error("bad-utf8",
+				     "the request holds a NUL byte (byte %zu): it is not text",
+				     (size_t)(nul - line) + 1);
+	if (!util_utf8_valid(line, len))
 		return command_error("bad-utf8", "the request is not valid UTF-8 text");
 	/* A line break inside a request would hide a second one in it. */
 	if (memchr(line, '\r', len) || memchr(line, '\n', len))
@@ -1158,11 +1216,21 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	if (a->npos < (*cmd)->min || a->npos > (*cmd)->max)
 		return command_error("usage", "%s: wrong number of arguments; usage: %s", (*cmd)->name,
 				     (*cmd)->usage);
+	json_t *bad;
+	for (int k = 0; k < NOPTS; k++)
+		if (a->opt[k] && (bad = refuse_control(a->opt[k], opt_names[k])))
+			return bad;
+	for (int i = 0; i < a->npos; i++) {
+		char what[64];
+		usage_word((*cmd)->usage, i, what, sizeof(what));
+		if ((bad = refuse_control(a->pos[i], what)))
+			return bad;
+	}
 	return NULL;
 }
 
-int command_check(const struct plan *plan, const char *line, size_t len, const char **code, char *msg,
-		  size_t msglen)
+int command_check(const struct plan *plan, const char *line, size_t len, char *code, size_t codelen,
+		  char *msg, size_t msglen)
 {
 	char small[1024];
 	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
@@ -1187,10 +1255,32 @@ int command_check(const struct plan *plan, const char *line, size_t len, const c
 	if (err == NULL)
 		return 0;
 	json_t *e = json_object_get(err, "error");
-	*code = strcmp(json_string_value(json_object_get(e, "code")), "usage") == 0 ? "usage" : "bad-argument";
+	snprintf(code, codelen, "%s", json_string_value(json_object_get(e, "code")));
 	snprintf(msg, msglen, "%s", json_string_value(json_object_get(e, "message")));
 	json_decref(err);
 	return -1;
+}
+
+/* LINE is LEN bytes, not a C string (the socket's buffer goes on): a copy. */
+static char *request_text(const char *line, size_t len)
+{
+	char *text = xmalloc(len + 1);
+	memcpy(text, line, len);
+	text[len] = '\0';
+	text[strcspn(text, "\r\n")] = '\0';
+	return text;
+}
+
+int command_audit(struct store *st, int64_t now, const char *actor, const char *request,
+		  const json_t *answer)
+{
+	const json_t *r = json_object_get(answer, is_error(answer) ? "error" : "data");
+	char *result = report_dump(r ? r : json_null());
+	if (strlen(result) > 1024)
+		strcpy(result + util_utf8_trim(result, 1020), "…");
+	int rc = store_audit_add(st, now, actor, request, result);
+	free(result);
+	return rc;
 }
 
 json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
@@ -1203,7 +1293,7 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 
 	if (answer)
 		goto done;
-	if (cmd->access == CMD_ADMIN && !c->actor->admin) {
+	if ((cmd->access == CMD_ADMIN || cmd->access == CMD_ADMIN_READ) && !c->actor->admin) {
 		answer = command_error("permission-denied", "%s may not run %s (admins only)",
 				       c->actor->name, cmd->name);
 		goto done;
@@ -1211,6 +1301,16 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c)) {
 		answer = command_error("permission-denied", "%s may not run %s (officers and admins only)",
 				       c->actor->name, cmd->name);
+		goto done;
+	}
+	if (cmd->access == CMD_ADMIN && !c->batch) {
+		/* An administrative action is audited whatever came of it. */
+		answer = cmd->run(c, &a);
+		char *text = request_text(line, len);
+		if (command_audit(c->st, c->now, c->actor->name, text, answer) < 0)
+			log_warnx("audit: cannot record \"%s\" by %s: %s", text, c->actor->name,
+				  store_errmsg(c->st));
+		free(text);
 		goto done;
 	}
 	if (cmd->access != CMD_WRITE) {
@@ -1231,15 +1331,8 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 	answer = cmd->run(c, &a);
 	int rc = is_error(answer) ? -1 : 0;
 	if (rc == 0) {
-		char *result = report_dump(json_object_get(answer, "data"));
-		if (strlen(result) > 1024)
-			strcpy(result + util_utf8_trim(result, 1020), "…");
-		/* LINE is LEN bytes, not a C string: the socket's buffer goes on. */
-		char *text = xmalloc(len + 1);
-		memcpy(text, line, len);
-		text[len] = '\0';
-		text[strcspn(text, "\r\n")] = '\0';
-		rc = store_audit_add(c->st, c->now, c->actor->name, text, result);
+		char *text = request_text(line, len);
+		rc = command_audit(c->st, c->now, c->actor->name, text, answer);
 		if (rc == 0 && (rc = store_commit(c->st)) == 0)
 			log_info("%s: %s", c->actor->name, text);
 		if (rc < 0) {
@@ -1247,7 +1340,6 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 			answer = command_error("internal", "database: %s", store_errmsg(c->st));
 		}
 		free(text);
-		free(result);
 	}
 	if (rc < 0) {
 		/* store_commit rolls back itself when it fails. */

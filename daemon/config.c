@@ -90,6 +90,27 @@ static const config_setting_t *member(const config_setting_t *g, const char *nam
 	return g ? config_setting_get_member(g, name) : NULL;
 }
 
+/*
+ * Names, contacts and plan texts reach terminals (kaohectl's tables),
+ * mail headers and pages: a control character in one (an escape
+ * sequence, a line break in a name) would act there instead of showing.
+ * Only templates, which are read as multi-line text, may hold line
+ * breaks.
+ */
+static bool control_free(struct loader *ld, const config_setting_t *s, const char *what,
+			 const char *label, const char *v)
+{
+	unsigned cp;
+	long at = util_control_char(v, strlen(v), &cp);
+	if (at < 0)
+		return true;
+	error_at(ld, s,
+		 "%s: %s holds the control character U+%04X (byte %ld); names, contacts and "
+		 "texts may not hold control characters",
+		 what, label, cp, at + 1);
+	return false;
+}
+
 /* A string member; DEF when absent (NULL: required). */
 static const char *get_string(struct loader *ld, const config_setting_t *g, const char *what,
 			      const char *name, const char *def)
@@ -110,7 +131,9 @@ static const char *get_string(struct loader *ld, const config_setting_t *g, cons
 		error_at(ld, s, "%s: \"%s\" is not valid UTF-8", what, name);
 		return def;
 	}
-	return v;
+	char label[80];
+	snprintf(label, sizeof(label), "\"%s\"", name);
+	return control_free(ld, s, what, label, v) ? v : def;
 }
 
 static bool get_bool(struct loader *ld, const config_setting_t *g, const char *what,
@@ -290,7 +313,16 @@ static void load_strings(struct loader *ld, const config_setting_t *arr, const c
 			error_at(ld, e, "%s: element %d must be a string", what, i + 1);
 			continue;
 		}
-		(*out)[(*n)++] = xstrdup(config_setting_get_string(e));
+		const char *v = config_setting_get_string(e);
+		char el[32];
+		snprintf(el, sizeof(el), "element %d", i + 1);
+		if (!util_utf8_valid(v, strlen(v))) {
+			error_at(ld, e, "%s: %s is not valid UTF-8", what, el);
+			continue;
+		}
+		if (!control_free(ld, e, what, el, v))
+			continue;
+		(*out)[(*n)++] = xstrdup(v);
 	}
 }
 

@@ -3,7 +3,8 @@
  * purpose (0666 in a 0755 directory): authorization happens per request,
  * in the daemon, from the peer credentials the kernel reports, so anyone
  * may ask and only the access section decides who is answered.  Limits
- * keep one client from starving others: clients in all and per uid, line
+ * keep one client from starving others: clients in all and per uid, a
+ * few slots for peers with no rights and a reserve for admins, line
  * length, idle time, and answers left unread.
  */
 #include <errno.h>
@@ -27,6 +28,7 @@ struct client {
 	ev_io rio, wio;
 	ev_timer idle;
 	struct peer peer;
+	enum control_rights rights; /* when it connected */
 	char *in;          /* up to COMMAND_MAX_LINE + 1 bytes */
 	size_t inlen;
 	char *out;
@@ -45,6 +47,10 @@ struct control {
 	ev_timer accept_retry; /* listening again after running out of descriptors */
 	struct client *clients;
 	size_t nclients;
+	/* Refusals: logged one by one at first, then counted until the window ends. */
+	ev_timer log_window;
+	int logged;
+	unsigned long unlogged;
 };
 
 static void client_close(struct client *cl)
@@ -229,6 +235,64 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 	client_process(cl);
 }
 
+static void on_log_window(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct control *c = w->data;
+	(void)loop;
+	(void)revents;
+	if (c->unlogged)
+		log_warnx("control: %lu more connection%s refused in the last %.0f s", c->unlogged,
+			  c->unlogged == 1 ? "" : "s", CONTROL_LOG_WINDOW);
+	c->unlogged = 0;
+	c->logged = 0;
+}
+
+/*
+ * A crowd of connections churning against a limit would otherwise write
+ * a log line each (thousands a second): a few are logged, the others
+ * counted in one line at the end of the window.
+ */
+static void log_refusal(struct control *c, const struct peer *peer, const char *why)
+{
+	if (!ev_is_active(&c->log_window)) {
+		ev_timer_set(&c->log_window, CONTROL_LOG_WINDOW, 0.);
+		ev_timer_start(c->loop, &c->log_window);
+	}
+	if (c->logged < CONTROL_LOG_BURST) {
+		c->logged++;
+		log_warnx("control: refusing %s (pid %d): %s", peer->user, (int)peer->pid, why);
+	} else {
+		c->unlogged++;
+	}
+}
+
+/*
+ * Why PEER may not connect now (NULL: it may), RIGHTS set to what it may
+ * do.  The cheap limits come first: working out the rights of a peer
+ * costs a look at every unit's access rule.
+ */
+static const char *full_for(struct control *c, struct peer *peer, enum control_rights *rights)
+{
+	size_t same = 0, none = 0;
+	for (struct client *o = c->clients; o; o = o->next) {
+		same += o->peer.uid == peer->uid;
+		none += o->rights == CONTROL_NO_RIGHTS;
+	}
+	*rights = CONTROL_NO_RIGHTS;
+	if (same >= (size_t)c->limits.max_per_uid)
+		return "too many connections of this user";
+	if (c->nclients >= (size_t)c->limits.max_clients + CONTROL_ADMIN_RESERVE)
+		return "too many connections";
+	*rights = c->ops.rights ? c->ops.rights(c->ops.arg, peer) : CONTROL_SOME_RIGHTS;
+	if (*rights == CONTROL_NO_RIGHTS && same >= 1)
+		return "too many connections of this user (it has no rights here: one at a time)";
+	if (*rights == CONTROL_NO_RIGHTS && none >= CONTROL_MAX_NO_RIGHTS)
+		return "too many connections of users without rights";
+	if (*rights != CONTROL_ADMIN && c->nclients >= (size_t)c->limits.max_clients)
+		return "too many connections";
+	return NULL;
+}
+
 /* Refuse one connection with an answer, without keeping it. */
 static void refuse(int fd, const char *code, const char *msg)
 {
@@ -271,14 +335,10 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 			close(fd);
 			continue;
 		}
-		size_t same = 0;
-		for (struct client *o = c->clients; o; o = o->next)
-			same += o->peer.uid == peer.uid;
-		bool user_full = same >= (size_t)c->limits.max_per_uid;
-		if (c->nclients >= (size_t)c->limits.max_clients || user_full) {
-			const char *why = user_full ? "too many connections of this user"
-						    : "too many connections";
-			log_warnx("control: refusing %s (pid %d): %s", peer.user, (int)peer.pid, why);
+		enum control_rights rights;
+		const char *why = full_for(c, &peer, &rights);
+		if (why) {
+			log_refusal(c, &peer, why);
 			refuse(fd, "busy", why);
 			access_peer_free(&peer);
 			continue;
@@ -287,6 +347,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		cl->ctl = c;
 		cl->fd = fd;
 		cl->peer = peer;
+		cl->rights = rights;
 		cl->in = xmalloc(COMMAND_MAX_LINE + 1);
 		ev_io_init(&cl->rio, on_read, fd, EV_READ);
 		ev_io_init(&cl->wio, on_write, fd, EV_WRITE);
@@ -400,6 +461,8 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 	ev_init(&c->accept_retry, on_accept_retry);
 	c->accept_retry.repeat = 1.0;
 	c->accept_retry.data = c;
+	ev_init(&c->log_window, on_log_window);
+	c->log_window.data = c;
 	ev_io_start(loop, &c->lio);
 	return c;
 }
@@ -410,6 +473,10 @@ void control_free(struct control *c)
 		return;
 	while (c->clients)
 		client_close(c->clients);
+	if (ev_is_active(&c->log_window)) {
+		ev_timer_stop(c->loop, &c->log_window);
+		on_log_window(c->loop, &c->log_window, 0);
+	}
 	ev_timer_stop(c->loop, &c->accept_retry);
 	ev_io_stop(c->loop, &c->lio);
 	close(c->fd);

@@ -805,7 +805,6 @@ static void turn(struct deliver *d)
 rollback:
 	store_rollback(d->st);
 failed:
-	store_set_durable(d->st, true);
 	/* Back in front of anything finished meanwhile. */
 	if (batch) {
 		struct flight *last = batch;
@@ -817,6 +816,8 @@ failed:
 	if (!d->failing)
 		log_warnx("deliver: cannot work off the outbox: %s; trying again in 5 s",
 			  store_errmsg(d->st));
+	/* After the message: a statement of its own would replace it. */
+	store_set_durable(d->st, true);
 	d->failing = true;
 	arm(d, now + 5000);
 }

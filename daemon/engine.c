@@ -915,7 +915,9 @@ int engine_run(struct engine *e, int64_t now)
 			store_rollback(e->st);
 		if (rc < 0) {
 			discard(e);
-			log_warnx("engine: could not apply what is due at %lld: %s", (long long)at,
+			char when[40];
+			calendar_format_instant(at, when, sizeof(when));
+			log_warnx("engine: could not apply what is due at %s: %s", when,
 				  store_errmsg(e->st));
 			return -1;
 		}

@@ -7,6 +7,7 @@
 #include <getopt.h>
 #include <jansson.h>
 #include <langinfo.h>
+#include <limits.h>
 #include <locale.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -106,10 +107,42 @@ static int width(const char *s)
 	return w;
 }
 
+/*
+ * S with each control character (C0, DEL, C1) shown as an escape: \r,
+ * \n, \t, \x1b, \u009b.  Text from the daemon is printed to a terminal,
+ * where such a character would act instead of showing (clear the screen,
+ * set the window title, break a table's row); the daemon refuses them in
+ * what it stores now, but an older database may hold some.
+ */
+static char *visible(const char *s)
+{
+	size_t n = strlen(s);
+	char *out = malloc(6 * n + 1), *o = out;
+	const unsigned char *p = (const unsigned char *)s;
+
+	if (out == NULL)
+		return NULL;
+	for (; *p; p++) {
+		if (*p == '\r' || *p == '\n' || *p == '\t') {
+			*o++ = '\\';
+			*o++ = *p == '\r' ? 'r' : *p == '\n' ? 'n' : 't';
+		} else if (*p < 0x20 || *p == 0x7f) {
+			o += sprintf(o, "\\x%02x", *p);
+		} else if (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f) {
+			o += sprintf(o, "\\u%04x", p[1]);
+			p++;
+		} else {
+			*o++ = (char)*p;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
 static char *scalar_text(const json_t *v)
 {
 	if (json_is_string(v))
-		return strdup(json_string_value(v));
+		return visible(json_string_value(v));
 	if (json_is_null(v))
 		return strdup("-");
 	return json_dumps(v, JSON_ENCODE_ANY | JSON_REAL_PRECISION(15));
@@ -120,10 +153,13 @@ static bool is_scalar(const json_t *v)
 	return !json_is_object(v) && !json_is_array(v);
 }
 
+static void print_shown(const char *key, const json_t *v, int indent);
+
 /* A table of an array of objects: one column per scalar member. */
 static void print_table(const json_t *arr, int indent)
 {
 	const char *cols[64];
+	char *heads[64];
 	int widths[64], ncols = 0;
 	size_t i;
 	json_t *row;
@@ -139,7 +175,9 @@ static void print_table(const json_t *arr, int indent)
 				;
 			if (c == ncols && ncols < 64) {
 				cols[ncols] = key;
-				widths[ncols++] = width(key);
+				heads[ncols] = visible(key);
+				widths[ncols] = heads[ncols] ? width(heads[ncols]) : 0;
+				ncols++;
 			}
 		}
 	}
@@ -153,8 +191,10 @@ static void print_table(const json_t *arr, int indent)
 		}
 	}
 	printf("%*s", indent, "");
-	for (int c = 0; c < ncols; c++)
-		printf("%s%*s", cols[c], c + 1 < ncols ? widths[c] - width(cols[c]) + 2 : 0, "");
+	for (int c = 0; c < ncols; c++) {
+		const char *h = heads[c] ? heads[c] : "";
+		printf("%s%*s", h, c + 1 < ncols ? widths[c] - width(h) + 2 : 0, "");
+	}
 	printf("\n");
 	json_array_foreach(arr, i, row) {
 		printf("%*s", indent, "");
@@ -166,9 +206,19 @@ static void print_table(const json_t *arr, int indent)
 		}
 		printf("\n");
 	}
+	for (int c = 0; c < ncols; c++)
+		free(heads[c]);
 }
 
-static void print_value(const char *key, const json_t *v, int indent)
+static void print_value(const char *rawkey, const json_t *v, int indent)
+{
+	char *key = rawkey ? visible(rawkey) : NULL;
+	print_shown(key, v, indent);
+	free(key);
+}
+
+/* print_value() with KEY already made visible. */
+static void print_shown(const char *key, const json_t *v, int indent)
 {
 	if (is_scalar(v)) {
 		char *t = scalar_text(v);
@@ -209,10 +259,12 @@ static void print_value(const char *key, const json_t *v, int indent)
 								     ?: json_object_get(e, "occurrence")
 								     ?: json_object_get(e, "unit");
 						char *t = id ? scalar_text(id) : NULL;
-						char label[256];
-						snprintf(label, sizeof(label), "%s %s", t ? t : "", k);
+						char *kv = visible(k), label[256];
+						snprintf(label, sizeof(label), "%s %s", t ? t : "",
+							 kv ? kv : "");
 						free(t);
-						print_value(label, m, sub);
+						free(kv);
+						print_shown(label, m, sub);
 					}
 				}
 			}
@@ -265,6 +317,24 @@ int main(int argc, char **argv)
 				i - optind + 1);
 			free(line);
 			return EXIT_USAGE;
+		}
+		/*
+		 * A relative backup path is the caller's, not the daemon's (which
+		 * runs elsewhere and takes absolute paths only); a URI is left for
+		 * the daemon to refuse.
+		 */
+		if (i == optind + 1 && strcmp(argv[optind], "backup") == 0 && argv[i][0] != '/' &&
+		    argv[i][0] != '\0' && strncmp(argv[i], "file:", 5) != 0) {
+			char cwd[PATH_MAX], *abs;
+			if (getcwd(cwd, sizeof(cwd)) == NULL ||
+			    asprintf(&abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", argv[i]) < 0) {
+				perror("kaohectl: backup: the working directory");
+				free(line);
+				return EXIT_USAGE;
+			}
+			add_arg(&line, &len, &cap, abs);
+			free(abs);
+			continue;
 		}
 		add_arg(&line, &len, &cap, argv[i]);
 	}
@@ -352,12 +422,18 @@ int main(int argc, char **argv)
 		print_value(NULL, json_object_get(answer, "data"), 0);
 	} else {
 		json_t *e = json_object_get(answer, "error");
-		fprintf(stderr, "kaohectl: %s: %s\n", json_string_value(json_object_get(e, "code")),
-			json_string_value(json_object_get(e, "message")));
+		char *code = scalar_text(json_object_get(e, "code") ?: json_null());
+		char *msg = scalar_text(json_object_get(e, "message") ?: json_null());
+		fprintf(stderr, "kaohectl: %s: %s\n", code ? code : "", msg ? msg : "");
+		free(code);
+		free(msg);
 		size_t i;
 		json_t *m;
-		json_array_foreach(json_object_get(e, "errors"), i, m)
-			fprintf(stderr, "  %s\n", json_string_value(m));
+		json_array_foreach(json_object_get(e, "errors"), i, m) {
+			char *t = scalar_text(m);
+			fprintf(stderr, "  %s\n", t ? t : "");
+			free(t);
+		}
 	}
 	free(ans);
 	json_decref(answer);

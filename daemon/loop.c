@@ -454,11 +454,33 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 	command_execute_text(&ctx, line, len, out);
 }
 
+static enum control_rights rights(void *arg, struct peer *peer)
+{
+	struct kaohed *d = arg;
+	struct actor actor;
+
+	access_actor(d->cfg, d->gen, peer, &actor);
+	if (actor.admin)
+		return CONTROL_ADMIN;
+	for (size_t i = 0; i < d->cfg->plan->ndepts; i++)
+		if (actor.depts[i])
+			return CONTROL_SOME_RIGHTS;
+	for (size_t i = 0; i < d->cfg->plan->nunits; i++)
+		if (actor.units[i])
+			return CONTROL_SOME_RIGHTS;
+	return CONTROL_NO_RIGHTS;
+}
+
 static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 {
+	struct kaohed *d = w->data;
 	(void)loop;
 	(void)revents;
-	json_decref(reload(w->data));
+	json_t *answer = reload(d);
+	/* An administrative action like `kaohectl reload`, by whoever may signal us. */
+	if (command_audit(d->st, wall_now(), "SIGHUP", "reload", answer) < 0)
+		log_warnx("audit: cannot record the reload on SIGHUP: %s", store_errmsg(d->st));
+	json_decref(answer);
 }
 
 static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
@@ -663,7 +685,7 @@ int loop_run(const struct loop_opts *o)
 		goto out_engine;
 	}
 
-	struct control_ops ops = { .arg = &d, .execute = execute };
+	struct control_ops ops = { .arg = &d, .execute = execute, .rights = rights };
 	struct control_limits lim = limits_of(set);
 	d.ctl = control_new(d.loop, sock, &ops, &lim, err, sizeof(err));
 	if (d.ctl == NULL) {

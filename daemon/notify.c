@@ -1435,6 +1435,8 @@ __attribute__((format(printf, 2, 3))) static void set_error(struct notify_outcom
 	va_end(ap);
 	if (n >= (int)sizeof(out->error))
 		out->error[util_utf8_trim(out->error, sizeof(out->error) - 1)] = '\0';
+	/* A server's words, kept in the outbox and shown in terminals. */
+	util_control_scrub(out->error);
 }
 
 /* A short single line of a body for an error message; "" unless it is UTF-8 text. */

@@ -147,14 +147,24 @@ struct event_line {
 	char stamp[64];
 };
 
-/* Split LINE in place; -1 with a message when it is not an event. */
-static int split_event(char *line, struct event_line *ev, char *msg, size_t msglen)
+/*
+ * Split LINE (LEN bytes, as read) in place; -1 with a message when it is
+ * not an event.  A NUL byte is refused as the control socket refuses it:
+ * read as a C string, the line would silently end there.
+ */
+static int split_event(char *line, size_t len, struct event_line *ev, char *msg, size_t msglen)
 {
-	size_t len = strlen(line);
 	while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
 		line[--len] = '\0';
-	char *s = line + strspn(line, " \t");
+	const char *nul = memchr(line, '\0', len);
 	ev->cmd = NULL;
+	if (nul) {
+		snprintf(msg, msglen,
+			 "bad-utf8: the line holds a NUL byte (byte %zu): it is not text",
+			 (size_t)(nul - line) + 1);
+		return -1;
+	}
+	char *s = line + strspn(line, " \t");
 	if (*s == '\0' || *s == '#')
 		return 0;
 	char *sp = s + strcspn(s, " \t");
@@ -219,11 +229,11 @@ static void *vet_events(void *arg)
 {
 	struct vet *v = arg;
 	FILE *f = fopen(v->file, "r");
-	char *line = NULL, msg[1024];
+	char *line = NULL, msg[1024], code[64];
 	size_t cap = 0;
+	ssize_t n;
 	int lineno = 0;
 	int64_t last = INT64_MIN;
-	const char *code;
 
 	if (f == NULL) {
 		v->bad++;
@@ -231,10 +241,10 @@ static void *vet_events(void *arg)
 		atomic_store(&v->done, true);
 		return NULL;
 	}
-	while (getline(&line, &cap, f) >= 0) {
+	while ((n = getline(&line, &cap, f)) >= 0) {
 		struct event_line ev;
 		lineno++;
-		if (split_event(line, &ev, msg, sizeof(msg)) < 0) {
+		if (split_event(line, (size_t)n, &ev, msg, sizeof(msg)) < 0) {
 			vet_report(v, lineno, "%s", msg);
 			continue;
 		}
@@ -247,8 +257,9 @@ static void *vet_events(void *arg)
 				   ev.stamp);
 		else
 			last = ev.at;
-		if (command_check(v->p, ev.cmd, strlen(ev.cmd), &code, msg, sizeof(msg)) < 0)
-			vet_report(v, lineno, "%s", msg);
+		if (command_check(v->p, ev.cmd, strlen(ev.cmd), code, sizeof(code), msg,
+				  sizeof(msg)) < 0)
+			vet_report(v, lineno, "%s: %s", code, msg);
 	}
 	if (ferror(f)) {
 		v->bad++;
@@ -357,7 +368,8 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		goto out_engine;
 	}
 	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin, .batch = true };
-	for (int lineno = 1; events && getline(&line, &cap, events) >= 0; lineno++) {
+	ssize_t n;
+	for (int lineno = 1; events && (n = getline(&line, &cap, events)) >= 0; lineno++) {
 		struct event_line ev;
 		if (vetting && atomic_load(&vet.done)) {
 			vetting = false;
@@ -365,7 +377,7 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 				goto out_engine;
 		}
 		/* A bad line is the vetting's to report. */
-		if (split_event(line, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
+		if (split_event(line, (size_t)n, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
 			continue;
 		if (step_until(e, ev.at) < 0)
 			goto out_engine;

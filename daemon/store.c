@@ -4,10 +4,15 @@
  * prepared on first use and reset after each.
  */
 #include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kaohe/log.h"
@@ -266,6 +271,12 @@ struct store {
 		int64_t ref;
 	} rule_cache[RULE_CACHE];
 	struct sbuf get_buf; /* the strings of store_entry_get()'s entry */
+	/*
+	 * The error that made a transaction roll back, kept until the next
+	 * statement: the rollback's own outcome would replace it.
+	 */
+	char failed[512];
+	bool failed_kept;
 };
 
 const char *store_entry_type_name(enum entry_type type)
@@ -277,12 +288,13 @@ const char *store_entry_type_name(enum entry_type type)
 
 const char *store_errmsg(struct store *st)
 {
-	return sqlite3_errmsg(st->db);
+	return st->failed_kept ? st->failed : sqlite3_errmsg(st->db);
 }
 
 static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
 {
 	sqlite3_stmt *s = st->stmt[id];
+	st->failed_kept = false;
 	if (s == NULL) {
 		if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
 				       &st->stmt[id], NULL) != SQLITE_OK) {
@@ -311,6 +323,7 @@ static int run_done(struct store *st, sqlite3_stmt *s)
 static int exec(struct store *st, const char *sql)
 {
 	char *msg = NULL;
+	st->failed_kept = false;
 	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		log_warnx("store: %s: %s", sql, msg ? msg : "?");
 		sqlite3_free(msg);
@@ -523,13 +536,29 @@ void store_rollback(struct store *st)
 {
 	if (st->depth == 0)
 		return;
+	/*
+	 * The caller reports why it rolls back: keep that message, or the
+	 * rollback's own would stand in its place ("not an error").
+	 */
+	if (!st->failed_kept)
+		util_strlcpy(st->failed, sqlite3_errmsg(st->db), sizeof(st->failed));
 	/* A rule inserted in what is rolled back is gone: forget them all. */
 	memset(st->rule_cache, 0, sizeof(st->rule_cache));
-	if (st->depth == 1)
-		run_stmt(st, S_ROLLBACK);
-	else if (run_stmt(st, S_ROLLBACK_TO) == 0)
-		run_stmt(st, S_RELEASE);
-	st->depth--;
+	if (sqlite3_get_autocommit(st->db)) {
+		/*
+		 * SQLite rolled the whole transaction back itself (a full disk,
+		 * an I/O error): a ROLLBACK now would only fail with "no
+		 * transaction is active", and no level of it is left.
+		 */
+		st->depth = 0;
+	} else {
+		if (st->depth == 1)
+			run_stmt(st, S_ROLLBACK);
+		else if (run_stmt(st, S_ROLLBACK_TO) == 0)
+			run_stmt(st, S_RELEASE);
+		st->depth--;
+	}
+	st->failed_kept = true;
 }
 
 int64_t store_changes(struct store *st)
@@ -959,17 +988,168 @@ int store_snapshots(struct store *st, bool with_data,
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
 }
 
-int store_backup(struct store *st, const char *path, char *err, size_t errlen)
-{
-	sqlite3 *dst = NULL;
-	int rc;
+/* The database's file and its companions, which a backup must never become. */
+static const char *const live_suffixes[] = { "", "-wal", "-shm", "-journal" };
 
-	/* SQLITE_OPEN_EXCLUSIVE is not for users: check first, then create. */
-	if (access(path, F_OK) == 0) {
-		snprintf(err, errlen, "%s exists; a backup never overwrites a file", path);
+/*
+ * Whether BASE in the directory DFD is the live database or a companion
+ * of it: by identity when a file is there, and by name in the database's
+ * own directory (a -journal or a -wal that does not exist yet).
+ */
+static bool is_live(struct store *st, int dfd, const char *base)
+{
+	const char *db = sqlite3_db_filename(st->db, "main");
+	struct stat t, dir, ddir, s;
+	bool live = false;
+
+	if (db == NULL || *db == '\0')
+		return false; /* in memory */
+	bool exists = fstatat(dfd, base, &t, AT_SYMLINK_NOFOLLOW) == 0;
+	const char *slash = strrchr(db, '/'), *dbbase = slash ? slash + 1 : db;
+	char *dbdir = slash ? xasprintf("%.*s", slash == db ? 1 : (int)(slash - db), db)
+			    : xstrdup(".");
+	bool same_dir = stat(dbdir, &ddir) == 0 && fstat(dfd, &dir) == 0 &&
+			ddir.st_dev == dir.st_dev && ddir.st_ino == dir.st_ino;
+	size_t n = strlen(dbbase);
+	for (size_t i = 0; i < sizeof(live_suffixes) / sizeof(live_suffixes[0]) && !live; i++) {
+		char *f = xasprintf("%s%s", db, live_suffixes[i]);
+		live = exists && stat(f, &s) == 0 && s.st_dev == t.st_dev && s.st_ino == t.st_ino;
+		free(f);
+		live = live || (same_dir && strncmp(base, dbbase, n) == 0 &&
+				strcmp(base + n, live_suffixes[i]) == 0);
+	}
+	free(dbdir);
+	return live;
+}
+
+/*
+ * Check PATH and open its directory; the descriptor, or -1 with the
+ * reason in ERR.  PATH must be absolute and plain: SQLite would read
+ * "file:…" as a URI with its own idea of the file, and a relative path
+ * would be the daemon's, not the caller's.
+ */
+static int backup_dir(struct store *st, const char *path, char *dir, size_t dirlen,
+		      const char **base, char *err, size_t errlen)
+{
+	struct stat ds, t;
+
+	if (path[0] != '/') {
+		snprintf(err, errlen, "\"%s\" is %s; backup takes the absolute path of a new file",
+			 path, strncmp(path, "file:", 5) == 0 ? "a URI" : "not an absolute path");
 		return -1;
 	}
-	rc = sqlite3_open_v2(path, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, NULL);
+	const char *slash = strrchr(path, '/');
+	*base = slash + 1;
+	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
+		snprintf(err, errlen, "\"%s\" does not name a file", path);
+		return -1;
+	}
+	if ((size_t)(slash - path) + 2 > dirlen) {
+		snprintf(err, errlen, "\"%s\" is too long", path);
+		return -1;
+	}
+	snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
+	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0 || fstat(dfd, &ds) < 0) {
+		snprintf(err, errlen, "%s: directory %s: %s", path, dir, strerror(errno));
+		if (dfd >= 0)
+			close(dfd);
+		return -1;
+	}
+	/*
+	 * Whoever else may rename or replace entries of the directory could
+	 * swap what is being written for a file or link of theirs: a
+	 * directory of root or this user, writable by others only when
+	 * sticky (as /tmp), where nobody else may move what is ours.
+	 */
+	const char *why = NULL;
+	if (ds.st_uid != 0 && ds.st_uid != geteuid())
+		why = "belongs to another user";
+	else if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
+		why = "is writable by others and not sticky";
+	if (why == NULL && is_live(st, dfd, *base)) {
+		snprintf(err, errlen, "%s is the live database or one of its files (-wal, -shm, "
+				      "-journal); a backup goes to a new file", path);
+		close(dfd);
+		return -1;
+	}
+	if (why == NULL && fstatat(dfd, *base, &t, AT_SYMLINK_NOFOLLOW) == 0) {
+		const char *what = S_ISLNK(t.st_mode)	? "a symbolic link"
+				   : S_ISREG(t.st_mode) ? "a file"
+							: "not a file";
+		snprintf(err, errlen,
+			 "%s exists (%s); a backup never replaces a file nor writes through a link",
+			 path, what);
+		close(dfd);
+		return -1;
+	}
+	if (why) {
+		snprintf(err, errlen, "%s: the directory %s %s: someone could swap the file being "
+				      "written", path, dir, why);
+		close(dfd);
+		return -1;
+	}
+	return dfd;
+}
+
+/* Remove the private directory NAME (descriptor TFD) of DFD and what SQLite left in it. */
+static void backup_cleanup(int dfd, int tfd, const char *name)
+{
+	static const char *const files[] = { "kaohe.db", "kaohe.db-journal", "kaohe.db-wal",
+					     "kaohe.db-shm" };
+	for (size_t i = 0; tfd >= 0 && i < sizeof(files) / sizeof(files[0]); i++)
+		unlinkat(tfd, files[i], 0);
+	if (tfd >= 0)
+		close(tfd);
+	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
+		log_warn("backup: cannot remove %s", name);
+}
+
+int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], name[64], real[PATH_MAX];
+	const char *base;
+	sqlite3 *dst = NULL;
+	int tfd = -1, rc;
+
+	*refused = true;
+	int dfd = backup_dir(st, path, dir, sizeof(dir), &base, err, errlen);
+	if (dfd < 0)
+		return -1;
+	*refused = false;
+	/*
+	 * SQLite writes the copy (and its journal) by name, so it writes in a
+	 * directory of our own, 0700 beside the target, where nobody can plant
+	 * a link; the finished copy is then moved to PATH by a rename that
+	 * replaces nothing.  Never: check that PATH is free, then create it.
+	 */
+	for (int tries = 0;; tries++) {
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+		snprintf(name, sizeof(name), ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1],
+			 r[2], r[3], r[4], r[5]);
+		if (mkdirat(dfd, name, 0700) == 0)
+			break;
+		if (errno != EEXIST || tries == 10) {
+			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
+				 path, dir, strerror(errno));
+			close(dfd);
+			return -1;
+		}
+	}
+	tfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (tfd < 0 || realpath(dir, real) == NULL) {
+		snprintf(err, errlen, "backup to %s: %s/%s: %s", path, dir, name, strerror(errno));
+		goto fail;
+	}
+	char *file = xasprintf("%s/%s/kaohe.db", strcmp(real, "/") == 0 ? "" : real, name);
+	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
+	rc = sqlite3_open_v2(file, &dst, flags, NULL);
+	free(file);
 	if (rc == SQLITE_OK) {
 		sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->db, "main");
 		if (b == NULL) {
@@ -982,16 +1162,42 @@ int store_backup(struct store *st, const char *path, char *err, size_t errlen)
 		}
 	}
 	if (rc != SQLITE_OK) {
-		snprintf(err, errlen, "backup to %s: %s", path, dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
+		snprintf(err, errlen, "backup to %s: %s", path,
+			 dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
 		sqlite3_close(dst);
-		unlink(path);
-		return -1;
+		goto fail;
 	}
 	if (sqlite3_close(dst) != SQLITE_OK) {
 		snprintf(err, errlen, "backup to %s: cannot close the copy", path);
-		return -1;
+		goto fail;
 	}
+	/* The ledger names people: the copy is for its owner only. */
+	if (fchmodat(tfd, "kaohe.db", 0600, 0) < 0) {
+		snprintf(err, errlen, "backup to %s: chmod: %s", path, strerror(errno));
+		goto fail;
+	}
+	rc = renameat2(tfd, "kaohe.db", dfd, base, RENAME_NOREPLACE);
+	if (rc < 0 && errno == EINVAL) {
+		/* A file system without RENAME_NOREPLACE: link() replaces nothing either. */
+		rc = linkat(tfd, "kaohe.db", dfd, base, 0);
+	}
+	if (rc < 0) {
+		*refused = errno == EEXIST;
+		if (errno == EEXIST)
+			snprintf(err, errlen,
+				 "%s appeared meanwhile; a backup never replaces a file", path);
+		else
+			snprintf(err, errlen, "backup to %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	fsync(dfd);
+	backup_cleanup(dfd, tfd, name);
+	close(dfd);
 	return 0;
+fail:
+	backup_cleanup(dfd, tfd, name);
+	close(dfd);
+	return -1;
 }
 
 int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,

@@ -208,6 +208,37 @@ bool util_utf8_valid(const char *str, size_t len)
 	return true;
 }
 
+void util_control_scrub(char *s)
+{
+	unsigned cp;
+	long at;
+	size_t len = strlen(s);
+
+	while ((at = util_control_char(s, len, &cp)) >= 0) {
+		s[at] = ' ';
+		if (cp >= 0x80)
+			s[at + 1] = ' ';
+	}
+}
+
+long util_control_char(const char *str, size_t len, unsigned *cp)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			*cp = s[i];
+			return (long)i;
+		}
+		/* U+0080-U+009F are the two bytes C2 80 to C2 9F. */
+		if (s[i] == 0xc2 && i + 1 < len && s[i + 1] >= 0x80 && s[i + 1] <= 0x9f) {
+			*cp = s[i + 1];
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
 /* FNV-1a with a final mix, so that keys differing in their last bytes
  * (u00001, u00002, …) spread over the whole table. */
 static size_t strmap_hash(const char *s)

@@ -50,8 +50,12 @@ struct command_ctx {
 	void (*outbox_changed)(void *arg);
 };
 
-/* How a command may touch the database. */
-enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN };
+/*
+ * How a command may touch the database: a read; a write (officers and
+ * admins, one transaction, audited when it applies); an administrative
+ * action (admins, audited whether it succeeds or fails); an admins' read.
+ */
+enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN, CMD_ADMIN_READ };
 
 /*
  * Split LINE into at most COMMAND_MAX_ARGS words: spaces separate, a word
@@ -61,12 +65,14 @@ enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN };
 int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err, size_t errlen);
 
 /*
- * Check LINE for form (length, UTF-8, words, a known command) without
- * running it; 0 or -1 with CODE and a message.  Used to vet an events
- * file before a simulation starts.
+ * Check LINE for form (length, UTF-8, words, a known command, no control
+ * characters) and the units, rows and occurrences it names, without
+ * running it; 0, or -1 with the error code the command would answer in
+ * CODE and its message in MSG.  Used to vet an events file before a
+ * simulation starts.
  */
-int command_check(const struct plan *plan, const char *line, size_t len, const char **code,
-		  char *msg, size_t msglen);
+int command_check(const struct plan *plan, const char *line, size_t len, char *code,
+		  size_t codelen, char *msg, size_t msglen);
 
 /* Run one request; returns the answer object (never NULL). */
 json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);
@@ -76,6 +82,13 @@ json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);
  * write their answers without building JSON objects.
  */
 void command_execute_text(struct command_ctx *ctx, const char *line, size_t len, struct sbuf *out);
+
+/*
+ * Append REQUEST by ACTOR at NOW to the audit trail, with what ANSWER
+ * says: its data, or its error (code and message).  0 or -1.
+ */
+int command_audit(struct store *st, int64_t now, const char *actor, const char *request,
+		  const json_t *answer);
 
 /* Build an error answer. */
 json_t *command_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

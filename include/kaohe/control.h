@@ -22,10 +22,30 @@ struct control_limits {
 	double idle_seconds;
 };
 
+/*
+ * Connections kept for admins beyond max_clients: however many other
+ * users fill the socket, an admin still gets in.
+ */
+#define CONTROL_ADMIN_RESERVE 8
+/*
+ * Peers with no rights at all (no admin, no department, no unit: they
+ * may only `ping`) are any local user, made-up uids included: this many
+ * connections of theirs in all, and one per user.
+ */
+#define CONTROL_MAX_NO_RIGHTS 4
+/* Refusals logged one by one per CONTROL_LOG_WINDOW seconds; the rest are counted. */
+#define CONTROL_LOG_BURST 5
+#define CONTROL_LOG_WINDOW 10.0
+
+/* What a peer may do, as far as the connection limits go. */
+enum control_rights { CONTROL_NO_RIGHTS, CONTROL_SOME_RIGHTS, CONTROL_ADMIN };
+
 struct control_ops {
 	void *arg;
 	/* Run one request line for PEER, appending its one-line answer to OUT. */
 	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out);
+	/* What PEER may do under the configuration in force. */
+	enum control_rights (*rights)(void *arg, struct peer *peer);
 };
 
 struct control;
@@ -42,7 +62,10 @@ int control_probe(const char *path, char *err, size_t errlen);
  */
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
 			    const struct control_limits *limits, char *err, size_t errlen);
-/* New limits (after a reload): for new connections, and the idle time for all. */
+/*
+ * New limits (after a reload): for new connections, and the idle time for
+ * all.  Peers are counted by the rights they had when they connected.
+ */
 void control_set_limits(struct control *c, const struct control_limits *limits);
 /* Close every connection and the socket, and remove the socket file. */
 void control_free(struct control *c);

@@ -75,7 +75,11 @@ int store_set_volatile(struct store *st);
 int store_set_durable(struct store *st, bool full);
 /* Close the database; NULL is fine. */
 void store_close(struct store *st);
-/* The last SQLite error message. */
+/*
+ * The last SQLite error message; after store_rollback() (also the one
+ * store_commit() does when it fails), the error that made the caller
+ * roll back, until the next statement runs.
+ */
 const char *store_errmsg(struct store *st);
 
 /*
@@ -187,11 +191,17 @@ int store_snapshots(struct store *st, bool with_data,
 		    void *arg);
 
 /*
- * Copy the whole database into a new file PATH through SQLite's online
- * backup: a consistent copy while the daemon runs.  Refuses an existing
- * PATH.  0, or -1 with a message in ERR.
+ * Copy the whole database into a new file PATH (mode 0600) through
+ * SQLite's online backup: a consistent copy while the daemon runs.
+ * PATH must be an absolute plain path (no "file:" URI) of a file that
+ * does not exist (a link there counts as existing, dangling or not),
+ * other than the live database and its -wal, -shm and -journal, in a
+ * directory of root or this user that others may not write unless it is
+ * sticky.  The copy is written in a private directory beside PATH and
+ * renamed to PATH without replacing anything.  0, or -1 with a message in
+ * ERR and *REFUSED telling whether PATH was refused (or the copy failed).
  */
-int store_backup(struct store *st, const char *path, char *err, size_t errlen);
+int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen);
 
 /* Append to the audit trail. */
 int store_audit_add(struct store *st, int64_t at, const char *actor, const char *command,

@@ -52,6 +52,22 @@ size_t util_utf8_trim(const char *s, size_t len);
 bool util_utf8_valid(const char *s, size_t len);
 
 /*
+ * The offset of the first control character in S (LEN bytes of valid
+ * UTF-8): C0 (U+0000-U+001F), DEL (U+007F) or C1 (U+0080-U+009F), its
+ * code point in *CP; -1 when there is none.  Such characters in stored
+ * text would reach a terminal as commands (escape sequences, a carriage
+ * return over a table's cells).
+ */
+long util_control_char(const char *s, size_t len, unsigned *cp);
+/*
+ * Replace every control character of the valid UTF-8 string S (as
+ * util_control_char() finds them) by spaces, in place: for texts others
+ * wrote (a server's answer) that are kept and shown, and cannot be
+ * refused.
+ */
+void util_control_scrub(char *s);
+
+/*
  * A map from strings to non-negative ints (open addressing).  Keys are
  * not copied: they must outlive the map.  Several values may share a key;
  * strmap_next() walks them.

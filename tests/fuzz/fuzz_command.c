@@ -15,7 +15,8 @@
  *     keys) of the same shape, and for a read the same answer as
  *     command_execute();
  *   - a request command_check() refuses is refused by command_execute()
- *     too (simulate vets an events file with the former);
+ *     too, with the same code (simulate vets an events file with the
+ *     former);
  *   - a unit member (neither admin nor officer) never runs a write;
  *   - command_split() returns -1 (with a message) or 0..COMMAND_MAX_ARGS
  *     words inside the buffer, refuses a buffer too small for the line,
@@ -315,14 +316,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (terminate)
 		line[size] = '\0';
 
-	const char *code = NULL;
-	char msg[1024];
-	msg[0] = '\0';
-	int rc = command_check(cfg->plan, line, size, &code, msg, sizeof(msg));
+	char code[64], msg[1024];
+	code[0] = msg[0] = '\0';
+	int rc = command_check(cfg->plan, line, size, code, sizeof(code), msg, sizeof(msg));
 	if (rc != 0 && rc != -1)
 		die("command_check returned %d", rc);
-	if (rc < 0 && (code == NULL || (strcmp(code, "usage") != 0 && strcmp(code, "bad-argument") != 0)))
-		die("command_check: code \"%s\"", code ? code : "(null)");
+	if (rc < 0 && (code[0] == '\0' || msg[0] == '\0'))
+		die("command_check: code \"%s\", message \"%s\"", code, msg);
 
 	static const char *const writes[] = { "submit", "record", "metric", "void",
 					      "move", "reload", "backup" };
@@ -337,6 +337,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		bool ok = check_answer(answer, "admin");
 		if (rc < 0 && ok)
 			die("command_check refused (%s: %s) what command_execute ran", code, msg);
+		const char *ecode = json_string_value(
+			json_object_get(json_object_get(answer, "error"), "code"));
+		if (rc < 0 && ecode && strcmp(ecode, code) != 0)
+			die("command_check refused with %s, command_execute with %s", code, ecode);
 		/* A read answers the same as text (the socket's path) and as JSON. */
 		if (!write) {
 			json_t *text = run_text(&admin, line, size);

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "support.h"
 
@@ -398,7 +399,7 @@ static void test_failing_commands_change_nothing(void **state)
 		"frobnicate",
 		"submit bayilu 1 --note \xff",
 		"submit bayilu 1 extra",
-		"reload",
+		"submit bayilu 1 --note \"\033[2J\"",
 	};
 
 	run_to(f, T("2020-06-01T10:00:00+08:00"));
@@ -435,6 +436,117 @@ static void test_failing_commands_change_nothing(void **state)
 	free(status2);
 	free(plan2);
 	free(scores2);
+}
+
+/*
+ * Control characters: an officer's note or reason, or any other argument,
+ * is shown later in terminals, where ESC [ 2 J clears the screen and a
+ * CR LF breaks a table.  Every one is refused, naming the argument.
+ */
+static void test_err_control_characters(void **state)
+{
+	struct fx *f = *state;
+	const char *m;
+
+	run_to(f, T(MAY));
+	m = fails(f, "control-character", "submit bayilu 14 --note \"ok\033[2J\033]0;PWNED\007\"");
+	assert_non_null(strstr(m, "--note"));
+	assert_non_null(strstr(m, "U+001B"));
+	fails(f, "control-character", "record bayilu 6c pushback 1 --note \"x\177\"");
+	/* a line break, quoted or not, would end the request on the socket */
+	fails(f, "usage", "move 16a 2020-07-31 --reason \"a\r\nb\"");
+	m = fails(f, "control-character", "move 16a 2020-07-31 --reason \"a\fb\"");
+	assert_non_null(strstr(m, "--reason"));
+	m = fails(f, "control-character", "move 16a 2020-07-31 --reason \"\xc2\x9b" "2J\"");
+	assert_non_null(strstr(m, "U+009B"));
+	fails(f, "control-character", "move 16a 2020-07-31 --reason \"tab\there\"");
+	int64_t id = json_integer_value(json_object_get(ok(f, "submit bayilu 14"), "id"));
+	m = fails(f, "control-character", "void %lld --reason \"\033[31m\"", (long long)id);
+	assert_non_null(strstr(m, "--reason"));
+	/* positional arguments are named by their place in the usage */
+	m = fails(f, "control-character", "submit \"bay\tilu\" 14");
+	assert_non_null(strstr(m, "argument 1 (UNIT)"));
+	m = fails(f, "control-character", "record bayilu 6c pushback \"2\033\"");
+	assert_non_null(strstr(m, "argument 4 (COUNT)"));
+	m = fails(f, "control-character", "backup \"/tmp/x\033y.db\"");
+	assert_non_null(strstr(m, "argument 1 (PATH)"));
+	/* nothing was written but the one good submission */
+	json_t *au = ok(f, "audit 10");
+	assert_int_equal(json_array_size(au), 1);
+	assert_string_equal(str(json_array_get(au, 0), "command"), "submit bayilu 14");
+	/* a tab between words is a separator, not text */
+	ok(f, "record\tbayilu\t6c\tpushback\t1 --note \"按时\"");
+	/* the first characters past the C1 range are text */
+	ok(f, "record bayilu 6c pushback 1 --note \"\xc2\xa0 \xc2\xbf\"");
+}
+
+/* A reload hook that fails as a bad configuration does. */
+static json_t *failing_reload(void *arg)
+{
+	(void)arg;
+	return command_error("bad-config", "kaohe.conf:3: the configuration has errors");
+}
+
+static json_t *good_reload(void *arg)
+{
+	(void)arg;
+	return json_pack("{s:b, s:{s:i}}", "ok", 1, "data", "units", 5);
+}
+
+/* One request by F's actor, with the reload hook RELOAD. */
+static json_t *exec_reload(struct fx *f, const char *line, json_t *(*reload)(void *))
+{
+	struct command_ctx c = { .plan = f->p, .st = f->st, .eng = f->eng, .now = f->now,
+				 .actor = &f->actor, .reload = reload };
+	return command_execute(&c, line, strlen(line));
+}
+
+/* Every administrative action is audited, succeeded or failed; reads are not. */
+static void test_admin_actions_audited(void **state)
+{
+	struct fx *f = *state;
+	char dir[] = "/tmp/kaohe-test-command-XXXXXX", path[128], line[256];
+
+	assert_non_null(mkdtemp(dir));
+	run_to(f, T(MAY));
+	snprintf(path, sizeof(path), "%s/copy.db", dir);
+	snprintf(line, sizeof(line), "backup %s", path);
+	assert_string_equal(str(ok(f, "%s", line), "path"), path);
+	/* refused: it exists now; a relative path; a URI */
+	fails(f, "bad-path", "%s", line);
+	fails(f, "bad-path", "backup copy.db");
+	fails(f, "bad-path", "backup file:%s", path);
+	json_t *a = exec_reload(f, "reload", failing_reload);
+	assert_false(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	a = exec_reload(f, "reload", good_reload);
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	ok(f, "report 2020-Q2 --format json"); /* an admins' read: not audited */
+
+	json_t *au = ok(f, "audit 10");
+	assert_int_equal(json_array_size(au), 6);
+	static const char *const cmds[] = { NULL, NULL, "backup copy.db", NULL, "reload",
+					    "reload" };
+	static const char *const results[] = { "\"path\"", "exists", "not an absolute path",
+					       "is a URI", "bad-config", "\"units\":5" };
+	for (size_t i = 0; i < 6; i++) {
+		json_t *r = json_array_get(au, i);
+		assert_string_equal(str(r, "by"), "tester");
+		if (cmds[i])
+			assert_string_equal(str(r, "command"), cmds[i]);
+		if (strstr(str(r, "result"), results[i]) == NULL)
+			fail_msg("audit record %zu: %s -> %s, expected %s", i, str(r, "command"),
+				 str(r, "result"), results[i]);
+	}
+	assert_string_equal(str(json_array_get(au, 0), "command"), line);
+	/* a non-admin is refused before anything runs: nothing to audit */
+	f->actor.admin = false;
+	fails(f, "permission-denied", "backup %s/other.db", dir);
+	f->actor.admin = true;
+	assert_int_equal(json_array_size(ok(f, "audit 10")), 6);
+	unlink(path);
+	rmdir(dir);
 }
 
 /* ---- authorization ----------------------------------------------------- */
@@ -1023,6 +1135,8 @@ int main(void)
 		T_(test_err_missing_reason),
 		T_(test_err_void_twice_and_unknown),
 		T_(test_failing_commands_change_nothing),
+		T_(test_err_control_characters),
+		T_(test_admin_actions_audited),
 		T_(test_perm_department_officer),
 		T_(test_perm_unit_member),
 		T_(test_outbox_admin_sees_all_and_counts),

@@ -847,6 +847,38 @@ static struct variation test_error_syntax = {
 	.at = "document = ;", .msgs = MSGS("syntax error"),
 };
 
+/* ------------------------------------------------------------------ */
+/* Control characters in names, contacts and texts                     */
+
+static struct variation test_error_unit_name_line_break = {
+	.old = "name = \"甲街道\";", .new = "name = \"甲\\r\\n街道\";",
+	.at = "name = \"甲\\r\\n街道\";",
+	.msgs = MSGS("\"name\" holds the control character U+000D (byte 4)"), .sole = true,
+};
+
+static struct variation test_error_liaison_name_escape = {
+	.old = "name = \"甲联络员\";", .new = "name = \"甲联络员\\x1b[2J\";",
+	.at = "name = \"甲联络员\\x1b[2J\";", .msgs = MSGS("\"name\"", "U+001B"), .sole = true,
+};
+
+static struct variation test_error_office_email_tab = {
+	.old = "email = \"office@dep.example.org\";",
+	.new = "email = \"office@dep.example.org\\t\";",
+	.at = "email = \"office@dep.example.org\\t\";", .msgs = MSGS("\"email\"", "U+0009"),
+};
+
+static struct variation test_error_row_content_c1 = {
+	.old = "content = \"报送材料\";", .new = "content = \"报送\\xc2\\x9b材料\";",
+	.at = "content = \"报送\\xc2\\x9b材料\";", .msgs = MSGS("\"content\"", "U+009B"),
+	.sole = true,
+};
+
+static struct variation test_error_access_user_del = {
+	.old = "users = [ \"root\" ];", .new = "users = [ \"root\", \"x\\x7f\" ];",
+	.at = "users = [ \"root\", \"x\\x7f\" ];", .msgs = MSGS("element 2", "U+007F"),
+	.sole = true,
+};
+
 /*
  * The plan, with the template's "  total = 10;\n" replaced by NEW, in a
  * file included by the daemon settings: the error is reported in the
@@ -2228,6 +2260,11 @@ int main(void)
 		cmocka_unit_test(test_overdue_false_is_valid),
 		cmocka_unit_test(test_missing_file),
 		ERROR_CASE(test_error_syntax),
+		ERROR_CASE(test_error_unit_name_line_break),
+		ERROR_CASE(test_error_liaison_name_escape),
+		ERROR_CASE(test_error_office_email_tab),
+		ERROR_CASE(test_error_row_content_c1),
+		ERROR_CASE(test_error_access_user_del),
 		cmocka_unit_test(test_error_syntax_in_included_file),
 		cmocka_unit_test(test_error_semantic_in_included_file),
 		ERROR_CASE(test_error_unknown_top_level_setting),

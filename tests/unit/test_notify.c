@@ -1240,6 +1240,13 @@ static void classify_generic(void **state)
 	o = classify(CHANNEL_GENERIC, 404, "no such hook\n", -1);
 	expect_outcome(o, NOTIFY_PERMANENT, 404, -1);
 	assert_string_equal(o.error, "HTTP 404: no such hook ");
+	/* a server's words are kept and shown: no control character in them */
+	o = classify(CHANNEL_GENERIC, 500, "\033[2J\x7f" "down\xc2\x9b", -1);
+	assert_string_equal(o.error, "HTTP 500:  [2J down  ");
+	o = classify(CHANNEL_WECOM, 200,
+		     "{\"errcode\":93000,\"errmsg\":\"bad\\u001b]0;x\\u0007\"}", -1);
+	assert_null(strpbrk(o.error, "\033\a"));
+	assert_non_null(strstr(o.error, "bad ]0;x "));
 	o = classify(CHANNEL_GENERIC, 400, "\xff\xfe", -1);
 	expect_outcome(o, NOTIFY_PERMANENT, 400, -1);
 	assert_string_equal(o.error, "HTTP 400");

@@ -645,6 +645,46 @@ static void test_failing_command_names_line_and_code(void **state)
 	run_free(&r);
 }
 
+/*
+ * A NUL byte, or a control character, in an events file is refused as
+ * the control socket refuses it: the same code, and the file's line.
+ */
+static void test_nul_and_control_characters_refused(void **state)
+{
+	(void)state;
+	static const char text[] =
+		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"                      /* 1 good */
+		"2020-06-02T10:00:00+08:00 submit baiyun 2a\0 --note hidden\n"      /* 2 NUL */
+		"2020-06\0-03T10:00:00+08:00 submit rixin 2a\n"                     /* 3 NUL */
+		"2020-06-04T10:00:00+08:00 submit xianglujiao 2a --note \"\033[2J\"\n" /* 4 ESC */
+		"2020-06-05T10:00:00+08:00 submit renminguangchang 2a\n";           /* 5 good */
+	char *path = xasprintf("%s/nul.txt", g_dir);
+	FILE *f = fopen(path, "wb");
+	assert_non_null(f);
+	assert_int_equal(fwrite(text, 1, sizeof(text) - 1, f), sizeof(text) - 1);
+	fclose(f);
+
+	struct run r;
+	simulate(&r, "2020-05-01", "2021-01-01", path, 0);
+	assert_int_equal(r.rc, 1);
+	assert_int_equal(r.outlen, 0);
+	char want[600];
+	snprintf(want, sizeof(want), "%s:2: bad-utf8: the line holds a NUL byte (byte 43)", path);
+	if (strstr(r.err, want) == NULL)
+		fail_msg("stderr lacks \"%s\":\n%s", want, r.err);
+	snprintf(want, sizeof(want), "%s:3: bad-utf8:", path);
+	if (strstr(r.err, want) == NULL)
+		fail_msg("stderr lacks \"%s\":\n%s", want, r.err);
+	snprintf(want, sizeof(want), "%s:4: control-character: --note", path);
+	if (strstr(r.err, want) == NULL)
+		fail_msg("stderr lacks \"%s\":\n%s", want, r.err);
+	assert_false(names_line(r.err, path, 1));
+	assert_false(names_line(r.err, path, 5));
+	run_free(&r);
+	unlink(path);
+	free(path);
+}
+
 static void test_missing_events_file(void **state)
 {
 	(void)state;
@@ -832,6 +872,7 @@ int main(void)
 		cmocka_unit_test(test_more_than_50_bad_lines),
 		cmocka_unit_test(test_bad_lines_counted_once_each),
 		cmocka_unit_test(test_failing_command_names_line_and_code),
+		cmocka_unit_test(test_nul_and_control_characters_refused),
 		cmocka_unit_test(test_missing_events_file),
 		cmocka_unit_test(test_bad_dates),
 		cmocka_unit_test(test_to_before_from),

@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "kaohe/log.h"
@@ -429,6 +430,197 @@ static void test_nested_three_levels(void **state)
 	assert_int_equal(store_entry_get(f->st, ida, &g), 1);
 	assert_int_equal(store_entry_get(f->st, idb, &g), 1);
 	assert_int_equal(store_entry_get(f->st, idc, &g), 0);
+}
+
+/*
+ * Room for this many more pages in every connection opened while
+ * limit_pages() is registered: SQLite then fails as on a full disk
+ * (SQLITE_FULL), and rolls the whole transaction back itself.
+ */
+static int g_page_limit;
+
+static int limit_pages(sqlite3 *db, const char **err, const void *api)
+{
+	(void)err;
+	(void)api;
+	char sql[64];
+	snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %d", g_page_limit);
+	return sqlite3_exec(db, sql, NULL, NULL, NULL);
+}
+
+static void test_full_disk_reports_the_first_error(void **state)
+{
+	struct store_fx *f = *state;
+	struct entry g;
+	char *note = malloc(20001);
+	memset(note, 'x', 20000);
+	note[20000] = '\0';
+
+	f->st = open_synced(f->path, f->p);
+	store_close(f->st);
+	g_page_limit = (int)sql_int(f->path, "PRAGMA page_count") + 30;
+	sqlite3_auto_extension((void (*)(void))limit_pages);
+	char err[256];
+	f->st = store_open(f->path, err, sizeof(err));
+	sqlite3_reset_auto_extension();
+	assert_non_null(f->st);
+	sync_plan(f->st, f->p);
+
+	int committed = 0, failed = 0;
+	int64_t id = 0;
+	for (int i = 0; i < 200 && !failed; i++) {
+		struct entry e = mk(ENTRY_SUBMISSION, i % 3, "1", "1", NULL, -1, 0, 100 + i);
+		e.note = note;
+		assert_int_equal(store_begin(f->st), 0);
+		if (store_entry_add(f->st, &e, &id) < 0) {
+			failed = 1;
+			store_rollback(f->st);
+		} else if (store_commit(f->st) < 0) {
+			failed = 2;
+		} else {
+			committed++;
+		}
+	}
+	free(note);
+	if (!failed)
+		fail_msg("200 entries of 20 kB went into a database of %d pages", g_page_limit);
+	/* what the caller reports is why it failed, not what the rollback said */
+	if (strstr(store_errmsg(f->st), "database or disk is full") == NULL)
+		fail_msg("after a failed %s: \"%s\"", failed == 1 ? "insert" : "commit",
+			 store_errmsg(f->st));
+	assert_int_equal(store_in_transaction(f->st), 0);
+	/* nothing of the failed transaction is kept, everything before it is */
+	assert_i64(sql_int(f->path, "SELECT COUNT(*) FROM entries"), committed);
+	assert_true(committed > 0);
+	/* the store goes on: a read, and the next statement's own outcome */
+	assert_int_equal(store_entry_get(f->st, 1, &g), 1);
+	assert_null(strstr(store_errmsg(f->st), "full"));
+}
+
+/* ---- backup ---------------------------------------------------------- */
+
+/* store_backup(PATH) refused: the message holds WANT; nothing is at PATH. */
+static void backup_refused(struct store *st, const char *path, const char *want)
+{
+	char err[1024];
+	bool refused = false;
+	struct stat sb;
+	bool was = lstat(path, &sb) == 0;
+
+	if (store_backup(st, path, &refused, err, sizeof(err)) == 0)
+		fail_msg("backup to %s was written", path);
+	if (!refused || strstr(err, want) == NULL)
+		fail_msg("backup to %s: %s \"%s\", expected a refusal naming \"%s\"", path,
+			 refused ? "refused" : "failed", err, want);
+	if (!was)
+		assert_int_equal(lstat(path, &sb), -1);
+}
+
+/* The names in DIR that begin with PREFIX. */
+static int count_named(const char *dir, const char *prefix)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "ls -A '%s' | grep -c '^%s'", dir, prefix);
+	FILE *p = popen(cmd, "r");
+	int n = -1;
+	assert_non_null(p);
+	assert_int_equal(fscanf(p, "%d", &n), 1);
+	pclose(p);
+	return n;
+}
+
+static void test_backup_paths(void **state)
+{
+	struct store_fx *f = *state;
+	char path[512], target[512], other[512], shared[256];
+	struct stat sb;
+	bool refused = true;
+	char err[1024];
+
+	f->st = open_synced(f->path, f->p);
+	submit(f->st, 0, "1", 100);
+
+	/* a written copy: 0600, the data, and no directory of its own left */
+	snprintf(path, sizeof(path), "%s/copy.db", f->dir);
+	if (store_backup(f->st, path, &refused, err, sizeof(err)) < 0)
+		fail_msg("backup to %s: %s", path, err);
+	assert_int_equal(lstat(path, &sb), 0);
+	assert_true(S_ISREG(sb.st_mode));
+	assert_int_equal(sb.st_mode & 0777, 0600);
+	assert_i64(sql_int(path, "SELECT COUNT(*) FROM entries"), 1);
+	assert_int_equal(count_named(f->dir, ".kaohe-backup"), 0);
+	/* written once, never again */
+	backup_refused(f->st, path, "exists (a file)");
+	assert_i64(sql_int(path, "SELECT COUNT(*) FROM entries"), 1);
+	unlink(path);
+
+	/* not an absolute plain path */
+	backup_refused(f->st, "copy.db", "not an absolute path");
+	snprintf(path, sizeof(path), "file:%s?mode=rwc", f->path);
+	backup_refused(f->st, path, "is a URI");
+	snprintf(path, sizeof(path), "file:%s/other.db", f->dir);
+	snprintf(other, sizeof(other), "%s/other.db", f->dir);
+	write_file(other, "precious");
+	backup_refused(f->st, path, "is a URI");
+	char text[64];
+	FILE *o = fopen(other, "r");
+	assert_non_null(fgets(text, sizeof(text), o));
+	fclose(o);
+	assert_string_equal(text, "precious");
+	unlink(other);
+	snprintf(path, sizeof(path), "%s/", f->dir);
+	backup_refused(f->st, path, "does not name a file");
+
+	/* the live database and its companions, existing or not */
+	backup_refused(f->st, f->path, "live database");
+	static const char *const sfx[] = { "-wal", "-shm", "-journal" };
+	for (size_t i = 0; i < 3; i++) {
+		snprintf(path, sizeof(path), "%s%s", f->path, sfx[i]);
+		backup_refused(f->st, path, "live database");
+	}
+	snprintf(path, sizeof(path), "%s/./kaohe.db-journal", f->dir);
+	backup_refused(f->st, path, "live database");
+	assert_int_equal(lstat(path, &sb), -1);
+
+	/* a link is never written through, dangling or not */
+	snprintf(path, sizeof(path), "%s/link.db", f->dir);
+	snprintf(target, sizeof(target), "%s/target.db", f->dir);
+	assert_int_equal(symlink(target, path), 0);
+	backup_refused(f->st, path, "a symbolic link");
+	assert_int_equal(lstat(target, &sb), -1);
+	unlink(path);
+
+	/* a directory others may write: only when sticky */
+	snprintf(shared, sizeof(shared), "%s/shared", f->dir);
+	assert_int_equal(mkdir(shared, 0700), 0);
+	assert_int_equal(chmod(shared, 0777), 0);
+	snprintf(path, sizeof(path), "%s/copy.db", shared);
+	backup_refused(f->st, path, "writable by others and not sticky");
+	assert_int_equal(chmod(shared, 01777), 0);
+	snprintf(target, sizeof(target), "%s/planted.db", shared);
+	snprintf(other, sizeof(other), "%s/planted", shared);
+	assert_int_equal(symlink(target, other), 0);
+	backup_refused(f->st, other, "a symbolic link");
+	assert_int_equal(lstat(target, &sb), -1);
+	if (store_backup(f->st, path, &refused, err, sizeof(err)) < 0)
+		fail_msg("backup to %s: %s", path, err);
+	assert_i64(sql_int(path, "SELECT COUNT(*) FROM entries"), 1);
+	/* a directory of someone else's */
+	if (geteuid() == 0) {
+		char theirs[200];
+		snprintf(theirs, sizeof(theirs), "%s/theirs", f->dir);
+		assert_int_equal(mkdir(theirs, 0755), 0);
+		assert_int_equal(chown(theirs, 65534, 65534), 0);
+		snprintf(target, sizeof(target), "%s/copy.db", theirs);
+		backup_refused(f->st, target, "belongs to another user");
+		rmdir(theirs);
+	}
+	/* a directory that is not there */
+	snprintf(target, sizeof(target), "%s/nowhere/copy.db", f->dir);
+	backup_refused(f->st, target, "nowhere");
+	unlink(path);
+	unlink(other);
+	rmdir(shared);
 }
 
 /* ---- entries --------------------------------------------------------- */
@@ -1538,6 +1730,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outer_rollback_discards_all, setup_mem,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_nested_three_levels, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_full_disk_reports_the_first_error, setup_file,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backup_paths, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_add_get_void, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_of_and_by_key, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_first_submission_ignores_voided, setup_mem,

@@ -348,6 +348,53 @@ static void utf8_nul(void **state)
 	assert_true(util_utf8_valid(with_nul, 0));
 }
 
+static long ctl_at(const char *s, unsigned *cp)
+{
+	return util_control_char(s, strlen(s), cp);
+}
+
+static void control_char_found(void **state)
+{
+	(void)state;
+	unsigned cp = 0;
+	static const char nul[] = { 'o', 'k', '\0' };
+
+	/* plain text, CJK, and the first characters past C1 */
+	assert_int_equal(ctl_at("ok 按时报送 \xc2\xa0 \xc2\xbf \xe2\x80\xa8", &cp), -1);
+	assert_int_equal(ctl_at("", &cp), -1);
+	/* C0: escape, tab, line breaks, the bell */
+	assert_int_equal(ctl_at("ok\033[2J", &cp), 2);
+	assert_int_equal(cp, 0x1b);
+	assert_int_equal(ctl_at("a\tb", &cp), 1);
+	assert_int_equal(cp, 0x09);
+	assert_int_equal(ctl_at("名字\r\n", &cp), 6);
+	assert_int_equal(cp, 0x0d);
+	assert_int_equal(ctl_at("\a", &cp), 0);
+	assert_int_equal(ctl_at("\x1f", &cp), 0);
+	assert_int_equal(cp, 0x1f);
+	/* DEL */
+	assert_int_equal(ctl_at("x\x7f", &cp), 1);
+	assert_int_equal(cp, 0x7f);
+	/* C1: U+0080, U+009B (CSI), U+009F */
+	assert_int_equal(ctl_at("\xc2\x80", &cp), 0);
+	assert_int_equal(cp, 0x80);
+	assert_int_equal(ctl_at("x\xc2\x9b" "2J", &cp), 1);
+	assert_int_equal(cp, 0x9b);
+	assert_int_equal(ctl_at("\xc2\x9f", &cp), 0);
+	assert_int_equal(cp, 0x9f);
+	/* a NUL inside the length counts */
+	assert_int_equal(util_control_char(nul, sizeof(nul), &cp), 2);
+	assert_int_equal(cp, 0);
+}
+
+static void control_scrub(void **state)
+{
+	(void)state;
+	char s[] = "ok\033[2J\r\n名\x7f\xc2\x9b" "1\xc2\xa0";
+	util_control_scrub(s);
+	assert_string_equal(s, "ok [2J  名   1\xc2\xa0");
+}
+
 /* ------------------------------------------------------------------ */
 /* sbuf */
 
@@ -479,6 +526,8 @@ int main(void)
 		cmocka_unit_test(utf8_out_of_range_and_stray),
 		cmocka_unit_test(utf8_truncated),
 		cmocka_unit_test(utf8_nul),
+		cmocka_unit_test(control_char_found),
+		cmocka_unit_test(control_scrub),
 		cmocka_unit_test(sbuf_starts_empty),
 		cmocka_unit_test(sbuf_appends),
 		cmocka_unit_test(sbuf_grows),

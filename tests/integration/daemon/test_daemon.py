@@ -860,6 +860,11 @@ class TestGarbage(DaemonTestCase):
     @unittest.skipUnless(ROOT, "connects under other uids: needs root")
     def test_06f_total_connections(self):
         uid0, gid0 = free_uid_gid()
+        # made-up uids with rights (members of ua): peers with none get a few slots only
+        self.d.close()
+        conf = self.temp_plan(access={"admins": (("root",), ()),
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+        self.d = self.daemon(conf)
         conns = []
         self.addCleanup(lambda: [c.close() for c in conns])
         for k in range(4):
@@ -1220,6 +1225,362 @@ class TestAccess(DaemonTestCase):
         err = self.refused("permission-denied", "status", "ua", user=fake)
         self.assertIn("uid:%d" % self.fake_uid, err["message"])
         self.refused("permission-denied", "submit", "ub", "1", user=fake)
+
+
+
+def run_as(uid, gid, fn):
+    """Run FN() in a child process as UID/GID (no groups); its return value
+    (something json can carry), or AssertionError with what went wrong."""
+    r, w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        code = 1
+        try:
+            os.close(r)
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            out = json.dumps({"ok": fn()}).encode()
+            code = 0
+        except BaseException as e:  # pragma: no cover - reported by the parent
+            out = json.dumps({"error": repr(e)}).encode()
+        finally:
+            try:
+                os.write(w, out)
+            finally:
+                os._exit(code)
+    os.close(w)
+    with os.fdopen(r, "rb") as f:
+        data = f.read()
+    os.waitpid(pid, 0)
+    ans = json.loads(data or b'{"error": "no answer"}')
+    if "error" in ans:
+        raise AssertionError("as uid %d: %s" % (uid, ans["error"]))
+    return ans["ok"]
+
+
+class TestHostileLocalUsers(DaemonTestCase):
+    """What a local user (or a mistyped command) must not achieve: writes
+    through planted links, a backup over the live database, admins locked
+    out of the socket, a flooded log, a screen cleared by a note, a
+    misleading error on a full disk."""
+
+    def audit_of(self, command_prefix):
+        return [a for a in self.ok("audit", "1000") if a["command"].startswith(command_prefix)]
+
+    def db_count(self, db, table="entries"):
+        r = subprocess.run(["sqlite3", db, "SELECT COUNT(*) FROM %s" % table],
+                           capture_output=True, text=True, timeout=WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return int(r.stdout)
+
+    @unittest.skipUnless(ROOT, "plants a link as another uid: needs root")
+    def test_20a_backup_refuses_links_uris_and_the_live_database(self):
+        conf = self.temp_plan()
+        self.daemon(conf)
+        self.ok("submit", "ua", "1", "--note", "before the backups")
+        live = os.path.join(self.state, "kaohe.db")
+        out = os.path.join(self.tmp, "out")
+        os.mkdir(out)
+
+        # a dangling link planted where the backup goes: never followed
+        link, victim = os.path.join(out, "link.db"), os.path.join(out, "victim.db")
+        os.symlink(victim, link)
+        err = self.refused("bad-path", "backup", link)
+        self.assertIn("symbolic link", err["message"])
+        self.assertFalse(os.path.lexists(victim), "the backup wrote through a planted link")
+
+        # SQLite URIs name files the path check never saw: refused, nothing replaced
+        other = os.path.join(out, "other.db")
+        subprocess.run(["sqlite3", other,
+                        "CREATE TABLE precious(x); INSERT INTO precious VALUES(1)"],
+                       check=True, timeout=WAIT)
+        for uri in ("file:%s" % live, "file:%s?mode=rwc" % other, "file:%s" % other):
+            err = self.refused("bad-path", "backup", uri)
+            self.assertIn("is a URI", err["message"])
+        self.assertEqual(self.db_count(other, "precious"), 1)
+        self.assertEqual([e["note"] for e in self.entries("ua", "1", "submission")],
+                         ["before the backups"], "the live database survived")
+        self.assertEqual(self.db_count(live), 1)
+
+        # the live database and its companions, by identity and by name
+        for name in ("kaohe.db", "kaohe.db-wal", "kaohe.db-shm", "kaohe.db-journal"):
+            err = self.refused("bad-path", "backup", os.path.join(self.state, name))
+            self.assertIn("live database", err["message"])
+        self.assertFalse(os.path.exists(live + "-journal"))
+        alias = os.path.join(self.tmp, "state-alias")
+        os.symlink(self.state, alias)
+        err = self.refused("bad-path", "backup", os.path.join(alias, "kaohe.db-journal"))
+        self.assertIn("live database", err["message"])
+
+        # a relative path on the socket is the daemon's: refused; kaohectl
+        # makes it the caller's
+        ans = ask(self.sock, "backup relative.db")
+        self.assertEqual(ans["error"]["code"], "bad-path", ans)
+        self.assertIn("not an absolute path", ans["error"]["message"])
+        caller = os.path.join(self.tmp, "caller")
+        os.mkdir(caller)
+        r = subprocess.run([KAOHECTL, "-s", self.sock, "--json", "backup", "relative.db"],
+                           capture_output=True, timeout=WAIT, env=utf8_env(), cwd=caller)
+        self.assertEqual(r.returncode, 0, r)
+        copy = os.path.join(caller, "relative.db")
+        self.assertEqual(json.loads(r.stdout)["data"]["path"], copy)
+        self.assertFalse(os.path.exists(os.path.join(self.tmp, "relative.db")))
+        st = os.lstat(copy)
+        self.assertEqual(st.st_mode & 0o7777, 0o600, "a copy of the ledger is its owner's only")
+        self.assertEqual(self.db_count(copy), 1)
+        r = subprocess.run(["sqlite3", copy, "PRAGMA integrity_check"], capture_output=True,
+                           text=True, timeout=WAIT)
+        self.assertEqual(r.stdout.strip(), "ok")
+        self.assertEqual([n for n in os.listdir(caller) if n != "relative.db"], [],
+                         "nothing of the backup's own is left beside it")
+        self.refused("bad-path", "backup", copy)
+
+        # a shared directory others may write to without the sticky bit: refused
+        shared = os.path.join(self.tmp, "shared")
+        os.mkdir(shared)
+        os.chmod(shared, 0o777)
+        err = self.refused("bad-path", "backup", os.path.join(shared, "copy.db"))
+        self.assertIn("writable by others and not sticky", err["message"])
+        # sticky (as /tmp): a stranger's link is refused, a new name is written
+        os.chmod(shared, 0o1777)
+        uid, gid = free_uid_gid()
+        planted = os.path.join(shared, "planted.db")
+        target = os.path.join(shared, "target.db")
+        run_as(uid, gid, lambda: os.symlink(target, planted))
+        self.refused("bad-path", "backup", planted)
+        self.assertFalse(os.path.lexists(target))
+        self.ok("backup", os.path.join(shared, "copy.db"))
+        self.assertEqual(self.db_count(os.path.join(shared, "copy.db")), 1)
+
+        # every one of them, written or refused, is in the audit trail
+        backups = self.audit_of("backup ")
+        self.assertEqual(len(backups), 15, [b["command"] for b in backups])
+        self.assertEqual({b["by"] for b in backups}, {"root"})
+        self.assertIn("symbolic link", backups[0]["result"])
+        self.assertTrue(any(b["command"] == "backup " + copy and '"path"' in b["result"]
+                            for b in backups), backups)
+
+    def test_20b_reloads_are_audited(self):
+        conf = self.temp_plan()
+        d = self.daemon(conf)
+        with open(conf, encoding="utf-8") as f:
+            good = f.read()
+        self.ok("reload")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(good.replace('department = "db"; max = 3;', 'department = "nosuch"; max = 3;'))
+        self.refused("bad-config", "reload")
+        mark = len(d.messages)
+        os.kill(d.proc.pid, signal.SIGHUP)
+        d.wait_notify("READY=1", since=mark)
+        rel = wait_until(lambda: len(self.audit_of("reload")) == 3 and self.audit_of("reload"),
+                         what="three reloads in the audit trail")
+        self.assertEqual([(a["by"], a["command"]) for a in rel],
+                         [("root", "reload"), ("root", "reload"), ("SIGHUP", "reload")])
+        self.assertIn('"units":2', rel[0]["result"])
+        self.assertIn("bad-config", rel[1]["result"])
+        self.assertIn("nosuch", rel[1]["result"])
+        self.assertIn("bad-config", rel[2]["result"])
+
+    @unittest.skipUnless(ROOT, "connects under other uids: needs root")
+    def test_20c_local_users_cannot_lock_admins_out(self):
+        conf = self.temp_plan()
+        d = self.daemon(conf)
+        uid0, gid0 = free_uid_gid()
+        conns = []
+        self.addCleanup(lambda: [c.close() for c in conns])
+        # five made-up uids (no rights) try 16 connections each
+        for k in range(5):
+            conns.extend(connect_as(self.sock, uid0 + k, gid0 + k, 16))
+        served = busy = 0
+        for c in conns:
+            try:
+                c.sendall(b"ping\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            ans = recv_line(c)
+            code = json.loads(ans)["error"]["code"] if ans and b'"ok":false' in ans else None
+            served += ans is not None and code is None
+            busy += code == "busy"
+        self.assertLessEqual(served, 4, "peers without rights hold a few connections only")
+        self.assertEqual(served + busy, 80)
+        r = self.ctl("ping")
+        self.assertEqual(r.returncode, 0, "an admin is locked out: %r" % (r.stderr,))
+
+        # peers with rights fill every ordinary slot: admins still get in
+        d.close()
+        conf = self.temp_plan(access={"admins": (("root",), ()),
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+        self.daemon(conf)
+        for c in conns:
+            c.close()
+        conns.clear()
+        for k in range(4):
+            got = connect_as(self.sock, uid0 + k, gid0 + k, 16)
+            conns.extend(got)
+            for c in got:
+                c.sendall(b"ping\n")
+                self.assertIs(json.loads(recv_line(c))["ok"], True)
+        extra = connect_as(self.sock, uid0 + 4, gid0 + 4, 1)[0]
+        lines, eof = recv_lines_until_eof(extra)
+        extra.close()
+        self.assertEqual(json.loads(lines[0])["error"]["code"], "busy")
+        admins = [unix_connect(self.sock) for _ in range(8)]
+        conns.extend(admins)
+        for c in admins:
+            c.sendall(b"ping\n")
+            self.assertIs(json.loads(recv_line(c))["ok"], True, "an admin's reserved slot")
+        self.assertEqual(self.ctl("ping").returncode, 1, "the reserve is 8 connections")
+
+    @unittest.skipUnless(ROOT, "connects under other uids: needs root")
+    def test_20d_refusals_logged_a_few_at_a_time(self):
+        conf = self.temp_plan()
+        d = self.daemon(conf)
+        uid, gid = free_uid_gid()
+        # a made-up uid holds what it may, then churns against its limit
+        held = []
+        self.addCleanup(lambda: [c.close() for c in held])
+        for _ in range(64):
+            c = connect_as(self.sock, uid, gid, 1)[0]
+            held.append(c)
+            try:
+                c.sendall(b"ping\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass        # refused: the answer waits all the same
+            if not json.loads(recv_line(c))["ok"]:
+                break
+        sock = self.sock
+
+        def churn():
+            busy = 0
+            for _ in range(2000):
+                s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                s.settimeout(WAIT)
+                s.connect(sock)
+                try:
+                    s.sendall(b"ping\n")
+                except OSError:
+                    pass
+                data = b""
+                while not data.endswith(b"\n"):
+                    try:
+                        chunk = s.recv(4096)
+                    except ConnectionResetError:
+                        chunk = b""
+                    if not chunk:
+                        break
+                    data += chunk
+                s.close()
+                busy += b'"busy"' in data
+            return busy
+
+        # 2000 refusals, and the one that ended the holding
+        refused = run_as(uid, gid, churn) + 1
+        self.assertEqual(refused, 2001)
+        # the last window's count comes at its end (CONTROL_LOG_WINDOW, 10 s)
+        rx = re.compile(r"control: (\d+) more connections? refused in the last 10 s")
+        def counted():
+            log = d.log()
+            lines = len(re.findall(r"control: refusing uid:%d " % uid, log))
+            return lines + sum(int(n) for n in rx.findall(log)) == refused and log
+        log = wait_until(counted, timeout=30, what="every refusal logged or counted")
+        lines = len(re.findall(r"control: refusing uid:%d " % uid, log))
+        windows = len(rx.findall(log))
+        self.assertGreaterEqual(windows, 1)
+        # the last window may end with no count (5 refusals or fewer in it)
+        self.assertLessEqual(lines, 5 * (windows + 1),
+                             "at most 5 refusals logged one by one per window")
+        self.assertTrue(d.alive())
+        self.assertEqual(self.ok("ping")["pong"], True)
+
+    @unittest.skipUnless(ROOT, "mounts a small tmpfs: needs root")
+    def test_20e_full_disk_says_so(self):
+        small = os.path.join(self.tmp, "small")
+        os.mkdir(small)
+        r = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m,mode=0755", "tmpfs", small],
+                           capture_output=True, text=True, timeout=WAIT)
+        if r.returncode != 0:
+            self.skipTest("cannot mount a tmpfs here: %s" % r.stderr.strip())
+        self.addCleanup(lambda: subprocess.run(["umount", "-l", small], timeout=WAIT))
+        conf = self.temp_plan(due1_in=12, due2_in=900, close="1h")
+        d = self.daemon(conf, state_dir=os.path.join(small, "state"))
+        self.ok("submit", "ub", "2")
+        # fill what is left of the file system
+        filler = os.path.join(small, "filler")
+        fd = os.open(filler, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            while os.write(fd, b"\0" * 4096) > 0:
+                pass
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+        err = None
+        for _ in range(50):
+            r = self.ctl("submit", "ua", "2", "--note", "x" * 30000)
+            ans = json.loads(r.stdout)
+            if not ans["ok"]:
+                err = ans["error"]
+                break
+        self.assertIsNotNone(err, "50 submissions of 30 kB went onto a full disk")
+        self.assertEqual(err["code"], "internal", err)
+        self.assertIn("database or disk is full", err["message"])
+        self.assertNotIn("no transaction is active", err["message"])
+        self.assertLess(now_local(), self.due1, "the disk filled only after the deadline: "
+                        "this machine is too slow for the test's 12 s")
+        # the deadline passes on a full disk: the engine says why, with the instant
+        # in ISO-8601, and applies it once there is room again
+        d.wait_log(r"engine: could not apply what is due at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\d"
+                   r"\+08:00: database or disk is full", timeout=WAIT + 10)
+        self.assertNotIn("no transaction is active", d.log())
+        os.unlink(filler)
+        d.wait_log(r"deduction: ua row 1 late -1 points", timeout=30)
+        self.assertEqual([e["type"] for e in self.entries("ub", "2")], ["submission"])
+        self.assertEqual(len(self.entries("ub", "1", "late")), 1)
+
+    def test_20f_control_characters_refused_and_shown_escaped(self):
+        conf = self.temp_plan()
+        d = self.daemon(conf)
+        evil = "ok\x1b[2J\x1b]0;PWNED\x07"
+        err = self.refused("control-character", "submit", "ua", "1", "--note", evil)
+        self.assertIn("--note", err["message"])
+        sub = self.ok("submit", "ua", "1", "--note", "fine")
+        self.refused("control-character", "void", str(sub["id"]), "--reason", "a\x9bb")
+        self.assert_no_writes_but("submit ua 1 --note fine")
+        # what an older database may hold: shown as escapes, never sent raw
+        d.term()
+        db = os.path.join(self.state, "kaohe.db")
+        sql = ("UPDATE entries SET note = '%s' WHERE id = %d;"
+               "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name, mentions,"
+               " next_ms, since_ms, updated_at, state)"
+               " VALUES(1, 'before', 'ua', '', 'sub' || char(13) || 'ject', 'email', '',"
+               " '张' || char(13, 10) || '三', '', 0, 0, 1, 2);"
+               % (evil.replace("'", "''"), sub["id"]))
+        # the publisher kaohed started may still hold the database a moment
+        r = subprocess.run(["sqlite3", "-cmd", ".timeout %d" % (WAIT * 1000), db, sql],
+                           capture_output=True, text=True, timeout=2 * WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        for args in (("explain", "ua", "1"), ("outbox",)):
+            r = self.ctl(*args, json_out=False)
+            self.assertEqual(r.returncode, 0, r)
+            out = r.stdout.decode("utf-8")
+            for ch in ("\x1b", "\x07", "\r"):
+                self.assertNotIn(ch, out, "kaohectl %s printed a raw %r" % (args[0], ch))
+            if args[0] == "explain":
+                self.assertIn(r"ok\x1b[2J\x1b]0;PWNED\x07", out)
+            else:
+                self.assertIn(r"张\r\n三", out)
+                self.assertIn(r"sub\rject", out)
+                self.check_aligned(out, "id")
+        # --json passes the daemon's answer as it came (JSON escapes are text)
+        ans = self.ok("explain", "ua", "1")
+        self.assertEqual(ans["rows"][0]["entries"][0]["note"], evil)
+
+    def assert_no_writes_but(self, *commands):
+        self.assertEqual([a["command"] for a in self.ok("audit", "100")], list(commands))
+
+    check_aligned = TestKaohectl.check_aligned
 
 
 if __name__ == "__main__":
