@@ -1032,7 +1032,7 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
 	if (store_outbox_retry(c->st, id, c->now) != 1)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->outbox_changed)
-		c->outbox_changed(c->hook_arg);
+		c->outbox_changed(c->hook_arg, r.channel);
 	return ok(json_pack("{s:I, s:s}", "id", (json_int_t)id, "state", "pending"));
 }
 

@@ -138,6 +138,21 @@ int64_t deliver_bucket_next(const struct deliver_bucket *b, const struct rate_li
 	return next;
 }
 
+int64_t deliver_wait(const struct delivery_settings *s, int64_t retry_after)
+{
+	/*
+	 * One answer must not silence an endpoint for days: a provider that
+	 * still wants quiet after the hour says so again.  Nor may it
+	 * outlast what a delivery may live.
+	 */
+	int64_t most = s->retry_max_age_ms / 1000;
+	if (most > DELIVER_WAIT_MAX)
+		most = DELIVER_WAIT_MAX;
+	if (retry_after <= 0)
+		return 0;
+	return retry_after < most ? retry_after : most;
+}
+
 int64_t deliver_backoff(const struct delivery_settings *s, int attempts, double r)
 {
 	double delay = (double)s->retry_first_ms;
@@ -181,6 +196,28 @@ static struct lane *lane_of(struct deliver *d, const char *name)
 	return NULL;
 }
 
+void deliver_unblock(struct deliver *d, const char *channel)
+{
+	int64_t now = now_ms();
+	for (size_t i = 0; i < d->nlanes; i++) {
+		struct lane *l = &d->lanes[i];
+		if (channel && strcmp(l->name, channel) != 0)
+			continue;
+		if (l->blocked_until > now)
+			log_info("deliver: %s may be tried again: its wait is lifted", l->name);
+		l->blocked_until = 0;
+	}
+	deliver_kick(d);
+}
+
+/* Whether CHANNEL waits as its provider asked (outbox_dead's question). */
+static bool waiting(void *arg, const char *channel)
+{
+	struct deliver *d = arg;
+	struct lane *l = lane_of(d, channel);
+	return l && l->blocked_until > now_ms();
+}
+
 /* --- what a finished transfer means ------------------------------------ */
 
 static void settle(struct flight *f, const struct notify_outcome *o)
@@ -199,10 +236,7 @@ static void settle(struct flight *f, const struct notify_outcome *o)
 		log_debug("deliver: #%lld sent to %s", (long long)f->id, f->label);
 		return;
 	}
-	/* A Retry-After longer than a delivery may live means no more than that. */
-	int64_t after = o->retry_after;
-	if (after > s->retry_max_age_ms / 1000)
-		after = s->retry_max_age_ms / 1000;
+	int64_t after = deliver_wait(s, o->retry_after);
 	if (after > 0) {
 		/* The provider's word holds for the whole endpoint. */
 		struct lane *l = lane_of(d, f->channel);
@@ -683,9 +717,14 @@ static int record_done(struct deliver *d, struct flight *batch)
 			goto out;
 		if (f->state == OUTBOX_DEAD) {
 			struct outbox_row dead = { .id = f->id, .kind = f->kind, .since_ms = f->since_ms };
-			size_t added = 0;
-			if (outbox_dead(d->st, d->cfg, &dead, now, &added) < 0)
+			size_t added = 0, left = 0;
+			if (outbox_dead(d->st, d->cfg, &dead, now, waiting, d, &added, &left) < 0)
 				goto out;
+			if (left > 0)
+				log_warnx("deliver: the admins' notice of dead #%lld leaves "
+					  "out %zu channel%s waiting as the provider asked%s",
+					  (long long)f->id, left, left == 1 ? "" : "s",
+					  added ? "" : ": this log is all that tells of it");
 		}
 	}
 	/* The codes of one burst are few (204, 200, 250): a pass per code. */
@@ -874,6 +913,7 @@ void deliver_configure(struct deliver *d, const struct config *cfg, struct engin
 	const struct settings *set = &cfg->set;
 	struct lane *lanes = xcalloc(set->nchannels ? set->nchannels : 1, sizeof(*lanes));
 
+	deliver_unblock(d, NULL);
 	for (size_t i = 0; i < set->nchannels; i++) {
 		const struct channel *c = &set->channels[i];
 		struct lane *l = &lanes[i], *old = lane_of(d, c->name);
@@ -887,8 +927,6 @@ void deliver_configure(struct deliver *d, const struct config *cfg, struct engin
 			memcpy(l->rates, c->rates, sizeof(l->rates));
 			l->nrates = c->nrates;
 			deliver_bucket_init(&l->bucket, l->rates, l->nrates);
-			if (old)
-				l->blocked_until = old->blocked_until;
 		}
 	}
 	for (size_t i = 0; i < d->nlanes; i++)

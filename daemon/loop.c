@@ -192,10 +192,10 @@ static void on_snapshot(void *arg, int64_t at, const char *period, const struct 
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
 }
 
-static void outbox_changed(void *arg)
+static void outbox_changed(void *arg, const char *channel)
 {
 	struct kaohed *d = arg;
-	deliver_kick(d->dl);
+	deliver_unblock(d->dl, channel);
 }
 
 /* Every reminder is logged, whichever channels carry it. */

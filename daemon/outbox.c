@@ -375,9 +375,15 @@ out:
 	return ret;
 }
 
-/* A notice to the admins about SUBJECT (a period, or "#ID"). */
+/*
+ * A notice to the admins about SUBJECT (a period, or "#ID") over every
+ * channel that carries theirs, but for those SKIP(ARG, name) leaves out
+ * (counted in *LEFT).
+ */
 static int to_admins(struct store *st, const struct config *cfg, const char *kind, int64_t at,
-		     const char *subject, const char *slot, size_t *added)
+		     const char *subject, const char *slot,
+		     bool (*skip)(void *arg, const char *channel), void *arg, size_t *added,
+		     size_t *left)
 {
 	const struct channel *email = email_channel(cfg);
 	const struct settings *set = &cfg->set;
@@ -385,9 +391,14 @@ static int to_admins(struct store *st, const struct config *cfg, const char *kin
 	struct draft d = { .kind = kind, .unit = "", .dept = "", .occs = occs, .slots = slots,
 			   .n = 1, .at = at, .mentions = "" };
 
+	bool held = email && skip && skip(arg, email->name);
 	for (size_t i = 0; email && i < set->nadmins_contacts; i++) {
 		if (set->admins_contacts[i].email == NULL)
 			continue;
+		if (held) {
+			(*left)++;
+			break;
+		}
 		d.channel = email->name;
 		d.address = set->admins_contacts[i].email;
 		d.name = set->admins_contacts[i].name;
@@ -398,6 +409,10 @@ static int to_admins(struct store *st, const struct config *cfg, const char *kin
 		const struct channel *c = &set->channels[i];
 		if (c->type == CHANNEL_EMAIL || !c->admins)
 			continue;
+		if (skip && skip(arg, c->name)) {
+			(*left)++;
+			continue;
+		}
 		d.channel = c->name;
 		d.address = "";
 		d.name = "考核管理员";
@@ -410,11 +425,13 @@ static int to_admins(struct store *st, const struct config *cfg, const char *kin
 int outbox_snapshot(struct store *st, const struct config *cfg, int64_t at, const char *period,
 		    size_t *added)
 {
-	return to_admins(st, cfg, "snapshot", at, period, "snapshot", added);
+	size_t left = 0;
+	return to_admins(st, cfg, "snapshot", at, period, "snapshot", NULL, NULL, added, &left);
 }
 
 int outbox_dead(struct store *st, const struct config *cfg, const struct outbox_row *dead,
-		int64_t now, size_t *added)
+		int64_t now, bool (*waiting)(void *arg, const char *channel), void *arg,
+		size_t *added, size_t *left)
 {
 	char subject[32], series[32];
 	if (strcmp(dead->kind, notify_kind_name(NOTIFY_DEAD)) == 0)
@@ -422,5 +439,5 @@ int outbox_dead(struct store *st, const struct config *cfg, const struct outbox_
 	snprintf(subject, sizeof(subject), "#%lld", (long long)dead->id);
 	/* A row retried by hand and dead again is news again. */
 	snprintf(series, sizeof(series), "dead@%lld", (long long)dead->since_ms);
-	return to_admins(st, cfg, "dead", now, subject, series, added);
+	return to_admins(st, cfg, "dead", now, subject, series, waiting, arg, added, left);
 }

@@ -46,8 +46,11 @@ struct command_ctx {
 	json_t *(*reload)(void *arg);
 	/* A move (of UNIT's schedule, or -1: every unit's) or a rollback changed the timeline. */
 	void (*timeline_changed)(void *arg, int unit);
-	/* A delivery was put back in the queue (retry). */
-	void (*outbox_changed)(void *arg);
+	/*
+	 * A delivery over CHANNEL was put back in the queue by hand (retry):
+	 * it goes now, whatever wait CHANNEL's provider asked for.
+	 */
+	void (*outbox_changed)(void *arg, const char *channel);
 };
 
 /*

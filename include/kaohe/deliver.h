@@ -31,16 +31,37 @@ struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, s
 /*
  * Use CFG (channels, limits, templates) and ENG (the current state of
  * what a reminder names) from now on: at start and after each reload.
- * Rate-limit state survives for channels of the same name.
+ * Rate-limit state survives for channels of the same name; the waits
+ * the providers asked for do not: a reload is the admins' word that
+ * every endpoint may be tried again.
  */
 void deliver_configure(struct deliver *d, const struct config *cfg, struct engine *eng);
 /* Rows were enqueued or retried: look at the outbox on the next turn of the loop. */
 void deliver_kick(struct deliver *d);
+/*
+ * Lift the wait a provider asked of CHANNEL's endpoint (NULL: of every
+ * endpoint), and look at the outbox on the next turn: a delivery retried
+ * by hand goes now, and what waited behind it follows.
+ */
+void deliver_unblock(struct deliver *d, const char *channel);
 /* Transfers running now. */
 size_t deliver_active(const struct deliver *d);
 /* Abort what is in flight (those rows go back to pending at the next start) and free. */
 void deliver_free(struct deliver *d);
 
+/*
+ * The longest wait, in seconds, that a provider's word buys: a
+ * Retry-After header or a robot's own "slow down" code holds the
+ * endpoint back for at most an hour.
+ */
+#define DELIVER_WAIT_MAX 3600
+/*
+ * How long, in seconds, RETRY_AFTER (what the provider asked; <= 0 or
+ * -1: nothing) holds the endpoint back: at most DELIVER_WAIT_MAX, and
+ * never longer than a delivery may live (S's max_age).  Exposed for the
+ * tests.
+ */
+int64_t deliver_wait(const struct delivery_settings *s, int64_t retry_after);
 /*
  * The delay before attempt ATTEMPTS + 1 (ATTEMPTS >= 1 failed so far):
  * first * factor^(attempts-1), capped, less up to jitter of it (R in

@@ -11,6 +11,7 @@
 #ifndef KAOHE_OUTBOX_H
 #define KAOHE_OUTBOX_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -57,9 +58,14 @@ int outbox_snapshot(struct store *st, const struct config *cfg, int64_t at, cons
 		    size_t *added);
 /*
  * Tell the admins that delivery DEAD ran out of tries (not for a notice
- * of a dead delivery itself: those only go to the log).
+ * of a dead delivery itself: those only go to the log).  A channel for
+ * which WAITING(ARG, its name) is true (a provider asked it to wait) is
+ * left out and counted in *LEFT: the notice would only queue behind the
+ * wait it may well be reporting, and asking a provider again during its
+ * wait can lengthen it.  WAITING may be NULL.
  */
 int outbox_dead(struct store *st, const struct config *cfg, const struct outbox_row *dead,
-		int64_t now, size_t *added);
+		int64_t now, bool (*waiting)(void *arg, const char *channel), void *arg,
+		size_t *added, size_t *left);
 
 #endif

@@ -919,8 +919,10 @@ static void test_retry_permission(void **state)
 	assert_int_equal(r.state, OUTBOX_PENDING);
 }
 
-static void count_call(void *arg)
+static void count_call(void *arg, const char *channel)
 {
+	assert_non_null(channel);
+	assert_true(*channel != '\0');
 	(*(int *)arg)++;
 }
 

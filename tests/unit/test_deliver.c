@@ -1,9 +1,10 @@
 /*
  * test_deliver — the worker's arithmetic, on virtual time: the retry
- * backoff (first delay, growth, cap, jitter bounds) and the token buckets
- * of the rate limits (a token comes back exactly PER after it was spent,
- * several limits take the minimum, and no window of PER ever holds more
- * than COUNT sends however greedily they are taken).
+ * backoff (first delay, growth, cap, jitter bounds), the cap on a
+ * provider's wait, and the token buckets of the rate limits (a token
+ * comes back exactly PER after it was spent, several limits take the
+ * minimum, and no window of PER ever holds more than COUNT sends however
+ * greedily they are taken).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -99,6 +100,33 @@ static void test_backoff_jitter_bounds(void **state)
 	s.retry_jitter = 1.0;
 	assert_i64(deliver_backoff(&s, 1, R_MAX), 1);
 	assert_i64(deliver_backoff(&s, 1, 0.5), 15000);
+}
+
+/* ------------------------------------------------------------------ */
+/* A provider's wait                                                   */
+
+/*
+ * What a provider asks for holds an endpoint back for at most an hour
+ * (a Retry-After of 999999999 would otherwise silence it for the two
+ * days a delivery may live), and never longer than a delivery may live.
+ */
+static void test_wait_is_capped(void **state)
+{
+	struct delivery_settings s = defaults();
+	(void)state;
+	assert_i64(deliver_wait(&s, -1), 0);
+	assert_i64(deliver_wait(&s, 0), 0);
+	assert_i64(deliver_wait(&s, 1), 1);
+	assert_i64(deliver_wait(&s, 60), 60);
+	assert_i64(deliver_wait(&s, 600), 600);   /* DingTalk's 10-minute block stands */
+	assert_i64(deliver_wait(&s, DELIVER_WAIT_MAX), 3600);
+	assert_i64(deliver_wait(&s, DELIVER_WAIT_MAX + 1), 3600);
+	assert_i64(deliver_wait(&s, 999999999), 3600);
+	assert_i64(deliver_wait(&s, INT64_MAX), 3600);
+	/* a delivery that may live 30 s is not held longer */
+	s.retry_max_age_ms = 30000;
+	assert_i64(deliver_wait(&s, 999999999), 30);
+	assert_i64(deliver_wait(&s, 10), 10);
 }
 
 /* ------------------------------------------------------------------ */
@@ -280,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_backoff_grows_by_factor_up_to_cap),
 		cmocka_unit_test(test_backoff_fractional_factor),
 		cmocka_unit_test(test_backoff_jitter_bounds),
+		cmocka_unit_test(test_wait_is_capped),
 		cmocka_unit_test(test_bucket_two_per_second),
 		cmocka_unit_test(test_bucket_two_limits_take_the_minimum),
 		cmocka_unit_test(test_bucket_no_limits),

@@ -757,11 +757,12 @@ static void test_dead_notice_to_admins(void **state)
 {
 	struct fix *x = *state;
 	struct rows rs;
-	size_t added = 0;
+	size_t added = 0, left = 0;
 	struct outbox_row dead = { .id = 42, .kind = "overdue", .since_ms = INT64_C(1592182800000) };
 
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 60, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 60, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
+	assert_int_equal(left, 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 3);
 	expect_row(the(&rs, "dead", "email", "kaohe-admin@example.org"), "", "", "#42", "考核办",
@@ -771,17 +772,69 @@ static void test_dead_notice_to_admins(void **state)
 	expect_row(the(&rs, "dead", "admins-robot", ""), "", "", "#42", "考核管理员", "", AT + 60);
 	/* the same series dead twice (a restart) is told once */
 	added = 0;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 120, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 120, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	/* retried by hand and dead again: news again */
 	dead.since_ms += 3600000;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 7200, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 7200, NULL, NULL, &added, &left),
+			 0);
 	assert_int_equal(added, 3);
 	/* another delivery is another notice */
 	added = 0;
 	struct outbox_row other = { .id = 43, .kind = "escalation", .since_ms = dead.since_ms };
-	assert_int_equal(outbox_dead(x->st, x->cfg, &other, AT + 7200, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &other, AT + 7200, NULL, NULL, &added, &left),
+			 0);
 	assert_int_equal(added, 3);
+}
+
+/* The channels a test says are waiting as their providers asked. */
+static bool waits(void *arg, const char *channel)
+{
+	for (const char *const *w = arg; *w; w++)
+		if (strcmp(*w, channel) == 0)
+			return true;
+	return false;
+}
+
+/*
+ * A dead notice never queues behind a provider's wait: a channel that
+ * waits is left out (and counted), the others carry it; when every one
+ * waits, nothing is written and the caller's log is all there is.
+ */
+static void test_dead_notice_leaves_out_waiting_channels(void **state)
+{
+	struct fix *x = *state;
+	struct rows rs;
+	size_t added = 0, left = 0;
+	struct outbox_row dead = { .id = 42, .kind = "overdue", .since_ms = 1 };
+	const char *robot[] = { "admins-robot", NULL }, *both[] = { "email", "admins-robot", NULL },
+		   *others[] = { "streets", "ua-robot", NULL };
+
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, robot, &added, &left), 0);
+	assert_int_equal(added, 2);
+	assert_int_equal(left, 1);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 2);
+	assert_int_equal(on_channel(&rs, "admins-robot"), 0);
+	expect_row(the(&rs, "dead", "email", "kaohe-admin@example.org"), "", "", "#42", "考核办",
+		   "", AT);
+	expect_row(the(&rs, "dead", "email", "boss@example.org"), "", "", "#42", "主任", "", AT);
+
+	/* every channel of the admins waits: nothing is written */
+	added = left = 0;
+	dead.id = 43;
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, both, &added, &left), 0);
+	assert_int_equal(added, 0);
+	assert_int_equal(left, 2);
+	read_all(x, &rs);
+	assert_int_equal(rs.n, 2);
+
+	/* channels that carry nothing of the admins' change nothing */
+	added = left = 0;
+	dead.id = 44;
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, others, &added, &left), 0);
+	assert_int_equal(added, 3);
+	assert_int_equal(left, 0);
 }
 
 /* A notice of a dead notice would feed itself: only the log hears of it. */
@@ -789,16 +842,16 @@ static void test_dead_notice_of_dead_notice_is_not_enqueued(void **state)
 {
 	struct fix *x = *state;
 	struct rows rs;
-	size_t added = 0;
+	size_t added = 0, left = 0;
 	struct outbox_row dead = { .id = 7, .kind = "dead", .since_ms = 1 };
 
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 0);
 	/* a dead snapshot notice is news, though */
 	dead.kind = "snapshot";
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
 }
 
@@ -810,7 +863,7 @@ static void test_no_channels_enqueue_nothing(void **state)
 {
 	struct fix *x = *state;
 	struct rows rs;
-	size_t added = 0;
+	size_t added = 0, left = 0;
 	struct outbox_row dead = { .id = 1, .kind = "before", .since_ms = 1 };
 
 	assert_int_equal(x->cfg->set.nchannels, 0);
@@ -818,7 +871,7 @@ static void test_no_channels_enqueue_nothing(void **state)
 	assert_int_equal(remind(x, SLOT_OVERDUE, "ua", NULL, "r1 r2", "+1d@09:00", true), 0);
 	assert_int_equal(remind(x, SLOT_RECORD, NULL, "dep1", "r5", "0d@09:00", false), 0);
 	assert_int_equal(outbox_snapshot(x->st, x->cfg, AT, "2020-Q2", &added), 0);
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, &added), 0);
+	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 0);
@@ -867,6 +920,7 @@ int main(void)
 		T_(test_office_copies_without_gatherer),
 		T_(test_snapshot_to_admins),
 		T_(test_dead_notice_to_admins),
+		T_(test_dead_notice_leaves_out_waiting_channels),
 		T_(test_dead_notice_of_dead_notice_is_not_enqueued),
 #undef T_
 		cmocka_unit_test_setup_teardown(test_no_channels_enqueue_nothing, setup_no_channels,

@@ -2,17 +2,23 @@
 aiosmtpd, with STARTTLS required or TLS from the start, and AUTH), a
 throw-away certificate authority made with the openssl command, and an HTTP
 sink that answers as a webhook provider would (generic, WeCom, DingTalk,
-Feishu), or as scripted: errcode bodies, 429 with Retry-After, 500s, and
-answers that never come.
+Feishu), or as scripted: errcode bodies, 429 with Retry-After, 500s,
+answers that never come, and connections reset (SO_LINGER 0, then close)
+in the middle of a request or of an answer.
 
 Run with /usr/bin/python3 (Debian's, which has python3-aiosmtpd).
 """
 
+import fcntl
 import http.server
 import json
 import os
+import socket
 import ssl
+import struct
 import subprocess
+import sys
+import termios
 import threading
 import time
 import urllib.parse
@@ -137,6 +143,88 @@ class SMTPServer:
             pass
 
 
+class PlainSMTP:
+    """An SMTP server on 127.0.0.1 that offers no STARTTLS: it greets, says
+    250 to every line (AUTH PLAIN offered) and records what it was sent
+    (lines, in SEEN).
+
+    stop() ends it the only safe way: shut the sockets down, join the
+    thread, and only then close. A close() alone does not wake an accept()
+    blocked in another thread; that thread keeps the descriptor's number,
+    and when the kernel restarts its call (a stopped and continued
+    process, a frozen cgroup) it accepts from whatever socket has the
+    number by then: the next test's webhook sink, whose HTTP requests it
+    answers with an SMTP greeting (libcurl: "Received HTTP/0.9 when not
+    allowed")."""
+
+    def __init__(self):
+        self.seen = []
+        self.lock = threading.Lock()
+        self.conns = []
+        self.stopping = False
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            with self.lock:
+                if self.stopping:
+                    c.close()
+                    return
+                self.conns.append(c)
+            try:
+                self._session(c)
+            except OSError:
+                pass
+            finally:
+                with self.lock:
+                    self.conns.remove(c)
+                c.close()
+
+    def _session(self, c):
+        with c.makefile("rwb") as f:
+            f.write(b"220 plain ESMTP\r\n")
+            f.flush()
+            for line in f:
+                self.seen.append(line)
+                cmd = line.strip().upper()
+                if cmd.startswith(b"EHLO"):
+                    f.write(b"250-plain\r\n250 AUTH PLAIN\r\n")
+                elif cmd.startswith(b"QUIT"):
+                    f.write(b"221 bye\r\n")
+                    f.flush()
+                    return
+                else:
+                    f.write(b"250 ok\r\n")
+                f.flush()
+
+    @property
+    def url(self):
+        return "smtp://127.0.0.1:%d" % self.port
+
+    def stop(self):
+        with self.lock:
+            self.stopping = True
+            for c in self.conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass        # the client went first
+        # a listening socket shut down makes the blocked accept() return
+        self.sock.shutdown(socket.SHUT_RDWR)
+        self.thread.join(10)
+        assert not self.thread.is_alive(), "the plain SMTP server did not stop"
+        self.sock.close()
+
+
 # -------------------------------------------------------------------- HTTP
 
 OK_BODIES = {
@@ -146,21 +234,52 @@ OK_BODIES = {
 }
 
 
+class _Reset(Exception):
+    """The handler reset its connection: nothing more is read or written on it."""
+
+
+def reset(conn):
+    """Abort CONN: SO_LINGER 0 makes the close send a RST, not a FIN. The
+    descriptor is detached first, so the request handler's files let go of
+    it and cannot close a descriptor number another thread reuses."""
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    os.close(conn.detach())
+
+
+def wait_acked(conn, timeout=10.0):
+    """Wait until the peer's kernel has acknowledged everything written on
+    CONN (the send queue is empty), so a reset cannot discard it unsent."""
+    end = time.monotonic() + timeout
+    buf = bytearray(struct.calcsize("i"))
+    while time.monotonic() < end:
+        fcntl.ioctl(conn.fileno(), termios.TIOCOUTQ, buf)
+        if struct.unpack("i", buf)[0] == 0:
+            return
+        time.sleep(0.01)
+
+
 class Sink:
     """An HTTP server on 127.0.0.1 recording every request.
 
     The first path segment names the provider whose successful answer is the
     default (/wecom/…, /dingtalk/…, /feishu/…; anything else: 204).
     script(path, answers) queues answers for a path: dicts with status,
-    body (dict or str), headers, and hang=True for an answer that never
-    comes (until stop())."""
+    body (dict or str), headers; hang=True for an answer that never comes
+    (until stop()); reset="request" to reset the connection after reading
+    half of the request's body, reset="response" to reset it after writing
+    the status line and part of a header. A request that was reset is
+    recorded with "reset" set to that word (else None).
+
+    hold(after): every request after the first AFTER is recorded and then
+    held unanswered until release()."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.requests = []
         self.scripts = {}
-        self.delay = 0.0
         self.stopping = threading.Event()
+        self.held_after = None
+        self.released = threading.Event()
         sink = self
 
         class H(http.server.BaseHTTPRequestHandler):
@@ -169,22 +288,39 @@ class Sink:
             def log_message(self, *a):
                 pass
 
+            def handle(self):
+                try:
+                    super().handle()
+                except _Reset:
+                    pass
+
             def do_POST(self):
-                n = int(self.headers.get("Content-Length", "0"))
-                body = self.rfile.read(n)
                 u = urllib.parse.urlsplit(self.path)
-                rec = {"path": u.path, "query": dict(urllib.parse.parse_qsl(u.query)),
-                       "headers": {k.lower(): v for k, v in self.headers.items()},
-                       "body": body, "t": time.time()}
                 with sink.lock:
-                    sink.requests.append(rec)
                     q = sink.scripts.get(u.path)
                     answer = q.pop(0) if q else None
+                cut = answer.get("reset") if answer else None
+                n = int(self.headers.get("Content-Length", "0"))
+                body = self.rfile.read(n // 2 if cut == "request" else n)
+                rec = {"path": u.path, "query": dict(urllib.parse.parse_qsl(u.query)),
+                       "headers": {k.lower(): v for k, v in self.headers.items()},
+                       "body": body, "t": time.time(), "reset": cut}
+                with sink.lock:
+                    sink.requests.append(rec)
+                    held = sink.held_after is not None and len(sink.requests) > sink.held_after
+                if held:
+                    sink.released.wait(60)
+                if cut == "request":
+                    reset(self.connection)
+                    raise _Reset()
+                if cut == "response":
+                    self.wfile.write(b"HTTP/1.1 204 No Content\r\nContent-Le")
+                    wait_acked(self.connection)
+                    reset(self.connection)
+                    raise _Reset()
                 if answer and answer.get("hang"):
                     sink.stopping.wait(30)
                     return
-                if sink.delay:
-                    time.sleep(sink.delay)
                 if answer is None:
                     prov = u.path.strip("/").split("/")[0]
                     status, b = OK_BODIES.get(prov, (204, None))
@@ -205,6 +341,11 @@ class Sink:
             daemon_threads = True
             request_queue_size = 1024   # a burst of connects: no SYN dropped
 
+            def handle_error(self, request, client_address):
+                # a client killed or reset while it was answered: expected here
+                if not isinstance(sys.exc_info()[1], ConnectionError):
+                    super().handle_error(request, client_address)
+
         self.server = Server(("127.0.0.1", 0), H)
         self.port = self.server.server_address[1]
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -212,6 +353,13 @@ class Sink:
 
     def url(self, path):
         return "http://127.0.0.1:%d%s" % (self.port, path)
+
+    def hold(self, after):
+        with self.lock:
+            self.held_after = after
+
+    def release(self):
+        self.released.set()
 
     def script(self, path, answers):
         with self.lock:
@@ -223,5 +371,6 @@ class Sink:
 
     def stop(self):
         self.stopping.set()
+        self.released.set()
         self.server.shutdown()
         self.server.server_close()
