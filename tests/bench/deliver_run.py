@@ -270,7 +270,7 @@ def main():
     print(f"  delivered: {len(ids)} distinct X-Kaohe-Delivery ids of {units} "
           f"({n} POSTs answered 204, {dup} duplicate{'s' if dup != 1 else ''}, "
           f"{not_seq} id{'s' if not_seq != 1 else ''} outside 1..{units}; statuses {statuses})")
-    print(f"  outbox counts after delivery: "
+    print("  outbox counts after delivery: "
           + (", ".join(f"{k} {v}" for k, v in counts.items()) or "(kaohectl gave none)"))
     print(f"  reminder instant -> first delivery: {first - slot:.3f} s")
     print(f"  reminder instant -> last delivery:  {last - slot:.3f} s   (target <= 2 s)")

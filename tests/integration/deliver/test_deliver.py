@@ -25,10 +25,8 @@ import json
 import os
 import re
 import sys
-import tempfile
 import time
 import unittest
-import urllib.parse
 import warnings
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -380,7 +378,7 @@ class TestWebhooks(DeliverTestCase):
   );""" % (sink.url("/generic/ua"), sink.url("/generic/ub"), sink.url("/wecom/md?key=m"),
            sink.url("/dingtalk/robot/send?access_token=tok"), sink.url("/feishu/hook/abc")),
                          due_in=4, due2_in=4, close="60s")
-        d = self.start(conf, creds=secrets)
+        self.start(conf, creds=secrets)
         self.wait(lambda: [r for r in sink.got("/feishu/hook/abc") if b"#" in r["body"]]
                   and len(sink.got("/dingtalk/robot/send")) >= 2, 20, "deliveries")
 
@@ -870,7 +868,6 @@ class TestConfig(DeliverTestCase):
     { name = "a"; type = "wecom"; url = "ftp://x"; secret_file = "missing.secret"; rate = [ "lots" ]; }
   );
   retry = { first = "soon"; factor = 0.5; };""", due_in=600)
-        r = self.ctl  # noqa: F841 (kaohectl is not involved: --check)
         import subprocess
         p = subprocess.run([harness.KAOHED, "-c", conf, "--check"], capture_output=True, timeout=10,
                            env=harness.utf8_env())
