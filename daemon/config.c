@@ -67,7 +67,12 @@ warn_at(struct loader *ld, const config_setting_t *s, const char *fmt, ...)
 	va_end(ap);
 }
 
-/* Report every member of GROUP whose name ALLOWED does not list. */
+/*
+ * Report every member of GROUP whose name ALLOWED does not list.  The
+ * message lists the known names too: a misspelt setting is then fixed
+ * from the error alone, and the manual page's test reads the settings
+ * from the loader itself.
+ */
 static void check_keys(struct loader *ld, const config_setting_t *group, const char *what,
 		       const char *const *allowed)
 {
@@ -80,8 +85,14 @@ static void check_keys(struct loader *ld, const config_setting_t *group, const c
 			continue;
 		for (const char *const *a = allowed; *a && !ok; a++)
 			ok = strcmp(*a, name) == 0;
-		if (!ok)
-			error_at(ld, m, "unknown setting \"%s\" in %s", name, what);
+		if (ok)
+			continue;
+		struct sbuf known;
+		sbuf_init(&known);
+		for (const char *const *a = allowed; *a; a++)
+			sbuf_printf(&known, "%s%s", a == allowed ? "" : ", ", *a);
+		error_at(ld, m, "unknown setting \"%s\" in %s; known: %s", name, what, known.buf);
+		sbuf_free(&known);
 	}
 }
 

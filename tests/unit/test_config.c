@@ -922,7 +922,9 @@ static void test_error_semantic_in_included_file(void **state)
 
 static struct variation test_error_unknown_top_level_setting = {
 	.old = "channels: { };\n", .new = "channels: { };\nbogus = 1;\n",
-	.at = "bogus = 1;", .msgs = MSGS("unknown setting \"bogus\"", "top level"),
+	.at = "bogus = 1;",
+	.msgs = MSGS("unknown setting \"bogus\" in the top level; known: kaohe, access, channels, "
+		     "calendar, reminders, plan"),
 };
 
 static struct variation test_error_unknown_setting_in_row = {
@@ -933,7 +935,10 @@ static struct variation test_error_unknown_setting_in_row = {
 static struct variation test_error_unknown_setting_in_kaohe = {
 	.old = "  log_level = \"info\";\n",
 	.new = "  log_level = \"info\";\n  loglevel = \"debug\";\n",
-	.at = "loglevel = ", .msgs = MSGS("unknown setting \"loglevel\"", "kaohe"),
+	.at = "loglevel = ",
+	.msgs = MSGS("unknown setting \"loglevel\" in kaohe; known: timezone, state_dir, "
+		     "control_socket, export_dir, log_level, control_max_clients, "
+		     "control_max_per_uid, control_idle_timeout"),
 };
 
 static struct variation test_error_unknown_setting_in_deadline = {
