@@ -6,8 +6,9 @@
  * rights, names matched whole, uid 0 no different from any other, and the
  * answer kept until the configuration's generation changes.  access_peer
  * reads real credentials from real sockets: a socketpair in this process,
- * and (as root) a child that connects with a made-up uid and gid, and one
- * that changes its groups after connecting, which the daemon must not see.
+ * and (as root) a child that connects with a made-up uid and gid, one in
+ * 301 groups, and one that changes its groups after connecting, which the
+ * daemon must not see.
  *
  * The configuration is the shipped one with its access section replaced.
  */
@@ -539,6 +540,37 @@ static void test_peer_as_connected(void **state)
 	access_peer_free(&p);
 }
 
+/*
+ * A peer in more groups than a first guess of the buffer holds (256):
+ * all of them, as the kernel recorded them.
+ */
+static void test_peer_many_groups(void **state)
+{
+	(void)state;
+	if (geteuid() != 0)
+		skip();
+	enum { N = 300 };
+	gid_t groups[N + 1];
+	for (int i = 0; i < N; i++)
+		groups[i] = GHOST_GID2 + 1 + (gid_t)i;
+	groups[N] = 4;
+	struct as as = { .groups = groups, .ngroups = N + 1, .gid = GHOST_GID, .uid = GHOST_UID,
+			 .after_uid = (uid_t)-1 };
+	struct peer p;
+	peer_of_child(&as, &p);
+
+	/* The primary group first; the others as the kernel keeps them, sorted. */
+	assert_int_equal(p.ngroups, 1 + N + 1);
+	assert_string_equal(p.groups[0], "gid:4000001");
+	assert_string_equal(p.groups[1], g_adm);
+	assert_string_equal(p.groups[2], "gid:4000003");
+	assert_string_equal(p.groups[N + 1], "gid:4000302");
+	struct actor a;
+	access_actor(g_acfg, 1, &p, &a);
+	assert_true(a.admin);
+	access_peer_free(&p);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -554,6 +586,7 @@ int main(void)
 		cmocka_unit_test(test_peer_not_a_socket),
 		cmocka_unit_test(test_peer_unresolvable),
 		cmocka_unit_test(test_peer_as_connected),
+		cmocka_unit_test(test_peer_many_groups),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
