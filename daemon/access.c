@@ -55,18 +55,27 @@ int access_peer(int fd, struct peer *p, char *err, size_t errlen)
 	add_group(p, cred.gid);
 
 	/* The peer's supplementary groups as the kernel had them at connect(). */
-	gid_t groups[256];
-	socklen_t glen = sizeof(groups);
-	if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) == 0) {
+	gid_t some[256], *groups = some;
+	socklen_t glen = sizeof(some);
+	int rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen);
+	if (rc < 0 && errno == ERANGE) {
+		/* More groups than that (up to NGROUPS_MAX): GLEN says their size.
+		 * Leaving any out could leave out the one that gives the rights. */
+		groups = xmalloc(glen);
+		rc = getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen);
+	}
+	if (rc == 0) {
 		for (size_t i = 0; i < glen / sizeof(gid_t); i++)
 			add_group(p, groups[i]);
 	} else if (res != NULL) {
 		/* Kernels before 4.13: the group database's view instead. */
 		int n = 256;
-		if (getgrouplist(res->pw_name, cred.gid, groups, &n) >= 0)
+		if (getgrouplist(res->pw_name, cred.gid, some, &n) >= 0)
 			for (int i = 0; i < n; i++)
-				add_group(p, groups[i]);
+				add_group(p, some[i]);
 	}
+	if (groups != some)
+		free(groups);
 	return 0;
 }
 

@@ -336,6 +336,116 @@ static void bar_colour(size_t i, size_t n, char buf[8])
 	snprintf(buf, 8, "#%02x%02x%02x", c[0], c[1], c[2]);
 }
 
+/* What the chart shows and how big it is, worked out once for its parts. */
+struct chart {
+	const struct plan *p;
+	size_t np, nu;            /* periods and units */
+	const char *const *names; /* [np] the periods' names */
+	const int64_t *totals;    /* [np * nu] the units' totals, period after period */
+	int64_t full;             /* the score at the top of the plot */
+	long group;               /* the width of one unit's bars */
+	long width, height;
+};
+
+/*
+ * The periods and totals of IN (without a history, this period's alone),
+ * the full score and the picture's size.
+ */
+static void chart_layout(const struct annex_input *in, struct chart *c)
+{
+	const struct score_table *t = in->t;
+	bool own = in->nperiods == 0 || in->periods == NULL || in->totals == NULL;
+
+	c->p = in->plan;
+	c->np = own ? 1 : in->nperiods;
+	c->nu = t->nunits;
+	c->names = own ? &in->period : in->periods;
+	c->totals = own ? t->total : in->totals;
+	c->full = c->p->total > 0 ? c->p->total : 1;
+	/* A total above the plan's (never, as rows are clamped) must still fit. */
+	for (size_t i = 0; i < c->np * c->nu; i++)
+		if (c->totals[i] > c->full)
+			c->full = c->totals[i];
+	c->group = (long)(c->np * CHART_BAR + (c->np - 1) * CHART_BAR_GAP);
+	c->width = CHART_LEFT + (long)c->nu * (c->group + CHART_GROUP_GAP) + CHART_RIGHT;
+	if (c->width < 320)
+		c->width = 320;
+	c->height = CHART_TOP + CHART_PLOT + CHART_BOTTOM;
+}
+
+/* Grid lines at quarters of the full score, labelled. */
+static void chart_grid(const struct chart *c, struct sbuf *sb)
+{
+	for (int q = 0; q <= 4; q++) {
+		long y = CHART_TOP + CHART_PLOT - CHART_PLOT * q / 4;
+		sbuf_printf(sb,
+			    "<line x1=\"%d\" y1=\"%ld\" x2=\"%ld\" y2=\"%ld\" stroke=\"%s\" "
+			    "stroke-width=\"1\"/>",
+			    CHART_LEFT, y, c->width - CHART_RIGHT, y, q ? "#e1e4e8" : "#57606a");
+		sbuf_printf(sb, "<text x=\"%d\" y=\"%ld\" text-anchor=\"end\" fill=\"#57606a\">",
+			    CHART_LEFT - 6, y + 4);
+		points(sb, c->full * q / 4);
+		SBUF_LIT(sb, "</text>\n");
+	}
+}
+
+/* The legend: one swatch per period, left to right. */
+static void chart_legend(const struct chart *c, struct sbuf *sb)
+{
+	long x = CHART_LEFT;
+	char colour[8];
+
+	for (size_t i = 0; i < c->np; i++) {
+		bar_colour(i, c->np, colour);
+		sbuf_printf(sb,
+			    "<rect class=\"swatch\" x=\"%ld\" y=\"8\" width=\"12\" height=\"12\" "
+			    "fill=\"%s\"/><text x=\"%ld\" y=\"18\">",
+			    x, colour, x + 16);
+		html_text(sb, c->names[i]);
+		SBUF_LIT(sb, "</text>\n");
+		/* Period names are short ("2020-Q3"); a long one widens its slot. */
+		x += 16 + 14 + 7 * (long)strlen(c->names[i] ? c->names[i] : "");
+	}
+}
+
+/* Unit U's group: a bar per period with its value above, the unit's name below. */
+static void chart_unit(const struct chart *c, size_t u, struct sbuf *sb)
+{
+	const struct plan *p = c->p;
+	long x0 = CHART_LEFT + CHART_GROUP_GAP / 2 + (long)u * (c->group + CHART_GROUP_GAP);
+	char colour[8];
+
+	SBUF_LIT(sb, "<g data-unit=\"");
+	html_text(sb, p->units[u].id);
+	SBUF_LIT(sb, "\">\n");
+	for (size_t i = 0; i < c->np; i++) {
+		int64_t v = c->totals[i * c->nu + u];
+		long h = (long)((v < 0 ? 0 : v) * CHART_PLOT / c->full);
+		long x = x0 + (long)i * (CHART_BAR + CHART_BAR_GAP);
+		long y = CHART_TOP + CHART_PLOT - h;
+		bar_colour(i, c->np, colour);
+		sbuf_printf(sb,
+			    "<rect class=\"bar\" x=\"%ld\" y=\"%ld\" width=\"%d\" "
+			    "height=\"%ld\" fill=\"%s\"><title>",
+			    x, y, CHART_BAR, h, colour);
+		html_text(sb, p->units[u].name);
+		SBUF_LIT(sb, " ");
+		html_text(sb, c->names[i]);
+		SBUF_LIT(sb, "：");
+		points(sb, v);
+		sbuf_printf(sb,
+			    "</title></rect><text class=\"val\" x=\"%ld\" y=\"%ld\" "
+			    "text-anchor=\"middle\" font-size=\"10\" fill=\"#1f2328\">",
+			    x + CHART_BAR / 2, y - 3);
+		points(sb, v);
+		SBUF_LIT(sb, "</text>\n");
+	}
+	sbuf_printf(sb, "<text x=\"%ld\" y=\"%d\" text-anchor=\"middle\">", x0 + c->group / 2,
+		    CHART_TOP + CHART_PLOT + 20);
+	html_text(sb, p->units[u].name);
+	SBUF_LIT(sb, "</text>\n</g>\n");
+}
+
 /*
  * The inline SVG: one group per unit (plan order), one bar per period,
  * scaled so that the plan's total fills the plot.  Without a history
@@ -343,93 +453,21 @@ static void bar_colour(size_t i, size_t n, char buf[8])
  */
 static void html_chart(const struct annex_input *in, struct sbuf *sb)
 {
-	const struct plan *p = in->plan;
-	const struct score_table *t = in->t;
-	bool own = in->nperiods == 0 || in->periods == NULL || in->totals == NULL;
-	size_t np = own ? 1 : in->nperiods, nu = t->nunits;
-	const char *const *names = own ? &in->period : in->periods;
-	const int64_t *totals = own ? t->total : in->totals;
-	int64_t full = p->total > 0 ? p->total : 1;
-	long group = (long)(np * CHART_BAR + (np - 1) * CHART_BAR_GAP);
-	long width = CHART_LEFT + (long)nu * (group + CHART_GROUP_GAP) + CHART_RIGHT;
-	long height = CHART_TOP + CHART_PLOT + CHART_BOTTOM;
-	long legend_x = CHART_LEFT;
-	char colour[8];
+	struct chart c;
 
-	/* A total above the plan's (never, as rows are clamped) must still fit. */
-	for (size_t i = 0; i < np * nu; i++)
-		if (totals[i] > full)
-			full = totals[i];
-	if (width < 320)
-		width = 320;
-
+	chart_layout(in, &c);
 	SBUF_LIT(sb, "<figure class=\"chart\">\n");
 	sbuf_printf(sb,
 		    "<svg role=\"img\" aria-labelledby=\"chart-title\" viewBox=\"0 0 %ld %ld\" "
 		    "width=\"%ld\" height=\"%ld\" font-size=\"12\">\n",
-		    width, height, width, height);
+		    c.width, c.height, c.width, c.height);
 	SBUF_LIT(sb, "<title id=\"chart-title\">各单位各考核期总分</title>\n");
-
-	/* Grid lines at quarters of the full score, labelled. */
-	for (int q = 0; q <= 4; q++) {
-		long y = CHART_TOP + CHART_PLOT - CHART_PLOT * q / 4;
-		sbuf_printf(sb,
-			    "<line x1=\"%d\" y1=\"%ld\" x2=\"%ld\" y2=\"%ld\" stroke=\"%s\" "
-			    "stroke-width=\"1\"/>",
-			    CHART_LEFT, y, width - CHART_RIGHT, y, q ? "#e1e4e8" : "#57606a");
-		sbuf_printf(sb, "<text x=\"%d\" y=\"%ld\" text-anchor=\"end\" fill=\"#57606a\">",
-			    CHART_LEFT - 6, y + 4);
-		points(sb, full * q / 4);
-		SBUF_LIT(sb, "</text>\n");
-	}
-
-	/* The legend: one swatch per period, left to right. */
-	for (size_t i = 0; i < np; i++) {
-		bar_colour(i, np, colour);
-		sbuf_printf(sb,
-			    "<rect class=\"swatch\" x=\"%ld\" y=\"8\" width=\"12\" height=\"12\" "
-			    "fill=\"%s\"/><text x=\"%ld\" y=\"18\">",
-			    legend_x, colour, legend_x + 16);
-		html_text(sb, names[i]);
-		SBUF_LIT(sb, "</text>\n");
-		/* Period names are short ("2020-Q3"); a long one widens its slot. */
-		legend_x += 16 + 14 + 7 * (long)strlen(names[i] ? names[i] : "");
-	}
-
-	for (size_t u = 0; u < nu; u++) {
-		long x0 = CHART_LEFT + CHART_GROUP_GAP / 2 + (long)u * (group + CHART_GROUP_GAP);
-		SBUF_LIT(sb, "<g data-unit=\"");
-		html_text(sb, p->units[u].id);
-		SBUF_LIT(sb, "\">\n");
-		for (size_t i = 0; i < np; i++) {
-			int64_t v = totals[i * nu + u];
-			long h = (long)((v < 0 ? 0 : v) * CHART_PLOT / full);
-			long x = x0 + (long)i * (CHART_BAR + CHART_BAR_GAP);
-			long y = CHART_TOP + CHART_PLOT - h;
-			bar_colour(i, np, colour);
-			sbuf_printf(sb,
-				    "<rect class=\"bar\" x=\"%ld\" y=\"%ld\" width=\"%d\" "
-				    "height=\"%ld\" fill=\"%s\"><title>",
-				    x, y, CHART_BAR, h, colour);
-			html_text(sb, p->units[u].name);
-			SBUF_LIT(sb, " ");
-			html_text(sb, names[i]);
-			SBUF_LIT(sb, "：");
-			points(sb, v);
-			sbuf_printf(sb,
-				    "</title></rect><text class=\"val\" x=\"%ld\" y=\"%ld\" "
-				    "text-anchor=\"middle\" font-size=\"10\" fill=\"#1f2328\">",
-				    x + CHART_BAR / 2, y - 3);
-			points(sb, v);
-			SBUF_LIT(sb, "</text>\n");
-		}
-		sbuf_printf(sb, "<text x=\"%ld\" y=\"%d\" text-anchor=\"middle\">", x0 + group / 2,
-			    CHART_TOP + CHART_PLOT + 20);
-		html_text(sb, p->units[u].name);
-		SBUF_LIT(sb, "</text>\n</g>\n");
-	}
+	chart_grid(&c, sb);
+	chart_legend(&c, sb);
+	for (size_t u = 0; u < c.nu; u++)
+		chart_unit(&c, u, sb);
 	SBUF_LIT(sb, "</svg>\n<figcaption class=\"hint\">各单位各考核期总分（满分 ");
-	points(sb, p->total);
+	points(sb, c.p->total);
 	SBUF_LIT(sb, "）</figcaption>\n</figure>\n");
 }
 
@@ -443,21 +481,24 @@ static void html_foot_open(struct sbuf *sb, const char *cls, const char *label_h
 	SBUF_LIT(sb, "</th>");
 }
 
-static void html_annex(const struct annex_input *in, struct sbuf *sb)
+/* The footnotes under the annex table, numbered as their marks are placed. */
+struct footnotes {
+	struct sbuf text;
+	unsigned n;
+};
+
+/* The hint above the table, the table's start and its header row. */
+static void html_annex_head(const struct annex_input *in, struct sbuf *sb)
 {
 	const struct plan *p = in->plan;
-	const struct score_table *t = in->t;
-	struct sbuf notes;
-	unsigned nnotes = 0;
 
-	sbuf_init(&notes);
 	SBUF_LIT(sb, "<p class=\"hint screen\">扣分的得分标有 [n]：悬停或点击查看扣分原因，"
 		     "原因另见表后注释。</p>\n");
 	SBUF_LIT(sb, "<div class=\"scroll\"><table id=\"annex\">\n<thead><tr>"
 		     "<th scope=\"col\">序号</th><th scope=\"col\">类别</th>"
 		     "<th scope=\"col\">责任部门</th><th scope=\"col\">考核内容</th>"
 		     "<th scope=\"col\">时间节点</th><th scope=\"col\">分值</th>");
-	for (size_t u = 0; u < t->nunits; u++) {
+	for (size_t u = 0; u < in->t->nunits; u++) {
 		SBUF_LIT(sb, "<th scope=\"col\" data-unit=\"");
 		html_text(sb, p->units[u].id);
 		SBUF_LIT(sb, "\">");
@@ -465,55 +506,78 @@ static void html_annex(const struct annex_input *in, struct sbuf *sb)
 		SBUF_LIT(sb, "</th>");
 	}
 	SBUF_LIT(sb, "</tr></thead>\n<tbody>\n");
+}
 
-	for (size_t r = 0; r < p->nrows; r++) {
-		const struct plan_row *row = &p->rows[r];
-		/* The row id, not the printed 序号: the seed prints 2 twice and
-		 * leaves continuation rows blank, and the id is what every
-		 * command and footnote names. */
-		SBUF_LIT(sb, "<tr data-row=\"");
-		html_text(sb, row->id);
-		SBUF_LIT(sb, "\"><td class=\"seq\">");
-		html_text(sb, row->id);
-		SBUF_LIT(sb, "</td><td class=\"cat\">");
-		html_text(sb, row->annex_category);
-		SBUF_LIT(sb, "</td><td class=\"dept\">");
-		if (row->dept >= 0 && (size_t)row->dept < p->ndepts)
-			html_text(sb, p->depts[row->dept].name);
-		SBUF_LIT(sb, "</td><td class=\"content\">");
-		html_text(sb, row->content);
-		SBUF_LIT(sb, "</td><td class=\"node\">");
-		html_text(sb, row->time_node);
-		SBUF_LIT(sb, "</td><td class=\"num max\">");
-		points(sb, row->max);
+/*
+ * Unit U's score on row R; where it lost points, the reasons as the
+ * cell's title and a mark pointing to the footnote added to FN.
+ */
+static void html_annex_score(const struct annex_input *in, size_t u, size_t r, struct sbuf *sb,
+			     struct footnotes *fn)
+{
+	const struct plan *p = in->plan;
+	const struct score_table *t = in->t;
+	const char *lost = lost_at(in, u, r);
+
+	SBUF_LIT(sb, "<td data-unit=\"");
+	html_text(sb, p->units[u].id);
+	if (lost == NULL) {
+		SBUF_LIT(sb, "\" class=\"num score\">");
+		points(sb, t->rows[u * t->nrows + r]);
 		SBUF_LIT(sb, "</td>");
-		for (size_t u = 0; u < t->nunits; u++) {
-			const char *lost = lost_at(in, u, r);
-			SBUF_LIT(sb, "<td data-unit=\"");
-			html_text(sb, p->units[u].id);
-			if (lost == NULL) {
-				SBUF_LIT(sb, "\" class=\"num score\">");
-				points(sb, t->rows[u * t->nrows + r]);
-				SBUF_LIT(sb, "</td>");
-				continue;
-			}
-			nnotes++;
-			SBUF_LIT(sb, "\" class=\"num score lost\" title=\"");
-			lost_lines(sb, lost, "&#10;");
-			SBUF_LIT(sb, "\">");
-			points(sb, t->rows[u * t->nrows + r]);
-			sbuf_printf(sb, "<sup class=\"fn\"><a href=\"#fn-%u\">[%u]</a></sup></td>",
-				    nnotes, nnotes);
-			sbuf_printf(&notes, "<li id=\"fn-%u\">[%u] ", nnotes, nnotes);
-			html_text(&notes, p->units[u].name);
-			SBUF_LIT(&notes, " ");
-			html_text(&notes, row->id);
-			SBUF_LIT(&notes, "：");
-			lost_lines(&notes, lost, "<br>");
-			SBUF_LIT(&notes, "</li>\n");
-		}
-		SBUF_LIT(sb, "</tr>\n");
+		return;
 	}
+	fn->n++;
+	SBUF_LIT(sb, "\" class=\"num score lost\" title=\"");
+	lost_lines(sb, lost, "&#10;");
+	SBUF_LIT(sb, "\">");
+	points(sb, t->rows[u * t->nrows + r]);
+	sbuf_printf(sb, "<sup class=\"fn\"><a href=\"#fn-%u\">[%u]</a></sup></td>", fn->n, fn->n);
+	sbuf_printf(&fn->text, "<li id=\"fn-%u\">[%u] ", fn->n, fn->n);
+	html_text(&fn->text, p->units[u].name);
+	SBUF_LIT(&fn->text, " ");
+	html_text(&fn->text, p->rows[r].id);
+	SBUF_LIT(&fn->text, "：");
+	lost_lines(&fn->text, lost, "<br>");
+	SBUF_LIT(&fn->text, "</li>\n");
+}
+
+/* Row R of the plan as the annex prints it, then every unit's score on it. */
+static void html_annex_row(const struct annex_input *in, size_t r, struct sbuf *sb,
+			   struct footnotes *fn)
+{
+	const struct plan *p = in->plan;
+	const struct plan_row *row = &p->rows[r];
+
+	/* The row id, not the printed 序号: the seed prints 2 twice and
+	 * leaves continuation rows blank, and the id is what every
+	 * command and footnote names. */
+	SBUF_LIT(sb, "<tr data-row=\"");
+	html_text(sb, row->id);
+	SBUF_LIT(sb, "\"><td class=\"seq\">");
+	html_text(sb, row->id);
+	SBUF_LIT(sb, "</td><td class=\"cat\">");
+	html_text(sb, row->annex_category);
+	SBUF_LIT(sb, "</td><td class=\"dept\">");
+	if (row->dept >= 0 && (size_t)row->dept < p->ndepts)
+		html_text(sb, p->depts[row->dept].name);
+	SBUF_LIT(sb, "</td><td class=\"content\">");
+	html_text(sb, row->content);
+	SBUF_LIT(sb, "</td><td class=\"node\">");
+	html_text(sb, row->time_node);
+	SBUF_LIT(sb, "</td><td class=\"num max\">");
+	points(sb, row->max);
+	SBUF_LIT(sb, "</td>");
+	for (size_t u = 0; u < in->t->nunits; u++)
+		html_annex_score(in, u, r, sb, fn);
+	SBUF_LIT(sb, "</tr>\n");
+}
+
+/* The table's foot: each category's subtotal, the total and the rank; the table's end. */
+static void html_annex_foot(const struct annex_input *in, struct sbuf *sb)
+{
+	const struct plan *p = in->plan;
+	const struct score_table *t = in->t;
 
 	SBUF_LIT(sb, "</tbody>\n<tfoot>\n");
 	for (size_t c = 0; c < p->ncats; c++) {
@@ -548,13 +612,24 @@ static void html_annex(const struct annex_input *in, struct sbuf *sb)
 	for (size_t u = 0; u < t->nunits; u++)
 		sbuf_printf(sb, "<td class=\"num\">%d</td>", t->rank[u]);
 	SBUF_LIT(sb, "</tr>\n</tfoot></table></div>\n");
+}
 
-	if (nnotes > 0) {
+/* The annex table: the plan's rows with every unit's scores, then the footnotes. */
+static void html_annex(const struct annex_input *in, struct sbuf *sb)
+{
+	struct footnotes fn = { .n = 0 };
+
+	sbuf_init(&fn.text);
+	html_annex_head(in, sb);
+	for (size_t r = 0; r < in->plan->nrows; r++)
+		html_annex_row(in, r, sb, &fn);
+	html_annex_foot(in, sb);
+	if (fn.n > 0) {
 		SBUF_LIT(sb, "<ol class=\"footnotes\">\n");
-		sbuf_add(sb, notes.buf, notes.len);
+		sbuf_add(sb, fn.text.buf, fn.text.len);
 		SBUF_LIT(sb, "</ol>\n");
 	}
-	sbuf_free(&notes);
+	sbuf_free(&fn.text);
 }
 
 void annex_html(const struct annex_input *in, struct sbuf *out)

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -34,7 +35,7 @@ struct client {
 	char *out;
 	size_t outlen, outoff, outcap;
 	bool closing;      /* flush what is pending, then close */
-	struct client *next;
+	TAILQ_ENTRY(client) entry;
 };
 
 struct control {
@@ -45,7 +46,7 @@ struct control {
 	struct control_ops ops;
 	struct control_limits limits;
 	ev_timer accept_retry; /* listening again after running out of descriptors */
-	struct client *clients;
+	TAILQ_HEAD(, client) clients;
 	size_t nclients;
 	/* Refusals: logged one by one at first, then counted until the window ends. */
 	ev_timer log_window;
@@ -56,16 +57,12 @@ struct control {
 static void client_close(struct client *cl)
 {
 	struct control *c = cl->ctl;
-	struct client **pp;
 
 	ev_io_stop(c->loop, &cl->rio);
 	ev_io_stop(c->loop, &cl->wio);
 	ev_timer_stop(c->loop, &cl->idle);
 	close(cl->fd);
-	for (pp = &c->clients; *pp && *pp != cl; pp = &(*pp)->next)
-		;
-	if (*pp)
-		*pp = cl->next;
+	TAILQ_REMOVE(&c->clients, cl, entry);
 	c->nclients--;
 	log_debug("control: %s (pid %d) disconnected", cl->peer.user, (int)cl->peer.pid);
 	access_peer_free(&cl->peer);
@@ -274,7 +271,8 @@ static void log_refusal(struct control *c, const struct peer *peer, const char *
 static const char *full_for(struct control *c, struct peer *peer, enum control_rights *rights)
 {
 	size_t same = 0, none = 0;
-	for (struct client *o = c->clients; o; o = o->next) {
+	struct client *o;
+	TAILQ_FOREACH(o, &c->clients, entry) {
 		same += o->peer.uid == peer->uid;
 		none += o->rights == CONTROL_NO_RIGHTS;
 	}
@@ -356,8 +354,7 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		cl->rio.data = cl->wio.data = cl->idle.data = cl;
 		ev_io_start(loop, &cl->rio);
 		ev_timer_again(loop, &cl->idle);
-		cl->next = c->clients;
-		c->clients = cl;
+		TAILQ_INSERT_TAIL(&c->clients, cl, entry);
 		c->nclients++;
 		log_debug("control: %s (uid %u, pid %d) connected", peer.user, (unsigned)peer.uid,
 			  (int)peer.pid);
@@ -374,8 +371,10 @@ static void on_accept_retry(struct ev_loop *loop, ev_timer *w, int revents)
 
 void control_set_limits(struct control *c, const struct control_limits *limits)
 {
+	struct client *cl;
+
 	c->limits = *limits;
-	for (struct client *cl = c->clients; cl; cl = cl->next) {
+	TAILQ_FOREACH(cl, &c->clients, entry) {
 		cl->idle.repeat = limits->idle_seconds;
 		ev_timer_again(c->loop, &cl->idle);
 	}
@@ -456,6 +455,7 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 	c->fd = fd;
 	c->ops = *ops;
 	c->limits = *limits;
+	TAILQ_INIT(&c->clients);
 	ev_io_init(&c->lio, on_accept, fd, EV_READ);
 	c->lio.data = c;
 	ev_init(&c->accept_retry, on_accept_retry);
@@ -471,8 +471,8 @@ void control_free(struct control *c)
 {
 	if (c == NULL)
 		return;
-	while (c->clients)
-		client_close(c->clients);
+	while (!TAILQ_EMPTY(&c->clients))
+		client_close(TAILQ_FIRST(&c->clients));
 	if (ev_is_active(&c->log_window)) {
 		ev_timer_stop(c->loop, &c->log_window);
 		on_log_window(c->loop, &c->log_window, 0);

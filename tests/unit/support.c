@@ -4,10 +4,13 @@
 #include "support.h"
 
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "kaohe/log.h"
 #include "kaohe/util.h"
@@ -116,6 +119,95 @@ void write_file(const char *path, const char *text)
 		fail_msg("cannot write %s: %s", path, strerror(errno));
 	assert_int_equal(fputs(text, f) >= 0, 1);
 	assert_int_equal(fclose(f), 0);
+}
+
+void temp_dir(char *dir, size_t len, const char *name)
+{
+	snprintf(dir, len, "/tmp/kaohe-test-%s-XXXXXX", name);
+	if (mkdtemp(dir) == NULL)
+		fail_msg("mkdtemp %s: %s", dir, strerror(errno));
+}
+
+static int remove_one(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
+{
+	(void)sb;
+	(void)ftw;
+	if ((flag == FTW_DP ? rmdir(path) : unlink(path)) < 0)
+		fprintf(stderr, "remove %s: %s\n", path, strerror(errno));
+	return 0;
+}
+
+void remove_tree(const char *dir)
+{
+	nftw(dir, remove_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+char *read_whole(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	if (f == NULL)
+		fail_msg("cannot read %s: %s", path, strerror(errno));
+	struct sbuf sb;
+	char buf[8192];
+	size_t n;
+	sbuf_init(&sb);
+	while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+		sbuf_add(&sb, buf, n);
+	assert_false(ferror(f));
+	fclose(f);
+	if (len)
+		*len = sb.len;
+	return sb.buf;
+}
+
+void capture_begin(struct capture *c)
+{
+	char path[] = "/tmp/kaohe-test-stderr-XXXXXX";
+
+	fflush(stderr);
+	c->fd = mkstemp(path);
+	if (c->fd < 0)
+		fail_msg("mkstemp: %s", strerror(errno));
+	unlink(path);
+	c->saved = dup(STDERR_FILENO);
+	assert_true(c->saved >= 0);
+	assert_true(dup2(c->fd, STDERR_FILENO) >= 0);
+}
+
+char *capture_text(const struct capture *c)
+{
+	struct stat sb;
+
+	fflush(stderr);
+	assert_int_equal(fstat(c->fd, &sb), 0);
+	char *text = xcalloc(1, (size_t)sb.st_size + 1);
+	assert_int_equal(pread(c->fd, text, (size_t)sb.st_size, 0), sb.st_size);
+	return text;
+}
+
+void capture_end(struct capture *c, size_t tail)
+{
+	if (c->fd < 0)
+		return;
+	char *text = capture_text(c);
+	size_t len = strlen(text);
+	dup2(c->saved, STDERR_FILENO);
+	close(c->saved);
+	close(c->fd);
+	c->fd = -1;
+	if (len > tail)
+		fputs("...\n", stderr);
+	fputs(len > tail ? text + len - tail : text, stderr);
+	free(text);
+}
+
+size_t count_in(const char *hay, const char *needle)
+{
+	size_t n = 0, k = strlen(needle);
+
+	for (const char *s = hay; (s = strstr(s, needle)) != NULL; s += k)
+		n++;
+	return n;
 }
 
 void ob_copy(struct ob *o, const struct outbox_row *r)

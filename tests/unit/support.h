@@ -1,10 +1,11 @@
 /*
  * support — what the unit tests share: the shipped configuration and its
  * units and rows, a store synced with a plan and its outbox rows read
- * back, writing a file, the 2020 day numbers and instants, JSON readers,
- * and the fixture of test_command and test_engine (the real engine and
- * command dispatcher over the shipped plan on an in-memory store, with a
- * sink that records what the engine reports).
+ * back, temporary directories, files written and read back, stderr
+ * captured, the 2020 day numbers and instants, JSON readers, and the
+ * fixture of test_command and test_engine (the real engine and command
+ * dispatcher over the shipped plan on an in-memory store, with a sink
+ * that records what the engine reports).
  *
  * Not a test itself: the name keeps it out of the test_*.c glob, and
  * tests/CMakeLists.txt links it into every unit test executable.
@@ -74,6 +75,37 @@ struct store *open_synced(const char *path, const struct plan *p);
 
 /* Write TEXT to a new file at PATH, or fail. */
 void write_file(const char *path, const char *text);
+
+/* A new directory /tmp/kaohe-test-NAME-XXXXXX, its path in DIR[LEN]; or fail. */
+void temp_dir(char *dir, size_t len, const char *name);
+
+/* Remove DIR and everything under it (symbolic links are not followed). */
+void remove_tree(const char *dir);
+
+/* The whole of the file at PATH, NUL-terminated (the caller frees); its size in *LEN. */
+char *read_whole(const char *path, size_t *len);
+
+/*
+ * stderr (file descriptor 2) redirected to a temporary file, so that what
+ * the log writes can be read back; a file rather than a pipe, which would
+ * block a writer once full.
+ */
+struct capture {
+	int saved; /* the real stderr */
+	int fd;    /* the temporary file, or -1 when not capturing */
+};
+void capture_begin(struct capture *c);
+/* What was written to stderr since capture_begin(), NUL-terminated (the caller frees). */
+char *capture_text(const struct capture *c);
+/*
+ * Put stderr back, and write there the last TAIL bytes of what was
+ * captured (a failed test's message is among them: cmocka writes it to
+ * stderr too).  Nothing when not capturing.
+ */
+void capture_end(struct capture *c, size_t tail);
+
+/* How often NEEDLE occurs in HAY (non-overlapping). */
+size_t count_in(const char *hay, const char *needle);
 
 /* What an outbox row holds, copied out of a store callback (its strings are borrowed). */
 struct ob {
