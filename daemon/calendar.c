@@ -459,6 +459,12 @@ void calendar_schedule(const struct calendar *c, struct schedule *s)
 		s->close = s->deadline;
 }
 
+const char *calendar_slot_kind_name(enum slot_kind k)
+{
+	static const char *const names[SLOT_NKINDS] = { "before", "due", "overdue", "record" };
+	return (unsigned)k < SLOT_NKINDS ? names[k] : "?";
+}
+
 /* Where a slot falls before any shift. */
 static int64_t slot_raw(const struct schedule *s, const struct slot_spec *sp)
 {

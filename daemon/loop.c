@@ -152,8 +152,6 @@ static void on_progress(void *arg, int64_t at)
 	sdnotify_send(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
 }
 
-static const char *const kind_names[] = { "before", "due", "overdue", "record" };
-
 /* Inside the engine's transaction: the messages go in the outbox with the step. */
 static int on_enqueue(void *arg, const struct reminder *r)
 {
@@ -212,9 +210,9 @@ static void on_reminder(void *arg, const struct reminder *r)
 	for (size_t i = 0; i < r->nocc; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);
 	if (r->unit >= 0)
-		log_info("reminder (%s) to the liaisons of %s%s: %s", kind_names[r->kind],
-			 p->units[r->unit].id, r->escalate ? ", copied to its leader and the offices" : "",
-			 sb.buf);
+		log_info("reminder (%s) to the liaisons of %s%s: %s",
+			 calendar_slot_kind_name(r->kind), p->units[r->unit].id,
+			 r->escalate ? ", copied to its leader and the offices" : "", sb.buf);
 	else
 		log_info("reminder to the office of %s to record findings: %s", p->depts[r->dept].id,
 			 sb.buf);

@@ -94,7 +94,15 @@ static json_t *contact_json(const struct contact *c, const char *role)
 	return o;
 }
 
-static const char *const kind_names[] = { "before", "due", "overdue", "due" };
+/*
+ * The reminder's kind as simulate's output names it: a department's day
+ * to record is its "due" (the design's contract: kind due, purpose
+ * record).
+ */
+static const char *reminder_kind(enum slot_kind k)
+{
+	return calendar_slot_kind_name(k == SLOT_RECORD ? SLOT_DUE : k);
+}
 
 static void on_reminder(void *arg, const struct reminder *r)
 {
@@ -105,7 +113,7 @@ static void on_reminder(void *arg, const struct reminder *r)
 	if (s->count_reminders)
 		return;
 	json_t *o = json_pack("{s:o, s:s, s:s}", "at", report_instant(r->at), "type", "reminder", "kind",
-			      kind_names[r->kind]);
+			      reminder_kind(r->kind));
 	json_t *occs = json_array(), *slots = json_array(), *to = json_array(), *cc = json_array();
 	for (size_t i = 0; i < r->nocc; i++) {
 		json_array_append_new(occs, json_string(p->occs[r->occs[i]].name));
