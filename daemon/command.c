@@ -27,6 +27,8 @@ struct args {
 	char *pos[COMMAND_MAX_ARGS];
 	int npos;
 	const char *opt[NOPTS];
+	bool moved;      /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
+	int moved_unit;
 };
 
 struct cmd {
@@ -347,52 +349,36 @@ static json_t *cmd_ping(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", report_instant(c->now)));
 }
 
+/* What the engine refused or failed, answered in its own code and words. */
+static json_t *engine_failed(const struct engine_error *err)
+{
+	return command_error(engine_errcode_name(err->code), "%s", err->msg);
+}
+
 static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
 	int unit, occ;
-	int64_t at = c->now, id;
+	int64_t at = c->now;
+	struct engine_submission sub;
+	struct engine_error ee;
 	json_t *err;
 
 	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_occ(p, a->pos[1], &occ)))
 		return err;
-	const struct plan_occ *o = &p->occs[occ];
-	const struct plan_row *r = &p->rows[o->row];
-	if (o->type != OCC_DEADLINE)
-		return command_error("not-submittable",
-				     "row %s takes no submissions: its time node reminds %s to record findings",
-				     r->id, r->dept >= 0 ? p->depts[r->dept].name : "the department");
-	if ((err = may_write_row(c, o->row)))
+	if ((err = may_write_row(c, p->occs[occ].row)))
 		return err;
 	if (a->opt[A_AT] && (err = parse_time("--at", a->opt[A_AT], &at)))
 		return err;
-	if (at > c->now) {
-		char now[40];
-		calendar_format_instant(c->now, now, sizeof(now));
-		return command_error("bad-time", "--at %s is in the future (now is %s)", a->opt[A_AT], now);
-	}
-	if (at < calendar_instant(p->cal.year_first, 0))
-		return command_error("bad-time", "--at %s is before the plan year %d", a->opt[A_AT],
-				     p->year);
-	int64_t before = engine_first_submission(c->eng, unit, occ);
-	struct entry en = { .unit = unit, .type = ENTRY_SUBMISSION, .bucket = -1, .at = at,
-			    .recorded_at = c->now, .note = a->opt[A_NOTE] };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.occ, o->name, sizeof(en.occ));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	int64_t first = at < before ? at : before;
-	if (store_entry_add(c->st, &en, &id) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	engine_note_submission(c->eng, unit, occ, at);
-	if (
-	    engine_reconcile_known(c->eng, unit, occ, c->now, first, "submission recorded") < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_submit(c->eng, unit, occ, at, a->opt[A_NOTE], c->actor->name, c->now, &sub,
+			  &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
-	enum occ_state st = engine_state_at(engine_schedule(c->eng, occ, unit), first, c->now);
-	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
-			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
-			      before == INT64_MAX || at < before, "state", engine_state_name(st));
+	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)sub.id, "unit",
+			      p->units[unit].id, "occurrence", p->occs[occ].name, "at",
+			      report_instant(at), "first", sub.first, "state",
+			      engine_state_name(sub.state));
 	sched_json(engine_schedule(c->eng, occ, unit), d);
 	return ok(d);
 }
@@ -410,7 +396,8 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
 	int unit, row, k;
-	int64_t count = 1, id;
+	int64_t count = 1, id, points;
+	struct engine_error ee;
 	json_t *err;
 
 	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
@@ -432,22 +419,16 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 		return err;
 	if ((err = may_write_row(c, row)))
 		return err;
-	const struct plan_kind *kd = &r->kinds[k];
-	struct entry en = { .unit = unit, .type = kd->award ? ENTRY_AWARD : ENTRY_FINDING,
-			    .bucket = kd->bucket, .count = count,
-			    .points = (kd->award ? 1 : -1) * count * kd->per, .at = c->now,
-			    .recorded_at = c->now, .note = a->opt[A_NOTE], .rule = r->scoring };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.kind, kd->id, sizeof(en.kind));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	if (store_entry_add(c->st, &en, &id) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_record(c->eng, unit, row, k, count, a->opt[A_NOTE], c->actor->name, c->now, &id,
+			  &points, &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
+	const struct plan_kind *kd = &r->kinds[k];
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
-			    report_points(en.points)));
+			    report_points(points)));
 }
 
 static bool row_uses_metric(const struct plan_row *r, int m)
@@ -466,6 +447,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 	const struct plan *p = c->plan;
 	int unit, row, m;
 	int64_t v, id;
+	struct engine_error ee;
 	json_t *err;
 
 	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
@@ -489,13 +471,8 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 				     a->pos[3]);
 	if ((err = may_write_row(c, row)))
 		return err;
-	struct entry en = { .unit = unit, .type = ENTRY_METRIC, .bucket = -1, .value = v, .at = c->now,
-			    .recorded_at = c->now };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.kind, p->metrics[m].id, sizeof(en.kind));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_metric(c->eng, unit, row, m, v, c->actor->name, c->now, &id, &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
@@ -506,8 +483,9 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
 	int occ, unit = -1;
+	struct engine_due due = { 0 };
+	struct engine_error ee;
 	json_t *err;
-	struct move m = { .at = c->now };
 
 	if ((err = find_occ(p, a->pos[0], &occ)))
 		return err;
@@ -517,29 +495,19 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 		return err;
 	const char *when = a->pos[1];
 	if (strchr(when, 'T') || strchr(when, ' ')) {
-		if ((err = parse_time("the new due", when, &m.due_at)))
+		if ((err = parse_time("the new due", when, &due.at)))
 			return err;
-		m.timed = true;
-		m.due_day = calendar_day_of(m.due_at, NULL);
-	} else if (calendar_parse_day(when, p->year, &m.due_day) < 0) {
+		due.timed = true;
+		due.day = calendar_day_of(due.at, NULL);
+	} else if (calendar_parse_day(when, p->year, &due.day) < 0) {
 		return command_error("bad-date", "\"%s\" is not a date (YYYY-MM-DD) or a date-time", when);
 	}
-	if (m.due_day < p->cal.year_first || m.due_day >= calendar_days_from_civil(p->year + 1, 1, 1))
-		return command_error("bad-date", "the new due %s is outside the plan year %d", when, p->year);
 	if ((err = may_write_row(c, p->occs[occ].row)))
 		return err;
-	util_strlcpy(m.occ, p->occs[occ].name, sizeof(m.occ));
-	m.unit = unit;
-	util_strlcpy(m.actor, c->actor->name, sizeof(m.actor));
-	m.reason = a->opt[A_REASON];
-	if (store_move_add(c->st, &m) < 0 || engine_reschedule(c->eng) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	for (size_t u = 0; u < p->nunits; u++)
-		if ((unit < 0 || (int)u == unit) &&
-		    engine_reconcile_deadline(c->eng, (int)u, occ, c->now, "deadline moved") < 0)
-			return command_error("internal", "database: %s", store_errmsg(c->st));
-	if (c->timeline_changed)
-		c->timeline_changed(c->hook_arg, unit);
+	if (engine_move(c->eng, occ, unit, &due, c->actor->name, a->opt[A_REASON], c->now, &ee) < 0)
+		return engine_failed(&ee);
+	a->moved = true;
+	a->moved_unit = unit;
 	json_t *d = json_pack("{s:s}", "occurrence", p->occs[occ].name);
 	if (unit >= 0)
 		json_object_set_new(d, "unit", json_string(p->units[unit].id));
@@ -550,45 +518,23 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
 	int64_t id;
-	struct entry e;
+	struct engine_voided v;
+	struct engine_error ee;
 	json_t *err;
 
 	if (util_parse_fixed(a->pos[0], 0, &id) < 0 || id <= 0)
 		return command_error("usage", "\"%s\" is not an entry id", a->pos[0]);
 	if (a->opt[A_REASON] == NULL || a->opt[A_REASON][0] == '\0')
 		return command_error("usage", "void needs --reason TEXT: every void is audited");
-	int rc = store_entry_get(c->st, id, &e);
-	if (rc < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	if (rc == 0)
-		return command_error("not-found", "no entry %lld", (long long)id);
-	if (e.unit < 0)
-		return command_error("conflict", "entry %lld belongs to a unit the plan no longer has",
-				     (long long)id);
-	if (e.voided_at)
-		return command_error("conflict", "entry %lld is already void (by %s)", (long long)id,
-				     e.voided_by);
-	int row = plan_row_find(p, e.row);
-	if (row < 0)
-		return command_error("conflict", "entry %lld belongs to row %s, which the plan no longer has",
-				     (long long)id, e.row);
-	if ((err = may_write_row(c, row)))
+	/* An officer voids only the entries of the rows their department owns. */
+	if (engine_void_target(c->eng, id, &v, &ee) < 0)
+		return engine_failed(&ee);
+	if ((err = may_write_row(c, v.row)))
 		return err;
-	enum entry_type type = e.type;
-	int unit = e.unit;
-	char occname[40];
-	util_strlcpy(occname, e.occ, sizeof(occname));
-	if (store_entry_void(c->st, id, c->now, c->actor->name, a->opt[A_REASON]) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	int occ = plan_occ_find(p, occname);
-	if (type == ENTRY_SUBMISSION && occ >= 0 && engine_forget_submission(c->eng, unit, occ) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	if ((type == ENTRY_SUBMISSION && occ >= 0 &&
-	     engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission voided") < 0) ||
-	    (type == ENTRY_METRIC && engine_reconcile_thresholds(c->eng, unit, c->now) < 0))
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_void(c->eng, id, c->actor->name, a->opt[A_REASON], c->now, &v, &ee) < 0)
+		return engine_failed(&ee);
 	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id, "type",
-			    store_entry_type_name(type), "unit", p->units[unit].id, "voided_at",
+			    store_entry_type_name(v.type), "unit", p->units[v.unit].id, "voided_at",
 			    report_instant(c->now)));
 }
 
@@ -1317,14 +1263,11 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		answer = cmd->run(c, &a);
 		goto done;
 	}
-	/* A write (even a failed one, rolled back) changes what is kept. */
-	engine_touch(c->eng);
 	if (c->batch) {
 		answer = cmd->run(c, &a);
 		goto done;
 	}
-	int64_t changes = store_changes(c->st);
-	if (store_begin(c->st) < 0) {
+	if (engine_begin(c->eng) < 0) {
 		answer = command_error("internal", "database: %s", store_errmsg(c->st));
 		goto done;
 	}
@@ -1333,7 +1276,7 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 	if (rc == 0) {
 		char *text = request_text(line, len);
 		rc = command_audit(c->st, c->now, c->actor->name, text, answer);
-		if (rc == 0 && (rc = store_commit(c->st)) == 0)
+		if (rc == 0 && (rc = engine_commit(c->eng)) == 0)
 			log_info("%s: %s", c->actor->name, text);
 		if (rc < 0) {
 			json_decref(answer);
@@ -1341,19 +1284,11 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		}
 		free(text);
 	}
-	if (rc < 0) {
-		/* store_commit rolls back itself when it fails. */
-		if (store_in_transaction(c->st))
-			store_rollback(c->st);
-		/* What the engine keeps of the store may have moved with what
-		 * was written and rolled back; a refusal wrote nothing. */
-		if (store_changes(c->st) != changes) {
-			if (engine_resync(c->eng) < 0)
-				log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
-			if (c->timeline_changed)
-				c->timeline_changed(c->hook_arg, -1);
-		}
-	}
+	/* What the engine keeps may have moved with what was rolled back. */
+	if (rc < 0 && engine_rollback(c->eng) > 0 && c->timeline_changed)
+		c->timeline_changed(c->hook_arg, -1);
+	if (rc == 0 && a.moved && c->timeline_changed)
+		c->timeline_changed(c->hook_arg, a.moved_unit);
 done:
 	if (buf != small)
 		free(buf);

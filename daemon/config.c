@@ -555,7 +555,7 @@ static void load_due(struct loader *ld, const config_setting_t *due, int row, en
 				continue;
 			}
 			d = calendar_day_of(at, NULL);
-			if (d < p->cal.year_first || d >= calendar_days_from_civil(p->year + 1, 1, 1)) {
+			if (!calendar_in_year(&p->cal, d)) {
 				error_at(ld, e, "%s: \"%s\" is outside the plan year %d", what, txt, p->year);
 				continue;
 			}

@@ -375,6 +375,7 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n", store_errmsg(st));
 		goto out_engine;
 	}
+	engine_set_batch(e);
 	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin, .batch = true };
 	ssize_t n;
 	for (int lineno = 1; events && (n = getline(&line, &cap, events)) >= 0; lineno++) {

@@ -106,6 +106,8 @@ void calendar_free(struct calendar *c);
 void calendar_set_workday(struct calendar *c, int32_t day, bool working);
 /* Whether DAY is a working day (outside the plan year: Monday–Friday). */
 bool calendar_is_workday(const struct calendar *c, int32_t day);
+/* Whether DAY lies in C's year (a due must: a plan is one year's). */
+bool calendar_in_year(const struct calendar *c, int32_t day);
 
 /*
  * Expand a recurring due: "quarterly:DD", "monthly:DD", "quarter-end" into

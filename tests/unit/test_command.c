@@ -958,6 +958,75 @@ static void test_retry_calls_outbox_changed(void **state)
 	assert_string_equal(str(ok(f, "retry %lld", (long long)x.cancelled), "state"), "pending");
 }
 
+/* What the timeline hook saw: how often, for whom, and whether a transaction was open. */
+struct moved {
+	struct store *st;
+	int calls, unit;
+	bool in_transaction;
+};
+
+static void moved_hook(void *arg, int unit)
+{
+	struct moved *m = arg;
+	m->calls++;
+	m->unit = unit;
+	m->in_transaction |= store_in_transaction(m->st) > 0;
+}
+
+/*
+ * A move is audited, the daemon hears of it (the timer, the feeds) once
+ * it is committed, and `status` lists who owes an open occurrence on
+ * each unit's own schedule: not a unit whose own deadline is ahead.
+ */
+static void test_move_audited_and_status(void **state)
+{
+	struct fx *f = *state;
+	const char *occ = "4@2020-06-20";
+	struct moved m = { .st = f->st };
+	struct command_ctx c = { .plan = f->p, .st = f->st, .eng = f->eng, .actor = &f->actor,
+				 .hook_arg = &m, .timeline_changed = moved_hook };
+	char line[128];
+
+	run_to(f, T("2020-06-10T10:00:00+08:00"));
+	c.now = f->now;
+	snprintf(line, sizeof(line), "move %s 2020-07-10 --unit rixin --reason \"flooded office\"",
+		 occ);
+	json_t *a = command_execute(&c, line, strlen(line));
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	assert_string_equal(str(json_object_get(a, "data"), "unit"), "rixin");
+	json_decref(a);
+	assert_int_equal(m.calls, 1);
+	assert_int_equal(m.unit, U(f, "rixin"));
+	assert_false(m.in_transaction);
+	/* a refused move tells nothing */
+	a = command_execute(&c, "move 16a 2021-03-01 --reason x", 30);
+	assert_false(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	assert_int_equal(m.calls, 1);
+
+	json_t *audit = ok(f, "audit 50"), *r;
+	bool seen = false;
+	size_t i;
+	json_array_foreach(audit, i, r)
+		seen |= strstr(str(r, "command"), "move 4@2020-06-20") != NULL;
+	assert_true(seen);
+
+	run_to(f, T("2020-06-25T10:00:00+08:00"));
+	json_t *open = json_object_get(ok(f, "status"), "open"), *o, *found = NULL;
+	json_array_foreach(open, i, o)
+		if (strcmp(str(o, "occurrence"), occ) == 0)
+			found = o;
+	assert_non_null(found);
+	json_t *owing = json_object_get(found, "overdue"), *u;
+	char list[256] = "";
+	json_array_foreach(owing, i, u)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+			 json_string_value(u));
+	/* rixin's own deadline is 07-11: it owes nothing yet */
+	assert_string_equal(list, "bayilu,renminguangchang,baiyun,xianglujiao");
+	assert_string_equal(str(status_occ(f, "rixin", occ), "state"), "pending");
+}
+
 /* ---- command_split ----------------------------------------------------- */
 
 static int split(const char *line, char **argv, char *buf, size_t buflen)
@@ -1150,6 +1219,7 @@ int main(void)
 		T_(test_retry_states),
 		T_(test_retry_permission),
 		T_(test_retry_calls_outbox_changed),
+		T_(test_move_audited_and_status),
 		cmocka_unit_test(test_split_quoting),
 		cmocka_unit_test(test_split_quote_inside_word),
 		cmocka_unit_test(test_split_errors),
