@@ -376,6 +376,70 @@ static void test_err_void_twice_and_unknown(void **state)
 	fails(f, "not-submittable", "submit bayilu 9");
 }
 
+/*
+ * command_check() resolves every argument by its slot's type, as
+ * command_execute() does for an admin, and refuses with the same code;
+ * what only the database knows is left to the run.
+ */
+static void test_check_agrees_with_execute(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"submit nowhere 1",
+		"submit bayilu 4",
+		"submit bayilu 4@2020-06-21",
+		"submit bayilu 1 --at yesterday",
+		"record bayilu 99 ledger",
+		"record bayilu 6c complaint",
+		"record bayilu 6c pushback 0",
+		"record bayilu 6c pushback 1.5",
+		"metric bayilu 13 dissatisfaction 80",
+		"metric bayilu 13 satisfaction 8O",
+		"move 16a 2020-13-45 --reason x",
+		"move 16a 2020-07-31T25:00:00+08:00 --reason x",
+		"move 16a 2020-07-31",
+		"move 16a 2020-07-31 --reason \"\"",
+		"move 16a 2020-07-31 --unit nowhere --reason x",
+		"void abc --reason x",
+		"void 1",
+		"retry 0",
+		"outbox Pending",
+		"upcoming 0",
+		"audit 100001",
+		"explain bayilu 19",
+		"scores --as-of soon",
+		"report 2020-Q3 --format pdf",
+		"status ua ub",
+		"frobnicate",
+	};
+	char code[64], msg[1024];
+
+	run_to(f, T(MAY));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (command_check(f->p, bad[i], strlen(bad[i]), code, sizeof(code), msg,
+				  sizeof(msg)) == 0)
+			fail_msg("command_check passed \"%s\"", bad[i]);
+		json_t *a = exec_n(f, bad[i], strlen(bad[i]));
+		const char *ecode =
+			json_string_value(json_object_get(json_object_get(a, "error"), "code"));
+		if (ecode == NULL || strcmp(ecode, code) != 0)
+			fail_msg("\"%s\": command_check says %s, command_execute %s", bad[i], code,
+				 ecode ? ecode : "ok");
+	}
+	/* the database's: an entry, a delivery, an earlier plan's period */
+	static const char *const later[] = { "void 999999 --reason x", "retry 999999",
+					     "report 2019-Q4" };
+	static const char *const codes[] = { "not-found", "unknown-delivery", "unknown-period" };
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(command_check(f->p, later[i], strlen(later[i]), code, sizeof(code),
+					       msg, sizeof(msg)),
+				 0);
+		const char *m = fails(f, codes[i], "%s", later[i]);
+		if (i == 2)
+			assert_non_null(strstr(m, "2020-Q2, 2020-Q3, 2020-Q4"));
+	}
+}
+
 /* A failing command leaves everything as it was. */
 static void test_failing_commands_change_nothing(void **state)
 {
@@ -1205,6 +1269,7 @@ int main(void)
 		T_(test_err_unterminated_quote),
 		T_(test_err_missing_reason),
 		T_(test_err_void_twice_and_unknown),
+		T_(test_check_agrees_with_execute),
 		T_(test_failing_commands_change_nothing),
 		T_(test_err_control_characters),
 		T_(test_admin_actions_audited),
