@@ -49,7 +49,8 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			     .opt = { OPT("--at", ARG_TIME, "TIME"),
 				      OPT("--note", ARG_TEXT, "TEXT") },
 			     .does = "records a submission; OCC is ROW or ROW@YYYY-MM-DD",
-			     .example = "submit bayilu 7d@2020-12-10 --note \"年度工作总结\"" },
+			     .example = "submit bayilu 7d@2020-12-10 --note "
+					"\"年度工作总结\"" },
 	[CMD_RECORD] = { .id = CMD_RECORD, .name = "record", .access = CMD_WRITE,
 			     .pos = { POS("UNIT", ARG_UNIT), POS("ROW", ARG_ROW),
 				      POS("KIND", ARG_KIND), POS_OPT("COUNT", ARG_COUNT) },

@@ -1146,6 +1146,31 @@ static void backup_cleanup(int dfd, int tfd, const char *name)
 		log_warn("backup: cannot remove %s", name);
 }
 
+/*
+ * Make a private directory (0700, a random name into NAME) in DIR (its
+ * descriptor DFD) for the backup to PATH.  0, or -1 with the reason in ERR.
+ */
+static int backup_mkdir(int dfd, const char *path, const char *dir, char *name, size_t namelen,
+			char *err, size_t errlen)
+{
+	for (int tries = 0;; tries++) {
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
+			return -1;
+		}
+		snprintf(name, namelen, ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+			 r[3], r[4], r[5]);
+		if (mkdirat(dfd, name, 0700) == 0)
+			return 0;
+		if (errno != EEXIST || tries == 10) {
+			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
+				 path, dir, strerror(errno));
+			return -1;
+		}
+	}
+}
+
 int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], name[64], real[PATH_MAX];
@@ -1164,23 +1189,9 @@ int store_backup(struct store *st, const char *path, bool *refused, char *err, s
 	 * a link; the finished copy is then moved to PATH by a rename that
 	 * replaces nothing.  Never: check that PATH is free, then create it.
 	 */
-	for (int tries = 0;; tries++) {
-		unsigned char r[6];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
-			close(dfd);
-			return -1;
-		}
-		snprintf(name, sizeof(name), ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-			 r[2], r[3], r[4], r[5]);
-		if (mkdirat(dfd, name, 0700) == 0)
-			break;
-		if (errno != EEXIST || tries == 10) {
-			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
-				 path, dir, strerror(errno));
-			close(dfd);
-			return -1;
-		}
+	if (backup_mkdir(dfd, path, dir, name, sizeof(name), err, errlen) < 0) {
+		close(dfd);
+		return -1;
 	}
 	tfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0 || realpath(dir, real) == NULL) {

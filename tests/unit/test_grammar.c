@@ -60,7 +60,8 @@ static void test_table_rules(void **state)
 				fail_msg("%s: two slots of type %d", c->name, s->type);
 			seen[s->type] = true;
 			if (optional && !s->optional)
-				fail_msg("%s: %s is required after an optional slot", c->name, s->name);
+				fail_msg("%s: %s is required after an optional slot", c->name,
+					 s->name);
 			optional |= s->optional;
 			if ((s->type == ARG_KIND || s->type == ARG_METRIC) && !row)
 				fail_msg("%s: %s comes before its row", c->name, s->name);
