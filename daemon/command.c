@@ -6,6 +6,7 @@
  * resolved by its type; then the command is authorized, the engine (or
  * the store, for reads and the outbox) called, and the answer formatted.
  */
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -1311,6 +1312,8 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 	const struct handler *h = &handlers[a->cmd->id];
 	json_t *answer;
 
+	/* A batch runs inside the caller's work (simulate's one transaction). */
+	assert(!c->batch || store_in_transaction(c->st));
 	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_ADMIN_READ)
 		return h->run(c, a);
 	if (a->cmd->access == CMD_ADMIN) {
