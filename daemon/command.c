@@ -1134,14 +1134,22 @@ static const struct handler handlers[CMD_NCOMMANDS] = {
  * Text that is stored (names, notes, reasons, paths in the audit trail)
  * is shown later in terminals, where a control character acts instead of
  * showing: escape sequences, a carriage return over a table's cells.
- * None is taken, in any argument.
+ * None is taken, in any argument: NULL, or the refusal of the word S,
+ * named by option NAME or as positional argument I (NAME NULL).
  */
-static json_t *refuse_control(const char *s, const char *what)
+static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name,
+			      int i)
 {
 	unsigned cp;
 	long at = util_control_char(s, strlen(s), &cp);
+	char what[64];
+
 	if (at < 0)
 		return NULL;
+	if (name)
+		snprintf(what, sizeof(what), "%s", name);
+	else
+		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, cmd->pos[i].name);
 	return command_error("control-character",
 			     "%s holds the control character U+%04X (byte %ld); control characters "
 			     "are not accepted in any argument", what, cp, at + 1);
@@ -1196,14 +1204,11 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 		return command_error("usage", "%s", err);
 	json_t *bad;
 	for (int k = 0; a->cmd->opt[k].name; k++)
-		if (w->opt[k] && (bad = refuse_control(w->opt[k], a->cmd->opt[k].name)))
+		if (w->opt[k] && (bad = refuse_control(w->opt[k], a->cmd, a->cmd->opt[k].name, k)))
 			return bad;
-	for (int i = 0; i < w->npos; i++) {
-		char what[64];
-		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, a->cmd->pos[i].name);
-		if ((bad = refuse_control(w->pos[i], what)))
+	for (int i = 0; i < w->npos; i++)
+		if ((bad = refuse_control(w->pos[i], a->cmd, NULL, i)))
 			return bad;
-	}
 	return NULL;
 }
 

@@ -1089,15 +1089,17 @@ int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *n
 			      "row %s takes no submissions: its time node reminds %s to record "
 			      "findings", r->id,
 			      r->dept >= 0 ? p->depts[r->dept].name : "the department");
-	calendar_format_instant(at, when, sizeof(when));
 	if (at > now) {
+		calendar_format_instant(at, when, sizeof(when));
 		calendar_format_instant(now, then, sizeof(then));
 		return refuse(err, ENGINE_EBADTIME, "--at %s is in the future (now is %s)", when,
 			      then);
 	}
-	if (at < calendar_instant(p->cal.year_first, 0))
+	if (at < calendar_instant(p->cal.year_first, 0)) {
+		calendar_format_instant(at, when, sizeof(when));
 		return refuse(err, ENGINE_EBADTIME, "--at %s is before the plan year %d", when,
 			      p->year);
+	}
 
 	int64_t before = engine_first_submission(e, unit, occ);
 	int64_t first = at < before ? at : before;

@@ -131,7 +131,6 @@ int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv,
 	memset(w, 0, sizeof(*w));
 	for (const struct grammar_slot *s = c->pos; s->name; s++, max++)
 		min += !s->optional;
-	grammar_usage(c, usage, sizeof(usage));
 	for (int i = 0; i < n; i++) {
 		const char *word = argv[i];
 		if (strncmp(word, "--", 2) != 0 || word[2] == '\0') {
@@ -144,6 +143,7 @@ int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv,
 		size_t namelen = eq ? (size_t)(eq - word) : strlen(word);
 		const struct grammar_slot *s = option(c, word, namelen);
 		if (s == NULL) {
+			grammar_usage(c, usage, sizeof(usage));
 			snprintf(err, errlen, "%s takes no option %.*s; usage: %s", c->name,
 				 (int)namelen, word, usage);
 			return -1;
@@ -154,11 +154,13 @@ int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv,
 		} else if (i + 1 < n) {
 			*value = argv[++i];
 		} else {
+			grammar_usage(c, usage, sizeof(usage));
 			snprintf(err, errlen, "option %s needs a value; usage: %s", word, usage);
 			return -1;
 		}
 	}
 	if (w->npos < min || w->npos > max) {
+		grammar_usage(c, usage, sizeof(usage));
 		snprintf(err, errlen, "%s: wrong number of arguments; usage: %s", c->name, usage);
 		return -1;
 	}
