@@ -370,12 +370,15 @@ void calendar_set_workday(struct calendar *c, int32_t day, bool working)
 
 bool calendar_is_workday(const struct calendar *c, int32_t day)
 {
-	int32_t i = day - c->year_first;
-	int32_t ndays = calendar_days_from_civil(c->year + 1, 1, 1) - c->year_first;
-	if (i >= 0 && i < ndays)
-		return c->workday[i];
+	if (calendar_in_year(c, day))
+		return c->workday[day - c->year_first];
 	int wd = calendar_weekday(day);
 	return wd != 0 && wd != 6;
+}
+
+bool calendar_in_year(const struct calendar *c, int32_t day)
+{
+	return day >= c->year_first && day < calendar_days_from_civil(c->year + 1, 1, 1);
 }
 
 static int push_day(const struct calendar *c, int32_t day, int32_t **days, size_t *n, size_t *cap)
@@ -457,6 +460,12 @@ void calendar_schedule(const struct calendar *c, struct schedule *s)
 	/* A due moved past the year's end still gets a late window. */
 	if (s->close < s->deadline)
 		s->close = s->deadline;
+}
+
+const char *calendar_slot_kind_name(enum slot_kind k)
+{
+	static const char *const names[SLOT_NKINDS] = { "before", "due", "overdue", "record" };
+	return (unsigned)k < SLOT_NKINDS ? names[k] : "?";
 }
 
 /* Where a slot falls before any shift. */

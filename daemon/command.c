@@ -1,8 +1,12 @@
 /*
  * command — parse, authorize and run one control request.  The daemon's
  * control socket and simulate's events file both come through here, so a
- * command behaves the same live and on virtual time.
+ * command behaves the same live and on virtual time.  A request is split
+ * into words, assigned to its command's slots (grammar.c) and each slot
+ * resolved by its type; then the command is authorized, the engine (or
+ * the store, for reads and the outbox) called, and the answer formatted.
  */
+#include <assert.h>
 #include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -11,30 +15,29 @@
 
 #include "kaohe/calendar.h"
 #include "kaohe/command.h"
+#include "kaohe/grammar.h"
 #include "kaohe/log.h"
 #include "kaohe/publish.h"
 #include "kaohe/report.h"
 #include "kaohe/util.h"
 
-enum opt { OPT_AT = 1, OPT_NOTE = 2, OPT_UNIT = 4, OPT_REASON = 8, OPT_AS_OF = 16, OPT_FORMAT = 32 };
-static const char *const opt_names[] = { "--at", "--note", "--unit", "--reason", "--as-of", "--format" };
-#define NOPTS 6
-
-/* Where each option lands in struct args. */
-enum { A_AT, A_NOTE, A_UNIT, A_REASON, A_AS_OF, A_FORMAT };
-
+/*
+ * A request resolved against its command's slots.  A command has at most
+ * one slot of each type, so each value is found by its type; WORD holds
+ * each slot's word as given (NULL: not given).
+ */
 struct args {
-	char *pos[COMMAND_MAX_ARGS];
-	int npos;
-	const char *opt[NOPTS];
+	const struct grammar_cmd *cmd;
+	const char *word[ARG_NTYPES];
+	int unit, occ, row, kind, metric, state, format;
+	int64_t count, value, time, entry, delivery, number;
+	struct engine_due due;
+	bool moved;      /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
+	int moved_unit;
 };
 
-struct cmd {
-	const char *name;
-	enum command_access access;
-	int min, max; /* positional arguments */
-	unsigned opts;
-	const char *usage;
+/* What runs a command of the table. */
+struct handler {
 	json_t *(*run)(struct command_ctx *c, struct args *a);
 	/*
 	 * Optional, for reads on the control socket: write the whole answer
@@ -174,27 +177,6 @@ static json_t *unknown_unit(const struct plan *p, const char *s)
 	return e;
 }
 
-static json_t *find_unit(const struct plan *p, const char *s, int *unit)
-{
-	*unit = plan_unit_find(p, s);
-	return *unit < 0 ? unknown_unit(p, s) : NULL;
-}
-
-static bool is_officer(const struct command_ctx *c);
-
-/* find_unit() for a read: only who may read every unit sees them listed. */
-static json_t *find_unit_read(const struct command_ctx *c, const char *s, int *unit)
-{
-	*unit = plan_unit_find(c->plan, s);
-	if (*unit >= 0)
-		return NULL;
-	if (c->actor->admin || is_officer(c))
-		return unknown_unit(c->plan, s);
-	char eb[ECHO_MAX + 8];
-	return command_error("permission-denied", "%s may not read unit \"%s\"", c->actor->name,
-			     echo(s, eb, sizeof(eb)));
-}
-
 static json_t *find_row(const struct plan *p, const char *s, int *row)
 {
 	*row = plan_row_find(p, s);
@@ -285,7 +267,7 @@ static json_t *may_read_all(const struct command_ctx *c)
 	return may_read_unit(c, -1);
 }
 
-/* ---- argument helpers ---- */
+/* ---- the arguments, by type ---- */
 
 static json_t *parse_time(const char *what, const char *s, int64_t *t)
 {
@@ -293,6 +275,224 @@ static json_t *parse_time(const char *what, const char *s, int64_t *t)
 		return command_error("bad-time",
 				     "%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
 				     what, s);
+	return NULL;
+}
+
+/* A unit: for a read by someone who may not read every unit, none is listed. */
+static json_t *resolve_unit(const struct command_ctx *c, const struct args *a, const char *s,
+			    int *unit)
+{
+	*unit = plan_unit_find(c->plan, s);
+	if (*unit >= 0)
+		return NULL;
+	if (a->cmd->access == CMD_READ && c->actor && !c->actor->admin && !is_officer(c)) {
+		char eb[ECHO_MAX + 8];
+		return command_error("permission-denied", "%s may not read unit \"%s\"",
+				     c->actor->name, echo(s, eb, sizeof(eb)));
+	}
+	return unknown_unit(c->plan, s);
+}
+
+static json_t *resolve_kind(const struct plan *p, const char *s, int row, int *kind)
+{
+	const struct plan_row *r = &p->rows[row];
+	json_t *err;
+
+	if ((*kind = plan_kind_find(r, s)) >= 0)
+		return NULL;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t i = 0; i < r->nkinds; i++)
+		sbuf_printf(&sb, "%s%s (%s)", i ? ", " : "", r->kinds[i].id,
+			    r->kinds[i].award ? "award" : "finding");
+	if (r->nkinds)
+		err = command_error("unknown-kind", "row %s has no kind \"%s\"; its kinds: %s",
+				    r->id, s, sb.buf);
+	else
+		err = command_error("unknown-kind", "row %s has no finding or award kinds", r->id);
+	sbuf_free(&sb);
+	return err;
+}
+
+static bool row_uses_metric(const struct plan_row *r, int m)
+{
+	if (r->ranking && r->ranking->metric == m)
+		return true;
+	for (size_t t = 0; t < r->nthresholds; t++)
+		for (size_t i = 0; i < r->thresholds[t].nany; i++)
+			if (r->thresholds[t].any[i].metric == m)
+				return true;
+	return false;
+}
+
+static json_t *resolve_metric(const struct plan *p, const char *s, int row, int *metric)
+{
+	const struct plan_row *r = &p->rows[row];
+
+	*metric = plan_metric_find(p, s);
+	if (*metric >= 0 && row_uses_metric(r, *metric))
+		return NULL;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t i = 0; i < p->nmetrics; i++)
+		if (row_uses_metric(r, (int)i))
+			sbuf_printf(&sb, "%s%s", sb.len ? ", " : "", p->metrics[i].id);
+	json_t *err = command_error("unknown-metric", "row %s has no metric \"%s\"%s%s", r->id, s,
+				    sb.len ? "; its metrics: " : " (it uses none)", sb.buf);
+	sbuf_free(&sb);
+	return err;
+}
+
+/* A new due: a date-time (with a 'T' or a space), else a date of the plan's year. */
+static json_t *resolve_due(const struct plan *p, const char *s, struct engine_due *due)
+{
+	json_t *err;
+
+	if (strchr(s, 'T') || strchr(s, ' ')) {
+		if ((err = parse_time("the new due", s, &due->at)))
+			return err;
+		due->timed = true;
+		due->day = calendar_day_of(due->at, NULL);
+	} else if (calendar_parse_day(s, p->year, &due->day) < 0) {
+		return command_error("bad-date", "\"%s\" is not a date (YYYY-MM-DD) or a date-time",
+				     s);
+	}
+	return NULL;
+}
+
+static int snapshot_named(const char *period, int64_t at, int64_t taken_at, const char *data,
+			  void *arg)
+{
+	(void)at;
+	(void)taken_at;
+	(void)data;
+	return strcmp(period, arg) == 0;
+}
+
+/*
+ * A period: a quarter of the plan, or one with a snapshot (an earlier
+ * plan's).  Without a store (command_check()), only the plan's are known
+ * and the others are left to the run.
+ */
+static json_t *resolve_period(const struct command_ctx *c, const char *s)
+{
+	const struct plan *p = c->plan;
+
+	for (size_t i = 0; i < p->nquarters; i++)
+		if (strcmp(p->quarters[i].period, s) == 0)
+			return NULL;
+	if (c->st == NULL)
+		return NULL;
+	int rc = store_snapshots(c->st, false, snapshot_named, (void *)s);
+	if (rc < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (rc > 0)
+		return NULL;
+	struct sbuf names;
+	sbuf_init(&names);
+	for (size_t i = 0; i < p->nquarters; i++)
+		sbuf_printf(&names, "%s%s", i ? ", " : "", p->quarters[i].period);
+	json_t *err = command_error("unknown-period",
+				    "unknown period \"%.40s\"; the plan's periods: %s", s,
+				    names.buf);
+	sbuf_free(&names);
+	return err;
+}
+
+static json_t *resolve_state(const char *s, int *state)
+{
+	if ((*state = store_outbox_state_find(s)) >= 0)
+		return NULL;
+	struct sbuf names;
+	sbuf_init(&names);
+	for (int i = 0; i < OUTBOX_NSTATES; i++)
+		sbuf_printf(&names, "%s%s", i ? ", " : "",
+			    store_outbox_state_name((enum outbox_state)i));
+	char eb[ECHO_MAX + 8];
+	json_t *err = command_error("usage", "unknown state \"%s\"; states: %s",
+				    echo(s, eb, sizeof(eb)), names.buf);
+	sbuf_free(&names);
+	return err;
+}
+
+/* A whole number from MIN to MAX. */
+static bool whole(const char *s, int64_t min, int64_t max, int64_t *n)
+{
+	return util_parse_fixed(s, 0, n) == 0 && *n >= min && *n <= max;
+}
+
+/*
+ * Resolve the word W of slot S of the request's command into A, by the
+ * slot's type: NULL, or the answer that refuses it.
+ */
+static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s, const char *w,
+		       struct args *a)
+{
+	const struct plan *p = c->plan;
+	char eb[ECHO_MAX + 8];
+
+	a->word[s->type] = w;
+	switch (s->type) {
+	case ARG_UNIT:
+		return resolve_unit(c, a, w, &a->unit);
+	case ARG_OCC:
+		return find_occ(p, w, &a->occ);
+	case ARG_ROW:
+		return find_row(p, w, &a->row);
+	case ARG_KIND:
+		return resolve_kind(p, w, a->row, &a->kind);
+	case ARG_COUNT:
+		if (!whole(w, 1, 1000000, &a->count))
+			return command_error("bad-count", "count \"%s\" must be a whole number "
+							  "from 1 to 1000000", w);
+		return NULL;
+	case ARG_METRIC:
+		return resolve_metric(p, w, a->row, &a->metric);
+	case ARG_VALUE:
+		if (util_parse_fixed(w, 4, &a->value) < 0 || a->value > 1000000000000LL ||
+		    a->value < -1000000000000LL)
+			return command_error("bad-value",
+					     "metric value \"%s\" is not a number (at most four "
+					     "decimals, e.g. 12.5)", w);
+		return NULL;
+	case ARG_TIME:
+		return parse_time(s->name, w, &a->time);
+	case ARG_DUE:
+		return resolve_due(p, w, &a->due);
+	case ARG_ENTRY:
+		if (!whole(w, 1, INT64_MAX, &a->entry))
+			return command_error("usage", "\"%s\" is not an entry id", w);
+		return NULL;
+	case ARG_DELIVERY:
+		if (!whole(w, 1, INT64_MAX, &a->delivery))
+			return command_error("usage", "DELIVERY_ID \"%s\" must be a whole number",
+					     echo(w, eb, sizeof(eb)));
+		return NULL;
+	case ARG_NUMBER:
+		if (!whole(w, s->min, s->max, &a->number))
+			return command_error("usage",
+					     "%s \"%s\" must be a whole number from %lld to %lld",
+					     s->name, w, (long long)s->min, (long long)s->max);
+		return NULL;
+	case ARG_STATE:
+		return resolve_state(w, &a->state);
+	case ARG_PERIOD:
+		return resolve_period(c, w);
+	case ARG_FORMAT:
+		if ((a->format = publish_format_find(w)) < 0)
+			return command_error("usage", "%s \"%s\" is not html, csv or json", s->name,
+					     echo(w, eb, sizeof(eb)));
+		return NULL;
+	case ARG_REASON:
+		if (*w == '\0')
+			return command_error("usage", "%s needs %s %s: every %s is audited",
+					     a->cmd->name, s->name, s->value, a->cmd->name);
+		return NULL;
+	case ARG_PATH:
+	case ARG_TEXT:
+	case ARG_NTYPES:
+		break;
+	}
 	return NULL;
 }
 
@@ -347,249 +547,113 @@ static json_t *cmd_ping(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", report_instant(c->now)));
 }
 
+/* What the engine refused or failed, answered in its own code and words. */
+static json_t *engine_failed(const struct engine_error *err)
+{
+	return command_error(engine_errcode_name(err->code), "%s", err->msg);
+}
+
 static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int unit, occ;
-	int64_t at = c->now, id;
+	int64_t at = a->word[ARG_TIME] ? a->time : c->now;
+	struct engine_submission sub;
+	struct engine_error ee;
 	json_t *err;
 
-	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_occ(p, a->pos[1], &occ)))
+	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	const struct plan_occ *o = &p->occs[occ];
-	const struct plan_row *r = &p->rows[o->row];
-	if (o->type != OCC_DEADLINE)
-		return command_error("not-submittable",
-				     "row %s takes no submissions: its time node reminds %s to record findings",
-				     r->id, r->dept >= 0 ? p->depts[r->dept].name : "the department");
-	if ((err = may_write_row(c, o->row)))
-		return err;
-	if (a->opt[A_AT] && (err = parse_time("--at", a->opt[A_AT], &at)))
-		return err;
-	if (at > c->now) {
-		char now[40];
-		calendar_format_instant(c->now, now, sizeof(now));
-		return command_error("bad-time", "--at %s is in the future (now is %s)", a->opt[A_AT], now);
-	}
-	if (at < calendar_instant(p->cal.year_first, 0))
-		return command_error("bad-time", "--at %s is before the plan year %d", a->opt[A_AT],
-				     p->year);
-	int64_t before = engine_first_submission(c->eng, unit, occ);
-	struct entry en = { .unit = unit, .type = ENTRY_SUBMISSION, .bucket = -1, .at = at,
-			    .recorded_at = c->now, .note = a->opt[A_NOTE] };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.occ, o->name, sizeof(en.occ));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	int64_t first = at < before ? at : before;
-	if (store_entry_add(c->st, &en, &id) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	engine_note_submission(c->eng, unit, occ, at);
-	if (
-	    engine_reconcile_known(c->eng, unit, occ, c->now, first, "submission recorded") < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name,
+			  c->now, &sub, &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
-	enum occ_state st = engine_state_at(engine_schedule(c->eng, occ, unit), first, c->now);
-	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)id, "unit",
-			      p->units[unit].id, "occurrence", o->name, "at", report_instant(at), "first",
-			      before == INT64_MAX || at < before, "state", engine_state_name(st));
-	sched_json(engine_schedule(c->eng, occ, unit), d);
+	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)sub.id, "unit",
+			      p->units[a->unit].id, "occurrence", p->occs[a->occ].name, "at",
+			      report_instant(at), "first", sub.first, "state",
+			      engine_state_name(sub.state));
+	sched_json(engine_schedule(c->eng, a->occ, a->unit), d);
 	return ok(d);
-}
-
-static json_t *parse_count(const char *s, int64_t *n)
-{
-	int64_t v;
-	if (util_parse_fixed(s, 0, &v) < 0 || v <= 0 || v > 1000000)
-		return command_error("bad-count", "count \"%s\" must be a whole number from 1 to 1000000", s);
-	*n = v;
-	return NULL;
 }
 
 static json_t *cmd_record(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int unit, row, k;
-	int64_t count = 1, id;
+	const struct plan_row *r = &p->rows[a->row];
+	int64_t count = a->word[ARG_COUNT] ? a->count : 1, id, points;
+	struct engine_error ee;
 	json_t *err;
 
-	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
+	if ((err = may_write_row(c, a->row)))
 		return err;
-	const struct plan_row *r = &p->rows[row];
-	if ((k = plan_kind_find(r, a->pos[2])) < 0) {
-		struct sbuf sb;
-		sbuf_init(&sb);
-		for (size_t i = 0; i < r->nkinds; i++)
-			sbuf_printf(&sb, "%s%s (%s)", i ? ", " : "", r->kinds[i].id,
-				    r->kinds[i].award ? "award" : "finding");
-		err = r->nkinds ? command_error("unknown-kind", "row %s has no kind \"%s\"; its kinds: %s",
-						r->id, a->pos[2], sb.buf)
-				: command_error("unknown-kind", "row %s has no finding or award kinds", r->id);
-		sbuf_free(&sb);
-		return err;
-	}
-	if (a->npos > 3 && (err = parse_count(a->pos[3], &count)))
-		return err;
-	if ((err = may_write_row(c, row)))
-		return err;
-	const struct plan_kind *kd = &r->kinds[k];
-	struct entry en = { .unit = unit, .type = kd->award ? ENTRY_AWARD : ENTRY_FINDING,
-			    .bucket = kd->bucket, .count = count,
-			    .points = (kd->award ? 1 : -1) * count * kd->per, .at = c->now,
-			    .recorded_at = c->now, .note = a->opt[A_NOTE], .rule = r->scoring };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.kind, kd->id, sizeof(en.kind));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	if (store_entry_add(c->st, &en, &id) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_record(c->eng, a->unit, a->row, a->kind, count, a->word[ARG_TEXT],
+			  c->actor->name, c->now, &id, &points, &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
+	const struct plan_kind *kd = &r->kinds[a->kind];
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
-			    p->units[unit].id, "row", r->id, "kind", kd->id, "type",
+			    p->units[a->unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
-			    report_points(en.points)));
-}
-
-static bool row_uses_metric(const struct plan_row *r, int m)
-{
-	if (r->ranking && r->ranking->metric == m)
-		return true;
-	for (size_t t = 0; t < r->nthresholds; t++)
-		for (size_t i = 0; i < r->thresholds[t].nany; i++)
-			if (r->thresholds[t].any[i].metric == m)
-				return true;
-	return false;
+			    report_points(points)));
 }
 
 static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int unit, row, m;
-	int64_t v, id;
+	int64_t id;
+	struct engine_error ee;
 	json_t *err;
 
-	if ((err = find_unit(p, a->pos[0], &unit)) || (err = find_row(p, a->pos[1], &row)))
+	if ((err = may_write_row(c, a->row)))
 		return err;
-	const struct plan_row *r = &p->rows[row];
-	m = plan_metric_find(p, a->pos[2]);
-	if (m < 0 || !row_uses_metric(r, m)) {
-		struct sbuf sb;
-		sbuf_init(&sb);
-		for (size_t i = 0; i < p->nmetrics; i++)
-			if (row_uses_metric(r, (int)i))
-				sbuf_printf(&sb, "%s%s", sb.len ? ", " : "", p->metrics[i].id);
-		err = command_error("unknown-metric", "row %s has no metric \"%s\"%s%s", r->id, a->pos[2],
-				    sb.len ? "; its metrics: " : " (it uses none)", sb.buf);
-		sbuf_free(&sb);
-		return err;
-	}
-	if (util_parse_fixed(a->pos[3], 4, &v) < 0 || v > 1000000000000LL || v < -1000000000000LL)
-		return command_error("bad-value",
-				     "metric value \"%s\" is not a number (at most four decimals, e.g. 12.5)",
-				     a->pos[3]);
-	if ((err = may_write_row(c, row)))
-		return err;
-	struct entry en = { .unit = unit, .type = ENTRY_METRIC, .bucket = -1, .value = v, .at = c->now,
-			    .recorded_at = c->now };
-	util_strlcpy(en.row, r->id, sizeof(en.row));
-	util_strlcpy(en.kind, p->metrics[m].id, sizeof(en.kind));
-	util_strlcpy(en.actor, c->actor->name, sizeof(en.actor));
-	if (store_entry_add(c->st, &en, &id) < 0 || engine_reconcile_thresholds(c->eng, unit, c->now) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
+	if (engine_metric(c->eng, a->unit, a->row, a->metric, a->value, c->actor->name, c->now, &id,
+			  &ee) < 0)
+		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
-	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit", p->units[unit].id,
-			    "row", r->id, "metric", p->metrics[m].id, "value", report_value(v)));
+	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit",
+			    p->units[a->unit].id, "row", p->rows[a->row].id, "metric",
+			    p->metrics[a->metric].id, "value", report_value(a->value)));
 }
 
 static json_t *cmd_move(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int occ, unit = -1;
+	int unit = a->word[ARG_UNIT] ? a->unit : -1;
+	struct engine_error ee;
 	json_t *err;
-	struct move m = { .at = c->now };
 
-	if ((err = find_occ(p, a->pos[0], &occ)))
+	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	if (a->opt[A_REASON] == NULL || a->opt[A_REASON][0] == '\0')
-		return command_error("usage", "move needs --reason TEXT: every move is audited");
-	if (a->opt[A_UNIT] && (err = find_unit(p, a->opt[A_UNIT], &unit)))
-		return err;
-	const char *when = a->pos[1];
-	if (strchr(when, 'T') || strchr(when, ' ')) {
-		if ((err = parse_time("the new due", when, &m.due_at)))
-			return err;
-		m.timed = true;
-		m.due_day = calendar_day_of(m.due_at, NULL);
-	} else if (calendar_parse_day(when, p->year, &m.due_day) < 0) {
-		return command_error("bad-date", "\"%s\" is not a date (YYYY-MM-DD) or a date-time", when);
-	}
-	if (m.due_day < p->cal.year_first || m.due_day >= calendar_days_from_civil(p->year + 1, 1, 1))
-		return command_error("bad-date", "the new due %s is outside the plan year %d", when, p->year);
-	if ((err = may_write_row(c, p->occs[occ].row)))
-		return err;
-	util_strlcpy(m.occ, p->occs[occ].name, sizeof(m.occ));
-	m.unit = unit;
-	util_strlcpy(m.actor, c->actor->name, sizeof(m.actor));
-	m.reason = a->opt[A_REASON];
-	if (store_move_add(c->st, &m) < 0 || engine_reschedule(c->eng) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	for (size_t u = 0; u < p->nunits; u++)
-		if ((unit < 0 || (int)u == unit) &&
-		    engine_reconcile_deadline(c->eng, (int)u, occ, c->now, "deadline moved") < 0)
-			return command_error("internal", "database: %s", store_errmsg(c->st));
-	if (c->timeline_changed)
-		c->timeline_changed(c->hook_arg, unit);
-	json_t *d = json_pack("{s:s}", "occurrence", p->occs[occ].name);
+	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON],
+			c->now, &ee) < 0)
+		return engine_failed(&ee);
+	a->moved = true;
+	a->moved_unit = unit;
+	json_t *d = json_pack("{s:s}", "occurrence", p->occs[a->occ].name);
 	if (unit >= 0)
 		json_object_set_new(d, "unit", json_string(p->units[unit].id));
-	return ok(sched_json(engine_schedule(c->eng, occ, unit), d));
+	return ok(sched_json(engine_schedule(c->eng, a->occ, unit), d));
 }
 
 static json_t *cmd_void(struct command_ctx *c, struct args *a)
 {
-	const struct plan *p = c->plan;
-	int64_t id;
-	struct entry e;
+	struct engine_voided v;
+	struct engine_error ee;
 	json_t *err;
 
-	if (util_parse_fixed(a->pos[0], 0, &id) < 0 || id <= 0)
-		return command_error("usage", "\"%s\" is not an entry id", a->pos[0]);
-	if (a->opt[A_REASON] == NULL || a->opt[A_REASON][0] == '\0')
-		return command_error("usage", "void needs --reason TEXT: every void is audited");
-	int rc = store_entry_get(c->st, id, &e);
-	if (rc < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	if (rc == 0)
-		return command_error("not-found", "no entry %lld", (long long)id);
-	if (e.unit < 0)
-		return command_error("conflict", "entry %lld belongs to a unit the plan no longer has",
-				     (long long)id);
-	if (e.voided_at)
-		return command_error("conflict", "entry %lld is already void (by %s)", (long long)id,
-				     e.voided_by);
-	int row = plan_row_find(p, e.row);
-	if (row < 0)
-		return command_error("conflict", "entry %lld belongs to row %s, which the plan no longer has",
-				     (long long)id, e.row);
-	if ((err = may_write_row(c, row)))
+	/* An officer voids only the entries of the rows their department owns. */
+	if (engine_void_target(c->eng, a->entry, &v, &ee) < 0)
+		return engine_failed(&ee);
+	if ((err = may_write_row(c, v.row)))
 		return err;
-	enum entry_type type = e.type;
-	int unit = e.unit;
-	char occname[40];
-	util_strlcpy(occname, e.occ, sizeof(occname));
-	if (store_entry_void(c->st, id, c->now, c->actor->name, a->opt[A_REASON]) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	int occ = plan_occ_find(p, occname);
-	if (type == ENTRY_SUBMISSION && occ >= 0 && engine_forget_submission(c->eng, unit, occ) < 0)
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	if ((type == ENTRY_SUBMISSION && occ >= 0 &&
-	     engine_reconcile_deadline(c->eng, unit, occ, c->now, "submission voided") < 0) ||
-	    (type == ENTRY_METRIC && engine_reconcile_thresholds(c->eng, unit, c->now) < 0))
-		return command_error("internal", "database: %s", store_errmsg(c->st));
-	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)id, "type",
-			    store_entry_type_name(type), "unit", p->units[unit].id, "voided_at",
-			    report_instant(c->now)));
+	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v,
+			&ee) < 0)
+		return engine_failed(&ee);
+	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->entry, "type",
+			    store_entry_type_name(v.type), "unit", c->plan->units[v.unit].id,
+			    "voided_at", report_instant(c->now)));
 }
 
 static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
@@ -610,9 +674,9 @@ static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
 
 static json_t *cmd_scores(struct command_ctx *c, struct args *a)
 {
-	int64_t as_of = c->now;
+	int64_t as_of = a->word[ARG_TIME] ? a->time : c->now;
 	json_t *err = may_read_all(c);
-	if (err || (a->opt[A_AS_OF] && (err = parse_time("--as-of", a->opt[A_AS_OF], &as_of))))
+	if (err)
 		return err;
 	json_t *units = units_scores(c, as_of, &err);
 	if (units == NULL)
@@ -663,14 +727,13 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 /* `status UNIT`, answered as text; NULL when written into SB. */
 static json_t *status_text(struct command_ctx *c, struct args *a, struct sbuf *sb)
 {
-	int unit;
 	json_t *err;
 
-	if (a->npos != 1)
+	if (a->word[ARG_UNIT] == NULL)
 		return json_null(); /* the whole status: the JSON path */
-	if ((err = find_unit_read(c, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
+	if ((err = may_read_unit(c, a->unit)))
 		return err;
-	return unit_status_text(c, unit, sb);
+	return unit_status_text(c, a->unit, sb);
 }
 
 static json_t *cmd_status(struct command_ctx *c, struct args *a)
@@ -678,7 +741,7 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 	const struct plan *p = c->plan;
 	json_t *err;
 
-	if (a->npos == 1) {
+	if (a->word[ARG_UNIT]) {
 		struct sbuf sb;
 		sbuf_init(&sb);
 		json_t *answer = status_text(c, a, &sb);
@@ -737,12 +800,10 @@ static int explain_entry(const struct entry *e, void *arg)
 static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int unit, row = -1;
+	int unit = a->unit, row = a->word[ARG_ROW] ? a->row : -1;
 	json_t *err;
 
-	if ((err = find_unit_read(c, a->pos[0], &unit)) || (err = may_read_unit(c, unit)))
-		return err;
-	if (a->npos > 1 && (err = find_row(p, a->pos[1], &row)))
+	if ((err = may_read_unit(c, unit)))
 		return err;
 	const struct score_table *cur = engine_current(c->eng);
 	if (cur == NULL)
@@ -821,13 +882,9 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
-	int64_t days = 14;
+	int64_t days = a->word[ARG_NUMBER] ? a->number : 14;
 	json_t *list = json_array();
 
-	if (a->npos > 0 && (util_parse_fixed(a->pos[0], 0, &days) < 0 || days <= 0 || days > 3660)) {
-		json_decref(list);
-		return command_error("usage", "DAYS \"%s\" must be a whole number from 1 to 3660", a->pos[0]);
-	}
 	bool all = c->actor->admin || is_officer(c), member = false;
 	for (size_t u = 0; !all && c->actor->units && u < p->nunits && !member; u++)
 		member = c->actor->units[u];
@@ -909,12 +966,10 @@ static int audit_row(int64_t id, int64_t at, const char *actor, const char *comm
 
 static json_t *cmd_audit(struct command_ctx *c, struct args *a)
 {
-	int64_t n = 20;
+	int64_t n = a->word[ARG_NUMBER] ? a->number : 20;
 	json_t *list, *err;
 	if ((err = may_read_all(c)))
 		return err;
-	if (a->npos > 0 && (util_parse_fixed(a->pos[0], 0, &n) < 0 || n <= 0 || n > 100000))
-		return command_error("usage", "N \"%s\" must be a whole number from 1 to 100000", a->pos[0]);
 	list = json_array();
 	if (store_audit(c->st, (int)n, audit_row, list) < 0) {
 		json_decref(list);
@@ -927,12 +982,13 @@ static json_t *cmd_backup(struct command_ctx *c, struct args *a)
 {
 	char err[PATH_MAX + 256];
 	bool refused;
-	if (store_backup(c->st, a->pos[0], &refused, err, sizeof(err)) < 0) {
+	const char *path = a->word[ARG_PATH];
+	if (store_backup(c->st, path, &refused, err, sizeof(err)) < 0) {
 		log_warnx("%s: backup %s: %s", c->actor->name, refused ? "refused" : "failed", err);
 		return command_error(refused ? "bad-path" : "backup-failed", "%s", err);
 	}
-	log_info("%s: backup written to %s", c->actor->name, a->pos[0]);
-	return ok(json_pack("{s:s, s:o}", "path", a->pos[0], "at", report_instant(c->now)));
+	log_info("%s: backup written to %s", c->actor->name, path);
+	return ok(json_pack("{s:s, s:o}", "path", path, "at", report_instant(c->now)));
 }
 
 static json_t *cmd_reload(struct command_ctx *c, struct args *a)
@@ -966,15 +1022,10 @@ static int outbox_row_json(const struct outbox_row *r, void *arg)
  */
 static json_t *cmd_outbox(struct command_ctx *c, struct args *a)
 {
-	int state = -1;
+	int state = a->word[ARG_STATE] ? a->state : -1;
 	int64_t counts[OUTBOX_NSTATES];
 	bool all = c->actor->admin || is_officer(c), member = false;
 
-	if (a->npos > 0 && (state = store_outbox_state_find(a->pos[0])) < 0) {
-		char eb[ECHO_MAX + 8];
-		return command_error("usage", "unknown state \"%s\"; states: pending, inflight, sent,"
-					      " failed, dead, cancelled", echo(a->pos[0], eb, sizeof(eb)));
-	}
 	json_t *rows = json_array();
 	int rc = 0;
 	for (size_t u = 0; !all && c->actor->units && u < c->plan->nunits && rc == 0; u++)
@@ -1008,13 +1059,9 @@ static json_t *cmd_outbox(struct command_ctx *c, struct args *a)
 /* retry ID: a failed, dead or cancelled delivery goes out again now. */
 static json_t *cmd_retry(struct command_ctx *c, struct args *a)
 {
-	int64_t id;
+	int64_t id = a->delivery;
 	struct outbox_row r;
-	char eb[ECHO_MAX + 8];
 
-	if (util_parse_fixed(a->pos[0], 0, &id) < 0 || id <= 0)
-		return command_error("usage", "DELIVERY_ID \"%s\" must be a whole number",
-				     echo(a->pos[0], eb, sizeof(eb)));
 	int rc = store_outbox_get(c->st, id, &r);
 	if (rc < 0)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
@@ -1043,117 +1090,79 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
  */
 static json_t *cmd_report(struct command_ctx *c, struct args *a)
 {
-	int f = PUBLISH_HTML;
-	char err[512], eb[ECHO_MAX + 8];
+	enum publish_format f = a->word[ARG_FORMAT] ? (enum publish_format)a->format
+							: PUBLISH_HTML;
+	const char *period = a->word[ARG_PERIOD];
+	char err[512];
 	struct sbuf text;
 
-	if (a->opt[A_FORMAT] && (f = publish_format_find(a->opt[A_FORMAT])) < 0)
-		return command_error("usage", "--format \"%s\" is not html, csv or json",
-				     echo(a->opt[A_FORMAT], eb, sizeof(eb)));
 	sbuf_init(&text);
-	int rc = publish_render(c->st, c->plan, c->eng, a->pos[0], (enum publish_format)f, c->now,
-				&text, err, sizeof(err));
+	int rc = publish_render(c->st, c->plan, c->eng, period, f, c->now, &text, err, sizeof(err));
 	if (rc < 0) {
 		sbuf_free(&text);
-		return command_error(strncmp(err, "unknown period", 14) == 0 ? "unknown-period"
-									     : "internal",
-				     "%s", err);
+		return command_error("internal", "%s", err);
 	}
-	json_t *d = json_pack("{s:s, s:s, s:b, s:s%}", "period", a->pos[0], "format",
-			      publish_format_name((enum publish_format)f), "provisional", rc == 0,
-			      "content", text.buf, text.len);
+	json_t *d = json_pack("{s:s, s:s, s:b, s:s%}", "period", period, "format",
+			      publish_format_name(f), "provisional", rc == 0, "content", text.buf,
+			      text.len);
 	sbuf_free(&text);
 	return ok(d);
 }
 
-static const struct cmd commands[] = {
-	{ "ping", CMD_READ, 0, 0, 0, "ping", cmd_ping, NULL },
-	{ "status", CMD_READ, 0, 1, 0, "status [UNIT]", cmd_status, status_text },
-	{ "upcoming", CMD_READ, 0, 1, 0, "upcoming [DAYS]", cmd_upcoming, NULL },
-	{ "scores", CMD_READ, 0, 0, OPT_AS_OF, "scores [--as-of TIME]", cmd_scores, NULL },
-	{ "explain", CMD_READ, 1, 2, 0, "explain UNIT [ROW]", cmd_explain, NULL },
-	{ "snapshots", CMD_READ, 0, 0, 0, "snapshots", cmd_snapshots, NULL },
-	{ "audit", CMD_READ, 0, 1, 0, "audit [N]", cmd_audit, NULL },
-	{ "plan", CMD_READ, 0, 0, 0, "plan", cmd_plan, NULL },
-	{ "outbox", CMD_READ, 0, 1, 0, "outbox [STATE]", cmd_outbox, NULL },
-	{ "submit", CMD_WRITE, 2, 2, OPT_AT | OPT_NOTE, "submit UNIT OCC [--at TIME] [--note TEXT]",
-	  cmd_submit, NULL },
-	{ "record", CMD_WRITE, 3, 4, OPT_NOTE, "record UNIT ROW KIND [COUNT] [--note TEXT]", cmd_record, NULL },
-	{ "metric", CMD_WRITE, 4, 4, 0, "metric UNIT ROW NAME VALUE", cmd_metric, NULL },
-	{ "void", CMD_WRITE, 1, 1, OPT_REASON, "void ENTRY_ID --reason TEXT", cmd_void, NULL },
-	{ "move", CMD_WRITE, 2, 2, OPT_UNIT | OPT_REASON,
-	  "move OCC DATE|DATETIME [--unit UNIT] --reason TEXT", cmd_move, NULL },
-	{ "retry", CMD_WRITE, 1, 1, 0, "retry DELIVERY_ID", cmd_retry, NULL },
-	{ "reload", CMD_ADMIN, 0, 0, 0, "reload", cmd_reload, NULL },
-	{ "backup", CMD_ADMIN, 1, 1, 0, "backup PATH", cmd_backup, NULL },
-	{ "report", CMD_ADMIN_READ, 1, 1, OPT_FORMAT, "report PERIOD [--format html|csv|json]",
-	  cmd_report, NULL },
+static const struct handler handlers[CMD_NCOMMANDS] = {
+	[CMD_PING] = { cmd_ping, NULL },
+	[CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },
+	[CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },
+	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },
+	[CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },
+	[CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },
+	[CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },
+	[CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },
+	[CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },
+	[CMD_REPORT] = { cmd_report, NULL },
 };
-#define NCOMMANDS (sizeof(commands) / sizeof(commands[0]))
-
-static const struct cmd *find_command(const char *name)
-{
-	for (size_t i = 0; i < NCOMMANDS; i++)
-		if (strcmp(commands[i].name, name) == 0)
-			return &commands[i];
-	return NULL;
-}
-
-/*
- * "argument I (NAME)" for positional argument I of USAGE, NAME being its
- * word there ("UNIT", "OCC", "DATE|DATETIME"); options and their values
- * are skipped.
- */
-static void usage_word(const char *usage, int i, char *out, size_t len)
-{
-	const char *p = usage + strcspn(usage, " ");
-	int n = -1;
-
-	for (;;) {
-		p += strspn(p, " ");
-		size_t w = strcspn(p, " ");
-		if (w == 0)
-			break;
-		if (strncmp(p, "--", 2) == 0 || strncmp(p, "[--", 3) == 0) {
-			p += w;
-			p += strspn(p, " ");
-			p += strcspn(p, " ");
-			continue;
-		}
-		if (++n == i) {
-			const char *b = p + (*p == '[');
-			size_t bl = (size_t)(p + w - b) - (p[w - 1] == ']');
-			snprintf(out, len, "argument %d (%.*s)", i + 1, (int)bl, b);
-			return;
-		}
-		p += w;
-	}
-	snprintf(out, len, "argument %d", i + 1);
-}
 
 /*
  * Text that is stored (names, notes, reasons, paths in the audit trail)
  * is shown later in terminals, where a control character acts instead of
  * showing: escape sequences, a carriage return over a table's cells.
- * None is taken, in any argument.
+ * None is taken, in any argument: NULL, or the refusal of the word S,
+ * named by option NAME or as positional argument I (NAME NULL).
  */
-static json_t *refuse_control(const char *s, const char *what)
+static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name,
+			      int i)
 {
 	unsigned cp;
 	long at = util_control_char(s, strlen(s), &cp);
+	char what[64];
+
 	if (at < 0)
 		return NULL;
+	if (name)
+		snprintf(what, sizeof(what), "%s", name);
+	else
+		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, cmd->pos[i].name);
 	return command_error("control-character",
 			     "%s holds the control character U+%04X (byte %ld); control characters "
 			     "are not accepted in any argument", what, cp, at + 1);
 }
 
 /*
- * Split and check LINE's form into A; NULL or an error answer.  BUF holds
- * 2 * (LEN + 1) bytes: a terminated copy of LINE, then its words.
+ * Split and check LINE's form: its words, a command of the table, the
+ * words on its slots (in A->cmd and W), no control character.  NULL or
+ * an error answer.  BUF holds 2 * (LEN + 1) bytes: a terminated copy of
+ * LINE, then its words.
  */
 static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
-		     const struct cmd **cmd)
+		     struct grammar_words *w)
 {
 	char *argv[COMMAND_MAX_ARGS], err[256];
 	int argc;
@@ -1178,53 +1187,51 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 		return command_error("usage", "%s", err);
 	if (argc == 0)
 		return command_error("usage", "empty request");
-	if ((*cmd = find_command(argv[0])) == NULL) {
+	memset(a, 0, sizeof(*a));
+	if ((a->cmd = grammar_find(argv[0])) == NULL) {
 		struct sbuf sb;
 		sbuf_init(&sb);
-		for (size_t i = 0; i < NCOMMANDS; i++)
-			sbuf_printf(&sb, "%s%s", i ? ", " : "", commands[i].name);
+		for (int i = 0; i < CMD_NCOMMANDS; i++)
+			sbuf_printf(&sb, "%s%s", i ? ", " : "",
+				    grammar_command((enum grammar_id)i)->name);
 		char eb[ECHO_MAX + 8];
 		json_t *e = command_error("unknown-command", "unknown command \"%s\"; commands: %s",
 					  echo(argv[0], eb, sizeof(eb)), sb.buf);
 		sbuf_free(&sb);
 		return e;
 	}
-	memset(a, 0, sizeof(*a));
-	for (int i = 1; i < argc; i++) {
-		if (strncmp(argv[i], "--", 2) == 0 && argv[i][2] != '\0') {
-			int k;
-			char *eq = strchr(argv[i], '=');
-			if (eq)
-				*eq = '\0';
-			for (k = 0; k < NOPTS && strcmp(argv[i], opt_names[k]) != 0; k++)
-				;
-			if (k == NOPTS || !((*cmd)->opts & (1u << k)))
-				return command_error("usage", "%s takes no option %s; usage: %s",
-						     (*cmd)->name, argv[i], (*cmd)->usage);
-			if (eq) {
-				a->opt[k] = eq + 1;
-			} else {
-				if (i + 1 >= argc)
-					return command_error("usage", "option %s needs a value; usage: %s",
-							     argv[i], (*cmd)->usage);
-				a->opt[k] = argv[++i];
-			}
-			continue;
-		}
-		a->pos[a->npos++] = argv[i];
-	}
-	if (a->npos < (*cmd)->min || a->npos > (*cmd)->max)
-		return command_error("usage", "%s: wrong number of arguments; usage: %s", (*cmd)->name,
-				     (*cmd)->usage);
+	if (grammar_assign(a->cmd, argc - 1, argv + 1, w, err, sizeof(err)) < 0)
+		return command_error("usage", "%s", err);
 	json_t *bad;
-	for (int k = 0; k < NOPTS; k++)
-		if (a->opt[k] && (bad = refuse_control(a->opt[k], opt_names[k])))
+	for (int k = 0; a->cmd->opt[k].name; k++)
+		if (w->opt[k] && (bad = refuse_control(w->opt[k], a->cmd, a->cmd->opt[k].name, k)))
 			return bad;
-	for (int i = 0; i < a->npos; i++) {
-		char what[64];
-		usage_word((*cmd)->usage, i, what, sizeof(what));
-		if ((bad = refuse_control(a->pos[i], what)))
+	for (int i = 0; i < w->npos; i++)
+		if ((bad = refuse_control(w->pos[i], a->cmd, NULL, i)))
 			return bad;
+	return NULL;
+}
+
+/*
+ * Resolve each slot's word of W into A by its type, in the order of the
+ * command's slots (positional, then options): NULL or the first refusal.
+ * A reason not given is one left empty.
+ */
+static json_t *resolve_all(const struct command_ctx *c, const struct grammar_words *w,
+			   struct args *a)
+{
+	const struct grammar_cmd *cmd = a->cmd;
+	json_t *err;
+
+	for (int i = 0; i < w->npos; i++)
+		if ((err = resolve(c, &cmd->pos[i], w->pos[i], a)))
+			return err;
+	for (int k = 0; cmd->opt[k].name; k++) {
+		const char *word = w->opt[k];
+		if (word == NULL && cmd->opt[k].optional)
+			continue;
+		if ((err = resolve(c, &cmd->opt[k], word ? word : "", a)))
+			return err;
 	}
 	return NULL;
 }
@@ -1234,22 +1241,14 @@ int command_check(const struct plan *plan, const char *line, size_t len, char *c
 {
 	char small[1024];
 	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
+	struct command_ctx c = { .plan = plan };
+	struct grammar_words w;
 	struct args a;
-	const struct cmd *cmd;
-	json_t *err = parse(line, len, buf, &a, &cmd);
-	int unit, row, occ;
+	json_t *err = parse(line, len, buf, &a, &w);
 
-	/* Names of units, rows and occurrences are known before anything runs. */
-	if (err == NULL && (strcmp(cmd->name, "submit") == 0 || strcmp(cmd->name, "record") == 0 ||
-			    strcmp(cmd->name, "metric") == 0 || strcmp(cmd->name, "explain") == 0 ||
-			    (strcmp(cmd->name, "status") == 0 && a.npos == 1)))
-		err = find_unit(plan, a.pos[0], &unit);
-	if (err == NULL && strcmp(cmd->name, "submit") == 0)
-		err = find_occ(plan, a.pos[1], &occ);
-	if (err == NULL && strcmp(cmd->name, "move") == 0)
-		err = find_occ(plan, a.pos[0], &occ);
-	if (err == NULL && (strcmp(cmd->name, "record") == 0 || strcmp(cmd->name, "metric") == 0))
-		err = find_row(plan, a.pos[1], &row);
+	/* Every argument the plan decides is known before anything runs. */
+	if (err == NULL)
+		err = resolve_all(&c, &w, &a);
 	if (buf != small)
 		free(buf);
 	if (err == NULL)
@@ -1283,57 +1282,62 @@ int command_audit(struct store *st, int64_t now, const char *actor, const char *
 	return rc;
 }
 
-json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
+/*
+ * Parse LINE, check that the actor may run its command at all, and
+ * resolve its arguments into A: NULL, or the answer that refuses it.
+ * BUF as for parse().
+ */
+static json_t *prepare(const struct command_ctx *c, const char *line, size_t len, char *buf,
+		       struct args *a)
 {
-	char small[1024];
-	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
-	struct args a;
-	const struct cmd *cmd = NULL;
-	json_t *answer = parse(line, len, buf, &a, &cmd);
+	struct grammar_words w;
+	json_t *err = parse(line, len, buf, a, &w);
 
-	if (answer)
-		goto done;
-	if ((cmd->access == CMD_ADMIN || cmd->access == CMD_ADMIN_READ) && !c->actor->admin) {
-		answer = command_error("permission-denied", "%s may not run %s (admins only)",
-				       c->actor->name, cmd->name);
-		goto done;
-	}
-	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c)) {
-		answer = command_error("permission-denied", "%s may not run %s (officers and admins only)",
-				       c->actor->name, cmd->name);
-		goto done;
-	}
-	if (cmd->access == CMD_ADMIN && !c->batch) {
-		/* An administrative action is audited whatever came of it. */
-		answer = cmd->run(c, &a);
+	if (err)
+		return err;
+	const struct grammar_cmd *cmd = a->cmd;
+	if ((cmd->access == CMD_ADMIN || cmd->access == CMD_ADMIN_READ) && !c->actor->admin)
+		return command_error("permission-denied", "%s may not run %s (admins only)",
+				     c->actor->name, cmd->name);
+	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c))
+		return command_error("permission-denied",
+				     "%s may not run %s (officers and admins only)", c->actor->name,
+				     cmd->name);
+	/* Only now the names: who may not run a command learns none from it. */
+	return resolve_all(c, &w, a);
+}
+
+/*
+ * Run the command prepared in A from LINE, as its access says: a read as
+ * it is; an administrative action, then its audit whatever came of it; a
+ * write in one transaction with its audit, or not at all.
+ */
+static json_t *run(struct command_ctx *c, const char *line, size_t len, struct args *a)
+{
+	const struct handler *h = &handlers[a->cmd->id];
+	json_t *answer;
+
+	/* A batch runs inside the caller's work (simulate's one transaction). */
+	assert(!c->batch || store_in_transaction(c->st));
+	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_ADMIN_READ)
+		return h->run(c, a);
+	if (a->cmd->access == CMD_ADMIN) {
+		answer = h->run(c, a);
 		char *text = request_text(line, len);
 		if (command_audit(c->st, c->now, c->actor->name, text, answer) < 0)
 			log_warnx("audit: cannot record \"%s\" by %s: %s", text, c->actor->name,
 				  store_errmsg(c->st));
 		free(text);
-		goto done;
+		return answer;
 	}
-	if (cmd->access != CMD_WRITE) {
-		answer = cmd->run(c, &a);
-		goto done;
-	}
-	/* A write (even a failed one, rolled back) changes what is kept. */
-	engine_touch(c->eng);
-	if (c->batch) {
-		answer = cmd->run(c, &a);
-		goto done;
-	}
-	int64_t changes = store_changes(c->st);
-	if (store_begin(c->st) < 0) {
-		answer = command_error("internal", "database: %s", store_errmsg(c->st));
-		goto done;
-	}
-	answer = cmd->run(c, &a);
+	if (engine_begin(c->eng) < 0)
+		return command_error("internal", "database: %s", store_errmsg(c->st));
+	answer = h->run(c, a);
 	int rc = is_error(answer) ? -1 : 0;
 	if (rc == 0) {
 		char *text = request_text(line, len);
 		rc = command_audit(c->st, c->now, c->actor->name, text, answer);
-		if (rc == 0 && (rc = store_commit(c->st)) == 0)
+		if (rc == 0 && (rc = engine_commit(c->eng)) == 0)
 			log_info("%s: %s", c->actor->name, text);
 		if (rc < 0) {
 			json_decref(answer);
@@ -1341,20 +1345,23 @@ json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
 		}
 		free(text);
 	}
-	if (rc < 0) {
-		/* store_commit rolls back itself when it fails. */
-		if (store_in_transaction(c->st))
-			store_rollback(c->st);
-		/* What the engine keeps of the store may have moved with what
-		 * was written and rolled back; a refusal wrote nothing. */
-		if (store_changes(c->st) != changes) {
-			if (engine_resync(c->eng) < 0)
-				log_warnx("engine: cannot re-read the store: %s", store_errmsg(c->st));
-			if (c->timeline_changed)
-				c->timeline_changed(c->hook_arg, -1);
-		}
-	}
-done:
+	/* What the engine keeps may have moved with what was rolled back. */
+	if (rc < 0 && engine_rollback(c->eng) > 0 && c->timeline_changed)
+		c->timeline_changed(c->hook_arg, -1);
+	if (rc == 0 && a->moved && c->timeline_changed)
+		c->timeline_changed(c->hook_arg, a->moved_unit);
+	return answer;
+}
+
+json_t *command_execute(struct command_ctx *c, const char *line, size_t len)
+{
+	char small[1024];
+	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
+	struct args a;
+	json_t *answer = prepare(c, line, len, buf, &a);
+
+	if (answer == NULL)
+		answer = run(c, line, len, &a);
 	if (buf != small)
 		free(buf);
 	return answer;
@@ -1365,12 +1372,12 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	char small[1024];
 	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
 	struct args a;
-	const struct cmd *cmd = NULL;
-	json_t *answer = parse(line, len, buf, &a, &cmd);
+	json_t *answer = prepare(c, line, len, buf, &a);
+	const struct handler *h = answer ? NULL : &handlers[a.cmd->id];
 
-	if (answer == NULL && cmd->text && cmd->access == CMD_READ) {
+	if (h && h->text && a.cmd->access == CMD_READ) {
 		size_t mark = out->len;
-		answer = cmd->text(c, &a, out);
+		answer = h->text(c, &a, out);
 		if (answer == NULL)
 			goto done;
 		out->len = mark;
@@ -1381,7 +1388,7 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 		}
 	}
 	if (answer == NULL)
-		answer = command_execute(c, line, len);
+		answer = run(c, line, len, &a);
 	char *text = report_dump(answer);
 	sbuf_puts(out, text);
 	free(text);

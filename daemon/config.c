@@ -516,82 +516,104 @@ static void load_reminders(struct loader *ld, const config_setting_t *root)
 			 "reminders.overdue: every \"%s\" is not a duration such as \"3d\"", every);
 }
 
+/* The dues a row's setting lists, in its order. */
+struct dues {
+	int32_t *days;
+	int64_t *ats; /* the instant of a date-time due, else INT64_MIN */
+	size_t n, days_cap, ats_cap;
+};
+
+static void dues_add(struct dues *d, int32_t day, int64_t at)
+{
+	util_reserve(&d->days, &d->days_cap, d->n + 1, sizeof(*d->days));
+	util_reserve(&d->ats, &d->ats_cap, d->n + 1, sizeof(*d->ats));
+	d->days[d->n] = day;
+	d->ats[d->n] = at;
+	d->n++;
+}
+
+/*
+ * One element E of a row's due into D: a recurrence's days (ALONE: the
+ * only element), a date-time, or a day of the plan year.
+ */
+static void load_due_one(struct loader *ld, const config_setting_t *e, const char *what,
+			 bool alone, struct dues *d)
+{
+	struct plan *p = ld->p;
+	const char *txt = config_setting_get_string(e);
+	int32_t *exp = NULL, day;
+	int64_t at = INT64_MIN;
+
+	if (txt == NULL) {
+		error_at(ld, e, "%s must hold strings", what);
+		return;
+	}
+	int k = calendar_expand(&p->cal, txt, &exp);
+	if (k >= 0) {
+		if (!alone) {
+			error_at(ld, e, "%s: \"%s\" cannot stand in a list", what, txt);
+			free(exp);
+			return;
+		}
+		for (int j = 0; j < k; j++)
+			dues_add(d, exp[j], INT64_MIN);
+		free(exp);
+		if (k == 0)
+			warn_at(ld, e, "%s: \"%s\" has no occurrence while the plan is in force",
+				what, txt);
+		return;
+	}
+	if (strchr(txt, 'T')) {
+		if (calendar_parse_instant(txt, true, &at) < 0) {
+			error_at(ld, e,
+				 "%s: bad date-time \"%s\" (expected e.g. "
+				 "2020-09-15T18:00:00+08:00)", what, txt);
+			return;
+		}
+		day = calendar_day_of(at, NULL);
+		if (!calendar_in_year(&p->cal, day)) {
+			error_at(ld, e, "%s: \"%s\" is outside the plan year %d", what, txt,
+				 p->year);
+			return;
+		}
+	} else if (strncmp(txt, "quarterly", 9) == 0 || strncmp(txt, "monthly", 7) == 0) {
+		error_at(ld, e, "%s: bad recurrence \"%s\" (expected quarterly:DD or monthly:DD)",
+			 what, txt);
+		return;
+	} else if (day_of(ld, e, what, txt, &day) < 0) {
+		return;
+	}
+	if (day < p->cal.first_day || day > p->cal.last_day)
+		warn_at(ld, e, "%s: \"%s\" falls outside the period in force", what, txt);
+	dues_add(d, day, at);
+}
+
 /* Append the occurrences of DUE (a setting of row R) to the plan. */
 static void load_due(struct loader *ld, const config_setting_t *due, int row, enum occ_type type)
 {
 	struct plan *p = ld->p;
-	const struct plan_row *r = &p->rows[row];
-	int32_t *days = NULL;
-	size_t ndays = 0, cap = 0;
-	int64_t *ats = NULL; /* for date-time dues */
+	struct dues d = { 0 };
 	char what[128];
+	int t = config_setting_type(due);
 
-	snprintf(what, sizeof(what), "row %s: due", r->id);
-	int n = config_setting_type(due) == CONFIG_TYPE_STRING ? 1 : config_setting_length(due);
-	if (config_setting_type(due) != CONFIG_TYPE_STRING &&
-	    config_setting_type(due) != CONFIG_TYPE_ARRAY && config_setting_type(due) != CONFIG_TYPE_LIST) {
+	snprintf(what, sizeof(what), "row %s: due", p->rows[row].id);
+	if (t != CONFIG_TYPE_STRING && t != CONFIG_TYPE_ARRAY && t != CONFIG_TYPE_LIST) {
 		error_at(ld, due, "%s must be a string or a list of strings", what);
 		return;
 	}
+	int n = t == CONFIG_TYPE_STRING ? 1 : config_setting_length(due);
 	for (int i = 0; i < n; i++) {
 		const config_setting_t *e =
-			config_setting_type(due) == CONFIG_TYPE_STRING ? due : config_setting_get_elem(due, (unsigned)i);
-		const char *txt = config_setting_get_string(e);
-		int32_t *exp = NULL, d;
-		int64_t at = 0;
-		if (txt == NULL) {
-			error_at(ld, e, "%s must hold strings", what);
-			continue;
-		}
-		int k = calendar_expand(&p->cal, txt, &exp);
-		if (k >= 0) {
-			if (n > 1) {
-				error_at(ld, e, "%s: \"%s\" cannot stand in a list", what, txt);
-				free(exp);
-				continue;
-			}
-			for (int j = 0; j < k; j++) {
-				util_reserve(&days, &cap, ndays + 1, sizeof(*days));
-				days[ndays++] = exp[j];
-			}
-			free(exp);
-			if (k == 0)
-				warn_at(ld, e, "%s: \"%s\" has no occurrence while the plan is in force", what, txt);
-			continue;
-		}
-		if (strchr(txt, 'T')) {
-			if (calendar_parse_instant(txt, true, &at) < 0) {
-				error_at(ld, e, "%s: bad date-time \"%s\" (expected e.g. 2020-09-15T18:00:00+08:00)",
-					 what, txt);
-				continue;
-			}
-			d = calendar_day_of(at, NULL);
-			if (d < p->cal.year_first || d >= calendar_days_from_civil(p->year + 1, 1, 1)) {
-				error_at(ld, e, "%s: \"%s\" is outside the plan year %d", what, txt, p->year);
-				continue;
-			}
-		} else if (strncmp(txt, "quarterly", 9) == 0 || strncmp(txt, "monthly", 7) == 0) {
-			error_at(ld, e, "%s: bad recurrence \"%s\" (expected quarterly:DD or monthly:DD)", what, txt);
-			continue;
-		} else if (day_of(ld, e, what, txt, &d) < 0) {
-			continue;
-		}
-		if (d < p->cal.first_day || d > p->cal.last_day)
-			warn_at(ld, e, "%s: \"%s\" falls outside the period in force", what, txt);
-		util_reserve(&days, &cap, ndays + 1, sizeof(*days));
-		size_t acap = cap;
-		ats = xrealloc(ats, acap * sizeof(*ats));
-		days[ndays] = d;
-		ats[ndays] = strchr(txt, 'T') ? at : INT64_MIN;
-		ndays++;
+			t == CONFIG_TYPE_STRING ? due : config_setting_get_elem(due, (unsigned)i);
+		load_due_one(ld, e, what, n == 1, &d);
 	}
-	for (size_t i = 0; i < ndays; i++) {
+	for (size_t i = 0; i < d.n; i++) {
 		struct plan_occ o = { .row = row, .type = type };
-		o.sched.due_day = days[i];
-		o.sched.timed = ats && ats[i] != INT64_MIN;
-		o.sched.due_at = o.sched.timed ? ats[i] : 0;
+		o.sched.due_day = d.days[i];
+		o.sched.timed = d.ats[i] != INT64_MIN;
+		o.sched.due_at = o.sched.timed ? d.ats[i] : 0;
 		for (size_t j = 0; j < i; j++)
-			if (days[j] == days[i]) {
+			if (d.days[j] == d.days[i]) {
 				error_at(ld, due, "%s: two occurrences on the same day", what);
 				break;
 			}
@@ -600,8 +622,8 @@ static void load_due(struct loader *ld, const config_setting_t *due, int row, en
 		calendar_schedule(&p->cal, &o.sched);
 		p->occs[p->noccs++] = o;
 	}
-	free(days);
-	free(ats);
+	free(d.days);
+	free(d.ats);
 }
 
 static void load_kinds(struct loader *ld, const config_setting_t *g, struct plan_row *r, bool award)
@@ -766,6 +788,94 @@ static bool deduction_without_amount(const char *text)
 	return false;
 }
 
+/* Row R's columns from E: 序号, category, department, 分值, the texts. */
+static void load_row_columns(struct loader *ld, const config_setting_t *e, struct plan_row *r,
+			     const char *what)
+{
+	struct plan *p = ld->p;
+	const config_setting_t *seq = member(e, "seq");
+
+	if (seq && config_setting_type(seq) == CONFIG_TYPE_INT)
+		r->seq = xasprintf("%d", config_setting_get_int(seq));
+	else
+		r->seq = dup_or_null(get_string(ld, e, what, "seq", ""));
+	if (r->seq && r->seq[0] == '\0') {
+		free(r->seq);
+		r->seq = NULL;
+	}
+	r->annex_category = xstrdup(get_string(ld, e, what, "annex_category", "") ?: "");
+	const char *cat = get_string(ld, e, what, "category", NULL);
+	if (cat && (r->category = plan_category_find(p, cat)) < 0)
+		error_at(ld, member(e, "category"), "%s: unknown category \"%s\"", what, cat);
+	const char *dept = get_string(ld, e, what, "department", NULL);
+	if (dept && (r->dept = plan_dept_find(p, dept)) < 0)
+		error_at(ld, member(e, "department"), "%s: unknown department \"%s\"", what, dept);
+	get_points(ld, e, what, "max", true, &r->max);
+	r->content = xstrdup(get_string(ld, e, what, "content", NULL) ?: "");
+	r->time_node = xstrdup(get_string(ld, e, what, "time_node", "") ?: "");
+	r->standard = xstrdup(get_string(ld, e, what, "standard", NULL) ?: "");
+	r->scoring = xstrdup(get_string(ld, e, what, "scoring", NULL) ?: "");
+	r->earn = get_bool(ld, e, what, "earn", false);
+}
+
+/*
+ * Row IDX's time node from E: a deadline (its due, late and missing
+ * points) or a record node (its due), and their occurrences.
+ */
+static void load_row_node(struct loader *ld, const config_setting_t *e, int idx, const char *what)
+{
+	struct plan *p = ld->p;
+	struct plan_row *r = &p->rows[idx];
+	const config_setting_t *dl = get_group(ld, e, what, "deadline", false);
+	const config_setting_t *rec = get_group(ld, e, what, "record", false);
+
+	r->occ_first = p->noccs;
+	if (dl && rec)
+		error_at(ld, rec, "%s: a row has either a deadline or a record node, not both", what);
+	if (dl) {
+		static const char *const dkeys[] = { "due", "late", "missing", NULL };
+		char dwhat[128];
+		snprintf(dwhat, sizeof(dwhat), "row %s: deadline", r->id);
+		check_keys(ld, dl, dwhat, dkeys);
+		r->has_deadline = true;
+		get_points(ld, dl, dwhat, "late", true, &r->late);
+		if (get_points(ld, dl, dwhat, "missing", false, &r->missing) < 0 &&
+		    member(dl, "missing") == NULL)
+			r->missing = -1; /* filled from missing_default */
+		const config_setting_t *due = member(dl, "due");
+		if (due == NULL)
+			error_at(ld, dl, "%s: missing setting \"due\"", dwhat);
+		else
+			load_due(ld, due, idx, OCC_DEADLINE);
+	} else if (rec) {
+		static const char *const rkeys[] = { "due", NULL };
+		check_keys(ld, rec, what, rkeys);
+		const config_setting_t *due = member(rec, "due");
+		if (due == NULL)
+			error_at(ld, rec, "%s: record: missing setting \"due\"", what);
+		else
+			load_due(ld, due, idx, OCC_RECORD);
+	}
+	r->nocc = p->noccs - r->occ_first;
+}
+
+/* The seed's own inconsistencies in row R's texts (E), as warnings. */
+static void check_row_texts(struct loader *ld, const config_setting_t *e, const struct plan_row *r)
+{
+	int64_t stated = stated_max(r->standard);
+	if (stated >= 0 && stated != r->max) {
+		char a[32], b[32];
+		util_format_fixed(stated, 2, a, sizeof(a));
+		util_format_fixed(r->max, 2, b, sizeof(b));
+		warn_at(ld, member(e, "standard"),
+			"row %s: the text says 满分%s分 but the 分值 column (max) is %s; %s is used", r->id,
+			a, b, b);
+	}
+	if (deduction_without_amount(r->scoring))
+		warn_at(ld, member(e, "scoring"),
+			"row %s: the scoring text names a deduction (扣) without its amount", r->id);
+}
+
 static void load_row(struct loader *ld, const config_setting_t *e, int idx)
 {
 	static const char *const keys[] = { "id", "seq", "annex_category", "category", "department",
@@ -789,75 +899,13 @@ static void load_row(struct loader *ld, const config_setting_t *e, int idx)
 	check_keys(ld, e, what, keys);
 	if (id && plan_row_find(p, id) != idx)
 		error_at(ld, member(e, "id"), "duplicate row id \"%s\"", id);
-	const config_setting_t *seq = member(e, "seq");
-	if (seq && config_setting_type(seq) == CONFIG_TYPE_INT)
-		r->seq = xasprintf("%d", config_setting_get_int(seq));
-	else
-		r->seq = dup_or_null(get_string(ld, e, what, "seq", ""));
-	if (r->seq && r->seq[0] == '\0') {
-		free(r->seq);
-		r->seq = NULL;
-	}
-	r->annex_category = xstrdup(get_string(ld, e, what, "annex_category", "") ?: "");
-	const char *cat = get_string(ld, e, what, "category", NULL);
-	if (cat && (r->category = plan_category_find(p, cat)) < 0)
-		error_at(ld, member(e, "category"), "%s: unknown category \"%s\"", what, cat);
-	const char *dept = get_string(ld, e, what, "department", NULL);
-	if (dept && (r->dept = plan_dept_find(p, dept)) < 0)
-		error_at(ld, member(e, "department"), "%s: unknown department \"%s\"", what, dept);
-	get_points(ld, e, what, "max", true, &r->max);
-	r->content = xstrdup(get_string(ld, e, what, "content", NULL) ?: "");
-	r->time_node = xstrdup(get_string(ld, e, what, "time_node", "") ?: "");
-	r->standard = xstrdup(get_string(ld, e, what, "standard", NULL) ?: "");
-	r->scoring = xstrdup(get_string(ld, e, what, "scoring", NULL) ?: "");
-	r->earn = get_bool(ld, e, what, "earn", false);
-
-	const config_setting_t *dl = get_group(ld, e, what, "deadline", false);
-	const config_setting_t *rec = get_group(ld, e, what, "record", false);
-	r->occ_first = p->noccs;
-	if (dl && rec)
-		error_at(ld, rec, "%s: a row has either a deadline or a record node, not both", what);
-	if (dl) {
-		static const char *const dkeys[] = { "due", "late", "missing", NULL };
-		char dwhat[128];
-		snprintf(dwhat, sizeof(dwhat), "row %s: deadline", r->id);
-		check_keys(ld, dl, dwhat, dkeys);
-		r->has_deadline = true;
-		get_points(ld, dl, dwhat, "late", true, &r->late);
-		if (get_points(ld, dl, dwhat, "missing", false, &r->missing) < 0 && member(dl, "missing") == NULL)
-			r->missing = -1; /* filled from missing_default */
-		const config_setting_t *due = member(dl, "due");
-		if (due == NULL)
-			error_at(ld, dl, "%s: missing setting \"due\"", dwhat);
-		else
-			load_due(ld, due, idx, OCC_DEADLINE);
-	} else if (rec) {
-		static const char *const rkeys[] = { "due", NULL };
-		check_keys(ld, rec, what, rkeys);
-		const config_setting_t *due = member(rec, "due");
-		if (due == NULL)
-			error_at(ld, rec, "%s: record: missing setting \"due\"", what);
-		else
-			load_due(ld, due, idx, OCC_RECORD);
-	}
-	r->nocc = p->noccs - r->occ_first;
+	load_row_columns(ld, e, r, what);
+	load_row_node(ld, e, idx, what);
 	load_kinds(ld, e, r, false);
 	load_kinds(ld, e, r, true);
 	load_thresholds(ld, e, r);
 	load_ranking(ld, e, r);
-
-	int64_t stated = stated_max(r->standard);
-	if (stated >= 0 && stated != r->max) {
-		char a[32], b[32];
-		util_format_fixed(stated, 2, a, sizeof(a));
-		util_format_fixed(r->max, 2, b, sizeof(b));
-		warn_at(ld, member(e, "standard"),
-			"row %s: the text says 满分%s分 but the 分值 column (max) is %s; %s is used", r->id,
-			a, b, b);
-	}
-	if (deduction_without_amount(r->scoring))
-		warn_at(ld, member(e, "scoring"),
-			"row %s: the scoring text names a deduction (扣) without its amount", r->id);
+	check_row_texts(ld, e, r);
 }
 
 static void load_rows(struct loader *ld, const config_setting_t *plan, const char *missing_default)

@@ -5,6 +5,8 @@
  * single unit gets its own entries scoped to that unit, and the
  * occurrence's shared entries skip it.
  */
+#include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,11 +69,16 @@ struct engine {
 	size_t nsnaps;
 	struct digest *digs;
 	size_t ndigs, digs_cap;
-	int *dig_of;            /* [unit * 4 + kind] -> digest, or -1 */
+	int *dig_of;            /* [unit * SLOT_NKINDS + kind] -> digest, or -1 */
 	int *dept_dig;          /* [dept] -> digest, or -1 */
 	struct score_table current; /* see engine_current() */
 	bool current_valid;
+	bool batch;             /* see engine_set_batch() */
+	int64_t txn_changes;    /* the store's change count at engine_begin() */
 };
+
+static int resync(struct engine *e);
+static void touch(struct engine *e);
 
 const char *engine_state_name(enum occ_state s)
 {
@@ -189,7 +196,8 @@ const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf,
 	return e->sched_text[occ];
 }
 
-int engine_reschedule(struct engine *e)
+/* Re-read the moves from the store and rebuild the timeline. */
+static int reschedule(struct engine *e)
 {
 	const struct plan *p = e->plan;
 
@@ -246,14 +254,16 @@ int64_t engine_first_submission(const struct engine *e, int unit, int occ)
 	return e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
 }
 
-void engine_note_submission(struct engine *e, int unit, int occ, int64_t at)
+/* UNIT submitted OCC at AT (recorded in the store). */
+static void note_submission(struct engine *e, int unit, int occ, int64_t at)
 {
 	int64_t *f = &e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
 	if (at < *f)
 		*f = at;
 }
 
-int engine_forget_submission(struct engine *e, int unit, int occ)
+/* One of UNIT's submissions of OCC was voided: ask the store again.  0 or -1. */
+static int forget_submission(struct engine *e, int unit, int occ)
 {
 	int64_t first = store_first_submission(e->st, unit, e->plan->occs[occ].name);
 	if (first == INT64_MIN)
@@ -278,12 +288,16 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
 	return 0;
 }
 
-int engine_resync(struct engine *e)
+/*
+ * Re-read everything the engine keeps of the store (moves, first
+ * submissions): at the start, and after a transaction was rolled back.
+ */
+static int resync(struct engine *e)
 {
 	size_t n = e->plan->nunits * e->plan->noccs;
 	int64_t *keep = e->first_sub;
 
-	engine_touch(e);
+	touch(e);
 	/* Read into a new table: a failed read must not look like "nobody
 	 * submitted", which the next deadline would turn into deductions. */
 	e->first_sub = xmalloc((n + 1) * sizeof(*e->first_sub));
@@ -295,7 +309,7 @@ int engine_resync(struct engine *e)
 		return -1;
 	}
 	free(keep);
-	return engine_reschedule(e);
+	return reschedule(e);
 }
 
 struct engine *engine_new(const struct plan *plan, struct store *st, const struct engine_sink *sink,
@@ -311,8 +325,8 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	e->sched_text = xcalloc(plan->noccs + 1, sizeof(*e->sched_text));
 	e->mark = xcalloc(plan->nunits + 1, 1);
 	e->excluded = xcalloc(plan->nunits + 1, 1);
-	e->dig_of = xmalloc((plan->nunits * 4 + 1) * sizeof(int));
-	for (size_t i = 0; i < plan->nunits * 4; i++)
+	e->dig_of = xmalloc((plan->nunits * SLOT_NKINDS + 1) * sizeof(int));
+	for (size_t i = 0; i < plan->nunits * SLOT_NKINDS; i++)
 		e->dig_of[i] = -1;
 	e->dept_dig = xmalloc((plan->ndepts + 1) * sizeof(int));
 	for (size_t i = 0; i < plan->ndepts; i++)
@@ -323,18 +337,23 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	}
 	if (e->hwm == INT64_MIN)
 		e->hwm = start - 1;
-	if (engine_resync(e) < 0) {
+	if (resync(e) < 0) {
 		engine_free(e);
 		return NULL;
 	}
 	return e;
 }
 
+void engine_set_batch(struct engine *e)
+{
+	e->batch = true;
+}
+
 void engine_free(struct engine *e)
 {
 	if (e == NULL)
 		return;
-	engine_touch(e);
+	touch(e);
 	for (size_t i = 0; i < e->digs_cap; i++) {
 		free(e->digs[i].occs);
 		free(e->digs[i].slots);
@@ -429,16 +448,8 @@ static void auto_key(const struct engine *e, char *buf, size_t len, const char *
 	strcat(buf, p);
 }
 
-enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first)
-{
-	int64_t sub = engine_first_submission(e, unit, occ);
-
-	if (first)
-		*first = sub;
-	return engine_state_at(engine_schedule(e, occ, unit), sub, now);
-}
-
-enum occ_state engine_state_at(const struct schedule *s, int64_t sub, int64_t now)
+/* The state at NOW of an occurrence scheduled S whose first submission is SUB. */
+static enum occ_state state_at(const struct schedule *s, int64_t sub, int64_t now)
 {
 	if (sub != INT64_MAX && sub <= now) {
 		if (sub < s->deadline)
@@ -450,15 +461,37 @@ enum occ_state engine_state_at(const struct schedule *s, int64_t sub, int64_t no
 	return now >= s->deadline ? OCC_OVERDUE : OCC_PENDING;
 }
 
+enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first)
+{
+	int64_t sub = engine_first_submission(e, unit, occ);
+
+	if (first)
+		*first = sub;
+	return state_at(engine_schedule(e, occ, unit), sub, now);
+}
+
 /* Look the first submission up (for reconcile's SUB). */
 #define SUB_LOOKUP INT64_MIN
 
+/* How reconcile() runs. */
+#define RECONCILE_REPORT (1 << 0)      /* a new deduction goes to the sink */
+#define RECONCILE_AT_DEADLINE (1 << 1) /* the occurrence's own deadline: nothing applied yet */
 /*
- * The reconciler behind every deadline change.  SUB is the first valid
- * submission when the caller knows it (INT64_MAX: none), else SUB_LOOKUP.
+ * Only the submissions changed, not the schedule: before its deadline an
+ * occurrence has nothing applied to leave (a move past NOW, which voids
+ * what was, reconciles without it).
+ */
+#define RECONCILE_QUICK (1 << 2)
+
+/*
+ * The reconciler behind every deadline change: bring UNIT's automatic
+ * deadline entry for OCC in line with its submissions, schedule and NOW,
+ * WHY explaining a replaced entry.  SUB is the first valid submission
+ * when the caller knows it (INT64_MAX: none), else SUB_LOOKUP.  FLAGS
+ * are RECONCILE_*.  Inside the caller's transaction.
  */
 static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t sub,
-		     const char *why, bool report, bool at_deadline, bool quick)
+		     const char *why, unsigned flags)
 {
 	const struct plan_occ *o = &e->plan->occs[occ];
 	const struct plan_row *r = &e->plan->rows[o->row];
@@ -467,6 +500,7 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 	int64_t pts = 0;
 	char key[160];
 
+	assert(store_in_transaction(e->st));
 	if (o->type != OCC_DEADLINE)
 		return 0;
 	if (sub == SUB_LOOKUP)
@@ -482,15 +516,14 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 	pts = want == ENTRY_LATE ? r->late : want == ENTRY_MISSING ? r->missing : 0;
 	if (pts == 0)
 		want = 0;
-	/* Before its deadline nothing is applied to an occurrence (a move past
-	 * NOW reconciles with QUICK false and voids what was). */
-	if (quick && want == 0 && now < s->deadline)
+	if ((flags & RECONCILE_QUICK) && want == 0 && now < s->deadline)
 		return 0;
 	auto_key(e, key, sizeof(key), "dl", unit, o->name, 0);
 	int64_t old = 0, id = 0;
 	/* At its own deadline an occurrence has nothing applied yet: the
 	 * deadline phase runs before the close phase of the same instant. */
-	if (!at_deadline && store_auto_void(e->st, key, want, now, why, &old) < 0)
+	if (!(flags & RECONCILE_AT_DEADLINE) &&
+	    store_auto_void(e->st, key, want, now, why, &old) < 0)
 		return -1;
 	if (want == 0)
 		return 0;
@@ -503,24 +536,13 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 	int rc = store_auto_add(e->st, &en, &id);
 	if (rc < 0)
 		return -1;
-	if (rc == 1 && report) {
+	if (rc == 1 && (flags & RECONCILE_REPORT)) {
 		util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
 		e->deds[e->ndeds++] = (struct deduction){ .at = now, .unit = unit, .row = o->row,
 							  .occ = occ, .type = want, .points = -pts,
 							  .entry = id, .replaces = old };
 	}
 	return 0;
-}
-
-int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why)
-{
-	return reconcile(e, unit, occ, now, SUB_LOOKUP, why, false, false, false);
-}
-
-int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int64_t first,
-			   const char *why)
-{
-	return reconcile(e, unit, occ, now, first, why, false, false, true);
 }
 
 int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t now)
@@ -537,19 +559,25 @@ int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t
 			continue;
 		for (size_t u = 0; rc == 0 && u < p->nunits; u++)
 			rc = reconcile(e, (int)u, (int)i, now, SUB_LOOKUP, "the plan's schedule changed",
-				       false, false, false);
+				       0);
 	}
 	if (rc == 0)
 		rc = store_commit(e->st);
 	else
 		store_rollback(e->st);
-	engine_touch(e);
+	touch(e);
 	return rc;
 }
 
-int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now)
+/*
+ * Bring UNIT's threshold awards in line with its latest metrics at NOW.
+ * Inside the caller's transaction.
+ */
+static int reconcile_thresholds(struct engine *e, int unit, int64_t now)
 {
 	const struct plan *p = e->plan;
+
+	assert(store_in_transaction(e->st));
 
 	for (size_t ri = 0; ri < p->nrows; ri++) {
 		const struct plan_row *r = &p->rows[ri];
@@ -603,13 +631,15 @@ static int fire_deadline(struct engine *e, const struct tl_entry *t)
 	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
 	int64_t before = t->phase == PH_DEADLINE ? s->deadline : s->close;
 	const char *why = t->phase == PH_DEADLINE ? "deadline passed" : "replaced by missing at close";
+	/* At the deadline, the units concerned have submitted nothing yet. */
+	int64_t sub = t->phase == PH_DEADLINE ? INT64_MAX : SUB_LOOKUP;
+	unsigned flags = RECONCILE_REPORT | (t->phase == PH_DEADLINE ? RECONCILE_AT_DEADLINE : 0);
 
 	scope_of(e, t);
 	engine_submitted(e, t->occ, before, e->mark);
 	for (size_t u = 0; u < e->plan->nunits; u++)
 		if (!e->excluded[u] && !e->mark[u] &&
-		    reconcile(e, (int)u, t->occ, t->at, t->phase == PH_DEADLINE ? INT64_MAX : SUB_LOOKUP,
-			      why, true, t->phase == PH_DEADLINE, false) < 0)
+		    reconcile(e, (int)u, t->occ, t->at, sub, why, flags) < 0)
 			return -1;
 	return 0;
 }
@@ -680,7 +710,8 @@ const struct score_table *engine_current(struct engine *e)
 	return &e->current;
 }
 
-void engine_touch(struct engine *e)
+/* Something was written: forget the kept scores. */
+static void touch(struct engine *e)
 {
 	if (e->current_valid)
 		score_free(&e->current);
@@ -722,7 +753,7 @@ static int fire_snapshot(struct engine *e, const struct tl_entry *t, int64_t now
 
 static struct digest *digest_for(struct engine *e, int unit, int dept, enum slot_kind kind)
 {
-	int *slot = unit >= 0 ? &e->dig_of[(size_t)unit * 4 + kind] : &e->dept_dig[dept];
+	int *slot = unit >= 0 ? &e->dig_of[(size_t)unit * SLOT_NKINDS + kind] : &e->dept_dig[dept];
 	if (*slot < 0) {
 		size_t old = e->digs_cap;
 		util_reserve(&e->digs, &e->digs_cap, e->ndigs + 1, sizeof(*e->digs));
@@ -775,19 +806,30 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 	return 0;
 }
 
-/* The digest being sorted; flush() runs on the loop only. */
-static const struct engine *sort_engine;
-
-static int sort_unit; /* whose schedules order the digest (-1: the shared ones) */
-
-static int cmp_digest_occ(const void *a, const void *b)
+/*
+ * Whether occurrence X comes after Y in a digest for UNIT (-1: a
+ * department's): by due day on UNIT's own schedules, then in plan order.
+ */
+static bool digest_after(const struct engine *e, int unit, int x, int y)
 {
-	int x = *(const int *)a, y = *(const int *)b;
-	int32_t dx = engine_schedule(sort_engine, x, sort_unit)->due_day;
-	int32_t dy = engine_schedule(sort_engine, y, sort_unit)->due_day;
-	if (dx != dy)
-		return dx < dy ? -1 : 1;
-	return x < y ? -1 : x > y;
+	int32_t dx = engine_schedule(e, x, unit)->due_day;
+	int32_t dy = engine_schedule(e, y, unit)->due_day;
+	return dx != dy ? dx > dy : x > y;
+}
+
+/* Order D's occurrences, and their slot keys with them (a few: by insertion). */
+static void digest_sort(const struct engine *e, struct digest *d)
+{
+	for (size_t a = 1; a < d->n; a++)
+		for (size_t b = a;
+		     b > 0 && digest_after(e, d->unit, d->occs[b - 1], d->occs[b]); b--) {
+			int to = d->occs[b];
+			const char *ts = d->slots[b];
+			d->occs[b] = d->occs[b - 1];
+			d->slots[b] = d->slots[b - 1];
+			d->occs[b - 1] = to;
+			d->slots[b - 1] = ts;
+		}
 }
 
 static struct reminder reminder_of(const struct engine *e, const struct digest *d, int64_t at)
@@ -806,19 +848,10 @@ static struct reminder reminder_of(const struct engine *e, const struct digest *
  */
 static int enqueue(struct engine *e, int64_t at)
 {
-	sort_engine = e;
+	assert(store_in_transaction(e->st));
 	for (size_t i = 0; i < e->ndigs; i++) {
 		struct digest *d = &e->digs[i];
-		sort_unit = d->unit;
-		for (size_t a = 1; a < d->n; a++)
-			for (size_t b = a; b > 0 && cmp_digest_occ(&d->occs[b - 1], &d->occs[b]) > 0; b--) {
-				int to = d->occs[b];
-				const char *ts = d->slots[b];
-				d->occs[b] = d->occs[b - 1];
-				d->slots[b] = d->slots[b - 1];
-				d->occs[b - 1] = to;
-				d->slots[b - 1] = ts;
-			}
+		digest_sort(e, d);
 		struct reminder r = reminder_of(e, d, at);
 		if (e->sink.enqueue && e->sink.enqueue(e->sink.arg, &r) < 0)
 			return -1;
@@ -860,7 +893,7 @@ static void flush(struct engine *e, int64_t at)
 		if (e->sink.reminder)
 			e->sink.reminder(e->sink.arg, &r);
 		if (d->unit >= 0)
-			e->dig_of[(size_t)d->unit * 4 + d->kind] = -1;
+			e->dig_of[(size_t)d->unit * SLOT_NKINDS + d->kind] = -1;
 		else
 			e->dept_dig[d->dept] = -1;
 	}
@@ -873,7 +906,7 @@ static void discard(struct engine *e)
 		score_free(&e->snaps[i].t);
 	for (size_t i = 0; i < e->ndigs; i++) {
 		if (e->digs[i].unit >= 0)
-			e->dig_of[(size_t)e->digs[i].unit * 4 + e->digs[i].kind] = -1;
+			e->dig_of[(size_t)e->digs[i].unit * SLOT_NKINDS + e->digs[i].kind] = -1;
 		else
 			e->dept_dig[e->digs[i].dept] = -1;
 	}
@@ -922,10 +955,271 @@ int engine_run(struct engine *e, int64_t now)
 			return -1;
 		}
 		e->hwm = at;
-		engine_touch(e);
+		touch(e);
 		flush(e, at);
 		if (e->sink.progress)
 			e->sink.progress(e->sink.arg, at);
 	}
 	return 0;
+}
+
+/* ---- the writes ---------------------------------------------------------- */
+
+const char *engine_errcode_name(enum engine_errcode code)
+{
+	switch (code) {
+	case ENGINE_EINTERNAL:
+		return "internal";
+	case ENGINE_EBADTIME:
+		return "bad-time";
+	case ENGINE_EBADDATE:
+		return "bad-date";
+	case ENGINE_ENOTSUBMITTABLE:
+		return "not-submittable";
+	case ENGINE_ENOTFOUND:
+		return "not-found";
+	case ENGINE_ECONFLICT:
+		return "conflict";
+	}
+	return "internal";
+}
+
+static int refuse(struct engine_error *err, enum engine_errcode code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* Fill ERR with CODE and the message; -1. */
+static int refuse(struct engine_error *err, enum engine_errcode code, const char *fmt, ...)
+{
+	va_list ap;
+
+	err->code = code;
+	va_start(ap, fmt);
+	vsnprintf(err->msg, sizeof(err->msg), fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The database failed: "internal", with its message; -1. */
+static int failed(struct engine *e, struct engine_error *err)
+{
+	return refuse(err, ENGINE_EINTERNAL, "database: %s", store_errmsg(e->st));
+}
+
+/*
+ * An operation's own transaction: nested in the caller's when there is
+ * one, none in batch (the caller's one transaction holds everything).
+ * A write, even one rolled back, changes what is kept.
+ */
+static int op_begin(struct engine *e, struct engine_error *err)
+{
+	touch(e);
+	if (e->batch) {
+		assert(store_in_transaction(e->st));
+		return 0;
+	}
+	return store_begin(e->st) < 0 ? failed(e, err) : 0;
+}
+
+/*
+ * End the operation begun by op_begin() with RC: commit, or roll back
+ * and re-read what the engine keeps (the failure's message in ERR
+ * stays).  RC, or -1 when the commit fails.
+ */
+static int op_end(struct engine *e, int rc, struct engine_error *err)
+{
+	if (e->batch)
+		return rc;
+	if (rc == 0 && store_commit(e->st) < 0)
+		rc = failed(e, err); /* store_commit() rolled back */
+	else if (rc < 0)
+		store_rollback(e->st);
+	if (rc < 0 && resync(e) < 0)
+		log_warnx("engine: cannot re-read the store: %s", store_errmsg(e->st));
+	return rc;
+}
+
+int engine_begin(struct engine *e)
+{
+	e->txn_changes = store_changes(e->st);
+	return store_begin(e->st);
+}
+
+int engine_commit(struct engine *e)
+{
+	return store_commit(e->st);
+}
+
+int engine_rollback(struct engine *e)
+{
+	/* store_commit() rolls back itself when it fails. */
+	if (store_in_transaction(e->st))
+		store_rollback(e->st);
+	/* A refusal wrote nothing: nothing kept can have moved. */
+	if (store_changes(e->st) == e->txn_changes)
+		return 0;
+	if (resync(e) < 0) {
+		log_warnx("engine: cannot re-read the store: %s", store_errmsg(e->st));
+		return -1;
+	}
+	return 1;
+}
+
+/* The entry of BY at NOW for UNIT and row R (the caller sets the rest). */
+static struct entry entry_of(const struct plan_row *r, int unit, enum entry_type type,
+			     const char *by, int64_t now)
+{
+	struct entry en = { .unit = unit, .type = type, .bucket = -1, .at = now,
+			    .recorded_at = now };
+	util_strlcpy(en.row, r->id, sizeof(en.row));
+	util_strlcpy(en.actor, by, sizeof(en.actor));
+	return en;
+}
+
+int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note,
+		  const char *by, int64_t now, struct engine_submission *out,
+		  struct engine_error *err)
+{
+	const struct plan *p = e->plan;
+	const struct plan_occ *o = &p->occs[occ];
+	const struct plan_row *r = &p->rows[o->row];
+	char when[40], then[40];
+
+	if (o->type != OCC_DEADLINE)
+		return refuse(err, ENGINE_ENOTSUBMITTABLE,
+			      "row %s takes no submissions: its time node reminds %s to record "
+			      "findings", r->id,
+			      r->dept >= 0 ? p->depts[r->dept].name : "the department");
+	if (at > now) {
+		calendar_format_instant(at, when, sizeof(when));
+		calendar_format_instant(now, then, sizeof(then));
+		return refuse(err, ENGINE_EBADTIME, "--at %s is in the future (now is %s)", when,
+			      then);
+	}
+	if (at < calendar_instant(p->cal.year_first, 0)) {
+		calendar_format_instant(at, when, sizeof(when));
+		return refuse(err, ENGINE_EBADTIME, "--at %s is before the plan year %d", when,
+			      p->year);
+	}
+
+	int64_t before = engine_first_submission(e, unit, occ);
+	int64_t first = at < before ? at : before;
+	struct entry en = entry_of(r, unit, ENTRY_SUBMISSION, by, now);
+	en.at = at; /* when it was submitted; recorded now */
+	en.note = note;
+	util_strlcpy(en.occ, o->name, sizeof(en.occ));
+	if (op_begin(e, err) < 0)
+		return -1;
+	int rc = store_entry_add(e->st, &en, &out->id);
+	if (rc == 0) {
+		note_submission(e, unit, occ, at);
+		rc = reconcile(e, unit, occ, now, first, "submission recorded", RECONCILE_QUICK);
+	}
+	if (op_end(e, rc < 0 ? failed(e, err) : 0, err) < 0)
+		return -1;
+	out->first = before == INT64_MAX || at < before;
+	out->state = state_at(engine_schedule(e, occ, unit), first, now);
+	return 0;
+}
+
+int engine_record(struct engine *e, int unit, int row, int kind, int64_t count, const char *note,
+		  const char *by, int64_t now, int64_t *id, int64_t *points,
+		  struct engine_error *err)
+{
+	const struct plan_row *r = &e->plan->rows[row];
+	const struct plan_kind *kd = &r->kinds[kind];
+	struct entry en = entry_of(r, unit, kd->award ? ENTRY_AWARD : ENTRY_FINDING, by, now);
+
+	en.bucket = kd->bucket;
+	en.count = count;
+	en.points = (kd->award ? 1 : -1) * count * kd->per;
+	en.note = note;
+	en.rule = r->scoring;
+	util_strlcpy(en.kind, kd->id, sizeof(en.kind));
+	if (op_begin(e, err) < 0)
+		return -1;
+	if (op_end(e, store_entry_add(e->st, &en, id) < 0 ? failed(e, err) : 0, err) < 0)
+		return -1;
+	*points = en.points;
+	return 0;
+}
+
+int engine_metric(struct engine *e, int unit, int row, int metric, int64_t value, const char *by,
+		  int64_t now, int64_t *id, struct engine_error *err)
+{
+	struct entry en = entry_of(&e->plan->rows[row], unit, ENTRY_METRIC, by, now);
+
+	en.value = value;
+	util_strlcpy(en.kind, e->plan->metrics[metric].id, sizeof(en.kind));
+	if (op_begin(e, err) < 0)
+		return -1;
+	int rc = store_entry_add(e->st, &en, id) < 0 || reconcile_thresholds(e, unit, now) < 0;
+	return op_end(e, rc ? failed(e, err) : 0, err);
+}
+
+int engine_void_target(struct engine *e, int64_t id, struct engine_voided *out,
+		       struct engine_error *err)
+{
+	struct entry en;
+	int rc = store_entry_get(e->st, id, &en);
+
+	if (rc < 0)
+		return failed(e, err);
+	if (rc == 0)
+		return refuse(err, ENGINE_ENOTFOUND, "no entry %lld", (long long)id);
+	if (en.unit < 0)
+		return refuse(err, ENGINE_ECONFLICT,
+			      "entry %lld belongs to a unit the plan no longer has", (long long)id);
+	if (en.voided_at)
+		return refuse(err, ENGINE_ECONFLICT, "entry %lld is already void (by %s)",
+			      (long long)id, en.voided_by);
+	int row = plan_row_find(e->plan, en.row);
+	if (row < 0)
+		return refuse(err, ENGINE_ECONFLICT,
+			      "entry %lld belongs to row %s, which the plan no longer has",
+			      (long long)id, en.row);
+	*out = (struct engine_voided){ .id = id, .type = en.type, .unit = en.unit, .row = row };
+	/* Only a submission's occurrence matters afterwards. */
+	out->occ = en.type == ENTRY_SUBMISSION ? plan_occ_find(e->plan, en.occ) : -1;
+	return 0;
+}
+
+int engine_void(struct engine *e, int64_t id, const char *by, const char *reason, int64_t now,
+		struct engine_voided *out, struct engine_error *err)
+{
+	if (engine_void_target(e, id, out, err) < 0 || op_begin(e, err) < 0)
+		return -1;
+	int rc = store_entry_void(e->st, id, now, by, reason);
+	if (rc == 0 && out->occ >= 0)
+		rc = forget_submission(e, out->unit, out->occ) < 0 ||
+		     reconcile(e, out->unit, out->occ, now, SUB_LOOKUP, "submission voided", 0) < 0;
+	else if (rc == 0 && out->type == ENTRY_METRIC)
+		rc = reconcile_thresholds(e, out->unit, now);
+	return op_end(e, rc ? failed(e, err) : 0, err);
+}
+
+int engine_move(struct engine *e, int occ, int unit, const struct engine_due *due, const char *by,
+		const char *reason, int64_t now, struct engine_error *err)
+{
+	const struct plan *p = e->plan;
+	struct move m = { .unit = unit, .due_day = due->day, .timed = due->timed,
+			  .due_at = due->timed ? due->at : 0, .at = now, .reason = reason };
+	char when[40];
+
+	if (!calendar_in_year(&p->cal, due->day)) {
+		if (due->timed)
+			calendar_format_instant(due->at, when, sizeof(when));
+		else
+			calendar_format_day(due->day, when, sizeof(when));
+		return refuse(err, ENGINE_EBADDATE, "the new due %s is outside the plan year %d",
+			      when, p->year);
+	}
+	util_strlcpy(m.occ, p->occs[occ].name, sizeof(m.occ));
+	util_strlcpy(m.actor, by, sizeof(m.actor));
+	if (op_begin(e, err) < 0)
+		return -1;
+	int rc = store_move_add(e->st, &m) < 0 || reschedule(e) < 0;
+	for (size_t u = 0; rc == 0 && u < p->nunits; u++)
+		if (unit < 0 || (int)u == unit)
+			rc = reconcile(e, (int)u, occ, now, SUB_LOOKUP, "deadline moved", 0);
+	return op_end(e, rc ? failed(e, err) : 0, err);
 }

@@ -19,13 +19,39 @@
 #include <unistd.h>
 #include <wchar.h>
 
+#include "kaohe/grammar.h"
+
 #define DEFAULT_SOCKET "/run/kaohe/control.sock"
 #define MAX_ANSWER (64 << 20)
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_DAEMON = 3 };
 
+/* TEXT on lines of at most 79 columns, each indented by INDENT (ASCII text). */
+static void wrapped(FILE *f, const char *text, int indent)
+{
+	int col = 0;
+
+	while (*text) {
+		int w = (int)strcspn(text, " ");
+		if (col > 0 && col + 1 + w > 79) {
+			fputc('\n', f);
+			col = 0;
+		}
+		if (col)
+			col += fprintf(f, " %.*s", w, text);
+		else
+			col += fprintf(f, "%*s%.*s", indent, "", w, text);
+		text += w;
+		text += strspn(text, " ");
+	}
+	fputc('\n', f);
+}
+
+/* The commands, their usage and examples come from the daemon's own table. */
 static void usage(FILE *f)
 {
+	char u[160];
+
 	fprintf(f,
 		"usage: kaohectl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
 		"\n"
@@ -33,29 +59,22 @@ static void usage(FILE *f)
 		"      --json         print the daemon's JSON answer as it came\n"
 		"  -h, --help         this help\n"
 		"\n"
-		"commands (the daemon decides who may run which):\n"
-		"  ping | plan | snapshots | audit [N] | upcoming [DAYS]\n"
-		"  status [UNIT] | scores [--as-of TIME] | explain UNIT [ROW]\n"
-		"  outbox [pending|inflight|sent|failed|dead|cancelled]\n"
-		"  submit UNIT OCC [--at TIME] [--note TEXT]\n"
-		"  record UNIT ROW KIND [COUNT] [--note TEXT]\n"
-		"  metric UNIT ROW NAME VALUE\n"
-		"  move OCC DATE|DATETIME [--unit UNIT] --reason TEXT\n"
-		"  void ENTRY_ID --reason TEXT\n"
-		"  retry DELIVERY_ID   (a failed, dead or cancelled delivery, now)\n"
-		"  reload | backup PATH | report PERIOD [--format html|csv|json]   (admins)\n"
-		"\n"
-		"examples:\n"
-		"  kaohectl status 八一路\n"
-		"  kaohectl submit bayilu 7d@2020-12-10 --note \"年度工作总结\"\n"
-		"  kaohectl record baiyun 6c pushback 2\n"
-		"  kaohectl move 16a 2020-07-31 --reason \"办法尚未出台\"\n"
-		"  kaohectl --json scores --as-of 2020-10-01\n"
-		"  kaohectl outbox dead && kaohectl retry 42\n"
-		"  kaohectl report 2020-Q3 --format csv > 2020-Q3.csv\n"
-		"\n"
-		"exit status: 0 done, 1 the daemon refused or failed the command,\n"
-		"2 usage, 3 no daemon answers on the socket\n");
+		"commands (the daemon decides who may run which):\n");
+	for (int i = 0; i < CMD_NCOMMANDS; i++) {
+		const struct grammar_cmd *c = grammar_command((enum grammar_id)i);
+		grammar_usage(c, u, sizeof(u));
+		fprintf(f, "  %s\n", u);
+		wrapped(f, c->does, 8);
+	}
+	fprintf(f, "\nexamples:\n");
+	for (int i = 0; i < CMD_NCOMMANDS; i++) {
+		const struct grammar_cmd *c = grammar_command((enum grammar_id)i);
+		if (c->example)
+			fprintf(f, "  kaohectl %s\n", c->example);
+	}
+	fprintf(f, "\n"
+		   "exit status: 0 done, 1 the daemon refused or failed the command,\n"
+		   "2 usage, 3 no daemon answers on the socket\n");
 }
 
 /* Append ARG to LINE, quoted when it holds spaces, quotes or backslashes. */
@@ -278,6 +297,189 @@ static void print_shown(const char *key, const json_t *v, int indent)
 	json_object_foreach((json_t *)v, k, m) print_value(k, m, sub);
 }
 
+/* Whether WORD (of the request's words W for command C) fills a PATH slot. */
+static bool is_path(const struct grammar_cmd *c, const struct grammar_words *w, const char *word)
+{
+	for (int k = 0; k < w->npos && k < GRAMMAR_MAX_POS; k++)
+		if (c->pos[k].type == ARG_PATH && w->pos[k] == word)
+			return true;
+	for (int k = 0; c->opt[k].name; k++)
+		if (c->opt[k].type == ARG_PATH && w->opt[k] == word)
+			return true;
+	return false;
+}
+
+/*
+ * The request: the N words ARGV quoted into one line, with its newline,
+ * its length in *LEN.  NULL after a message (a usage error).
+ */
+static char *request_line(int n, char **argv, size_t *len)
+{
+	const struct grammar_cmd *c = grammar_find(argv[0]);
+	struct grammar_words w;
+	char err[256], *line = NULL;
+	size_t cap = 0;
+	/* A request the table refuses goes as it is: the daemon says why. */
+	bool assigned = c && grammar_assign(c, n - 1, argv + 1, &w, err, sizeof(err)) == 0;
+
+	*len = 0;
+	for (int i = 0; i < n; i++) {
+		/* The protocol is one line: a line break would start a second request. */
+		if (strpbrk(argv[i], "\r\n")) {
+			fprintf(stderr, "kaohectl: argument %d holds a line break, which no request may\n",
+				i + 1);
+			free(line);
+			return NULL;
+		}
+		/*
+		 * A relative path (backup's) is the caller's, not the daemon's
+		 * (which runs elsewhere and takes absolute paths only); a URI is
+		 * left for the daemon to refuse.
+		 */
+		if (assigned && is_path(c, &w, argv[i]) && argv[i][0] != '/' &&
+		    argv[i][0] != '\0' && strncmp(argv[i], "file:", 5) != 0) {
+			char cwd[PATH_MAX], *abs;
+			if (getcwd(cwd, sizeof(cwd)) == NULL ||
+			    asprintf(&abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", argv[i]) < 0) {
+				perror("kaohectl: the working directory");
+				free(line);
+				return NULL;
+			}
+			add_arg(&line, len, &cap, abs);
+			free(abs);
+			continue;
+		}
+		add_arg(&line, len, &cap, argv[i]);
+	}
+	line[(*len)++] = '\n'; /* add_arg() leaves room for it */
+	return line;
+}
+
+/* A connection to the daemon on PATH, or -1 after a message with the exit status in *STATUS. */
+static int connect_daemon(const char *path, int *status)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+
+	*status = EXIT_USAGE;
+	if (strlen(path) >= sizeof(sun.sun_path)) {
+		fprintf(stderr, "kaohectl: socket path %s is too long\n", path);
+		return -1;
+	}
+	*status = EXIT_NO_DAEMON;
+	strcpy(sun.sun_path, path);
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		fprintf(stderr, "kaohectl: no daemon answers on %s: %s\n", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -1;
+	}
+	struct timeval tv = { .tv_sec = 120 };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+	return fd;
+}
+
+/*
+ * Send LEN bytes of LINE: 0, or the errno that stopped it.  The daemon
+ * may have refused us (busy) and closed: its answer can still be waiting
+ * to be read.
+ */
+static int send_request(int fd, const char *line, size_t len)
+{
+	for (size_t off = 0; off < len;) {
+		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return errno;
+		off += (size_t)n;
+	}
+	return 0;
+}
+
+/*
+ * The answer's line from PATH (without its newline), or NULL after a
+ * message with the exit status in *STATUS.  SEND_ERRNO is why the
+ * request could not be sent whole (0: it was).
+ */
+static char *read_answer(int fd, const char *path, int send_errno, int *status)
+{
+	char *ans = NULL;
+	size_t alen = 0, acap = 0;
+
+	for (;;) {
+		if (alen + 65536 > acap) {
+			acap = acap ? acap * 2 : 131072;
+			char *bigger = acap > MAX_ANSWER ? NULL : realloc(ans, acap);
+			if (bigger == NULL) {
+				fprintf(stderr, "kaohectl: the answer is too large\n");
+				free(ans);
+				*status = EXIT_REFUSED;
+				return NULL;
+			}
+			ans = bigger;
+		}
+		ssize_t n = recv(fd, ans + alen, acap - alen - 1, 0);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0) {
+			if (send_errno)
+				fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(send_errno));
+			else
+				fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
+					n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
+			free(ans);
+			*status = EXIT_NO_DAEMON;
+			return NULL;
+		}
+		alen += (size_t)n;
+		if (memchr(ans + alen - n, '\n', (size_t)n))
+			break;
+	}
+	ans[alen] = '\0';
+	ans[strcspn(ans, "\n")] = '\0';
+	return ans;
+}
+
+/* Print the answer ANS: verbatim (RAW), a document, a table, or the error; the exit status. */
+static int print_answer(const char *ans, bool raw)
+{
+	json_error_t jerr;
+	json_t *answer = json_loads(ans, 0, &jerr);
+
+	if (answer == NULL || !json_is_object(answer)) {
+		fprintf(stderr, "kaohectl: the daemon's answer is not JSON: %s\n", jerr.text);
+		json_decref(answer);
+		return EXIT_REFUSED;
+	}
+	bool ok = json_is_true(json_object_get(answer, "ok"));
+	json_t *content = json_object_get(json_object_get(answer, "data"), "content");
+	if (raw) {
+		printf("%s\n", ans);
+	} else if (ok && json_is_string(content)) {
+		/* A whole document (report): printed as it is, to be saved or piped. */
+		fwrite(json_string_value(content), 1, json_string_length(content), stdout);
+	} else if (ok) {
+		print_value(NULL, json_object_get(answer, "data"), 0);
+	} else {
+		json_t *e = json_object_get(answer, "error");
+		char *code = scalar_text(json_object_get(e, "code") ?: json_null());
+		char *msg = scalar_text(json_object_get(e, "message") ?: json_null());
+		fprintf(stderr, "kaohectl: %s: %s\n", code ? code : "", msg ? msg : "");
+		free(code);
+		free(msg);
+		size_t i;
+		json_t *m;
+		json_array_foreach(json_object_get(e, "errors"), i, m) {
+			char *t = scalar_text(m);
+			fprintf(stderr, "  %s\n", t ? t : "");
+			free(t);
+		}
+	}
+	json_decref(answer);
+	return ok ? 0 : EXIT_REFUSED;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -288,7 +490,8 @@ int main(int argc, char **argv)
 	};
 	const char *path = getenv("KAOHE_SOCKET") ? getenv("KAOHE_SOCKET") : DEFAULT_SOCKET;
 	bool raw = false;
-	int c;
+	int c, status;
+	size_t len;
 
 	/* Widths need UTF-8; cron and services often run in the C locale. */
 	const char *loc = setlocale(LC_CTYPE, "");
@@ -308,134 +511,21 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	char *line = NULL;
-	size_t len = 0, cap = 0;
-	for (int i = optind; i < argc; i++) {
-		/* The protocol is one line: a line break would start a second request. */
-		if (strpbrk(argv[i], "\r\n")) {
-			fprintf(stderr, "kaohectl: argument %d holds a line break, which no request may\n",
-				i - optind + 1);
-			free(line);
-			return EXIT_USAGE;
-		}
-		/*
-		 * A relative backup path is the caller's, not the daemon's (which
-		 * runs elsewhere and takes absolute paths only); a URI is left for
-		 * the daemon to refuse.
-		 */
-		if (i == optind + 1 && strcmp(argv[optind], "backup") == 0 && argv[i][0] != '/' &&
-		    argv[i][0] != '\0' && strncmp(argv[i], "file:", 5) != 0) {
-			char cwd[PATH_MAX], *abs;
-			if (getcwd(cwd, sizeof(cwd)) == NULL ||
-			    asprintf(&abs, "%s/%s", strcmp(cwd, "/") ? cwd : "", argv[i]) < 0) {
-				perror("kaohectl: backup: the working directory");
-				free(line);
-				return EXIT_USAGE;
-			}
-			add_arg(&line, &len, &cap, abs);
-			free(abs);
-			continue;
-		}
-		add_arg(&line, &len, &cap, argv[i]);
-	}
-	line[len++] = '\n'; /* add_arg() leaves room for it */
-
-	struct sockaddr_un sun = { .sun_family = AF_UNIX };
-	if (strlen(path) >= sizeof(sun.sun_path)) {
-		fprintf(stderr, "kaohectl: socket path %s is too long\n", path);
-		free(line);
+	char *line = request_line(argc - optind, argv + optind, &len);
+	if (line == NULL)
 		return EXIT_USAGE;
-	}
-	strcpy(sun.sun_path, path);
-	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-	if (fd < 0 || connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		fprintf(stderr, "kaohectl: no daemon answers on %s: %s\n", path, strerror(errno));
+	int fd = connect_daemon(path, &status);
+	if (fd < 0) {
 		free(line);
-		return EXIT_NO_DAEMON;
+		return status;
 	}
-	struct timeval tv = { .tv_sec = 120 };
-	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-	int send_errno = 0;
-	for (size_t off = 0; off < len;) {
-		ssize_t n = send(fd, line + off, len - off, MSG_NOSIGNAL);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			/* The daemon may have refused us (busy) and closed: its
-			 * answer can still be waiting to be read. */
-			send_errno = errno;
-			break;
-		}
-		off += (size_t)n;
-	}
+	int send_errno = send_request(fd, line, len);
 	free(line);
-
-	char *ans = NULL;
-	size_t alen = 0, acap = 0;
-	for (;;) {
-		if (alen + 65536 > acap) {
-			acap = acap ? acap * 2 : 131072;
-			char *bigger = acap > MAX_ANSWER ? NULL : realloc(ans, acap);
-			if (bigger == NULL) {
-				fprintf(stderr, "kaohectl: the answer is too large\n");
-				free(ans);
-				return EXIT_REFUSED;
-			}
-			ans = bigger;
-		}
-		ssize_t n = recv(fd, ans + alen, acap - alen - 1, 0);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			if (send_errno)
-				fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(send_errno));
-			else
-				fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
-					n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
-			free(ans);
-			return EXIT_NO_DAEMON;
-		}
-		alen += (size_t)n;
-		if (memchr(ans + alen - n, '\n', (size_t)n))
-			break;
-	}
+	char *ans = read_answer(fd, path, send_errno, &status);
 	close(fd);
-	ans[alen] = '\0';
-	ans[strcspn(ans, "\n")] = '\0';
-
-	json_error_t jerr;
-	json_t *answer = json_loads(ans, 0, &jerr);
-	if (answer == NULL || !json_is_object(answer)) {
-		fprintf(stderr, "kaohectl: the daemon's answer is not JSON: %s\n", jerr.text);
-		json_decref(answer);
-		free(ans);
-		return EXIT_REFUSED;
-	}
-	bool ok = json_is_true(json_object_get(answer, "ok"));
-	if (raw) {
-		printf("%s\n", ans);
-	} else if (ok && json_is_string(json_object_get(json_object_get(answer, "data"), "content"))) {
-		/* A whole document (report): printed as it is, to be saved or piped. */
-		json_t *content = json_object_get(json_object_get(answer, "data"), "content");
-		fwrite(json_string_value(content), 1, json_string_length(content), stdout);
-	} else if (ok) {
-		print_value(NULL, json_object_get(answer, "data"), 0);
-	} else {
-		json_t *e = json_object_get(answer, "error");
-		char *code = scalar_text(json_object_get(e, "code") ?: json_null());
-		char *msg = scalar_text(json_object_get(e, "message") ?: json_null());
-		fprintf(stderr, "kaohectl: %s: %s\n", code ? code : "", msg ? msg : "");
-		free(code);
-		free(msg);
-		size_t i;
-		json_t *m;
-		json_array_foreach(json_object_get(e, "errors"), i, m) {
-			char *t = scalar_text(m);
-			fprintf(stderr, "  %s\n", t ? t : "");
-			free(t);
-		}
-	}
+	if (ans == NULL)
+		return status;
+	status = print_answer(ans, raw);
 	free(ans);
-	json_decref(answer);
-	return ok ? 0 : EXIT_REFUSED;
+	return status;
 }

@@ -47,6 +47,7 @@ struct kaohed {
 	struct outbox_copies *copies; /* the offices' escalation copies of the instant */
 	size_t reminded; /* reminders logged for the instant being applied */
 	char *state_dir;   /* a copy: the configuration's goes with a reload */
+	int lock_fd;       /* kaohe.lock in the state directory, held while we run */
 	/* The publisher: a process of its own writing export_dir. */
 	ev_child publisher;
 	int publisher_err; /* its stderr, read when it ends */
@@ -152,8 +153,6 @@ static void on_progress(void *arg, int64_t at)
 	sdnotify_send(0, "WATCHDOG=1\nEXTEND_TIMEOUT_USEC=30000000");
 }
 
-static const char *const kind_names[] = { "before", "due", "overdue", "record" };
-
 /* Inside the engine's transaction: the messages go in the outbox with the step. */
 static int on_enqueue(void *arg, const struct reminder *r)
 {
@@ -212,9 +211,9 @@ static void on_reminder(void *arg, const struct reminder *r)
 	for (size_t i = 0; i < r->nocc; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);
 	if (r->unit >= 0)
-		log_info("reminder (%s) to the liaisons of %s%s: %s", kind_names[r->kind],
-			 p->units[r->unit].id, r->escalate ? ", copied to its leader and the offices" : "",
-			 sb.buf);
+		log_info("reminder (%s) to the liaisons of %s%s: %s",
+			 calendar_slot_kind_name(r->kind), p->units[r->unit].id,
+			 r->escalate ? ", copied to its leader and the offices" : "", sb.buf);
 	else
 		log_info("reminder to the office of %s to record findings: %s", p->depts[r->dept].id,
 			 sb.buf);
@@ -599,29 +598,163 @@ static int detach(void)
 	return fds[1];
 }
 
-int loop_run(const struct loop_opts *o)
+/* The configuration of O, its warnings and errors logged; NULL when it has errors. */
+static struct config *load_config(const struct loop_opts *o)
 {
-	struct kaohed d = { .opts = o, .gen = 1 };
 	struct sbuf errs, warns;
-	char err[512];
-	int status = 1, lock_fd = -1;
-	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
 
-	/* Until it detaches (or under systemd), errors go where someone looks. */
-	log_init("kaohed", o->foreground || !systemd);
-	if (sdnotify_init(err, sizeof(err)) < 0)
-		log_warnx("%s", err);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	d.cfg = config_load(o->config, o->year, &errs, &warns);
+	struct config *cfg = config_load(o->config, o->year, &errs, &warns);
 	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_info("%s", line);
 	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_warnx("%s", line);
 	sbuf_free(&errs);
 	sbuf_free(&warns);
-	if (d.cfg == NULL) {
+	if (cfg == NULL)
 		log_warnx("the configuration has errors: not starting");
+	return cfg;
+}
+
+/*
+ * Take the state directory STATE and open its database, unless another
+ * instance runs on it or answers on SOCK: that one is left alone, its
+ * database without a catch-up of ours.  0, or -1 (logged).
+ */
+static int open_state(struct kaohed *d, const char *state, const char *sock)
+{
+	char err[512];
+
+	if (make_dir(state) < 0)
+		return -1;
+	if ((d->lock_fd = lock_state_dir(state, err, sizeof(err))) < 0 ||
+	    control_probe(sock, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	char *dbpath = xasprintf("%s/kaohe.db", state);
+	d->st = store_open(dbpath, err, sizeof(err));
+	free(dbpath);
+	d->state_dir = xstrdup(state);
+	if (d->st == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The engine over the open store, and the deliverer on the loop; 0, or
+ * -1 (logged).
+ */
+static int start_engine(struct kaohed *d)
+{
+	char err[512];
+
+	d->copies = outbox_copies_new();
+	if (open_engine(d, d->cfg, &d->eng, err, sizeof(err)) < 0) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	d->loop = EV_DEFAULT;
+	/* Gather what arrives within 0.2 ms into one pass: under load the
+	 * loop then answers many clients per wake-up instead of one, which
+	 * keeps latency even (a deadline's precision is a second). */
+	ev_set_io_collect_interval(d->loop, 0.0002);
+	d->dl = deliver_new(d->loop, d->st, err, sizeof(err));
+	if (d->dl == NULL) {
+		log_warnx("%s", err);
+		return -1;
+	}
+	deliver_configure(d->dl, d->cfg, d->eng);
+	return 0;
+}
+
+/* Apply what fell due since the high-water mark, before anyone is told we are ready. */
+static int catch_up(struct kaohed *d)
+{
+	int64_t hwm = engine_hwm(d->eng), now = wall_now();
+
+	if (hwm < now - 1) {
+		char from[40];
+		calendar_format_instant(hwm, from, sizeof(from));
+		log_info("catching up from %s", from);
+	}
+	if (engine_run(d->eng, now) < 0) {
+		log_warnx("catch-up failed: not starting");
+		return -1;
+	}
+	return 0;
+}
+
+/* The timer, the signals and the watchdog. */
+static void start_watchers(struct kaohed *d)
+{
+	uint64_t usec;
+
+	ev_periodic_init(&d->due, on_due, 0, 0, NULL);
+	d->due.data = d;
+	ev_init(&d->retry, on_retry);
+	d->retry.data = d;
+	ev_signal_init(&d->sighup, on_sighup, SIGHUP);
+	ev_signal_init(&d->sigterm, on_stop, SIGTERM);
+	ev_signal_init(&d->sigint, on_stop, SIGINT);
+	d->sighup.data = d->sigterm.data = d->sigint.data = d;
+	ev_signal_start(d->loop, &d->sighup);
+	ev_signal_start(d->loop, &d->sigterm);
+	ev_signal_start(d->loop, &d->sigint);
+	signal(SIGPIPE, SIG_IGN);
+	if (sd_watchdog_enabled(0, &usec) > 0) {
+		ev_timer_init(&d->watchdog, on_watchdog, 0, (double)usec / 2e6);
+		ev_timer_again(d->loop, &d->watchdog);
+	}
+	arm(d);
+}
+
+static void stop_watchers(struct kaohed *d)
+{
+	ev_timer_stop(d->loop, &d->watchdog);
+	ev_timer_stop(d->loop, &d->retry);
+	ev_periodic_stop(d->loop, &d->due);
+	/* A publisher still running finishes on its own: whole files only. */
+	ev_child_stop(d->loop, &d->publisher);
+	if (d->publisher_err >= 0)
+		close(d->publisher_err);
+}
+
+/*
+ * Tell whoever waits that the daemon is up: the log, the service
+ * manager, and the parent of a detached start (READY_FD, then closed).
+ */
+static void announce_ready(struct kaohed *d, const char *sock, const char *state, int *ready_fd)
+{
+	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database "
+		 "%s/kaohe.db",
+		 KAOHE_VERSION, d->cfg->plan->year, d->cfg->plan->nunits, d->cfg->plan->nrows, sock,
+		 state);
+	sdnotify_send(SDNOTIFY_STATE, "READY=1");
+	d->ready = true;
+	if (*ready_fd >= 0) {
+		/* The parent exits 0: the daemon is up. */
+		(void)!write(*ready_fd, "0", 1);
+		close(*ready_fd);
+		*ready_fd = -1;
+	}
+}
+
+int loop_run(const struct loop_opts *o)
+{
+	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1 };
+	char err[512];
+	int status = 1;
+	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
+
+	/* Until it detaches (or under systemd), errors go where someone looks. */
+	log_init("kaohed", o->foreground || !systemd);
+	if (sdnotify_init(err, sizeof(err)) < 0)
+		log_warnx("%s", err);
+	if ((d.cfg = load_config(o)) == NULL) {
 		sdnotify_finalise();
 		return 1;
 	}
@@ -638,88 +771,18 @@ int loop_run(const struct loop_opts *o)
 	}
 	const char *state = o->state_dir ? o->state_dir : set->state_dir;
 	const char *sock = o->socket ? o->socket : set->control_socket;
-	if (make_dir(state) < 0)
-		goto out_cfg;
-	/* Before anything is written: another instance on this state
-	 * directory, or answering on this socket, is left alone, its
-	 * database without a catch-up of ours. */
-	if ((lock_fd = lock_state_dir(state, err, sizeof(err))) < 0 ||
-	    control_probe(sock, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		goto out_cfg;
-	}
-	char *dbpath = xasprintf("%s/kaohe.db", state);
-	d.st = store_open(dbpath, err, sizeof(err));
-	free(dbpath);
-	d.state_dir = xstrdup(state);
-	if (d.st == NULL) {
-		log_warnx("%s", err);
-		goto out_cfg;
-	}
-	d.copies = outbox_copies_new();
-	if (open_engine(&d, d.cfg, &d.eng, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
-		goto out_store;
-	}
-	d.loop = EV_DEFAULT;
-	/* Gather what arrives within 0.2 ms into one pass: under load the
-	 * loop then answers many clients per wake-up instead of one, which
-	 * keeps latency even (a deadline's precision is a second). */
-	ev_set_io_collect_interval(d.loop, 0.0002);
-	d.dl = deliver_new(d.loop, d.st, err, sizeof(err));
-	if (d.dl == NULL) {
-		log_warnx("%s", err);
-		goto out_engine;
-	}
-	deliver_configure(d.dl, d.cfg, d.eng);
-
-	/* Catch up from the high-water mark before anyone is told we are ready. */
-	int64_t hwm = engine_hwm(d.eng), now = wall_now();
-	if (hwm < now - 1) {
-		char from[40];
-		calendar_format_instant(hwm, from, sizeof(from));
-		log_info("catching up from %s", from);
-	}
-	if (engine_run(d.eng, now) < 0) {
-		log_warnx("catch-up failed: not starting");
-		goto out_engine;
-	}
+	if (open_state(&d, state, sock) < 0 || start_engine(&d) < 0 || catch_up(&d) < 0)
+		goto out;
 
 	struct control_ops ops = { .arg = &d, .execute = execute, .rights = rights };
 	struct control_limits lim = limits_of(set);
 	d.ctl = control_new(d.loop, sock, &ops, &lim, err, sizeof(err));
 	if (d.ctl == NULL) {
 		log_warnx("%s", err);
-		goto out_engine;
+		goto out;
 	}
-	ev_periodic_init(&d.due, on_due, 0, 0, NULL);
-	d.due.data = &d;
-	ev_init(&d.retry, on_retry);
-	d.retry.data = &d;
-	ev_signal_init(&d.sighup, on_sighup, SIGHUP);
-	ev_signal_init(&d.sigterm, on_stop, SIGTERM);
-	ev_signal_init(&d.sigint, on_stop, SIGINT);
-	d.sighup.data = d.sigterm.data = d.sigint.data = &d;
-	ev_signal_start(d.loop, &d.sighup);
-	ev_signal_start(d.loop, &d.sigterm);
-	ev_signal_start(d.loop, &d.sigint);
-	signal(SIGPIPE, SIG_IGN);
-	uint64_t usec;
-	if (sd_watchdog_enabled(0, &usec) > 0) {
-		ev_timer_init(&d.watchdog, on_watchdog, 0, (double)usec / 2e6);
-		ev_timer_again(d.loop, &d.watchdog);
-	}
-	arm(&d);
-	log_info("kaohed %s ready: plan %d, %zu units, %zu rows; control socket %s; database %s/kaohe.db",
-		 KAOHE_VERSION, d.cfg->plan->year, d.cfg->plan->nunits, d.cfg->plan->nrows, sock, state);
-	sdnotify_send(SDNOTIFY_STATE, "READY=1");
-	d.ready = true;
-	if (ready_fd >= 0) {
-		/* The parent exits 0: the daemon is up. */
-		(void)!write(ready_fd, "0", 1);
-		close(ready_fd);
-		ready_fd = -1;
-	}
+	start_watchers(&d);
+	announce_ready(&d, sock, state, &ready_fd);
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
 	engine_current(d.eng);
@@ -731,26 +794,17 @@ int loop_run(const struct loop_opts *o)
 
 	ev_run(d.loop, 0);
 	status = 0;
-
-	ev_timer_stop(d.loop, &d.watchdog);
-	ev_timer_stop(d.loop, &d.retry);
-	ev_periodic_stop(d.loop, &d.due);
-	/* A publisher still running finishes on its own: whole files only. */
-	ev_child_stop(d.loop, &d.publisher);
-	if (d.publisher_err >= 0)
-		close(d.publisher_err);
+	stop_watchers(&d);
+out:
 	control_free(d.ctl);
-out_engine:
 	deliver_free(d.dl);
 	engine_free(d.eng);
-out_store:
 	store_close(d.st);
-out_cfg:
 	outbox_copies_free(d.copies);
 	config_free(d.cfg);
 	free(d.state_dir);
-	if (lock_fd >= 0)
-		close(lock_fd);
+	if (d.lock_fd >= 0)
+		close(d.lock_fd);
 	if (ready_fd >= 0) {
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);

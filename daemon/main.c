@@ -128,13 +128,15 @@ static int run_simulate(const char *file, int year, int argc, char **argv)
 	return rc;
 }
 
-/*
- * publish: write export_dir from the database (the daemon runs this in a
- * process of its own after each snapshot, move and reload; an operator
- * may run it by hand).
- */
-static int run_publish(const char *file, int year, const char *state_dir, const char *export_dir,
-		       int argc, char **argv)
+/* What `kaohed publish` is asked for. */
+struct publish_args {
+	bool pages, feeds;
+	const char *fingerprint; /* of the configuration the daemon runs, or NULL */
+	const char *unit;        /* --unit: that unit's feed only, or NULL */
+};
+
+/* Read publish's options into A: 0, 1 after --help, -1 after a usage error. */
+static int publish_options(int argc, char **argv, struct publish_args *a)
 {
 	static const struct option opts[] = {
 		{ "pages", no_argument, NULL, 'p' },
@@ -144,75 +146,101 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	bool pages = false, feeds = false;
-	const char *want = NULL, *only = NULL;
-	char err[512];
-	int c, rc = 1;
+	int c;
 
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
-		case 'p': pages = true; break;
-		case 'e': feeds = true; break;
-		case 'F': want = optarg; break;
-		case 'u': only = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case 'p': a->pages = true; break;
+		case 'e': a->feeds = true; break;
+		case 'F': a->fingerprint = optarg; break;
+		case 'u': a->unit = optarg; break;
+		case 'h': usage(stdout); return 1;
+		default: usage(stderr); return -1;
 		}
 	}
 	if (optind < argc) {
 		usage(stderr);
-		return 2;
+		return -1;
 	}
-	if (!pages && !feeds)
-		pages = feeds = true;
+	if (!a->pages && !a->feeds)
+		a->pages = a->feeds = true;
+	return 0;
+}
+
+/*
+ * The database DB, which must exist, opened with CFG's plan and an engine
+ * over it (what the publication reads).  0, or -1 after a message; what
+ * was opened is in *ST and *ENG to close.
+ */
+static int publish_open(const struct config *cfg, const char *db, struct store **st,
+			struct engine **eng)
+{
+	char err[512];
+
+	if (access(db, F_OK) < 0) {
+		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
+		return -1;
+	}
+	if ((*st = store_open(db, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+		return -1;
+	}
+	if (store_begin(*st) < 0 || store_sync_plan(*st, cfg->plan) < 0 || store_commit(*st) < 0 ||
+	    (*eng = engine_new(cfg->plan, *st, &(struct engine_sink){ 0 },
+			       cfg->plan->cal.in_force_start)) == NULL) {
+		store_rollback(*st);
+		fprintf(stderr, "kaohed: publish: %s: %s\n", db, store_errmsg(*st));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * publish: write export_dir from the database (the daemon runs this in a
+ * process of its own after each snapshot, move and reload; an operator
+ * may run it by hand).
+ */
+static int run_publish(const char *file, int year, const char *state_dir, const char *export_dir,
+		       int argc, char **argv)
+{
+	struct publish_args a = { 0 };
+	struct store *st = NULL;
+	struct engine *eng = NULL;
+	char err[512];
+	int rc = publish_options(argc, argv, &a);
+
+	if (rc != 0)
+		return rc > 0 ? 0 : 2;
 	struct config *cfg = load(file, year, false);
 	if (cfg == NULL)
 		return 1;
 	/* The daemon asks for what it runs: files edited since its last
 	 * reload are not what it runs, and are not published. */
-	if (want && strcmp(want, cfg->fingerprint) != 0) {
+	if (a.fingerprint && strcmp(a.fingerprint, cfg->fingerprint) != 0) {
 		fprintf(stderr, "kaohed: publish: the configuration files changed since kaohed last "
 				"loaded them; not published until a reload (kaohectl reload) takes them\n");
 		config_free(cfg);
 		return 1;
 	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
-	int unit = only ? plan_unit_find(cfg->plan, only) : -1;
-	if (only && unit < 0) {
-		fprintf(stderr, "kaohed: publish: --unit: unknown unit \"%s\"\n", only);
+	int unit = a.unit ? plan_unit_find(cfg->plan, a.unit) : -1;
+	if (a.unit && unit < 0) {
+		fprintf(stderr, "kaohed: publish: --unit: unknown unit \"%s\"\n", a.unit);
 		config_free(cfg);
 		return 2;
 	}
 	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
-	struct store *st = NULL;
-	struct engine *eng = NULL;
+	rc = 1;
 	if (dir == NULL || *dir == '\0') {
 		fprintf(stderr, "kaohed: publish: kaohe.export_dir is empty: nothing to write\n");
-		goto out;
+	} else if (publish_open(cfg, db, &st, &eng) == 0) {
+		if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), a.pages, a.feeds,
+				  unit, err, sizeof(err)) < 0)
+			fprintf(stderr, "kaohed: publish: %s\n", err);
+		else
+			rc = 0;
 	}
-	if (access(db, F_OK) < 0) {
-		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
-		goto out;
-	}
-	if ((st = store_open(db, err, sizeof(err))) == NULL) {
-		fprintf(stderr, "kaohed: publish: %s\n", err);
-		goto out;
-	}
-	if (store_begin(st) < 0 || store_sync_plan(st, cfg->plan) < 0 || store_commit(st) < 0 ||
-	    (eng = engine_new(cfg->plan, st, &(struct engine_sink){ 0 },
-			      cfg->plan->cal.in_force_start)) == NULL) {
-		store_rollback(st);
-		fprintf(stderr, "kaohed: publish: %s: %s\n", db, store_errmsg(st));
-		goto out;
-	}
-	if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), pages, feeds, unit, err,
-			  sizeof(err)) < 0) {
-		fprintf(stderr, "kaohed: publish: %s\n", err);
-		goto out;
-	}
-	rc = 0;
-out:
 	engine_free(eng);
 	store_close(st);
 	free(db);

@@ -6,6 +6,7 @@
  * instant are one message for all the units overdue then: its row names
  * no unit, and its subject's words are "UNIT:OCC".
  */
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -60,6 +61,8 @@ static int add(struct store *st, const struct draft *d, size_t *added)
 	int64_t id;
 	int ret = -1;
 
+	/* A row and its keys go in together, inside the caller's transaction. */
+	assert(store_in_transaction(st));
 	snprintf(recipient, sizeof(recipient), "%s:%s", d->channel, d->address);
 	sbuf_init(&subject);
 	for (size_t i = 0; i < d->n; i++)
@@ -281,8 +284,6 @@ int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbo
 	return ret;
 }
 
-static const char *const kind_of_slot[] = { "before", "due", "overdue", "record" };
-
 /*
  * The escalation's copies: the leader's now (a leader belongs to one
  * unit), the owning offices' gathered in COPIES for the instant's digest.
@@ -324,7 +325,7 @@ int outbox_reminder(struct store *st, const struct config *cfg, const struct rem
 	sbuf_init(&names);
 	for (size_t i = 0; i < r->nocc; i++)
 		occs[i] = p->occs[r->occs[i]].name;
-	struct draft d = { .kind = kind_of_slot[r->kind], .dept = "", .occs = occs,
+	struct draft d = { .kind = calendar_slot_kind_name(r->kind), .dept = "", .occs = occs,
 			   .slots = r->slots, .n = r->nocc, .at = r->at };
 	if (r->unit < 0) {
 		d.unit = "";

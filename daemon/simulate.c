@@ -94,7 +94,15 @@ static json_t *contact_json(const struct contact *c, const char *role)
 	return o;
 }
 
-static const char *const kind_names[] = { "before", "due", "overdue", "due" };
+/*
+ * The reminder's kind as simulate's output names it: a department's day
+ * to record is its "due" (the design's contract: kind due, purpose
+ * record).
+ */
+static const char *reminder_kind(enum slot_kind k)
+{
+	return calendar_slot_kind_name(k == SLOT_RECORD ? SLOT_DUE : k);
+}
 
 static void on_reminder(void *arg, const struct reminder *r)
 {
@@ -105,7 +113,7 @@ static void on_reminder(void *arg, const struct reminder *r)
 	if (s->count_reminders)
 		return;
 	json_t *o = json_pack("{s:o, s:s, s:s}", "at", report_instant(r->at), "type", "reminder", "kind",
-			      kind_names[r->kind]);
+			      reminder_kind(r->kind));
 	json_t *occs = json_array(), *slots = json_array(), *to = json_array(), *cc = json_array();
 	for (size_t i = 0; i < r->nocc; i++) {
 		json_array_append_new(occs, json_string(p->occs[r->occs[i]].name));
@@ -196,6 +204,10 @@ struct vet {
 	int last_bad; /* the last one counted */
 	pthread_t thread;
 	atomic_bool done;
+	bool running; /* started, its verdict not yet taken */
+	FILE *out;    /* the real output, while the simulation's is held */
+	char *held;   /* what the simulation wrote meanwhile */
+	size_t heldlen;
 };
 
 static void vet_report(struct vet *v, int lineno, const char *fmt, ...)
@@ -276,19 +288,44 @@ static void *vet_events(void *arg)
 /*
  * The vetting runs on the other core while the simulation starts; what
  * the simulation writes is held in memory until the vetting is through,
- * so a bad file still produces no output.  Returns 0, or -1 (errors
- * printed) for a bad file.
+ * so a bad file still produces no output.  0, or -1 after a message.
  */
-static int vet_finish(struct vet *v, struct sim *s, FILE *out, char **held, size_t *heldlen)
+static int vet_start(struct vet *v, struct sim *s)
 {
+	atomic_init(&v->done, false);
+	v->out = s->out;
+	if ((s->out = open_memstream(&v->held, &v->heldlen)) == NULL ||
+	    pthread_create(&v->thread, NULL, vet_events, v) != 0) {
+		fprintf(stderr, "kaohed: simulate: cannot start checking the events: %s\n",
+			strerror(errno));
+		if (s->out)
+			fclose(s->out);
+		s->out = v->out;
+		free(v->held);
+		return -1;
+	}
+	v->running = true;
+	return 0;
+}
+
+/*
+ * Take the vetting's verdict (once it is in, or at once when it never
+ * ran): its errors to stderr, and what the simulation held to the real
+ * output unless the file is bad.  0, or -1 for a bad file.
+ */
+static int vet_finish(struct vet *v, struct sim *s)
+{
+	if (!v->running)
+		return v->bad ? -1 : 0;
+	v->running = false;
 	pthread_join(v->thread, NULL);
 	fputs(v->errors.buf, stderr);
 	fclose(s->out);
-	s->out = out;
+	s->out = v->out;
 	if (v->bad == 0)
-		fwrite(*held, 1, *heldlen, out);
-	free(*held);
-	*held = NULL;
+		fwrite(v->held, 1, v->heldlen, s->out);
+	free(v->held);
+	v->held = NULL;
 	return v->bad ? -1 : 0;
 }
 
@@ -301,14 +338,10 @@ static int step_until(struct engine *e, int64_t t)
 	return 0;
 }
 
-int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *out)
+/* The simulated period: 00:00 of --from and of --to.  0, or 2 (bad options) after a message. */
+static int sim_period(const struct simulate_opts *o, int64_t *from, int64_t *to)
 {
-	const struct plan *p = cfg->plan;
 	int32_t dfrom, dto;
-	char err[512], *line = NULL;
-	size_t cap = 0;
-	FILE *events = NULL;
-	int status = 1;
 
 	if (calendar_parse_day(o->from, 0, &dfrom) < 0 || strlen(o->from) != 10) {
 		fprintf(stderr, "kaohed: simulate: --from \"%s\" is not a date YYYY-MM-DD\n", o->from);
@@ -322,124 +355,153 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		fprintf(stderr, "kaohed: simulate: --to must come after --from\n");
 		return 2;
 	}
-	int64_t from = calendar_instant(dfrom, 0), to = calendar_instant(dto, 0);
-	if (o->events && (events = fopen(o->events, "r")) == NULL) {
-		fprintf(stderr, "kaohed: simulate: %s: %s\n", o->events, strerror(errno));
-		return 1;
-	}
+	*from = calendar_instant(dfrom, 0);
+	*to = calendar_instant(dto, 0);
+	return 0;
+}
 
-	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
-	struct vet vet = { .p = p, .file = o->events, .from = from, .to = to };
-	char *held = NULL;
-	size_t heldlen = 0;
-	bool vetting = false;
-	sbuf_init(&sim.line);
-	sbuf_init(&vet.errors);
-	json_object_seed(0); /* before a second thread makes JSON */
-	if (events) {
-		atomic_init(&vet.done, false);
-		if ((sim.out = open_memstream(&held, &heldlen)) == NULL ||
-		    pthread_create(&vet.thread, NULL, vet_events, &vet) != 0) {
-			fprintf(stderr, "kaohed: simulate: cannot start checking the events: %s\n",
-				strerror(errno));
-			if (sim.out)
-				fclose(sim.out);
-			free(held);
-			goto out;
-		}
-		vetting = true;
-	}
-
-	struct store *st = store_open(":memory:", err, sizeof(err));
-	struct engine *e = NULL;
-	if (st == NULL) {
-		fprintf(stderr, "kaohed: simulate: %s\n", err);
-		goto out_vet;
-	}
-	struct engine_sink sink = { .arg = &sim, .deduction = on_deduction, .snapshot = on_snapshot,
+/*
+ * The private database and the engine over it, from FROM, reporting to
+ * S.  Any failure ends the run, so the database needs no journal; and
+ * one transaction holds the whole run: no statement commits on its own.
+ * 0, or -1 after a message (what was made is in *ST and *E to free).
+ */
+static int sim_open(const struct plan *p, struct sim *s, int64_t from, struct store **st,
+		    struct engine **e)
+{
+	char err[512];
+	struct engine_sink sink = { .arg = s, .deduction = on_deduction, .snapshot = on_snapshot,
 				    .reminder = on_reminder };
-	struct actor admin = { .admin = true };
-	util_strlcpy(admin.name, "simulate", sizeof(admin.name));
-	/* Any failure ends the run, so the private database needs no journal;
-	 * one transaction for the whole run: no statement commits on its own. */
-	if (store_set_volatile(st) < 0 || store_begin(st) < 0 || store_sync_plan(st, p) < 0 ||
-	    (e = engine_new(p, st, &sink, from)) == NULL) {
-		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n", store_errmsg(st));
-		goto out_engine;
+
+	if ((*st = store_open(":memory:", err, sizeof(err))) == NULL) {
+		fprintf(stderr, "kaohed: simulate: %s\n", err);
+		return -1;
 	}
-	struct command_ctx ctx = { .plan = p, .st = st, .eng = e, .actor = &admin, .batch = true };
+	if (store_set_volatile(*st) < 0 || store_begin(*st) < 0 || store_sync_plan(*st, p) < 0 ||
+	    (*e = engine_new(p, *st, &sink, from)) == NULL) {
+		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n",
+			store_errmsg(*st));
+		return -1;
+	}
+	engine_set_batch(*e);
+	return 0;
+}
+
+/*
+ * Run each event of EVENTS (the file NAME) as admin at its instant,
+ * after the engine's own work up to it.  The vetting's verdict is taken
+ * as soon as it is in, and before a failing command is reported: a bad
+ * file is reported as such.  0, or -1 (reported).
+ */
+static int run_events(FILE *events, const char *name, struct vet *v, struct sim *s,
+		      struct store *st, struct engine *e)
+{
+	struct actor admin = { .admin = true };
+	struct command_ctx ctx = { .plan = s->p, .st = st, .eng = e, .actor = &admin,
+				   .batch = true };
+	char *line = NULL, err[512];
+	size_t cap = 0;
 	ssize_t n;
-	for (int lineno = 1; events && (n = getline(&line, &cap, events)) >= 0; lineno++) {
+	int ret = 0;
+
+	util_strlcpy(admin.name, "simulate", sizeof(admin.name));
+	for (int lineno = 1; ret == 0 && (n = getline(&line, &cap, events)) >= 0; lineno++) {
 		struct event_line ev;
-		if (vetting && atomic_load(&vet.done)) {
-			vetting = false;
-			if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0)
-				goto out_engine;
+		if (v->running && atomic_load(&v->done) && vet_finish(v, s) < 0) {
+			ret = -1;
+			break;
 		}
 		/* A bad line is the vetting's to report. */
 		if (split_event(line, (size_t)n, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
 			continue;
-		if (step_until(e, ev.at) < 0)
-			goto out_engine;
+		if (step_until(e, ev.at) < 0) {
+			ret = -1;
+			break;
+		}
 		ctx.now = ev.at;
 		json_t *answer = command_execute(&ctx, ev.cmd, strlen(ev.cmd));
 		if (!json_is_true(json_object_get(answer, "ok"))) {
-			if (vetting) {
-				vetting = false;
-				if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0) {
-					json_decref(answer);
-					goto out_engine;
-				}
-			}
+			ret = -1;
 			json_t *er = json_object_get(answer, "error");
-			fprintf(stderr, "%s:%d: %s: %s\n", o->events, lineno,
-				json_string_value(json_object_get(er, "code")),
-				json_string_value(json_object_get(er, "message")));
-			json_decref(answer);
-			goto out_engine;
+			if (vet_finish(v, s) == 0)
+				fprintf(stderr, "%s:%d: %s: %s\n", name, lineno,
+					json_string_value(json_object_get(er, "code")),
+					json_string_value(json_object_get(er, "message")));
 		}
 		json_decref(answer);
 	}
-	if (vetting) {
-		vetting = false;
-		if (vet_finish(&vet, &sim, out, &held, &heldlen) < 0)
-			goto out_engine;
-	}
-	if (step_until(e, to) < 0)
-		goto out_engine;
+	free(line);
+	return ret;
+}
+
+/*
+ * The end of the run at TO: the engine's work up to it, the final scores
+ * and, with --export, the publication files as the daemon leaves them
+ * (every snapshot's pages, the index, and the feeds with the schedules as
+ * they ended).  The exit status.
+ */
+static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *st,
+		   struct engine *e, int64_t to)
+{
 	struct score_table t;
-	if (engine_scores(e, to, &t) < 0)
-		goto out_engine;
-	emit_units(&sim, to, "scores", "", &t);
+	int status = 0;
+
+	if (step_until(e, to) < 0 || engine_scores(e, to, &t) < 0)
+		return 1;
+	emit_units(s, to, "scores", "", &t);
 	score_free(&t);
-	status = 0;
-	/* The publication files as the daemon leaves them: every snapshot's
-	 * pages, the index, and the feeds with the schedules as they ended. */
 	if (o->export_dir) {
 		char why[512];
-		if (publish_write(o->export_dir, st, p, e, to, true, true, -1, why, sizeof(why)) < 0) {
+		int rc = publish_write(o->export_dir, st, s->p, e, to, true, true, -1, why,
+				       sizeof(why));
+		if (rc < 0) {
 			fprintf(stderr, "kaohed: simulate: --export: %s\n", why);
 			status = 1;
 		}
 	}
-	fflush(out);
-	if (ferror(out)) {
+	fflush(s->out);
+	if (ferror(s->out)) {
 		fprintf(stderr, "kaohed: simulate: write error on the output\n");
 		status = 1;
 	}
-out_engine:
+	return status;
+}
+
+int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *out)
+{
+	const struct plan *p = cfg->plan;
+	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
+	struct vet vet = { .p = p, .file = o->events };
+	struct store *st = NULL;
+	struct engine *e = NULL;
+	FILE *events = NULL;
+	int status = sim_period(o, &vet.from, &vet.to);
+
+	if (status != 0)
+		return status;
+	if (o->events && (events = fopen(o->events, "r")) == NULL) {
+		fprintf(stderr, "kaohed: simulate: %s: %s\n", o->events, strerror(errno));
+		return 1;
+	}
+	status = 1;
+	sbuf_init(&sim.line);
+	sbuf_init(&vet.errors);
+	json_object_seed(0); /* before a second thread makes JSON */
+	if (events && vet_start(&vet, &sim) < 0)
+		goto out;
+	if (sim_open(p, &sim, vet.from, &st, &e) < 0 ||
+	    (events && run_events(events, o->events, &vet, &sim, st, e) < 0) ||
+	    vet_finish(&vet, &sim) < 0)
+		goto out;
+	status = sim_end(o, &sim, st, e, vet.to);
+out:
 	engine_free(e);
 	store_close(st);
-out_vet:
-	if (vetting) {
-		/* Stopped early: the vetting's verdict still comes first. */
-		vet_finish(&vet, &sim, out, &held, &heldlen);
-	}
+	/* Stopped early: the vetting's verdict still comes first. */
+	vet_finish(&vet, &sim);
 	sbuf_free(&vet.errors);
 	sbuf_free(&sim.line);
-out:
 	if (events)
 		fclose(events);
-	free(line);
 	return status;
 }

@@ -19,6 +19,33 @@
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
+/*
+ * The persisted numbers of store.h's enums that the SQL below names.  A
+ * partial index matches only literals (and a statement only uses one
+ * when it repeats its WHERE literally), so the numbers are written into
+ * the SQL text from these; the schema of a database already written
+ * keeps them whatever the code says later, so the build stops if an
+ * enum disagrees (and test_store pins them).
+ */
+#define SQL_SUBMISSION 1
+#define SQL_METRIC 8 /* also the highest entry type */
+#define SQL_PENDING 0
+#define SQL_INFLIGHT 1
+#define SQL_SENT 2
+#define SQL_FAILED 3
+#define SQL_DEAD 4
+#define SQL_CANCELLED 5
+_Static_assert(ENTRY_SUBMISSION == SQL_SUBMISSION && ENTRY_METRIC == SQL_METRIC,
+	       "entries.type is persisted");
+_Static_assert(OUTBOX_PENDING == SQL_PENDING && OUTBOX_INFLIGHT == SQL_INFLIGHT &&
+		       OUTBOX_SENT == SQL_SENT && OUTBOX_FAILED == SQL_FAILED &&
+		       OUTBOX_DEAD == SQL_DEAD && OUTBOX_CANCELLED == SQL_CANCELLED,
+	       "outbox.state is persisted");
+#define SQL_STR_(x) #x
+#define SQL_STR(x) SQL_STR_(x)
+/* What may be taken for sending: pending and failed rows. */
+#define SQL_SENDABLE "state IN (" SQL_STR(SQL_PENDING) ", " SQL_STR(SQL_FAILED) ")"
+
 /* Each element upgrades the schema from version i to i + 1. */
 static const char *const migrations[] = {
 	"CREATE TABLE meta(key TEXT PRIMARY KEY, value INTEGER NOT NULL);"
@@ -29,7 +56,8 @@ static const char *const migrations[] = {
 	"CREATE TABLE entries("
 	"  id INTEGER PRIMARY KEY,"
 	"  unit_ref INTEGER NOT NULL REFERENCES units(ref),"
-	"  type INTEGER NOT NULL CHECK(type BETWEEN 1 AND 8),"
+	"  type INTEGER NOT NULL CHECK(type BETWEEN " SQL_STR(SQL_SUBMISSION)
+	" AND " SQL_STR(SQL_METRIC) "),"
 	"  row_id TEXT NOT NULL,"
 	"  occ TEXT,"
 	"  kind TEXT,"
@@ -56,7 +84,7 @@ static const char *const migrations[] = {
 	"  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"
 	/* The latest value of a metric: read for every threshold and ranking. */
 	"CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
-	"  WHERE type = 8 AND voided_at IS NULL;"
+	"  WHERE type = " SQL_STR(SQL_METRIC) " AND voided_at IS NULL;"
 	/* Automatic entries a person voided: never applied again. */
 	"CREATE TABLE waivers(auto_key TEXT NOT NULL, type INTEGER NOT NULL,"
 	"  PRIMARY KEY(auto_key, type)) WITHOUT ROWID;"
@@ -72,10 +100,11 @@ static const char *const migrations[] = {
 	"CREATE TABLE outbox(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  unit TEXT NOT NULL, dept TEXT NOT NULL, subject TEXT NOT NULL, channel TEXT NOT NULL,"
 	"  address TEXT NOT NULL, name TEXT NOT NULL, mentions TEXT NOT NULL,"
-	"  state INTEGER NOT NULL DEFAULT 0, attempts INTEGER NOT NULL DEFAULT 0,"
+	"  state INTEGER NOT NULL DEFAULT " SQL_STR(SQL_PENDING)
+	", attempts INTEGER NOT NULL DEFAULT 0,"
 	"  next_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
 	"  sent_at INTEGER, code INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX outbox_next ON outbox(channel, next_ms) WHERE state IN (0, 3);"
+	"CREATE INDEX outbox_next ON outbox(channel, next_ms) WHERE " SQL_SENDABLE ";"
 	"CREATE INDEX outbox_state ON outbox(state, id);"
 	"CREATE TABLE reminded(unit TEXT NOT NULL, occ TEXT NOT NULL, slot TEXT NOT NULL,"
 	"  recipient TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES outbox(id),"
@@ -184,14 +213,17 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 ORDER BY e.id",
 	[S_ENTRIES_UNIT_ROW] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.row_id = ?2"
 			       " ORDER BY e.id",
-	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE unit_ref = ?2 AND type = 1"
+	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE unit_ref = ?2"
+			" AND type = " SQL_STR(SQL_SUBMISSION)
 			" AND voided_at IS NULL AND occ = ?1",
-	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries WHERE type = 1"
+	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries"
+			 " WHERE type = " SQL_STR(SQL_SUBMISSION)
 			 " AND voided_at IS NULL GROUP BY occ, unit_ref",
-	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
-			    " AND unit_ref = ?1 AND kind = ?2 AND at <= ?3 ORDER BY at DESC, id DESC"
-			    " LIMIT 1",
-	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = 8 AND voided_at IS NULL"
+	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = " SQL_STR(SQL_METRIC)
+			    " AND voided_at IS NULL AND unit_ref = ?1 AND kind = ?2 AND at <= ?3"
+			    " ORDER BY at DESC, id DESC LIMIT 1",
+	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = " SQL_STR(SQL_METRIC)
+				   " AND voided_at IS NULL"
 				   " AND unit_ref = ?1 AND kind = ?2 AND at < ?3"
 				   " ORDER BY at DESC, id DESC LIMIT 1",
 	[S_ACCUMULATE] = "SELECT unit_ref, bucket_ref, points FROM entries"
@@ -218,21 +250,26 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* Take rows for sending and mark them in flight in one statement. */
 	/* A row's series of attempts (max_age) starts at its first attempt,
 	 * not when it was enqueued: a catch-up enqueues in the past. */
-	[S_OB_CLAIM] = "UPDATE outbox SET state = 1, updated_at = ?4,"
+	[S_OB_CLAIM] = "UPDATE outbox SET state = " SQL_STR(SQL_INFLIGHT) ", updated_at = ?4,"
 		       " since_ms = CASE WHEN attempts = 0 THEN ?2 ELSE since_ms END"
 		       " WHERE id IN (SELECT id FROM outbox"
-		       " WHERE channel = ?1 AND state IN (0, 3) AND next_ms <= ?2"
+		       " WHERE channel = ?1 AND " SQL_SENDABLE " AND next_ms <= ?2"
 		       " ORDER BY next_ms, id LIMIT ?3) RETURNING " OUTBOX_RET,
-	[S_OB_SENT] = "UPDATE outbox SET state = 2, attempts = attempts + 1, code = ?2, error = '',"
-		      " updated_at = ?3, sent_at = ?3 WHERE id IN (SELECT value FROM json_each(?1))",
-	[S_OB_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE channel = ?1 AND state IN (0, 3)",
-	[S_OB_NEXT_ANY] = "SELECT MIN(next_ms) FROM outbox WHERE state IN (0, 3)",
+	[S_OB_SENT] = "UPDATE outbox SET state = " SQL_STR(SQL_SENT) ", attempts = attempts + 1,"
+		      " code = ?2, error = '', updated_at = ?3, sent_at = ?3"
+		      " WHERE id IN (SELECT value FROM json_each(?1))",
+	[S_OB_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE channel = ?1 AND " SQL_SENDABLE,
+	[S_OB_NEXT_ANY] = "SELECT MIN(next_ms) FROM outbox WHERE " SQL_SENDABLE,
 	[S_OB_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4, code = ?5,"
 			" error = ?6, updated_at = ?7,"
-			" sent_at = CASE WHEN ?2 = 2 THEN ?7 ELSE sent_at END WHERE id = ?1",
-	[S_OB_REQUEUE] = "UPDATE outbox SET state = 0 WHERE state = 1",
-	[S_OB_RETRY] = "UPDATE outbox SET state = 0, attempts = 0, next_ms = ?2 * 1000,"
-		       " since_ms = ?2 * 1000, updated_at = ?2 WHERE id = ?1 AND state IN (3, 4, 5)",
+			" sent_at = CASE WHEN ?2 = " SQL_STR(SQL_SENT) " THEN ?7 ELSE sent_at END"
+			" WHERE id = ?1",
+	[S_OB_REQUEUE] = "UPDATE outbox SET state = " SQL_STR(SQL_PENDING)
+			 " WHERE state = " SQL_STR(SQL_INFLIGHT),
+	[S_OB_RETRY] = "UPDATE outbox SET state = " SQL_STR(SQL_PENDING) ", attempts = 0,"
+		       " next_ms = ?2 * 1000, since_ms = ?2 * 1000, updated_at = ?2"
+		       " WHERE id = ?1 AND state IN (" SQL_STR(SQL_FAILED) ", " SQL_STR(SQL_DEAD)
+		       ", " SQL_STR(SQL_CANCELLED) ")",
 	[S_OB_GET] = "SELECT " OUTBOX_COLS " WHERE id = ?1",
 	[S_OB_LIST] = "SELECT * FROM (SELECT " OUTBOX_COLS " ORDER BY id DESC LIMIT ?1)"
 		      " ORDER BY id",
@@ -283,7 +320,7 @@ const char *store_entry_type_name(enum entry_type type)
 {
 	static const char *const names[] = { "?", "submission", "late", "missing", "finding",
 					      "award", "threshold", "ranking", "metric" };
-	return type >= 1 && type <= 8 ? names[type] : "?";
+	return type >= ENTRY_SUBMISSION && type <= ENTRY_METRIC ? names[type] : "?";
 }
 
 const char *store_errmsg(struct store *st)
@@ -464,8 +501,12 @@ static int *invert(const int64_t *refs, size_t n, size_t *len)
 
 int store_sync_plan(struct store *st, const struct plan *p)
 {
-	int64_t *uref = xmalloc((p->nunits + 1) * sizeof(*uref));
-	int64_t *bref = xmalloc((p->nbuckets + 1) * sizeof(*bref));
+	int64_t *uref, *bref;
+
+	/* The units and buckets go in whole or not at all. */
+	assert(st->depth > 0);
+	uref = xmalloc((p->nunits + 1) * sizeof(*uref));
+	bref = xmalloc((p->nbuckets + 1) * sizeof(*bref));
 
 	for (size_t i = 0; i < p->nunits; i++) {
 		sqlite3_stmt *s = stmt(st, S_UNIT_UPSERT);
@@ -1105,6 +1146,31 @@ static void backup_cleanup(int dfd, int tfd, const char *name)
 		log_warn("backup: cannot remove %s", name);
 }
 
+/*
+ * Make a private directory (0700, a random name into NAME) in DIR (its
+ * descriptor DFD) for the backup to PATH.  0, or -1 with the reason in ERR.
+ */
+static int backup_mkdir(int dfd, const char *path, const char *dir, char *name, size_t namelen,
+			char *err, size_t errlen)
+{
+	for (int tries = 0;; tries++) {
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
+			return -1;
+		}
+		snprintf(name, namelen, ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+			 r[3], r[4], r[5]);
+		if (mkdirat(dfd, name, 0700) == 0)
+			return 0;
+		if (errno != EEXIST || tries == 10) {
+			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
+				 path, dir, strerror(errno));
+			return -1;
+		}
+	}
+}
+
 int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen)
 {
 	char dir[PATH_MAX], name[64], real[PATH_MAX];
@@ -1123,23 +1189,9 @@ int store_backup(struct store *st, const char *path, bool *refused, char *err, s
 	 * a link; the finished copy is then moved to PATH by a rename that
 	 * replaces nothing.  Never: check that PATH is free, then create it.
 	 */
-	for (int tries = 0;; tries++) {
-		unsigned char r[6];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
-			close(dfd);
-			return -1;
-		}
-		snprintf(name, sizeof(name), ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1],
-			 r[2], r[3], r[4], r[5]);
-		if (mkdirat(dfd, name, 0700) == 0)
-			break;
-		if (errno != EEXIST || tries == 10) {
-			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
-				 path, dir, strerror(errno));
-			close(dfd);
-			return -1;
-		}
+	if (backup_mkdir(dfd, path, dir, name, sizeof(name), err, errlen) < 0) {
+		close(dfd);
+		return -1;
 	}
 	tfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (tfd < 0 || realpath(dir, real) == NULL) {
@@ -1339,6 +1391,7 @@ int store_outbox_key_add(struct store *st, const char *unit, const char *occ, co
 int store_outbox_drop(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s = stmt(st, S_OB_DROP);
+	assert(st->depth > 0); /* a row of this transaction's */
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);

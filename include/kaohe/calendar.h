@@ -48,7 +48,15 @@ void calendar_format_day(int32_t day, char *buf, size_t len);
 
 enum close_policy { CLOSE_QUARTER_END, CLOSE_YEAR_END, CLOSE_AFTER };
 
+/*
+ * The kinds of reminder slot: ahead of a due, on it, after its deadline,
+ * and a department's day to record.  SLOT_NKINDS of them; a per-unit
+ * table of kinds has SLOT_NKINDS entries per unit.
+ */
 enum slot_kind { SLOT_BEFORE, SLOT_DUE, SLOT_OVERDUE, SLOT_RECORD };
+#define SLOT_NKINDS 4
+/* The name of kind K in messages, logs and the outbox: "before", "due", "overdue", "record". */
+const char *calendar_slot_kind_name(enum slot_kind k);
 
 /* One configured reminder slot: "-7d@09:00", "-30s", "+1d@09:00". */
 struct slot_spec {
@@ -98,6 +106,8 @@ void calendar_free(struct calendar *c);
 void calendar_set_workday(struct calendar *c, int32_t day, bool working);
 /* Whether DAY is a working day (outside the plan year: Monday–Friday). */
 bool calendar_is_workday(const struct calendar *c, int32_t day);
+/* Whether DAY lies in C's year (a due must: a plan is one year's). */
+bool calendar_in_year(const struct calendar *c, int32_t day);
 
 /*
  * Expand a recurring due: "quarterly:DD", "monthly:DD", "quarter-end" into

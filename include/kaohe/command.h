@@ -1,6 +1,7 @@
 /*
- * command — the one parser and dispatcher of control commands, shared by
- * the control socket and simulate's events file.  A request is one line
+ * command — the one parser and dispatcher of control commands (the table
+ * of them is grammar.h's), shared by the control socket and simulate's
+ * events file.  A request is one line
  * of UTF-8 (at most COMMAND_MAX_LINE bytes); the answer is one JSON
  * object {"ok":true,"data":…} or {"ok":false,"error":{"code","message"}}.
  * Every write applies whole in one transaction, or not at all, and is
@@ -54,13 +55,6 @@ struct command_ctx {
 };
 
 /*
- * How a command may touch the database: a read; a write (officers and
- * admins, one transaction, audited when it applies); an administrative
- * action (admins, audited whether it succeeds or fails); an admins' read.
- */
-enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN, CMD_ADMIN_READ };
-
-/*
  * Split LINE into at most COMMAND_MAX_ARGS words: spaces separate, a word
  * in double quotes may hold spaces, with \" and \\ as escapes.  Returns
  * the count, or -1 with a message in ERR.  ARGV points into BUF (a copy).
@@ -68,11 +62,14 @@ enum command_access { CMD_READ, CMD_WRITE, CMD_ADMIN, CMD_ADMIN_READ };
 int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err, size_t errlen);
 
 /*
- * Check LINE for form (length, UTF-8, words, a known command, no control
- * characters) and the units, rows and occurrences it names, without
- * running it; 0, or -1 with the error code the command would answer in
- * CODE and its message in MSG.  Used to vet an events file before a
- * simulation starts.
+ * Check LINE for form (length, UTF-8, words, a known command and its
+ * slots, no control characters) and each argument by its slot's type
+ * (the units, rows, occurrences, kinds and metrics it names in the plan,
+ * counts, values, times, dates, ids…), without running it; 0, or -1
+ * with the error code an admin's request would be answered in CODE and
+ * its message in MSG.  What only the database knows (an entry, a
+ * delivery, an earlier plan's period) is left to the run.  Used to vet
+ * an events file before a simulation starts.
  */
 int command_check(const struct plan *plan, const char *line, size_t len, char *code,
 		  size_t codelen, char *msg, size_t msglen);

@@ -1,9 +1,13 @@
 /*
  * engine — given the plan, the store and `now`, applies everything due up
  * to now: deadlines (late), closes (missing replaces late), the final
- * ranking, quarterly snapshots, then reminders; and tells the next
- * instant anything becomes due.  The same engine serves the daemon and
- * simulate: it reads no clock, only the `now` it is given.
+ * ranking, quarterly snapshots, then reminders; tells the next instant
+ * anything becomes due; and makes the writes (submissions, findings and
+ * awards, metrics, voids, moves) with the plan's rules, keeping the
+ * automatic entries and what it keeps of the store in line.  The same
+ * engine serves the daemon and simulate.  It reads no clock, only the
+ * `now` it is given; it drives the store (SQLite), so it is not free of
+ * I/O.
  */
 #ifndef KAOHE_ENGINE_H
 #define KAOHE_ENGINE_H
@@ -75,23 +79,20 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 			  int64_t start);
 void engine_free(struct engine *e);
 
-/* Re-read the moves from the store and rebuild the timeline. */
-int engine_reschedule(struct engine *e);
 /*
- * Re-read everything the engine keeps of the store (moves, first
- * submissions): after a transaction was rolled back.
+ * simulate's engine: every operation below runs inside the caller's one
+ * transaction, which the caller abandons with the database on any
+ * failure, so the operations open no transaction (no savepoint) of their
+ * own and put nothing back when they fail.
  */
-int engine_resync(struct engine *e);
+void engine_set_batch(struct engine *e);
 
 /*
- * The engine keeps each unit's first valid submission per occurrence, so
- * that a deadline's fan-out needs no query.  The commands keep it true:
- * engine_note_submission() after recording one, engine_forget_submission()
- * after voiding one (it asks the store again; -1 when the store fails).
+ * The engine keeps each unit's first valid submission per occurrence
+ * (INT64_MAX: none), so that a deadline's fan-out needs no query; its
+ * own operations keep it true.
  */
 int64_t engine_first_submission(const struct engine *e, int unit, int occ);
-void engine_note_submission(struct engine *e, int unit, int occ, int64_t at);
-int engine_forget_submission(struct engine *e, int unit, int occ);
 /* Mark in SUBMITTED[unit] the units with a valid submission for OCC before BEFORE. */
 void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *submitted);
 
@@ -125,39 +126,123 @@ const char *engine_state_name(enum occ_state s);
 enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first);
 
 /*
- * Bring UNIT's automatic deadline entry for OCC in line with its
- * submissions, schedule and NOW (after a submission, a void or a move).
- * WHY explains a replaced entry.  Inside the caller's transaction.
- */
-int engine_reconcile_deadline(struct engine *e, int unit, int occ, int64_t now, const char *why);
-/*
- * The same after a submission, when the caller knows the first one FIRST
- * (INT64_MAX: none) and no schedule changed since the last reconcile.
- */
-int engine_reconcile_known(struct engine *e, int unit, int occ, int64_t now, int64_t first,
-			   const char *why);
-/* The state at NOW of an occurrence scheduled S whose first submission is FIRST. */
-enum occ_state engine_state_at(const struct schedule *s, int64_t first, int64_t now);
-/*
  * After a reload: reconcile every unit's deadline entries of each
  * occurrence whose shared schedule differs from what OLD (the engine of
  * the previous configuration) had under the same name, inside one
  * transaction.  0 or -1.
  */
 int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t now);
-/* Bring UNIT's threshold entries in line with its latest metrics at NOW. */
-int engine_reconcile_thresholds(struct engine *e, int unit, int64_t now);
 
 /* Scores of every unit as of instant AS_OF; free with score_free(). */
 int engine_scores(struct engine *e, int64_t as_of, struct score_table *out);
 /*
  * The scores of every valid entry, which are the scores as of now (no
- * entry takes effect in the future): computed once and kept until
- * engine_touch().  NULL on a database error.
+ * entry takes effect in the future): computed once and kept until the
+ * next write.  NULL on a database error.
  */
 const struct score_table *engine_current(struct engine *e);
-/* Something was written: forget the kept scores. */
-void engine_touch(struct engine *e);
 
+/*
+ * The writes.  Each one checks the plan's rules, writes the ledger (or
+ * the moves) and brings the automatic entries and what the engine keeps
+ * in line, whole in a transaction of its own, nested in the caller's
+ * when there is one (a command and its audit row).  BY is who writes
+ * (an actor's name), NOW the instant it happens.  Each returns 0, or -1
+ * with ERR saying why, in the code and words a control command answers
+ * with; a refusal writes nothing, and after a failure what was written
+ * is rolled back (except in batch: engine_set_batch()).
+ */
+enum engine_errcode {
+	ENGINE_EINTERNAL = 1,   /* "internal": the database failed */
+	ENGINE_EBADTIME,        /* "bad-time" */
+	ENGINE_EBADDATE,        /* "bad-date" */
+	ENGINE_ENOTSUBMITTABLE, /* "not-submittable" */
+	ENGINE_ENOTFOUND,       /* "not-found" */
+	ENGINE_ECONFLICT,       /* "conflict" */
+};
+struct engine_error {
+	enum engine_errcode code;
+	char msg[512];
+};
+/* The control protocol's name of CODE: "internal", "bad-time", … */
+const char *engine_errcode_name(enum engine_errcode code);
+
+/* What engine_submit() recorded. */
+struct engine_submission {
+	int64_t id;           /* the ledger entry */
+	bool first;           /* the unit's first valid submission of the occurrence */
+	enum occ_state state; /* the occurrence's state for the unit, now */
+};
+/*
+ * UNIT submitted deadline occurrence OCC at AT (at most NOW, and in the
+ * plan year: earlier than NOW for a backdated submission), with NOTE
+ * (may be NULL); the late or missing deduction follows.  Refused: a
+ * record node (not-submittable), AT in the future or before the plan
+ * year (bad-time).
+ */
+int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note,
+		  const char *by, int64_t now, struct engine_submission *out,
+		  struct engine_error *err);
+/*
+ * COUNT (> 0) of row ROW's finding or award kind KIND for UNIT at NOW,
+ * with NOTE (may be NULL); the entry's id and points in *ID and *POINTS.
+ */
+int engine_record(struct engine *e, int unit, int row, int kind, int64_t count, const char *note,
+		  const char *by, int64_t now, int64_t *id, int64_t *points,
+		  struct engine_error *err);
+/*
+ * Metric METRIC of UNIT is VALUE (ten-thousandths) from NOW, recorded
+ * under row ROW; the threshold awards follow.  The entry's id in *ID.
+ */
+int engine_metric(struct engine *e, int unit, int row, int metric, int64_t value, const char *by,
+		  int64_t now, int64_t *id, struct engine_error *err);
+
+/* The entry a void takes away. */
+struct engine_voided {
+	int64_t id;
+	enum entry_type type;
+	int unit, row;
+	int occ; /* a submission's occurrence, else -1 */
+};
+/*
+ * Look entry ID up as engine_void() would void it: not-found, or a
+ * conflict (already void; a unit or row the plan no longer has).  For a
+ * caller that authorizes by the entry's row before voiding it.
+ */
+int engine_void_target(struct engine *e, int64_t id, struct engine_voided *out,
+		       struct engine_error *err);
+/*
+ * Void entry ID at NOW for REASON; the deduction or threshold award that
+ * depended on it follows.  A person's void of an automatic entry waives
+ * it (store_entry_void()).  What was voided in *OUT.
+ */
+int engine_void(struct engine *e, int64_t id, const char *by, const char *reason, int64_t now,
+		struct engine_voided *out, struct engine_error *err);
+
+/* A new due: a day, or the instant AT of that day when TIMED. */
+struct engine_due {
+	int32_t day;
+	bool timed;
+	int64_t at;
+};
+/*
+ * Move occurrence OCC's due to DUE, for UNIT only or (-1) every unit, at
+ * NOW for REASON; the units concerned are reconciled at once (a deadline
+ * moved past NOW lifts the late deduction).  Refused: a due outside the
+ * plan year (bad-date).
+ */
+int engine_move(struct engine *e, int occ, int unit, const struct engine_due *due, const char *by,
+		const char *reason, int64_t now, struct engine_error *err);
+
+/*
+ * A caller's transaction around operations and writes of its own (a
+ * command and its audit row): begin, then commit or roll back.  The
+ * rollback puts back what the engine keeps of the store: 1 when it was
+ * re-read (the timeline may have changed), 0 when nothing had been
+ * written, -1 when it cannot be re-read (logged).
+ */
+int engine_begin(struct engine *e);
+int engine_commit(struct engine *e);
+int engine_rollback(struct engine *e);
 
 #endif

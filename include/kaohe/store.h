@@ -14,7 +14,11 @@
 
 #include "kaohe/plan.h"
 
-/* What an entry records. */
+/*
+ * What an entry records.  Persisted: entries.type and waivers.type hold
+ * these numbers, and the schema's SQL names some of them (store.c), so
+ * a number never changes meaning; a new type takes a new number.
+ */
 enum entry_type {
 	ENTRY_SUBMISSION = 1,
 	ENTRY_LATE = 2,
@@ -219,13 +223,17 @@ int store_audit(struct store *st, int n,
  * closed before it could go.  Times of attempts are in milliseconds:
  * backoff and rate limits work below the second.
  */
+/*
+ * Persisted: outbox.state holds these numbers, and the schema's SQL
+ * names them (store.c), so a number never changes meaning.
+ */
 enum outbox_state {
-	OUTBOX_PENDING,
-	OUTBOX_INFLIGHT,
-	OUTBOX_SENT,
-	OUTBOX_FAILED,
-	OUTBOX_DEAD,
-	OUTBOX_CANCELLED,
+	OUTBOX_PENDING = 0,
+	OUTBOX_INFLIGHT = 1,
+	OUTBOX_SENT = 2,
+	OUTBOX_FAILED = 3,
+	OUTBOX_DEAD = 4,
+	OUTBOX_CANCELLED = 5,
 };
 #define OUTBOX_NSTATES 6
 /* "pending", "inflight", … and back (-1: unknown). */

@@ -376,6 +376,70 @@ static void test_err_void_twice_and_unknown(void **state)
 	fails(f, "not-submittable", "submit bayilu 9");
 }
 
+/*
+ * command_check() resolves every argument by its slot's type, as
+ * command_execute() does for an admin, and refuses with the same code;
+ * what only the database knows is left to the run.
+ */
+static void test_check_agrees_with_execute(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[] = {
+		"submit nowhere 1",
+		"submit bayilu 4",
+		"submit bayilu 4@2020-06-21",
+		"submit bayilu 1 --at yesterday",
+		"record bayilu 99 ledger",
+		"record bayilu 6c complaint",
+		"record bayilu 6c pushback 0",
+		"record bayilu 6c pushback 1.5",
+		"metric bayilu 13 dissatisfaction 80",
+		"metric bayilu 13 satisfaction 8O",
+		"move 16a 2020-13-45 --reason x",
+		"move 16a 2020-07-31T25:00:00+08:00 --reason x",
+		"move 16a 2020-07-31",
+		"move 16a 2020-07-31 --reason \"\"",
+		"move 16a 2020-07-31 --unit nowhere --reason x",
+		"void abc --reason x",
+		"void 1",
+		"retry 0",
+		"outbox Pending",
+		"upcoming 0",
+		"audit 100001",
+		"explain bayilu 19",
+		"scores --as-of soon",
+		"report 2020-Q3 --format pdf",
+		"status ua ub",
+		"frobnicate",
+	};
+	char code[64], msg[1024];
+
+	run_to(f, T(MAY));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		if (command_check(f->p, bad[i], strlen(bad[i]), code, sizeof(code), msg,
+				  sizeof(msg)) == 0)
+			fail_msg("command_check passed \"%s\"", bad[i]);
+		json_t *a = exec_n(f, bad[i], strlen(bad[i]));
+		const char *ecode =
+			json_string_value(json_object_get(json_object_get(a, "error"), "code"));
+		if (ecode == NULL || strcmp(ecode, code) != 0)
+			fail_msg("\"%s\": command_check says %s, command_execute %s", bad[i], code,
+				 ecode ? ecode : "ok");
+	}
+	/* the database's: an entry, a delivery, an earlier plan's period */
+	static const char *const later[] = { "void 999999 --reason x", "retry 999999",
+					     "report 2019-Q4" };
+	static const char *const codes[] = { "not-found", "unknown-delivery", "unknown-period" };
+	for (size_t i = 0; i < 3; i++) {
+		assert_int_equal(command_check(f->p, later[i], strlen(later[i]), code, sizeof(code),
+					       msg, sizeof(msg)),
+				 0);
+		const char *m = fails(f, codes[i], "%s", later[i]);
+		if (i == 2)
+			assert_non_null(strstr(m, "2020-Q2, 2020-Q3, 2020-Q4"));
+	}
+}
+
 /* A failing command leaves everything as it was. */
 static void test_failing_commands_change_nothing(void **state)
 {
@@ -958,6 +1022,75 @@ static void test_retry_calls_outbox_changed(void **state)
 	assert_string_equal(str(ok(f, "retry %lld", (long long)x.cancelled), "state"), "pending");
 }
 
+/* What the timeline hook saw: how often, for whom, and whether a transaction was open. */
+struct moved {
+	struct store *st;
+	int calls, unit;
+	bool in_transaction;
+};
+
+static void moved_hook(void *arg, int unit)
+{
+	struct moved *m = arg;
+	m->calls++;
+	m->unit = unit;
+	m->in_transaction |= store_in_transaction(m->st) > 0;
+}
+
+/*
+ * A move is audited, the daemon hears of it (the timer, the feeds) once
+ * it is committed, and `status` lists who owes an open occurrence on
+ * each unit's own schedule: not a unit whose own deadline is ahead.
+ */
+static void test_move_audited_and_status(void **state)
+{
+	struct fx *f = *state;
+	const char *occ = "4@2020-06-20";
+	struct moved m = { .st = f->st };
+	struct command_ctx c = { .plan = f->p, .st = f->st, .eng = f->eng, .actor = &f->actor,
+				 .hook_arg = &m, .timeline_changed = moved_hook };
+	char line[128];
+
+	run_to(f, T("2020-06-10T10:00:00+08:00"));
+	c.now = f->now;
+	snprintf(line, sizeof(line), "move %s 2020-07-10 --unit rixin --reason \"flooded office\"",
+		 occ);
+	json_t *a = command_execute(&c, line, strlen(line));
+	assert_true(json_is_true(json_object_get(a, "ok")));
+	assert_string_equal(str(json_object_get(a, "data"), "unit"), "rixin");
+	json_decref(a);
+	assert_int_equal(m.calls, 1);
+	assert_int_equal(m.unit, U(f, "rixin"));
+	assert_false(m.in_transaction);
+	/* a refused move tells nothing */
+	a = command_execute(&c, "move 16a 2021-03-01 --reason x", 30);
+	assert_false(json_is_true(json_object_get(a, "ok")));
+	json_decref(a);
+	assert_int_equal(m.calls, 1);
+
+	json_t *audit = ok(f, "audit 50"), *r;
+	bool seen = false;
+	size_t i;
+	json_array_foreach(audit, i, r)
+		seen |= strstr(str(r, "command"), "move 4@2020-06-20") != NULL;
+	assert_true(seen);
+
+	run_to(f, T("2020-06-25T10:00:00+08:00"));
+	json_t *open = json_object_get(ok(f, "status"), "open"), *o, *found = NULL;
+	json_array_foreach(open, i, o)
+		if (strcmp(str(o, "occurrence"), occ) == 0)
+			found = o;
+	assert_non_null(found);
+	json_t *owing = json_object_get(found, "overdue"), *u;
+	char list[256] = "";
+	json_array_foreach(owing, i, u)
+		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
+			 json_string_value(u));
+	/* rixin's own deadline is 07-11: it owes nothing yet */
+	assert_string_equal(list, "bayilu,renminguangchang,baiyun,xianglujiao");
+	assert_string_equal(str(status_occ(f, "rixin", occ), "state"), "pending");
+}
+
 /* ---- command_split ----------------------------------------------------- */
 
 static int split(const char *line, char **argv, char *buf, size_t buflen)
@@ -1136,6 +1269,7 @@ int main(void)
 		T_(test_err_unterminated_quote),
 		T_(test_err_missing_reason),
 		T_(test_err_void_twice_and_unknown),
+		T_(test_check_agrees_with_execute),
 		T_(test_failing_commands_change_nothing),
 		T_(test_err_control_characters),
 		T_(test_admin_actions_audited),
@@ -1150,6 +1284,7 @@ int main(void)
 		T_(test_retry_states),
 		T_(test_retry_permission),
 		T_(test_retry_calls_outbox_changed),
+		T_(test_move_audited_and_status),
 		cmocka_unit_test(test_split_quoting),
 		cmocka_unit_test(test_split_quote_inside_word),
 		cmocka_unit_test(test_split_errors),

@@ -1,10 +1,12 @@
 /*
- * test_engine — the real engine and command dispatcher over the shipped
- * 2020 plan on an in-memory store, on virtual time: deadlines, closes,
- * moves, the final ranking, quarterly snapshots, idempotence and restarts,
- * reminders.  Expected figures are worked out by hand from plan-2020.md:
- * every row starts full (row 13 at 0), so a unit with nothing recorded
- * has basic 80, key 15, total 95.
+ * test_engine — the real engine over the shipped 2020 plan on an
+ * in-memory store, on virtual time, driven through its own writes
+ * (engine_submit, engine_void, engine_move, engine_metric): deadlines,
+ * closes, moves, the final ranking, quarterly snapshots, idempotence and
+ * restarts, reminders, and the writes' refusals and transactions.
+ * Expected figures are worked out by hand from plan-2020.md: every row
+ * starts full (row 13 at 0), so a unit with nothing recorded has basic
+ * 80, key 15, total 95.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -12,6 +14,7 @@
 #include <string.h>
 
 #include "kaohe/log.h"
+#include "kaohe/util.h"
 #include "support.h"
 
 static int OCC(struct fx *f, const char *name)
@@ -87,6 +90,119 @@ static bool rem_has(const struct rem *r, const char *occ)
 	return false;
 }
 
+/* ---- the engine's writes, as the tests make them ------------------------ */
+
+#define BY "tester"
+
+/* What a write answered, as text: the entry, the state, the schedule after it. */
+struct answer {
+	int64_t id;
+	bool first;
+	const char *state;
+	char at[40], due[40], deadline[40], close[40];
+};
+
+/* OCC's schedule for UNIT (-1: the shared one) into A. */
+static void sched_into(struct fx *f, int occ, int unit, struct answer *a)
+{
+	const struct schedule *s = engine_schedule(f->eng, occ, unit);
+	if (s->timed)
+		calendar_format_instant(s->due_at, a->due, sizeof(a->due));
+	else
+		calendar_format_day(s->due_day, a->due, sizeof(a->due));
+	calendar_format_instant(s->deadline, a->deadline, sizeof(a->deadline));
+	calendar_format_instant(s->close, a->close, sizeof(a->close));
+}
+
+/* The schedule of OCC for UNIT (NULL: the shared one). */
+static struct answer sched_of(struct fx *f, const char *unit, const char *occ)
+{
+	struct answer a = { 0 };
+	sched_into(f, OCC(f, occ), unit ? U(f, unit) : -1, &a);
+	return a;
+}
+
+/* UNIT submits OCC now, dated AT (NULL: now), with NOTE (may be NULL); it must be taken. */
+static struct answer submit_at(struct fx *f, const char *unit, const char *occ, const char *at,
+			       const char *note)
+{
+	struct engine_submission sub;
+	struct engine_error err;
+	struct answer a = { 0 };
+	int64_t t = at ? T(at) : f->now;
+	int u = U(f, unit), o = OCC(f, occ);
+
+	if (engine_submit(f->eng, u, o, t, note, BY, f->now, &sub, &err) < 0)
+		fail_msg("submit %s %s: %s: %s", unit, occ, engine_errcode_name(err.code), err.msg);
+	a.id = sub.id;
+	a.first = sub.first;
+	a.state = engine_state_name(sub.state);
+	calendar_format_instant(t, a.at, sizeof(a.at));
+	sched_into(f, o, u, &a);
+	return a;
+}
+
+static struct answer submit(struct fx *f, const char *unit, const char *occ)
+{
+	return submit_at(f, unit, occ, NULL, NULL);
+}
+
+/* Void entry ID for REASON; it must be voided. */
+static void void_entry(struct fx *f, int64_t id, const char *reason)
+{
+	struct engine_voided v;
+	struct engine_error err;
+
+	if (engine_void(f->eng, id, BY, reason, f->now, &v, &err) < 0)
+		fail_msg("void %lld: %s: %s", (long long)id, engine_errcode_name(err.code),
+			 err.msg);
+	assert_i64(v.id, id);
+}
+
+/* Metric NAME of UNIT, under row ROW, is VALUE ("12.5") from now. */
+static void metric(struct fx *f, const char *unit, const char *row, const char *name,
+		   const char *value)
+{
+	struct engine_error err;
+	int64_t v, id;
+	int m = plan_metric_find(f->p, name);
+
+	assert_true(m >= 0);
+	assert_int_equal(util_parse_fixed(value, 4, &v), 0);
+	if (engine_metric(f->eng, U(f, unit), ROW(f, row), m, v, BY, f->now, &id, &err) < 0)
+		fail_msg("metric %s %s: %s: %s", unit, name, engine_errcode_name(err.code),
+			 err.msg);
+}
+
+/*
+ * Move OCC's due to DUE (a day, or a date-time with its offset) for UNIT
+ * (NULL: every unit) for REASON; it must be moved.  The schedule after.
+ */
+static struct answer move(struct fx *f, const char *occ, const char *due, const char *unit,
+			  const char *reason)
+{
+	struct engine_due d = { 0 };
+	struct engine_error err;
+
+	if (strchr(due, 'T')) {
+		d.timed = true;
+		d.at = T(due);
+		d.day = calendar_day_of(d.at, NULL);
+	} else {
+		assert_int_equal(calendar_parse_day(due, f->p->year, &d.day), 0);
+	}
+	if (engine_move(f->eng, OCC(f, occ), unit ? U(f, unit) : -1, &d, BY, reason, f->now, &err) <
+	    0)
+		fail_msg("move %s: %s: %s", occ, engine_errcode_name(err.code), err.msg);
+	return sched_of(f, unit, occ);
+}
+
+/* The state of UNIT's OCC now. */
+static const char *state_of(struct fx *f, const char *unit, const char *occ)
+{
+	return engine_state_name(engine_occ_state(f->eng, U(f, unit), OCC(f, occ), f->now, NULL));
+}
+
 /* ---- submission states of one occurrence ------------------------------ */
 
 static void test_submit_one_second_before_deadline(void **state)
@@ -94,16 +210,16 @@ static void test_submit_one_second_before_deadline(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-09-15T23:59:59+08:00"));
-	json_t *d = ok(f, "submit bayilu 1");
-	assert_string_equal(str(d, "state"), "on-time");
-	assert_string_equal(str(d, "deadline"), R1_DEADLINE);
-	assert_string_equal(str(d, "close"), R1_CLOSE);
-	assert_true(json_is_true(json_object_get(d, "first")));
+	struct answer d = submit(f, "bayilu", "1");
+	assert_string_equal(d.state, "on-time");
+	assert_string_equal(d.deadline, R1_DEADLINE);
+	assert_string_equal(d.close, R1_CLOSE);
+	assert_true(d.first);
 
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, U(f, "bayilu"), "1", 0), 0);
 	assert_i64(score(f, "bayilu", "1", f->now), 300);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "on-time");
+	assert_string_equal(state_of(f, "bayilu", "1"), "on-time");
 	/* the others were late at the deadline and missing at close */
 	assert_i64(score(f, "renminguangchang", "1", f->now), 0);
 }
@@ -118,14 +234,14 @@ static void test_submit_at_deadline_is_late(void **state)
 	const struct ded *late = find_ded(f, b, "1", ENTRY_LATE);
 	assert_i64(late->at, T(R1_DEADLINE));
 	assert_i64(late->points, -200);
-	json_t *d = ok(f, "submit bayilu 1");
-	assert_string_equal(str(d, "state"), "late");
+	struct answer d = submit(f, "bayilu", "1");
+	assert_string_equal(d.state, "late");
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
 
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, b, "1", ENTRY_MISSING), 0);
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "late");
+	assert_string_equal(state_of(f, "bayilu", "1"), "late");
 }
 
 static void test_no_submission_late_then_missing(void **state)
@@ -134,7 +250,7 @@ static void test_no_submission_late_then_missing(void **state)
 
 	run_to(f, T("2020-09-15T23:59:59+08:00"));
 	assert_int_equal(nded(f, -1, "1", 0), 0);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "pending");
+	assert_string_equal(state_of(f, "bayilu", "1"), "pending");
 
 	run_to(f, T(R1_DEADLINE));
 	assert_int_equal(nded(f, -1, "1", ENTRY_LATE), 5);
@@ -145,7 +261,7 @@ static void test_no_submission_late_then_missing(void **state)
 		assert_int_equal(l->row, ROW(f, "1"));
 	}
 	run_to(f, T("2020-09-20T12:00:00+08:00"));
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "overdue");
+	assert_string_equal(state_of(f, "bayilu", "1"), "overdue");
 
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, -1, "1", ENTRY_MISSING), 5);
@@ -157,13 +273,13 @@ static void test_no_submission_late_then_missing(void **state)
 		assert_i64(m->replaces, l->entry);
 	}
 	run_to(f, T("2020-12-01T00:00:00+08:00"));
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "missing");
+	assert_string_equal(state_of(f, "bayilu", "1"), "missing");
 	for (size_t u = 0; u < 5; u++) {
-		assert_i64(scores_as_of(f, shipped_unit_ids[u], "1", "2020-09-15T23:59:59+08:00"), 300);
-		assert_i64(scores_as_of(f, shipped_unit_ids[u], "1", R1_DEADLINE), 100);
-		assert_i64(scores_as_of(f, shipped_unit_ids[u], "1", "2020-09-30T23:59:59+08:00"), 100);
-		assert_i64(scores_as_of(f, shipped_unit_ids[u], "1", R1_CLOSE), 0);
-		assert_i64(scores_as_of(f, shipped_unit_ids[u], "1", "2020-11-15T00:00:00+08:00"), 0);
+		assert_i64(score(f, shipped_unit_ids[u], "1", T("2020-09-15T23:59:59+08:00")), 300);
+		assert_i64(score(f, shipped_unit_ids[u], "1", T(R1_DEADLINE)), 100);
+		assert_i64(score(f, shipped_unit_ids[u], "1", T("2020-09-30T23:59:59+08:00")), 100);
+		assert_i64(score(f, shipped_unit_ids[u], "1", T(R1_CLOSE)), 0);
+		assert_i64(score(f, shipped_unit_ids[u], "1", T("2020-11-15T00:00:00+08:00")), 0);
 	}
 }
 
@@ -172,14 +288,14 @@ static void test_submit_between_deadline_and_close_stays_late(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-09-20T10:00:00+08:00"));
-	json_t *d = ok(f, "submit bayilu 1");
-	assert_string_equal(str(d, "state"), "late");
+	struct answer d = submit(f, "bayilu", "1");
+	assert_string_equal(d.state, "late");
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, U(f, "bayilu"), "1", ENTRY_MISSING), 0);
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
 	run_to(f, T("2021-01-01T00:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "late");
+	assert_string_equal(state_of(f, "bayilu", "1"), "late");
 }
 
 static void test_submit_at_close_is_missing(void **state)
@@ -187,10 +303,10 @@ static void test_submit_at_close_is_missing(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T(R1_CLOSE));
-	json_t *d = ok(f, "submit bayilu 1");
-	assert_string_equal(str(d, "state"), "missing");
+	struct answer d = submit(f, "bayilu", "1");
+	assert_string_equal(d.state, "missing");
 	assert_i64(score(f, "bayilu", "1", f->now), 0);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "missing");
+	assert_string_equal(state_of(f, "bayilu", "1"), "missing");
 }
 
 static void test_submit_after_close_is_missing(void **state)
@@ -198,8 +314,8 @@ static void test_submit_after_close_is_missing(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-10-05T10:00:00+08:00"));
-	json_t *d = ok(f, "submit bayilu 1");
-	assert_string_equal(str(d, "state"), "missing");
+	struct answer d = submit(f, "bayilu", "1");
+	assert_string_equal(d.state, "missing");
 	assert_i64(score(f, "bayilu", "1", f->now), 0);
 	run_to(f, T("2021-01-01T00:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 0);
@@ -208,15 +324,15 @@ static void test_submit_after_close_is_missing(void **state)
 static void test_only_first_submission_counts(void **state)
 {
 	struct fx *f = *state;
-	json_t *d;
+	struct answer d;
 
 	run_to(f, T("2020-09-10T10:00:00+08:00"));
-	d = ok(f, "submit bayilu 1");
-	assert_true(json_is_true(json_object_get(d, "first")));
+	d = submit(f, "bayilu", "1");
+	assert_true(d.first);
 	run_to(f, T("2020-09-20T10:00:00+08:00"));
-	d = ok(f, "submit bayilu 1 --note \"a second copy\"");
-	assert_true(json_is_false(json_object_get(d, "first")));
-	assert_string_equal(str(d, "state"), "on-time");
+	d = submit_at(f, "bayilu", "1", NULL, "a second copy");
+	assert_false(d.first);
+	assert_string_equal(d.state, "on-time");
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, U(f, "bayilu"), "1", 0), 0);
 	assert_i64(score(f, "bayilu", "1", f->now), 300);
@@ -227,17 +343,19 @@ static void test_void_first_submission_second_counts(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-09-10T10:00:00+08:00"));
-	json_int_t first = json_integer_value(json_object_get(ok(f, "submit bayilu 1"), "id"));
+	int64_t first = submit(f, "bayilu", "1").id;
 	run_to(f, T("2020-09-20T10:00:00+08:00"));
-	ok(f, "submit bayilu 1");
+	submit(f, "bayilu", "1");
 	run_to(f, T("2020-09-25T10:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 300);
-	ok(f, "void %lld --reason \"wrong file\"", (long long)first);
+	void_entry(f, first, "wrong file");
 	/* the submission of 09-20 is now the first: late */
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
-	json_t *o = status_occ(f, "bayilu", "1");
-	assert_string_equal(str(o, "state"), "late");
-	assert_string_equal(str(o, "submitted_at"), "2020-09-20T10:00:00+08:00");
+	assert_string_equal(state_of(f, "bayilu", "1"), "late");
+	char at[40];
+	calendar_format_instant(engine_first_submission(f->eng, U(f, "bayilu"), OCC(f, "1")), at,
+				sizeof(at));
+	assert_string_equal(at, "2020-09-20T10:00:00+08:00");
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, U(f, "bayilu"), "1", ENTRY_MISSING), 0);
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
@@ -248,22 +366,21 @@ static void test_void_only_submission_is_missing(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-09-10T10:00:00+08:00"));
-	json_int_t b = json_integer_value(json_object_get(ok(f, "submit bayilu 1"), "id"));
-	json_int_t r = json_integer_value(
-		json_object_get(ok(f, "submit renminguangchang 1"), "id"));
+	int64_t b = submit(f, "bayilu", "1").id;
+	int64_t r = submit(f, "renminguangchang", "1").id;
 	/* voided between deadline and close: overdue, so late now and missing at close */
 	run_to(f, T("2020-09-25T10:00:00+08:00"));
-	ok(f, "void %lld --reason appeal", (long long)r);
+	void_entry(f, r, "appeal");
 	assert_i64(score(f, "renminguangchang", "1", f->now), 100);
-	assert_string_equal(str(status_occ(f, "renminguangchang", "1"), "state"), "overdue");
+	assert_string_equal(state_of(f, "renminguangchang", "1"), "overdue");
 	run_to(f, T(R1_CLOSE));
 	assert_i64(score(f, "renminguangchang", "1", f->now), 0);
 	/* voided after close: missing at once */
 	run_to(f, T("2020-10-05T10:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 300);
-	ok(f, "void %lld --reason appeal", (long long)b);
+	void_entry(f, b, "appeal");
 	assert_i64(score(f, "bayilu", "1", f->now), 0);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "missing");
+	assert_string_equal(state_of(f, "bayilu", "1"), "missing");
 }
 
 static void test_backdated_submission_removes_late(void **state)
@@ -272,9 +389,9 @@ static void test_backdated_submission_removes_late(void **state)
 
 	run_to(f, T("2020-09-17T10:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
-	json_t *d = ok(f, "submit bayilu 1 --at 2020-09-15T18:00:00+08:00");
-	assert_string_equal(str(d, "state"), "on-time");
-	assert_string_equal(str(d, "at"), "2020-09-15T18:00:00+08:00");
+	struct answer d = submit_at(f, "bayilu", "1", "2020-09-15T18:00:00+08:00", NULL);
+	assert_string_equal(d.state, "on-time");
+	assert_string_equal(d.at, "2020-09-15T18:00:00+08:00");
 	assert_i64(score(f, "bayilu", "1", f->now), 300);
 	run_to(f, T(R1_CLOSE));
 	assert_int_equal(nded(f, U(f, "bayilu"), "1", ENTRY_MISSING), 0);
@@ -289,10 +406,10 @@ static void test_backdated_after_close_is_late(void **state)
 
 	run_to(f, T("2020-10-05T10:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "1", f->now), 0);
-	json_t *d = ok(f, "submit bayilu 1 --at 2020-09-20T10:00:00+08:00");
-	assert_string_equal(str(d, "state"), "late");
+	struct answer d = submit_at(f, "bayilu", "1", "2020-09-20T10:00:00+08:00", NULL);
+	assert_string_equal(d.state, "late");
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "late");
+	assert_string_equal(state_of(f, "bayilu", "1"), "late");
 }
 
 static void test_backdated_in_future_refused(void **state)
@@ -300,12 +417,19 @@ static void test_backdated_in_future_refused(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T("2020-09-17T10:00:00+08:00"));
-	fails(f, "bad-time", "submit bayilu 1 --at 2020-09-17T10:00:01+08:00");
-	assert_string_equal(str(status_occ(f, "bayilu", "1"), "state"), "overdue");
+	struct engine_submission sub;
+	struct engine_error err;
+	int64_t later = T("2020-09-17T10:00:01+08:00");
+	assert_int_equal(engine_submit(f->eng, U(f, "bayilu"), OCC(f, "1"), later, NULL, BY, f->now,
+				       &sub, &err),
+			 -1);
+	assert_int_equal(err.code, ENGINE_EBADTIME);
+	assert_string_equal(engine_errcode_name(err.code), "bad-time");
+	assert_string_equal(state_of(f, "bayilu", "1"), "overdue");
 	assert_i64(score(f, "bayilu", "1", f->now), 100);
 	/* --at exactly now is not the future */
-	json_t *d = ok(f, "submit bayilu 1 --at 2020-09-17T10:00:00+08:00");
-	assert_string_equal(str(d, "state"), "late");
+	struct answer d = submit_at(f, "bayilu", "1", "2020-09-17T10:00:00+08:00", NULL);
+	assert_string_equal(d.state, "late");
 }
 
 /* ---- the final ranking (row 3) ----------------------------------------- */
@@ -319,12 +443,12 @@ static void test_backdated_in_future_refused(void **state)
 static void ranking_metrics(struct fx *f)
 {
 	run_to(f, T("2020-12-20T10:00:00+08:00"));
-	ok(f, "metric bayilu 3 dissatisfaction 20");
+	metric(f, "bayilu", "3", "dissatisfaction", "20");
 	run_to(f, T("2020-12-22T10:00:00+08:00"));
-	ok(f, "metric bayilu 3 dissatisfaction 12.5");
-	ok(f, "metric renminguangchang 3 dissatisfaction 12.5");
-	ok(f, "metric baiyun 3 dissatisfaction 10");
-	ok(f, "metric rixin 3 dissatisfaction 5");
+	metric(f, "bayilu", "3", "dissatisfaction", "12.5");
+	metric(f, "renminguangchang", "3", "dissatisfaction", "12.5");
+	metric(f, "baiyun", "3", "dissatisfaction", "10");
+	metric(f, "rixin", "3", "dissatisfaction", "5");
 }
 
 #define FINAL "2021-01-01T00:00:00+08:00"
@@ -376,10 +500,10 @@ static void test_ranking_metrics_after_final_ignored(void **state)
 	ranking_metrics(f);
 	run_to(f, T(FINAL));
 	/* at the final instant itself, after the engine ran, and later */
-	ok(f, "metric xianglujiao 3 dissatisfaction 99");
-	ok(f, "metric rixin 3 dissatisfaction 50");
+	metric(f, "xianglujiao", "3", "dissatisfaction", "99");
+	metric(f, "rixin", "3", "dissatisfaction", "50");
 	run_to(f, T("2021-01-05T00:00:00+08:00"));
-	ok(f, "metric baiyun 3 dissatisfaction 1");
+	metric(f, "baiyun", "3", "dissatisfaction", "1");
 	run_to(f, T("2021-02-01T00:00:00+08:00"));
 	assert_i64(score(f, "xianglujiao", "3", f->now), 1000);
 	assert_i64(score(f, "rixin", "3", f->now), 1000);
@@ -408,6 +532,15 @@ static void test_ranking_none_before_final(void **state)
 
 /* ---- moved deadlines --------------------------------------------------- */
 
+/* Keep the last move of the store (its reason is not kept). */
+static int last_move(const struct move *m, void *arg)
+{
+	struct move *keep = arg;
+	*keep = *m;
+	keep->reason = NULL;
+	return 0;
+}
+
 static void test_move_crossing_quarter(void **state)
 {
 	struct fx *f = *state;
@@ -415,19 +548,21 @@ static void test_move_crossing_quarter(void **state)
 	int b = U(f, "bayilu"), r = U(f, "renminguangchang");
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
-	json_t *d = ok(f, "move %s 2020-07-10 --reason \"survey delayed\"", occ);
-	assert_string_equal(str(d, "occurrence"), occ);
-	assert_string_equal(str(d, "due"), "2020-07-10");
-	assert_string_equal(str(d, "deadline"), "2020-07-11T00:00:00+08:00");
+	struct answer d = move(f, occ, "2020-07-10", NULL, "survey delayed");
+	/* the occurrence keeps its name */
+	assert_int_equal(plan_occ_find(f->p, occ), OCC(f, occ));
+	assert_string_equal(f->p->occs[OCC(f, occ)].name, occ);
+	assert_string_equal(d.due, "2020-07-10");
+	assert_string_equal(d.deadline, "2020-07-11T00:00:00+08:00");
 	/* the close follows the new due day's quarter, not the old one's */
-	assert_string_equal(str(d, "close"), "2020-10-01T00:00:00+08:00");
+	assert_string_equal(d.close, "2020-10-01T00:00:00+08:00");
 
 	run_to(f, T("2020-07-05T10:00:00+08:00"));
 	/* neither the old deadline (06-21) nor the old close (07-01) applied anything */
 	assert_int_equal(nded(f, -1, occ, 0), 0);
-	d = ok(f, "submit bayilu %s", occ);
-	assert_string_equal(str(d, "state"), "on-time");
-	assert_string_equal(str(d, "deadline"), "2020-07-11T00:00:00+08:00");
+	d = submit(f, "bayilu", occ);
+	assert_string_equal(d.state, "on-time");
+	assert_string_equal(d.deadline, "2020-07-11T00:00:00+08:00");
 
 	run_to(f, T("2020-07-11T00:00:00+08:00"));
 	assert_int_equal(nded(f, -1, occ, ENTRY_LATE), 4);
@@ -441,15 +576,16 @@ static void test_move_crossing_quarter(void **state)
 	assert_int_equal(nded(f, b, occ, 0), 0);
 	assert_i64(find_ded(f, r, occ, ENTRY_MISSING)->at, T("2020-10-01T00:00:00+08:00"));
 	assert_i64(find_ded(f, r, occ, ENTRY_MISSING)->points, -200);
-	assert_string_equal(str(status_occ(f, "bayilu", occ), "state"), "on-time");
-	/* the move is audited */
-	json_t *audit = ok(f, "audit 50");
-	bool seen = false;
-	size_t i;
-	json_t *a;
-	json_array_foreach(audit, i, a)
-		seen |= strstr(str(a, "command"), "move 4@2020-06-20") != NULL;
-	assert_true(seen);
+	assert_string_equal(state_of(f, "bayilu", occ), "on-time");
+	/* the move is recorded, with who made it and why (test_command: and audited) */
+	struct move seen = { 0 };
+	assert_int_equal(store_moves(f->st, last_move, &seen), 0);
+	assert_string_equal(seen.occ, occ);
+	assert_int_equal(seen.unit, -1);
+	assert_int_equal(seen.due_day, D(7, 10));
+	assert_false(seen.timed);
+	assert_string_equal(seen.actor, BY);
+	assert_i64(seen.at, T("2020-06-10T10:00:00+08:00"));
 }
 
 static void test_move_one_unit(void **state)
@@ -459,9 +595,10 @@ static void test_move_one_unit(void **state)
 	int x = U(f, "rixin");
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
-	json_t *d = ok(f, "move %s 2020-07-10 --unit rixin --reason \"flooded office\"", occ);
-	assert_string_equal(str(d, "unit"), "rixin");
-	assert_string_equal(str(d, "deadline"), "2020-07-11T00:00:00+08:00");
+	struct answer d = move(f, occ, "2020-07-10", "rixin", "flooded office");
+	/* moved for rixin only */
+	assert_string_equal(sched_of(f, NULL, occ).deadline, "2020-06-21T00:00:00+08:00");
+	assert_string_equal(d.deadline, "2020-07-11T00:00:00+08:00");
 
 	run_to(f, T("2020-06-21T00:00:00+08:00"));
 	assert_int_equal(nded(f, -1, occ, ENTRY_LATE), 4);
@@ -469,16 +606,14 @@ static void test_move_one_unit(void **state)
 	run_to(f, T("2020-07-01T00:00:00+08:00"));
 	assert_int_equal(nded(f, -1, occ, ENTRY_MISSING), 4);
 	assert_int_equal(nded(f, x, occ, 0), 0);
-	assert_string_equal(str(status_occ(f, "rixin", occ), "deadline"),
-			    "2020-07-11T00:00:00+08:00");
-	assert_string_equal(str(status_occ(f, "bayilu", occ), "deadline"),
-			    "2020-06-21T00:00:00+08:00");
+	assert_string_equal(sched_of(f, "rixin", occ).deadline, "2020-07-11T00:00:00+08:00");
+	assert_string_equal(sched_of(f, "bayilu", occ).deadline, "2020-06-21T00:00:00+08:00");
 
 	run_to(f, T("2020-07-05T10:00:00+08:00"));
-	d = ok(f, "submit rixin %s", occ);
-	assert_string_equal(str(d, "state"), "on-time");
-	d = ok(f, "submit bayilu %s", occ);
-	assert_string_equal(str(d, "state"), "missing");
+	d = submit(f, "rixin", occ);
+	assert_string_equal(d.state, "on-time");
+	d = submit(f, "bayilu", occ);
+	assert_string_equal(d.state, "missing");
 	run_to(f, T("2020-10-01T00:00:00+08:00"));
 	assert_int_equal(nded(f, x, occ, 0), 0);
 	/* rixin's row 4 loses only 4@2020-09-20 (missing 2) */
@@ -495,7 +630,7 @@ static void test_move_one_unit_reminders(void **state)
 	int x = U(f, "rixin"), b = U(f, "bayilu");
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
-	ok(f, "move %s 2020-07-10 --unit rixin --reason \"flooded office\"", occ);
+	move(f, occ, "2020-07-10", "rixin", "flooded office");
 	run_to(f, T("2020-07-10T23:59:59+08:00"));
 	/* 4@2020-06-20 (Sat): -3d Wed 06-17, -1d and the due day both on Fri 06-19 */
 	assert_true(rem_has(find_rem(f, T("2020-06-17T09:00:00+08:00"), b, SLOT_BEFORE), occ));
@@ -513,29 +648,26 @@ static void test_move_one_unit_reminders(void **state)
 	}
 }
 
-/* `status` lists who owes an open occurrence: not a unit whose own deadline is ahead. */
+/*
+ * Who owes an open occurrence (overdue): not a unit whose own deadline is
+ * ahead (test_command: and `status` lists them so).
+ */
 static void test_move_one_unit_status_overdue(void **state)
 {
 	struct fx *f = *state;
 	const char *occ = "4@2020-06-20";
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
-	ok(f, "move %s 2020-07-10 --unit rixin --reason \"flooded office\"", occ);
+	move(f, occ, "2020-07-10", "rixin", "flooded office");
 	run_to(f, T("2020-06-25T10:00:00+08:00"));
-	json_t *open = json_object_get(ok(f, "status"), "open"), *o, *found = NULL;
-	size_t i;
-	json_array_foreach(open, i, o)
-		if (strcmp(str(o, "occurrence"), occ) == 0)
-			found = o;
-	assert_non_null(found);
-	json_t *owing = json_object_get(found, "overdue"), *u;
 	char list[256] = "";
-	json_array_foreach(owing, i, u)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
-			 json_string_value(u));
+	for (size_t u = 0; u < f->p->nunits; u++)
+		if (engine_occ_state(f->eng, (int)u, OCC(f, occ), f->now, NULL) == OCC_OVERDUE)
+			snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
+				 *list ? "," : "", f->p->units[u].id);
 	/* rixin's own deadline is 07-11: it owes nothing yet */
 	assert_string_equal(list, "bayilu,renminguangchang,baiyun,xianglujiao");
-	assert_string_equal(str(status_occ(f, "rixin", occ), "state"), "pending");
+	assert_string_equal(state_of(f, "rixin", occ), "pending");
 }
 
 /* 16a (due 05-06) moved after its deadline passed: the late is lifted. */
@@ -547,14 +679,14 @@ static void test_move_after_deadline_lifts_late(void **state)
 	run_to(f, T("2020-05-10T10:00:00+08:00"));
 	assert_i64(find_ded(f, b, "16a", ENTRY_LATE)->at, T("2020-05-07T00:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "16a", f->now), 0);
-	json_t *d = ok(f, "move 16a 2020-07-31 --reason \"regulation not yet issued\"");
-	assert_string_equal(str(d, "deadline"), "2020-08-01T00:00:00+08:00");
-	assert_string_equal(str(d, "close"), "2020-10-01T00:00:00+08:00");
+	struct answer d = move(f, "16a", "2020-07-31", NULL, "regulation not yet issued");
+	assert_string_equal(d.deadline, "2020-08-01T00:00:00+08:00");
+	assert_string_equal(d.close, "2020-10-01T00:00:00+08:00");
 	assert_i64(score(f, "bayilu", "16a", f->now), 100);
-	assert_string_equal(str(status_occ(f, "bayilu", "16a"), "state"), "pending");
+	assert_string_equal(state_of(f, "bayilu", "16a"), "pending");
 	/* the old close (07-01) no longer applies; the new deadline does */
 	run_to(f, T("2020-07-28T10:00:00+08:00"));
-	ok(f, "submit bayilu 16a");
+	submit(f, "bayilu", "16a");
 	run_to(f, T("2020-08-01T00:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "16a", f->now), 100);
 	assert_i64(score(f, "baiyun", "16a", f->now), 0);
@@ -571,19 +703,19 @@ static void test_move_to_datetime(void **state)
 	const char *occ = "4@2020-06-20";
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
-	json_t *d = ok(f, "move %s 2020-06-25T12:00:00+08:00 --reason \"noon sharp\"", occ);
-	assert_string_equal(str(d, "due"), "2020-06-25T12:00:00+08:00");
-	assert_string_equal(str(d, "deadline"), "2020-06-25T12:00:00+08:00");
-	assert_string_equal(str(d, "close"), "2020-07-01T00:00:00+08:00");
+	struct answer d = move(f, occ, "2020-06-25T12:00:00+08:00", NULL, "noon sharp");
+	assert_string_equal(d.due, "2020-06-25T12:00:00+08:00");
+	assert_string_equal(d.deadline, "2020-06-25T12:00:00+08:00");
+	assert_string_equal(d.close, "2020-07-01T00:00:00+08:00");
 
 	run_to(f, T("2020-06-25T11:59:59+08:00"));
 	assert_int_equal(nded(f, -1, occ, 0), 0);
-	assert_string_equal(str(ok(f, "submit bayilu %s", occ), "state"), "on-time");
+	assert_string_equal(submit(f, "bayilu", occ).state, "on-time");
 	run_to(f, T("2020-06-25T12:00:00+08:00"));
 	assert_int_equal(nded(f, -1, occ, ENTRY_LATE), 4);
 	assert_i64(find_ded(f, U(f, "baiyun"), occ, ENTRY_LATE)->at,
 		   T("2020-06-25T12:00:00+08:00"));
-	assert_string_equal(str(ok(f, "submit renminguangchang %s", occ), "state"), "late");
+	assert_string_equal(submit(f, "renminguangchang", occ).state, "late");
 	run_to(f, T("2020-07-01T00:00:00+08:00"));
 	assert_i64(score(f, "bayilu", "4", f->now), 800);
 	assert_i64(score(f, "renminguangchang", "4", f->now), 700);
@@ -601,6 +733,25 @@ static void test_move_to_datetime(void **state)
  * 4@12-20 5@12-20 (2 each), 15 (1), 17b (2), 16c (0): basic 41, key 6,
  * total 47.
  */
+/* The snapshots the store holds, in time order. */
+struct stored {
+	size_t n;
+	char period[4][16], at[4][40];
+};
+
+static int list_snapshot(const char *period, int64_t at, int64_t taken_at, const char *data,
+			 void *arg)
+{
+	struct stored *st = arg;
+	(void)taken_at;
+	(void)data;
+	assert_true(st->n < 4);
+	snprintf(st->period[st->n], sizeof(st->period[0]), "%s", period);
+	calendar_format_instant(at, st->at[st->n], sizeof(st->at[0]));
+	st->n++;
+	return 0;
+}
+
 static void test_snapshots_quarters(void **state)
 {
 	struct fx *f = *state;
@@ -619,11 +770,12 @@ static void test_snapshots_quarters(void **state)
 			assert_int_equal(f->rec.s[q].rank[u], 1);
 		}
 	}
-	json_t *list = ok(f, "snapshots");
-	assert_int_equal(json_array_size(list), 3);
+	struct stored st = { 0 };
+	assert_int_equal(store_snapshots(f->st, false, list_snapshot, &st), 0);
+	assert_int_equal(st.n, 3);
 	for (size_t q = 0; q < 3; q++) {
-		assert_string_equal(str(json_array_get(list, q), "period"), periods[q]);
-		assert_string_equal(str(json_array_get(list, q), "at"), ats[q]);
+		assert_string_equal(st.period[q], periods[q]);
+		assert_string_equal(st.at[q], ats[q]);
 	}
 	/* the scores then equal the Q4 snapshot, row by row */
 	struct score_table t;
@@ -677,7 +829,7 @@ static void test_snapshot_order_at_instant(void **state)
 	static const int ranks[] = { 1, 5, 4, 2, 2 };
 
 	run_to(f, T("2020-12-12T10:00:00+08:00"));
-	assert_string_equal(str(ok(f, "submit bayilu 2c"), "state"), "late");
+	assert_string_equal(submit(f, "bayilu", "2c").state, "late");
 	ranking_metrics(f);
 	run_to(f, T(FINAL));
 	const struct snap *q4 = &f->rec.s[2];
@@ -780,7 +932,7 @@ static void test_reminder_stops_after_submission(void **state)
 
 	run_to(f, sub_at);
 	assert_true(rem_has(find_rem(f, T("2020-09-08T09:00:00+08:00"), b, SLOT_BEFORE), "1"));
-	ok(f, "submit bayilu 1");
+	submit(f, "bayilu", "1");
 	run_to(f, T("2020-09-30T00:00:00+08:00"));
 	for (size_t i = 0; i < f->rec.nr; i++)
 		if (f->rec.r[i].unit == b && f->rec.r[i].at > sub_at)
@@ -806,7 +958,7 @@ static void test_reminder_digest(void **state)
 	int64_t at = T("2020-12-03T09:00:00+08:00");
 
 	run_to(f, T("2020-11-01T10:00:00+08:00"));
-	ok(f, "move 17b 2020-12-04 --reason \"earlier inspection\"");
+	move(f, "17b", "2020-12-04", NULL, "earlier inspection");
 	run_to(f, at);
 	for (size_t u = 0; u < 5; u++) {
 		const struct rem *r = find_rem(f, at, (int)u, SLOT_BEFORE);
@@ -833,7 +985,7 @@ static void test_reminder_digest_unit_move(void **state)
 	int b = U(f, "bayilu");
 
 	run_to(f, T("2020-11-01T10:00:00+08:00"));
-	ok(f, "move 17b 2020-12-04 --unit bayilu --reason \"earlier inspection\"");
+	move(f, "17b", "2020-12-04", "bayilu", "earlier inspection");
 	run_to(f, at);
 	for (size_t u = 0; u < 5; u++) {
 		const struct rem *r = find_rem(f, at, (int)u, SLOT_BEFORE);
@@ -1033,6 +1185,134 @@ static void test_enqueue_end_closes_each_instant(void **state)
 	engine_free(eng);
 }
 
+/* ---- the writes' refusals and transactions ------------------------------ */
+
+/* Each refusal names its code and writes nothing. */
+static void test_writes_refused(void **state)
+{
+	struct fx *f = *state;
+	struct engine_submission sub;
+	struct engine_voided v;
+	struct engine_error err;
+	int b = U(f, "bayilu");
+
+	run_to(f, T("2020-06-01T10:00:00+08:00"));
+	int64_t changes = store_changes(f->st);
+	/* a record node takes no submissions */
+	assert_int_equal(
+		engine_submit(f->eng, b, OCC(f, "9"), f->now, NULL, BY, f->now, &sub, &err), -1);
+	assert_int_equal(err.code, ENGINE_ENOTSUBMITTABLE);
+	assert_string_equal(engine_errcode_name(err.code), "not-submittable");
+	/* nor is a submission dated before the plan year */
+	int64_t early = T("2019-12-31T23:59:59+08:00");
+	assert_int_equal(
+		engine_submit(f->eng, b, OCC(f, "14"), early, NULL, BY, f->now, &sub, &err), -1);
+	assert_int_equal(err.code, ENGINE_EBADTIME);
+	assert_non_null(strstr(err.msg, "before the plan year 2020"));
+	/* a due outside the plan year */
+	struct engine_due due = { .day = D(12, 31) + 1 };
+	assert_int_equal(engine_move(f->eng, OCC(f, "16a"), -1, &due, BY, "x", f->now, &err), -1);
+	assert_int_equal(err.code, ENGINE_EBADDATE);
+	assert_string_equal(engine_errcode_name(err.code), "bad-date");
+	assert_non_null(strstr(err.msg, "2021-01-01"));
+	/* an entry that does not exist */
+	assert_int_equal(engine_void(f->eng, 999999, BY, "x", f->now, &v, &err), -1);
+	assert_int_equal(err.code, ENGINE_ENOTFOUND);
+	assert_string_equal(engine_errcode_name(err.code), "not-found");
+	assert_i64(store_changes(f->st), changes);
+	/* one already void */
+	int64_t id = submit(f, "bayilu", "14").id;
+	void_entry(f, id, "typo");
+	changes = store_changes(f->st);
+	assert_int_equal(engine_void_target(f->eng, id, &v, &err), -1);
+	assert_int_equal(err.code, ENGINE_ECONFLICT);
+	assert_int_equal(engine_void(f->eng, id, BY, "again", f->now, &v, &err), -1);
+	assert_int_equal(err.code, ENGINE_ECONFLICT);
+	assert_string_equal(engine_errcode_name(err.code), "conflict");
+	assert_i64(store_changes(f->st), changes);
+	/* due 05-15: overdue again once its only submission is void */
+	assert_string_equal(state_of(f, "bayilu", "14"), "overdue");
+	assert_string_equal(sched_of(f, NULL, "16a").deadline, "2020-05-07T00:00:00+08:00");
+}
+
+/* What the void target names: the entry's row and unit, a submission's occurrence. */
+static void test_void_target(void **state)
+{
+	struct fx *f = *state;
+	struct engine_voided v;
+	struct engine_error err;
+
+	run_to(f, T("2020-06-01T10:00:00+08:00"));
+	int64_t id = submit(f, "baiyun", "2b").id;
+	assert_int_equal(engine_void_target(f->eng, id, &v, &err), 0);
+	assert_i64(v.id, id);
+	assert_int_equal(v.type, ENTRY_SUBMISSION);
+	assert_int_equal(v.unit, U(f, "baiyun"));
+	assert_int_equal(v.row, ROW(f, "2b"));
+	assert_int_equal(v.occ, OCC(f, "2b"));
+	int64_t late = find_ded(f, U(f, "baiyun"), "16a", ENTRY_LATE)->entry;
+	assert_int_equal(engine_void_target(f->eng, late, &v, &err), 0);
+	assert_int_equal(v.type, ENTRY_LATE);
+	assert_int_equal(v.row, ROW(f, "16a"));
+	assert_int_equal(v.occ, -1);
+}
+
+/*
+ * A caller's transaction rolled back after a write (a command whose audit
+ * row failed): what the engine keeps of the store is put back, and the
+ * caller hears that the timeline may have changed.  A rollback with
+ * nothing written says so.
+ */
+static void test_rollback_puts_back_what_is_kept(void **state)
+{
+	struct fx *f = *state;
+	int b = U(f, "bayilu"), o = OCC(f, "1");
+
+	run_to(f, T("2020-09-10T10:00:00+08:00"));
+	assert_int_equal(engine_begin(f->eng), 0);
+	assert_int_equal(engine_rollback(f->eng), 0);
+
+	assert_int_equal(engine_begin(f->eng), 0);
+	submit(f, "bayilu", "1");
+	move(f, "1", "2020-09-30", NULL, "later");
+	assert_i64(engine_first_submission(f->eng, b, o), T("2020-09-10T10:00:00+08:00"));
+	assert_string_equal(sched_of(f, NULL, "1").deadline, "2020-10-01T00:00:00+08:00");
+	assert_int_equal(engine_rollback(f->eng), 1);
+	assert_int_equal(store_in_transaction(f->st), 0);
+	assert_i64(engine_first_submission(f->eng, b, o), INT64_MAX);
+	assert_string_equal(sched_of(f, NULL, "1").deadline, R1_DEADLINE);
+	assert_string_equal(state_of(f, "bayilu", "1"), "pending");
+
+	/* committed, it stays */
+	assert_int_equal(engine_begin(f->eng), 0);
+	submit(f, "bayilu", "1");
+	assert_int_equal(engine_commit(f->eng), 0);
+	assert_string_equal(state_of(f, "bayilu", "1"), "on-time");
+	run_to(f, T(R1_CLOSE));
+	assert_int_equal(nded(f, b, "1", 0), 0);
+}
+
+/*
+ * In batch (simulate), the writes run inside the caller's one
+ * transaction and open none of their own.
+ */
+static void test_batch_writes_in_the_callers_transaction(void **state)
+{
+	struct fx *f = *state;
+
+	engine_set_batch(f->eng);
+	assert_int_equal(store_begin(f->st), 0);
+	run_to(f, T("2020-09-10T10:00:00+08:00"));
+	assert_int_equal(store_in_transaction(f->st), 1);
+	assert_string_equal(submit(f, "bayilu", "1").state, "on-time");
+	metric(f, "bayilu", "13", "satisfaction", "80");
+	assert_int_equal(store_in_transaction(f->st), 1);
+	assert_i64(score(f, "bayilu", "13", f->now), 200);
+	assert_int_equal(store_commit(f->st), 0);
+	run_to(f, T(R1_CLOSE));
+	assert_int_equal(nded(f, U(f, "bayilu"), "1", 0), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1071,6 +1351,10 @@ int main(void)
 		T_(test_overdue_reminder_escalates),
 		T_(test_record_reminder_to_department),
 		T_(test_enqueue_end_closes_each_instant),
+		T_(test_writes_refused),
+		T_(test_void_target),
+		T_(test_rollback_puts_back_what_is_kept),
+		T_(test_batch_writes_in_the_callers_transaction),
 #undef T_
 	};
 	return cmocka_run_group_tests(tests, config_group_setup, config_group_teardown);

@@ -725,6 +725,25 @@ static void test_office_copies_without_gatherer(void **state)
 /* ------------------------------------------------------------------ */
 /* The admins' notices                                                 */
 
+/* The admins' notices go in inside a transaction, as the engine's and the deliverer's do. */
+static int snapshot_txn(struct fix *x, int64_t at, const char *period, size_t *added)
+{
+	assert_int_equal(store_begin(x->st), 0);
+	int rc = outbox_snapshot(x->st, x->cfg, at, period, added);
+	assert_int_equal(store_commit(x->st), 0);
+	return rc;
+}
+
+static int dead_txn(struct fix *x, const struct outbox_row *dead, int64_t now,
+		    bool (*waiting)(void *arg, const char *channel), void *arg, size_t *added,
+		    size_t *left)
+{
+	assert_int_equal(store_begin(x->st), 0);
+	int rc = outbox_dead(x->st, x->cfg, dead, now, waiting, arg, added, left);
+	assert_int_equal(store_commit(x->st), 0);
+	return rc;
+}
+
 static void test_snapshot_to_admins(void **state)
 {
 	struct fix *x = *state;
@@ -732,9 +751,7 @@ static void test_snapshot_to_admins(void **state)
 	size_t added = 0;
 	int64_t at = INT64_C(1593532800); /* 2020-07-01T00:00:00+08:00 */
 
-	assert_int_equal(store_begin(x->st), 0);
-	assert_int_equal(outbox_snapshot(x->st, x->cfg, at, "2020-Q2", &added), 0);
-	assert_int_equal(store_commit(x->st), 0);
+	assert_int_equal(snapshot_txn(x, at, "2020-Q2", &added), 0);
 	assert_int_equal(added, 3);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 3);
@@ -747,9 +764,9 @@ static void test_snapshot_to_admins(void **state)
 		   at);
 	/* once per period */
 	added = 0;
-	assert_int_equal(outbox_snapshot(x->st, x->cfg, at, "2020-Q2", &added), 0);
+	assert_int_equal(snapshot_txn(x, at, "2020-Q2", &added), 0);
 	assert_int_equal(added, 0);
-	assert_int_equal(outbox_snapshot(x->st, x->cfg, at + 1, "2020-Q3", &added), 0);
+	assert_int_equal(snapshot_txn(x, at + 1, "2020-Q3", &added), 0);
 	assert_int_equal(added, 3);
 }
 
@@ -760,7 +777,7 @@ static void test_dead_notice_to_admins(void **state)
 	size_t added = 0, left = 0;
 	struct outbox_row dead = { .id = 42, .kind = "overdue", .since_ms = INT64_C(1592182800000) };
 
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 60, NULL, NULL, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT + 60, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
 	assert_int_equal(left, 0);
 	read_all(x, &rs);
@@ -772,17 +789,17 @@ static void test_dead_notice_to_admins(void **state)
 	expect_row(the(&rs, "dead", "admins-robot", ""), "", "", "#42", "考核管理员", "", AT + 60);
 	/* the same series dead twice (a restart) is told once */
 	added = 0;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 120, NULL, NULL, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT + 120, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	/* retried by hand and dead again: news again */
 	dead.since_ms += 3600000;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT + 7200, NULL, NULL, &added, &left),
+	assert_int_equal(dead_txn(x, &dead, AT + 7200, NULL, NULL, &added, &left),
 			 0);
 	assert_int_equal(added, 3);
 	/* another delivery is another notice */
 	added = 0;
 	struct outbox_row other = { .id = 43, .kind = "escalation", .since_ms = dead.since_ms };
-	assert_int_equal(outbox_dead(x->st, x->cfg, &other, AT + 7200, NULL, NULL, &added, &left),
+	assert_int_equal(dead_txn(x, &other, AT + 7200, NULL, NULL, &added, &left),
 			 0);
 	assert_int_equal(added, 3);
 }
@@ -810,7 +827,7 @@ static void test_dead_notice_leaves_out_waiting_channels(void **state)
 	const char *robot[] = { "admins-robot", NULL }, *both[] = { "email", "admins-robot", NULL },
 		   *others[] = { "streets", "ua-robot", NULL };
 
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, robot, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, waits, robot, &added, &left), 0);
 	assert_int_equal(added, 2);
 	assert_int_equal(left, 1);
 	read_all(x, &rs);
@@ -823,7 +840,7 @@ static void test_dead_notice_leaves_out_waiting_channels(void **state)
 	/* every channel of the admins waits: nothing is written */
 	added = left = 0;
 	dead.id = 43;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, both, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, waits, both, &added, &left), 0);
 	assert_int_equal(added, 0);
 	assert_int_equal(left, 2);
 	read_all(x, &rs);
@@ -832,7 +849,7 @@ static void test_dead_notice_leaves_out_waiting_channels(void **state)
 	/* channels that carry nothing of the admins' change nothing */
 	added = left = 0;
 	dead.id = 44;
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, waits, others, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, waits, others, &added, &left), 0);
 	assert_int_equal(added, 3);
 	assert_int_equal(left, 0);
 }
@@ -845,13 +862,13 @@ static void test_dead_notice_of_dead_notice_is_not_enqueued(void **state)
 	size_t added = 0, left = 0;
 	struct outbox_row dead = { .id = 7, .kind = "dead", .since_ms = 1 };
 
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 0);
 	/* a dead snapshot notice is news, though */
 	dead.kind = "snapshot";
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
 }
 
@@ -870,8 +887,8 @@ static void test_no_channels_enqueue_nothing(void **state)
 	assert_int_equal(remind(x, SLOT_BEFORE, "ua", NULL, "r1", "-1d@09:00", false), 0);
 	assert_int_equal(remind(x, SLOT_OVERDUE, "ua", NULL, "r1 r2", "+1d@09:00", true), 0);
 	assert_int_equal(remind(x, SLOT_RECORD, NULL, "dep1", "r5", "0d@09:00", false), 0);
-	assert_int_equal(outbox_snapshot(x->st, x->cfg, AT, "2020-Q2", &added), 0);
-	assert_int_equal(outbox_dead(x->st, x->cfg, &dead, AT, NULL, NULL, &added, &left), 0);
+	assert_int_equal(snapshot_txn(x, AT, "2020-Q2", &added), 0);
+	assert_int_equal(dead_txn(x, &dead, AT, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 0);
@@ -886,7 +903,7 @@ static void test_email_only(void **state)
 
 	assert_int_equal(remind(x, SLOT_OVERDUE, "ua", NULL, "r1 r2", "+1d@09:00", true), 5);
 	assert_int_equal(remind(x, SLOT_BEFORE, "uc", NULL, "r1", "-1d@09:00", false), 0);
-	assert_int_equal(outbox_snapshot(x->st, x->cfg, AT, "2020-Q2", &added), 0);
+	assert_int_equal(snapshot_txn(x, AT, "2020-Q2", &added), 0);
 	assert_int_equal(added, 2);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 7);

@@ -622,6 +622,49 @@ static void test_bad_lines_counted_once_each(void **state)
 		fail_msg("%s", msg);
 }
 
+/*
+ * Every argument is vetted by its type before anything runs, not only
+ * the names: a bad count, value, time, date, kind or metric is its
+ * line's error, with the code the control socket would answer, and
+ * nothing is written.
+ */
+static void test_arguments_vetted_by_type(void **state)
+{
+	(void)state;
+	const char *path = events_file(
+		"types.txt",
+		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"                    /* 1 good */
+		"2020-06-02T10:00:00+08:00 record bayilu 6c pushback 0\n"         /* 2 */
+		"2020-06-03T10:00:00+08:00 metric bayilu 13 satisfaction 8O\n"    /* 3 */
+		"2020-06-04T10:00:00+08:00 submit bayilu 6a --at yesterday\n"     /* 4 */
+		"2020-06-05T10:00:00+08:00 move 16a 2020-13-01 --reason x\n"      /* 5 */
+		"2020-06-06T10:00:00+08:00 record bayilu 6c complaint\n"          /* 6 */
+		"2020-06-07T10:00:00+08:00 metric bayilu 13 dissatisfaction 80\n" /* 7 */
+		"2020-06-08T10:00:00+08:00 move 16a 2020-07-31\n"                 /* 8 */
+		"2020-06-09T10:00:00+08:00 audit 0\n"                             /* 9 */
+		"2020-06-10T10:00:00+08:00 submit renminguangchang 2a\n");        /* 10 good */
+	static const struct {
+		int line;
+		const char *code;
+	} want[] = { { 2, "bad-count" },      { 3, "bad-value" }, { 4, "bad-time" },
+		     { 5, "bad-date" },       { 6, "unknown-kind" }, { 7, "unknown-metric" },
+		     { 8, "usage" },          { 9, "usage" } };
+	struct run r;
+	char line[600];
+
+	simulate(&r, "2020-05-01", "2021-01-01", path, 0);
+	assert_int_equal(r.rc, 1);
+	assert_int_equal(r.outlen, 0);
+	for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++) {
+		snprintf(line, sizeof(line), "%s:%d: %s:", path, want[i].line, want[i].code);
+		if (strstr(r.err, line) == NULL)
+			fail_msg("stderr lacks \"%s\":\n%s", line, r.err);
+	}
+	assert_false(names_line(r.err, path, 1));
+	assert_false(names_line(r.err, path, 10));
+	run_free(&r);
+}
+
 static void test_failing_command_names_line_and_code(void **state)
 {
 	(void)state;
@@ -871,6 +914,7 @@ int main(void)
 		cmocka_unit_test(test_bad_lines_all_named_nothing_written),
 		cmocka_unit_test(test_more_than_50_bad_lines),
 		cmocka_unit_test(test_bad_lines_counted_once_each),
+		cmocka_unit_test(test_arguments_vetted_by_type),
 		cmocka_unit_test(test_failing_command_names_line_and_code),
 		cmocka_unit_test(test_nul_and_control_characters_refused),
 		cmocka_unit_test(test_missing_events_file),

@@ -1715,10 +1715,66 @@ static void test_schema_2_outbox_tables(void **state)
 	assert_int_equal(ob_get(f->st, id).state, OUTBOX_PENDING);
 }
 
+/*
+ * The numbers the database holds for entry types and outbox states, and
+ * that the schema's partial indexes and statements name: a reordered
+ * enum would read every existing database wrong.
+ */
+static void test_persisted_numbers(void **state)
+{
+	struct store_fx *f = *state;
+	static const struct {
+		int value, want;
+	} pins[] = {
+		{ ENTRY_SUBMISSION, 1 }, { ENTRY_LATE, 2 },	 { ENTRY_MISSING, 3 },
+		{ ENTRY_FINDING, 4 },	 { ENTRY_AWARD, 5 },	 { ENTRY_THRESHOLD, 6 },
+		{ ENTRY_RANKING, 7 },	 { ENTRY_METRIC, 8 },	 { OUTBOX_PENDING, 0 },
+		{ OUTBOX_INFLIGHT, 1 },	 { OUTBOX_SENT, 2 },	 { OUTBOX_FAILED, 3 },
+		{ OUTBOX_DEAD, 4 },	 { OUTBOX_CANCELLED, 5 },
+	};
+	char sql[256], text[512];
+
+	for (size_t i = 0; i < sizeof(pins) / sizeof(pins[0]); i++)
+		assert_int_equal(pins[i].value, pins[i].want);
+	assert_int_equal(OUTBOX_NSTATES, 6);
+
+	f->st = open_synced(f->path, f->p);
+	struct entry sub = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 1000);
+	int64_t s = add(f->st, &sub);
+	int64_t m = metric(f->st, 0, "dissatisfaction", 800000, 1000);
+	snprintf(sql, sizeof(sql), "SELECT type FROM entries WHERE id = %lld", (long long)s);
+	assert_int_equal(sql_int(f->path, sql), 1);
+	snprintf(sql, sizeof(sql), "SELECT type FROM entries WHERE id = %lld", (long long)m);
+	assert_int_equal(sql_int(f->path, sql), 8);
+	/* the partial index a metric's lookup uses names the metric's number */
+	sql_text(f->path, "SELECT sql FROM sqlite_master WHERE name = 'entries_metric'", text,
+		 sizeof(text));
+	assert_non_null(strstr(text, "WHERE type = 8 AND voided_at IS NULL"));
+	sql_text(f->path, "SELECT sql FROM sqlite_master WHERE name = 'outbox_next'", text,
+		 sizeof(text));
+	assert_non_null(strstr(text, "WHERE state IN (0, 3)"));
+
+	int64_t id = ob_add(f->st, "email", "a", 1000, "x");
+	for (int st = 0; st < OUTBOX_NSTATES; st++) {
+		ob_set(f->st, id, (enum outbox_state)st, 1, 1000 * 1000, 2000);
+		snprintf(sql, sizeof(sql), "SELECT state FROM outbox WHERE id = %lld",
+			 (long long)id);
+		assert_int_equal(sql_int(f->path, sql), st);
+		assert_int_equal(ob_get(f->st, id).state, st);
+	}
+	/* a failed row waits for its next attempt, an in-flight one does not */
+	ob_set(f->st, id, OUTBOX_FAILED, 1, 1000 * 1000, 2000);
+	int64_t next = 0;
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 1);
+	ob_set(f->st, id, OUTBOX_INFLIGHT, 1, 1000 * 1000, 2000);
+	assert_int_equal(store_outbox_next(f->st, "email", &next), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_open_memory, setup_mem, teardown),
+		cmocka_unit_test_setup_teardown(test_persisted_numbers, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_open_file_wal, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_reopen_keeps_data, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_newer_schema_refused, setup_file, teardown),
