@@ -272,6 +272,7 @@ static void on_done(void *arg, const struct transfer_result *r)
 	f->provider->classify(r, &o);
 	TAILQ_REMOVE(&d->flying, f, entry);
 	settle(f, &o);
+	assert(d->active > 0);
 	d->active--;
 	TAILQ_INSERT_HEAD(&d->done, f, entry);
 	deliver_kick(d);
@@ -664,6 +665,7 @@ static int record_done(struct deliver *d, struct flights *batch)
 	int64_t *ids = NULL;
 	int ret = -1;
 
+	assert(store_in_transaction(d->st));
 	struct flight *f, *g;
 	TAILQ_FOREACH(f, batch, entry) {
 		f->grouped = false;
@@ -747,6 +749,8 @@ static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wa
 	if (want <= 0)
 		return 0; /* full: a finished transfer brings the next turn */
 	struct claim cl = { .d = d, .c = c, .l = l, .now = now };
+	/* Marked in flight in the turn's transaction, with what it records. */
+	assert(store_in_transaction(d->st));
 	if (store_outbox_claim(d->st, c->name, now, want, claim_row, &cl) < 0)
 		return -1;
 	/* Whatever is left (more due now, or later) has its turn armed: a

@@ -112,7 +112,9 @@ void provider_header(struct provider_request *req, const char *fmt, ...)
 
 void provider_json_headers(struct provider_request *req, int64_t id)
 {
-	provider_header(req, "Content-Type: application/json; charset=utf-8");
+	/* A constant line needs no copy: one formatting less per message. */
+	assert(req->nheaders < PROVIDER_MAX_HEADERS);
+	req->headers[req->nheaders++] = "Content-Type: application/json; charset=utf-8";
 	provider_header(req, "X-Kaohe-Delivery: %lld", (long long)id);
 }
 
