@@ -104,8 +104,8 @@ static void header_text_folds(void **state)
 static void header_text_encodes(void **state)
 {
 	static const char *const values[] = {
-		"考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核"
-		"考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核",
+		("考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核"
+		 "考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核考核"),
 		"a =?x?= b",
 		"x-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
 		"😀 é 𠀀",
