@@ -1432,8 +1432,7 @@ static void load_provider(struct loader *ld, const config_setting_t *g, const ch
 			  struct channel *c)
 {
 	struct config_reader r = { .ld = ld, .g = g, .what = what };
-	if (c->provider->load)
-		c->provider->load(&r, c);
+	c->provider->load(&r, c);
 }
 
 static void load_email(struct loader *ld, const config_setting_t *g, struct channel *c)
@@ -1731,7 +1730,8 @@ static void free_notices(struct settings *st)
 		free(c->ca_file);
 		free(c->units);
 		free(c->depts);
-		if (c->provider && c->provider->free)
+		/* No provider: the channel was refused before its type was read. */
+		if (c->provider)
 			c->provider->free(c->priv);
 	}
 	free(st->channels);
