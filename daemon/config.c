@@ -4,6 +4,7 @@
  * buffer with the file and line libconfig kept for the setting, so that
  * one --check run shows everything to fix.
  */
+#include <assert.h>
 #include <errno.h>
 #include <libconfig.h>
 #include <openssl/evp.h>
@@ -17,6 +18,8 @@
 
 #include "kaohe/config.h"
 #include "kaohe/log.h"
+#include "kaohe/mime.h"
+#include "kaohe/provider.h"
 
 struct loader {
 	const char *file;
@@ -265,7 +268,7 @@ static void load_contact(struct loader *ld, const config_setting_t *g, const cha
 	c->email = dup_or_null(get_string(ld, g, what, "email", ""));
 	char nb[256], ab[256];
 	if (c->email && *c->email &&
-	    (notify_address_parse(c->email, nb, sizeof(nb), ab, sizeof(ab)) < 0 || *nb ||
+	    (mime_address_parse(c->email, nb, sizeof(nb), ab, sizeof(ab)) < 0 || *nb ||
 	     strcmp(ab, c->email) != 0))
 		error_at(ld, member(g, "email"), "%s: email \"%s\" is not an address such as "
 						 "\"liaison@example.org\"", what, c->email);
@@ -1378,14 +1381,10 @@ static void load_rates(struct loader *ld, const config_setting_t *g, const char 
 {
 	const config_setting_t *arr = get_list(ld, g, what, "rate", false);
 	c->nrates = 0;
-	/* The providers' documented limits unless the config says otherwise. */
+	/* The provider's documented limits unless the config says otherwise. */
 	if (arr == NULL) {
-		if (c->type == CHANNEL_WECOM || c->type == CHANNEL_DINGTALK)
-			c->rates[c->nrates++] = (struct rate_limit){ 20, 60000 };
-		if (c->type == CHANNEL_FEISHU) {
-			c->rates[c->nrates++] = (struct rate_limit){ 5, 1000 };
-			c->rates[c->nrates++] = (struct rate_limit){ 100, 60000 };
-		}
+		memcpy(c->rates, c->provider->rates, sizeof(c->rates));
+		c->nrates = c->provider->nrates;
 		return;
 	}
 	for (int i = 0; i < config_setting_length(arr); i++) {
@@ -1418,10 +1417,11 @@ static bool loopback_host(const char *h)
 	return n > 4 && strncmp(h, "127.", 4) == 0 && strspn(h, "0123456789.") == n;
 }
 
-/* The URL of channel C: SCHEMES are the accepted prefixes. */
+/* The URL of channel C: its provider's schemes are the accepted prefixes. */
 static void check_url(struct loader *ld, const config_setting_t *g, const char *what,
-		      struct channel *c, const char *const *schemes)
+		      struct channel *c)
 {
+	const char *const *schemes = c->provider->schemes;
 	const config_setting_t *at = member(g, "url") ?: member(g, "url_file") ?: g;
 	if (c->url == NULL) {
 		/* Given but unusable: that was reported where it was read. */
@@ -1439,33 +1439,75 @@ static void check_url(struct loader *ld, const config_setting_t *g, const char *
 		 schemes[1] ? " or another accepted scheme" : "");
 }
 
+struct config_reader {
+	struct loader *ld;
+	const config_setting_t *g;
+	const char *what;
+};
+
+const char *config_reader_string(struct config_reader *r, const char *name, const char *def)
+{
+	return get_string(r->ld, r->g, r->what, name, def);
+}
+
+char *config_reader_secret(struct config_reader *r, const char *name, bool inline_ok)
+{
+	return get_inline_or_file(r->ld, r->g, r->what, name, inline_ok);
+}
+
+void config_reader_error(struct config_reader *r, const char *name, const char *fmt, ...)
+{
+	char msg[768];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	error_at(r->ld, member(r->g, name) ?: r->g, "%s: %s", r->what, msg);
+}
+
+int config_reader_nerrors(const struct config_reader *r)
+{
+	return r->ld->nerr;
+}
+
+/* Report the members of G that neither COMMON nor the provider's own keys list. */
+static void check_channel_keys(struct loader *ld, const config_setting_t *g, const char *what,
+			       const char *const *common, const struct provider *p)
+{
+	const char *keys[32];
+	size_t n = 0;
+	for (const char *const *k = common; *k; k++)
+		keys[n++] = *k;
+	for (const char *const *k = p->keys; k && *k; k++) {
+		assert(n + 1 < sizeof(keys) / sizeof(keys[0]));
+		keys[n++] = *k;
+	}
+	keys[n] = NULL;
+	check_keys(ld, g, what, keys);
+}
+
+/* The provider's own settings, read by its load hook. */
+static void load_provider(struct loader *ld, const config_setting_t *g, const char *what,
+			  struct channel *c)
+{
+	struct config_reader r = { .ld = ld, .g = g, .what = what };
+	c->provider->load(&r, c);
+}
+
 static void load_email(struct loader *ld, const config_setting_t *g, struct channel *c)
 {
-	static const char *const keys[] = { "url", "from", "user", "password_file", "ca_file",
-					    "rate", NULL };
-	static const char *const schemes[] = { "smtp://", "smtps://", NULL };
+	static const char *const keys[] = { "url", "ca_file", "rate", NULL };
 	const char *what = "channels.email";
-	char name[256], addr[256];
 
-	check_keys(ld, g, what, keys);
+	c->provider = provider_find("email");
+	assert(c->provider && c->provider->mail);
+	check_channel_keys(ld, g, what, keys, c->provider);
 	c->name = xstrdup("email");
-	c->type = CHANNEL_EMAIL;
 	c->line = (int)config_setting_source_line(g);
 	c->url = dup_or_null(get_string(ld, g, what, "url", NULL));
 	if (c->url)
-		check_url(ld, g, what, c, schemes);
-	const char *from = get_string(ld, g, what, "from", NULL);
-	if (from && notify_address_parse(from, name, sizeof(name), addr, sizeof(addr)) < 0)
-		error_at(ld, member(g, "from"), "%s: from \"%s\" is not an address such as "
-						"\"名称 <kaohe@example.org>\"", what, from);
-	c->from = dup_or_null(from);
-	const char *user = get_string(ld, g, what, "user", "");
-	c->user = user && *user ? xstrdup(user) : NULL;
-	int nerr = ld->nerr;
-	c->password = get_inline_or_file(ld, g, what, "password", false);
-	/* Not again when password_file is there but could not be read. */
-	if (c->user && c->password == NULL && ld->nerr == nerr)
-		error_at(ld, member(g, "user"), "%s: user is set but password_file is not", what);
+		check_url(ld, g, what, c);
+	load_provider(ld, g, what, c);
 	const char *ca = get_string(ld, g, what, "ca_file", "");
 	c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
 	load_rates(ld, g, what, c);
@@ -1502,12 +1544,35 @@ static void load_audience(struct loader *ld, const config_setting_t *g, const ch
 	}
 }
 
+/* The webhook provider named TYPE; NULL if there is none (the email server is none). */
+static const struct provider *webhook_provider(const char *type)
+{
+	const struct provider *p = type ? provider_find(type) : NULL;
+	return p && !p->mail ? p : NULL;
+}
+
+/* The type setting of webhook G, reported if it names no webhook provider (then generic). */
+static const struct provider *load_type(struct loader *ld, const config_setting_t *g,
+					const char *what)
+{
+	const char *type = get_string(ld, g, what, "type", "generic");
+	const struct provider *p = webhook_provider(type);
+	if (p == NULL) {
+		struct sbuf names;
+		sbuf_init(&names);
+		provider_webhook_names(&names);
+		error_at(ld, member(g, "type"), "%s: type \"%s\" is not one of %s", what,
+			 type ? type : "?", names.buf);
+		sbuf_free(&names);
+		p = webhook_provider("generic");
+	}
+	return p;
+}
+
 static void load_webhook(struct loader *ld, const config_setting_t *g, struct channel *c, int idx)
 {
-	static const char *const keys[] = { "name", "type", "url", "url_file", "secret_file",
-					    "format", "units", "departments", "admins", "rate",
-					    "ca_file", NULL };
-	static const char *const schemes[] = { "https://", "http://", NULL };
+	static const char *const keys[] = { "name", "type", "url", "url_file", "units",
+					    "departments", "admins", "rate", "ca_file", NULL };
 	char what[128];
 
 	snprintf(what, sizeof(what), "channels.webhooks[%d]", idx + 1);
@@ -1516,7 +1581,10 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 		c->name = xstrdup("?");
 		return;
 	}
-	check_keys(ld, g, what, keys);
+	/* Which settings are known depends on the type; a bad one is reported below. */
+	const config_setting_t *t = member(g, "type");
+	const struct provider *p = webhook_provider(t ? config_setting_get_string(t) : "generic");
+	check_channel_keys(ld, g, what, keys, p ? p : webhook_provider("generic"));
 	const char *name = get_string(ld, g, what, "name", NULL);
 	if (name && (!valid_id(name) || strcmp(name, "email") == 0)) {
 		error_at(ld, member(g, "name"), "%s: name \"%s\" must be an id other than \"email\"",
@@ -1527,27 +1595,10 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 	if (name)
 		snprintf(what, sizeof(what), "channels.webhooks \"%s\"", name);
 	c->line = (int)config_setting_source_line(g);
-	const char *type = get_string(ld, g, what, "type", "generic");
-	int t = type ? notify_channel_find(type) : -1;
-	if (t < 0 || t == CHANNEL_EMAIL) {
-		error_at(ld, member(g, "type"),
-			 "%s: type \"%s\" is not one of generic, wecom, dingtalk, feishu", what,
-			 type ? type : "?");
-		t = CHANNEL_GENERIC;
-	}
-	c->type = (enum channel_type)t;
+	c->provider = load_type(ld, g, what);
 	c->url = get_inline_or_file(ld, g, what, "url", true);
-	check_url(ld, g, what, c, schemes);
-	c->secret = get_inline_or_file(ld, g, what, "secret", false);
-	if (c->secret && c->type == CHANNEL_WECOM)
-		error_at(ld, member(g, "secret_file"),
-			 "%s: a WeCom robot has no secret: its key is part of the url", what);
-	const char *format = get_string(ld, g, what, "format", "text");
-	if (format && strcmp(format, "markdown") == 0 && c->type == CHANNEL_WECOM)
-		c->markdown = true;
-	else if (format && strcmp(format, "text") != 0)
-		error_at(ld, member(g, "format"), "%s: format \"%s\" is not %s", what, format,
-			 c->type == CHANNEL_WECOM ? "text or markdown" : "text");
+	check_url(ld, g, what, c);
+	load_provider(ld, g, what, c);
 	load_audience(ld, g, what, "units", true, &c->all_units, &c->units);
 	load_audience(ld, g, what, "departments", false, &c->all_depts, &c->depts);
 	c->admins = get_bool(ld, g, what, "admins", false);
@@ -1735,17 +1786,12 @@ static void free_notices(struct settings *st)
 		struct channel *c = &st->channels[i];
 		free(c->name);
 		free(c->url);
-		if (c->secret)
-			explicit_bzero(c->secret, strlen(c->secret));
-		free(c->secret);
 		free(c->ca_file);
-		free(c->from);
-		free(c->user);
-		if (c->password)
-			explicit_bzero(c->password, strlen(c->password));
-		free(c->password);
 		free(c->units);
 		free(c->depts);
+		/* No provider: the channel was refused before its type was read. */
+		if (c->provider)
+			c->provider->free(c->priv);
 	}
 	free(st->channels);
 	for (size_t i = 0; i < st->nadmins_contacts; i++)

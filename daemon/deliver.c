@@ -8,19 +8,20 @@
  * restart, with the same X-Kaohe-Delivery id.
  */
 #include <assert.h>
-#include <curl/curl.h>
 #include <ev.h>
 #include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/queue.h>
 
 #include "kaohe/calendar.h"
 #include "kaohe/deliver.h"
 #include "kaohe/log.h"
 #include "kaohe/notify.h"
 #include "kaohe/outbox.h"
+#include "kaohe/provider.h"
 #include "kaohe/transfer.h"
 #include "kaohe/util.h"
 
@@ -46,16 +47,16 @@ struct flight {
 	char kind[16];
 	char channel[72];
 	char label[160];       /* whom, for the log */
-	enum channel_type type;
+	const struct provider *provider;
 	/* the outcome */
 	enum outbox_state state;
 	int64_t next_ms;
 	long code;
 	char error[256];
 	bool grouped;          /* recording: already in a statement of sent ones */
-	struct flight *next;   /* in the list of finished ones, or of those in transfer */
-	struct flight *prev;   /* in the list of those in transfer */
+	TAILQ_ENTRY(flight) entry; /* in transfer, or finished */
 };
+TAILQ_HEAD(flights, flight);
 
 struct deliver {
 	struct ev_loop *loop;
@@ -68,8 +69,8 @@ struct deliver {
 	size_t rr;              /* the lane a turn starts with: fairness */
 	ev_timer timer;
 	int64_t timer_at;       /* ms; INT64_MAX when not armed */
-	struct flight *done;    /* finished, not yet recorded */
-	struct flight *flying;  /* in transfer */
+	struct flights done;    /* finished, not yet recorded; newest first */
+	struct flights flying;  /* in transfer */
 	/* One message at a time is built: buffers kept from one to the next. */
 	struct sbuf subject, text, body, url;
 	size_t active;
@@ -220,7 +221,7 @@ static bool waiting(void *arg, const char *channel)
 
 /* --- what a finished transfer means ------------------------------------ */
 
-static void settle(struct flight *f, const struct notify_outcome *o)
+static void settle(struct flight *f, const struct provider_outcome *o)
 {
 	struct deliver *d = f->d;
 	const struct delivery_settings *s = &d->cfg->set.delivery;
@@ -230,7 +231,7 @@ static void settle(struct flight *f, const struct notify_outcome *o)
 	f->code = o->code;
 	util_strlcpy(f->error, o->error, sizeof(f->error));
 	f->attempts = attempts;
-	if (o->verdict == NOTIFY_OK) {
+	if (o->verdict == PROVIDER_OK) {
 		f->state = OUTBOX_SENT;
 		f->next_ms = now;
 		log_debug("deliver: #%lld sent to %s", (long long)f->id, f->label);
@@ -250,7 +251,7 @@ static void settle(struct flight *f, const struct notify_outcome *o)
 	if (after > 0 && after * 1000 > delay)
 		delay = after * 1000;
 	f->next_ms = now + delay;
-	if (o->verdict == NOTIFY_PERMANENT || attempts >= s->retry_max_attempts ||
+	if (o->verdict == PROVIDER_PERMANENT || attempts >= s->retry_max_attempts ||
 	    f->next_ms - f->since_ms > s->retry_max_age_ms) {
 		f->state = OUTBOX_DEAD;
 		log_warnx("deliver: #%lld to %s is dead after %d attempt%s: %s", (long long)f->id,
@@ -266,49 +267,28 @@ static void on_done(void *arg, const struct transfer_result *r)
 {
 	struct flight *f = arg;
 	struct deliver *d = f->d;
-	struct notify_outcome o = { .retry_after = -1 };
+	struct provider_outcome o;
 
-	if (f->type == CHANNEL_EMAIL) {
-		o.code = r->status;
-		if (r->curl_code == CURLE_OK) {
-			o.verdict = NOTIFY_OK;
-		} else {
-			/* A 5xx reply or refused credentials will not get better by
-			 * themselves; a connection that failed may. */
-			bool permanent = (r->status >= 500 && r->status < 600) ||
-					 r->curl_code == CURLE_LOGIN_DENIED;
-			o.verdict = permanent ? NOTIFY_PERMANENT : NOTIFY_RETRY;
-			if (r->status)
-				snprintf(o.error, sizeof(o.error), "smtp %ld: %s", r->status, r->error);
-			else
-				snprintf(o.error, sizeof(o.error), "smtp: %s", r->error);
-		}
-	} else if (r->curl_code != CURLE_OK) {
-		o.verdict = NOTIFY_RETRY;
-		snprintf(o.error, sizeof(o.error), "%s", r->error);
-	} else {
-		notify_classify(f->type, r->status, r->body, r->body_len, r->retry_after, &o);
-	}
-	/* Off the list of those in transfer. */
-	if (f->prev)
-		f->prev->next = f->next;
-	else
-		d->flying = f->next;
-	if (f->next)
-		f->next->prev = f->prev;
+	f->provider->classify(r, &o);
+	TAILQ_REMOVE(&d->flying, f, entry);
 	settle(f, &o);
+	assert(d->active > 0);
 	d->active--;
-	f->next = d->done;
-	d->done = f;
+	TAILQ_INSERT_HEAD(&d->done, f, entry);
 	deliver_kick(d);
 }
 
 /* --- rendering --------------------------------------------------------- */
 
+/* An item's times as text, where its notify_item points. */
+struct item_times {
+	char due[40], deadline[40], close[40];
+};
+
 struct render {
 	struct notify_item *items;
+	struct item_times *times;
 	size_t nitems;
-	struct sbuf strs;     /* the items' formatted times, NUL-separated */
 	const char **mobiles;
 	size_t nmobiles;
 	char *mob_buf;
@@ -319,7 +299,7 @@ struct render {
 static void render_free(struct render *r)
 {
 	free(r->items);
-	sbuf_free(&r->strs);
+	free(r->times);
 	free(r->mobiles);
 	free(r->mob_buf);
 	sbuf_free(&r->detail);
@@ -409,25 +389,16 @@ static int cmp_keyed(const void *a, const void *b)
 }
 
 /*
- * Fill M from row R as it stands now.  Occurrences submitted or closed
- * since it was enqueued are left out; 0 when nothing is left to say.
+ * What every message has: its kind, id, instant, recipient, unit and
+ * department (UNIT, DEPT: their plan indexes, or -1) and whom it
+ * mentions.
  */
-static int render(struct deliver *d, const struct outbox_row *row, struct notify_message *m,
-		  struct render *rd)
+static void render_head(struct deliver *d, const struct outbox_row *row, enum notify_kind kind,
+			int unit, int dept, struct notify_message *m, struct render *rd)
 {
 	const struct plan *p = d->cfg->plan;
-	int kind = notify_kind_find(row->kind);
-	int unit = *row->unit ? plan_unit_find(p, row->unit) : -1;
-	int dept = *row->dept ? plan_dept_find(p, row->dept) : -1;
-	int64_t now = now_ms() / 1000;
 
-	memset(rd, 0, sizeof(*rd));
-	sbuf_init(&rd->strs);
-	sbuf_init(&rd->detail);
-	memset(m, 0, sizeof(*m));
-	if (kind < 0)
-		return 0;
-	m->kind = (enum notify_kind)kind;
+	m->kind = kind;
 	m->id = row->id;
 	m->at = row->at;
 	calendar_format_instant(row->at, rd->at_text, sizeof(rd->at_text));
@@ -444,27 +415,78 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 	rd->mobiles = words(row->mentions, &rd->mob_buf, &rd->nmobiles);
 	m->mobiles = rd->mobiles;
 	m->nmobiles = rd->nmobiles;
-	if (m->kind == NOTIFY_SNAPSHOT) {
-		m->period = row->subject;
-		snapshot_detail(d, row->subject, &rd->detail);
-		m->detail = rd->detail.buf;
-		return 1;
+}
+
+/*
+ * Add occurrence O of unit U to RD's items as it stands NOW, unless it
+ * needs no reminder any more (submitted, or closed); SEVERAL: the
+ * message lists several units' rows, so the item names its unit.  The
+ * occurrence's schedule, or NULL when it was left out.
+ */
+static const struct schedule *render_item(struct deliver *d, enum notify_kind kind, int u, int o,
+					  bool several, int64_t now, struct render *rd)
+{
+	const struct plan *p = d->cfg->plan;
+	const struct plan_occ *po = &p->occs[o];
+	const struct plan_row *pr = &p->rows[po->row];
+	const char *state = "pending";
+
+	/* A record reminder is about the office's entry, not the unit's report. */
+	if (kind != NOTIFY_RECORD) {
+		int64_t first;
+		enum occ_state s = engine_occ_state(d->eng, u, o, now, &first);
+		if (s != OCC_PENDING && s != OCC_OVERDUE)
+			return NULL;
+		state = engine_state_name(s);
 	}
-	if (m->kind == NOTIFY_DEAD) {
-		dead_detail(d, row->subject, &rd->detail);
-		m->detail = rd->detail.buf;
-		return 1;
-	}
-	if (*row->unit && unit < 0)
-		return 0; /* the unit left the plan */
-	/* An office's escalation digest: its words are "UNIT:OCC". */
-	bool several = m->kind == NOTIFY_ESCALATION && !*row->unit;
+	const struct schedule *sc = engine_schedule(d->eng, o, kind == NOTIFY_RECORD ? -1 : u);
+	struct item_times *t = &rd->times[rd->nitems];
+	calendar_format_day(sc->due_day, t->due, sizeof(t->due));
+	calendar_format_instant(sc->deadline, t->deadline, sizeof(t->deadline));
+	calendar_format_instant(sc->close, t->close, sizeof(t->close));
+	rd->items[rd->nitems++] = (struct notify_item){
+		.occ = po->name, .row = pr->id, .seq = pr->seq, .title = pr->content,
+		.dept = p->depts[pr->dept].name, .state = state,
+		.due = t->due, .deadline = t->deadline, .close = t->close,
+		.late = pr->late < 0 ? -pr->late : pr->late,
+		.missing = pr->missing < 0 ? -pr->missing : pr->missing,
+		.unit = several ? p->units[u].name : NULL,
+	};
+	return sc;
+}
+
+/*
+ * The units came in plan order, each by its own due days (a move may
+ * have shifted one unit's): a digest of several units lists the rows by
+ * due day.  KEYS[i] orders RD's item i.
+ */
+static void sort_digest(struct render *rd, struct keyed *keys)
+{
+	for (size_t i = 0; i < rd->nitems; i++)
+		keys[i].it = rd->items[i];
+	qsort(keys, rd->nitems, sizeof(*keys), cmp_keyed);
+	for (size_t i = 0; i < rd->nitems; i++)
+		rd->items[i] = keys[i].it;
+}
+
+/*
+ * The items of a reminder of KIND: the occurrences ROW's subject names
+ * ("OCC …", or for an office's digest of several units "UNIT:OCC …"),
+ * those still to remind of, as they stand now.  UNIT: the row's unit,
+ * or -1.
+ */
+static void render_items(struct deliver *d, const struct outbox_row *row, enum notify_kind kind,
+			 int unit, struct render *rd)
+{
+	const struct plan *p = d->cfg->plan;
+	bool several = kind == NOTIFY_ESCALATION && !*row->unit;
+	int64_t now = now_ms() / 1000;
 	char *buf;
 	size_t n;
 	const char **occs = words(row->subject, &buf, &n);
+
 	rd->items = xcalloc(n ? n : 1, sizeof(*rd->items));
-	/* Offsets first: STRS moves while it grows. */
-	size_t (*off)[3] = xcalloc(n ? n : 1, sizeof(*off));
+	rd->times = xcalloc(n ? n : 1, sizeof(*rd->times));
 	struct keyed *keys = several ? xcalloc(n ? n : 1, sizeof(*keys)) : NULL;
 	for (size_t i = 0; i < n; i++) {
 		const char *name = occs[i];
@@ -481,59 +503,50 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 		int o = plan_occ_find(p, name);
 		if (o < 0)
 			continue;
-		const struct plan_occ *po = &p->occs[o];
-		const struct plan_row *pr = &p->rows[po->row];
-		const char *state = "pending";
-		if (m->kind != NOTIFY_RECORD) {
-			int64_t first;
-			enum occ_state s = engine_occ_state(d->eng, u, o, now, &first);
-			if (s != OCC_PENDING && s != OCC_OVERDUE)
-				continue;
-			state = engine_state_name(s);
-		}
-		const struct schedule *sc = engine_schedule(d->eng, o, m->kind == NOTIFY_RECORD ? -1 : u);
-		if (keys)
-			keys[rd->nitems] = (struct keyed){ .due = sc->due_day, .unit = u,
-							   .pos = rd->nitems };
-		char t[40];
-		off[rd->nitems][0] = rd->strs.len;
-		calendar_format_day(sc->due_day, t, sizeof(t));
-		sbuf_add(&rd->strs, t, strlen(t) + 1);
-		off[rd->nitems][1] = rd->strs.len;
-		calendar_format_instant(sc->deadline, t, sizeof(t));
-		sbuf_add(&rd->strs, t, strlen(t) + 1);
-		off[rd->nitems][2] = rd->strs.len;
-		calendar_format_instant(sc->close, t, sizeof(t));
-		sbuf_add(&rd->strs, t, strlen(t) + 1);
-		rd->items[rd->nitems++] = (struct notify_item){
-			.occ = po->name, .row = pr->id, .seq = pr->seq, .title = pr->content,
-			.dept = p->depts[pr->dept].name, .state = state,
-			.late = pr->late < 0 ? -pr->late : pr->late,
-			.missing = pr->missing < 0 ? -pr->missing : pr->missing,
-			.unit = several ? p->units[u].name : NULL,
-		};
+		const struct schedule *sc = render_item(d, kind, u, o, several, now, rd);
+		if (sc && keys)
+			keys[rd->nitems - 1] = (struct keyed){ .due = sc->due_day, .unit = u,
+							       .pos = rd->nitems - 1 };
 	}
-	for (size_t i = 0; i < rd->nitems; i++) {
-		rd->items[i].due = rd->strs.buf + off[i][0];
-		rd->items[i].deadline = rd->strs.buf + off[i][1];
-		rd->items[i].close = rd->strs.buf + off[i][2];
-	}
-	if (keys) {
-		/*
-		 * The units came in plan order, each by its own due days (a
-		 * move may have shifted one unit's): the digest lists the
-		 * rows by due day.
-		 */
-		for (size_t i = 0; i < rd->nitems; i++)
-			keys[i].it = rd->items[i];
-		qsort(keys, rd->nitems, sizeof(*keys), cmp_keyed);
-		for (size_t i = 0; i < rd->nitems; i++)
-			rd->items[i] = keys[i].it;
-		free(keys);
-	}
-	free(off);
+	if (keys)
+		sort_digest(rd, keys);
+	free(keys);
 	free(occs);
 	free(buf);
+}
+
+/*
+ * Fill M from row ROW as it stands now.  Occurrences submitted or closed
+ * since it was enqueued are left out; 0 when nothing is left to say.
+ */
+static int render(struct deliver *d, const struct outbox_row *row, struct notify_message *m,
+		  struct render *rd)
+{
+	const struct plan *p = d->cfg->plan;
+	int kind = notify_kind_find(row->kind);
+	int unit = *row->unit ? plan_unit_find(p, row->unit) : -1;
+	int dept = *row->dept ? plan_dept_find(p, row->dept) : -1;
+
+	memset(rd, 0, sizeof(*rd));
+	sbuf_init(&rd->detail);
+	memset(m, 0, sizeof(*m));
+	if (kind < 0)
+		return 0;
+	render_head(d, row, (enum notify_kind)kind, unit, dept, m, rd);
+	if (m->kind == NOTIFY_SNAPSHOT) {
+		m->period = row->subject;
+		snapshot_detail(d, row->subject, &rd->detail);
+		m->detail = rd->detail.buf;
+		return 1;
+	}
+	if (m->kind == NOTIFY_DEAD) {
+		dead_detail(d, row->subject, &rd->detail);
+		m->detail = rd->detail.buf;
+		return 1;
+	}
+	if (*row->unit && unit < 0)
+		return 0; /* the unit left the plan */
+	render_items(d, row, m->kind, unit, rd);
 	m->items = rd->items;
 	m->nitems = rd->nitems;
 	return rd->nitems > 0;
@@ -541,24 +554,48 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 
 /* --- sending ----------------------------------------------------------- */
 
-/* The domain of the From address: the right-hand side of Message-ID. */
-static const char *domain_of(const char *addr)
+/* A flight for ROW over channel C, for the log and the record. */
+static struct flight *flight_new(struct deliver *d, const struct channel *c,
+				 const struct outbox_row *row)
 {
-	const char *at = strrchr(addr, '@');
-	return at && at[1] ? at + 1 : "localhost";
+	struct flight *f = xcalloc(1, sizeof(*f));
+	f->d = d;
+	f->id = row->id;
+	f->attempts = row->attempts;
+	f->since_ms = row->since_ms;
+	f->provider = c->provider;
+	util_strlcpy(f->kind, row->kind, sizeof(f->kind));
+	util_strlcpy(f->channel, c->name, sizeof(f->channel));
+	snprintf(f->label, sizeof(f->label), "%s%s%s", c->name, *row->address ? " " : "",
+		 row->address);
+	return f;
 }
 
 /*
- * Build and start the request for row ROW over channel C.  0 started,
- * 1 cancelled (nothing left to say; recorded), -1 could not (recorded
- * as failed).
+ * F could not start: counted as a failed attempt, so that the backoff
+ * keeps it from spinning; PERMANENT when it never can (a message that
+ * cannot be built never will be).
+ */
+static void grounded(struct deliver *d, struct flight *f, bool permanent)
+{
+	struct provider_outcome o = { .verdict = permanent ? PROVIDER_PERMANENT : PROVIDER_RETRY,
+				      .retry_after = -1 };
+	util_strlcpy(o.error, f->error, sizeof(o.error));
+	settle(f, &o);
+	TAILQ_INSERT_HEAD(&d->done, f, entry);
+}
+
+/*
+ * Build and start the request for row ROW over channel C.  0 started
+ * (or, when it could not start, recorded as failed), 1 cancelled
+ * (nothing left to say; recorded), -1 a database error.
  */
 static int send_row(struct deliver *d, const struct channel *c, const struct outbox_row *row)
 {
 	struct notify_message m;
 	struct render rd;
+	struct provider_request req;
 	int64_t now = now_ms();
-	int ret = -1;
 
 	assert(c->url != NULL); /* config refuses a channel without one */
 	if (!render(d, row, &m, &rd)) {
@@ -569,110 +606,30 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 					   row->next_ms, 0, "nothing left to remind of",
 					   now / 1000) < 0 ? -1 : 1;
 	}
-	struct sbuf *subject = &d->subject, *text = &d->text, *body = &d->body, *url = &d->url;
-	sbuf_reset(subject);
-	sbuf_reset(text);
-	sbuf_reset(body);
-	sbuf_reset(url);
-	notify_render(&d->cfg->set.templates, &m, subject, text);
+	sbuf_reset(&d->subject);
+	sbuf_reset(&d->text);
+	notify_render(&d->cfg->set.templates, &m, &d->subject, &d->text);
+	provider_request_init(&req, c, &d->cfg->set.delivery, &d->body, &d->url);
+	struct provider_message pm = { .m = &m, .subject = d->subject.buf, .text = d->text.buf,
+				       .address = row->address, .now_ms = now };
+	int rc = provider_request(c, &pm, &req);
 
-	struct flight *f = xcalloc(1, sizeof(*f));
-	f->d = d;
-	f->id = row->id;
-	f->attempts = row->attempts;
-	f->since_ms = row->since_ms;
-	f->type = c->type;
-	util_strlcpy(f->kind, row->kind, sizeof(f->kind));
-	util_strlcpy(f->channel, c->name, sizeof(f->channel));
-	snprintf(f->label, sizeof(f->label), "%s%s%s", c->name, *row->address ? " " : "",
-		 row->address);
-
-	char ts[24], delivery[64], sig[72], sighdr[96], tshdr[48];
-	const char *headers[5];
-	size_t nh = 0;
-	struct transfer_request req = { .url = c->url, .ca_file = c->ca_file,
-					.connect_timeout_ms = d->cfg->set.delivery.connect_timeout_ms,
-					.timeout_ms = d->cfg->set.delivery.timeout_ms };
-	char name[256], from[256];
-	const char *rcpt[1] = { row->address };
-	int rc = 0;
-	bool permanent = false;
-	snprintf(delivery, sizeof(delivery), "X-Kaohe-Delivery: %lld", (long long)row->id);
-	switch (c->type) {
-	case CHANNEL_EMAIL:
-		notify_address_parse(c->from, name, sizeof(name), from, sizeof(from));
-		rc = notify_email(&(struct notify_email){ .from = c->from, .to_name = row->name,
-							   .to_addr = row->address,
-							   .hostname = domain_of(from), .now = now / 1000 },
-				  &m, subject->buf, text->buf, body);
-		req.mail_from = from;
-		req.rcpt = rcpt;
-		req.nrcpt = 1;
-		req.user = c->user;
-		req.password = c->password;
-		req.require_tls = strncmp(c->url, "smtp://", 7) == 0;
-		break;
-	case CHANNEL_GENERIC:
-		rc = notify_generic(&m, subject->buf, text->buf, body);
-		snprintf(ts, sizeof(ts), "%lld", (long long)(now / 1000));
-		snprintf(tshdr, sizeof(tshdr), "X-Kaohe-Timestamp: %s", ts);
-		headers[nh++] = tshdr;
-		if (c->secret) {
-			notify_generic_signature(c->secret, now / 1000, body->buf, body->len, sig);
-			snprintf(sighdr, sizeof(sighdr), "X-Kaohe-Signature: %s", sig);
-			headers[nh++] = sighdr;
-		}
-		break;
-	case CHANNEL_WECOM:
-		rc = notify_wecom(c->markdown, &m, subject->buf, text->buf, body);
-		break;
-	case CHANNEL_DINGTALK:
-		rc = notify_dingtalk(&m, subject->buf, text->buf, body);
-		notify_dingtalk_url(c->url, c->secret, now, url);
-		req.url = url->buf;
-		break;
-	case CHANNEL_FEISHU:
-		rc = notify_feishu(&m, subject->buf, text->buf, c->secret, now / 1000, body);
-		break;
-	}
-	if (c->type != CHANNEL_EMAIL) {
-		headers[nh++] = "Content-Type: application/json; charset=utf-8";
-		headers[nh++] = delivery;
-		req.headers = headers;
-		req.nheaders = nh;
-	}
-	req.body = body->buf;
-	req.body_len = body->len;
+	struct flight *f = flight_new(d, c, row);
 	if (rc < 0) {
 		snprintf(f->error, sizeof(f->error),
 			 "cannot build the %s message for %s (an address or a text it cannot carry)",
-			 notify_channel_name(c->type), *row->address ? row->address : row->name);
-		permanent = true;
-	} else if (transfer_start(d->xf, &req, on_done, f) < 0) {
+			 c->provider->name, *row->address ? row->address : row->name);
+		grounded(d, f, true);
+	} else if (transfer_start(d->xf, &req.xfer, on_done, f) < 0) {
 		snprintf(f->error, sizeof(f->error), "the transfer could not start");
+		grounded(d, f, false);
 	} else {
+		/* The claim marked it in flight. */
 		d->active++;
-		f->prev = NULL;
-		f->next = d->flying;
-		if (d->flying)
-			d->flying->prev = f;
-		d->flying = f;
-		ret = 0; /* the claim marked it in flight */
-		f = NULL;
-	}
-	if (f) {
-		/* Counted as a failed attempt: the backoff keeps it from spinning;
-		 * a message that cannot be built never will be. */
-		struct notify_outcome o = { .verdict = permanent ? NOTIFY_PERMANENT : NOTIFY_RETRY,
-					    .retry_after = -1 };
-		util_strlcpy(o.error, f->error, sizeof(o.error));
-		settle(f, &o);
-		f->next = d->done;
-		d->done = f;
-		ret = 0;
+		TAILQ_INSERT_HEAD(&d->flying, f, entry);
 	}
 	render_free(&rd);
-	return ret;
+	return 0;
 }
 
 struct claim {
@@ -701,14 +658,16 @@ static int claim_row(const struct outbox_row *row, void *arg)
  * transaction): the sent ones in one statement per answer code, the
  * others one by one.
  */
-static int record_done(struct deliver *d, struct flight *batch)
+static int record_done(struct deliver *d, struct flights *batch)
 {
 	int64_t now = now_ms() / 1000;
 	size_t n = 0, cap = 0;
 	int64_t *ids = NULL;
 	int ret = -1;
 
-	for (struct flight *f = batch; f; f = f->next) {
+	assert(store_in_transaction(d->st));
+	struct flight *f, *g;
+	TAILQ_FOREACH(f, batch, entry) {
 		f->grouped = false;
 		if (f->state == OUTBOX_SENT)
 			continue;
@@ -728,12 +687,12 @@ static int record_done(struct deliver *d, struct flight *batch)
 		}
 	}
 	/* The codes of one burst are few (204, 200, 250): a pass per code. */
-	for (struct flight *f = batch; f; f = f->next) {
+	TAILQ_FOREACH(f, batch, entry) {
 		if (f->state != OUTBOX_SENT || f->grouped)
 			continue;
 		long code = f->code;
 		n = 0;
-		for (struct flight *g = f; g; g = g->next)
+		for (g = f; g; g = TAILQ_NEXT(g, entry))
 			if (g->state == OUTBOX_SENT && !g->grouped && g->code == code) {
 				util_reserve(&ids, &cap, n + 1, sizeof(*ids));
 				ids[n++] = g->id;
@@ -748,12 +707,12 @@ out:
 	return ret;
 }
 
-static void free_list(struct flight *f)
+static void flights_free(struct flights *list)
 {
-	while (f) {
-		struct flight *next = f->next;
+	struct flight *f;
+	while ((f = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, f, entry);
 		free(f);
-		f = next;
 	}
 }
 
@@ -790,6 +749,8 @@ static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wa
 	if (want <= 0)
 		return 0; /* full: a finished transfer brings the next turn */
 	struct claim cl = { .d = d, .c = c, .l = l, .now = now };
+	/* Marked in flight in the turn's transaction, with what it records. */
+	assert(store_in_transaction(d->st));
 	if (store_outbox_claim(d->st, c->name, now, want, claim_row, &cl) < 0)
 		return -1;
 	/* Whatever is left (more due now, or later) has its turn armed: a
@@ -812,17 +773,17 @@ static int work_lane(struct deliver *d, struct lane *l, int64_t now, int64_t *wa
 static void turn(struct deliver *d)
 {
 	int64_t now = now_ms(), wake = INT64_MAX;
-	struct flight *batch = d->done;
+	struct flights batch = TAILQ_HEAD_INITIALIZER(batch);
 
 	d->timer_at = INT64_MAX;
 	if (d->cfg == NULL)
 		return;
-	d->done = NULL;
+	TAILQ_CONCAT(&batch, &d->done, entry);
 	/* A lost mark only sends a message again: no wait for the disk. */
 	store_set_durable(d->st, false);
 	if (store_begin(d->st) < 0)
 		goto failed;
-	if (record_done(d, batch) < 0)
+	if (record_done(d, &batch) < 0)
 		goto rollback;
 	for (size_t k = 0; k < d->nlanes; k++)
 		if (work_lane(d, &d->lanes[(d->rr + k) % d->nlanes], now, &wake) < 0)
@@ -831,12 +792,12 @@ static void turn(struct deliver *d)
 	if (store_commit(d->st) < 0)
 		goto failed;
 	store_set_durable(d->st, true);
-	free_list(batch);
+	flights_free(&batch);
 	if (d->failing)
 		log_info("deliver: the outbox is being worked off again");
 	d->failing = false;
 	/* Rows that could not start are finished already: record them. */
-	if (d->done)
+	if (!TAILQ_EMPTY(&d->done))
 		wake = now;
 	if (wake != INT64_MAX)
 		arm(d, wake);
@@ -845,13 +806,8 @@ rollback:
 	store_rollback(d->st);
 failed:
 	/* Back in front of anything finished meanwhile. */
-	if (batch) {
-		struct flight *last = batch;
-		while (last->next)
-			last = last->next;
-		last->next = d->done;
-		d->done = batch;
-	}
+	TAILQ_CONCAT(&batch, &d->done, entry);
+	TAILQ_CONCAT(&d->done, &batch, entry);
 	if (!d->failing)
 		log_warnx("deliver: cannot work off the outbox: %s; trying again in 5 s",
 			  store_errmsg(d->st));
@@ -885,6 +841,8 @@ struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, s
 	sbuf_init(&d->text);
 	sbuf_init(&d->body);
 	sbuf_init(&d->url);
+	TAILQ_INIT(&d->done);
+	TAILQ_INIT(&d->flying);
 	ev_init(&d->timer, on_timer);
 	d->timer.data = d;
 	int n = -1;
@@ -948,8 +906,8 @@ void deliver_free(struct deliver *d)
 	/* The flights in transfer are freed with it: their rows stay in
 	 * flight and go back to pending at the next start. */
 	transfer_free(d->xf);
-	free_list(d->flying);
-	free_list(d->done);
+	flights_free(&d->flying);
+	flights_free(&d->done);
 	for (size_t i = 0; i < d->nlanes; i++)
 		deliver_bucket_free(&d->lanes[i].bucket);
 	free(d->lanes);

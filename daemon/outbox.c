@@ -14,6 +14,7 @@
 #include "kaohe/log.h"
 #include "kaohe/notify.h"
 #include "kaohe/outbox.h"
+#include "kaohe/provider.h"
 #include "kaohe/util.h"
 
 /* One message about some occurrences, before its keys are checked. */
@@ -104,12 +105,12 @@ out:
 
 static bool serves_unit(const struct channel *c, int unit)
 {
-	return c->type != CHANNEL_EMAIL && (c->all_units || (c->units && c->units[unit]));
+	return !c->provider->mail && (c->all_units || (c->units && c->units[unit]));
 }
 
 static bool serves_dept(const struct channel *c, int dept)
 {
-	return c->type != CHANNEL_EMAIL && (c->all_depts || (c->depts && c->depts[dept]));
+	return !c->provider->mail && (c->all_depts || (c->depts && c->depts[dept]));
 }
 
 static const struct channel *email_channel(const struct config *cfg)
@@ -408,7 +409,7 @@ static int to_admins(struct store *st, const struct config *cfg, const char *kin
 	}
 	for (size_t i = 0; i < set->nchannels; i++) {
 		const struct channel *c = &set->channels[i];
-		if (c->type == CHANNEL_EMAIL || !c->admins)
+		if (c->provider->mail || !c->admins)
 			continue;
 		if (skip && skip(arg, c->name)) {
 			(*left)++;

@@ -25,16 +25,18 @@ struct rate_limit {
 };
 #define CHANNEL_MAX_RATES 4
 
-/* Where messages go: the email server, or one webhook / group robot. */
+struct provider;
+
+/*
+ * Where messages go: the email server, or one webhook / group robot.
+ * What every channel has is here; what only its provider reads (a
+ * secret, a sender, a format) is the provider's, in PRIV.
+ */
 struct channel {
 	char *name;            /* "email", or the webhook's name */
-	enum channel_type type;
+	const struct provider *provider;
 	char *url;
-	char *secret;          /* generic, DingTalk, Feishu signing secret; NULL if none */
 	char *ca_file;         /* NULL: the system's trust store */
-	bool markdown;         /* WeCom: markdown messages instead of text */
-	char *from;            /* email: the From address as written */
-	char *user, *password; /* email: SMTP authentication; NULL if none */
 	/* Whom a webhook serves (the email channel serves every address). */
 	bool all_units, all_depts, admins;
 	uint8_t *units;        /* [plan unit] served, or NULL */
@@ -42,6 +44,7 @@ struct channel {
 	struct rate_limit rates[CHANNEL_MAX_RATES];
 	size_t nrates;
 	int line;              /* where the config defines it */
+	void *priv;            /* the provider's own settings, freed by its free hook */
 };
 
 /* How the outbox is worked off. */
@@ -97,6 +100,31 @@ struct config {
 struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings);
 /* The channel named NAME, or NULL. */
 const struct channel *config_channel(const struct config *cfg, const char *name);
+
+/*
+ * What a provider's load hook reads its own settings through: one
+ * channel's group of the file being loaded.  Problems are reported as
+ * "file:line: WHAT: message", WHAT naming the channel.
+ */
+struct config_reader;
+/*
+ * The string setting NAME, checked as every string is (UTF-8, no
+ * control character); DEF when absent (DEF NULL: reported missing).  DEF
+ * again after reporting a bad one.
+ */
+const char *config_reader_string(struct config_reader *r, const char *name, const char *def);
+/*
+ * A secret: NAME inline (only if INLINE_OK) or read from the file named
+ * by NAME_file (see doc/configuration.md); a copy, or NULL when neither
+ * is given or after reporting why it cannot be had.
+ */
+char *config_reader_secret(struct config_reader *r, const char *name, bool inline_ok);
+/* Report the error FMT… at setting NAME (at the channel when absent). */
+__attribute__((format(printf, 3, 4))) void config_reader_error(struct config_reader *r,
+								const char *name,
+								const char *fmt, ...);
+/* How many errors the load has reported so far: a hook tells whether a read failed. */
+int config_reader_nerrors(const struct config_reader *r);
 /* Free a configuration; NULL is fine. */
 void config_free(struct config *cfg);
 

@@ -1,7 +1,8 @@
 /*
  * deliver — works off the outbox on the daemon's loop: takes the rows
- * that are due, renders them as they stand now (notify), sends them
- * (transfer), and records what came of it: sent; failed with a next
+ * that are due, renders them as they stand now (notify) into their
+ * channel's request (provider), sends them (transfer), and records what
+ * the provider makes of the answer: sent; failed with a next
  * attempt (exponential backoff with jitter, Retry-After honoured); dead
  * after the last try, reported to the admins; or cancelled when what it
  * reminded of was submitted or closed meanwhile.  Each channel's rate

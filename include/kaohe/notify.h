@@ -1,10 +1,9 @@
 /*
  * notify — renders what the outbox sends: a message's subject and text
  * from templates (Chinese by default, overridable in the config's
- * reminders.templates), and each channel's payload: an email (MIME,
- * RFC 2047), the generic webhook's JSON and its HMAC signature, and the
- * WeCom, DingTalk and Feishu robot bodies; and reads each provider's
- * answer into a verdict.  Pure: no I/O, no clock (the caller passes now).
+ * reminders.templates), and an email's HTML alternative.  The providers
+ * (provider.h) wrap them into each channel's payload.  Pure: no I/O, no
+ * clock.
  */
 #ifndef KAOHE_NOTIFY_H
 #define KAOHE_NOTIFY_H
@@ -31,12 +30,6 @@ enum notify_kind {
 const char *notify_kind_name(enum notify_kind k);
 /* The kind named S, or -1. */
 int notify_kind_find(const char *s);
-
-/* Where a message goes. */
-enum channel_type { CHANNEL_EMAIL, CHANNEL_GENERIC, CHANNEL_WECOM, CHANNEL_DINGTALK, CHANNEL_FEISHU };
-/* "email", "generic", "wecom", "dingtalk", "feishu"; and back (-1 unknown). */
-const char *notify_channel_name(enum channel_type t);
-int notify_channel_find(const char *s);
 
 /*
  * Templates; a NULL member means the built-in Chinese default.  A
@@ -80,7 +73,7 @@ struct notify_item {
 	const char *unit;
 };
 
-/* One message: what the templates and the payload builders see. */
+/* One message: what the templates and the providers' builders see. */
 struct notify_message {
 	enum notify_kind kind;
 	int64_t id;             /* the delivery id (the idempotency key) */
@@ -104,84 +97,17 @@ struct notify_message {
 void notify_render(const struct notify_templates *t, const struct notify_message *m,
 		   struct sbuf *subject, struct sbuf *text);
 
-/* An email's envelope and header data. */
-struct notify_email {
-	const char *from;     /* as configured: "显示名 <addr@example.org>" or "addr@example.org" */
-	const char *to_name;  /* may be NULL */
-	const char *to_addr;
-	const char *hostname; /* the right-hand side of Message-ID */
-	int64_t now;          /* Date: (local time of the process's zone) */
-};
-
 /*
- * Split an address as configured ("Name <a@b>" or "a@b") into its
- * display name (may come out "") and address.  0, or -1 if malformed.
+ * M as an HTML document with SUBJECT as its title and heading: TEXT's
+ * paragraphs, then the items as a table, every value escaped.  Appended
+ * to OUT.
  */
-int notify_address_parse(const char *s, char *name, size_t namelen, char *addr, size_t addrlen);
+void notify_render_html(const struct notify_message *m, const char *subject, const char *text,
+			struct sbuf *out);
 
-/*
- * A whole RFC 5322 message with CRLF line ends: From, To, Subject and
- * display names as RFC 2047 encoded-words (UTF-8, base64, split on
- * character boundaries, each word at most 75 octets), Date, Message-ID,
- * X-Kaohe-Delivery, MIME-Version and a multipart/alternative body with a
- * text/plain and a text/html part (UTF-8, base64).  0 or -1.
- */
-int notify_email(const struct notify_email *e, const struct notify_message *m, const char *subject,
-		 const char *text, struct sbuf *out);
-
-/* The generic webhook's JSON body (documented in the README). */
-int notify_generic(const struct notify_message *m, const char *subject, const char *text,
-		   struct sbuf *body);
-/*
- * X-Kaohe-Signature's value: "sha256=" and the lower-case hex
- * HMAC-SHA256, keyed by SECRET, of TIMESTAMP (decimal), "." and BODY.
- */
-void notify_generic_signature(const char *secret, int64_t timestamp, const char *body, size_t len,
-			      char out[72]);
-
-/*
- * WeCom group robot: a "text" message (content at most 2048 bytes, with
- * mentioned_mobile_list) or a "markdown" one (at most 4096 bytes; mobiles
- * written in the text).  Cut on a UTF-8 boundary, marked as cut.
- */
-int notify_wecom(bool markdown, const struct notify_message *m, const char *subject,
-		 const char *text, struct sbuf *body);
-/*
- * DingTalk robot: the body (text, with at.atMobiles and "@mobile" written
- * in the text) and the URL to post it to: URL plus, when SECRET is set,
- * &timestamp=NOW_MS&sign=urlencode(base64(HMAC-SHA256(key SECRET,
- * "NOW_MS\nSECRET"))).
- */
-int notify_dingtalk(const struct notify_message *m, const char *subject, const char *text,
-		    struct sbuf *body);
-void notify_dingtalk_url(const char *url, const char *secret, int64_t now_ms, struct sbuf *out);
-/*
- * Feishu robot: a text message; with SECRET, "timestamp" (seconds, NOW)
- * and "sign" in the body, as Feishu's own documentation defines them
- * (README says which form).
- */
-int notify_feishu(const struct notify_message *m, const char *subject, const char *text,
-		  const char *secret, int64_t now, struct sbuf *body);
-
-/* What an answer means for the delivery. */
-enum notify_verdict { NOTIFY_OK, NOTIFY_RETRY, NOTIFY_PERMANENT };
-
-struct notify_outcome {
-	enum notify_verdict verdict;
-	int64_t retry_after; /* seconds to wait at least before the next try; -1: none */
-	long code;           /* the provider's errcode when it gave one, else the HTTP status */
-	char error[256];     /* what went wrong, for the outbox's last_error; "" when OK */
-};
-
-/*
- * Judge an HTTP answer of channel TYPE (not CHANNEL_EMAIL): STATUS, the
- * response BODY and RETRY_AFTER (seconds from a Retry-After header, or
- * -1).  2xx is OK unless the provider's body says otherwise (WeCom and
- * DingTalk errcode, Feishu code); a 4xx other than 408 and 429 is
- * permanent, unless it carries the robot's own rate-limit code; the rest
- * is retried.
- */
-void notify_classify(enum channel_type type, long status, const char *body, size_t len,
-		     int64_t retry_after, struct notify_outcome *out);
+/* M's mobiles as "@13800000000 @13900000001" ({mentions}), appended to OUT. */
+void notify_mentions(const struct notify_message *m, struct sbuf *out);
+/* M's instant as ISO-8601 with offset ({at}), appended to OUT. */
+void notify_at(const struct notify_message *m, struct sbuf *out);
 
 #endif

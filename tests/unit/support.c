@@ -12,6 +12,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
+
 #include "kaohe/log.h"
 #include "kaohe/util.h"
 
@@ -264,6 +267,224 @@ int64_t hund(json_t *n)
 		fail_msg("not a number");
 	return (int64_t)llround(json_number_value(n) * 100.0);
 }
+
+/* ---- messages and what the providers make of them ------------------------ */
+
+bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+bool ends_with(const char *s, const char *suffix)
+{
+	size_t a = strlen(s), b = strlen(suffix);
+	return a >= b && strcmp(s + a - b, suffix) == 0;
+}
+
+const struct notify_item sample_items[SAMPLE_NITEMS] = {
+	{ "2c@2020-12-10", "2c", "2", "年度工作总结", "区住建局", "2020-12-10",
+	  "2020-12-11T00:00:00+08:00", "2020-12-26T00:00:00+08:00", "pending", 50, 100, NULL },
+	{ "7d@2020-12-08", "7d", "7", "物业企业信用评价<script>alert('x')</script> & \"整改\"",
+	  "区城管执法局", "2020-12-08", "2020-12-09T00:00:00+08:00", "2020-12-24T00:00:00+08:00",
+	  "overdue", 20, 200, NULL },
+	{ "7a@2020-12-15", "7a", NULL, "小区巡查台账", "区住建局", "2020-12-15",
+	  "2020-12-16T00:00:00+08:00", "2020-12-31T00:00:00+08:00", "late", 0, 100, NULL },
+};
+const char *const sample_mobiles[2] = { "13800000000", "13900000001" };
+
+struct notify_message sample_message(enum notify_kind kind)
+{
+	struct notify_message m = {
+		.kind = kind,
+		.id = 42,
+		.at = AT_2020_12_08_0900,
+		.at_text = "2020-12-08T09:00:00+08:00",
+		.recipient = "八一路街道联络员",
+		.unit_id = "bayilu",
+		.unit_name = "八一路",
+		.items = sample_items,
+		.nitems = SAMPLE_NITEMS,
+		.mobiles = sample_mobiles,
+		.nmobiles = 2,
+	};
+	if (kind == NOTIFY_RECORD || kind == NOTIFY_ESCALATION) {
+		m.dept_id = "zjj";
+		m.dept_name = "区住建局";
+	}
+	if (kind == NOTIFY_RECORD)
+		m.unit_id = m.unit_name = NULL;
+	if (kind == NOTIFY_SNAPSHOT || kind == NOTIFY_DEAD) {
+		m.items = NULL;
+		m.nitems = 0;
+		m.unit_id = m.unit_name = NULL;
+	}
+	if (kind == NOTIFY_SNAPSHOT) {
+		m.period = "2020-Q3";
+		m.detail = "1. 八一路 96.5\n2. 白云 95";
+	}
+	if (kind == NOTIFY_DEAD)
+		m.detail = "投递 #12（before，mail → 八一路街道联络员 liaison@example.org）"
+			   "尝试 5 次后放弃：SMTP 550 mailbox unavailable";
+	return m;
+}
+
+
+struct notify_message sample_office_digest(struct notify_item its[SAMPLE_NITEMS])
+{
+	static const char *const units[SAMPLE_NITEMS] = { "八一路", "白云", "八一路" };
+	struct notify_message m = sample_message(NOTIFY_ESCALATION);
+
+	memcpy(its, sample_items, SAMPLE_NITEMS * sizeof(*its));
+	for (size_t i = 0; i < SAMPLE_NITEMS; i++)
+		its[i].unit = units[i];
+	m.items = its;
+	m.recipient = "住建局办公室";
+	m.unit_id = m.unit_name = NULL;
+	m.nmobiles = 0;
+	return m;
+}
+
+void sample_render(const struct notify_templates *t, const struct notify_message *m,
+		   struct sbuf *subject, struct sbuf *text)
+{
+	sbuf_init(subject);
+	sbuf_init(text);
+	notify_render(t, m, subject, text);
+}
+
+char *long_text(const char *prefix, size_t n)
+{
+	static const char *const chars[] = { "考", "核", "材", "料", "报", "送" };
+	struct sbuf sb;
+	sbuf_init(&sb);
+	sbuf_puts(&sb, prefix);
+	for (size_t i = 0; i < n; i++)
+		sbuf_puts(&sb, chars[i % 6]);
+	char *r = xstrdup(sb.buf);
+	sbuf_free(&sb);
+	return r;
+}
+
+json_t *parse_body(const struct sbuf *body)
+{
+	json_error_t err;
+	json_t *j = json_loads(body->buf, 0, &err);
+	if (!j)
+		fail_msg("not JSON: %s in %s", err.text, body->buf);
+	return j;
+}
+
+void b64_hmac(const char *key, size_t klen, const char *msg, size_t mlen, char out[45])
+{
+	unsigned char mac[32];
+	unsigned int n = 32;
+	assert_non_null(HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, mlen, mac,
+			     &n));
+	EVP_EncodeBlock((unsigned char *)out, mac, 32);
+}
+
+struct provider_outcome classify_answer(const char *name, long status, const char *body,
+					int64_t retry_after)
+{
+	const struct provider *p = provider_find(name);
+	struct transfer_result r = { .status = status, .body = body,
+				     .body_len = body ? strlen(body) : 0,
+				     .retry_after = retry_after, .error = "" };
+	struct provider_outcome o;
+	assert_non_null(p);
+	memset(&o, 0x55, sizeof(o));
+	p->classify(&r, &o);
+	assert_true(memchr(o.error, '\0', sizeof(o.error)) != NULL);
+	assert_true(util_utf8_valid(o.error, strlen(o.error)));
+	return o;
+}
+
+char *b64decode(const char *s, size_t len, size_t *outlen)
+{
+	char *out = malloc(len / 4 * 3 + 4);
+	assert_non_null(out);
+	assert_int_equal(len % 4, 0);
+	int n = EVP_DecodeBlock((unsigned char *)out, (const unsigned char *)s, (int)len);
+	assert_true(n >= 0);
+	size_t pad = 0;
+	while (pad < 2 && len > pad && s[len - 1 - pad] == '=')
+		pad++;
+	*outlen = (size_t)n - pad;
+	out[*outlen] = '\0';
+	return out;
+}
+
+char *mime_header_value(const char *msg, const char *name)
+{
+	size_t nl = strlen(name);
+	const char *end = strstr(msg, "\r\n\r\n");
+	for (const char *p = msg; p && p < end; p = strstr(p, "\r\n") + 2) {
+		if (strncmp(p, name, nl) != 0 || p[nl] != ':')
+			continue;
+		const char *v = p + nl + 1;
+		struct sbuf sb;
+		sbuf_init(&sb);
+		for (;;) {
+			const char *e = strstr(v, "\r\n");
+			sbuf_add(&sb, v, (size_t)(e - v));
+			if (e[2] != ' ' && e[2] != '\t')
+				break;
+			v = e + 2;
+		}
+		char *r = xstrdup(sb.buf[0] == ' ' ? sb.buf + 1 : sb.buf);
+		sbuf_free(&sb);
+		return r;
+	}
+	return NULL;
+}
+
+int decode_words(const char *value, struct sbuf *out)
+{
+	int n = 0;
+	const char *p = value;
+	while (*p) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		if (strncmp(p, "=?UTF-8?B?", 10) != 0)
+			fail_msg("not an encoded-word at \"%s\"", p);
+		const char *b = p + 10, *e = strstr(b, "?=");
+		assert_non_null(e);
+		size_t wlen = (size_t)(e + 2 - p);
+		if (wlen > 75)
+			fail_msg("encoded-word of %zu octets", wlen);
+		size_t dl;
+		char *d = b64decode(b, (size_t)(e - b), &dl);
+		if (!util_utf8_valid(d, dl))
+			fail_msg("encoded-word %.*s is not UTF-8 by itself", (int)wlen, p);
+		sbuf_add(out, d, dl);
+		free(d);
+		n++;
+		p = e + 2;
+	}
+	return n;
+}
+
+void expect_mime_lines(const char *s, size_t header_limit)
+{
+	const char *body = strstr(s, "\r\n\r\n");
+	assert_non_null(body);
+	for (const char *p = s; *p; p++) {
+		if (*p == '\n' && (p == s || p[-1] != '\r'))
+			fail_msg("bare LF at offset %zu", (size_t)(p - s));
+		if (*p == '\r' && p[1] != '\n')
+			fail_msg("bare CR at offset %zu", (size_t)(p - s));
+	}
+	for (const char *p = s; p < body;) {
+		const char *e = strstr(p, "\r\n");
+		if ((size_t)(e - p) > header_limit)
+			fail_msg("header line of %zu characters: %.*s", (size_t)(e - p),
+				 (int)(e - p), p);
+		p = e + 2;
+	}
+}
+
 
 /* ---- the engine fixture ------------------------------------------------ */
 

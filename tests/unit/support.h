@@ -2,10 +2,11 @@
  * support — what the unit tests share: the shipped configuration and its
  * units and rows, a store synced with a plan and its outbox rows read
  * back, temporary directories, files written and read back, stderr
- * captured, the 2020 day numbers and instants, JSON readers, and the
- * fixture of test_command and test_engine (the real engine and command
- * dispatcher over the shipped plan on an in-memory store, with a sink
- * that records what the engine reports).
+ * captured, the 2020 day numbers and instants, JSON readers, a sample
+ * message with readers of what the providers make of it (MIME, base64,
+ * answers), and the fixture of test_command and test_engine (the real
+ * engine and command dispatcher over the shipped plan on an in-memory
+ * store, with a sink that records what the engine reports).
  *
  * Not a test itself: the name keeps it out of the test_*.c glob, and
  * tests/CMakeLists.txt links it into every unit test executable.
@@ -26,7 +27,9 @@
 #include "kaohe/command.h"
 #include "kaohe/config.h"
 #include "kaohe/engine.h"
+#include "kaohe/notify.h"
 #include "kaohe/plan.h"
+#include "kaohe/provider.h"
 #include "kaohe/score.h"
 #include "kaohe/store.h"
 
@@ -136,6 +139,91 @@ const char *str(json_t *o, const char *key);
 
 /* Hundredths of the JSON number N, or fail (points have two decimals). */
 int64_t hund(json_t *n);
+
+/* ---- messages and what the providers make of them ------------------------ */
+
+#define assert_contains(hay, needle)                                                   \
+	do {                                                                           \
+		const char *h_ = (hay), *n_ = (needle);                                \
+		if (!strstr(h_, n_))                                                   \
+			fail_msg("\"%s\" not found in:\n%s", n_, h_);                   \
+	} while (0)
+
+#define assert_lacks(hay, needle)                                                      \
+	do {                                                                           \
+		const char *h_ = (hay), *n_ = (needle);                                \
+		if (strstr(h_, n_))                                                    \
+			fail_msg("\"%s\" unexpectedly in:\n%s", n_, h_);                 \
+	} while (0)
+
+bool starts_with(const char *s, const char *prefix);
+bool ends_with(const char *s, const char *suffix);
+
+#define AT_2020_12_08_0900 INT64_C(1607389200) /* 2020-12-08T09:00:00+08:00 */
+
+/*
+ * Three occurrences of unit 八一路 (one title full of markup, one
+ * without 序号, one with a free late day), and the two mobiles of
+ * sample_message's mentions.
+ */
+#define SAMPLE_NITEMS 3
+extern const struct notify_item sample_items[SAMPLE_NITEMS];
+extern const char *const sample_mobiles[2];
+
+/*
+ * Delivery 42 of KIND at 2020-12-08T09:00:00+08:00 to 八一路's liaisons:
+ * the sample items (none for a snapshot or a dead notice), a department
+ * for record and escalation, a period and ranking for a snapshot, a
+ * failure for a dead notice.
+ */
+struct notify_message sample_message(enum notify_kind kind);
+/*
+ * An office's escalation digest of several units (ITS: its items, the
+ * sample ones labelled 八一路, 白云, 八一路): no {unit}, no mentions.
+ */
+struct notify_message sample_office_digest(struct notify_item its[SAMPLE_NITEMS]);
+/* notify_render into SUBJECT and TEXT, both initialised here. */
+void sample_render(const struct notify_templates *t, const struct notify_message *m,
+		   struct sbuf *subject, struct sbuf *text);
+
+/* The cut marker the robots end a content with. */
+#define CUT_MARKER "\n……（内容过长，已截断）"
+/* A text of N Chinese characters after PREFIX (heap). */
+char *long_text(const char *prefix, size_t n);
+/* BODY parsed as JSON, or fail. */
+json_t *parse_body(const struct sbuf *body);
+/* Base64 of HMAC-SHA256(KEY, MSG), computed here with OpenSSL. */
+void b64_hmac(const char *key, size_t klen, const char *msg, size_t mlen, char out[45]);
+
+/*
+ * What provider NAME makes of an answer: STATUS, BODY (NULL: none) and
+ * RETRY_AFTER, the transfer having completed.  Fails unless the error
+ * is a NUL-terminated UTF-8 string.
+ */
+struct provider_outcome classify_answer(const char *name, long status, const char *body,
+					int64_t retry_after);
+#define expect_outcome(o, v, c, ra)                                                    \
+	do {                                                                           \
+		struct provider_outcome o_ = (o);                                      \
+		if (o_.verdict != (v) || o_.code != (c) || o_.retry_after != (ra))      \
+			fail_msg("%s: verdict %d code %ld retry_after %lld (%s)", #o,    \
+				 (int)o_.verdict, o_.code, (long long)o_.retry_after,   \
+				 o_.error);                                             \
+	} while (0)
+
+/* Decode base64 S (LEN chars, no line breaks) into a NUL-terminated heap string. */
+char *b64decode(const char *s, size_t len, size_t *outlen);
+/* The unfolded value of header NAME in the header block of MSG; heap, or NULL. */
+char *mime_header_value(const char *msg, const char *name);
+/*
+ * The encoded-words of VALUE decoded one by one: each at most 75
+ * octets, each valid UTF-8 on its own; their concatenation appended to
+ * OUT.  Returns how many there were.  Whitespace between words is
+ * dropped, as RFC 2047 section 6.2 says.
+ */
+int decode_words(const char *value, struct sbuf *out);
+/* Every line end of S is CRLF, and header lines keep to HEADER_LIMIT characters. */
+void expect_mime_lines(const char *s, size_t header_limit);
 
 /* ---- the engine fixture of test_command and test_engine ------------------ */
 

@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #include "kaohe/config.h"
+#include "kaohe/provider.h"
 #include "support.h"
 
 #define SHIPPED_PLAN KAOHE_SOURCE_DIR "/config/plan-2020.conf"
@@ -1907,6 +1908,35 @@ static void test_channels_settings(void **state)
 	free(t);
 }
 
+/*
+ * What channel C sends for a notice at NOW_MS: the request in REQ, its
+ * body in BODY and a URL it signs in URL (both freed by the caller).  A
+ * channel's provider-private settings show only there.
+ */
+static void request_of(const struct channel *c, int64_t now_ms, struct sbuf *body,
+		       struct sbuf *url, struct provider_request *req)
+{
+	static const struct delivery_settings ds = { .connect_timeout_ms = 1, .timeout_ms = 1 };
+	struct notify_message m = { .kind = NOTIFY_DEAD, .id = 7, .at = 0, .at_text = "-",
+				    .recipient = "值班员", .detail = "d" };
+	struct provider_message pm = { .m = &m, .subject = "s", .text = "t",
+				       .address = c->provider->mail ? "duty@example.org" : "",
+				       .now_ms = now_ms };
+	sbuf_init(body);
+	sbuf_init(url);
+	provider_request_init(req, c, &ds, body, url);
+	assert_int_equal(provider_request(c, &pm, req), 0);
+}
+
+/* Whether REQ carries a header line starting with PREFIX. */
+static bool has_header(const struct provider_request *req, const char *prefix)
+{
+	for (size_t i = 0; i < req->xfer.nheaders; i++)
+		if (strncmp(req->xfer.headers[i], prefix, strlen(prefix)) == 0)
+			return true;
+	return false;
+}
+
 static void expect_rates(const struct channel *c, size_t n, const struct rate_limit *want)
 {
 	assert_non_null(c);
@@ -1943,7 +1973,7 @@ static void test_channels_default_rates(void **state)
 	assert_int_equal(r.cfg->set.nchannels, 8);
 	/* the email channel comes first */
 	assert_string_equal(r.cfg->set.channels[0].name, "email");
-	assert_int_equal(r.cfg->set.channels[0].type, CHANNEL_EMAIL);
+	assert_ptr_equal(r.cfg->set.channels[0].provider, provider_find("email"));
 	expect_rates(config_channel(r.cfg, "email"), 0, NULL);
 	expect_rates(config_channel(r.cfg, "wc"), 1, (struct rate_limit[]){ { 20, 60000 } });
 	expect_rates(config_channel(r.cfg, "dt"), 1, (struct rate_limit[]){ { 20, 60000 } });
@@ -1954,8 +1984,8 @@ static void test_channels_default_rates(void **state)
 		     (struct rate_limit[]){ { 3, 1000 }, { 100, 3600000 } });
 	expect_rates(config_channel(r.cfg, "wc2"), 0, NULL);
 	expect_rates(config_channel(r.cfg, "fs2"), 1, (struct rate_limit[]){ { 1, 60000 } });
-	assert_int_equal(config_channel(r.cfg, "gen")->type, CHANNEL_GENERIC);
-	assert_int_equal(config_channel(r.cfg, "dt")->type, CHANNEL_DINGTALK);
+	assert_ptr_equal(config_channel(r.cfg, "gen")->provider, provider_find("generic"));
+	assert_ptr_equal(config_channel(r.cfg, "dt")->provider, provider_find("dingtalk"));
 	assert_null(config_channel(r.cfg, "nope"));
 	run_free(&r);
 	free(t);
@@ -1977,18 +2007,25 @@ static void test_channels_audience(void **state)
 	load_ok(&r, t);
 	const struct plan *p = r.cfg->plan;
 	int ua = plan_unit_find(p, "ua"), ub = plan_unit_find(p, "ub");
+	struct provider_request req;
+	struct sbuf body, url;
 	const struct channel *c = config_channel(r.cfg, "all");
 	assert_true(c->all_units);
 	assert_false(c->all_depts);
 	assert_null(c->depts);
 	assert_false(c->admins);
-	assert_false(c->markdown);
+	/* a generic webhook: no markdown to it */
+	assert_ptr_equal(c->provider, provider_find("generic"));
 	c = config_channel(r.cfg, "one");
 	assert_false(c->all_units);
 	assert_non_null(c->units);
 	assert_int_equal(c->units[ua], 0);
 	assert_int_equal(c->units[ub], 1);
-	assert_true(c->markdown);
+	/* format = "markdown": it sends markdown messages */
+	request_of(c, 0, &body, &url, &req);
+	assert_ptr_equal(strstr(body.buf, "{\"msgtype\":\"markdown\","), body.buf);
+	sbuf_free(&body);
+	sbuf_free(&url);
 	assert_null(c->ca_file);
 	c = config_channel(r.cfg, "dep");
 	assert_null(c->units);
@@ -2000,7 +2037,13 @@ static void test_channels_audience(void **state)
 	assert_true(c->all_depts);
 	assert_string_equal(c->ca_file, "/etc/ssl/ca.pem");
 	assert_string_equal(c->url, "https://d.example.org/2");
-	assert_null(c->secret);
+	assert_null(provider_secret(c));
+	/* so its requests are not signed */
+	request_of(c, 0, &body, &url, &req);
+	assert_true(has_header(&req, "X-Kaohe-Timestamp: "));
+	assert_false(has_header(&req, "X-Kaohe-Signature: "));
+	sbuf_free(&body);
+	sbuf_free(&url);
 	run_free(&r);
 	free(t);
 }
@@ -2019,12 +2062,21 @@ static void test_channels_email(void **state)
 	assert_string_equal(text_of(&r.warn), "");
 	const struct channel *c = config_channel(r.cfg, "email");
 	assert_non_null(c);
-	assert_int_equal(c->type, CHANNEL_EMAIL);
+	assert_ptr_equal(c->provider, provider_find("email"));
 	assert_string_equal(c->url, "smtps://mail.example.org");
-	assert_string_equal(c->from, "考核办 <kaohe@example.org>");
-	assert_string_equal(c->user, "kaohe");
-	assert_string_equal(c->password, "pa ss");
 	assert_string_equal(c->ca_file, "/etc/kaohe/ca.pem");
+	/* the sender, user and password as the mail is sent */
+	struct provider_request req;
+	struct sbuf body, url;
+	request_of(c, 0, &body, &url, &req);
+	assert_string_equal(req.xfer.mail_from, "kaohe@example.org");
+	assert_ptr_equal(strstr(body.buf, "From: =?UTF-8?B?6ICD5qC45Yqe?= <kaohe@example.org>\r\n"),
+			 body.buf);
+	assert_string_equal(req.xfer.user, "kaohe");
+	assert_string_equal(req.xfer.password, "pa ss");
+	assert_false(req.xfer.require_tls); /* smtps: TLS from the start */
+	sbuf_free(&body);
+	sbuf_free(&url);
 	assert_int_equal(c->line, line_of(t, "email = {"));
 	run_free(&r);
 	free(t);
@@ -2055,19 +2107,19 @@ static void test_channels_credentials_directory(void **state)
 			 " secret_file = \"only-here.secret\"; }\n")));
 	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", creds, 1), 0);
 	load_ok(&r, t);
-	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-credentials");
-	assert_string_equal(config_channel(r.cfg, "b")->secret, "from-config-dir");
-	assert_string_equal(config_channel(r.cfg, "c")->secret, "only-beside");
+	assert_string_equal(provider_secret(config_channel(r.cfg, "a")), "from-credentials");
+	assert_string_equal(provider_secret(config_channel(r.cfg, "b")), "from-config-dir");
+	assert_string_equal(provider_secret(config_channel(r.cfg, "c")), "only-beside");
 	run_free(&r);
 	/* without it: next to the configuration */
 	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
 	load_ok(&r, t);
-	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-config-dir");
+	assert_string_equal(provider_secret(config_channel(r.cfg, "a")), "from-config-dir");
 	run_free(&r);
 	/* an empty one is no directory */
 	assert_int_equal(setenv("CREDENTIALS_DIRECTORY", "", 1), 0);
 	load_ok(&r, t);
-	assert_string_equal(config_channel(r.cfg, "a")->secret, "from-config-dir");
+	assert_string_equal(provider_secret(config_channel(r.cfg, "a")), "from-config-dir");
 	run_free(&r);
 	assert_int_equal(unsetenv("CREDENTIALS_DIRECTORY"), 0);
 	free(t);
