@@ -274,7 +274,7 @@ static json_t *reload(void *arg)
 	log_info("reload: reading %s", d->opts->config);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	struct config *cfg = config_load(d->opts->config, d->opts->year, &errs, &warns);
+	struct config *cfg = config_load_opts(d->opts->config, &d->opts->load, &errs, &warns);
 	json_t *answer;
 	if (cfg && open_engine(d, cfg, &eng, err, sizeof(err)) < 0) {
 		sbuf_printf(&errs, "%s\n", err);
@@ -390,10 +390,14 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	argv[n++] = "kaohed";
 	argv[n++] = "-c";
 	argv[n++] = d->opts->config;
-	if (d->opts->year) {
-		snprintf(year, sizeof(year), "%d", d->opts->year);
+	if (d->opts->load.year) {
+		snprintf(year, sizeof(year), "%d", d->opts->load.year);
 		argv[n++] = "--year";
 		argv[n++] = year;
+	}
+	if (d->opts->load.weekdays) {
+		argv[n++] = "--calendar";
+		argv[n++] = "weekdays";
 	}
 	argv[n++] = "--state-dir";
 	argv[n++] = d->state_dir;
@@ -619,7 +623,7 @@ static struct config *load_config(const struct loop_opts *o)
 
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	struct config *cfg = config_load(o->config, o->year, &errs, &warns);
+	struct config *cfg = config_load_opts(o->config, &o->load, &errs, &warns);
 	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_info("%s", line);
 	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))

@@ -22,17 +22,20 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--state-dir DIR] [--socket PATH]\n"
-		"              [--export-dir DIR]\n"
-		"       kaohed [-c FILE] [--year YYYY] --check\n"
-		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
-		"              [--events FILE] [--export DIR] [--count-reminders]\n"
-		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] [--export-dir DIR] publish\n"
-		"              [--pages] [--feeds [--unit UNIT]]\n"
+		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
+		"              [--socket PATH] [--export-dir DIR]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] --check\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] simulate --from DATE\n"
+		"              --to DATE [--events FILE] [--export DIR] [--count-reminders]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
+		"              [--export-dir DIR] publish [--pages] [--feeds [--unit UNIT]]\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
-		"      --year YYYY    run the configured plan for another year\n"
+		"      --year YYYY    run the configured plan for another year, with the\n"
+		"                     official working-day calendar of that year\n"
+		"      --calendar weekdays  Monday to Friday are the working days (when no\n"
+		"                     calendar of the year is installed yet); said in the log\n"
 		"      --state-dir DIR  keep the database in DIR (instead of kaohe.state_dir)\n"
 		"      --socket PATH  listen on PATH (instead of kaohe.control_socket)\n"
 		"      --export-dir DIR  publish into DIR (instead of kaohe.export_dir;\n"
@@ -55,6 +58,11 @@ static void usage(FILE *f)
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
+		"A year's official working-day calendar, YYYY.conf, is looked for in\n"
+		"kaohe.calendar_dir when set, else in calendars/ beside the configuration file,\n"
+		"then in the shipped ones:\n"
+		"  " KAOHE_CALENDAR_DIR "\n"
+		"\n"
 		"Without -f, and not under systemd, kaohed detaches once its control socket\n"
 		"listens and logs to syslog.\n"
 		"\n"
@@ -71,12 +79,12 @@ static int parse_year(const char *s)
 	return *end == '\0' && y >= 1971 && y <= 9998 ? (int)y : -1;
 }
 
-static struct config *load(const char *file, int year, bool show_warnings)
+static struct config *load(const char *file, const struct config_opts *year, bool show_warnings)
 {
 	struct sbuf err, warn;
 	sbuf_init(&err);
 	sbuf_init(&warn);
-	struct config *cfg = config_load(file, year, &err, &warn);
+	struct config *cfg = config_load_opts(file, year, &err, &warn);
 	if (show_warnings || cfg == NULL)
 		fputs(warn.buf, stderr);
 	fputs(err.buf, stderr);
@@ -85,7 +93,7 @@ static struct config *load(const char *file, int year, bool show_warnings)
 	return cfg;
 }
 
-static int run_simulate(const char *file, int year, int argc, char **argv)
+static int run_simulate(const char *file, const struct config_opts *year, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'F' },
@@ -201,8 +209,8 @@ static int publish_open(const struct config *cfg, const char *db, struct store *
  * process of its own after each snapshot, move and reload; an operator
  * may run it by hand).
  */
-static int run_publish(const char *file, int year, const char *state_dir, const char *export_dir,
-		       int argc, char **argv)
+static int run_publish(const char *file, const struct config_opts *year, const char *state_dir,
+		       const char *export_dir, int argc, char **argv)
 {
 	struct publish_args a = { 0 };
 	struct store *st = NULL;
@@ -255,6 +263,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "year", required_argument, NULL, 'y' },
+		{ "calendar", required_argument, NULL, 'C' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "socket", required_argument, NULL, 's' },
@@ -265,7 +274,8 @@ int main(int argc, char **argv)
 	};
 	const char *file = DEFAULT_CONFIG, *state_dir = NULL, *socket = NULL, *export_dir = NULL;
 	bool check = false, foreground = false;
-	int year = 0, c;
+	struct config_opts year = { 0 };
+	int c;
 
 	log_init("kaohed", true);
 	/* "+": stop at the first word that is no option (the subcommand). */
@@ -274,10 +284,21 @@ int main(int argc, char **argv)
 		case 'c': file = optarg; break;
 		case 'f': foreground = true; break;
 		case 'y':
-			if ((year = parse_year(optarg)) < 0) {
+			if ((year.year = parse_year(optarg)) < 0) {
 				fprintf(stderr, "kaohed: --year \"%s\" is not a year\n", optarg);
 				return 2;
 			}
+			break;
+		case 'C':
+			if (strcmp(optarg, "weekdays") != 0) {
+				fprintf(stderr,
+					"kaohed: --calendar \"%s\": the only calendar to choose is "
+					"\"weekdays\" (Monday to Friday); the official ones are found by "
+					"year\n",
+					optarg);
+				return 2;
+			}
+			year.weekdays = true;
 			break;
 		case 'k': check = true; break;
 		case 'S': state_dir = optarg; break;
@@ -289,16 +310,17 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "simulate") == 0)
-		return run_simulate(file, year, argc - optind, argv + optind);
+		return run_simulate(file, &year, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "publish") == 0)
-		return run_publish(file, year, state_dir, export_dir, argc - optind, argv + optind);
+		return run_publish(file, &year, state_dir, export_dir, argc - optind,
+				   argv + optind);
 	if (optind < argc) {
 		fprintf(stderr, "kaohed: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
 	if (check) {
-		struct config *cfg = load(file, year, true);
+		struct config *cfg = load(file, &year, true);
 		if (cfg == NULL)
 			return 1;
 		printf("configuration OK\n");
@@ -306,7 +328,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct loop_opts lo = { .config = file,
-				.year = year,
+				.load = year,
 				.state_dir = state_dir,
 				.socket = socket,
 				.export_dir = export_dir,

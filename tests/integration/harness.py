@@ -584,12 +584,16 @@ class DaemonTestCase(unittest.TestCase):
         return path
 
     def shipped(self, start=True):
-        """The shipped plan for the current year, state and socket in the temp dir."""
+        """The shipped plan for the current year, state and socket in the temp dir;
+        Monday to Friday when no calendar of the year ships yet (as ./run does)."""
         self.sock = os.path.join(self.tmp, "ctl.sock")
         self.state = os.path.join(self.tmp, "state")
+        year = now_local().year
+        weekdays = [] if os.path.exists(os.path.join(CONFIG_DIR, "calendars", "%d.conf" % year)) \
+            else ["--calendar", "weekdays"]
         return self.daemon(SHIPPED_CONF, self.state, self.sock,
-                           extra=["--year", str(now_local().year),
-                                  "--export-dir", os.path.join(self.tmp, "export")], start=start)
+                           extra=["--year", str(year), "--export-dir",
+                                  os.path.join(self.tmp, "export")] + weekdays, start=start)
 
     # -- kaohectl
 

@@ -896,6 +896,8 @@ class TestGarbage(DaemonTestCase):
         confdir = os.path.join(self.tmp, "conf")
         os.makedirs(confdir)
         shutil.copy(os.path.join(os.path.dirname(SHIPPED_CONF), "plan-2020.conf"), confdir)
+        os.symlink(os.path.join(os.path.dirname(SHIPPED_CONF), "calendars"),
+                   os.path.join(confdir, "calendars"))
         with open(SHIPPED_CONF, encoding="utf-8") as f:
             text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 10;", 1)
         conf = os.path.join(confdir, "kaohe.conf")

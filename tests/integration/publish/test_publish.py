@@ -311,6 +311,7 @@ class TestExport(unittest.TestCase):
         with open(os.path.join(tmp, "plan-2020.conf"), "w", encoding="utf-8") as f:
             f.write(plan)
         shutil.copy(os.path.join(CONFIG_DIR, "kaohe.conf"), tmp)
+        os.symlink(os.path.join(CONFIG_DIR, "calendars"), os.path.join(tmp, "calendars"))
         out = os.path.join(tmp, "export")
         simulate(os.path.join(tmp, "kaohe.conf"), out)
         for name in os.listdir(out):

@@ -67,6 +67,11 @@ nsroot_populate() {
 	mkdir -p "$R/etc/kaohe"
 	chmod 0755 "$R/etc/kaohe"
 	install -m 0644 "$CONFIG_DIR/kaohe.conf" "$CONFIG_DIR/plan-2020.conf" "$R/etc/kaohe/"
+	# The shipped calendars where this kaohed was built to find them.
+	local caldir
+	caldir=$("$KAOHED" --help | sed -n '/in the shipped ones:/{n;s/^ *//;p;}')
+	install -d -m 0755 "$R$caldir"
+	install -m 0644 "$CONFIG_DIR"/calendars/*.conf "$R$caldir/"
 	systemd-sysusers --root="$R" kaohe.conf
 	systemd-sysusers --root="$R" --inline \
 		"u $MEMBER - \"kaohe test, member of kaohe-bayilu\" /nonexistent /usr/sbin/nologin" \
