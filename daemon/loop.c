@@ -652,7 +652,7 @@ static int open_state(struct kaohed *d, const char *state, const char *sock)
 		return -1;
 	}
 	char *dbpath = xasprintf("%s/kaohe.db", state);
-	d->st = store_open(dbpath, err, sizeof(err));
+	d->st = store_open(dbpath, d->cfg->years[0]->plan->year, err, sizeof(err));
 	free(dbpath);
 	d->state_dir = xstrdup(state);
 	if (d->st == NULL) {

@@ -190,7 +190,7 @@ static int publish_open(const struct config *cfg, const char *db, struct store *
 		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
 		return -1;
 	}
-	if ((*st = store_open(db, err, sizeof(err))) == NULL) {
+	if ((*st = store_open(db, cfg->years[0]->plan->year, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kaohed: publish: %s\n", err);
 		return -1;
 	}

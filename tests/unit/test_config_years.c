@@ -28,21 +28,22 @@
 #define SHIPPED_CALENDARS KAOHE_SOURCE_DIR "/config/calendars"
 
 /* The daemon's settings, without a plan: access names units of 2026 and 2027. */
-static const char HEAD[] = "kaohe: { timezone = \"Asia/Shanghai\"; };\n"
-			   "access: {\n"
-			   "  admins = { users = [ \"root\" ]; };\n"
-			   "  units = {\n"
-			   "    ua = { groups = [ \"g-ua\" ]; };\n"
-			   "    uc = { groups = [ \"g-uc\" ]; };\n"
-			   "  };\n"
-			   "};\n"
-			   "channels: {\n"
-			   "  webhooks = (\n"
-			   "    { name = \"hook\"; type = \"generic\"; url = \"https://example.org/h\";\n"
-			   "      units = [ \"uc\", \"ub\" ]; }\n"
-			   "  );\n"
-			   "};\n"
-			   "reminders: { shift_to_workdays = true; };\n";
+static const char HEAD[] =
+	"kaohe: { timezone = \"Asia/Shanghai\"; };\n"
+	"access: {\n"
+	"  admins = { users = [ \"root\" ]; };\n"
+	"  units = {\n"
+	"    ua = { groups = [ \"g-ua\" ]; };\n"
+	"    uc = { groups = [ \"g-uc\" ]; };\n"
+	"  };\n"
+	"};\n"
+	"channels: {\n"
+	"  webhooks = (\n"
+	"    { name = \"hook\"; type = \"generic\"; url = \"https://example.org/h\";\n"
+	"      units = [ \"uc\", \"ub\" ]; }\n"
+	"  );\n"
+	"};\n"
+	"reminders: { shift_to_workdays = true; };\n";
 
 /*
  * A plan file of YEAR: units ua, ub (and uc when WITH_UC), one deadline
@@ -240,10 +241,12 @@ static void redated_plan_leaves_the_calendar_group_out(void **state)
 	link_calendars(x);
 	assert_non_null(load(x, 0, false));
 	/* its own year: the group is the plan's calendar */
-	assert_false(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2020, 9, 28)));
+	assert_false(
+		calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2020, 9, 28)));
 	assert_non_null(load(x, 2026, false));
 	assert_true(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 9, 28)));
-	assert_false(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 9, 27)));
+	assert_false(
+		calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 9, 27)));
 	expect_line(x, &x->warn, "kaohe.conf", line_in(x, "kaohe.conf", "calendar: {"), true,
 		    MSGS("run for 2026", "not used", "official calendar of 2026"));
 }
@@ -299,19 +302,21 @@ static void calendar_lookup_and_fingerprint(void **state)
 	char fp[65];
 	memcpy(fp, x->cfg->fingerprint, sizeof(fp));
 	/* an administrator's own 2026 that makes 06-15 a day off */
-	char *own = xasprintf("%.*s\"2026-06-15\", %s", (int)(strstr(shipped, "\"2026-01-01..") -
-							      shipped),
-			      shipped, strstr(shipped, "\"2026-01-01.."));
+	char *own = xasprintf("%.*s\"2026-06-15\", %s",
+			      (int)(strstr(shipped, "\"2026-01-01..") - shipped), shipped,
+			      strstr(shipped, "\"2026-01-01.."));
 	put(x, "calendars/2026.conf", own);
 	assert_non_null(load(x, 0, false));
-	assert_false(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 6, 15)));
+	assert_false(
+		calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 6, 15)));
 	assert_string_not_equal(fp, x->cfg->fingerprint);
 	/* kaohe.calendar_dir names another directory: only it */
 	snprintf(dir, sizeof(dir), "%s/mine", x->dir);
 	assert_int_equal(mkdir(dir, 0755), 0);
 	put(x, "mine/2026.conf", shipped);
-	char *head = xasprintf("kaohe: { timezone = \"Asia/Shanghai\"; calendar_dir = \"mine\"; };%s",
-			       strchr(HEAD, '\n'));
+	char *head =
+		xasprintf("kaohe: { timezone = \"Asia/Shanghai\"; calendar_dir = \"mine\"; };%s",
+			  strchr(HEAD, '\n'));
 	put_owned(x, "kaohe.conf", xasprintf("%s%s", head, plan_text(2026, true, "06-15", "")));
 	assert_non_null(load(x, 0, false));
 	assert_true(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 6, 15)));
@@ -356,11 +361,11 @@ static void official_file_faults(void **state)
 		     MSGS("\"2030-05-03\"", "overlaps", "\"2030-05-01..2030-05-05\"", "line 8"));
 	expect_error(x, "calendars/2030.conf", 12,
 		     MSGS("\"2030-05-05\"", "a holiday and a workday", "line 8"));
-	expect_error(x, "calendars/2030.conf", 12,
-		     MSGS("\"2030-05-08\"", "no Saturday or Sunday"));
+	expect_error(x, "calendars/2030.conf", 12, MSGS("\"2030-05-08\"", "no Saturday or Sunday"));
 	/* a file of another year */
-	put(x, "calendars/2030.conf", "calendar: { year = 2029; source = \"x\"; notices = [ ];\n"
-				      "  holidays = [ ]; workdays = [ ]; };\n");
+	put(x, "calendars/2030.conf",
+	    "calendar: { year = 2029; source = \"x\"; notices = [ ];\n"
+	    "  holidays = [ ]; workdays = [ ]; };\n");
 	assert_null(load(x, 0, false));
 	expect_error(x, "calendars/2030.conf", 1, MSGS("year must be 2030"));
 }
@@ -390,11 +395,12 @@ static void own_calendar_faults(void **state)
 	expect_error(x, "kaohe.conf", at + 3, MSGS("overlaps", "\"2027-01-01..2027-01-03\""));
 	expect_error(x, "kaohe.conf", at + 6, MSGS("\"2027-01-02\"", "a holiday and a workday"));
 	/* fixed: it holds 2027 and 2028, with no official calendar of either */
-	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2027, true, "06-15",
-				      "  calendar = { holidays = [ \"2027-06-14\", \"2028-01-03\" ];"
-				      " workdays = [ \"2028-02-12\" ]; };\n")));
+	put_owned(
+		x, "kaohe.conf",
+		xasprintf("%s%s", HEAD,
+			  plan_text(2027, true, "06-15",
+				    "  calendar = { holidays = [ \"2027-06-14\", \"2028-01-03\" ];"
+				    " workdays = [ \"2028-02-12\" ]; };\n")));
 	assert_non_null(load(x, 0, false));
 	const struct calendar *c = &x->cfg->plan->cal;
 	assert_true(c->next_known);
@@ -403,7 +409,8 @@ static void own_calendar_faults(void **state)
 	assert_true(calendar_is_workday(c, calendar_days_from_civil(2028, 2, 12)));
 	/* a calendar neither official nor a group */
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD, plan_text(2027, true, "06-15", "  calendar = \"cn\";\n")));
+		  xasprintf("%s%s", HEAD,
+			    plan_text(2027, true, "06-15", "  calendar = \"cn\";\n")));
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "calendar = \"cn\""),
 		     MSGS("\"official\" or a group"));
@@ -413,8 +420,9 @@ static void own_calendar_faults(void **state)
 static void calendar_given_twice(void **state)
 {
 	struct fix *x = *state;
-	char *plan = plan_text(2027, true, "06-15",
-			       "  calendar = { holidays = [ \"2027-06-14\" ]; workdays = [ ]; };\n");
+	char *plan =
+		plan_text(2027, true, "06-15",
+			  "  calendar = { holidays = [ \"2027-06-14\" ]; workdays = [ ]; };\n");
 	put_owned(x, "kaohe.conf",
 		  xasprintf("%scalendar: { holidays = [ \"06-14\" ]; };\n%s", HEAD, plan));
 	free(plan);
@@ -428,8 +436,7 @@ static void next_year_without_calendar_warns(void **state)
 {
 	struct fix *x = *state;
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2026, true, "12-20", "  close = \"30d\";\n")));
+		  xasprintf("%s%s", HEAD, plan_text(2026, true, "12-20", "  close = \"30d\";\n")));
 	link_calendars(x);
 	assert_non_null(load(x, 0, false));
 	assert_false(x->cfg->plan->cal.next_known);
@@ -437,8 +444,7 @@ static void next_year_without_calendar_warns(void **state)
 		    MSGS("reminders of 1 fall in 2027", "no working-day calendar yet"));
 	/* 2025's next year, 2026, is shipped: nothing to say */
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2025, true, "12-20", "  close = \"30d\";\n")));
+		  xasprintf("%s%s", HEAD, plan_text(2025, true, "12-20", "  close = \"30d\";\n")));
 	assert_non_null(load(x, 0, false));
 	assert_true(x->cfg->plan->cal.next_known);
 	assert_null(strstr(x->warn.len ? x->warn.buf : "", "fall in"));
@@ -566,13 +572,13 @@ static void plans_faults(void **state)
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "plans ="),
 		     MSGS("either the plan group or plans"));
 	/* a plan file that is not there, one that holds more than a plan */
-	put_owned(x, "kaohe.conf", xasprintf("%splans = [ \"plan-2026.conf\", \"none.conf\" ];\n",
-					     HEAD));
+	put_owned(x, "kaohe.conf",
+		  xasprintf("%splans = [ \"plan-2026.conf\", \"none.conf\" ];\n", HEAD));
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "plans ="),
 		     MSGS("cannot read the plan file", "none.conf"));
-	put_owned(x, "extra.conf", xasprintf("kaohe: { };\n%s", plan_text(2028, true, "06-15",
-									   "")));
+	put_owned(x, "extra.conf",
+		  xasprintf("kaohe: { };\n%s", plan_text(2028, true, "06-15", "")));
 	put_owned(x, "kaohe.conf",
 		  xasprintf("%splans = [ \"plan-2027.conf\", \"extra.conf\" ];\n", HEAD));
 	assert_null(load(x, 0, false));
@@ -608,7 +614,8 @@ int main(void)
 		cmocka_unit_test(year_2026_takes_2026s_calendar),
 		cmocka_unit_test_setup_teardown(redated_plan_leaves_the_calendar_group_out, setup,
 						teardown),
-		cmocka_unit_test_setup_teardown(year_without_a_calendar_is_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(year_without_a_calendar_is_refused, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(plan_year_without_a_calendar_is_an_error, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(calendar_lookup_and_fingerprint, setup, teardown),

@@ -1554,10 +1554,11 @@ class TestHostileLocalUsers(DaemonTestCase):
         db = os.path.join(self.state, "kaohe.db")
         sql = ("UPDATE entries SET note = '%s' WHERE id = %d;"
                "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name, mentions,"
-               " next_ms, since_ms, updated_at, state)"
+               " next_ms, since_ms, updated_at, state, year)"
                " VALUES(1, 'before', 'ua', '', 'sub' || char(13) || 'ject', 'email', '',"
-               " '张' || char(13, 10) || '三', '', 0, 0, 1, 2);"
-               % (evil.replace("'", "''"), sub["id"]))
+               " '张' || char(13, 10) || '三', '', 0, 0, 1, 2,"
+               " (SELECT year FROM entries WHERE id = %d));"
+               % (evil.replace("'", "''"), sub["id"], sub["id"]))
         # the publisher kaohed started may still hold the database a moment
         r = subprocess.run(["sqlite3", "-cmd", ".timeout %d" % (WAIT * 1000), db, sql],
                            capture_output=True, text=True, timeout=2 * WAIT)
