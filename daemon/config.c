@@ -2228,7 +2228,7 @@ static void load_channels(struct loader *ld, const config_setting_t *root)
 }
 
 static const char *const template_keys[] = { "before",   "due",  "overdue", "escalation", "record",
-					     "snapshot", "dead", "item",    NULL };
+					     "snapshot", "dead", "ended",   "item",       NULL };
 
 static char *load_template(struct loader *ld, const config_setting_t *s, const char *what,
 			   bool item)

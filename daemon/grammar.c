@@ -139,6 +139,13 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			 .does = "admins: a period's publication (provisional without a "
 				 "snapshot)",
 			 .example = "report 2020-Q3 --format csv > 2020-Q3.csv" },
+	[CMD_APPLY_MISSED] = { .id = CMD_APPLY_MISSED,
+			       .name = "apply-missed",
+			       .access = CMD_ADMIN,
+			       .opt = { OPT_NEEDED("--reason", ARG_REASON, "TEXT") },
+			       .does = "admins: applies the deductions of what fell due before "
+				       "the plan year was adopted (untracked)",
+			       .example = "--year 2026 apply-missed --reason \"按原计划扣分\"" },
 };
 
 const struct grammar_cmd *grammar_command(enum grammar_id id)

@@ -53,11 +53,13 @@ static void usage(FILE *f)
 	char u[160];
 
 	fprintf(f,
-		"usage: kaohectl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
+		"usage: kaohectl [-s SOCKET] [--json] [--year YYYY] COMMAND [ARGS...]\n"
 		"\n"
 		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET
 		")\n"
 		"      --json         print the daemon's JSON answer as it came\n"
+		"      --year YYYY    the plan year the command addresses (default: the\n"
+		"                     latest in force)\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"commands (the daemon decides who may run which):\n");
@@ -319,10 +321,11 @@ static bool is_path(const struct grammar_cmd *c, const struct grammar_words *w, 
 }
 
 /*
- * The request: the N words ARGV quoted into one line, with its newline,
- * its length in *LEN.  NULL after a message (a usage error).
+ * The request: the N words ARGV quoted into one line, then --year YEAR
+ * when given, with its newline, its length in *LEN.  NULL after a
+ * message (a usage error).
  */
-static char *request_line(int n, char **argv, size_t *len)
+static char *request_line(int n, char **argv, const char *year, size_t *len)
 {
 	const struct grammar_cmd *c = grammar_find(argv[0]);
 	struct grammar_words w;
@@ -360,6 +363,11 @@ static char *request_line(int n, char **argv, size_t *len)
 			continue;
 		}
 		add_arg(&line, len, &cap, argv[i]);
+	}
+	/* An option of every command: the daemon takes it wherever it stands. */
+	if (year) {
+		add_arg(&line, len, &cap, "--year");
+		add_arg(&line, len, &cap, year);
 	}
 	line[(*len)++] = '\n'; /* add_arg() leaves room for it */
 	return line;
@@ -498,11 +506,13 @@ int main(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "socket", required_argument, NULL, 's' },
 		{ "json", no_argument, NULL, 'j' },
+		{ "year", required_argument, NULL, 'y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("KAOHE_SOCKET") ? getenv("KAOHE_SOCKET") : DEFAULT_SOCKET;
 	bool raw = false;
+	const char *year = NULL;
 	int c, status;
 	size_t len;
 
@@ -515,6 +525,13 @@ int main(int argc, char **argv)
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'j': raw = true; break;
+		case 'y':
+			if (strlen(optarg) != 4 || strspn(optarg, "0123456789") != 4) {
+				fprintf(stderr, "kaohectl: --year takes a plan year, as 2026\n");
+				return EXIT_USAGE;
+			}
+			year = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -524,9 +541,10 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
-	char *line = request_line(argc - optind, argv + optind, &len);
+	char *line = request_line(argc - optind, argv + optind, year, &len);
 	if (line == NULL)
 		return EXIT_USAGE;
+
 	int fd = connect_daemon(path, &status);
 	if (fd < 0) {
 		free(line);

@@ -194,6 +194,7 @@ static int publish_open(const struct config *cfg, const char *db, struct store *
 		fprintf(stderr, "kaohed: publish: %s\n", err);
 		return -1;
 	}
+	*st = store_year(*st, cfg->plan->year);
 	if (store_begin(*st) < 0 || store_sync_plan(*st, cfg->plan) < 0 || store_commit(*st) < 0 ||
 	    (*eng = engine_new(cfg->plan, *st, &(struct engine_sink){ 0 },
 			       cfg->plan->cal.in_force_start)) == NULL) {

@@ -52,6 +52,17 @@ struct command_ctx {
 	 * it goes now, whatever wait CHANNEL's provider asked for.
 	 */
 	void (*outbox_changed)(void *arg, const char *channel);
+	/*
+	 * Point PLAN, ST, ENG and ACTOR at plan year YEAR (0: the latest in
+	 * force), which --year names: NULL, or the answer that refuses it
+	 * ("unknown-year").  NULL: only the context's own year.
+	 */
+	json_t *(*select_year)(void *arg, int year, struct command_ctx *c);
+	/* For status: the plan years configured, and whether every one has ended. */
+	const int *years;
+	size_t nyears;
+	bool ended;
+	const char *ended_message;
 };
 
 /*

@@ -41,6 +41,7 @@ enum grammar_id {
 	CMD_RELOAD,
 	CMD_BACKUP,
 	CMD_REPORT,
+	CMD_APPLY_MISSED,
 	CMD_NCOMMANDS
 };
 

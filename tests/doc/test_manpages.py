@@ -148,7 +148,7 @@ PROBE = {
         "templates": {
             "before": template(), "due": template(), "overdue": template(),
             "escalation": template(), "record": template(), "snapshot": template(),
-            "dead": template(), "item": "{title}",
+            "dead": template(), "ended": template(), "item": "{title}",
         },
     },
     "channels": {
@@ -292,7 +292,7 @@ class Pages(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         usage = r.stdout.split("commands")[0]
         opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])\b", usage))
-        self.assertEqual(opts, {"-s", "--socket", "--json", "-h", "--help"})
+        self.assertEqual(opts, {"-s", "--socket", "--json", "--year", "-h", "--help"})
         text = page("kaohectl.8")
         self.assertEqual(opts - flags(text), set())
         self.assertIn("$KAOHE_SOCKET", r.stdout)

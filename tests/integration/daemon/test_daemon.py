@@ -472,7 +472,8 @@ def big_plan(path, tmp, nunits, dues):
     { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
     { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
         rows=rows)
-    text = re.sub(r"\byear = \d+;", "year = %d;" % year, text, count=1)
+    # tracked from the start of the year: the first start catches it all up
+    text = re.sub(r"\byear = \d+;", 'year = %d;\n  track_from = "01-01";' % year, text, count=1)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
