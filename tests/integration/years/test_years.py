@@ -209,5 +209,92 @@ class TestYears(DaemonTestCase):
         self.assertEqual(len(db_query(self.state, told)), 1)
 
 
+FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
+
+
+class TestNewYear(DaemonTestCase):
+    """Across New Year on the daemon's own clock (libfaketime: its clock
+    starts 20 s before midnight of December 31 and runs on)."""
+
+    def plan_files(self, y):
+        """plan-Y.conf (row 1 due 10 s before midnight, row 2 5 s before, a
+        close of 2 s) and plan-Y+1.conf (dues in January, a calendar of its
+        own); kaohe.conf names plan-Y.conf only."""
+        path = os.path.join(self.tmp, "kaohe.conf")
+        text = temp_config(path, self.tmp, {"1": "%d-12-31T23:59:50+08:00" % y,
+                                            "2": "%d-12-31T23:59:55+08:00" % y}, close="2s")
+        head, plan = split_plan(text)
+        nxt = plan.replace("year = %d;" % y, "year = %d;" % (y + 1), 1)
+        nxt = nxt.replace("%d-12-31T23:59:50+08:00" % y, "01-05")
+        nxt = nxt.replace("%d-12-31T23:59:55+08:00" % y, "01-06")
+        nxt = nxt.replace("calendar = { holidays = [ ]; workdays = [ ]; };",
+                          'calendar = { holidays = [ "%d-01-01" ]; workdays = [ ]; };' % (y + 1))
+        for year, p in ((y, plan), (y + 1, nxt)):
+            with open(os.path.join(self.tmp, "plan-%d.conf" % year), "w", encoding="utf-8") as f:
+                f.write(p)
+        self.head = head
+        self.write_conf(path, [y])
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.state = os.path.join(self.tmp, "state")
+        return path
+
+    def write_conf(self, path, years):
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(self.head + "plans = [ %s ];\n"
+                    % ", ".join('"plan-%d.conf"' % y for y in years))
+
+    def test_01_new_year(self):
+        if not os.path.exists(FAKETIME_LIB):
+            self.skipTest("libfaketime is not installed (scripts/deps.sh installs faketime)")
+        y = now_local().year
+        path = self.plan_files(y)
+        fake = {"LD_PRELOAD": FAKETIME_LIB, "FAKETIME": "@%d-12-31 23:59:40" % y,
+                "FAKETIME_DONT_RESET": "1", "TZ": "Asia/Shanghai",
+                "ASAN_OPTIONS": "verify_asan_link_order=0"}
+        saved = {k: os.environ.get(k) for k in fake}
+        os.environ.update(fake)
+        try:
+            d = self.daemon(path)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k)
+                else:
+                    os.environ[k] = v
+        st = self.ok("status")
+        self.assertEqual((st["year"], st["years"]), (y, [y]), st)
+        self.assertTrue(st["now"].startswith("%d-12-31T23:59:4" % y), st)
+
+        # next year's plan is added by a reload, before midnight
+        self.write_conf(path, [y, y + 1])
+        self.assertEqual(self.ok("reload")["year"], y + 1)
+        self.assertEqual(self.ok("status")["years"], [y, y + 1])
+
+        # this year's deadlines, closes, Q4 snapshot and final ranking, on time
+        d.wait_log(r"deduction: ub row 1 missing", timeout=4 * WAIT)
+        d.wait_log(r"snapshot: %d-Q4 taken" % y, timeout=4 * WAIT)
+        snaps = self.ok("--year", str(y), "snapshots")
+        q4 = [s for s in snaps if s["period"] == "%d-Q4" % y]
+        self.assertEqual(len(q4), 1, snaps)
+        self.assertEqual(q4[0]["at"], "%d-01-01T00:00:00+08:00" % (y + 1))
+        self.assertLess(q4[0]["taken_at"], "%d-01-01T00:00:05+08:00" % (y + 1), "taken on time")
+        ua1 = self.ok("--year", str(y), "explain", "ua", "1")["rows"][0]["entries"]
+        self.assertEqual([e["type"] for e in ua1 if "voided" not in e], ["missing"], ua1)
+
+        # New Year's Day: the new year is read by default, and starts clean
+        st = self.ok("status")
+        self.assertEqual(st["year"], y + 1, st)
+        self.assertEqual(st["adopted"], "%d-01-01T00:00:00+08:00" % (y + 1))
+        self.assertNotIn("untracked", st)
+        self.assertEqual(self.ok("snapshots"), [])
+        self.assertEqual({u["rows"]["1"] for u in self.ok("scores")["units"]}, {3})
+        self.assertEqual(db_query(self.state, "SELECT COUNT(*) FROM entries WHERE year = ?",
+                                  (y + 1,)), [(0,)])
+        # and last year stays readable
+        old = {u["unit"]: u["rows"]["1"] for u in self.ok("--year", str(y), "scores")["units"]}
+        self.assertEqual(old, {"ua": 0, "ub": 0})
+        self.assertEqual(self.ok("--year", str(y), "status")["ended"], False)
+
+
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[4:])
