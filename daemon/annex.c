@@ -208,7 +208,12 @@ static const char style_css[] =
 	"#ranking{min-width:min(100%,36em)}\n"
 	"#ranking tbody tr:first-child td,#ranking tbody tr:first-child th{background:#f0f7ff}\n"
 	"#ranking td.total{font-weight:bold}\n"
-	"#annex{min-width:60em;font-size:.92em}\n"
+	"#annex{min-width:60em;font-size:.92em;border-collapse:separate;border-spacing:0}\n"
+	/* Separate borders: each cell paints its own, so a sticky cell
+	 * covers the borders of those scrolling under it. */
+	"#annex th,#annex td{border-width:0 1px 1px 0}\n"
+	"#annex tr>:first-child{border-left-width:1px}\n"
+	"#annex thead th{border-top-width:1px}\n"
 	"#annex tbody td:nth-child(n+8),#annex tfoot td{text-align:right;white-space:nowrap;"
 	"font-variant-numeric:tabular-nums}\n"
 	"#annex .seq{position:sticky;left:0;z-index:1;width:3.4em;min-width:3.4em;"
