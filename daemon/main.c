@@ -2,6 +2,8 @@
  * kaohed — the kaohe daemon: check a configuration, simulate a plan on
  * virtual time, or run.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
 #include "kaohe/loop.h"
+#include "kaohe/newyear.h"
 #include "kaohe/publish.h"
 #include "kaohe/simulate.h"
 #include "kaohe/store.h"
@@ -29,6 +32,7 @@ static void usage(FILE *f)
 		"              --to DATE [--events FILE] [--export DIR] [--count-reminders]\n"
 		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
 		"              [--export-dir DIR] publish [--pages] [--feeds [--unit UNIT]]\n"
+		"       kaohed [-c FILE] new-year [--year YYYY] [--out FILE]\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
@@ -258,6 +262,73 @@ static int run_publish(const char *file, const struct config_opts *year, const c
 	return rc;
 }
 
+/*
+ * new-year: next year's plan file from the latest plan's, to stdout or
+ * --out FILE (a new file).  TARGET: the year given before the command
+ * (kaohed --year Y new-year), or 0.
+ */
+static int run_new_year(const char *file, int target, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "year", required_argument, NULL, 'y' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = NULL;
+	char err[1024];
+	int c, reviews;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'y':
+			if ((target = parse_year(optarg)) < 0) {
+				fprintf(stderr, "kaohed: new-year: --year \"%s\" is not a year\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'o': out = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct config *cfg = load(file, &(struct config_opts){ 0 }, false);
+	if (cfg == NULL)
+		return 1;
+	if (target == 0)
+		target = cfg->plan->year + 1;
+	struct sbuf text;
+	sbuf_init(&text);
+	int rc = newyear_text(cfg, target, &text, &reviews, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "kaohed: new-year: %s\n", err);
+	} else if (out == NULL) {
+		fwrite(text.buf, 1, text.len, stdout);
+	} else {
+		/* A new file only: the plan files already there are the administrator's. */
+		FILE *f = NULL;
+		int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || (f = fdopen(fd, "w")) == NULL ||
+		    fwrite(text.buf, 1, text.len, f) != text.len || fclose(f) != 0) {
+			fprintf(stderr, "kaohed: new-year: cannot write %s: %s\n", out,
+				strerror(errno));
+			if (fd >= 0 && f == NULL)
+				close(fd);
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		fprintf(stderr,
+			"kaohed: new-year: the plan of %d written%s%s; %d line%s marked REVIEW\n",
+			target, out ? " to " : "", out ? out : "", reviews,
+			reviews == 1 ? "" : "s");
+	sbuf_free(&text);
+	config_free(cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -312,6 +383,8 @@ int main(int argc, char **argv)
 	}
 	if (optind < argc && strcmp(argv[optind], "simulate") == 0)
 		return run_simulate(file, &year, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "new-year") == 0)
+		return run_new_year(file, year.year, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "publish") == 0)
 		return run_publish(file, &year, state_dir, export_dir, argc - optind,
 				   argv + optind);

@@ -14,12 +14,13 @@ import datetime as dt
 import os
 import re
 import socket
+import subprocess
 import sys
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (WAIT, DaemonTestCase, db_query, iso, now_local,  # noqa: E402
-                     temp_config, wait_until)
+from harness import (KAOHED, SHIPPED_CONF, WAIT, DaemonTestCase, db_query,  # noqa: E402
+                     iso, now_local, temp_config, wait_until)
 
 
 def free_port():
@@ -207,6 +208,53 @@ class TestYears(DaemonTestCase):
         d.start()
         d.wait_log(r"every configured plan year has ended")
         self.assertEqual(len(db_query(self.state, told)), 1)
+
+
+class TestNewYearPlan(DaemonTestCase):
+    """kaohed new-year: next year's plan file from the shipped one."""
+
+    def new_year(self, *args):
+        return subprocess.run([KAOHED, "-c", SHIPPED_CONF, "new-year"] + list(args),
+                              capture_output=True, text=True, timeout=WAIT)
+
+    def test_01_plan_of_2026(self):
+        r = self.new_year("--year", "2026")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout
+        self.assertRegex(out, r"\n  year = 2026;\n")
+        self.assertNotIn("year = 2020;", out)
+        self.assertIn('calendar = "official";', out)
+        self.assertIn("# REVIEW: the title is the plan of 2020's", out)
+        self.assertIn("# REVIEW: the document number is the plan of 2020's", out)
+        # 2026-11-22 is a Sunday; 2026-11-10 a Tuesday
+        self.assertIn("# REVIEW: 11-22 is a day off in 2026", out)
+        self.assertNotIn("# REVIEW: 11-10", out)
+        self.assertIn("line", r.stderr)
+        # written to a new file, which loads as a plan of 2026
+        plan = os.path.join(self.tmp, "plan-2026.conf")
+        self.assertEqual(self.new_year("--year", "2026", "--out", plan).returncode, 0)
+        with open(SHIPPED_CONF, encoding="utf-8") as f:
+            conf = f.read().replace('@include "plan-2020.conf"', '@include "plan-2026.conf"')
+        conf = conf.replace("kaohe: {", 'kaohe: {\n  calendar_dir = "%s";'
+                            % os.path.join(os.path.dirname(SHIPPED_CONF), "calendars"), 1)
+        path = os.path.join(self.tmp, "kaohe.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(conf)
+        chk = subprocess.run([KAOHED, "-c", path, "--check"], capture_output=True, text=True,
+                             timeout=WAIT)
+        self.assertEqual(chk.returncode, 0, chk.stderr)
+        self.assertIn("configuration OK", chk.stdout)
+        # never over a file already there
+        again = self.new_year("--year", "2026", "--out", plan)
+        self.assertEqual(again.returncode, 1)
+        self.assertIn("cannot write", again.stderr)
+
+    def test_02_no_calendar(self):
+        r = self.new_year("--year", "2031")
+        self.assertEqual(r.returncode, 1)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("no official calendar of 2031 is installed", r.stderr)
+        self.assertIn("A new year's calendar", r.stderr)
 
 
 FAKETIME_LIB = "/usr/lib/x86_64-linux-gnu/faketime/libfaketime.so.1"
