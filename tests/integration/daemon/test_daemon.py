@@ -1186,8 +1186,10 @@ class TestAccess(DaemonTestCase):
         up = self.ok("upcoming", "1", user=mem)
         for o in up["occurrences"]:
             self.assertTrue(set(o.get("not_submitted", [])) <= {"ua"}, o)
+        # a bare status is their own unit's
+        self.assertEqual(self.ok("status", user=mem)["unit"], "ua")
         for args in (("status", "ub"), ("explain", "ub"), ("explain", "人民广场", "1"),
-                     ("status",), ("scores",), ("plan",), ("audit",), ("snapshots",)):
+                     ("scores",), ("plan",), ("audit",), ("snapshots",)):
             self.refused("permission-denied", *args, user=mem)
         for args in (("submit", "ua", "1"), ("record", "ua", "1", "f1"),
                      ("metric", "ua", "3", "sat", "90"),
@@ -1215,7 +1217,7 @@ class TestAccess(DaemonTestCase):
         r = self.ctl("nosuch" + "八" * 678, user=nob)
         self.assertTrue(self.d.alive(), "any local user can crash kaohed (exit %s)"
                         % self.d.proc.poll())
-        self.assertEqual(r.returncode, 1, r.stderr.decode()[:200])
+        self.assertEqual(r.returncode, 2, r.stderr.decode()[:200])
         self.assertEqual(json.loads(r.stdout)["error"]["code"], "unknown-command")
 
     def test_10d_unresolvable_uid(self):
