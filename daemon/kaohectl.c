@@ -339,7 +339,7 @@ static const struct view views[] = {
 	{ "snapshots", "", NULL, "no snapshots taken yet", NULL },
 	{ "audit", "", "id at by command result", "nothing audited yet", NULL },
 	{ "plan", "rows", "row category department max late missing content", NULL, NULL },
-	{ "outbox", "rows", "id state kind to at about", "no deliveries", outbox_notes },
+	{ "outbox", "rows", "id state kind channel to at about", "no deliveries", outbox_notes },
 };
 
 static const struct view *view_of(const char *table)

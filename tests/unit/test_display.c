@@ -32,7 +32,9 @@ static void test_width(void **state)
 	/* e + COMBINING ACUTE ACCENT: one column */
 	assert_int_equal(display_width("e\xcc\x81"), 1);
 	/* stray bytes: one column each, and the count goes on after them */
-	assert_int_equal(display_width("a\xff\xfe" "八"), 5);
+	assert_int_equal(display_width("a\xff\xfe"
+				       "八"),
+			 5);
 	assert_int_equal(display_width("\xe5\x85"), 2); /* a character cut short */
 	assert_int_equal(display_width("…"), 1);
 	assert_int_equal(display_width_n("八一路", 3), 2);
