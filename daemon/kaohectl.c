@@ -313,19 +313,20 @@ static int outbox_notes(const json_t *r, char **out, int max)
 {
 	const char *err = member_text(r, "error");
 	json_int_t code = json_integer_value(json_object_get(r, "code"));
+	int n = 0;
 
-	if (max < 1 || *err == '\0')
-		return 0;
-	char *e = visible(err);
-	char *next = json_object_get(r, "next") ? short_instant(member_text(r, "next")) : NULL;
-	char codes[32] = "";
-	if (code)
-		snprintf(codes, sizeof(codes), " (%lld)", (long long)code);
-	out[0] = fmt("error%s: %s%s%s", codes, e ? e : "", next ? "; next try " : "",
-		     next ? next : "");
-	free(e);
-	free(next);
-	return 1;
+	if (n < max && *err) {
+		char *e = visible(err);
+		out[n++] = code ? fmt("error (%lld): %s", (long long)code, e ? e : "")
+				: fmt("error: %s", e ? e : "");
+		free(e);
+	}
+	if (n < max && *err && json_object_get(r, "next")) {
+		char *next = short_instant(member_text(r, "next"));
+		out[n++] = fmt("next try %s", next ? next : "");
+		free(next);
+	}
+	return n;
 }
 
 static const struct view views[] = {

@@ -245,6 +245,10 @@ class TestTables(ShippedPlan):
         self.assertIn("failed", lines[i])
         self.assertTrue(lines[i + 1].strip().startswith("error"), lines[i:i + 2])
         self.assertIn(row["error"][:20], lines[i + 1])
+        if row["state"] == "failed":
+            nxt = row["next"]    # 2026-12-07T11:33:20+08:00 reads 2026-12-07 11:33:20
+            want = nxt[:10] + " " + nxt[11:16] + (nxt[16:19] if nxt[17:19] != "00" else "")
+            self.assertEqual(lines[i + 2].strip(), "next try " + want)
 
 
 class TestExitCodes(ShippedPlan):
