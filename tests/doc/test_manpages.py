@@ -288,7 +288,8 @@ class Pages(unittest.TestCase):
         self.assertEqual(r.returncode, 0)
         usage = r.stdout.split("commands")[0]
         opts = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])\b", usage))
-        self.assertEqual(opts, {"-s", "--socket", "--json", "-h", "--help"})
+        self.assertLessEqual({"-s", "--socket", "--json", "--wide", "-V", "--version", "-h",
+                              "--help"}, opts)
         text = page("kaohectl.8")
         self.assertEqual(opts - flags(text), set())
         self.assertIn("$KAOHE_SOCKET", r.stdout)
