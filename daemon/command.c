@@ -495,6 +495,7 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 		return NULL;
 	case ARG_PATH:
 	case ARG_TEXT:
+	case ARG_CHANNEL:
 	case ARG_NTYPES: break;
 	}
 	return NULL;
@@ -1049,6 +1050,14 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 	return c->reload(c->hook_arg);
 }
 
+static json_t *cmd_test_send(struct command_ctx *c, struct args *a)
+{
+	if (c->test_send == NULL)
+		return command_error("unavailable",
+				     "test-send is only available in the running daemon");
+	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name);
+}
+
 static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
@@ -1163,15 +1172,16 @@ static json_t *cmd_report(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },         [CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL }, [CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },   [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },       [CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },     [CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },     [CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },         [CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },       [CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },     [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_PING] = { cmd_ping, NULL },           [CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },   [CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },     [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },         [CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },       [CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },       [CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },           [CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },         [CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },       [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_TEST_SEND] = { cmd_test_send, NULL },
 };
 
 /*

@@ -139,6 +139,13 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			 .does = "officers and admins: a period's publication (provisional "
 				 "without a snapshot)",
 			 .example = "report 2020-Q3 --format csv > 2020-Q3.csv" },
+	[CMD_TEST_SEND] = { .id = CMD_TEST_SEND,
+			    .name = "test-send",
+			    .access = CMD_ADMIN,
+			    .pos = { POS("CHANNEL", ARG_CHANNEL), POS_OPT("RECIPIENT", ARG_TEXT) },
+			    .does = "admins: sends a test message now, prints what the server "
+				    "answered",
+			    .example = "test-send email liaison@example.org" },
 };
 
 bool grammar_usage_code(const char *code)

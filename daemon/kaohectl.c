@@ -749,6 +749,25 @@ static char *read_answer(int fd, const char *path, int send_errno, int *status)
 	return ans;
 }
 
+/* test-send's answer: where it went, then what the server said, a line each, as it said it. */
+static void print_said(const json_t *data)
+{
+	static const char *const keys[] = { "channel", "provider", "to", "status" };
+	size_t i;
+	json_t *line;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		print_shown(keys[i], keys[i], json_object_get(data, keys[i]) ?: json_null(), 0);
+	printf("said:\n");
+	json_array_foreach(json_object_get(data, "said"), i, line)
+	{
+		char *t = scalar_text(line);
+		printf("  %s\n", t ? t : "");
+		free(t);
+	}
+	print_shown("body", "body", json_object_get(data, "body") ?: json_null(), 0);
+}
+
 /*
  * Print the answer ANS: verbatim (RAW), a document, a table, or the
  * error; the exit status: 2 for a request the daemon found malformed, as
@@ -774,6 +793,8 @@ static int print_answer(const char *ans, bool raw)
 	} else if (ok && json_is_string(content)) {
 		/* A whole document (report): printed as it is, to be saved or piped. */
 		fwrite(json_string_value(content), 1, json_string_length(content), stdout);
+	} else if (ok && json_is_array(json_object_get(json_object_get(answer, "data"), "said"))) {
+		print_said(json_object_get(answer, "data"));
 	} else if (ok) {
 		print_shown(NULL, "", json_object_get(answer, "data"), 0);
 	} else {

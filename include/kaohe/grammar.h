@@ -42,6 +42,7 @@ enum grammar_id {
 	CMD_RELOAD,
 	CMD_BACKUP,
 	CMD_REPORT,
+	CMD_TEST_SEND,
 	CMD_NCOMMANDS
 };
 
@@ -68,6 +69,7 @@ enum grammar_type {
 	ARG_PATH,     /* a file to write (kaohectl makes it absolute) */
 	ARG_TEXT,     /* free text (a note) */
 	ARG_REASON,   /* free text, not empty: why a write is made, for the audit */
+	ARG_CHANNEL,  /* a channel's name ("email", a webhook's name); the daemon checks it */
 	ARG_NTYPES
 };
 
