@@ -56,6 +56,7 @@ void json_do_object(struct json_writer *w, const char *name);
 void json_do_array(struct json_writer *w, const char *name);
 void json_do_end(struct json_writer *w);
 
+/* A string (S not NULL), an integer, true or false, null. */
 void json_do_string(struct json_writer *w, const char *name, const char *s);
 void json_do_int(struct json_writer *w, const char *name, int64_t v);
 void json_do_bool(struct json_writer *w, const char *name, bool v);
@@ -65,9 +66,9 @@ void json_do_points(struct json_writer *w, const char *name, int64_t hundredths)
 /* An instant as an ISO-8601 string with the plan's offset. */
 void json_do_instant(struct json_writer *w, const char *name, int64_t t);
 /*
- * Add the members of OBJ (LEN bytes), a whole object this writer wrote
- * before ("{" … "}"), to the object open in W: a fragment kept as text
- * to be reused costs one copy.
+ * Add the members of OBJ (LEN bytes), a whole object a json_writer
+ * wrote before ("{" … "}"), to the object open in W: a fragment kept as
+ * text to be reused costs one copy.
  */
 void json_do_splice(struct json_writer *w, const char *obj, size_t len);
 
