@@ -13,10 +13,12 @@
 
 /*
  * What jansson writes for each byte of a string: 0 the byte itself, 'u'
- * a \u00XX escape, else the letter after a backslash.
+ * a \u00XX escape, else the letter after a backslash.  The NUL that ends
+ * a string is marked too, so that one scan finds both the end and the
+ * first byte to escape.
  */
 static const char escape[256] = {
-	[0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u',
+	['\0'] = 1, [0x01] = 'u', [0x02] = 'u', [0x03] = 'u', [0x04] = 'u', [0x05] = 'u',
 	[0x06] = 'u', [0x07] = 'u', ['\b'] = 'b', ['\t'] = 't', ['\n'] = 'n', [0x0b] = 'u',
 	['\f'] = 'f', ['\r'] = 'r', [0x0e] = 'u', [0x0f] = 'u', [0x10] = 'u', [0x11] = 'u',
 	[0x12] = 'u', [0x13] = 'u', [0x14] = 'u', [0x15] = 'u', [0x16] = 'u', [0x17] = 'u',
@@ -24,46 +26,92 @@ static const char escape[256] = {
 	[0x1e] = 'u', [0x1f] = 'u', ['"'] = '"', ['\\'] = '\\',
 };
 
+/* The first byte of S that is escaped, or its end. */
+static const char *plain_end(const char *s)
+{
+	while (escape[(unsigned char)*s] == 0)
+		s++;
+	return s;
+}
+
+/*
+ * Room for LEN more bytes at the end of SB, which the caller fills and
+ * counts: a member's pieces are written with one check of the room.
+ */
+static char *room(struct sbuf *sb, size_t len)
+{
+	if (sb->len + len + 1 > sb->cap)
+		sbuf_grow(sb, len);
+	return sb->buf + sb->len;
+}
+
 /* S as a JSON string literal: runs without escapes are copied whole. */
 static void put_string(struct sbuf *sb, const char *s)
 {
 	static const char hex[] = "0123456789ABCDEF";
-	const char *run = s;
+	const char *p = plain_end(s);
+	size_t n = (size_t)(p - s);
 
+	if (*p == '\0') {
+		/* Most strings: nothing to escape, the quotes and the text in one piece. */
+		char *d = room(sb, n + 2);
+		d[0] = '"';
+		memcpy(d + 1, s, n);
+		d[n + 1] = '"';
+		d[n + 2] = '\0';
+		sb->len += n + 2;
+		return;
+	}
 	sbuf_add(sb, "\"", 1);
-	for (; *s; s++) {
-		unsigned char c = (unsigned char)*s;
-		char e = escape[c];
-		if (e == 0)
-			continue;
-		sbuf_add(sb, run, (size_t)(s - run));
-		run = s + 1;
-		if (e == 'u') {
+	for (;;) {
+		sbuf_add(sb, s, (size_t)(p - s));
+		if (*p == '\0')
+			break;
+		unsigned char c = (unsigned char)*p++;
+		if (escape[c] == 'u') {
 			char u[6] = { '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15] };
 			sbuf_add(sb, u, sizeof(u));
 		} else {
-			char b[2] = { '\\', e };
+			char b[2] = { '\\', escape[c] };
 			sbuf_add(sb, b, sizeof(b));
 		}
+		s = p;
+		p = plain_end(s);
 	}
-	sbuf_add(sb, run, (size_t)(s - run));
 	sbuf_add(sb, "\"", 1);
 }
 
-/* Before each value: its comma and its name, where it stands. */
+/*
+ * Before each value: its comma and its name, where it stands.  A name is
+ * the program's own word or a plan id (letters, digits, '-' and '_', as
+ * config.c checks), so it is copied as it is: scanning every member's
+ * name for escapes would cost more than the rest of a standing.
+ */
 static void begin(struct json_writer *w, const char *name)
 {
 	int d = w->depth;
 
 	assert((name != NULL) == w->object[d]);
 	assert(d > 0 || !w->more[0]);
-	if (w->more[d])
-		sbuf_add(w->sb, ",", 1);
-	w->more[d] = true;
-	if (name) {
-		put_string(w->sb, name);
-		sbuf_add(w->sb, ":", 1);
+	if (name == NULL) {
+		if (w->more[d])
+			sbuf_add(w->sb, ",", 1);
+		w->more[d] = true;
+		return;
 	}
+	size_t n = strlen(name);
+	assert(*plain_end(name) == '\0');
+	char *p = room(w->sb, n + 4), *start = p;
+	if (w->more[d])
+		*p++ = ',';
+	w->more[d] = true;
+	*p++ = '"';
+	memcpy(p, name, n);
+	p += n;
+	*p++ = '"';
+	*p++ = ':';
+	*p = '\0';
+	w->sb->len += (size_t)(p - start);
 }
 
 void json_do_start(struct json_writer *w, struct sbuf *sb)

@@ -35,16 +35,19 @@ struct json_writer {
 /*
  * Every json_do_* call but start, finish, end and splice writes one
  * value.  NAME is its member name inside an object and must be NULL
- * elsewhere (in an array, or as the document).  Strings are copied with
- * the escapes jansson writes (\" \\ \b \f \n \r \t, other control
- * characters as \u00XX in capitals); every other byte passes as it is,
- * so the caller sees to it that strings are UTF-8.
+ * elsewhere (in an array, or as the document).  A name is copied as it
+ * is: it is the program's own word or a plan id (letters, digits, '-'
+ * and '_').  Strings are copied with the escapes jansson writes (\" \\
+ * \b \f \n \r \t, other control characters as \u00XX in capitals);
+ * every other byte passes as it is, so the caller sees to it that
+ * strings are UTF-8.
  *
  * Misuse is a programming error, caught by assert(): a member without a
- * name in an object, a name outside one, a second value for the
- * document, containers nested deeper than JSON_MAX_DEPTH, an end with
- * nothing open, a splice outside an object or of something not an
- * object, a finish with a container open or no value written.
+ * name in an object, a name outside one, a name that would need an
+ * escape, a second value for the document, containers nested deeper
+ * than JSON_MAX_DEPTH, an end with nothing open, a splice outside an
+ * object or of something not an object, a finish with a container open
+ * or no value written.
  */
 
 /* Start a document appended to SB, which keeps what it holds. */

@@ -1,11 +1,12 @@
 /*
  * test_json — the JSON writer and the jansson values of the project's
- * types: nesting and commas, escaping byte for byte as jansson escapes
- * (every control character, quotes, backslash; UTF-8 and any other byte
- * passed through), integers, points and metric values printed the same
- * whichever way an answer is built, instants with their offset, spliced
- * fragments, the compact dump, and each misuse the writer asserts
- * against (in builds with assertions).
+ * types: nesting and commas, member names as they are, escaping byte for
+ * byte as jansson escapes (every control character, quotes, backslash;
+ * UTF-8 with U+2028/2029 and any other byte passed through), integers,
+ * points and metric values printed the same whichever way an answer is
+ * built, instants with their offset, spliced fragments, the compact
+ * dump, and each misuse the writer asserts against (in builds with
+ * assertions).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -290,6 +291,20 @@ static void test_utf8_passes_through(void **state)
 }
 
 /*
+ * U+2028 and U+2029 are valid in JSON strings and jansson writes them as
+ * they are: so does the writer, next to escaped bytes too (a reader that
+ * takes JSON for JavaScript must cope, as it must with jansson's answers).
+ */
+static void test_line_separators_pass_through(void **state)
+{
+	(void)state;
+	expect_literal("\xe2\x80\xa8", "\"\xe2\x80\xa8\"");
+	expect_literal("a\xe2\x80\xa9z", "\"a\xe2\x80\xa9z\"");
+	expect_literal("\n\xe2\x80\xa8\t\xe2\x80\xa9\"", "\"\\n\xe2\x80\xa8\\t\xe2\x80\xa9\\\"\"");
+	expect_as_jansson("\xe2\x80\xa8\xe2\x80\xa9 \n\xe2\x80\xa8");
+}
+
+/*
  * Bytes that are not UTF-8 pass through as they are, as the hand-written
  * escaper did: the writer does not check, the callers do (jansson refuses
  * such a string outright).
@@ -303,19 +318,21 @@ static void test_invalid_utf8_passes_through(void **state)
 	assert_null(json_string("bad \xff\xfe"));
 }
 
-static void names_escaped(struct json_writer *w)
+static void names(struct json_writer *w)
 {
 	json_do_object(w, NULL);
-	json_do_int(w, "a\"b", 1);
-	json_do_int(w, "c\\d\n", 2);
-	json_do_int(w, "行", 3);
+	json_do_int(w, "unit", 1);
+	json_do_int(w, "2a", 2);
+	json_do_int(w, "no-community_specialist", 3);
+	json_do_int(w, "行", 4);
 	json_do_end(w);
 }
 
-static void test_names_escaped(void **state)
+/* Names are the program's words and plan ids: copied as they are. */
+static void test_names(void **state)
 {
 	(void)state;
-	expect_written(names_escaped, "{\"a\\\"b\":1,\"c\\\\d\\n\":2,\"行\":3}");
+	expect_written(names, "{\"unit\":1,\"2a\":2,\"no-community_specialist\":3,\"行\":4}");
 }
 
 /*
@@ -350,6 +367,29 @@ static void test_escape_matches_jansson(void **state)
 		}
 		s[len] = '\0';
 		expect_as_jansson(s);
+	}
+}
+
+/*
+ * An escaped byte at any offset of a long string, next to bytes at or
+ * above 0x80, is found: the text before and after it is copied whole.
+ */
+static void test_escape_at_every_offset(void **state)
+{
+	(void)state;
+	static const char escaped[] = { '"', '\\', '\n', '\x01', '\x1f' };
+	char s[40];
+
+	for (size_t k = 0; k < sizeof(escaped); k++) {
+		for (size_t at = 0; at < sizeof(s) - 1; at++) {
+			/* 八 (e5 85 ab) thirteen times, the one holding AT made ASCII */
+			for (size_t i = 0; i < sizeof(s) - 1; i += 3)
+				memcpy(s + i, "\xe5\x85\xab", 3);
+			s[sizeof(s) - 1] = '\0';
+			memcpy(s + at / 3 * 3, "abc", 3);
+			s[at] = escaped[k];
+			expect_as_jansson(s);
+		}
 	}
 }
 
@@ -708,6 +748,18 @@ static void name_in_array(struct json_writer *w)
 	json_do_int(w, "n", 1);
 }
 
+static void name_with_quote(struct json_writer *w)
+{
+	json_do_object(w, NULL);
+	json_do_int(w, "a\"b", 1);
+}
+
+static void name_with_line_break(struct json_writer *w)
+{
+	json_do_object(w, NULL);
+	json_do_object(w, "a\nb");
+}
+
 static void name_on_document(struct json_writer *w)
 {
 	json_do_object(w, "top");
@@ -761,6 +813,8 @@ static void test_misuse_asserted(void **state)
 	expect_assert(member_without_name, "(name != NULL) == w->object[d]");
 	expect_assert(name_in_array, "(name != NULL) == w->object[d]");
 	expect_assert(name_on_document, "(name != NULL) == w->object[d]");
+	expect_assert(name_with_quote, "*plain_end(name) == '\\0'");
+	expect_assert(name_with_line_break, "*plain_end(name) == '\\0'");
 	expect_assert(second_document_value, "d > 0 || !w->more[0]");
 	expect_assert(too_deep, "w->depth < JSON_MAX_DEPTH");
 	expect_assert(end_too_many, "w->depth > 0");
@@ -782,9 +836,11 @@ int main(void)
 		cmocka_unit_test(test_escape_every_control_character),
 		cmocka_unit_test(test_escape_quotes_backslash),
 		cmocka_unit_test(test_utf8_passes_through),
+		cmocka_unit_test(test_line_separators_pass_through),
 		cmocka_unit_test(test_invalid_utf8_passes_through),
-		cmocka_unit_test(test_names_escaped),
+		cmocka_unit_test(test_names),
 		cmocka_unit_test(test_escape_matches_jansson),
+		cmocka_unit_test(test_escape_at_every_offset),
 		cmocka_unit_test(test_integers),
 		cmocka_unit_test(test_points),
 		cmocka_unit_test(test_points_as_jansson),
