@@ -33,7 +33,7 @@ struct args {
 	int unit, occ, row, kind, metric, state, format;
 	int64_t count, value, time, entry, delivery, number;
 	struct engine_due due;
-	bool moved;      /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
+	bool moved; /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
 	int moved_unit;
 };
 
@@ -59,7 +59,8 @@ json_t *command_error(const char *code, const char *fmt, ...)
 	/* A long message is cut on a character boundary, never inside one. */
 	if (n >= (int)sizeof(msg))
 		msg[util_utf8_trim(msg, sizeof(msg) - 1)] = '\0';
-	json_t *e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
+	json_t *e =
+		json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
 	if (e == NULL)
 		e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
 			      "(the message could not be encoded)");
@@ -133,9 +134,10 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
 					break;
 				if (*p == '\\') {
 					if (p[1] != '"' && p[1] != '\\') {
-						snprintf(err, errlen,
-							 "bad escape \\%c in word %d (only \\\" and \\\\)",
-							 p[1] ? p[1] : '0', argc);
+						snprintf(
+							err, errlen,
+							"bad escape \\%c in word %d (only \\\" and \\\\)",
+							p[1] ? p[1] : '0', argc);
 						return -1;
 					}
 					p++;
@@ -144,13 +146,15 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
 			}
 			p++;
 			if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-				snprintf(err, errlen, "word %d: a closing quote must end the word", argc);
+				snprintf(err, errlen, "word %d: a closing quote must end the word",
+					 argc);
 				return -1;
 			}
 		} else {
 			while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
 				if (*p == '"') {
-					snprintf(err, errlen, "word %d: a quote inside a word", argc);
+					snprintf(err, errlen, "word %d: a quote inside a word",
+						 argc);
 					return -1;
 				}
 				buf[o++] = *p++;
@@ -188,8 +192,8 @@ static json_t *find_row(const struct plan *p, const char *s, int *row)
 	for (size_t i = 0; i < p->nrows; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->rows[i].id);
 	char eb[ECHO_MAX + 8];
-	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s", echo(s, eb, sizeof(eb)),
-				  sb.buf);
+	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s",
+				  echo(s, eb, sizeof(eb)), sb.buf);
 	sbuf_free(&sb);
 	return e;
 }
@@ -227,7 +231,8 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 	sbuf_init(&sb);
 	list_occs(p, r, &sb);
 	err = at ? command_error("unknown-occurrence",
-				 "row %s has no occurrence \"%s\"; its occurrences: %s", r->id, s, sb.buf)
+				 "row %s has no occurrence \"%s\"; its occurrences: %s", r->id, s,
+				 sb.buf)
 		 : command_error("ambiguous-occurrence",
 				 "row %s has several occurrences; name one of: %s", r->id, sb.buf);
 	sbuf_free(&sb);
@@ -242,8 +247,9 @@ static json_t *may_write_row(const struct command_ctx *c, int row)
 	int dept = c->plan->rows[row].dept;
 	if (a->admin || (a->depts && dept >= 0 && a->depts[dept]))
 		return NULL;
-	return command_error("permission-denied", "%s may not record for row %s (owned by %s)", a->name,
-			     c->plan->rows[row].id, dept >= 0 ? c->plan->depts[dept].id : "nobody");
+	return command_error("permission-denied", "%s may not record for row %s (owned by %s)",
+			     a->name, c->plan->rows[row].id,
+			     dept >= 0 ? c->plan->depts[dept].id : "nobody");
 }
 
 static bool is_officer(const struct command_ctx *c)
@@ -273,9 +279,10 @@ static json_t *may_read_all(const struct command_ctx *c)
 static json_t *parse_time(const char *what, const char *s, int64_t *t)
 {
 	if (calendar_parse_instant(s, false, t) < 0)
-		return command_error("bad-time",
-				     "%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
-				     what, s);
+		return command_error(
+			"bad-time",
+			"%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
+			what, s);
 	return NULL;
 }
 
@@ -393,9 +400,8 @@ static json_t *resolve_period(const struct command_ctx *c, const char *s)
 	sbuf_init(&names);
 	for (size_t i = 0; i < p->nquarters; i++)
 		sbuf_printf(&names, "%s%s", i ? ", " : "", p->quarters[i].period);
-	json_t *err = command_error("unknown-period",
-				    "unknown period \"%.40s\"; the plan's periods: %s", s,
-				    names.buf);
+	json_t *err = command_error(
+		"unknown-period", "unknown period \"%.40s\"; the plan's periods: %s", s, names.buf);
 	sbuf_free(&names);
 	return err;
 }
@@ -434,32 +440,28 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 
 	a->word[s->type] = w;
 	switch (s->type) {
-	case ARG_UNIT:
-		return resolve_unit(c, a, w, &a->unit);
-	case ARG_OCC:
-		return find_occ(p, w, &a->occ);
-	case ARG_ROW:
-		return find_row(p, w, &a->row);
-	case ARG_KIND:
-		return resolve_kind(p, w, a->row, &a->kind);
+	case ARG_UNIT: return resolve_unit(c, a, w, &a->unit);
+	case ARG_OCC: return find_occ(p, w, &a->occ);
+	case ARG_ROW: return find_row(p, w, &a->row);
+	case ARG_KIND: return resolve_kind(p, w, a->row, &a->kind);
 	case ARG_COUNT:
 		if (!whole(w, 1, 1000000, &a->count))
-			return command_error("bad-count", "count \"%s\" must be a whole number "
-							  "from 1 to 1000000", w);
+			return command_error("bad-count",
+					     "count \"%s\" must be a whole number "
+					     "from 1 to 1000000",
+					     w);
 		return NULL;
-	case ARG_METRIC:
-		return resolve_metric(p, w, a->row, &a->metric);
+	case ARG_METRIC: return resolve_metric(p, w, a->row, &a->metric);
 	case ARG_VALUE:
 		if (util_parse_fixed(w, 4, &a->value) < 0 || a->value > 1000000000000LL ||
 		    a->value < -1000000000000LL)
 			return command_error("bad-value",
 					     "metric value \"%s\" is not a number (at most four "
-					     "decimals, e.g. 12.5)", w);
+					     "decimals, e.g. 12.5)",
+					     w);
 		return NULL;
-	case ARG_TIME:
-		return parse_time(s->name, w, &a->time);
-	case ARG_DUE:
-		return resolve_due(p, w, &a->due);
+	case ARG_TIME: return parse_time(s->name, w, &a->time);
+	case ARG_DUE: return resolve_due(p, w, &a->due);
 	case ARG_ENTRY:
 		if (!whole(w, 1, INT64_MAX, &a->entry))
 			return command_error("usage", "\"%s\" is not an entry id", w);
@@ -475,10 +477,8 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 					     "%s \"%s\" must be a whole number from %lld to %lld",
 					     s->name, w, (long long)s->min, (long long)s->max);
 		return NULL;
-	case ARG_STATE:
-		return resolve_state(w, &a->state);
-	case ARG_PERIOD:
-		return resolve_period(c, w);
+	case ARG_STATE: return resolve_state(w, &a->state);
+	case ARG_PERIOD: return resolve_period(c, w);
 	case ARG_FORMAT:
 		if ((a->format = publish_format_find(w)) < 0)
 			return command_error("usage", "%s \"%s\" is not html, csv or json", s->name,
@@ -491,8 +491,7 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 		return NULL;
 	case ARG_PATH:
 	case ARG_TEXT:
-	case ARG_NTYPES:
-		break;
+	case ARG_NTYPES: break;
 	}
 	return NULL;
 }
@@ -507,7 +506,8 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 	if (e->occ[0])
 		json_object_set_new(o, "occurrence", json_string(e->occ));
 	if (e->kind[0])
-		json_object_set_new(o, e->type == ENTRY_METRIC ? "metric" : "kind", json_string(e->kind));
+		json_object_set_new(o, e->type == ENTRY_METRIC ? "metric" : "kind",
+				    json_string(e->kind));
 	if (e->type == ENTRY_FINDING || e->type == ENTRY_AWARD)
 		json_object_set_new(o, "count", json_integer(e->count));
 	if (e->type == ENTRY_RANKING)
@@ -565,8 +565,8 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 
 	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name,
-			  c->now, &sub, &ee) < 0)
+	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name, c->now,
+			  &sub, &ee) < 0)
 		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
@@ -628,8 +628,8 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 
 	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON],
-			c->now, &ee) < 0)
+	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON], c->now,
+			&ee) < 0)
 		return engine_failed(&ee);
 	a->moved = true;
 	a->moved_unit = unit;
@@ -650,8 +650,7 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 		return engine_failed(&ee);
 	if ((err = may_write_row(c, v.row)))
 		return err;
-	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v,
-			&ee) < 0)
+	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v, &ee) < 0)
 		return engine_failed(&ee);
 	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->entry, "type",
 			    store_entry_type_name(v.type), "unit", c->plan->units[v.unit].id,
@@ -773,7 +772,8 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 			json_decref(owing);
 			continue;
 		}
-		json_t *o = json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
+		json_t *o =
+			json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
 		json_array_append_new(open, sched_json(engine_schedule(c->eng, (int)i, -1), o));
 	}
 	int64_t next = engine_next(c->eng);
@@ -785,7 +785,7 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 
 struct explain_ctx {
 	const struct plan *p;
-	json_t *rows;   /* row id -> {entries: […]} */
+	json_t *rows; /* row id -> {entries: […]} */
 };
 
 static int explain_entry(const struct entry *e, void *arg)
@@ -815,9 +815,9 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		if (row >= 0 && (int)r != row)
 			continue;
 		const struct plan_row *pr = &p->rows[r];
-		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row", pr->id,
-				      "category", p->cats[pr->category].id, "content", pr->content,
-				      "max", json_new_points(pr->max), "start",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row",
+				      pr->id, "category", p->cats[pr->category].id, "content",
+				      pr->content, "max", json_new_points(pr->max), "start",
 				      json_new_points(pr->earn ? 0 : pr->max), "score",
 				      json_new_points(t.rows[(size_t)unit * p->nrows + r]),
 				      "standard", pr->standard, "scoring", pr->scoring, "entries");
@@ -825,7 +825,8 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		json_array_append_new(list, o);
 	}
 	struct explain_ctx x = { .p = p, .rows = rows };
-	int rc = store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
+	int rc =
+		store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
 	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
 			      p->units[unit].name, "total", json_new_points(t.total[unit]), "rank",
 			      t.rank[unit], "as_of", json_new_instant(c->now), "rows", list);
@@ -851,21 +852,22 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 		json_t *occs = json_array(), *kinds = json_array();
 		for (size_t i = 0; i < pr->nocc; i++) {
 			int o = (int)(pr->occ_first + i);
-			json_t *oj = json_pack("{s:s, s:s}", "occurrence", p->occs[o].name, "type",
-					       p->occs[o].type == OCC_DEADLINE ? "deadline" : "record");
+			json_t *oj =
+				json_pack("{s:s, s:s}", "occurrence", p->occs[o].name, "type",
+					  p->occs[o].type == OCC_DEADLINE ? "deadline" : "record");
 			json_array_append_new(occs, sched_json(engine_schedule(c->eng, o, -1), oj));
 		}
 		for (size_t k = 0; k < pr->nkinds; k++) {
-			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id, "name",
-					       pr->kinds[k].name, "type",
+			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id,
+					       "name", pr->kinds[k].name, "type",
 					       pr->kinds[k].award ? "award" : "finding", "points",
 					       json_new_points(pr->kinds[k].per));
 			if (pr->kinds[k].cap >= 0)
 				json_object_set_new(kj, "cap", json_new_points(pr->kinds[k].cap));
 			json_array_append_new(kinds, kj);
 		}
-		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row", pr->id,
-				      "category", p->cats[pr->category].id, "department",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row",
+				      pr->id, "category", p->cats[pr->category].id, "department",
 				      p->depts[pr->dept].id, "max", json_new_points(pr->max),
 				      "earn", pr->earn, "content", pr->content, "time_node",
 				      pr->time_node, "occurrences", occs, "kinds", kinds);
@@ -875,8 +877,8 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 		}
 		json_array_append_new(rows, o);
 	}
-	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title", p->title,
-			    "document", p->document, "timezone", p->timezone, "total",
+	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title",
+			    p->title, "document", p->document, "timezone", p->timezone, "total",
 			    json_new_points(p->total), "units", (json_int_t)p->nunits, "rows",
 			    rows));
 }
@@ -913,7 +915,8 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 				    engine_first_submission(c->eng, (int)u, (int)i) > c->now)
 					json_array_append_new(owing, json_string(p->units[u].id));
 			}
-			if ((s->deadline <= c->now || s->deadline > until) && json_array_size(owing) == 0) {
+			if ((s->deadline <= c->now || s->deadline > until) &&
+			    json_array_size(owing) == 0) {
 				json_decref(owing);
 				continue;
 			}
@@ -922,7 +925,8 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 				       p->rows[o->row].id, "title", p->rows[o->row].content);
 		sched_json(s, oj);
 		if (o->type == OCC_RECORD) {
-			json_object_set_new(oj, "department", json_string(p->depts[p->rows[o->row].dept].id));
+			json_object_set_new(oj, "department",
+					    json_string(p->depts[p->rows[o->row].dept].id));
 		} else {
 			json_object_set_new(oj, "not_submitted", owing);
 			json_object_set_new(oj, "late", json_new_points(p->rows[o->row].late));
@@ -935,7 +939,8 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 			    (json_int_t)days, "occurrences", list));
 }
 
-static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const char *data, void *arg)
+static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const char *data,
+			void *arg)
 {
 	(void)data;
 	json_array_append_new(arg, json_pack("{s:s, s:o, s:o}", "period", period, "at",
@@ -962,9 +967,9 @@ static json_t *cmd_snapshots(struct command_ctx *c, struct args *a)
 static int audit_row(int64_t id, int64_t at, const char *actor, const char *command,
 		     const char *result, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id, "at",
-					     json_new_instant(at), "by", actor, "command", command,
-					     "result", result));
+	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
+					     "at", json_new_instant(at), "by", actor, "command",
+					     command, "result", result));
 	return 0;
 }
 
@@ -999,7 +1004,8 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 {
 	(void)a;
 	if (c->reload == NULL)
-		return command_error("unavailable", "reload is only available in the running daemon");
+		return command_error("unavailable",
+				     "reload is only available in the running daemon");
 	return c->reload(c->hook_arg);
 }
 
@@ -1007,9 +1013,10 @@ static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
 			      (json_int_t)r->id, "state", store_outbox_state_name(r->state), "kind",
-			      r->kind, "channel", r->channel, "to", *r->address ? r->address : r->name,
-			      "about", r->subject, "at", json_new_instant(r->at), "unit", r->unit,
-			      "attempts", r->attempts, "code", (json_int_t)r->code, "error", r->error);
+			      r->kind, "channel", r->channel, "to",
+			      *r->address ? r->address : r->name, "about", r->subject, "at",
+			      json_new_instant(r->at), "unit", r->unit, "attempts", r->attempts,
+			      "code", (json_int_t)r->code, "error", r->error);
 	if (r->state == OUTBOX_PENDING || r->state == OUTBOX_FAILED)
 		json_object_set_new(o, "next", json_new_instant(r->next_ms / 1000));
 	if (r->sent_at)
@@ -1040,7 +1047,8 @@ static json_t *cmd_outbox(struct command_ctx *c, struct args *a)
 		}
 	if (!all && !member) {
 		json_decref(rows);
-		return command_error("permission-denied", "%s may not read the outbox", c->actor->name);
+		return command_error("permission-denied", "%s may not read the outbox",
+				     c->actor->name);
 	}
 	if (all)
 		rc = store_outbox_list(c->st, state, NULL, OUTBOX_LIST_MAX, outbox_row_json, rows);
@@ -1075,11 +1083,13 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
 	if (!c->actor->admin && !(dept >= 0 && c->actor->depts && c->actor->depts[dept]))
 		return command_error("permission-denied",
 				     "%s may not retry delivery #%lld (admins, or the officers of "
-				     "its department)", c->actor->name, (long long)id);
+				     "its department)",
+				     c->actor->name, (long long)id);
 	if (r.state != OUTBOX_FAILED && r.state != OUTBOX_DEAD && r.state != OUTBOX_CANCELLED)
-		return command_error("bad-state", "delivery #%lld is %s; only failed, dead or cancelled"
-						  " ones can be retried", (long long)id,
-				     store_outbox_state_name(r.state));
+		return command_error("bad-state",
+				     "delivery #%lld is %s; only failed, dead or cancelled"
+				     " ones can be retried",
+				     (long long)id, store_outbox_state_name(r.state));
 	if (store_outbox_retry(c->st, id, c->now) != 1)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->outbox_changed)
@@ -1094,8 +1104,7 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
  */
 static json_t *cmd_report(struct command_ctx *c, struct args *a)
 {
-	enum publish_format f = a->word[ARG_FORMAT] ? (enum publish_format)a->format
-							: PUBLISH_HTML;
+	enum publish_format f = a->word[ARG_FORMAT] ? (enum publish_format)a->format : PUBLISH_HTML;
 	const char *period = a->word[ARG_PERIOD];
 	char err[512];
 	struct sbuf text;
@@ -1114,24 +1123,15 @@ static json_t *cmd_report(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },
-	[CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL },
-	[CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },
-	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },
-	[CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },
-	[CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },
-	[CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },
-	[CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },
-	[CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },
-	[CMD_REPORT] = { cmd_report, NULL },
+	[CMD_PING] = { cmd_ping, NULL },         [CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL }, [CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },   [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },       [CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },     [CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },     [CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },         [CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },       [CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },     [CMD_REPORT] = { cmd_report, NULL },
 };
 
 /*
@@ -1141,8 +1141,7 @@ static const struct handler handlers[CMD_NCOMMANDS] = {
  * None is taken, in any argument: NULL, or the refusal of the word S,
  * named by option NAME or as positional argument I (NAME NULL).
  */
-static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name,
-			      int i)
+static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name, int i)
 {
 	unsigned cp;
 	long at = util_control_char(s, strlen(s), &cp);
@@ -1156,7 +1155,8 @@ static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, cons
 		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, cmd->pos[i].name);
 	return command_error("control-character",
 			     "%s holds the control character U+%04X (byte %ld); control characters "
-			     "are not accepted in any argument", what, cp, at + 1);
+			     "are not accepted in any argument",
+			     what, cp, at + 1);
 }
 
 /*

@@ -30,11 +30,11 @@ struct client {
 	ev_timer idle;
 	struct peer peer;
 	enum control_rights rights; /* when it connected */
-	char *in;          /* up to COMMAND_MAX_LINE + 1 bytes */
+	char *in;                   /* up to COMMAND_MAX_LINE + 1 bytes */
 	size_t inlen;
 	char *out;
 	size_t outlen, outoff, outcap;
-	bool closing;      /* flush what is pending, then close */
+	bool closing; /* flush what is pending, then close */
 	TAILQ_ENTRY(client) entry;
 };
 
@@ -83,7 +83,8 @@ static int client_flush(struct client *cl)
 	struct control *c = cl->ctl;
 
 	while (cl->outoff < cl->outlen) {
-		ssize_t n = send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff, MSG_NOSIGNAL);
+		ssize_t n =
+			send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -177,8 +178,10 @@ static void client_process(struct client *cl)
 		memmove(cl->in, start, cl->inlen);
 		if (cl->inlen > COMMAND_MAX_LINE) {
 			char msg[96];
-			snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
-			log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
+			snprintf(msg, sizeof(msg), "request longer than %d bytes; closing",
+				 COMMAND_MAX_LINE);
+			log_warnx("control: %s (pid %d): %s", cl->peer.user, (int)cl->peer.pid,
+				  msg);
 			client_error(cl, "line-too-long", msg);
 			ev_io_stop(c->loop, &cl->rio);
 			cl->inlen = 0;
@@ -220,7 +223,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 			 * last line even without its newline, then go. */
 			ev_io_stop(loop, &cl->rio);
 			cl->closing = true;
-			if (cl->inlen > 0 && cl->inlen <= COMMAND_MAX_LINE && cl->in[cl->inlen - 1] != '\n')
+			if (cl->inlen > 0 && cl->inlen <= COMMAND_MAX_LINE &&
+			    cl->in[cl->inlen - 1] != '\n')
 				cl->in[cl->inlen++] = '\n';
 			break;
 		}
@@ -272,7 +276,8 @@ static const char *full_for(struct control *c, struct peer *peer, enum control_r
 {
 	size_t same = 0, none = 0;
 	struct client *o;
-	TAILQ_FOREACH(o, &c->clients, entry) {
+	TAILQ_FOREACH(o, &c->clients, entry)
+	{
 		same += o->peer.uid == peer->uid;
 		none += o->rights == CONTROL_NO_RIGHTS;
 	}
@@ -374,7 +379,8 @@ void control_set_limits(struct control *c, const struct control_limits *limits)
 	struct client *cl;
 
 	c->limits = *limits;
-	TAILQ_FOREACH(cl, &c->clients, entry) {
+	TAILQ_FOREACH(cl, &c->clients, entry)
+	{
 		cl->idle.repeat = limits->idle_seconds;
 		ev_timer_again(c->loop, &cl->idle);
 	}
@@ -430,7 +436,8 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 		return NULL;
 	if (there > 0) {
 		if (unlink(path) < 0) {
-			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path,
+				 strerror(errno));
 			return NULL;
 		}
 		log_info("control: removed the stale socket %s", path);

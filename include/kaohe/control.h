@@ -34,7 +34,7 @@ struct control_limits {
  */
 #define CONTROL_MAX_NO_RIGHTS 4
 /* Refusals logged one by one per CONTROL_LOG_WINDOW seconds; the rest are counted. */
-#define CONTROL_LOG_BURST 5
+#define CONTROL_LOG_BURST  5
 #define CONTROL_LOG_WINDOW 10.0
 
 /* What a peer may do, as far as the connection limits go. */
@@ -43,7 +43,8 @@ enum control_rights { CONTROL_NO_RIGHTS, CONTROL_SOME_RIGHTS, CONTROL_ADMIN };
 struct control_ops {
 	void *arg;
 	/* Run one request line for PEER, appending its one-line answer to OUT. */
-	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out);
+	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len,
+			struct sbuf *out);
 	/* What PEER may do under the configuration in force. */
 	enum control_rights (*rights)(void *arg, struct peer *peer);
 };

@@ -125,9 +125,9 @@ static void test_nesting_as_jansson(void **state)
 {
 	(void)state;
 	char *mine = written(nested);
-	char *theirs = dumped(json_pack("{s:i, s:[i, i, [], {}, [s]], s:{s:{s:[{s:n}]}}, s:b, s:b}",
-					"a", 1, "b", 1, 2, "x", "c", "d", "e", "f", "g", 1, "h",
-					0));
+	char *theirs =
+		dumped(json_pack("{s:i, s:[i, i, [], {}, [s]], s:{s:{s:[{s:n}]}}, s:b, s:b}", "a",
+				 1, "b", 1, 2, "x", "c", "d", "e", "f", "g", 1, "h", 0));
 	assert_string_equal(mine, theirs);
 	free(mine);
 	free(theirs);
@@ -342,8 +342,10 @@ static void test_names(void **state)
 static void test_escape_matches_jansson(void **state)
 {
 	(void)state;
-	static const char *const pieces[] = { "\"", "\\", "/", "a", "Z", " ", "~", "\x7f", "é",
-					      "八", "《", "\xf0\x9f\x93\x85", "\xc2\x9f" };
+	static const char *const pieces[] = { "\"",      "\\", "/",  "a",
+					      "Z",       " ",  "~",  "\x7f",
+					      "é",       "八", "《", "\xf0\x9f\x93\x85",
+					      "\xc2\x9f" };
 	unsigned seed = 2020;
 	char s[64];
 

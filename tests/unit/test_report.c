@@ -115,7 +115,8 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		assert_true(json_is_object(o));
 		/* unit, name, total, basic, key, rank, rows: nothing else */
 		assert_int_equal(json_object_size(o), 7);
-		assert_string_equal(json_string_value(json_object_get(o, "unit")), shipped_unit_ids[u]);
+		assert_string_equal(json_string_value(json_object_get(o, "unit")),
+				    shipped_unit_ids[u]);
 		assert_string_equal(json_string_value(json_object_get(o, "name")),
 				    shipped_unit_names[u]);
 		json_t *total = json_object_get(o, "total"), *basic = json_object_get(o, "basic"),
@@ -133,7 +134,8 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		for (size_t i = 0; i < 28; i++) {
 			json_t *v = json_object_get(r, shipped_row_ids[i]);
 			if (!json_is_number(v))
-				fail_msg("unit %s has no row %s", shipped_unit_ids[u], shipped_row_ids[i]);
+				fail_msg("unit %s has no row %s", shipped_unit_ids[u],
+					 shipped_row_ids[i]);
 			int64_t want = t.rows[u * t.nrows + i];
 			assert_i64(llround(json_number_value(v) * 100), want);
 			/* whole points are JSON integers, others reals */
@@ -197,7 +199,8 @@ static void test_units_text_hostile_name_round_trips(void **state)
 	struct plan *p = g_cfg->plan;
 	struct score_table t;
 	struct sbuf sb;
-	char name[] = "<script>alert(\"x, y\")</script>, \"人民广场\",\\ \n\t\001 },{\"unit\":\"evil\"";
+	char name[] =
+		"<script>alert(\"x, y\")</script>, \"人民广场\",\\ \n\t\001 },{\"unit\":\"evil\"";
 
 	p->units[1].name = name;
 	units_text(p, &t, &sb);
