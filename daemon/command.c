@@ -16,6 +16,7 @@
 #include "kaohe/calendar.h"
 #include "kaohe/command.h"
 #include "kaohe/grammar.h"
+#include "kaohe/json.h"
 #include "kaohe/log.h"
 #include "kaohe/publish.h"
 #include "kaohe/report.h"
@@ -518,11 +519,11 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 	if (e->type == ENTRY_RANKING)
 		json_object_set_new(o, "position", json_integer(e->count));
 	if (e->type == ENTRY_METRIC)
-		json_object_set_new(o, "value", report_value(e->value));
+		json_object_set_new(o, "value", json_new_metric(e->value));
 	else if (e->type != ENTRY_SUBMISSION)
-		json_object_set_new(o, "points", report_points(e->points));
-	json_object_set_new(o, "at", report_instant(e->at));
-	json_object_set_new(o, "recorded_at", report_instant(e->recorded_at));
+		json_object_set_new(o, "points", json_new_points(e->points));
+	json_object_set_new(o, "at", json_new_instant(e->at));
+	json_object_set_new(o, "recorded_at", json_new_instant(e->recorded_at));
 	json_object_set_new(o, "by", json_string(e->actor));
 	if (e->note)
 		json_object_set_new(o, "note", json_string(e->note));
@@ -530,9 +531,9 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 		json_object_set_new(o, "rule", json_string(e->rule));
 	if (e->voided_at)
 		json_object_set_new(o, "voided",
-				    json_pack("{s:o, s:s, s:s}", "at", report_instant(e->voided_at),
-					      "by", e->voided_by, "reason",
-					      e->void_reason ? e->void_reason : ""));
+				    json_pack("{s:o, s:s, s:s}", "at",
+					      json_new_instant(e->voided_at), "by", e->voided_by,
+					      "reason", e->void_reason ? e->void_reason : ""));
 	return o;
 }
 
@@ -540,9 +541,9 @@ static json_t *sched_json(const struct schedule *s, json_t *o)
 {
 	char day[16];
 	calendar_format_day(s->due_day, day, sizeof(day));
-	json_object_set_new(o, "due", s->timed ? report_instant(s->due_at) : json_string(day));
-	json_object_set_new(o, "deadline", report_instant(s->deadline));
-	json_object_set_new(o, "close", report_instant(s->close));
+	json_object_set_new(o, "due", s->timed ? json_new_instant(s->due_at) : json_string(day));
+	json_object_set_new(o, "deadline", json_new_instant(s->deadline));
+	json_object_set_new(o, "close", json_new_instant(s->close));
 	return o;
 }
 
@@ -551,7 +552,7 @@ static json_t *sched_json(const struct schedule *s, json_t *o)
 static json_t *cmd_ping(struct command_ctx *c, struct args *a)
 {
 	(void)a;
-	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", report_instant(c->now)));
+	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", json_new_instant(c->now)));
 }
 
 /* What the engine refused or failed, answered in its own code and words. */
@@ -577,7 +578,7 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 		return ok_batch();
 	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)sub.id, "unit",
 			      p->units[a->unit].id, "occurrence", p->occs[a->occ].name, "at",
-			      report_instant(at), "first", sub.first, "state",
+			      json_new_instant(at), "first", sub.first, "state",
 			      engine_state_name(sub.state));
 	sched_json(engine_schedule(c->eng, a->occ, a->unit), d);
 	return ok(d);
@@ -602,7 +603,7 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[a->unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
-			    report_points(points)));
+			    json_new_points(points)));
 }
 
 static json_t *cmd_metric(struct command_ctx *c, struct args *a)
@@ -621,7 +622,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 		return ok_batch();
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[a->unit].id, "row", p->rows[a->row].id, "metric",
-			    p->metrics[a->metric].id, "value", report_value(a->value)));
+			    p->metrics[a->metric].id, "value", json_new_metric(a->value)));
 }
 
 static json_t *cmd_move(struct command_ctx *c, struct args *a)
@@ -661,7 +662,7 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 		return engine_failed(&ee);
 	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->entry, "type",
 			    store_entry_type_name(v.type), "unit", c->plan->units[v.unit].id,
-			    "voided_at", report_instant(c->now)));
+			    "voided_at", json_new_instant(c->now)));
 }
 
 static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
@@ -689,7 +690,7 @@ static json_t *cmd_scores(struct command_ctx *c, struct args *a)
 	json_t *units = units_scores(c, as_of, &err);
 	if (units == NULL)
 		return err;
-	return ok(json_pack("{s:o, s:o}", "as_of", report_instant(as_of), "units", units));
+	return ok(json_pack("{s:o, s:o}", "as_of", json_new_instant(as_of), "units", units));
 }
 
 /*
@@ -700,35 +701,34 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 {
 	const struct plan *p = c->plan;
 	const struct score_table *t = engine_current(c->eng);
-	char text[160];
+	struct json_writer w;
 
 	if (t == NULL)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
-	SBUF_LIT(sb, "{\"ok\":true,\"data\":");
-	report_unit_text_open(p, t, (size_t)unit, sb);
-	SBUF_LIT(sb, ",\"occurrences\":[");
-	bool first_occ = true;
+	json_do_start(&w, sb);
+	json_do_object(&w, NULL);
+	json_do_bool(&w, "ok", true);
+	report_unit_open(&w, "data", p, t, (size_t)unit);
+	json_do_array(&w, "occurrences");
 	for (size_t i = 0; i < p->noccs; i++) {
 		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
 		int64_t first;
 		enum occ_state s = engine_occ_state(c->eng, unit, (int)i, c->now, &first);
-		sbuf_puts(sb, first_occ ? "{\"occurrence\":" : ",{\"occurrence\":");
-		first_occ = false;
-		report_json_string(sb, p->occs[i].name);
-		SBUF_LIT(sb, ",\"row\":");
-		report_json_string(sb, p->rows[p->occs[i].row].id);
-		SBUF_LIT(sb, ",\"state\":\"");
-		sbuf_puts(sb, engine_state_name(s));
-		SBUF_LIT(sb, "\"");
-		sbuf_puts(sb, engine_schedule_text(c->eng, (int)i, unit, text, sizeof(text)));
+		json_do_object(&w, NULL);
+		json_do_string(&w, "occurrence", p->occs[i].name);
+		json_do_string(&w, "row", p->rows[p->occs[i].row].id);
+		json_do_string(&w, "state", engine_state_name(s));
+		engine_schedule_json(c->eng, (int)i, unit, &w);
 		if (first != INT64_MAX)
-			report_instant_member(sb, "submitted_at", first);
-		SBUF_LIT(sb, "}");
+			json_do_instant(&w, "submitted_at", first);
+		json_do_end(&w);
 	}
-	SBUF_LIT(sb, "]");
-	report_instant_member(sb, "now", c->now);
-	SBUF_LIT(sb, "}}");
+	json_do_end(&w);
+	json_do_instant(&w, "now", c->now);
+	json_do_end(&w);
+	json_do_end(&w);
+	json_do_finish(&w);
 	return NULL;
 }
 
@@ -820,8 +820,8 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 		json_array_append_new(open, sched_json(engine_schedule(c->eng, (int)i, -1), o));
 	}
 	int64_t next = engine_next(c->eng);
-	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", report_instant(c->now), "next",
-			      next == INT64_MAX ? json_null() : report_instant(next), "units",
+	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", json_new_instant(c->now), "next",
+			      next == INT64_MAX ? json_null() : json_new_instant(next), "units",
 			      units, "open", open);
 	return ok(d);
 }
@@ -860,9 +860,9 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		const struct plan_row *pr = &p->rows[r];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row",
 				      pr->id, "category", p->cats[pr->category].id, "content",
-				      pr->content, "max", report_points(pr->max), "start",
-				      report_points(pr->earn ? 0 : pr->max), "score",
-				      report_points(t.rows[(size_t)unit * p->nrows + r]),
+				      pr->content, "max", json_new_points(pr->max), "start",
+				      json_new_points(pr->earn ? 0 : pr->max), "score",
+				      json_new_points(t.rows[(size_t)unit * p->nrows + r]),
 				      "standard", pr->standard, "scoring", pr->scoring, "entries");
 		json_object_set(rows, pr->id, o);
 		json_array_append_new(list, o);
@@ -871,8 +871,8 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 	int rc =
 		store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
 	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
-			      p->units[unit].name, "total", report_points(t.total[unit]), "rank",
-			      t.rank[unit], "as_of", report_instant(c->now), "rows", list);
+			      p->units[unit].name, "total", json_new_points(t.total[unit]), "rank",
+			      t.rank[unit], "as_of", json_new_instant(c->now), "rows", list);
 	json_decref(rows);
 	if (rc < 0) {
 		json_decref(d);
@@ -904,25 +904,26 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id,
 					       "name", pr->kinds[k].name, "type",
 					       pr->kinds[k].award ? "award" : "finding", "points",
-					       report_points(pr->kinds[k].per));
+					       json_new_points(pr->kinds[k].per));
 			if (pr->kinds[k].cap >= 0)
-				json_object_set_new(kj, "cap", report_points(pr->kinds[k].cap));
+				json_object_set_new(kj, "cap", json_new_points(pr->kinds[k].cap));
 			json_array_append_new(kinds, kj);
 		}
 		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row",
 				      pr->id, "category", p->cats[pr->category].id, "department",
-				      p->depts[pr->dept].id, "max", report_points(pr->max), "earn",
-				      pr->earn, "content", pr->content, "time_node", pr->time_node,
-				      "occurrences", occs, "kinds", kinds);
+				      p->depts[pr->dept].id, "max", json_new_points(pr->max),
+				      "earn", pr->earn, "content", pr->content, "time_node",
+				      pr->time_node, "occurrences", occs, "kinds", kinds);
 		if (pr->has_deadline) {
-			json_object_set_new(o, "late", report_points(pr->late));
-			json_object_set_new(o, "missing", report_points(pr->missing));
+			json_object_set_new(o, "late", json_new_points(pr->late));
+			json_object_set_new(o, "missing", json_new_points(pr->missing));
 		}
 		json_array_append_new(rows, o);
 	}
 	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title",
 			    p->title, "document", p->document, "timezone", p->timezone, "total",
-			    report_points(p->total), "units", (json_int_t)p->nunits, "rows", rows));
+			    json_new_points(p->total), "units", (json_int_t)p->nunits, "rows",
+			    rows));
 }
 
 static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
@@ -971,12 +972,13 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 					    json_string(p->depts[p->rows[o->row].dept].id));
 		} else {
 			json_object_set_new(oj, "not_submitted", owing);
-			json_object_set_new(oj, "late", report_points(p->rows[o->row].late));
-			json_object_set_new(oj, "missing", report_points(p->rows[o->row].missing));
+			json_object_set_new(oj, "late", json_new_points(p->rows[o->row].late));
+			json_object_set_new(oj, "missing",
+					    json_new_points(p->rows[o->row].missing));
 		}
 		json_array_append_new(list, oj);
 	}
-	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days",
+	return ok(json_pack("{s:o, s:I, s:o}", "now", json_new_instant(c->now), "days",
 			    (json_int_t)days, "occurrences", list));
 }
 
@@ -984,9 +986,9 @@ static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const 
 			void *arg)
 {
 	(void)data;
-	json_array_append_new(arg,
-			      json_pack("{s:s, s:o, s:o}", "period", period, "at",
-					report_instant(at), "taken_at", report_instant(taken_at)));
+	json_array_append_new(arg, json_pack("{s:s, s:o, s:o}", "period", period, "at",
+					     json_new_instant(at), "taken_at",
+					     json_new_instant(taken_at)));
 	return 0;
 }
 
@@ -1009,7 +1011,7 @@ static int audit_row(int64_t id, int64_t at, const char *actor, const char *comm
 		     const char *result, void *arg)
 {
 	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
-					     "at", report_instant(at), "by", actor, "command",
+					     "at", json_new_instant(at), "by", actor, "command",
 					     command, "result", result));
 	return 0;
 }
@@ -1038,7 +1040,7 @@ static json_t *cmd_backup(struct command_ctx *c, struct args *a)
 		return command_error(refused ? "bad-path" : "backup-failed", "%s", err);
 	}
 	log_info("%s: backup written to %s", c->actor->name, path);
-	return ok(json_pack("{s:s, s:o}", "path", path, "at", report_instant(c->now)));
+	return ok(json_pack("{s:s, s:o}", "path", path, "at", json_new_instant(c->now)));
 }
 
 static json_t *cmd_reload(struct command_ctx *c, struct args *a)
@@ -1064,12 +1066,12 @@ static int outbox_row_json(const struct outbox_row *r, void *arg)
 			      (json_int_t)r->id, "state", store_outbox_state_name(r->state), "kind",
 			      r->kind, "channel", r->channel, "to",
 			      *r->address ? r->address : r->name, "about", r->subject, "at",
-			      report_instant(r->at), "unit", r->unit, "attempts", r->attempts,
+			      json_new_instant(r->at), "unit", r->unit, "attempts", r->attempts,
 			      "code", (json_int_t)r->code, "error", r->error);
 	if (r->state == OUTBOX_PENDING || r->state == OUTBOX_FAILED)
-		json_object_set_new(o, "next", report_instant(r->next_ms / 1000));
+		json_object_set_new(o, "next", json_new_instant(r->next_ms / 1000));
 	if (r->sent_at)
-		json_object_set_new(o, "sent", report_instant(r->sent_at));
+		json_object_set_new(o, "sent", json_new_instant(r->sent_at));
 	json_array_append_new(arg, o);
 	return 0;
 }
@@ -1328,7 +1330,7 @@ int command_audit(struct store *st, int64_t now, const char *actor, const char *
 		  const json_t *answer)
 {
 	const json_t *r = json_object_get(answer, is_error(answer) ? "error" : "data");
-	char *result = report_dump(r ? r : json_null());
+	char *result = json_dump_compact(r ? r : json_null());
 	if (strlen(result) > 1024)
 		strcpy(result + util_utf8_trim(result, 1020), "…");
 	int rc = store_audit_add(st, now, actor, request, result);
@@ -1444,7 +1446,7 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	}
 	if (answer == NULL)
 		answer = run(c, line, len, &a);
-	char *text = report_dump(answer);
+	char *text = json_dump_compact(answer);
 	sbuf_puts(out, text);
 	free(text);
 	json_decref(answer);

@@ -53,7 +53,7 @@ struct engine {
 	struct store *st;
 	struct engine_sink sink;
 	struct schedule *sched; /* per occurrence, after moves for every unit */
-	char **sched_text;      /* per occurrence, engine_schedule_text() of sched; lazily */
+	char **sched_text;      /* per occurrence, sched's members as an object's text; lazily */
 	struct override *ovr;
 	size_t novr, ovr_cap;
 	struct tl_entry *tl;
@@ -174,32 +174,41 @@ static int load_move(const struct move *m, void *arg)
 	return 0;
 }
 
-static void schedule_text(const struct schedule *s, char *buf, size_t len)
+/* The members due, deadline and close of S, in the object open in W. */
+static void schedule_members(const struct schedule *s, struct json_writer *w)
 {
-	char due[40], deadline[40], close[40];
-	calendar_format_instant(s->timed ? s->due_at : calendar_instant(s->due_day, 0), due,
-				sizeof(due));
-	if (!s->timed)
-		due[10] = '\0'; /* a day, not an instant */
-	calendar_format_instant(s->deadline, deadline, sizeof(deadline));
-	calendar_format_instant(s->close, close, sizeof(close));
-	snprintf(buf, len, ",\"due\":\"%s\",\"deadline\":\"%s\",\"close\":\"%s\"", due, deadline,
-		 close);
+	if (s->timed) {
+		json_do_instant(w, "due", s->due_at);
+	} else {
+		char day[16];
+		calendar_format_day(s->due_day, day, sizeof(day));
+		json_do_string(w, "due", day);
+	}
+	json_do_instant(w, "deadline", s->deadline);
+	json_do_instant(w, "close", s->close);
 }
 
-const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf, size_t len)
+void engine_schedule_json(struct engine *e, int occ, int unit, struct json_writer *w)
 {
 	const struct schedule *s = engine_schedule(e, occ, unit);
+
 	if (s != &e->sched[occ]) {
-		schedule_text(s, buf, len);
-		return buf;
+		schedule_members(s, w);
+		return;
 	}
 	if (e->sched_text[occ] == NULL) {
-		char tmp[160];
-		schedule_text(s, tmp, sizeof(tmp));
-		e->sched_text[occ] = xstrdup(tmp);
+		struct sbuf text;
+		struct json_writer tw;
+		sbuf_init(&text);
+		json_do_start(&tw, &text);
+		json_do_object(&tw, NULL);
+		schedule_members(s, &tw);
+		json_do_end(&tw);
+		json_do_finish(&tw);
+		e->sched_text[occ] = xstrdup(text.buf);
+		sbuf_free(&text);
 	}
-	return e->sched_text[occ];
+	json_do_splice(w, e->sched_text[occ], strlen(e->sched_text[occ]));
 }
 
 /* Re-read the moves from the store and rebuild the timeline. */
@@ -775,8 +784,11 @@ static int fire_snapshot(struct engine *e, const struct tl_entry *t, int64_t now
 	if (engine_scores(e, t->at, &ps->t) < 0)
 		return -1;
 	struct sbuf text;
+	struct json_writer w;
 	sbuf_init(&text);
-	report_units_text(e->plan, &ps->t, &text);
+	json_do_start(&w, &text);
+	report_units_json(&w, NULL, e->plan, &ps->t);
+	json_do_finish(&w);
 	int rc = store_snapshot_put(e->st, q->period, t->at, now, text.buf);
 	sbuf_free(&text);
 	if (rc < 0) {

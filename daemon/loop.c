@@ -30,7 +30,6 @@
 #include "kaohe/outbox.h"
 #include "kaohe/publish.h"
 #include "kaohe/loop.h"
-#include "kaohe/report.h"
 #include "kaohe/sdnotify.h"
 #include "kaohe/store.h"
 #include "kaohe/util.h"

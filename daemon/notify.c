@@ -9,7 +9,7 @@
 
 #include "kaohe/calendar.h"
 #include "kaohe/notify.h"
-#include "kaohe/report.h"
+#include "kaohe/util.h"
 
 /* ------------------------------------------------------------------ */
 /* names */
@@ -333,14 +333,14 @@ static void stake_text(const struct notify_item *it, struct sbuf *sb)
 	}
 	if (it->late > 0) {
 		SBUF_LIT(sb, "逾期扣");
-		report_points_text(sb, it->late);
+		sbuf_add_fixed(sb, it->late, 2);
 		SBUF_LIT(sb, "分");
 	} else {
 		SBUF_LIT(sb, "逾期不扣分");
 	}
 	if (it->missing > 0) {
 		SBUF_LIT(sb, "，未报送扣");
-		report_points_text(sb, it->missing);
+		sbuf_add_fixed(sb, it->missing, 2);
 		SBUF_LIT(sb, "分");
 	} else {
 		SBUF_LIT(sb, "，未报送不扣分");
@@ -492,7 +492,7 @@ static void when_text(enum notify_kind kind, const struct notify_item *it, int y
 		SBUF_LIT(out, "，此前补报");
 		if (it->late > 0) {
 			SBUF_LIT(out, "扣");
-			report_points_text(out, it->late);
+			sbuf_add_fixed(out, it->late, 2);
 			SBUF_LIT(out, "分");
 		} else {
 			SBUF_LIT(out, "不扣分");
@@ -500,7 +500,7 @@ static void when_text(enum notify_kind kind, const struct notify_item *it, int y
 		SBUF_LIT(out, "，此后仍未报送");
 		if (it->missing > 0) {
 			SBUF_LIT(out, "扣");
-			report_points_text(out, it->missing);
+			sbuf_add_fixed(out, it->missing, 2);
 			SBUF_LIT(out, "分");
 		} else {
 			SBUF_LIT(out, "不扣分");
@@ -562,8 +562,8 @@ static void value(const struct render *r, enum ph ph, struct sbuf *out)
 			puts0(out, it->submit && *it->submit ? it->submit : it->title);
 			return;
 		case PH_WHEN: when_text(m->kind, it, year, out); return;
-		case PH_LATE: report_points_text(out, it->late); return;
-		case PH_MISSING: report_points_text(out, it->missing); return;
+		case PH_LATE: sbuf_add_fixed(out, it->late, 2); return;
+		case PH_MISSING: sbuf_add_fixed(out, it->missing, 2); return;
 		case PH_STAKE: stake_text(it, out); return;
 		case PH_STATE: sbuf_puts(out, state_text(m->kind, it->state)); return;
 		default: return;
