@@ -16,6 +16,7 @@
 #include "kaohe/calendar.h"
 #include "kaohe/command.h"
 #include "kaohe/grammar.h"
+#include "kaohe/json.h"
 #include "kaohe/log.h"
 #include "kaohe/publish.h"
 #include "kaohe/report.h"
@@ -241,14 +242,19 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 
 /* ---- authorization ---- */
 
-static json_t *may_write_row(const struct command_ctx *c, int row)
+/*
+ * Whether the actor may write ROW: NULL, or the refusal, which names
+ * what was attempted in ACTION ("void entry #12 of"), then the row.
+ */
+static json_t *may_write_row(const struct command_ctx *c, int row, const char *action)
 {
 	const struct actor *a = c->actor;
 	int dept = c->plan->rows[row].dept;
 	if (a->admin || (a->depts && dept >= 0 && a->depts[dept]))
 		return NULL;
-	return command_error("permission-denied", "%s may not record for row %s (owned by %s)",
-			     a->name, c->plan->rows[row].id,
+	return command_error("permission-denied",
+			     "%s may not %s row %s (owned by %s: its officers and admins only)",
+			     a->name, action, c->plan->rows[row].id,
 			     dept >= 0 ? c->plan->depts[dept].id : "nobody");
 }
 
@@ -491,6 +497,7 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 		return NULL;
 	case ARG_PATH:
 	case ARG_TEXT:
+	case ARG_CHANNEL:
 	case ARG_NTYPES: break;
 	}
 	return NULL;
@@ -513,11 +520,11 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 	if (e->type == ENTRY_RANKING)
 		json_object_set_new(o, "position", json_integer(e->count));
 	if (e->type == ENTRY_METRIC)
-		json_object_set_new(o, "value", report_value(e->value));
+		json_object_set_new(o, "value", json_new_metric(e->value));
 	else if (e->type != ENTRY_SUBMISSION)
-		json_object_set_new(o, "points", report_points(e->points));
-	json_object_set_new(o, "at", report_instant(e->at));
-	json_object_set_new(o, "recorded_at", report_instant(e->recorded_at));
+		json_object_set_new(o, "points", json_new_points(e->points));
+	json_object_set_new(o, "at", json_new_instant(e->at));
+	json_object_set_new(o, "recorded_at", json_new_instant(e->recorded_at));
 	json_object_set_new(o, "by", json_string(e->actor));
 	if (e->note)
 		json_object_set_new(o, "note", json_string(e->note));
@@ -525,9 +532,9 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 		json_object_set_new(o, "rule", json_string(e->rule));
 	if (e->voided_at)
 		json_object_set_new(o, "voided",
-				    json_pack("{s:o, s:s, s:s}", "at", report_instant(e->voided_at),
-					      "by", e->voided_by, "reason",
-					      e->void_reason ? e->void_reason : ""));
+				    json_pack("{s:o, s:s, s:s}", "at",
+					      json_new_instant(e->voided_at), "by", e->voided_by,
+					      "reason", e->void_reason ? e->void_reason : ""));
 	return o;
 }
 
@@ -535,9 +542,9 @@ static json_t *sched_json(const struct schedule *s, json_t *o)
 {
 	char day[16];
 	calendar_format_day(s->due_day, day, sizeof(day));
-	json_object_set_new(o, "due", s->timed ? report_instant(s->due_at) : json_string(day));
-	json_object_set_new(o, "deadline", report_instant(s->deadline));
-	json_object_set_new(o, "close", report_instant(s->close));
+	json_object_set_new(o, "due", s->timed ? json_new_instant(s->due_at) : json_string(day));
+	json_object_set_new(o, "deadline", json_new_instant(s->deadline));
+	json_object_set_new(o, "close", json_new_instant(s->close));
 	return o;
 }
 
@@ -561,7 +568,7 @@ static json_t *untracked_hint(const struct command_ctx *c)
 static json_t *cmd_ping(struct command_ctx *c, struct args *a)
 {
 	(void)a;
-	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", report_instant(c->now)));
+	return ok(json_pack("{s:b, s:o}", "pong", 1, "now", json_new_instant(c->now)));
 }
 
 /* What the engine refused or failed, answered in its own code and words. */
@@ -578,7 +585,7 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, p->occs[a->occ].row)))
+	if ((err = may_write_row(c, p->occs[a->occ].row, "submit for")))
 		return err;
 	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name, c->now,
 			  &sub, &ee) < 0)
@@ -587,7 +594,7 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 		return ok_batch();
 	json_t *d = json_pack("{s:I, s:s, s:s, s:o, s:b, s:s}", "id", (json_int_t)sub.id, "unit",
 			      p->units[a->unit].id, "occurrence", p->occs[a->occ].name, "at",
-			      report_instant(at), "first", sub.first, "state",
+			      json_new_instant(at), "first", sub.first, "state",
 			      engine_state_name(sub.state));
 	sched_json(engine_schedule(c->eng, a->occ, a->unit), d);
 	return ok(d);
@@ -601,7 +608,7 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, a->row)))
+	if ((err = may_write_row(c, a->row, "record findings or awards on")))
 		return err;
 	if (engine_record(c->eng, a->unit, a->row, a->kind, count, a->word[ARG_TEXT],
 			  c->actor->name, c->now, &id, &points, &ee) < 0)
@@ -612,7 +619,7 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:s, s:I, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[a->unit].id, "row", r->id, "kind", kd->id, "type",
 			    kd->award ? "award" : "finding", "count", (json_int_t)count, "points",
-			    report_points(points)));
+			    json_new_points(points)));
 }
 
 static json_t *cmd_metric(struct command_ctx *c, struct args *a)
@@ -622,7 +629,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, a->row)))
+	if ((err = may_write_row(c, a->row, "record metrics on")))
 		return err;
 	if (engine_metric(c->eng, a->unit, a->row, a->metric, a->value, c->actor->name, c->now, &id,
 			  &ee) < 0)
@@ -631,7 +638,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 		return ok_batch();
 	return ok(json_pack("{s:I, s:s, s:s, s:s, s:o}", "id", (json_int_t)id, "unit",
 			    p->units[a->unit].id, "row", p->rows[a->row].id, "metric",
-			    p->metrics[a->metric].id, "value", report_value(a->value)));
+			    p->metrics[a->metric].id, "value", json_new_metric(a->value)));
 }
 
 static json_t *cmd_move(struct command_ctx *c, struct args *a)
@@ -641,7 +648,7 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, p->occs[a->occ].row)))
+	if ((err = may_write_row(c, p->occs[a->occ].row, "move the dues of")))
 		return err;
 	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON], c->now,
 			&ee) < 0)
@@ -663,13 +670,15 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 	/* An officer voids only the entries of the rows their department owns. */
 	if (engine_void_target(c->eng, a->entry, &v, &ee) < 0)
 		return engine_failed(&ee);
-	if ((err = may_write_row(c, v.row)))
+	char action[64];
+	snprintf(action, sizeof(action), "void entry #%lld of", (long long)a->entry);
+	if ((err = may_write_row(c, v.row, action)))
 		return err;
 	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v, &ee) < 0)
 		return engine_failed(&ee);
 	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->entry, "type",
 			    store_entry_type_name(v.type), "unit", c->plan->units[v.unit].id,
-			    "voided_at", report_instant(c->now)));
+			    "voided_at", json_new_instant(c->now)));
 }
 
 static json_t *units_scores(struct command_ctx *c, int64_t as_of, json_t **err)
@@ -697,7 +706,7 @@ static json_t *cmd_scores(struct command_ctx *c, struct args *a)
 	json_t *units = units_scores(c, as_of, &err);
 	if (units == NULL)
 		return err;
-	return ok(json_pack("{s:o, s:o}", "as_of", report_instant(as_of), "units", units));
+	return ok(json_pack("{s:o, s:o}", "as_of", json_new_instant(as_of), "units", units));
 }
 
 /*
@@ -708,71 +717,105 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 {
 	const struct plan *p = c->plan;
 	const struct score_table *t = engine_current(c->eng);
-	char text[160];
+	struct json_writer w;
 
 	if (t == NULL)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
-	SBUF_LIT(sb, "{\"ok\":true,\"data\":");
-	report_unit_text_open(p, t, (size_t)unit, sb);
-	SBUF_LIT(sb, ",\"occurrences\":[");
-	bool first_occ = true, untracked = false;
+	json_do_start(&w, sb);
+	json_do_object(&w, NULL);
+	json_do_bool(&w, "ok", true);
+	report_unit_open(&w, "data", p, t, (size_t)unit);
+	json_do_array(&w, "occurrences");
+	bool untracked = false;
 	for (size_t i = 0; i < p->noccs; i++) {
 		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
 		int64_t first;
 		enum occ_state s = engine_occ_state(c->eng, unit, (int)i, c->now, &first);
-		sbuf_puts(sb, first_occ ? "{\"occurrence\":" : ",{\"occurrence\":");
-		first_occ = false;
-		report_json_string(sb, p->occs[i].name);
-		SBUF_LIT(sb, ",\"row\":");
-		report_json_string(sb, p->rows[p->occs[i].row].id);
-		SBUF_LIT(sb, ",\"state\":\"");
-		sbuf_puts(sb, engine_state_name(s));
-		SBUF_LIT(sb, "\"");
+		json_do_object(&w, NULL);
+		json_do_string(&w, "occurrence", p->occs[i].name);
+		json_do_string(&w, "row", p->rows[p->occs[i].row].id);
+		json_do_string(&w, "state", engine_state_name(s));
 		untracked |= s == OCC_UNTRACKED;
-		sbuf_puts(sb, engine_schedule_text(c->eng, (int)i, unit, text, sizeof(text)));
+		engine_schedule_json(c->eng, (int)i, unit, &w);
 		if (first != INT64_MAX)
-			report_instant_member(sb, "submitted_at", first);
-		SBUF_LIT(sb, "}");
+			json_do_instant(&w, "submitted_at", first);
+		json_do_end(&w);
 	}
-	SBUF_LIT(sb, "]");
+	json_do_end(&w);
 	if (untracked) {
 		json_t *h = untracked_hint(c);
-		SBUF_LIT(sb, ",\"hint\":");
-		report_json_string(sb, json_string_value(h));
+		json_do_string(&w, "hint", json_string_value(h));
 		json_decref(h);
 	}
-	report_instant_member(sb, "now", c->now);
-	SBUF_LIT(sb, "}}");
+	json_do_instant(&w, "now", c->now);
+	json_do_end(&w);
+	json_do_end(&w);
+	json_do_finish(&w);
 	return NULL;
 }
 
-/* `status UNIT`, answered as text; NULL when written into SB. */
+/*
+ * The unit a bare `status` shows: a unit's member reads their own unit
+ * only, so it is theirs.  -1 for the whole status (officers and admins,
+ * and those who may read nothing, whom may_read_all() refuses); -2 with
+ * an answer in *ERR for a member of several units, who names one.
+ */
+static int own_unit(const struct command_ctx *c, json_t **err)
+{
+	const struct plan *p = c->plan;
+	int unit = -1;
+	size_t n = 0;
+
+	if (c->actor->admin || is_officer(c) || c->actor->units == NULL)
+		return -1;
+	for (size_t u = 0; u < p->nunits; u++)
+		if (c->actor->units[u] && n++ == 0)
+			unit = (int)u;
+	if (n <= 1)
+		return unit;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t u = 0, k = 0; u < p->nunits && k < 20; u++)
+		if (c->actor->units[u])
+			sbuf_printf(&sb, "%s%s (%s)", k++ ? ", " : "", p->units[u].id,
+				    p->units[u].name);
+	*err = command_error("usage", "status: name one of your %zu units: %s%s", n, sb.buf,
+			     n > 20 ? ", …" : "");
+	sbuf_free(&sb);
+	return -2;
+}
+
+/* `status [UNIT]` of one unit, answered as text; NULL when written into SB. */
 static json_t *status_text(struct command_ctx *c, struct args *a, struct sbuf *sb)
 {
-	json_t *err;
+	json_t *err = NULL;
+	int unit = a->word[ARG_UNIT] ? a->unit : own_unit(c, &err);
 
-	if (a->word[ARG_UNIT] == NULL)
-		return json_null(); /* the whole status: the JSON path */
-	if ((err = may_read_unit(c, a->unit)))
+	if (err)
 		return err;
-	return unit_status_text(c, a->unit, sb);
+	if (unit < 0)
+		return json_null(); /* the whole status: the JSON path */
+	if ((err = may_read_unit(c, unit)))
+		return err;
+	return unit_status_text(c, unit, sb);
 }
 
 static json_t *cmd_status(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
+	struct sbuf sb;
 	json_t *err;
 
-	if (a->word[ARG_UNIT]) {
-		struct sbuf sb;
-		sbuf_init(&sb);
-		json_t *answer = status_text(c, a, &sb);
-		if (answer == NULL)
-			answer = json_loadb(sb.buf, sb.len, 0, NULL);
-		sbuf_free(&sb);
-		return answer ? answer : command_error("internal", "cannot read back an answer");
-	}
+	sbuf_init(&sb);
+	json_t *answer = status_text(c, a, &sb);
+	if (answer == NULL)
+		answer = json_loadb(sb.buf, sb.len, 0, NULL);
+	sbuf_free(&sb);
+	if (answer == NULL)
+		return command_error("internal", "cannot read back an answer");
+	if (!json_is_null(answer))
+		return answer;
 	if ((err = may_read_all(c)))
 		return err;
 	json_t *units = units_scores(c, c->now, &err);
@@ -807,14 +850,14 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 		json_array_append_new(open, sched_json(engine_schedule(c->eng, (int)i, -1), o));
 	}
 	int64_t next = engine_next(c->eng);
-	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", report_instant(c->now), "next",
-			      next == INT64_MAX ? json_null() : report_instant(next), "units",
+	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", json_new_instant(c->now), "next",
+			      next == INT64_MAX ? json_null() : json_new_instant(next), "units",
 			      units, "open", open);
 	json_object_set_new(d, "year", json_integer(p->year));
 	if (p->written_year != p->year)
 		json_object_set_new(d, "plan_year", json_integer(p->written_year));
 	if (engine_adoption(c->eng) != INT64_MIN)
-		json_object_set_new(d, "adopted", report_instant(engine_adoption(c->eng)));
+		json_object_set_new(d, "adopted", json_new_instant(engine_adoption(c->eng)));
 	if (nuntracked) {
 		json_object_set_new(d, "untracked", json_integer(nuntracked));
 		json_object_set_new(d, "hint", untracked_hint(c));
@@ -863,9 +906,9 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		const struct plan_row *pr = &p->rows[r];
 		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row",
 				      pr->id, "category", p->cats[pr->category].id, "content",
-				      pr->content, "max", report_points(pr->max), "start",
-				      report_points(pr->earn ? 0 : pr->max), "score",
-				      report_points(t.rows[(size_t)unit * p->nrows + r]),
+				      pr->content, "max", json_new_points(pr->max), "start",
+				      json_new_points(pr->earn ? 0 : pr->max), "score",
+				      json_new_points(t.rows[(size_t)unit * p->nrows + r]),
 				      "standard", pr->standard, "scoring", pr->scoring, "entries");
 		json_object_set(rows, pr->id, o);
 		json_array_append_new(list, o);
@@ -874,8 +917,8 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 	int rc =
 		store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
 	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
-			      p->units[unit].name, "total", report_points(t.total[unit]), "rank",
-			      t.rank[unit], "as_of", report_instant(c->now), "rows", list);
+			      p->units[unit].name, "total", json_new_points(t.total[unit]), "rank",
+			      t.rank[unit], "as_of", json_new_instant(c->now), "rows", list);
 	json_decref(rows);
 	json_t *untracked = json_array();
 	for (size_t i = 0; engine_adopted(c->eng) != INT64_MIN && i < p->noccs; i++)
@@ -918,25 +961,26 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id,
 					       "name", pr->kinds[k].name, "type",
 					       pr->kinds[k].award ? "award" : "finding", "points",
-					       report_points(pr->kinds[k].per));
+					       json_new_points(pr->kinds[k].per));
 			if (pr->kinds[k].cap >= 0)
-				json_object_set_new(kj, "cap", report_points(pr->kinds[k].cap));
+				json_object_set_new(kj, "cap", json_new_points(pr->kinds[k].cap));
 			json_array_append_new(kinds, kj);
 		}
 		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row",
 				      pr->id, "category", p->cats[pr->category].id, "department",
-				      p->depts[pr->dept].id, "max", report_points(pr->max), "earn",
-				      pr->earn, "content", pr->content, "time_node", pr->time_node,
-				      "occurrences", occs, "kinds", kinds);
+				      p->depts[pr->dept].id, "max", json_new_points(pr->max),
+				      "earn", pr->earn, "content", pr->content, "time_node",
+				      pr->time_node, "occurrences", occs, "kinds", kinds);
 		if (pr->has_deadline) {
-			json_object_set_new(o, "late", report_points(pr->late));
-			json_object_set_new(o, "missing", report_points(pr->missing));
+			json_object_set_new(o, "late", json_new_points(pr->late));
+			json_object_set_new(o, "missing", json_new_points(pr->missing));
 		}
 		json_array_append_new(rows, o);
 	}
 	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title",
 			    p->title, "document", p->document, "timezone", p->timezone, "total",
-			    report_points(p->total), "units", (json_int_t)p->nunits, "rows", rows));
+			    json_new_points(p->total), "units", (json_int_t)p->nunits, "rows",
+			    rows));
 }
 
 static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
@@ -985,12 +1029,13 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 					    json_string(p->depts[p->rows[o->row].dept].id));
 		} else {
 			json_object_set_new(oj, "not_submitted", owing);
-			json_object_set_new(oj, "late", report_points(p->rows[o->row].late));
-			json_object_set_new(oj, "missing", report_points(p->rows[o->row].missing));
+			json_object_set_new(oj, "late", json_new_points(p->rows[o->row].late));
+			json_object_set_new(oj, "missing",
+					    json_new_points(p->rows[o->row].missing));
 		}
 		json_array_append_new(list, oj);
 	}
-	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days",
+	return ok(json_pack("{s:o, s:I, s:o}", "now", json_new_instant(c->now), "days",
 			    (json_int_t)days, "occurrences", list));
 }
 
@@ -998,9 +1043,9 @@ static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const 
 			void *arg)
 {
 	(void)data;
-	json_array_append_new(arg,
-			      json_pack("{s:s, s:o, s:o}", "period", period, "at",
-					report_instant(at), "taken_at", report_instant(taken_at)));
+	json_array_append_new(arg, json_pack("{s:s, s:o, s:o}", "period", period, "at",
+					     json_new_instant(at), "taken_at",
+					     json_new_instant(taken_at)));
 	return 0;
 }
 
@@ -1023,7 +1068,7 @@ static int audit_row(int64_t id, int64_t at, const char *actor, const char *comm
 		     const char *result, void *arg)
 {
 	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
-					     "at", report_instant(at), "by", actor, "command",
+					     "at", json_new_instant(at), "by", actor, "command",
 					     command, "result", result));
 	return 0;
 }
@@ -1052,7 +1097,7 @@ static json_t *cmd_backup(struct command_ctx *c, struct args *a)
 		return command_error(refused ? "bad-path" : "backup-failed", "%s", err);
 	}
 	log_info("%s: backup written to %s", c->actor->name, path);
-	return ok(json_pack("{s:s, s:o}", "path", path, "at", report_instant(c->now)));
+	return ok(json_pack("{s:s, s:o}", "path", path, "at", json_new_instant(c->now)));
 }
 
 static json_t *cmd_reload(struct command_ctx *c, struct args *a)
@@ -1064,18 +1109,26 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 	return c->reload(c->hook_arg);
 }
 
+static json_t *cmd_test_send(struct command_ctx *c, struct args *a)
+{
+	if (c->test_send == NULL)
+		return command_error("unavailable",
+				     "test-send is only available in the running daemon");
+	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name);
+}
+
 static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
 			      (json_int_t)r->id, "state", store_outbox_state_name(r->state), "kind",
 			      r->kind, "channel", r->channel, "to",
 			      *r->address ? r->address : r->name, "about", r->subject, "at",
-			      report_instant(r->at), "unit", r->unit, "attempts", r->attempts,
+			      json_new_instant(r->at), "unit", r->unit, "attempts", r->attempts,
 			      "code", (json_int_t)r->code, "error", r->error);
 	if (r->state == OUTBOX_PENDING || r->state == OUTBOX_FAILED)
-		json_object_set_new(o, "next", report_instant(r->next_ms / 1000));
+		json_object_set_new(o, "next", json_new_instant(r->next_ms / 1000));
 	if (r->sent_at)
-		json_object_set_new(o, "sent", report_instant(r->sent_at));
+		json_object_set_new(o, "sent", json_new_instant(r->sent_at));
 	json_array_append_new(arg, o);
 	return 0;
 }
@@ -1190,25 +1243,16 @@ static json_t *cmd_apply_missed(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },
-	[CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL },
-	[CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },
-	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },
-	[CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },
-	[CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },
-	[CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },
-	[CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },
-	[CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },
-	[CMD_REPORT] = { cmd_report, NULL },
-	[CMD_APPLY_MISSED] = { cmd_apply_missed, NULL },
+	[CMD_PING] = { cmd_ping, NULL },           [CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },   [CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },     [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },         [CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },       [CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },       [CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },           [CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },         [CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },       [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_TEST_SEND] = { cmd_test_send, NULL }, [CMD_APPLY_MISSED] = { cmd_apply_missed, NULL },
 };
 
 /*
@@ -1367,7 +1411,7 @@ int command_audit(struct store *st, int64_t now, const char *actor, const char *
 		  const json_t *answer)
 {
 	const json_t *r = json_object_get(answer, is_error(answer) ? "error" : "data");
-	char *result = report_dump(r ? r : json_null());
+	char *result = json_dump_compact(r ? r : json_null());
 	if (strlen(result) > 1024)
 		strcpy(result + util_utf8_trim(result, 1020), "…");
 	int rc = store_audit_add(st, now, actor, request, result);
@@ -1392,10 +1436,11 @@ static json_t *prepare(struct command_ctx *c, const char *line, size_t len, char
 	if (c->select_year && (err = c->select_year(c->hook_arg, a->year, c)))
 		return err;
 	const struct grammar_cmd *cmd = a->cmd;
-	if ((cmd->access == CMD_ADMIN || cmd->access == CMD_ADMIN_READ) && !c->actor->admin)
+	if (cmd->access == CMD_ADMIN && !c->actor->admin)
 		return command_error("permission-denied", "%s may not run %s (admins only)",
 				     c->actor->name, cmd->name);
-	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c))
+	if ((cmd->access == CMD_WRITE || cmd->access == CMD_READ_ALL) && !c->actor->admin &&
+	    !is_officer(c))
 		return command_error("permission-denied",
 				     "%s may not run %s (officers and admins only)", c->actor->name,
 				     cmd->name);
@@ -1415,7 +1460,7 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 
 	/* A batch runs inside the caller's work (simulate's one transaction). */
 	assert(!c->batch || store_in_transaction(c->st));
-	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_ADMIN_READ)
+	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_READ_ALL)
 		return h->run(c, a);
 	if (a->cmd->access == CMD_ADMIN) {
 		answer = h->run(c, a);
@@ -1485,7 +1530,7 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	}
 	if (answer == NULL)
 		answer = run(c, line, len, &a);
-	char *text = report_dump(answer);
+	char *text = json_dump_compact(answer);
 	sbuf_puts(out, text);
 	free(text);
 	json_decref(answer);

@@ -19,8 +19,8 @@
 
 #include "kaohe/command.h"
 #include "kaohe/control.h"
+#include "kaohe/json.h"
 #include "kaohe/log.h"
-#include "kaohe/report.h"
 #include "kaohe/util.h"
 
 struct client {
@@ -120,7 +120,7 @@ static void client_queue(struct client *cl, const char *s, size_t len)
 static void client_error(struct client *cl, const char *code, const char *msg)
 {
 	json_t *e = command_error(code, "%s", msg);
-	char *text = report_dump(e);
+	char *text = json_dump_compact(e);
 	client_queue(cl, text, strlen(text));
 	free(text);
 	json_decref(e);
@@ -300,7 +300,7 @@ static const char *full_for(struct control *c, struct peer *peer, enum control_r
 static void refuse(int fd, const char *code, const char *msg)
 {
 	json_t *e = command_error(code, "%s", msg);
-	char *text = report_dump(e);
+	char *text = json_dump_compact(e);
 	size_t len = strlen(text);
 	text[len] = '\n';
 	(void)!send(fd, text, len + 1, MSG_NOSIGNAL | MSG_DONTWAIT);

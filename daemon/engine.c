@@ -53,7 +53,7 @@ struct engine {
 	struct store *st;
 	struct engine_sink sink;
 	struct schedule *sched; /* per occurrence, after moves for every unit */
-	char **sched_text;      /* per occurrence, engine_schedule_text() of sched; lazily */
+	char **sched_text;      /* per occurrence, sched's members as an object's text; lazily */
 	struct override *ovr;
 	size_t novr, ovr_cap;
 	struct tl_entry *tl;
@@ -82,6 +82,11 @@ struct engine {
 	bool current_valid;
 	bool batch;          /* see engine_set_batch() */
 	int64_t txn_changes; /* the store's change count at engine_begin() */
+	/*
+	 * While engine_run() works: the instant it runs at.  What a catch-up
+	 * applies at a past instant is written now, and its entries say both.
+	 */
+	int64_t run_now;
 };
 
 static int resync(struct engine *e);
@@ -177,32 +182,41 @@ static int load_move(const struct move *m, void *arg)
 	return 0;
 }
 
-static void schedule_text(const struct schedule *s, char *buf, size_t len)
+/* The members due, deadline and close of S, in the object open in W. */
+static void schedule_members(const struct schedule *s, struct json_writer *w)
 {
-	char due[40], deadline[40], close[40];
-	calendar_format_instant(s->timed ? s->due_at : calendar_instant(s->due_day, 0), due,
-				sizeof(due));
-	if (!s->timed)
-		due[10] = '\0'; /* a day, not an instant */
-	calendar_format_instant(s->deadline, deadline, sizeof(deadline));
-	calendar_format_instant(s->close, close, sizeof(close));
-	snprintf(buf, len, ",\"due\":\"%s\",\"deadline\":\"%s\",\"close\":\"%s\"", due, deadline,
-		 close);
+	if (s->timed) {
+		json_do_instant(w, "due", s->due_at);
+	} else {
+		char day[16];
+		calendar_format_day(s->due_day, day, sizeof(day));
+		json_do_string(w, "due", day);
+	}
+	json_do_instant(w, "deadline", s->deadline);
+	json_do_instant(w, "close", s->close);
 }
 
-const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf, size_t len)
+void engine_schedule_json(struct engine *e, int occ, int unit, struct json_writer *w)
 {
 	const struct schedule *s = engine_schedule(e, occ, unit);
+
 	if (s != &e->sched[occ]) {
-		schedule_text(s, buf, len);
-		return buf;
+		schedule_members(s, w);
+		return;
 	}
 	if (e->sched_text[occ] == NULL) {
-		char tmp[160];
-		schedule_text(s, tmp, sizeof(tmp));
-		e->sched_text[occ] = xstrdup(tmp);
+		struct sbuf text;
+		struct json_writer tw;
+		sbuf_init(&text);
+		json_do_start(&tw, &text);
+		json_do_object(&tw, NULL);
+		schedule_members(s, &tw);
+		json_do_end(&tw);
+		json_do_finish(&tw);
+		e->sched_text[occ] = xstrdup(text.buf);
+		sbuf_free(&text);
 	}
-	return e->sched_text[occ];
+	json_do_splice(w, e->sched_text[occ], strlen(e->sched_text[occ]));
 }
 
 /* Re-read the moves from the store and rebuild the timeline. */
@@ -326,6 +340,7 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
 
+	e->run_now = INT64_MIN;
 	e->plan = plan;
 	e->st = st;
 	if (sink)
@@ -590,7 +605,7 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 			    .count = 1,
 			    .points = -pts,
 			    .at = now,
-			    .recorded_at = now,
+			    .recorded_at = now > e->run_now ? now : e->run_now,
 			    .rule = r->scoring,
 			    .auto_key = key };
 	util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -676,7 +691,7 @@ static int reconcile_thresholds(struct engine *e, int unit, int64_t now)
 					    .count = 1,
 					    .points = t->points,
 					    .at = now,
-					    .recorded_at = now,
+					    .recorded_at = now > e->run_now ? now : e->run_now,
 					    .rule = r->scoring,
 					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -759,7 +774,7 @@ static int fire_ranking(struct engine *e, int64_t at)
 					    .count = rank[u],
 					    .points = -pts,
 					    .at = at,
-					    .recorded_at = at,
+					    .recorded_at = at > e->run_now ? at : e->run_now,
 					    .rule = r->scoring,
 					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -825,8 +840,11 @@ static int fire_snapshot(struct engine *e, const struct tl_entry *t, int64_t now
 	if (engine_scores(e, t->at, &ps->t) < 0)
 		return -1;
 	struct sbuf text;
+	struct json_writer w;
 	sbuf_init(&text);
-	report_units_text(e->plan, &ps->t, &text);
+	json_do_start(&w, &text);
+	report_units_json(&w, NULL, e->plan, &ps->t);
+	json_do_finish(&w);
 	int rc = store_snapshot_put(e->st, q->period, t->at, now, text.buf);
 	sbuf_free(&text);
 	if (rc < 0) {
@@ -1015,10 +1033,12 @@ static void discard(struct engine *e)
 int engine_run(struct engine *e, int64_t now)
 {
 	size_t i = first_pending(e);
+	int rc = 0;
 
-	while (i < e->ntl && e->tl[i].at <= now) {
+	e->run_now = now;
+	while (rc == 0 && i < e->ntl && e->tl[i].at <= now) {
 		int64_t at = e->tl[i].at;
-		int rc = store_begin(e->st);
+		rc = store_begin(e->st);
 		for (; rc == 0 && i < e->ntl && e->tl[i].at == at; i++) {
 			const struct tl_entry *t = &e->tl[i];
 			switch (t->phase) {
@@ -1043,7 +1063,7 @@ int engine_run(struct engine *e, int64_t now)
 			calendar_format_instant(at, when, sizeof(when));
 			log_warnx("engine: could not apply what is due at %s: %s", when,
 				  store_errmsg(e->st));
-			return -1;
+			break;
 		}
 		e->hwm = at;
 		touch(e);
@@ -1051,7 +1071,8 @@ int engine_run(struct engine *e, int64_t now)
 		if (e->sink.progress)
 			e->sink.progress(e->sink.arg, at);
 	}
-	return 0;
+	e->run_now = INT64_MIN;
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- the writes ---------------------------------------------------------- */

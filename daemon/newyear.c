@@ -145,10 +145,11 @@ static int review_dues(const struct days_off *d, const char *line, size_t len, c
 			n++;
 		} else if (slen >= 10 && strspn(s, "0123456789") == 4 && s[4] == '-' &&
 			   mmdd(s + 5, &m, &dd) && atoi(s) != d->year) {
-			sbuf_printf(out,
-				    "%.*s# REVIEW: \"%.*s\" is a full date of %d: write it as MM-DD "
-				    "or as a date of %d\n",
-				    (int)ilen, indent, (int)slen, s, atoi(s), d->year);
+			sbuf_printf(
+				out,
+				"%.*s# REVIEW: \"%.*s\" is a full date of %d: write it as MM-DD "
+				"or as a date of %d\n",
+				(int)ilen, indent, (int)slen, s, atoi(s), d->year);
 			n++;
 		} else if ((slen > 10 && strncmp(s, "quarterly:", 10) == 0) ||
 			   (slen > 8 && strncmp(s, "monthly:", 8) == 0)) {
@@ -156,11 +157,14 @@ static int review_dues(const struct days_off *d, const char *line, size_t len, c
 			int day = atoi(s + (q4 ? 10 : 8));
 			struct sbuf off;
 			sbuf_init(&off);
-			for (int mm = q4 ? 3 : 1; mm <= 12 && day >= 1 && day <= 31; mm += q4 ? 3 : 1)
+			for (int mm = q4 ? 3 : 1; mm <= 12 && day >= 1 && day <= 31;
+			     mm += q4 ? 3 : 1)
 				if (day <= calendar_month_days(d->year, mm) && is_off(d, mm, day))
-					sbuf_printf(&off, "%s%02d-%02d", off.len ? ", " : "", mm, day);
+					sbuf_printf(&off, "%s%02d-%02d", off.len ? ", " : "", mm,
+						    day);
 			if (off.len) {
-				sbuf_printf(out, "%.*s# REVIEW: \"%.*s\" falls on days off in %d: %s\n",
+				sbuf_printf(out,
+					    "%.*s# REVIEW: \"%.*s\" falls on days off in %d: %s\n",
 					    (int)ilen, indent, (int)slen, s, d->year, off.buf);
 				n++;
 			}
@@ -198,8 +202,9 @@ int newyear_text(const struct config *cfg, int year, struct sbuf *out, int *revi
 		snprintf(err, errlen, "cannot read %s", p->file);
 		return -1;
 	}
-	sbuf_printf(out, "# The plan of %d, made by `kaohed new-year` from %s (the plan of %d).\n"
-			 "# Review every line marked REVIEW, then remove the marks.\n",
+	sbuf_printf(out,
+		    "# The plan of %d, made by `kaohed new-year` from %s (the plan of %d).\n"
+		    "# Review every line marked REVIEW, then remove the marks.\n",
 		    year, p->file, p->written_year);
 	for (char *line = text, *end; line < text + len; line = end) {
 		end = memchr(line, '\n', (size_t)(text + len - line));
@@ -224,7 +229,8 @@ int newyear_text(const struct config *cfg, int year, struct sbuf *out, int *revi
 		if (setting(line, n, "title", &ilen) || setting(line, n, "document", &ilen)) {
 			sbuf_printf(out,
 				    "%.*s# REVIEW: the %s is the plan of %d's; give this year's\n",
-				    (int)ilen, line, line[ilen] == 't' ? "title" : "document number",
+				    (int)ilen, line,
+				    line[ilen] == 't' ? "title" : "document number",
 				    p->written_year);
 			(*reviews)++;
 		} else if (setting(line, n, "track_from", &ilen)) {

@@ -10,11 +10,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
 
 #include "kaohe/provider.h"
-#include "kaohe/report.h"
 
 /* ------------------------------------------------------------------ */
 /* the table */
@@ -197,28 +197,20 @@ void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *
 	sbuf_add(out, tail->buf, tail->len);
 }
 
-json_t *provider_json_mobiles(const struct notify_message *m, int *bad)
+void provider_json_mobiles(struct json_writer *w, const char *name, const struct notify_message *m)
 {
-	json_t *a = json_array();
-	/* json_string() is NULL for a string that is not UTF-8: then BAD. */
+	json_do_array(w, name);
 	for (size_t i = 0; i < m->nmobiles; i++)
-		*bad |= json_array_append_new(a, json_string(m->mobiles[i] ? m->mobiles[i] : ""));
-	return a;
+		json_do_string(w, NULL, m->mobiles[i] ? m->mobiles[i] : "");
+	json_do_end(w);
 }
 
-int provider_json_dump(json_t *j, int bad, struct sbuf *body)
+bool provider_mobiles_utf8(const struct notify_message *m)
 {
-	if (bad) {
-		json_decref(j);
-		return -1;
-	}
-	char *s = report_dump(j);
-	json_decref(j);
-	if (!s)
-		return -1;
-	sbuf_puts(body, s);
-	free(s);
-	return 0;
+	for (size_t i = 0; i < m->nmobiles; i++)
+		if (m->mobiles[i] && !util_utf8_valid(m->mobiles[i], strlen(m->mobiles[i])))
+			return false;
+	return true;
 }
 
 /* ------------------------------------------------------------------ */

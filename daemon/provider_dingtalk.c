@@ -16,8 +16,8 @@ int provider_dingtalk_body(const struct notify_message *m, const char *subject, 
 			   struct sbuf *body)
 {
 	struct sbuf head, tail, content;
-	json_t *o = json_object(), *t = json_object(), *at = json_object();
-	int bad = 0;
+	struct json_writer w;
+	int rc = -1;
 
 	sbuf_init(&head);
 	sbuf_init(&tail);
@@ -26,16 +26,26 @@ int provider_dingtalk_body(const struct notify_message *m, const char *subject, 
 	/* DingTalk highlights a mention only where "@mobile" stands in the text. */
 	provider_add_mentions_line(m, &tail);
 	provider_fit(&content, &head, &tail, DINGTALK_TEXT_MAX);
-	bad |= json_object_set_new(o, "msgtype", json_string("text"));
-	bad |= json_object_set_new(t, "content", json_string(content.buf));
-	bad |= json_object_set_new(o, "text", t);
-	bad |= json_object_set_new(at, "atMobiles", provider_json_mobiles(m, &bad));
-	bad |= json_object_set_new(at, "isAtAll", json_false());
-	bad |= json_object_set_new(o, "at", at);
+	/* JSON strings are UTF-8: a text that is not cannot be sent. */
+	if (util_utf8_valid(content.buf, content.len) && provider_mobiles_utf8(m)) {
+		json_do_start(&w, body);
+		json_do_object(&w, NULL);
+		json_do_string(&w, "msgtype", "text");
+		json_do_object(&w, "text");
+		json_do_string(&w, "content", content.buf);
+		json_do_end(&w);
+		json_do_object(&w, "at");
+		provider_json_mobiles(&w, "atMobiles", m);
+		json_do_bool(&w, "isAtAll", false);
+		json_do_end(&w);
+		json_do_end(&w);
+		json_do_finish(&w);
+		rc = 0;
+	}
 	sbuf_free(&head);
 	sbuf_free(&tail);
 	sbuf_free(&content);
-	return provider_json_dump(o, bad, body);
+	return rc;
 }
 
 static void url_encode(struct sbuf *out, const char *s)
@@ -107,6 +117,12 @@ static void dingtalk_classify(const struct transfer_result *r, struct provider_o
 	provider_classify_http("dingtalk", &dingtalk_answer, r, out);
 }
 
+static size_t dingtalk_text_max(const struct channel *c)
+{
+	(void)c;
+	return DINGTALK_TEXT_MAX;
+}
+
 static const char *const dingtalk_schemes[] = { "https://", "http://", NULL };
 static const char *const dingtalk_keys[] = { "secret_file", "format", NULL };
 
@@ -121,4 +137,5 @@ const struct provider provider_dingtalk = {
 	.free = provider_secret_free,
 	.request = dingtalk_request,
 	.classify = dingtalk_classify,
+	.text_max = dingtalk_text_max,
 };

@@ -41,11 +41,17 @@ static int feishu_body(const struct sbuf *head, const struct sbuf *tail, size_t 
 		       const char *secret, int64_t now, struct sbuf *body)
 {
 	struct sbuf content;
-	json_t *o = json_object(), *c = json_object();
-	int bad = 0;
+	struct json_writer w;
 
 	sbuf_init(&content);
 	provider_fit(&content, head, tail, limit);
+	/* JSON strings are UTF-8: a text that is not cannot be sent. */
+	if (!util_utf8_valid(content.buf, content.len)) {
+		sbuf_free(&content);
+		return -1;
+	}
+	json_do_start(&w, body);
+	json_do_object(&w, NULL);
 	if (secret && *secret) {
 		struct sbuf sign;
 		sbuf_init(&sign);
@@ -53,15 +59,18 @@ static int feishu_body(const struct sbuf *head, const struct sbuf *tail, size_t 
 		/* A string: the guide's samples send the seconds quoted. */
 		char ts[24];
 		snprintf(ts, sizeof(ts), "%lld", (long long)now);
-		bad |= json_object_set_new(o, "timestamp", json_string(ts));
-		bad |= json_object_set_new(o, "sign", json_string(sign.buf));
+		json_do_string(&w, "timestamp", ts);
+		json_do_string(&w, "sign", sign.buf);
 		sbuf_free(&sign);
 	}
-	bad |= json_object_set_new(o, "msg_type", json_string("text"));
-	bad |= json_object_set_new(c, "text", json_string(content.buf));
-	bad |= json_object_set_new(o, "content", c);
+	json_do_string(&w, "msg_type", "text");
+	json_do_object(&w, "content");
+	json_do_string(&w, "text", content.buf);
+	json_do_end(&w);
+	json_do_end(&w);
+	json_do_finish(&w);
 	sbuf_free(&content);
-	return provider_json_dump(o, bad, body);
+	return 0;
 }
 
 int provider_feishu_body(const struct notify_message *m, const char *subject, const char *text,
@@ -128,6 +137,13 @@ static void feishu_classify(const struct transfer_result *r, struct provider_out
 	provider_classify_http("feishu", &feishu_answer, r, out);
 }
 
+/* The limit is on the whole body: what its JSON and signature leave of it. */
+static size_t feishu_text_max(const struct channel *c)
+{
+	(void)c;
+	return FEISHU_BODY_MAX - 200;
+}
+
 static const char *const feishu_schemes[] = { "https://", "http://", NULL };
 static const char *const feishu_keys[] = { "secret_file", "format", NULL };
 
@@ -142,4 +158,5 @@ const struct provider provider_feishu = {
 	.free = provider_secret_free,
 	.request = feishu_request,
 	.classify = feishu_classify,
+	.text_max = feishu_text_max,
 };

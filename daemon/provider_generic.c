@@ -34,12 +34,19 @@
  *         "close": "2020-12-26T00:00:00+08:00",
  *         "state": "pending",          pending, on-time, late, overdue, missing
  *         "late": 0.5,                 points deducted if late
- *         "missing": 1                 points deducted if never submitted
+ *         "missing": 1,                points deducted if never submitted
+ *         "submit": "…",               what to submit (the 工作标准 in short)
+ *         "due_text": "12月10日",      due, deadline and close as the text
+ *         "deadline_text": "12月10日（含）",  reads them (the time of day
+ *         "close_text": "12月25日（含）"      shown unless a whole day)
  *       }
  *     ],
  *     "subject": "…", "text": "…",     the rendered message
- *     "mentions": ["13800000000"]      mobiles to notify
+ *     "mentions": ["13800000000"],     mobiles to notify
+ *     "at_text": "2020年12月3日 09:00"  AT as the text reads it
  *   }
+ *
+ * Members are only ever added, after those already there.
  *
  * Points are JSON numbers printed exactly (an integer when whole, else
  * at most two decimals); strings are UTF-8; absent strings are null.
@@ -48,95 +55,108 @@
 #include <string.h>
 
 #include "kaohe/provider.h"
-#include "kaohe/report.h"
 
-/* ,"KEY":"S" (or null), S escaped as JSON. */
-static void json_member(struct sbuf *b, const char *key, const char *s)
+/* S as member NAME, or null. */
+static void string_or_null(struct json_writer *w, const char *name, const char *s)
 {
-	sbuf_printf(b, ",\"%s\":", key);
 	if (s)
-		report_json_string(b, s);
+		json_do_string(w, name, s);
 	else
-		SBUF_LIT(b, "null");
+		json_do_null(w, name);
 }
 
-static void json_ref(struct sbuf *b, const char *key, const char *id, const char *name)
+/* What the message is about as {"id","name"}, or null when nothing. */
+static void ref(struct json_writer *w, const char *key, const char *id, const char *name)
 {
-	sbuf_printf(b, ",\"%s\":", key);
 	if (!id && !name) {
-		SBUF_LIT(b, "null");
+		json_do_null(w, key);
 		return;
 	}
-	SBUF_LIT(b, "{\"id\":");
-	id ? report_json_string(b, id) : SBUF_LIT(b, "null");
-	SBUF_LIT(b, ",\"name\":");
-	name ? report_json_string(b, name) : SBUF_LIT(b, "null");
-	SBUF_LIT(b, "}");
+	json_do_object(w, key);
+	string_or_null(w, "id", id);
+	string_or_null(w, "name", name);
+	json_do_end(w);
+}
+
+/* Item IT's due_text, deadline_text and close_text, as the templates read them. */
+static void item_texts(struct json_writer *w, const struct notify_message *m,
+		       const struct notify_item *it)
+{
+	static const char *const keys[] = { "due_text", "deadline_text", "close_text" };
+	struct sbuf t[3];
+
+	for (size_t k = 0; k < 3; k++)
+		sbuf_init(&t[k]);
+	notify_item_times(m, it, &t[0], &t[1], &t[2]);
+	for (size_t k = 0; k < 3; k++) {
+		string_or_null(w, keys[k], t[k].buf);
+		sbuf_free(&t[k]);
+	}
+}
+
+static void item(struct json_writer *w, const struct notify_message *m,
+		 const struct notify_item *it)
+{
+	json_do_object(w, NULL);
+	string_or_null(w, "occurrence", it->occ);
+	string_or_null(w, "unit", it->unit);
+	string_or_null(w, "row", it->row);
+	string_or_null(w, "seq", it->seq);
+	string_or_null(w, "title", it->title);
+	string_or_null(w, "department", it->dept);
+	string_or_null(w, "due", it->due);
+	string_or_null(w, "deadline", it->deadline);
+	string_or_null(w, "close", it->close);
+	string_or_null(w, "state", it->state);
+	json_do_points(w, "late", it->late);
+	json_do_points(w, "missing", it->missing);
+	string_or_null(w, "submit", it->submit && *it->submit ? it->submit : it->title);
+	item_texts(w, m, it);
+	json_do_end(w);
 }
 
 /*
  * Written as text rather than through a JSON tree: a burst of reminders
  * builds one of these per delivery, and the tree costs more than the
- * sending.  Every string goes through the JSON escaper.
+ * sending.
  */
 int provider_generic_body(const struct notify_message *m, const char *subject, const char *text,
 			  struct sbuf *body)
 {
 	struct sbuf at;
-	size_t start = body->len;
+	struct json_writer w;
 
-	sbuf_init(&at);
-	notify_at(m, &at);
-	sbuf_printf(body, "{\"delivery\":%lld", (long long)m->id);
-	json_member(body, "kind", notify_kind_name(m->kind));
-	json_member(body, "at", at.buf);
-	json_member(body, "recipient", m->recipient);
-	json_ref(body, "unit", m->unit_id, m->unit_name);
-	json_ref(body, "department", m->dept_id, m->dept_name);
-	json_member(body, "period", m->period);
-	json_member(body, "detail", m->detail);
-	SBUF_LIT(body, ",\"items\":[");
-	for (size_t i = 0; i < m->nitems; i++) {
-		const struct notify_item *it = &m->items[i];
-		SBUF_LIT(body, "{\"occurrence\":");
-		it->occ ? report_json_string(body, it->occ) : SBUF_LIT(body, "null");
-		json_member(body, "unit", it->unit);
-		json_member(body, "row", it->row);
-		json_member(body, "seq", it->seq);
-		json_member(body, "title", it->title);
-		json_member(body, "department", it->dept);
-		json_member(body, "due", it->due);
-		json_member(body, "deadline", it->deadline);
-		json_member(body, "close", it->close);
-		json_member(body, "state", it->state);
-		SBUF_LIT(body, ",\"late\":");
-		report_points_text(body, it->late);
-		SBUF_LIT(body, ",\"missing\":");
-		report_points_text(body, it->missing);
-		SBUF_LIT(body, "}");
-		if (i + 1 < m->nitems)
-			SBUF_LIT(body, ",");
-	}
-	SBUF_LIT(body, "]");
-	json_member(body, "subject", subject);
-	json_member(body, "text", text);
-	SBUF_LIT(body, ",\"mentions\":[");
-	for (size_t i = 0; i < m->nmobiles; i++) {
-		if (i)
-			SBUF_LIT(body, ",");
-		report_json_string(body, m->mobiles[i] ? m->mobiles[i] : "");
-	}
-	SBUF_LIT(body, "]}");
-	sbuf_free(&at);
 	/* JSON is text: a string that is not UTF-8 cannot be sent.  The
 	 * plan's strings were checked when the configuration was read; what
 	 * the templates made is checked here. */
 	if (!util_utf8_valid(subject, strlen(subject)) || !util_utf8_valid(text, strlen(text)) ||
-	    (m->detail && !util_utf8_valid(m->detail, strlen(m->detail)))) {
-		body->len = start;
-		body->buf[start] = '\0';
+	    (m->detail && !util_utf8_valid(m->detail, strlen(m->detail))))
 		return -1;
-	}
+	sbuf_init(&at);
+	notify_at(m, &at);
+	json_do_start(&w, body);
+	json_do_object(&w, NULL);
+	json_do_int(&w, "delivery", m->id);
+	json_do_string(&w, "kind", notify_kind_name(m->kind));
+	json_do_string(&w, "at", at.buf);
+	string_or_null(&w, "recipient", m->recipient);
+	ref(&w, "unit", m->unit_id, m->unit_name);
+	ref(&w, "department", m->dept_id, m->dept_name);
+	string_or_null(&w, "period", m->period);
+	string_or_null(&w, "detail", m->detail);
+	json_do_array(&w, "items");
+	for (size_t i = 0; i < m->nitems; i++)
+		item(&w, m, &m->items[i]);
+	json_do_end(&w);
+	json_do_string(&w, "subject", subject);
+	json_do_string(&w, "text", text);
+	provider_json_mobiles(&w, "mentions", m);
+	sbuf_reset(&at);
+	notify_zh_instant(m->at, &at);
+	json_do_string(&w, "at_text", at.buf);
+	json_do_end(&w);
+	json_do_finish(&w);
+	sbuf_free(&at);
 	return 0;
 }
 

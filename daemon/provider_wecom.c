@@ -98,8 +98,7 @@ int provider_wecom_body(bool markdown, const struct notify_message *m, const cha
 			const char *text, struct sbuf *body)
 {
 	struct sbuf content;
-	json_t *o = json_object(), *inner = json_object();
-	int bad = 0;
+	struct json_writer w;
 
 	sbuf_init(&content);
 	if (markdown) {
@@ -113,14 +112,24 @@ int provider_wecom_body(bool markdown, const struct notify_message *m, const cha
 		sbuf_free(&head);
 		sbuf_free(&tail);
 	}
-	bad |= json_object_set_new(o, "msgtype", json_string(markdown ? "markdown" : "text"));
-	bad |= json_object_set_new(inner, "content", json_string(content.buf));
+	/* JSON strings are UTF-8: a text that is not cannot be sent. */
+	bool valid = util_utf8_valid(content.buf, content.len);
+	if (!valid || (!markdown && !provider_mobiles_utf8(m))) {
+		sbuf_free(&content);
+		return -1;
+	}
+	json_do_start(&w, body);
+	json_do_object(&w, NULL);
+	json_do_string(&w, "msgtype", markdown ? "markdown" : "text");
+	json_do_object(&w, markdown ? "markdown" : "text");
+	json_do_string(&w, "content", content.buf);
 	if (!markdown)
-		bad |= json_object_set_new(inner, "mentioned_mobile_list",
-					   provider_json_mobiles(m, &bad));
-	bad |= json_object_set_new(o, markdown ? "markdown" : "text", inner);
+		provider_json_mobiles(&w, "mentioned_mobile_list", m);
+	json_do_end(&w);
+	json_do_end(&w);
+	json_do_finish(&w);
 	sbuf_free(&content);
-	return provider_json_dump(o, bad, body);
+	return 0;
 }
 
 static int wecom_request(const struct channel *c, const struct provider_message *pm,
@@ -159,6 +168,12 @@ static void wecom_classify(const struct transfer_result *r, struct provider_outc
 	provider_classify_http("wecom", &wecom_answer, r, out);
 }
 
+static size_t wecom_text_max(const struct channel *c)
+{
+	const struct wecom_settings *s = c->priv;
+	return s && s->markdown ? WECOM_MARKDOWN_MAX : WECOM_TEXT_MAX;
+}
+
 static const char *const wecom_schemes[] = { "https://", "http://", NULL };
 static const char *const wecom_keys[] = { "secret_file", "format", NULL };
 
@@ -173,4 +188,5 @@ const struct provider provider_wecom = {
 	.free = wecom_free,
 	.request = wecom_request,
 	.classify = wecom_classify,
+	.text_max = wecom_text_max,
 };

@@ -351,21 +351,24 @@ static int page_build(struct store *st, const struct plan *p, struct engine *eng
 static void page_json(const struct plan *p, const struct page *pg, const struct snap *sn,
 		      struct sbuf *out)
 {
-	SBUF_LIT(out, "{\"period\":");
-	report_json_string(out, pg->in.period);
-	sbuf_printf(out, ",\"provisional\":%s", sn ? "false" : "true");
-	SBUF_LIT(out, ",\"as_of\":");
-	report_json_string(out, pg->as_of);
+	struct json_writer w;
+
+	json_do_start(&w, out);
+	json_do_object(&w, NULL);
+	json_do_string(&w, "period", pg->in.period);
+	json_do_bool(&w, "provisional", sn == NULL);
+	json_do_string(&w, "as_of", pg->as_of);
 	if (sn)
-		report_instant_member(out, "taken_at", sn->taken_at);
-	SBUF_LIT(out, ",\"plan\":{\"title\":");
-	report_json_string(out, p->title);
-	SBUF_LIT(out, ",\"document\":");
-	report_json_string(out, p->document);
-	sbuf_printf(out, ",\"year\":%d}", p->year);
-	SBUF_LIT(out, ",\"units\":");
-	report_units_text(p, &pg->t, out);
-	SBUF_LIT(out, "}\n");
+		json_do_instant(&w, "taken_at", sn->taken_at);
+	json_do_object(&w, "plan");
+	json_do_string(&w, "title", p->title);
+	json_do_string(&w, "document", p->document);
+	json_do_int(&w, "year", p->year);
+	json_do_end(&w);
+	report_units_json(&w, "units", p, &pg->t);
+	json_do_end(&w);
+	json_do_finish(&w);
+	SBUF_LIT(out, "\n");
 }
 
 static const struct quarter *quarter_of(const struct plan *p, const char *period)

@@ -12,6 +12,7 @@
 
 #include "kaohe/command.h"
 #include "kaohe/engine.h"
+#include "kaohe/json.h"
 #include "kaohe/log.h"
 #include "kaohe/publish.h"
 #include "kaohe/report.h"
@@ -27,72 +28,79 @@ struct sim {
 	struct sbuf line;
 };
 
-static void emit(struct sim *s, json_t *o)
+/*
+ * Every line of output is one object that starts with "at" and "type";
+ * each is written into S->line and out whole.  Deductions and standings
+ * are the bulk of a large run.
+ */
+static void line_start(struct sim *s, struct json_writer *w, int64_t at, const char *type)
 {
-	char *text = report_dump(o);
-	fputs(text, s->out);
-	fputc('\n', s->out);
-	free(text);
-	json_decref(o);
+	sbuf_reset(&s->line);
+	json_do_start(w, &s->line);
+	json_do_object(w, NULL);
+	json_do_instant(w, "at", at);
+	json_do_string(w, "type", type);
 }
 
-/* Deductions and standings are the bulk of a large run: written as text. */
+static void line_end(struct sim *s, struct json_writer *w)
+{
+	json_do_end(w);
+	json_do_finish(w);
+	SBUF_LIT(&s->line, "\n");
+	fwrite(s->line.buf, 1, s->line.len, s->out);
+}
+
 static void on_deduction(void *arg, const struct deduction *d)
 {
 	struct sim *s = arg;
-	char at[40];
+	struct json_writer w;
 
-	calendar_format_instant(d->at, at, sizeof(at));
-	s->line.len = 0;
-	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"deduction\",\"unit\":", at);
-	report_json_string(&s->line, s->p->units[d->unit].id);
-	SBUF_LIT(&s->line, ",\"row\":");
-	report_json_string(&s->line, s->p->rows[d->row].id);
-	if (d->occ >= 0) {
-		SBUF_LIT(&s->line, ",\"occurrence\":");
-		report_json_string(&s->line, s->p->occs[d->occ].name);
-	}
-	sbuf_printf(&s->line, ",\"reason\":\"%s\",\"points\":", store_entry_type_name(d->type));
-	report_points_text(&s->line, d->points);
-	sbuf_printf(&s->line, ",\"entry\":%lld", (long long)d->entry);
+	line_start(s, &w, d->at, "deduction");
+	json_do_string(&w, "unit", s->p->units[d->unit].id);
+	json_do_string(&w, "row", s->p->rows[d->row].id);
+	if (d->occ >= 0)
+		json_do_string(&w, "occurrence", s->p->occs[d->occ].name);
+	json_do_string(&w, "reason", store_entry_type_name(d->type));
+	json_do_points(&w, "points", d->points);
+	json_do_int(&w, "entry", d->entry);
 	if (d->replaces)
-		sbuf_printf(&s->line, ",\"replaces\":%lld", (long long)d->replaces);
-	SBUF_LIT(&s->line, "}\n");
-	fwrite(s->line.buf, 1, s->line.len, s->out);
-}
-
-/* A line {"at":…,"type":TYPE,EXTRA"units":[…]} for a standing. */
-static void emit_units(struct sim *s, int64_t at, const char *type, const char *extra,
-		       const struct score_table *t)
-{
-	char when[40];
-
-	calendar_format_instant(at, when, sizeof(when));
-	s->line.len = 0;
-	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"%s\",%s\"units\":", when, type, extra);
-	report_units_text(s->p, t, &s->line);
-	if (s->count_reminders && strcmp(type, "scores") == 0)
-		sbuf_printf(&s->line, ",\"reminders_counted\":%llu",
-			    (unsigned long long)s->reminders);
-	SBUF_LIT(&s->line, "}\n");
-	fwrite(s->line.buf, 1, s->line.len, s->out);
+		json_do_int(&w, "replaces", d->replaces);
+	line_end(s, &w);
 }
 
 static void on_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
 {
-	char extra[64];
-	snprintf(extra, sizeof(extra), "\"period\":\"%s\",", period);
-	emit_units(arg, at, "snapshot", extra, t);
+	struct sim *s = arg;
+	struct json_writer w;
+
+	line_start(s, &w, at, "snapshot");
+	json_do_string(&w, "period", period);
+	report_units_json(&w, "units", s->p, t);
+	line_end(s, &w);
 }
 
-static json_t *contact_json(const struct contact *c, const char *role)
+/* The last line: the standing at TO. */
+static void emit_scores(struct sim *s, int64_t to, const struct score_table *t)
 {
-	json_t *o = json_pack("{s:s, s:s}", "role", role, "name", c->name ? c->name : "");
+	struct json_writer w;
+
+	line_start(s, &w, to, "scores");
+	report_units_json(&w, "units", s->p, t);
+	if (s->count_reminders)
+		json_do_int(&w, "reminders_counted", (int64_t)s->reminders);
+	line_end(s, &w);
+}
+
+static void contact(struct json_writer *w, const struct contact *c, const char *role)
+{
+	json_do_object(w, NULL);
+	json_do_string(w, "role", role);
+	json_do_string(w, "name", c->name ? c->name : "");
 	if (c->email)
-		json_object_set_new(o, "email", json_string(c->email));
+		json_do_string(w, "email", c->email);
 	if (c->mobile)
-		json_object_set_new(o, "mobile", json_string(c->mobile));
-	return o;
+		json_do_string(w, "mobile", c->mobile);
+	json_do_end(w);
 }
 
 /*
@@ -105,49 +113,60 @@ static const char *reminder_kind(enum slot_kind k)
 	return calendar_slot_kind_name(k == SLOT_RECORD ? SLOT_DUE : k);
 }
 
+/* Who is told: a unit's liaisons (cc its leader and the offices on escalation), or an office. */
+static void reminder_recipients(const struct plan *p, const struct reminder *r,
+				struct json_writer *w)
+{
+	json_do_array(w, "recipients");
+	if (r->unit < 0) {
+		contact(w, &p->depts[r->dept].office, "office");
+		json_do_end(w);
+		return;
+	}
+	const struct plan_unit *u = &p->units[r->unit];
+	for (size_t i = 0; i < u->nliaisons; i++)
+		contact(w, &u->liaisons[i], "liaison");
+	json_do_end(w);
+	if (!r->escalate)
+		return;
+	json_do_array(w, "cc");
+	contact(w, &u->leader, "leader");
+	uint8_t seen[64] = { 0 };
+	for (size_t i = 0; i < r->nocc; i++) {
+		int d = p->rows[p->occs[r->occs[i]].row].dept;
+		if (d >= 0 && d < 64 && !seen[d]++)
+			contact(w, &p->depts[d].office, "office");
+	}
+	json_do_end(w);
+}
+
 static void on_reminder(void *arg, const struct reminder *r)
 {
 	struct sim *s = arg;
 	const struct plan *p = s->p;
+	struct json_writer w;
 
 	s->reminders++;
 	if (s->count_reminders)
 		return;
-	json_t *o = json_pack("{s:o, s:s, s:s}", "at", report_instant(r->at), "type", "reminder",
-			      "kind", reminder_kind(r->kind));
-	json_t *occs = json_array(), *slots = json_array(), *to = json_array(), *cc = json_array();
-	for (size_t i = 0; i < r->nocc; i++) {
-		json_array_append_new(occs, json_string(p->occs[r->occs[i]].name));
-		json_array_append_new(slots, json_string(r->slots[i]));
-	}
+	line_start(s, &w, r->at, "reminder");
+	json_do_string(&w, "kind", reminder_kind(r->kind));
 	if (r->unit >= 0) {
-		const struct plan_unit *u = &p->units[r->unit];
-		json_object_set_new(o, "unit", json_string(u->id));
-		for (size_t i = 0; i < u->nliaisons; i++)
-			json_array_append_new(to, contact_json(&u->liaisons[i], "liaison"));
-		if (r->escalate) {
-			json_array_append_new(cc, contact_json(&u->leader, "leader"));
-			uint8_t seen[64] = { 0 };
-			for (size_t i = 0; i < r->nocc; i++) {
-				int d = p->rows[p->occs[r->occs[i]].row].dept;
-				if (d >= 0 && d < 64 && !seen[d]++)
-					json_array_append_new(cc, contact_json(&p->depts[d].office,
-									       "office"));
-			}
-		}
+		json_do_string(&w, "unit", p->units[r->unit].id);
 	} else {
-		json_object_set_new(o, "department", json_string(p->depts[r->dept].id));
-		json_object_set_new(o, "purpose", json_string("record"));
-		json_array_append_new(to, contact_json(&p->depts[r->dept].office, "office"));
+		json_do_string(&w, "department", p->depts[r->dept].id);
+		json_do_string(&w, "purpose", "record");
 	}
-	json_object_set_new(o, "occurrences", occs);
-	json_object_set_new(o, "slots", slots);
-	json_object_set_new(o, "recipients", to);
-	if (json_array_size(cc))
-		json_object_set_new(o, "cc", cc);
-	else
-		json_decref(cc);
-	emit(s, o);
+	json_do_array(&w, "occurrences");
+	for (size_t i = 0; i < r->nocc; i++)
+		json_do_string(&w, NULL, p->occs[r->occs[i]].name);
+	json_do_end(&w);
+	json_do_array(&w, "slots");
+	for (size_t i = 0; i < r->nocc; i++)
+		json_do_string(&w, NULL, r->slots[i]);
+	json_do_end(&w);
+	reminder_recipients(p, r, &w);
+	line_end(s, &w);
 }
 
 /* One line of an events file, split into its instant and its command. */
@@ -457,7 +476,7 @@ static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *s
 
 	if (step_until(e, to) < 0 || engine_scores(e, to, &t) < 0)
 		return 1;
-	emit_units(s, to, "scores", "", &t);
+	emit_scores(s, to, &t);
 	score_free(&t);
 	if (o->export_dir) {
 		char why[512];

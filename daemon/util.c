@@ -120,15 +120,18 @@ int util_double_to_hundredths(double d, int64_t *out)
 	return 0;
 }
 
-void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len)
+/*
+ * V scaled by 10^SCALE_DIGITS, written backwards from END (which it does
+ * not touch): the start of the text.  By hand: every point in every
+ * output line comes through here.
+ */
+static char *fixed_text(int64_t v, int scale_digits, char *end)
 {
-	/* By hand: every point in every output line comes through here. */
-	char tmp[48], *p = tmp + sizeof(tmp);
+	char *p = end;
 	uint64_t a = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 	int digits = 0;
 	bool frac = false;
 
-	*--p = '\0';
 	for (; digits < scale_digits; digits++, a /= 10) {
 		int d = (int)(a % 10);
 		if (d || frac) {
@@ -144,7 +147,15 @@ void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len)
 	} while (a);
 	if (v < 0)
 		*--p = '-';
-	util_strlcpy(buf, p, len);
+	return p;
+}
+
+void util_format_fixed(int64_t v, int scale_digits, char *buf, size_t len)
+{
+	char tmp[48];
+
+	tmp[sizeof(tmp) - 1] = '\0';
+	util_strlcpy(buf, fixed_text(v, scale_digits, tmp + sizeof(tmp) - 1), len);
 }
 
 size_t util_strlcpy(char *dst, const char *src, size_t len)
@@ -356,4 +367,11 @@ void sbuf_printf(struct sbuf *sb, const char *fmt, ...)
 	vsnprintf(sb->buf + sb->len, (size_t)n + 1, fmt, ap);
 	va_end(ap);
 	sb->len += (size_t)n;
+}
+
+void sbuf_add_fixed(struct sbuf *sb, int64_t v, int scale_digits)
+{
+	char tmp[48], *p = fixed_text(v, scale_digits, tmp + sizeof(tmp));
+
+	sbuf_add(sb, p, (size_t)(tmp + sizeof(tmp) - p));
 }

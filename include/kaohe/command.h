@@ -53,6 +53,12 @@ struct command_ctx {
 	 */
 	void (*outbox_changed)(void *arg, const char *channel);
 	/*
+	 * Send a test message over CHANNEL now to RECIPIENT (NULL: the
+	 * channel's default), asked by ACTOR; the command's answer.
+	 */
+	json_t *(*test_send)(void *arg, const char *channel, const char *recipient,
+			     const char *actor);
+	/*
 	 * Point PLAN, ST, ENG and ACTOR at plan year YEAR (0: the latest in
 	 * force), which --year names: NULL, or the answer that refuses it
 	 * ("unknown-year").  NULL: only the context's own year.

@@ -16,6 +16,7 @@
 #include <stdint.h>
 
 #include "kaohe/calendar.h"
+#include "kaohe/json.h"
 #include "kaohe/plan.h"
 #include "kaohe/score.h"
 #include "kaohe/store.h"
@@ -128,11 +129,12 @@ int engine_run(struct engine *e, int64_t now);
 /* The effective schedule of occurrence OCC for UNIT, after moves. */
 const struct schedule *engine_schedule(const struct engine *e, int occ, int unit);
 /*
- * The same as JSON members: ,"due":…,"deadline":…,"close":… — kept for
- * the shared schedules until the next reschedule, written into BUF (of
- * at least 128 bytes) for a unit's own.
+ * The same as the members "due" (a date-time, or a day when the due is
+ * a day), "deadline" and "close" of the object open in W.  The shared
+ * schedules' members are kept as text until the next reschedule: the
+ * status of a unit lists every occurrence.
  */
-const char *engine_schedule_text(struct engine *e, int occ, int unit, char *buf, size_t len);
+void engine_schedule_json(struct engine *e, int occ, int unit, struct json_writer *w);
 
 /*
  * OCC_UNTRACKED: the occurrence fell due before the plan year was adopted

@@ -22,9 +22,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include <jansson.h>
-
 #include "kaohe/config.h"
+#include "kaohe/json.h"
 #include "kaohe/notify.h"
 #include "kaohe/transfer.h"
 #include "kaohe/util.h"
@@ -101,6 +100,12 @@ struct provider {
 		       struct provider_request *req);
 	/* Judge what the server answered (R) into OUT: every member set. */
 	void (*classify)(const struct transfer_result *r, struct provider_outcome *out);
+	/*
+	 * The most bytes a message's text may hold over C, as the provider
+	 * documents it: a robot's digest of several units is split to fit.
+	 * NULL: no limit.
+	 */
+	size_t (*text_max)(const struct channel *c);
 };
 
 /* ---- the table -------------------------------------------------------- */
@@ -156,13 +161,10 @@ void provider_add_mentions_line(const struct notify_message *m, struct sbuf *out
  * boundary and the cut marked, the marker counted in the limit.
  */
 void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *tail, size_t limit);
-/* M's mobiles as a JSON array; *BAD set when one is not UTF-8. */
-json_t *provider_json_mobiles(const struct notify_message *m, int *bad);
-/*
- * Append J to BODY, compact and in insertion order, and drop it.  With
- * BAD set (a member could not be set) J is only dropped: -1.
- */
-int provider_json_dump(json_t *j, int bad, struct sbuf *body);
+/* M's mobiles as the array NAME of W's open object (a mobile not given as ""). */
+void provider_json_mobiles(struct json_writer *w, const char *name, const struct notify_message *m);
+/* True when each of M's mobiles is UTF-8, as a JSON string must be. */
+bool provider_mobiles_utf8(const struct notify_message *m);
 
 /* HMAC-SHA256 of MSG keyed by KEY. */
 void provider_hmac_sha256(const void *key, size_t klen, const void *msg, size_t mlen,

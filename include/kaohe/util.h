@@ -116,6 +116,8 @@ static inline void sbuf_reset(struct sbuf *sb)
 #define SBUF_LIT(sb, lit) sbuf_add((sb), "" lit, sizeof(lit) - 1)
 void sbuf_puts(struct sbuf *sb, const char *s);
 void sbuf_printf(struct sbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Append V, scaled by 10^SCALE_DIGITS, as util_format_fixed() writes it. */
+void sbuf_add_fixed(struct sbuf *sb, int64_t v, int scale_digits);
 /*
  * Append LEN bytes of S with the five characters that could open markup
  * or close a quoted attribute (& < > " ') as references; every other

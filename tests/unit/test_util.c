@@ -199,17 +199,24 @@ static void double_to_hundredths_negative(void **state)
 }
 
 /* ------------------------------------------------------------------ */
-/* util_format_fixed */
+/* util_format_fixed, sbuf_add_fixed */
 
-/* V at SCALE formats as WANT. */
+/* V at SCALE formats as WANT, and sbuf_add_fixed() appends the same. */
 static void expect_format(int64_t v, int scale, const char *want)
 {
 	char buf[32];
+	struct sbuf sb;
 
 	util_format_fixed(v, scale, buf, sizeof(buf));
 	if (strcmp(buf, want) != 0)
 		fail_msg("util_format_fixed(%lld, %d) gave \"%s\", expected \"%s\"", (long long)v,
 			 scale, buf, want);
+	sbuf_init(&sb);
+	SBUF_LIT(&sb, "[");
+	sbuf_add_fixed(&sb, v, scale);
+	assert_int_equal(sb.len, 1 + strlen(want));
+	assert_string_equal(sb.buf + 1, want);
+	sbuf_free(&sb);
 }
 
 static void format_fixed_examples(void **state)
