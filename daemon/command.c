@@ -1007,6 +1007,26 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 	return c->reload(c->hook_arg);
 }
 
+static json_t *cmd_metrics(struct command_ctx *c, struct args *a)
+{
+	struct sbuf sb;
+	char err[256];
+	(void)a;
+	if (c->metrics == NULL)
+		return command_error("unavailable",
+				     "metrics are only available in the running daemon");
+	sbuf_init(&sb);
+	if (c->metrics(c->hook_arg, &sb, err, sizeof(err)) < 0) {
+		sbuf_free(&sb);
+		return command_error("internal", "metrics: %s", err);
+	}
+	/* A document, as `report` answers one: kaohectl prints its content as it is. */
+	json_t *d = json_pack("{s:s, s:s%}", "format", "prometheus-text-0.0.4", "content", sb.buf,
+			      sb.len);
+	sbuf_free(&sb);
+	return ok(d);
+}
+
 static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
@@ -1130,6 +1150,7 @@ static const struct handler handlers[CMD_NCOMMANDS] = {
 	[CMD_VOID] = { cmd_void, NULL },         [CMD_MOVE] = { cmd_move, NULL },
 	[CMD_RETRY] = { cmd_retry, NULL },       [CMD_RELOAD] = { cmd_reload, NULL },
 	[CMD_BACKUP] = { cmd_backup, NULL },     [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_METRICS] = { cmd_metrics, NULL },
 };
 
 /*
@@ -1374,6 +1395,7 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	char small[1024];
 	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
 	struct args a;
+	a.cmd = NULL;
 	json_t *answer = prepare(c, line, len, buf, &a);
 	const struct handler *h = answer ? NULL : &handlers[a.cmd->id];
 
@@ -1394,8 +1416,18 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	char *text = report_dump(answer);
 	sbuf_puts(out, text);
 	free(text);
+	snprintf(c->result, sizeof(c->result), "%s",
+		 is_error(answer) ? json_string_value(json_object_get(
+					    json_object_get(answer, "error"), "code"))
+				  : "ok");
 	json_decref(answer);
+	c->answered = a.cmd ? a.cmd->name : NULL;
+	if (buf != small)
+		free(buf);
+	return;
 done:
+	snprintf(c->result, sizeof(c->result), "ok");
+	c->answered = a.cmd->name;
 	if (buf != small)
 		free(buf);
 }

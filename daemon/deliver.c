@@ -19,6 +19,7 @@
 #include "kaohe/calendar.h"
 #include "kaohe/deliver.h"
 #include "kaohe/log.h"
+#include "kaohe/metrics.h"
 #include "kaohe/notify.h"
 #include "kaohe/outbox.h"
 #include "kaohe/provider.h"
@@ -610,6 +611,7 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 		render_free(&rd);
 		log_info("deliver: #%lld cancelled: what it reminded of was submitted or closed",
 			 (long long)row->id);
+		metrics_delivery(c->name, OUTBOX_CANCELLED);
 		return store_outbox_update(d->st, row->id, OUTBOX_CANCELLED, row->attempts,
 					   row->next_ms, 0, "nothing left to remind of",
 					   now / 1000) < 0
@@ -684,6 +686,7 @@ static int record_done(struct deliver *d, struct flights *batch)
 	TAILQ_FOREACH(f, batch, entry)
 	{
 		f->grouped = false;
+		metrics_delivery(f->channel, f->state);
 		if (f->state == OUTBOX_SENT)
 			continue;
 		if (store_outbox_update(d->st, f->id, f->state, f->attempts, f->next_ms, f->code,

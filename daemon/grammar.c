@@ -139,6 +139,10 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			 .does = "admins: a period's publication (provisional without a "
 				 "snapshot)",
 			 .example = "report 2020-Q3 --format csv > 2020-Q3.csv" },
+	[CMD_METRICS] = { .id = CMD_METRICS,
+			  .name = "metrics",
+			  .access = CMD_ADMIN_READ,
+			  .does = "admins: the daemon's metrics in the Prometheus text format" },
 };
 
 const struct grammar_cmd *grammar_command(enum grammar_id id)

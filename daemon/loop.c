@@ -27,6 +27,7 @@
 #include "kaohe/deliver.h"
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
+#include "kaohe/metrics.h"
 #include "kaohe/outbox.h"
 #include "kaohe/publish.h"
 #include "kaohe/loop.h"
@@ -56,14 +57,18 @@ struct kaohed {
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
-	ev_timer retry; /* after a failed engine run */
-	unsigned gen;   /* of the configuration: counts reloads, from 1 */
-	bool ready;     /* READY=1 sent */
+	ev_timer retry;         /* after a failed engine run */
+	ev_timer metrics_timer; /* writes kaohe.metrics_file */
+	bool metrics_failing;   /* the last write of it failed (logged once) */
+	int64_t start_time;
+	unsigned gen; /* of the configuration: counts reloads, from 1 */
+	bool ready;   /* READY=1 sent */
 };
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
 enum { PUB_PAGES = 1, PUB_FEEDS = 2 };
 static void publish(struct kaohed *d, unsigned what, int unit);
+static void metrics_schedule(struct kaohed *d);
 
 static int64_t wall_now(void)
 {
@@ -112,6 +117,7 @@ static void run_engine(struct kaohed *d)
 		ev_timer_start(d->loop, &d->retry);
 		return;
 	}
+	metrics_engine_run(wall_now());
 	arm(d);
 }
 
@@ -300,6 +306,7 @@ static json_t *reload(void *arg)
 				       "running: %s",
 				       json_string_value(json_array_get(list, 0)) ?: "");
 		json_object_set_new(json_object_get(answer, "error"), "errors", list);
+		metrics_reload(false);
 	} else {
 		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 			log_info("reload: %s", line);
@@ -321,6 +328,8 @@ static json_t *reload(void *arg)
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
 		/* Titles, rows and schedules may have changed: the files follow. */
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
+		metrics_reload(true);
+		metrics_schedule(d);
 		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year",
 				   cfg->plan->year, "units", (json_int_t)cfg->plan->nunits, "rows",
 				   (json_int_t)cfg->plan->nrows);
@@ -437,6 +446,69 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	ev_child_start(d->loop, &d->publisher);
 }
 
+/* The metrics as they stand (the `metrics` command and the textfile collector's file). */
+static int metrics_text(void *arg, struct sbuf *out, char *err, size_t errlen)
+{
+	struct kaohed *d = arg;
+	const struct settings *set = &d->cfg->set;
+	const char **channels = xcalloc(set->nchannels + 1, sizeof(*channels));
+	int year = d->cfg->plan->year;
+	char *db = xasprintf("%s/kaohe.db", d->state_dir);
+
+	for (size_t i = 0; i < set->nchannels; i++)
+		channels[i] = set->channels[i].name;
+	struct metrics_state s = { .now = wall_now(),
+				   .start_time = d->start_time,
+				   .next_due = engine_next(d->eng),
+				   .years = &year,
+				   .nyears = 1,
+				   .channels = channels,
+				   .nchannels = set->nchannels,
+				   .clients = control_clients(d->ctl),
+				   .db_path = db };
+	int rc = metrics_render(d->st, &s, out, err, errlen);
+	free(channels);
+	free(db);
+	return rc;
+}
+
+/* Write kaohe.metrics_file; a failure is logged once, until a write succeeds again. */
+static void metrics_write(struct kaohed *d)
+{
+	const char *path = d->cfg->set.metrics_file;
+	struct sbuf sb;
+	char err[512];
+
+	sbuf_init(&sb);
+	if (metrics_text(d, &sb, err, sizeof(err)) == 0 &&
+	    metrics_write_file(path, sb.buf, err, sizeof(err)) == 0) {
+		if (d->metrics_failing)
+			log_info("metrics: %s written again", path);
+		d->metrics_failing = false;
+	} else if (!d->metrics_failing) {
+		log_warnx("metrics: %s (logged once until a write succeeds)", err);
+		d->metrics_failing = true;
+	}
+	sbuf_free(&sb);
+}
+
+static void on_metrics(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	metrics_write(w->data);
+}
+
+/* The file's timer as the configuration says: every metrics_interval s, or none. */
+static void metrics_schedule(struct kaohed *d)
+{
+	ev_timer_stop(d->loop, &d->metrics_timer);
+	if (*d->cfg->set.metrics_file == '\0')
+		return;
+	ev_timer_set(&d->metrics_timer, 0, (double)d->cfg->set.metrics_interval);
+	ev_timer_start(d->loop, &d->metrics_timer);
+}
+
 static void timeline_changed(void *arg, int unit)
 {
 	struct kaohed *d = arg;
@@ -463,8 +535,10 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 				   .hook_arg = d,
 				   .reload = reload,
 				   .timeline_changed = timeline_changed,
-				   .outbox_changed = outbox_changed };
+				   .outbox_changed = outbox_changed,
+				   .metrics = metrics_text };
 	command_execute_text(&ctx, line, len, out);
+	metrics_request(ctx.answered, ctx.result);
 }
 
 static enum control_rights rights(void *arg, struct peer *peer)
@@ -699,6 +773,7 @@ static int catch_up(struct kaohed *d)
 		log_warnx("catch-up failed: not starting");
 		return -1;
 	}
+	metrics_engine_run(now);
 	return 0;
 }
 
@@ -711,6 +786,8 @@ static void start_watchers(struct kaohed *d)
 	d->due.data = d;
 	ev_init(&d->retry, on_retry);
 	d->retry.data = d;
+	ev_init(&d->metrics_timer, on_metrics);
+	d->metrics_timer.data = d;
 	ev_signal_init(&d->sighup, on_sighup, SIGHUP);
 	ev_signal_init(&d->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&d->sigint, on_stop, SIGINT);
@@ -730,6 +807,7 @@ static void stop_watchers(struct kaohed *d)
 {
 	ev_timer_stop(d->loop, &d->watchdog);
 	ev_timer_stop(d->loop, &d->retry);
+	ev_timer_stop(d->loop, &d->metrics_timer);
 	ev_periodic_stop(d->loop, &d->due);
 	/* A publisher still running finishes on its own: whole files only. */
 	ev_child_stop(d->loop, &d->publisher);
@@ -759,7 +837,7 @@ static void announce_ready(struct kaohed *d, const char *sock, const char *state
 
 int loop_run(const struct loop_opts *o)
 {
-	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1 };
+	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1, .start_time = (int64_t)time(NULL) };
 	char err[512];
 	int status = 1;
 	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
@@ -797,6 +875,8 @@ int loop_run(const struct loop_opts *o)
 	}
 	start_watchers(&d);
 	announce_ready(&d, sock, state, &ready_fd);
+	/* The first write of the metrics file: at once, then every interval. */
+	metrics_schedule(&d);
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
 	engine_current(d.eng);
@@ -823,6 +903,7 @@ out:
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);
 	}
+	metrics_reset();
 	log_info("stopped");
 	sdnotify_finalise();
 	log_finalise();

@@ -1568,3 +1568,69 @@ int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES])
 	}
 	return 0;
 }
+
+int store_schema_latest(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+/* Run SQL (no parameters) and hand each row to FN; 0, or -1 logged as WHAT. */
+static int each_row(struct store *st, const char *what, const char *sql,
+		    int (*fn)(sqlite3_stmt *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (fn(s, arg) < 0)
+			break;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->db));
+		return -1;
+	}
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+struct stats_call {
+	int (*outbox)(const char *channel, enum outbox_state state, int64_t count,
+		      int64_t oldest_at, void *arg);
+	int (*deductions)(enum entry_type type, int64_t count, void *arg);
+	void *arg;
+};
+
+static int outbox_stats_row(sqlite3_stmt *s, void *arg)
+{
+	struct stats_call *c = arg;
+	return c->outbox((const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+			 sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3), c->arg);
+}
+
+static int deduction_row(sqlite3_stmt *s, void *arg)
+{
+	struct stats_call *c = arg;
+	return c->deductions(sqlite3_column_int(s, 0), sqlite3_column_int64(s, 1), c->arg);
+}
+
+int store_stats(struct store *st,
+		int (*outbox)(const char *channel, enum outbox_state state, int64_t count,
+			      int64_t oldest_at, void *arg),
+		int (*deductions)(enum entry_type type, int64_t count, void *arg), void *arg)
+{
+	struct stats_call c = { .outbox = outbox, .deductions = deductions, .arg = arg };
+
+	if (each_row(st, "outbox statistics",
+		     "SELECT channel, state, count(*), min(at) FROM outbox"
+		     " GROUP BY channel, state ORDER BY channel, state",
+		     outbox_stats_row, &c) < 0)
+		return -1;
+	/* Voided ones included: each was applied once, and a count never goes down. */
+	return each_row(st, "deduction statistics",
+			"SELECT type, count(*) FROM entries WHERE points < 0 GROUP BY type"
+			" ORDER BY type",
+			deduction_row, &c);
+}

@@ -52,6 +52,14 @@ struct command_ctx {
 	 * it goes now, whatever wait CHANNEL's provider asked for.
 	 */
 	void (*outbox_changed)(void *arg, const char *channel);
+	/* `metrics`: append the text to OUT; 0, or -1 with a message in ERR. */
+	int (*metrics)(void *arg, struct sbuf *out, char *err, size_t errlen);
+	/*
+	 * Set by command_execute_text for the metrics: the command answered
+	 * (NULL when the request named none) and "ok" or the error's code.
+	 */
+	const char *answered;
+	char result[32];
 };
 
 /*

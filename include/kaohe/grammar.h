@@ -41,6 +41,7 @@ enum grammar_id {
 	CMD_RELOAD,
 	CMD_BACKUP,
 	CMD_REPORT,
+	CMD_METRICS,
 	CMD_NCOMMANDS
 };
 

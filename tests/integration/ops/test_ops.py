@@ -1,0 +1,222 @@
+#!/usr/bin/python3
+"""Integration tests of what an operator reaches for: the metrics
+(`kaohectl metrics` and kaohe.metrics_file), the log's levels and
+timestamps, `kaohed restore`, and the README's list of error codes.
+
+Usage:
+    /usr/bin/python3 test_ops.py KAOHED KAOHECTL CONFIG_DIR
+
+The metrics are parsed with python3-prometheus-client's parser and checked
+by `promtool check metrics` (Debian's prometheus); a test whose tool is
+missing fails, naming the package. Deliveries go to a real HTTP server on
+127.0.0.1. No test sleeps waiting for a deadline: dues are date-times a
+few seconds ahead, and the waits poll.
+"""
+
+import datetime as dt
+import http.server
+import os
+import re
+import shutil
+import sqlite3
+import subprocess
+import sys
+import threading
+import unittest
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from harness import (KAOHED, REPO, SHIPPED_CONF, DaemonTestCase, db_query,  # noqa: E402
+                     iso, now_local, temp_config, utf8_env, wait_until)
+
+from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
+
+PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
+
+
+class Sink(http.server.BaseHTTPRequestHandler):
+    """A webhook endpoint: /ok answers 204, anything else 400 (refused for good)."""
+
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        self.send_response(204 if self.path == "/ok" else 400)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def samples(text):
+    """{(name, frozenset(labels)): value} of a metrics text, through prometheus_client."""
+    out = {}
+    for fam in text_string_to_metric_families(text):
+        for s in fam.samples:
+            out[(s.name, frozenset(s.labels.items()))] = s.value
+    return out
+
+
+def read(path):
+    with open(path, encoding="utf-8") as f:
+        return f.read()
+
+
+def value(smp, name, **labels):
+    return smp.get((name, frozenset(labels.items())))
+
+
+class OpsTestCase(DaemonTestCase):
+
+    def webhook_plan(self, port, due1_in=8, due2_in=900, extra_kaohe=""):
+        """The daemon tests' small plan with two generic webhooks: "robot"
+        (204) serving ua, "broken" (400: dead at once) serving ub."""
+        conf = self.temp_plan(due1_in=due1_in, due2_in=due2_in, close="4s", log_level="info")
+        with open(conf, encoding="utf-8") as f:
+            text = f.read()
+        text = text.replace("channels: { };", """channels: {
+  webhooks = (
+    { name = "robot"; type = "generic"; url = "http://127.0.0.1:%d/ok"; units = [ "ua" ]; },
+    { name = "broken"; type = "generic"; url = "http://127.0.0.1:%d/bad"; units = [ "ub" ]; }
+  );
+};""" % (port, port), 1)
+        text = text.replace('log_level = "info";', 'log_level = "info";\n' + extra_kaohe, 1)
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(text)
+        return conf
+
+    def http_sink(self):
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sink)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        self.addCleanup(srv.server_close)
+        self.addCleanup(srv.shutdown)
+        return srv.server_address[1]
+
+    def metrics(self):
+        r = self.ctl("metrics", json_out=False)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        return r.stdout.decode()
+
+    def promtool(self, text):
+        self.assertTrue(os.path.exists(PROMTOOL), "promtool is missing (Debian package prometheus)")
+        r = subprocess.run([PROMTOOL, "check", "metrics"], input=text.encode(),
+                           capture_output=True, timeout=60)
+        self.assertEqual(r.returncode, 0, "promtool check metrics:\n%s%s\n%s"
+                         % (r.stdout.decode(), r.stderr.decode(), text))
+
+
+class TestMetrics(OpsTestCase):
+
+    def test_01_metrics_follow_the_daemon(self):
+        port = self.http_sink()
+        mfile = os.path.join(self.tmp, "prom", "kaohe.prom")
+        os.mkdir(os.path.dirname(mfile))
+        conf = self.webhook_plan(port, extra_kaohe='  metrics_file = "%s";\n  metrics_interval = 1;'
+                                 % mfile)
+        d = self.daemon(conf)
+        year = now_local().year
+
+        text = self.metrics()
+        self.promtool(text)
+        m = samples(text)
+        self.assertEqual(value(m, "kaohe_plan_year_in_force", year=str(year)), 1, text)
+        for ch in ("robot", "broken"):
+            for st in ("sent", "failed", "dead", "cancelled"):
+                self.assertEqual(value(m, "kaohe_deliveries_total", channel=ch, state=st), 0, text)
+        for kind in ("late", "missing", "finding", "ranking"):
+            self.assertEqual(value(m, "kaohe_deductions_total", kind=kind), 0, text)
+        self.assertEqual(value(m, "kaohe_reloads_total", result="ok"), 0)
+        self.assertEqual(value(m, "kaohe_outbox_dead_deliveries"), 0)
+        self.assertEqual(value(m, "kaohe_engine_next_due_timestamp_seconds"),
+                         int(self.due1.timestamp()) - 2, "the reminder 2 s before row 1's due")
+        self.assertGreater(value(m, "kaohe_engine_last_run_timestamp_seconds"),
+                           now_local().timestamp() - 60)
+        self.assertGreater(value(m, "kaohe_database_size_bytes"), 4096)
+        self.assertEqual(value(m, "kaohe_control_clients"), 1, "the metrics request itself")
+
+        # the file: written at once, then every second, whole
+        first = wait_until(lambda: os.path.exists(mfile) and read(mfile), what=mfile)
+        self.promtool(first)
+        self.assertEqual(os.stat(mfile).st_mode & 0o777, 0o644)
+        self.assertEqual(os.listdir(os.path.dirname(mfile)), ["kaohe.prom"], "no temporary left")
+
+        # a submission, a refused one, a reload and a refused reload
+        self.ok("submit", "ua", "1")
+        self.refused("unknown-unit", "submit", "nowhere", "1")
+        self.ok("reload")
+        with open(conf, encoding="utf-8") as f:
+            good = f.read()
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(good.replace("total = 10;", "total = ten;"))
+        self.refused("bad-config", "reload")
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write(good)
+
+        # the reminder 2 s before row 1's due: ua submitted, so only ub's,
+        # over "broken", which dies at once; ub then misses the deadline
+        wait_until(lambda: db_query(self.state, "SELECT count(*) FROM entries WHERE type = 3")[0][0]
+                   == 1, timeout=30, what="ub's missing deduction at the close")
+        wait_until(lambda: db_query(self.state, "SELECT count(*) FROM outbox WHERE state = 4")[0][0]
+                   >= 1, timeout=20, what="the dead delivery")
+        text = self.metrics()
+        self.promtool(text)
+        m = samples(text)
+        self.assertEqual(value(m, "kaohe_control_requests_total", command="submit", result="ok"), 1,
+                         text)
+        self.assertEqual(value(m, "kaohe_control_requests_total", command="submit",
+                               result="unknown-unit"), 1, text)
+        self.assertEqual(value(m, "kaohe_control_requests_total", command="metrics", result="ok"),
+                         1, text)
+        self.assertEqual(value(m, "kaohe_reloads_total", result="ok"), 1, text)
+        self.assertEqual(value(m, "kaohe_reloads_total", result="failed"), 1, text)
+        dead = db_query(self.state, "SELECT count(*) FROM outbox WHERE state = 4 AND channel = "
+                        "'broken'")[0][0]
+        self.assertGreaterEqual(dead, 1)
+        self.assertEqual(value(m, "kaohe_deliveries_total", channel="broken", state="dead"), dead,
+                         text)
+        self.assertEqual(value(m, "kaohe_outbox_deliveries", channel="broken", state="dead"), dead)
+        self.assertEqual(value(m, "kaohe_outbox_dead_deliveries"), dead)
+        self.assertEqual(value(m, "kaohe_deliveries_total", channel="robot", state="sent"), 0,
+                         "ua submitted before its reminder")
+        late = db_query(self.state, "SELECT count(*) FROM entries WHERE type = 2")[0][0]
+        self.assertEqual(value(m, "kaohe_deductions_total", kind="late"), late, text)
+        self.assertEqual(value(m, "kaohe_deductions_total", kind="missing"), 1, text)
+        self.assertEqual(value(m, "kaohe_engine_next_due_timestamp_seconds"),
+                         int(self.due2.timestamp()) - 2, "now row 2's reminder")
+        # the file follows
+        wait_until(lambda: "kaohe_outbox_dead_deliveries %d" % dead in read(mfile),
+                   what="the metrics file to show the dead delivery")
+        self.promtool(read(mfile))
+        d.term()
+
+    def test_02_who_may_read_them(self):
+        conf = self.temp_plan(log_level="info")
+        self.daemon(conf)
+        # the admins only: kaohectl as root is the admin of the temporary plan;
+        # a plan whose admins do not name root refuses root
+        self.assertEqual(self.metrics().count("# TYPE kaohe_deliveries_total counter"), 1)
+        conf2 = os.path.join(self.tmp, "other.conf")
+        temp_config(conf2, os.path.join(self.tmp, "o"),
+                    {"1": iso(self.due1), "2": iso(self.due2)},
+                    access={"admins": (("nobody-here",), ())})
+        os.makedirs(os.path.join(self.tmp, "o"))
+        self.daemon(conf2)
+        r = self.cj("metrics", expect=1, sock=os.path.join(self.tmp, "o", "control.sock"))
+        self.assertEqual(r["error"]["code"], "permission-denied", r)
+        # simulate has no daemon to measure
+        ev = os.path.join(self.tmp, "events")
+        with open(ev, "w") as f:
+            f.write("%s metrics\n" % iso(now_local().replace(month=1, day=2, hour=0, minute=0,
+                                                                second=0)))
+        year = now_local().year
+        r = subprocess.run([KAOHED, "-c", conf, "simulate", "--from", "%d-01-01" % year,
+                            "--to", "%d-01-03" % year, "--events", ev], capture_output=True,
+                           env=utf8_env())
+        self.assertEqual(r.returncode, 1, r.stdout)
+        self.assertIn("unavailable", r.stderr.decode())
+
+
+if __name__ == "__main__":
+    for path, what in ((KAOHED, "KAOHED"), (SHIPPED_CONF, "CONFIG_DIR/kaohe.conf")):
+        if not os.path.exists(path):
+            sys.exit("%s: %s does not exist (usage: test_ops.py KAOHED KAOHECTL CONFIG_DIR)"
+                     % (what, path))
+    unittest.main(argv=[sys.argv[0]])
