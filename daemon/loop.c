@@ -61,8 +61,9 @@ struct kaohed {
 	ev_timer metrics_timer; /* writes kaohe.metrics_file */
 	bool metrics_failing;   /* the last write of it failed (logged once) */
 	int64_t start_time;
-	unsigned gen; /* of the configuration: counts reloads, from 1 */
-	bool ready;   /* READY=1 sent */
+	unsigned gen;   /* of the configuration: counts reloads, from 1 */
+	unsigned stale; /* the files changed after configuration GEN loaded: no publishing */
+	bool ready;     /* READY=1 sent */
 };
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
@@ -218,8 +219,11 @@ static void on_reminder(void *arg, const struct reminder *r)
 	sbuf_init(&sb);
 	for (size_t i = 0; i < r->nocc; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);
+	struct log_fields f = { .unit = r->unit >= 0 ? p->units[r->unit].id : NULL,
+				.occurrence = r->nocc == 1 ? p->occs[r->occs[0]].name : NULL,
+				.year = p->year };
 	if (r->unit >= 0)
-		log_info("reminder (%s) to the liaisons of %s%s: %s",
+		log_with(LOG_LEVEL_INFO, &f, "reminder (%s) to the liaisons of %s%s: %s",
 			 calendar_slot_kind_name(r->kind), p->units[r->unit].id,
 			 r->escalate ? ", copied to its leader and the offices" : "", sb.buf);
 	else
@@ -296,11 +300,17 @@ static json_t *reload(void *arg)
 			d->eng = eng;
 		}
 		json_t *list = json_array();
+		struct sbuf why;
+		sbuf_init(&why);
 		for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n")) {
-			log_warnx("reload: %s", line);
+			sbuf_printf(&why, "%s%s", why.len ? "; " : "", line);
 			json_array_append_new(list, json_string(line));
 		}
-		log_warnx("reload: the configuration has errors; the old one keeps running");
+		/* One message, whole: what an operator filtering on errors sees. */
+		log_errorx(
+			"reload: refused: the configuration has errors; the old one keeps running: %s",
+			why.buf);
+		sbuf_free(&why);
 		answer = command_error("bad-config",
 				       "the configuration has errors; the old one keeps "
 				       "running: %s",
@@ -309,7 +319,7 @@ static json_t *reload(void *arg)
 		metrics_reload(false);
 	} else {
 		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
-			log_info("reload: %s", line);
+			log_warnx("reload: %s", line);
 		/* A due the new plan moved changes the state of what is applied. */
 		if (engine_reconcile_changed(eng, d->eng, wall_now()) < 0)
 			log_warnx("reload: cannot reconcile the changed schedules: %s",
@@ -352,9 +362,17 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 	close(d->publisher_err);
 	d->publisher_err = -1;
 	msg[n > 0 ? n : 0] = '\0';
-	for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		log_warnx("publish: %s", strncmp(l, "kaohed: ", 8) == 0 ? l + 8 : l);
-	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
+	/* Its lines say "kaohed: publish: …": once "publish: " here. */
+	for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "kaohed: ", 8) == 0)
+			l += 8;
+		log_warnx("publish: %s", strncmp(l, "publish: ", 9) == 0 ? l + 9 : l);
+	}
+	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == PUBLISH_EXIT_STALE)
+		/* Its one line said why; said once, until a reload. */
+		d->stale = d->gen;
+	else if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
 		log_info("publish: %s written",
 			 d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir);
 	else if (WIFSIGNALED(w->rstatus))
@@ -384,7 +402,7 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	char year[16];
 	int n = 0, fds[2];
 
-	if (dir == NULL || *dir == '\0')
+	if (dir == NULL || *dir == '\0' || d->stale == d->gen)
 		return;
 	if (d->publisher.pid) {
 		/* Two units' moves meanwhile: every feed then. */
@@ -695,13 +713,13 @@ static struct config *load_config(const struct loop_opts *o)
 	sbuf_init(&warns);
 	struct config *cfg = config_load(o->config, o->year, &errs, &warns);
 	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
-		log_info("%s", line);
-	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_warnx("%s", line);
+	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_errorx("%s", line);
 	sbuf_free(&errs);
 	sbuf_free(&warns);
 	if (cfg == NULL)
-		log_warnx("the configuration has errors: not starting");
+		log_errorx("the configuration has errors: not starting");
 	return cfg;
 }
 
@@ -844,6 +862,7 @@ int loop_run(const struct loop_opts *o)
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
 	log_init("kaohed", o->foreground || !systemd);
+	log_set_timestamps(o->foreground);
 	if (sdnotify_init(err, sizeof(err)) < 0)
 		log_warnx("%s", err);
 	if ((d.cfg = load_config(o)) == NULL) {

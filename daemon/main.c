@@ -85,6 +85,18 @@ static struct config *load(const char *file, int year, bool show_warnings)
 	return cfg;
 }
 
+/* The configuration, or NULL; nothing printed. */
+static struct config *load_quietly(const char *file, int year)
+{
+	struct sbuf err, warn;
+	sbuf_init(&err);
+	sbuf_init(&warn);
+	struct config *cfg = config_load(file, year, &err, &warn);
+	sbuf_free(&err);
+	sbuf_free(&warn);
+	return cfg;
+}
+
 static int run_simulate(const char *file, int year, int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -212,17 +224,19 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
-	struct config *cfg = load(file, year, false);
-	if (cfg == NULL)
-		return 1;
 	/* The daemon asks for what it runs: files edited since its last
-	 * reload are not what it runs, and are not published. */
-	if (a.fingerprint && strcmp(a.fingerprint, cfg->fingerprint) != 0) {
+	 * reload are not what it runs, and are not published.  Files that
+	 * no longer load have changed too: their errors are the reload's to
+	 * tell, not repeated here. */
+	struct config *cfg = a.fingerprint ? load_quietly(file, year) : load(file, year, false);
+	if (cfg == NULL && !a.fingerprint)
+		return 1;
+	if (a.fingerprint && (cfg == NULL || strcmp(a.fingerprint, cfg->fingerprint) != 0)) {
 		fprintf(stderr,
 			"kaohed: publish: the configuration files changed since kaohed last "
 			"loaded them; not published until a reload (kaohectl reload) takes them\n");
 		config_free(cfg);
-		return 1;
+		return PUBLISH_EXIT_STALE;
 	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
 	int unit = a.unit ? plan_unit_find(cfg->plan, a.unit) : -1;

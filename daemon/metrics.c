@@ -125,9 +125,9 @@ static void family(struct sbuf *sb, const char *name, const char *type, const ch
 
 /* What the database holds, gathered before anything is written. */
 struct gathered {
-	struct sbuf outbox;   /* kaohe_outbox_deliveries samples */
-	int64_t oldest;       /* earliest `at` of a row still to go; INT64_MAX none */
-	int64_t dead;         /* dead rows */
+	struct sbuf outbox; /* kaohe_outbox_deliveries samples */
+	int64_t oldest;     /* earliest `at` of a row still to go; INT64_MAX none */
+	int64_t dead;       /* dead rows */
 	int64_t by_type[ENTRY_METRIC + 1];
 };
 
@@ -260,7 +260,7 @@ int metrics_render(struct store *st, const struct metrics_state *s, struct sbuf 
 	       "waited since it fell due; 0 when none.");
 	sbuf_printf(sb, "kaohe_outbox_oldest_pending_age_seconds %lld\n",
 		    (long long)(g.oldest == INT64_MAX || g.oldest > s->now ? 0
-									  : s->now - g.oldest));
+									   : s->now - g.oldest));
 	render_control(sb, s);
 	family(sb, "kaohe_database_size_bytes", "gauge",
 	       "The database file and its write-ahead log, in bytes.");

@@ -29,14 +29,14 @@ void metrics_reset(void);
 /* What the daemon knows when the text is made. */
 struct metrics_state {
 	int64_t now;
-	int64_t start_time;            /* when the process started */
-	int64_t next_due;              /* the engine's next instant; INT64_MAX none */
-	const int *years;              /* the plan years in force */
+	int64_t start_time; /* when the process started */
+	int64_t next_due;   /* the engine's next instant; INT64_MAX none */
+	const int *years;   /* the plan years in force */
 	size_t nyears;
-	const char *const *channels;   /* the configured channels: their counters start at 0 */
+	const char *const *channels; /* the configured channels: their counters start at 0 */
 	size_t nchannels;
-	size_t clients;                /* control connections open */
-	const char *db_path;           /* the database, whose size (with its WAL) is told */
+	size_t clients;      /* control connections open */
+	const char *db_path; /* the database, whose size (with its WAL) is told */
 };
 
 /*

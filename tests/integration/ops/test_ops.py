@@ -34,11 +34,12 @@ PROMTOOL = shutil.which("promtool") or "/usr/bin/promtool"
 
 
 class Sink(http.server.BaseHTTPRequestHandler):
-    """A webhook endpoint: /ok answers 204, anything else 400 (refused for good)."""
+    """A webhook endpoint: /ok answers 204, /fail 500 (tried again), anything
+    else 400 (refused for good)."""
 
     def do_POST(self):
         self.rfile.read(int(self.headers.get("Content-Length", 0)))
-        self.send_response(204 if self.path == "/ok" else 400)
+        self.send_response({"/ok": 204, "/fail": 500}.get(self.path, 400))
         self.send_header("Content-Length", "0")
         self.end_headers()
 
@@ -66,18 +67,18 @@ def value(smp, name, **labels):
 
 class OpsTestCase(DaemonTestCase):
 
-    def webhook_plan(self, port, due1_in=8, due2_in=900, extra_kaohe=""):
+    def webhook_plan(self, port, due1_in=8, due2_in=900, extra_kaohe="", robot="ok"):
         """The daemon tests' small plan with two generic webhooks: "robot"
-        (204) serving ua, "broken" (400: dead at once) serving ub."""
+        (at /ROBOT: 204) serving ua, "broken" (400: dead at once) serving ub."""
         conf = self.temp_plan(due1_in=due1_in, due2_in=due2_in, close="4s", log_level="info")
         with open(conf, encoding="utf-8") as f:
             text = f.read()
         text = text.replace("channels: { };", """channels: {
   webhooks = (
-    { name = "robot"; type = "generic"; url = "http://127.0.0.1:%d/ok"; units = [ "ua" ]; },
+    { name = "robot"; type = "generic"; url = "http://127.0.0.1:%d/%s"; units = [ "ua" ]; },
     { name = "broken"; type = "generic"; url = "http://127.0.0.1:%d/bad"; units = [ "ub" ]; }
   );
-};""" % (port, port), 1)
+};""" % (port, robot, port), 1)
         text = text.replace('log_level = "info";', 'log_level = "info";\n' + extra_kaohe, 1)
         with open(conf, "w", encoding="utf-8") as f:
             f.write(text)
@@ -212,6 +213,82 @@ class TestMetrics(OpsTestCase):
                            env=utf8_env())
         self.assertEqual(r.returncode, 1, r.stdout)
         self.assertIn("unavailable", r.stderr.decode())
+
+
+# An ISO-8601 instant with milliseconds and offset, then the program, the level, the message.
+LINE = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}[+-]\d\d:\d\d) kaohed: "
+                  r"(error|warning|info|debug): (.*)$")
+
+
+class TestLog(OpsTestCase):
+
+    def lines(self, d):
+        """The daemon's log as (instant, level, message); every line must parse."""
+        out = []
+        for line in d.log().splitlines():
+            m = LINE.match(line)
+            self.assertIsNotNone(m, "a foreground line without its timestamp: %r" % line)
+            out.append((dt.datetime.fromisoformat(m.group(1)), m.group(2), m.group(3)))
+        return out
+
+    def test_10_foreground_lines_carry_the_time(self):
+        before = now_local()
+        d = self.shipped()
+        d.term()
+        lines = self.lines(d)
+        self.assertGreater(len(lines), 3)
+        for t, _, _ in lines:
+            self.assertLessEqual(abs((t - before).total_seconds()), 60, lines)
+            self.assertEqual(t.utcoffset(), dt.timedelta(hours=8), "the plan's zone: %s" % t)
+        # the shipped plan's inconsistencies are warnings
+        warned = [m for _, lvl, m in lines if lvl == "warning"]
+        for row in ("2c", "6b", "12", "16a", "16b"):
+            self.assertTrue(any("row %s:" % row in m for m in warned), (row, warned))
+        # and kaohed --check's output stays "file:line: message", no time before it
+        r = subprocess.run([KAOHED, "-c", SHIPPED_CONF, "--check"], capture_output=True,
+                           env=utf8_env())
+        self.assertEqual(r.returncode, 0)
+        self.assertRegex(r.stderr.decode().splitlines()[0], r"^[^ ]+\.conf:\d+: warning: ")
+
+    def test_11_levels(self):
+        port = self.http_sink()
+        conf = self.webhook_plan(port, robot="fail")
+        d = self.daemon(conf)
+        # ua's reminder fails (500: tried again), ub's dies (400)
+        wait_until(lambda: any("is dead after" in m for _, _, m in self.lines(d)), timeout=30,
+                   what="the dead delivery's log line")
+        wait_until(lambda: any(" failed (attempt 1" in m for _, _, m in self.lines(d)),
+                   timeout=30, what="the failed delivery's log line")
+        lines = self.lines(d)
+        dead = [(lvl, m) for _, lvl, m in lines if "is dead after" in m]
+        failed = [(lvl, m) for _, lvl, m in lines if " failed (attempt" in m]
+        self.assertEqual({lvl for lvl, _ in dead}, {"error"}, dead)
+        self.assertEqual({lvl for lvl, _ in failed}, {"warning"}, failed)
+
+        # a refused reload: one line, an error, naming file:line; a move
+        # then publishes the feeds, which the edited files hold back in
+        # one warning, without "publish: publish:" or a failure besides
+        with open(conf, encoding="utf-8") as f:
+            good = f.read()
+        lines_of = good.split("\n")
+        bad = next(i for i, line in enumerate(lines_of) if line.startswith("calendar:")) + 1
+        lines_of[bad - 1] = "calendar: { this is not libconfig"
+        with open(conf, "w", encoding="utf-8") as f:
+            f.write("\n".join(lines_of))
+        mark = len(self.lines(d))
+        self.refused("bad-config", "reload")
+        self.ok("move", "2", iso(self.due2 + dt.timedelta(hours=1)), "--reason", "test")
+        d.wait_log("configuration files changed")
+        new = self.lines(d)[mark:]
+        about = [(lvl, m) for _, lvl, m in new if "reload" in m and "reading" not in m
+                 or m.startswith("publish")]
+        self.assertEqual(len(about), 2, about)
+        self.assertEqual(about[0][0], "error", about)
+        self.assertRegex(about[0][1], r"^reload: refused: .*kaohe\.conf:%d: " % bad)
+        self.assertEqual(about[1], ("warning", "publish: the configuration files changed since "
+                                    "kaohed last loaded them; not published until a reload "
+                                    "(kaohectl reload) takes them"), about)
+        d.term()
 
 
 if __name__ == "__main__":
