@@ -32,6 +32,7 @@ static void test_usages(void **state)
 		[CMD_RELOAD] = "reload",
 		[CMD_BACKUP] = "backup PATH",
 		[CMD_REPORT] = "report PERIOD [--format html|csv|json]",
+		[CMD_METRICS] = "metrics",
 	};
 	char u[160];
 	(void)state;
