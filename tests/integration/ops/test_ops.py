@@ -291,6 +291,149 @@ class TestLog(OpsTestCase):
         d.term()
 
 
+class TestRestore(OpsTestCase):
+
+    def restore(self, conf, state, backup, *extra):
+        return subprocess.run([KAOHED, "-c", conf, "--state-dir", state] + list(extra) +
+                              ["restore", backup], capture_output=True, env=utf8_env(), timeout=60)
+
+    def ledger(self, state):
+        return sorted(db_query(state, "SELECT u.id, e.type, e.row_id, coalesce(e.occ, ''), e.points,"
+                               " e.at, e.voided_at IS NULL, e.actor FROM entries e"
+                               " JOIN units u ON u.ref = e.unit_ref"))
+
+    def test_20_restore_into_a_fresh_state_directory(self):
+        port = self.http_sink()
+        conf = self.webhook_plan(port, due1_in=8, due2_in=30)
+        a = self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        self.ok("record", "ub", "1", "f1")
+        # row 1 runs its course: ub's reminder dies, ub is late, then missing
+        wait_until(lambda: db_query(self.state, "SELECT count(*) FROM entries WHERE type = 3"
+                                    " AND row_id = '1'")[0][0] == 1, timeout=40,
+                   what="ub missing row 1")
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        at_backup = {"scores": self.ok("scores"), "snapshots": self.ok("snapshots"),
+                     "outbox": db_query(self.state, "SELECT id, kind, unit, channel, state, code"
+                                        " FROM outbox ORDER BY id"),
+                     "ledger": self.ledger(self.state)}
+        self.assertTrue(at_backup["outbox"], "the backup holds deliveries")
+        self.assertTrue(at_backup["snapshots"], "the quarters already past are in the backup")
+        # row 2 falls due after the backup: reminded, late, then missing for both
+        wait_until(lambda: db_query(self.state, "SELECT count(*) FROM entries WHERE type = 3"
+                                    " AND row_id = '2'")[0][0] == 2, timeout=60,
+                   what="row 2 missing for ua and ub")
+        final = {"scores": self.ok("scores"), "ledger": self.ledger(self.state)}
+        self.assertEqual(a.term(), 0)
+
+        # into a fresh state directory, then kaohed on it
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        r = self.restore(conf, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        out = r.stdout.decode()
+        self.assertIn("restored %s as %s/kaohe.db" % (backup, fresh), out)
+        self.assertIn("plan year %d" % now_local().year, out)
+        self.assertEqual(sorted(os.listdir(fresh)), ["kaohe.db", "kaohe.lock"])
+        self.assertEqual(self.ledger(fresh), at_backup["ledger"], "as it was at the backup")
+
+        b = self.daemon(conf, state_dir=fresh)
+        # catch-up: row 2's deadline and close, once; as the first daemon had them
+        self.assertEqual(self.ledger(fresh), final["ledger"])
+        got = self.ok("scores")
+        for k in ("units",):
+            self.assertEqual(got[k], final["scores"][k])
+        self.assertEqual(self.ok("snapshots"), at_backup["snapshots"])
+        outbox = db_query(fresh, "SELECT id, kind, unit, channel, state, code FROM outbox"
+                          " ORDER BY id")
+        self.assertEqual(outbox, at_backup["outbox"],
+                         "the outbox as it was; no reminder of row 2, closed by then")
+        missing2 = db_query(fresh, "SELECT count(*) FROM entries WHERE type = 3 AND row_id = '2'"
+                            " AND voided_at IS NULL")[0][0]
+        self.assertEqual(missing2, 2)
+        self.assertEqual(b.term(), 0)
+        # a restart applies nothing again
+        b.start()
+        self.assertEqual(self.ledger(fresh), final["ledger"])
+        b.term()
+
+        # over an existing database: the one it replaces is kept aside, whole
+        before = self.ledger(fresh)
+        r = self.restore(conf, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        # (with its -wal and -shm if a reader, the publisher, kept them)
+        aside = sorted(f for f in os.listdir(fresh) if f.startswith("kaohe.db.before-restore-"))
+        self.assertIn(len(aside), (1, 3), os.listdir(fresh))
+        self.assertRegex(aside[0], r"^kaohe\.db\.before-restore-\d{8}T\d{6}Z$")
+        self.assertEqual(aside[1:], [aside[0] + "-shm", aside[0] + "-wal"][:len(aside) - 1])
+        self.assertIn("kept as %s/%s" % (fresh, aside[0]), r.stdout.decode())
+        con = sqlite3.connect(os.path.join(fresh, aside[0]))
+        self.assertEqual(len(con.execute("SELECT * FROM entries").fetchall()), len(before))
+        con.close()
+        self.assertEqual(self.ledger(fresh), at_backup["ledger"])
+
+    def test_21_restore_refuses(self):
+        conf = self.temp_plan()
+        self.daemon(conf)
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.ok("submit", "ua", "1")
+        db = os.path.join(self.state, "kaohe.db")
+
+        def refused(path, pattern, *extra, state=None):
+            state = state or self.state
+            listing = sorted(os.listdir(state))
+            r = self.restore(conf, state, path, *extra)
+            self.assertEqual(r.returncode, 1, r)
+            self.assertRegex(r.stderr.decode(), r"^kaohed: restore: " + pattern +
+                             r".*; nothing changed\n$")
+            self.assertEqual(sorted(os.listdir(state)), listing, "nothing left behind")
+
+        # while the daemon runs
+        refused(backup, r"kaohed \(pid %d\) runs on the state directory" % self.daemons[0].proc.pid)
+        self.assertEqual(len(self.entries("ua", "1", "submission")), 1)
+        self.daemons[0].term()
+        size = os.stat(db).st_size
+
+        # a file that is no database, another program's database, a damaged one
+        junk = os.path.join(self.tmp, "junk.db")
+        with open(junk, "wb") as f:
+            f.write(os.urandom(8192))
+        refused(junk, r"%s is not a (sound )?SQLite database" % re.escape(junk))
+        other = os.path.join(self.tmp, "other.db")
+        con = sqlite3.connect(other)
+        con.execute("CREATE TABLE t(x)")
+        con.commit()
+        con.close()
+        refused(other, r"%s is not a kaohe database \(schema version 0" % re.escape(other))
+        damaged = os.path.join(self.tmp, "damaged.db")
+        with open(backup, "rb") as f:
+            data = bytearray(f.read())
+        page = 4096
+        self.assertGreater(len(data), 8 * page)
+        for p in range(1, len(data) // page):       # every b-tree page's header
+            for i in range(p * page, p * page + 8):
+                data[i] ^= 0x5A
+        with open(damaged, "wb") as f:
+            f.write(data)
+        refused(damaged, r"%s (fails PRAGMA integrity_check|is not a sound SQLite database)"
+                % re.escape(damaged))
+        refused(os.path.join(self.tmp, "nowhere.db"), r"cannot open .*nowhere\.db")
+        # another plan year's backup (its snapshots name the year)
+        older = os.path.join(self.tmp, "older.db")
+        shutil.copy(backup, older)
+        con = sqlite3.connect(older)
+        con.execute("UPDATE snapshots SET period = '2019' || substr(period, 5)")
+        con.commit()
+        con.close()
+        refused(older, r"%s holds the plan year 2019, and the configuration runs %d"
+                % (re.escape(older), now_local().year))
+        self.assertEqual(os.stat(db).st_size, size)
+        self.assertEqual(db_query(self.state, "SELECT count(*) FROM entries WHERE type = 1")[0][0],
+                         1, "the submission made after the backup is still there")
+
+
 if __name__ == "__main__":
     for path, what in ((KAOHED, "KAOHED"), (SHIPPED_CONF, "CONFIG_DIR/kaohe.conf")):
         if not os.path.exists(path):
