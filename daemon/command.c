@@ -47,10 +47,57 @@ struct handler {
 	json_t *(*text)(struct command_ctx *c, struct args *a, struct sbuf *sb);
 };
 
+/*
+ * Every code an answer may carry, wherever it is made (here, the engine's
+ * refusals, the control socket's own, a reload's): clients and the
+ * README's list go by this table, and command_error takes no other.
+ */
+const char *const command_codes[] = {
+	"unknown-unit",
+	"unknown-row",
+	"unknown-kind",
+	"unknown-metric",
+	"unknown-occurrence",
+	"ambiguous-occurrence",
+	"not-submittable",
+	"bad-count",
+	"bad-value",
+	"bad-time",
+	"bad-date",
+	"bad-utf8",
+	"control-character",
+	"unknown-delivery",
+	"bad-state",
+	"unknown-period",
+	"bad-path",
+	"backup-failed",
+	"bad-config",
+	"unavailable",
+	"line-too-long",
+	"busy",
+	"usage",
+	"unknown-command",
+	"permission-denied",
+	"not-found",
+	"conflict",
+	"internal",
+	NULL,
+};
+
+bool command_code_known(const char *code)
+{
+	for (const char *const *c = command_codes; *c; c++)
+		if (strcmp(*c, code) == 0)
+			return true;
+	return false;
+}
+
 json_t *command_error(const char *code, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+
+	assert(command_code_known(code));
 
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);

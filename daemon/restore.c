@@ -153,8 +153,7 @@ static int integrity(sqlite3 *db, const char *name, char *err, size_t errlen)
 }
 
 /* The plan years BACKUP's snapshots name, other than PLAN's: refused. */
-static int years(sqlite3 *db, const struct plan *plan, const char *name, char *err,
-		 size_t errlen)
+static int years(sqlite3 *db, const struct plan *plan, const char *name, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	struct sbuf other;
@@ -168,7 +167,8 @@ static int years(sqlite3 *db, const struct plan *plan, const char *name, char *e
 	sbuf_init(&other);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
 		if (sqlite3_column_int(s, 0) != plan->year)
-			sbuf_printf(&other, "%s%d", other.len ? ", " : "", sqlite3_column_int(s, 0));
+			sbuf_printf(&other, "%s%d", other.len ? ", " : "",
+				    sqlite3_column_int(s, 0));
 	sqlite3_finalize(s);
 	if (rc != SQLITE_DONE)
 		fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
@@ -195,7 +195,8 @@ static int check(const char *copy, const char *backup, const struct plan *plan, 
 	int rc = -1;
 
 	if (sqlite3_open_v2(copy, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
-		fail(err, errlen, "cannot open %s: %s", backup, db ? sqlite3_errmsg(db) : "no memory");
+		fail(err, errlen, "cannot open %s: %s", backup,
+		     db ? sqlite3_errmsg(db) : "no memory");
 		goto out;
 	}
 	if (integrity(db, backup, err, errlen) < 0 ||
@@ -208,8 +209,9 @@ static int check(const char *copy, const char *backup, const struct plan *plan, 
 		   &tables, err, errlen) < 0)
 		goto out;
 	if (v < 1 || tables != 5) {
-		fail(err, errlen, "%s is not a kaohe database (schema version %lld, %lld of its 5 "
-				  "first tables)",
+		fail(err, errlen,
+		     "%s is not a kaohe database (schema version %lld, %lld of its 5 "
+		     "first tables)",
 		     backup, (long long)v, (long long)tables);
 		goto out;
 	}
@@ -259,7 +261,8 @@ static int keep_aside(const char *db, const char *aside, char *err, size_t errle
 	if (link(db, aside) < 0)
 		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside, strerror(errno));
 	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
-		char *from = xasprintf("%s%s", db, side[i]), *to = xasprintf("%s%s", aside, side[i]);
+		char *from = xasprintf("%s%s", db, side[i]),
+		     *to = xasprintf("%s%s", aside, side[i]);
 		int rc = rename(from, to);
 		int e = errno;
 		free(from);

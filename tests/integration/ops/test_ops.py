@@ -434,6 +434,47 @@ class TestRestore(OpsTestCase):
                          1, "the submission made after the backup is still there")
 
 
+class TestErrorList(unittest.TestCase):
+    """The README's list of error codes is the daemon's table, command_codes
+    in daemon/command.c; and every code the sources answer with is in it."""
+
+    def test_30_readme_lists_the_codes(self):
+        def read_src(name):
+            return read(os.path.join(REPO, "daemon", name))
+        src = read_src("command.c")
+        table = re.search(r"const char \*const command_codes\[\] = \{(.*?)NULL,", src, re.S)
+        self.assertIsNotNone(table, "command_codes[] in daemon/command.c")
+        codes = re.findall(r'"([a-z0-9-]+)"', table.group(1))
+        self.assertGreater(len(codes), 20)
+        self.assertEqual(len(codes), len(set(codes)))
+
+        # the codes the sources answer with: command_error("CODE", …),
+        # c ? "A" : "B" as its code, the control socket's own, the engine's names
+        used = set()
+        for name in sorted(os.listdir(os.path.join(REPO, "daemon"))):
+            if not name.endswith(".c"):
+                continue
+            text = read_src(name)
+            used.update(re.findall(r'command_error\(\s*"([a-z0-9-]+)"', text))
+            for a, b in re.findall(r'command_error\(\s*\w+ \? "([a-z0-9-]+)" : "([a-z0-9-]+)"',
+                                   text):
+                used.update((a, b))
+            used.update(re.findall(r'(?:client_error\(cl|refuse\(fd), "([a-z0-9-]+)"', text))
+        names = re.search(r"engine_errcode_name\(enum engine_errcode code\)\n\{(.*?)\n\}",
+                          read_src("engine.c"), re.S)
+        used.update(re.findall(r'return "([a-z0-9-]+)";', names.group(1)))
+        self.assertEqual(sorted(used - set(codes)), [], "answered but not in command_codes")
+        self.assertEqual(sorted(set(codes) - used), [], "in command_codes but never answered")
+
+        readme = read(os.path.join(REPO, "README.md"))
+        part = re.search(r"Error codes name the problem:(.*?)A write applies whole", readme, re.S)
+        self.assertIsNotNone(part, "the README's error list")
+        # the codes, not what the remarks in parentheses name (`reload` …)
+        listed = re.findall(r"`([a-z0-9-]+)`", re.sub(r"\([^()]*\)", "", part.group(1)))
+        self.assertEqual(sorted(listed), sorted(codes), "the README lists exactly the table")
+        self.assertEqual(len(listed), len(set(listed)), "each once")
+
+
 if __name__ == "__main__":
     for path, what in ((KAOHED, "KAOHED"), (SHIPPED_CONF, "CONFIG_DIR/kaohe.conf")):
         if not os.path.exists(path):
