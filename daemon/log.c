@@ -81,7 +81,7 @@ static void field(struct iovec *iov, int *n, char *buf, size_t len, const char *
 static void journal_write(int prio, const struct log_fields *f, const char *msg)
 {
 	struct iovec iov[10];
-	char b[9][160], m[2100];
+	char b[8][160], m[2100];
 	int n = 0;
 	char num[32];
 

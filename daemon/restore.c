@@ -107,7 +107,7 @@ out:
 }
 
 /* The first column of the first row of SQL on DB as an integer; -1 (ERR) on error. */
-static int64_t scalar(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
+static int scalar(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
 {
 	sqlite3_stmt *s;
 	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
