@@ -108,8 +108,10 @@ static void test_render(void **state)
 	char *text = render(st, &s);
 	expect_families_typed(text);
 	assert_non_null(strstr(text, "kaohe_plan_year_in_force{year=\"2020\"} 1\n"));
-	assert_non_null(strstr(text, "kaohe_deliveries_total{channel=\"email\",state=\"sent\"} 2\n"));
-	assert_non_null(strstr(text, "kaohe_deliveries_total{channel=\"email\",state=\"dead\"} 1\n"));
+	assert_non_null(
+		strstr(text, "kaohe_deliveries_total{channel=\"email\",state=\"sent\"} 2\n"));
+	assert_non_null(
+		strstr(text, "kaohe_deliveries_total{channel=\"email\",state=\"dead\"} 1\n"));
 	/* a configured channel from 0; its name escaped */
 	assert_non_null(strstr(text, "kaohe_deliveries_total{channel=\"wecom \\\"streets\\\"\\\\\","
 				     "state=\"failed\"} 0\n"));
