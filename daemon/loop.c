@@ -206,6 +206,12 @@ static void outbox_changed(void *arg, const char *channel)
 	deliver_unblock(d->dl, channel);
 }
 
+static void on_deduction(void *arg, const struct deduction *ded)
+{
+	(void)arg;
+	metrics_deduction(ded->type);
+}
+
 /* Every reminder is logged, whichever channels carry it. */
 static void on_reminder(void *arg, const struct reminder *r)
 {
@@ -240,6 +246,7 @@ static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng
 		       size_t errlen)
 {
 	struct engine_sink sink = { .arg = d,
+				    .deduction = on_deduction,
 				    .reminder = on_reminder,
 				    .progress = on_progress,
 				    .snapshot = on_snapshot,

@@ -32,7 +32,8 @@ static struct {
 	struct request_count *requests;
 	size_t nrequests, caprequests;
 	int64_t reloads_ok, reloads_failed;
-	int64_t last_run; /* 0: not yet */
+	int64_t deductions[ENTRY_METRIC + 1]; /* by entry type */
+	int64_t last_run;                     /* 0: not yet */
 } counters;
 
 /* The states an attempt ends in: the others are on the way. */
@@ -57,6 +58,12 @@ void metrics_delivery(const char *channel, enum outbox_state state)
 {
 	if ((unsigned)state < OUTBOX_NSTATES)
 		delivery_count(channel)->n[state]++;
+}
+
+void metrics_deduction(enum entry_type type)
+{
+	if (type >= ENTRY_SUBMISSION && type <= ENTRY_METRIC)
+		counters.deductions[type]++;
 }
 
 void metrics_reload(bool ok)
@@ -128,7 +135,6 @@ struct gathered {
 	struct sbuf outbox; /* kaohe_outbox_deliveries samples */
 	int64_t oldest;     /* earliest `at` of a row still to go; INT64_MAX none */
 	int64_t dead;       /* dead rows */
-	int64_t by_type[ENTRY_METRIC + 1];
 };
 
 static int gather_outbox(const char *channel, enum outbox_state state, int64_t count,
@@ -144,14 +150,6 @@ static int gather_outbox(const char *channel, enum outbox_state state, int64_t c
 		g->oldest = oldest_at;
 	if (state == OUTBOX_DEAD)
 		g->dead += count;
-	return 0;
-}
-
-static int gather_deductions(enum entry_type type, int64_t count, void *arg)
-{
-	struct gathered *g = arg;
-	if (type >= ENTRY_SUBMISSION && type <= ENTRY_METRIC)
-		g->by_type[type] = count;
 	return 0;
 }
 
@@ -217,7 +215,7 @@ int metrics_render(struct store *st, const struct metrics_state *s, struct sbuf 
 	struct sbuf *sb = out;
 
 	sbuf_init(&g.outbox);
-	if (store_stats(st, gather_outbox, gather_deductions, &g) < 0) {
+	if (store_outbox_stats(st, gather_outbox, &g) < 0) {
 		snprintf(err, errlen, "cannot read the database: %s", store_errmsg(st));
 		sbuf_free(&g.outbox);
 		return -1;
@@ -240,17 +238,18 @@ int metrics_render(struct store *st, const struct metrics_state *s, struct sbuf 
 		sbuf_printf(sb, "kaohe_engine_next_due_timestamp_seconds %lld\n",
 			    (long long)s->next_due);
 	family(sb, "kaohe_deductions_total", "counter",
-	       "Deductions applied, by kind (late, missing, finding, ranking), voided ones "
-	       "included.");
-	static const enum entry_type kinds[] = { ENTRY_LATE, ENTRY_MISSING, ENTRY_FINDING,
-						 ENTRY_RANKING };
+	       "Automatic deductions the engine applied since the start, by kind (late, "
+	       "missing, ranking).");
+	static const enum entry_type kinds[] = { ENTRY_LATE, ENTRY_MISSING, ENTRY_RANKING };
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
 		sbuf_printf(sb, "kaohe_deductions_total{kind=\"%s\"} %lld\n",
-			    store_entry_type_name(kinds[i]), (long long)g.by_type[kinds[i]]);
+			    store_entry_type_name(kinds[i]),
+			    (long long)counters.deductions[kinds[i]]);
 
 	render_deliveries(sb, s);
 	family(sb, "kaohe_outbox_deliveries", "gauge",
-	       "Rows of the outbox now, by channel and state.");
+	       "Rows of the outbox now still to go (pending, inflight, failed) or dead, by "
+	       "channel and state.");
 	sbuf_add(sb, g.outbox.buf, g.outbox.len);
 	family(sb, "kaohe_outbox_dead_deliveries", "gauge",
 	       "Dead rows of the outbox now: out of tries or refused for good.");

@@ -17,6 +17,8 @@
 
 /* A delivery attempt over CHANNEL ended in STATE (sent, failed, dead, cancelled). */
 void metrics_delivery(const char *channel, enum outbox_state state);
+/* The engine applied an automatic deduction of TYPE (late, missing, ranking). */
+void metrics_deduction(enum entry_type type);
 /* A reload (SIGHUP or `kaohectl reload`) took the configuration, or was refused. */
 void metrics_reload(bool ok);
 /* The control socket answered COMMAND (NULL: no known command) with RESULT ("ok" or a code). */

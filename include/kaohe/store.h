@@ -317,14 +317,14 @@ int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES]);
 /* The schema version this build writes (PRAGMA user_version after store_open). */
 int store_schema_latest(void);
 /*
- * What the metrics read: OUTBOX once per channel and state with the
- * rows' count and the earliest instant the engine made one of them due;
- * then DEDUCTIONS once per entry type with the entries that took points
- * (voided ones too: each was applied).  A callback's -1 stops it; 0 or -1.
+ * What the metrics read: FN once per channel and state still in play
+ * (pending, inflight, failed) or dead, with the rows' count and the
+ * earliest instant the engine made one of them due.  FN's -1 stops it;
+ * 0 or -1.
  */
-int store_stats(struct store *st,
-		int (*outbox)(const char *channel, enum outbox_state state, int64_t count,
-			      int64_t oldest_at, void *arg),
-		int (*deductions)(enum entry_type type, int64_t count, void *arg), void *arg);
+int store_outbox_stats(struct store *st,
+		       int (*fn)(const char *channel, enum outbox_state state, int64_t count,
+				 int64_t oldest_at, void *arg),
+		       void *arg);
 
 #endif

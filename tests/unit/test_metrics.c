@@ -1,8 +1,8 @@
 /*
  * test_metrics — the Prometheus text: every family with its HELP and TYPE,
  * the counters as they were counted, the gauges from a real SQLite
- * database (the outbox by channel and state, the oldest row's age, the
- * deductions by kind), label values escaped, and the file written whole
+ * database (the outbox by channel and state, the oldest row's age),
+ * label values escaped, and the file written whole
  * (mode 0644, no temporary left, a directory it cannot write refused).
  */
 #include <stdarg.h>
@@ -84,6 +84,10 @@ static void test_render(void **state)
 	outbox_row(st, "email", 1500);
 	int64_t dead = outbox_row(st, "email", 900);
 	assert_int_equal(store_outbox_update(st, dead, OUTBOX_DEAD, 3, 0, 550, "refused", 2000), 0);
+	int64_t sent = outbox_row(st, "email", 800);
+	assert_int_equal(store_begin(st), 0);
+	assert_int_equal(store_outbox_sent(st, &sent, 1, 250, 2000), 0);
+	assert_int_equal(store_commit(st), 0);
 	metrics_delivery("email", OUTBOX_SENT);
 	metrics_delivery("email", OUTBOX_SENT);
 	metrics_delivery("email", OUTBOX_DEAD);
@@ -95,6 +99,9 @@ static void test_render(void **state)
 	metrics_request("submit", "unknown-unit");
 	metrics_request(NULL, "unknown-command");
 	metrics_engine_run(1990);
+	metrics_deduction(ENTRY_LATE);
+	metrics_deduction(ENTRY_MISSING);
+	metrics_deduction(ENTRY_MISSING);
 
 	struct metrics_state s = { .now = 2000,
 				   .start_time = 10,
@@ -120,6 +127,8 @@ static void test_render(void **state)
 	assert_non_null(
 		strstr(text, "kaohe_outbox_deliveries{channel=\"email\",state=\"dead\"} 1\n"));
 	assert_non_null(strstr(text, "kaohe_outbox_dead_deliveries 1\n"));
+	/* sent rows only grow: their rate is the counter's, not read from the table */
+	assert_null(strstr(text, "kaohe_outbox_deliveries{channel=\"email\",state=\"sent\"}"));
 	/* the oldest row still to go fell due at 1000 (the dead one, at 900, does not count) */
 	assert_non_null(strstr(text, "kaohe_outbox_oldest_pending_age_seconds 1000\n"));
 	assert_non_null(strstr(text, "kaohe_reloads_total{result=\"ok\"} 1\n"));
@@ -133,7 +142,9 @@ static void test_render(void **state)
 	assert_non_null(strstr(text, "kaohe_control_clients 3\n"));
 	assert_non_null(strstr(text, "kaohe_engine_last_run_timestamp_seconds 1990\n"));
 	assert_non_null(strstr(text, "kaohe_engine_next_due_timestamp_seconds 3600\n"));
-	assert_non_null(strstr(text, "kaohe_deductions_total{kind=\"late\"} 0\n"));
+	assert_non_null(strstr(text, "kaohe_deductions_total{kind=\"late\"} 1\n"));
+	assert_non_null(strstr(text, "kaohe_deductions_total{kind=\"missing\"} 2\n"));
+	assert_non_null(strstr(text, "kaohe_deductions_total{kind=\"ranking\"} 0\n"));
 	assert_non_null(strstr(text, "kaohe_database_size_bytes 0\n"));
 	free(text);
 
@@ -147,6 +158,7 @@ static void test_render(void **state)
 	metrics_reset();
 	text = render(st, &s);
 	assert_non_null(strstr(text, "kaohe_reloads_total{result=\"failed\"} 0\n"));
+	assert_non_null(strstr(text, "kaohe_deductions_total{kind=\"missing\"} 0\n"));
 	assert_null(strstr(text, "command=\"submit\""));
 	free(text);
 	store_close(st);

@@ -122,7 +122,7 @@ class TestMetrics(OpsTestCase):
         for ch in ("robot", "broken"):
             for st in ("sent", "failed", "dead", "cancelled"):
                 self.assertEqual(value(m, "kaohe_deliveries_total", channel=ch, state=st), 0, text)
-        for kind in ("late", "missing", "finding", "ranking"):
+        for kind in ("late", "missing", "ranking"):
             self.assertEqual(value(m, "kaohe_deductions_total", kind=kind), 0, text)
         self.assertEqual(value(m, "kaohe_reloads_total", result="ok"), 0)
         self.assertEqual(value(m, "kaohe_outbox_dead_deliveries"), 0)
