@@ -43,6 +43,7 @@ enum grammar_id {
 	CMD_BACKUP,
 	CMD_REPORT,
 	CMD_TEST_SEND,
+	CMD_METRICS,
 	CMD_NCOMMANDS
 };
 
