@@ -49,10 +49,58 @@ struct handler {
 	json_t *(*text)(struct command_ctx *c, struct args *a, struct sbuf *sb);
 };
 
+/*
+ * Every code an answer may carry, wherever it is made (here, the engine's
+ * refusals, the control socket's own, a reload's): clients and the
+ * README's list go by this table, and command_error takes no other.
+ */
+const char *const command_codes[] = {
+	"unknown-unit",
+	"unknown-row",
+	"unknown-kind",
+	"unknown-metric",
+	"unknown-occurrence",
+	"ambiguous-occurrence",
+	"not-submittable",
+	"bad-count",
+	"bad-value",
+	"bad-time",
+	"bad-date",
+	"bad-utf8",
+	"control-character",
+	"unknown-delivery",
+	"bad-state",
+	"unknown-period",
+	"bad-path",
+	"backup-failed",
+	"send-failed",
+	"bad-config",
+	"unavailable",
+	"line-too-long",
+	"busy",
+	"usage",
+	"unknown-command",
+	"permission-denied",
+	"not-found",
+	"conflict",
+	"internal",
+	NULL,
+};
+
+bool command_code_known(const char *code)
+{
+	for (const char *const *c = command_codes; *c; c++)
+		if (strcmp(*c, code) == 0)
+			return true;
+	return false;
+}
+
 json_t *command_error(const char *code, const char *fmt, ...)
 {
 	char msg[2048];
 	va_list ap;
+
+	assert(command_code_known(code));
 
 	va_start(ap, fmt);
 	int n = vsnprintf(msg, sizeof(msg), fmt, ap);
@@ -1117,6 +1165,26 @@ static json_t *cmd_test_send(struct command_ctx *c, struct args *a)
 	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name);
 }
 
+static json_t *cmd_metrics(struct command_ctx *c, struct args *a)
+{
+	struct sbuf sb;
+	char err[256];
+	(void)a;
+	if (c->metrics == NULL)
+		return command_error("unavailable",
+				     "metrics are only available in the running daemon");
+	sbuf_init(&sb);
+	if (c->metrics(c->hook_arg, &sb, err, sizeof(err)) < 0) {
+		sbuf_free(&sb);
+		return command_error("internal", "metrics: %s", err);
+	}
+	/* A document, as `report` answers one: kaohectl prints its content as it is. */
+	json_t *d = json_pack("{s:s, s:s%}", "format", "prometheus-text-0.0.4", "content", sb.buf,
+			      sb.len);
+	sbuf_free(&sb);
+	return ok(d);
+}
+
 static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
@@ -1243,16 +1311,27 @@ static json_t *cmd_apply_missed(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },           [CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL },   [CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },     [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },         [CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },       [CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },       [CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },           [CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },         [CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },       [CMD_REPORT] = { cmd_report, NULL },
-	[CMD_TEST_SEND] = { cmd_test_send, NULL }, [CMD_APPLY_MISSED] = { cmd_apply_missed, NULL },
+	[CMD_PING] = { cmd_ping, NULL },
+	[CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },
+	[CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },
+	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },
+	[CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },
+	[CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },
+	[CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },
+	[CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },
+	[CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },
+	[CMD_REPORT] = { cmd_report, NULL },
+	[CMD_TEST_SEND] = { cmd_test_send, NULL },
+	[CMD_METRICS] = { cmd_metrics, NULL },
+	[CMD_APPLY_MISSED] = { cmd_apply_missed, NULL },
 };
 
 /*
@@ -1513,6 +1592,7 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	char small[1024];
 	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
 	struct args a;
+	a.cmd = NULL;
 	json_t *answer = prepare(c, line, len, buf, &a);
 	const struct handler *h = answer ? NULL : &handlers[a.cmd->id];
 
@@ -1533,8 +1613,18 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 	char *text = json_dump_compact(answer);
 	sbuf_puts(out, text);
 	free(text);
+	snprintf(c->result, sizeof(c->result), "%s",
+		 is_error(answer) ? json_string_value(json_object_get(
+					    json_object_get(answer, "error"), "code"))
+				  : "ok");
 	json_decref(answer);
+	c->answered = a.cmd ? a.cmd->name : NULL;
+	if (buf != small)
+		free(buf);
+	return;
 done:
+	snprintf(c->result, sizeof(c->result), "ok");
+	c->answered = a.cmd->name;
 	if (buf != small)
 		free(buf);
 }

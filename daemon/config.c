@@ -392,6 +392,8 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 					    "control_max_clients",
 					    "control_max_per_uid",
 					    "control_idle_timeout",
+					    "metrics_file",
+					    "metrics_interval",
 					    NULL };
 	const config_setting_t *g = get_group(ld, root, "configuration", "kaohe", false);
 	struct settings *st = &ld->cfg->set;
@@ -416,6 +418,8 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 	st->control_max_clients = get_int(ld, g, "kaohe", "control_max_clients", 64, 1, 4096);
 	st->control_max_per_uid = get_int(ld, g, "kaohe", "control_max_per_uid", 16, 1, 4096);
 	st->control_idle_timeout = get_int(ld, g, "kaohe", "control_idle_timeout", 60, 1, 86400);
+	st->metrics_file = xstrdup(get_string(ld, g, "kaohe", "metrics_file", ""));
+	st->metrics_interval = get_int(ld, g, "kaohe", "metrics_interval", 15, 1, 3600);
 	if (calendar_set_timezone(st->timezone, err, sizeof(err)) < 0)
 		error_at(ld, member(g, "timezone") ?: g, "kaohe: %s", err);
 }
@@ -2539,6 +2543,7 @@ void config_free(struct config *cfg)
 	free(st->state_dir);
 	free(st->control_socket);
 	free(st->export_dir);
+	free(st->metrics_file);
 	free_access_rule(&st->admins);
 	for (size_t i = 0; i < cfg->naccess_rules; i++)
 		free_access_rule(&cfg->access_rules[i]);

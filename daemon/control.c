@@ -491,3 +491,8 @@ void control_free(struct control *c)
 	free(c->path);
 	free(c);
 }
+
+size_t control_clients(const struct control *c)
+{
+	return c ? c->nclients : 0;
+}

@@ -19,6 +19,7 @@
 #include "kaohe/calendar.h"
 #include "kaohe/deliver.h"
 #include "kaohe/log.h"
+#include "kaohe/metrics.h"
 #include "kaohe/notify.h"
 #include "kaohe/outbox.h"
 #include "kaohe/provider.h"
@@ -48,6 +49,7 @@ struct flight {
 	char kind[16];
 	char channel[72];
 	char label[160]; /* whom, for the log */
+	char unit[72];   /* the unit it concerns, "" none (the log's field) */
 	const struct provider *provider;
 	/* the outcome */
 	enum outbox_state state;
@@ -257,14 +259,20 @@ static void settle(struct flight *f, const struct provider_outcome *o)
 	if (after > 0 && after * 1000 > delay)
 		delay = after * 1000;
 	f->next_ms = now + delay;
+	struct log_fields lf = { .unit = f->unit,
+				 .delivery = f->id,
+				 .channel = f->channel,
+				 .year = d->cfg->plan->year };
 	if (o->verdict == PROVIDER_PERMANENT || attempts >= s->retry_max_attempts ||
 	    f->next_ms - f->since_ms > s->retry_max_age_ms) {
 		f->state = OUTBOX_DEAD;
-		log_warnx("deliver: #%lld to %s is dead after %d attempt%s: %s", (long long)f->id,
-			  f->label, attempts, attempts == 1 ? "" : "s", f->error);
+		log_with(LOG_LEVEL_ERROR, &lf,
+			 "deliver: #%lld to %s is dead after %d attempt%s: %s", (long long)f->id,
+			 f->label, attempts, attempts == 1 ? "" : "s", f->error);
 	} else {
 		f->state = OUTBOX_FAILED;
-		log_info("deliver: #%lld to %s failed (attempt %d, again in %.1f s): %s",
+		log_with(LOG_LEVEL_WARNING, &lf,
+			 "deliver: #%lld to %s failed (attempt %d, again in %.1f s): %s",
 			 (long long)f->id, f->label, attempts, (double)delay / 1000.0, f->error);
 	}
 }
@@ -608,6 +616,7 @@ static struct flight *flight_new(struct deliver *d, const struct channel *c,
 	f->provider = c->provider;
 	util_strlcpy(f->kind, row->kind, sizeof(f->kind));
 	util_strlcpy(f->channel, c->name, sizeof(f->channel));
+	util_strlcpy(f->unit, row->unit, sizeof(f->unit));
 	snprintf(f->label, sizeof(f->label), "%s%s%s", c->name, *row->address ? " " : "",
 		 row->address);
 	return f;
@@ -642,8 +651,14 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 	assert(c->url != NULL); /* config refuses a channel without one */
 	if (!render(d, row, &m, &rd)) {
 		render_free(&rd);
-		log_info("deliver: #%lld cancelled: what it reminded of was submitted or closed",
+		struct log_fields lf = { .unit = row->unit,
+					 .delivery = row->id,
+					 .channel = c->name,
+					 .year = d->cfg->plan->year };
+		log_with(LOG_LEVEL_INFO, &lf,
+			 "deliver: #%lld cancelled: what it reminded of was submitted or closed",
 			 (long long)row->id);
+		metrics_delivery(c->name, OUTBOX_CANCELLED);
 		return store_outbox_update(d->st, row->id, OUTBOX_CANCELLED, row->attempts,
 					   row->next_ms, 0, "nothing left to remind of",
 					   now / 1000) < 0
@@ -718,6 +733,7 @@ static int record_done(struct deliver *d, struct flights *batch)
 	TAILQ_FOREACH(f, batch, entry)
 	{
 		f->grouped = false;
+		metrics_delivery(f->channel, f->state);
 		if (f->state == OUTBOX_SENT)
 			continue;
 		if (store_outbox_update(d->st, f->id, f->state, f->attempts, f->next_ms, f->code,

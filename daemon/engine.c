@@ -987,11 +987,15 @@ static void flush(struct engine *e, int64_t at)
 		char pts[32];
 		if (log_enabled(LOG_LEVEL_INFO))
 			util_format_fixed(d->points, 2, pts, sizeof(pts));
+		struct log_fields f = { .unit = e->plan->units[d->unit].id,
+					.row = e->plan->rows[d->row].id,
+					.occurrence = d->occ >= 0 ? e->plan->occs[d->occ].name
+								  : NULL,
+					.year = e->plan->year };
 		if (log_enabled(LOG_LEVEL_INFO))
-			log_info("deduction: %s row %s %s %s points (%s)",
-				 e->plan->units[d->unit].id, e->plan->rows[d->row].id,
-				 store_entry_type_name(d->type), pts,
-				 d->occ >= 0 ? e->plan->occs[d->occ].name : "final ranking");
+			log_with(LOG_LEVEL_INFO, &f, "deduction: %s row %s %s %s points (%s)",
+				 f.unit, f.row, store_entry_type_name(d->type), pts,
+				 f.occurrence ? f.occurrence : "final ranking");
 		if (e->sink.deduction)
 			e->sink.deduction(e->sink.arg, d);
 	}

@@ -146,6 +146,10 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			    .does = "admins: sends a test message now, prints what the server "
 				    "answered",
 			    .example = "test-send email liaison@example.org" },
+	[CMD_METRICS] = { .id = CMD_METRICS,
+			  .name = "metrics",
+			  .access = CMD_READ_ALL,
+			  .does = "officers and admins: the daemon's metrics in the Prometheus text format" },
 	[CMD_APPLY_MISSED] = { .id = CMD_APPLY_MISSED,
 			       .name = "apply-missed",
 			       .access = CMD_ADMIN,

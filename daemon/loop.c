@@ -27,6 +27,7 @@
 #include "kaohe/deliver.h"
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
+#include "kaohe/metrics.h"
 #include "kaohe/outbox.h"
 #include "kaohe/publish.h"
 #include "kaohe/loop.h"
@@ -72,14 +73,19 @@ struct kaohed {
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
-	ev_timer retry; /* after a failed engine run */
+	ev_timer retry;         /* after a failed engine run */
+	ev_timer metrics_timer; /* writes kaohe.metrics_file */
+	bool metrics_failing;   /* the last write of it failed (logged once) */
+	int64_t start_time;
 	unsigned gen;   /* of the configuration: counts reloads, from 1 */
+	unsigned stale; /* the files changed after configuration GEN loaded: no publishing */
 	bool ready;     /* READY=1 sent */
 };
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
 enum { PUB_PAGES = 1, PUB_FEEDS = 2 };
 static void publish(struct kaohed *d, unsigned what, int unit);
+static void metrics_schedule(struct kaohed *d);
 
 static int64_t wall_now(void)
 {
@@ -208,6 +214,7 @@ static void run_engine(struct kaohed *d)
 		ev_timer_start(d->loop, &d->retry);
 		return;
 	}
+	metrics_engine_run(wall_now());
 	arm(d);
 }
 
@@ -343,6 +350,12 @@ static void outbox_changed(void *arg, const char *channel)
 	deliver_unblock(d->dl, channel);
 }
 
+static void on_deduction(void *arg, const struct deduction *ded)
+{
+	(void)arg;
+	metrics_deduction(ded->type);
+}
+
 /* Every reminder is logged, whichever channels carry it. */
 static void on_reminder(void *arg, const struct reminder *r)
 {
@@ -357,8 +370,11 @@ static void on_reminder(void *arg, const struct reminder *r)
 	sbuf_init(&sb);
 	for (size_t i = 0; i < r->nocc; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->occs[r->occs[i]].name);
+	struct log_fields f = { .unit = r->unit >= 0 ? p->units[r->unit].id : NULL,
+				.occurrence = r->nocc == 1 ? p->occs[r->occs[0]].name : NULL,
+				.year = p->year };
 	if (r->unit >= 0)
-		log_info("reminder (%s) to the liaisons of %s%s: %s",
+		log_with(LOG_LEVEL_INFO, &f, "reminder (%s) to the liaisons of %s%s: %s",
 			 calendar_slot_kind_name(r->kind), p->units[r->unit].id,
 			 r->escalate ? ", copied to its leader and the offices" : "", sb.buf);
 	else
@@ -384,7 +400,8 @@ static void runs_free(struct year_run *runs, size_t n)
 static int open_engines(struct kaohed *d, struct config *cfg, int64_t now, struct year_run **runs,
 			size_t *n, char *err, size_t errlen)
 {
-	struct engine_sink sink = { .reminder = on_reminder,
+	struct engine_sink sink = { .deduction = on_deduction,
+				    .reminder = on_reminder,
 				    .progress = on_progress,
 				    .snapshot = on_snapshot,
 				    .enqueue = on_enqueue,
@@ -503,19 +520,26 @@ static json_t *reload(void *arg)
 			runs_free(old, nold);
 		}
 		json_t *list = json_array();
+		struct sbuf why;
+		sbuf_init(&why);
 		for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n")) {
-			log_warnx("reload: %s", line);
+			sbuf_printf(&why, "%s%s", why.len ? "; " : "", line);
 			json_array_append_new(list, json_string(line));
 		}
-		log_warnx("reload: the configuration has errors; the old one keeps running");
+		/* One message, whole: what an operator filtering on errors sees. */
+		log_errorx(
+			"reload: refused: the configuration has errors; the old one keeps running: %s",
+			why.buf);
+		sbuf_free(&why);
 		answer = command_error("bad-config",
 				       "the configuration has errors; the old one keeps "
 				       "running: %s",
 				       json_string_value(json_array_get(list, 0)) ?: "");
 		json_object_set_new(json_object_get(answer, "error"), "errors", list);
+		metrics_reload(false);
 	} else {
 		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
-			log_info("reload: %s", line);
+			log_warnx("reload: %s", line);
 		/* A due the new plan moved changes the state of what is applied. */
 		for (size_t i = 0; i < nruns; i++)
 			for (size_t k = 0; k < d->nruns; k++)
@@ -546,6 +570,8 @@ static json_t *reload(void *arg)
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
 		/* Titles, rows and schedules may have changed: the files follow. */
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
+		metrics_reload(true);
+		metrics_schedule(d);
 		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year",
 				   cfg->plan->year, "units", (json_int_t)cfg->plan->nunits, "rows",
 				   (json_int_t)cfg->plan->nrows);
@@ -569,9 +595,17 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 	close(d->publisher_err);
 	d->publisher_err = -1;
 	msg[n > 0 ? n : 0] = '\0';
-	for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l; l = strtok_r(NULL, "\n", &save))
-		log_warnx("publish: %s", strncmp(l, "kaohed: ", 8) == 0 ? l + 8 : l);
-	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
+	/* Its lines say "kaohed: publish: …": once "publish: " here. */
+	for (char *save = NULL, *l = strtok_r(msg, "\n", &save); l;
+	     l = strtok_r(NULL, "\n", &save)) {
+		if (strncmp(l, "kaohed: ", 8) == 0)
+			l += 8;
+		log_warnx("publish: %s", strncmp(l, "publish: ", 9) == 0 ? l + 9 : l);
+	}
+	if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == PUBLISH_EXIT_STALE)
+		/* Its one line said why; said once, until a reload. */
+		d->stale = d->gen;
+	else if (WIFEXITED(w->rstatus) && WEXITSTATUS(w->rstatus) == 0)
 		log_info("publish: %s written",
 			 d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir);
 	else if (WIFSIGNALED(w->rstatus))
@@ -601,7 +635,7 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	char year[16];
 	int n = 0, fds[2];
 
-	if (dir == NULL || *dir == '\0')
+	if (dir == NULL || *dir == '\0' || d->stale == d->gen)
 		return;
 	if (d->publisher.pid) {
 		/* Two units' moves meanwhile: every feed then. */
@@ -717,6 +751,69 @@ static json_t *select_year(void *arg, int year, struct command_ctx *c)
 	return NULL;
 }
 
+/* The metrics as they stand (the `metrics` command and the textfile collector's file). */
+static int metrics_text(void *arg, struct sbuf *out, char *err, size_t errlen)
+{
+	struct kaohed *d = arg;
+	const struct settings *set = &d->cfg->set;
+	const char **channels = xcalloc(set->nchannels + 1, sizeof(*channels));
+	char *db = xasprintf("%s/kaohe.db", d->state_dir);
+
+	for (size_t i = 0; i < set->nchannels; i++)
+		channels[i] = set->channels[i].name;
+	struct metrics_state s = { .now = wall_now(),
+				   .start_time = d->start_time,
+				   .next_due = next_run(d) ? engine_next(next_run(d)->eng)
+							   : INT64_MAX,
+				   .years = d->years,
+				   .nyears = d->nyears_cfg,
+				   .channels = channels,
+				   .nchannels = set->nchannels,
+				   .clients = control_clients(d->ctl),
+				   .db_path = db };
+	int rc = metrics_render(d->st, &s, out, err, errlen);
+	free(channels);
+	free(db);
+	return rc;
+}
+
+/* Write kaohe.metrics_file; a failure is logged once, until a write succeeds again. */
+static void metrics_write(struct kaohed *d)
+{
+	const char *path = d->cfg->set.metrics_file;
+	struct sbuf sb;
+	char err[512];
+
+	sbuf_init(&sb);
+	if (metrics_text(d, &sb, err, sizeof(err)) == 0 &&
+	    metrics_write_file(path, sb.buf, err, sizeof(err)) == 0) {
+		if (d->metrics_failing)
+			log_info("metrics: %s written again", path);
+		d->metrics_failing = false;
+	} else if (!d->metrics_failing) {
+		log_warnx("metrics: %s (logged once until a write succeeds)", err);
+		d->metrics_failing = true;
+	}
+	sbuf_free(&sb);
+}
+
+static void on_metrics(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	metrics_write(w->data);
+}
+
+/* The file's timer as the configuration says: every metrics_interval s, or none. */
+static void metrics_schedule(struct kaohed *d)
+{
+	ev_timer_stop(d->loop, &d->metrics_timer);
+	if (*d->cfg->set.metrics_file == '\0')
+		return;
+	ev_timer_set(&d->metrics_timer, 0, (double)d->cfg->set.metrics_interval);
+	ev_timer_start(d->loop, &d->metrics_timer);
+}
+
 static void timeline_changed(void *arg, int unit)
 {
 	struct kaohed *d = arg;
@@ -752,8 +849,10 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 				   .years = d->years,
 				   .nyears = d->nyears_cfg,
 				   .ended = d->ended,
-				   .ended_message = d->ended_msg };
+				   .ended_message = d->ended_msg,
+				   .metrics = metrics_text };
 	command_execute_text(&ctx, line, len, out);
+	metrics_request(ctx.answered, ctx.result);
 }
 
 static enum control_rights rights(void *arg, struct peer *peer)
@@ -912,13 +1011,13 @@ static struct config *load_config(const struct loop_opts *o)
 	sbuf_init(&warns);
 	struct config *cfg = config_load_opts(o->config, &o->load, &errs, &warns);
 	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
-		log_info("%s", line);
-	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_warnx("%s", line);
+	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_errorx("%s", line);
 	sbuf_free(&errs);
 	sbuf_free(&warns);
 	if (cfg == NULL)
-		log_warnx("the configuration has errors: not starting");
+		log_errorx("the configuration has errors: not starting");
 	return cfg;
 }
 
@@ -998,6 +1097,7 @@ static int catch_up(struct kaohed *d)
 		log_warnx("catch-up failed: not starting");
 		return -1;
 	}
+	metrics_engine_run(now);
 	return 0;
 }
 
@@ -1010,6 +1110,8 @@ static void start_watchers(struct kaohed *d)
 	d->due.data = d;
 	ev_init(&d->retry, on_retry);
 	d->retry.data = d;
+	ev_init(&d->metrics_timer, on_metrics);
+	d->metrics_timer.data = d;
 	ev_signal_init(&d->sighup, on_sighup, SIGHUP);
 	ev_signal_init(&d->sigterm, on_stop, SIGTERM);
 	ev_signal_init(&d->sigint, on_stop, SIGINT);
@@ -1029,6 +1131,7 @@ static void stop_watchers(struct kaohed *d)
 {
 	ev_timer_stop(d->loop, &d->watchdog);
 	ev_timer_stop(d->loop, &d->retry);
+	ev_timer_stop(d->loop, &d->metrics_timer);
 	ev_periodic_stop(d->loop, &d->due);
 	/* A publisher still running finishes on its own: whole files only. */
 	ev_child_stop(d->loop, &d->publisher);
@@ -1058,13 +1161,14 @@ static void announce_ready(struct kaohed *d, const char *sock, const char *state
 
 int loop_run(const struct loop_opts *o)
 {
-	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1 };
+	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1, .start_time = (int64_t)time(NULL) };
 	char err[512];
 	int status = 1;
 	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
 	log_init("kaohed", o->foreground || !systemd);
+	log_set_timestamps(o->foreground);
 	if (sdnotify_init(err, sizeof(err)) < 0)
 		log_warnx("%s", err);
 	if ((d.cfg = load_config(o)) == NULL) {
@@ -1096,6 +1200,8 @@ int loop_run(const struct loop_opts *o)
 	}
 	start_watchers(&d);
 	announce_ready(&d, sock, state, &ready_fd);
+	/* The first write of the metrics file: at once, then every interval. */
+	metrics_schedule(&d);
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
 	engine_current(default_run(&d, wall_now())->eng);
@@ -1122,6 +1228,7 @@ out:
 		(void)!write(ready_fd, "1", 1); /* the parent exits 1 */
 		close(ready_fd);
 	}
+	metrics_reset();
 	log_info("stopped");
 	sdnotify_finalise();
 	log_finalise();

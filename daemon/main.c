@@ -17,6 +17,7 @@
 #include "kaohe/loop.h"
 #include "kaohe/newyear.h"
 #include "kaohe/publish.h"
+#include "kaohe/restore.h"
 #include "kaohe/simulate.h"
 #include "kaohe/store.h"
 
@@ -33,6 +34,7 @@ static void usage(FILE *f)
 		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
 		"              [--export-dir DIR] publish [--pages] [--feeds [--unit UNIT]]\n"
 		"       kaohed [-c FILE] new-year [--year YYYY] [--out FILE]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] restore BACKUP\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
@@ -59,6 +61,9 @@ static void usage(FILE *f)
 		"publish writes kaohe.export_dir from the database: the snapshots' pages\n"
 		"(--pages) and the calendar feeds (--feeds; --unit: that unit's only), both\n"
 		"by default; the daemon runs it itself after each snapshot, move and reload.\n"
+		"restore installs BACKUP (kaohectl backup) as the database, kaohed stopped:\n"
+		"checked first (integrity, schema, plan year); the current one is kept as\n"
+		"kaohe.db.before-restore-TIME.\n"
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
@@ -92,6 +97,18 @@ static struct config *load(const char *file, const struct config_opts *year, boo
 	if (show_warnings || cfg == NULL)
 		fputs(warn.buf, stderr);
 	fputs(err.buf, stderr);
+	sbuf_free(&err);
+	sbuf_free(&warn);
+	return cfg;
+}
+
+/* The configuration, or NULL; nothing printed. */
+static struct config *load_quietly(const char *file, const struct config_opts *year)
+{
+	struct sbuf err, warn;
+	sbuf_init(&err);
+	sbuf_init(&warn);
+	struct config *cfg = config_load_opts(file, year, &err, &warn);
 	sbuf_free(&err);
 	sbuf_free(&warn);
 	return cfg;
@@ -225,17 +242,19 @@ static int run_publish(const char *file, const struct config_opts *year, const c
 
 	if (rc != 0)
 		return rc > 0 ? 0 : 2;
-	struct config *cfg = load(file, year, false);
-	if (cfg == NULL)
-		return 1;
 	/* The daemon asks for what it runs: files edited since its last
-	 * reload are not what it runs, and are not published. */
-	if (a.fingerprint && strcmp(a.fingerprint, cfg->fingerprint) != 0) {
+	 * reload are not what it runs, and are not published.  Files that
+	 * no longer load have changed too: their errors are the reload's to
+	 * tell, not repeated here. */
+	struct config *cfg = a.fingerprint ? load_quietly(file, year) : load(file, year, false);
+	if (cfg == NULL && !a.fingerprint)
+		return 1;
+	if (a.fingerprint && (cfg == NULL || strcmp(a.fingerprint, cfg->fingerprint) != 0)) {
 		fprintf(stderr,
 			"kaohed: publish: the configuration files changed since kaohed last "
 			"loaded them; not published until a reload (kaohectl reload) takes them\n");
 		config_free(cfg);
-		return 1;
+		return PUBLISH_EXIT_STALE;
 	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
 	int unit = a.unit ? plan_unit_find(cfg->plan, a.unit) : -1;
@@ -329,6 +348,32 @@ static int run_new_year(const char *file, int target, int argc, char **argv)
 	return rc < 0 ? 1 : 0;
 }
 
+/* restore BACKUP: the backup checked and installed, the daemon stopped. */
+static int run_restore(const char *file, const struct config_opts *year, const char *state_dir,
+		       int argc, char **argv)
+{
+	char err[1024];
+
+	if (argc == 2 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
+		usage(stdout);
+		return 0;
+	}
+	if (argc != 2) {
+		fprintf(stderr, "kaohed: restore needs one BACKUP file\n");
+		usage(stderr);
+		return 2;
+	}
+	struct config *cfg = load(file, year, false);
+	if (cfg == NULL)
+		return 1;
+	int rc = restore_run(cfg->plan, state_dir ? state_dir : cfg->set.state_dir, argv[1],
+			     (int64_t)time(NULL), stdout, err, sizeof(err));
+	if (rc < 0)
+		fprintf(stderr, "kaohed: restore: %s; nothing changed\n", err);
+	config_free(cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -385,6 +430,8 @@ int main(int argc, char **argv)
 		return run_simulate(file, &year, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "new-year") == 0)
 		return run_new_year(file, year.year, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "restore") == 0)
+		return run_restore(file, &year, state_dir, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "publish") == 0)
 		return run_publish(file, &year, state_dir, export_dir, argc - optind,
 				   argv + optind);

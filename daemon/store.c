@@ -1776,3 +1776,60 @@ int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES])
 	}
 	return 0;
 }
+
+int store_schema_latest(void)
+{
+	return (int)(sizeof(migrations) / sizeof(migrations[0]));
+}
+
+/* Run SQL (no parameters) and hand each row to FN; 0, or -1 logged as WHAT. */
+static int each_row(struct store *st, const char *what, const char *sql,
+		    int (*fn)(sqlite3_stmt *s, void *arg), void *arg)
+{
+	sqlite3_stmt *s;
+	int rc;
+
+	if (sqlite3_prepare_v2(st->c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->c->db));
+		return -1;
+	}
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (fn(s, arg) < 0)
+			break;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->c->db));
+		return -1;
+	}
+	return rc == SQLITE_DONE ? 0 : -1;
+}
+
+struct stats_call {
+	int (*fn)(const char *channel, enum outbox_state state, int64_t count, int64_t oldest_at,
+		  void *arg);
+	void *arg;
+};
+
+static int outbox_stats_row(sqlite3_stmt *s, void *arg)
+{
+	struct stats_call *c = arg;
+	return c->fn((const char *)sqlite3_column_text(s, 0), sqlite3_column_int(s, 1),
+		     sqlite3_column_int64(s, 2), sqlite3_column_int64(s, 3), c->arg);
+}
+
+int store_outbox_stats(struct store *st,
+		       int (*fn)(const char *channel, enum outbox_state state, int64_t count,
+				 int64_t oldest_at, void *arg),
+		       void *arg)
+{
+	struct stats_call c = { .fn = fn, .arg = arg };
+
+	/* Through the index on state: the sent and cancelled rows, which
+	 * only grow (millions in a large plan's year), are not read. */
+	return each_row(
+		st, "outbox statistics",
+		"SELECT channel, state, count(*), min(at) FROM outbox WHERE state IN (" SQL_STR(SQL_PENDING) ", " SQL_STR(
+			SQL_INFLIGHT) ", " SQL_STR(SQL_FAILED) ", " SQL_STR(SQL_DEAD) ") GROUP BY channel, state"
+										      " ORDER BY channel, state",
+		outbox_stats_row, &c);
+}

@@ -9,7 +9,8 @@ KAOHE_TEST_DEPS="clang-format pyflakes3 libcmocka-dev python3 python3-aiosmtpd p
 poppler-utils openssl nginx-light wrk clang libclang-rt-14-dev
 redis-server redis-tools
 sqlite3 time faketime
-dpkg-dev debhelper lintian mandoc man-db"
+dpkg-dev debhelper lintian mandoc man-db
+python3-prometheus-client prometheus"
 
 kaohe_install() {
 	local missing="" p

@@ -58,6 +58,14 @@ struct command_ctx {
 	 */
 	json_t *(*test_send)(void *arg, const char *channel, const char *recipient,
 			     const char *actor);
+	/* `metrics`: append the text to OUT; 0, or -1 with a message in ERR. */
+	int (*metrics)(void *arg, struct sbuf *out, char *err, size_t errlen);
+	/*
+	 * Set by command_execute_text for the metrics: the command answered
+	 * (NULL when the request named none) and "ok" or the error's code.
+	 */
+	const char *answered;
+	char result[32];
 	/*
 	 * Point PLAN, ST, ENG and ACTOR at plan year YEAR (0: the latest in
 	 * force), which --year names: NULL, or the answer that refuses it
@@ -108,7 +116,12 @@ void command_execute_text(struct command_ctx *ctx, const char *line, size_t len,
 int command_audit(struct store *st, int64_t now, const char *actor, const char *request,
 		  const json_t *answer);
 
-/* Build an error answer. */
+/* Every error code the daemon may answer, NULL-terminated (the README lists them). */
+extern const char *const command_codes[];
+/* Whether CODE is in command_codes. */
+bool command_code_known(const char *code);
+
+/* Build an error answer; CODE is one of command_codes. */
 json_t *command_error(const char *code, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

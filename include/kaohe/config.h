@@ -69,6 +69,8 @@ struct settings {
 	int control_max_clients;  /* connections at once */
 	int control_max_per_uid;  /* connections of one user at once */
 	int control_idle_timeout; /* seconds before an idle connection closes */
+	char *metrics_file;       /* the textfile collector's file; "" none */
+	int metrics_interval;     /* seconds between two writes of it */
 	struct access_rule admins;
 	struct access_rule *depts; /* per plan department (the plan of the configuration) */
 	struct access_rule *units; /* per plan unit */

@@ -70,5 +70,7 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 void control_set_limits(struct control *c, const struct control_limits *limits);
 /* Close every connection and the socket, and remove the socket file. */
 void control_free(struct control *c);
+/* The connections open now (0 for NULL). */
+size_t control_clients(const struct control *c);
 
 #endif

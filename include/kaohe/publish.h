@@ -9,6 +9,13 @@
 #ifndef KAOHE_PUBLISH_H
 #define KAOHE_PUBLISH_H
 
+/*
+ * The exit status of `kaohed publish --fingerprint` when the configuration
+ * files changed since the daemon loaded them: nothing written, and its
+ * one line says why (the daemon logs no failure besides).
+ */
+#define PUBLISH_EXIT_STALE 3
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>

@@ -346,4 +346,17 @@ int store_outbox_list(struct store *st, int state, const char *unit, int limit,
 /* How many rows are in each state. */
 int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES]);
 
+/* The schema version this build writes (PRAGMA user_version after store_open). */
+int store_schema_latest(void);
+/*
+ * What the metrics read: FN once per channel and state still in play
+ * (pending, inflight, failed) or dead, with the rows' count and the
+ * earliest instant the engine made one of them due.  FN's -1 stops it;
+ * 0 or -1.
+ */
+int store_outbox_stats(struct store *st,
+		       int (*fn)(const char *channel, enum outbox_state state, int64_t count,
+				 int64_t oldest_at, void *arg),
+		       void *arg);
+
 #endif

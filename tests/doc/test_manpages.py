@@ -132,7 +132,7 @@ PROBE = {
         "state_dir": "/nonexistent/state",
         "control_socket": "/nonexistent/control.sock", "export_dir": "",
         "log_level": "info", "control_max_clients": 64, "control_max_per_uid": 16,
-        "control_idle_timeout": 60,
+        "control_idle_timeout": 60, "metrics_file": "", "metrics_interval": 15,
     },
     "access": {
         "admins": {"users": ["root"], "groups": ["kaohe-admin"]},

@@ -1273,6 +1273,18 @@ static void test_explain_auto_deductions(void **state)
 	assert_null(json_object_get(miss, "voided"));
 }
 
+/* The engine's refusals answer codes of the table, and the table holds each code once. */
+static void test_codes_table(void **state)
+{
+	(void)state;
+	for (int c = ENGINE_EINTERNAL; c <= ENGINE_ECONFLICT; c++)
+		assert_true(command_code_known(engine_errcode_name((enum engine_errcode)c)));
+	assert_false(command_code_known("no-such-code"));
+	for (const char *const *a = command_codes; *a; a++)
+		for (const char *const *b = a + 1; *b; b++)
+			assert_string_not_equal(*a, *b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1316,6 +1328,7 @@ int main(void)
 		cmocka_unit_test(test_split_quoting),
 		cmocka_unit_test(test_split_quote_inside_word),
 		cmocka_unit_test(test_split_errors),
+		cmocka_unit_test(test_codes_table),
 		T_(test_explain_lists_voided_with_rule),
 		T_(test_explain_auto_deductions),
 #undef T_

@@ -340,6 +340,18 @@ daemonlog=$(inns journalctl --no-pager -t kaohed -o cat)
 errors=$(inns journalctl --no-pager -t kaohed -p err -o cat)
 check "journal: kaohed logged nothing at priority err or worse" test -z "$errors"
 [ -z "$errors" ] || printf '     %s\n' "$errors" | head -n 10
+# Native journal entries: the priority, and the fields an operator filters on.
+# The shipped plan (2020) was caught up at the first start: bayilu's deductions.
+check "journal: the configuration's warnings are at priority warning" \
+	eval 'inns journalctl --no-pager -t kaohed -p warning -o cat | grep -q "row 6b"'
+check "journal: journalctl KAOHE_UNIT=bayilu shows bayilu's deductions, and only bayilu's" \
+	eval 'u=$(inns journalctl --no-pager KAOHE_UNIT=bayilu -o cat) &&
+		grep -q "^deduction: bayilu row" <<<"$u" && ! grep -q "deduction: baiyun" <<<"$u"'
+check "journal: a deduction carries KAOHE_ROW, KAOHE_OCCURRENCE and KAOHE_YEAR" \
+	eval 'inns journalctl --no-pager KAOHE_UNIT=bayilu KAOHE_ROW=2c KAOHE_OCCURRENCE=2c \
+		KAOHE_YEAR=2020 -o cat | grep -q "^deduction: bayilu row 2c"'
+check "journal: a deduction is at priority info" \
+	eval 'inns journalctl --no-pager KAOHE_UNIT=bayilu -o verbose | grep -q "PRIORITY=6"'
 denied=$(grep -iE 'not permitted|permission denied|read-only file system|seccomp' <<<"$daemonlog" |
 	grep -v kaohe-escape)
 check "journal: kaohed hit no EPERM/EACCES/EROFS (besides the refused backup)" test -z "$denied"

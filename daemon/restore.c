@@ -1,0 +1,352 @@
+/*
+ * restore — the order of the steps is what makes it safe:
+ *
+ *   1. the state directory's lock, so that no kaohed runs (or starts)
+ *      while the database changes under it;
+ *   2. a copy of the backup inside the state directory, so that what is
+ *      checked is what is installed, and the rename is atomic;
+ *   3. the checks, on the copy;
+ *   4. the current database made whole (its write-ahead log checkpointed)
+ *      and linked aside under a name with the time: it stays in place
+ *      until the rename, so no moment is without a database;
+ *   5. the copy renamed over kaohe.db, and the directory synced.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <sqlite3.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "kaohe/calendar.h"
+#include "kaohe/restore.h"
+#include "kaohe/store.h"
+#include "kaohe/util.h"
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+/* The lock kaohed holds on DIR/kaohe.lock: its descriptor, or -1 (ERR says who holds it). */
+static int lock_dir(const char *dir, char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/kaohe.lock", dir);
+	char pid[32];
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+
+	if (fd < 0) {
+		fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
+	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+		ssize_t n = pread(fd, pid, sizeof(pid) - 1, 0);
+		pid[n > 0 ? n : 0] = '\0';
+		pid[strspn(pid, "0123456789")] = '\0';
+		if (errno == EWOULDBLOCK)
+			fail(err, errlen,
+			     "kaohed (pid %s) runs on the state directory %s (it holds %s): stop "
+			     "it first (systemctl stop kaohed)",
+			     *pid ? pid : "unknown", dir, path);
+		else
+			fail(err, errlen, "cannot lock %s: %s", path, strerror(errno));
+		close(fd);
+		fd = -1;
+	}
+	free(path);
+	return fd;
+}
+
+/* Copy FROM to the new file TO (mode 0600), synced; 0 or -1. */
+static int copy_file(const char *from, const char *to, char *err, size_t errlen)
+{
+	char buf[65536];
+	struct stat sb;
+	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	ssize_t n = 0;
+
+	if (in < 0)
+		return fail(err, errlen, "cannot open %s: %s", from, strerror(errno));
+	if (fstat(in, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+		fail(err, errlen, "%s is not a file", from);
+		goto out;
+	}
+	unlink(to); /* a copy a failed restore left behind */
+	out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (out < 0) {
+		fail(err, errlen, "cannot create %s: %s", to, strerror(errno));
+		goto out;
+	}
+	while ((n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n) {
+			n = -1;
+			break;
+		}
+	if (n < 0 || fsync(out) < 0) {
+		fail(err, errlen, "cannot copy %s to %s: %s", from, to, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+out:
+	if (out >= 0 && close(out) < 0 && rc == 0)
+		rc = fail(err, errlen, "cannot write %s: %s", to, strerror(errno));
+	close(in);
+	if (rc < 0 && out >= 0)
+		unlink(to);
+	return rc;
+}
+
+/* The first column of the first row of SQL on DB as an integer; -1 (ERR) on error. */
+static int scalar(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	if (sqlite3_prepare_v2(db, sql, -1, &s, NULL) != SQLITE_OK)
+		return fail(err, errlen, "%s", sqlite3_errmsg(db));
+	int rc = sqlite3_step(s);
+	*out = rc == SQLITE_ROW ? sqlite3_column_int64(s, 0) : 0;
+	sqlite3_finalize(s);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return fail(err, errlen, "%s", sqlite3_errmsg(db));
+	return 0;
+}
+
+/* What a checked backup holds, for the report. */
+struct held {
+	int version;
+	int64_t hwm, entries, snapshots, deliveries;
+};
+
+/* PRAGMA integrity_check: "ok", or its first complaints in ERR. */
+static int integrity(sqlite3 *db, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	struct sbuf why;
+	int rc, lines = 0;
+
+	if (sqlite3_prepare_v2(db, "PRAGMA integrity_check", -1, &s, NULL) != SQLITE_OK)
+		return fail(err, errlen, "%s is not a SQLite database: %s", name,
+			    sqlite3_errmsg(db));
+	sbuf_init(&why);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		const char *t = (const char *)sqlite3_column_text(s, 0);
+		if (t && strcmp(t, "ok") != 0 && lines++ < 3)
+			sbuf_printf(&why, "%s%s", why.len ? "; " : "", t);
+	}
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		fail(err, errlen, "%s is not a sound SQLite database: %s", name,
+		     sqlite3_errmsg(db));
+	else if (lines)
+		fail(err, errlen, "%s fails PRAGMA integrity_check: %s", name, why.buf);
+	sbuf_free(&why);
+	return rc == SQLITE_DONE && lines == 0 ? 0 : -1;
+}
+
+/* The plan years BACKUP's snapshots name, other than PLAN's: refused. */
+static int years(sqlite3 *db, const struct plan *plan, const char *name, char *err, size_t errlen)
+{
+	sqlite3_stmt *s;
+	struct sbuf other;
+	int rc;
+
+	if (sqlite3_prepare_v2(db,
+			       "SELECT DISTINCT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots"
+			       " ORDER BY 1",
+			       -1, &s, NULL) != SQLITE_OK)
+		return fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+	sbuf_init(&other);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (sqlite3_column_int(s, 0) != plan->year)
+			sbuf_printf(&other, "%s%d", other.len ? ", " : "",
+				    sqlite3_column_int(s, 0));
+	sqlite3_finalize(s);
+	if (rc != SQLITE_DONE)
+		fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
+	else if (other.len)
+		fail(err, errlen,
+		     "%s holds the plan year %s, and the configuration runs %d: restore it with "
+		     "that year's configuration (-c FILE, --year)",
+		     name, other.buf, plan->year);
+	int ret = rc == SQLITE_DONE && other.len == 0 ? 0 : -1;
+	sbuf_free(&other);
+	return ret;
+}
+
+/*
+ * Check the copy COPY of BACKUP: sound, a kaohe schema this build knows,
+ * of PLAN's year; then made a database of one file (no write-ahead log
+ * to carry).  0 with what it holds in H, or -1.
+ */
+static int check(const char *copy, const char *backup, const struct plan *plan, struct held *h,
+		 char *err, size_t errlen)
+{
+	sqlite3 *db = NULL;
+	int64_t v, tables;
+	int rc = -1;
+
+	if (sqlite3_open_v2(copy, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK) {
+		fail(err, errlen, "cannot open %s: %s", backup,
+		     db ? sqlite3_errmsg(db) : "no memory");
+		goto out;
+	}
+	if (integrity(db, backup, err, errlen) < 0 ||
+	    scalar(db, "PRAGMA user_version", &v, err, errlen) < 0)
+		goto out;
+	h->version = (int)v;
+	if (scalar(db,
+		   "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name IN "
+		   "('meta', 'units', 'entries', 'snapshots', 'audit')",
+		   &tables, err, errlen) < 0)
+		goto out;
+	if (v < 1 || tables != 5) {
+		fail(err, errlen,
+		     "%s is not a kaohe database (schema version %lld, %lld of its 5 "
+		     "first tables)",
+		     backup, (long long)v, (long long)tables);
+		goto out;
+	}
+	if (v > store_schema_latest()) {
+		fail(err, errlen,
+		     "%s has schema version %lld, newer than this kaohed knows (%d): restore it "
+		     "with the kaohed that wrote it",
+		     backup, (long long)v, store_schema_latest());
+		goto out;
+	}
+	if (years(db, plan, backup, err, errlen) < 0 ||
+	    scalar(db,
+		   "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'hwm' OR key LIKE 'hwm:%'",
+		   &h->hwm, err, errlen) < 0 ||
+	    scalar(db, "SELECT count(*) FROM entries", &h->entries, err, errlen) < 0 ||
+	    scalar(db, "SELECT count(*) FROM snapshots", &h->snapshots, err, errlen) < 0)
+		goto out;
+	if (v >= 2 && scalar(db, "SELECT count(*) FROM outbox", &h->deliveries, err, errlen) < 0)
+		goto out;
+	if (sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
+		fail(err, errlen, "%s: %s", backup, sqlite3_errmsg(db));
+		goto out;
+	}
+	rc = 0;
+out:
+	sqlite3_close(db);
+	return rc;
+}
+
+/*
+ * Make DB (the current database) one whole file: what its write-ahead log
+ * holds is checkpointed into it.  A database that cannot be opened is
+ * kept as it is, log and all.
+ */
+static void settle_current(const char *db)
+{
+	sqlite3 *h = NULL;
+	if (sqlite3_open_v2(db, &h, SQLITE_OPEN_READWRITE, NULL) == SQLITE_OK)
+		sqlite3_exec(h, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL);
+	sqlite3_close(h);
+}
+
+/* DB and whatever -wal and -shm remain to ASIDE (DB itself linked: it stays until the rename). */
+static int keep_aside(const char *db, const char *aside, char *err, size_t errlen)
+{
+	static const char *const side[] = { "-wal", "-shm", "-journal" };
+
+	if (link(db, aside) < 0)
+		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside, strerror(errno));
+	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
+		char *from = xasprintf("%s%s", db, side[i]),
+		     *to = xasprintf("%s%s", aside, side[i]);
+		int rc = rename(from, to);
+		int e = errno;
+		free(from);
+		free(to);
+		if (rc < 0 && e != ENOENT)
+			return fail(err, errlen, "cannot keep %s%s aside: %s", db, side[i],
+				    strerror(e));
+	}
+	return 0;
+}
+
+/* The new file takes the current database's owner and mode, else the directory's owner. */
+static void take_owner(const char *copy, const char *db, const char *dir)
+{
+	struct stat sb;
+	if (stat(db, &sb) == 0) {
+		(void)!chown(copy, sb.st_uid, sb.st_gid);
+		chmod(copy, sb.st_mode & 0777);
+	} else if (stat(dir, &sb) == 0) {
+		(void)!chown(copy, sb.st_uid, sb.st_gid);
+		chmod(copy, 0640);
+	}
+}
+
+int restore_run(const struct plan *plan, const char *state_dir, const char *backup, int64_t now,
+		FILE *out, char *err, size_t errlen)
+{
+	char stamp[32], applied[40];
+	struct held h = { 0 };
+	struct tm tm;
+	time_t t = (time_t)now;
+	int lock = lock_dir(state_dir, err, errlen);
+
+	if (lock < 0)
+		return -1;
+	char *db = xasprintf("%s/kaohe.db", state_dir);
+	char *copy = xasprintf("%s/kaohe.db.restoring", state_dir);
+	gmtime_r(&t, &tm);
+	strftime(stamp, sizeof(stamp), "%Y%m%dT%H%M%SZ", &tm);
+	char *aside = xasprintf("%s.before-restore-%s", db, stamp);
+	bool had = access(db, F_OK) == 0;
+	int rc = -1;
+
+	if (copy_file(backup, copy, err, errlen) < 0)
+		goto out;
+	if (check(copy, backup, plan, &h, err, errlen) < 0) {
+		unlink(copy);
+		goto out;
+	}
+	take_owner(copy, db, state_dir);
+	if (had) {
+		settle_current(db);
+		if (keep_aside(db, aside, err, errlen) < 0) {
+			unlink(copy);
+			goto out;
+		}
+	}
+	if (rename(copy, db) < 0) {
+		fail(err, errlen, "cannot rename %s to %s: %s", copy, db, strerror(errno));
+		unlink(copy);
+		goto out;
+	}
+	int dfd = open(state_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd >= 0) {
+		fsync(dfd);
+		close(dfd);
+	}
+	if (h.hwm)
+		calendar_format_instant(h.hwm, applied, sizeof(applied));
+	fprintf(out,
+		"restored %s as %s: schema version %d, plan year %d, applied up to %s; %lld "
+		"entries, %lld snapshots, %lld deliveries\n",
+		backup, db, h.version, plan->year, h.hwm ? applied : "(never run)",
+		(long long)h.entries, (long long)h.snapshots, (long long)h.deliveries);
+	if (had)
+		fprintf(out, "the database it replaces is kept as %s\n", aside);
+	fprintf(out, "start kaohed: what fell due since then is applied once, as after any "
+		     "stop\n");
+	rc = 0;
+out:
+	free(db);
+	free(copy);
+	free(aside);
+	close(lock);
+	return rc;
+}
