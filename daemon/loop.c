@@ -463,10 +463,10 @@ static enum control_rights rights(void *arg, struct peer *peer)
 		return CONTROL_ADMIN;
 	for (size_t i = 0; i < d->cfg->plan->ndepts; i++)
 		if (actor.depts[i])
-			return CONTROL_SOME_RIGHTS;
+			return CONTROL_WRITER;
 	for (size_t i = 0; i < d->cfg->plan->nunits; i++)
 		if (actor.units[i])
-			return CONTROL_SOME_RIGHTS;
+			return CONTROL_READER;
 	return CONTROL_NO_RIGHTS;
 }
 

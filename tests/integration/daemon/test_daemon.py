@@ -860,10 +860,13 @@ class TestGarbage(DaemonTestCase):
     @unittest.skipUnless(ROOT, "connects under other uids: needs root")
     def test_06f_total_connections(self):
         uid0, gid0 = free_uid_gid()
-        # made-up uids with rights (members of ua): peers with none get a few slots only
+        # made-up uids with rights (members of ua, and an officer of da, for
+        # members share three quarters): peers with none get a few slots only
         self.d.close()
         conf = self.temp_plan(access={"admins": (("root",), ()),
-                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in (0, 1, 2, 4)),
+                                             ()),
+                                      "da": (("uid:%d" % (uid0 + 3),), ())})
         self.d = self.daemon(conf)
         conns = []
         self.addCleanup(lambda: [c.close() for c in conns])
@@ -1406,25 +1409,53 @@ class TestHostileLocalUsers(DaemonTestCase):
         self.assertEqual(served + busy, 80)
         r = self.ctl("ping")
         self.assertEqual(r.returncode, 0, "an admin is locked out: %r" % (r.stderr,))
+        # those holding the places for users without rights keep another out
+        # only a moment (CONTROL_NO_RIGHTS_HOLD, 2 s): a sixth one's ping goes through
 
-        # peers with rights fill every ordinary slot: admins still get in
+        def ping_as_sixth():
+            c = connect_as(self.sock, uid0 + 5, gid0 + 5, 1)[0]
+            try:
+                c.sendall(b"ping\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            ans = recv_line(c)
+            c.close()
+            return ans is not None and json.loads(ans)["ok"]
+        wait_until(ping_as_sixth, timeout=WAIT, interval=0.2,
+                   what="a ping of a user without rights past four holding their places")
+
+        # unit members (who may only read) fill their share, three quarters
+        # of the 64: an officer still gets in, and admins beyond the 64
         d.close()
         conf = self.temp_plan(access={"admins": (("root",), ()),
-                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(4)), ()),
+                                      "da": (("uid:%d" % (uid0 + 4),), ())})
         self.daemon(conf)
         for c in conns:
             c.close()
         conns.clear()
-        for k in range(4):
-            got = connect_as(self.sock, uid0 + k, gid0 + k, 16)
+
+        def pings(k, n):
+            got = connect_as(self.sock, uid0 + k, gid0 + k, n)
             conns.extend(got)
+            answers = []
             for c in got:
-                c.sendall(b"ping\n")
-                self.assertIs(json.loads(recv_line(c))["ok"], True)
-        extra = connect_as(self.sock, uid0 + 4, gid0 + 4, 1)[0]
-        lines, eof = recv_lines_until_eof(extra)
-        extra.close()
-        self.assertEqual(json.loads(lines[0])["error"]["code"], "busy")
+                try:
+                    c.sendall(b"ping\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                answers.append(json.loads(recv_line(c)))
+            return answers
+
+        for k in range(3):
+            self.assertEqual([a["ok"] for a in pings(k, 16)], [True] * 16)
+        refused = pings(3, 16)
+        self.assertEqual({(a["ok"], a["error"]["code"]) for a in refused}, {(False, "busy")})
+        self.assertIn("may only read", refused[0]["error"]["message"])
+        self.assertEqual([a["ok"] for a in pings(4, 16)], [True] * 16,
+                         "four unit members lock an officer out")
+        extra = pings(5, 1)[0]
+        self.assertEqual(extra["error"]["code"], "busy")
         admins = [unix_connect(self.sock) for _ in range(8)]
         conns.extend(admins)
         for c in admins:
