@@ -313,7 +313,7 @@ static void html_ranking(const struct annex_input *in, struct sbuf *sb)
 enum {
 	CHART_LEFT = 46,
 	CHART_RIGHT = 12,
-	CHART_TOP = 40,	  /* the legend above the plot */
+	CHART_TOP = 40,   /* the legend above the plot */
 	CHART_PLOT = 200, /* the height of a full score */
 	CHART_BOTTOM = 30,
 	CHART_BAR = 26,

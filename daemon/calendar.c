@@ -130,8 +130,8 @@ int calendar_parse_instant(const char *s, bool strict, int64_t *out)
 {
 	int y, mo, d, h = 0, mi = 0, sec = 0;
 
-	if (parse_digits(&s, 4, &y) || *s++ != '-' || parse_digits(&s, 2, &mo) ||
-	    *s++ != '-' || parse_digits(&s, 2, &d) || !valid_date(y, mo, d))
+	if (parse_digits(&s, 4, &y) || *s++ != '-' || parse_digits(&s, 2, &mo) || *s++ != '-' ||
+	    parse_digits(&s, 2, &d) || !valid_date(y, mo, d))
 		return -1;
 	int32_t day = calendar_days_from_civil(y, mo, d);
 	if (*s == '\0') {
@@ -236,9 +236,9 @@ void calendar_format_instant(int64_t t, char *buf, size_t len)
 
 	calendar_civil_from_days((int32_t)days, &y, &m, &d);
 	if (len < 26 || y < 0 || y > 9999) {
-		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", y, m, d, secs / 3600,
-			 secs / 60 % 60, secs % 60, off < 0 ? '-' : '+', labs(off) / 3600,
-			 labs(off) / 60 % 60);
+		snprintf(buf, len, "%04d-%02d-%02dT%02d:%02d:%02d%c%02ld:%02ld", y, m, d,
+			 secs / 3600, secs / 60 % 60, secs % 60, off < 0 ? '-' : '+',
+			 labs(off) / 3600, labs(off) / 60 % 60);
 		return;
 	}
 	/* By hand: instants are formatted for every answer and output line. */
@@ -321,7 +321,8 @@ int calendar_parse_slot(const char *s, struct slot_spec *spec, char *err, size_t
 		goto bad;
 	if (spec->offset % DAY_SECONDS != 0) {
 		snprintf(err, errlen,
-			 "reminder slot \"%s\": an offset with a time of day must be whole days", s);
+			 "reminder slot \"%s\": an offset with a time of day must be whole days",
+			 s);
 		return -1;
 	}
 	spec->tod = h * 3600 + m * 60;
@@ -399,7 +400,9 @@ int calendar_expand(const struct calendar *c, const char *spec, int32_t **days)
 	*days = NULL;
 	if (strcmp(spec, "quarter-end") == 0) {
 		for (int m = 3; m <= 12; m += 3)
-			push_day(c, calendar_days_from_civil(c->year, m, calendar_month_days(c->year, m)),
+			push_day(c,
+				 calendar_days_from_civil(c->year, m,
+							  calendar_month_days(c->year, m)),
 				 days, &n, &cap);
 		return (int)n;
 	}
@@ -413,7 +416,8 @@ int calendar_expand(const struct calendar *c, const char *spec, int32_t **days)
 		return -1;
 	for (int m = quarterly ? 3 : 1; m <= 12; m += quarterly ? 3 : 1) {
 		int md = calendar_month_days(c->year, m);
-		push_day(c, calendar_days_from_civil(c->year, m, dd < md ? dd : md), days, &n, &cap);
+		push_day(c, calendar_days_from_civil(c->year, m, dd < md ? dd : md), days, &n,
+			 &cap);
 	}
 	return (int)n;
 }
@@ -447,15 +451,11 @@ void calendar_schedule(const struct calendar *c, struct schedule *s)
 {
 	s->deadline = s->timed ? s->due_at : calendar_instant(s->due_day + 1, 0);
 	switch (c->close) {
-	case CLOSE_QUARTER_END:
-		s->close = calendar_quarter_end(s->due_day);
-		break;
+	case CLOSE_QUARTER_END: s->close = calendar_quarter_end(s->due_day); break;
 	case CLOSE_YEAR_END:
 		s->close = calendar_instant(calendar_days_from_civil(c->year + 1, 1, 1), 0);
 		break;
-	case CLOSE_AFTER:
-		s->close = s->deadline + c->close_after;
-		break;
+	case CLOSE_AFTER: s->close = s->deadline + c->close_after; break;
 	}
 	/* A due moved past the year's end still gets a late window. */
 	if (s->close < s->deadline)
@@ -537,8 +537,8 @@ size_t calendar_slots(const struct calendar *c, const struct schedule *s, bool r
 				int64_t raw = slot_raw(s, &sp[i]);
 				int64_t at = shift_workday(c, raw, -1);
 				if (at >= floor && at < s->deadline && at < s->close)
-					add_slot(&v, &n, &cap, at, raw, pass ? SLOT_DUE : SLOT_BEFORE,
-						 sp[i].text);
+					add_slot(&v, &n, &cap, at, raw,
+						 pass ? SLOT_DUE : SLOT_BEFORE, sp[i].text);
 			}
 		}
 		if (p->has_overdue) {
@@ -549,12 +549,14 @@ size_t calendar_slots(const struct calendar *c, const struct schedule *s, bool r
 				snprintf(key, sizeof(key), "overdue#%d", k);
 				if (at >= s->deadline && at < s->close && at >= floor)
 					add_slot(&v, &n, &cap, at, raw, SLOT_OVERDUE, key);
-				if (p->overdue_first.tod >= 0 && p->overdue_every % DAY_SECONDS == 0) {
+				if (p->overdue_first.tod >= 0 &&
+				    p->overdue_every % DAY_SECONDS == 0) {
 					/* Whole days keep the local time across DST. */
 					int secs;
 					int32_t d = calendar_day_of(raw, &secs);
-					raw = calendar_instant(d + (int32_t)(p->overdue_every / DAY_SECONDS),
-							       secs);
+					raw = calendar_instant(
+						d + (int32_t)(p->overdue_every / DAY_SECONDS),
+						secs);
 				} else {
 					raw += p->overdue_every;
 				}

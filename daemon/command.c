@@ -32,7 +32,7 @@ struct args {
 	int unit, occ, row, kind, metric, state, format;
 	int64_t count, value, time, entry, delivery, number;
 	struct engine_due due;
-	bool moved;      /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
+	bool moved; /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
 	int moved_unit;
 };
 
@@ -58,7 +58,8 @@ json_t *command_error(const char *code, const char *fmt, ...)
 	/* A long message is cut on a character boundary, never inside one. */
 	if (n >= (int)sizeof(msg))
 		msg[util_utf8_trim(msg, sizeof(msg) - 1)] = '\0';
-	json_t *e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
+	json_t *e =
+		json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message", msg);
 	if (e == NULL)
 		e = json_pack("{s:b, s:{s:s, s:s}}", "ok", 0, "error", "code", code, "message",
 			      "(the message could not be encoded)");
@@ -132,9 +133,10 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
 					break;
 				if (*p == '\\') {
 					if (p[1] != '"' && p[1] != '\\') {
-						snprintf(err, errlen,
-							 "bad escape \\%c in word %d (only \\\" and \\\\)",
-							 p[1] ? p[1] : '0', argc);
+						snprintf(
+							err, errlen,
+							"bad escape \\%c in word %d (only \\\" and \\\\)",
+							p[1] ? p[1] : '0', argc);
 						return -1;
 					}
 					p++;
@@ -143,13 +145,15 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
 			}
 			p++;
 			if (*p != '\0' && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
-				snprintf(err, errlen, "word %d: a closing quote must end the word", argc);
+				snprintf(err, errlen, "word %d: a closing quote must end the word",
+					 argc);
 				return -1;
 			}
 		} else {
 			while (*p && *p != ' ' && *p != '\t' && *p != '\r' && *p != '\n') {
 				if (*p == '"') {
-					snprintf(err, errlen, "word %d: a quote inside a word", argc);
+					snprintf(err, errlen, "word %d: a quote inside a word",
+						 argc);
 					return -1;
 				}
 				buf[o++] = *p++;
@@ -187,8 +191,8 @@ static json_t *find_row(const struct plan *p, const char *s, int *row)
 	for (size_t i = 0; i < p->nrows; i++)
 		sbuf_printf(&sb, "%s%s", i ? ", " : "", p->rows[i].id);
 	char eb[ECHO_MAX + 8];
-	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s", echo(s, eb, sizeof(eb)),
-				  sb.buf);
+	json_t *e = command_error("unknown-row", "unknown row \"%s\"; rows: %s",
+				  echo(s, eb, sizeof(eb)), sb.buf);
 	sbuf_free(&sb);
 	return e;
 }
@@ -226,7 +230,8 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 	sbuf_init(&sb);
 	list_occs(p, r, &sb);
 	err = at ? command_error("unknown-occurrence",
-				 "row %s has no occurrence \"%s\"; its occurrences: %s", r->id, s, sb.buf)
+				 "row %s has no occurrence \"%s\"; its occurrences: %s", r->id, s,
+				 sb.buf)
 		 : command_error("ambiguous-occurrence",
 				 "row %s has several occurrences; name one of: %s", r->id, sb.buf);
 	sbuf_free(&sb);
@@ -241,8 +246,9 @@ static json_t *may_write_row(const struct command_ctx *c, int row)
 	int dept = c->plan->rows[row].dept;
 	if (a->admin || (a->depts && dept >= 0 && a->depts[dept]))
 		return NULL;
-	return command_error("permission-denied", "%s may not record for row %s (owned by %s)", a->name,
-			     c->plan->rows[row].id, dept >= 0 ? c->plan->depts[dept].id : "nobody");
+	return command_error("permission-denied", "%s may not record for row %s (owned by %s)",
+			     a->name, c->plan->rows[row].id,
+			     dept >= 0 ? c->plan->depts[dept].id : "nobody");
 }
 
 static bool is_officer(const struct command_ctx *c)
@@ -272,9 +278,10 @@ static json_t *may_read_all(const struct command_ctx *c)
 static json_t *parse_time(const char *what, const char *s, int64_t *t)
 {
 	if (calendar_parse_instant(s, false, t) < 0)
-		return command_error("bad-time",
-				     "%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
-				     what, s);
+		return command_error(
+			"bad-time",
+			"%s \"%s\" is not a time (expected e.g. 2020-09-15T18:00:00+08:00 or 2020-09-15)",
+			what, s);
 	return NULL;
 }
 
@@ -392,9 +399,8 @@ static json_t *resolve_period(const struct command_ctx *c, const char *s)
 	sbuf_init(&names);
 	for (size_t i = 0; i < p->nquarters; i++)
 		sbuf_printf(&names, "%s%s", i ? ", " : "", p->quarters[i].period);
-	json_t *err = command_error("unknown-period",
-				    "unknown period \"%.40s\"; the plan's periods: %s", s,
-				    names.buf);
+	json_t *err = command_error(
+		"unknown-period", "unknown period \"%.40s\"; the plan's periods: %s", s, names.buf);
 	sbuf_free(&names);
 	return err;
 }
@@ -433,8 +439,8 @@ static json_t *too_long(const struct grammar_slot *s, const char *w)
 		n += (*p & 0xc0) != 0x80;
 	if (n <= GRAMMAR_MAX_TEXT)
 		return NULL;
-	return command_error("too-long", "%s holds %zu characters; it may hold at most %d",
-			     s->name, n, GRAMMAR_MAX_TEXT);
+	return command_error("too-long", "%s holds %zu characters; it may hold at most %d", s->name,
+			     n, GRAMMAR_MAX_TEXT);
 }
 
 /*
@@ -449,32 +455,28 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 
 	a->word[s->type] = w;
 	switch (s->type) {
-	case ARG_UNIT:
-		return resolve_unit(c, a, w, &a->unit);
-	case ARG_OCC:
-		return find_occ(p, w, &a->occ);
-	case ARG_ROW:
-		return find_row(p, w, &a->row);
-	case ARG_KIND:
-		return resolve_kind(p, w, a->row, &a->kind);
+	case ARG_UNIT: return resolve_unit(c, a, w, &a->unit);
+	case ARG_OCC: return find_occ(p, w, &a->occ);
+	case ARG_ROW: return find_row(p, w, &a->row);
+	case ARG_KIND: return resolve_kind(p, w, a->row, &a->kind);
 	case ARG_COUNT:
 		if (!whole(w, 1, 1000000, &a->count))
-			return command_error("bad-count", "count \"%s\" must be a whole number "
-							  "from 1 to 1000000", w);
+			return command_error("bad-count",
+					     "count \"%s\" must be a whole number "
+					     "from 1 to 1000000",
+					     w);
 		return NULL;
-	case ARG_METRIC:
-		return resolve_metric(p, w, a->row, &a->metric);
+	case ARG_METRIC: return resolve_metric(p, w, a->row, &a->metric);
 	case ARG_VALUE:
 		if (util_parse_fixed(w, 4, &a->value) < 0 || a->value > 1000000000000LL ||
 		    a->value < -1000000000000LL)
 			return command_error("bad-value",
 					     "metric value \"%s\" is not a number (at most four "
-					     "decimals, e.g. 12.5)", w);
+					     "decimals, e.g. 12.5)",
+					     w);
 		return NULL;
-	case ARG_TIME:
-		return parse_time(s->name, w, &a->time);
-	case ARG_DUE:
-		return resolve_due(p, w, &a->due);
+	case ARG_TIME: return parse_time(s->name, w, &a->time);
+	case ARG_DUE: return resolve_due(p, w, &a->due);
 	case ARG_ENTRY:
 		if (!whole(w, 1, INT64_MAX, &a->entry))
 			return command_error("usage", "\"%s\" is not an entry id", w);
@@ -490,10 +492,8 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 					     "%s \"%s\" must be a whole number from %lld to %lld",
 					     s->name, w, (long long)s->min, (long long)s->max);
 		return NULL;
-	case ARG_STATE:
-		return resolve_state(w, &a->state);
-	case ARG_PERIOD:
-		return resolve_period(c, w);
+	case ARG_STATE: return resolve_state(w, &a->state);
+	case ARG_PERIOD: return resolve_period(c, w);
 	case ARG_FORMAT:
 		if ((a->format = publish_format_find(w)) < 0)
 			return command_error("usage", "%s \"%s\" is not html, csv or json", s->name,
@@ -504,15 +504,14 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 			return command_error("usage", "%s needs %s %s: every %s is audited",
 					     a->cmd->name, s->name, s->value, a->cmd->name);
 		return too_long(s, w);
-	case ARG_TEXT:
-		return too_long(s, w);
+	case ARG_TEXT: return too_long(s, w);
 	case ARG_PATH:
 		if (strlen(w) >= PATH_MAX)
-			return command_error("too-long", "%s is %zu bytes long; a path has at most %d",
-					     s->name, strlen(w), PATH_MAX - 1);
+			return command_error("too-long",
+					     "%s is %zu bytes long; a path has at most %d", s->name,
+					     strlen(w), PATH_MAX - 1);
 		return NULL;
-	case ARG_NTYPES:
-		break;
+	case ARG_NTYPES: break;
 	}
 	return NULL;
 }
@@ -527,7 +526,8 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 	if (e->occ[0])
 		json_object_set_new(o, "occurrence", json_string(e->occ));
 	if (e->kind[0])
-		json_object_set_new(o, e->type == ENTRY_METRIC ? "metric" : "kind", json_string(e->kind));
+		json_object_set_new(o, e->type == ENTRY_METRIC ? "metric" : "kind",
+				    json_string(e->kind));
 	if (e->type == ENTRY_FINDING || e->type == ENTRY_AWARD)
 		json_object_set_new(o, "count", json_integer(e->count));
 	if (e->type == ENTRY_RANKING)
@@ -545,8 +545,9 @@ static json_t *entry_json(const struct plan *p, const struct entry *e)
 		json_object_set_new(o, "rule", json_string(e->rule));
 	if (e->voided_at)
 		json_object_set_new(o, "voided",
-				    json_pack("{s:o, s:s, s:s}", "at", report_instant(e->voided_at), "by",
-					      e->voided_by, "reason", e->void_reason ? e->void_reason : ""));
+				    json_pack("{s:o, s:s, s:s}", "at", report_instant(e->voided_at),
+					      "by", e->voided_by, "reason",
+					      e->void_reason ? e->void_reason : ""));
 	return o;
 }
 
@@ -584,8 +585,8 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 
 	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name,
-			  c->now, &sub, &ee) < 0)
+	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name, c->now,
+			  &sub, &ee) < 0)
 		return engine_failed(&ee);
 	if (c->batch)
 		return ok_batch();
@@ -647,8 +648,8 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 
 	if ((err = may_write_row(c, p->occs[a->occ].row)))
 		return err;
-	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON],
-			c->now, &ee) < 0)
+	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON], c->now,
+			&ee) < 0)
 		return engine_failed(&ee);
 	a->moved = true;
 	a->moved_unit = unit;
@@ -669,8 +670,7 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 		return engine_failed(&ee);
 	if ((err = may_write_row(c, v.row)))
 		return err;
-	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v,
-			&ee) < 0)
+	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v, &ee) < 0)
 		return engine_failed(&ee);
 	return ok(json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)a->entry, "type",
 			    store_entry_type_name(v.type), "unit", c->plan->units[v.unit].id,
@@ -793,13 +793,14 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 			json_decref(owing);
 			continue;
 		}
-		json_t *o = json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
+		json_t *o =
+			json_pack("{s:s, s:o}", "occurrence", p->occs[i].name, "overdue", owing);
 		json_array_append_new(open, sched_json(engine_schedule(c->eng, (int)i, -1), o));
 	}
 	int64_t next = engine_next(c->eng);
 	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", report_instant(c->now), "next",
-			      next == INT64_MAX ? json_null() : report_instant(next), "units", units,
-			      "open", open);
+			      next == INT64_MAX ? json_null() : report_instant(next), "units",
+			      units, "open", open);
 	return ok(d);
 }
 
@@ -810,12 +811,12 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
  * gets through, exactly).
  */
 #define TEXT_SIZE(s) ((s) ? strlen(s) + 16 : 0)
-#define RECORD_SIZE 400
+#define RECORD_SIZE  400
 
 struct explain_ctx {
 	const struct plan *p;
-	json_t *rows;   /* row id -> {entries: […]} */
-	size_t bytes;   /* of the answer so far, about */
+	json_t *rows; /* row id -> {entries: […]} */
+	size_t bytes; /* of the answer so far, about */
 };
 
 static int explain_entry(const struct entry *e, void *arg)
@@ -849,17 +850,18 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 		if (row >= 0 && (int)r != row)
 			continue;
 		const struct plan_row *pr = &p->rows[r];
-		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row", pr->id,
-				      "category", p->cats[pr->category].id, "content", pr->content,
-				      "max", report_points(pr->max), "start",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:o, s:o, s:s, s:s, s:[]}", "row",
+				      pr->id, "category", p->cats[pr->category].id, "content",
+				      pr->content, "max", report_points(pr->max), "start",
 				      report_points(pr->earn ? 0 : pr->max), "score",
-				      report_points(t.rows[(size_t)unit * p->nrows + r]), "standard",
-				      pr->standard, "scoring", pr->scoring, "entries");
+				      report_points(t.rows[(size_t)unit * p->nrows + r]),
+				      "standard", pr->standard, "scoring", pr->scoring, "entries");
 		json_object_set(rows, pr->id, o);
 		json_array_append_new(list, o);
 	}
 	struct explain_ctx x = { .p = p, .rows = rows };
-	int rc = store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
+	int rc =
+		store_entries_of(c->st, unit, row >= 0 ? p->rows[row].id : NULL, explain_entry, &x);
 	json_t *d = json_pack("{s:s, s:s, s:o, s:i, s:o, s:o}", "unit", p->units[unit].id, "name",
 			      p->units[unit].name, "total", report_points(t.total[unit]), "rank",
 			      t.rank[unit], "as_of", report_instant(c->now), "rows", list);
@@ -874,7 +876,8 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 			return command_error("answer-too-large",
 					     "the entries of %s in row %s come to more than %d "
 					     "bytes, the longest answer",
-					     p->units[unit].id, p->rows[row].id, GRAMMAR_MAX_ANSWER);
+					     p->units[unit].id, p->rows[row].id,
+					     GRAMMAR_MAX_ANSWER);
 		return command_error("answer-too-large",
 				     "the entries of %s come to more than %d bytes, the longest "
 				     "answer; ask for one row at a time: explain %s ROW",
@@ -897,21 +900,22 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 		json_t *occs = json_array(), *kinds = json_array();
 		for (size_t i = 0; i < pr->nocc; i++) {
 			int o = (int)(pr->occ_first + i);
-			json_t *oj = json_pack("{s:s, s:s}", "occurrence", p->occs[o].name, "type",
-					       p->occs[o].type == OCC_DEADLINE ? "deadline" : "record");
+			json_t *oj =
+				json_pack("{s:s, s:s}", "occurrence", p->occs[o].name, "type",
+					  p->occs[o].type == OCC_DEADLINE ? "deadline" : "record");
 			json_array_append_new(occs, sched_json(engine_schedule(c->eng, o, -1), oj));
 		}
 		for (size_t k = 0; k < pr->nkinds; k++) {
-			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id, "name",
-					       pr->kinds[k].name, "type",
+			json_t *kj = json_pack("{s:s, s:s, s:s, s:o}", "kind", pr->kinds[k].id,
+					       "name", pr->kinds[k].name, "type",
 					       pr->kinds[k].award ? "award" : "finding", "points",
 					       report_points(pr->kinds[k].per));
 			if (pr->kinds[k].cap >= 0)
 				json_object_set_new(kj, "cap", report_points(pr->kinds[k].cap));
 			json_array_append_new(kinds, kj);
 		}
-		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row", pr->id,
-				      "category", p->cats[pr->category].id, "department",
+		json_t *o = json_pack("{s:s, s:s, s:s, s:o, s:b, s:s, s:s, s:o, s:o}", "row",
+				      pr->id, "category", p->cats[pr->category].id, "department",
 				      p->depts[pr->dept].id, "max", report_points(pr->max), "earn",
 				      pr->earn, "content", pr->content, "time_node", pr->time_node,
 				      "occurrences", occs, "kinds", kinds);
@@ -921,8 +925,8 @@ static json_t *cmd_plan(struct command_ctx *c, struct args *a)
 		}
 		json_array_append_new(rows, o);
 	}
-	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title", p->title,
-			    "document", p->document, "timezone", p->timezone, "total",
+	return ok(json_pack("{s:i, s:s, s:s, s:s, s:o, s:I, s:o}", "year", p->year, "title",
+			    p->title, "document", p->document, "timezone", p->timezone, "total",
 			    report_points(p->total), "units", (json_int_t)p->nunits, "rows", rows));
 }
 
@@ -958,7 +962,8 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 				    engine_first_submission(c->eng, (int)u, (int)i) > c->now)
 					json_array_append_new(owing, json_string(p->units[u].id));
 			}
-			if ((s->deadline <= c->now || s->deadline > until) && json_array_size(owing) == 0) {
+			if ((s->deadline <= c->now || s->deadline > until) &&
+			    json_array_size(owing) == 0) {
 				json_decref(owing);
 				continue;
 			}
@@ -967,7 +972,8 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 				       p->rows[o->row].id, "title", p->rows[o->row].content);
 		sched_json(s, oj);
 		if (o->type == OCC_RECORD) {
-			json_object_set_new(oj, "department", json_string(p->depts[p->rows[o->row].dept].id));
+			json_object_set_new(oj, "department",
+					    json_string(p->depts[p->rows[o->row].dept].id));
 		} else {
 			json_object_set_new(oj, "not_submitted", owing);
 			json_object_set_new(oj, "late", report_points(p->rows[o->row].late));
@@ -975,15 +981,17 @@ static json_t *cmd_upcoming(struct command_ctx *c, struct args *a)
 		}
 		json_array_append_new(list, oj);
 	}
-	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days", (json_int_t)days,
-			    "occurrences", list));
+	return ok(json_pack("{s:o, s:I, s:o}", "now", report_instant(c->now), "days",
+			    (json_int_t)days, "occurrences", list));
 }
 
-static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const char *data, void *arg)
+static int snapshot_row(const char *period, int64_t at, int64_t taken_at, const char *data,
+			void *arg)
 {
 	(void)data;
-	json_array_append_new(arg, json_pack("{s:s, s:o, s:o}", "period", period, "at",
-					     report_instant(at), "taken_at", report_instant(taken_at)));
+	json_array_append_new(arg,
+			      json_pack("{s:s, s:o, s:o}", "period", period, "at",
+					report_instant(at), "taken_at", report_instant(taken_at)));
 	return 0;
 }
 
@@ -1014,9 +1022,9 @@ static int audit_row(int64_t id, int64_t at, const char *actor, const char *comm
 	x->bytes += RECORD_SIZE + TEXT_SIZE(actor) + TEXT_SIZE(command) + TEXT_SIZE(result);
 	if (x->bytes > GRAMMAR_MAX_ANSWER)
 		return 1;
-	json_array_append_new(x->list, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id",
-						 (json_int_t)id, "at", report_instant(at), "by",
-						 actor, "command", command, "result", result));
+	json_array_append_new(x->list, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
+						 "at", report_instant(at), "by", actor, "command",
+						 command, "result", result));
 	return 0;
 }
 
@@ -1032,10 +1040,11 @@ static json_t *cmd_audit(struct command_ctx *c, struct args *a)
 		size_t got = json_array_size(x.list);
 		json_decref(x.list);
 		if (rc > 0)
-			return command_error("answer-too-large",
-					     "the last %lld records come to more than %d bytes, the "
-					     "longest answer; ask for fewer: audit %zu",
-					     (long long)n, GRAMMAR_MAX_ANSWER, got);
+			return command_error(
+				"answer-too-large",
+				"the last %lld records come to more than %d bytes, the "
+				"longest answer; ask for fewer: audit %zu",
+				(long long)n, GRAMMAR_MAX_ANSWER, got);
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	}
 	return ok(x.list);
@@ -1058,7 +1067,8 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 {
 	(void)a;
 	if (c->reload == NULL)
-		return command_error("unavailable", "reload is only available in the running daemon");
+		return command_error("unavailable",
+				     "reload is only available in the running daemon");
 	return c->reload(c->hook_arg);
 }
 
@@ -1066,9 +1076,10 @@ static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
 			      (json_int_t)r->id, "state", store_outbox_state_name(r->state), "kind",
-			      r->kind, "channel", r->channel, "to", *r->address ? r->address : r->name,
-			      "about", r->subject, "at", report_instant(r->at), "unit", r->unit,
-			      "attempts", r->attempts, "code", (json_int_t)r->code, "error", r->error);
+			      r->kind, "channel", r->channel, "to",
+			      *r->address ? r->address : r->name, "about", r->subject, "at",
+			      report_instant(r->at), "unit", r->unit, "attempts", r->attempts,
+			      "code", (json_int_t)r->code, "error", r->error);
 	if (r->state == OUTBOX_PENDING || r->state == OUTBOX_FAILED)
 		json_object_set_new(o, "next", report_instant(r->next_ms / 1000));
 	if (r->sent_at)
@@ -1099,7 +1110,8 @@ static json_t *cmd_outbox(struct command_ctx *c, struct args *a)
 		}
 	if (!all && !member) {
 		json_decref(rows);
-		return command_error("permission-denied", "%s may not read the outbox", c->actor->name);
+		return command_error("permission-denied", "%s may not read the outbox",
+				     c->actor->name);
 	}
 	if (all)
 		rc = store_outbox_list(c->st, state, NULL, OUTBOX_LIST_MAX, outbox_row_json, rows);
@@ -1134,11 +1146,13 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
 	if (!c->actor->admin && !(dept >= 0 && c->actor->depts && c->actor->depts[dept]))
 		return command_error("permission-denied",
 				     "%s may not retry delivery #%lld (admins, or the officers of "
-				     "its department)", c->actor->name, (long long)id);
+				     "its department)",
+				     c->actor->name, (long long)id);
 	if (r.state != OUTBOX_FAILED && r.state != OUTBOX_DEAD && r.state != OUTBOX_CANCELLED)
-		return command_error("bad-state", "delivery #%lld is %s; only failed, dead or cancelled"
-						  " ones can be retried", (long long)id,
-				     store_outbox_state_name(r.state));
+		return command_error("bad-state",
+				     "delivery #%lld is %s; only failed, dead or cancelled"
+				     " ones can be retried",
+				     (long long)id, store_outbox_state_name(r.state));
 	if (store_outbox_retry(c->st, id, c->now) != 1)
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	if (c->outbox_changed)
@@ -1153,8 +1167,7 @@ static json_t *cmd_retry(struct command_ctx *c, struct args *a)
  */
 static json_t *cmd_report(struct command_ctx *c, struct args *a)
 {
-	enum publish_format f = a->word[ARG_FORMAT] ? (enum publish_format)a->format
-							: PUBLISH_HTML;
+	enum publish_format f = a->word[ARG_FORMAT] ? (enum publish_format)a->format : PUBLISH_HTML;
 	const char *period = a->word[ARG_PERIOD];
 	char err[512];
 	struct sbuf text;
@@ -1173,24 +1186,15 @@ static json_t *cmd_report(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },
-	[CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL },
-	[CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },
-	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },
-	[CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },
-	[CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },
-	[CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },
-	[CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },
-	[CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },
-	[CMD_REPORT] = { cmd_report, NULL },
+	[CMD_PING] = { cmd_ping, NULL },         [CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL }, [CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },   [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },       [CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },     [CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },     [CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },         [CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },       [CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },     [CMD_REPORT] = { cmd_report, NULL },
 };
 
 /*
@@ -1200,8 +1204,7 @@ static const struct handler handlers[CMD_NCOMMANDS] = {
  * None is taken, in any argument: NULL, or the refusal of the word S,
  * named by option NAME or as positional argument I (NAME NULL).
  */
-static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name,
-			      int i)
+static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, const char *name, int i)
 {
 	unsigned cp;
 	long at = util_control_char(s, strlen(s), &cp);
@@ -1217,15 +1220,18 @@ static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, cons
 	else
 		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, cmd->pos[i].name);
 	if (format)
-		return command_error("format-character",
-				     "%s holds U+%04X (byte %ld), a character that reorders or "
-				     "breaks the text shown around it (bidirectional controls "
-				     "U+202A-U+202E and U+2066-U+2069, separators U+2028 and "
-				     "U+2029) or is no character (U+FFFE, U+FFFF); none is accepted "
-				     "in any argument", what, cp, at + 1);
+		return command_error(
+			"format-character",
+			"%s holds U+%04X (byte %ld), a character that reorders or "
+			"breaks the text shown around it (bidirectional controls "
+			"U+202A-U+202E and U+2066-U+2069, separators U+2028 and "
+			"U+2029) or is no character (U+FFFE, U+FFFF); none is accepted "
+			"in any argument",
+			what, cp, at + 1);
 	return command_error("control-character",
 			     "%s holds the control character U+%04X (byte %ld); control characters "
-			     "are not accepted in any argument", what, cp, at + 1);
+			     "are not accepted in any argument",
+			     what, cp, at + 1);
 }
 
 /*

@@ -30,8 +30,8 @@ struct loader {
 	struct plan *p;
 };
 
-static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s,
-		    const char *fmt, va_list ap)
+static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s, const char *fmt,
+		    va_list ap)
 {
 	const char *file = s ? config_setting_source_file(s) : NULL;
 	int line = s ? (int)config_setting_source_line(s) : 0;
@@ -164,8 +164,8 @@ static bool get_bool(struct loader *ld, const config_setting_t *g, const char *w
 }
 
 /* A whole number member within [MIN, MAX]; DEF when absent. */
-static int get_int(struct loader *ld, const config_setting_t *g, const char *what,
-		   const char *name, int def, int min, int max)
+static int get_int(struct loader *ld, const config_setting_t *g, const char *what, const char *name,
+		   int def, int min, int max)
 {
 	const config_setting_t *s = member(g, name);
 	if (s == NULL)
@@ -198,8 +198,7 @@ static double number_of(const config_setting_t *s)
 }
 
 /* Points of S: a number >= 0 with at most two decimals, as hundredths. */
-static int points_of(struct loader *ld, const config_setting_t *s, const char *what,
-		     int64_t *out)
+static int points_of(struct loader *ld, const config_setting_t *s, const char *what, int64_t *out)
 {
 	if (!is_number(s)) {
 		error_at(ld, s, "%s must be a number of points", what);
@@ -270,8 +269,10 @@ static void load_contact(struct loader *ld, const config_setting_t *g, const cha
 	if (c->email && *c->email &&
 	    (mime_address_parse(c->email, nb, sizeof(nb), ab, sizeof(ab)) < 0 || *nb ||
 	     strcmp(ab, c->email) != 0))
-		error_at(ld, member(g, "email"), "%s: email \"%s\" is not an address such as "
-						 "\"liaison@example.org\"", what, c->email);
+		error_at(ld, member(g, "email"),
+			 "%s: email \"%s\" is not an address such as "
+			 "\"liaison@example.org\"",
+			 what, c->email);
 	if (c->email && c->email[0] == '\0') {
 		free(c->email);
 		c->email = NULL;
@@ -289,7 +290,8 @@ static const config_setting_t *get_list(struct loader *ld, const config_setting_
 			error_at(ld, g, "%s: missing setting \"%s\"", what, name);
 		return NULL;
 	}
-	if (config_setting_type(s) != CONFIG_TYPE_LIST && config_setting_type(s) != CONFIG_TYPE_ARRAY) {
+	if (config_setting_type(s) != CONFIG_TYPE_LIST &&
+	    config_setting_type(s) != CONFIG_TYPE_ARRAY) {
 		error_at(ld, s, "%s: \"%s\" must be a list", what, name);
 		return NULL;
 	}
@@ -363,9 +365,11 @@ static void free_access_rule(struct access_rule *r)
 
 static void load_kaohe(struct loader *ld, const config_setting_t *root)
 {
-	static const char *const keys[] = { "timezone", "state_dir", "control_socket",
-					    "export_dir", "log_level", "control_max_clients",
-					    "control_max_per_uid", "control_idle_timeout", NULL };
+	static const char *const keys[] = {
+		"timezone",  "state_dir",           "control_socket",      "export_dir",
+		"log_level", "control_max_clients", "control_max_per_uid", "control_idle_timeout",
+		NULL
+	};
 	const config_setting_t *g = get_group(ld, root, "configuration", "kaohe", false);
 	struct settings *st = &ld->cfg->set;
 	char err[256];
@@ -392,8 +396,8 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 }
 
 /* A day "MM-DD" of the plan year; -1 after reporting. */
-static int day_of(struct loader *ld, const config_setting_t *s, const char *what,
-		  const char *text, int32_t *out)
+static int day_of(struct loader *ld, const config_setting_t *s, const char *what, const char *text,
+		  int32_t *out)
 {
 	if (calendar_parse_day(text, ld->p->year, out) < 0) {
 		error_at(ld, s, "%s: bad date \"%s\" (expected MM-DD)", what, text);
@@ -437,10 +441,12 @@ static void load_calendar(struct loader *ld, const config_setting_t *root)
 				snprintf(a, sizeof(a), "%s", txt);
 				snprintf(b, sizeof(b), "%s", txt);
 			}
-			if (day_of(ld, e, "calendar", a, &d1) < 0 || day_of(ld, e, "calendar", b, &d2) < 0)
+			if (day_of(ld, e, "calendar", a, &d1) < 0 ||
+			    day_of(ld, e, "calendar", b, &d2) < 0)
 				continue;
 			if (d2 < d1) {
-				error_at(ld, e, "calendar: range \"%s\" ends before it starts", txt);
+				error_at(ld, e, "calendar: range \"%s\" ends before it starts",
+					 txt);
 				continue;
 			}
 			for (int32_t d = d1; d <= d2; d++)
@@ -479,11 +485,16 @@ static void load_slots(struct loader *ld, const config_setting_t *g, const char 
 
 static void load_reminders(struct loader *ld, const config_setting_t *root)
 {
-	static const char *const keys[] = { "before",		 "due",
-					    "overdue",		 "escalate",
-					    "record",		 "shift_to_workdays",
-					    "not_before_in_force", "admins",
-					    "templates",	 NULL };
+	static const char *const keys[] = { "before",
+					    "due",
+					    "overdue",
+					    "escalate",
+					    "record",
+					    "shift_to_workdays",
+					    "not_before_in_force",
+					    "admins",
+					    "templates",
+					    NULL };
 	static const char *const def_before[] = { "-7d@09:00", "-3d@09:00", "-1d@09:00" };
 	static const char *const def_due[] = { "0d@09:00" };
 	const config_setting_t *g = get_group(ld, root, "configuration", "reminders", false);
@@ -510,7 +521,8 @@ static void load_reminders(struct loader *ld, const config_setting_t *root)
 	} else if (o && config_setting_type(o) == CONFIG_TYPE_BOOL && !config_setting_get_bool(o)) {
 		r->has_overdue = false;
 	} else if (o) {
-		error_at(ld, o, "reminders: overdue must be a group { first = …; every = …; } or false");
+		error_at(ld, o,
+			 "reminders: overdue must be a group { first = …; every = …; } or false");
 	}
 	if (calendar_parse_slot(first, &r->overdue_first, err, sizeof(err)) < 0)
 		error_at(ld, member(o, "first") ?: g, "reminders.overdue: %s", err);
@@ -539,8 +551,8 @@ static void dues_add(struct dues *d, int32_t day, int64_t at)
  * One element E of a row's due into D: a recurrence's days (ALONE: the
  * only element), a date-time, or a day of the plan year.
  */
-static void load_due_one(struct loader *ld, const config_setting_t *e, const char *what,
-			 bool alone, struct dues *d)
+static void load_due_one(struct loader *ld, const config_setting_t *e, const char *what, bool alone,
+			 struct dues *d)
 {
 	struct plan *p = ld->p;
 	const char *txt = config_setting_get_string(e);
@@ -570,7 +582,8 @@ static void load_due_one(struct loader *ld, const config_setting_t *e, const cha
 		if (calendar_parse_instant(txt, true, &at) < 0) {
 			error_at(ld, e,
 				 "%s: bad date-time \"%s\" (expected e.g. "
-				 "2020-09-15T18:00:00+08:00)", what, txt);
+				 "2020-09-15T18:00:00+08:00)",
+				 what, txt);
 			return;
 		}
 		day = calendar_day_of(at, NULL);
@@ -640,7 +653,9 @@ static void load_kinds(struct loader *ld, const config_setting_t *g, struct plan
 		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
 		snprintf(what, sizeof(what), "row %s: %s", r->id, name);
 		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			error_at(ld, e, "%s: each element must be a group { kind = …; points = …; }", what);
+			error_at(ld, e,
+				 "%s: each element must be a group { kind = …; points = …; }",
+				 what);
 			continue;
 		}
 		check_keys(ld, e, what, keys);
@@ -649,12 +664,14 @@ static void load_kinds(struct loader *ld, const config_setting_t *g, struct plan
 		if (kind == NULL)
 			continue;
 		if (!valid_id(kind)) {
-			error_at(ld, member(e, "kind"), "%s: kind \"%s\" may only hold letters, digits, '-' and '_'",
-				 what, kind);
+			error_at(ld, member(e, "kind"),
+				 "%s: kind \"%s\" may only hold letters, digits, '-' and '_'", what,
+				 kind);
 			continue;
 		}
 		if (plan_kind_find(r, kind) >= 0) {
-			error_at(ld, member(e, "kind"), "row %s: duplicate kind \"%s\"", r->id, kind);
+			error_at(ld, member(e, "kind"), "row %s: duplicate kind \"%s\"", r->id,
+				 kind);
 			continue;
 		}
 		snprintf(what, sizeof(what), "row %s: kind %s", r->id, kind);
@@ -662,7 +679,8 @@ static void load_kinds(struct loader *ld, const config_setting_t *g, struct plan
 			continue;
 		if (k.per == 0)
 			error_at(ld, member(e, "points"), "%s: points must be more than 0", what);
-		if (member(e, "cap") && get_points(ld, e, what, "cap", false, &k.cap) == 0 && k.cap == 0)
+		if (member(e, "cap") && get_points(ld, e, what, "cap", false, &k.cap) == 0 &&
+		    k.cap == 0)
 			error_at(ld, member(e, "cap"), "%s: cap must be more than 0", what);
 		k.id = xstrdup(kind);
 		k.name = xstrdup(get_string(ld, e, what, "name", kind));
@@ -707,7 +725,9 @@ static void load_thresholds(struct loader *ld, const config_setting_t *g, struct
 		for (int j = 0; j < n; j++) {
 			const config_setting_t *c = config_setting_get_elem(any, (unsigned)j);
 			if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
-				error_at(ld, c, "%s: a condition must be a group { metric = …; min = …; }", what);
+				error_at(ld, c,
+					 "%s: a condition must be a group { metric = …; min = …; }",
+					 what);
 				continue;
 			}
 			check_keys(ld, c, what, ckeys);
@@ -722,7 +742,8 @@ static void load_thresholds(struct loader *ld, const config_setting_t *g, struct
 			if (m >= 0)
 				t.any[t.nany++] = (struct plan_condition){ .metric = m, .min = v };
 		}
-		r->thresholds = xrealloc(r->thresholds, (r->nthresholds + 1) * sizeof(*r->thresholds));
+		r->thresholds =
+			xrealloc(r->thresholds, (r->nthresholds + 1) * sizeof(*r->thresholds));
 		r->thresholds[r->nthresholds++] = t;
 	}
 }
@@ -742,12 +763,14 @@ static void load_ranking(struct loader *ld, const config_setting_t *g, struct pl
 	const char *worst = get_string(ld, s, what, "worst", "highest");
 	rk->highest_worst = strcmp(worst, "highest") == 0;
 	if (!rk->highest_worst && strcmp(worst, "lowest") != 0)
-		error_at(ld, member(s, "worst"), "%s: worst must be \"highest\" or \"lowest\"", what);
+		error_at(ld, member(s, "worst"), "%s: worst must be \"highest\" or \"lowest\"",
+			 what);
 	const config_setting_t *pts = get_list(ld, s, what, "points", true);
 	int n = pts ? config_setting_length(pts) : 0;
 	rk->points = xcalloc((size_t)n + 1, sizeof(*rk->points));
 	for (int i = 0; i < n; i++)
-		if (points_of(ld, config_setting_get_elem(pts, (unsigned)i), what, &rk->points[rk->npoints]) == 0)
+		if (points_of(ld, config_setting_get_elem(pts, (unsigned)i), what,
+			      &rk->points[rk->npoints]) == 0)
 			rk->npoints++;
 	r->ranking = rk;
 }
@@ -834,7 +857,8 @@ static void load_row_node(struct loader *ld, const config_setting_t *e, int idx,
 
 	r->occ_first = p->noccs;
 	if (dl && rec)
-		error_at(ld, rec, "%s: a row has either a deadline or a record node, not both", what);
+		error_at(ld, rec, "%s: a row has either a deadline or a record node, not both",
+			 what);
 	if (dl) {
 		static const char *const dkeys[] = { "due", "late", "missing", NULL };
 		char dwhat[128];
@@ -871,20 +895,22 @@ static void check_row_texts(struct loader *ld, const config_setting_t *e, const 
 		util_format_fixed(stated, 2, a, sizeof(a));
 		util_format_fixed(r->max, 2, b, sizeof(b));
 		warn_at(ld, member(e, "standard"),
-			"row %s: the text says 满分%s分 but the 分值 column (max) is %s; %s is used", r->id,
-			a, b, b);
+			"row %s: the text says 满分%s分 but the 分值 column (max) is %s; %s is used",
+			r->id, a, b, b);
 	}
 	if (deduction_without_amount(r->scoring))
 		warn_at(ld, member(e, "scoring"),
-			"row %s: the scoring text names a deduction (扣) without its amount", r->id);
+			"row %s: the scoring text names a deduction (扣) without its amount",
+			r->id);
 }
 
 static void load_row(struct loader *ld, const config_setting_t *e, int idx)
 {
-	static const char *const keys[] = { "id", "seq", "annex_category", "category", "department",
-					    "max", "content", "time_node", "standard", "scoring",
-					    "earn", "deadline", "record", "findings", "awards",
-					    "thresholds", "ranking", NULL };
+	static const char *const keys[] = {
+		"id",      "seq",       "annex_category", "category",   "department", "max",
+		"content", "time_node", "standard",       "scoring",    "earn",       "deadline",
+		"record",  "findings",  "awards",         "thresholds", "ranking",    NULL
+	};
 	struct plan *p = ld->p;
 	struct plan_row *r = &p->rows[idx];
 	char what[96];
@@ -932,8 +958,8 @@ static void load_rows(struct loader *ld, const config_setting_t *plan, const cha
 		for (size_t j = 0; j + 1 < p->nrows; j++)
 			if (r->seq && p->rows[j].seq && strcmp(r->seq, p->rows[j].seq) == 0)
 				warn_at(ld, member(e, "seq"),
-					"row %s: 序号 %s is printed again (already on row %s)", r->id, r->seq,
-					p->rows[j].id);
+					"row %s: 序号 %s is printed again (already on row %s)",
+					r->id, r->seq, p->rows[j].id);
 	}
 	if (rows && n == 0)
 		error_at(ld, rows, "plan: rows: the plan has no row");
@@ -972,8 +998,9 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 		const char *id = get_id(ld, e, "unit");
 		/* all.ics is every unit's feed: no unit may take that name. */
 		if (id && strcmp(id, "all") == 0) {
-			error_at(ld, member(e, "id"), "unit: id \"all\" is reserved (the feed all.ics "
-						      "holds every unit)");
+			error_at(ld, member(e, "id"),
+				 "unit: id \"all\" is reserved (the feed all.ics "
+				 "holds every unit)");
 			id = NULL;
 		}
 		snprintf(what, sizeof(what), "unit %s", id ? id : "?");
@@ -987,7 +1014,9 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 		for (int j = 0; j < nl; j++) {
 			const config_setting_t *c = config_setting_get_elem(li, (unsigned)j);
 			if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
-				error_at(ld, c, "%s: a liaison must be a group { name = …; email = …; }", what);
+				error_at(ld, c,
+					 "%s: a liaison must be a group { name = …; email = …; }",
+					 what);
 				continue;
 			}
 			load_contact(ld, c, what, &u->liaisons[u->nliaisons++]);
@@ -1010,7 +1039,8 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 		for (size_t i = 1; i < p->nunits; i++)
 			if (strcmp(k[i].key, k[i - 1].key) == 0)
 				error_at(ld, member(els[k[i].idx], pass ? "name" : "id"),
-					 "duplicate unit %s \"%s\"", pass ? "name" : "id", k[i].key);
+					 "duplicate unit %s \"%s\"", pass ? "name" : "id",
+					 k[i].key);
 		free(k);
 	}
 	free(els);
@@ -1095,7 +1125,8 @@ static void check_sums(struct loader *ld, const config_setting_t *plan)
 			util_format_fixed(sum, 2, a, sizeof(a));
 			util_format_fixed(p->cats[c].max, 2, b, sizeof(b));
 			error_at(ld, config_setting_get_elem(cats, (unsigned)c),
-				 "category %s: its rows' maxima add up to %s, not its max %s", p->cats[c].id, a, b);
+				 "category %s: its rows' maxima add up to %s, not its max %s",
+				 p->cats[c].id, a, b);
 		}
 	}
 	if (sum_cats != p->total) {
@@ -1109,9 +1140,10 @@ static void check_sums(struct loader *ld, const config_setting_t *plan)
 
 static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 {
-	static const char *const keys[] = { "year", "title", "document", "in_force", "total", "close",
-					    "missing_default", "categories", "units", "departments",
-					    "metrics", "rows", NULL };
+	static const char *const keys[] = { "year",  "title",       "document",        "in_force",
+					    "total", "close",       "missing_default", "categories",
+					    "units", "departments", "metrics",         "rows",
+					    NULL };
 	const config_setting_t *plan = get_group(ld, root, "configuration", "plan", true);
 	struct plan *p = ld->p;
 
@@ -1159,11 +1191,14 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 	else if (calendar_parse_duration(close, &c->close_after) == 0)
 		c->close = CLOSE_AFTER;
 	else
-		error_at(ld, member(plan, "close"),
-			 "plan: close \"%s\" is not quarter-end, year-end or a duration such as \"30d\"", close);
+		error_at(
+			ld, member(plan, "close"),
+			"plan: close \"%s\" is not quarter-end, year-end or a duration such as \"30d\"",
+			close);
 	const char *md = get_string(ld, plan, "plan", "missing_default", "late");
 	if (strcmp(md, "late") != 0 && strcmp(md, "zero") != 0)
-		error_at(ld, member(plan, "missing_default"), "plan: missing_default must be \"late\" or \"zero\"");
+		error_at(ld, member(plan, "missing_default"),
+			 "plan: missing_default must be \"late\" or \"zero\"");
 	load_calendar(ld, root);
 	load_reminders(ld, root);
 	load_small_lists(ld, plan);
@@ -1171,8 +1206,8 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 	load_rows(ld, plan, md);
 	check_sums(ld, plan);
 	for (size_t i = 0; i < p->ncats; i++) {
-		const config_setting_t *annex =
-			member(config_setting_get_elem(member(plan, "categories"), (unsigned)i), "annex");
+		const config_setting_t *annex = member(
+			config_setting_get_elem(member(plan, "categories"), (unsigned)i), "annex");
 		for (size_t r = 0; annex && r < p->nrows; r++) {
 			if (p->rows[r].category != (int)i || p->rows[r].annex_category[0] == '\0')
 				continue;
@@ -1182,8 +1217,10 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 				found = a && strcmp(a, p->rows[r].annex_category) == 0;
 			}
 			if (!found)
-				error_at(ld, annex, "row %s: annex category \"%s\" is not one of category %s's",
-					 p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
+				error_at(
+					ld, annex,
+					"row %s: annex category \"%s\" is not one of category %s's",
+					p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
 		}
 	}
 }
@@ -1200,7 +1237,8 @@ static void load_access(struct loader *ld, const config_setting_t *root)
 	if (g == NULL)
 		return;
 	check_keys(ld, g, "access", keys);
-	load_access_rule(ld, get_group(ld, g, "access", "admins", false), "access.admins", &st->admins);
+	load_access_rule(ld, get_group(ld, g, "access", "admins", false), "access.admins",
+			 &st->admins);
 	for (int pass = 0; pass < 2; pass++) {
 		const char *name = pass ? "units" : "departments";
 		const config_setting_t *sub = get_group(ld, g, "access", name, false);
@@ -1216,7 +1254,8 @@ static void load_access(struct loader *ld, const config_setting_t *root)
 				continue;
 			}
 			if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-				error_at(ld, e, "%s must be a group { users = …; groups = …; }", what);
+				error_at(ld, e, "%s must be a group { users = …; groups = …; }",
+					 what);
 				continue;
 			}
 			load_access_rule(ld, e, what, pass ? &st->units[idx] : &st->depts[idx]);
@@ -1348,8 +1387,10 @@ static char *get_inline_or_file(struct loader *ld, const config_setting_t *g, co
 	if (f && *f)
 		return read_secret(ld, member(g, fname), what, f);
 	/* Given but empty: an error here, not a channel without a URL later. */
-	if ((v && !*v && member(g, name) && config_setting_type(member(g, name)) == CONFIG_TYPE_STRING) ||
-	    (f && !*f && member(g, fname) && config_setting_type(member(g, fname)) == CONFIG_TYPE_STRING))
+	if ((v && !*v && member(g, name) &&
+	     config_setting_type(member(g, name)) == CONFIG_TYPE_STRING) ||
+	    (f && !*f && member(g, fname) &&
+	     config_setting_type(member(g, fname)) == CONFIG_TYPE_STRING))
 		error_at(ld, member(g, name) ?: member(g, fname), "%s: %s is empty", what,
 			 v && !*v && member(g, name) ? name : fname);
 	return v && *v ? xstrdup(v) : NULL;
@@ -1395,8 +1436,10 @@ static void load_rates(struct loader *ld, const config_setting_t *g, const char 
 			break;
 		}
 		if (t == NULL || parse_rate(t, &c->rates[c->nrates]) < 0)
-			error_at(ld, e, "%s: rate \"%s\" is not a limit such as \"20/min\" or \"5/s\" (at most 10000)",
-				 what, t ? t : "?");
+			error_at(
+				ld, e,
+				"%s: rate \"%s\" is not a limit such as \"20/min\" or \"5/s\" (at most 10000)",
+				what, t ? t : "?");
 		else
 			c->nrates++;
 	}
@@ -1534,8 +1577,8 @@ static void load_audience(struct loader *ld, const config_setting_t *g, const ch
 		}
 		int idx = units ? plan_unit_find(ld->p, id) : plan_dept_find(ld->p, id);
 		if (idx < 0) {
-			error_at(ld, e, "%s: unknown %s \"%s\"", what, units ? "unit" : "department",
-				 id);
+			error_at(ld, e, "%s: unknown %s \"%s\"", what,
+				 units ? "unit" : "department", id);
 			continue;
 		}
 		if (*flags == NULL)
@@ -1571,8 +1614,8 @@ static const struct provider *load_type(struct loader *ld, const config_setting_
 
 static void load_webhook(struct loader *ld, const config_setting_t *g, struct channel *c, int idx)
 {
-	static const char *const keys[] = { "name", "type", "url", "url_file", "units",
-					    "departments", "admins", "rate", "ca_file", NULL };
+	static const char *const keys[] = { "name",        "type",   "url",  "url_file", "units",
+					    "departments", "admins", "rate", "ca_file",  NULL };
 	char what[128];
 
 	snprintf(what, sizeof(what), "channels.webhooks[%d]", idx + 1);
@@ -1587,8 +1630,8 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 	check_channel_keys(ld, g, what, keys, p ? p : webhook_provider("generic"));
 	const char *name = get_string(ld, g, what, "name", NULL);
 	if (name && (!valid_id(name) || strcmp(name, "email") == 0)) {
-		error_at(ld, member(g, "name"), "%s: name \"%s\" must be an id other than \"email\"",
-			 what, name);
+		error_at(ld, member(g, "name"),
+			 "%s: name \"%s\" must be an id other than \"email\"", what, name);
 		name = NULL;
 	}
 	c->name = xstrdup(name ? name : "?");
@@ -1611,9 +1654,9 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 
 static void load_channels(struct loader *ld, const config_setting_t *root)
 {
-	static const char *const keys[] = { "email", "webhooks", "concurrency",
-					    "connect_timeout", "timeout", "retry", NULL };
-	static const char *const rkeys[] = { "first", "factor", "cap", "max_attempts",
+	static const char *const keys[] = { "email",   "webhooks", "concurrency", "connect_timeout",
+					    "timeout", "retry",    NULL };
+	static const char *const rkeys[] = { "first",   "factor", "cap", "max_attempts",
 					     "max_age", "jitter", NULL };
 	const config_setting_t *g = get_group(ld, root, "configuration", "channels", false);
 	struct settings *set = &ld->cfg->set;
@@ -1631,7 +1674,8 @@ static void load_channels(struct loader *ld, const config_setting_t *root)
 		struct channel *c = &set->channels[set->nchannels++];
 		load_webhook(ld, config_setting_get_elem(hooks, (unsigned)i), c, i);
 		for (size_t j = 0; j + 1 < set->nchannels; j++)
-			if (strcmp(set->channels[j].name, c->name) == 0 && strcmp(c->name, "?") != 0)
+			if (strcmp(set->channels[j].name, c->name) == 0 &&
+			    strcmp(c->name, "?") != 0)
 				error_at(ld, config_setting_get_elem(hooks, (unsigned)i),
 					 "channels.webhooks: a second webhook named \"%s\"",
 					 c->name);
@@ -1654,8 +1698,8 @@ static void load_channels(struct loader *ld, const config_setting_t *root)
 			 "channels.retry: cap must not be shorter than first");
 }
 
-static const char *const template_keys[] = { "before", "due", "overdue", "escalation",
-					      "record", "snapshot", "dead", "item", NULL };
+static const char *const template_keys[] = { "before",   "due",  "overdue", "escalation", "record",
+					     "snapshot", "dead", "item",    NULL };
 
 static char *load_template(struct loader *ld, const config_setting_t *s, const char *what,
 			   bool item)
@@ -1682,11 +1726,12 @@ static char *load_template(struct loader *ld, const config_setting_t *s, const c
 			for (const char *q = t; q < c; q++)
 				if (*q == '\n')
 					bol = q + 1;
-			error_at(ld, s,
-				 "%s holds the control character U+%04X at byte %zu (line %zu of the "
-				 "template, byte %zu of it); a template may hold line breaks (LF) but "
-				 "no other control character",
-				 what, cp, (size_t)(c - t) + 1, line, (size_t)(c - bol) + 1);
+			error_at(
+				ld, s,
+				"%s holds the control character U+%04X at byte %zu (line %zu of the "
+				"template, byte %zu of it); a template may hold line breaks (LF) but "
+				"no other control character",
+				what, cp, (size_t)(c - t) + 1, line, (size_t)(c - bol) + 1);
 			return NULL;
 		}
 		line++;
@@ -1713,8 +1758,10 @@ static void load_notices(struct loader *ld, const config_setting_t *root)
 		for (int i = 0; i < config_setting_length(adm); i++) {
 			const config_setting_t *e = config_setting_get_elem(adm, (unsigned)i);
 			if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-				error_at(ld, e, "reminders.admins: element %d must be a group "
-						"{ name = …; email = …; }", i + 1);
+				error_at(ld, e,
+					 "reminders.admins: element %d must be a group "
+					 "{ name = …; email = …; }",
+					 i + 1);
 				continue;
 			}
 			load_contact(ld, e, "reminders.admins",
@@ -1832,8 +1879,8 @@ static void free_notices(struct settings *st)
 
 struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings)
 {
-	static const char *const keys[] = { "kaohe", "access", "channels", "calendar",
-					    "reminders", "plan", NULL };
+	static const char *const keys[] = { "kaohe",     "access", "channels", "calendar",
+					    "reminders", "plan",   NULL };
 	struct loader ld = { .file = file, .err = errors, .warn = warnings };
 	config_t lc;
 	char *dir = xstrdup(file), *slash;

@@ -33,14 +33,14 @@ struct client {
 	ev_timer idle;
 	struct peer peer;
 	enum control_rights rights; /* when it connected */
-	ev_tstamp since;   /* when it connected */
-	char *in;          /* up to COMMAND_MAX_LINE + 1 bytes */
+	ev_tstamp since;            /* when it connected */
+	char *in;                   /* up to COMMAND_MAX_LINE + 1 bytes */
 	size_t inlen;
 	char *out;
 	size_t outlen, outoff, outcap;
-	bool closing;      /* flush what is pending, then close */
-	bool heavy;        /* its last answer was longer than CONTROL_BACKLOG */
-	bool queued;       /* a request of it waits for its turn */
+	bool closing; /* flush what is pending, then close */
+	bool heavy;   /* its last answer was longer than CONTROL_BACKLOG */
+	bool queued;  /* a request of it waits for its turn */
 	TAILQ_ENTRY(client) entry;
 	TAILQ_ENTRY(client) turn;
 };
@@ -62,9 +62,9 @@ struct control {
 	size_t nclients;
 	/* Clients with a request waiting: those whose last answer was short go first. */
 	struct clients light, heavy;
-	ev_check work;   /* runs the waiting requests after each turn's events */
-	ev_idle more;    /* keeps the poll from waiting while requests are left */
-	size_t unsent;   /* answer bytes not yet sent, over all clients */
+	ev_check work; /* runs the waiting requests after each turn's events */
+	ev_idle more;  /* keeps the poll from waiting while requests are left */
+	size_t unsent; /* answer bytes not yet sent, over all clients */
 	ev_timer log_window;
 	int logged;
 	unsigned long unlogged[CONN_NKINDS];
@@ -165,7 +165,8 @@ static int client_flush(struct client *cl)
 	struct control *c = cl->ctl;
 
 	while (cl->outoff < cl->outlen) {
-		ssize_t n = send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff, MSG_NOSIGNAL);
+		ssize_t n =
+			send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff, MSG_NOSIGNAL);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -247,8 +248,8 @@ static void close_unread(struct control *c)
 	while (c->unsent > CONTROL_MAX_UNSENT) {
 		struct client *cl, *most = NULL;
 		TAILQ_FOREACH(cl, &c->clients, entry)
-			if (most == NULL || cl->outlen - cl->outoff > most->outlen - most->outoff)
-				most = cl;
+		if (most == NULL || cl->outlen - cl->outoff > most->outlen - most->outoff)
+			most = cl;
 		log_event(c, CONN_UNREAD,
 			  "%s (pid %d) leaves %zu bytes of answers unread, and all clients %zu: "
 			  "closing",
@@ -271,8 +272,10 @@ static void client_settle(struct client *cl)
 
 	if (cl->inlen > COMMAND_MAX_LINE && memchr(cl->in, '\n', cl->inlen) == NULL) {
 		char msg[96];
-		snprintf(msg, sizeof(msg), "request longer than %d bytes; closing", COMMAND_MAX_LINE);
-		log_event(c, CONN_TOO_LONG, "%s (pid %d): %s", cl->peer.user, (int)cl->peer.pid, msg);
+		snprintf(msg, sizeof(msg), "request longer than %d bytes; closing",
+			 COMMAND_MAX_LINE);
+		log_event(c, CONN_TOO_LONG, "%s (pid %d): %s", cl->peer.user, (int)cl->peer.pid,
+			  msg);
 		client_error(cl, "line-too-long", msg);
 		ev_io_stop(c->loop, &cl->rio);
 		cl->inlen = 0;
@@ -409,7 +412,8 @@ static void on_read(struct ev_loop *loop, ev_io *w, int revents)
 			 * last line even without its newline, then go. */
 			ev_io_stop(loop, &cl->rio);
 			cl->closing = true;
-			if (cl->inlen > 0 && cl->inlen <= COMMAND_MAX_LINE && cl->in[cl->inlen - 1] != '\n')
+			if (cl->inlen > 0 && cl->inlen <= COMMAND_MAX_LINE &&
+			    cl->in[cl->inlen - 1] != '\n')
 				cl->in[cl->inlen++] = '\n';
 			break;
 		}
@@ -429,8 +433,8 @@ static struct client *oldest_no_rights(struct control *c)
 {
 	struct client *cl;
 	TAILQ_FOREACH(cl, &c->clients, entry)
-		if (cl->rights == CONTROL_NO_RIGHTS)
-			return cl; /* the list is in the order they came */
+	if (cl->rights == CONTROL_NO_RIGHTS)
+		return cl; /* the list is in the order they came */
 	return NULL;
 }
 
@@ -445,7 +449,8 @@ static const char *full_for(struct control *c, struct peer *peer, enum control_r
 {
 	size_t same = 0, none = 0, readers = 0, n = c->nclients;
 	struct client *o;
-	TAILQ_FOREACH(o, &c->clients, entry) {
+	TAILQ_FOREACH(o, &c->clients, entry)
+	{
 		same += o->peer.uid == peer->uid;
 		none += o->rights == CONTROL_NO_RIGHTS;
 		readers += o->rights <= CONTROL_READER;
@@ -500,10 +505,14 @@ static void evict(struct client *cl, const struct peer *newcomer)
 	char msg[160];
 	double held = ev_now(c->loop) - cl->since;
 
-	log_event(c, CONN_EVICTED, "%s (pid %d), without rights, held a connection for %.0f s: "
-		  "closed for %s", cl->peer.user, (int)cl->peer.pid, held, newcomer->user);
-	snprintf(msg, sizeof(msg), "another user without rights needs the connection held for "
-		 "%.0f s", held);
+	log_event(c, CONN_EVICTED,
+		  "%s (pid %d), without rights, held a connection for %.0f s: "
+		  "closed for %s",
+		  cl->peer.user, (int)cl->peer.pid, held, newcomer->user);
+	snprintf(msg, sizeof(msg),
+		 "another user without rights needs the connection held for "
+		 "%.0f s",
+		 held);
 	client_error(cl, "busy", msg);
 	/* Its last words if they fit at once; the place is free now either way. */
 	(void)!send(cl->fd, cl->out + cl->outoff, cl->outlen - cl->outoff,
@@ -544,8 +553,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		struct client *victim;
 		const char *why = full_for(c, &peer, &rights, &victim);
 		if (why) {
-			log_event(c, CONN_REFUSED, "refusing %s (pid %d): %s", peer.user, (int)peer.pid,
-				  why);
+			log_event(c, CONN_REFUSED, "refusing %s (pid %d): %s", peer.user,
+				  (int)peer.pid, why);
 			refuse(fd, "busy", why);
 			access_peer_free(&peer);
 			continue;
@@ -586,7 +595,8 @@ void control_set_limits(struct control *c, const struct control_limits *limits)
 	struct client *cl;
 
 	c->limits = *limits;
-	TAILQ_FOREACH(cl, &c->clients, entry) {
+	TAILQ_FOREACH(cl, &c->clients, entry)
+	{
 		cl->idle.repeat = limits->idle_seconds;
 		ev_timer_again(c->loop, &cl->idle);
 	}
@@ -661,7 +671,8 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
 		return NULL;
 	if (there > 0) {
 		if (unlink(path) < 0) {
-			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path, strerror(errno));
+			snprintf(err, errlen, "cannot remove the stale socket %s: %s", path,
+				 strerror(errno));
 			return NULL;
 		}
 		log_info("control: removed the stale socket %s", path);

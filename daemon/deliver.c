@@ -30,7 +30,7 @@
 
 /* What the deliverer keeps of a channel across reloads. */
 struct lane {
-	char name[72];         /* a channel's name: an id of up to 64 bytes */
+	char name[72]; /* a channel's name: an id of up to 64 bytes */
 	struct rate_limit rates[CHANNEL_MAX_RATES];
 	size_t nrates;
 	struct deliver_bucket bucket;
@@ -42,18 +42,18 @@ struct lane {
 struct flight {
 	struct deliver *d;
 	int64_t id;
-	int attempts;          /* before this one */
+	int attempts; /* before this one */
 	int64_t since_ms;
 	char kind[16];
 	char channel[72];
-	char label[160];       /* whom, for the log */
+	char label[160]; /* whom, for the log */
 	const struct provider *provider;
 	/* the outcome */
 	enum outbox_state state;
 	int64_t next_ms;
 	long code;
 	char error[256];
-	bool grouped;          /* recording: already in a statement of sent ones */
+	bool grouped;              /* recording: already in a statement of sent ones */
 	TAILQ_ENTRY(flight) entry; /* in transfer, or finished */
 };
 TAILQ_HEAD(flights, flight);
@@ -66,15 +66,15 @@ struct deliver {
 	struct transfer *xf;
 	struct lane *lanes;
 	size_t nlanes;
-	size_t rr;              /* the lane a turn starts with: fairness */
+	size_t rr; /* the lane a turn starts with: fairness */
 	ev_timer timer;
-	int64_t timer_at;       /* ms; INT64_MAX when not armed */
-	struct flights done;    /* finished, not yet recorded; newest first */
-	struct flights flying;  /* in transfer */
+	int64_t timer_at;      /* ms; INT64_MAX when not armed */
+	struct flights done;   /* finished, not yet recorded; newest first */
+	struct flights flying; /* in transfer */
 	/* One message at a time is built: buffers kept from one to the next. */
 	struct sbuf subject, text, body, url;
 	size_t active;
-	bool failing;           /* the database refused a turn: log once */
+	bool failing; /* the database refused a turn: log once */
 };
 
 static int64_t now_ms(void)
@@ -343,7 +343,8 @@ static void snapshot_detail(struct deliver *d, const char *period, struct sbuf *
 		return;
 	size_t i;
 	json_t *u;
-	json_array_foreach(sf.data, i, u) {
+	json_array_foreach(sf.data, i, u)
+	{
 		char total[32];
 		json_t *t = json_object_get(u, "total");
 		if (json_is_integer(t))
@@ -366,16 +367,16 @@ static void dead_detail(struct deliver *d, const char *subject, struct sbuf *out
 		sbuf_printf(out, "投递 %s", subject);
 		return;
 	}
-	sbuf_printf(out, "投递 #%lld（%s，%s → %s%s%s）尝试 %d 次后放弃：%s", id, r.kind,
-		    r.channel, r.name, *r.address ? " " : "", r.address, r.attempts, r.error);
+	sbuf_printf(out, "投递 #%lld（%s，%s → %s%s%s）尝试 %d 次后放弃：%s", id, r.kind, r.channel,
+		    r.name, *r.address ? " " : "", r.address, r.attempts, r.error);
 }
 
 /* An item of a digest of several units, with what orders it. */
 struct keyed {
 	struct notify_item it;
-	int32_t due;  /* the unit's own due day */
-	int unit;     /* then plan order */
-	size_t pos;   /* then the order enqueued */
+	int32_t due; /* the unit's own due day */
+	int unit;    /* then plan order */
+	size_t pos;  /* then the order enqueued */
 };
 
 static int cmp_keyed(const void *a, const void *b)
@@ -445,9 +446,15 @@ static const struct schedule *render_item(struct deliver *d, enum notify_kind ki
 	calendar_format_instant(sc->deadline, t->deadline, sizeof(t->deadline));
 	calendar_format_instant(sc->close, t->close, sizeof(t->close));
 	rd->items[rd->nitems++] = (struct notify_item){
-		.occ = po->name, .row = pr->id, .seq = pr->seq, .title = pr->content,
-		.dept = p->depts[pr->dept].name, .state = state,
-		.due = t->due, .deadline = t->deadline, .close = t->close,
+		.occ = po->name,
+		.row = pr->id,
+		.seq = pr->seq,
+		.title = pr->content,
+		.dept = p->depts[pr->dept].name,
+		.state = state,
+		.due = t->due,
+		.deadline = t->deadline,
+		.close = t->close,
 		.late = pr->late < 0 ? -pr->late : pr->late,
 		.missing = pr->missing < 0 ? -pr->missing : pr->missing,
 		.unit = several ? p->units[u].name : NULL,
@@ -505,7 +512,8 @@ static void render_items(struct deliver *d, const struct outbox_row *row, enum n
 			continue;
 		const struct schedule *sc = render_item(d, kind, u, o, several, now, rd);
 		if (sc && keys)
-			keys[rd->nitems - 1] = (struct keyed){ .due = sc->due_day, .unit = u,
+			keys[rd->nitems - 1] = (struct keyed){ .due = sc->due_day,
+							       .unit = u,
 							       .pos = rd->nitems - 1 };
 	}
 	if (keys)
@@ -604,21 +612,27 @@ static int send_row(struct deliver *d, const struct channel *c, const struct out
 			 (long long)row->id);
 		return store_outbox_update(d->st, row->id, OUTBOX_CANCELLED, row->attempts,
 					   row->next_ms, 0, "nothing left to remind of",
-					   now / 1000) < 0 ? -1 : 1;
+					   now / 1000) < 0
+			       ? -1
+			       : 1;
 	}
 	sbuf_reset(&d->subject);
 	sbuf_reset(&d->text);
 	notify_render(&d->cfg->set.templates, &m, &d->subject, &d->text);
 	provider_request_init(&req, c, &d->cfg->set.delivery, &d->body, &d->url);
-	struct provider_message pm = { .m = &m, .subject = d->subject.buf, .text = d->text.buf,
-				       .address = row->address, .now_ms = now };
+	struct provider_message pm = { .m = &m,
+				       .subject = d->subject.buf,
+				       .text = d->text.buf,
+				       .address = row->address,
+				       .now_ms = now };
 	int rc = provider_request(c, &pm, &req);
 
 	struct flight *f = flight_new(d, c, row);
 	if (rc < 0) {
-		snprintf(f->error, sizeof(f->error),
-			 "cannot build the %s message for %s (an address or a text it cannot carry)",
-			 c->provider->name, *row->address ? row->address : row->name);
+		snprintf(
+			f->error, sizeof(f->error),
+			"cannot build the %s message for %s (an address or a text it cannot carry)",
+			c->provider->name, *row->address ? row->address : row->name);
 		grounded(d, f, true);
 	} else if (transfer_start(d->xf, &req.xfer, on_done, f) < 0) {
 		snprintf(f->error, sizeof(f->error), "the transfer could not start");
@@ -667,7 +681,8 @@ static int record_done(struct deliver *d, struct flights *batch)
 
 	assert(store_in_transaction(d->st));
 	struct flight *f, *g;
-	TAILQ_FOREACH(f, batch, entry) {
+	TAILQ_FOREACH(f, batch, entry)
+	{
 		f->grouped = false;
 		if (f->state == OUTBOX_SENT)
 			continue;
@@ -675,7 +690,9 @@ static int record_done(struct deliver *d, struct flights *batch)
 					f->error, now) < 0)
 			goto out;
 		if (f->state == OUTBOX_DEAD) {
-			struct outbox_row dead = { .id = f->id, .kind = f->kind, .since_ms = f->since_ms };
+			struct outbox_row dead = { .id = f->id,
+						   .kind = f->kind,
+						   .since_ms = f->since_ms };
 			size_t added = 0, left = 0;
 			if (outbox_dead(d->st, d->cfg, &dead, now, waiting, d, &added, &left) < 0)
 				goto out;
@@ -687,7 +704,8 @@ static int record_done(struct deliver *d, struct flights *batch)
 		}
 	}
 	/* The codes of one burst are few (204, 200, 250): a pass per code. */
-	TAILQ_FOREACH(f, batch, entry) {
+	TAILQ_FOREACH(f, batch, entry)
+	{
 		if (f->state != OUTBOX_SENT || f->grouped)
 			continue;
 		long code = f->code;
@@ -848,8 +866,9 @@ struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, s
 	int n = -1;
 	if (store_begin(st) == 0 && (n = store_outbox_requeue(st)) >= 0 && store_commit(st) == 0) {
 		if (n > 0)
-			log_info("deliver: %d deliver%s in flight at the last stop will be sent again",
-				 n, n == 1 ? "y" : "ies");
+			log_info(
+				"deliver: %d deliver%s in flight at the last stop will be sent again",
+				n, n == 1 ? "y" : "ies");
 	} else {
 		store_rollback(st);
 		snprintf(err, errlen, "cannot read the outbox: %s", store_errmsg(st));

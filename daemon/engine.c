@@ -21,10 +21,10 @@ enum phase { PH_DEADLINE, PH_CLOSE, PH_RANKING, PH_SNAPSHOT, PH_REMINDER };
 struct tl_entry {
 	int64_t at;
 	uint8_t phase;
-	uint8_t kind;   /* slot kind for reminders */
-	int occ;        /* or quarter index for snapshots */
-	int unit;       /* -1: every unit without its own schedule */
-	int next_same;  /* the next reminder of the same (occ, unit), or -1 */
+	uint8_t kind;  /* slot kind for reminders */
+	int occ;       /* or quarter index for snapshots */
+	int unit;      /* -1: every unit without its own schedule */
+	int next_same; /* the next reminder of the same (occ, unit), or -1 */
 	char key[24];
 };
 
@@ -59,22 +59,22 @@ struct engine {
 	struct tl_entry *tl;
 	size_t ntl, tl_cap;
 	int64_t hwm;
-	int64_t *first_sub;     /* [occ * nunits + unit]: first valid submission, or INT64_MAX;
+	int64_t *first_sub; /* [occ * nunits + unit]: first valid submission, or INT64_MAX;
 				 * by occurrence, as a fan-out reads all units of one */
-	uint8_t *mark;          /* per unit scratch */
-	uint8_t *excluded;      /* per unit scratch */
+	uint8_t *mark;      /* per unit scratch */
+	uint8_t *excluded;  /* per unit scratch */
 	struct deduction *deds;
 	size_t ndeds, deds_cap;
 	struct pending_snapshot snaps[4];
 	size_t nsnaps;
 	struct digest *digs;
 	size_t ndigs, digs_cap;
-	int *dig_of;            /* [unit * SLOT_NKINDS + kind] -> digest, or -1 */
-	int *dept_dig;          /* [dept] -> digest, or -1 */
+	int *dig_of;                /* [unit * SLOT_NKINDS + kind] -> digest, or -1 */
+	int *dept_dig;              /* [dept] -> digest, or -1 */
 	struct score_table current; /* see engine_current() */
 	bool current_valid;
-	bool batch;             /* see engine_set_batch() */
-	int64_t txn_changes;    /* the store's change count at engine_begin() */
+	bool batch;          /* see engine_set_batch() */
+	int64_t txn_changes; /* the store's change count at engine_begin() */
 };
 
 static int resync(struct engine *e);
@@ -94,8 +94,8 @@ const struct schedule *engine_schedule(const struct engine *e, int occ, int unit
 	return &e->sched[occ];
 }
 
-static void tl_add(struct engine *e, int64_t at, enum phase ph, int occ, int unit, enum slot_kind kind,
-		   const char *key)
+static void tl_add(struct engine *e, int64_t at, enum phase ph, int occ, int unit,
+		   enum slot_kind kind, const char *key)
 {
 	util_reserve(&e->tl, &e->tl_cap, e->ntl + 1, sizeof(*e->tl));
 	struct tl_entry *t = &e->tl[e->ntl++];
@@ -144,8 +144,8 @@ static int load_move(const struct move *m, void *arg)
 	struct schedule s = { .due_day = m->due_day, .timed = m->timed, .due_at = m->due_at };
 
 	if (occ < 0 || m->unit == -2) {
-		log_debug("engine: move %lld of %s concerns what the plan no longer has", (long long)m->id,
-			  m->occ);
+		log_debug("engine: move %lld of %s concerns what the plan no longer has",
+			  (long long)m->id, m->occ);
 		return 0;
 	}
 	calendar_schedule(&p->cal, &s);
@@ -172,7 +172,8 @@ static int load_move(const struct move *m, void *arg)
 static void schedule_text(const struct schedule *s, char *buf, size_t len)
 {
 	char due[40], deadline[40], close[40];
-	calendar_format_instant(s->timed ? s->due_at : calendar_instant(s->due_day, 0), due, sizeof(due));
+	calendar_format_instant(s->timed ? s->due_at : calendar_instant(s->due_day, 0), due,
+				sizeof(due));
 	if (!s->timed)
 		due[10] = '\0'; /* a day, not an instant */
 	calendar_format_instant(s->deadline, deadline, sizeof(deadline));
@@ -395,8 +396,8 @@ static size_t first_pending(const struct engine *e)
 
 void engine_next_describe(const struct engine *e, char *buf, size_t len)
 {
-	static const char *const phases[] = { "deadline of", "close of", "final ranking", "snapshot",
-					      "reminders for" };
+	static const char *const phases[] = { "deadline of", "close of", "final ranking",
+					      "snapshot", "reminders for" };
 	size_t i = first_pending(e), n = 0;
 	char when[40];
 
@@ -408,7 +409,7 @@ void engine_next_describe(const struct engine *e, char *buf, size_t len)
 	for (size_t j = i; j < e->ntl && e->tl[j].at == e->tl[i].at; j++)
 		n++;
 	const struct tl_entry *t = &e->tl[i];
-	const char *what = t->phase == PH_SNAPSHOT ? e->plan->quarters[t->occ].period
+	const char *what = t->phase == PH_SNAPSHOT  ? e->plan->quarters[t->occ].period
 			   : t->phase == PH_RANKING ? ""
 						    : e->plan->occs[t->occ].name;
 	snprintf(buf, len, "next: %s %s at %s%s", phases[t->phase], what, when,
@@ -474,7 +475,7 @@ enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now
 #define SUB_LOOKUP INT64_MIN
 
 /* How reconcile() runs. */
-#define RECONCILE_REPORT (1 << 0)      /* a new deduction goes to the sink */
+#define RECONCILE_REPORT      (1 << 0) /* a new deduction goes to the sink */
 #define RECONCILE_AT_DEADLINE (1 << 1) /* the occurrence's own deadline: nothing applied yet */
 /*
  * Only the submissions changed, not the schedule: before its deadline an
@@ -490,8 +491,8 @@ enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now
  * when the caller knows it (INT64_MAX: none), else SUB_LOOKUP.  FLAGS
  * are RECONCILE_*.  Inside the caller's transaction.
  */
-static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t sub,
-		     const char *why, unsigned flags)
+static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t sub, const char *why,
+		     unsigned flags)
 {
 	const struct plan_occ *o = &e->plan->occs[occ];
 	const struct plan_row *r = &e->plan->rows[o->row];
@@ -527,8 +528,14 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 		return -1;
 	if (want == 0)
 		return 0;
-	struct entry en = { .unit = unit, .type = want, .bucket = r->bucket, .count = 1,
-			    .points = -pts, .at = now, .recorded_at = now, .rule = r->scoring,
+	struct entry en = { .unit = unit,
+			    .type = want,
+			    .bucket = r->bucket,
+			    .count = 1,
+			    .points = -pts,
+			    .at = now,
+			    .recorded_at = now,
+			    .rule = r->scoring,
 			    .auto_key = key };
 	util_strlcpy(en.row, r->id, sizeof(en.row));
 	util_strlcpy(en.occ, o->name, sizeof(en.occ));
@@ -538,9 +545,14 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 		return -1;
 	if (rc == 1 && (flags & RECONCILE_REPORT)) {
 		util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
-		e->deds[e->ndeds++] = (struct deduction){ .at = now, .unit = unit, .row = o->row,
-							  .occ = occ, .type = want, .points = -pts,
-							  .entry = id, .replaces = old };
+		e->deds[e->ndeds++] = (struct deduction){ .at = now,
+							  .unit = unit,
+							  .row = o->row,
+							  .occ = occ,
+							  .type = want,
+							  .points = -pts,
+							  .entry = id,
+							  .replaces = old };
 	}
 	return 0;
 }
@@ -558,8 +570,8 @@ int engine_reconcile_changed(struct engine *e, const struct engine *old, int64_t
 		if (was && was->deadline == e->sched[i].deadline && was->close == e->sched[i].close)
 			continue;
 		for (size_t u = 0; rc == 0 && u < p->nunits; u++)
-			rc = reconcile(e, (int)u, (int)i, now, SUB_LOOKUP, "the plan's schedule changed",
-				       0);
+			rc = reconcile(e, (int)u, (int)i, now, SUB_LOOKUP,
+				       "the plan's schedule changed", 0);
 	}
 	if (rc == 0)
 		rc = store_commit(e->st);
@@ -586,8 +598,9 @@ static int reconcile_thresholds(struct engine *e, int unit, int64_t now)
 			bool met = false;
 			for (size_t c = 0; c < t->nany && !met; c++) {
 				int64_t v;
-				int rc = store_metric_latest(e->st, unit, p->metrics[t->any[c].metric].id,
-							     now, false, &v);
+				int rc = store_metric_latest(e->st, unit,
+							     p->metrics[t->any[c].metric].id, now,
+							     false, &v);
 				if (rc < 0)
 					return -1;
 				met = rc == 1 && v >= t->any[c].min;
@@ -596,13 +609,20 @@ static int reconcile_thresholds(struct engine *e, int unit, int64_t now)
 			auto_key(e, key, sizeof(key), "th", unit, r->id, ti);
 			if (!met) {
 				if (store_auto_void(e->st, key, 0, now,
-						    "threshold no longer met by the latest metrics", NULL) < 0)
+						    "threshold no longer met by the latest metrics",
+						    NULL) < 0)
 					return -1;
 				continue;
 			}
-			struct entry en = { .unit = unit, .type = ENTRY_THRESHOLD, .bucket = r->bucket,
-					    .count = 1, .points = t->points, .at = now,
-					    .recorded_at = now, .rule = r->scoring, .auto_key = key };
+			struct entry en = { .unit = unit,
+					    .type = ENTRY_THRESHOLD,
+					    .bucket = r->bucket,
+					    .count = 1,
+					    .points = t->points,
+					    .at = now,
+					    .recorded_at = now,
+					    .rule = r->scoring,
+					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
 			snprintf(en.actor, sizeof(en.actor), "auto");
 			if (store_auto_add(e->st, &en, NULL) < 0)
@@ -628,9 +648,11 @@ static void scope_of(struct engine *e, const struct tl_entry *t)
 
 static int fire_deadline(struct engine *e, const struct tl_entry *t)
 {
-	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
+	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit)
+						: &e->sched[t->occ];
 	int64_t before = t->phase == PH_DEADLINE ? s->deadline : s->close;
-	const char *why = t->phase == PH_DEADLINE ? "deadline passed" : "replaced by missing at close";
+	const char *why = t->phase == PH_DEADLINE ? "deadline passed"
+						  : "replaced by missing at close";
 	/* At the deadline, the units concerned have submitted nothing yet. */
 	int64_t sub = t->phase == PH_DEADLINE ? INT64_MAX : SUB_LOOKUP;
 	unsigned flags = RECONCILE_REPORT | (t->phase == PH_DEADLINE ? RECONCILE_AT_DEADLINE : 0);
@@ -657,8 +679,9 @@ static int fire_ranking(struct engine *e, int64_t at)
 		if (r->ranking == NULL)
 			continue;
 		for (size_t u = 0; u < p->nunits; u++) {
-			int rc = store_metric_latest(e->st, (int)u, p->metrics[r->ranking->metric].id, at,
-						     true, &vals[u]);
+			int rc = store_metric_latest(e->st, (int)u,
+						     p->metrics[r->ranking->metric].id, at, true,
+						     &vals[u]);
 			if (rc < 0) {
 				ret = -1;
 				break;
@@ -674,9 +697,15 @@ static int fire_ranking(struct engine *e, int64_t at)
 			char key[160];
 			auto_key(e, key, sizeof(key), "rk", (int)u, r->id, 0);
 			int64_t pts = r->ranking->points[rank[u] - 1], id;
-			struct entry en = { .unit = (int)u, .type = ENTRY_RANKING, .bucket = r->bucket,
-					    .count = rank[u], .points = -pts, .at = at,
-					    .recorded_at = at, .rule = r->scoring, .auto_key = key };
+			struct entry en = { .unit = (int)u,
+					    .type = ENTRY_RANKING,
+					    .bucket = r->bucket,
+					    .count = rank[u],
+					    .points = -pts,
+					    .at = at,
+					    .recorded_at = at,
+					    .rule = r->scoring,
+					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
 			util_strlcpy(en.kind, p->metrics[r->ranking->metric].id, sizeof(en.kind));
 			snprintf(en.actor, sizeof(en.actor), "auto");
@@ -688,10 +717,13 @@ static int fire_ranking(struct engine *e, int64_t at)
 			if (rc == 0)
 				continue;
 			util_reserve(&e->deds, &e->deds_cap, e->ndeds + 1, sizeof(*e->deds));
-			e->deds[e->ndeds++] = (struct deduction){ .at = at, .unit = (int)u,
-								  .row = (int)ri, .occ = -1,
+			e->deds[e->ndeds++] = (struct deduction){ .at = at,
+								  .unit = (int)u,
+								  .row = (int)ri,
+								  .occ = -1,
 								  .type = ENTRY_RANKING,
-								  .points = -pts, .entry = id };
+								  .points = -pts,
+								  .entry = id };
 		}
 	}
 	free(vals);
@@ -784,7 +816,8 @@ static void digest_add(struct digest *d, int occ, const char *slot)
 static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now)
 {
 	const struct plan_occ *o = &e->plan->occs[t->occ];
-	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit) : &e->sched[t->occ];
+	const struct schedule *s = t->unit >= 0 ? engine_schedule(e, t->occ, t->unit)
+						: &e->sched[t->occ];
 
 	/* Catching up: only the latest missed slot, and none once closed (a
 	 * record node closes with its quarter, as a deadline does). */
@@ -795,14 +828,16 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 			return 0;
 	}
 	if (o->type == OCC_RECORD) {
-		digest_add(digest_for(e, -1, e->plan->rows[o->row].dept, SLOT_RECORD), t->occ, t->key);
+		digest_add(digest_for(e, -1, e->plan->rows[o->row].dept, SLOT_RECORD), t->occ,
+			   t->key);
 		return 0;
 	}
 	scope_of(e, t);
 	engine_submitted(e, t->occ, t->at, e->mark);
 	for (size_t u = 0; u < e->plan->nunits; u++)
 		if (!e->excluded[u] && !e->mark[u])
-			digest_add(digest_for(e, (int)u, -1, (enum slot_kind)t->kind), t->occ, t->key);
+			digest_add(digest_for(e, (int)u, -1, (enum slot_kind)t->kind), t->occ,
+				   t->key);
 	return 0;
 }
 
@@ -821,8 +856,8 @@ static bool digest_after(const struct engine *e, int unit, int x, int y)
 static void digest_sort(const struct engine *e, struct digest *d)
 {
 	for (size_t a = 1; a < d->n; a++)
-		for (size_t b = a;
-		     b > 0 && digest_after(e, d->unit, d->occs[b - 1], d->occs[b]); b--) {
+		for (size_t b = a; b > 0 && digest_after(e, d->unit, d->occs[b - 1], d->occs[b]);
+		     b--) {
 			int to = d->occs[b];
 			const char *ts = d->slots[b];
 			d->occs[b] = d->occs[b - 1];
@@ -834,8 +869,13 @@ static void digest_sort(const struct engine *e, struct digest *d)
 
 static struct reminder reminder_of(const struct engine *e, const struct digest *d, int64_t at)
 {
-	return (struct reminder){ .at = at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
-				  .occs = d->occs, .slots = d->slots, .nocc = d->n,
+	return (struct reminder){ .at = at,
+				  .kind = d->kind,
+				  .unit = d->unit,
+				  .dept = d->dept,
+				  .occs = d->occs,
+				  .slots = d->slots,
+				  .nocc = d->n,
 				  .escalate = d->kind == SLOT_OVERDUE &&
 					      e->plan->cal.reminders.escalate };
 }
@@ -873,9 +913,10 @@ static void flush(struct engine *e, int64_t at)
 		if (log_enabled(LOG_LEVEL_INFO))
 			util_format_fixed(d->points, 2, pts, sizeof(pts));
 		if (log_enabled(LOG_LEVEL_INFO))
-			log_info("deduction: %s row %s %s %s points (%s)", e->plan->units[d->unit].id,
-			 e->plan->rows[d->row].id, store_entry_type_name(d->type), pts,
-			 d->occ >= 0 ? e->plan->occs[d->occ].name : "final ranking");
+			log_info("deduction: %s row %s %s %s points (%s)",
+				 e->plan->units[d->unit].id, e->plan->rows[d->row].id,
+				 store_entry_type_name(d->type), pts,
+				 d->occ >= 0 ? e->plan->occs[d->occ].name : "final ranking");
 		if (e->sink.deduction)
 			e->sink.deduction(e->sink.arg, d);
 	}
@@ -883,7 +924,8 @@ static void flush(struct engine *e, int64_t at)
 	for (size_t i = 0; i < e->nsnaps; i++) {
 		log_info("snapshot: %s taken", e->snaps[i].period);
 		if (e->sink.snapshot)
-			e->sink.snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period, &e->snaps[i].t);
+			e->sink.snapshot(e->sink.arg, e->snaps[i].at, e->snaps[i].period,
+					 &e->snaps[i].t);
 		score_free(&e->snaps[i].t);
 	}
 	e->nsnaps = 0;
@@ -924,18 +966,10 @@ int engine_run(struct engine *e, int64_t now)
 			const struct tl_entry *t = &e->tl[i];
 			switch (t->phase) {
 			case PH_DEADLINE:
-			case PH_CLOSE:
-				rc = fire_deadline(e, t);
-				break;
-			case PH_RANKING:
-				rc = fire_ranking(e, at);
-				break;
-			case PH_SNAPSHOT:
-				rc = fire_snapshot(e, t, now);
-				break;
-			case PH_REMINDER:
-				rc = fire_reminder(e, t, now);
-				break;
+			case PH_CLOSE: rc = fire_deadline(e, t); break;
+			case PH_RANKING: rc = fire_ranking(e, at); break;
+			case PH_SNAPSHOT: rc = fire_snapshot(e, t, now); break;
+			case PH_REMINDER: rc = fire_reminder(e, t, now); break;
 			}
 		}
 		if (rc == 0)
@@ -968,18 +1002,12 @@ int engine_run(struct engine *e, int64_t now)
 const char *engine_errcode_name(enum engine_errcode code)
 {
 	switch (code) {
-	case ENGINE_EINTERNAL:
-		return "internal";
-	case ENGINE_EBADTIME:
-		return "bad-time";
-	case ENGINE_EBADDATE:
-		return "bad-date";
-	case ENGINE_ENOTSUBMITTABLE:
-		return "not-submittable";
-	case ENGINE_ENOTFOUND:
-		return "not-found";
-	case ENGINE_ECONFLICT:
-		return "conflict";
+	case ENGINE_EINTERNAL: return "internal";
+	case ENGINE_EBADTIME: return "bad-time";
+	case ENGINE_EBADDATE: return "bad-date";
+	case ENGINE_ENOTSUBMITTABLE: return "not-submittable";
+	case ENGINE_ENOTFOUND: return "not-found";
+	case ENGINE_ECONFLICT: return "conflict";
 	}
 	return "internal";
 }
@@ -1068,16 +1096,16 @@ int engine_rollback(struct engine *e)
 static struct entry entry_of(const struct plan_row *r, int unit, enum entry_type type,
 			     const char *by, int64_t now)
 {
-	struct entry en = { .unit = unit, .type = type, .bucket = -1, .at = now,
-			    .recorded_at = now };
+	struct entry en = {
+		.unit = unit, .type = type, .bucket = -1, .at = now, .recorded_at = now
+	};
 	util_strlcpy(en.row, r->id, sizeof(en.row));
 	util_strlcpy(en.actor, by, sizeof(en.actor));
 	return en;
 }
 
-int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note,
-		  const char *by, int64_t now, struct engine_submission *out,
-		  struct engine_error *err)
+int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note, const char *by,
+		  int64_t now, struct engine_submission *out, struct engine_error *err)
 {
 	const struct plan *p = e->plan;
 	const struct plan_occ *o = &p->occs[occ];
@@ -1087,8 +1115,8 @@ int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *n
 	if (o->type != OCC_DEADLINE)
 		return refuse(err, ENGINE_ENOTSUBMITTABLE,
 			      "row %s takes no submissions: its time node reminds %s to record "
-			      "findings", r->id,
-			      r->dept >= 0 ? p->depts[r->dept].name : "the department");
+			      "findings",
+			      r->id, r->dept >= 0 ? p->depts[r->dept].name : "the department");
 	if (at > now) {
 		calendar_format_instant(at, when, sizeof(when));
 		calendar_format_instant(now, then, sizeof(then));
@@ -1201,8 +1229,12 @@ int engine_move(struct engine *e, int occ, int unit, const struct engine_due *du
 		const char *reason, int64_t now, struct engine_error *err)
 {
 	const struct plan *p = e->plan;
-	struct move m = { .unit = unit, .due_day = due->day, .timed = due->timed,
-			  .due_at = due->timed ? due->at : 0, .at = now, .reason = reason };
+	struct move m = { .unit = unit,
+			  .due_day = due->day,
+			  .timed = due->timed,
+			  .due_at = due->timed ? due->at : 0,
+			  .at = now,
+			  .reason = reason };
 	char when[40];
 
 	if (!calendar_in_year(&p->cal, due->day)) {

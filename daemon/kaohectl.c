@@ -54,7 +54,8 @@ static void usage(FILE *f)
 	fprintf(f,
 		"usage: kaohectl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
 		"\n"
-		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET ")\n"
+		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET
+		")\n"
 		"      --json         print the daemon's JSON answer as it came\n"
 		"  -h, --help         this help\n"
 		"\n"
@@ -182,10 +183,12 @@ static void print_table(const json_t *arr, int indent)
 	size_t i;
 	json_t *row;
 
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		const char *key;
 		json_t *v;
-		json_object_foreach((json_t *)row, key, v) {
+		json_object_foreach((json_t *)row, key, v)
+		{
 			int c;
 			if (!is_scalar(v))
 				continue;
@@ -199,7 +202,8 @@ static void print_table(const json_t *arr, int indent)
 			}
 		}
 	}
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		for (int c = 0; c < ncols; c++) {
 			json_t *v = json_object_get(row, cols[c]);
 			char *t = v ? scalar_text(v) : strdup("");
@@ -214,12 +218,14 @@ static void print_table(const json_t *arr, int indent)
 		printf("%s%*s", h, c + 1 < ncols ? widths[c] - width(h) + 2 : 0, "");
 	}
 	printf("\n");
-	json_array_foreach(arr, i, row) {
+	json_array_foreach(arr, i, row)
+	{
 		printf("%*s", indent, "");
 		for (int c = 0; c < ncols; c++) {
 			json_t *v = json_object_get(row, cols[c]);
 			char *t = v ? scalar_text(v) : strdup("");
-			printf("%s%*s", t ? t : "", c + 1 < ncols ? widths[c] - width(t ? t : "") + 2 : 0, "");
+			printf("%s%*s", t ? t : "",
+			       c + 1 < ncols ? widths[c] - width(t ? t : "") + 2 : 0, "");
 			free(t);
 		}
 		printf("\n");
@@ -249,7 +255,8 @@ static void print_shown(const char *key, const json_t *v, int indent)
 		size_t i;
 		json_t *e;
 		printf("%*s%s%s", indent, "", key ? key : "", key ? ": " : "");
-		json_array_foreach(v, i, e) {
+		json_array_foreach(v, i, e)
+		{
 			char *t = scalar_text(e);
 			printf("%s%s", i ? ", " : "", t ? t : "");
 			free(t);
@@ -268,10 +275,12 @@ static void print_shown(const char *key, const json_t *v, int indent)
 		if (objects) {
 			print_table(v, sub);
 			/* Nested lists of each element (e.g. a row's entries) follow it. */
-			json_array_foreach(v, i, e) {
+			json_array_foreach(v, i, e)
+			{
 				const char *k;
 				json_t *m;
-				json_object_foreach(e, k, m) {
+				json_object_foreach(e, k, m)
+				{
 					if (json_is_array(m) && json_array_size(m) > 0) {
 						json_t *id = json_object_get(e, "row")
 								     ?: json_object_get(e, "occurrence")
@@ -325,7 +334,8 @@ static char *request_line(int n, char **argv, size_t *len)
 	for (int i = 0; i < n; i++) {
 		/* The protocol is one line: a line break would start a second request. */
 		if (strpbrk(argv[i], "\r\n")) {
-			fprintf(stderr, "kaohectl: argument %d holds a line break, which no request may\n",
+			fprintf(stderr,
+				"kaohectl: argument %d holds a line break, which no request may\n",
 				i + 1);
 			free(line);
 			return NULL;
@@ -411,8 +421,10 @@ static char *read_answer(int fd, const char *path, int send_errno, int *status)
 
 	for (;;) {
 		if (alen + 1 >= most) {
-			fprintf(stderr, "kaohectl: the answer is longer than the %d bytes a daemon "
-					"sends\n", GRAMMAR_MAX_ANSWER);
+			fprintf(stderr,
+				"kaohectl: the answer is longer than the %d bytes a daemon "
+				"sends\n",
+				GRAMMAR_MAX_ANSWER);
 			free(ans);
 			*status = EXIT_REFUSED;
 			return NULL;
@@ -433,9 +445,11 @@ static char *read_answer(int fd, const char *path, int send_errno, int *status)
 			continue;
 		if (n <= 0) {
 			if (send_errno)
-				fprintf(stderr, "kaohectl: sending to %s: %s\n", path, strerror(send_errno));
+				fprintf(stderr, "kaohectl: sending to %s: %s\n", path,
+					strerror(send_errno));
 			else
-				fprintf(stderr, "kaohectl: %s closed without a complete answer%s%s\n", path,
+				fprintf(stderr,
+					"kaohectl: %s closed without a complete answer%s%s\n", path,
 					n < 0 ? ": " : "", n < 0 ? strerror(errno) : "");
 			free(ans);
 			*status = EXIT_NO_DAEMON;
@@ -502,7 +516,8 @@ static int print_answer(const char *ans, bool raw)
 		free(msg);
 		size_t i;
 		json_t *m;
-		json_array_foreach(json_object_get(e, "errors"), i, m) {
+		json_array_foreach(json_object_get(e, "errors"), i, m)
+		{
 			char *t = scalar_text(m);
 			fprintf(stderr, "  %s\n", t ? t : "");
 			free(t);

@@ -74,12 +74,12 @@ static void log_vwrite(enum log_level level, int errnum, const char *fmt, va_lis
 		syslog(prio[level], "%s", msg);
 }
 
-#define LOG_BODY(level, errnum)                  \
-	do {                                     \
-		va_list ap;                      \
-		va_start(ap, fmt);               \
+#define LOG_BODY(level, errnum)                     \
+	do {                                        \
+		va_list ap;                         \
+		va_start(ap, fmt);                  \
 		log_vwrite(level, errnum, fmt, ap); \
-		va_end(ap);                      \
+		va_end(ap);                         \
 	} while (0)
 
 void log_warn(const char *fmt, ...)

@@ -43,22 +43,22 @@ struct kaohed {
 	struct engine *eng;
 	struct control *ctl;
 	struct deliver *dl;
-	size_t queued; /* outbox rows enqueued by the engine since the last kick */
+	size_t queued;                /* outbox rows enqueued by the engine since the last kick */
 	struct outbox_copies *copies; /* the offices' escalation copies of the instant */
-	size_t reminded; /* reminders logged for the instant being applied */
-	char *state_dir;   /* a copy: the configuration's goes with a reload */
-	int lock_fd;       /* kaohe.lock in the state directory, held while we run */
+	size_t reminded;              /* reminders logged for the instant being applied */
+	char *state_dir;              /* a copy: the configuration's goes with a reload */
+	int lock_fd;                  /* kaohe.lock in the state directory, held while we run */
 	/* The publisher: a process of its own writing export_dir. */
 	ev_child publisher;
-	int publisher_err; /* its stderr, read when it ends */
+	int publisher_err;       /* its stderr, read when it ends */
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
 	int publish_unit;        /* the feed wanted with it: a unit's, or -1 every one */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
-	ev_timer retry;   /* after a failed engine run */
-	unsigned gen; /* of the configuration: counts reloads, from 1 */
-	bool ready;   /* READY=1 sent */
+	ev_timer retry; /* after a failed engine run */
+	unsigned gen;   /* of the configuration: counts reloads, from 1 */
+	bool ready;     /* READY=1 sent */
 };
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
@@ -104,7 +104,8 @@ static void run_engine(struct kaohed *d)
 	}
 	if (rc < 0) {
 		/* The timer would fire at once again: back off instead. */
-		log_warnx("engine: could not apply what is due; trying again in %.0f s", RETRY_SECONDS);
+		log_warnx("engine: could not apply what is due; trying again in %.0f s",
+			  RETRY_SECONDS);
 		ev_periodic_stop(d->loop, &d->due);
 		ev_timer_stop(d->loop, &d->retry);
 		ev_timer_set(&d->retry, RETRY_SECONDS, 0);
@@ -167,7 +168,8 @@ static int on_enqueue_end(void *arg, int64_t at)
 	return outbox_copies_flush(d->st, d->cfg, d->copies, at, &d->queued);
 }
 
-static int on_enqueue_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
+static int on_enqueue_snapshot(void *arg, int64_t at, const char *period,
+			       const struct score_table *t)
 {
 	struct kaohed *d = arg;
 	const struct plan *p = d->cfg->plan;
@@ -215,8 +217,8 @@ static void on_reminder(void *arg, const struct reminder *r)
 			 calendar_slot_kind_name(r->kind), p->units[r->unit].id,
 			 r->escalate ? ", copied to its leader and the offices" : "", sb.buf);
 	else
-		log_info("reminder to the office of %s to record findings: %s", p->depts[r->dept].id,
-			 sb.buf);
+		log_info("reminder to the office of %s to record findings: %s",
+			 p->depts[r->dept].id, sb.buf);
 	sbuf_free(&sb);
 }
 
@@ -227,14 +229,19 @@ static void on_reminder(void *arg, const struct reminder *r)
 static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng, char *err,
 		       size_t errlen)
 {
-	struct engine_sink sink = { .arg = d, .reminder = on_reminder, .progress = on_progress,
-				    .snapshot = on_snapshot, .enqueue = on_enqueue,
+	struct engine_sink sink = { .arg = d,
+				    .reminder = on_reminder,
+				    .progress = on_progress,
+				    .snapshot = on_snapshot,
+				    .enqueue = on_enqueue,
 				    .enqueue_snapshot = on_enqueue_snapshot,
 				    .enqueue_end = on_enqueue_end };
 
-	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 || store_commit(d->st) < 0) {
+	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 ||
+	    store_commit(d->st) < 0) {
 		store_rollback(d->st);
-		snprintf(err, errlen, "cannot record the plan in the database: %s", store_errmsg(d->st));
+		snprintf(err, errlen, "cannot record the plan in the database: %s",
+			 store_errmsg(d->st));
 		return -1;
 	}
 	*eng = engine_new(cfg->plan, d->st, &sink, cfg->plan->cal.in_force_start);
@@ -288,8 +295,9 @@ static json_t *reload(void *arg)
 			json_array_append_new(list, json_string(line));
 		}
 		log_warnx("reload: the configuration has errors; the old one keeps running");
-		answer = command_error("bad-config", "the configuration has errors; the old one keeps "
-						     "running: %s",
+		answer = command_error("bad-config",
+				       "the configuration has errors; the old one keeps "
+				       "running: %s",
 				       json_string_value(json_array_get(list, 0)) ?: "");
 		json_object_set_new(json_object_get(answer, "error"), "errors", list);
 	} else {
@@ -313,8 +321,8 @@ static json_t *reload(void *arg)
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
 		/* Titles, rows and schedules may have changed: the files follow. */
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
-		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year", cfg->plan->year,
-				   "units", (json_int_t)cfg->plan->nunits, "rows",
+		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year",
+				   cfg->plan->year, "units", (json_int_t)cfg->plan->nunits, "rows",
 				   (json_int_t)cfg->plan->nrows);
 	}
 	sbuf_free(&errs);
@@ -371,7 +379,8 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 		return;
 	if (d->publisher.pid) {
 		/* Two units' moves meanwhile: every feed then. */
-		if ((what & PUB_FEEDS) && (d->publish_wanted & PUB_FEEDS) && d->publish_unit != unit)
+		if ((what & PUB_FEEDS) && (d->publish_wanted & PUB_FEEDS) &&
+		    d->publish_unit != unit)
 			unit = -1;
 		d->publish_wanted |= what;
 		d->publish_unit = unit;
@@ -446,9 +455,14 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 	if (!ev_is_active(&d->retry) && engine_next(d->eng) <= wall_now())
 		run_engine(d);
 	access_actor(d->cfg, d->gen, peer, &actor);
-	struct command_ctx ctx = { .plan = d->cfg->plan, .st = d->st, .eng = d->eng,
-				   .now = wall_now(), .actor = &actor, .hook_arg = d,
-				   .reload = reload, .timeline_changed = timeline_changed,
+	struct command_ctx ctx = { .plan = d->cfg->plan,
+				   .st = d->st,
+				   .eng = d->eng,
+				   .now = wall_now(),
+				   .actor = &actor,
+				   .hook_arg = d,
+				   .reload = reload,
+				   .timeline_changed = timeline_changed,
 				   .outbox_changed = outbox_changed };
 	command_execute_text(&ctx, line, len, out);
 }
@@ -531,10 +545,10 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 			 "%s is %s; the lock file must be a regular file of kaohed's user (uid "
 			 "%d), with one name, that only it may write: remove it",
 			 path,
-			 !S_ISREG(sb.st_mode)	   ? "not a regular file"
+			 !S_ISREG(sb.st_mode)     ? "not a regular file"
 			 : sb.st_uid != geteuid() ? "owned by another user"
-			 : sb.st_nlink != 1	   ? "a file with more than one name (a hard link)"
-						   : "writable by others",
+			 : sb.st_nlink != 1       ? "a file with more than one name (a hard link)"
+						  : "writable by others",
 			 (int)geteuid());
 		goto fail;
 	}

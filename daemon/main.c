@@ -218,8 +218,9 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 	/* The daemon asks for what it runs: files edited since its last
 	 * reload are not what it runs, and are not published. */
 	if (a.fingerprint && strcmp(a.fingerprint, cfg->fingerprint) != 0) {
-		fprintf(stderr, "kaohed: publish: the configuration files changed since kaohed last "
-				"loaded them; not published until a reload (kaohectl reload) takes them\n");
+		fprintf(stderr,
+			"kaohed: publish: the configuration files changed since kaohed last "
+			"loaded them; not published until a reload (kaohectl reload) takes them\n");
 		config_free(cfg);
 		return 1;
 	}
@@ -304,7 +305,11 @@ int main(int argc, char **argv)
 		config_free(cfg);
 		return 0;
 	}
-	struct loop_opts lo = { .config = file, .year = year, .state_dir = state_dir,
-				.socket = socket, .export_dir = export_dir, .foreground = foreground };
+	struct loop_opts lo = { .config = file,
+				.year = year,
+				.state_dir = state_dir,
+				.socket = socket,
+				.export_dir = export_dir,
+				.foreground = foreground };
 	return loop_run(&lo);
 }

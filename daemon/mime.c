@@ -108,10 +108,10 @@ int mime_address_parse(const char *s, char *name, size_t namelen, char *addr, si
  * (RFC 2047 section 2); the plain ones keep to RFC 5322's 78.
  */
 #define HDR_EW_LINE 76
-#define HDR_LINE 78
+#define HDR_LINE    78
 /* "=?UTF-8?B?" and "?=" around the base64 of one encoded-word. */
 #define EW_OVERHEAD 12
-#define EW_MAX 75
+#define EW_MAX      75
 
 void mime_header_start(struct mime_header *h, struct sbuf *out, const char *name)
 {

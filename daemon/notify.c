@@ -110,14 +110,32 @@ static const char default_item[] = "- {title}（第{row}项，{due}到期）：{
 /* ------------------------------------------------------------------ */
 /* placeholders */
 
-#define IN_MSG 1
+#define IN_MSG  1
 #define IN_ITEM 2
 
 enum ph {
-	PH_RECIPIENT, PH_UNIT, PH_UNIT_ID, PH_DEPARTMENT, PH_COUNT, PH_ITEMS, PH_AT,
-	PH_PERIOD, PH_DETAIL, PH_DELIVERY, PH_MENTIONS, PH_DUE,
-	PH_SEQ, PH_ROW, PH_OCCURRENCE, PH_TITLE, PH_DEADLINE, PH_CLOSE, PH_LATE,
-	PH_MISSING, PH_STAKE, PH_STATE,
+	PH_RECIPIENT,
+	PH_UNIT,
+	PH_UNIT_ID,
+	PH_DEPARTMENT,
+	PH_COUNT,
+	PH_ITEMS,
+	PH_AT,
+	PH_PERIOD,
+	PH_DETAIL,
+	PH_DELIVERY,
+	PH_MENTIONS,
+	PH_DUE,
+	PH_SEQ,
+	PH_ROW,
+	PH_OCCURRENCE,
+	PH_TITLE,
+	PH_DEADLINE,
+	PH_CLOSE,
+	PH_LATE,
+	PH_MISSING,
+	PH_STAKE,
+	PH_STATE,
 };
 
 static const struct {

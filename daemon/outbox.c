@@ -20,10 +20,10 @@
 /* One message about some occurrences, before its keys are checked. */
 struct draft {
 	const char *kind;
-	const char *unit;      /* the key's unit: "" for offices' and admins' own */
+	const char *unit; /* the key's unit: "" for offices' and admins' own */
 	const char *dept;
 	const char *channel;
-	const char *address;   /* "" for a webhook */
+	const char *address; /* "" for a webhook */
 	const char *name;
 	const char *mentions;
 	const char *const *occs; /* occurrence names, or a period, or "#ID" */
@@ -68,9 +68,15 @@ static int add(struct store *st, const struct draft *d, size_t *added)
 	sbuf_init(&subject);
 	for (size_t i = 0; i < d->n; i++)
 		subject_word(&subject, d, i);
-	struct outbox_row row = { .at = d->at, .kind = d->kind, .unit = d->unit, .dept = d->dept,
-				  .subject = subject.buf, .channel = d->channel,
-				  .address = d->address, .name = d->name, .mentions = d->mentions };
+	struct outbox_row row = { .at = d->at,
+				  .kind = d->kind,
+				  .unit = d->unit,
+				  .dept = d->dept,
+				  .subject = subject.buf,
+				  .channel = d->channel,
+				  .address = d->address,
+				  .name = d->name,
+				  .mentions = d->mentions };
 	if (store_outbox_add(st, &row, &id) < 0)
 		goto out;
 	bool *fresh = xcalloc(d->n ? d->n : 1, sizeof(*fresh));
@@ -193,15 +199,15 @@ out:
 struct copy {
 	int unit;
 	int occ;
-	int dept;          /* the row's owner: whose office hears of it */
+	int dept; /* the row's owner: whose office hears of it */
 	const char *slot;
-	size_t seq;        /* the order it came in: each unit's is by due day */
+	size_t seq; /* the order it came in: each unit's is by due day */
 };
 
 struct outbox_copies {
 	struct copy *v;
 	size_t n, cap;
-	int64_t at;        /* the instant of what it holds */
+	int64_t at; /* the instant of what it holds */
 };
 
 struct outbox_copies *outbox_copies_new(void)
@@ -234,8 +240,8 @@ static void copies_push(struct outbox_copies *c, int unit, int occ, int dept, co
 		c->cap = c->cap ? 2 * c->cap : 64;
 		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
 	}
-	c->v[c->n] = (struct copy){ .unit = unit, .occ = occ, .dept = dept, .slot = slot,
-				    .seq = c->n };
+	c->v[c->n] =
+		(struct copy){ .unit = unit, .occ = occ, .dept = dept, .slot = slot, .seq = c->n };
 	c->n++;
 }
 
@@ -274,8 +280,14 @@ int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbo
 			slots[m] = c->v[j].slot;
 			uidx[m] = c->v[j].unit;
 		}
-		struct draft d = { .kind = "escalation", .unit = "", .dept = "", .occs = occs,
-				   .slots = slots, .units = units, .n = m, .at = at };
+		struct draft d = { .kind = "escalation",
+				   .unit = "",
+				   .dept = "",
+				   .occs = occs,
+				   .slots = slots,
+				   .units = units,
+				   .n = m,
+				   .at = at };
 		ret = to_office(st, cfg, &d, c->v[i].dept, uidx, added);
 	}
 	free(units);
@@ -295,8 +307,13 @@ static int escalate(struct store *st, const struct config *cfg, const struct rem
 	const struct plan *p = cfg->plan;
 	const struct plan_unit *u = &p->units[r->unit];
 	const struct channel *email = email_channel(cfg);
-	struct draft d = { .kind = "escalation", .unit = u->id, .dept = "", .occs = occs,
-			   .slots = r->slots, .n = r->nocc, .at = r->at };
+	struct draft d = { .kind = "escalation",
+			   .unit = u->id,
+			   .dept = "",
+			   .occs = occs,
+			   .slots = r->slots,
+			   .n = r->nocc,
+			   .at = r->at };
 
 	if (email && u->leader.email) {
 		d.channel = email->name;
@@ -326,8 +343,12 @@ int outbox_reminder(struct store *st, const struct config *cfg, const struct rem
 	sbuf_init(&names);
 	for (size_t i = 0; i < r->nocc; i++)
 		occs[i] = p->occs[r->occs[i]].name;
-	struct draft d = { .kind = calendar_slot_kind_name(r->kind), .dept = "", .occs = occs,
-			   .slots = r->slots, .n = r->nocc, .at = r->at };
+	struct draft d = { .kind = calendar_slot_kind_name(r->kind),
+			   .dept = "",
+			   .occs = occs,
+			   .slots = r->slots,
+			   .n = r->nocc,
+			   .at = r->at };
 	if (r->unit < 0) {
 		d.unit = "";
 		ret = to_office(st, cfg, &d, r->dept, NULL, added);
@@ -390,8 +411,14 @@ static int to_admins(struct store *st, const struct config *cfg, const char *kin
 	const struct channel *email = email_channel(cfg);
 	const struct settings *set = &cfg->set;
 	const char *occs[1] = { subject }, *slots[1] = { slot };
-	struct draft d = { .kind = kind, .unit = "", .dept = "", .occs = occs, .slots = slots,
-			   .n = 1, .at = at, .mentions = "" };
+	struct draft d = { .kind = kind,
+			   .unit = "",
+			   .dept = "",
+			   .occs = occs,
+			   .slots = slots,
+			   .n = 1,
+			   .at = at,
+			   .mentions = "" };
 
 	bool held = email && skip && skip(arg, email->name);
 	for (size_t i = 0; email && i < set->nadmins_contacts; i++) {

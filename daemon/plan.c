@@ -129,7 +129,8 @@ int plan_unit_find(const struct plan *p, const char *s)
 	int found = -1;
 
 	/* An id wins over another unit's equal name. */
-	for (int v = strmap_get(&p->unit_map, s, &pos); v >= 0; v = strmap_next(&p->unit_map, s, &pos)) {
+	for (int v = strmap_get(&p->unit_map, s, &pos); v >= 0;
+	     v = strmap_next(&p->unit_map, s, &pos)) {
 		if (!(v & 1))
 			return v >> 1;
 		if (found < 0)
@@ -138,12 +139,12 @@ int plan_unit_find(const struct plan *p, const char *s)
 	return found;
 }
 
-#define LINEAR_FIND(arr, n, field, key)                        \
-	do {                                                   \
-		for (size_t i_ = 0; i_ < (n); i_++)            \
+#define LINEAR_FIND(arr, n, field, key)                          \
+	do {                                                     \
+		for (size_t i_ = 0; i_ < (n); i_++)              \
 			if (strcmp((arr)[i_].field, (key)) == 0) \
-				return (int)i_;                \
-		return -1;                                     \
+				return (int)i_;                  \
+		return -1;                                       \
 	} while (0)
 
 int plan_dept_find(const struct plan *p, const char *id)

@@ -28,11 +28,7 @@ extern const struct provider provider_feishu;
 
 /* The order errors list them in. */
 static const struct provider *const providers[] = {
-	&provider_email,
-	&provider_generic,
-	&provider_wecom,
-	&provider_dingtalk,
-	&provider_feishu,
+	&provider_email, &provider_generic, &provider_wecom, &provider_dingtalk, &provider_feishu,
 };
 #define NPROVIDERS (sizeof(providers) / sizeof(providers[0]))
 
@@ -74,7 +70,8 @@ void provider_request_init(struct provider_request *req, const struct channel *c
 			   const struct delivery_settings *s, struct sbuf *body, struct sbuf *url)
 {
 	/* Not the header texts: a kilobyte written per message for nothing. */
-	req->xfer = (struct transfer_request){ .url = c->url, .ca_file = c->ca_file,
+	req->xfer = (struct transfer_request){ .url = c->url,
+					       .ca_file = c->ca_file,
 					       .connect_timeout_ms = s->connect_timeout_ms,
 					       .timeout_ms = s->timeout_ms };
 	req->body = body;
@@ -180,8 +177,7 @@ void provider_add_mentions_line(const struct notify_message *m, struct sbuf *out
 	}
 }
 
-void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *tail,
-		  size_t limit)
+void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *tail, size_t limit)
 {
 	size_t mark = sizeof(cut_marker) - 1;
 
@@ -251,7 +247,7 @@ void provider_add_base64(struct sbuf *sb, const void *s, size_t len)
 
 /* Set OUT->error, cut on a character boundary. */
 __attribute__((format(printf, 2, 3))) static void set_error(struct provider_outcome *out,
-							     const char *fmt, ...)
+							    const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -340,7 +336,9 @@ static void judge_status(const char *who, const struct provider_answer *a, long 
 		set_error(out, "no HTTP answer");
 	else if (answered)
 		set_error(out, "HTTP %ld; %s %s %ld: %s", status, who, a->label, code,
-			  msg[0] ? msg : pc ? pc->what : "error");
+			  msg[0] ? msg
+			  : pc   ? pc->what
+				 : "error");
 	else if (snip[0])
 		set_error(out, "HTTP %ld: %s", status, snip);
 	else
@@ -394,5 +392,7 @@ void provider_classify_http(const char *who, const struct provider_answer *a,
 		out->retry_after = pc->min_wait > 0 ? wait_at_least(r->retry_after, pc->min_wait)
 						    : r->retry_after;
 	set_error(out, "%s %s %ld: %s", who, a->label, code,
-		  msg[0] ? msg : pc ? pc->what : "unknown error");
+		  msg[0] ? msg
+		  : pc   ? pc->what
+			 : "unknown error");
 }

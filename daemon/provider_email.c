@@ -195,7 +195,8 @@ static int email_request(const struct channel *c, const struct provider_message 
 	/* The sender was checked when the configuration loaded. */
 	req->mail_from[0] = '\0';
 	mime_address_parse(s->from, name, sizeof(name), req->mail_from, sizeof(req->mail_from));
-	struct provider_email_envelope e = { .from = s->from, .to_name = pm->m->recipient,
+	struct provider_email_envelope e = { .from = s->from,
+					     .to_name = pm->m->recipient,
 					     .to_addr = pm->address,
 					     .hostname = domain_of(req->mail_from),
 					     .now = pm->now_ms / 1000 };

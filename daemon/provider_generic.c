@@ -140,8 +140,8 @@ int provider_generic_body(const struct notify_message *m, const char *subject, c
 	return 0;
 }
 
-void provider_generic_signature(const char *secret, int64_t timestamp, const char *body,
-				size_t len, char out[72])
+void provider_generic_signature(const char *secret, int64_t timestamp, const char *body, size_t len,
+				char out[72])
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char mac[32];

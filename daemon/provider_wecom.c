@@ -69,12 +69,12 @@ static void md_escape(struct sbuf *out, const char *s)
 	}
 }
 
-#define WECOM_TEXT_MAX 2048
+#define WECOM_TEXT_MAX     2048
 #define WECOM_MARKDOWN_MAX 4096
 
 /* The markdown content: the subject in bold, the text, the mobiles. */
-static void markdown_content(const struct notify_message *m, const char *subject,
-			     const char *text, struct sbuf *content)
+static void markdown_content(const struct notify_message *m, const char *subject, const char *text,
+			     struct sbuf *content)
 {
 	struct sbuf head, tail, t;
 

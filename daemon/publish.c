@@ -94,7 +94,8 @@ static int table_of(const struct plan *p, const char *data, struct score_table *
 	t->rank = xcalloc(p->nunits + 1, sizeof(*t->rank));
 	size_t i;
 	json_t *u;
-	json_array_foreach(arr, i, u) {
+	json_array_foreach(arr, i, u)
+	{
 		int unit = plan_unit_find(p, json_string_value(json_object_get(u, "unit")) ?: "");
 		if (unit < 0)
 			continue;
@@ -138,14 +139,10 @@ static const char *reason_of(const struct plan *p, const struct entry *e)
 {
 	int row = plan_row_find(p, e->row);
 	switch (e->type) {
-	case ENTRY_LATE:
-		return "逾期报送";
-	case ENTRY_MISSING:
-		return "未报送";
-	case ENTRY_RANKING:
-		return "排名扣分";
-	case ENTRY_THRESHOLD:
-		return "指标";
+	case ENTRY_LATE: return "逾期报送";
+	case ENTRY_MISSING: return "未报送";
+	case ENTRY_RANKING: return "排名扣分";
+	case ENTRY_THRESHOLD: return "指标";
 	case ENTRY_FINDING:
 		if (row >= 0) {
 			int k = plan_kind_find(&p->rows[row], e->kind);
@@ -153,8 +150,7 @@ static const char *reason_of(const struct plan *p, const struct entry *e)
 				return p->rows[row].kinds[k].name;
 		}
 		return e->kind;
-	default:
-		return store_entry_type_name(e->type);
+	default: return store_entry_type_name(e->type);
 	}
 }
 
@@ -206,8 +202,8 @@ static void page_free(struct page *pg, const struct plan *p)
  * NOW), with the totals of the snapshots SS taken before it.
  */
 static int page_build(struct store *st, const struct plan *p, struct engine *eng,
-		      const char *period, const struct snap *sn, const struct snaps *ss, int64_t now,
-		      struct page *pg, char *err, size_t errlen)
+		      const char *period, const struct snap *sn, const struct snaps *ss,
+		      int64_t now, struct page *pg, char *err, size_t errlen)
 {
 	int64_t as_of = sn ? sn->at : now;
 	memset(pg, 0, sizeof(*pg));
@@ -260,10 +256,16 @@ static int page_build(struct store *st, const struct plan *p, struct engine *eng
 	pg->periods[n++] = period;
 	calendar_format_instant(as_of, pg->as_of, sizeof(pg->as_of));
 	calendar_format_instant(now, pg->generated, sizeof(pg->generated));
-	pg->in = (struct annex_input){ .plan = p, .period = period, .provisional = sn == NULL,
-				       .as_of = pg->as_of, .generated = pg->generated, .t = &pg->t,
-				       .lost = (const char *const *)pg->lost, .nperiods = n,
-				       .periods = pg->periods, .totals = pg->totals };
+	pg->in = (struct annex_input){ .plan = p,
+				       .period = period,
+				       .provisional = sn == NULL,
+				       .as_of = pg->as_of,
+				       .generated = pg->generated,
+				       .t = &pg->t,
+				       .lost = (const char *const *)pg->lost,
+				       .nperiods = n,
+				       .periods = pg->periods,
+				       .totals = pg->totals };
 	return 0;
 }
 
@@ -300,15 +302,9 @@ static void render_page(const struct plan *p, const struct page *pg, const struc
 			enum publish_format f, struct sbuf *out)
 {
 	switch (f) {
-	case PUBLISH_HTML:
-		annex_html(&pg->in, out);
-		break;
-	case PUBLISH_CSV:
-		annex_csv(&pg->in, out);
-		break;
-	case PUBLISH_JSON:
-		page_json(p, pg, sn, out);
-		break;
+	case PUBLISH_HTML: annex_html(&pg->in, out); break;
+	case PUBLISH_CSV: annex_csv(&pg->in, out); break;
+	case PUBLISH_JSON: page_json(p, pg, sn, out); break;
 	}
 }
 
@@ -389,8 +385,8 @@ out:
 	return ret;
 }
 
-static int write_pages(const char *dir, struct store *st, const struct plan *p,
-		       struct engine *eng, int64_t now, char *err, size_t errlen)
+static int write_pages(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
+		       int64_t now, char *err, size_t errlen)
 {
 	struct snaps ss = { 0 };
 	struct sbuf text;
@@ -402,7 +398,7 @@ static int write_pages(const char *dir, struct store *st, const struct plan *p,
 		goto out;
 	}
 	struct annex_entry *idx = xcalloc(ss.n + 1, sizeof(*idx));
-	char (*taken)[40] = xcalloc(ss.n + 1, sizeof(*taken));
+	char(*taken)[40] = xcalloc(ss.n + 1, sizeof(*taken));
 	size_t n = 0;
 	for (size_t i = 0; i < ss.n; i++) {
 		struct page pg;
@@ -425,7 +421,8 @@ static int write_pages(const char *dir, struct store *st, const struct plan *p,
 			if (pg.t.rank[u] == 1 && best < 0)
 				best = (int)u;
 		calendar_format_instant(sn->taken_at, taken[n], sizeof(taken[n]));
-		idx[n] = (struct annex_entry){ .period = sn->period, .taken_at = taken[n],
+		idx[n] = (struct annex_entry){ .period = sn->period,
+					       .taken_at = taken[n],
 					       .first = best >= 0 ? p->units[best].name : "",
 					       .first_total = best >= 0 ? pg.t.total[best] : 0 };
 		n++;
@@ -445,8 +442,8 @@ out:
 	return ret;
 }
 
-static int write_feeds(const char *dir, const struct plan *p, const struct engine *eng,
-		       int64_t now, int only, char *err, size_t errlen)
+static int write_feeds(const char *dir, const struct plan *p, const struct engine *eng, int64_t now,
+		       int only, char *err, size_t errlen)
 {
 	struct sbuf text;
 	int ret = 0;

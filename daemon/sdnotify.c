@@ -25,7 +25,7 @@
 #include "kaohe/sdnotify.h"
 
 /* How long a change of state waits for room, and how often it tries. */
-#define STATE_WAIT_MS 2000
+#define STATE_WAIT_MS  2000
 #define STATE_RETRY_MS 10
 /* Drops are reported at most this often. */
 #define WARN_EVERY_MS 60000
@@ -33,7 +33,7 @@
 static int notify_fd = -1;
 static struct sockaddr_un notify_addr;
 static socklen_t notify_addrlen;
-static bool notify_unread;     /* a wait went unanswered: do not wait again */
+static bool notify_unread;      /* a wait went unanswered: do not wait again */
 static unsigned notify_dropped; /* since the last warning */
 static int64_t notify_warned_ms = INT64_MIN;
 

@@ -72,7 +72,8 @@ static void emit_units(struct sim *s, int64_t at, const char *type, const char *
 	sbuf_printf(&s->line, "{\"at\":\"%s\",\"type\":\"%s\",%s\"units\":", when, type, extra);
 	report_units_text(s->p, t, &s->line);
 	if (s->count_reminders && strcmp(type, "scores") == 0)
-		sbuf_printf(&s->line, ",\"reminders_counted\":%llu", (unsigned long long)s->reminders);
+		sbuf_printf(&s->line, ",\"reminders_counted\":%llu",
+			    (unsigned long long)s->reminders);
 	SBUF_LIT(&s->line, "}\n");
 	fwrite(s->line.buf, 1, s->line.len, s->out);
 }
@@ -112,8 +113,8 @@ static void on_reminder(void *arg, const struct reminder *r)
 	s->reminders++;
 	if (s->count_reminders)
 		return;
-	json_t *o = json_pack("{s:o, s:s, s:s}", "at", report_instant(r->at), "type", "reminder", "kind",
-			      reminder_kind(r->kind));
+	json_t *o = json_pack("{s:o, s:s, s:s}", "at", report_instant(r->at), "type", "reminder",
+			      "kind", reminder_kind(r->kind));
 	json_t *occs = json_array(), *slots = json_array(), *to = json_array(), *cc = json_array();
 	for (size_t i = 0; i < r->nocc; i++) {
 		json_array_append_new(occs, json_string(p->occs[r->occs[i]].name));
@@ -130,7 +131,8 @@ static void on_reminder(void *arg, const struct reminder *r)
 			for (size_t i = 0; i < r->nocc; i++) {
 				int d = p->rows[p->occs[r->occs[i]].row].dept;
 				if (d >= 0 && d < 64 && !seen[d]++)
-					json_array_append_new(cc, contact_json(&p->depts[d].office, "office"));
+					json_array_append_new(cc, contact_json(&p->depts[d].office,
+									       "office"));
 			}
 		}
 	} else {
@@ -179,9 +181,10 @@ static int split_event(char *line, size_t len, struct event_line *ev, char *msg,
 	snprintf(ev->stamp, sizeof(ev->stamp), "%.*s", (int)(sp - s), s);
 	sp += strspn(sp, " \t");
 	if (calendar_parse_instant(ev->stamp, true, &ev->at) < 0) {
-		snprintf(msg, msglen,
-			 "bad timestamp \"%s\" (expected ISO-8601 with offset, e.g. 2020-09-15T18:00:00+08:00)",
-			 ev->stamp);
+		snprintf(
+			msg, msglen,
+			"bad timestamp \"%s\" (expected ISO-8601 with offset, e.g. 2020-09-15T18:00:00+08:00)",
+			ev->stamp);
 		return -1;
 	}
 	if (*sp == '\0') {
@@ -265,8 +268,10 @@ static void *vet_events(void *arg)
 		if (ev.at < v->from || ev.at > v->to)
 			vet_report(v, lineno, "%s is outside the simulated period", ev.stamp);
 		else if (ev.at < last)
-			vet_report(v, lineno, "%s comes before the previous event: events must be in time order",
-				   ev.stamp);
+			vet_report(
+				v, lineno,
+				"%s comes before the previous event: events must be in time order",
+				ev.stamp);
 		else
 			last = ev.at;
 		if (command_check(v->p, ev.cmd, strlen(ev.cmd), code, sizeof(code), msg,
@@ -344,7 +349,8 @@ static int sim_period(const struct simulate_opts *o, int64_t *from, int64_t *to)
 	int32_t dfrom, dto;
 
 	if (calendar_parse_day(o->from, 0, &dfrom) < 0 || strlen(o->from) != 10) {
-		fprintf(stderr, "kaohed: simulate: --from \"%s\" is not a date YYYY-MM-DD\n", o->from);
+		fprintf(stderr, "kaohed: simulate: --from \"%s\" is not a date YYYY-MM-DD\n",
+			o->from);
 		return 2;
 	}
 	if (calendar_parse_day(o->to, 0, &dto) < 0 || strlen(o->to) != 10) {
@@ -370,7 +376,9 @@ static int sim_open(const struct plan *p, struct sim *s, int64_t from, struct st
 		    struct engine **e)
 {
 	char err[512];
-	struct engine_sink sink = { .arg = s, .deduction = on_deduction, .snapshot = on_snapshot,
+	struct engine_sink sink = { .arg = s,
+				    .deduction = on_deduction,
+				    .snapshot = on_snapshot,
 				    .reminder = on_reminder };
 
 	if ((*st = store_open(":memory:", err, sizeof(err))) == NULL) {
@@ -397,8 +405,9 @@ static int run_events(FILE *events, const char *name, struct vet *v, struct sim 
 		      struct store *st, struct engine *e)
 {
 	struct actor admin = { .admin = true };
-	struct command_ctx ctx = { .plan = s->p, .st = st, .eng = e, .actor = &admin,
-				   .batch = true };
+	struct command_ctx ctx = {
+		.plan = s->p, .st = st, .eng = e, .actor = &admin, .batch = true
+	};
 	char *line = NULL, err[512];
 	size_t cap = 0;
 	ssize_t n;
@@ -440,8 +449,8 @@ static int run_events(FILE *events, const char *name, struct vet *v, struct sim 
  * (every snapshot's pages, the index, and the feeds with the schedules as
  * they ended).  The exit status.
  */
-static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *st,
-		   struct engine *e, int64_t to)
+static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *st, struct engine *e,
+		   int64_t to)
 {
 	struct score_table t;
 	int status = 0;

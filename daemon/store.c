@@ -30,13 +30,13 @@
  * enum disagrees (and test_store pins them).
  */
 #define SQL_SUBMISSION 1
-#define SQL_METRIC 8 /* also the highest entry type */
-#define SQL_PENDING 0
-#define SQL_INFLIGHT 1
-#define SQL_SENT 2
-#define SQL_FAILED 3
-#define SQL_DEAD 4
-#define SQL_CANCELLED 5
+#define SQL_METRIC     8 /* also the highest entry type */
+#define SQL_PENDING    0
+#define SQL_INFLIGHT   1
+#define SQL_SENT       2
+#define SQL_FAILED     3
+#define SQL_DEAD       4
+#define SQL_CANCELLED  5
 _Static_assert(ENTRY_SUBMISSION == SQL_SUBMISSION && ENTRY_METRIC == SQL_METRIC,
 	       "entries.type is persisted");
 _Static_assert(OUTBOX_PENDING == SQL_PENDING && OUTBOX_INFLIGHT == SQL_INFLIGHT &&
@@ -44,7 +44,7 @@ _Static_assert(OUTBOX_PENDING == SQL_PENDING && OUTBOX_INFLIGHT == SQL_INFLIGHT 
 		       OUTBOX_DEAD == SQL_DEAD && OUTBOX_CANCELLED == SQL_CANCELLED,
 	       "outbox.state is persisted");
 #define SQL_STR_(x) #x
-#define SQL_STR(x) SQL_STR_(x)
+#define SQL_STR(x)  SQL_STR_(x)
 /* What may be taken for sending: pending and failed rows. */
 #define SQL_SENDABLE "state IN (" SQL_STR(SQL_PENDING) ", " SQL_STR(SQL_FAILED) ")"
 
@@ -58,59 +58,61 @@ static const char *const migrations[] = {
 	"CREATE TABLE entries("
 	"  id INTEGER PRIMARY KEY,"
 	"  unit_ref INTEGER NOT NULL REFERENCES units(ref),"
-	"  type INTEGER NOT NULL CHECK(type BETWEEN " SQL_STR(SQL_SUBMISSION)
-	" AND " SQL_STR(SQL_METRIC) "),"
-	"  row_id TEXT NOT NULL,"
-	"  occ TEXT,"
-	"  kind TEXT,"
-	"  bucket_ref INTEGER REFERENCES buckets(ref),"
-	"  count INTEGER NOT NULL DEFAULT 0,"
-	"  points INTEGER NOT NULL DEFAULT 0,"
-	"  value INTEGER,"
-	"  at INTEGER NOT NULL,"
-	"  recorded_at INTEGER NOT NULL,"
-	"  actor TEXT NOT NULL,"
-	"  note TEXT,"
-	"  rule_ref INTEGER REFERENCES rules(ref),"
-	"  auto_key TEXT,"
-	"  voided_at INTEGER,"
-	"  voided_by TEXT,"
-	"  void_reason TEXT);"
-	/* Every lookup of one unit's facts goes through entries_unit: a unit
+	"  type INTEGER NOT NULL CHECK(type BETWEEN " SQL_STR(SQL_SUBMISSION) " AND " SQL_STR(
+		SQL_METRIC) "),"
+			    "  row_id TEXT NOT NULL,"
+			    "  occ TEXT,"
+			    "  kind TEXT,"
+			    "  bucket_ref INTEGER REFERENCES buckets(ref),"
+			    "  count INTEGER NOT NULL DEFAULT 0,"
+			    "  points INTEGER NOT NULL DEFAULT 0,"
+			    "  value INTEGER,"
+			    "  at INTEGER NOT NULL,"
+			    "  recorded_at INTEGER NOT NULL,"
+			    "  actor TEXT NOT NULL,"
+			    "  note TEXT,"
+			    "  rule_ref INTEGER REFERENCES rules(ref),"
+			    "  auto_key TEXT,"
+			    "  voided_at INTEGER,"
+			    "  voided_by TEXT,"
+			    "  void_reason TEXT);"
+			    /* Every lookup of one unit's facts goes through entries_unit: a unit
 	 * has a few dozen entries a year.  Fewer indexes keep a busy year's
 	 * millions of inserts cheap. */
-	"CREATE INDEX entries_unit ON entries(unit_ref, id);"
-	/* At most one valid automatic entry per natural key: applying the
+			    "CREATE INDEX entries_unit ON entries(unit_ref, id);"
+			    /* At most one valid automatic entry per natural key: applying the
 	 * same due work twice cannot add a second one. */
-	"CREATE UNIQUE INDEX entries_auto_valid ON entries(auto_key)"
-	"  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"
-	/* The latest value of a metric: read for every threshold and ranking. */
-	"CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
-	"  WHERE type = " SQL_STR(SQL_METRIC) " AND voided_at IS NULL;"
-	/* Automatic entries a person voided: never applied again. */
-	"CREATE TABLE waivers(auto_key TEXT NOT NULL, type INTEGER NOT NULL,"
-	"  PRIMARY KEY(auto_key, type)) WITHOUT ROWID;"
-	"CREATE TABLE moves(id INTEGER PRIMARY KEY, occ TEXT NOT NULL,"
-	"  unit_ref INTEGER REFERENCES units(ref), due_day INTEGER NOT NULL, due_at INTEGER,"
-	"  at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);"
-	"CREATE TABLE snapshots(period TEXT PRIMARY KEY, at INTEGER NOT NULL,"
-	"  taken_at INTEGER NOT NULL, data TEXT NOT NULL);"
-	"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
-	"  command TEXT NOT NULL, result TEXT NOT NULL);",
+			    "CREATE UNIQUE INDEX entries_auto_valid ON entries(auto_key)"
+			    "  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"
+			    /* The latest value of a metric: read for every threshold and ranking. */
+			    "CREATE INDEX entries_metric ON entries(unit_ref, kind, at)"
+			    "  WHERE type = " SQL_STR(
+				    SQL_METRIC) " AND voided_at IS NULL;"
+						/* Automatic entries a person voided: never applied again. */
+						"CREATE TABLE waivers(auto_key TEXT NOT NULL, type INTEGER NOT NULL,"
+						"  PRIMARY KEY(auto_key, type)) WITHOUT ROWID;"
+						"CREATE TABLE moves(id INTEGER PRIMARY KEY, occ TEXT NOT NULL,"
+						"  unit_ref INTEGER REFERENCES units(ref), due_day INTEGER NOT NULL, due_at INTEGER,"
+						"  at INTEGER NOT NULL, actor TEXT NOT NULL, reason TEXT NOT NULL);"
+						"CREATE TABLE snapshots(period TEXT PRIMARY KEY, at INTEGER NOT NULL,"
+						"  taken_at INTEGER NOT NULL, data TEXT NOT NULL);"
+						"CREATE TABLE audit(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, actor TEXT NOT NULL,"
+						"  command TEXT NOT NULL, result TEXT NOT NULL);",
 	/* 2: the outbox.  `reminded` holds the unique key (unit, occurrence,
 	 * slot, recipient) that makes enqueueing idempotent. */
 	"CREATE TABLE outbox(id INTEGER PRIMARY KEY, at INTEGER NOT NULL, kind TEXT NOT NULL,"
 	"  unit TEXT NOT NULL, dept TEXT NOT NULL, subject TEXT NOT NULL, channel TEXT NOT NULL,"
 	"  address TEXT NOT NULL, name TEXT NOT NULL, mentions TEXT NOT NULL,"
-	"  state INTEGER NOT NULL DEFAULT " SQL_STR(SQL_PENDING)
-	", attempts INTEGER NOT NULL DEFAULT 0,"
-	"  next_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
-	"  sent_at INTEGER, code INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '');"
-	"CREATE INDEX outbox_next ON outbox(channel, next_ms) WHERE " SQL_SENDABLE ";"
-	"CREATE INDEX outbox_state ON outbox(state, id);"
-	"CREATE TABLE reminded(unit TEXT NOT NULL, occ TEXT NOT NULL, slot TEXT NOT NULL,"
-	"  recipient TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES outbox(id),"
-	"  PRIMARY KEY(unit, occ, slot, recipient)) WITHOUT ROWID;",
+	"  state INTEGER NOT NULL DEFAULT " SQL_STR(
+		SQL_PENDING) ", attempts INTEGER NOT NULL DEFAULT 0,"
+			     "  next_ms INTEGER NOT NULL, since_ms INTEGER NOT NULL, updated_at INTEGER NOT NULL,"
+			     "  sent_at INTEGER, code INTEGER NOT NULL DEFAULT 0, error TEXT NOT NULL DEFAULT '');"
+			     "CREATE INDEX outbox_next ON outbox(channel, next_ms) WHERE " SQL_SENDABLE
+			     ";"
+			     "CREATE INDEX outbox_state ON outbox(state, id);"
+			     "CREATE TABLE reminded(unit TEXT NOT NULL, occ TEXT NOT NULL, slot TEXT NOT NULL,"
+			     "  recipient TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES outbox(id),"
+			     "  PRIMARY KEY(unit, occ, slot, recipient)) WITHOUT ROWID;",
 };
 
 enum stmt_id {
@@ -168,15 +170,15 @@ enum stmt_id {
 	S_COUNT
 };
 
-#define ENTRY_COLS                                                                          \
-	"e.id, e.unit_ref, e.type, e.row_id, COALESCE(e.occ,''), COALESCE(e.kind,''),"     \
-	" e.bucket_ref, e.count, e.points, COALESCE(e.value,0), e.at, e.recorded_at,"      \
-	" e.actor, e.note, r.text, e.auto_key, COALESCE(e.voided_at,0),"                   \
-	" COALESCE(e.voided_by,''), e.void_reason FROM entries e"                          \
+#define ENTRY_COLS                                                                     \
+	"e.id, e.unit_ref, e.type, e.row_id, COALESCE(e.occ,''), COALESCE(e.kind,'')," \
+	" e.bucket_ref, e.count, e.points, COALESCE(e.value,0), e.at, e.recorded_at,"  \
+	" e.actor, e.note, r.text, e.auto_key, COALESCE(e.voided_at,0),"               \
+	" COALESCE(e.voided_by,''), e.void_reason FROM entries e"                      \
 	" LEFT JOIN rules r ON r.ref = e.rule_ref "
 
-#define OUTBOX_RET                                                                          \
-	"id, at, kind, unit, dept, subject, channel, address, name, mentions, state,"      \
+#define OUTBOX_RET                                                                    \
+	"id, at, kind, unit, dept, subject, channel, address, name, mentions, state," \
 	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error"
 
 #define OUTBOX_COLS OUTBOX_RET " FROM outbox"
@@ -192,10 +194,11 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_BUCKET_REF] = "SELECT ref FROM buckets WHERE row_id = ?1 AND kind = ?2",
 	[S_RULE_INS] = "INSERT OR IGNORE INTO rules(text) VALUES(?1)",
 	[S_RULE_REF] = "SELECT ref FROM rules WHERE text = ?1",
-	[S_ENTRY_ADD] = "INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
-			" points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
-			" VALUES(?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
-			" ?12, ?13, ?14, ?15)",
+	[S_ENTRY_ADD] =
+		"INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
+		" points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
+		" VALUES(?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
+		" ?12, ?13, ?14, ?15)",
 	/* An automatic entry, unless one is valid under its key already or a
 	 * person voided one of its type (a waiver is never re-applied).
 	 * "+type": a bound type beside the partial index on type would make
@@ -215,19 +218,19 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 ORDER BY e.id",
 	[S_ENTRIES_UNIT_ROW] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.row_id = ?2"
 			       " ORDER BY e.id",
-	[S_FIRST_SUB] = "SELECT MIN(at) FROM entries WHERE unit_ref = ?2"
-			" AND type = " SQL_STR(SQL_SUBMISSION)
-			" AND voided_at IS NULL AND occ = ?1",
+	[S_FIRST_SUB] =
+		"SELECT MIN(at) FROM entries WHERE unit_ref = ?2"
+		" AND type = " SQL_STR(SQL_SUBMISSION) " AND voided_at IS NULL AND occ = ?1",
 	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries"
-			 " WHERE type = " SQL_STR(SQL_SUBMISSION)
-			 " AND voided_at IS NULL GROUP BY occ, unit_ref",
-	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = " SQL_STR(SQL_METRIC)
-			    " AND voided_at IS NULL AND unit_ref = ?1 AND kind = ?2 AND at <= ?3"
+			 " WHERE type = " SQL_STR(
+				 SQL_SUBMISSION) " AND voided_at IS NULL GROUP BY occ, unit_ref",
+	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = " SQL_STR(
+		SQL_METRIC) " AND voided_at IS NULL AND unit_ref = ?1 AND kind = ?2 AND at <= ?3"
 			    " ORDER BY at DESC, id DESC LIMIT 1",
-	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = " SQL_STR(SQL_METRIC)
-				   " AND voided_at IS NULL"
-				   " AND unit_ref = ?1 AND kind = ?2 AND at < ?3"
-				   " ORDER BY at DESC, id DESC LIMIT 1",
+	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = " SQL_STR(
+		SQL_METRIC) " AND voided_at IS NULL"
+			    " AND unit_ref = ?1 AND kind = ?2 AND at < ?3"
+			    " ORDER BY at DESC, id DESC LIMIT 1",
 	[S_ACCUMULATE] = "SELECT unit_ref, bucket_ref, points FROM entries"
 			 " WHERE bucket_ref IS NOT NULL AND points <> 0 AND at <= ?1"
 			 " AND (voided_at IS NULL OR voided_at > ?1)",
@@ -252,26 +255,29 @@ static const char *const stmt_sql[S_COUNT] = {
 	/* Take rows for sending and mark them in flight in one statement. */
 	/* A row's series of attempts (max_age) starts at its first attempt,
 	 * not when it was enqueued: a catch-up enqueues in the past. */
-	[S_OB_CLAIM] = "UPDATE outbox SET state = " SQL_STR(SQL_INFLIGHT) ", updated_at = ?4,"
-		       " since_ms = CASE WHEN attempts = 0 THEN ?2 ELSE since_ms END"
-		       " WHERE id IN (SELECT id FROM outbox"
-		       " WHERE channel = ?1 AND " SQL_SENDABLE " AND next_ms <= ?2"
-		       " ORDER BY next_ms, id LIMIT ?3) RETURNING " OUTBOX_RET,
-	[S_OB_SENT] = "UPDATE outbox SET state = " SQL_STR(SQL_SENT) ", attempts = attempts + 1,"
-		      " code = ?2, error = '', updated_at = ?3, sent_at = ?3"
-		      " WHERE id IN (SELECT value FROM json_each(?1))",
+	[S_OB_CLAIM] = "UPDATE outbox SET state = " SQL_STR(
+		SQL_INFLIGHT) ", updated_at = ?4,"
+			      " since_ms = CASE WHEN attempts = 0 THEN ?2 ELSE since_ms END"
+			      " WHERE id IN (SELECT id FROM outbox"
+			      " WHERE channel = ?1 AND " SQL_SENDABLE " AND next_ms <= ?2"
+			      " ORDER BY next_ms, id LIMIT ?3) RETURNING " OUTBOX_RET,
+	[S_OB_SENT] = "UPDATE outbox SET state = " SQL_STR(
+		SQL_SENT) ", attempts = attempts + 1,"
+			  " code = ?2, error = '', updated_at = ?3, sent_at = ?3"
+			  " WHERE id IN (SELECT value FROM json_each(?1))",
 	[S_OB_NEXT] = "SELECT MIN(next_ms) FROM outbox WHERE channel = ?1 AND " SQL_SENDABLE,
 	[S_OB_NEXT_ANY] = "SELECT MIN(next_ms) FROM outbox WHERE " SQL_SENDABLE,
 	[S_OB_UPDATE] = "UPDATE outbox SET state = ?2, attempts = ?3, next_ms = ?4, code = ?5,"
 			" error = ?6, updated_at = ?7,"
 			" sent_at = CASE WHEN ?2 = " SQL_STR(SQL_SENT) " THEN ?7 ELSE sent_at END"
-			" WHERE id = ?1",
-	[S_OB_REQUEUE] = "UPDATE outbox SET state = " SQL_STR(SQL_PENDING)
-			 " WHERE state = " SQL_STR(SQL_INFLIGHT),
-	[S_OB_RETRY] = "UPDATE outbox SET state = " SQL_STR(SQL_PENDING) ", attempts = 0,"
-		       " next_ms = ?2 * 1000, since_ms = ?2 * 1000, updated_at = ?2"
-		       " WHERE id = ?1 AND state IN (" SQL_STR(SQL_FAILED) ", " SQL_STR(SQL_DEAD)
-		       ", " SQL_STR(SQL_CANCELLED) ")",
+								       " WHERE id = ?1",
+	[S_OB_REQUEUE] = "UPDATE outbox SET state = " SQL_STR(
+		SQL_PENDING) " WHERE state = " SQL_STR(SQL_INFLIGHT),
+	[S_OB_RETRY] = "UPDATE outbox SET state = " SQL_STR(
+		SQL_PENDING) ", attempts = 0,"
+			     " next_ms = ?2 * 1000, since_ms = ?2 * 1000, updated_at = ?2"
+			     " WHERE id = ?1 AND state IN (" SQL_STR(SQL_FAILED) ", " SQL_STR(
+				     SQL_DEAD) ", " SQL_STR(SQL_CANCELLED) ")",
 	[S_OB_GET] = "SELECT " OUTBOX_COLS " WHERE id = ?1",
 	[S_OB_LIST] = "SELECT * FROM (SELECT " OUTBOX_COLS " ORDER BY id DESC LIMIT ?1)"
 		      " ORDER BY id",
@@ -320,8 +326,8 @@ struct store {
 
 const char *store_entry_type_name(enum entry_type type)
 {
-	static const char *const names[] = { "?", "submission", "late", "missing", "finding",
-					      "award", "threshold", "ranking", "metric" };
+	static const char *const names[] = { "?",     "submission", "late",    "missing", "finding",
+					     "award", "threshold",  "ranking", "metric" };
 	return type >= ENTRY_SUBMISSION && type <= ENTRY_METRIC ? names[type] : "?";
 }
 
@@ -400,7 +406,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	if (exec(st, "PRAGMA foreign_keys = ON") < 0 ||
 	    (!mem && (exec(st, "PRAGMA journal_mode = WAL") < 0 ||
 		      exec(st, "PRAGMA synchronous = FULL") < 0))) {
-		snprintf(err, errlen, "cannot set up database %s: %s", path, sqlite3_errmsg(st->db));
+		snprintf(err, errlen, "cannot set up database %s: %s", path,
+			 sqlite3_errmsg(st->db));
 		store_close(st);
 		return NULL;
 	}
@@ -412,8 +419,8 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	int latest = (int)(sizeof(migrations) / sizeof(migrations[0]));
 	if (version > latest) {
 		snprintf(err, errlen,
-			 "database %s has schema version %d, newer than this kaohed knows (%d)", path,
-			 version, latest);
+			 "database %s has schema version %d, newer than this kaohed knows (%d)",
+			 path, version, latest);
 		store_close(st);
 		return NULL;
 	}
@@ -443,7 +450,8 @@ int store_set_volatile(struct store *st)
 	 * rarely reads one unit's (explain, a voided submission), so the
 	 * per-unit index costs more than the scans it saves.
 	 */
-	return exec(st, "PRAGMA journal_mode = OFF") < 0 || exec(st, "PRAGMA foreign_keys = OFF") < 0 ||
+	return exec(st, "PRAGMA journal_mode = OFF") < 0 ||
+			       exec(st, "PRAGMA foreign_keys = OFF") < 0 ||
 			       exec(st, "DROP INDEX entries_unit") < 0
 		       ? -1
 		       : 0;
@@ -516,7 +524,8 @@ int store_sync_plan(struct store *st, const struct plan *p)
 			goto fail;
 		sqlite3_bind_text(s, 1, p->units[i].id, -1, SQLITE_STATIC);
 		sqlite3_bind_text(s, 2, p->units[i].name, -1, SQLITE_STATIC);
-		if (run_done(st, s) < 0 || (uref[i] = lookup_ref(st, S_UNIT_REF, p->units[i].id, NULL)) < 0)
+		if (run_done(st, s) < 0 ||
+		    (uref[i] = lookup_ref(st, S_UNIT_REF, p->units[i].id, NULL)) < 0)
 			goto fail;
 	}
 	for (size_t r = 0; r < p->nrows; r++) {
@@ -529,7 +538,8 @@ int store_sync_plan(struct store *st, const struct plan *p)
 				goto fail;
 			sqlite3_bind_text(s, 1, row->id, -1, SQLITE_STATIC);
 			sqlite3_bind_text(s, 2, kind, -1, SQLITE_STATIC);
-			if (run_done(st, s) < 0 || (bref[b] = lookup_ref(st, S_BUCKET_REF, row->id, kind)) < 0)
+			if (run_done(st, s) < 0 ||
+			    (bref[b] = lookup_ref(st, S_BUCKET_REF, row->id, kind)) < 0)
 				goto fail;
 		}
 	}
@@ -904,7 +914,8 @@ int store_first_submissions(struct store *st,
 		int64_t ref = sqlite3_column_int64(s, 0);
 		if (ref < 0 || (size_t)ref >= st->unit_idx_len || st->unit_idx[ref] < 0)
 			continue;
-		if ((ret = fn(st->unit_idx[ref], col_text(s, 1), sqlite3_column_int64(s, 2), arg)) != 0)
+		if ((ret = fn(st->unit_idx[ref], col_text(s, 1), sqlite3_column_int64(s, 2),
+			      arg)) != 0)
 			break;
 	}
 	sqlite3_reset(s);
@@ -940,7 +951,8 @@ int store_accumulate(struct store *st, int64_t as_of, int64_t *acc)
 	sqlite3_bind_int64(s, 1, as_of);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
 		int64_t u = sqlite3_column_int64(s, 0), b = sqlite3_column_int64(s, 1);
-		if (u < 0 || (size_t)u >= st->unit_idx_len || b < 0 || (size_t)b >= st->bucket_idx_len)
+		if (u < 0 || (size_t)u >= st->unit_idx_len || b < 0 ||
+		    (size_t)b >= st->bucket_idx_len)
 			continue;
 		int ui = st->unit_idx[u], bi = st->bucket_idx[b];
 		/* Units and kinds a reload dropped keep their entries but score nothing. */
@@ -1024,8 +1036,8 @@ int store_snapshots(struct store *st, bool with_data,
 	if (s == NULL)
 		return -1;
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if ((ret = fn(col_text(s, 0), sqlite3_column_int64(s, 1), sqlite3_column_int64(s, 2),
-			      col_text(s, 3), arg)) != 0)
+		if ((ret = fn(col_text(s, 0), sqlite3_column_int64(s, 1),
+			      sqlite3_column_int64(s, 2), col_text(s, 3), arg)) != 0)
 			break;
 	sqlite3_reset(s);
 	return rc == SQLITE_ROW || rc == SQLITE_DONE ? ret : -1;
@@ -1120,8 +1132,10 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 		return -1;
 	}
 	if (under_proc(path)) {
-		snprintf(err, errlen, "\"%s\" is under /proc, whose links lead to the daemon's own "
-				      "files; backup takes the path of a new file elsewhere", path);
+		snprintf(err, errlen,
+			 "\"%s\" is under /proc, whose links lead to the daemon's own "
+			 "files; backup takes the path of a new file elsewhere",
+			 path);
 		return -1;
 	}
 	const char *slash = strrchr(path, '/');
@@ -1139,8 +1153,10 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 	int dfd = open_dir(dir);
 	if (dfd < 0 || fstat(dfd, &ds) < 0) {
 		if (errno == ELOOP)
-			snprintf(err, errlen, "%s: the directory %s goes through a link of /proc or a "
-					      "loop of links", path, dir);
+			snprintf(err, errlen,
+				 "%s: the directory %s goes through a link of /proc or a "
+				 "loop of links",
+				 path, dir);
 		else
 			snprintf(err, errlen, "%s: directory %s: %s", path, dir, strerror(errno));
 		if (dfd >= 0)
@@ -1152,8 +1168,10 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 	if (name_max < 0)
 		name_max = NAME_MAX;
 	if (strlen(*base) > (size_t)name_max) {
-		snprintf(err, errlen, "%s: the file name is %zu bytes long; the file system of %s "
-				      "takes at most %ld", path, strlen(*base), dir, name_max);
+		snprintf(err, errlen,
+			 "%s: the file name is %zu bytes long; the file system of %s "
+			 "takes at most %ld",
+			 path, strlen(*base), dir, name_max);
 		close(dfd);
 		return -1;
 	}
@@ -1169,13 +1187,15 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 	else if ((ds.st_mode & (S_IWGRP | S_IWOTH)) && !(ds.st_mode & S_ISVTX))
 		why = "is writable by others and not sticky";
 	if (why == NULL && is_live(st, dfd, *base)) {
-		snprintf(err, errlen, "%s is the live database or one of its files (-wal, -shm, "
-				      "-journal); a backup goes to a new file", path);
+		snprintf(err, errlen,
+			 "%s is the live database or one of its files (-wal, -shm, "
+			 "-journal); a backup goes to a new file",
+			 path);
 		close(dfd);
 		return -1;
 	}
 	if (why == NULL && fstatat(dfd, *base, &t, AT_SYMLINK_NOFOLLOW) == 0) {
-		const char *what = S_ISLNK(t.st_mode)	? "a symbolic link"
+		const char *what = S_ISLNK(t.st_mode)   ? "a symbolic link"
 				   : S_ISREG(t.st_mode) ? "a file"
 							: "not a file";
 		snprintf(err, errlen,
@@ -1185,8 +1205,10 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 		return -1;
 	}
 	if (why) {
-		snprintf(err, errlen, "%s: the directory %s %s: someone could swap the file being "
-				      "written", path, dir, why);
+		snprintf(err, errlen,
+			 "%s: the directory %s %s: someone could swap the file being "
+			 "written",
+			 path, dir, why);
 		close(dfd);
 		return -1;
 	}
@@ -1247,7 +1269,7 @@ static int fd_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off
 			continue;
 		if (n <= 0)
 			return n < 0 && (errno == ENOSPC || errno == EDQUOT) ? SQLITE_FULL
-									      : SQLITE_IOERR_WRITE;
+									     : SQLITE_IOERR_WRITE;
 		done += (size_t)n;
 	}
 	return SQLITE_OK;
@@ -1437,13 +1459,13 @@ static int backup_file(int dfd, const char *path, const char *dir, char *name, s
 		}
 		snprintf(name, namelen, ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
 			 r[3], r[4], r[5]);
-		int fd = openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
-				0600);
+		int fd =
+			openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 		if (fd >= 0)
 			return fd;
 		if (errno != EEXIST || tries == 10) {
-			snprintf(err, errlen, "backup to %s: cannot make a file in %s: %s", path, dir,
-				 strerror(errno));
+			snprintf(err, errlen, "backup to %s: cannot make a file in %s: %s", path,
+				 dir, strerror(errno));
 			return -1;
 		}
 	}
@@ -1528,8 +1550,8 @@ int store_audit(struct store *st, int n,
 		return -1;
 	sqlite3_bind_int(s, 1, n);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if ((ret = fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1), col_text(s, 2),
-			      col_text(s, 3), col_text(s, 4), arg)) != 0)
+		if ((ret = fn(sqlite3_column_int64(s, 0), sqlite3_column_int64(s, 1),
+			      col_text(s, 2), col_text(s, 3), col_text(s, 4), arg)) != 0)
 			break;
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -1541,7 +1563,7 @@ int store_audit(struct store *st, int n,
 const char *store_outbox_state_name(enum outbox_state s)
 {
 	static const char *const names[OUTBOX_NSTATES] = { "pending", "inflight", "sent",
-							   "failed",  "dead",	  "cancelled" };
+							   "failed",  "dead",     "cancelled" };
 	return (unsigned)s < OUTBOX_NSTATES ? names[s] : "?";
 }
 
@@ -1757,8 +1779,9 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *r)
 	int ret = rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
 	if (ret == 1) {
 		outbox_read(s, r);
-		const char **strs[] = { &r->kind, &r->unit, &r->dept, &r->subject, &r->channel,
-					&r->address, &r->name, &r->mentions, &r->error };
+		const char **strs[] = { &r->kind,    &r->unit,     &r->dept,
+					&r->subject, &r->channel,  &r->address,
+					&r->name,    &r->mentions, &r->error };
 		keep_strings(st, strs, 9);
 	} else if (ret < 0) {
 		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));

@@ -62,10 +62,10 @@ struct tsock {
  * it over.
  */
 struct xfer {
-	CURL *easy;         /* only while in curl */
+	CURL *easy; /* only while in curl */
 	bool smtp;
 	char *url;
-	char *body;         /* a NUL-terminated copy; POSTFIELDS or the upload */
+	char *body; /* a NUL-terminated copy; POSTFIELDS or the upload */
 	size_t body_len, body_sent;
 	struct curl_slist *headers, *rcpt;
 	char *mail_from, *user, *password, *ca_file;
@@ -90,16 +90,16 @@ struct xlist {
 struct transfer {
 	/* The caller's thread only. */
 	struct ev_loop *loop;
-	ev_async reply;   /* on LOOP: the outbox has something */
+	ev_async reply; /* on LOOP: the outbox has something */
 	size_t npending;
-	bool in_done;     /* a DONE callback is running */
-	bool dying;       /* transfer_free was called from it */
+	bool in_done; /* a DONE callback is running */
+	bool dying;   /* transfer_free was called from it */
 
 	/* Both threads, under MU. */
 	pthread_mutex_t mu;
-	struct xlist inbox;   /* started, not yet taken by the worker */
-	struct xlist outbox;  /* finished, not yet reported */
-	int want_max;         /* the max_active last asked for */
+	struct xlist inbox;  /* started, not yet taken by the worker */
+	struct xlist outbox; /* finished, not yet reported */
+	int want_max;        /* the max_active last asked for */
 	bool stop;
 
 	/* The worker only (set up before it starts, torn down after it ends). */
@@ -109,10 +109,10 @@ struct transfer {
 	ev_prepare flush; /* on WLOOP: hands the turn's completions over */
 	CURLM *multi;
 	int max_active;
-	ev_timer timer;   /* curl's own timeout */
+	ev_timer timer; /* curl's own timeout */
 	struct xlist waiting, active, done;
 	size_t nactive;
-	CURL **pool;      /* idle easy handles, at most max_active */
+	CURL **pool; /* idle easy handles, at most max_active */
 	size_t npool;
 	struct tsock *socks;
 };
@@ -246,10 +246,10 @@ static CURLcode transfer_setup(struct xfer *x, CURL *e)
 {
 	CURLcode rc;
 
-#define SETOPT(opt, val)                                                      \
-	do {                                                                  \
-		if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK)         \
-			return rc;                                            \
+#define SETOPT(opt, val)                                              \
+	do {                                                          \
+		if ((rc = curl_easy_setopt(e, opt, val)) != CURLE_OK) \
+			return rc;                                    \
 	} while (0)
 
 	SETOPT(CURLOPT_PRIVATE, x);
@@ -319,12 +319,9 @@ static int64_t transfer_retry_after(CURL *e)
 	if (curl_easy_getinfo(e, CURLINFO_RETRY_AFTER, &ra) != CURLE_OK)
 		return -1;
 	switch (curl_easy_header(e, "Retry-After", 0, CURLH_HEADER, -1, &h)) {
-	case CURLHE_OK:
-		break;
-	case CURLHE_NOT_BUILT_IN:
-		return ra > 0 ? (int64_t)ra : -1;
-	default:
-		return -1;
+	case CURLHE_OK: break;
+	case CURLHE_NOT_BUILT_IN: return ra > 0 ? (int64_t)ra : -1;
+	default: return -1;
 	}
 	/* An HTTP-date already past is "now". */
 	return ra > 0 ? (int64_t)ra : 0;
@@ -558,8 +555,8 @@ static void transfer_multi_limits(struct transfer *t)
 	 */
 	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_MAX_HOST_CONNECTIONS,
 				    (long)t->max_active)) != CURLM_OK ||
-	    (mc = curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS,
-				    4L * t->max_active)) != CURLM_OK)
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_MAXCONNECTS, 4L * t->max_active)) !=
+		    CURLM_OK)
 		log_warnx("transfer: curl_multi_setopt: %s", curl_multi_strerror(mc));
 }
 
@@ -720,11 +717,11 @@ static int transfer_multi_new(struct transfer *t, char *err, size_t errlen)
 		snprintf(err, errlen, "curl_multi_init failed");
 		return -1;
 	}
-	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION,
-				    transfer_multi_sock_cb)) != CURLM_OK ||
+	if ((mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETFUNCTION, transfer_multi_sock_cb)) !=
+		    CURLM_OK ||
 	    (mc = curl_multi_setopt(t->multi, CURLMOPT_SOCKETDATA, t)) != CURLM_OK ||
-	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION,
-				    transfer_multi_timer_cb)) != CURLM_OK ||
+	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERFUNCTION, transfer_multi_timer_cb)) !=
+		    CURLM_OK ||
 	    (mc = curl_multi_setopt(t->multi, CURLMOPT_TIMERDATA, t)) != CURLM_OK) {
 		snprintf(err, errlen, "curl_multi_setopt: %s", curl_multi_strerror(mc));
 		curl_multi_cleanup(t->multi);

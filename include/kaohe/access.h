@@ -19,8 +19,8 @@ struct peer {
 	pid_t pid;
 	uid_t uid;
 	gid_t gid;
-	char user[64];    /* the user name, or "uid:N" */
-	char **groups;    /* names of the primary and supplementary groups */
+	char user[64]; /* the user name, or "uid:N" */
+	char **groups; /* names of the primary and supplementary groups */
 	size_t ngroups;
 	/* What the peer may do, worked out once per configuration generation. */
 	unsigned gen;

@@ -33,8 +33,8 @@ struct annex_input {
 	const char *const *lost;
 	/* The bar chart: each unit's total per published period so far. */
 	size_t nperiods;
-	const char *const *periods;  /* names, in time order (this one last) */
-	const int64_t *totals;       /* [period * nunits + unit], hundredths */
+	const char *const *periods; /* names, in time order (this one last) */
+	const int64_t *totals;      /* [period * nunits + unit], hundredths */
 };
 
 /*
@@ -57,9 +57,9 @@ void annex_csv(const struct annex_input *in, struct sbuf *out);
 /* One published period for the index. */
 struct annex_entry {
 	const char *period;
-	const char *taken_at;   /* ISO-8601, or NULL when provisional */
-	const char *first;      /* the top-ranked unit's name */
-	int64_t first_total;    /* hundredths */
+	const char *taken_at; /* ISO-8601, or NULL when provisional */
+	const char *first;    /* the top-ranked unit's name */
+	int64_t first_total;  /* hundredths */
 };
 
 /*

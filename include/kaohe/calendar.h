@@ -60,8 +60,8 @@ const char *calendar_slot_kind_name(enum slot_kind k);
 
 /* One configured reminder slot: "-7d@09:00", "-30s", "+1d@09:00". */
 struct slot_spec {
-	int64_t offset;   /* seconds; whole days when tod >= 0 */
-	int tod;          /* local second of the day, or -1 */
+	int64_t offset; /* seconds; whole days when tod >= 0 */
+	int tod;        /* local second of the day, or -1 */
 	char text[24];
 };
 
@@ -82,12 +82,12 @@ struct reminder_policy {
 
 struct calendar {
 	int year;
-	int32_t year_first;            /* 01-01 of the plan year */
-	int32_t first_day, last_day;   /* the plan is in force on these days */
-	int64_t in_force_start;        /* 00:00 of first_day */
-	uint8_t workday[366];          /* per day of the plan year */
+	int32_t year_first;          /* 01-01 of the plan year */
+	int32_t first_day, last_day; /* the plan is in force on these days */
+	int64_t in_force_start;      /* 00:00 of first_day */
+	uint8_t workday[366];        /* per day of the plan year */
 	enum close_policy close;
-	int64_t close_after;           /* CLOSE_AFTER: seconds after the deadline */
+	int64_t close_after; /* CLOSE_AFTER: seconds after the deadline */
 	struct reminder_policy reminders;
 };
 
@@ -141,7 +141,7 @@ void calendar_schedule(const struct calendar *c, struct schedule *s);
 struct slot {
 	int64_t at;
 	enum slot_kind kind;
-	char key[24];  /* stable name of the slot within its occurrence */
+	char key[24]; /* stable name of the slot within its occurrence */
 };
 
 /*

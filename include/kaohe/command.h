@@ -59,7 +59,8 @@ struct command_ctx {
  * in double quotes may hold spaces, with \" and \\ as escapes.  Returns
  * the count, or -1 with a message in ERR.  ARGV points into BUF (a copy).
  */
-int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err, size_t errlen);
+int command_split(const char *line, char *buf, size_t buflen, char **argv, char *err,
+		  size_t errlen);
 
 /*
  * Check LINE for form (length, UTF-8, words, a known command and its
@@ -71,8 +72,8 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
  * delivery, an earlier plan's period) is left to the run.  Used to vet
  * an events file before a simulation starts.
  */
-int command_check(const struct plan *plan, const char *line, size_t len, char *code,
-		  size_t codelen, char *msg, size_t msglen);
+int command_check(const struct plan *plan, const char *line, size_t len, char *code, size_t codelen,
+		  char *msg, size_t msglen);
 
 /* Run one request; returns the answer object (never NULL). */
 json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);

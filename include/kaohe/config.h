@@ -33,30 +33,30 @@ struct provider;
  * secret, a sender, a format) is the provider's, in PRIV.
  */
 struct channel {
-	char *name;            /* "email", or the webhook's name */
+	char *name; /* "email", or the webhook's name */
 	const struct provider *provider;
 	char *url;
-	char *ca_file;         /* NULL: the system's trust store */
+	char *ca_file; /* NULL: the system's trust store */
 	/* Whom a webhook serves (the email channel serves every address). */
 	bool all_units, all_depts, admins;
-	uint8_t *units;        /* [plan unit] served, or NULL */
-	uint8_t *depts;        /* [plan dept] served, or NULL */
+	uint8_t *units; /* [plan unit] served, or NULL */
+	uint8_t *depts; /* [plan dept] served, or NULL */
 	struct rate_limit rates[CHANNEL_MAX_RATES];
 	size_t nrates;
-	int line;              /* where the config defines it */
-	void *priv;            /* the provider's own settings, freed by its free hook */
+	int line;   /* where the config defines it */
+	void *priv; /* the provider's own settings, freed by its free hook */
 };
 
 /* How the outbox is worked off. */
 struct delivery_settings {
-	int concurrency;            /* transfers at once */
+	int concurrency; /* transfers at once */
 	int64_t connect_timeout_ms, timeout_ms;
-	int64_t retry_first_ms;     /* the first retry's delay */
-	double retry_factor;        /* each next delay is this much longer */
-	int64_t retry_cap_ms;       /* no delay longer than this */
-	double retry_jitter;        /* up to this fraction is taken off a delay at random */
-	int retry_max_attempts;     /* then dead */
-	int64_t retry_max_age_ms;   /* or dead once this old */
+	int64_t retry_first_ms;   /* the first retry's delay */
+	double retry_factor;      /* each next delay is this much longer */
+	int64_t retry_cap_ms;     /* no delay longer than this */
+	double retry_jitter;      /* up to this fraction is taken off a delay at random */
+	int retry_max_attempts;   /* then dead */
+	int64_t retry_max_age_ms; /* or dead once this old */
 };
 
 struct settings {
@@ -65,9 +65,9 @@ struct settings {
 	char *control_socket;
 	char *export_dir;
 	int log_level;
-	int control_max_clients;   /* connections at once */
-	int control_max_per_uid;   /* connections of one user at once */
-	int control_idle_timeout;  /* seconds before an idle connection closes */
+	int control_max_clients;  /* connections at once */
+	int control_max_per_uid;  /* connections of one user at once */
+	int control_idle_timeout; /* seconds before an idle connection closes */
 	struct access_rule admins;
 	struct access_rule *depts; /* per plan department */
 	struct access_rule *units; /* per plan unit */
@@ -121,8 +121,8 @@ const char *config_reader_string(struct config_reader *r, const char *name, cons
 char *config_reader_secret(struct config_reader *r, const char *name, bool inline_ok);
 /* Report the error FMT… at setting NAME (at the channel when absent). */
 __attribute__((format(printf, 3, 4))) void config_reader_error(struct config_reader *r,
-								const char *name,
-								const char *fmt, ...);
+							       const char *name, const char *fmt,
+							       ...);
 /* How many errors the load has reported so far: a hook tells whether a read failed. */
 int config_reader_nerrors(const struct config_reader *r);
 /* Free a configuration; NULL is fine. */

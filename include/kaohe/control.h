@@ -56,7 +56,7 @@ struct control_limits {
  * been held CONTROL_NO_RIGHTS_HOLD seconds: holding a place keeps nobody
  * else out for long, and a ping has the time it needs.
  */
-#define CONTROL_MAX_NO_RIGHTS 4
+#define CONTROL_MAX_NO_RIGHTS  4
 #define CONTROL_NO_RIGHTS_HOLD 2.0
 /*
  * What a stranger can make the daemon log about connections (refusals,
@@ -64,7 +64,7 @@ struct control_limits {
  * lines per CONTROL_LOG_WINDOW seconds in all; the rest are counted, one
  * line per kind when the window ends.
  */
-#define CONTROL_LOG_BURST 5
+#define CONTROL_LOG_BURST  5
 #define CONTROL_LOG_WINDOW 10.0
 
 /*
@@ -77,7 +77,8 @@ enum control_rights { CONTROL_NO_RIGHTS, CONTROL_READER, CONTROL_WRITER, CONTROL
 struct control_ops {
 	void *arg;
 	/* Run one request line for PEER, appending its one-line answer to OUT. */
-	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out);
+	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len,
+			struct sbuf *out);
 	/* What PEER may do under the configuration in force. */
 	enum control_rights (*rights)(void *arg, struct peer *peer);
 };

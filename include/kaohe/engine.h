@@ -24,12 +24,12 @@
 struct reminder {
 	int64_t at;
 	enum slot_kind kind;
-	int unit;            /* -1 when addressed to a department */
-	int dept;            /* the department for SLOT_RECORD, else -1 */
-	const int *occs;     /* occurrences, by due day */
+	int unit;                 /* -1 when addressed to a department */
+	int dept;                 /* the department for SLOT_RECORD, else -1 */
+	const int *occs;          /* occurrences, by due day */
 	const char *const *slots; /* the slot key of each occurrence */
 	size_t nocc;
-	bool escalate;       /* copy the unit's leader and the owning offices */
+	bool escalate; /* copy the unit's leader and the owning offices */
 };
 
 /* An automatic deduction the engine applied (late, missing, ranking). */
@@ -37,11 +37,11 @@ struct deduction {
 	int64_t at;
 	int unit;
 	int row;
-	int occ;             /* -1 for a ranking deduction */
+	int occ; /* -1 for a ranking deduction */
 	enum entry_type type;
-	int64_t points;      /* hundredths, negative */
-	int64_t entry;       /* ledger entry id */
-	int64_t replaces;    /* the entry it replaced, or 0 */
+	int64_t points;   /* hundredths, negative */
+	int64_t entry;    /* ledger entry id */
+	int64_t replaces; /* the entry it replaced, or 0 */
 };
 
 /* Where the engine reports what it did; called after each commit. */
@@ -180,9 +180,8 @@ struct engine_submission {
  * record node (not-submittable), AT in the future or before the plan
  * year (bad-time).
  */
-int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note,
-		  const char *by, int64_t now, struct engine_submission *out,
-		  struct engine_error *err);
+int engine_submit(struct engine *e, int unit, int occ, int64_t at, const char *note, const char *by,
+		  int64_t now, struct engine_submission *out, struct engine_error *err);
 /*
  * COUNT (> 0) of row ROW's finding or award kind KIND for UNIT at NOW,
  * with NOTE (may be NULL); the entry's id and points in *ID and *POINTS.

@@ -83,14 +83,14 @@ enum grammar_type {
 };
 
 struct grammar_slot {
-	const char *name;  /* as usage shows it: "UNIT", "DATE|DATETIME"; "--at" */
+	const char *name; /* as usage shows it: "UNIT", "DATE|DATETIME"; "--at" */
 	enum grammar_type type;
 	const char *value; /* an option's value as usage shows it ("TIME"); NULL otherwise */
 	bool optional;
-	int64_t min, max;  /* ARG_NUMBER */
+	int64_t min, max; /* ARG_NUMBER */
 };
 
-#define GRAMMAR_MAX_POS 4  /* positional slots of a command */
+#define GRAMMAR_MAX_POS  4 /* positional slots of a command */
 #define GRAMMAR_MAX_OPTS 2 /* options of a command */
 
 struct grammar_cmd {
@@ -126,7 +126,7 @@ struct grammar_words {
  * does not take, an option without its value, too few or too many
  * positional words.
  */
-int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv,
-		   struct grammar_words *w, char *err, size_t errlen);
+int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv, struct grammar_words *w,
+		   char *err, size_t errlen);
 
 #endif

@@ -76,16 +76,16 @@ struct notify_item {
 /* One message: what the templates and the providers' builders see. */
 struct notify_message {
 	enum notify_kind kind;
-	int64_t id;             /* the delivery id (the idempotency key) */
-	int64_t at;             /* the instant it became due */
-	const char *at_text;    /* AT as ISO-8601 with offset */
-	const char *recipient;  /* the display name of whom it goes to */
+	int64_t id;                      /* the delivery id (the idempotency key) */
+	int64_t at;                      /* the instant it became due */
+	const char *at_text;             /* AT as ISO-8601 with offset */
+	const char *recipient;           /* the display name of whom it goes to */
 	const char *unit_id, *unit_name; /* NULL unless about one unit (the items name theirs) */
 	const char *dept_id, *dept_name; /* NULL unless to/about one department */
 	const struct notify_item *items;
 	size_t nitems;
-	const char *period;     /* NOTIFY_SNAPSHOT: "2020-Q3"; else NULL */
-	const char *detail;     /* snapshot: the ranking, one unit per line; dead: what failed and why */
+	const char *period; /* NOTIFY_SNAPSHOT: "2020-Q3"; else NULL */
+	const char *detail; /* snapshot: the ranking, one unit per line; dead: what failed and why */
 	const char *const *mobiles; /* to mention (liaisons', and the leader's on escalation) */
 	size_t nmobiles;
 };

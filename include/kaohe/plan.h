@@ -71,7 +71,7 @@ struct plan_ranking {
 enum occ_type { OCC_DEADLINE, OCC_RECORD };
 
 struct plan_occ {
-	char name[40];  /* "2c", "7d@2020-12-10" */
+	char name[40]; /* "2c", "7d@2020-12-10" */
 	int row;
 	enum occ_type type;
 	struct schedule sched; /* as planned, before any move */
@@ -91,9 +91,9 @@ struct plan_row {
 	struct plan_threshold *thresholds;
 	size_t nthresholds;
 	struct plan_ranking *ranking; /* or NULL */
-	size_t occ_first, nocc;        /* the row's occurrences */
-	int bucket;                    /* its uncounted bucket (deadlines, thresholds, ranking) */
-	int line;                      /* where the config defines it */
+	size_t occ_first, nocc;       /* the row's occurrences */
+	int bucket;                   /* its uncounted bucket (deadlines, thresholds, ranking) */
+	int line;                     /* where the config defines it */
 };
 
 struct plan {
@@ -114,7 +114,7 @@ struct plan {
 	size_t nrows;
 	struct plan_occ *occs; /* grouped by row, in due order */
 	size_t noccs;
-	size_t nbuckets;       /* per unit */
+	size_t nbuckets; /* per unit */
 	struct quarter quarters[4];
 	size_t nquarters;
 	/* Lookups: units by id and by name (value unit << 1 | 1 for a name),

@@ -48,7 +48,7 @@ struct provider_message {
 };
 
 #define PROVIDER_MAX_HEADERS 6
-#define PROVIDER_HEADER_MAX 128
+#define PROVIDER_HEADER_MAX  128
 
 /*
  * What a request hook fills: XFER (its url, ca_file and timeouts set by
@@ -126,7 +126,7 @@ int provider_request(const struct channel *c, const struct provider_message *pm,
 		     struct provider_request *req);
 /* Add the header line FMT… ("Name: value") to REQ. */
 __attribute__((format(printf, 2, 3))) void provider_header(struct provider_request *req,
-							    const char *fmt, ...);
+							   const char *fmt, ...);
 /* The headers of every JSON webhook: Content-Type and X-Kaohe-Delivery: ID. */
 void provider_json_headers(struct provider_request *req, int64_t id);
 
@@ -155,8 +155,7 @@ void provider_add_mentions_line(const struct notify_message *m, struct sbuf *out
  * mentioned) always survives; a head too long is cut on a character
  * boundary and the cut marked, the marker counted in the limit.
  */
-void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *tail,
-		  size_t limit);
+void provider_fit(struct sbuf *out, const struct sbuf *head, const struct sbuf *tail, size_t limit);
 /* M's mobiles as a JSON array; *BAD set when one is not UTF-8. */
 json_t *provider_json_mobiles(const struct notify_message *m, int *bad);
 /*
@@ -183,7 +182,7 @@ struct provider_code {
 
 /* How a robot writes its verdict into the JSON body of its answer. */
 struct provider_answer {
-	const char *label;       /* how errors name the code: "errcode" */
+	const char *label; /* how errors name the code: "errcode" */
 	/* The members holding the code and the message; a second pair is tried
 	 * when the first has no integer code (NULL: none). */
 	const char *code_key[2];
@@ -206,8 +205,8 @@ void provider_classify_http(const char *who, const struct provider_answer *answe
 
 /* An email's envelope and header data. */
 struct provider_email_envelope {
-	const char *from;     /* as configured: "显示名 <addr@example.org>" or "addr@example.org" */
-	const char *to_name;  /* may be NULL */
+	const char *from; /* as configured: "显示名 <addr@example.org>" or "addr@example.org" */
+	const char *to_name; /* may be NULL */
 	const char *to_addr;
 	const char *hostname; /* the right-hand side of Message-ID */
 	int64_t now;          /* Date: (local time of the process's zone) */
@@ -229,8 +228,8 @@ int provider_generic_body(const struct notify_message *m, const char *subject, c
  * X-Kaohe-Signature's value: "sha256=" and the lower-case hex
  * HMAC-SHA256, keyed by SECRET, of TIMESTAMP (decimal), "." and BODY.
  */
-void provider_generic_signature(const char *secret, int64_t timestamp, const char *body,
-				size_t len, char out[72]);
+void provider_generic_signature(const char *secret, int64_t timestamp, const char *body, size_t len,
+				char out[72]);
 
 /*
  * WeCom group robot: a "text" message (content at most 2048 bytes, with

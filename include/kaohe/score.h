@@ -36,7 +36,8 @@ int64_t score_kind(const struct plan_kind *k, int64_t sum);
  * higher when HIGHER_BETTER.  Entries with present[i] false get rank 0
  * (PRESENT may be NULL: all present).
  */
-void score_rank(const int64_t *values, const bool *present, size_t n, bool higher_better, int *rank);
+void score_rank(const int64_t *values, const bool *present, size_t n, bool higher_better,
+		int *rank);
 
 /* Fill OUT (allocated here) from ACC[unit * nbuckets + bucket]. */
 void score_compute(const struct plan *p, const int64_t *acc, struct score_table *out);

@@ -11,10 +11,10 @@
 #include "kaohe/config.h"
 
 struct simulate_opts {
-	const char *from, *to;   /* "YYYY-MM-DD" */
-	const char *events;      /* file, or NULL */
-	const char *export_dir;  /* or NULL */
-	int count_reminders;     /* count instead of printing them */
+	const char *from, *to;  /* "YYYY-MM-DD" */
+	const char *events;     /* file, or NULL */
+	const char *export_dir; /* or NULL */
+	int count_reminders;    /* count instead of printing them */
 };
 
 /*

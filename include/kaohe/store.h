@@ -35,22 +35,22 @@ const char *store_entry_type_name(enum entry_type type);
 
 struct entry {
 	int64_t id;
-	int unit;              /* plan unit index */
+	int unit; /* plan unit index */
 	enum entry_type type;
-	char row[32];          /* row id */
-	char occ[40];          /* occurrence name, "" if none */
-	char kind[72];         /* finding/award kind or metric id, "" if none */
-	int bucket;            /* plan bucket index, -1 if none */
+	char row[32];  /* row id */
+	char occ[40];  /* occurrence name, "" if none */
+	char kind[72]; /* finding/award kind or metric id, "" if none */
+	int bucket;    /* plan bucket index, -1 if none */
 	int64_t count;
-	int64_t points;        /* hundredths, signed */
-	int64_t value;         /* metric, ten-thousandths */
-	int64_t at;            /* when it takes effect */
+	int64_t points; /* hundredths, signed */
+	int64_t value;  /* metric, ten-thousandths */
+	int64_t at;     /* when it takes effect */
 	int64_t recorded_at;
-	char actor[64];        /* "auto" or a user name */
-	const char *note;      /* may be NULL */
-	const char *rule;      /* the plan text it applies; may be NULL */
-	const char *auto_key;  /* natural key of automatic entries, or NULL */
-	int64_t voided_at;     /* 0 when valid */
+	char actor[64];       /* "auto" or a user name */
+	const char *note;     /* may be NULL */
+	const char *rule;     /* the plan text it applies; may be NULL */
+	const char *auto_key; /* natural key of automatic entries, or NULL */
+	int64_t voided_at;    /* 0 when valid */
 	char voided_by[64];
 	const char *void_reason;
 };
@@ -245,23 +245,23 @@ int store_outbox_state_find(const char *s);
 
 struct outbox_row {
 	int64_t id;
-	int64_t at;            /* the instant the engine made it due */
-	const char *kind;      /* a notify kind name */
-	const char *unit;      /* unit id, "" if none */
-	const char *dept;      /* department id, "" if none */
-	const char *subject;   /* occurrences (space-separated), a period, or "#ID" */
-	const char *channel;   /* the configured channel's name */
-	const char *address;   /* email address, "" for a robot */
-	const char *name;      /* the recipient's display name */
-	const char *mentions;  /* mobiles (space-separated), "" if none */
+	int64_t at;           /* the instant the engine made it due */
+	const char *kind;     /* a notify kind name */
+	const char *unit;     /* unit id, "" if none */
+	const char *dept;     /* department id, "" if none */
+	const char *subject;  /* occurrences (space-separated), a period, or "#ID" */
+	const char *channel;  /* the configured channel's name */
+	const char *address;  /* email address, "" for a robot */
+	const char *name;     /* the recipient's display name */
+	const char *mentions; /* mobiles (space-separated), "" if none */
 	enum outbox_state state;
 	int attempts;
-	int64_t next_ms;       /* earliest next attempt */
-	int64_t since_ms;      /* start of the current series of attempts */
+	int64_t next_ms;  /* earliest next attempt */
+	int64_t since_ms; /* start of the current series of attempts */
 	int64_t updated_at;
-	int64_t sent_at;       /* 0 unless sent */
-	long code;             /* the last answer's code, 0 if none */
-	const char *error;     /* the last error, "" if none */
+	int64_t sent_at;   /* 0 unless sent */
+	long code;         /* the last answer's code, 0 if none */
+	const char *error; /* the last error, "" if none */
 };
 
 /*

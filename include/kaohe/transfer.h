@@ -16,31 +16,31 @@
 struct ev_loop;
 
 struct transfer_request {
-	const char *url;            /* http(s)://… or smtp(s)://… */
+	const char *url; /* http(s)://… or smtp(s)://… */
 	/* HTTP: a POST of BODY with HEADERS ("Name: value"). */
 	const char *const *headers;
 	size_t nheaders;
-	const char *body;           /* for SMTP: the whole message */
+	const char *body; /* for SMTP: the whole message */
 	size_t body_len;
 	/* SMTP (when MAIL_FROM is set) */
 	const char *mail_from;
 	const char *const *rcpt;
 	size_t nrcpt;
 	const char *user, *password; /* may be NULL */
-	bool require_tls;           /* smtp://: STARTTLS or fail */
+	bool require_tls;            /* smtp://: STARTTLS or fail */
 	/* both */
-	const char *ca_file;        /* NULL: the system's */
+	const char *ca_file; /* NULL: the system's */
 	long connect_timeout_ms;
-	long timeout_ms;            /* the whole transfer */
+	long timeout_ms; /* the whole transfer */
 };
 
 struct transfer_result {
-	int curl_code;        /* CURLcode; 0 when the exchange completed */
-	long status;          /* HTTP status or the last SMTP reply code; 0 if none */
-	const char *body;     /* the HTTP response body (at most 64 KiB kept), NUL-terminated */
+	int curl_code;    /* CURLcode; 0 when the exchange completed */
+	long status;      /* HTTP status or the last SMTP reply code; 0 if none */
+	const char *body; /* the HTTP response body (at most 64 KiB kept), NUL-terminated */
 	size_t body_len;
-	int64_t retry_after;  /* seconds, from a Retry-After header; -1 when absent */
-	const char *error;    /* curl's message when CURL_CODE != 0, else "" */
+	int64_t retry_after; /* seconds, from a Retry-After header; -1 when absent */
+	const char *error;   /* curl's message when CURL_CODE != 0, else "" */
 };
 
 /* Called once per transfer, from LOOP on its thread; R lives for the call only. */

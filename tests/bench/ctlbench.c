@@ -119,8 +119,8 @@ int main(int argc, char **argv)
 	}
 	double elapsed = now() - start;
 	qsort(lat, n, sizeof(*lat), cmp_double);
-	printf("requests=%zu errors=%zu seconds=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n", n,
-	       errors, elapsed, (double)n / elapsed, lat[n / 2], lat[(size_t)((double)n * 0.99)],
+	printf("requests=%zu errors=%zu seconds=%.2f rps=%.0f p50_ms=%.3f p99_ms=%.3f max_ms=%.3f\n",
+	       n, errors, elapsed, (double)n / elapsed, lat[n / 2], lat[(size_t)((double)n * 0.99)],
 	       lat[n - 1]);
 	return errors ? 1 : 0;
 }

@@ -19,7 +19,7 @@
 /* Print each string of the array NAME in GROUP after TAG; -1 if NAME is not
  * an array of strings. */
 static int print_strings(const config_setting_t *group, const char *name, const char *tag,
-    const char *file)
+			 const char *file)
 {
 	config_setting_t *a;
 	const char *s;
@@ -55,7 +55,7 @@ int main(int argc, char *argv[])
 	config_init(&cfg);
 	if (!config_read_file(&cfg, argv[1])) {
 		fprintf(stderr, "%s:%d: %s\n", argv[1], config_error_line(&cfg),
-		    config_error_text(&cfg));
+			config_error_text(&cfg));
 		goto done;
 	}
 	if ((cal = config_lookup(&cfg, "calendar")) == NULL || !config_setting_is_group(cal)) {

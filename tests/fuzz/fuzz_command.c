@@ -56,10 +56,10 @@
 #error "KAOHE_SOURCE_DIR must be defined by the build"
 #endif
 
-#define CONF KAOHE_SOURCE_DIR "/config/kaohe.conf"
+#define CONF  KAOHE_SOURCE_DIR "/config/kaohe.conf"
 #define START "2020-05-01T00:00:00+08:00"
 /* After the 09-15 deadlines, before the Q3 close: late entries exist. */
-#define NOW "2020-09-16T10:30:00+08:00"
+#define NOW         "2020-09-16T10:30:00+08:00"
 #define RENEW_EVERY 1000
 
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -134,7 +134,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 		die("config_load %s:\n%s", CONF, errs.buf ? errs.buf : "");
 	sbuf_free(&errs);
 	sbuf_free(&warns);
-	if (calendar_parse_instant(START, true, &start) < 0 || calendar_parse_instant(NOW, true, &now) < 0)
+	if (calendar_parse_instant(START, true, &start) < 0 ||
+	    calendar_parse_instant(NOW, true, &now) < 0)
 		die("calendar_parse_instant failed");
 
 	const struct plan *p = cfg->plan;
@@ -200,8 +201,13 @@ static void timeline_hook(void *arg)
 
 static struct command_ctx ctx_of(const struct actor *a)
 {
-	return (struct command_ctx){ .plan = cfg->plan, .st = st, .eng = eng, .now = now, .actor = a,
-				     .reload = reload_hook, .timeline_changed = timeline_hook };
+	return (struct command_ctx){ .plan = cfg->plan,
+				     .st = st,
+				     .eng = eng,
+				     .now = now,
+				     .actor = a,
+				     .reload = reload_hook,
+				     .timeline_changed = timeline_hook };
 }
 
 static json_t *run(const struct actor *a, const char *line, size_t len)
@@ -267,7 +273,8 @@ static void fuzz_split(const uint8_t *data, size_t size, char *first, size_t fir
 
 	/* Re-quoted words split back into the same words. */
 	if (n > 0) {
-		char *again = xmalloc(2 * size + 3 * (size_t)n + 1), *buf2, *argv2[COMMAND_MAX_ARGS];
+		char *again = xmalloc(2 * size + 3 * (size_t)n + 1), *buf2,
+		     *argv2[COMMAND_MAX_ARGS];
 		size_t o = 0;
 		for (int i = 0; i < n; i++) {
 			if (i)
@@ -325,7 +332,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		die("command_check: code \"%s\", message \"%s\"", code, msg);
 
 	static const char *const writes[] = { "submit", "record", "metric", "void",
-					      "move", "reload", "backup" };
+					      "move",   "reload", "backup" };
 	bool write = false;
 	for (size_t i = 0; i < sizeof(writes) / sizeof(writes[0]); i++)
 		write = write || strcmp(first, writes[i]) == 0;

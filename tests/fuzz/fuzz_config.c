@@ -139,7 +139,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	bool direct = load(input_path);
 	bool included = load(top_path);
 	if (direct != included)
-		die("the input loads %s directly but %s through @include", direct ? "fine" : "with errors",
-		    included ? "fine" : "with errors");
+		die("the input loads %s directly but %s through @include",
+		    direct ? "fine" : "with errors", included ? "fine" : "with errors");
 	return 0;
 }

@@ -328,7 +328,6 @@ struct notify_message sample_message(enum notify_kind kind)
 	return m;
 }
 
-
 struct notify_message sample_office_digest(struct notify_item its[SAMPLE_NITEMS])
 {
 	static const char *const units[SAMPLE_NITEMS] = { "八一路", "白云", "八一路" };
@@ -378,8 +377,8 @@ void b64_hmac(const char *key, size_t klen, const char *msg, size_t mlen, char o
 {
 	unsigned char mac[32];
 	unsigned int n = 32;
-	assert_non_null(HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, mlen, mac,
-			     &n));
+	assert_non_null(
+		HMAC(EVP_sha256(), key, (int)klen, (const unsigned char *)msg, mlen, mac, &n));
 	EVP_EncodeBlock((unsigned char *)out, mac, 32);
 }
 
@@ -387,9 +386,11 @@ struct provider_outcome classify_answer(const char *name, long status, const cha
 					int64_t retry_after)
 {
 	const struct provider *p = provider_find(name);
-	struct transfer_result r = { .status = status, .body = body,
+	struct transfer_result r = { .status = status,
+				     .body = body,
 				     .body_len = body ? strlen(body) : 0,
-				     .retry_after = retry_after, .error = "" };
+				     .retry_after = retry_after,
+				     .error = "" };
 	struct provider_outcome o;
 	assert_non_null(p);
 	memset(&o, 0x55, sizeof(o));
@@ -484,7 +485,6 @@ void expect_mime_lines(const char *s, size_t header_limit)
 		p = e + 2;
 	}
 }
-
 
 /* ---- the engine fixture ------------------------------------------------ */
 
@@ -653,9 +653,7 @@ json_t *status_occ(struct fx *f, const char *unit, const char *occ)
 	json_t *d = ok(f, "status %s", unit);
 	json_t *occs = json_object_get(d, "occurrences"), *o;
 	size_t i;
-	json_array_foreach(occs, i, o)
-		if (strcmp(str(o, "occurrence"), occ) == 0)
-			return o;
+	json_array_foreach(occs, i, o) if (strcmp(str(o, "occurrence"), occ) == 0) return o;
 	fail_msg("status %s has no occurrence %s", unit, occ);
 	return NULL;
 }

@@ -123,7 +123,7 @@ void ob_copy(struct ob *o, const struct outbox_row *r);
 
 /* ---- 2020 days and instants -------------------------------------------- */
 
-#define JAN1_2021 18628 /* day number of 2021-01-01 */
+#define JAN1_2021    18628 /* day number of 2021-01-01 */
 #define T_2021_01_01 INT64_C(1609430400)
 
 /* Day number of 2020-M-D (2020-01-01 = 18262). */
@@ -142,18 +142,18 @@ int64_t hund(json_t *n);
 
 /* ---- messages and what the providers make of them ------------------------ */
 
-#define assert_contains(hay, needle)                                                   \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (!strstr(h_, n_))                                                   \
-			fail_msg("\"%s\" not found in:\n%s", n_, h_);                   \
+#define assert_contains(hay, needle)                                  \
+	do {                                                          \
+		const char *h_ = (hay), *n_ = (needle);               \
+		if (!strstr(h_, n_))                                  \
+			fail_msg("\"%s\" not found in:\n%s", n_, h_); \
 	} while (0)
 
-#define assert_lacks(hay, needle)                                                      \
-	do {                                                                           \
-		const char *h_ = (hay), *n_ = (needle);                                \
-		if (strstr(h_, n_))                                                    \
-			fail_msg("\"%s\" unexpectedly in:\n%s", n_, h_);                 \
+#define assert_lacks(hay, needle)                                        \
+	do {                                                             \
+		const char *h_ = (hay), *n_ = (needle);                  \
+		if (strstr(h_, n_))                                      \
+			fail_msg("\"%s\" unexpectedly in:\n%s", n_, h_); \
 	} while (0)
 
 bool starts_with(const char *s, const char *prefix);
@@ -202,13 +202,12 @@ void b64_hmac(const char *key, size_t klen, const char *msg, size_t mlen, char o
  */
 struct provider_outcome classify_answer(const char *name, long status, const char *body,
 					int64_t retry_after);
-#define expect_outcome(o, v, c, ra)                                                    \
-	do {                                                                           \
-		struct provider_outcome o_ = (o);                                      \
-		if (o_.verdict != (v) || o_.code != (c) || o_.retry_after != (ra))      \
-			fail_msg("%s: verdict %d code %ld retry_after %lld (%s)", #o,    \
-				 (int)o_.verdict, o_.code, (long long)o_.retry_after,   \
-				 o_.error);                                             \
+#define expect_outcome(o, v, c, ra)                                                              \
+	do {                                                                                     \
+		struct provider_outcome o_ = (o);                                                \
+		if (o_.verdict != (v) || o_.code != (c) || o_.retry_after != (ra))               \
+			fail_msg("%s: verdict %d code %ld retry_after %lld (%s)", #o,            \
+				 (int)o_.verdict, o_.code, (long long)o_.retry_after, o_.error); \
 	} while (0)
 
 /* Decode base64 S (LEN chars, no line breaks) into a NUL-terminated heap string. */
@@ -229,7 +228,7 @@ void expect_mime_lines(const char *s, size_t header_limit);
 
 /* Row 1: due 09-15, deadline 2020-09-16T00:00+08:00, close 2020-10-01T00:00+08:00. */
 #define R1_DEADLINE "2020-09-16T00:00:00+08:00"
-#define R1_CLOSE "2020-10-01T00:00:00+08:00"
+#define R1_CLOSE    "2020-10-01T00:00:00+08:00"
 
 /* A deduction, reminder or snapshot the engine reported; SEQ orders them all. */
 struct ded {

@@ -29,22 +29,22 @@
 #include "kaohe/util.h"
 #include "support.h"
 
-#define TEST_ACCESS                                                          \
-	"access: {\n"                                                        \
+#define TEST_ACCESS                                                                   \
+	"access: {\n"                                                                 \
 	"  admins = { users = [ \"alice\" ]; groups = [ \"kt-admin\", \"%s\" ]; };\n" \
-	"  departments = {\n"                                                \
-	"    zhujian = { users = [ \"zoe\" ]; groups = [ \"kt-zhujian\" ]; };\n" \
-	"    chengguan = { groups = [ \"kt-chengguan\", \"kt-shared\" ]; };\n" \
-	"  };\n"                                                             \
-	"  units = {\n"                                                      \
-	"    bayilu = { users = [ \"bob\" ]; groups = [ \"kt-bayilu\" ]; };\n" \
-	"    baiyun = { users = [ \"bob\" ]; groups = [ \"kt-shared\" ]; };\n" \
-	"  };\n"                                                             \
+	"  departments = {\n"                                                         \
+	"    zhujian = { users = [ \"zoe\" ]; groups = [ \"kt-zhujian\" ]; };\n"      \
+	"    chengguan = { groups = [ \"kt-chengguan\", \"kt-shared\" ]; };\n"        \
+	"  };\n"                                                                      \
+	"  units = {\n"                                                               \
+	"    bayilu = { users = [ \"bob\" ]; groups = [ \"kt-bayilu\" ]; };\n"        \
+	"    baiyun = { users = [ \"bob\" ]; groups = [ \"kt-shared\" ]; };\n"        \
+	"  };\n"                                                                      \
 	"};"
 
 /* A made-up uid and gids that no database names. */
-#define GHOST_UID 4000000
-#define GHOST_GID 4000001
+#define GHOST_UID  4000000
+#define GHOST_GID  4000001
 #define GHOST_GID2 4000002
 
 /* The group the shipped system has at gid 4 (Debian's "adm"): an admin group here. */
@@ -99,8 +99,8 @@ static int group_setup(void **state)
 	g_chengguan = plan_dept_find(p, "chengguan");
 	g_bayilu = plan_unit_find(p, "bayilu");
 	g_baiyun = plan_unit_find(p, "baiyun");
-	if (p->ndepts != 2 || p->nunits != 5 || g_zhujian < 0 || g_chengguan < 0 ||
-	    g_bayilu < 0 || g_baiyun < 0)
+	if (p->ndepts != 2 || p->nunits != 5 || g_zhujian < 0 || g_chengguan < 0 || g_bayilu < 0 ||
+	    g_baiyun < 0)
 		return -1;
 	return config_group_setup(state);
 }
@@ -490,7 +490,10 @@ static void test_peer_unresolvable(void **state)
 		skip();
 	/* adm twice and the primary gid again: each group once, the primary first. */
 	static const gid_t groups[] = { 4, GHOST_GID2, 4, GHOST_GID };
-	struct as as = { .groups = groups, .ngroups = 4, .gid = GHOST_GID, .uid = GHOST_UID,
+	struct as as = { .groups = groups,
+			 .ngroups = 4,
+			 .gid = GHOST_GID,
+			 .uid = GHOST_UID,
 			 .after_uid = (uid_t)-1 };
 	struct peer p;
 	pid_t pid = peer_of_child(&as, &p);
@@ -523,8 +526,13 @@ static void test_peer_as_connected(void **state)
 	if (geteuid() != 0)
 		skip();
 	static const gid_t before[] = { 4 }, after[] = { 5, 6 };
-	struct as as = { .groups = before, .ngroups = 1, .gid = 0, .uid = (uid_t)-1,
-			 .after_groups = after, .nafter = 2, .after_uid = 1 };
+	struct as as = { .groups = before,
+			 .ngroups = 1,
+			 .gid = 0,
+			 .uid = (uid_t)-1,
+			 .after_groups = after,
+			 .nafter = 2,
+			 .after_uid = 1 };
 	struct peer p;
 	peer_of_child(&as, &p);
 
@@ -554,7 +562,10 @@ static void test_peer_many_groups(void **state)
 	for (int i = 0; i < N; i++)
 		groups[i] = GHOST_GID2 + 1 + (gid_t)i;
 	groups[N] = 4;
-	struct as as = { .groups = groups, .ngroups = N + 1, .gid = GHOST_GID, .uid = GHOST_UID,
+	struct as as = { .groups = groups,
+			 .ngroups = N + 1,
+			 .gid = GHOST_GID,
+			 .uid = GHOST_UID,
 			 .after_uid = (uid_t)-1 };
 	struct peer p;
 	peer_of_child(&as, &p);

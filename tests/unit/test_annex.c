@@ -20,9 +20,9 @@
 #include "kaohe/util.h"
 #include "support.h"
 
-#define HOSTILE "<script>alert(1)</script>\"a,b"
+#define HOSTILE      "<script>alert(1)</script>\"a,b"
 #define HOSTILE_HTML "&lt;script&gt;alert(1)&lt;/script&gt;&quot;a,b"
-#define BANNER "临时排名（尚未发布的快照，仅供参考）"
+#define BANNER       "临时排名（尚未发布的快照，仅供参考）"
 
 /* ---- text helpers ------------------------------------------------------- */
 
@@ -85,10 +85,10 @@ static size_t pick(const char *hay, const char *prefix, char stop, char out[][64
 /* Tags open and close in equal numbers: a sanity check of the structure. */
 static void expect_balanced(const char *html)
 {
-	static const char *const tags[] = { "table", "thead",	"tbody",  "tfoot", "tr",
-					    "td",    "th",	"svg",	  "g",	   "text",
-					    "title", "section", "ol",	  "li",	   "sup",
-					    "a",     "div",	"figure", "dl",	   "p" };
+	static const char *const tags[] = { "table", "thead",   "tbody",  "tfoot", "tr",
+					    "td",    "th",      "svg",    "g",     "text",
+					    "title", "section", "ol",     "li",    "sup",
+					    "a",     "div",     "figure", "dl",    "p" };
 	for (size_t i = 0; i < sizeof(tags) / sizeof(tags[0]); i++) {
 		char open1[32], open2[32], close[32];
 		snprintf(open1, sizeof(open1), "<%s>", tags[i]);
@@ -112,8 +112,8 @@ static void expect_balanced(const char *html)
 static void expect_self_contained(const char *html)
 {
 	static const char *const banned[] = { "<script", "<img",    "<link",  "<iframe", "<object",
-					      "<embed",	 "<audio",  "<video", "<base",	 "http:",
-					      "https:",	 "@import", "url(",   "xlink:" };
+					      "<embed",  "<audio",  "<video", "<base",   "http:",
+					      "https:",  "@import", "url(",   "xlink:" };
 	for (size_t i = 0; i < sizeof(banned) / sizeof(banned[0]); i++)
 		if (count_nocase(html, banned[i]) != 0)
 			fail_msg("the page has \"%s\"", banned[i]);

@@ -20,7 +20,7 @@
 #include "kaohe/calendar.h"
 #include "support.h"
 
-#define H 3600
+#define H          3600
 #define OFFSET_CST (8 * H)
 
 /* The instant of local (Asia/Shanghai) time HH:MM:SS on day DAY. */
@@ -67,11 +67,13 @@ static void civil_round_trip(void **state)
 			for (int d = 1; d <= md; d++, n++) {
 				int yy, mm, dd;
 				if (calendar_days_from_civil(y, m, d) != n)
-					fail_msg("days_from_civil(%d-%02d-%02d) != %d", y, m, d, (int)n);
+					fail_msg("days_from_civil(%d-%02d-%02d) != %d", y, m, d,
+						 (int)n);
 				calendar_civil_from_days(n, &yy, &mm, &dd);
 				if (yy != y || mm != m || dd != d)
-					fail_msg("civil_from_days(%d) = %d-%02d-%02d, expected %d-%02d-%02d",
-						 (int)n, yy, mm, dd, y, m, d);
+					fail_msg(
+						"civil_from_days(%d) = %d-%02d-%02d, expected %d-%02d-%02d",
+						(int)n, yy, mm, dd, y, m, d);
 			}
 		}
 	assert_int_equal(n, calendar_days_from_civil(2401, 1, 1));
@@ -90,19 +92,19 @@ static void civil_round_trip(void **state)
 static void weekday_known(void **state)
 {
 	(void)state;
-	assert_int_equal(calendar_weekday(0), 4);              /* 1970-01-01 Thursday */
-	assert_int_equal(calendar_weekday(-1), 3);             /* 1969-12-31 Wednesday */
-	assert_int_equal(calendar_weekday(-4), 0);             /* 1969-12-28 Sunday */
-	assert_int_equal(calendar_weekday(-719468), 3);        /* 0000-03-01 Wednesday */
-	assert_int_equal(calendar_weekday(10957), 6);          /* 2000-01-01 Saturday */
-	assert_int_equal(calendar_weekday(D(1, 1)), 3);        /* Wednesday */
-	assert_int_equal(calendar_weekday(D(5, 1)), 5);        /* Friday */
-	assert_int_equal(calendar_weekday(D(5, 9)), 6);        /* Saturday */
-	assert_int_equal(calendar_weekday(D(6, 28)), 0);       /* Sunday */
-	assert_int_equal(calendar_weekday(D(9, 15)), 2);       /* Tuesday */
-	assert_int_equal(calendar_weekday(D(10, 10)), 6);      /* Saturday */
-	assert_int_equal(calendar_weekday(D(12, 31)), 4);      /* Thursday */
-	assert_int_equal(calendar_weekday(JAN1_2021), 5);      /* Friday */
+	assert_int_equal(calendar_weekday(0), 4);         /* 1970-01-01 Thursday */
+	assert_int_equal(calendar_weekday(-1), 3);        /* 1969-12-31 Wednesday */
+	assert_int_equal(calendar_weekday(-4), 0);        /* 1969-12-28 Sunday */
+	assert_int_equal(calendar_weekday(-719468), 3);   /* 0000-03-01 Wednesday */
+	assert_int_equal(calendar_weekday(10957), 6);     /* 2000-01-01 Saturday */
+	assert_int_equal(calendar_weekday(D(1, 1)), 3);   /* Wednesday */
+	assert_int_equal(calendar_weekday(D(5, 1)), 5);   /* Friday */
+	assert_int_equal(calendar_weekday(D(5, 9)), 6);   /* Saturday */
+	assert_int_equal(calendar_weekday(D(6, 28)), 0);  /* Sunday */
+	assert_int_equal(calendar_weekday(D(9, 15)), 2);  /* Tuesday */
+	assert_int_equal(calendar_weekday(D(10, 10)), 6); /* Saturday */
+	assert_int_equal(calendar_weekday(D(12, 31)), 4); /* Thursday */
+	assert_int_equal(calendar_weekday(JAN1_2021), 5); /* Friday */
 	for (int32_t d = D(3, 1); d < D(3, 1) + 21; d++)
 		assert_int_equal(calendar_weekday(d + 1), (calendar_weekday(d) + 1) % 7);
 }
@@ -277,10 +279,23 @@ static void parse_instant_invalid_dates(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"2020-02-30", "2020-02-30T09:00:00+08:00", "2019-02-29", "2020-04-31",
-		"2020-13-01", "2020-00-10", "2020-09-00", "2020-09-32", "2020-9-15",
-		"20-09-15",   "2020/09/15", "",           "2020-09-15T", "2020-09-15X18:00",
-		"2020-09-15T18:00:00+08:00 ", "x2020-09-15", "2020-09-15 ",
+		"2020-02-30",
+		"2020-02-30T09:00:00+08:00",
+		"2019-02-29",
+		"2020-04-31",
+		"2020-13-01",
+		"2020-00-10",
+		"2020-09-00",
+		"2020-09-32",
+		"2020-9-15",
+		"20-09-15",
+		"2020/09/15",
+		"",
+		"2020-09-15T",
+		"2020-09-15X18:00",
+		"2020-09-15T18:00:00+08:00 ",
+		"x2020-09-15",
+		"2020-09-15 ",
 	};
 	int64_t t;
 
@@ -292,14 +307,14 @@ static void parse_instant_bad_times(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"2020-09-15T24:00:00+08:00", "2020-09-15T23:60:00+08:00",
-		"2020-09-15T23:59:60+08:00", "2020-09-15T9:00:00+08:00",
-		"2020-09-15T09+08:00",       "2020-09-15T09:0+08:00",
-		"2020-09-15T09:00:00+8:00",  "2020-09-15T09:00:00+08:60",
-		"2020-09-15T09:00:00+24:00", "2020-09-15T09:00:00+08:00x",
+		"2020-09-15T24:00:00+08:00",  "2020-09-15T23:60:00+08:00",
+		"2020-09-15T23:59:60+08:00",  "2020-09-15T9:00:00+08:00",
+		"2020-09-15T09+08:00",        "2020-09-15T09:0+08:00",
+		"2020-09-15T09:00:00+8:00",   "2020-09-15T09:00:00+08:60",
+		"2020-09-15T09:00:00+24:00",  "2020-09-15T09:00:00+08:00x",
 		"2020-09-15T09:00:00 +08:00", "2020-09-15T09:00:00Zjunk",
-		"2020-09-15T09:00:00.5Z",    "2020-09-15T09:00:00+",
-		"2020-09-15T09:00:00*08:00", "2020-09-15T24:00",
+		"2020-09-15T09:00:00.5Z",     "2020-09-15T09:00:00+",
+		"2020-09-15T09:00:00*08:00",  "2020-09-15T24:00",
 	};
 
 	expect_instants_refused(bad, sizeof(bad) / sizeof(bad[0]));
@@ -358,8 +373,10 @@ static void parse_day(void **state)
 	assert_int_equal(calendar_parse_day("02-29", 2020, &d), 0);
 	assert_int_equal(d, D(2, 29));
 
-	static const char *const bad[] = { "02-29", "02-30", "13-01", "00-01", "04-31", "09-00",
-					   "9-15",  "09-15 ", "0915",  "09/15", "",      "2019-02-29",
+	static const char *const bad[] = { "02-29",      "02-30",     "13-01",
+					   "00-01",      "04-31",     "09-00",
+					   "9-15",       "09-15 ",    "0915",
+					   "09/15",      "",          "2019-02-29",
 					   "2020-02-30", "2020-9-15", "2020-09-15T00:00" };
 	d = 4242;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
@@ -418,10 +435,26 @@ static void parse_slot_bad(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",          "d",          "-d",        "7",          "-7",        "-7x",
-		"-7d@9:00",  "-7d@24:00",  "-7d@09:60", "-7d@09:00x", "-7d09:00",  "--7d",
-		"-7d@",      "-7 d",       "+-7d",      "-7d@09",     "-7d@09:0",  "-1000000d",
-		"-7d@09:00@10:00", "abcdefghijklmnopqrstuvwxyz0123456789",
+		"",
+		"d",
+		"-d",
+		"7",
+		"-7",
+		"-7x",
+		"-7d@9:00",
+		"-7d@24:00",
+		"-7d@09:60",
+		"-7d@09:00x",
+		"-7d09:00",
+		"--7d",
+		"-7d@",
+		"-7 d",
+		"+-7d",
+		"-7d@09",
+		"-7d@09:0",
+		"-1000000d",
+		"-7d@09:00@10:00",
+		"abcdefghijklmnopqrstuvwxyz0123456789",
 	};
 	struct slot_spec sp;
 	char err[256];
@@ -468,8 +501,8 @@ static void parse_duration(void **state)
 	assert_int_equal(calendar_parse_duration("2h", &v), 0);
 	assert_int_equal(v, 7200);
 
-	static const char *const bad[] = { "0d", "0s", "-3d", "+3d", "3", "d", "", "3dd",
-					   "3x", "3 d", " 3d", "1.5d", "3D", "3d@09:00" };
+	static const char *const bad[] = { "0d",  "0s", "-3d", "+3d", "3",    "d",  "",
+					   "3dd", "3x", "3 d", " 3d", "1.5d", "3D", "3d@09:00" };
 	v = 4242;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		if (calendar_parse_duration(bad[i], &v) != -1)
@@ -507,7 +540,8 @@ static void cal2020(struct calendar *c)
 	set_range(c, 5, 1, 5, 5, false);
 	set_range(c, 6, 25, 6, 27, false);
 	set_range(c, 10, 1, 10, 8, false);
-	static const int work[][2] = { { 1, 19 }, { 4, 26 }, { 5, 9 }, { 6, 28 }, { 9, 27 }, { 10, 10 } };
+	static const int work[][2] = { { 1, 19 }, { 4, 26 }, { 5, 9 },
+				       { 6, 28 }, { 9, 27 }, { 10, 10 } };
 	for (size_t i = 0; i < 6; i++)
 		calendar_set_workday(c, D(work[i][0], work[i][1]), true);
 
@@ -577,17 +611,17 @@ static void workdays_2020(void **state)
 
 	cal2020(&c);
 	/* holidays on weekdays */
-	assert_false(calendar_is_workday(&c, D(1, 1)));   /* Wednesday */
-	assert_false(calendar_is_workday(&c, D(5, 1)));   /* Friday */
-	assert_false(calendar_is_workday(&c, D(5, 5)));   /* Tuesday */
-	assert_false(calendar_is_workday(&c, D(6, 25)));  /* Thursday */
-	assert_false(calendar_is_workday(&c, D(10, 1)));  /* Thursday */
-	assert_false(calendar_is_workday(&c, D(10, 8)));  /* Thursday */
+	assert_false(calendar_is_workday(&c, D(1, 1)));  /* Wednesday */
+	assert_false(calendar_is_workday(&c, D(5, 1)));  /* Friday */
+	assert_false(calendar_is_workday(&c, D(5, 5)));  /* Tuesday */
+	assert_false(calendar_is_workday(&c, D(6, 25))); /* Thursday */
+	assert_false(calendar_is_workday(&c, D(10, 1))); /* Thursday */
+	assert_false(calendar_is_workday(&c, D(10, 8))); /* Thursday */
 	/* working weekend days */
-	assert_true(calendar_is_workday(&c, D(5, 9)));    /* Saturday */
-	assert_true(calendar_is_workday(&c, D(6, 28)));   /* Sunday */
-	assert_true(calendar_is_workday(&c, D(9, 27)));   /* Sunday */
-	assert_true(calendar_is_workday(&c, D(10, 10)));  /* Saturday */
+	assert_true(calendar_is_workday(&c, D(5, 9)));   /* Saturday */
+	assert_true(calendar_is_workday(&c, D(6, 28)));  /* Sunday */
+	assert_true(calendar_is_workday(&c, D(9, 27)));  /* Sunday */
+	assert_true(calendar_is_workday(&c, D(10, 10))); /* Saturday */
 	/* 02-01 stopped being a working day with the extension */
 	assert_false(calendar_is_workday(&c, D(2, 1)));
 	/* ordinary days */
@@ -604,10 +638,10 @@ static void set_workday_toggles(void **state)
 	struct calendar c;
 
 	cal_plain(&c, 2020);
-	assert_true(calendar_is_workday(&c, D(9, 15)));  /* Tuesday */
+	assert_true(calendar_is_workday(&c, D(9, 15))); /* Tuesday */
 	calendar_set_workday(&c, D(9, 15), false);
 	assert_false(calendar_is_workday(&c, D(9, 15)));
-	assert_true(calendar_is_workday(&c, D(9, 14)));  /* neighbours untouched */
+	assert_true(calendar_is_workday(&c, D(9, 14))); /* neighbours untouched */
 	assert_true(calendar_is_workday(&c, D(9, 16)));
 	assert_false(calendar_is_workday(&c, D(9, 19))); /* Saturday */
 	calendar_set_workday(&c, D(9, 19), true);
@@ -624,12 +658,12 @@ static void workdays_outside_the_year(void **state)
 	struct calendar c;
 
 	cal2020(&c);
-	int32_t d2019_12_31 = D(1, 1) - 1;                 /* Tuesday */
+	int32_t d2019_12_31 = D(1, 1) - 1; /* Tuesday */
 	assert_true(calendar_is_workday(&c, d2019_12_31));
 	assert_false(calendar_is_workday(&c, d2019_12_31 - 3)); /* Saturday 12-28 */
-	assert_true(calendar_is_workday(&c, JAN1_2021));       /* Friday */
-	assert_false(calendar_is_workday(&c, JAN1_2021 + 1));  /* Saturday */
-	assert_true(calendar_is_workday(&c, JAN1_2021 + 3));   /* Monday */
+	assert_true(calendar_is_workday(&c, JAN1_2021));        /* Friday */
+	assert_false(calendar_is_workday(&c, JAN1_2021 + 1));   /* Saturday */
+	assert_true(calendar_is_workday(&c, JAN1_2021 + 3));    /* Monday */
 	/* setting a day outside the plan year does nothing */
 	calendar_set_workday(&c, JAN1_2021 + 3, false);
 	assert_true(calendar_is_workday(&c, JAN1_2021 + 3));
@@ -670,7 +704,8 @@ static void expect_days(const int32_t *got, int n, const int (*want)[2], int nwa
 }
 
 /* C expands SPEC to the NWANT days of 2020 WANT. */
-static void expect_expand(const struct calendar *c, const char *spec, const int (*want)[2], int nwant)
+static void expect_expand(const struct calendar *c, const char *spec, const int (*want)[2],
+			  int nwant)
 {
 	int32_t *days = NULL;
 	int n = calendar_expand(c, spec, &days);
@@ -711,7 +746,7 @@ static void expand_monthly_clamps_to_month_ends(void **state)
 	(void)state;
 	struct calendar c;
 	int32_t *days = NULL;
-	static const int want[][2] = { { 5, 31 }, { 6, 30 }, { 7, 31 }, { 8, 31 },
+	static const int want[][2] = { { 5, 31 }, { 6, 30 },  { 7, 31 },  { 8, 31 },
 				       { 9, 30 }, { 10, 31 }, { 11, 30 }, { 12, 31 } };
 
 	cal2020(&c);
@@ -744,7 +779,7 @@ static void expand_monthly_in_force(void **state)
 	(void)state;
 	struct calendar c;
 	int32_t *days = NULL;
-	static const int want[][2] = { { 5, 22 }, { 6, 22 }, { 7, 22 }, { 8, 22 },
+	static const int want[][2] = { { 5, 22 }, { 6, 22 },  { 7, 22 },  { 8, 22 },
 				       { 9, 22 }, { 10, 22 }, { 11, 22 }, { 12, 22 } };
 
 	cal2020(&c);
@@ -796,10 +831,24 @@ static void expand_bad_specs(void **state)
 {
 	(void)state;
 	static const char *const bad[] = {
-		"",             "quarterly",   "quarterly:",  "quarterly:0",  "quarterly:32",
-		"quarterly:2x", "quarterly:-1", "quarterly:020", "quarterly: 5", "monthly:",
-		"monthly:99",   "monthly:0",   "weekly:1",    "quarter-end ", "Quarterly:20",
-		"09-15",        "quarter_end", "yearly:10",
+		"",
+		"quarterly",
+		"quarterly:",
+		"quarterly:0",
+		"quarterly:32",
+		"quarterly:2x",
+		"quarterly:-1",
+		"quarterly:020",
+		"quarterly: 5",
+		"monthly:",
+		"monthly:99",
+		"monthly:0",
+		"weekly:1",
+		"quarter-end ",
+		"Quarterly:20",
+		"09-15",
+		"quarter_end",
+		"yearly:10",
 	};
 	struct calendar c;
 
@@ -1002,9 +1051,18 @@ struct want_slot {
 	const char *key; /* NULL: not checked */
 };
 
-#define B(m, d, key) { m, d, 9, 0, SLOT_BEFORE, key }
-#define DUE(m, d) { m, d, 9, 0, SLOT_DUE, "0d@09:00" }
-#define OV(m, d) { m, d, 9, 0, SLOT_OVERDUE, NULL }
+#define B(m, d, key)                         \
+	{                                    \
+		m, d, 9, 0, SLOT_BEFORE, key \
+	}
+#define DUE(m, d)                                \
+	{                                        \
+		m, d, 9, 0, SLOT_DUE, "0d@09:00" \
+	}
+#define OV(m, d)                               \
+	{                                      \
+		m, d, 9, 0, SLOT_OVERDUE, NULL \
+	}
 
 static const char *kind_name(enum slot_kind k)
 {
@@ -1034,8 +1092,9 @@ static void check_slots(const struct slot *v, size_t n, const struct want_slot *
 		const struct want_slot *w = &want[i];
 		if (v[i].at != L(D(w->m, w->d), w->hh, w->mm, 0) || v[i].kind != w->kind ||
 		    (w->key && strcmp(v[i].key, w->key) != 0)) {
-			print_error("slot %zu differs: expected 2020-%02d-%02dT%02d:%02d %s %s\n", i,
-				    w->m, w->d, w->hh, w->mm, kind_name(w->kind), w->key ? w->key : "*");
+			print_error("slot %zu differs: expected 2020-%02d-%02dT%02d:%02d %s %s\n",
+				    i, w->m, w->d, w->hh, w->mm, kind_name(w->kind),
+				    w->key ? w->key : "*");
 			ok = false;
 		}
 	}
@@ -1094,16 +1153,12 @@ static void slots_row_16a_due_0506(void **state)
 	 * plan too. Overdue every 3 days from 05-07 while before 07-01, moved
 	 * forward off weekends and 06-25..06-27. */
 	static const struct want_slot want[] = {
-		DUE(5, 6),
-		OV(5, 7),  OV(5, 11), /* 05-10 Sunday */
-		OV(5, 13), OV(5, 18), /* 05-16 Saturday */
-		OV(5, 19), OV(5, 22), OV(5, 25), OV(5, 28),
-		OV(6, 1),  /* 05-31 Sunday */
-		OV(6, 3),  OV(6, 8), /* 06-06 Saturday */
-		OV(6, 9),  OV(6, 12), OV(6, 15), OV(6, 18),
-		OV(6, 22), /* 06-21 Sunday */
-		OV(6, 24),
-		OV(6, 28), /* 06-27 holiday, 06-28 a working Sunday */
+		DUE(5, 6), OV(5, 7),  OV(5, 11),                       /* 05-10 Sunday */
+		OV(5, 13), OV(5, 18),                                  /* 05-16 Saturday */
+		OV(5, 19), OV(5, 22), OV(5, 25), OV(5, 28), OV(6, 1),  /* 05-31 Sunday */
+		OV(6, 3),  OV(6, 8),                                   /* 06-06 Saturday */
+		OV(6, 9),  OV(6, 12), OV(6, 15), OV(6, 18), OV(6, 22), /* 06-21 Sunday */
+		OV(6, 24), OV(6, 28), /* 06-27 holiday, 06-28 a working Sunday */
 		OV(6, 30),
 		/* 07-03 is past close */
 	};
@@ -1119,10 +1174,25 @@ static void slots_row_14_due_0515(void **state)
 
 	/* 05-15 Friday: every pre-due slot is on a working day. */
 	static const struct want_slot want[] = {
-		B(5, 8, "-7d@09:00"), B(5, 12, "-3d@09:00"), B(5, 14, "-1d@09:00"), DUE(5, 15),
+		B(5, 8, "-7d@09:00"),
+		B(5, 12, "-3d@09:00"),
+		B(5, 14, "-1d@09:00"),
+		DUE(5, 15),
 		OV(5, 18), /* 05-16 Saturday */
-		OV(5, 19), OV(5, 22), OV(5, 25), OV(5, 28), OV(6, 1), OV(6, 3), OV(6, 8),
-		OV(6, 9),  OV(6, 12), OV(6, 15), OV(6, 18), OV(6, 22), OV(6, 24), OV(6, 28),
+		OV(5, 19),
+		OV(5, 22),
+		OV(5, 25),
+		OV(5, 28),
+		OV(6, 1),
+		OV(6, 3),
+		OV(6, 8),
+		OV(6, 9),
+		OV(6, 12),
+		OV(6, 15),
+		OV(6, 18),
+		OV(6, 22),
+		OV(6, 24),
+		OV(6, 28),
 		OV(6, 30),
 	};
 	cal2020(&c);
@@ -1161,19 +1231,32 @@ static void slots_national_day_collision(void **state)
 	static const struct want_slot want[] = {
 		B(9, 30, "-1d@09:00"),
 		DUE(10, 9),
-		OV(10, 10), OV(10, 13), OV(10, 16), OV(10, 19), OV(10, 22),
+		OV(10, 10),
+		OV(10, 13),
+		OV(10, 16),
+		OV(10, 19),
+		OV(10, 22),
 		OV(10, 26), /* 10-25 Sunday */
 		OV(10, 28),
-		OV(11, 2),  /* 10-31 Saturday */
-		OV(11, 3),  OV(11, 6),  OV(11, 9),  OV(11, 12),
+		OV(11, 2), /* 10-31 Saturday */
+		OV(11, 3),
+		OV(11, 6),
+		OV(11, 9),
+		OV(11, 12),
 		OV(11, 16), /* 11-15 Sunday */
 		OV(11, 18),
 		OV(11, 23), /* 11-21 Saturday */
-		OV(11, 24), OV(11, 27), OV(11, 30), OV(12, 3),
-		OV(12, 7),  /* 12-06 Sunday */
+		OV(11, 24),
+		OV(11, 27),
+		OV(11, 30),
+		OV(12, 3),
+		OV(12, 7), /* 12-06 Sunday */
 		OV(12, 9),
 		OV(12, 14), /* 12-12 Saturday */
-		OV(12, 15), OV(12, 18), OV(12, 21), OV(12, 24),
+		OV(12, 15),
+		OV(12, 18),
+		OV(12, 21),
+		OV(12, 24),
 		OV(12, 28), /* 12-27 Sunday */
 		OV(12, 30),
 		/* 2021-01-02 is past close */
@@ -1192,13 +1275,24 @@ static void slots_due_kind_wins_collision(void **state)
 	/* 05-16 Saturday: the due slot moves back to Friday 05-15 where -1d
 	 * already is: sent once, as due. -7d 05-09 is a working Saturday. */
 	static const struct want_slot want[] = {
-		B(5, 9, "-7d@09:00"), B(5, 13, "-3d@09:00"), DUE(5, 15),
+		B(5, 9, "-7d@09:00"),
+		B(5, 13, "-3d@09:00"),
+		DUE(5, 15),
 		OV(5, 18), /* 05-17 Sunday */
-		OV(5, 20), OV(5, 25), /* 05-23 Saturday */
-		OV(5, 26), OV(5, 29), OV(6, 1), OV(6, 4), OV(6, 8), OV(6, 10),
-		OV(6, 15), OV(6, 16), OV(6, 19), OV(6, 22),
+		OV(5, 20),
+		OV(5, 25), /* 05-23 Saturday */
+		OV(5, 26),
+		OV(5, 29),
+		OV(6, 1),
+		OV(6, 4),
+		OV(6, 8),
+		OV(6, 10),
+		OV(6, 15),
+		OV(6, 16),
+		OV(6, 19),
+		OV(6, 22),
 		OV(6, 28), /* 06-25 holiday .. 06-28 working Sunday */
-		/* 06-28 raw collides; 07-01 is close */
+			   /* 06-28 raw collides; 07-01 is close */
 	};
 	cal2020(&c);
 	expect_slots(&c, 5, 16, false, want, sizeof(want) / sizeof(want[0]), true);
@@ -1244,8 +1338,14 @@ static void slots_overdue_shift_over_national_day(void **state)
 	struct schedule s = due_on(&c, 9, 29);
 	size_t n = calendar_slots(&c, &s, false, &v);
 	static const struct want_slot head[] = {
-		B(9, 22, "-7d@09:00"), B(9, 25, "-3d@09:00"), B(9, 28, "-1d@09:00"), DUE(9, 29),
-		OV(9, 30), OV(10, 9), OV(10, 12), OV(10, 15),
+		B(9, 22, "-7d@09:00"),
+		B(9, 25, "-3d@09:00"),
+		B(9, 28, "-1d@09:00"),
+		DUE(9, 29),
+		OV(9, 30),
+		OV(10, 9),
+		OV(10, 12),
+		OV(10, 15),
 		OV(10, 19), /* 10-18 Sunday */
 	};
 	check_slots_head(v, n, head, 9);
@@ -1270,13 +1370,19 @@ static void slots_none_at_or_after_close(void **state)
 	cal2020(&c);
 	/* 06-30: deadline == close == 07-01: no overdue slot at all */
 	static const struct want_slot w0630[] = {
-		B(6, 23, "-7d@09:00"), B(6, 24, "-3d@09:00"), B(6, 29, "-1d@09:00"), DUE(6, 30),
+		B(6, 23, "-7d@09:00"),
+		B(6, 24, "-3d@09:00"),
+		B(6, 29, "-1d@09:00"),
+		DUE(6, 30),
 	};
 	expect_slots(&c, 6, 30, false, w0630, 4, false);
 
 	/* 09-28: one overdue 09-29; 10-02 is past close */
 	static const struct want_slot w0928[] = {
-		B(9, 21, "-7d@09:00"), B(9, 25, "-3d@09:00"), B(9, 27, "-1d@09:00"), DUE(9, 28),
+		B(9, 21, "-7d@09:00"),
+		B(9, 25, "-3d@09:00"),
+		B(9, 27, "-1d@09:00"),
+		DUE(9, 28),
 		OV(9, 29),
 	};
 	expect_slots(&c, 9, 28, false, w0928, 5, false);
@@ -1286,7 +1392,10 @@ static void slots_none_at_or_after_close(void **state)
 	c.close = CLOSE_AFTER;
 	c.close_after = 3 * 86400;
 	static const struct want_slot w0930[] = {
-		B(9, 23, "-7d@09:00"), B(9, 27, "-3d@09:00"), B(9, 29, "-1d@09:00"), DUE(9, 30),
+		B(9, 23, "-7d@09:00"),
+		B(9, 27, "-3d@09:00"),
+		B(9, 29, "-1d@09:00"),
+		DUE(9, 30),
 	};
 	struct schedule s = due_on(&c, 9, 30);
 	assert_int_equal(s.close, L(D(10, 4), 0, 0, 0));
@@ -1337,7 +1446,10 @@ static void slots_not_before_in_force_off(void **state)
 	size_t n = calendar_slots(&c, &s, false, &v);
 	/* -7d 04-29 stays; -3d and -1d meet on 04-30: once, as -1d */
 	static const struct want_slot head[] = {
-		B(4, 29, "-7d@09:00"), B(4, 30, "-1d@09:00"), DUE(5, 6), OV(5, 7),
+		B(4, 29, "-7d@09:00"),
+		B(4, 30, "-1d@09:00"),
+		DUE(5, 6),
+		OV(5, 7),
 	};
 	check_slots_head(v, n, head, 4);
 	assert_int_equal(n, 3 + 19);
@@ -1356,8 +1468,13 @@ static void slots_without_shift(void **state)
 	struct schedule s = due_on(&c, 10, 9);
 	size_t n = calendar_slots(&c, &s, false, &v);
 	static const struct want_slot head[] = {
-		B(10, 2, "-7d@09:00"), B(10, 6, "-3d@09:00"), B(10, 8, "-1d@09:00"), DUE(10, 9),
-		OV(10, 10), OV(10, 13), OV(10, 16),
+		B(10, 2, "-7d@09:00"),
+		B(10, 6, "-3d@09:00"),
+		B(10, 8, "-1d@09:00"),
+		DUE(10, 9),
+		OV(10, 10),
+		OV(10, 13),
+		OV(10, 16),
 	};
 	check_slots_head(v, n, head, 7);
 	/* raw 10-10 + 3k, k = 0..27 (12-30 the last) */
@@ -1469,7 +1586,8 @@ static void slots_overdue_without_time_of_day(void **state)
 	calendar_schedule(&c, &s);
 	size_t n = calendar_slots(&c, &s, false, &v);
 	static const struct want_slot want[] = {
-		B(9, 21, "-7d@09:00"), B(9, 25, "-3d@09:00"),
+		B(9, 21, "-7d@09:00"),
+		B(9, 25, "-3d@09:00"),
 		B(9, 27, "-1d@09:00"), /* a working Sunday */
 		DUE(9, 28),
 		{ 9, 28, 18, 30, SLOT_OVERDUE, NULL },

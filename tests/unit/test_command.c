@@ -104,8 +104,8 @@ static void test_record_7a_clamps_at_zero(void **state)
 	assert_i64(row_now(f, "bayilu", "7a"), 0);
 	/* the overshoot does not leak into the category or the total */
 	assert_i64(total_now(f, "bayilu"), 9300);
-	json_t *u = json_array_get(json_object_get(ok(f, "scores"), "units"),
-				   (size_t)U(f, "bayilu"));
+	json_t *u =
+		json_array_get(json_object_get(ok(f, "scores"), "units"), (size_t)U(f, "bayilu"));
 	assert_i64(hund(json_object_get(u, "basic")), 7800);
 	assert_i64(hund(json_object_get(u, "key")), 1500);
 	/* and the missing 7a (-1 at 07-01) cannot take it below 0 either */
@@ -350,8 +350,8 @@ static void test_err_missing_reason(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T(MAY));
-	json_int_t id = json_integer_value(
-		json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
+	json_int_t id =
+		json_integer_value(json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
 	fails(f, "usage", "move 16a 2020-07-31");
 	fails(f, "usage", "move 16a 2020-07-31 --reason \"\"");
 	fails(f, "usage", "void %lld", (long long)id);
@@ -367,8 +367,8 @@ static void test_err_void_twice_and_unknown(void **state)
 	struct fx *f = *state;
 
 	run_to(f, T(MAY));
-	json_int_t id = json_integer_value(
-		json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
+	json_int_t id =
+		json_integer_value(json_object_get(ok(f, "record bayilu 6c pushback"), "id"));
 	ok(f, "void %lld --reason first", (long long)id);
 	fails(f, "conflict", "void %lld --reason second", (long long)id);
 	fails(f, "not-found", "void 999999 --reason x");
@@ -522,7 +522,9 @@ static void test_err_control_characters(void **state)
 	fails(f, "usage", "move 16a 2020-07-31 --reason \"a\r\nb\"");
 	m = fails(f, "control-character", "move 16a 2020-07-31 --reason \"a\fb\"");
 	assert_non_null(strstr(m, "--reason"));
-	m = fails(f, "control-character", "move 16a 2020-07-31 --reason \"\xc2\x9b" "2J\"");
+	m = fails(f, "control-character",
+		  "move 16a 2020-07-31 --reason \"\xc2\x9b"
+		  "2J\"");
 	assert_non_null(strstr(m, "U+009B"));
 	fails(f, "control-character", "move 16a 2020-07-31 --reason \"tab\there\"");
 	int64_t id = json_integer_value(json_object_get(ok(f, "submit bayilu 14"), "id"));
@@ -569,8 +571,7 @@ static void test_err_format_characters(void **state)
 		assert_non_null(strstr(m, bad[i][1]));
 		assert_non_null(strstr(m, "byte 3"));
 	}
-	m = fails(f, "format-character",
-		  "move 16a 2020-07-31 --reason \"\xe2\x80\xaegnol oot\"");
+	m = fails(f, "format-character", "move 16a 2020-07-31 --reason \"\xe2\x80\xaegnol oot\"");
 	assert_non_null(strstr(m, "--reason"));
 	m = fails(f, "format-character", "submit \"bay\xe2\x81\xa7ilu\" 14");
 	assert_non_null(strstr(m, "argument 1 (UNIT)"));
@@ -652,8 +653,12 @@ static json_t *good_reload(void *arg)
 /* One request by F's actor, with the reload hook RELOAD. */
 static json_t *exec_reload(struct fx *f, const char *line, json_t *(*reload)(void *))
 {
-	struct command_ctx c = { .plan = f->p, .st = f->st, .eng = f->eng, .now = f->now,
-				 .actor = &f->actor, .reload = reload };
+	struct command_ctx c = { .plan = f->p,
+				 .st = f->st,
+				 .eng = f->eng,
+				 .now = f->now,
+				 .actor = &f->actor,
+				 .reload = reload };
 	return command_execute(&c, line, strlen(line));
 }
 
@@ -682,9 +687,8 @@ static void test_admin_actions_audited(void **state)
 
 	json_t *au = ok(f, "audit 10");
 	assert_int_equal(json_array_size(au), 6);
-	static const char *const cmds[] = { NULL, NULL, "backup copy.db", NULL, "reload",
-					    "reload" };
-	static const char *const results[] = { "\"path\"", "exists", "not an absolute path",
+	static const char *const cmds[] = { NULL, NULL, "backup copy.db", NULL, "reload", "reload" };
+	static const char *const results[] = { "\"path\"", "exists",     "not an absolute path",
 					       "is a URI", "bad-config", "\"units\":5" };
 	for (size_t i = 0; i < 6; i++) {
 		json_t *r = json_array_get(au, i);
@@ -810,9 +814,8 @@ static json_t *ob_listed(json_t *data, int64_t id)
 {
 	size_t i;
 	json_t *o;
-	json_array_foreach(json_object_get(data, "rows"), i, o)
-		if (json_integer_value(json_object_get(o, "id")) == id)
-			return o;
+	json_array_foreach(json_object_get(data, "rows"), i,
+			   o) if (json_integer_value(json_object_get(o, "id")) == id) return o;
 	return NULL;
 }
 
@@ -933,8 +936,7 @@ static void test_outbox_unit_member(void **state)
 	assert_non_null(ob_listed(d, x.escalation));
 	size_t i;
 	json_t *o;
-	json_array_foreach(rows, i, o)
-		assert_string_equal(str(o, "unit"), "bayilu");
+	json_array_foreach(rows, i, o) assert_string_equal(str(o, "unit"), "bayilu");
 	d = ok(f, "outbox sent");
 	assert_int_equal(json_array_size(json_object_get(d, "rows")), 1);
 	assert_non_null(ob_listed(d, x.sent));
@@ -1139,8 +1141,12 @@ static void test_move_audited_and_status(void **state)
 	struct fx *f = *state;
 	const char *occ = "4@2020-06-20";
 	struct moved m = { .st = f->st };
-	struct command_ctx c = { .plan = f->p, .st = f->st, .eng = f->eng, .actor = &f->actor,
-				 .hook_arg = &m, .timeline_changed = moved_hook };
+	struct command_ctx c = { .plan = f->p,
+				 .st = f->st,
+				 .eng = f->eng,
+				 .actor = &f->actor,
+				 .hook_arg = &m,
+				 .timeline_changed = moved_hook };
 	char line[128];
 
 	run_to(f, T("2020-06-10T10:00:00+08:00"));
@@ -1169,15 +1175,12 @@ static void test_move_audited_and_status(void **state)
 
 	run_to(f, T("2020-06-25T10:00:00+08:00"));
 	json_t *open = json_object_get(ok(f, "status"), "open"), *o, *found = NULL;
-	json_array_foreach(open, i, o)
-		if (strcmp(str(o, "occurrence"), occ) == 0)
-			found = o;
+	json_array_foreach(open, i, o) if (strcmp(str(o, "occurrence"), occ) == 0) found = o;
 	assert_non_null(found);
 	json_t *owing = json_object_get(found, "overdue"), *u;
 	char list[256] = "";
-	json_array_foreach(owing, i, u)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s", i ? "," : "",
-			 json_string_value(u));
+	json_array_foreach(owing, i, u) snprintf(list + strlen(list), sizeof(list) - strlen(list),
+						 "%s%s", i ? "," : "", json_string_value(u));
 	/* rixin's own deadline is 07-11: it owes nothing yet */
 	assert_string_equal(list, "bayilu,renminguangchang,baiyun,xianglujiao");
 	assert_string_equal(str(status_occ(f, "rixin", occ), "state"), "pending");
@@ -1203,9 +1206,9 @@ static void test_split_quoting(void **state)
 	assert_string_equal(argv[0], "submit");
 	assert_string_equal(argv[3], "--note");
 	assert_string_equal(argv[4], "two words");
-	assert_int_equal(
-		split("  a\t\"say \\\"hi\\\"\"  \"back\\\\slash\" \"\"  ", argv, buf, sizeof(buf)),
-		4);
+	assert_int_equal(split("  a\t\"say \\\"hi\\\"\"  \"back\\\\slash\" \"\"  ", argv, buf,
+			       sizeof(buf)),
+			 4);
 	assert_string_equal(argv[0], "a");
 	assert_string_equal(argv[1], "say \"hi\"");
 	assert_string_equal(argv[2], "back\\slash");

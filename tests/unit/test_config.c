@@ -199,7 +199,8 @@ static const char *find_after(const char *text, const char *anchor, const char *
 	}
 	const char *p = strstr(from, needle);
 	if (p == NULL)
-		fail_msg("test setup: \"%s\" not found after \"%s\"", needle, anchor ? anchor : "(start)");
+		fail_msg("test setup: \"%s\" not found after \"%s\"", needle,
+			 anchor ? anchor : "(start)");
 	return p;
 }
 
@@ -217,7 +218,8 @@ static int line_at(const char *text, const char *p)
 static int line_of(const char *text, const char *needle)
 {
 	if (count_of(text, needle) != 1)
-		fail_msg("test setup: \"%s\" occurs %zu times, expected once", needle, count_of(text, needle));
+		fail_msg("test setup: \"%s\" occurs %zu times, expected once", needle,
+			 count_of(text, needle));
 	return line_at(text, strstr(text, needle));
 }
 
@@ -244,7 +246,8 @@ static char *vary_in(char *text, const char *anchor, const char *old, const char
 	const char *p;
 	if (anchor == NULL) {
 		if (count_of(text, old) != 1)
-			fail_msg("test setup: \"%s\" occurs %zu times, expected once", old, count_of(text, old));
+			fail_msg("test setup: \"%s\" occurs %zu times, expected once", old,
+				 count_of(text, old));
 		p = strstr(text, old);
 	} else {
 		p = find_after(text, anchor, old);
@@ -365,7 +368,8 @@ static void dump(const struct run *r)
 #define MSGS(...) ((const char *const[]){ __VA_ARGS__, NULL })
 
 /* An error "FILE:LINE: …" naming every string of MSGS. */
-static void expect_error_in(const struct run *r, const char *file, int line, const char *const *msgs)
+static void expect_error_in(const struct run *r, const char *file, int line,
+			    const char *const *msgs)
 {
 	char prefix[600];
 	snprintf(prefix, sizeof(prefix), "%s:%d: ", file, line);
@@ -381,7 +385,8 @@ static void expect_error(const struct run *r, int line, const char *const *msgs)
 }
 
 /* A warning "FILE:LINE: warning: …" naming every string of MSGS. */
-static void expect_warning_in(const struct run *r, const char *file, int line, const char *const *msgs)
+static void expect_warning_in(const struct run *r, const char *file, int line,
+			      const char *const *msgs)
 {
 	char prefix[600];
 	snprintf(prefix, sizeof(prefix), "%s:%d: warning: ", file, line);
@@ -461,7 +466,8 @@ struct variation {
 static char *varied(const struct variation *v, int *line)
 {
 	char *t = vary_in(template_text(), v->anchor, v->old, v->new);
-	*line = (v->at_after ? line_after(t, v->at_after, v->at) : line_of(t, v->at)) + v->line_delta;
+	*line = (v->at_after ? line_after(t, v->at_after, v->at) : line_of(t, v->at)) +
+		v->line_delta;
 	return t;
 }
 
@@ -482,8 +488,14 @@ static void check_warning_case(void **state)
 }
 
 /* The cmocka test named V (the group fixture must leave the state alone). */
-#define ERROR_CASE(v) { .name = #v, .test_func = check_error_case, .initial_state = &(v) }
-#define WARNING_CASE(v) { .name = #v, .test_func = check_warning_case, .initial_state = &(v) }
+#define ERROR_CASE(v)                                                            \
+	{                                                                        \
+		.name = #v, .test_func = check_error_case, .initial_state = &(v) \
+	}
+#define WARNING_CASE(v)                                                            \
+	{                                                                          \
+		.name = #v, .test_func = check_warning_case, .initial_state = &(v) \
+	}
 
 /* Every error line has the form "FILE:N: message" with N > 0. */
 static void expect_well_formed(const struct run *r)
@@ -521,13 +533,23 @@ static int group_setup(void **state)
 static int group_teardown(void **state)
 {
 	/* what a test that failed half-way may have left behind */
-	static const char *const names[] = {
-		"broken.conf",	   "valid.conf",       "warn.conf",	     "many.conf",
-		"main.conf",	   "included.conf",    "empty-password",    "locked-password",
-		"long.secret",	   "w.url",	       "wecom.secret",	     "smtp-password",
-		"hook.secret",	   "only-here.secret", "wecom.url",	     "creds/hook.secret",
-		NULL
-	};
+	static const char *const names[] = { "broken.conf",
+					     "valid.conf",
+					     "warn.conf",
+					     "many.conf",
+					     "main.conf",
+					     "included.conf",
+					     "empty-password",
+					     "locked-password",
+					     "long.secret",
+					     "w.url",
+					     "wecom.secret",
+					     "smtp-password",
+					     "hook.secret",
+					     "only-here.secret",
+					     "wecom.url",
+					     "creds/hook.secret",
+					     NULL };
 	char path[600];
 	(void)state;
 	for (const char *const *n = names; *n; n++) {
@@ -728,8 +750,8 @@ static size_t occurrences_in_year(const struct plan *p, int year)
 		int y, m, d;
 		calendar_civil_from_days(p->occs[i].sched.due_day, &y, &m, &d);
 		if (y != year)
-			fail_msg("occurrence %s is due %04d-%02d-%02d, not in %d", p->occs[i].name, y, m, d,
-				 year);
+			fail_msg("occurrence %s is due %04d-%02d-%02d, not in %d", p->occs[i].name,
+				 y, m, d, year);
 	}
 	return p->noccs;
 }
@@ -809,7 +831,8 @@ static void test_date_time_due_is_timed(void **state)
 {
 	struct run r;
 	(void)state;
-	char *t = vary(template_text(), "        due = \"06-15\";\n", "        due = \"2020-09-15T18:00:00+08:00\";\n");
+	char *t = vary(template_text(), "        due = \"06-15\";\n",
+		       "        due = \"2020-09-15T18:00:00+08:00\";\n");
 	run_text(&r, "valid.conf", t);
 	if (r.cfg == NULL)
 		dump(&r);
@@ -829,7 +852,8 @@ static void test_overdue_false_is_valid(void **state)
 {
 	struct run r;
 	(void)state;
-	char *t = vary(template_text(), "  overdue = {\n    first = \"+1d@09:00\";\n    every = \"3d\";\n  };\n",
+	char *t = vary(template_text(),
+		       "  overdue = {\n    first = \"+1d@09:00\";\n    every = \"3d\";\n  };\n",
 		       "  overdue = false;\n");
 	run_text(&r, "valid.conf", t);
 	if (r.cfg == NULL)
@@ -844,39 +868,51 @@ static void test_overdue_false_is_valid(void **state)
 /* Syntax errors                                                       */
 
 static struct variation test_error_syntax = {
-	.old = "  document = \"测试〔2020〕1号\";\n", .new = "  document = ;\n",
-	.at = "document = ;", .msgs = MSGS("syntax error"),
+	.old = "  document = \"测试〔2020〕1号\";\n",
+	.new = "  document = ;\n",
+	.at = "document = ;",
+	.msgs = MSGS("syntax error"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Control characters in names, contacts and texts                     */
 
 static struct variation test_error_unit_name_line_break = {
-	.old = "name = \"甲街道\";", .new = "name = \"甲\\r\\n街道\";",
+	.old = "name = \"甲街道\";",
+	.new = "name = \"甲\\r\\n街道\";",
 	.at = "name = \"甲\\r\\n街道\";",
-	.msgs = MSGS("\"name\" holds the control character U+000D (byte 4)"), .sole = true,
+	.msgs = MSGS("\"name\" holds the control character U+000D (byte 4)"),
+	.sole = true,
 };
 
 static struct variation test_error_liaison_name_escape = {
-	.old = "name = \"甲联络员\";", .new = "name = \"甲联络员\\x1b[2J\";",
-	.at = "name = \"甲联络员\\x1b[2J\";", .msgs = MSGS("\"name\"", "U+001B"), .sole = true,
+	.old = "name = \"甲联络员\";",
+	.new = "name = \"甲联络员\\x1b[2J\";",
+	.at = "name = \"甲联络员\\x1b[2J\";",
+	.msgs = MSGS("\"name\"", "U+001B"),
+	.sole = true,
 };
 
 static struct variation test_error_office_email_tab = {
 	.old = "email = \"office@dep.example.org\";",
 	.new = "email = \"office@dep.example.org\\t\";",
-	.at = "email = \"office@dep.example.org\\t\";", .msgs = MSGS("\"email\"", "U+0009"),
+	.at = "email = \"office@dep.example.org\\t\";",
+	.msgs = MSGS("\"email\"", "U+0009"),
 };
 
 static struct variation test_error_row_content_c1 = {
-	.old = "content = \"报送材料\";", .new = "content = \"报送\\xc2\\x9b材料\";",
-	.at = "content = \"报送\\xc2\\x9b材料\";", .msgs = MSGS("\"content\"", "U+009B"),
+	.old = "content = \"报送材料\";",
+	.new = "content = \"报送\\xc2\\x9b材料\";",
+	.at = "content = \"报送\\xc2\\x9b材料\";",
+	.msgs = MSGS("\"content\"", "U+009B"),
 	.sole = true,
 };
 
 static struct variation test_error_access_user_del = {
-	.old = "users = [ \"root\" ];", .new = "users = [ \"root\", \"x\\x7f\" ];",
-	.at = "users = [ \"root\", \"x\\x7f\" ];", .msgs = MSGS("element 2", "U+007F"),
+	.old = "users = [ \"root\" ];",
+	.new = "users = [ \"root\", \"x\\x7f\" ];",
+	.at = "users = [ \"root\", \"x\\x7f\" ];",
+	.msgs = MSGS("element 2", "U+007F"),
 	.sole = true,
 };
 
@@ -922,15 +958,19 @@ static void test_error_semantic_in_included_file(void **state)
 /* Unknown and missing settings                                        */
 
 static struct variation test_error_unknown_top_level_setting = {
-	.old = "channels: { };\n", .new = "channels: { };\nbogus = 1;\n",
+	.old = "channels: { };\n",
+	.new = "channels: { };\nbogus = 1;\n",
 	.at = "bogus = 1;",
 	.msgs = MSGS("unknown setting \"bogus\" in the top level; known: kaohe, access, channels, "
 		     "calendar, reminders, plan"),
 };
 
 static struct variation test_error_unknown_setting_in_row = {
-	.anchor = R2, .old = "      max = 3;\n", .new = "      max = 3;\n      colour = \"red\";\n",
-	.at = "colour = ", .msgs = MSGS("unknown setting \"colour\"", "row r2"),
+	.anchor = R2,
+	.old = "      max = 3;\n",
+	.new = "      max = 3;\n      colour = \"red\";\n",
+	.at = "colour = ",
+	.msgs = MSGS("unknown setting \"colour\"", "row r2"),
 };
 
 static struct variation test_error_unknown_setting_in_kaohe = {
@@ -943,8 +983,10 @@ static struct variation test_error_unknown_setting_in_kaohe = {
 };
 
 static struct variation test_error_unknown_setting_in_deadline = {
-	.old = "        missing = 2;\n", .new = "        missing = 2;\n        grace = 1;\n",
-	.at = "grace = 1;", .msgs = MSGS("unknown setting \"grace\"", "row r1"),
+	.old = "        missing = 2;\n",
+	.new = "        missing = 2;\n        grace = 1;\n",
+	.at = "grace = 1;",
+	.msgs = MSGS("unknown setting \"grace\"", "row r1"),
 };
 
 static void test_error_missing_plan_rows(void **state)
@@ -957,27 +999,39 @@ static void test_error_missing_plan_rows(void **state)
 static struct variation test_error_missing_row_max = {
 	/* reported at the row's group, whose "{" is on the line before its id */
 	.anchor = R1, .old = "      max = 4;\n", .new = "",
-	.at = R1, .line_delta = -1, .msgs = MSGS("row r1", "missing setting \"max\""),
+	.at = R1,     .line_delta = -1,          .msgs = MSGS("row r1", "missing setting \"max\""),
 };
 
 static struct variation test_error_missing_row_category = {
-	.anchor = R2, .old = "      category = \"basic\";\n", .new = "",
-	.at = R2, .line_delta = -1, .msgs = MSGS("row r2", "missing setting \"category\""),
+	.anchor = R2,
+	.old = "      category = \"basic\";\n",
+	.new = "",
+	.at = R2,
+	.line_delta = -1,
+	.msgs = MSGS("row r2", "missing setting \"category\""),
 };
 
 static struct variation test_error_missing_deadline_late = {
-	.old = "        late = 1;\n", .new = "",
-	.at_after = R1, .at = "deadline = {", .msgs = MSGS("row r1", "missing setting \"late\""),
+	.old = "        late = 1;\n",
+	.new = "",
+	.at_after = R1,
+	.at = "deadline = {",
+	.msgs = MSGS("row r1", "missing setting \"late\""),
 };
 
 static struct variation test_error_missing_deadline_due = {
-	.old = "        due = \"06-15\";\n", .new = "",
-	.at_after = R1, .at = "deadline = {", .msgs = MSGS("row r1", "missing setting \"due\""),
+	.old = "        due = \"06-15\";\n",
+	.new = "",
+	.at_after = R1,
+	.at = "deadline = {",
+	.msgs = MSGS("row r1", "missing setting \"due\""),
 };
 
 static struct variation test_error_missing_kind_points = {
-	.old = "name = \"表扬\"; points = 1; }", .new = "name = \"表扬\"; }",
-	.at = "name = \"表扬\"; }", .msgs = MSGS("kind praise", "missing setting \"points\""),
+	.old = "name = \"表扬\"; points = 1; }",
+	.new = "name = \"表扬\"; }",
+	.at = "name = \"表扬\"; }",
+	.msgs = MSGS("kind praise", "missing setting \"points\""),
 };
 
 static void test_error_empty_rows(void **state)
@@ -1004,36 +1058,48 @@ static void test_error_empty_units(void **state)
 /* Wrong types                                                         */
 
 static struct variation test_error_type_string_for_number = {
-	.anchor = R1, .old = "      max = 4;\n", .new = "      max = \"4\";\n",
-	.at = "max = \"4\";", .msgs = MSGS("row r1", "max", "number"),
+	.anchor = R1,
+	.old = "      max = 4;\n",
+	.new = "      max = \"4\";\n",
+	.at = "max = \"4\";",
+	.msgs = MSGS("row r1", "max", "number"),
 };
 
 static struct variation test_error_type_number_for_string = {
-	.anchor = R1, .old = "      department = \"dep\";\n", .new = "      department = 7;\n",
-	.at = "department = 7;", .msgs = MSGS("row r1", "\"department\" must be a string"),
+	.anchor = R1,
+	.old = "      department = \"dep\";\n",
+	.new = "      department = 7;\n",
+	.at = "department = 7;",
+	.msgs = MSGS("row r1", "\"department\" must be a string"),
 };
 
 static struct variation test_error_type_string_for_bool = {
-	.old = "      earn = true;\n", .new = "      earn = \"yes\";\n",
-	.at = "earn = \"yes\";", .msgs = MSGS("row r3", "\"earn\" must be true or false"),
+	.old = "      earn = true;\n",
+	.new = "      earn = \"yes\";\n",
+	.at = "earn = \"yes\";",
+	.msgs = MSGS("row r3", "\"earn\" must be true or false"),
 };
 
 static struct variation test_error_type_number_for_list = {
 	/* the rows naming metric rate then report it unknown as well */
 	.old = "  metrics = (\n    { id = \"rate\"; name = \"满意率\"; unit = \"%\"; }\n  );\n",
 	.new = "  metrics = 3;\n",
-	.at = "metrics = 3;", .msgs = MSGS("\"metrics\" must be a list"),
+	.at = "metrics = 3;",
+	.msgs = MSGS("\"metrics\" must be a list"),
 };
 
 static struct variation test_error_type_list_for_group = {
 	.old = "      record = {\n        due = \"12-10\";\n      };\n",
 	.new = "      record = ( \"12-10\" );\n",
-	.at = "record = ( \"12-10\" );", .msgs = MSGS("row r2", "\"record\" must be a group"),
+	.at = "record = ( \"12-10\" );",
+	.msgs = MSGS("row r2", "\"record\" must be a group"),
 };
 
 static struct variation test_error_type_year_string = {
-	.old = "  year = 2020;\n", .new = "  year = \"2020\";\n",
-	.at = "year = \"2020\";", .msgs = MSGS("year must be a number"),
+	.old = "  year = 2020;\n",
+	.new = "  year = \"2020\";\n",
+	.at = "year = \"2020\";",
+	.msgs = MSGS("year must be a number"),
 };
 
 /* A year of the wrong type is one problem, not also "year 0 is out of range". */
@@ -1056,48 +1122,64 @@ static void test_error_type_year_reported_once(void **state)
 }
 
 static struct variation test_error_type_threshold_min_string = {
-	.old = "min = 80;", .new = "min = \"80%\";",
-	.at = "min = \"80%\";", .msgs = MSGS("row r3", "\"min\" must be a number"),
+	.old = "min = 80;",
+	.new = "min = \"80%\";",
+	.at = "min = \"80%\";",
+	.msgs = MSGS("row r3", "\"min\" must be a number"),
 };
 
 static struct variation test_error_type_row_not_group = {
-	.old = "  rows = (\n", .new = "  rows = (\n    \"r0\",\n",
-	.at = "\"r0\",", .msgs = MSGS("rows: element 1 must be a group"),
+	.old = "  rows = (\n",
+	.new = "  rows = (\n    \"r0\",\n",
+	.at = "\"r0\",",
+	.msgs = MSGS("rows: element 1 must be a group"),
 };
 
 static struct variation test_error_type_due_number = {
-	.old = "        due = \"06-15\";\n", .new = "        due = 615;\n",
-	.at = "due = 615;", .msgs = MSGS("row r1", "string or a list of strings"),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = 615;\n",
+	.at = "due = 615;",
+	.msgs = MSGS("row r1", "string or a list of strings"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Unknown references                                                  */
 
 static struct variation test_error_unknown_category = {
-	.anchor = R2, .old = "      category = \"basic\";\n",
+	.anchor = R2,
+	.old = "      category = \"basic\";\n",
 	.new = "      category = \"extra\";\n",
-	.at = "category = \"extra\";", .msgs = MSGS("row r2", "unknown category \"extra\""),
+	.at = "category = \"extra\";",
+	.msgs = MSGS("row r2", "unknown category \"extra\""),
 };
 
 static struct variation test_error_unknown_department = {
-	.anchor = R1, .old = "      department = \"dep\";\n",
+	.anchor = R1,
+	.old = "      department = \"dep\";\n",
 	.new = "      department = \"nodep\";\n",
-	.at = "department = \"nodep\";", .msgs = MSGS("row r1", "unknown department \"nodep\""),
+	.at = "department = \"nodep\";",
+	.msgs = MSGS("row r1", "unknown department \"nodep\""),
 };
 
 static struct variation test_error_threshold_unknown_metric = {
-	.old = "{ metric = \"rate\"; min = 80; }", .new = "{ metric = \"ratio\"; min = 80; }",
-	.at = "metric = \"ratio\"", .msgs = MSGS("row r3", "threshold", "unknown metric \"ratio\""),
+	.old = "{ metric = \"rate\"; min = 80; }",
+	.new = "{ metric = \"ratio\"; min = 80; }",
+	.at = "metric = \"ratio\"",
+	.msgs = MSGS("row r3", "threshold", "unknown metric \"ratio\""),
 };
 
 static struct variation test_error_ranking_unknown_metric = {
-	.old = "        metric = \"rate\";\n", .new = "        metric = \"nope\";\n",
-	.at = "metric = \"nope\";", .msgs = MSGS("row r3", "ranking", "unknown metric \"nope\""),
+	.old = "        metric = \"rate\";\n",
+	.new = "        metric = \"nope\";\n",
+	.at = "metric = \"nope\";",
+	.msgs = MSGS("row r3", "ranking", "unknown metric \"nope\""),
 };
 
 static struct variation test_error_ranking_bad_worst = {
-	.old = "        worst = \"lowest\";\n", .new = "        worst = \"low\";\n",
-	.at = "worst = \"low\";", .msgs = MSGS("row r3", "worst must be"),
+	.old = "        worst = \"lowest\";\n",
+	.new = "        worst = \"low\";\n",
+	.at = "worst = \"low\";",
+	.msgs = MSGS("row r3", "worst must be"),
 };
 
 static void test_error_annex_category_not_in_category(void **state)
@@ -1111,7 +1193,8 @@ static void test_error_annex_category_not_in_category(void **state)
 	/* either the row's annex_category or the category's annex list is a fair place */
 	const char *const *msg = MSGS("row r2", "重点工作");
 	char prefix[600];
-	snprintf(prefix, sizeof(prefix), "%s:%d: ", r.path, line_of(t, "annex_category = \"重点工作\";"));
+	snprintf(prefix, sizeof(prefix), "%s:%d: ", r.path,
+		 line_of(t, "annex_category = \"重点工作\";"));
 	bool at_row = has_line(text_of(&r.err), prefix, msg);
 	snprintf(prefix, sizeof(prefix), "%s:%d: ", r.path, line_of(t, "annex = ["));
 	bool at_cat = has_line(text_of(&r.err), prefix, msg);
@@ -1126,13 +1209,17 @@ static void test_error_annex_category_not_in_category(void **state)
 /* Duplicates                                                          */
 
 static struct variation test_error_duplicate_unit_id = {
-	.old = "{ id = \"ub\"; name = \"乙街道\"; }", .new = "{ id = \"ua\"; name = \"乙街道\"; }",
-	.at = "name = \"乙街道\"", .msgs = MSGS("duplicate unit id \"ua\""),
+	.old = "{ id = \"ub\"; name = \"乙街道\"; }",
+	.new = "{ id = \"ua\"; name = \"乙街道\"; }",
+	.at = "name = \"乙街道\"",
+	.msgs = MSGS("duplicate unit id \"ua\""),
 };
 
 static struct variation test_error_duplicate_unit_name = {
-	.old = "{ id = \"ub\"; name = \"乙街道\"; }", .new = "{ id = \"ub\"; name = \"甲街道\"; }",
-	.at = "{ id = \"ub\";", .msgs = MSGS("duplicate unit name \"甲街道\""),
+	.old = "{ id = \"ub\"; name = \"乙街道\"; }",
+	.new = "{ id = \"ub\"; name = \"甲街道\"; }",
+	.at = "{ id = \"ub\";",
+	.msgs = MSGS("duplicate unit name \"甲街道\""),
 };
 
 static void test_error_duplicate_row_id(void **state)
@@ -1144,8 +1231,10 @@ static void test_error_duplicate_row_id(void **state)
 }
 
 static struct variation test_error_duplicate_kind = {
-	.old = "{ kind = \"praise\";", .new = "{ kind = \"lapse\";",
-	.at = "name = \"表扬\"", .msgs = MSGS("row r2", "duplicate kind \"lapse\""),
+	.old = "{ kind = \"praise\";",
+	.new = "{ kind = \"lapse\";",
+	.at = "name = \"表扬\"",
+	.msgs = MSGS("row r2", "duplicate kind \"lapse\""),
 };
 
 static void test_error_duplicate_department_id(void **state)
@@ -1153,13 +1242,15 @@ static void test_error_duplicate_department_id(void **state)
 	(void)state;
 	char *t = vary(template_text(), "  departments = (\n",
 		       "  departments = (\n    { id = \"dep\"; name = \"区另一局\"; },\n");
-	check_error(t, line_of_second(t, "{ id = \"dep\";"), MSGS("duplicate department id \"dep\""));
+	check_error(t, line_of_second(t, "{ id = \"dep\";"),
+		    MSGS("duplicate department id \"dep\""));
 }
 
 static struct variation test_error_duplicate_metric = {
 	.old = "    { id = \"rate\"; name = \"满意率\"; unit = \"%\"; }\n",
 	.new = "    { id = \"rate\"; name = \"满意率\"; unit = \"%\"; },\n    { id = \"rate\"; name = \"收费率\"; }\n",
-	.at = "name = \"收费率\"", .msgs = MSGS("duplicate metric id \"rate\""),
+	.at = "name = \"收费率\"",
+	.msgs = MSGS("duplicate metric id \"rate\""),
 };
 
 static void test_error_duplicate_category(void **state)
@@ -1167,58 +1258,77 @@ static void test_error_duplicate_category(void **state)
 	(void)state;
 	char *t = vary(template_text(), "  categories = (\n",
 		       "  categories = (\n    { id = \"basic\"; name = \"重复\"; max = 0; },\n");
-	check_error(t, line_of_second(t, "{ id = \"basic\";"), MSGS("duplicate category id \"basic\""));
+	check_error(t, line_of_second(t, "{ id = \"basic\";"),
+		    MSGS("duplicate category id \"basic\""));
 }
 
 static struct variation test_error_two_occurrences_same_day = {
-	.old = "        due = \"06-15\";\n", .new = "        due = [ \"06-15\", \"06-15\" ];\n",
-	.at = "due = [ \"06-15\"", .msgs = MSGS("row r1", "same day"),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = [ \"06-15\", \"06-15\" ];\n",
+	.at = "due = [ \"06-15\"",
+	.msgs = MSGS("row r1", "same day"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Ids                                                                 */
 
 static struct variation test_error_bad_row_id = {
-	.old = "      id = \"r2\";\n", .new = "      id = \"r 2\";\n",
-	.at = "id = \"r 2\";", .msgs = MSGS("\"r 2\"", "letters, digits"),
+	.old = "      id = \"r2\";\n",
+	.new = "      id = \"r 2\";\n",
+	.at = "id = \"r 2\";",
+	.msgs = MSGS("\"r 2\"", "letters, digits"),
 };
 
 static struct variation test_error_bad_unit_id = {
-	.old = "{ id = \"ub\";", .new = "{ id = \"u.b\";",
-	.at = "\"u.b\"", .msgs = MSGS("\"u.b\"", "letters, digits"),
+	.old = "{ id = \"ub\";",
+	.new = "{ id = \"u.b\";",
+	.at = "\"u.b\"",
+	.msgs = MSGS("\"u.b\"", "letters, digits"),
 };
 
 static struct variation test_error_bad_kind_id = {
-	.old = "{ kind = \"lapse\";", .new = "{ kind = \"工作\";",
-	.at = "kind = \"工作\"", .msgs = MSGS("row r2", "\"工作\"", "letters, digits"),
+	.old = "{ kind = \"lapse\";",
+	.new = "{ kind = \"工作\";",
+	.at = "kind = \"工作\"",
+	.msgs = MSGS("row r2", "\"工作\"", "letters, digits"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Dates and recurrences                                               */
 
 static struct variation test_error_bad_date_month_13 = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"13-45\";\n",
-	.at = "\"13-45\"", .msgs = MSGS("row r1", "bad date \"13-45\""),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"13-45\";\n",
+	.at = "\"13-45\"",
+	.msgs = MSGS("row r1", "bad date \"13-45\""),
 };
 
 static struct variation test_error_bad_date_february_30 = {
-	.old = "        due = \"12-10\";\n", .new = "        due = \"02-30\";\n",
-	.at = "\"02-30\"", .msgs = MSGS("row r2", "bad date \"02-30\""),
+	.old = "        due = \"12-10\";\n",
+	.new = "        due = \"02-30\";\n",
+	.at = "\"02-30\"",
+	.msgs = MSGS("row r2", "bad date \"02-30\""),
 };
 
 static struct variation test_error_bad_date_in_force = {
-	.old = "to = \"12-31\";", .new = "to = \"12-32\";",
-	.at = "\"12-32\"", .msgs = MSGS("in_force", "bad date \"12-32\""),
+	.old = "to = \"12-31\";",
+	.new = "to = \"12-32\";",
+	.at = "\"12-32\"",
+	.msgs = MSGS("in_force", "bad date \"12-32\""),
 };
 
 static struct variation test_error_bad_date_in_calendar = {
-	.old = "  workdays = [ \"10-10\" ];\n", .new = "  workdays = [ \"10-10\", \"11-31\" ];\n",
-	.at = "\"11-31\"", .msgs = MSGS("calendar", "bad date \"11-31\""),
+	.old = "  workdays = [ \"10-10\" ];\n",
+	.new = "  workdays = [ \"10-10\", \"11-31\" ];\n",
+	.at = "\"11-31\"",
+	.msgs = MSGS("calendar", "bad date \"11-31\""),
 };
 
 static struct variation test_error_due_full_date_other_year = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"2021-03-01\";\n",
-	.at = "\"2021-03-01\"", .msgs = MSGS("row r1", "2021-03-01", "outside the plan year 2020"),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"2021-03-01\";\n",
+	.at = "\"2021-03-01\"",
+	.msgs = MSGS("row r1", "2021-03-01", "outside the plan year 2020"),
 };
 
 static struct variation test_error_due_date_time_other_year = {
@@ -1229,18 +1339,24 @@ static struct variation test_error_due_date_time_other_year = {
 };
 
 static struct variation test_error_due_date_time_without_offset = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"2020-09-15T18:00:00\";\n",
-	.at = "\"2020-09-15T18", .msgs = MSGS("row r1", "bad date-time"),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"2020-09-15T18:00:00\";\n",
+	.at = "\"2020-09-15T18",
+	.msgs = MSGS("row r1", "bad date-time"),
 };
 
 static struct variation test_error_bad_recurrence_quarterly_40 = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"quarterly:40\";\n",
-	.at = "\"quarterly:40\"", .msgs = MSGS("row r1", "bad recurrence \"quarterly:40\""),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"quarterly:40\";\n",
+	.at = "\"quarterly:40\"",
+	.msgs = MSGS("row r1", "bad recurrence \"quarterly:40\""),
 };
 
 static struct variation test_error_bad_recurrence_weekly = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"weekly:3\";\n",
-	.at = "\"weekly:3\"", .msgs = MSGS("row r1", "\"weekly:3\""),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"weekly:3\";\n",
+	.at = "\"weekly:3\"",
+	.msgs = MSGS("row r1", "\"weekly:3\""),
 };
 
 static struct variation test_error_recurrence_in_list = {
@@ -1251,145 +1367,195 @@ static struct variation test_error_recurrence_in_list = {
 };
 
 static struct variation test_error_deadline_and_record = {
-	.anchor = R1, .old = "      deadline = {\n",
+	.anchor = R1,
+	.old = "      deadline = {\n",
 	.new = "      record = { due = \"12-10\"; };\n      deadline = {\n",
-	.at_after = R1, .at = "record = { due", .msgs = MSGS("row r1", "not both"),
+	.at_after = R1,
+	.at = "record = { due",
+	.msgs = MSGS("row r1", "not both"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Points                                                              */
 
 static struct variation test_error_negative_points = {
-	.old = "        late = 1;\n", .new = "        late = -1;\n",
-	.at = "late = -1;", .msgs = MSGS("row r1", "late", "negative"),
+	.old = "        late = 1;\n",
+	.new = "        late = -1;\n",
+	.at = "late = -1;",
+	.msgs = MSGS("row r1", "late", "negative"),
 };
 
 static struct variation test_error_non_hundredth_points = {
-	.old = "points = 0.5; cap = 2;", .new = "points = 0.123; cap = 2;",
-	.at = "points = 0.123;", .msgs = MSGS("row r2", "0.123", "hundredths"),
+	.old = "points = 0.5; cap = 2;",
+	.new = "points = 0.123; cap = 2;",
+	.at = "points = 0.123;",
+	.msgs = MSGS("row r2", "0.123", "hundredths"),
 };
 
 static struct variation test_error_zero_points_for_kind = {
-	.old = "name = \"表扬\"; points = 1; }", .new = "name = \"表扬\"; points = 0; }",
-	.at = "points = 0; }", .msgs = MSGS("row r2", "praise", "more than 0"),
+	.old = "name = \"表扬\"; points = 1; }",
+	.new = "name = \"表扬\"; points = 0; }",
+	.at = "points = 0; }",
+	.msgs = MSGS("row r2", "praise", "more than 0"),
 };
 
 static struct variation test_error_zero_cap_for_kind = {
-	.old = "points = 0.5; cap = 2;", .new = "points = 0.5; cap = 0;",
-	.at = "cap = 0;", .msgs = MSGS("row r2", "lapse", "cap must be more than 0"),
+	.old = "points = 0.5; cap = 2;",
+	.new = "points = 0.5; cap = 0;",
+	.at = "cap = 0;",
+	.msgs = MSGS("row r2", "lapse", "cap must be more than 0"),
 };
 
 static struct variation test_error_ranking_negative_points = {
-	.old = "points = [ 2, 1 ];", .new = "points = [ 2, -1 ];",
-	.at = "points = [ 2, -1 ];", .msgs = MSGS("row r3", "ranking", "negative"),
+	.old = "points = [ 2, 1 ];",
+	.new = "points = [ 2, -1 ];",
+	.at = "points = [ 2, -1 ];",
+	.msgs = MSGS("row r3", "ranking", "negative"),
 };
 
 static struct variation test_error_category_sum = {
-	.anchor = R1, .old = "      max = 4;\n", .new = "      max = 5;\n",
-	.at = "{ id = \"basic\";", .msgs = MSGS("category basic", "11", "max 10"),
+	.anchor = R1,
+	.old = "      max = 4;\n",
+	.new = "      max = 5;\n",
+	.at = "{ id = \"basic\";",
+	.msgs = MSGS("category basic", "11", "max 10"),
 };
 
 static struct variation test_error_total_sum = {
-	.old = "  total = 10;\n", .new = "  total = 12;\n",
-	.at = "total = 12;", .msgs = MSGS("add up to 10", "total 12"),
+	.old = "  total = 10;\n",
+	.new = "  total = 12;\n",
+	.at = "total = 12;",
+	.msgs = MSGS("add up to 10", "total 12"),
 };
 
 /* ------------------------------------------------------------------ */
 /* Daemon settings and policies                                        */
 
 static struct variation test_error_unknown_timezone = {
-	.old = "\"Asia/Shanghai\"", .new = "\"Mars/Olympus_Mons\"",
-	.at = "Mars/Olympus_Mons", .msgs = MSGS("unknown time zone \"Mars/Olympus_Mons\""),
+	.old = "\"Asia/Shanghai\"",
+	.new = "\"Mars/Olympus_Mons\"",
+	.at = "Mars/Olympus_Mons",
+	.msgs = MSGS("unknown time zone \"Mars/Olympus_Mons\""),
 };
 
 /* A directory of the tz database is no zone (glibc would silently use UTC). */
 static struct variation test_error_timezone_directory = {
-	.old = "\"Asia/Shanghai\"", .new = "\"Asia\"",
-	.at = "timezone = \"Asia\";", .msgs = MSGS("unknown time zone \"Asia\""),
+	.old = "\"Asia/Shanghai\"",
+	.new = "\"Asia\"",
+	.at = "timezone = \"Asia\";",
+	.msgs = MSGS("unknown time zone \"Asia\""),
 };
 
 static struct variation test_error_bad_log_level = {
-	.old = "  log_level = \"info\";\n", .new = "  log_level = \"loud\";\n",
-	.at = "\"loud\"", .msgs = MSGS("log_level \"loud\""),
+	.old = "  log_level = \"info\";\n",
+	.new = "  log_level = \"loud\";\n",
+	.at = "\"loud\"",
+	.msgs = MSGS("log_level \"loud\""),
 };
 
 static struct variation test_error_bad_close_policy = {
-	.old = "  close = \"quarter-end\";\n", .new = "  close = \"month-end\";\n",
-	.at = "\"month-end\"", .msgs = MSGS("close \"month-end\""),
+	.old = "  close = \"quarter-end\";\n",
+	.new = "  close = \"month-end\";\n",
+	.at = "\"month-end\"",
+	.msgs = MSGS("close \"month-end\""),
 };
 
 static struct variation test_error_bad_missing_default = {
-	.old = "  missing_default = \"late\";\n", .new = "  missing_default = \"half\";\n",
-	.at = "\"half\"", .msgs = MSGS("missing_default"),
+	.old = "  missing_default = \"late\";\n",
+	.new = "  missing_default = \"half\";\n",
+	.at = "\"half\"",
+	.msgs = MSGS("missing_default"),
 };
 
 static struct variation test_error_bad_reminder_slot = {
-	.old = "  due = [ \"0d@09:00\" ];\n", .new = "  due = [ \"0x@09:00\" ];\n",
-	.at = "\"0x@09:00\"", .msgs = MSGS("reminders", "due", "0x@09:00"),
+	.old = "  due = [ \"0d@09:00\" ];\n",
+	.new = "  due = [ \"0x@09:00\" ];\n",
+	.at = "\"0x@09:00\"",
+	.msgs = MSGS("reminders", "due", "0x@09:00"),
 };
 
 static struct variation test_error_reminder_slot_partial_days = {
-	.old = "\"-3d@09:00\"", .new = "\"-3h@09:00\"",
-	.at = "\"-3h@09:00\"", .msgs = MSGS("reminders", "before", "whole days"),
+	.old = "\"-3d@09:00\"",
+	.new = "\"-3h@09:00\"",
+	.at = "\"-3h@09:00\"",
+	.msgs = MSGS("reminders", "before", "whole days"),
 };
 
 static struct variation test_error_reminder_slot_bad_time = {
-	.old = "  record = [ \"0d@09:00\" ];\n", .new = "  record = [ \"0d@25:00\" ];\n",
-	.at = "\"0d@25:00\"", .msgs = MSGS("reminders", "record", "0d@25:00"),
+	.old = "  record = [ \"0d@09:00\" ];\n",
+	.new = "  record = [ \"0d@25:00\" ];\n",
+	.at = "\"0d@25:00\"",
+	.msgs = MSGS("reminders", "record", "0d@25:00"),
 };
 
 static struct variation test_error_bad_overdue_first = {
-	.old = "    first = \"+1d@09:00\";\n", .new = "    first = \"tomorrow\";\n",
-	.at = "\"tomorrow\"", .msgs = MSGS("reminders.overdue", "tomorrow"),
+	.old = "    first = \"+1d@09:00\";\n",
+	.new = "    first = \"tomorrow\";\n",
+	.at = "\"tomorrow\"",
+	.msgs = MSGS("reminders.overdue", "tomorrow"),
 };
 
 static struct variation test_error_bad_overdue_every = {
-	.old = "    every = \"3d\";\n", .new = "    every = \"0d\";\n",
-	.at = "every = \"0d\";", .msgs = MSGS("reminders.overdue", "every \"0d\""),
+	.old = "    every = \"3d\";\n",
+	.new = "    every = \"0d\";\n",
+	.at = "every = \"0d\";",
+	.msgs = MSGS("reminders.overdue", "every \"0d\""),
 };
 
 static struct variation test_error_bad_overdue_type = {
 	.old = "  overdue = {\n    first = \"+1d@09:00\";\n    every = \"3d\";\n  };\n",
 	.new = "  overdue = \"3d\";\n",
-	.at = "overdue = \"3d\";", .msgs = MSGS("reminders", "overdue must be"),
+	.at = "overdue = \"3d\";",
+	.msgs = MSGS("reminders", "overdue must be"),
 };
 
 static struct variation test_error_access_unknown_unit = {
 	.old = "    ua = { users = [ ]; groups = [ \"kaohe-ua\" ]; };\n",
 	.new = "    ua = { users = [ ]; groups = [ \"kaohe-ua\" ]; };\n    uz = { groups = [ \"kaohe-uz\" ]; };\n",
-	.at = "uz = {", .msgs = MSGS("access.units", "unknown unit \"uz\""),
+	.at = "uz = {",
+	.msgs = MSGS("access.units", "unknown unit \"uz\""),
 };
 
 static struct variation test_error_access_unknown_department = {
 	.old = "    dep = { users = [ ]; groups = [ \"kaohe-dep\" ]; };\n",
 	.new = "    dep = { users = [ ]; groups = [ \"kaohe-dep\" ]; };\n    ghost = { users = [ \"nobody\" ]; };\n",
-	.at = "ghost = {", .msgs = MSGS("access.departments", "unknown department \"ghost\""),
+	.at = "ghost = {",
+	.msgs = MSGS("access.departments", "unknown department \"ghost\""),
 };
 
 static struct variation test_error_access_unknown_setting = {
-	.old = "groups = [ \"kaohe-admin\" ];", .new = "groups = [ \"kaohe-admin\" ]; roles = [ ];",
-	.at = "roles = [ ];", .msgs = MSGS("unknown setting \"roles\"", "access.admins"),
+	.old = "groups = [ \"kaohe-admin\" ];",
+	.new = "groups = [ \"kaohe-admin\" ]; roles = [ ];",
+	.at = "roles = [ ];",
+	.msgs = MSGS("unknown setting \"roles\"", "access.admins"),
 };
 
 static struct variation test_error_access_group_not_string = {
-	.old = "groups = [ \"kaohe-dep\" ];", .new = "groups = [ 42 ];",
-	.at = "groups = [ 42 ];", .msgs = MSGS("access.departments.dep", "must be a string"),
+	.old = "groups = [ \"kaohe-dep\" ];",
+	.new = "groups = [ 42 ];",
+	.at = "groups = [ 42 ];",
+	.msgs = MSGS("access.departments.dep", "must be a string"),
 };
 
 static struct variation test_error_in_force_reversed = {
 	.old = "in_force = { from = \"05-01\"; to = \"12-31\"; };",
 	.new = "in_force = { from = \"10-01\"; to = \"06-01\"; };",
-	.at = "in_force = {", .msgs = MSGS("in_force", "ends before it starts"),
+	.at = "in_force = {",
+	.msgs = MSGS("in_force", "ends before it starts"),
 };
 
 static struct variation test_error_calendar_range_reversed = {
-	.old = "\"10-02..10-04\"", .new = "\"10-04..10-02\"",
-	.at = "\"10-04..10-02\"", .msgs = MSGS("calendar", "10-04..10-02", "ends before it starts"),
+	.old = "\"10-02..10-04\"",
+	.new = "\"10-04..10-02\"",
+	.at = "\"10-04..10-02\"",
+	.msgs = MSGS("calendar", "10-04..10-02", "ends before it starts"),
 };
 
 static struct variation test_error_year_out_of_range = {
-	.old = "  year = 2020;\n", .new = "  year = 1900;\n",
-	.at = "year = 1900;", .msgs = MSGS("year 1900", "out of range"),
+	.old = "  year = 2020;\n",
+	.new = "  year = 1900;\n",
+	.at = "year = 1900;",
+	.msgs = MSGS("year 1900", "out of range"),
 };
 
 /* ------------------------------------------------------------------ */
@@ -1397,82 +1563,85 @@ static struct variation test_error_year_out_of_range = {
 
 /* The template's empty channels replaced by BODY. */
 #define NO_CHANNELS "channels: { };\n"
-#define CH(body) "channels: {\n" body "};\n"
-#define EMAIL_URL "    url = \"smtp://mail.example.org:587\";\n"
-#define EMAIL_FROM "    from = \"考核办 <kaohe@example.org>\";\n"
+#define CH(body)    "channels: {\n" body "};\n"
+#define EMAIL_URL   "    url = \"smtp://mail.example.org:587\";\n"
+#define EMAIL_FROM  "    from = \"考核办 <kaohe@example.org>\";\n"
 #define EMAIL(more) "  email = {\n" EMAIL_URL EMAIL_FROM more "  };\n"
 #define HOOKS(list) "  webhooks = (\n" list "  );\n"
 /* One webhook on one line, serving unit ua, with MORE settings. */
-#define HOOK(name, more)                                                                          \
-	"    { name = \"" name "\"; url = \"https://hooks.example.org/" name "\";"               \
+#define HOOK(name, more)                                                           \
+	"    { name = \"" name "\"; url = \"https://hooks.example.org/" name "\";" \
 	" units = [ \"ua\" ];" more " }"
 
 /*
  * A channels variation: the error (or warning) names MSGS at the line of
  * AT, and is the only one.
  */
-#define CHANNELS_CASE(body, at_, ...)                                                            \
-	{ .old = NO_CHANNELS,                                                                    \
-	  .new = CH(body),                                                                      \
-	  .at = (at_),                                                                          \
-	  .msgs = MSGS(__VA_ARGS__),                                                            \
-	  .sole = true }
+#define CHANNELS_CASE(body, at_, ...)                                                        \
+	{                                                                                    \
+		.old = NO_CHANNELS, .new = CH(body), .at = (at_), .msgs = MSGS(__VA_ARGS__), \
+		.sole = true                                                                 \
+	}
 
-static struct variation test_error_email_url_scheme = CHANNELS_CASE(
-	"  email = {\n    url = \"http://mail.example.org\";\n" EMAIL_FROM "  };\n",
-	"url = \"http://mail", "channels.email", "url must begin with smtp://");
+static struct variation test_error_email_url_scheme =
+	CHANNELS_CASE("  email = {\n    url = \"http://mail.example.org\";\n" EMAIL_FROM "  };\n",
+		      "url = \"http://mail", "channels.email", "url must begin with smtp://");
 
-static struct variation test_error_email_missing_url = CHANNELS_CASE(
-	"  email = {\n" EMAIL_FROM "  };\n", "email = {", "channels.email",
-	"missing setting \"url\"");
+static struct variation test_error_email_missing_url =
+	CHANNELS_CASE("  email = {\n" EMAIL_FROM "  };\n", "email = {", "channels.email",
+		      "missing setting \"url\"");
 
 static struct variation test_error_email_bad_from = CHANNELS_CASE(
 	"  email = {\n" EMAIL_URL "    from = \"考核办 kaohe at example.org\";\n  };\n",
 	"from = \"考核办 kaohe", "channels.email", "from \"考核办 kaohe at example.org\"",
 	"not an address");
 
-static struct variation test_error_email_missing_from = CHANNELS_CASE(
-	"  email = {\n" EMAIL_URL "  };\n", "email = {", "channels.email",
-	"missing setting \"from\"");
+static struct variation test_error_email_missing_from =
+	CHANNELS_CASE("  email = {\n" EMAIL_URL "  };\n", "email = {", "channels.email",
+		      "missing setting \"from\"");
 
-static struct variation test_error_email_password_file_missing = CHANNELS_CASE(
-	EMAIL("    user = \"kaohe\";\n    password_file = \"no-such-password\";\n"),
-	"password_file = ", "channels.email", "cannot read", "no-such-password");
+static struct variation test_error_email_password_file_missing =
+	CHANNELS_CASE(EMAIL("    user = \"kaohe\";\n    password_file = \"no-such-password\";\n"),
+		      "password_file = ", "channels.email", "cannot read", "no-such-password");
 
-static struct variation test_error_email_user_without_password_file = CHANNELS_CASE(
-	EMAIL("    user = \"kaohe\";\n"), "user = \"kaohe\"", "channels.email",
-	"user is set but password_file is not");
+static struct variation test_error_email_user_without_password_file =
+	CHANNELS_CASE(EMAIL("    user = \"kaohe\";\n"), "user = \"kaohe\"", "channels.email",
+		      "user is set but password_file is not");
 
-static struct variation test_error_email_user_empty_password_file = CHANNELS_CASE(
-	EMAIL("    user = \"kaohe\";\n    password_file = \"\";\n"), "password_file = \"\"",
-	"channels.email", "password_file is empty");
+static struct variation test_error_email_user_empty_password_file =
+	CHANNELS_CASE(EMAIL("    user = \"kaohe\";\n    password_file = \"\";\n"),
+		      "password_file = \"\"", "channels.email", "password_file is empty");
 
-static struct variation test_error_webhook_url_empty = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = \"\"; }\n"), "url = \"\"",
-	"channels.webhooks \"w\"", "url is empty");
+static struct variation test_error_webhook_url_empty =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = \"\"; }\n"),
+		      "url = \"\"", "channels.webhooks \"w\"", "url is empty");
 
 static struct variation test_error_contact_email = {
-	.old = "email = \"liaison@ua.example.org\";", .new = "email = \"liaison at ua\";",
-	.at = "liaison at ua", .msgs = MSGS("email \"liaison at ua\" is not an address"),
+	.old = "email = \"liaison@ua.example.org\";",
+	.new = "email = \"liaison at ua\";",
+	.at = "liaison at ua",
+	.msgs = MSGS("email \"liaison at ua\" is not an address"),
 	.sole = true,
 };
 
 static struct variation test_error_unit_id_all = {
-	.old = "{ id = \"ub\"; name = \"乙街道\"; }", .new = "{ id = \"all\"; name = \"乙街道\"; }",
-	.at = "id = \"all\"", .msgs = MSGS("id \"all\" is reserved"),
+	.old = "{ id = \"ub\"; name = \"乙街道\"; }",
+	.new = "{ id = \"all\"; name = \"乙街道\"; }",
+	.at = "id = \"all\"",
+	.msgs = MSGS("id \"all\" is reserved"),
 };
 
 static struct variation test_error_webhook_url_file_missing = CHANNELS_CASE(
 	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url_file = \"no-such.url\"; }\n"),
 	"url_file = ", "channels.webhooks \"w\"", "cannot read", "no-such.url");
 
-static struct variation test_error_webhook_url_not_string = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = 443; }\n"), "url = 443;",
-	"channels.webhooks \"w\"", "\"url\" must be a string");
+static struct variation test_error_webhook_url_not_string =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = 443; }\n"),
+		      "url = 443;", "channels.webhooks \"w\"", "\"url\" must be a string");
 
-static struct variation test_error_email_inline_password = CHANNELS_CASE(
-	EMAIL("    password = \"hunter2\";\n"), "password = \"hunter2\"",
-	"unknown setting \"password\"", "channels.email");
+static struct variation test_error_email_inline_password =
+	CHANNELS_CASE(EMAIL("    password = \"hunter2\";\n"), "password = \"hunter2\"",
+		      "unknown setting \"password\"", "channels.email");
 
 static struct variation test_error_email_unknown_setting = CHANNELS_CASE(
 	EMAIL("    port = 25;\n"), "port = 25;", "unknown setting \"port\"", "channels.email");
@@ -1480,34 +1649,36 @@ static struct variation test_error_email_unknown_setting = CHANNELS_CASE(
 static struct variation test_error_channels_unknown_setting = CHANNELS_CASE(
 	EMAIL("") "  retries = 3;\n", "retries = 3;", "unknown setting \"retries\"", "channels");
 
-static struct variation test_error_retry_unknown_setting = CHANNELS_CASE(
-	"  retry = {\n    first = \"1s\";\n    backoff = \"exp\";\n  };\n", "backoff = ",
-	"unknown setting \"backoff\"", "channels.retry");
+static struct variation test_error_retry_unknown_setting =
+	CHANNELS_CASE("  retry = {\n    first = \"1s\";\n    backoff = \"exp\";\n  };\n",
+		      "backoff = ", "unknown setting \"backoff\"", "channels.retry");
 
-static struct variation test_error_webhook_unknown_setting = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
-	      "      url = \"https://hooks.example.org/w\";\n"
-	      "      colour = \"red\"; }\n"),
-	"colour = ", "unknown setting \"colour\"", "channels.webhooks[1]");
+static struct variation test_error_webhook_unknown_setting =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+			    "      url = \"https://hooks.example.org/w\";\n"
+			    "      colour = \"red\"; }\n"),
+		      "colour = ", "unknown setting \"colour\"", "channels.webhooks[1]");
 
-static struct variation test_error_webhook_bad_name = CHANNELS_CASE(
-	HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
-	      "      name = \"two words\"; }\n"),
-	"name = \"two words\"", "channels.webhooks[1]", "name \"two words\"",
-	"an id other than \"email\"");
+static struct variation test_error_webhook_bad_name =
+	CHANNELS_CASE(HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
+			    "      name = \"two words\"; }\n"),
+		      "name = \"two words\"", "channels.webhooks[1]", "name \"two words\"",
+		      "an id other than \"email\"");
 
 static struct variation test_error_webhook_named_email = CHANNELS_CASE(
 	EMAIL("") HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ];\n"
 			"      name = \"email\"; }\n"),
 	"name = \"email\"", "channels.webhooks[1]", "name \"email\"");
 
-static struct variation test_error_webhook_missing_name = CHANNELS_CASE(
-	HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ]; }\n"),
-	"{ url = ", "channels.webhooks[1]", "missing setting \"name\"");
+static struct variation test_error_webhook_missing_name =
+	CHANNELS_CASE(HOOKS("    { url = \"https://hooks.example.org/w\"; units = [ \"ua\" ]; }\n"),
+		      "{ url = ", "channels.webhooks[1]", "missing setting \"name\"");
 
 static struct variation test_error_webhook_duplicate_name = CHANNELS_CASE(
-	HOOKS(HOOK("w", "") ",\n" HOOK("x", "") ",\n"
-	      "    { name = \"w\"; url = \"https://other.example.org/\"; units = [ \"ub\" ]; }\n"),
+	HOOKS(HOOK("w", "") ",\n" HOOK(
+		"x",
+		"") ",\n"
+		    "    { name = \"w\"; url = \"https://other.example.org/\"; units = [ \"ub\" ]; }\n"),
 	"https://other.example.org/", "a second webhook named \"w\"");
 
 static struct variation test_error_webhook_unknown_type = CHANNELS_CASE(
@@ -1521,14 +1692,14 @@ static struct variation test_error_webhook_type_email = CHANNELS_CASE(
 	      "      type = \"email\"; }\n"),
 	"type = \"email\"", "channels.webhooks \"w\"", "type \"email\"");
 
-static struct variation test_error_webhook_missing_url = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ]; }\n"), "{ name = \"w\"",
-	"channels.webhooks \"w\"", "missing setting \"url\" (or \"url_file\")");
+static struct variation test_error_webhook_missing_url =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ]; }\n"), "{ name = \"w\"",
+		      "channels.webhooks \"w\"", "missing setting \"url\" (or \"url_file\")");
 
-static struct variation test_error_webhook_url_scheme = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
-	      "      url = \"ftp://hooks.example.org/w\"; }\n"),
-	"url = \"ftp:", "channels.webhooks \"w\"", "url must begin with https://");
+static struct variation test_error_webhook_url_scheme =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+			    "      url = \"ftp://hooks.example.org/w\"; }\n"),
+		      "url = \"ftp:", "channels.webhooks \"w\"", "url must begin with https://");
 
 static struct variation test_error_webhook_url_scheme_only = CHANNELS_CASE(
 	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n      url = \"https://\"; }\n"),
@@ -1551,20 +1722,20 @@ static struct variation test_error_webhook_wecom_bad_format = CHANNELS_CASE(
 	      "      format = \"html\"; }\n"),
 	"format = \"html\"", "format \"html\" is not text or markdown");
 
-static struct variation test_error_webhook_unknown_unit = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
-	      "      units = [ \"ua\", \"uz\" ]; }\n"),
-	"\"uz\"", "channels.webhooks \"w\"", "unknown unit \"uz\"");
+static struct variation test_error_webhook_unknown_unit =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+			    "      units = [ \"ua\", \"uz\" ]; }\n"),
+		      "\"uz\"", "channels.webhooks \"w\"", "unknown unit \"uz\"");
 
-static struct variation test_error_webhook_unknown_department = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
-	      "      departments = [ \"ghost\" ]; }\n"),
-	"\"ghost\"", "channels.webhooks \"w\"", "unknown department \"ghost\"");
+static struct variation test_error_webhook_unknown_department =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+			    "      departments = [ \"ghost\" ]; }\n"),
+		      "\"ghost\"", "channels.webhooks \"w\"", "unknown department \"ghost\"");
 
-static struct variation test_error_webhook_units_not_strings = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
-	      "      units = [ 1 ]; }\n"),
-	"units = [ 1 ]", "channels.webhooks \"w\"", "units must hold strings");
+static struct variation test_error_webhook_units_not_strings =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
+			    "      units = [ 1 ]; }\n"),
+		      "units = [ 1 ]", "channels.webhooks \"w\"", "units must hold strings");
 
 static struct variation test_error_webhook_admins_not_bool = CHANNELS_CASE(
 	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";\n"
@@ -1576,97 +1747,96 @@ static struct variation test_error_webhook_not_group = CHANNELS_CASE(
 	"  webhooks = (\n" HOOK("w", "") ",\n    \"https://hooks.example.org/x\" );\n",
 	"\"https://hooks.example.org/x\"", "channels.webhooks[2] must be a group");
 
-static struct variation test_error_webhooks_not_list = CHANNELS_CASE(
-	"  webhooks = \"https://hooks.example.org/w\";\n", "webhooks = ",
-	"\"webhooks\" must be a list");
+static struct variation test_error_webhooks_not_list =
+	CHANNELS_CASE("  webhooks = \"https://hooks.example.org/w\";\n",
+		      "webhooks = ", "\"webhooks\" must be a list");
 
-#define RATE_CASE(rate, ...)                                                                     \
-	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";"           \
-			    " units = [ \"ua\" ];\n      rate = [ " rate " ]; }\n"),              \
+#define RATE_CASE(rate, ...)                                                             \
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\";" \
+			    " units = [ \"ua\" ];\n      rate = [ " rate " ]; }\n"),     \
 		      "rate = [", __VA_ARGS__)
 
 static struct variation test_error_rate_zero = RATE_CASE("\"0/s\"", "rate \"0/s\"", "20/min");
 static struct variation test_error_rate_per_day = RATE_CASE("\"20/day\"", "rate \"20/day\"");
 static struct variation test_error_rate_words = RATE_CASE("\"abc\"", "rate \"abc\"");
 static struct variation test_error_rate_no_unit = RATE_CASE("\"20\"", "rate \"20\"");
-static struct variation test_error_rate_too_many = RATE_CASE("\"10001/s\"", "rate \"10001/s\"",
-							      "at most 10000");
+static struct variation test_error_rate_too_many =
+	RATE_CASE("\"10001/s\"", "rate \"10001/s\"", "at most 10000");
 static struct variation test_error_rate_negative = RATE_CASE("\"-5/s\"", "rate \"-5/s\"");
 static struct variation test_error_rate_five_limits =
 	RATE_CASE("\"1/s\", \"2/s\", \"3/s\", \"4/s\", \"5/s\"", "at most 4 rate limits");
 static struct variation test_error_rate_not_string = RATE_CASE("5", "rate \"?\"");
 
-static struct variation test_error_duration_words = CHANNELS_CASE(
-	"  connect_timeout = \"soon\";\n", "connect_timeout = ", "channels",
-	"connect_timeout \"soon\" is not a duration");
+static struct variation test_error_duration_words =
+	CHANNELS_CASE("  connect_timeout = \"soon\";\n", "connect_timeout = ", "channels",
+		      "connect_timeout \"soon\" is not a duration");
 
 static struct variation test_error_duration_negative = CHANNELS_CASE(
 	"  timeout = \"-1s\";\n", "timeout = ", "channels", "timeout \"-1s\" is not a duration");
 
-static struct variation test_error_duration_zero = CHANNELS_CASE(
-	"  retry = {\n    first = \"0s\";\n  };\n", "first = \"0s\"", "channels.retry",
-	"first \"0s\" is not a duration");
+static struct variation test_error_duration_zero =
+	CHANNELS_CASE("  retry = {\n    first = \"0s\";\n  };\n", "first = \"0s\"",
+		      "channels.retry", "first \"0s\" is not a duration");
 
-static struct variation test_error_duration_unit = CHANNELS_CASE(
-	"  retry = {\n    max_age = \"2 days\";\n  };\n", "max_age = ", "channels.retry",
-	"max_age \"2 days\"");
+static struct variation test_error_duration_unit =
+	CHANNELS_CASE("  retry = {\n    max_age = \"2 days\";\n  };\n",
+		      "max_age = ", "channels.retry", "max_age \"2 days\"");
 
-static struct variation test_error_duration_fraction = CHANNELS_CASE(
-	"  timeout = \"1.5s\";\n", "timeout = ", "timeout \"1.5s\"");
+static struct variation test_error_duration_fraction =
+	CHANNELS_CASE("  timeout = \"1.5s\";\n", "timeout = ", "timeout \"1.5s\"");
 
 static struct variation test_error_duration_number = CHANNELS_CASE(
 	"  timeout = 30;\n", "timeout = 30;", "channels", "\"timeout\" must be a string");
 
-static struct variation test_error_factor_below_one = CHANNELS_CASE(
-	"  retry = {\n    factor = 0.5;\n  };\n", "factor = 0.5;", "channels.retry",
-	"\"factor\" must be from 1 to 100");
+static struct variation test_error_factor_below_one =
+	CHANNELS_CASE("  retry = {\n    factor = 0.5;\n  };\n", "factor = 0.5;", "channels.retry",
+		      "\"factor\" must be from 1 to 100");
 
 static struct variation test_error_factor_above_100 = CHANNELS_CASE(
 	"  retry = {\n    factor = 101;\n  };\n", "factor = 101;", "channels.retry", "\"factor\"");
 
-static struct variation test_error_factor_string = CHANNELS_CASE(
-	"  retry = {\n    factor = \"2\";\n  };\n", "factor = \"2\";", "channels.retry",
-	"\"factor\" must be a number");
+static struct variation test_error_factor_string =
+	CHANNELS_CASE("  retry = {\n    factor = \"2\";\n  };\n", "factor = \"2\";",
+		      "channels.retry", "\"factor\" must be a number");
 
-static struct variation test_error_jitter_above_one = CHANNELS_CASE(
-	"  retry = {\n    jitter = 1.5;\n  };\n", "jitter = 1.5;", "channels.retry",
-	"\"jitter\" must be from 0 to 1");
+static struct variation test_error_jitter_above_one =
+	CHANNELS_CASE("  retry = {\n    jitter = 1.5;\n  };\n", "jitter = 1.5;", "channels.retry",
+		      "\"jitter\" must be from 0 to 1");
 
-static struct variation test_error_cap_below_first = CHANNELS_CASE(
-	"  retry = {\n    first = \"10m\";\n    cap = \"5m\";\n  };\n", "cap = \"5m\"",
-	"channels.retry", "cap must not be shorter than first");
+static struct variation test_error_cap_below_first =
+	CHANNELS_CASE("  retry = {\n    first = \"10m\";\n    cap = \"5m\";\n  };\n",
+		      "cap = \"5m\"", "channels.retry", "cap must not be shorter than first");
 
 /* Without a cap, the default (1 h) is shorter than a first of 2 h: the group says so. */
-static struct variation test_error_default_cap_below_first = CHANNELS_CASE(
-	"  retry = {\n    first = \"2h\";\n  };\n", "retry = {", "channels.retry",
-	"cap must not be shorter than first");
+static struct variation test_error_default_cap_below_first =
+	CHANNELS_CASE("  retry = {\n    first = \"2h\";\n  };\n", "retry = {", "channels.retry",
+		      "cap must not be shorter than first");
 
-static struct variation test_error_max_attempts_zero = CHANNELS_CASE(
-	"  retry = {\n    max_attempts = 0;\n  };\n", "max_attempts = 0;", "channels.retry",
-	"\"max_attempts\" must be from 1 to 1000");
+static struct variation test_error_max_attempts_zero =
+	CHANNELS_CASE("  retry = {\n    max_attempts = 0;\n  };\n", "max_attempts = 0;",
+		      "channels.retry", "\"max_attempts\" must be from 1 to 1000");
 
-static struct variation test_error_max_attempts_too_many = CHANNELS_CASE(
-	"  retry = {\n    max_attempts = 1001;\n  };\n", "max_attempts = 1001;",
-	"\"max_attempts\" must be from 1 to 1000");
+static struct variation test_error_max_attempts_too_many =
+	CHANNELS_CASE("  retry = {\n    max_attempts = 1001;\n  };\n", "max_attempts = 1001;",
+		      "\"max_attempts\" must be from 1 to 1000");
 
-static struct variation test_error_concurrency_zero = CHANNELS_CASE(
-	"  concurrency = 0;\n", "concurrency = 0;", "channels",
-	"\"concurrency\" must be from 1 to 4096");
+static struct variation test_error_concurrency_zero =
+	CHANNELS_CASE("  concurrency = 0;\n", "concurrency = 0;", "channels",
+		      "\"concurrency\" must be from 1 to 4096");
 
 static struct variation test_error_concurrency_too_many = CHANNELS_CASE(
 	"  concurrency = 5000;\n", "concurrency = 5000;", "\"concurrency\" must be from 1 to 4096");
 
-static struct variation test_error_retry_not_group = CHANNELS_CASE(
-	"  retry = 3;\n", "retry = 3;", "\"retry\" must be a group");
+static struct variation test_error_retry_not_group =
+	CHANNELS_CASE("  retry = 3;\n", "retry = 3;", "\"retry\" must be a group");
 
 /* reminders.admins and reminders.templates go after the template's record slots. */
 #define RECORD_SLOTS "  record = [ \"0d@09:00\" ];\n"
-#define REMINDERS_CASE(more, at_, ...)                                                           \
-	{ .old = RECORD_SLOTS,                                                                   \
-	  .new = RECORD_SLOTS more,                                                             \
-	  .at = (at_),                                                                          \
-	  .msgs = MSGS(__VA_ARGS__),                                                            \
-	  .sole = true }
+#define REMINDERS_CASE(more, at_, ...)                                      \
+	{                                                                   \
+		.old = RECORD_SLOTS, .new = RECORD_SLOTS more, .at = (at_), \
+		.msgs = MSGS(__VA_ARGS__), .sole = true                     \
+	}
 
 static struct variation test_error_template_unknown_placeholder = REMINDERS_CASE(
 	"  templates = {\n    before = {\n      subject = \"{unit}：{nope}\";\n    };\n  };\n",
@@ -1685,17 +1855,17 @@ static struct variation test_error_template_unbalanced = REMINDERS_CASE(
 	"  templates = {\n    dead = {\n      subject = \"{delivery\";\n    };\n  };\n",
 	"subject = \"{delivery\"", "reminders.templates.dead.subject", "unterminated");
 
-static struct variation test_error_template_not_string = REMINDERS_CASE(
-	"  templates = {\n    due = {\n      subject = 5;\n    };\n  };\n", "subject = 5;",
-	"reminders.templates.due.subject", "must be a UTF-8 string");
+static struct variation test_error_template_not_string =
+	REMINDERS_CASE("  templates = {\n    due = {\n      subject = 5;\n    };\n  };\n",
+		       "subject = 5;", "reminders.templates.due.subject", "must be a UTF-8 string");
 
-static struct variation test_error_template_item_not_string = REMINDERS_CASE(
-	"  templates = {\n    item = [ \"{seq}\" ];\n  };\n", "item = [",
-	"reminders.templates.item", "must be a UTF-8 string");
+static struct variation test_error_template_item_not_string =
+	REMINDERS_CASE("  templates = {\n    item = [ \"{seq}\" ];\n  };\n", "item = [",
+		       "reminders.templates.item", "must be a UTF-8 string");
 
-static struct variation test_error_template_kind_not_group = REMINDERS_CASE(
-	"  templates = {\n    before = \"{unit}\";\n  };\n", "before = \"{unit}\"",
-	"reminders.templates", "\"before\" must be a group");
+static struct variation test_error_template_kind_not_group =
+	REMINDERS_CASE("  templates = {\n    before = \"{unit}\";\n  };\n", "before = \"{unit}\"",
+		       "reminders.templates", "\"before\" must be a group");
 
 /* Templates may hold line breaks; any other control character is named with its place. */
 static struct variation test_error_template_escape = REMINDERS_CASE(
@@ -1709,36 +1879,37 @@ static struct variation test_error_template_cr = REMINDERS_CASE(
 	"subject = \"{unit}", "reminders.templates.record.subject", "U+000D",
 	"byte 7 (line 1 of the template, byte 7 of it)");
 
-static struct variation test_error_template_tab_in_item = REMINDERS_CASE(
-	"  templates = {\n    item = \"{seq}\\t{row}\";\n  };\n", "item = \"{seq}",
-	"reminders.templates.item", "U+0009", "byte 6");
+static struct variation test_error_template_tab_in_item =
+	REMINDERS_CASE("  templates = {\n    item = \"{seq}\\t{row}\";\n  };\n", "item = \"{seq}",
+		       "reminders.templates.item", "U+0009", "byte 6");
 
-static struct variation test_error_template_c1 = REMINDERS_CASE(
-	"  templates = {\n    dead = {\n      body = \"\\n\\n\xc2\x9b" "2J\";\n    };\n  };\n",
-	"body = \"\\n", "reminders.templates.dead.body", "U+009B",
-	"byte 3 (line 3 of the template, byte 1 of it)");
+static struct variation test_error_template_c1 =
+	REMINDERS_CASE("  templates = {\n    dead = {\n      body = \"\\n\\n\xc2\x9b"
+		       "2J\";\n    };\n  };\n",
+		       "body = \"\\n", "reminders.templates.dead.body", "U+009B",
+		       "byte 3 (line 3 of the template, byte 1 of it)");
 
-static struct variation test_error_templates_unknown_kind = REMINDERS_CASE(
-	"  templates = {\n    reminder = { subject = \"x\"; };\n  };\n", "reminder = {",
-	"unknown setting \"reminder\"", "reminders.templates");
+static struct variation test_error_templates_unknown_kind =
+	REMINDERS_CASE("  templates = {\n    reminder = { subject = \"x\"; };\n  };\n",
+		       "reminder = {", "unknown setting \"reminder\"", "reminders.templates");
 
-static struct variation test_error_template_unknown_setting = REMINDERS_CASE(
-	"  templates = {\n    snapshot = {\n      subject = \"{period}\";\n"
-	"      footer = \"x\";\n    };\n  };\n",
-	"footer = ", "unknown setting \"footer\"", "reminders.templates.snapshot");
+static struct variation test_error_template_unknown_setting =
+	REMINDERS_CASE("  templates = {\n    snapshot = {\n      subject = \"{period}\";\n"
+		       "      footer = \"x\";\n    };\n  };\n",
+		       "footer = ", "unknown setting \"footer\"", "reminders.templates.snapshot");
 
-static struct variation test_error_admins_element_not_group = REMINDERS_CASE(
-	"  admins = (\n    { name = \"考核办\"; email = \"a@example.org\"; },\n"
-	"    \"b@example.org\" );\n",
-	"\"b@example.org\"", "reminders.admins", "element 2 must be a group");
+static struct variation test_error_admins_element_not_group =
+	REMINDERS_CASE("  admins = (\n    { name = \"考核办\"; email = \"a@example.org\"; },\n"
+		       "    \"b@example.org\" );\n",
+		       "\"b@example.org\"", "reminders.admins", "element 2 must be a group");
 
-static struct variation test_error_admins_unknown_setting = REMINDERS_CASE(
-	"  admins = (\n    { name = \"考核办\"; wechat = \"kaohe\"; }\n  );\n", "wechat = ",
-	"unknown setting \"wechat\"", "reminders.admins");
+static struct variation test_error_admins_unknown_setting =
+	REMINDERS_CASE("  admins = (\n    { name = \"考核办\"; wechat = \"kaohe\"; }\n  );\n",
+		       "wechat = ", "unknown setting \"wechat\"", "reminders.admins");
 
-static struct variation test_error_admins_not_list = REMINDERS_CASE(
-	"  admins = \"a@example.org\";\n", "admins = \"a@", "reminders",
-	"\"admins\" must be a list");
+static struct variation test_error_admins_not_list =
+	REMINDERS_CASE("  admins = \"a@example.org\";\n", "admins = \"a@", "reminders",
+		       "\"admins\" must be a list");
 
 /* Secret files beside the configuration (the temporary directory). */
 static void secret_file(const char *name, const char *text)
@@ -1768,7 +1939,7 @@ static void test_error_email_password_file_empty(void **state)
 	char *t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
 					 "    password_file = \"empty-password\";\n")));
 	check_sole_error(t, line_of(t, "password_file = "),
-		    MSGS("channels.email", "empty-password", "empty or not text"));
+			 MSGS("channels.email", "empty-password", "empty or not text"));
 	/* a file of line ends only is as empty */
 	secret_file("empty-password", "\n\r\n");
 	t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
@@ -1794,7 +1965,7 @@ static void test_error_email_password_file_unreadable(void **state)
 	char *t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
 					 "    password_file = \"password-dir\";\n")));
 	check_sole_error(t, line_of(t, "password_file = "),
-		    MSGS("channels.email", "cannot read", "password-dir"));
+			 MSGS("channels.email", "cannot read", "password-dir"));
 	assert_int_equal(rmdir(path), 0);
 	if (geteuid() == 0)
 		return; /* root reads a file of mode 000 all the same */
@@ -1804,7 +1975,7 @@ static void test_error_email_password_file_unreadable(void **state)
 	t = with_channels(CH(EMAIL("    user = \"kaohe\";\n"
 				   "    password_file = \"locked-password\";\n")));
 	check_sole_error(t, line_of(t, "password_file = "),
-		    MSGS("channels.email", "cannot read", "Permission denied"));
+			 MSGS("channels.email", "cannot read", "Permission denied"));
 	secret_remove("locked-password");
 }
 
@@ -1821,7 +1992,7 @@ static void test_error_secret_too_long(void **state)
 					 " units = [ \"ua\" ];\n"
 					 "      secret_file = \"long.secret\"; }\n")));
 	check_sole_error(t, line_of(t, "secret_file = "),
-		    MSGS("channels.webhooks \"w\"", "long.secret", "longer than 4095 bytes"));
+			 MSGS("channels.webhooks \"w\"", "long.secret", "longer than 4095 bytes"));
 	secret_remove("long.secret");
 }
 
@@ -1855,7 +2026,7 @@ static void test_error_wecom_with_secret_file(void **state)
 					 "      units = [ \"ua\" ];\n"
 					 "      secret_file = \"wecom.secret\"; }\n")));
 	check_sole_error(t, line_of(t, "secret_file = "),
-		    MSGS("channels.webhooks \"w\"", "WeCom robot has no secret"));
+			 MSGS("channels.webhooks \"w\"", "WeCom robot has no secret"));
 	secret_remove("wecom.secret");
 }
 
@@ -1934,13 +2105,19 @@ static void test_channels_settings(void **state)
  * body in BODY and a URL it signs in URL (both freed by the caller).  A
  * channel's provider-private settings show only there.
  */
-static void request_of(const struct channel *c, int64_t now_ms, struct sbuf *body,
-		       struct sbuf *url, struct provider_request *req)
+static void request_of(const struct channel *c, int64_t now_ms, struct sbuf *body, struct sbuf *url,
+		       struct provider_request *req)
 {
 	static const struct delivery_settings ds = { .connect_timeout_ms = 1, .timeout_ms = 1 };
-	struct notify_message m = { .kind = NOTIFY_DEAD, .id = 7, .at = 0, .at_text = "-",
-				    .recipient = "值班员", .detail = "d" };
-	struct provider_message pm = { .m = &m, .subject = "s", .text = "t",
+	struct notify_message m = { .kind = NOTIFY_DEAD,
+				    .id = 7,
+				    .at = 0,
+				    .at_text = "-",
+				    .recipient = "值班员",
+				    .detail = "d" };
+	struct provider_message pm = { .m = &m,
+				       .subject = "s",
+				       .text = "t",
 				       .address = c->provider->mail ? "duty@example.org" : "",
 				       .now_ms = now_ms };
 	sbuf_init(body);
@@ -1974,21 +2151,20 @@ static void test_channels_default_rates(void **state)
 {
 	struct run r;
 	(void)state;
-	char *t = with_channels(CH(
-		EMAIL("") HOOKS(
-			"    { name = \"wc\"; type = \"wecom\"; url = \"https://q.example.org/\";"
-			" units = [ \"*\" ]; },\n"
-			"    { name = \"dt\"; type = \"dingtalk\"; url = \"https://d.example.org/\";"
-			" departments = [ \"*\" ]; },\n"
-			"    { name = \"fs\"; type = \"feishu\"; url = \"https://f.example.org/\";"
-			" admins = true; },\n"
-			"    { name = \"gen\"; url = \"https://g.example.org/\"; units = [ \"ua\" ]; },\n"
-			"    { name = \"gen2\"; type = \"generic\"; url = \"https://g.example.org/2\";"
-			" units = [ \"ua\" ]; rate = [ \"3/s\", \"100/h\" ]; },\n"
-			"    { name = \"wc2\"; type = \"wecom\"; url = \"https://q.example.org/2\";"
-			" units = [ \"ua\" ]; rate = [ ]; },\n"
-			"    { name = \"fs2\"; type = \"feishu\"; url = \"https://f.example.org/2\";"
-			" units = [ \"ua\" ]; rate = [ \"1/min\" ]; }\n")));
+	char *t = with_channels(CH(EMAIL("") HOOKS(
+		"    { name = \"wc\"; type = \"wecom\"; url = \"https://q.example.org/\";"
+		" units = [ \"*\" ]; },\n"
+		"    { name = \"dt\"; type = \"dingtalk\"; url = \"https://d.example.org/\";"
+		" departments = [ \"*\" ]; },\n"
+		"    { name = \"fs\"; type = \"feishu\"; url = \"https://f.example.org/\";"
+		" admins = true; },\n"
+		"    { name = \"gen\"; url = \"https://g.example.org/\"; units = [ \"ua\" ]; },\n"
+		"    { name = \"gen2\"; type = \"generic\"; url = \"https://g.example.org/2\";"
+		" units = [ \"ua\" ]; rate = [ \"3/s\", \"100/h\" ]; },\n"
+		"    { name = \"wc2\"; type = \"wecom\"; url = \"https://q.example.org/2\";"
+		" units = [ \"ua\" ]; rate = [ ]; },\n"
+		"    { name = \"fs2\"; type = \"feishu\"; url = \"https://f.example.org/2\";"
+		" units = [ \"ua\" ]; rate = [ \"1/min\" ]; }\n")));
 	load_ok(&r, t);
 	assert_string_equal(text_of(&r.warn), "");
 	assert_int_equal(r.cfg->set.nchannels, 8);
@@ -2075,10 +2251,11 @@ static void test_channels_email(void **state)
 	struct run r;
 	(void)state;
 	secret_file("smtp-password", "pa ss\r\n");
-	char *t = with_channels(CH("  email = {\n    url = \"smtps://mail.example.org\";\n" EMAIL_FROM
-				   "    user = \"kaohe\";\n"
-				   "    password_file = \"smtp-password\";\n"
-				   "    ca_file = \"/etc/kaohe/ca.pem\";\n  };\n"));
+	char *t =
+		with_channels(CH("  email = {\n    url = \"smtps://mail.example.org\";\n" EMAIL_FROM
+				 "    user = \"kaohe\";\n"
+				 "    password_file = \"smtp-password\";\n"
+				 "    ca_file = \"/etc/kaohe/ca.pem\";\n  };\n"));
 	load_ok(&r, t);
 	assert_string_equal(text_of(&r.warn), "");
 	const struct channel *c = config_channel(r.cfg, "email");
@@ -2176,17 +2353,18 @@ static void test_channels_admins_and_templates(void **state)
 {
 	struct run r;
 	(void)state;
-	char *t = vary(template_text(), RECORD_SLOTS,
-		       RECORD_SLOTS
-		       "  admins = (\n"
-		       "    { name = \"考核办\"; email = \"kaohe@example.org\"; mobile = \"13900000000\"; },\n"
-		       "    { name = \"值班室\"; mobile = \"13900000001\"; }\n"
-		       "  );\n"
-		       "  templates = {\n"
-		       "    before = { subject = \"【提醒】{unit}：{count}项\"; };\n"
-		       "    dead = { body = \"{detail} {{原样}}\"; };\n"
-		       "    item = \"{seq} {title}（{due}）\";\n"
-		       "  };\n");
+	char *t = vary(
+		template_text(), RECORD_SLOTS,
+		RECORD_SLOTS
+		"  admins = (\n"
+		"    { name = \"考核办\"; email = \"kaohe@example.org\"; mobile = \"13900000000\"; },\n"
+		"    { name = \"值班室\"; mobile = \"13900000001\"; }\n"
+		"  );\n"
+		"  templates = {\n"
+		"    before = { subject = \"【提醒】{unit}：{count}项\"; };\n"
+		"    dead = { body = \"{detail} {{原样}}\"; };\n"
+		"    item = \"{seq} {title}（{due}）\";\n"
+		"  };\n");
 	load_ok(&r, t);
 	const struct settings *s = &r.cfg->set;
 	assert_int_equal(s->nadmins_contacts, 2);
@@ -2206,10 +2384,10 @@ static void test_channels_admins_and_templates(void **state)
 }
 
 /* Clear text to a host other than this one is allowed, with a warning. */
-static struct variation test_warning_http_url = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
-	      "      url = \"http://hooks.example.org/w\"; }\n"),
-	"url = \"http://hooks", "channels.webhooks \"w\"", "clear text");
+static struct variation test_warning_http_url =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; units = [ \"ua\" ];\n"
+			    "      url = \"http://hooks.example.org/w\"; }\n"),
+		      "url = \"http://hooks", "channels.webhooks \"w\"", "clear text");
 
 static void test_http_loopback_is_silent(void **state)
 {
@@ -2248,9 +2426,9 @@ static void test_http_lookalike_hosts_warn(void **state)
 	free(t);
 }
 
-static struct variation test_warning_webhook_serves_nobody = CHANNELS_CASE(
-	HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; }\n"),
-	"{ name = \"w\"", "channels.webhooks \"w\"", "serves nobody");
+static struct variation test_warning_webhook_serves_nobody =
+	CHANNELS_CASE(HOOKS("    { name = \"w\"; url = \"https://hooks.example.org/w\"; }\n"),
+		      "{ name = \"w\"", "channels.webhooks \"w\"", "serves nobody");
 
 /* ------------------------------------------------------------------ */
 /* Everything in one pass                                              */
@@ -2286,8 +2464,10 @@ static void test_errors_all_reported_in_one_pass(void **state)
 /* Warnings on a small valid configuration                             */
 
 static struct variation test_warning_full_marks_mismatch = {
-	.old = "按时报送材料。", .new = "按时报送材料。（满分5分）",
-	.at = "（满分5分）", .msgs = MSGS("row r1", "满分5分", "is 4"),
+	.old = "按时报送材料。",
+	.new = "按时报送材料。（满分5分）",
+	.at = "（满分5分）",
+	.msgs = MSGS("row r1", "满分5分", "is 4"),
 };
 
 static void test_warning_full_marks_match_is_silent(void **state)
@@ -2303,18 +2483,26 @@ static void test_warning_full_marks_match_is_silent(void **state)
 }
 
 static struct variation test_warning_repeated_seq = {
-	.anchor = R2, .old = "      seq = \"2\";\n", .new = "      seq = \"1\";\n",
-	.at_after = R2, .at = "seq = \"1\";", .msgs = MSGS("row r2", "序号 1", "row r1"),
+	.anchor = R2,
+	.old = "      seq = \"2\";\n",
+	.new = "      seq = \"1\";\n",
+	.at_after = R2,
+	.at = "seq = \"1\";",
+	.msgs = MSGS("row r2", "序号 1", "row r1"),
 };
 
 static struct variation test_warning_due_outside_in_force = {
-	.old = "        due = \"06-15\";\n", .new = "        due = \"04-15\";\n",
-	.at = "\"04-15\"", .msgs = MSGS("row r1", "04-15", "outside the period in force"),
+	.old = "        due = \"06-15\";\n",
+	.new = "        due = \"04-15\";\n",
+	.at = "\"04-15\"",
+	.msgs = MSGS("row r1", "04-15", "outside the period in force"),
 };
 
 static struct variation test_warning_deduction_without_amount = {
-	.old = "发现一起扣0.5分，最多扣2分。", .new = "发现一起扣、最多扣2分。",
-	.at = "发现一起扣、", .msgs = MSGS("row r2", "扣"),
+	.old = "发现一起扣0.5分，最多扣2分。",
+	.new = "发现一起扣、最多扣2分。",
+	.at = "发现一起扣、",
+	.msgs = MSGS("row r2", "扣"),
 };
 
 int main(void)

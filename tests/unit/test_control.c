@@ -57,9 +57,9 @@ struct srv {
 	size_t nlines;
 	uid_t last_uid;
 	char last_user[64];
-	size_t pad;                       /* bytes added to each answer */
-	enum control_rights rights;       /* of peers with a real uid */
-	int nrights;                      /* calls of rights() */
+	size_t pad;                 /* bytes added to each answer */
+	enum control_rights rights; /* of peers with a real uid */
+	int nrights;                /* calls of rights() */
 };
 
 static struct srv *g;
@@ -136,7 +136,8 @@ static int teardown(void **state)
 static void start(int max_clients, int max_per_uid, double idle)
 {
 	struct control_ops ops = { .arg = g, .execute = execute, .rights = rights };
-	struct control_limits lim = { .max_clients = max_clients, .max_per_uid = max_per_uid,
+	struct control_limits lim = { .max_clients = max_clients,
+				      .max_per_uid = max_per_uid,
 				      .idle_seconds = idle };
 	char err[256] = "";
 	g->ctl = control_new(g->loop, g->path, &ops, &lim, err, sizeof(err));
@@ -323,8 +324,8 @@ static void expect_served(struct cli *c)
 static void expect_refused(struct cli *c, const char *why)
 {
 	char *a = cli_line(c);
-	char *want = xasprintf("{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"%s\"}}",
-			       why);
+	char *want =
+		xasprintf("{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"%s\"}}", why);
 	assert_string_equal(a, want);
 	free(want);
 	free(a);
@@ -467,8 +468,9 @@ static void test_idle_after_new_limits(void **state)
 	start(8, 8, 3600);
 	cli_open(&c);
 	expect_served(&c);
-	control_set_limits(g->ctl, &(struct control_limits){ .max_clients = 8, .max_per_uid = 8,
-							      .idle_seconds = 0.2 });
+	control_set_limits(g->ctl, &(struct control_limits){ .max_clients = 8,
+							     .max_per_uid = 8,
+							     .idle_seconds = 0.2 });
 	cli_expect_eof(&c);
 	cli_close(&c);
 }
@@ -481,10 +483,10 @@ static void test_idle_after_new_limits(void **state)
  * time; the other two outlive two of them.
  */
 #define BACKLOG_ANSWERS 100
-#define PAD 16384
-#define TICK 0.25
-#define READ_PER_TICK 65536
-#define DRIBBLE "pq"
+#define PAD             16384
+#define TICK            0.25
+#define READ_PER_TICK   65536
+#define DRIBBLE         "pq"
 
 struct busy {
 	struct cli dribble, read, silent;
@@ -656,8 +658,9 @@ static void connect_as(uid_t uid, int sv)
 	struct sockaddr_un sun = { .sun_family = AF_UNIX };
 	char ctl[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { .iov_base = "s", .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			      .msg_controllen = sizeof(ctl) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
 
 	if (setgroups(0, NULL) < 0 || setresgid(uid, uid, uid) < 0 || setresuid(uid, uid, uid) < 0)
 		_exit(2);
@@ -679,8 +682,9 @@ static void cli_open_as(struct cli *c, uid_t uid)
 	int sv[2];
 	char ctl[CMSG_SPACE(sizeof(int))], b;
 	struct iovec iov = { .iov_base = &b, .iov_len = 1 };
-	struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl,
-			      .msg_controllen = sizeof(ctl) };
+	struct msghdr msg = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl, .msg_controllen = sizeof(ctl)
+	};
 
 	assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv), 0);
 	fflush(stderr);
@@ -829,8 +833,9 @@ static void test_no_rights_give_way(void **state)
 	expect_served(&late);
 	/* The first one gave way, the others are still served. */
 	char *a = cli_line(&c[0]);
-	assert_non_null(strstr(a, "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"another "
-				  "user without rights needs the connection held for "));
+	assert_non_null(strstr(a,
+			       "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"another "
+			       "user without rights needs the connection held for "));
 	free(a);
 	cli_expect_eof(&c[0]);
 	for (int i = 1; i < CONTROL_MAX_NO_RIGHTS; i++)
@@ -922,8 +927,9 @@ static void test_unread_closed_when_idle(void **state)
 	start(8, 1, GUARD);
 	cli_open(&a);
 	flood(&a);
-	control_set_limits(g->ctl, &(struct control_limits){ .max_clients = 8, .max_per_uid = 1,
-							      .idle_seconds = 0.2 });
+	control_set_limits(g->ctl, &(struct control_limits){ .max_clients = 8,
+							     .max_per_uid = 1,
+							     .idle_seconds = 0.2 });
 	pump(hung_up, &a);
 	assert_true(log_has("control: root (pid "));
 	assert_true(log_has(") idle for 0 s, closing"));
@@ -1314,9 +1320,10 @@ static void test_probe_listener_that_never_accepts(void **state)
 	if (ready != 1)
 		fail_msg("control_probe() still waits after %.0f s", GUARD);
 	char want[600];
-	snprintf(want, sizeof(want), "-1 another process holds %s: it listens there but accepted "
-		 "no connection in %d s (its queue is full); not starting", g->path,
-		 CONTROL_PROBE_SECONDS);
+	snprintf(want, sizeof(want),
+		 "-1 another process holds %s: it listens there but accepted "
+		 "no connection in %d s (its queue is full); not starting",
+		 g->path, CONTROL_PROBE_SECONDS);
 	assert_string_equal(got, want);
 }
 

@@ -45,8 +45,8 @@ static void test_backoff_grows_by_factor_up_to_cap(void **state)
 {
 	struct delivery_settings s = defaults();
 	/* 30 s x 2^(n-1): 30, 60, 120, 240, 480, 960, 1920 s, then 3840 > 3600 */
-	static const int64_t expect[] = { 30000,   60000,   120000,  240000,  480000,
-					  960000,  1920000, 3600000, 3600000, 3600000 };
+	static const int64_t expect[] = { 30000,  60000,   120000,  240000,  480000,
+					  960000, 1920000, 3600000, 3600000, 3600000 };
 	(void)state;
 	for (int n = 1; n <= 10; n++)
 		assert_i64(deliver_backoff(&s, n, 0.0), expect[n - 1]);
@@ -118,7 +118,7 @@ static void test_wait_is_capped(void **state)
 	assert_i64(deliver_wait(&s, 0), 0);
 	assert_i64(deliver_wait(&s, 1), 1);
 	assert_i64(deliver_wait(&s, 60), 60);
-	assert_i64(deliver_wait(&s, 600), 600);   /* DingTalk's 10-minute block stands */
+	assert_i64(deliver_wait(&s, 600), 600); /* DingTalk's 10-minute block stands */
 	assert_i64(deliver_wait(&s, DELIVER_WAIT_MAX), 3600);
 	assert_i64(deliver_wait(&s, DELIVER_WAIT_MAX + 1), 3600);
 	assert_i64(deliver_wait(&s, 999999999), 3600);
@@ -258,7 +258,8 @@ static void simulate(const struct rate_limit *rates, size_t nrates, int64_t span
 					 free - k);
 		} else {
 			/* nothing is free a millisecond before the promised time */
-			assert_int_equal(deliver_bucket_free_tokens(&b, rates, nrates, next - 1), 0);
+			assert_int_equal(deliver_bucket_free_tokens(&b, rates, nrates, next - 1),
+					 0);
 			assert_true(deliver_bucket_free_tokens(&b, rates, nrates, next) > 0);
 		}
 		now = (next_rand() % 3 == 0 && next > now) ? next

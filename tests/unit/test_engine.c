@@ -1116,12 +1116,12 @@ static void test_record_reminder_to_department(void **state)
 
 /* What the enqueue sinks saw. */
 struct ends {
-	int64_t open_at;  /* the instant of the reminders handed over since the last end */
-	size_t open;      /* how many */
+	int64_t open_at;     /* the instant of the reminders handed over since the last end */
+	size_t open;         /* how many */
 	size_t nends, nfull; /* ends, and ends closing some reminders */
 	int64_t last_end;
-	int64_t fail_at;  /* the end of this instant fails once */
-	bool mixed;       /* an end came for another instant than its reminders' */
+	int64_t fail_at; /* the end of this instant fails once */
+	bool mixed;      /* an end came for another instant than its reminders' */
 };
 
 static int ends_enqueue(void *arg, const struct reminder *r)

@@ -173,8 +173,8 @@ static void test_calendar_header(void **state)
 	assert_true(has_line(l, n, "VERSION:2.0"));
 	assert_true(has_line(l, n, "CALSCALE:GREGORIAN"));
 	assert_true(has_line(l, n, "METHOD:PUBLISH"));
-	assert_true(has_line(l, n,
-			     "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（八一路）"));
+	assert_true(has_line(
+		l, n, "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（八一路）"));
 	assert_true(has_line(l, n, "X-WR-TIMEZONE:Asia/Shanghai"));
 	free_lines(l, n);
 	free(s);
@@ -182,8 +182,8 @@ static void test_calendar_header(void **state)
 	s = render(f, ALL, f->start);
 	l = unfold(s, &n);
 	expect_rfc_lines(s);
-	assert_true(has_line(l, n,
-			     "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（全部单位）"));
+	assert_true(has_line(
+		l, n, "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（全部单位）"));
 	free_lines(l, n);
 	free(s);
 }
@@ -318,7 +318,7 @@ static void test_long_title_folds_whole_characters(void **state)
 {
 	struct fx *f = *state;
 	static const char *const cjk[] = { "推", "进", "居", "住", "小", "区", "垃", "圾",
-					   "分", "类", "工", "作", "，", "“", "”", "𝄞" };
+					   "分", "类", "工", "作", "，", "“",  "”",  "𝄞" };
 	char title[2048];
 
 	for (int shift = 0; shift < 4; shift++) {
@@ -481,8 +481,9 @@ static void test_alarms_skip_slots_at_or_after_close(void **state)
 static void test_unit_feed_after_move(void **state)
 {
 	struct fx *f = *state;
-	struct move day = { .unit = U(f, "bayilu"), .due_day = D(9, 25), .at = f->start,
-			    .reason = "test" };
+	struct move day = {
+		.unit = U(f, "bayilu"), .due_day = D(9, 25), .at = f->start, .reason = "test"
+	};
 	struct move timed = { .unit = U(f, "baiyun"),
 			      .due_day = D(6, 15),
 			      .timed = true,

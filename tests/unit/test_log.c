@@ -70,8 +70,8 @@ static void test_parse_level(void **state)
 /* Each setting lets through its own level and the more severe ones. */
 static void test_levels(void **state)
 {
-	static const enum log_level levels[] = { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING,
-						 LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+	static const enum log_level levels[] = { LOG_LEVEL_ERROR, LOG_LEVEL_WARNING, LOG_LEVEL_INFO,
+						 LOG_LEVEL_DEBUG };
 	(void)state;
 
 	for (size_t i = 0; i < 4; i++) {
@@ -103,9 +103,8 @@ static void test_line_form(void **state)
 	log_warnx("%s has %d rows, %.1f%%", "bayilu", 28, 12.5);
 	log_info("plain");
 	log_debug("%05d|%-4s|", 42, "ab");
-	assert_string_equal(logged(), PROG ": warning: bayilu has 28 rows, 12.5%\n"
-				      PROG ": info: plain\n"
-				      PROG ": debug: 00042|ab  |\n");
+	assert_string_equal(logged(), PROG ": warning: bayilu has 28 rows, 12.5%\n" PROG
+					   ": info: plain\n" PROG ": debug: 00042|ab  |\n");
 }
 
 /* log_warn adds the text of errno as it was; log_warnx never does. */
@@ -118,9 +117,9 @@ static void test_warn_errno(void **state)
 	log_warnx("no errno here");
 	errno = 0;
 	log_info("nor here");
-	assert_string_equal(logged(), PROG ": warning: open /nowhere: No such file or directory\n"
-				      PROG ": warning: no errno here\n"
-				      PROG ": info: nor here\n");
+	assert_string_equal(logged(),
+			    PROG ": warning: open /nowhere: No such file or directory\n" PROG
+				 ": warning: no errno here\n" PROG ": info: nor here\n");
 }
 
 /* A message longer than the log's buffer is cut, still one whole line. */
@@ -184,8 +183,8 @@ static void test_fatal(void **state)
 
 /* Transfer's worker logs beside the loop: lines never interleave. */
 #define THREADS 4
-#define LINES 300
-#define WIDTH 1500
+#define LINES   300
+#define WIDTH   1500
 
 static void *log_lines(void *arg)
 {
@@ -278,8 +277,8 @@ static void expect_datagram(const char **text, int pri, pid_t pid, const char *m
 	const char *gt = strchr(*text, '>');
 	assert_non_null(gt);
 	assert_true(gt < nl && nl - gt > 17);
-	snprintf(got, sizeof(got), "%.*s|%.*s", (int)(gt + 1 - *text), *text,
-		 (int)(nl - (gt + 17)), gt + 17);
+	snprintf(got, sizeof(got), "%.*s|%.*s", (int)(gt + 1 - *text), *text, (int)(nl - (gt + 17)),
+		 gt + 17);
 	snprintf(want, sizeof(want), "<%d>|" PROG "[%d]: %s", pri, (int)pid, msg);
 	assert_string_equal(got, want);
 	*text = nl + 1;

@@ -23,44 +23,51 @@ static void address_parse(void **state)
 	char name[64], addr[64];
 	(void)state;
 
-	assert_int_equal(mime_address_parse("西岗区考核办 <kaohe@example.org>", name,
-					      sizeof(name), addr, sizeof(addr)),
+	assert_int_equal(mime_address_parse("西岗区考核办 <kaohe@example.org>", name, sizeof(name),
+					    addr, sizeof(addr)),
 			 0);
 	assert_string_equal(name, "西岗区考核办");
 	assert_string_equal(addr, "kaohe@example.org");
 
 	assert_int_equal(mime_address_parse("  kaohe@example.org ", name, sizeof(name), addr,
-					      sizeof(addr)),
+					    sizeof(addr)),
 			 0);
 	assert_string_equal(name, "");
 	assert_string_equal(addr, "kaohe@example.org");
 
-	assert_int_equal(mime_address_parse("\"Kao, \\\"He\\\"\" <a@b.example>", name,
-					      sizeof(name), addr, sizeof(addr)),
+	assert_int_equal(mime_address_parse("\"Kao, \\\"He\\\"\" <a@b.example>", name, sizeof(name),
+					    addr, sizeof(addr)),
 			 0);
 	assert_string_equal(name, "Kao, \"He\"");
 	assert_string_equal(addr, "a@b.example");
 
-	assert_int_equal(mime_address_parse("<a@b.example>", name, sizeof(name), addr,
-					      sizeof(addr)),
-			 0);
+	assert_int_equal(
+		mime_address_parse("<a@b.example>", name, sizeof(name), addr, sizeof(addr)), 0);
 	assert_string_equal(name, "");
 
 	static const char *const bad[] = {
-		"", "   ", "noat", "@example.org", "a@", "a@b@c", "a b@example.org",
-		"x <a@example.org", "x <a@example.org> y", "x <>",
-		"a@example.org\r\nBcc: victim@example.org", "x <a@example.org>\n",
-		"\"unterminated <a@example.org>", "名 <地址@example.org>",
+		"",
+		"   ",
+		"noat",
+		"@example.org",
+		"a@",
+		"a@b@c",
+		"a b@example.org",
+		"x <a@example.org",
+		"x <a@example.org> y",
+		"x <>",
+		"a@example.org\r\nBcc: victim@example.org",
+		"x <a@example.org>\n",
+		"\"unterminated <a@example.org>",
+		"名 <地址@example.org>",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		if (mime_address_parse(bad[i], name, sizeof(name), addr, sizeof(addr)) != -1)
 			fail_msg("\"%s\" parsed", bad[i]);
 	/* Too long for the caller's buffers. */
-	assert_int_equal(mime_address_parse("abc <abcdefgh@example.org>", name, sizeof(name),
-					      addr, 8),
-			 -1);
-	assert_int_equal(mime_address_parse("abcdef <a@example.org>", name, 4, addr,
-					      sizeof(addr)),
+	assert_int_equal(
+		mime_address_parse("abc <abcdefgh@example.org>", name, sizeof(name), addr, 8), -1);
+	assert_int_equal(mime_address_parse("abcdef <a@example.org>", name, 4, addr, sizeof(addr)),
 			 -1);
 }
 
@@ -217,12 +224,9 @@ static void base64_body(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(address_parse),
-		cmocka_unit_test(header_text_folds),
-		cmocka_unit_test(header_text_encodes),
-		cmocka_unit_test(header_mailbox),
-		cmocka_unit_test(date_line),
-		cmocka_unit_test(base64_body),
+		cmocka_unit_test(address_parse),       cmocka_unit_test(header_text_folds),
+		cmocka_unit_test(header_text_encodes), cmocka_unit_test(header_mailbox),
+		cmocka_unit_test(date_line),           cmocka_unit_test(base64_body),
 	};
 	return cmocka_run_group_tests(tests, shanghai_group_setup, NULL);
 }

@@ -144,8 +144,10 @@ static void state_words(void **state)
 	static const struct {
 		const char *state, *words;
 	} cases[] = {
-		{ "pending", "未报送" },     { "on-time", "已按时报送" },
-		{ "late", "逾期报送" },      { "overdue", "已逾期未报送" },
+		{ "pending", "未报送" },
+		{ "on-time", "已按时报送" },
+		{ "late", "逾期报送" },
+		{ "overdue", "已逾期未报送" },
 		{ "missing", "未报送（已截止）" },
 	};
 	struct notify_templates t = { .item = "[{state}]" };
@@ -189,7 +191,7 @@ static void stake_without_deductions(void **state)
 static void custom_templates(void **state)
 {
 	struct notify_templates t = { .item = "{seq}/{row}/{occurrence}/{department}/{deadline}/"
-					       "{close}/{late}/{missing}" };
+					      "{close}/{late}/{missing}" };
 	struct notify_message m = sample_message(NOTIFY_ESCALATION);
 	struct sbuf s, x;
 
@@ -199,15 +201,14 @@ static void custom_templates(void **state)
 				    "{period}|{detail}\n{items}\n}}{{";
 	sample_render(&t, &m, &s, &x);
 	assert_string_equal(s.buf, "{bayilu} 3 2020-12-08");
-	assert_string_equal(x.buf,
-			    "八一路街道联络员|八一路|区住建局|2020-12-08T09:00:00+08:00|42|"
-			    "@13800000000 @13900000001||\n"
-			    "2/2c/2c@2020-12-10/区住建局/2020-12-11T00:00:00+08:00/"
-			    "2020-12-26T00:00:00+08:00/0.5/1\n"
-			    "7/7d/7d@2020-12-08/区城管执法局/2020-12-09T00:00:00+08:00/"
-			    "2020-12-24T00:00:00+08:00/0.2/2\n"
-			    "/7a/7a@2020-12-15/区住建局/2020-12-16T00:00:00+08:00/"
-			    "2020-12-31T00:00:00+08:00/0/1\n}{");
+	assert_string_equal(x.buf, "八一路街道联络员|八一路|区住建局|2020-12-08T09:00:00+08:00|42|"
+				   "@13800000000 @13900000001||\n"
+				   "2/2c/2c@2020-12-10/区住建局/2020-12-11T00:00:00+08:00/"
+				   "2020-12-26T00:00:00+08:00/0.5/1\n"
+				   "7/7d/7d@2020-12-08/区城管执法局/2020-12-09T00:00:00+08:00/"
+				   "2020-12-24T00:00:00+08:00/0.2/2\n"
+				   "/7a/7a@2020-12-15/区住建局/2020-12-16T00:00:00+08:00/"
+				   "2020-12-31T00:00:00+08:00/0/1\n}{");
 	sbuf_free(&s);
 	sbuf_free(&x);
 
@@ -295,7 +296,8 @@ static void default_office_digest_wording(void **state)
 	(void)state;
 	sample_render(NULL, &m, &s, &t);
 	assert_string_equal(s.buf, "【逾期抄送】区住建局考核事项：3项材料已逾期未报送");
-	assert_true(starts_with(t.buf, "住建局办公室：\n\n现将区住建局考核事项的逾期情况抄送如下。"));
+	assert_true(
+		starts_with(t.buf, "住建局办公室：\n\n现将区住建局考核事项的逾期情况抄送如下。"));
 	assert_contains(t.buf, "\n\n【八一路】- 年度工作总结（第2c项，2020-12-10到期）：未报送；"
 			       "逾期扣0.5分，未报送扣1分\n【白云】- 物业企业");
 	assert_contains(t.buf, "\n【八一路】- 小区巡查台账（第7a项");
@@ -328,9 +330,10 @@ static void custom_office_digest(void **state)
 	t.body[NOTIFY_ESCALATION] = "{items}";
 	sample_render(&t, &m, &s, &x);
 	assert_string_equal(s.buf, "[] 区住建局 3");
-	assert_string_equal(x.buf, "【八一路】年度工作总结\n"
-				   "【白云】物业企业信用评价<script>alert('x')</script> & \"整改\"\n"
-				   "【八一路】小区巡查台账");
+	assert_string_equal(x.buf,
+			    "【八一路】年度工作总结\n"
+			    "【白云】物业企业信用评价<script>alert('x')</script> & \"整改\"\n"
+			    "【八一路】小区巡查台账");
 	sbuf_free(&s);
 	sbuf_free(&x);
 }
@@ -348,9 +351,10 @@ static void html_document(void **state)
 	assert_contains(out.buf, "<title>主题&lt;b&gt;</title>");
 	assert_contains(out.buf, "<h3>主题&lt;b&gt;</h3>");
 	assert_contains(out.buf, "<p>第一段<br>\n第二行</p>\n<p>第二段 &amp; &lt;i&gt;</p>\n");
-	assert_contains(out.buf, "<td>物业企业信用评价&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
-				 "&amp; &quot;整改&quot;</td><td>7d</td><td>2020-12-08</td>"
-				 "<td>逾期扣0.2分，未报送扣2分</td><td>已逾期未报送</td>");
+	assert_contains(out.buf,
+			"<td>物业企业信用评价&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
+			"&amp; &quot;整改&quot;</td><td>7d</td><td>2020-12-08</td>"
+			"<td>逾期扣0.2分，未报送扣2分</td><td>已逾期未报送</td>");
 	assert_lacks(out.buf, "<script>");
 	assert_true(ends_with(out.buf, "</tbody>\n</table>\n</body>\n</html>\n"));
 	sbuf_free(&out);

@@ -36,21 +36,21 @@
  * mobile only; uc: nobody.  dep1's office has an email and a mobile,
  * dep2's an email only.  r1, r3 and r5 belong to dep1, r2 and r4 to dep2.
  */
-#define CONF_CHANNELS                                                                            \
-	"channels: {\n"                                                                          \
+#define CONF_CHANNELS                                                                                 \
+	"channels: {\n"                                                                               \
 	"  email = { url = \"smtp://127.0.0.1:2525\"; from = \"考核办 <kaohe@example.org>\"; };\n" \
-	"  webhooks = (\n"                                                                       \
-	"    { name = \"ua-robot\"; type = \"wecom\"; url = \"https://qyapi.example.org/ua\";"     \
-	" units = [ \"ua\" ]; },\n"                                                              \
-	"    { name = \"streets\"; type = \"generic\"; url = \"https://hooks.example.org/s\";"     \
-	" units = [ \"*\" ]; },\n"                                                               \
-	"    { name = \"dep1-robot\"; type = \"dingtalk\"; url = \"https://oapi.example.org/d\";"  \
-	" departments = [ \"dep1\" ]; },\n"                                                      \
-	"    { name = \"ua-dep2\"; type = \"feishu\"; url = \"https://open.example.org/f\";"       \
-	" units = [ \"ua\" ]; departments = [ \"dep2\" ]; },\n"                                  \
-	"    { name = \"admins-robot\"; type = \"generic\"; url = \"https://hooks.example.org/a\";" \
-	" admins = true; }\n"                                                                    \
-	"  );\n"                                                                                 \
+	"  webhooks = (\n"                                                                            \
+	"    { name = \"ua-robot\"; type = \"wecom\"; url = \"https://qyapi.example.org/ua\";"        \
+	" units = [ \"ua\" ]; },\n"                                                                   \
+	"    { name = \"streets\"; type = \"generic\"; url = \"https://hooks.example.org/s\";"        \
+	" units = [ \"*\" ]; },\n"                                                                    \
+	"    { name = \"dep1-robot\"; type = \"dingtalk\"; url = \"https://oapi.example.org/d\";"     \
+	" departments = [ \"dep1\" ]; },\n"                                                           \
+	"    { name = \"ua-dep2\"; type = \"feishu\"; url = \"https://open.example.org/f\";"          \
+	" units = [ \"ua\" ]; departments = [ \"dep2\" ]; },\n"                                       \
+	"    { name = \"admins-robot\"; type = \"generic\"; url = \"https://hooks.example.org/a\";"   \
+	" admins = true; }\n"                                                                         \
+	"  );\n"                                                                                      \
 	"};\n"
 
 static const char CONF_HEAD[] =
@@ -65,9 +65,10 @@ static const char CONF_REMINDERS[] =
 	"  );\n"
 	"};\n";
 
-#define ROW(id, dept, max, rule)                                                                 \
-	"    { id = \"" id "\"; seq = \"" id "\"; annex_category = \"常规工作\"; category = \"basic\";" \
-	" department = \"" dept "\"; max = " max "; content = \"内容" id "\";"                      \
+#define ROW(id, dept, max, rule)                                               \
+	"    { id = \"" id "\"; seq = \"" id                                   \
+	"\"; annex_category = \"常规工作\"; category = \"basic\";"         \
+	" department = \"" dept "\"; max = " max "; content = \"内容" id "\";" \
 	" standard = \"按时完成。\"; scoring = \"逾期扣1分，未报送扣2分。\"; " rule " }"
 
 static const char CONF_PLAN[] =
@@ -101,16 +102,18 @@ static const char CONF_PLAN[] =
 	"    { id = \"dep2\"; name = \"区二局\";"
 	" office = { name = \"二局办公室\"; email = \"office@dep2.example.org\"; }; }\n"
 	"  );\n"
-	"  rows = (\n"
-	ROW("r1", "dep1", "3", "deadline = { due = \"06-15\"; late = 1; missing = 2; };") ",\n"
-	ROW("r2", "dep2", "3", "deadline = { due = \"06-20\"; late = 1; missing = 2; };") ",\n"
-	ROW("r3", "dep1", "2", "deadline = { due = \"06-25\"; late = 1; missing = 2; };") ",\n"
-	ROW("r4", "dep2", "1", "record = { due = \"12-10\"; };"
-	    " findings = ( { kind = \"lapse\"; name = \"疏漏\"; points = 0.5; cap = 1; } );") ",\n"
-	ROW("r5", "dep1", "1", "record = { due = \"12-11\"; };"
-	    " findings = ( { kind = \"lapse\"; name = \"疏漏\"; points = 0.5; cap = 1; } );") "\n"
-	"  );\n"
-	"};\n";
+	"  rows = (\n" ROW("r1", "dep1", "3", "deadline = { due = \"06-15\"; late = 1; missing = 2; };") ",\n" ROW("r2", "dep2", "3", "deadline = { due = \"06-20\"; late = 1; missing = 2; };") ",\n" ROW(
+		"r3", "dep1", "2",
+		"deadline = { due = \"06-25\"; late = 1; missing = 2; };") ",\n" ROW("r4", "dep2",
+										     "1",
+										     "record = { due = \"12-10\"; };"
+										     " findings = ( { kind = \"lapse\"; name = \"疏漏\"; points = 0.5; cap = 1; } );") ",\n" ROW("r5",
+																						 "dep1",
+																						 "1",
+																						 "record = { due = \"12-11\"; };"
+																						 " findings = ( { kind = \"lapse\"; name = \"疏漏\"; points = 0.5; cap = 1; } );") "\n"
+																																   "  );\n"
+																																   "};\n";
 
 /* ------------------------------------------------------------------ */
 /* Fixture                                                             */
@@ -226,7 +229,7 @@ static void read_all(struct fix *x, struct rows *rs)
 
 /* The one row of KIND to CHANNEL / ADDRESS ("" for a webhook), or fail. */
 static const struct ob *the(const struct rows *rs, const char *kind, const char *channel,
-			      const char *address)
+			    const char *address)
 {
 	const struct ob *found = NULL;
 	for (size_t i = 0; i < rs->n; i++) {
@@ -252,8 +255,8 @@ static size_t on_channel(const struct rows *rs, const char *channel)
 	return n;
 }
 
-static void expect_row(const struct ob *o, const char *unit, const char *dept,
-		       const char *subject, const char *name, const char *mentions, int64_t at)
+static void expect_row(const struct ob *o, const char *unit, const char *dept, const char *subject,
+		       const char *name, const char *mentions, int64_t at)
 {
 	assert_string_equal(o->unit, unit);
 	assert_string_equal(o->dept, dept);
@@ -339,7 +342,7 @@ static size_t remind(struct fix *x, enum slot_kind kind, const char *unit, const
 }
 
 #define UA_MOBILES "13800000001 13800000002 13800000003"
-#define UA_NAMES "甲一、甲二、甲三"
+#define UA_NAMES   "甲一、甲二、甲三"
 
 /* Before the due day: each liaison's email, and each webhook serving the unit. */
 static void test_before_goes_to_liaisons_and_unit_webhooks(void **state)
@@ -574,10 +577,11 @@ static void test_office_digest_of_several_units(void **state)
 	struct fix *x = *state;
 	struct rows rs;
 
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00",
-				   true), 2);
+	assert_int_equal(
+		remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00", true), 2);
 	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1 r2", "+1d@09:00",
-				   true), 6);
+				   true),
+			 6);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 8);
 	for (size_t i = 0; i < rs.n; i++)
@@ -593,8 +597,8 @@ static void test_office_digest_of_several_units(void **state)
 		   "ua:r2 ub:r2", "二局办公室", "", AT);
 	expect_row(the(&rs, "escalation", "ua-dep2", ""), "", "dep2", "ub:r2", "二局办公室", "",
 		   AT);
-	expect_row(the(&rs, "escalation", "email", "leader@ua.example.org"), "ua", "",
-		   "r3 r1 r2", "甲主任", "", AT);
+	expect_row(the(&rs, "escalation", "email", "leader@ua.example.org"), "ua", "", "r3 r1 r2",
+		   "甲主任", "", AT);
 	assert_int_equal(on_channel(&rs, "ua-dep2"), 2); /* ua's overdue notice, ub's copy */
 
 	/* Each row of the digest answers for its own unit's key. */
@@ -612,19 +616,20 @@ static void test_office_digest_of_several_units(void **state)
 	/* A flush of nothing adds nothing; the same instant again neither. */
 	assert_int_equal(flush(x), 0);
 	assert_int_equal(remind(x, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00", true), 0);
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1 r2",
-				   "+1d@09:00", true), 0);
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00",
-				   true), 0);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1 r2", "+1d@09:00",
+				   true),
+			 0);
+	assert_int_equal(
+		remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1 r2", "+1d@09:00", true), 0);
 	assert_int_equal(flush(x), 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 12);
 
 	/* With a unit not yet reminded, the digest names it alone. */
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1", "+1d@09:00",
-				   true), 0);
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "uc", NULL, "r1", "+1d@09:00",
-				   true), 1); /* streets */
+	assert_int_equal(
+		remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r3 r1", "+1d@09:00", true), 0);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "uc", NULL, "r1", "+1d@09:00", true),
+			 1); /* streets */
 	assert_int_equal(flush(x), 2);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 15);
@@ -644,10 +649,10 @@ static void test_office_digest_webhook_serving_a_unit(void **state)
 	struct fix *x = *state;
 	struct rows rs;
 
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+1d@09:00",
-				   true), 6);
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00",
-				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+1d@09:00", true),
+			 6);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00", true),
+			 2);
 	/* ua-dep2 serves ua: only ub's row; the email lists both */
 	assert_int_equal(flush(x), 2);
 	read_all(x, &rs);
@@ -657,8 +662,8 @@ static void test_office_digest_webhook_serving_a_unit(void **state)
 		   AT);
 	/* ua alone at the next instant: ua-dep2 gets no copy at all */
 	x->at = AT + 86400;
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+2d@09:00",
-				   true), 6);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ua", NULL, "r2", "+2d@09:00", true),
+			 6);
 	assert_int_equal(flush(x), 1);
 	read_all(x, &rs);
 	assert_string_equal(rs.r[rs.n - 1].address, "office@dep2.example.org");
@@ -675,19 +680,19 @@ static void test_office_copies_of_a_failed_instant(void **state)
 	struct fix *x = *state;
 	struct rows rs;
 
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+1d@09:00",
-				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+1d@09:00", true),
+			 2);
 	outbox_copies_clear(x->copies);
 	assert_int_equal(flush(x), 0);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 2);
 
 	/* never flushed, then another instant: its copies only */
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00",
-				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r2", "+1d@09:00", true),
+			 2);
 	x->at = AT + 3600;
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r3", "+1d@10:00",
-				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r3", "+1d@10:00", true),
+			 2);
 	assert_int_equal(flush(x), 2);
 	read_all(x, &rs);
 	assert_int_equal(rs.n, 8);
@@ -697,8 +702,8 @@ static void test_office_copies_of_a_failed_instant(void **state)
 
 	/* a flush whose transaction failed empties the gatherer all the same */
 	size_t added = 0;
-	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+2d@10:00",
-				   true), 2);
+	assert_int_equal(remind_to(x, x->copies, SLOT_OVERDUE, "ub", NULL, "r1", "+2d@10:00", true),
+			 2);
 	assert_int_equal(store_begin(x->st), 0);
 	assert_int_equal(outbox_copies_flush(x->st, x->cfg, x->copies, x->at, &added), 0);
 	assert_int_equal(added, 2);
@@ -758,8 +763,8 @@ static void test_snapshot_to_admins(void **state)
 	/* the admin without an email gets nothing by email */
 	expect_row(the(&rs, "snapshot", "email", "kaohe-admin@example.org"), "", "", "2020-Q2",
 		   "考核办", "", at);
-	expect_row(the(&rs, "snapshot", "email", "boss@example.org"), "", "", "2020-Q2", "主任",
-		   "", at);
+	expect_row(the(&rs, "snapshot", "email", "boss@example.org"), "", "", "2020-Q2", "主任", "",
+		   at);
 	expect_row(the(&rs, "snapshot", "admins-robot", ""), "", "", "2020-Q2", "考核管理员", "",
 		   at);
 	/* once per period */
@@ -775,7 +780,9 @@ static void test_dead_notice_to_admins(void **state)
 	struct fix *x = *state;
 	struct rows rs;
 	size_t added = 0, left = 0;
-	struct outbox_row dead = { .id = 42, .kind = "overdue", .since_ms = INT64_C(1592182800000) };
+	struct outbox_row dead = { .id = 42,
+				   .kind = "overdue",
+				   .since_ms = INT64_C(1592182800000) };
 
 	assert_int_equal(dead_txn(x, &dead, AT + 60, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
@@ -793,14 +800,12 @@ static void test_dead_notice_to_admins(void **state)
 	assert_int_equal(added, 0);
 	/* retried by hand and dead again: news again */
 	dead.since_ms += 3600000;
-	assert_int_equal(dead_txn(x, &dead, AT + 7200, NULL, NULL, &added, &left),
-			 0);
+	assert_int_equal(dead_txn(x, &dead, AT + 7200, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
 	/* another delivery is another notice */
 	added = 0;
 	struct outbox_row other = { .id = 43, .kind = "escalation", .since_ms = dead.since_ms };
-	assert_int_equal(dead_txn(x, &other, AT + 7200, NULL, NULL, &added, &left),
-			 0);
+	assert_int_equal(dead_txn(x, &other, AT + 7200, NULL, NULL, &added, &left), 0);
 	assert_int_equal(added, 3);
 }
 

@@ -348,10 +348,10 @@ static void shipped_occurrence_counts(void **state)
 		const char *row;
 		size_t n;
 	} want[] = {
-		{ "1", 1 },  { "2a", 1 }, { "2b", 1 }, { "2c", 1 }, { "3", 1 },   { "4", 3 },
-		{ "5", 3 },  { "6a", 1 }, { "6b", 1 }, { "6c", 0 }, { "7a", 1 },  { "7b", 2 },
-		{ "7c", 3 }, { "7d", 3 }, { "8", 1 },  { "9", 1 },  { "10", 1 },  { "11", 1 },
-		{ "12", 1 }, { "13", 1 }, { "14", 1 }, { "15", 1 }, { "16a", 1 }, { "16b", 1 },
+		{ "1", 1 },   { "2a", 1 },  { "2b", 1 },  { "2c", 1 }, { "3", 1 },   { "4", 3 },
+		{ "5", 3 },   { "6a", 1 },  { "6b", 1 },  { "6c", 0 }, { "7a", 1 },  { "7b", 2 },
+		{ "7c", 3 },  { "7d", 3 },  { "8", 1 },   { "9", 1 },  { "10", 1 },  { "11", 1 },
+		{ "12", 1 },  { "13", 1 },  { "14", 1 },  { "15", 1 }, { "16a", 1 }, { "16b", 1 },
 		{ "16c", 1 }, { "17a", 1 }, { "17b", 1 }, { "18", 3 },
 	};
 	size_t total = 0;
@@ -380,7 +380,8 @@ static void shipped_occurrences_grouped_in_due_order(void **state)
 		for (size_t j = r->occ_first; j < r->occ_first + r->nocc; j++) {
 			assert_int_equal(P->occs[j].row, (int)i);
 			if (j > r->occ_first)
-				assert_true(P->occs[j - 1].sched.due_day < P->occs[j].sched.due_day);
+				assert_true(P->occs[j - 1].sched.due_day <
+					    P->occs[j].sched.due_day);
 		}
 	}
 	assert_int_equal(next, P->noccs);

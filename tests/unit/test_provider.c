@@ -163,9 +163,10 @@ static void expect_error(const char *channels, const char *at, const char *msg)
 	loaded_free(&l);
 }
 
-#define EMAIL_OK "  email = { url = \"smtp://127.0.0.1:2525\"; from = \"考核办 <kaohe@example.org>\";"
-#define HOOK(type, more)                                                                     \
-	"channels: {\n  webhooks = (\n    { name = \"w\"; type = \"" type "\";"                 \
+#define EMAIL_OK \
+	"  email = { url = \"smtp://127.0.0.1:2525\"; from = \"考核办 <kaohe@example.org>\";"
+#define HOOK(type, more)                                                        \
+	"channels: {\n  webhooks = (\n    { name = \"w\"; type = \"" type "\";" \
 	" url = \"https://hooks.example.org/w\"; units = [ \"*\" ];\n" more " }\n  );\n};\n"
 
 /*
@@ -181,23 +182,25 @@ static void config_checks_reached(void **state)
 		     "from = ",
 		     "channels.email: from \"not an address\" is not an address such as "
 		     "\"名称 <kaohe@example.org>\"");
-	expect_error("channels: {\n" EMAIL_OK "\n    user = \"kaohe\"; };\n};\n", "user = ",
-		     "channels.email: user is set but password_file is not");
+	expect_error("channels: {\n" EMAIL_OK "\n    user = \"kaohe\"; };\n};\n",
+		     "user = ", "channels.email: user is set but password_file is not");
 	/* its keys are its own: a webhook's setting is unknown to it */
-	expect_error("channels: {\n" EMAIL_OK "\n    format = \"text\"; };\n};\n", "format = ",
-		     "unknown setting \"format\" in channels.email; known: url, ca_file, rate, from, "
-		     "user, password_file");
+	expect_error(
+		"channels: {\n" EMAIL_OK "\n    format = \"text\"; };\n};\n", "format = ",
+		"unknown setting \"format\" in channels.email; known: url, ca_file, rate, from, "
+		"user, password_file");
 	/* the robots that sign: a secret that cannot be read, a format they lack */
 	static const char *const signing[] = { "generic", "dingtalk", "feishu" };
 	for (size_t i = 0; i < 3; i++) {
 		char channels[512];
-		snprintf(channels, sizeof(channels),
-			 HOOK("%s", "      format = \"markdown\";"), signing[i]);
+		snprintf(channels, sizeof(channels), HOOK("%s", "      format = \"markdown\";"),
+			 signing[i]);
 		expect_error(channels, "format = ",
 			     "channels.webhooks \"w\": format \"markdown\" is not text");
 		char want[512];
 		snprintf(channels, sizeof(channels),
-			 HOOK("%s", "      secret_file = \"/nonexistent/kaohe-secret\";"), signing[i]);
+			 HOOK("%s", "      secret_file = \"/nonexistent/kaohe-secret\";"),
+			 signing[i]);
 		snprintf(want, sizeof(want),
 			 "channels.webhooks \"w\": cannot read /nonexistent/kaohe-secret: "
 			 "No such file or directory");
@@ -229,8 +232,7 @@ static void config_checks_reached(void **state)
 /* requests, through the table */
 
 static const char all_channels[] =
-	"channels: {\n"
-	EMAIL_OK " user = \"kaohe\"; password_file = \"smtp.secret\"; };\n"
+	"channels: {\n" EMAIL_OK " user = \"kaohe\"; password_file = \"smtp.secret\"; };\n"
 	"  webhooks = (\n"
 	"    { name = \"gen\"; type = \"generic\"; url = \"https://g.example.org/h\";"
 	" secret_file = \"robot.secret\"; units = [ \"*\" ]; },\n"
@@ -254,7 +256,9 @@ static void build(struct built *b, const struct config *cfg, const char *channel
 {
 	const struct channel *c = config_channel(cfg, channel);
 	struct notify_message m = sample_message(NOTIFY_BEFORE);
-	struct provider_message pm = { .m = &m, .subject = "主题", .text = "正文",
+	struct provider_message pm = { .m = &m,
+				       .subject = "主题",
+				       .text = "正文",
 				       .address = c->provider->mail ? "liaison@example.org" : "",
 				       .now_ms = NOW_MS };
 	sbuf_init(&b->body);
@@ -297,7 +301,8 @@ static void requests_through_the_table(void **state)
 
 	/* email: the message, the envelope, STARTTLS for smtp:// */
 	build(&b, l.cfg, "email");
-	assert_true(starts_with(b.body.buf, "From: =?UTF-8?B?6ICD5qC45Yqe?= <kaohe@example.org>\r\n"));
+	assert_true(
+		starts_with(b.body.buf, "From: =?UTF-8?B?6ICD5qC45Yqe?= <kaohe@example.org>\r\n"));
 	assert_contains(b.body.buf, "\r\nMessage-ID: <kaohe.42.1607389200@example.org>\r\n");
 	assert_string_equal(b.req.xfer.url, "smtp://127.0.0.1:2525");
 	assert_string_equal(b.req.xfer.mail_from, "kaohe@example.org");
@@ -339,7 +344,8 @@ static void requests_through_the_table(void **state)
 	sbuf_init(&url);
 	provider_dingtalk_url("https://d.example.org/send?t=1", "s3cret", NOW_MS, &url);
 	assert_string_equal(b.req.xfer.url, url.buf);
-	assert_true(starts_with(url.buf, "https://d.example.org/send?t=1&timestamp=1607389200123&sign="));
+	assert_true(starts_with(url.buf,
+				"https://d.example.org/send?t=1&timestamp=1607389200123&sign="));
 	sbuf_free(&url);
 	assert_true(starts_with(b.body.buf, "{\"msgtype\":\"text\","));
 	assert_int_equal(b.req.xfer.nheaders, 2);
@@ -371,8 +377,9 @@ static void transport_failure_is_retried(void **state)
 		if (p->mail)
 			continue;
 		memset(&o, 0x55, sizeof(o));
-		p->classify(&(struct transfer_result){ .curl_code = 28, .retry_after = 30,
-						      .error = "Operation timed out" },
+		p->classify(&(struct transfer_result){ .curl_code = 28,
+						       .retry_after = 30,
+						       .error = "Operation timed out" },
 			    &o);
 		expect_outcome(o, PROVIDER_RETRY, 0, -1);
 		assert_string_equal(o.error, "Operation timed out");

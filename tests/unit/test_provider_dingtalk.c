@@ -62,12 +62,11 @@ static void dingtalk_url(void **state)
 	(void)state;
 	sbuf_init(&url);
 	provider_dingtalk_url("https://oapi.dingtalk.com/robot/send?access_token=abc", secret, ts,
-			    &url);
+			      &url);
 	/* Python: base64(hmac(secret, "1607389200001\n" + secret)) has '+', '/' and '='. */
-	assert_string_equal(url.buf,
-			    "https://oapi.dingtalk.com/robot/send?access_token=abc"
-			    "&timestamp=1607389200001"
-			    "&sign=V8mm2Yi7lzeaeO838AF0Rh%2BM0oY%2FS%2BBlhYOnd9rT6nc%3D");
+	assert_string_equal(url.buf, "https://oapi.dingtalk.com/robot/send?access_token=abc"
+				     "&timestamp=1607389200001"
+				     "&sign=V8mm2Yi7lzeaeO838AF0Rh%2BM0oY%2FS%2BBlhYOnd9rT6nc%3D");
 	snprintf(msg, sizeof(msg), "%lld\n%s", (long long)ts, secret);
 	b64_hmac(secret, strlen(secret), msg, strlen(msg), sign);
 	assert_string_equal(sign, "V8mm2Yi7lzeaeO838AF0Rh+M0oY/S+BlhYOnd9rT6nc=");
@@ -75,8 +74,8 @@ static void dingtalk_url(void **state)
 
 	sbuf_init(&url);
 	provider_dingtalk_url("http://127.0.0.1:8080/hook", secret, ts, &url);
-	assert_true(strncmp(url.buf, "http://127.0.0.1:8080/hook?timestamp=1607389200001&sign=",
-			    56) == 0);
+	assert_true(strncmp(url.buf,
+			    "http://127.0.0.1:8080/hook?timestamp=1607389200001&sign=", 56) == 0);
 	sbuf_free(&url);
 
 	sbuf_init(&url);
@@ -87,7 +86,7 @@ static void dingtalk_url(void **state)
 	/* No secret: the URL as it is. */
 	sbuf_init(&url);
 	provider_dingtalk_url("https://oapi.dingtalk.com/robot/send?access_token=abc", NULL, ts,
-			    &url);
+			      &url);
 	assert_string_equal(url.buf, "https://oapi.dingtalk.com/robot/send?access_token=abc");
 	sbuf_free(&url);
 	sbuf_init(&url);
@@ -104,21 +103,22 @@ static void classify_dingtalk(void **state)
 		       PROVIDER_OK, 0, -1);
 	/* Past 20 a minute DingTalk blocks the robot for ten minutes. */
 	o = classify_answer("dingtalk", 200,
-		     "{\"errcode\":130101,\"errmsg\":\"send too fast, exceed 20 times per "
-		     "minute\"}",
-		     -1);
+			    "{\"errcode\":130101,\"errmsg\":\"send too fast, exceed 20 times per "
+			    "minute\"}",
+			    -1);
 	expect_outcome(o, PROVIDER_RETRY, 130101, 600);
 	assert_string_equal(o.error,
 			    "dingtalk errcode 130101: send too fast, exceed 20 times per minute");
-	expect_outcome(classify_answer("dingtalk", 200, "{\"errcode\":130101}", 900), PROVIDER_RETRY,
-		       130101, 900);
+	expect_outcome(classify_answer("dingtalk", 200, "{\"errcode\":130101}", 900),
+		       PROVIDER_RETRY, 130101, 900);
 	o = classify_answer("dingtalk", 200,
-		     "{\"errcode\":310000,\"errmsg\":\"keywords not in content\"}", -1);
+			    "{\"errcode\":310000,\"errmsg\":\"keywords not in content\"}", -1);
 	expect_outcome(o, PROVIDER_PERMANENT, 310000, -1);
 	assert_string_equal(o.error, "dingtalk errcode 310000: keywords not in content");
-	expect_outcome(classify_answer("dingtalk", 200, "{\"errcode\":300001,\"errmsg\":\"token is "
-						       "not exist\"}",
-				-1),
+	expect_outcome(classify_answer("dingtalk", 200,
+				       "{\"errcode\":300001,\"errmsg\":\"token is "
+				       "not exist\"}",
+				       -1),
 		       PROVIDER_PERMANENT, 300001, -1);
 	expect_outcome(classify_answer("dingtalk", 200, "{\"errcode\":-1}", -1), PROVIDER_RETRY, -1,
 		       -1);

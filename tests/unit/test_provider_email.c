@@ -357,22 +357,25 @@ static void classify_smtp(void **state)
 	p->classify(&(struct transfer_result){ .status = 250, .error = "" }, &o);
 	expect_outcome(o, PROVIDER_OK, 250, -1);
 	assert_string_equal(o.error, "");
-	p->classify(&(struct transfer_result){ .curl_code = CURLE_SEND_ERROR, .status = 550,
-					      .error = "Failed sending data to the peer" },
+	p->classify(&(struct transfer_result){ .curl_code = CURLE_SEND_ERROR,
+					       .status = 550,
+					       .error = "Failed sending data to the peer" },
 		    &o);
 	expect_outcome(o, PROVIDER_PERMANENT, 550, -1);
 	assert_string_equal(o.error, "smtp 550: Failed sending data to the peer");
-	p->classify(&(struct transfer_result){ .curl_code = CURLE_LOGIN_DENIED, .status = 535,
-					      .error = "Login denied" },
+	p->classify(&(struct transfer_result){ .curl_code = CURLE_LOGIN_DENIED,
+					       .status = 535,
+					       .error = "Login denied" },
 		    &o);
 	expect_outcome(o, PROVIDER_PERMANENT, 535, -1);
-	p->classify(&(struct transfer_result){ .curl_code = CURLE_SEND_ERROR, .status = 451,
-					      .error = "try later" },
+	p->classify(&(struct transfer_result){ .curl_code = CURLE_SEND_ERROR,
+					       .status = 451,
+					       .error = "try later" },
 		    &o);
 	expect_outcome(o, PROVIDER_RETRY, 451, -1);
 	assert_string_equal(o.error, "smtp 451: try later");
 	p->classify(&(struct transfer_result){ .curl_code = CURLE_COULDNT_CONNECT,
-					      .error = "Couldn't connect to server" },
+					       .error = "Couldn't connect to server" },
 		    &o);
 	expect_outcome(o, PROVIDER_RETRY, 0, -1);
 	assert_string_equal(o.error, "smtp: Couldn't connect to server");

@@ -25,7 +25,8 @@ static void feishu_body(void **state)
 
 	(void)state;
 	sbuf_init(&body);
-	assert_int_equal(provider_feishu_body(&m, "主题", "正文", "feishu-secret", 1607389200, &body), 0);
+	assert_int_equal(
+		provider_feishu_body(&m, "主题", "正文", "feishu-secret", 1607389200, &body), 0);
 	/*
 	 * Feishu's form: the HMAC keyed by "timestamp\nsecret" over an empty
 	 * message.  Python: base64(hmac(b"1607389200\nfeishu-secret", b"")).
@@ -70,34 +71,39 @@ static void classify_feishu(void **state)
 {
 	struct provider_outcome o;
 	(void)state;
-	expect_outcome(classify_answer("feishu", 200, "{\"code\":0,\"data\":{},\"msg\":\"success\"}",
-				-1),
+	expect_outcome(classify_answer("feishu", 200,
+				       "{\"code\":0,\"data\":{},\"msg\":\"success\"}", -1),
 		       PROVIDER_OK, 0, -1);
-	expect_outcome(classify_answer("feishu", 200, "{\"Extra\":null,\"StatusCode\":0,"
-						     "\"StatusMessage\":\"success\"}",
-				-1),
+	expect_outcome(classify_answer("feishu", 200,
+				       "{\"Extra\":null,\"StatusCode\":0,"
+				       "\"StatusMessage\":\"success\"}",
+				       -1),
 		       PROVIDER_OK, 0, -1);
-	expect_outcome(classify_answer("feishu", 200, "{\"code\":9499,\"msg\":\"too many "
-						     "request\"}",
-				-1),
+	expect_outcome(classify_answer("feishu", 200,
+				       "{\"code\":9499,\"msg\":\"too many "
+				       "request\"}",
+				       -1),
 		       PROVIDER_RETRY, 9499, 60);
-	expect_outcome(classify_answer("feishu", 200, "{\"code\":11232,\"msg\":\"frequency "
-						     "limited\"}",
-				90),
+	expect_outcome(classify_answer("feishu", 200,
+				       "{\"code\":11232,\"msg\":\"frequency "
+				       "limited\"}",
+				       90),
 		       PROVIDER_RETRY, 11232, 90);
-	o = classify_answer("feishu", 200,
-		     "{\"code\":19021,\"data\":{},\"msg\":\"sign match fail or timestamp is not "
-		     "within one hour from current time\"}",
-		     -1);
+	o = classify_answer(
+		"feishu", 200,
+		"{\"code\":19021,\"data\":{},\"msg\":\"sign match fail or timestamp is not "
+		"within one hour from current time\"}",
+		-1);
 	expect_outcome(o, PROVIDER_PERMANENT, 19021, -1);
 	assert_string_equal(o.error, "feishu code 19021: sign match fail or timestamp is not "
 				     "within one hour from current time");
 	expect_outcome(classify_answer("feishu", 200, "{\"code\":19022,\"msg\":\"Ip Not Allowed\"}",
-				-1),
+				       -1),
 		       PROVIDER_PERMANENT, 19022, -1);
-	expect_outcome(classify_answer("feishu", 200, "{\"code\":19024,\"msg\":\"Key Words Not "
-						     "Found\"}",
-				-1),
+	expect_outcome(classify_answer("feishu", 200,
+				       "{\"code\":19024,\"msg\":\"Key Words Not "
+				       "Found\"}",
+				       -1),
 		       PROVIDER_PERMANENT, 19024, -1);
 	expect_outcome(classify_answer("feishu", 200, "{\"code\":9999}", -1), PROVIDER_PERMANENT,
 		       9999, -1);

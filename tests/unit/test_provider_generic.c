@@ -133,7 +133,8 @@ static void office_digest_items(void **state)
 	sbuf_init(&out);
 	assert_int_equal(provider_generic_body(&m, s.buf, t.buf, &out), 0);
 	assert_contains(out.buf, "\"unit\":null,\"department\":{\"id\":\"zjj\"");
-	assert_contains(out.buf, "{\"occurrence\":\"2c@2020-12-10\",\"unit\":\"八一路\",\"row\":\"2c\"");
+	assert_contains(out.buf,
+			"{\"occurrence\":\"2c@2020-12-10\",\"unit\":\"八一路\",\"row\":\"2c\"");
 	json_t *j = json_loads(out.buf, 0, &err);
 	if (!j)
 		fail_msg("not JSON: %s", err.text);
@@ -170,10 +171,13 @@ static void classify_generic(void **state)
 	expect_outcome(o, PROVIDER_PERMANENT, 404, -1);
 	assert_string_equal(o.error, "HTTP 404: no such hook ");
 	/* a server's words are kept and shown: no control character in them */
-	o = classify_answer("generic", 500, "\033[2J\x7f" "down\xc2\x9b", -1);
+	o = classify_answer("generic", 500,
+			    "\033[2J\x7f"
+			    "down\xc2\x9b",
+			    -1);
 	assert_string_equal(o.error, "HTTP 500:  [2J down  ");
 	o = classify_answer("wecom", 200,
-		     "{\"errcode\":93000,\"errmsg\":\"bad\\u001b]0;x\\u0007\"}", -1);
+			    "{\"errcode\":93000,\"errmsg\":\"bad\\u001b]0;x\\u0007\"}", -1);
 	assert_null(strpbrk(o.error, "\033\a"));
 	assert_non_null(strstr(o.error, "bad ]0;x "));
 	o = classify_answer("generic", 400, "\xff\xfe", -1);

@@ -33,10 +33,11 @@ static void wecom_text(void **state)
 	for (int shift = 0; shift < 3; shift++) {
 		char *text = long_text(shift == 0 ? "" : shift == 1 ? "a" : "ab", 3000);
 		sbuf_init(&body);
-		assert_int_equal(provider_wecom_body(false, &m, "【考核提醒】八一路", text, &body), 0);
+		assert_int_equal(provider_wecom_body(false, &m, "【考核提醒】八一路", text, &body),
+				 0);
 		json_t *j = parse_body(&body);
-		const char *c = json_string_value(json_object_get(json_object_get(j, "text"),
-								  "content"));
+		const char *c =
+			json_string_value(json_object_get(json_object_get(j, "text"), "content"));
 		size_t len = strlen(c);
 		assert_true(len <= 2048);
 		assert_true(len > 2048 - 3); /* nothing given away but a partial character */
@@ -64,8 +65,8 @@ static void wecom_markdown(void **state)
 	json_t *j = parse_body(&body);
 	assert_string_equal(json_string_value(json_object_get(j, "msgtype")), "markdown");
 	assert_null(json_object_get(j, "text"));
-	const char *c = json_string_value(json_object_get(json_object_get(j, "markdown"),
-							  "content"));
+	const char *c =
+		json_string_value(json_object_get(json_object_get(j, "markdown"), "content"));
 	assert_string_equal(c, "**标题＊1＊**\n＃ 不是标题\n＞ 不是引用\n［链接］(x) ｀c｀ "
 			       "＜font＞a#b＜/font＞\n@13800000000 @13900000001");
 	assert_null(json_object_get(json_object_get(j, "markdown"), "mentioned_mobile_list"));
@@ -97,22 +98,23 @@ static void classify_wecom(void **state)
 	expect_outcome(o, PROVIDER_OK, 0, -1);
 	assert_string_equal(o.error, "");
 	expect_outcome(classify_answer("wecom", 200, "{\"errcode\":-1,\"errmsg\":\"system busy\"}",
-				-1),
+				       -1),
 		       PROVIDER_RETRY, -1, -1);
-	expect_outcome(classify_answer("wecom", 200, "{\"errcode\":45009,\"errmsg\":\"api freq out "
-						    "of limit\"}",
-				-1),
+	expect_outcome(classify_answer("wecom", 200,
+				       "{\"errcode\":45009,\"errmsg\":\"api freq out "
+				       "of limit\"}",
+				       -1),
 		       PROVIDER_RETRY, 45009, 60);
 	expect_outcome(classify_answer("wecom", 200, "{\"errcode\":45009}", 300), PROVIDER_RETRY,
 		       45009, 300);
 	o = classify_answer("wecom", 200, "{\"errcode\":93000,\"errmsg\":\"invalid webhook url\"}",
-		     -1);
+			    -1);
 	expect_outcome(o, PROVIDER_PERMANENT, 93000, -1);
 	assert_string_equal(o.error, "wecom errcode 93000: invalid webhook url");
 	o = classify_answer("wecom", 200, "{\"errcode\":93000}", -1);
 	assert_string_equal(o.error, "wecom errcode 93000: invalid webhook url");
 	o = classify_answer("wecom", 200, "{\"errcode\":40008,\"errmsg\":\"invalid message type\"}",
-		     -1);
+			    -1);
 	expect_outcome(o, PROVIDER_PERMANENT, 40008, -1);
 	assert_string_equal(o.error, "wecom errcode 40008: invalid message type");
 	o = classify_answer("wecom", 200, "<html>gateway</html>", -1);

@@ -45,10 +45,14 @@ static int64_t add_finding(const char *at, int64_t count, const char *note)
 {
 	int row = plan_row_find(g_p, "6c");
 	int kind = plan_kind_find(&g_p->rows[row], "pushback");
-	struct entry e = { .unit = plan_unit_find(g_p, "bayilu"), .type = ENTRY_FINDING,
-			   .bucket = g_p->rows[row].kinds[kind].bucket, .count = count,
-			   .points = -g_p->rows[row].kinds[kind].per * count, .at = T(at),
-			   .recorded_at = T(at), .note = note };
+	struct entry e = { .unit = plan_unit_find(g_p, "bayilu"),
+			   .type = ENTRY_FINDING,
+			   .bucket = g_p->rows[row].kinds[kind].bucket,
+			   .count = count,
+			   .points = -g_p->rows[row].kinds[kind].per * count,
+			   .at = T(at),
+			   .recorded_at = T(at),
+			   .note = note };
 	int64_t id;
 	snprintf(e.row, sizeof(e.row), "6c");
 	snprintf(e.kind, sizeof(e.kind), "pushback");
@@ -147,8 +151,8 @@ static char *render(const char *period, enum publish_format f, int64_t now, int 
 	return sb.buf;
 }
 
-#define PAGES "2020-Q2.csv 2020-Q2.html 2020-Q2.json 2020-Q3.csv 2020-Q3.html 2020-Q3.json"
-#define FEEDS "all.ics baiyun.ics bayilu.ics"
+#define PAGES  "2020-Q2.csv 2020-Q2.html 2020-Q2.json 2020-Q3.csv 2020-Q3.html 2020-Q3.json"
+#define FEEDS  "all.ics baiyun.ics bayilu.ics"
 #define FEEDS2 "renminguangchang.ics rixin.ics xianglujiao.ics"
 
 /* ---- tests --------------------------------------------------------------- */
@@ -192,7 +196,7 @@ static void test_write_all(void **state)
 	assert_int_equal(stat(dir, &sb), 0);
 	assert_int_equal(sb.st_mode & 07777, 0755);
 	static const char *const files[] = { "2020-Q2.csv", "2020-Q3.html", "2020-Q3.json",
-					     "index.html", "all.ics", "rixin.ics" };
+					     "index.html",  "all.ics",      "rixin.ics" };
 	for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
 		char *path = xasprintf("%s/%s", dir, files[i]);
 		assert_int_equal(stat(path, &sb), 0);

@@ -22,7 +22,8 @@ static void assert_json_int(json_t *j, json_int_t v)
 {
 	assert_non_null(j);
 	if (!json_is_integer(j))
-		fail_msg("expected the integer %lld, got JSON type %d", (long long)v, (int)json_typeof(j));
+		fail_msg("expected the integer %lld, got JSON type %d", (long long)v,
+			 (int)json_typeof(j));
 	assert_i64(json_integer_value(j), v);
 	json_decref(j);
 }
@@ -324,7 +325,8 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		assert_true(json_is_object(o));
 		/* unit, name, total, basic, key, rank, rows: nothing else */
 		assert_int_equal(json_object_size(o), 7);
-		assert_string_equal(json_string_value(json_object_get(o, "unit")), shipped_unit_ids[u]);
+		assert_string_equal(json_string_value(json_object_get(o, "unit")),
+				    shipped_unit_ids[u]);
 		assert_string_equal(json_string_value(json_object_get(o, "name")),
 				    shipped_unit_names[u]);
 		json_t *total = json_object_get(o, "total"), *basic = json_object_get(o, "basic"),
@@ -342,7 +344,8 @@ static void test_units_text_parses_with_every_unit_and_row(void **state)
 		for (size_t i = 0; i < 28; i++) {
 			json_t *v = json_object_get(r, shipped_row_ids[i]);
 			if (!json_is_number(v))
-				fail_msg("unit %s has no row %s", shipped_unit_ids[u], shipped_row_ids[i]);
+				fail_msg("unit %s has no row %s", shipped_unit_ids[u],
+					 shipped_row_ids[i]);
 			int64_t want = t.rows[u * t.nrows + i];
 			assert_i64(llround(json_number_value(v) * 100), want);
 			/* whole points are JSON integers, others reals */
@@ -406,7 +409,8 @@ static void test_units_text_hostile_name_round_trips(void **state)
 	struct plan *p = g_cfg->plan;
 	struct score_table t;
 	struct sbuf sb;
-	char name[] = "<script>alert(\"x, y\")</script>, \"人民广场\",\\ \n\t\001 },{\"unit\":\"evil\"";
+	char name[] =
+		"<script>alert(\"x, y\")</script>, \"人民广场\",\\ \n\t\001 },{\"unit\":\"evil\"";
 
 	p->units[1].name = name;
 	units_text(p, &t, &sb);
@@ -448,8 +452,8 @@ static void assert_dump(json_t *j, const char *want)
 static void test_dump_compact(void **state)
 {
 	(void)state;
-	assert_dump(json_pack("{s:s, s:i, s:[i, i], s:{s:b}}", "type", "scores", "rank", 1, "a", 1, 2,
-			      "o", "ok", 1),
+	assert_dump(json_pack("{s:s, s:i, s:[i, i], s:{s:b}}", "type", "scores", "rank", 1, "a", 1,
+			      2, "o", "ok", 1),
 		    "{\"type\":\"scores\",\"rank\":1,\"a\":[1,2],\"o\":{\"ok\":true}}");
 }
 
@@ -490,8 +494,8 @@ static void test_dump_reals_shortest(void **state)
 	assert_dump_in_array(report_value(1), "0.0001");
 	/* two decimals stay exact up to 10^13 */
 	assert_dump_in_array(report_points(123456789012345), "1234567890123.45");
-	assert_dump(json_pack("{s:o, s:o, s:o}", "a", report_points(30), "b", report_points(-20), "c",
-			      report_points(5)),
+	assert_dump(json_pack("{s:o, s:o, s:o}", "a", report_points(30), "b", report_points(-20),
+			      "c", report_points(5)),
 		    "{\"a\":0.3,\"b\":-0.2,\"c\":0.05}");
 }
 

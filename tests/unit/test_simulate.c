@@ -101,8 +101,8 @@ static json_t *parse_lines(const char *out, size_t len)
 		json_error_t err;
 		json_t *o = json_loadb(p, (size_t)(nl - p), 0, &err);
 		if (o == NULL || !json_is_object(o))
-			fail_msg("line %zu is not a JSON object: %s: %.120s", json_array_size(a) + 1,
-				 err.text, p);
+			fail_msg("line %zu is not a JSON object: %s: %.120s",
+				 json_array_size(a) + 1, err.text, p);
 		json_array_append_new(a, o);
 		p = nl + 1;
 	}
@@ -113,8 +113,9 @@ static json_t *parse_lines(const char *out, size_t len)
 static void simulate(struct run *r, const char *from, const char *to, const char *events,
 		     int count_reminders)
 {
-	struct simulate_opts o = { .from = from, .to = to, .events = events,
-				   .count_reminders = count_reminders };
+	struct simulate_opts o = {
+		.from = from, .to = to, .events = events, .count_reminders = count_reminders
+	};
 	FILE *out = open_memstream(&r->out, &r->outlen);
 	FILE *errf = tmpfile();
 	assert_non_null(out);
@@ -174,7 +175,8 @@ static json_t *find_one(json_t *lines, const char *type, const char *period)
 	{
 		if (is(o, "type", type) && (period == NULL || is(o, "period", period))) {
 			if (found)
-				fail_msg("two %s objects for %s", type, period ? period : "the run");
+				fail_msg("two %s objects for %s", type,
+					 period ? period : "the run");
 			found = o;
 		}
 	}
@@ -187,8 +189,7 @@ static size_t count_type(json_t *lines, const char *type)
 {
 	size_t n = 0, i;
 	json_t *o;
-	json_array_foreach(lines, i, o)
-		n += is(o, "type", type);
+	json_array_foreach(lines, i, o) n += is(o, "type", type);
 	return n;
 }
 
@@ -197,9 +198,7 @@ static json_t *unit_of(json_t *standing, const char *id)
 {
 	json_t *units = json_object_get(standing, "units"), *u;
 	size_t i;
-	json_array_foreach(units, i, u)
-		if (is(u, "unit", id))
-			return u;
+	json_array_foreach(units, i, u) if (is(u, "unit", id)) return u;
 	fail_msg("no unit %s in the standing", id);
 	return NULL;
 }
@@ -222,7 +221,8 @@ static void assert_standing_shape(json_t *s)
 		assert_int_equal(json_object_size(rows), 28);
 		for (size_t r = 0; r < 28; r++)
 			if (!json_is_number(json_object_get(rows, shipped_row_ids[r])))
-				fail_msg("unit %s lacks row %s", shipped_unit_ids[u], shipped_row_ids[r]);
+				fail_msg("unit %s lacks row %s", shipped_unit_ids[u],
+					 shipped_row_ids[r]);
 		assert_true(json_is_number(json_object_get(e, "total")));
 		assert_true(json_is_number(json_object_get(e, "basic")));
 		assert_true(json_is_number(json_object_get(e, "key")));
@@ -342,11 +342,11 @@ static void test_no_events_q2_rows_by_hand(void **state)
 	(void)state;
 	/* Q2 with nothing submitted: every row due by 06-30 is missing */
 	static const int64_t want[28] = {
-		/* 1 */ 300,  /* 2a */ 0,   /* 2b */ 200, /* 2c */ 500, /* 3 */ 1000,
-		/* 4 */ 600,  /* 5 */ 800,  /* 6a */ 0,   /* 6b */ 200, /* 6c */ 500,
-		/* 7a */ 100, /* 7b */ 0,   /* 7c */ 300, /* 7d */ 300, /* 8 */ 200,
-		/* 9 */ 400,  /* 10 */ 400, /* 11 */ 500, /* 12 */ 600, /* 13 */ 0,
-		/* 14 */ 0,   /* 15 */ 200, /* 16a */ 0,  /* 16b */ 100, /* 16c */ 300,
+		/* 1 */ 300,  /* 2a */ 0,    /* 2b */ 200, /* 2c */ 500,  /* 3 */ 1000,
+		/* 4 */ 600,  /* 5 */ 800,   /* 6a */ 0,   /* 6b */ 200,  /* 6c */ 500,
+		/* 7a */ 100, /* 7b */ 0,    /* 7c */ 300, /* 7d */ 300,  /* 8 */ 200,
+		/* 9 */ 400,  /* 10 */ 400,  /* 11 */ 500, /* 12 */ 600,  /* 13 */ 0,
+		/* 14 */ 0,   /* 15 */ 200,  /* 16a */ 0,  /* 16b */ 100, /* 16c */ 300,
 		/* 17a */ 0,  /* 17b */ 200, /* 18 */ 200,
 	};
 	struct run r;
@@ -356,8 +356,8 @@ static void test_no_events_q2_rows_by_hand(void **state)
 		for (size_t i = 0; i < 28; i++) {
 			const char *unit = shipped_unit_ids[u], *row = shipped_row_ids[i];
 			if (row_of(q2, unit, row) != want[i])
-				fail_msg("Q2 %s row %s is %lld hundredths, expected %lld", unit, row,
-					 (long long)row_of(q2, unit, row), (long long)want[i]);
+				fail_msg("Q2 %s row %s is %lld hundredths, expected %lld", unit,
+					 row, (long long)row_of(q2, unit, row), (long long)want[i]);
 		}
 	assert_all_units(q2, 7900, 6900, 1000);
 	run_free(&r);
@@ -374,8 +374,8 @@ static void test_no_events_q3_q4_scores_by_hand(void **state)
 	json_t *scores = find_one(r.lines, "scores", NULL);
 	assert_all_units(scores, 4700, 4100, 600);
 	/* Q4 rows by hand: what is left of each */
-	static const char *const left[] = { "3", "4", "5", "6c", "7a", "9", "10", "11", "12",
-					    "15", "16c", "18" };
+	static const char *const left[] = { "3",  "4",  "5",  "6c", "7a",  "9",
+					    "10", "11", "12", "15", "16c", "18" };
 	static const int64_t pts[] = { 1000, 200, 400, 500, 100, 400, 400, 500, 600, 100, 300, 200 };
 	for (size_t u = 0; u < 5; u++)
 		for (size_t i = 0; i < 28; i++) {
@@ -502,7 +502,8 @@ static void test_count_reminders(void **state)
 	/* and nothing else changes */
 	assert_int_equal(json_array_size(counted.lines),
 			 json_array_size(plain.lines) - count_type(plain.lines, "reminder"));
-	assert_int_equal(count_type(counted.lines, "deduction"), count_type(plain.lines, "deduction"));
+	assert_int_equal(count_type(counted.lines, "deduction"),
+			 count_type(plain.lines, "deduction"));
 	assert_int_equal(count_type(counted.lines, "snapshot"), 3);
 	run_free(&plain);
 	run_free(&counted);
@@ -518,19 +519,19 @@ static void test_bad_lines_all_named_nothing_written(void **state)
 	memset(note, 'A', big);
 	note[big] = '\0';
 	char *text = xasprintf(
-		"# one bad line of each kind\n"                                   /* 1 */
-		"2020-04-30T23:59:59+08:00 submit bayilu 16a\n"                   /* 2 before FROM */
-		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"                    /* 3 good */
-		"2020-06-02T10:00:00+08:00 submit nowhere 2a\n"                   /* 4 unknown unit */
-		"\n"                                                              /* 5 blank */
-		"2020-06-03T10:00:00 submit bayilu 6a\n"                          /* 6 no offset */
-		"2020-06-31T10:00:00+08:00 submit bayilu 6a\n"                    /* 7 no such day */
-		"2020-06-04T10:00:00+08:00 submit renminguangchang 2a\n"          /* 8 good */
-		"2020-06-02T09:00:00+08:00 submit baiyun 2a\n"                    /* 9 out of order */
-		"2020-06-05T10:00:00+08:00 frobnicate bayilu\n"                   /* 10 unknown command */
-		"2020-06-06T10:00:00+08:00 submit rixin 2a --note \"%s\"\n"       /* 11 over 64 KiB */
-		"2020-06-07T10:00:00+08:00 submit xianglujiao 2a\n"               /* 12 good */
-		"2021-01-01T00:00:01+08:00 submit xianglujiao 2c\n",              /* 13 after TO */
+		"# one bad line of each kind\n"                             /* 1 */
+		"2020-04-30T23:59:59+08:00 submit bayilu 16a\n"             /* 2 before FROM */
+		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"              /* 3 good */
+		"2020-06-02T10:00:00+08:00 submit nowhere 2a\n"             /* 4 unknown unit */
+		"\n"                                                        /* 5 blank */
+		"2020-06-03T10:00:00 submit bayilu 6a\n"                    /* 6 no offset */
+		"2020-06-31T10:00:00+08:00 submit bayilu 6a\n"              /* 7 no such day */
+		"2020-06-04T10:00:00+08:00 submit renminguangchang 2a\n"    /* 8 good */
+		"2020-06-02T09:00:00+08:00 submit baiyun 2a\n"              /* 9 out of order */
+		"2020-06-05T10:00:00+08:00 frobnicate bayilu\n"             /* 10 unknown command */
+		"2020-06-06T10:00:00+08:00 submit rixin 2a --note \"%s\"\n" /* 11 over 64 KiB */
+		"2020-06-07T10:00:00+08:00 submit xianglujiao 2a\n"         /* 12 good */
+		"2021-01-01T00:00:01+08:00 submit xianglujiao 2c\n",        /* 13 after TO */
 		note);
 	const char *path = events_file("bad.txt", text);
 	free(text);
@@ -646,9 +647,9 @@ static void test_arguments_vetted_by_type(void **state)
 	static const struct {
 		int line;
 		const char *code;
-	} want[] = { { 2, "bad-count" },      { 3, "bad-value" }, { 4, "bad-time" },
-		     { 5, "bad-date" },       { 6, "unknown-kind" }, { 7, "unknown-metric" },
-		     { 8, "usage" },          { 9, "usage" } };
+	} want[] = { { 2, "bad-count" }, { 3, "bad-value" },    { 4, "bad-time" },
+		     { 5, "bad-date" },  { 6, "unknown-kind" }, { 7, "unknown-metric" },
+		     { 8, "usage" },     { 9, "usage" } };
 	struct run r;
 	char line[600];
 
@@ -696,11 +697,11 @@ static void test_nul_and_control_characters_refused(void **state)
 {
 	(void)state;
 	static const char text[] =
-		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"                      /* 1 good */
-		"2020-06-02T10:00:00+08:00 submit baiyun 2a\0 --note hidden\n"      /* 2 NUL */
-		"2020-06\0-03T10:00:00+08:00 submit rixin 2a\n"                     /* 3 NUL */
+		"2020-06-01T10:00:00+08:00 submit bayilu 2a\n"                         /* 1 good */
+		"2020-06-02T10:00:00+08:00 submit baiyun 2a\0 --note hidden\n"         /* 2 NUL */
+		"2020-06\0-03T10:00:00+08:00 submit rixin 2a\n"                        /* 3 NUL */
 		"2020-06-04T10:00:00+08:00 submit xianglujiao 2a --note \"\033[2J\"\n" /* 4 ESC */
-		"2020-06-05T10:00:00+08:00 submit renminguangchang 2a\n";           /* 5 good */
+		"2020-06-05T10:00:00+08:00 submit renminguangchang 2a\n";              /* 5 good */
 	char *path = xasprintf("%s/nul.txt", g_dir);
 	FILE *f = fopen(path, "wb");
 	assert_non_null(f);

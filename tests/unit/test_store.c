@@ -427,7 +427,7 @@ static void test_nested_three_levels(void **state)
 	int64_t ida = begin_add(f->st, &a);
 	int64_t idb = begin_add(f->st, &b);
 	int64_t idc = begin_add(f->st, &c);
-	store_rollback(f->st);			  /* drops c */
+	store_rollback(f->st);                    /* drops c */
 	assert_int_equal(store_commit(f->st), 0); /* keeps b in a */
 	assert_int_equal(store_commit(f->st), 0);
 	assert_int_equal(store_entry_get(f->st, ida, &g), 1);
@@ -674,17 +674,16 @@ static void swap_now(void)
 
 char *realpath(const char *path, char *resolved)
 {
-	char *(*real)(const char *, char *) = (char *(*)(const char *, char *))dlsym(
-		RTLD_NEXT, "realpath");
+	char *(*real)(const char *, char *) =
+		(char *(*)(const char *, char *))dlsym(RTLD_NEXT, "realpath");
 	swap_now();
 	return real(path, resolved);
 }
 
 int sqlite3_open_v2(const char *name, sqlite3 **db, int flags, const char *vfs)
 {
-	int (*real)(const char *, sqlite3 **, int, const char *) =
-		(int (*)(const char *, sqlite3 **, int, const char *))dlsym(RTLD_NEXT,
-									  "sqlite3_open_v2");
+	int (*real)(const char *, sqlite3 **, int, const char *) = (int (*)(
+		const char *, sqlite3 **, int, const char *))dlsym(RTLD_NEXT, "sqlite3_open_v2");
 	g_swap.opens += g_swap.counting;
 	swap_now();
 	return real(name, db, flags, vfs);
@@ -871,8 +870,8 @@ static void test_first_submission_ignores_voided(void **state)
 	assert_true(store_first_submission(f->st, 0, "1") == INT64_MAX);
 	int64_t late = submit(f->st, 0, "1", 2000);
 	int64_t early = submit(f->st, 0, "1", 1000); /* backdated: recorded second */
-	submit(f->st, 1, "1", 500);		     /* another unit */
-	submit(f->st, 0, "2a", 100);		     /* another occurrence */
+	submit(f->st, 1, "1", 500);                  /* another unit */
+	submit(f->st, 0, "2a", 100);                 /* another occurrence */
 	assert_int_equal(store_first_submission(f->st, 0, "1"), 1000);
 	void_entry(f->st, early, 3000);
 	assert_int_equal(store_first_submission(f->st, 0, "1"), 2000);
@@ -950,7 +949,7 @@ static void test_metric_latest(void **state)
 	metric(f->st, 0, "dissatisfaction", 200000, 200); /* 20 */
 	metric(f->st, 0, "dissatisfaction", 150000, 200); /* 15, same instant, recorded later */
 	int64_t v30 = metric(f->st, 0, "dissatisfaction", 300000, 300);
-	metric(f->st, 0, "satisfaction", 800000, 250);	  /* another metric */
+	metric(f->st, 0, "satisfaction", 800000, 250);    /* another metric */
 	metric(f->st, 1, "dissatisfaction", 990000, 250); /* another unit */
 	void_entry(f->st, v30, 350);
 
@@ -987,9 +986,9 @@ static void test_accumulate_as_of(void **state)
 	add(f->st, &push);
 	struct entry res = mk(ENTRY_AWARD, 1, "6c", NULL, "resolved", br, 30, 200);
 	add(f->st, &res);
-	submit(f->st, 0, "1", 120);			  /* no bucket: scores nothing */
+	submit(f->st, 0, "1", 120);                       /* no bucket: scores nothing */
 	metric(f->st, 0, "dissatisfaction", 100000, 120); /* likewise */
-	void_entry(f->st, il, 300);			  /* late replaced at 300 … */
+	void_entry(f->st, il, 300);                       /* late replaced at 300 … */
 	struct entry miss = mk(ENTRY_MISSING, 0, "1", "1", NULL, b1, -300, 300);
 	add(f->st, &miss); /* … by missing */
 
@@ -1599,7 +1598,8 @@ static void test_outbox_update(void **state)
 
 	assert_int_equal(store_begin(f->st), 0);
 	assert_int_equal(store_outbox_update(f->st, id, OUTBOX_FAILED, 1, 1030000, 429,
-					     "too many requests", 1001), 0);
+					     "too many requests", 1001),
+			 0);
 	assert_int_equal(store_commit(f->st), 0);
 	struct ob o = ob_get(f->st, id);
 	assert_int_equal(o.state, OUTBOX_FAILED);
@@ -1705,9 +1705,10 @@ static void test_outbox_counts(void **state)
 	for (int s = 0; s < OUTBOX_NSTATES; s++)
 		assert_i64(counts[s], 0);
 	/* pending 3, inflight 1, sent 2, failed 0, dead 1, cancelled 1 */
-	static const enum outbox_state states[] = { OUTBOX_PENDING, OUTBOX_PENDING, OUTBOX_PENDING,
-						    OUTBOX_INFLIGHT, OUTBOX_SENT, OUTBOX_SENT,
-						    OUTBOX_DEAD, OUTBOX_CANCELLED };
+	static const enum outbox_state states[] = { OUTBOX_PENDING, OUTBOX_PENDING,
+						    OUTBOX_PENDING, OUTBOX_INFLIGHT,
+						    OUTBOX_SENT,    OUTBOX_SENT,
+						    OUTBOX_DEAD,    OUTBOX_CANCELLED };
 	for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++) {
 		int64_t id = ob_add(f->st, "email", "a", 1000, "x");
 		if (states[i] != OUTBOX_PENDING)
@@ -1869,11 +1870,11 @@ static void test_persisted_numbers(void **state)
 	static const struct {
 		int value, want;
 	} pins[] = {
-		{ ENTRY_SUBMISSION, 1 }, { ENTRY_LATE, 2 },	 { ENTRY_MISSING, 3 },
-		{ ENTRY_FINDING, 4 },	 { ENTRY_AWARD, 5 },	 { ENTRY_THRESHOLD, 6 },
-		{ ENTRY_RANKING, 7 },	 { ENTRY_METRIC, 8 },	 { OUTBOX_PENDING, 0 },
-		{ OUTBOX_INFLIGHT, 1 },	 { OUTBOX_SENT, 2 },	 { OUTBOX_FAILED, 3 },
-		{ OUTBOX_DEAD, 4 },	 { OUTBOX_CANCELLED, 5 },
+		{ ENTRY_SUBMISSION, 1 }, { ENTRY_LATE, 2 },       { ENTRY_MISSING, 3 },
+		{ ENTRY_FINDING, 4 },    { ENTRY_AWARD, 5 },      { ENTRY_THRESHOLD, 6 },
+		{ ENTRY_RANKING, 7 },    { ENTRY_METRIC, 8 },     { OUTBOX_PENDING, 0 },
+		{ OUTBOX_INFLIGHT, 1 },  { OUTBOX_SENT, 2 },      { OUTBOX_FAILED, 3 },
+		{ OUTBOX_DEAD, 4 },      { OUTBOX_CANCELLED, 5 },
 	};
 	char sql[256], text[512];
 

@@ -52,9 +52,9 @@ struct srv {
 	pthread_cond_t cv;
 	bool stopping;
 	struct srv_conn *conns;
-	int accepted;      /* connections */
-	int requests;      /* HTTP requests read */
-	int hanging;       /* /hang requests whose connection is still open */
+	int accepted; /* connections */
+	int requests; /* HTTP requests read */
+	int hanging;  /* /hang requests whose connection is still open */
 	/* /gate: answers are held until GATE_N are waiting or GATE_TOTAL arrived */
 	int gate_n, gate_total, gate_arrived, inflight, max_inflight;
 	unsigned gate_gen;
@@ -1346,10 +1346,8 @@ static void smtp_send(void **state)
 	assert_int_equal(g->retry_after, -1);
 
 	char *seen[] = {
-		srv_str(c->smtp, &c->smtp->auth),
-		srv_str(c->smtp, &c->smtp->mail_from),
-		srv_str(c->smtp, &c->smtp->rcpt[0]),
-		srv_str(c->smtp, &c->smtp->rcpt[1]),
+		srv_str(c->smtp, &c->smtp->auth),    srv_str(c->smtp, &c->smtp->mail_from),
+		srv_str(c->smtp, &c->smtp->rcpt[0]), srv_str(c->smtp, &c->smtp->rcpt[1]),
 		srv_str(c->smtp, &c->smtp->data),
 	};
 	assert_int_equal(srv_get(c->smtp, &c->smtp->messages), 1);

@@ -140,8 +140,8 @@ static void expect_hundredths(double d, int64_t want)
 	if (util_double_to_hundredths(d, &v) != 0)
 		fail_msg("util_double_to_hundredths(%.17g) failed", d);
 	if (v != want)
-		fail_msg("util_double_to_hundredths(%.17g) gave %lld, expected %lld", d, (long long)v,
-			 (long long)want);
+		fail_msg("util_double_to_hundredths(%.17g) gave %lld, expected %lld", d,
+			 (long long)v, (long long)want);
 }
 
 static void double_to_hundredths_plain(void **state)
@@ -208,8 +208,8 @@ static void expect_format(int64_t v, int scale, const char *want)
 
 	util_format_fixed(v, scale, buf, sizeof(buf));
 	if (strcmp(buf, want) != 0)
-		fail_msg("util_format_fixed(%lld, %d) gave \"%s\", expected \"%s\"", (long long)v, scale,
-			 buf, want);
+		fail_msg("util_format_fixed(%lld, %d) gave \"%s\", expected \"%s\"", (long long)v,
+			 scale, buf, want);
 }
 
 static void format_fixed_examples(void **state)
@@ -290,8 +290,8 @@ static void utf8_valid_text(void **state)
 static void utf8_overlong(void **state)
 {
 	(void)state;
-	assert_false(utf8("\xc0\x80"));         /* NUL in two bytes */
-	assert_false(utf8("\xc0\xaf"));         /* '/' in two bytes */
+	assert_false(utf8("\xc0\x80")); /* NUL in two bytes */
+	assert_false(utf8("\xc0\xaf")); /* '/' in two bytes */
 	assert_false(utf8("\xc1\xbf"));
 	assert_false(utf8("\xe0\x80\xaf"));     /* '/' in three bytes */
 	assert_false(utf8("\xe0\x9f\xbf"));     /* U+07FF in three bytes */
@@ -315,7 +315,7 @@ static void utf8_out_of_range_and_stray(void **state)
 	assert_false(utf8("\xf8\x88\x80\x80\x80"));
 	assert_false(utf8("\xff"));
 	assert_false(utf8("\xfe"));
-	assert_false(utf8("\x80"));             /* a lone continuation byte */
+	assert_false(utf8("\x80")); /* a lone continuation byte */
 	assert_false(utf8("abc\xbf"));
 	assert_false(utf8("\xe5\x85\xab\x80")); /* 八 then a stray continuation */
 }
@@ -378,7 +378,10 @@ static void control_char_found(void **state)
 	/* C1: U+0080, U+009B (CSI), U+009F */
 	assert_int_equal(ctl_at("\xc2\x80", &cp), 0);
 	assert_int_equal(cp, 0x80);
-	assert_int_equal(ctl_at("x\xc2\x9b" "2J", &cp), 1);
+	assert_int_equal(ctl_at("x\xc2\x9b"
+				"2J",
+				&cp),
+			 1);
 	assert_int_equal(cp, 0x9b);
 	assert_int_equal(ctl_at("\xc2\x9f", &cp), 0);
 	assert_int_equal(cp, 0x9f);
@@ -390,7 +393,8 @@ static void control_char_found(void **state)
 static void control_scrub(void **state)
 {
 	(void)state;
-	char s[] = "ok\033[2J\r\n名\x7f\xc2\x9b" "1\xc2\xa0";
+	char s[] = "ok\033[2J\r\n名\x7f\xc2\x9b"
+		   "1\xc2\xa0";
 	util_control_scrub(s);
 	assert_string_equal(s, "ok [2J  名   1\xc2\xa0");
 }
