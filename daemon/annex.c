@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "kaohe/annex.h"
+#include "kaohe/calendar.h"
 
 #define PROVISIONAL_NOTE "临时排名（尚未发布的快照，仅供参考）"
 
@@ -120,6 +121,58 @@ static const char *lost_at(const struct annex_input *in, size_t unit, size_t row
 	return s && *s ? s : NULL;
 }
 
+/* ---- Chinese forms ------------------------------------------------------------ */
+
+/*
+ * PERIOD as a reader says it: "2020-Q3" is "2020年第三季度"; another
+ * name is kept as it is.  Into BUF of LEN bytes.
+ */
+static const char *zh_period(const char *period, char *buf, size_t len)
+{
+	static const char *const nth[] = { "一", "二", "三", "四" };
+	int y, q, n = 0;
+
+	if (period && sscanf(period, "%4d-Q%1d%n", &y, &q, &n) == 2 && period[n] == '\0' &&
+	    n == 7 && q >= 1 && q <= 4)
+		snprintf(buf, len, "%d年第%s季度", y, nth[q - 1]);
+	else
+		util_strlcpy(buf, period ? period : "", len);
+	return buf;
+}
+
+/*
+ * ISO-8601 instant ISO ("2020-12-10T09:00:00+08:00", in the plan's zone)
+ * as a reader says it: "2020年12月10日 09:00"; midnight ends the day
+ * before, as notices say: "2020年9月30日24时".  Another text is kept as
+ * it is.  Into BUF of LEN bytes.
+ */
+static const char *zh_instant(const char *iso, char *buf, size_t len)
+{
+	int y, mo, d, h, mi, n = 0;
+
+	if (iso == NULL || sscanf(iso, "%4d-%2d-%2dT%2d:%2d%n", &y, &mo, &d, &h, &mi, &n) != 5 ||
+	    n != 16) {
+		util_strlcpy(buf, iso ? iso : "", len);
+	} else if (h == 0 && mi == 0 && (iso[16] == '\0' || strncmp(iso + 16, ":00", 3) == 0)) {
+		calendar_civil_from_days(calendar_days_from_civil(y, mo, d) - 1, &y, &mo, &d);
+		snprintf(buf, len, "%d年%d月%d日24时", y, mo, d);
+	} else {
+		snprintf(buf, len, "%d年%d月%d日 %02d:%02d", y, mo, d, h, mi);
+	}
+	return buf;
+}
+
+/* The width of S in CSS pixels at 12 px, roughly: CJK 12, others 7. */
+static long text_px(const char *s)
+{
+	long w = 0;
+
+	for (; s && *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w += (unsigned char)*s >= 0xe0 ? 12 : 7;
+	return w;
+}
+
 /* ---- shared page parts ------------------------------------------------------ */
 
 /*
@@ -148,39 +201,62 @@ static const char style_css[] =
 	"nav{margin:.4em 0}\n"
 	".scroll{overflow-x:auto;-webkit-overflow-scrolling:touch;max-width:100%}\n"
 	"table{border-collapse:collapse;margin:.3em 0}\n"
-	"th,td{border:1px solid #c8ccd1;padding:.3em .5em;vertical-align:top}\n"
+	"th,td{border:1px solid #c8ccd1;padding:.3em .5em;vertical-align:top;background:#fff}\n"
 	"thead th{background:#eef2f7;white-space:nowrap}\n"
 	"tfoot th,tfoot td{background:#f6f8fa;font-weight:bold}\n"
 	".num{text-align:right;white-space:nowrap;font-variant-numeric:tabular-nums}\n"
 	"#ranking{min-width:min(100%,36em)}\n"
-	"#ranking tbody tr:first-child{background:#f0f7ff}\n"
+	"#ranking tbody tr:first-child td,#ranking tbody tr:first-child th{background:#f0f7ff}\n"
 	"#ranking td.total{font-weight:bold}\n"
-	"#annex{min-width:60em;font-size:.92em}\n"
-	"#annex td.content{min-width:12em;max-width:28em}\n"
+	"#annex{min-width:60em;font-size:.92em;border-collapse:separate;border-spacing:0}\n"
+	/* Separate borders: each cell paints its own, so a sticky cell
+	 * covers the borders of those scrolling under it. */
+	"#annex th,#annex td{border-width:0 1px 1px 0}\n"
+	"#annex tr>:first-child{border-left-width:1px}\n"
+	"#annex thead th{border-top-width:1px}\n"
+	"#annex tbody td:nth-child(n+8),#annex tfoot td{text-align:right;white-space:nowrap;"
+	"font-variant-numeric:tabular-nums}\n"
+	"#annex .seq{position:sticky;left:0;z-index:1;width:3.4em;min-width:3.4em;"
+	"max-width:3.4em;white-space:nowrap}\n"
+	"#annex .content{position:sticky;left:3.4em;z-index:1;min-width:12em;max-width:24em;"
+	"box-shadow:inset -2px 0 #c8ccd1}\n"
 	"#annex td.node{min-width:6em}\n"
-	"#annex td.seq,#annex td.cat,#annex td.dept{white-space:nowrap}\n"
+	"#annex td.text{min-width:10em;max-width:20em;font-size:.95em}\n"
+	"#annex td.cat,#annex td.dept{white-space:nowrap}\n"
 	"#annex td.lost{background:#fff1f0;color:#a8071a;cursor:help}\n"
-	"sup.fn{font-size:.72em;margin-left:.1em}\n"
-	"sup.fn a{color:inherit;text-decoration:none}\n"
+	"#annex sup{font-size:.72em;margin-left:.1em}\n"
+	"#annex sup a{color:inherit;text-decoration:none}\n"
+	"summary{cursor:pointer}\n"
+	"summary::marker{color:#1f5fa8}\n"
+	"details[open]>summary .ex{display:none}\n"
+	"details[open]>summary::after{content:\"收起\"}\n"
 	".footnotes{list-style:none;padding-left:0;font-size:.88em;color:#57606a}\n"
 	".footnotes li{margin:.2em 0;padding-left:2em;text-indent:-2em}\n"
-	".feeds{display:flex;flex-wrap:wrap;gap:.3em 1.4em;padding-left:1.2em}\n"
-	".provisional-row td{color:#873800}\n"
+	"ul.feeds{columns:14em;column-gap:2.5em;padding-left:1.5em;margin:.4em 0}\n"
+	"ul.feeds li{break-inside:avoid;margin:.15em 0}\n"
 	".chart{margin:.6em 0}\n"
 	".chart svg{max-width:100%;height:auto;display:block}\n"
 	".chart text{font-family:inherit}\n"
 	".hint{color:#57606a;font-size:.88em}\n"
 	"footer{margin-top:2em;color:#57606a;font-size:.85em}\n"
 	"@media (max-width:640px){body{padding:8px;font-size:14px}h1{font-size:1.2em}"
-	"th,td{padding:.25em .35em}}\n"
+	"th,td{padding:.25em .35em}#annex{min-width:0}"
+	"#annex .seq{width:2.8em;min-width:2.8em;max-width:2.8em}"
+	"#annex .content{left:2.8em;min-width:7.5em;max-width:7.5em}"
+	"#annex td.text{min-width:8em}}\n"
 	"@media print{@page{size:A4 landscape;margin:10mm}"
 	"body{max-width:none;padding:0;font-size:9pt}"
 	".screen{display:none}"
 	".scroll{overflow:visible}"
-	"#annex{min-width:0;width:100%}"
-	"#annex td.content{max-width:none}"
+	"#annex{min-width:0;width:100%;font-size:8pt}"
+	"#annex .seq,#annex .content{position:static;box-shadow:none}"
+	"#annex .content{max-width:none}"
+	"#annex td.text{min-width:0;max-width:none}"
 	"#annex td.lost{cursor:auto}"
+	"summary{display:none}"
+	"details::details-content{content-visibility:visible;display:contents}"
 	"thead{display:table-header-group}"
+	"tfoot{display:table-row-group}"
 	"tr{break-inside:avoid}"
 	"h2{break-after:avoid}"
 	".chart{break-inside:avoid}"
@@ -393,7 +469,7 @@ static void chart_grid(const struct chart *c, struct sbuf *sb)
 static void chart_legend(const struct chart *c, struct sbuf *sb)
 {
 	long x = CHART_LEFT;
-	char colour[8];
+	char colour[8], name[64];
 
 	for (size_t i = 0; i < c->np; i++) {
 		bar_colour(i, c->np, colour);
@@ -401,10 +477,10 @@ static void chart_legend(const struct chart *c, struct sbuf *sb)
 			    "<rect class=\"swatch\" x=\"%ld\" y=\"8\" width=\"12\" height=\"12\" "
 			    "fill=\"%s\"/><text x=\"%ld\" y=\"18\">",
 			    x, colour, x + 16);
-		html_text(sb, c->names[i]);
+		zh_period(c->names[i], name, sizeof(name));
+		html_text(sb, name);
 		SBUF_LIT(sb, "</text>\n");
-		/* Period names are short ("2020-Q3"); a long one widens its slot. */
-		x += 16 + 14 + 7 * (long)strlen(c->names[i] ? c->names[i] : "");
+		x += 16 + 14 + text_px(name);
 	}
 }
 
@@ -413,7 +489,7 @@ static void chart_unit(const struct chart *c, size_t u, struct sbuf *sb)
 {
 	const struct plan *p = c->p;
 	long x0 = CHART_LEFT + CHART_GROUP_GAP / 2 + (long)u * (c->group + CHART_GROUP_GAP);
-	char colour[8];
+	char colour[8], name[64];
 
 	SBUF_LIT(sb, "<g data-unit=\"");
 	html_text(sb, p->units[u].id);
@@ -430,7 +506,7 @@ static void chart_unit(const struct chart *c, size_t u, struct sbuf *sb)
 			    x, y, CHART_BAR, h, colour);
 		html_text(sb, p->units[u].name);
 		SBUF_LIT(sb, " ");
-		html_text(sb, c->names[i]);
+		html_text(sb, zh_period(c->names[i], name, sizeof(name)));
 		SBUF_LIT(sb, "：");
 		points(sb, v);
 		sbuf_printf(sb,
@@ -471,21 +547,98 @@ static void html_chart(const struct annex_input *in, struct sbuf *sb)
 	SBUF_LIT(sb, "）</figcaption>\n</figure>\n");
 }
 
-/* A tfoot line: LABEL over the five text columns, MAX, then one value per unit. */
+/* The plan's text columns before 分值: 序号 … 评分办法. */
+#define TEXT_COLUMNS 7
+
+/*
+ * A tfoot line's start: LABEL_HTML where the rows have their content,
+ * so that it stays in view with it on a phone, the other text cells
+ * spanned empty, then the MAX cell.
+ */
 static void html_foot_open(struct sbuf *sb, const char *cls, const char *label_html)
 {
 	SBUF_LIT(sb, "<tr class=\"");
 	sbuf_puts(sb, cls);
-	SBUF_LIT(sb, "\"><th scope=\"row\" colspan=\"5\">");
+	SBUF_LIT(sb, "\"><td class=\"seq\"></td><td colspan=\"2\"></td>"
+		     "<th scope=\"row\" class=\"content\">");
 	sbuf_puts(sb, label_html);
-	SBUF_LIT(sb, "</th>");
+	SBUF_LIT(sb, "</th><td colspan=\"3\"></td>");
 }
 
-/* The footnotes under the annex table, numbered as their marks are placed. */
+/*
+ * The footnotes under the annex table.  Cells of one row that lost
+ * points for the same reasons share one note: at 40,000 units most
+ * reasons repeat, and one note with its count reads better than
+ * thousands.  NOTE[unit * nrows + row] is the cell's note number, 0
+ * for none, numbered in the order of the table (row by row).
+ */
 struct footnotes {
-	struct sbuf text;
+	unsigned *note;
 	unsigned n;
+	struct sbuf text;
 };
+
+/* Unit names of a note: up to three, then how many in all. */
+enum { NOTE_NAMES = 3 };
+
+static void footnotes_build(const struct annex_input *in, struct footnotes *fn)
+{
+	const struct plan *p = in->plan;
+	size_t nu = in->t->nunits, nr = p->nrows;
+	/* Per note of a row: how many units, the first ones. */
+	size_t *count = xcalloc(nu + 1, sizeof(*count));
+	size_t(*names)[NOTE_NAMES] = xcalloc(nu + 1, sizeof(*names));
+	struct strmap seen;
+
+	fn->note = xcalloc(nu * nr + 1, sizeof(*fn->note));
+	fn->n = 0;
+	sbuf_init(&fn->text);
+	for (size_t r = 0; r < nr; r++) {
+		size_t nnotes = 0;
+		strmap_init(&seen, nu);
+		for (size_t u = 0; u < nu; u++) {
+			const char *why = lost_at(in, u, r);
+			if (why == NULL)
+				continue;
+			int k = strmap_get(&seen, why, NULL);
+			if (k < 0) {
+				k = (int)nnotes++;
+				count[k] = 0;
+				strmap_put(&seen, why, k);
+			}
+			if (count[k] < NOTE_NAMES)
+				names[k][count[k]] = u;
+			count[k]++;
+			fn->note[u * nr + r] = fn->n + 1 + (unsigned)k;
+		}
+		strmap_free(&seen);
+		for (size_t k = 0; k < nnotes; k++) {
+			unsigned no = fn->n + 1 + (unsigned)k;
+			sbuf_printf(&fn->text, "<li id=\"fn-%u\">[%u] 第", no, no);
+			html_text(&fn->text, p->rows[r].id);
+			SBUF_LIT(&fn->text, "项 ");
+			for (size_t i = 0; i < count[k] && i < NOTE_NAMES; i++) {
+				if (i)
+					SBUF_LIT(&fn->text, "、");
+				html_text(&fn->text, p->units[names[k][i]].name);
+			}
+			if (count[k] > NOTE_NAMES)
+				sbuf_printf(&fn->text, "等%zu个单位", count[k]);
+			SBUF_LIT(&fn->text, "：");
+			lost_lines(&fn->text, lost_at(in, names[k][0], r), "<br>");
+			SBUF_LIT(&fn->text, "</li>\n");
+		}
+		fn->n += (unsigned)nnotes;
+	}
+	free(count);
+	free(names);
+}
+
+static void footnotes_free(struct footnotes *fn)
+{
+	free(fn->note);
+	sbuf_free(&fn->text);
+}
 
 /* The hint above the table, the table's start and its header row. */
 static void html_annex_head(const struct annex_input *in, struct sbuf *sb)
@@ -493,13 +646,18 @@ static void html_annex_head(const struct annex_input *in, struct sbuf *sb)
 	const struct plan *p = in->plan;
 
 	SBUF_LIT(sb, "<p class=\"hint screen\">扣分的得分标有 [n]：悬停或点击查看扣分原因，"
-		     "原因另见表后注释。</p>\n");
-	SBUF_LIT(sb, "<div class=\"scroll\"><table id=\"annex\">\n<thead><tr>"
-		     "<th scope=\"col\">序号</th><th scope=\"col\">类别</th>"
-		     "<th scope=\"col\">责任部门</th><th scope=\"col\">考核内容</th>"
-		     "<th scope=\"col\">时间节点</th><th scope=\"col\">分值</th>");
+		     "原因另见表后注释。工作标准、评分办法点击展开。</p>\n");
+	SBUF_LIT(sb,
+		 "<div class=\"scroll\"><table id=\"annex\">\n<thead><tr>"
+		 "<th scope=\"col\" class=\"seq\">序号</th><th scope=\"col\">类别</th>"
+		 "<th scope=\"col\">责任部门</th><th scope=\"col\" class=\"content\">考核内容</th>"
+		 "<th scope=\"col\">时间节点</th><th scope=\"col\">工作标准</th>"
+		 "<th scope=\"col\">评分办法</th><th scope=\"col\">分值</th>");
 	for (size_t u = 0; u < in->t->nunits; u++) {
-		SBUF_LIT(sb, "<th scope=\"col\" data-unit=\"");
+		/* id: a link to PERIOD.html#unit-ID shows that unit's column. */
+		SBUF_LIT(sb, "<th scope=\"col\" id=\"unit-");
+		html_text(sb, p->units[u].id);
+		SBUF_LIT(sb, "\" data-unit=\"");
 		html_text(sb, p->units[u].id);
 		SBUF_LIT(sb, "\">");
 		html_text(sb, p->units[u].name);
@@ -508,43 +666,65 @@ static void html_annex_head(const struct annex_input *in, struct sbuf *sb)
 	SBUF_LIT(sb, "</tr></thead>\n<tbody>\n");
 }
 
+/* Characters of a long text shown before it is opened. */
+enum { EXCERPT_CHARS = 14 };
+
+/*
+ * A long text of the seed (工作标准, 评分办法) in cell class "text":
+ * collapsed behind its first words on screen (<details>, no script),
+ * whole in print; a short one as it is.
+ */
+static void html_long_text(struct sbuf *sb, const char *s)
+{
+	size_t chars = 0, cut = 0;
+
+	SBUF_LIT(sb, "<td class=\"text\">");
+	for (const char *q = s ? s : ""; *q; q++)
+		if (((unsigned char)*q & 0xc0) != 0x80 && chars++ == EXCERPT_CHARS)
+			cut = (size_t)(q - s);
+	if (chars <= EXCERPT_CHARS + 6) {
+		html_text(sb, s);
+	} else {
+		char *ex = xmalloc(cut + 1);
+		memcpy(ex, s, cut);
+		ex[cut] = '\0';
+		SBUF_LIT(sb, "<details><summary><span class=\"ex\">");
+		html_text(sb, ex);
+		SBUF_LIT(sb, "…</span></summary>");
+		html_text(sb, s);
+		SBUF_LIT(sb, "</details>");
+		free(ex);
+	}
+	SBUF_LIT(sb, "</td>");
+}
+
 /*
  * Unit U's score on row R; where it lost points, the reasons as the
- * cell's title and a mark pointing to the footnote added to FN.
+ * cell's title and a mark pointing to its footnote.  Score cells carry
+ * no attribute otherwise: a big plan has millions of them.
  */
 static void html_annex_score(const struct annex_input *in, size_t u, size_t r, struct sbuf *sb,
-			     struct footnotes *fn)
+			     const struct footnotes *fn)
 {
-	const struct plan *p = in->plan;
 	const struct score_table *t = in->t;
-	const char *lost = lost_at(in, u, r);
+	unsigned no = fn->note[u * in->plan->nrows + r];
 
-	SBUF_LIT(sb, "<td data-unit=\"");
-	html_text(sb, p->units[u].id);
-	if (lost == NULL) {
-		SBUF_LIT(sb, "\" class=\"num score\">");
+	if (no == 0) {
+		SBUF_LIT(sb, "<td>");
 		points(sb, t->rows[u * t->nrows + r]);
 		SBUF_LIT(sb, "</td>");
 		return;
 	}
-	fn->n++;
-	SBUF_LIT(sb, "\" class=\"num score lost\" title=\"");
-	lost_lines(sb, lost, "&#10;");
+	SBUF_LIT(sb, "<td class=\"lost\" title=\"");
+	lost_lines(sb, lost_at(in, u, r), "&#10;");
 	SBUF_LIT(sb, "\">");
 	points(sb, t->rows[u * t->nrows + r]);
-	sbuf_printf(sb, "<sup class=\"fn\"><a href=\"#fn-%u\">[%u]</a></sup></td>", fn->n, fn->n);
-	sbuf_printf(&fn->text, "<li id=\"fn-%u\">[%u] ", fn->n, fn->n);
-	html_text(&fn->text, p->units[u].name);
-	SBUF_LIT(&fn->text, " ");
-	html_text(&fn->text, p->rows[r].id);
-	SBUF_LIT(&fn->text, "：");
-	lost_lines(&fn->text, lost, "<br>");
-	SBUF_LIT(&fn->text, "</li>\n");
+	sbuf_printf(sb, "<sup><a href=\"#fn-%u\">[%u]</a></sup></td>", no, no);
 }
 
 /* Row R of the plan as the annex prints it, then every unit's score on it. */
 static void html_annex_row(const struct annex_input *in, size_t r, struct sbuf *sb,
-			   struct footnotes *fn)
+			   const struct footnotes *fn)
 {
 	const struct plan *p = in->plan;
 	const struct plan_row *row = &p->rows[r];
@@ -565,7 +745,10 @@ static void html_annex_row(const struct annex_input *in, size_t r, struct sbuf *
 	html_text(sb, row->content);
 	SBUF_LIT(sb, "</td><td class=\"node\">");
 	html_text(sb, row->time_node);
-	SBUF_LIT(sb, "</td><td class=\"num max\">");
+	SBUF_LIT(sb, "</td>");
+	html_long_text(sb, row->standard);
+	html_long_text(sb, row->scoring);
+	SBUF_LIT(sb, "<td class=\"num max\">");
 	points(sb, row->max);
 	SBUF_LIT(sb, "</td>");
 	for (size_t u = 0; u < in->t->nunits; u++)
@@ -591,7 +774,7 @@ static void html_annex_foot(const struct annex_input *in, struct sbuf *sb)
 		points(sb, p->cats[c].max);
 		SBUF_LIT(sb, "</td>");
 		for (size_t u = 0; u < t->nunits; u++) {
-			SBUF_LIT(sb, "<td class=\"num\">");
+			SBUF_LIT(sb, "<td>");
 			points(sb, t->cats[u * t->ncats + c]);
 			SBUF_LIT(sb, "</td>");
 		}
@@ -602,7 +785,7 @@ static void html_annex_foot(const struct annex_input *in, struct sbuf *sb)
 	points(sb, p->total);
 	SBUF_LIT(sb, "</td>");
 	for (size_t u = 0; u < t->nunits; u++) {
-		SBUF_LIT(sb, "<td class=\"num total\">");
+		SBUF_LIT(sb, "<td class=\"total\">");
 		points(sb, t->total[u]);
 		SBUF_LIT(sb, "</td>");
 	}
@@ -610,16 +793,16 @@ static void html_annex_foot(const struct annex_input *in, struct sbuf *sb)
 	html_foot_open(sb, "rankrow", "名次");
 	SBUF_LIT(sb, "<td></td>");
 	for (size_t u = 0; u < t->nunits; u++)
-		sbuf_printf(sb, "<td class=\"num\">%d</td>", t->rank[u]);
+		sbuf_printf(sb, "<td>%d</td>", t->rank[u]);
 	SBUF_LIT(sb, "</tr>\n</tfoot></table></div>\n");
 }
 
 /* The annex table: the plan's rows with every unit's scores, then the footnotes. */
 static void html_annex(const struct annex_input *in, struct sbuf *sb)
 {
-	struct footnotes fn = { .n = 0 };
+	struct footnotes fn;
 
-	sbuf_init(&fn.text);
+	footnotes_build(in, &fn);
 	html_annex_head(in, sb);
 	for (size_t r = 0; r < in->plan->nrows; r++)
 		html_annex_row(in, r, sb, &fn);
@@ -629,20 +812,23 @@ static void html_annex(const struct annex_input *in, struct sbuf *sb)
 		sbuf_add(sb, fn.text.buf, fn.text.len);
 		SBUF_LIT(sb, "</ol>\n");
 	}
-	sbuf_free(&fn.text);
+	footnotes_free(&fn);
 }
 
 void annex_html(const struct annex_input *in, struct sbuf *out)
 {
 	const struct plan *p = in->plan;
 	struct sbuf title;
+	char period[64], as_of[64];
 
 	assert(in->t->nunits == p->nunits && in->t->nrows == p->nrows && in->t->ncats == p->ncats);
 
+	zh_period(in->period, period, sizeof(period));
+	zh_instant(in->as_of, as_of, sizeof(as_of));
 	sbuf_init(&title);
 	results_title(&title, p);
 	SBUF_LIT(&title, " ");
-	html_text(&title, in->period);
+	html_text(&title, period);
 	if (in->provisional)
 		SBUF_LIT(&title, "（临时）");
 	page_open(out, title.buf);
@@ -655,9 +841,8 @@ void annex_html(const struct annex_input *in, struct sbuf *out)
 		SBUF_LIT(out, "<p class=\"provisional\" role=\"note\">" PROVISIONAL_NOTE "</p>\n");
 	SBUF_LIT(out, "<dl class=\"meta\">");
 	meta_item(out, "文号", p->document);
-	meta_item(out, "考核期", in->period);
-	meta_item(out, in->provisional ? "数据截至" : "快照时间", in->as_of);
-	meta_item(out, "生成时间", in->generated);
+	meta_item(out, "考核期", period);
+	meta_item(out, in->provisional ? "数据截至" : "快照时间", as_of);
 	SBUF_LIT(out, "</dl>\n<nav class=\"screen\"><a href=\"index.html\">全部考核期</a> · "
 		      "<a href=\"");
 	url_path(out, in->period);
@@ -711,7 +896,7 @@ static void csv_text(struct sbuf *sb, const char *s)
 		SBUF_LIT(sb, "\"");
 }
 
-/* The five text fields after 序号 of a summary line: LABEL in 类别, the rest empty. */
+/* The text fields after 序号 of a summary line: LABEL in 类别, the rest empty. */
 static void csv_label(struct sbuf *sb, const char *label, const char *suffix)
 {
 	struct sbuf l;
@@ -722,7 +907,9 @@ static void csv_label(struct sbuf *sb, const char *label, const char *suffix)
 	sbuf_puts(&l, suffix);
 	csv_text(sb, l.buf);
 	sbuf_free(&l);
-	SBUF_LIT(sb, ",,,,");
+	for (int i = 2; i < TEXT_COLUMNS; i++)
+		SBUF_LIT(sb, ",");
+	SBUF_LIT(sb, ",");
 }
 
 /*
@@ -738,7 +925,7 @@ void annex_csv(const struct annex_input *in, struct sbuf *out)
 
 	assert(t->nunits == p->nunits && t->nrows == p->nrows && t->ncats == p->ncats);
 
-	SBUF_LIT(out, "\xEF\xBB\xBF序号,类别,责任部门,考核内容,时间节点,分值");
+	SBUF_LIT(out, "\xEF\xBB\xBF序号,类别,责任部门,考核内容,时间节点,工作标准,评分办法,分值");
 	for (size_t u = 0; u < t->nunits; u++) {
 		SBUF_LIT(out, ",");
 		csv_text(out, p->units[u].name);
@@ -757,6 +944,10 @@ void annex_csv(const struct annex_input *in, struct sbuf *out)
 		csv_text(out, row->content);
 		SBUF_LIT(out, ",");
 		csv_text(out, row->time_node);
+		SBUF_LIT(out, ",");
+		csv_text(out, row->standard);
+		SBUF_LIT(out, ",");
+		csv_text(out, row->scoring);
 		SBUF_LIT(out, ",");
 		points(out, row->max);
 		for (size_t u = 0; u < t->nunits; u++) {
@@ -792,8 +983,9 @@ void annex_csv(const struct annex_input *in, struct sbuf *out)
 		sbuf_init(&note);
 		SBUF_LIT(&note, PROVISIONAL_NOTE);
 		if (in->as_of && *in->as_of) {
-			SBUF_LIT(&note, " 数据截至 ");
-			sbuf_puts(&note, in->as_of);
+			char as_of[64];
+			SBUF_LIT(&note, " 数据截至");
+			sbuf_puts(&note, zh_instant(in->as_of, as_of, sizeof(as_of)));
 		}
 		csv_label(out, note.buf, "");
 		sbuf_free(&note);
@@ -826,11 +1018,11 @@ static int dated_cmp(const void *a, const void *b)
  * "2020-Q3" < "2021-Q1"), so newest first is the names in descending
  * order, whatever order the caller keeps them in.
  */
-void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t n,
-		      const char *generated, struct sbuf *out)
+void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t n, struct sbuf *out)
 {
 	struct dated *d = xcalloc(n + 1, sizeof(*d));
 	struct sbuf title;
+	char buf[64];
 
 	for (size_t i = 0; i < n; i++)
 		d[i] = (struct dated){ .e = &e[i], .i = i };
@@ -844,7 +1036,6 @@ void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t 
 	SBUF_LIT(out, "</h1>\n<dl class=\"meta\">");
 	sbuf_free(&title);
 	meta_item(out, "文号", p->document);
-	meta_item(out, "生成时间", generated);
 	SBUF_LIT(out, "</dl>\n</header>\n<main>\n<section>\n<h2>各考核期排名</h2>\n");
 
 	if (n == 0) {
@@ -858,19 +1049,21 @@ void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t 
 			const struct annex_entry *x = d[i].e;
 			SBUF_LIT(out, "<tr data-period=\"");
 			html_text(out, x->period);
-			if (x->taken_at == NULL)
-				SBUF_LIT(out, "\" class=\"provisional-row");
 			SBUF_LIT(out, "\"><th scope=\"row\"><a href=\"");
 			url_path(out, x->period);
 			SBUF_LIT(out, ".html\">");
-			html_text(out, x->period);
+			html_text(out, zh_period(x->period, buf, sizeof(buf)));
 			SBUF_LIT(out, "</a></th><td>");
-			if (x->taken_at)
-				html_text(out, x->taken_at);
-			else
-				SBUF_LIT(out, "临时");
-			SBUF_LIT(out, "</td><td>");
-			html_text(out, x->first ? x->first : "—");
+			html_text(out, zh_instant(x->as_of, buf, sizeof(buf)));
+			SBUF_LIT(out, "</td><td class=\"first\">");
+			/* Ties say so: "八一路等5个单位并列第一", not one name. */
+			if (x->first == NULL || x->nfirst == 0) {
+				SBUF_LIT(out, "—");
+			} else {
+				html_text(out, x->first);
+				if (x->nfirst > 1)
+					sbuf_printf(out, "等%d个单位并列第一", x->nfirst);
+			}
 			SBUF_LIT(out, "</td><td class=\"num total\">");
 			points(out, x->first_total);
 			SBUF_LIT(out, "</td><td><a href=\"");
@@ -883,7 +1076,7 @@ void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t 
 	}
 
 	SBUF_LIT(out, "</section>\n<section>\n<h2>日历订阅</h2>\n"
-		      "<p class=\"hint\">在日历应用中订阅，即可收到各时间节点。</p>\n"
+		      "<p class=\"hint\">在日历应用中订阅，即可收到各时间节点及提醒。</p>\n"
 		      "<ul class=\"feeds\">\n<li><a href=\"all.ics\">全部单位</a></li>\n");
 	for (size_t u = 0; u < p->nunits; u++) {
 		SBUF_LIT(out, "<li><a href=\"");

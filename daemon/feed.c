@@ -9,6 +9,11 @@
  * passed through, and in list properties (CATEGORIES) and x-properties
  * it leaves commas and semicolons bare.  The result is checked against
  * feed.h's promise before it is handed out.
+ *
+ * Nothing in a feed names its unit: the UIDs are the plan's occurrences,
+ * the calendar is named after the plan.  A unit whose schedule is the
+ * shared one thus has the very text of all.ics, which publish writes
+ * once and links (feed_own_schedule() tells which units differ).
  */
 #include "kaohe/feed.h"
 
@@ -38,8 +43,6 @@ struct feed {
 static const char *const slot_names[] = {
 	[SLOT_BEFORE] = "提前提醒",
 	[SLOT_DUE] = "当日提醒",
-	[SLOT_OVERDUE] = "逾期提醒",
-	[SLOT_RECORD] = "记录提醒",
 };
 
 /*
@@ -77,18 +80,40 @@ static void put_points(struct sbuf *sb, int64_t h)
 	sbuf_puts(sb, buf);
 }
 
-static void put_instant(struct sbuf *sb, int64_t t)
-{
-	char buf[40];
-	calendar_format_instant(t, buf, sizeof(buf));
-	sbuf_puts(sb, buf);
-}
-
+/* "2020年9月15日" */
 static void put_day(struct sbuf *sb, int32_t day)
 {
-	char buf[16];
-	calendar_format_day(day, buf, sizeof(buf));
-	sbuf_puts(sb, buf);
+	int y, m, d;
+	calendar_civil_from_days(day, &y, &m, &d);
+	sbuf_printf(sb, "%d年%d月%d日", y, m, d);
+}
+
+/*
+ * "2020年12月2日 20:48"; an instant at midnight ends the day before:
+ * "2020年9月30日24时", as notices say.
+ */
+static void put_instant(struct sbuf *sb, int64_t t)
+{
+	int secs;
+	int32_t day = calendar_day_of(t, &secs);
+	if (secs == 0) {
+		put_day(sb, day - 1);
+		SBUF_LIT(sb, "24时");
+		return;
+	}
+	put_day(sb, day);
+	sbuf_printf(sb, " %02d:%02d", secs / 3600, secs / 60 % 60);
+}
+
+/* The due of S: "2020年9月15日（含）" or "2020年12月2日 20:48". */
+static void put_due(struct sbuf *sb, const struct schedule *s)
+{
+	if (s->timed) {
+		put_instant(sb, s->due_at);
+	} else {
+		put_day(sb, s->due_day);
+		SBUF_LIT(sb, "（含）");
+	}
 }
 
 static struct icaltimetype ical_utc(int64_t t)
@@ -139,22 +164,16 @@ static void add_category(struct feed *f, icalcomponent *ev, const char *name)
 }
 
 /*
- * Stable across regenerations and moves: the occurrence, the unit and
- * the plan year, nothing of the schedule.  An occurrence name's '@' (of
- * "7d@2020-12-10") becomes '.', which neither row nor unit ids may hold;
- * the unit goes into the domain part, which the all-units feed leaves
- * out, so no unit id (not even "all") can make two feeds' UIDs meet.
+ * Stable across regenerations and moves, and the same in every feed:
+ * the occurrence and the plan year, nothing of the unit or the
+ * schedule.  An occurrence name's '@' (of "7d@2020-12-10") becomes '.',
+ * which row ids may not hold.
  */
 static void put_uid(const struct feed *f, const struct plan_occ *o, struct sbuf *sb)
 {
 	for (const char *s = o->name; *s; s++)
 		sbuf_add(sb, *s == '@' ? "." : s, 1);
-	SBUF_LIT(sb, "@");
-	if (f->unit >= 0) {
-		sbuf_puts(sb, f->plan->units[f->unit].id);
-		SBUF_LIT(sb, ".");
-	}
-	sbuf_printf(sb, "%d.kaohe", f->plan->year);
+	sbuf_printf(sb, "@%d.kaohe", f->plan->year);
 }
 
 /* "【第2c项】监督指导…（逾期扣1分，未报送扣5分）" */
@@ -205,83 +224,100 @@ static void put_line(struct sbuf *sb, const char *label, const char *text)
 	SBUF_LIT(sb, "\n");
 }
 
+/* "扣2分" or "不扣分" */
+static void put_stake(struct sbuf *sb, int64_t h)
+{
+	if (h == 0) {
+		SBUF_LIT(sb, "不扣分");
+		return;
+	}
+	SBUF_LIT(sb, "扣");
+	put_points(sb, h);
+	SBUF_LIT(sb, "分");
+}
+
+/*
+ * What a liaison needs beside the title: until when to submit, what a
+ * late or missing submission costs, to whom, and the work standard:
+ *
+ *	请于2020年9月15日（含）前报送
+ *	逾期报送扣2分；截至2020年9月30日24时仍未报送，扣3分
+ *	考核单位：区住建局
+ *	工作标准：…
+ *
+ * A record node names the department, its day and the kinds it records.
+ */
 static void put_description(const struct feed *f, const struct plan_occ *o,
 			    const struct schedule *s, struct sbuf *sb)
 {
 	const struct plan *p = f->plan;
 	const struct plan_row *r = &p->rows[o->row];
+	bool moved = s->timed != o->sched.timed || s->due_day != o->sched.due_day ||
+		     (s->timed && s->due_at != o->sched.due_at);
 
-	put_line(sb, "节点：", o->name);
-	put_line(sb, "考核对象：", f->unit >= 0 ? p->units[f->unit].name : "全部单位");
-	if (r->dept >= 0)
-		put_line(sb, "考核单位：", p->depts[r->dept].name);
-	if (r->category >= 0)
-		put_line(sb, "类别：", p->cats[r->category].name);
-	put_line(sb, "时间节点：", r->time_node);
-	put_line(sb, "考核标准：", r->standard);
-	put_line(sb, "评分办法：", r->scoring);
-	sbuf_puts(sb, o->type == OCC_RECORD ? "记录日：" : "报送日：");
-	if (s->timed)
-		put_instant(sb, s->due_at);
-	else
-		put_day(sb, s->due_day);
+	if (o->type == OCC_RECORD) {
+		SBUF_LIT(sb, "记录日：");
+		put_day(sb, s->timed ? calendar_day_of(s->due_at, NULL) : s->due_day);
+	} else {
+		SBUF_LIT(sb, "请于");
+		put_due(sb, s);
+		SBUF_LIT(sb, "前报送");
+	}
+	if (moved) {
+		SBUF_LIT(sb, "（已调整，原定");
+		put_due(sb, &o->sched);
+		SBUF_LIT(sb, "）");
+	}
 	SBUF_LIT(sb, "\n");
-	if (s->timed != o->sched.timed || s->due_day != o->sched.due_day ||
-	    (s->timed && s->due_at != o->sched.due_at)) {
-		SBUF_LIT(sb, "已调整，原定：");
-		if (o->sched.timed)
-			put_instant(sb, o->sched.due_at);
-		else
-			put_day(sb, o->sched.due_day);
+	if (o->type == OCC_DEADLINE && (r->late || r->missing)) {
+		SBUF_LIT(sb, "逾期报送");
+		put_stake(sb, r->late);
+		SBUF_LIT(sb, "；截至");
+		put_instant(sb, s->close);
+		SBUF_LIT(sb, "仍未报送，");
+		put_stake(sb, r->missing);
 		SBUF_LIT(sb, "\n");
 	}
-	if (o->type == OCC_RECORD) {
-		for (size_t k = 0; k < r->nkinds; k++) {
-			const struct plan_kind *kd = &r->kinds[k];
-			sbuf_puts(sb, kd->award ? "加分项：" : "扣分项：");
-			put_text(sb, kd->name, false);
-			sbuf_puts(sb, kd->award ? "，每次加" : "，每次扣");
-			put_points(sb, kd->per);
+	for (size_t k = 0; o->type == OCC_RECORD && k < r->nkinds; k++) {
+		const struct plan_kind *kd = &r->kinds[k];
+		sbuf_puts(sb, kd->award ? "加分项：" : "扣分项：");
+		put_text(sb, kd->name, false);
+		sbuf_puts(sb, kd->award ? "，每次加" : "，每次扣");
+		put_points(sb, kd->per);
+		SBUF_LIT(sb, "分");
+		if (kd->cap >= 0) {
+			SBUF_LIT(sb, "，最多");
+			put_points(sb, kd->cap);
 			SBUF_LIT(sb, "分");
-			if (kd->cap >= 0) {
-				SBUF_LIT(sb, "，最多");
-				put_points(sb, kd->cap);
-				SBUF_LIT(sb, "分");
-			}
-			SBUF_LIT(sb, "\n");
 		}
-		return;
+		SBUF_LIT(sb, "\n");
 	}
-	SBUF_LIT(sb, "截止：");
-	put_instant(sb, s->deadline);
-	SBUF_LIT(sb, "（此刻起逾期");
-	if (r->late) {
-		SBUF_LIT(sb, "，扣");
-		put_points(sb, r->late);
-		SBUF_LIT(sb, "分");
-	}
-	SBUF_LIT(sb, "）\n关闭：");
-	put_instant(sb, s->close);
-	SBUF_LIT(sb, "（此刻起未报送");
-	if (r->missing) {
-		SBUF_LIT(sb, "，扣");
-		put_points(sb, r->missing);
-		SBUF_LIT(sb, "分");
-	}
-	SBUF_LIT(sb, "）");
+	if (r->dept >= 0)
+		put_line(sb, "考核单位：", p->depts[r->dept].name);
+	put_line(sb, "工作标准：", r->standard);
 }
 
-/* A VALARM for each reminder slot of O before it closes. */
+/*
+ * A VALARM for each reminder slot up to the due: the before and due
+ * slots of a deadline, working-day-shifted as the reminders are.  A
+ * calendar cannot know whether the unit has submitted, so the overdue
+ * notices, which only the units that have not are sent, are no alarms;
+ * nor are a record node's, which are the department's to act on.
+ */
 static void add_alarms(struct feed *f, icalcomponent *ev, const struct plan_occ *o,
 		       const struct schedule *s, const char *summary)
 {
 	struct slot *slots;
-	size_t n = calendar_slots(&f->plan->cal, s, o->type == OCC_RECORD, &slots);
+	size_t n;
 	struct sbuf sb;
 
+	if (o->type == OCC_RECORD)
+		return;
+	n = calendar_slots(&f->plan->cal, s, false, &slots);
 	sbuf_init(&sb);
 	for (size_t i = 0; i < n && !f->failed; i++) {
-		if (slots[i].at >= s->close)
+		if ((slots[i].kind != SLOT_BEFORE && slots[i].kind != SLOT_DUE) ||
+		    slots[i].at >= s->close)
 			continue;
 		icalcomponent *al = icalcomponent_new_valarm();
 		if (al == NULL) {
@@ -294,9 +330,7 @@ static void add_alarms(struct feed *f, icalcomponent *ev, const struct plan_occ 
 		add(f, al, icalproperty_new_action(ICAL_ACTION_DISPLAY));
 		add(f, al, icalproperty_new_trigger(tr));
 		sb.len = 0;
-		sbuf_puts(&sb, (unsigned)slots[i].kind < sizeof(slot_names) / sizeof(*slot_names)
-				       ? slot_names[slots[i].kind]
-				       : "提醒");
+		sbuf_puts(&sb, slot_names[slots[i].kind]);
 		SBUF_LIT(&sb, "：");
 		sbuf_puts(&sb, summary);
 		add(f, al, icalproperty_new_description(sb.buf));
@@ -372,7 +406,6 @@ int feed_calendar(const struct plan *plan, const struct engine *eng, int unit, i
 		  struct sbuf *out)
 {
 	struct feed f = { .plan = plan, .eng = eng, .unit = unit, .now = now };
-	struct sbuf name;
 	int rc = -1;
 
 	if (unit < -1 || unit >= (int)plan->nunits) {
@@ -388,13 +421,7 @@ int feed_calendar(const struct plan *plan, const struct engine *eng, int unit, i
 	add(&f, cal, icalproperty_new_version("2.0"));
 	add(&f, cal, icalproperty_new_calscale("GREGORIAN"));
 	add(&f, cal, icalproperty_new_method(ICAL_METHOD_PUBLISH));
-	sbuf_init(&name);
-	sbuf_puts(&name, plan->title ? plan->title : "kaohe");
-	SBUF_LIT(&name, "（");
-	sbuf_puts(&name, unit >= 0 ? plan->units[unit].name : "全部单位");
-	SBUF_LIT(&name, "）");
-	add(&f, cal, x_text("X-WR-CALNAME", name.buf));
-	sbuf_free(&name);
+	add(&f, cal, x_text("X-WR-CALNAME", plan->title ? plan->title : "kaohe"));
 	add(&f, cal, x_text("X-WR-TIMEZONE", plan->timezone ? plan->timezone : "UTC"));
 	for (size_t i = 0; i < plan->noccs && !f.failed; i++) {
 		icalcomponent *ev = event_new(&f, i);
@@ -422,4 +449,17 @@ int feed_calendar(const struct plan *plan, const struct engine *eng, int unit, i
 done:
 	icalcomponent_free(cal);
 	return rc;
+}
+
+bool feed_own_schedule(const struct plan *plan, const struct engine *eng, int unit)
+{
+	for (size_t i = 0; i < plan->noccs; i++) {
+		const struct schedule *a = engine_schedule(eng, (int)i, unit);
+		const struct schedule *b = engine_schedule(eng, (int)i, -1);
+		if (a != b &&
+		    (a->timed != b->timed || a->due_day != b->due_day || a->due_at != b->due_at ||
+		     a->deadline != b->deadline || a->close != b->close))
+			return true;
+	}
+	return false;
 }

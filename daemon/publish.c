@@ -2,7 +2,10 @@
  * publish — gathers a period's standing (from its snapshot, or the
  * current one), why each unit lost points (the ledger as of that
  * instant), and the totals of the periods before it; hands them to
- * annex (HTML, CSV) or writes the JSON; and writes files atomically.
+ * annex (HTML, CSV) or writes the JSON; and writes files atomically,
+ * those that changed only.  At 40,000 units the ledger is read once for
+ * every snapshot, each snapshot's table parsed once, and the feeds of the
+ * units on the shared schedule are links to all.ics.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -34,11 +37,13 @@ int publish_format_find(const char *s)
 	return -1;
 }
 
-/* A snapshot as stored. */
+/* A snapshot as stored, and its table once read. */
 struct snap {
 	char *period;
 	int64_t at, taken_at;
 	char *data; /* the units array, JSON */
+	struct score_table t;
+	bool readable; /* T holds DATA */
 };
 
 struct snaps {
@@ -50,7 +55,9 @@ static int collect(const char *period, int64_t at, int64_t taken_at, const char 
 {
 	struct snaps *s = arg;
 	util_reserve(&s->v, &s->cap, s->n + 1, sizeof(*s->v));
-	s->v[s->n++] = (struct snap){ xstrdup(period), at, taken_at, xstrdup(data) };
+	s->v[s->n++] = (struct snap){
+		.period = xstrdup(period), .at = at, .taken_at = taken_at, .data = xstrdup(data)
+	};
 	return 0;
 }
 
@@ -59,6 +66,8 @@ static void snaps_free(struct snaps *s)
 	for (size_t i = 0; i < s->n; i++) {
 		free(s->v[i].period);
 		free(s->v[i].data);
+		if (s->v[i].readable)
+			score_free(&s->v[i].t);
 	}
 	free(s->v);
 }
@@ -113,6 +122,19 @@ static int table_of(const struct plan *p, const char *data, struct score_table *
 	return 0;
 }
 
+/* Every snapshot of the store, each table read once (a big plan's take a while). */
+static int snaps_load(struct store *st, const struct plan *p, struct snaps *ss, char *err,
+		      size_t errlen)
+{
+	if (store_snapshots(st, true, collect, ss) < 0) {
+		snprintf(err, errlen, "database: %s", store_errmsg(st));
+		return -1;
+	}
+	for (size_t i = 0; i < ss->n; i++)
+		ss->v[i].readable = table_of(p, ss->v[i].data, &ss->v[i].t) == 0;
+	return 0;
+}
+
 static void copy_table(const struct plan *p, const struct score_table *src, struct score_table *t)
 {
 	t->nunits = src->nunits;
@@ -128,11 +150,15 @@ static void copy_table(const struct plan *p, const struct score_table *src, stru
 	memcpy(t->rank, src->rank, p->nunits * sizeof(*t->rank));
 }
 
-/* Why UNIT lost points in each row, as of AS_OF: lines per row. */
+/*
+ * Why a unit lost points in each row, as of each of N instants AS_OF:
+ * LINES[i * nrows + row] gathers the lines of instant i.
+ */
 struct lost_ctx {
 	const struct plan *p;
-	int64_t as_of;
-	struct sbuf *lines; /* [row] */
+	const int64_t *as_of;
+	size_t n;
+	struct sbuf *lines;
 };
 
 static const char *reason_of(const struct plan *p, const struct entry *e)
@@ -154,26 +180,90 @@ static const char *reason_of(const struct plan *p, const struct entry *e)
 	}
 }
 
+/*
+ * One line for entry E: "2020年10月1日 未报送 -3分", with the count of a
+ * finding ("×2"), the node of a row with several ("（6月20日节点）")
+ * and the note ("：楼道堆物").
+ */
+static void lost_line(const struct plan *p, const struct entry *e, struct sbuf *l)
+{
+	int y, m, d;
+	char pts[32];
+	const char *at = strchr(e->occ, '@');
+
+	calendar_civil_from_days(calendar_day_of(e->at, NULL), &y, &m, &d);
+	util_format_fixed(e->points, 2, pts, sizeof(pts));
+	sbuf_printf(l, "%d年%d月%d日 %s", y, m, d, reason_of(p, e));
+	if (e->type == ENTRY_FINDING && e->count > 1)
+		sbuf_printf(l, "×%lld", (long long)e->count);
+	sbuf_printf(l, " %s分", pts);
+	if (at && sscanf(at + 1, "%d-%d-%d", &y, &m, &d) == 3)
+		sbuf_printf(l, "（%d月%d日节点）", m, d);
+	if (e->note && *e->note)
+		sbuf_printf(l, "：%s", e->note);
+}
+
 static int lost_entry(const struct entry *e, void *arg)
 {
 	struct lost_ctx *x = arg;
 	int row = plan_row_find(x->p, e->row);
-	if (row < 0 || e->points >= 0 || e->at > x->as_of ||
-	    (e->voided_at && e->voided_at <= x->as_of))
+	struct sbuf line;
+
+	if (row < 0 || e->points >= 0)
 		return 0;
-	char day[40], pts[32];
-	calendar_format_instant(e->at, day, sizeof(day));
-	day[10] = '\0';
-	util_format_fixed(e->points, 2, pts, sizeof(pts));
-	struct sbuf *l = &x->lines[row];
-	sbuf_printf(l, "%s%s %s", l->len ? "\n" : "", day, reason_of(x->p, e));
-	if (e->type == ENTRY_FINDING && e->count > 1)
-		sbuf_printf(l, "×%lld", (long long)e->count);
-	sbuf_printf(l, " %s分", pts);
-	if (e->occ[0])
-		sbuf_printf(l, "（%s）", e->occ);
-	if (e->note && *e->note)
-		sbuf_printf(l, "：%s", e->note);
+	sbuf_init(&line);
+	for (size_t i = 0; i < x->n; i++) {
+		if (e->at > x->as_of[i] || (e->voided_at && e->voided_at <= x->as_of[i]))
+			continue;
+		if (line.len == 0)
+			lost_line(x->p, e, &line);
+		struct sbuf *l = &x->lines[i * x->p->nrows + (size_t)row];
+		if (l->len)
+			SBUF_LIT(l, "\n");
+		sbuf_add(l, line.buf, line.len);
+	}
+	sbuf_free(&line);
+	return 0;
+}
+
+/*
+ * Why each unit lost points, as of each of the N instants AS_OF, in one
+ * pass over the ledger: LOST[i][unit * nrows + row], NULL where nothing
+ * was lost.  0, or -1 on a database error (nothing allocated then).
+ */
+static int lost_build(struct store *st, const struct plan *p, const int64_t *as_of, size_t n,
+		      char ***lost)
+{
+	struct sbuf *lines = xcalloc(n * p->nrows + 1, sizeof(*lines));
+	int rc = 0;
+
+	for (size_t i = 0; i < n; i++)
+		lost[i] = xcalloc(p->nunits * p->nrows + 1, sizeof(**lost));
+	for (size_t i = 0; i < n * p->nrows; i++)
+		sbuf_init(&lines[i]);
+	for (size_t u = 0; u < p->nunits && rc == 0; u++) {
+		struct lost_ctx x = { .p = p, .as_of = as_of, .n = n, .lines = lines };
+		rc = store_entries_of(st, (int)u, NULL, lost_entry, &x);
+		for (size_t i = 0; i < n; i++)
+			for (size_t r = 0; r < p->nrows; r++) {
+				struct sbuf *l = &lines[i * p->nrows + r];
+				if (l->len)
+					lost[i][u * p->nrows + r] = xstrdup(l->buf);
+				sbuf_reset(l);
+			}
+	}
+	for (size_t i = 0; i < n * p->nrows; i++)
+		sbuf_free(&lines[i]);
+	free(lines);
+	if (rc < 0) {
+		for (size_t i = 0; i < n; i++) {
+			for (size_t k = 0; k < p->nunits * p->nrows; k++)
+				free(lost[i][k]);
+			free(lost[i]);
+			lost[i] = NULL;
+		}
+		return -1;
+	}
 	return 0;
 }
 
@@ -184,7 +274,7 @@ struct page {
 	char **lost;
 	const char **periods;
 	int64_t *totals;
-	char as_of[40], generated[40];
+	char as_of[40];
 };
 
 static void page_free(struct page *pg, const struct plan *p)
@@ -199,43 +289,34 @@ static void page_free(struct page *pg, const struct plan *p)
 
 /*
  * Fill PG for PERIOD: snapshot SN (or NULL: the current standing, as of
- * NOW), with the totals of the snapshots SS taken before it.
+ * NOW), with the totals of the snapshots SS taken before it.  LOST, when
+ * not NULL, is why units lost points as of that instant (PG takes it);
+ * otherwise it is read from the ledger.
  */
 static int page_build(struct store *st, const struct plan *p, struct engine *eng,
 		      const char *period, const struct snap *sn, const struct snaps *ss,
-		      int64_t now, struct page *pg, char *err, size_t errlen)
+		      int64_t now, char **lost, struct page *pg, char *err, size_t errlen)
 {
 	int64_t as_of = sn ? sn->at : now;
 	memset(pg, 0, sizeof(*pg));
+	pg->lost = lost;
 	if (sn) {
-		if (table_of(p, sn->data, &pg->t) < 0) {
+		if (!sn->readable) {
 			snprintf(err, errlen, "the snapshot of %s cannot be read", period);
+			page_free(pg, p);
 			return -1;
 		}
+		copy_table(p, &sn->t, &pg->t);
 	} else {
 		const struct score_table *cur = engine_current(eng);
 		if (cur == NULL) {
 			snprintf(err, errlen, "database: %s", store_errmsg(st));
+			page_free(pg, p);
 			return -1;
 		}
 		copy_table(p, cur, &pg->t);
 	}
-	pg->lost = xcalloc(p->nunits * p->nrows + 1, sizeof(*pg->lost));
-	struct sbuf *lines = xcalloc(p->nrows + 1, sizeof(*lines));
-	int rc = 0;
-	for (size_t u = 0; u < p->nunits && rc == 0; u++) {
-		for (size_t r = 0; r < p->nrows; r++)
-			sbuf_init(&lines[r]);
-		struct lost_ctx x = { .p = p, .as_of = as_of, .lines = lines };
-		rc = store_entries_of(st, (int)u, NULL, lost_entry, &x);
-		for (size_t r = 0; r < p->nrows; r++) {
-			if (lines[r].len)
-				pg->lost[u * p->nrows + r] = xstrdup(lines[r].buf);
-			sbuf_free(&lines[r]);
-		}
-	}
-	free(lines);
-	if (rc < 0) {
+	if (pg->lost == NULL && lost_build(st, p, &as_of, 1, &pg->lost) < 0) {
 		snprintf(err, errlen, "database: %s", store_errmsg(st));
 		page_free(pg, p);
 		return -1;
@@ -245,22 +326,19 @@ static int page_build(struct store *st, const struct plan *p, struct engine *eng
 	pg->periods = xcalloc(ss->n + 1, sizeof(*pg->periods));
 	pg->totals = xcalloc((ss->n + 1) * p->nunits + 1, sizeof(*pg->totals));
 	for (size_t i = 0; i < ss->n && ss->v[i].at < as_of; i++) {
-		struct score_table t;
-		if (&ss->v[i] == sn || table_of(p, ss->v[i].data, &t) < 0)
+		if (&ss->v[i] == sn || !ss->v[i].readable)
 			continue;
-		memcpy(pg->totals + n * p->nunits, t.total, p->nunits * sizeof(*t.total));
+		memcpy(pg->totals + n * p->nunits, ss->v[i].t.total,
+		       p->nunits * sizeof(*pg->totals));
 		pg->periods[n++] = ss->v[i].period;
-		score_free(&t);
 	}
 	memcpy(pg->totals + n * p->nunits, pg->t.total, p->nunits * sizeof(*pg->t.total));
 	pg->periods[n++] = period;
 	calendar_format_instant(as_of, pg->as_of, sizeof(pg->as_of));
-	calendar_format_instant(now, pg->generated, sizeof(pg->generated));
 	pg->in = (struct annex_input){ .plan = p,
 				       .period = period,
 				       .provisional = sn == NULL,
 				       .as_of = pg->as_of,
-				       .generated = pg->generated,
 				       .t = &pg->t,
 				       .lost = (const char *const *)pg->lost,
 				       .nperiods = n,
@@ -316,10 +394,8 @@ int publish_render(struct store *st, const struct plan *p, struct engine *eng, c
 	struct page pg;
 	int ret = -1;
 
-	if (store_snapshots(st, true, collect, &ss) < 0) {
-		snprintf(err, errlen, "database: %s", store_errmsg(st));
+	if (snaps_load(st, p, &ss, err, errlen) < 0)
 		goto out;
-	}
 	for (size_t i = 0; i < ss.n; i++)
 		if (strcmp(ss.v[i].period, period) == 0)
 			sn = &ss.v[i];
@@ -333,7 +409,7 @@ int publish_render(struct store *st, const struct plan *p, struct engine *eng, c
 		sbuf_free(&names);
 		goto out;
 	}
-	if (page_build(st, p, eng, period, sn, &ss, now, &pg, err, errlen) < 0)
+	if (page_build(st, p, eng, period, sn, &ss, now, NULL, &pg, err, errlen) < 0)
 		goto out;
 	render_page(p, &pg, sn, f, out);
 	page_free(&pg, p);
@@ -343,13 +419,76 @@ out:
 	return ret;
 }
 
-/* Write TEXT to DIR/NAME through a temporary file and a rename. */
-static int write_atomic(const char *dir, const char *name, const struct sbuf *text, char *err,
-			size_t errlen)
+/*
+ * Whether A and B hold the same text, a feed's DTSTAMP lines aside when
+ * STAMPS: DTSTAMP is when the feed was made, and a feed whose events did
+ * not change is left as it was, with the DTSTAMP it was made with.
+ */
+static bool same_text(const char *a, size_t alen, const char *b, size_t blen, bool stamps)
+{
+	static const char stamp[] = "\r\nDTSTAMP:";
+	const char *ae = a + alen, *be = b + blen;
+
+	if (!stamps)
+		return alen == blen && memcmp(a, b, alen) == 0;
+	for (;;) {
+		const char *x = memmem(a, (size_t)(ae - a), stamp, sizeof(stamp) - 1);
+		const char *y = memmem(b, (size_t)(be - b), stamp, sizeof(stamp) - 1);
+		if (x == NULL || y == NULL)
+			return x == y && ae - a == be - b && memcmp(a, b, (size_t)(ae - a)) == 0;
+		if (x - a != y - b || memcmp(a, b, (size_t)(x - a)) != 0)
+			return false;
+		/* The stamp's line ends the same way on both sides: past it. */
+		a = memmem(x + 2, (size_t)(ae - x - 2), "\r\n", 2);
+		b = memmem(y + 2, (size_t)(be - y - 2), "\r\n", 2);
+		if (a == NULL || b == NULL)
+			return a == b;
+	}
+}
+
+/* Whether the file at PATH holds TEXT already (see same_text). */
+static bool unchanged(const char *path, const struct sbuf *text, bool stamps)
+{
+	struct stat sb;
+	bool same = false;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	/* A size that differs beyond a DTSTAMP's own says enough. */
+	if (fstat(fd, &sb) == 0 && S_ISREG(sb.st_mode) && (sb.st_mode & 07777) == 0644 &&
+	    (stamps || (size_t)sb.st_size == text->len) && (size_t)sb.st_size < SIZE_MAX / 2) {
+		char *buf = xmalloc((size_t)sb.st_size + 1);
+		size_t off = 0;
+		ssize_t n = 1;
+		while (off < (size_t)sb.st_size &&
+		       ((n = read(fd, buf + off, (size_t)sb.st_size - off)) > 0 || errno == EINTR))
+			off += n > 0 ? (size_t)n : 0;
+		same = off == (size_t)sb.st_size &&
+		       same_text(buf, off, text->buf, text->len, stamps);
+		free(buf);
+	}
+	close(fd);
+	return same;
+}
+
+/*
+ * Put TEXT at DIR/NAME through a temporary file and a rename, unless the
+ * file there holds it already: a publication that changed nothing
+ * writes nothing, and a reader's copy (and its HTTP validators) stays.
+ * STAMPS: TEXT is a feed (see same_text).  0, or -1 with ERR.
+ */
+static int write_file(const char *dir, const char *name, const struct sbuf *text, bool stamps,
+		      char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/%s", dir, name);
 	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, name, (long)getpid());
 	int ret = -1;
+
+	if (unchanged(path, text, stamps)) {
+		ret = 0;
+		goto out;
+	}
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
 	/* Published means readable by all, whatever the service's umask. */
 	if (fd < 0 || fchmod(fd, 0644) < 0) {
@@ -385,6 +524,35 @@ out:
 	return ret;
 }
 
+/*
+ * Make DIR/NAME the file DIR/TARGET (whose identity is *TS) by a hard
+ * link, put in place by a rename like any file; nothing when it is so
+ * already.  0, or -1 with ERR.
+ */
+static int link_file(const char *dir, const char *target, const struct stat *ts, const char *name,
+		     char *err, size_t errlen)
+{
+	char *path = xasprintf("%s/%s", dir, name);
+	char *from = xasprintf("%s/%s", dir, target);
+	char *tmp = xasprintf("%s/.%s.%ld.tmp", dir, name, (long)getpid());
+	struct stat sb;
+	int ret = 0;
+
+	if (lstat(path, &sb) == 0 && sb.st_ino == ts->st_ino && sb.st_dev == ts->st_dev)
+		goto out;
+	(void)unlink(tmp);
+	if (link(from, tmp) < 0 || rename(tmp, path) < 0) {
+		snprintf(err, errlen, "cannot link %s to %s: %s", path, from, strerror(errno));
+		unlink(tmp);
+		ret = -1;
+	}
+out:
+	free(path);
+	free(from);
+	free(tmp);
+	return ret;
+}
+
 static int write_pages(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
 		       int64_t now, char *err, size_t errlen)
 {
@@ -393,17 +561,27 @@ static int write_pages(const char *dir, struct store *st, const struct plan *p, 
 	int ret = -1;
 
 	sbuf_init(&text);
-	if (store_snapshots(st, true, collect, &ss) < 0) {
-		snprintf(err, errlen, "database: %s", store_errmsg(st));
+	if (snaps_load(st, p, &ss, err, errlen) < 0)
 		goto out;
-	}
 	struct annex_entry *idx = xcalloc(ss.n + 1, sizeof(*idx));
-	char(*taken)[40] = xcalloc(ss.n + 1, sizeof(*taken));
-	size_t n = 0;
-	for (size_t i = 0; i < ss.n; i++) {
+	char(*as_of)[40] = xcalloc(ss.n + 1, sizeof(*as_of));
+	int64_t *at = xcalloc(ss.n + 1, sizeof(*at));
+	char ***lost = xcalloc(ss.n + 1, sizeof(*lost));
+	size_t n = 0, i = 0;
+	for (i = 0; i < ss.n; i++)
+		at[i] = ss.v[i].at;
+	/* Why units lost points, as of every snapshot, in one pass over the ledger. */
+	if (lost_build(st, p, at, ss.n, lost) < 0) {
+		snprintf(err, errlen, "database: %s", store_errmsg(st));
+		goto out_idx;
+	}
+	for (i = 0; i < ss.n; i++) {
 		struct page pg;
 		const struct snap *sn = &ss.v[i];
-		if (page_build(st, p, eng, sn->period, sn, &ss, now, &pg, err, errlen) < 0)
+		int rc =
+			page_build(st, p, eng, sn->period, sn, &ss, now, lost[i], &pg, err, errlen);
+		lost[i] = NULL;
+		if (rc < 0)
 			goto out_idx;
 		for (int f = 0; f < 3; f++) {
 			char name[64];
@@ -411,54 +589,81 @@ static int write_pages(const char *dir, struct store *st, const struct plan *p, 
 				 publish_format_name((enum publish_format)f));
 			sbuf_reset(&text);
 			render_page(p, &pg, sn, (enum publish_format)f, &text);
-			if (write_atomic(dir, name, &text, err, errlen) < 0) {
+			if (write_file(dir, name, &text, false, err, errlen) < 0) {
 				page_free(&pg, p);
 				goto out_idx;
 			}
 		}
-		int best = -1;
+		int best = -1, nbest = 0;
 		for (size_t u = 0; u < p->nunits; u++)
-			if (pg.t.rank[u] == 1 && best < 0)
+			if (pg.t.rank[u] == 1 && nbest++ == 0)
 				best = (int)u;
-		calendar_format_instant(sn->taken_at, taken[n], sizeof(taken[n]));
+		calendar_format_instant(sn->at, as_of[n], sizeof(as_of[n]));
 		idx[n] = (struct annex_entry){ .period = sn->period,
-					       .taken_at = taken[n],
-					       .first = best >= 0 ? p->units[best].name : "",
+					       .as_of = as_of[n],
+					       .first = best >= 0 ? p->units[best].name : NULL,
+					       .nfirst = nbest,
 					       .first_total = best >= 0 ? pg.t.total[best] : 0 };
 		n++;
 		page_free(&pg, p);
 	}
-	char generated[40];
-	calendar_format_instant(now, generated, sizeof(generated));
 	sbuf_reset(&text);
-	annex_index_html(p, idx, n, generated, &text);
-	ret = write_atomic(dir, "index.html", &text, err, errlen);
+	annex_index_html(p, idx, n, &text);
+	ret = write_file(dir, "index.html", &text, false, err, errlen);
 out_idx:
+	/* What a failure left unused. */
+	for (; i < ss.n; i++) {
+		for (size_t k = 0; lost[i] && k < p->nunits * p->nrows; k++)
+			free(lost[i][k]);
+		free(lost[i]);
+	}
+	free(lost);
+	free(at);
 	free(idx);
-	free(taken);
+	free(as_of);
 out:
 	snaps_free(&ss);
 	sbuf_free(&text);
 	return ret;
 }
 
+/*
+ * all.ics, then every unit's feed, or only ONLY's: a unit with a
+ * schedule of its own gets a file of its own; any other unit's feed is
+ * all.ics, byte for byte, and is made a hard link to it.  40,000 units
+ * then cost one feed and 40,000 directory entries, and a subscriber of
+ * a unit's feed sees the same UIDs whether or not the unit has had a
+ * move (feed.h).
+ */
 static int write_feeds(const char *dir, const struct plan *p, const struct engine *eng, int64_t now,
 		       int only, char *err, size_t errlen)
 {
 	struct sbuf text;
+	struct stat all;
 	int ret = 0;
+
 	sbuf_init(&text);
 	for (int u = -1; u < (int)p->nunits && ret == 0; u++) {
-		if (only >= 0 && u != only)
+		if (u >= 0 && only >= 0 && u != only)
 			continue;
 		char name[80];
 		snprintf(name, sizeof(name), "%s.ics", u < 0 ? "all" : p->units[u].id);
+		if (u >= 0 && !feed_own_schedule(p, eng, u)) {
+			ret = link_file(dir, "all.ics", &all, name, err, errlen);
+			continue;
+		}
 		sbuf_reset(&text);
 		if (feed_calendar(p, eng, u, now, &text) < 0) {
 			snprintf(err, errlen, "cannot build the calendar feed %s", name);
 			ret = -1;
-		} else {
-			ret = write_atomic(dir, name, &text, err, errlen);
+		} else if ((ret = write_file(dir, name, &text, true, err, errlen)) == 0 && u < 0) {
+			/* What the units' links are to be. */
+			char *path = xasprintf("%s/%s", dir, name);
+			if (stat(path, &all) < 0) {
+				snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+				ret = -1;
+			}
+			free(path);
 		}
 	}
 	sbuf_free(&text);

@@ -5,8 +5,8 @@
 KAOHE_BUILD_DEPS="gcc make cmake pkg-config tzdata
 libev-dev libcurl4-openssl-dev libsqlite3-dev libconfig-dev libjansson-dev
 libssl-dev libsystemd-dev libical-dev"
-KAOHE_TEST_DEPS="libcmocka-dev python3 python3-aiosmtpd python3-icalendar chromium fonts-noto-cjk
-openssl nginx-light wrk clang libclang-rt-14-dev
+KAOHE_TEST_DEPS="clang-format pyflakes3 libcmocka-dev python3 python3-aiosmtpd python3-icalendar chromium fonts-noto-cjk
+poppler-utils openssl nginx-light wrk clang libclang-rt-14-dev
 redis-server redis-tools
 sqlite3 time
 dpkg-dev debhelper lintian mandoc man-db"

@@ -1,13 +1,16 @@
 /*
  * feed — the calendar feeds (RFC 5545, built with libical): one VEVENT
- * per occurrence on its due day, with a stable UID, the row's title and
- * the deduction at stake, and a VALARM for each reminder slot.  One feed
- * per unit (its own schedules, after moves) and one for all units (the
- * shared schedules).
+ * per occurrence on its due day, with a UID stable across regenerations
+ * and moves, the row's title and the deduction at stake, and a VALARM
+ * for each reminder slot up to the due.  One feed per unit (its own
+ * schedules, after moves) and one for all units (the shared schedules);
+ * a unit's feed names nothing of the unit, so that of a unit without a
+ * move of its own is the all-units feed, byte for byte.
  */
 #ifndef KAOHE_FEED_H
 #define KAOHE_FEED_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "kaohe/engine.h"
@@ -22,5 +25,12 @@
  */
 int feed_calendar(const struct plan *plan, const struct engine *eng, int unit, int64_t now,
 		  struct sbuf *out);
+
+/*
+ * Whether some occurrence of UNIT is scheduled otherwise than the
+ * shared schedule (a move of its own): only then does its feed differ
+ * from the all-units feed.
+ */
+bool feed_own_schedule(const struct plan *plan, const struct engine *eng, int unit);
 
 #endif

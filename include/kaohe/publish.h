@@ -2,7 +2,9 @@
  * publish — the files the district publishes, in kaohe.export_dir: for
  * each snapshot PERIOD.html, PERIOD.csv and PERIOD.json, index.html, and
  * the calendar feeds all.ics and UNIT.ics.  Each file is written beside
- * its place and renamed into it, so a reader never sees half a file.
+ * its place and renamed into it, so a reader never sees half a file, and
+ * only when its text changed: a publication that changed nothing writes
+ * nothing.  A unit's feed that is all.ics is a hard link to it.
  */
 #ifndef KAOHE_PUBLISH_H
 #define KAOHE_PUBLISH_H
@@ -33,9 +35,10 @@ int publish_render(struct store *st, const struct plan *p, struct engine *eng, c
 /*
  * Write into DIR (created if missing): with PAGES, every snapshot's three
  * files and index.html; with FEEDS, all.ics and every unit's feed, or
- * only the feed of unit FEED_UNIT when it is not -1 (after a move of that
- * unit's schedule alone).  0, or -1 with a message in ERR (what was
- * written stays, each file whole).
+ * only all.ics and the feed of unit FEED_UNIT when it is not -1 (after a
+ * move of that unit's schedule alone).  A file whose text is there
+ * already (a feed's DTSTAMP aside) is left as it is.  0, or -1 with a
+ * message in ERR (what was written stays, each file whole).
  */
 int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
 		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen);

@@ -1,10 +1,13 @@
 /*
  * test_annex — the published page, sheet and index of a period: the
- * ranking in rank order, the annex table with its losses as titles and
- * footnotes, the bar chart, the provisional mark, HTML escaping of a
- * hostile unit name everywhere, no script and no external URL; the CSV's
- * BOM, CRLF, RFC 4180 quoting and formula guard, read back with a small
- * parser; the index newest first with its links.
+ * ranking in rank order, the annex table with the seed's columns (工作标准
+ * and 评分办法 collapsed in <details>), its losses as titles and
+ * footnotes (shared by the cells of a row with the same reasons), the
+ * sticky first columns, the bar chart, periods and instants in Chinese,
+ * the provisional mark, HTML escaping of a hostile unit name everywhere,
+ * no script and no external URL; the CSV's BOM, CRLF, RFC 4180 quoting
+ * and formula guard, read back with a small parser; the index newest
+ * first with its links, the periods' ends and ties.
  *
  * Two plans: the shipped 2020 one with made-up scores, and a small plan
  * built by hand whose unit name, department and row text are hostile.
@@ -238,13 +241,14 @@ static const struct {
 	int64_t points;
 	const char *why;
 } losses[] = {
-	{ 0, "2c", 100, "2020-12-11 逾期报送 -1（2c）" },
+	{ 0, "2c", 100, "2020年12月11日 逾期报送 -1分" },
 	{ 0, "4", 200,
-	  "2020-06-21 逾期报送 -1（4@2020-06-20）\n2020-09-21 逾期报送 -1（4@2020-09-20）" },
-	{ 1, "3", 300, "2020-12-31 不合格率排名倒数第一 -3（3）" },
-	{ 2, "6c", 60, "2020-08-03 推诿扯皮 -0.2 ×3（6c）" },
-	{ 4, "1", 300, "2020-10-01 未报送 -3（1）" },
-	{ 4, "7a", 50, "2020-07-15 台账不全 -0.5（7a）" },
+	  "2020年6月21日 逾期报送 -1分（6月20日节点）\n"
+	  "2020年9月21日 逾期报送 -1分（9月20日节点）" },
+	{ 1, "3", 300, "2020年12月31日 排名扣分 -3分" },
+	{ 2, "6c", 60, "2020年8月3日 推诿扯皮×3 -0.6分" },
+	{ 4, "1", 300, "2020年10月1日 未报送 -3分" },
+	{ 4, "7a", 50, "2020年7月15日 台账不全 -0.5分" },
 };
 #define NLOSSES (sizeof(losses) / sizeof(losses[0]))
 
@@ -258,6 +262,7 @@ static const char *const want_order[5] = { "rixin", "baiyun", "bayilu", "renming
 static const char *const want_totals[5] = { "100", "99.4", "97", "97", "96.5" };
 
 static const char *const periods3[3] = { "2020-Q2", "2020-Q3", "2020-Q4" };
+static const char *const zh3[3] = { "2020年第二季度", "2020年第三季度", "2020年第四季度" };
 
 struct shipped {
 	struct score_table t;
@@ -299,7 +304,6 @@ static struct shipped *shipped_new(bool provisional, size_t nperiods)
 		.period = periods3[nperiods - 1],
 		.provisional = provisional,
 		.as_of = "2021-01-01T00:00:00+08:00",
-		.generated = "2021-01-01T00:00:05+08:00",
 		.t = &s->t,
 		.lost = s->lost,
 		.nperiods = nperiods,
@@ -346,12 +350,17 @@ static void html_head_is_standard(void **state)
 	assert_int_equal(count(h, "<style>"), 1);
 	assert_int_equal(count(h, "@page{size:A4 landscape;margin:10mm}"), 1);
 	assert_int_equal(count(h, "@media print"), 1);
-	assert_int_equal(count(h, "<title>西岗区2020年街道办事处居住小区管理工作考核结果 2020-Q4"
-				  "</title>"),
+	assert_int_equal(count(h, "<title>西岗区2020年街道办事处居住小区管理工作考核结果 "
+				  "2020年第四季度</title>"),
 			 1);
 	assert_non_null(strstr(h, "西政办发〔2020〕17号"));
-	assert_non_null(strstr(h, "2021-01-01T00:00:00+08:00"));
-	assert_non_null(strstr(h, "2021-01-01T00:00:05+08:00"));
+	/* the period and the instant as readers say them; the snapshot is of the period's end */
+	assert_non_null(strstr(h, "<dt>考核期</dt><dd>2020年第四季度</dd>"));
+	assert_non_null(strstr(h, "<dt>快照时间</dt><dd>2020年12月31日24时</dd>"));
+	assert_null(strstr(h, "2021-01-01T"));
+	assert_null(strstr(h, "2020-Q4<"));
+	/* nothing that changes from one publication to the next */
+	assert_null(strstr(h, "生成时间"));
 	expect_self_contained(h);
 	expect_balanced(h);
 	free(h);
@@ -403,38 +412,68 @@ static void html_annex_rows_and_losses(void **state)
 	assert_int_equal(count(ax, "<tr data-row=\""), p->nrows);
 	assert_int_equal(count(ax, "<tr class=\"subtotal\">"), p->ncats);
 	assert_int_equal(count(ax, "<tr class=\"sum\">"), 1);
-	/* one score cell per unit and row, plus the header's unit columns */
-	assert_int_equal(count(ax, "class=\"num score"), p->nunits * p->nrows);
-	assert_int_equal(count(ax, "<th scope=\"col\" data-unit=\""), p->nunits);
-	for (size_t i = 0; i < 6; i++)
-		assert_non_null(
-			strstr(ax, (const char *[]){ ">序号<", ">类别<", ">责任部门<", ">考核内容<",
-						     ">时间节点<", ">分值<" }[i]));
+	/* the seed's columns, in its order, then the units' */
+	char *head = section(ax, "<thead>", "</thead>");
+	static const char *const cols[] = { "序号",     "类别",     "责任部门", "考核内容",
+					    "时间节点", "工作标准", "评分办法", "分值" };
+	const char *at = head;
+	for (size_t i = 0; i < 8; i++) {
+		char want[64];
+		snprintf(want, sizeof(want), ">%s</th>", cols[i]);
+		const char *q = strstr(head, want);
+		if (q == NULL || q < at)
+			fail_msg("column %s missing or out of order", cols[i]);
+		at = q;
+	}
+	assert_int_equal(count(head, "<th scope=\"col\" id=\"unit-"), p->nunits);
+	assert_non_null(strstr(head, "<th scope=\"col\" id=\"unit-bayilu\" data-unit=\"bayilu\">"
+				     "八一路</th>"));
+	/* 序号 and 考核内容 are the columns that stay in view */
+	assert_non_null(strstr(head, "<th scope=\"col\" class=\"seq\">序号</th>"));
+	assert_non_null(strstr(head, "<th scope=\"col\" class=\"content\">考核内容</th>"));
+	free(head);
 
 	/* row 1 as the seed prints it, then 香炉礁's 0 with its loss */
 	char *r1 = section(ax, "<tr data-row=\"1\">", "</tr>");
 	assert_non_null(strstr(r1, "<td class=\"seq\">1</td><td class=\"cat\">常规工作</td>"
 				   "<td class=\"dept\">区住建局</td>"));
-	assert_non_null(strstr(r1, "打造“红色物业”示范项目"));
-	assert_non_null(strstr(r1, "<td class=\"node\">9月15日</td><td class=\"num max\">3</td>"));
-	assert_non_null(strstr(r1, "<td data-unit=\"xianglujiao\" class=\"num score lost\" "
-				   "title=\"2020-10-01 未报送 -3（1）\">0<sup class=\"fn\">"));
-	assert_non_null(strstr(r1, "<td data-unit=\"bayilu\" class=\"num score\">3</td>"));
+	assert_non_null(strstr(r1, "<td class=\"content\">打造“红色物业”示范项目"));
+	/* the long texts collapsed behind their first words, whole inside */
+	assert_non_null(strstr(r1, "<td class=\"node\">9月15日</td><td class=\"text\"><details>"
+				   "<summary><span class=\"ex\">开展“红色物业”组建工作，9…</span>"
+				   "</summary>开展“红色物业”组建工作，9月15日之前"));
+	assert_non_null(strstr(r1, "报送工作落实情况及相关图片证明。（满分3分）</details></td>"));
+	assert_non_null(strstr(r1,
+			       "<td class=\"text\"><details><summary><span class=\"ex\">"
+			       "9月15日前报送不扣分，9月…</span></summary>"
+			       "9月15日前报送不扣分，9月15日后报送扣2分，未报送扣3分。</details>"
+			       "</td><td class=\"num max\">3</td>"));
+	assert_non_null(strstr(r1, "<td class=\"lost\" title=\"2020年10月1日 未报送 -3分\">0"
+				   "<sup><a href=\"#fn-1\">[1]</a></sup></td></tr>"));
+	assert_non_null(strstr(r1, "<td class=\"num max\">3</td><td>3</td>"));
 	free(r1);
+	/* a short text stays as it is; no details opened by default */
+	assert_int_equal(count(ax, "<details>"), count(ax, "</details>"));
+	assert_true(count(ax, "<details>") >= p->nrows);
+	assert_int_equal(count(ax, "<details open"), 0);
+	char *r18 = section(ax, "<tr data-row=\"18\">", "</tr>");
+	assert_int_equal(count(r18, "<details>"), 2);
+	free(r18);
 
 	/* two lines of loss: one title, the lines as &#10; */
-	assert_non_null(strstr(ax, "<td data-unit=\"bayilu\" class=\"num score lost\" "
-				   "title=\"2020-06-21 逾期报送 -1（4@2020-06-20）&#10;"
-				   "2020-09-21 逾期报送 -1（4@2020-09-20）\">6<sup"));
+	assert_non_null(strstr(ax, "<td class=\"lost\" title=\"2020年6月21日 逾期报送 -1分"
+				   "（6月20日节点）&#10;2020年9月21日 逾期报送 -1分"
+				   "（9月20日节点）\">6<sup"));
 
 	/* every loss marked and footnoted, numbered in table order */
-	assert_int_equal(count(ax, "class=\"num score lost\""), NLOSSES);
-	assert_int_equal(count(ax, "<sup class=\"fn\">"), NLOSSES);
+	assert_int_equal(count(ax, "<td class=\"lost\""), NLOSSES);
+	assert_int_equal(count(ax, "<sup>"), NLOSSES);
 	char *fn = section(h, "<ol class=\"footnotes\">", "</ol>");
 	assert_int_equal(count(fn, "<li id=\"fn-"), NLOSSES);
-	assert_non_null(strstr(fn, "<li id=\"fn-1\">[1] 香炉礁 1：2020-10-01 未报送 -3（1）</li>"));
-	assert_non_null(strstr(fn, "八一路 4：2020-06-21 逾期报送 -1（4@2020-06-20）<br>"
-				   "2020-09-21 逾期报送 -1（4@2020-09-20）</li>"));
+	assert_non_null(strstr(fn, "<li id=\"fn-1\">[1] 第1项 香炉礁：2020年10月1日 未报送 -3分"
+				   "</li>"));
+	assert_non_null(strstr(fn, "第4项 八一路：2020年6月21日 逾期报送 -1分（6月20日节点）<br>"
+				   "2020年9月21日 逾期报送 -1分（9月20日节点）</li>"));
 	for (size_t i = 1; i <= NLOSSES; i++) {
 		char ref[32];
 		snprintf(ref, sizeof(ref), "<a href=\"#fn-%zu\">[%zu]</a>", i, i);
@@ -442,28 +481,62 @@ static void html_annex_rows_and_losses(void **state)
 	}
 	free(fn);
 
-	/* totals and ranks at the foot, in plan order */
+	/* totals and ranks at the foot, in plan order, the label where the content is */
 	char *sum = section(ax, "<tr class=\"sum\">", "</tr>");
-	assert_non_null(strstr(sum,
-			       ">总分</th><td class=\"num max\">100</td>"
-			       "<td class=\"num total\">97</td><td class=\"num total\">97</td>"
-			       "<td class=\"num total\">99.4</td><td class=\"num total\">100</td>"
-			       "<td class=\"num total\">96.5</td></tr>"));
+	assert_non_null(strstr(sum, "<td class=\"seq\"></td><td colspan=\"2\"></td>"
+				    "<th scope=\"row\" class=\"content\">总分</th>"
+				    "<td colspan=\"3\"></td><td class=\"num max\">100</td>"
+				    "<td class=\"total\">97</td><td class=\"total\">97</td>"
+				    "<td class=\"total\">99.4</td><td class=\"total\">100</td>"
+				    "<td class=\"total\">96.5</td></tr>"));
 	free(sum);
 	char *rr = section(ax, "<tr class=\"rankrow\">", "</tr>");
-	assert_non_null(strstr(rr, "<td></td><td class=\"num\">3</td><td class=\"num\">3</td>"
-				   "<td class=\"num\">2</td><td class=\"num\">1</td>"
-				   "<td class=\"num\">5</td>"));
+	assert_non_null(strstr(rr, "<td></td><td>3</td><td>3</td><td>2</td><td>1</td>"
+				   "<td>5</td></tr>"));
 	free(rr);
 	char *sub = section(ax, "<tr class=\"subtotal\">", "</tr>");
-	assert_non_null(strstr(sub, ">基本工作小计</th><td class=\"num max\">85</td>"
-				    "<td class=\"num\">82</td>"));
+	assert_non_null(strstr(sub, ">基本工作小计</th><td colspan=\"3\"></td>"
+				    "<td class=\"num max\">85</td><td>82</td>"));
 	free(sub);
 
-	/* print shows the footnotes, hides the hover hint */
+	/* print shows the footnotes and the long texts, hides the hints */
 	assert_non_null(strstr(h, ".screen{display:none}"));
 	assert_non_null(strstr(h, "<p class=\"hint screen\">"));
+	assert_non_null(strstr(h, "summary{display:none}details::details-content{"
+				  "content-visibility:visible;display:contents}"));
+	/* on a phone the first columns stay while the units' scroll */
+	assert_non_null(strstr(h, ".scroll{overflow-x:auto;"));
+	assert_non_null(strstr(h, "#annex .seq{position:sticky;left:0;"));
+	assert_non_null(strstr(h, "#annex .content{position:sticky;left:3.4em;"));
 	free(ax);
+	free(h);
+	shipped_free(s);
+}
+
+/* Cells of one row with the same reasons share a note naming their units. */
+static void html_shared_reasons_one_note(void **state)
+{
+	(void)state;
+	struct shipped *s = shipped_new(false, 3);
+	const struct plan *p = g_cfg->plan;
+	int r1 = plan_row_find(p, "1"), r8 = plan_row_find(p, "8");
+	const char *why = "2020年10月1日 未报送 -3分";
+
+	/* 八一路 and 白云 as 香炉礁 on row 1; every unit on row 8 */
+	s->lost[0 * p->nrows + (size_t)r1] = why;
+	s->lost[2 * p->nrows + (size_t)r1] = why;
+	for (size_t u = 0; u < 5; u++)
+		s->lost[u * p->nrows + (size_t)r8] = "2020年12月11日 逾期报送 -1分";
+	char *h = render_html(&s->in);
+	char *fn = section(h, "<ol class=\"footnotes\">", "</ol>");
+
+	assert_int_equal(count(fn, "<li id=\"fn-"), NLOSSES + 1);
+	assert_non_null(strstr(fn, "<li id=\"fn-1\">[1] 第1项 八一路、白云、香炉礁："
+				   "2020年10月1日 未报送 -3分</li>"));
+	assert_non_null(strstr(fn, "第8项 八一路、人民广场、白云等5个单位："
+				   "2020年12月11日 逾期报送 -1分</li>"));
+	assert_int_equal(count(h, "<a href=\"#fn-1\">[1]</a>"), 3);
+	free(fn);
 	free(h);
 	shipped_free(s);
 }
@@ -475,7 +548,7 @@ static void html_no_losses_no_footnotes(void **state)
 	s->in.lost = NULL;
 	char *h = render_html(&s->in);
 
-	assert_int_equal(count(h, "class=\"num score lost\""), 0);
+	assert_int_equal(count(h, "<td class=\"lost\""), 0);
 	assert_int_equal(count(h, "<ol class=\"footnotes\">"), 0);
 	assert_int_equal(count(h, "<sup"), 0);
 	expect_balanced(h);
@@ -486,7 +559,7 @@ static void html_no_losses_no_footnotes(void **state)
 	s->lost[(size_t)r] = "";
 	s->in.lost = s->lost;
 	h = render_html(&s->in);
-	assert_int_equal(count(h, "class=\"num score lost\""), NLOSSES);
+	assert_int_equal(count(h, "<td class=\"lost\""), NLOSSES);
 	free(h);
 	shipped_free(s);
 }
@@ -499,9 +572,9 @@ static void html_provisional_marked(void **state)
 
 	assert_int_equal(count(h, "<p class=\"provisional\" role=\"note\">" BANNER "</p>"), 1);
 	assert_int_equal(count(h, "<title>西岗区2020年街道办事处居住小区管理工作考核结果 "
-				  "2020-Q4（临时）</title>"),
+				  "2020年第四季度（临时）</title>"),
 			 1);
-	assert_non_null(strstr(h, "<dt>数据截至</dt>"));
+	assert_non_null(strstr(h, "<dt>数据截至</dt><dd>2020年12月31日24时</dd>"));
 	expect_self_contained(h);
 	expect_balanced(h);
 	free(h);
@@ -529,10 +602,11 @@ static void html_chart_bars(void **state)
 		assert_int_equal(count(svg, "<rect class=\"bar\""), 5 * np);
 		assert_int_equal(count(svg, "<rect class=\"swatch\""), np);
 		for (size_t i = 0; i < np; i++)
-			assert_non_null(strstr(svg, periods3[i]));
+			assert_non_null(strstr(svg, zh3[i]));
+		assert_null(strstr(svg, "-Q"));
 		/* this period's bars carry this period's totals */
-		char t[64];
-		snprintf(t, sizeof(t), "<title>香炉礁 %s：96.5</title>", periods3[np - 1]);
+		char t[96];
+		snprintf(t, sizeof(t), "<title>香炉礁 %s：96.5</title>", zh3[np - 1]);
 		assert_int_equal(count(svg, t), 1);
 		/* the full score (100) is 200 units high: 96.5 is 193 */
 		assert_true(count(svg, "height=\"193\"") >= 1);
@@ -548,7 +622,7 @@ static void html_chart_bars(void **state)
 	s->in.totals = NULL;
 	char *h = render_html(&s->in);
 	assert_int_equal(count(h, "<rect class=\"bar\""), 5);
-	assert_int_equal(count(h, "<title>日新 2020-Q2：100</title>"), 1);
+	assert_int_equal(count(h, "<title>日新 2020年第二季度：100</title>"), 1);
 	free(h);
 	shipped_free(s);
 }
@@ -566,37 +640,45 @@ static void csv_shipped(void **state)
 	csv_parse(c + 3, &rd);
 	assert_int_equal(rd.nr, 1 + p->nrows + p->ncats + 2);
 	for (size_t r = 0; r < rd.nr; r++)
-		assert_int_equal(rd.nf[r], 6 + p->nunits);
-	const char *head[] = { "序号", "类别", "责任部门", "考核内容", "时间节点", "分值" };
-	for (size_t i = 0; i < 6; i++)
+		assert_int_equal(rd.nf[r], 8 + p->nunits);
+	const char *head[] = { "序号",     "类别",     "责任部门", "考核内容",
+			       "时间节点", "工作标准", "评分办法", "分值" };
+	for (size_t i = 0; i < 8; i++)
 		assert_string_equal(rd.f[0][i], head[i]);
 	for (size_t u = 0; u < 5; u++)
-		assert_string_equal(rd.f[0][6 + u], shipped_unit_names[u]);
-	/* row 1 */
+		assert_string_equal(rd.f[0][8 + u], shipped_unit_names[u]);
+	/* row 1, with the seed's texts whole */
 	assert_string_equal(rd.f[1][0], "1");
 	assert_string_equal(rd.f[1][1], "常规工作");
 	assert_string_equal(rd.f[1][2], "区住建局");
 	assert_string_equal(rd.f[1][3], p->rows[0].content);
 	assert_string_equal(rd.f[1][4], "9月15日");
-	assert_string_equal(rd.f[1][5], "3");
-	assert_string_equal(rd.f[1][6], "3");
-	assert_string_equal(rd.f[1][10], "0");
+	assert_string_equal(rd.f[1][5], p->rows[0].standard);
+	assert_string_equal(rd.f[1][6], "9月15日前报送不扣分，9月15日后报送扣2分，未报送扣3分。");
+	assert_string_equal(rd.f[1][7], "3");
+	assert_string_equal(rd.f[1][8], "3");
+	assert_string_equal(rd.f[1][12], "0");
+	for (size_t r = 0; r < p->nrows; r++) {
+		assert_string_equal(rd.f[1 + r][5], p->rows[r].standard ? p->rows[r].standard : "");
+		assert_string_equal(rd.f[1 + r][6], p->rows[r].scoring ? p->rows[r].scoring : "");
+	}
 	/* subtotals, total, rank */
 	size_t b = 1 + p->nrows;
 	assert_string_equal(rd.f[b][0], "");
 	assert_string_equal(rd.f[b][1], "基本工作小计");
-	assert_string_equal(rd.f[b][5], "85");
-	assert_string_equal(rd.f[b][6], "82");
+	assert_string_equal(rd.f[b][5], "");
+	assert_string_equal(rd.f[b][7], "85");
+	assert_string_equal(rd.f[b][8], "82");
 	assert_string_equal(rd.f[b + 1][1], "重点工作小计");
-	assert_string_equal(rd.f[b + 1][5], "15");
+	assert_string_equal(rd.f[b + 1][7], "15");
 	assert_string_equal(rd.f[b + 2][1], "总分");
-	assert_string_equal(rd.f[b + 2][5], "100");
-	assert_string_equal(rd.f[b + 2][8], "99.4");
-	assert_string_equal(rd.f[b + 2][10], "96.5");
+	assert_string_equal(rd.f[b + 2][7], "100");
+	assert_string_equal(rd.f[b + 2][10], "99.4");
+	assert_string_equal(rd.f[b + 2][12], "96.5");
 	assert_string_equal(rd.f[b + 3][1], "名次");
-	assert_string_equal(rd.f[b + 3][5], "");
-	assert_string_equal(rd.f[b + 3][6], "3");
-	assert_string_equal(rd.f[b + 3][9], "1");
+	assert_string_equal(rd.f[b + 3][7], "");
+	assert_string_equal(rd.f[b + 3][8], "3");
+	assert_string_equal(rd.f[b + 3][11], "1");
 	/* no provisional note on a snapshot */
 	assert_int_equal(count(c, "临时排名"), 0);
 	csv_free(&rd);
@@ -609,8 +691,8 @@ static void csv_shipped(void **state)
 	csv_parse(c + 3, &rd);
 	assert_int_equal(rd.nr, 1 + p->nrows + p->ncats + 3);
 	assert_string_equal(rd.f[0][0], "序号");
-	assert_int_equal(rd.nf[rd.nr - 1], 6 + p->nunits);
-	assert_string_equal(rd.f[rd.nr - 1][1], BANNER " 数据截至 2021-01-01T00:00:00+08:00");
+	assert_int_equal(rd.nf[rd.nr - 1], 8 + p->nunits);
+	assert_string_equal(rd.f[rd.nr - 1][1], BANNER " 数据截至2020年12月31日24时");
 	csv_free(&rd);
 	free(c);
 	shipped_free(s);
@@ -700,7 +782,7 @@ static int hostile_setup(void **state)
 
 	x->p = hostile_plan();
 	table_from_rows(x->p, rows, &x->t);
-	x->lost[1] = "2020-06-22 逾期报送 -0.5（2a）";
+	x->lost[1] = "2020年6月22日 逾期报送 -0.5分";
 	x->lost[3] = "<img src=x onerror=alert(1)> \"quoted\" & 'single'";
 	x->lost[5] = "第一行\n\n第二行\r\n";
 	x->periods[0] = "2020-Q2";
@@ -712,7 +794,6 @@ static int hostile_setup(void **state)
 	x->in = (struct annex_input){ .plan = x->p,
 				      .period = "2020-Q3",
 				      .as_of = "2020-10-01T00:00:00+08:00",
-				      .generated = "2020-10-01T00:00:01+08:00",
 				      .t = &x->t,
 				      .lost = x->lost,
 				      .nperiods = 2,
@@ -754,20 +835,20 @@ static void hostile_html_inert(void **state)
 		assert_int_equal(count(svg, HOSTILE_HTML), 3);
 		assert_int_equal(count(svg, "<rect class=\"bar\""), 6);
 		free(svg);
-		assert_non_null(strstr(h, "<title>测试区&lt;考核&gt;结果 2020-Q3"));
+		assert_non_null(strstr(h, "<title>测试区&lt;考核&gt;结果 2020年第三季度"));
 		assert_non_null(strstr(h, "测〔2020〕1号 &amp; &quot;x&quot;"));
 		assert_non_null(strstr(h, "&lt;b&gt;粗&lt;/b&gt; &amp; &#39;x&#39;"));
 		assert_non_null(strstr(h, "报送,&quot;年度&quot;计划"));
 
 		/* losses: escaped titles, and lines without the empty ones */
 		assert_non_null(
-			strstr(h, "<td data-unit=\"evil\" class=\"num score lost\" "
+			strstr(h, "<td class=\"lost\" "
 				  "title=\"&lt;img src=x onerror=alert(1)&gt; &quot;quoted&quot; "
 				  "&amp; &#39;single&#39;\">2.5<sup"));
 		assert_non_null(strstr(h, "title=\"第一行&#10;第二行\">1.5<sup"));
 		char *fn = section(h, "<ol class=\"footnotes\">", "</ol>");
 		assert_int_equal(count(fn, "<li"), 3);
-		assert_non_null(strstr(fn, "[3] " HOSTILE_HTML " 3：第一行<br>第二行</li>"));
+		assert_non_null(strstr(fn, "[3] 第3项 " HOSTILE_HTML "：第一行<br>第二行</li>"));
 		free(fn);
 		assert_int_equal(count(h, BANNER), (size_t)prov);
 		free(h);
@@ -786,11 +867,11 @@ static void hostile_csv(void **state)
 	csv_parse(c + 3, &rd);
 	assert_int_equal(rd.nr, 1 + 3 + 2 + 2);
 	for (size_t r = 0; r < rd.nr; r++)
-		assert_int_equal(rd.nf[r], 9);
+		assert_int_equal(rd.nf[r], 11);
 	/* the hostile name comes back whole, quotes and comma included */
-	assert_string_equal(rd.f[0][6], "甲");
-	assert_string_equal(rd.f[0][7], HOSTILE);
-	assert_string_equal(rd.f[0][8], "丙");
+	assert_string_equal(rd.f[0][8], "甲");
+	assert_string_equal(rd.f[0][9], HOSTILE);
+	assert_string_equal(rd.f[0][10], "丙");
 	/* formulas are text */
 	assert_string_equal(rd.f[1][3], "'=1+1");
 	assert_string_equal(rd.f[2][2], "'@城管");
@@ -798,21 +879,24 @@ static void hostile_csv(void **state)
 	assert_string_equal(rd.f[2][4], "'-每季度");
 	assert_string_equal(rd.f[3][3], "<b>粗</b> & 'x'");
 	assert_string_equal(rd.f[3][4], "");
+	/* no standard nor scoring in this plan: empty fields */
+	assert_string_equal(rd.f[1][5], "");
+	assert_string_equal(rd.f[1][6], "");
 	/* scores */
-	assert_string_equal(rd.f[2][5], "5");
-	assert_string_equal(rd.f[2][6], "4.5");
-	assert_string_equal(rd.f[1][7], "2.5");
-	assert_string_equal(rd.f[3][7], "1.5");
+	assert_string_equal(rd.f[2][7], "5");
+	assert_string_equal(rd.f[2][8], "4.5");
+	assert_string_equal(rd.f[1][9], "2.5");
+	assert_string_equal(rd.f[3][9], "1.5");
 	/* totals: 9.5, 9, 10; ranks 2, 3, 1 */
 	assert_string_equal(rd.f[6][1], "总分");
-	assert_string_equal(rd.f[6][5], "10");
-	assert_string_equal(rd.f[6][6], "9.5");
-	assert_string_equal(rd.f[6][7], "9");
-	assert_string_equal(rd.f[6][8], "10");
+	assert_string_equal(rd.f[6][7], "10");
+	assert_string_equal(rd.f[6][8], "9.5");
+	assert_string_equal(rd.f[6][9], "9");
+	assert_string_equal(rd.f[6][10], "10");
 	assert_string_equal(rd.f[7][1], "名次");
-	assert_string_equal(rd.f[7][6], "2");
-	assert_string_equal(rd.f[7][7], "3");
-	assert_string_equal(rd.f[7][8], "1");
+	assert_string_equal(rd.f[7][8], "2");
+	assert_string_equal(rd.f[7][9], "3");
+	assert_string_equal(rd.f[7][10], "1");
 	csv_free(&rd);
 	/* quoting: the raw text */
 	assert_non_null(strstr(c, ",\"<script>alert(1)</script>\"\"a,b\","));
@@ -828,15 +912,15 @@ static void index_newest_first(void **state)
 	const struct plan *p = g_cfg->plan;
 	/* given out of order: the index sorts */
 	const struct annex_entry e[] = {
-		{ "2020-Q3", "2020-10-01T00:00:00+08:00", "白云", 9940 },
-		{ "2020-Q4", NULL, "日新", 10000 },
-		{ "2020-Q2", "2020-07-01T00:00:00+08:00", "八一路", 10000 },
+		{ "2020-Q3", "2020-10-01T00:00:00+08:00", "白云", 1, 9940 },
+		{ "2020-Q4", "2021-01-01T00:00:00+08:00", "八一路", 5, 10000 },
+		{ "2020-Q2", "2020-07-01T00:00:00+08:00", "八一路", 2, 10000 },
 	};
 	struct sbuf sb;
 	char periods[8][64];
 
 	sbuf_init(&sb);
-	annex_index_html(p, e, 3, "2020-12-01T08:00:00+08:00", &sb);
+	annex_index_html(p, e, 3, &sb);
 	const char *h = sb.buf;
 
 	assert_true(strncmp(h, "<!DOCTYPE html>\n<html lang=\"zh-CN\">", 35) == 0);
@@ -857,21 +941,32 @@ static void index_newest_first(void **state)
 	/* the links of one line are in the order of the lines */
 	assert_true(strstr(h, "href=\"2020-Q4.html\"") < strstr(h, "href=\"2020-Q3.html\""));
 	assert_true(strstr(h, "href=\"2020-Q3.json\"") < strstr(h, "href=\"2020-Q2.html\""));
+	/* the period in Chinese, its end as the snapshot's time, ties said so */
 	char *q4 = section(h, "<tr data-period=\"2020-Q4\"", "</tr>");
-	assert_non_null(strstr(q4, "<td>临时</td><td>日新</td><td class=\"num total\">100</td>"));
+	assert_non_null(strstr(q4, ">2020年第四季度</a></th><td>2020年12月31日24时</td>"
+				   "<td class=\"first\">八一路等5个单位并列第一</td>"
+				   "<td class=\"num total\">100</td>"));
 	free(q4);
 	char *q3 = section(h, "<tr data-period=\"2020-Q3\"", "</tr>");
-	assert_non_null(strstr(q3, "<td>2020-10-01T00:00:00+08:00</td><td>白云</td>"
+	assert_non_null(strstr(q3, "<td>2020年9月30日24时</td><td class=\"first\">白云</td>"
 				   "<td class=\"num total\">99.4</td>"));
 	free(q3);
-	assert_int_equal(count(h, "href=\"all.ics\""), 1);
+	char *q2 = section(h, "<tr data-period=\"2020-Q2\"", "</tr>");
+	assert_non_null(strstr(q2, "<td class=\"first\">八一路等2个单位并列第一</td>"));
+	free(q2);
+	/* the feeds, a list of links */
+	char *feeds = section(h, "<ul class=\"feeds\">", "</ul>");
+	assert_int_equal(count(feeds, "<li><a href=\""), 1 + 5);
+	assert_int_equal(count(feeds, "href=\"all.ics\""), 1);
 	for (size_t u = 0; u < 5; u++) {
 		char href[64];
-		snprintf(href, sizeof(href), "href=\"%s.ics\">%s</a>", shipped_unit_ids[u],
-			 shipped_unit_names[u]);
-		assert_int_equal(count(h, href), 1);
+		snprintf(href, sizeof(href), "<li><a href=\"%s.ics\">%s</a></li>",
+			 shipped_unit_ids[u], shipped_unit_names[u]);
+		assert_int_equal(count(feeds, href), 1);
 	}
-	assert_non_null(strstr(h, "2020-12-01T08:00:00+08:00"));
+	free(feeds);
+	assert_non_null(strstr(h, "ul.feeds{columns:"));
+	assert_null(strstr(h, "生成时间"));
 	sbuf_free(&sb);
 }
 
@@ -879,24 +974,25 @@ static void index_hostile(void **state)
 {
 	struct hostile *x = *state;
 	const struct annex_entry e[] = {
-		{ "../\"x\" javascript:alert(1)", NULL, HOSTILE, 950 },
+		{ "../\"x\" javascript:alert(1)", "garbage", HOSTILE, 1, 950 },
 	};
 	struct sbuf sb;
 
 	sbuf_init(&sb);
-	annex_index_html(x->p, e, 1, NULL, &sb);
+	annex_index_html(x->p, e, 1, &sb);
 	expect_self_contained(sb.buf);
 	expect_balanced(sb.buf);
 	/* the period is one relative path segment, the name inert */
 	assert_non_null(strstr(sb.buf, "href=\"..%2F%22x%22%20javascript%3Aalert%281%29.html\""));
 	assert_int_equal(count(sb.buf, "href=\"javascript"), 0);
-	assert_non_null(strstr(sb.buf, "<td>" HOSTILE_HTML "</td>"));
+	assert_non_null(
+		strstr(sb.buf, "<td>garbage</td><td class=\"first\">" HOSTILE_HTML "</td>"));
 	assert_non_null(strstr(sb.buf, "href=\"evil.ics\">" HOSTILE_HTML "</a>"));
 	sbuf_free(&sb);
 
 	/* nothing published yet */
 	sbuf_init(&sb);
-	annex_index_html(x->p, NULL, 0, NULL, &sb);
+	annex_index_html(x->p, NULL, 0, &sb);
 	expect_balanced(sb.buf);
 	assert_int_equal(count(sb.buf, "<tr data-period"), 0);
 	assert_non_null(strstr(sb.buf, "href=\"all.ics\""));
@@ -909,6 +1005,7 @@ int main(void)
 		cmocka_unit_test(html_head_is_standard),
 		cmocka_unit_test(html_ranking_in_rank_order),
 		cmocka_unit_test(html_annex_rows_and_losses),
+		cmocka_unit_test(html_shared_reasons_one_note),
 		cmocka_unit_test(html_no_losses_no_footnotes),
 		cmocka_unit_test(html_provisional_marked),
 		cmocka_unit_test(html_chart_bars),

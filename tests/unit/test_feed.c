@@ -2,9 +2,12 @@
  * test_feed — the calendar feeds of the shipped 2020 plan: RFC 5545 form
  * (CRLF only, lines of at most 75 octets of whole UTF-8 characters,
  * continuation lines), one VEVENT per occurrence with stable UIDs, the
- * DTSTAMP, titles and stakes, escaping, a VALARM per reminder slot before
- * close, and a unit's own schedule after a move.  The text is read back
- * by hand and through libical's parser.
+ * DTSTAMP, titles and stakes, the description a liaison reads (until
+ * when, what it costs, to whom, the work standard), escaping, a VALARM
+ * per before and due slot and none for overdue or record slots, a unit's
+ * own schedule after a move, and the feed of a unit without one equal to
+ * the all-units feed.  The text is read back by hand and through
+ * libical's parser.
  */
 #include <libical/ical.h>
 #include <stdint.h>
@@ -111,18 +114,15 @@ static bool has_line(char **lines, size_t n, const char *exact)
 	return count_lines(lines, n, exact) > 0;
 }
 
-/* The UID the feed gives occurrence NAME in UNIT's feed. */
-static void uid_of(struct fx *f, const char *name, int unit, char *buf, size_t len)
+/* The UID the feeds give occurrence NAME: the same in every feed. */
+static void uid_of(struct fx *f, const char *name, char *buf, size_t len)
 {
 	char occ[40];
 	snprintf(occ, sizeof(occ), "%s", name);
 	for (char *c = occ; *c; c++)
 		if (*c == '@')
 			*c = '.';
-	if (unit >= 0)
-		snprintf(buf, len, "%s@%s.%d.kaohe", occ, f->p->units[unit].id, f->p->year);
-	else
-		snprintf(buf, len, "%s@%d.kaohe", occ, f->p->year);
+	snprintf(buf, len, "%s@%d.kaohe", occ, f->p->year);
 }
 
 /* The VEVENT of CAL whose UID is UID, or fail. */
@@ -173,18 +173,18 @@ static void test_calendar_header(void **state)
 	assert_true(has_line(l, n, "VERSION:2.0"));
 	assert_true(has_line(l, n, "CALSCALE:GREGORIAN"));
 	assert_true(has_line(l, n, "METHOD:PUBLISH"));
-	assert_true(has_line(
-		l, n, "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（八一路）"));
+	assert_true(has_line(l, n, "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案"));
 	assert_true(has_line(l, n, "X-WR-TIMEZONE:Asia/Shanghai"));
 	free_lines(l, n);
-	free(s);
 
-	s = render(f, ALL, f->start);
-	l = unfold(s, &n);
-	expect_rfc_lines(s);
-	assert_true(has_line(
-		l, n, "X-WR-CALNAME:西岗区2020年街道办事处居住小区管理工作考核方案（全部单位）"));
-	free_lines(l, n);
+	/* nothing names the unit: without a move of its own, its feed is all.ics */
+	char *all = render(f, ALL, f->start);
+	expect_rfc_lines(all);
+	assert_string_equal(s, all);
+	assert_null(strstr(s, "八一路"));
+	for (size_t u = 0; u < f->p->nunits; u++)
+		assert_false(feed_own_schedule(f->p, f->eng, (int)u));
+	free(all);
 	free(s);
 }
 
@@ -215,7 +215,7 @@ static void test_one_event_per_occurrence(void **state)
 				 (int)f->p->noccs);
 		for (size_t o = 0; o < f->p->noccs; o++) {
 			char uid[128];
-			uid_of(f, f->p->occs[o].name, unit, uid, sizeof(uid));
+			uid_of(f, f->p->occs[o].name, uid, sizeof(uid));
 			event(cal, uid);
 		}
 		icalcomponent_free(cal);
@@ -248,8 +248,8 @@ static void test_uids_stable_dtstamp_now(void **state)
 	assert_int_equal(count_lines(l1, n1, "DTSTAMP:20200501T000000Z"), f->p->noccs);
 	assert_int_equal(count_lines(l2, n2, "DTSTAMP:20200601T043015Z"), f->p->noccs);
 	/* the occurrence name's '@' does not reach the UID's local part */
-	assert_true(has_line(l1, n1, "UID:7d.2020-12-10@baiyun.2020.kaohe"));
-	assert_true(has_line(l1, n1, "UID:1@baiyun.2020.kaohe"));
+	assert_true(has_line(l1, n1, "UID:7d.2020-12-10@2020.kaohe"));
+	assert_true(has_line(l1, n1, "UID:1@2020.kaohe"));
 	free(u1);
 	free(u2);
 	free_lines(l1, n1);
@@ -277,12 +277,16 @@ static void test_event_text(void **state)
 	assert_true(en.is_date);
 	assert_int_equal(en.month, 9);
 	assert_int_equal(en.day, 16);
+	/* until when (the due day included), what it costs, to whom, what to submit */
 	const char *d = icalcomponent_get_description(ev);
-	assert_non_null(strstr(d, "节点：1\n"));
-	assert_non_null(strstr(d, "考核单位：区住建局\n"));
-	assert_non_null(strstr(d, "报送日：2020-09-15\n"));
-	assert_non_null(strstr(d, "截止：" R1_DEADLINE));
-	assert_non_null(strstr(d, "关闭：" R1_CLOSE));
+	assert_string_equal(d, "请于2020年9月15日（含）前报送\n"
+			       "逾期报送扣2分；截至2020年9月30日24时仍未报送，扣3分\n"
+			       "考核单位：区住建局\n"
+			       "工作标准：开展“红色物业”组建工作，9月15日之前，每个街道办事处"
+			       "打造一个“红色物业”示范项目；结合业主委员会换届及新成立工作，推动"
+			       "党建引领业主委员会工作，每个街道打造一个党建引领业主委员会试点，"
+			       "业主委会委员中党员比例不低于50%。报送工作落实情况及相关图片证明。"
+			       "（满分3分）");
 	icalproperty *c = icalcomponent_get_first_property(ev, ICAL_CATEGORIES_PROPERTY);
 	assert_string_equal(icalproperty_get_categories(c), "基本工作");
 	c = icalcomponent_get_next_property(ev, ICAL_CATEGORIES_PROPERTY);
@@ -306,9 +310,15 @@ static void test_event_text(void **state)
 	c = icalcomponent_get_next_property(ev, ICAL_CATEGORIES_PROPERTY);
 	assert_string_equal(icalproperty_get_categories(c), "记录节点");
 	d = icalcomponent_get_description(ev);
-	assert_non_null(strstr(d, "记录日：2020-06-30\n"));
-	assert_non_null(strstr(d, "扣分项："));
-	assert_non_null(strstr(d, "每次扣0.5分，最多2分"));
+	assert_non_null(strstr(d, "记录日：2020年6月30日\n扣分项："));
+	assert_non_null(strstr(d, "每次扣0.5分，最多2分\n考核单位：区住建局\n工作标准："));
+	assert_null(strstr(d, "请于"));
+	/* 7a: lateness free, missing 1 */
+	d = icalcomponent_get_description(event(cal, "7a@2020.kaohe"));
+	assert_non_null(strstr(d, "逾期报送不扣分；截至2020年6月30日24时仍未报送，扣1分\n"));
+	/* 16c: reminders only, nothing at stake to say */
+	d = icalcomponent_get_description(event(cal, "16c@2020.kaohe"));
+	assert_null(strstr(d, "逾期报送"));
 	icalcomponent_free(cal);
 	free(s);
 }
@@ -345,7 +355,7 @@ static void test_long_title_folds_whole_characters(void **state)
 		char **l = unfold(s, &n);
 		assert_true(has_line(l, n, want));
 		icalcomponent *cal = parse(s);
-		icalcomponent *ev = event(cal, "1@rixin.2020.kaohe");
+		icalcomponent *ev = event(cal, "1@2020.kaohe");
 		assert_string_equal(icalcomponent_get_summary(ev), want + strlen("SUMMARY:"));
 		/* the alarms' descriptions carry the title too */
 		icalcomponent *al = icalcomponent_get_first_component(ev, ICAL_VALARM_COMPONENT);
@@ -381,11 +391,13 @@ static void test_escaping(void **state)
 }
 
 /*
- * Every feed's alarms against calendar_slots(): one VALARM per slot before
- * close, at the slot's instant, in UTC.  Adds to *TOTAL the alarms, to
- * *RECORDS those of record nodes and to *SKIPPED the slots at or after close.
+ * Every feed's alarms against calendar_slots(): one VALARM per before or
+ * due slot of a deadline before its close, at the slot's instant, in UTC;
+ * none for the overdue slots (a calendar cannot know the unit submitted)
+ * nor for a record node's (the department's).  Adds to *TOTAL the alarms
+ * and to *LEFT the slots that are no alarms.
  */
-static void check_alarms(struct fx *f, size_t *total, size_t *records, size_t *skipped)
+static void check_alarms(struct fx *f, size_t *total, size_t *left)
 {
 	for (int unit = ALL; unit < (int)f->p->nunits; unit += 3) {
 		char *s = render(f, unit, f->start);
@@ -397,13 +409,14 @@ static void check_alarms(struct fx *f, size_t *total, size_t *records, size_t *s
 			size_t k = 0;
 			size_t ns = calendar_slots(&f->p->cal, sc, po->type == OCC_RECORD, &slots);
 			char uid[128];
-			uid_of(f, po->name, unit, uid, sizeof(uid));
+			uid_of(f, po->name, uid, sizeof(uid));
 			icalcomponent *ev = event(cal, uid);
 			icalcomponent *al =
 				icalcomponent_get_first_component(ev, ICAL_VALARM_COMPONENT);
 			for (size_t i = 0; i < ns; i++) {
-				if (slots[i].at >= sc->close) {
-					(*skipped)++;
+				if (po->type == OCC_RECORD || slots[i].at >= sc->close ||
+				    (slots[i].kind != SLOT_BEFORE && slots[i].kind != SLOT_DUE)) {
+					(*left)++;
 					continue;
 				}
 				if (al == NULL)
@@ -413,16 +426,19 @@ static void check_alarms(struct fx *f, size_t *total, size_t *records, size_t *s
 				struct icaltriggertype tr = icalproperty_get_trigger(tp);
 				assert_true(icaltime_is_utc(tr.time));
 				assert_i64(icaltime_as_timet(tr.time), slots[i].at);
+				assert_true(tr.time.hour == 1 &&
+					    tr.time.minute == 0); /* 09:00 +08 */
 				icalproperty *ac =
 					icalcomponent_get_first_property(al, ICAL_ACTION_PROPERTY);
 				assert_int_equal(icalproperty_get_action(ac), ICAL_ACTION_DISPLAY);
-				assert_non_null(icalcomponent_get_description(al));
+				assert_non_null(strstr(icalcomponent_get_description(al),
+						       slots[i].kind == SLOT_DUE ? "当日提醒："
+										 : "提前提醒："));
 				k++;
-				*records += po->type == OCC_RECORD;
 				al = icalcomponent_get_next_component(ev, ICAL_VALARM_COMPONENT);
 			}
 			if (al != NULL)
-				fail_msg("%s: more alarms than the %zu slots before close",
+				fail_msg("%s: more alarms than the %zu slots up to the due",
 					 po->name, k);
 			*total += k;
 			free(slots);
@@ -433,46 +449,25 @@ static void check_alarms(struct fx *f, size_t *total, size_t *records, size_t *s
 	}
 }
 
-static void test_alarms_are_slots_before_close(void **state)
+static void test_alarms_are_slots_up_to_the_due(void **state)
 {
 	struct fx *f = *state;
-	size_t total = 0, records = 0, skipped = 0;
+	size_t total = 0, left = 0;
 
-	check_alarms(f, &total, &records, &skipped);
+	check_alarms(f, &total, &left);
 	assert_true(total > 100);
-	assert_true(records > 0);
-}
-
-/*
- * A record slot two days after the node: past the close of a node on a
- * quarter's last day (18@2020-06-30 closes 07-01), so that one is skipped.
- */
-static void test_alarms_skip_slots_at_or_after_close(void **state)
-{
-	struct fx *f = *state;
-	struct reminder_policy *rp = &g_cfg->plan->cal.reminders;
-	struct slot_spec *keep = rp->record, two[2];
-	size_t nkeep = rp->nrecord, total = 0, records = 0, skipped = 0;
-	char err[128];
-
-	assert_int_equal(nkeep, 1);
-	two[0] = keep[0];
-	assert_int_equal(calendar_parse_slot("+2d@09:00", &two[1], err, sizeof(err)), 0);
-	rp->record = two;
-	rp->nrecord = 2;
-	check_alarms(f, &total, &records, &skipped);
+	/* there were overdue and record slots, and they are no alarms */
+	assert_true(left > 100);
 	char *s = render(f, ALL, f->start);
-	rp->record = keep;
-	rp->nrecord = nkeep;
-
-	assert_true(skipped > 0);
 	icalcomponent *cal = parse(s);
 	assert_int_equal(icalcomponent_count_components(event(cal, "18.2020-06-30@2020.kaohe"),
 							ICAL_VALARM_COMPONENT),
-			 1);
-	assert_int_equal(icalcomponent_count_components(event(cal, "3@2020.kaohe"),
-							ICAL_VALARM_COMPONENT),
-			 2);
+			 0);
+	/* row 1 (due Tuesday 09-15): -7d 09-08, -3d Saturday -> Friday 09-11, -1d, due */
+	icalcomponent *ev = event(cal, "1@2020.kaohe");
+	assert_int_equal(icalcomponent_count_components(ev, ICAL_VALARM_COMPONENT), 4);
+	assert_null(strstr(s, "逾期提醒"));
+	assert_null(strstr(s, "记录提醒"));
 	icalcomponent_free(cal);
 	free(s);
 }
@@ -507,14 +502,15 @@ static void test_unit_feed_after_move(void **state)
 	char *s = render(f, U(f, "bayilu"), f->start);
 	expect_rfc_lines(s);
 	icalcomponent *cal = parse(s);
-	icalcomponent *ev = event(cal, "1@bayilu.2020.kaohe");
+	icalcomponent *ev = event(cal, "1@2020.kaohe");
 	struct icaltimetype st = icalcomponent_get_dtstart(ev);
 	assert_true(st.is_date);
 	assert_int_equal(st.month, 9);
 	assert_int_equal(st.day, 25);
 	const char *d = icalcomponent_get_description(ev);
-	assert_non_null(strstr(d, "报送日：2020-09-25\n已调整，原定：2020-09-15\n"));
-	assert_non_null(strstr(d, "截止：2020-09-26T00:00:00+08:00"));
+	assert_non_null(strstr(d,
+			       "请于2020年9月25日（含）前报送（已调整，原定2020年9月15日（含））\n"
+			       "逾期报送扣2分；截至2020年9月30日24时仍未报送，扣3分\n"));
 	/* its alarms follow: the due-day reminder on the 25th, 09:00 */
 	size_t n;
 	char **l = unfold(s, &n);
@@ -531,7 +527,10 @@ static void test_unit_feed_after_move(void **state)
 	assert_true(has_line(l, n, "DTEND:20200615T083000Z"));
 	free_lines(l, n);
 	cal = parse(s);
-	st = icalcomponent_get_dtstart(event(cal, "2a@baiyun.2020.kaohe"));
+	st = icalcomponent_get_dtstart(event(cal, "2a@2020.kaohe"));
+	assert_non_null(
+		strstr(icalcomponent_get_description(event(cal, "2a@2020.kaohe")),
+		       "请于2020年6月15日 15:30前报送（已调整，原定2020年6月15日（含））\n"));
 	assert_false(st.is_date);
 	assert_true(icaltime_is_utc(st));
 	assert_i64(icaltime_as_timet(st), T("2020-06-15T15:30:00+08:00"));
@@ -539,12 +538,21 @@ static void test_unit_feed_after_move(void **state)
 	free(s);
 
 	/* the other units and the shared feed keep the plan's day */
+	char *all = render(f, ALL, f->start);
 	for (int unit = ALL; unit < (int)f->p->nunits; unit++) {
+		bool own = unit == U(f, "bayilu") || unit == U(f, "baiyun");
+		if (unit >= 0)
+			assert_int_equal(feed_own_schedule(f->p, f->eng, unit), own);
 		if (unit == U(f, "bayilu"))
 			continue;
 		char uid[128];
-		uid_of(f, "1", unit, uid, sizeof(uid));
+		uid_of(f, "1", uid, sizeof(uid));
 		s = render(f, unit, f->start);
+		/* only a unit with a move of its own has a feed of its own */
+		if (own)
+			assert_string_not_equal(s, all);
+		else
+			assert_string_equal(s, all);
 		cal = parse(s);
 		st = icalcomponent_get_dtstart(event(cal, uid));
 		assert_int_equal(st.month, 9);
@@ -553,6 +561,7 @@ static void test_unit_feed_after_move(void **state)
 		icalcomponent_free(cal);
 		free(s);
 	}
+	free(all);
 }
 
 static void test_bad_unit(void **state)
@@ -579,8 +588,7 @@ int main(void)
 		T_(test_event_text),
 		T_(test_long_title_folds_whole_characters),
 		T_(test_escaping),
-		T_(test_alarms_are_slots_before_close),
-		T_(test_alarms_skip_slots_at_or_after_close),
+		T_(test_alarms_are_slots_up_to_the_due),
 		T_(test_unit_feed_after_move),
 		T_(test_bad_unit),
 #undef T_

@@ -8,11 +8,13 @@
  * What is written (exactly the expected files, mode 0644 whatever the
  * umask, the directory 0755), each file the same as publish_render gives,
  * why each unit lost points as of each snapshot, the provisional page of
- * a quarter without a snapshot, an unknown period, a file replaced by a
- * rename (a reader of the old one keeps it whole), what a failure leaves
- * (the files written stay whole, no temporary file), an export directory
- * that cannot be made or written, an unreadable snapshot, and the feeds
- * of one unit alone.
+ * a quarter without a snapshot, an unknown period, a publication that
+ * changed nothing writing nothing (a feed's DTSTAMP aside), a changed
+ * file replaced by a rename (a reader of the old one keeps it whole),
+ * what a failure leaves (the files written stay whole, no temporary
+ * file), an export directory that cannot be made or written, an
+ * unreadable snapshot, and the feeds: a unit without a schedule of its
+ * own linked to all.ics, one with a move its own file, and back.
  */
 #include <dirent.h>
 #include <errno.h>
@@ -265,17 +267,22 @@ static void test_snapshot_pages(void **state)
 	json_decref(j);
 	free(q3);
 
-	char *line = xasprintf("2020-08-10 %s×3 -0.6分：楼道堆物", g_kind_name);
-	char *voided = xasprintf("2020-09-01 %s -0.2分", g_kind_name);
+	char *line = xasprintf("2020年8月10日 %s×3 -0.6分：楼道堆物", g_kind_name);
+	char *voided = xasprintf("2020年9月1日 %s -0.2分", g_kind_name);
 	char *html3 = render("2020-Q3", PUBLISH_HTML, g_now, &from);
 	char *html2 = render("2020-Q2", PUBLISH_HTML, g_now, &from);
 	/* In the title and the footnote of bayilu's 6c. */
 	assert_int_equal(count_in(html3, line), 2);
 	assert_non_null(strstr(html3, voided));
-	assert_null(strstr(html2, "2020-08-10"));
+	assert_null(strstr(html2, "2020年8月10日"));
 	assert_null(strstr(html2, g_kind_name));
-	/* The engine's own entries: missing submissions, with their occurrence. */
-	assert_non_null(strstr(html3, "未报送"));
+	/* The engine's own entries: missing submissions, with their node where a row has several. */
+	assert_non_null(strstr(html3, "2020年7月1日 未报送 -2分（6月20日节点）"));
+	/* The snapshot is of the period's end. */
+	assert_non_null(strstr(html3, "<dt>快照时间</dt><dd>2020年9月30日24时</dd>"));
+	/* The five streets missed row 2a alike: one note for the five cells. */
+	assert_non_null(strstr(html3, "] 第2a项 八一路、人民广场、白云等5个单位：2020年7月1日 "
+				      "未报送 -2分</li>"));
 	free(line);
 	free(voided);
 	free(html3);
@@ -299,9 +306,10 @@ static void test_provisional(void **state)
 
 	/* The finding voided on 11-02 no longer counts now. */
 	char *html = render("2020-Q4", PUBLISH_HTML, g_now, &from);
-	assert_non_null(strstr(html, "2020-08-10"));
-	assert_null(strstr(html, "2020-09-01"));
+	assert_non_null(strstr(html, "2020年8月10日"));
+	assert_null(strstr(html, "2020年9月1日"));
 	assert_non_null(strstr(html, "临时"));
+	assert_non_null(strstr(html, "<dt>数据截至</dt><dd>2020年12月1日 12:00</dd>"));
 	free(html);
 }
 
@@ -332,31 +340,72 @@ static void test_unknown_period(void **state)
 	sbuf_free(&sb);
 }
 
+/* The identity of each file of DIR ("NAME INODE MTIME" lines). */
+static char *identities(const char *dir)
+{
+	struct dirent **list;
+	struct sbuf sb;
+	int n = scandir(dir, &list, NULL, alphasort);
+	if (n < 0)
+		fail_msg("scandir %s: %s", dir, strerror(errno));
+	sbuf_init(&sb);
+	for (int i = 0; i < n; i++) {
+		struct stat st;
+		char *path = xasprintf("%s/%s", dir, list[i]->d_name);
+		if (list[i]->d_name[0] != '.' && stat(path, &st) == 0)
+			sbuf_printf(&sb, "%s %llu %lld.%09ld\n", list[i]->d_name,
+				    (unsigned long long)st.st_ino, (long long)st.st_mtim.tv_sec,
+				    st.st_mtim.tv_nsec);
+		free(path);
+		free(list[i]);
+	}
+	free(list);
+	return sb.buf;
+}
+
 /*
- * A second publication replaces each file by a rename: a reader that
- * opened the old one reads it whole to its end, the path gives the new.
+ * A second publication that changes nothing writes nothing: every file
+ * keeps its inode and time, the feeds too although their DTSTAMP would
+ * be the new now.  A change replaces the file it changes by a rename: a
+ * reader that opened the old one reads it whole to its end, the path
+ * gives the new, and the others stay.
  */
-static void test_replace_by_rename(void **state)
+static void test_unchanged_kept_changed_renamed(void **state)
 {
 	(void)state;
 	char *dir = export_dir("replace");
 	char err[256] = "";
 	struct stat before, after;
 
-	assert_int_equal(write_dir(dir, g_now, true, false, -1, err, sizeof(err)), 0);
+	assert_int_equal(write_dir(dir, g_now, true, true, -1, err, sizeof(err)), 0);
+	char *ids = identities(dir);
+	assert_int_equal(write_dir(dir, g_now + 86400, true, true, -1, err, sizeof(err)), 0);
+	char *again = identities(dir);
+	assert_string_equal(again, ids);
+	free(again);
+	free(ids);
+
 	char *path = xasprintf("%s/2020-Q3.html", dir);
+	char *q2 = xasprintf("%s/2020-Q2.html", dir);
 	char *old = read_whole(path, NULL);
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	assert_true(fd >= 0);
 	assert_int_equal(fstat(fd, &before), 0);
+	struct stat q2_before, q2_after;
+	assert_int_equal(stat(q2, &q2_before), 0);
 
-	/* A day later: the pages say when they were generated, so they differ. */
+	/* A finding recorded late, dated within 2020-Q3 (rolled back after). */
+	assert_int_equal(store_begin(g_st), 0);
+	add_finding("2020-08-20T10:00:00+08:00", 1, "补记");
 	assert_int_equal(write_dir(dir, g_now + 86400, true, false, -1, err, sizeof(err)), 0);
+	store_rollback(g_st);
 	char *fresh = read_whole(path, NULL);
 	assert_string_not_equal(fresh, old);
-	assert_non_null(strstr(fresh, "2020-12-02T12:00:00+08:00"));
+	assert_non_null(strstr(fresh, "补记"));
 	assert_int_equal(stat(path, &after), 0);
 	assert_true(after.st_ino != before.st_ino);
+	assert_int_equal(stat(q2, &q2_after), 0);
+	assert_true(q2_after.st_ino == q2_before.st_ino);
 
 	size_t len = strlen(old);
 	char *seen = xcalloc(1, len + 2);
@@ -366,11 +415,12 @@ static void test_replace_by_rename(void **state)
 
 	/* No temporary file is left beside them. */
 	char *names = names_in(dir);
-	assert_string_equal(names, PAGES " index.html");
+	assert_string_equal(names, PAGES " " FEEDS " index.html " FEEDS2);
 	free(names);
 	free(seen);
 	free(fresh);
 	free(old);
+	free(q2);
 	free(path);
 	remove_tree(dir);
 	free(dir);
@@ -547,18 +597,39 @@ static void test_unreadable_snapshot(void **state)
 	free(dir);
 }
 
-/* The feeds of one unit after a move of its schedule alone: that file and no other. */
-static void test_one_unit_feed(void **state)
+/* The number of links of DIR/NAME and whether it is DIR/all.ics. */
+static nlink_t links_of(const char *dir, const char *name, bool *is_all)
+{
+	struct stat a, b;
+	char *path = xasprintf("%s/%s", dir, name), *all = xasprintf("%s/all.ics", dir);
+	assert_int_equal(stat(path, &a), 0);
+	assert_int_equal(stat(all, &b), 0);
+	*is_all = a.st_ino == b.st_ino && a.st_dev == b.st_dev;
+	free(path);
+	free(all);
+	return a.st_nlink;
+}
+
+/*
+ * The feeds: a unit on the shared schedule has all.ics itself (a hard
+ * link, the same text feed_calendar gives for it); after a move of its
+ * own it gets a file of its own, and after the move is gone the link
+ * again.  --unit writes that unit's feed (and all.ics, which it may be).
+ */
+static void test_feeds_linked_unless_own(void **state)
 {
 	(void)state;
-	char *dir = export_dir("oneunit");
+	char *dir = export_dir("feeds");
 	char err[256] = "";
 	int unit = plan_unit_find(g_p, "baiyun");
+	bool is_all;
 
 	assert_int_equal(write_dir(dir, g_now, false, true, unit, err, sizeof(err)), 0);
 	char *names = names_in(dir);
-	assert_string_equal(names, "baiyun.ics");
+	assert_string_equal(names, "all.ics baiyun.ics");
 	free(names);
+	assert_int_equal(links_of(dir, "baiyun.ics", &is_all), 2);
+	assert_true(is_all);
 	struct sbuf want;
 	sbuf_init(&want);
 	assert_int_equal(feed_calendar(g_p, g_eng, unit, g_now, &want), 0);
@@ -570,10 +641,49 @@ static void test_one_unit_feed(void **state)
 	/* Pages alone write no feed; feeds alone no page. */
 	assert_int_equal(write_dir(dir, g_now, true, false, -1, err, sizeof(err)), 0);
 	names = names_in(dir);
-	assert_string_equal(names, PAGES " baiyun.ics index.html");
+	assert_string_equal(names, PAGES " all.ics baiyun.ics index.html");
 	free(names);
 	remove_tree(dir);
 	assert_int_equal(write_dir(dir, g_now, false, true, -1, err, sizeof(err)), 0);
+	names = names_in(dir);
+	assert_string_equal(names, FEEDS " " FEEDS2);
+	free(names);
+	assert_int_equal(links_of(dir, "rixin.ics", &is_all), 1 + g_p->nunits);
+	assert_true(is_all);
+
+	/* rixin's own move (rolled back after): its own file, the others still linked. */
+	int rixin = plan_unit_find(g_p, "rixin");
+	struct move m = { .unit = rixin,
+			  .due_day = calendar_days_from_civil(2020, 6, 30),
+			  .at = T("2020-06-01T09:00:00+08:00"),
+			  .reason = "test" };
+	snprintf(m.occ, sizeof(m.occ), "4@2020-06-20");
+	snprintf(m.actor, sizeof(m.actor), "tester");
+	assert_int_equal(store_begin(g_st), 0);
+	assert_int_equal(store_move_add(g_st, &m), 0);
+	struct engine *eng =
+		engine_new(g_p, g_st, &(struct engine_sink){ 0 }, T("2020-05-01T00:00:00+08:00"));
+	assert_non_null(eng);
+	assert_int_equal(
+		publish_write(dir, g_st, g_p, eng, g_now, false, true, rixin, err, sizeof(err)), 0);
+	sbuf_init(&want);
+	assert_int_equal(feed_calendar(g_p, eng, rixin, g_now, &want), 0);
+	engine_free(eng);
+	store_rollback(g_st);
+	assert_int_equal(links_of(dir, "rixin.ics", &is_all), 1);
+	assert_false(is_all);
+	got = file_in(dir, "rixin.ics");
+	assert_string_equal(got, want.buf);
+	assert_non_null(strstr(got, "DTSTART;VALUE=DATE:20200630"));
+	free(got);
+	sbuf_free(&want);
+	assert_int_equal(links_of(dir, "bayilu.ics", &is_all), g_p->nunits);
+	assert_true(is_all);
+
+	/* The move gone: rixin's feed is all.ics again. */
+	assert_int_equal(write_dir(dir, g_now, false, true, -1, err, sizeof(err)), 0);
+	assert_int_equal(links_of(dir, "rixin.ics", &is_all), 1 + g_p->nunits);
+	assert_true(is_all);
 	names = names_in(dir);
 	assert_string_equal(names, FEEDS " " FEEDS2);
 	free(names);
@@ -589,12 +699,12 @@ int main(void)
 		cmocka_unit_test(test_snapshot_pages),
 		cmocka_unit_test(test_provisional),
 		cmocka_unit_test(test_unknown_period),
-		cmocka_unit_test(test_replace_by_rename),
+		cmocka_unit_test(test_unchanged_kept_changed_renamed),
 		cmocka_unit_test(test_failure_leaves_whole_files),
 		cmocka_unit_test(test_export_dir_cannot_be_made),
 		cmocka_unit_test(test_export_dir_not_writable),
 		cmocka_unit_test(test_unreadable_snapshot),
-		cmocka_unit_test(test_one_unit_feed),
+		cmocka_unit_test(test_feeds_linked_unless_own),
 	};
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -1,19 +1,23 @@
 #!/usr/bin/python3
 """Integration tests of the publication: the annex pages (HTML in a real
-browser), the CSV as Excel reads it, the JSON, index.html and the .ics feeds
-(parsed with Debian's python3-icalendar), from `kaohed simulate --export`
-over the 2020 year whose scores were worked out by hand, and from the running
-daemon (`kaohectl report`, feeds after a move).
+browser at 1280 and 390 px, and printed to PDF), the CSV as Excel reads it,
+the JSON, index.html and the .ics feeds (parsed with Debian's
+python3-icalendar), from `kaohed simulate --export` over the 2020 year whose
+scores were worked out by hand, and from the running daemon (`kaohectl
+report`, feeds after a move).
 
 Usage:
     /usr/bin/python3 test_publish.py KAOHED KAOHECTL CONFIG_DIR [ARTIFACT_DIR]
 
-The browser is Debian's chromium, headless. A screenshot of the 2020-Q4
-page is saved in ARTIFACT_DIR (default: the working directory).
+The browser is Debian's chromium, headless; the PDF is read with
+poppler-utils (pdfinfo, pdftotext, pdftoppm). Screenshots of the 2020-Q4
+page (1280 px, 390 px, 390 px with the annex scrolled) and its PDF are saved
+in ARTIFACT_DIR (default: the working directory).
 """
 
 import csv
 import datetime as dt
+import html
 import html.parser
 import io
 import json
@@ -23,6 +27,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import struct
 import unittest
 import zoneinfo
 
@@ -64,6 +69,108 @@ def simulate(conf, out_dir, events=os.path.join(YEAR2020, "events.txt")):
     if p.returncode != 0:
         raise AssertionError("simulate: exit %d\n%s" % (p.returncode, p.stderr.decode()))
     return [json.loads(line) for line in p.stdout.decode().splitlines()]
+
+
+# What the layout of a page is, asked of the browser.  Headless chromium
+# lays out no window narrower than 500 px, so the page is shown in an iframe
+# of the width wanted (a phone's 390 px) inside a wrapper page; the published
+# page itself holds no script.  The wrapper's script reads the frame's layout
+# when the frame has loaded, before --dump-dom, and leaves its findings on
+# its root element.  SCROLL leaves the annex scrolled to its last column,
+# the table in view, for a screenshot.
+PROBE = r"""<script>
+function probe(frame, scroll) {
+  var w = frame.contentWindow, d = frame.contentDocument, out = {viewport: w.innerWidth};
+  function px(el, box) { var r = el.getBoundingClientRect(), b = box.getBoundingClientRect();
+    return {left: r.left - b.left, right: r.right - b.left}; }
+  var table = d.getElementById('annex');
+  if (table) {
+    var box = table.parentElement, seq = table.querySelector('tbody td.seq'),
+        con = table.querySelector('tbody td.content'), units = table.querySelectorAll('thead th[data-unit]'),
+        last = units[units.length - 1], det = table.querySelectorAll('details');
+    out.heads = Array.prototype.map.call(table.querySelectorAll('thead th'), function (t) { return t.textContent; });
+    out.position = [w.getComputedStyle(seq).position, w.getComputedStyle(con).position];
+    out.background = w.getComputedStyle(con).backgroundColor;
+    out.overflow = w.getComputedStyle(box).overflowX;
+    out.scrollWidth = box.scrollWidth; out.clientWidth = box.clientWidth;
+    out.before = {seq: px(seq, box), con: px(con, box), last: px(last, box)};
+    box.scrollLeft = box.scrollWidth;
+    out.scrolled = box.scrollLeft;
+    out.after = {seq: px(seq, box), con: px(con, box), last: px(last, box)};
+    if (scroll) w.scrollTo(0, table.getBoundingClientRect().top + w.scrollY - 8);
+    else box.scrollLeft = 0;
+    out.details = det.length;
+    out.open = Array.prototype.filter.call(det, function (e) { return e.open; }).length;
+    out.summaryHeight = det.length ? det[0].getBoundingClientRect().height : 0;
+  }
+  var feeds = d.querySelector('ul.feeds');
+  if (feeds) {
+    var li = feeds.querySelector('li'), fs = w.getComputedStyle(feeds);
+    out.feeds = {display: fs.display, item: w.getComputedStyle(li).display,
+                 bullet: w.getComputedStyle(li).listStyleType,
+                 padding: parseFloat(fs.paddingLeft), gap: parseFloat(fs.columnGap) || 0};
+  }
+  document.documentElement.setAttribute('data-probe', JSON.stringify(out));
+}
+</script>"""
+
+
+def framed(page, width, height, scroll=False):
+    """A wrapper page (in a temporary directory; the caller removes it)
+    showing PAGE in a WIDTH x HEIGHT frame, probed when it has loaded."""
+    d = tempfile.mkdtemp(prefix="kaohe-frame-")
+    wrapper = os.path.join(d, "frame.html")
+    with open(wrapper, "w", encoding="utf-8") as f:
+        f.write('<!DOCTYPE html><html><head><meta charset="utf-8">'
+                '<style>html,body{margin:0}iframe{border:0;display:block}</style>'
+                + PROBE + '</head><body><iframe style="width:%dpx;height:%dpx" '
+                'onload="probe(this, %s)" srcdoc="%s"></iframe></body></html>'
+                % (width, height, "true" if scroll else "false", html.escape(rt(page), quote=True)))
+    return d, wrapper
+
+
+def probe(page, width, height=1000):
+    """What the browser lays out for PAGE in a frame WIDTH px wide (see PROBE)."""
+    d, wrapper = framed(page, width, height)
+    try:
+        p = chromium("--window-size=%d,%d" % (max(width, 500), height), "--dump-dom",
+                     "file://" + wrapper)
+        if p.returncode != 0:
+            raise AssertionError(p.stderr.decode()[-2000:])
+        m = re.search(r'data-probe="([^"]*)"', p.stdout.decode("utf-8"))
+        if not m:
+            raise AssertionError("the probe did not run: " + p.stdout.decode()[:500])
+        return json.loads(html.unescape(m.group(1)))
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def screenshot(page, width, height, out, scroll=False):
+    """A PNG of PAGE in a WIDTH x HEIGHT frame; its size from the PNG header."""
+    d, wrapper = framed(page, width, height, scroll)
+    try:
+        p = chromium("--hide-scrollbars", "--window-size=%d,%d" % (width, height),
+                     "--screenshot=" + out, "file://" + wrapper)
+        if p.returncode != 0:
+            raise AssertionError(p.stderr.decode()[-2000:])
+    finally:
+        shutil.rmtree(d, ignore_errors=True)
+    with open(out, "rb") as f:
+        head = f.read(24)
+    if head[:8] != b"\x89PNG\r\n\x1a\n":
+        raise AssertionError("%s is no PNG" % out)
+    return struct.unpack(">II", head[16:24])
+
+
+def pgm(path):
+    """A binary PGM (P5, 8 bits) as (width, height, bytes)."""
+    with open(path, "rb") as f:
+        data = f.read()
+    m = re.match(rb"P5\s+(\d+)\s+(\d+)\s+255\s", data)
+    if not m:
+        raise AssertionError("%s is no 8-bit PGM" % path)
+    w, h = int(m.group(1)), int(m.group(2))
+    return w, h, data[m.end():m.end() + w * h]
 
 
 def chromium(*args):
@@ -171,8 +278,9 @@ class TestExport(unittest.TestCase):
             rows = list(csv.reader(io.StringIO(raw[3:].decode("utf-8"), newline=""),
                                    dialect="excel"))
             head = rows[0]
-            self.assertEqual(head[:6], ["序号", "类别", "责任部门", "考核内容", "时间节点", "分值"])
-            self.assertEqual(head[6:], [NAMES[u] for u in UNITS])
+            self.assertEqual(head[:8], ["序号", "类别", "责任部门", "考核内容", "时间节点",
+                                        "工作标准", "评分办法", "分值"])
+            self.assertEqual(head[8:], [NAMES[u] for u in UNITS])
             self.assertTrue(all(len(r) == len(head) for r in rows), "rectangular")
             by_id = {r[0]: r for r in rows[1:] if r[0]}
             w = {u["unit"]: u for u in want["units"]}
@@ -180,12 +288,17 @@ class TestExport(unittest.TestCase):
             self.assertEqual(sorted(by_id), sorted(row_ids), "every row of the plan, once")
             for rid in row_ids:
                 for i, u in enumerate(UNITS):
-                    self.assertAlmostEqual(float(by_id[rid][6 + i]), w[u]["rows"][rid], 3,
+                    self.assertAlmostEqual(float(by_id[rid][8 + i]), w[u]["rows"][rid], 3,
                                            (period, rid, u))
+            # the seed's texts, whole: row 1's work standard and scoring
+            self.assertTrue(by_id["1"][5].startswith("开展“红色物业”组建工作"), by_id["1"][5])
+            self.assertTrue(by_id["1"][5].endswith("报送工作落实情况及相关图片证明。（满分3分）"))
+            self.assertEqual(by_id["1"][6], "9月15日前报送不扣分，9月15日后报送扣2分，未报送扣3分。")
+            self.assertTrue(all(by_id[r][5] for r in row_ids), "every row has its 工作标准")
             total = [r for r in rows if r[1] == "总分" or r[0] == "总分"]
             self.assertEqual(len(total), 1, rows[-4:])
             for i, u in enumerate(UNITS):
-                self.assertAlmostEqual(float(total[0][6 + i]), w[u]["total"], 3)
+                self.assertAlmostEqual(float(total[0][8 + i]), w[u]["total"], 3)
 
     def test_04_html_in_a_browser(self):
         for period, want in self.snaps.items():
@@ -211,6 +324,8 @@ class TestExport(unittest.TestCase):
             self.assertEqual(ranks, sorted(ranks), "in rank order")
             annex = t.tables["annex"]
             head = [cells for _, cells in annex if "考核内容" in cells][0]
+            self.assertEqual(head[:8], ["序号", "类别", "责任部门", "考核内容", "时间节点",
+                                        "工作标准", "评分办法", "分值"])
             self.assertEqual(head[-5:], [NAMES[u] for u in UNITS])
             body = {cells[0]: cells for _, cells in annex if cells and cells[0] in w["bayilu"]["rows"]}
             self.assertEqual(len(body), len(w["bayilu"]["rows"]))
@@ -218,14 +333,108 @@ class TestExport(unittest.TestCase):
                 for i, u in enumerate(UNITS):
                     self.assertAlmostEqual(num(cells[len(cells) - 5 + i]), w[u]["rows"][rid], 3,
                                            (period, rid, u, cells))
-        shot = os.path.join(ARTIFACTS, "publication-2020-Q4.png")
-        p = chromium("--window-size=1400,1800", "--screenshot=" + shot,
+
+    def test_04b_layout_desktop_and_phone(self):
+        """At 1280 px the annex fits; at 390 px the street columns scroll under
+        序号 and 考核内容, which stay in view; the long texts are collapsed."""
+        page = os.path.join(self.out, "2020-Q4.html")
+        wide = probe(page, 1280)
+        self.assertEqual(wide["viewport"], 1280)
+        self.assertIn("工作标准", wide["heads"])
+        self.assertIn("评分办法", wide["heads"])
+        self.assertLessEqual(wide["scrollWidth"], wide["clientWidth"] + 1,
+                             "at 1280 px the whole annex is in view")
+        self.assertGreaterEqual(wide["details"], 28, "工作标准 and 评分办法 collapsible")
+        self.assertEqual(wide["open"], 0, "collapsed by default")
+        self.assertLess(wide["summaryHeight"], 80, "a collapsed text takes a few lines")
+
+        phone = probe(page, 390)
+        self.assertEqual(phone["viewport"], 390)
+        self.assertEqual(phone["position"], ["sticky", "sticky"])
+        self.assertEqual(phone["overflow"], "auto")
+        self.assertNotIn(phone["background"], ("rgba(0, 0, 0, 0)", "transparent"),
+                         "a sticky cell hides what scrolls under it")
+        self.assertGreater(phone["scrollWidth"], phone["clientWidth"] + 200,
+                           "on a phone the annex scrolls sideways")
+        self.assertGreater(phone["scrolled"], 200)
+        b, a = phone["before"], phone["after"]
+        self.assertLess(abs(a["seq"]["left"]), 2, "序号 stays at the left edge: %s" % a)
+        self.assertLess(abs(a["con"]["left"] - a["seq"]["right"]), 2,
+                        "考核内容 stays right of 序号: %s" % a)
+        self.assertLess(a["con"]["right"], 0.6 * phone["clientWidth"],
+                        "the first columns leave room for the streets: %s" % a)
+        self.assertLess(a["last"]["left"], b["last"]["left"] - 200, "the streets scrolled")
+        self.assertGreaterEqual(a["last"]["left"], a["con"]["right"] - 1,
+                                "the last street is not under the first columns")
+        self.assertLessEqual(a["last"]["right"], phone["clientWidth"] + 1,
+                             "and is in view")
+
+        idx = probe(os.path.join(self.out, "index.html"), 1280)
+        self.assertEqual(idx["feeds"]["display"], "block", "the feeds are a list, not a row of boxes")
+        self.assertEqual(idx["feeds"]["item"], "list-item")
+        self.assertEqual(idx["feeds"]["bullet"], "disc")
+        self.assertGreaterEqual(idx["feeds"]["padding"], 16, "room for the bullets")
+        self.assertGreaterEqual(idx["feeds"]["gap"], 24, "and for those of the next column")
+
+    def test_04c_screenshots(self):
+        page = os.path.join(self.out, "2020-Q4.html")
+        shots = []
+        for name, width, height, scroll in (("1280", 1280, 2000, False), ("390", 390, 1600, False),
+                                            ("390-scrolled", 390, 900, True)):
+            shot = os.path.join(ARTIFACTS, "publication-2020-Q4-%s.png" % name)
+            self.assertEqual(screenshot(page, width, height, shot, scroll), (width, height))
+            self.assertGreater(os.path.getsize(shot), 20000)
+            shots.append(shot)
+        print("\nscreenshots: %s" % " ".join(shots), file=sys.stderr)
+
+    def test_04d_print_a4_landscape(self):
+        """The page printed: A4 landscape, a few pages, the long texts whole,
+        nothing past the right margin."""
+        pdf = os.path.join(ARTIFACTS, "publication-2020-Q4.pdf")
+        p = chromium("--no-pdf-header-footer", "--print-to-pdf=" + pdf,
                      "file://" + os.path.join(self.out, "2020-Q4.html"))
         self.assertEqual(p.returncode, 0, p.stderr.decode()[-2000:])
-        with open(shot, "rb") as f:
-            self.assertEqual(f.read(8), b"\x89PNG\r\n\x1a\n")
-        self.assertGreater(os.path.getsize(shot), 20000)
-        print("\nscreenshot: %s" % shot, file=sys.stderr)
+        info = subprocess.run(["pdfinfo", pdf], capture_output=True, check=True).stdout.decode()
+        pages = int(re.search(r"^Pages:\s+(\d+)", info, re.M).group(1))
+        w, h = map(float, re.search(r"^Page size:\s+([\d.]+) x ([\d.]+) pts", info, re.M).groups())
+        self.assertAlmostEqual(w, 841.89, delta=2, msg="A4 landscape: %s" % info)
+        self.assertAlmostEqual(h, 595.28, delta=2, msg="A4 landscape: %s" % info)
+        self.assertTrue(3 <= pages <= 12, "%d pages" % pages)
+
+        text = subprocess.run(["pdftotext", pdf, "-"], capture_output=True,
+                              check=True).stdout.decode("utf-8")
+        flat = re.sub(r"\s+", "", text)
+        for word in ("工作标准", "评分办法", "香炉礁", "基本工作小计"):
+            self.assertIn(word, flat)
+        # collapsed on screen, whole on paper: the end of row 1's 工作标准 and
+        # of row 2c's 评分办法, past their excerpts
+        self.assertIn("报送工作落实情况及相关图片证明。（满分3分）", flat)
+        self.assertIn("发现业主委员会到期未组织换届，或者换届不成功社区未代行业主委员会职责的，发现一个扣1分。",
+                      flat)
+        self.assertNotIn("收起", flat)
+
+        # every word within the page less its 10 mm margin
+        bbox = subprocess.run(["pdftotext", "-bbox", pdf, "-"], capture_output=True,
+                              check=True).stdout.decode("utf-8")
+        right = max(float(x) for x in re.findall(r'xMax="([\d.]+)"', bbox))
+        self.assertLessEqual(right, w - 28.35 + 1, "a word past the right margin")
+        # and on every page rendered, the right margin blank, the table reaching it
+        d = tempfile.mkdtemp(prefix="kaohe-pdf-", dir=self.tmp)
+        subprocess.run(["pdftoppm", "-r", "40", "-gray", pdf, os.path.join(d, "p")], check=True)
+        names = sorted(n for n in os.listdir(d) if n.endswith(".pgm"))
+        self.assertEqual(len(names), pages)
+        reach = 0
+        for n in names:
+            pw, ph, px = pgm(os.path.join(d, n))
+            margin = int(10 / 25.4 * 40) - 2
+            for y in range(ph):
+                row = px[y * pw:(y + 1) * pw]
+                self.assertGreaterEqual(min(row[pw - margin:]), 240, "%s: ink in the right margin" % n)
+                dark = [x for x in range(pw) if row[x] < 200]
+                if dark:
+                    reach = max(reach, dark[-1])
+        self.assertGreater(reach, pw - margin - 8, "the annex spans the page's width")
+        print("\npdf: %s (%d pages)" % (pdf, pages), file=sys.stderr)
 
     def test_05_lost_points_are_explained(self):
         text = rt(os.path.join(self.out, "2020-Q4.html"))
@@ -236,6 +445,9 @@ class TestExport(unittest.TestCase):
         # every unit that lost a point in row 1 has a reason naming a deduction
         titles = " ".join(a or b for a, b in lost)
         self.assertRegex(titles, r"逾期报送|未报送")
+        # in Chinese: the day a deduction came, and the footnote names its row
+        self.assertRegex(titles, r"2020年\d+月\d+日 (逾期报送|未报送)")
+        self.assertRegex(text, r'<li id="fn-1">\[1\] 第\w+项 ')
 
     def test_06_index(self):
         text = rt(os.path.join(self.out, "index.html"))
@@ -247,6 +459,20 @@ class TestExport(unittest.TestCase):
         self.assertIn('href="all.ics"', text)
         for u in UNITS:
             self.assertIn('href="%s.ics"' % u, text)
+        # the periods in Chinese, the snapshot as of the period's end
+        for period, zh, end in (("2020-Q4", "2020年第四季度", "2020年12月31日24时"),
+                                ("2020-Q3", "2020年第三季度", "2020年9月30日24时"),
+                                ("2020-Q2", "2020年第二季度", "2020年6月30日24时")):
+            row = re.search(r'<tr data-period="%s">(.*?)</tr>' % period, text).group(1)
+            self.assertIn(">%s</a>" % zh, row)
+            self.assertIn("<td>%s</td>" % end, row)
+            want = [u for u in self.snaps[period]["units"] if u["rank"] == 1]
+            first = re.search(r'<td class="first">(.*?)</td>', row).group(1)
+            if len(want) == 1:
+                self.assertEqual(first, NAMES[want[0]["unit"]])
+            else:
+                self.assertIn("等%d个单位并列第一" % len(want), first)
+        self.assertNotIn("生成时间", text)
 
     def test_07_feeds(self):
         raw = rb(os.path.join(self.out, "all.ics"))
@@ -268,6 +494,8 @@ class TestExport(unittest.TestCase):
         deadlines["16a"] = "07-31"
         uids = [str(e["UID"]) for e in events]
         self.assertEqual(len(uids), len(set(uids)), "unique UIDs")
+        self.assertTrue(all(re.fullmatch(r"[0-9a-z.-]+@2020\.kaohe", u) for u in uids), uids)
+        self.assertEqual(str(cal.get("X-WR-CALNAME")), "西岗区2020年街道办事处居住小区管理工作考核方案")
         by_occ = {}
         for e in events:
             self.assertIn("DTSTAMP", e)
@@ -280,26 +508,44 @@ class TestExport(unittest.TestCase):
             self.assertEqual(e.decoded("DTSTART"), dt.date(2020, int(day[:2]), int(day[3:])), occ)
         self.assertEqual(len(events), 38)
         # row 1 (due Tuesday 09-15): -7d 09-08, -3d Saturday 09-12 -> Friday 09-11,
-        # -1d 09-14, due 09-15, overdue 09-16; all at 09:00 local
+        # -1d 09-14, due 09-15; all at 09:00 local.  The overdue notices go to the
+        # units that have not submitted, which a calendar cannot know: no alarm.
         e = by_occ["1"]
         self.assertIn("打造“红色物业”示范项目", str(e["SUMMARY"]))
         self.assertRegex(str(e["SUMMARY"]), r"扣\d")
         trig = sorted(a.decoded("TRIGGER").astimezone(TZ) for a in e.walk("VALARM"))
-        want = [dt.datetime(2020, 9, d, 9, 0, tzinfo=TZ) for d in (8, 11, 14, 15, 16)]
-        self.assertEqual(trig[:5], want)
-        for t in trig:
-            self.assertEqual((t.hour, t.minute), (9, 0))
-            self.assertLess(t, dt.datetime(2020, 10, 1, tzinfo=TZ), "none at or after close")
-        # a unit's feed: the same occurrences under the unit's own UIDs
+        want = [dt.datetime(2020, 9, d, 9, 0, tzinfo=TZ) for d in (8, 11, 14, 15)]
+        self.assertEqual(trig, want)
+        for ev in events:
+            for a in ev.walk("VALARM"):
+                t = a.decoded("TRIGGER").astimezone(TZ)
+                self.assertEqual((t.hour, t.minute), (9, 0))
+                self.assertLessEqual(t.date(), ev.decoded("DTSTART"), "none after the due day")
+                self.assertEqual(str(a["ACTION"]), "DISPLAY")
+                self.assertRegex(str(a["DESCRIPTION"]), r"^(提前|当日)提醒：【第")
+        # what a liaison reads: until when, what it costs, to whom, what to submit
+        d = str(e["DESCRIPTION"])
+        self.assertTrue(d.startswith("请于2020年9月15日（含）前报送\n"
+                                     "逾期报送扣2分；截至2020年9月30日24时仍未报送，扣3分\n"
+                                     "考核单位：区住建局\n工作标准：开展“红色物业”组建工作"), d)
+        self.assertLess(len(raw) / len(events), 1600, "about 1.3 KB per event")
+        # a unit's feed: the same occurrences and UIDs; without a move of its
+        # own it is all.ics itself (a hard link)
         unit = icalendar.Calendar.from_ical(rb(os.path.join(self.out, "bayilu.ics")))
         uev = list(unit.walk("VEVENT"))
         self.assertEqual(len(uev), 38)
-        self.assertTrue(all("bayilu" in str(e["UID"]) for e in uev))
-        self.assertIn("八一路", str(unit.get("X-WR-CALNAME")))
+        self.assertEqual(sorted(str(e["UID"]) for e in uev), sorted(uids))
+        for u in UNITS:
+            same = os.path.samefile(os.path.join(self.out, u + ".ics"),
+                                    os.path.join(self.out, "all.ics"))
+            self.assertEqual(same, u != "rixin", u)
         rixin = icalendar.Calendar.from_ical(rb(os.path.join(self.out, "rixin.ics")))
         moved = [e for e in rixin.walk("VEVENT") if str(e["UID"]).startswith("4.2020-06-20@")]
         self.assertEqual(len(moved), 1)
         self.assertEqual(moved[0].decoded("DTSTART"), dt.date(2020, 7, 10), "rixin's own move")
+        self.assertIn("（已调整，原定2020年6月20日（含））", str(moved[0]["DESCRIPTION"]))
+        trig = sorted(a.decoded("TRIGGER").astimezone(TZ) for a in moved[0].walk("VALARM"))
+        self.assertEqual(trig[-1], dt.datetime(2020, 7, 10, 9, 0, tzinfo=TZ), "the alarms moved too")
         self.assertEqual([e.decoded("DTSTART") for e in uev if str(e["UID"]).startswith("4.2020-06-20@")],
                          [dt.date(2020, 6, 20)], "not bayilu's")
 
@@ -324,8 +570,11 @@ class TestExport(unittest.TestCase):
         raw = rb(os.path.join(out, "2020-Q4.csv"))[3:].decode("utf-8")
         head = next(csv.reader(io.StringIO(raw, newline=""), dialect="excel"))
         self.assertIn(HOSTILE, head, "quotes and commas survive the CSV")
-        cal = icalendar.Calendar.from_ical(rb(os.path.join(out, "bayilu.ics")))
-        self.assertIn("script", str(cal.get("X-WR-CALNAME")))
+        # a feed names no unit: the hostile name is in none
+        for name in os.listdir(out):
+            if name.endswith(".ics"):
+                self.assertNotIn("script", rt(os.path.join(out, name)), name)
+        icalendar.Calendar.from_ical(rb(os.path.join(out, "bayilu.ics")))
         p = chromium("--dump-dom", "file://" + os.path.join(out, "2020-Q4.html"))
         t = Tables()
         t.feed(p.stdout.decode("utf-8"))
