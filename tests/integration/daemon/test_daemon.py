@@ -1123,6 +1123,36 @@ class TestKaohectl(DaemonTestCase):
                              % (lines[i], l))
         return rows
 
+    def test_08a2_answer_longer_than_the_daemons_longest_refused(self):
+        """kaohectl reads at most the 16 MiB and a newline a daemon sends: a
+        listener answering more is refused, not read into memory whole."""
+        path = os.path.join(self.tmp, "liar.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        sizes = iter((16 << 20, (16 << 20) + 4096))
+
+        def serve():
+            for size in sizes:
+                c, _ = srv.accept()
+                with c:
+                    recv_line(c)
+                    body = b'{"ok":true,"data":{"pad":"' + b"x" * (size - 29) + b'"}}'
+                    try:
+                        c.sendall(body + b"\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        ok = self.ctl("ping", sock=path)
+        self.assertEqual(ok.returncode, 0, ok.stderr[-300:])
+        self.assertEqual(len(ok.stdout), (16 << 20) + 1)
+        big = self.ctl("ping", sock=path)
+        self.assertEqual(big.returncode, 1)
+        self.assertIn(b"the answer is longer than the 16777216 bytes a daemon sends", big.stderr)
+        t.join(WAIT)
+
     def test_08b_tables_aligned_by_display_width(self):
         self.shipped()
         r = self.ctl("status", json_out=False)
