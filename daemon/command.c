@@ -240,14 +240,19 @@ static json_t *find_occ(const struct plan *p, const char *s, int *occ)
 
 /* ---- authorization ---- */
 
-static json_t *may_write_row(const struct command_ctx *c, int row)
+/*
+ * Whether the actor may write ROW: NULL, or the refusal, which names
+ * what was attempted in ACTION ("void entry #12 of"), then the row.
+ */
+static json_t *may_write_row(const struct command_ctx *c, int row, const char *action)
 {
 	const struct actor *a = c->actor;
 	int dept = c->plan->rows[row].dept;
 	if (a->admin || (a->depts && dept >= 0 && a->depts[dept]))
 		return NULL;
-	return command_error("permission-denied", "%s may not record for row %s (owned by %s)",
-			     a->name, c->plan->rows[row].id,
+	return command_error("permission-denied",
+			     "%s may not %s row %s (owned by %s: its officers and admins only)",
+			     a->name, action, c->plan->rows[row].id,
 			     dept >= 0 ? c->plan->depts[dept].id : "nobody");
 }
 
@@ -511,6 +516,7 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 					     "%s is %zu bytes long; a path has at most %d", s->name,
 					     strlen(w), PATH_MAX - 1);
 		return NULL;
+	case ARG_CHANNEL:
 	case ARG_NTYPES: break;
 	}
 	return NULL;
@@ -583,7 +589,7 @@ static json_t *cmd_submit(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, p->occs[a->occ].row)))
+	if ((err = may_write_row(c, p->occs[a->occ].row, "submit for")))
 		return err;
 	if (engine_submit(c->eng, a->unit, a->occ, at, a->word[ARG_TEXT], c->actor->name, c->now,
 			  &sub, &ee) < 0)
@@ -606,7 +612,7 @@ static json_t *cmd_record(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, a->row)))
+	if ((err = may_write_row(c, a->row, "record findings or awards on")))
 		return err;
 	if (engine_record(c->eng, a->unit, a->row, a->kind, count, a->word[ARG_TEXT],
 			  c->actor->name, c->now, &id, &points, &ee) < 0)
@@ -627,7 +633,7 @@ static json_t *cmd_metric(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, a->row)))
+	if ((err = may_write_row(c, a->row, "record metrics on")))
 		return err;
 	if (engine_metric(c->eng, a->unit, a->row, a->metric, a->value, c->actor->name, c->now, &id,
 			  &ee) < 0)
@@ -646,7 +652,7 @@ static json_t *cmd_move(struct command_ctx *c, struct args *a)
 	struct engine_error ee;
 	json_t *err;
 
-	if ((err = may_write_row(c, p->occs[a->occ].row)))
+	if ((err = may_write_row(c, p->occs[a->occ].row, "move the dues of")))
 		return err;
 	if (engine_move(c->eng, a->occ, unit, &a->due, c->actor->name, a->word[ARG_REASON], c->now,
 			&ee) < 0)
@@ -668,7 +674,9 @@ static json_t *cmd_void(struct command_ctx *c, struct args *a)
 	/* An officer voids only the entries of the rows their department owns. */
 	if (engine_void_target(c->eng, a->entry, &v, &ee) < 0)
 		return engine_failed(&ee);
-	if ((err = may_write_row(c, v.row)))
+	char action[64];
+	snprintf(action, sizeof(action), "void entry #%lld of", (long long)a->entry);
+	if ((err = may_write_row(c, v.row, action)))
 		return err;
 	if (engine_void(c->eng, a->entry, c->actor->name, a->word[ARG_REASON], c->now, &v, &ee) < 0)
 		return engine_failed(&ee);
@@ -745,32 +753,67 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 	return NULL;
 }
 
-/* `status UNIT`, answered as text; NULL when written into SB. */
+/*
+ * The unit a bare `status` shows: a unit's member reads their own unit
+ * only, so it is theirs.  -1 for the whole status (officers and admins,
+ * and those who may read nothing, whom may_read_all() refuses); -2 with
+ * an answer in *ERR for a member of several units, who names one.
+ */
+static int own_unit(const struct command_ctx *c, json_t **err)
+{
+	const struct plan *p = c->plan;
+	int unit = -1;
+	size_t n = 0;
+
+	if (c->actor->admin || is_officer(c) || c->actor->units == NULL)
+		return -1;
+	for (size_t u = 0; u < p->nunits; u++)
+		if (c->actor->units[u] && n++ == 0)
+			unit = (int)u;
+	if (n <= 1)
+		return unit;
+	struct sbuf sb;
+	sbuf_init(&sb);
+	for (size_t u = 0, k = 0; u < p->nunits && k < 20; u++)
+		if (c->actor->units[u])
+			sbuf_printf(&sb, "%s%s (%s)", k++ ? ", " : "", p->units[u].id,
+				    p->units[u].name);
+	*err = command_error("usage", "status: name one of your %zu units: %s%s", n, sb.buf,
+			     n > 20 ? ", …" : "");
+	sbuf_free(&sb);
+	return -2;
+}
+
+/* `status [UNIT]` of one unit, answered as text; NULL when written into SB. */
 static json_t *status_text(struct command_ctx *c, struct args *a, struct sbuf *sb)
 {
-	json_t *err;
+	json_t *err = NULL;
+	int unit = a->word[ARG_UNIT] ? a->unit : own_unit(c, &err);
 
-	if (a->word[ARG_UNIT] == NULL)
-		return json_null(); /* the whole status: the JSON path */
-	if ((err = may_read_unit(c, a->unit)))
+	if (err)
 		return err;
-	return unit_status_text(c, a->unit, sb);
+	if (unit < 0)
+		return json_null(); /* the whole status: the JSON path */
+	if ((err = may_read_unit(c, unit)))
+		return err;
+	return unit_status_text(c, unit, sb);
 }
 
 static json_t *cmd_status(struct command_ctx *c, struct args *a)
 {
 	const struct plan *p = c->plan;
+	struct sbuf sb;
 	json_t *err;
 
-	if (a->word[ARG_UNIT]) {
-		struct sbuf sb;
-		sbuf_init(&sb);
-		json_t *answer = status_text(c, a, &sb);
-		if (answer == NULL)
-			answer = json_loadb(sb.buf, sb.len, 0, NULL);
-		sbuf_free(&sb);
-		return answer ? answer : command_error("internal", "cannot read back an answer");
-	}
+	sbuf_init(&sb);
+	json_t *answer = status_text(c, a, &sb);
+	if (answer == NULL)
+		answer = json_loadb(sb.buf, sb.len, 0, NULL);
+	sbuf_free(&sb);
+	if (answer == NULL)
+		return command_error("internal", "cannot read back an answer");
+	if (!json_is_null(answer))
+		return answer;
 	if ((err = may_read_all(c)))
 		return err;
 	json_t *units = units_scores(c, c->now, &err);
@@ -1072,6 +1115,14 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 	return c->reload(c->hook_arg);
 }
 
+static json_t *cmd_test_send(struct command_ctx *c, struct args *a)
+{
+	if (c->test_send == NULL)
+		return command_error("unavailable",
+				     "test-send is only available in the running daemon");
+	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name);
+}
+
 static int outbox_row_json(const struct outbox_row *r, void *arg)
 {
 	json_t *o = json_pack("{s:I, s:s, s:s, s:s, s:s, s:s, s:o, s:s, s:i, s:I, s:s}", "id",
@@ -1186,15 +1237,16 @@ static json_t *cmd_report(struct command_ctx *c, struct args *a)
 }
 
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },         [CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL }, [CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },   [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },       [CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },     [CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },     [CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },         [CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },       [CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },     [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_PING] = { cmd_ping, NULL },           [CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },   [CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },     [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },         [CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },       [CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },       [CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },           [CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },         [CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },       [CMD_REPORT] = { cmd_report, NULL },
+	[CMD_TEST_SEND] = { cmd_test_send, NULL },
 };
 
 /*
@@ -1375,10 +1427,11 @@ static json_t *prepare(const struct command_ctx *c, const char *line, size_t len
 	if (err)
 		return err;
 	const struct grammar_cmd *cmd = a->cmd;
-	if ((cmd->access == CMD_ADMIN || cmd->access == CMD_ADMIN_READ) && !c->actor->admin)
+	if (cmd->access == CMD_ADMIN && !c->actor->admin)
 		return command_error("permission-denied", "%s may not run %s (admins only)",
 				     c->actor->name, cmd->name);
-	if (cmd->access == CMD_WRITE && !c->actor->admin && !is_officer(c))
+	if ((cmd->access == CMD_WRITE || cmd->access == CMD_READ_ALL) && !c->actor->admin &&
+	    !is_officer(c))
 		return command_error("permission-denied",
 				     "%s may not run %s (officers and admins only)", c->actor->name,
 				     cmd->name);
@@ -1398,7 +1451,7 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 
 	/* A batch runs inside the caller's work (simulate's one transaction). */
 	assert(!c->batch || store_in_transaction(c->st));
-	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_ADMIN_READ)
+	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_READ_ALL)
 		return h->run(c, a);
 	if (a->cmd->access == CMD_ADMIN) {
 		answer = h->run(c, a);

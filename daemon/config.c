@@ -841,6 +841,7 @@ static void load_row_columns(struct loader *ld, const config_setting_t *e, struc
 	r->time_node = xstrdup(get_string(ld, e, what, "time_node", "") ?: "");
 	r->standard = xstrdup(get_string(ld, e, what, "standard", NULL) ?: "");
 	r->scoring = xstrdup(get_string(ld, e, what, "scoring", NULL) ?: "");
+	r->submit = xstrdup(get_string(ld, e, what, "submit", "") ?: "");
 	r->earn = get_bool(ld, e, what, "earn", false);
 }
 
@@ -907,9 +908,10 @@ static void check_row_texts(struct loader *ld, const config_setting_t *e, const 
 static void load_row(struct loader *ld, const config_setting_t *e, int idx)
 {
 	static const char *const keys[] = {
-		"id",      "seq",       "annex_category", "category",   "department", "max",
-		"content", "time_node", "standard",       "scoring",    "earn",       "deadline",
-		"record",  "findings",  "awards",         "thresholds", "ranking",    NULL
+		"id",         "seq",      "annex_category", "category", "department",
+		"max",        "content",  "time_node",      "standard", "scoring",
+		"earn",       "deadline", "record",         "findings", "awards",
+		"thresholds", "ranking",  "submit",         NULL
 	};
 	struct plan *p = ld->p;
 	struct plan_row *r = &p->rows[idx];
@@ -1699,7 +1701,7 @@ static void load_channels(struct loader *ld, const config_setting_t *root)
 }
 
 static const char *const template_keys[] = { "before",   "due",  "overdue", "escalation", "record",
-					     "snapshot", "dead", "item",    NULL };
+					     "snapshot", "dead", "test",    "item",       NULL };
 
 static char *load_template(struct loader *ld, const config_setting_t *s, const char *what,
 			   bool item)

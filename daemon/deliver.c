@@ -389,6 +389,15 @@ static int cmp_keyed(const void *a, const void *b)
 	return x->pos < y->pos ? -1 : x->pos > y->pos;
 }
 
+/* A robot's digest for the liaisons: each unit's rows together, by due day. */
+static int cmp_keyed_unit(const void *a, const void *b)
+{
+	const struct keyed *x = a, *y = b;
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return cmp_keyed(a, b);
+}
+
 /*
  * What every message has: its kind, id, instant, recipient, unit and
  * department (UNIT, DEPT: their plan indexes, or -1) and whom it
@@ -458,20 +467,25 @@ static const struct schedule *render_item(struct deliver *d, enum notify_kind ki
 		.late = pr->late < 0 ? -pr->late : pr->late,
 		.missing = pr->missing < 0 ? -pr->missing : pr->missing,
 		.unit = several ? p->units[u].name : NULL,
+		.submit = pr->submit,
+		.due_day = sc->due_day,
+		.deadline_at = sc->deadline,
+		.close_at = sc->close,
 	};
 	return sc;
 }
 
 /*
  * The units came in plan order, each by its own due days (a move may
- * have shifted one unit's): a digest of several units lists the rows by
- * due day.  KEYS[i] orders RD's item i.
+ * have shifted one unit's): an office's digest of several units lists
+ * the rows by due day, a robot's (BY_UNIT) each unit's together.  KEYS[i]
+ * orders RD's item i.
  */
-static void sort_digest(struct render *rd, struct keyed *keys)
+static void sort_digest(struct render *rd, struct keyed *keys, bool by_unit)
 {
 	for (size_t i = 0; i < rd->nitems; i++)
 		keys[i].it = rd->items[i];
-	qsort(keys, rd->nitems, sizeof(*keys), cmp_keyed);
+	qsort(keys, rd->nitems, sizeof(*keys), by_unit ? cmp_keyed_unit : cmp_keyed);
 	for (size_t i = 0; i < rd->nitems; i++)
 		rd->items[i] = keys[i].it;
 }
@@ -486,7 +500,8 @@ static void render_items(struct deliver *d, const struct outbox_row *row, enum n
 			 int unit, struct render *rd)
 {
 	const struct plan *p = d->cfg->plan;
-	bool several = kind == NOTIFY_ESCALATION && !*row->unit;
+	/* An office's escalation digest, or a robot's of several units' liaisons. */
+	bool several = kind != NOTIFY_RECORD && !*row->unit;
 	int64_t now = now_ms() / 1000;
 	char *buf;
 	size_t n;
@@ -517,7 +532,7 @@ static void render_items(struct deliver *d, const struct outbox_row *row, enum n
 							       .pos = rd->nitems - 1 };
 	}
 	if (keys)
-		sort_digest(rd, keys);
+		sort_digest(rd, keys, kind != NOTIFY_ESCALATION);
 	free(keys);
 	free(occs);
 	free(buf);
@@ -840,6 +855,133 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 	(void)loop;
 	(void)revents;
 	turn(w->data);
+}
+
+/* --- a test message ---------------------------------------------------- */
+
+struct test_ctx {
+	const struct provider *p;
+	struct deliver_test *t;
+};
+
+static void on_test_done(void *arg, const struct transfer_result *r)
+{
+	struct test_ctx *tc = arg;
+	struct provider_outcome o;
+
+	tc->p->classify(r, &o);
+	tc->t->sent = o.verdict == PROVIDER_OK;
+	tc->t->status = r->status;
+	util_strlcpy(tc->t->error, o.error, sizeof(tc->t->error));
+	if (r->body_len)
+		sbuf_add(&tc->t->body, r->body, r->body_len);
+}
+
+/* A webhook's endpoint for the answer: its scheme, host and path, never a key in the query. */
+static void endpoint(const char *url, char *out, size_t len)
+{
+	size_t n = strcspn(url, "?#");
+	snprintf(out, len, "%.*s%s", (int)n, url, url[n] ? "?…" : "");
+}
+
+int deliver_test(struct deliver *d, const char *channel, const char *recipient, const char *actor,
+		 struct deliver_test *t, char *err, size_t errlen)
+{
+	const struct settings *set = &d->cfg->set;
+	const struct channel *c = config_channel(d->cfg, channel);
+	const char *name = "考核管理员";
+	const char *mobiles[1] = { recipient };
+	struct provider_request req;
+	struct sbuf detail;
+
+	memset(t, 0, sizeof(*t));
+	sbuf_init(&t->said);
+	sbuf_init(&t->body);
+	if (c == NULL) {
+		struct sbuf names;
+		sbuf_init(&names);
+		for (size_t i = 0; i < set->nchannels; i++)
+			sbuf_printf(&names, "%s%s", i ? ", " : "", set->channels[i].name);
+		snprintf(err, errlen, "no channel \"%s\" (the channels: %s)", channel,
+			 names.len ? names.buf : "none configured");
+		sbuf_free(&names);
+		return -1;
+	}
+	t->provider = c->provider->name;
+	if (c->provider->mail && recipient == NULL) {
+		for (size_t i = 0; i < set->nadmins_contacts && !recipient; i++)
+			if (set->admins_contacts[i].email) {
+				recipient = set->admins_contacts[i].email;
+				name = set->admins_contacts[i].name;
+			}
+		if (recipient == NULL) {
+			snprintf(err, errlen,
+				 "test-send %s needs RECIPIENT, an email address: no admin in "
+				 "reminders.admins has one",
+				 channel);
+			return -1;
+		}
+	}
+	if (!c->provider->mail && recipient && recipient[strspn(recipient, "+0123456789")]) {
+		snprintf(err, errlen,
+			 "RECIPIENT of a webhook is a mobile number to mention, not \"%s\"",
+			 recipient);
+		return -1;
+	}
+	if (c->provider->mail)
+		util_strlcpy(t->to, recipient, sizeof(t->to));
+	else
+		endpoint(c->url, t->to, sizeof(t->to));
+
+	int64_t now = now_ms();
+	char at_text[40];
+	calendar_format_instant(now / 1000, at_text, sizeof(at_text));
+	sbuf_init(&detail);
+	sbuf_printf(&detail,
+		    "这是通知渠道“%s”（%s）的测试消息，由%s发送。收到即说明考核系统的提醒"
+		    "能够经此渠道送达。",
+		    c->name, c->provider->name, actor);
+	struct notify_message m = { .kind = NOTIFY_TEST,
+				    .at = now / 1000,
+				    .at_text = at_text,
+				    .recipient = name,
+				    .detail = detail.buf,
+				    .mobiles = mobiles,
+				    .nmobiles = !c->provider->mail && recipient ? 1 : 0 };
+	sbuf_reset(&d->subject);
+	sbuf_reset(&d->text);
+	notify_render(&set->templates, &m, &d->subject, &d->text);
+	struct delivery_settings ds = set->delivery;
+	if (ds.timeout_ms <= 0 || ds.timeout_ms > DELIVER_TEST_TIMEOUT_MS)
+		ds.timeout_ms = DELIVER_TEST_TIMEOUT_MS;
+	if (ds.connect_timeout_ms <= 0 || ds.connect_timeout_ms > ds.timeout_ms)
+		ds.connect_timeout_ms = ds.timeout_ms;
+	provider_request_init(&req, c, &ds, &d->body, &d->url);
+	struct provider_message pm = { .m = &m,
+				       .subject = d->subject.buf,
+				       .text = d->text.buf,
+				       .address = c->provider->mail ? recipient : "",
+				       .now_ms = now };
+	int rc = provider_request(c, &pm, &req);
+	sbuf_free(&detail);
+	if (rc < 0) {
+		snprintf(err, errlen,
+			 "cannot build the %s message for %s (an address it cannot carry)",
+			 c->provider->name, t->to);
+		return -1;
+	}
+	struct test_ctx tc = { .p = c->provider, .t = t };
+	if (transfer_run(&req.xfer, on_test_done, &tc, &t->said) < 0) {
+		snprintf(err, errlen, "the transfer to %s could not start", t->to);
+		return -1;
+	}
+	return 0;
+}
+
+void deliver_test_free(struct deliver_test *t)
+{
+	sbuf_free(&t->said);
+	sbuf_free(&t->body);
 }
 
 /* --- life -------------------------------------------------------------- */

@@ -75,6 +75,11 @@ struct engine {
 	bool current_valid;
 	bool batch;          /* see engine_set_batch() */
 	int64_t txn_changes; /* the store's change count at engine_begin() */
+	/*
+	 * While engine_run() works: the instant it runs at.  What a catch-up
+	 * applies at a past instant is written now, and its entries say both.
+	 */
+	int64_t run_now;
 };
 
 static int resync(struct engine *e);
@@ -318,6 +323,7 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 {
 	struct engine *e = xcalloc(1, sizeof(*e));
 
+	e->run_now = INT64_MIN;
 	e->plan = plan;
 	e->st = st;
 	if (sink)
@@ -534,7 +540,7 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 			    .count = 1,
 			    .points = -pts,
 			    .at = now,
-			    .recorded_at = now,
+			    .recorded_at = now > e->run_now ? now : e->run_now,
 			    .rule = r->scoring,
 			    .auto_key = key };
 	util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -620,7 +626,7 @@ static int reconcile_thresholds(struct engine *e, int unit, int64_t now)
 					    .count = 1,
 					    .points = t->points,
 					    .at = now,
-					    .recorded_at = now,
+					    .recorded_at = now > e->run_now ? now : e->run_now,
 					    .rule = r->scoring,
 					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -703,7 +709,7 @@ static int fire_ranking(struct engine *e, int64_t at)
 					    .count = rank[u],
 					    .points = -pts,
 					    .at = at,
-					    .recorded_at = at,
+					    .recorded_at = at > e->run_now ? at : e->run_now,
 					    .rule = r->scoring,
 					    .auto_key = key };
 			util_strlcpy(en.row, r->id, sizeof(en.row));
@@ -958,10 +964,12 @@ static void discard(struct engine *e)
 int engine_run(struct engine *e, int64_t now)
 {
 	size_t i = first_pending(e);
+	int rc = 0;
 
-	while (i < e->ntl && e->tl[i].at <= now) {
+	e->run_now = now;
+	while (rc == 0 && i < e->ntl && e->tl[i].at <= now) {
 		int64_t at = e->tl[i].at;
-		int rc = store_begin(e->st);
+		rc = store_begin(e->st);
 		for (; rc == 0 && i < e->ntl && e->tl[i].at == at; i++) {
 			const struct tl_entry *t = &e->tl[i];
 			switch (t->phase) {
@@ -986,7 +994,7 @@ int engine_run(struct engine *e, int64_t now)
 			calendar_format_instant(at, when, sizeof(when));
 			log_warnx("engine: could not apply what is due at %s: %s", when,
 				  store_errmsg(e->st));
-			return -1;
+			break;
 		}
 		e->hwm = at;
 		touch(e);
@@ -994,7 +1002,8 @@ int engine_run(struct engine *e, int64_t now)
 		if (e->sink.progress)
 			e->sink.progress(e->sink.arg, at);
 	}
-	return 0;
+	e->run_now = INT64_MIN;
+	return rc < 0 ? -1 : 0;
 }
 
 /* ---- the writes ---------------------------------------------------------- */

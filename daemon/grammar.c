@@ -133,13 +133,25 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			 .does = "admins: a consistent copy of the database, in a new file" },
 	[CMD_REPORT] = { .id = CMD_REPORT,
 			 .name = "report",
-			 .access = CMD_ADMIN_READ,
+			 .access = CMD_READ_ALL,
 			 .pos = { POS("PERIOD", ARG_PERIOD) },
 			 .opt = { OPT("--format", ARG_FORMAT, "html|csv|json") },
-			 .does = "admins: a period's publication (provisional without a "
-				 "snapshot)",
+			 .does = "officers and admins: a period's publication (provisional "
+				 "without a snapshot)",
 			 .example = "report 2020-Q3 --format csv > 2020-Q3.csv" },
+	[CMD_TEST_SEND] = { .id = CMD_TEST_SEND,
+			    .name = "test-send",
+			    .access = CMD_ADMIN,
+			    .pos = { POS("CHANNEL", ARG_CHANNEL), POS_OPT("RECIPIENT", ARG_TEXT) },
+			    .does = "admins: sends a test message now, prints what the server "
+				    "answered",
+			    .example = "test-send email liaison@example.org" },
 };
+
+bool grammar_usage_code(const char *code)
+{
+	return strcmp(code, "usage") == 0 || strcmp(code, "unknown-command") == 0;
+}
 
 const struct grammar_cmd *grammar_command(enum grammar_id id)
 {

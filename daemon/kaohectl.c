@@ -9,16 +9,19 @@
 #include <langinfo.h>
 #include <limits.h>
 #include <locale.h>
+#include <stdarg.h>
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
-#include <wchar.h>
 
+#include "kaohe/display.h"
 #include "kaohe/grammar.h"
 
 #define DEFAULT_SOCKET "/run/kaohe/control.sock"
@@ -52,11 +55,13 @@ static void usage(FILE *f)
 	char u[160];
 
 	fprintf(f,
-		"usage: kaohectl [-s SOCKET] [--json] COMMAND [ARGS...]\n"
+		"usage: kaohectl [-s SOCKET] [--json | --wide] COMMAND [ARGS...]\n"
 		"\n"
 		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET
 		")\n"
 		"      --json         print the daemon's JSON answer as it came\n"
+		"  -w, --wide         tables with every column and nothing cut (else 80 columns)\n"
+		"  -V, --version      the version\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"commands (the daemon decides who may run which):\n");
@@ -74,7 +79,8 @@ static void usage(FILE *f)
 	}
 	fprintf(f, "\n"
 		   "exit status: 0 done, 1 the daemon refused or failed the command,\n"
-		   "2 usage, 3 no daemon answers on the socket\n");
+		   "2 usage (an unknown command, a missing or extra argument, an option\n"
+		   "the command does not take), 3 no daemon answers on the socket\n");
 }
 
 /* Append ARG to LINE, quoted when it holds spaces, quotes or backslashes. */
@@ -104,27 +110,13 @@ static void add_arg(char **line, size_t *len, size_t *cap, const char *arg)
 	(*line)[*len] = '\0';
 }
 
-/* Display width of a UTF-8 string: CJK characters take two columns. */
-static int width(const char *s)
-{
-	mbstate_t st = { 0 };
-	int w = 0;
-	wchar_t wc;
-	size_t n;
+/* --wide: every column of every table, and no text cut. */
+static bool wide;
+/* The command asked: which views apply to its answer. */
+static const char *command;
 
-	while (*s && (n = mbrtowc(&wc, s, MB_CUR_MAX, &st)) != 0) {
-		if (n == (size_t)-1 || n == (size_t)-2) {
-			s++;
-			w++;
-			memset(&st, 0, sizeof(st));
-			continue;
-		}
-		int cw = wcwidth(wc);
-		w += cw > 0 ? cw : 0;
-		s += n;
-	}
-	return w;
-}
+/* Every line of a table or a value fits this many columns, unless --wide. */
+#define COLUMNS 80
 
 /*
  * S with each control character (C0, DEL, C1) shown as an escape: \r,
@@ -172,17 +164,246 @@ static bool is_scalar(const json_t *v)
 	return !json_is_object(v) && !json_is_array(v);
 }
 
-static void print_shown(const char *key, const json_t *v, int indent);
-
-/* A table of an array of objects: one column per scalar member. */
-static void print_table(const json_t *arr, int indent)
+/* An identifier read as words: "not_submitted" is "not submitted", "on-time" "on time". */
+static char *as_words(const char *id, const char *seps)
 {
-	const char *cols[64];
-	char *heads[64];
-	int widths[64], ncols = 0;
-	size_t i;
+	char *w = visible(id);
+	for (char *p = w; p && *p; p++)
+		if (strchr(seps, *p))
+			*p = ' ';
+	return w;
+}
+
+/* The instant S (2020-09-15T18:00:00+08:00) in Unix seconds; false if it is none. */
+static bool parse_instant(const char *s, int64_t *t)
+{
+	struct tm tm = { 0 };
+	int oh, om, n = 0;
+	char sign;
+
+	if (strlen(s) != 25 ||
+	    sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%c%2d:%2d%n", &tm.tm_year, &tm.tm_mon, &tm.tm_mday,
+		   &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &sign, &oh, &om, &n) != 9 ||
+	    n != 25 || (sign != '+' && sign != '-'))
+		return false;
+	tm.tm_year -= 1900;
+	tm.tm_mon -= 1;
+	*t = (int64_t)timegm(&tm) - (sign == '+' ? 1 : -1) * (oh * 3600 + om * 60);
+	return true;
+}
+
+/*
+ * The instant S as a table shows it: "2020-09-15 18:00", with ":SS" when
+ * the seconds are not 00.  Every instant of an answer is in the plan's
+ * time zone, so the offset tells nothing in a table; --wide shows it.
+ */
+static char *short_instant(const char *s)
+{
+	int64_t t;
+
+	if (wide || !parse_instant(s, &t))
+		return strdup(s);
+	bool secs = strncmp(s + 17, "00", 2) != 0;
+	char *out = strndup(s, secs ? 19 : 16);
+	if (out)
+		out[10] = ' ';
+	return out;
+}
+
+/* The text of V in a table's column KEY: instants shortened, states as words. */
+static char *cell_text(const char *key, const json_t *v)
+{
+	if (v == NULL)
+		return strdup("");
+	if (json_is_string(v) && strcmp(key, "state") == 0)
+		return as_words(json_string_value(v), "_-");
+	if (json_is_string(v)) {
+		char *t = short_instant(json_string_value(v));
+		char *vis = t ? visible(t) : NULL;
+		free(t);
+		return vis;
+	}
+	return scalar_text(v);
+}
+
+/* Print INDENT spaces, then TEXT cut to the COLUMNS - INDENT columns left (unless --wide). */
+static void print_line(int indent, const char *text)
+{
+	char *t = wide ? strdup(text) : display_fit(text, COLUMNS - indent);
+	printf("%*s%s\n", indent, "", t ? t : "");
+	free(t);
+}
+
+/*
+ * A table's notes: lines under a row, for what its columns cannot say.
+ * Each fills OUT with at most MAX lines (malloc'd text) and returns how many.
+ */
+typedef int (*notes_fn)(const json_t *row, char **out, int max);
+
+/*
+ * How one table of an answer is shown: the columns kept within
+ * COLUMNS (in this order; the others appear with --wide), the line that
+ * says it is empty, and notes.  A table without a view shows every
+ * column, the widest cut first.
+ */
+struct view {
+	const char *command; /* the command whose answer holds the table */
+	const char *table;   /* the member holding it ("" the answer itself) */
+	const char *columns; /* space-separated; NULL: every column */
+	const char *empty;   /* said when it holds nothing; NULL: "TABLE: none" */
+	notes_fn notes;
+};
+
+static char *fmt(const char *f, ...) __attribute__((format(printf, 1, 2)));
+
+static char *fmt(const char *f, ...)
+{
+	va_list ap;
+	char *s;
+
+	va_start(ap, f);
+	int n = vasprintf(&s, f, ap);
+	va_end(ap);
+	return n < 0 ? NULL : s;
+}
+
+static const char *member_text(const json_t *o, const char *key)
+{
+	const char *s = json_string_value(json_object_get(o, key));
+	return s ? s : "";
+}
+
+/*
+ * An entry written after the instant it applies to (by a catch-up, or a
+ * submission backdated with --at) says when it was written; a voided
+ * one, who voided it, when and why.
+ */
+static int entry_notes(const json_t *e, char **out, int max)
+{
+	int n = 0;
+	int64_t at, written;
+	const char *rec = member_text(e, "recorded_at");
+
+	if (n < max && parse_instant(member_text(e, "at"), &at) && parse_instant(rec, &written) &&
+	    written - at >= 60) {
+		char *w = short_instant(rec);
+		out[n++] = fmt(strcmp(member_text(e, "by"), "auto") == 0
+				       ? "written %s, by a catch-up"
+				       : "written %s",
+			       w ? w : rec);
+		free(w);
+	}
+	const json_t *v = json_object_get(e, "voided");
+	if (n < max && json_is_object(v)) {
+		char *when = short_instant(member_text(v, "at"));
+		char *by = visible(member_text(v, "by"));
+		char *why = visible(member_text(v, "reason"));
+		out[n++] =
+			fmt("voided %s by %s: %s", when ? when : "", by ? by : "", why ? why : "");
+		free(when);
+		free(by);
+		free(why);
+	}
+	return n;
+}
+
+/* A delivery that failed says why, and when it is tried next. */
+static int outbox_notes(const json_t *r, char **out, int max)
+{
+	const char *err = member_text(r, "error");
+	json_int_t code = json_integer_value(json_object_get(r, "code"));
+	int n = 0;
+
+	if (n < max && *err) {
+		char *e = visible(err);
+		out[n++] = code ? fmt("error (%lld): %s", (long long)code, e ? e : "")
+				: fmt("error: %s", e ? e : "");
+		free(e);
+	}
+	if (n < max && *err && json_object_get(r, "next")) {
+		char *next = short_instant(member_text(r, "next"));
+		out[n++] = fmt("next try %s", next ? next : "");
+		free(next);
+	}
+	return n;
+}
+
+static const struct view views[] = {
+	{ "status", "open", "occurrence due deadline close", "nothing is overdue", NULL },
+	{ "status", "occurrences", "occurrence state due close submitted_at", "no deadlines",
+	  NULL },
+	{ "upcoming", "occurrences", "occurrence due late missing department title",
+	  "nothing falls due in these days", NULL },
+	{ "explain", "rows", "row category max start score content", NULL, NULL },
+	{ "explain", "entries", "id type occurrence points at by note", "no entries", entry_notes },
+	{ "snapshots", "", NULL, "no snapshots taken yet", NULL },
+	{ "audit", "", "id at by command result", "nothing audited yet", NULL },
+	{ "plan", "rows", "row category department max late missing content", NULL, NULL },
+	{ "outbox", "rows", "id state kind channel to at about", "no deliveries", outbox_notes },
+};
+
+static const struct view *view_of(const char *table)
+{
+	for (size_t i = 0; command && i < sizeof(views) / sizeof(views[0]); i++)
+		if (strcmp(views[i].command, command) == 0 && strcmp(views[i].table, table) == 0)
+			return &views[i];
+	return NULL;
+}
+
+/* Whether the space-separated LIST names WORD. */
+static bool listed(const char *list, const char *word)
+{
+	size_t n = strlen(word);
+	for (const char *p = list; (p = strstr(p, word)) != NULL; p += n)
+		if ((p == list || p[-1] == ' ') && (p[n] == ' ' || p[n] == '\0'))
+			return true;
+	return false;
+}
+
+#define MAX_COLUMNS 64
+
+/*
+ * Narrow the columns of widths W (N of them) until they fit AVAIL
+ * columns with two spaces between them: the widest first, none below
+ * FLOOR (or its natural width); then, if that is not enough, the last
+ * columns go.  The number of columns kept.
+ */
+static int fit_columns(int *w, int n, int avail)
+{
+	enum { FLOOR = 4 };
+	int total = 0;
+
+	for (int c = 0; c < n; c++)
+		total += w[c] + (c ? 2 : 0);
+	while (total > avail) {
+		int widest = -1;
+		for (int c = 0; c < n; c++)
+			if (w[c] > FLOOR && (widest < 0 || w[c] > w[widest]))
+				widest = c;
+		if (widest < 0)
+			break;
+		w[widest]--;
+		total--;
+	}
+	while (n > 1 && total > avail)
+		total -= w[--n] + 2;
+	if (total > avail)
+		w[0] = avail > 1 ? avail : 1;
+	return n;
+}
+
+static void print_shown(const char *key, const char *rawkey, const json_t *v, int indent);
+
+/* A table of an array of objects under TABLE: one column per scalar member. */
+static void print_table(const json_t *arr, int indent, const char *table)
+{
+	const struct view *vw = view_of(table);
+	const char *cols[MAX_COLUMNS];
+	int widths[MAX_COLUMNS], ncols = 0;
+	size_t i, nrows = json_array_size(arr);
 	json_t *row;
 
+	/* The columns: every scalar member, in the order first seen, or the view's. */
 	json_array_foreach(arr, i, row)
 	{
 		const char *key;
@@ -190,119 +411,194 @@ static void print_table(const json_t *arr, int indent)
 		json_object_foreach((json_t *)row, key, v)
 		{
 			int c;
-			if (!is_scalar(v))
+			if (!is_scalar(v) ||
+			    (!wide && vw && vw->columns && !listed(vw->columns, key)))
 				continue;
 			for (c = 0; c < ncols && strcmp(cols[c], key) != 0; c++)
 				;
-			if (c == ncols && ncols < 64) {
-				cols[ncols] = key;
-				heads[ncols] = visible(key);
-				widths[ncols] = heads[ncols] ? width(heads[ncols]) : 0;
-				ncols++;
-			}
+			if (c == ncols && ncols < MAX_COLUMNS)
+				cols[ncols++] = key;
 		}
 	}
-	json_array_foreach(arr, i, row)
-	{
-		for (int c = 0; c < ncols; c++) {
-			json_t *v = json_object_get(row, cols[c]);
-			char *t = v ? scalar_text(v) : strdup("");
-			if (t && width(t) > widths[c])
-				widths[c] = width(t);
-			free(t);
+	if (!wide && vw && vw->columns) {
+		/* In the view's order. */
+		int k = 0;
+		const char *sorted[MAX_COLUMNS];
+		for (const char *p = vw->columns; *p; p += strspn(p, " ")) {
+			size_t len = strcspn(p, " ");
+			for (int c = 0; c < ncols; c++)
+				if (strlen(cols[c]) == len && strncmp(cols[c], p, len) == 0)
+					sorted[k++] = cols[c];
+			p += len;
 		}
+		memcpy(cols, sorted, sizeof(*cols) * (size_t)k);
+		ncols = k;
 	}
-	printf("%*s", indent, "");
+	char **cells = calloc((nrows + 1) * (size_t)(ncols ? ncols : 1), sizeof(*cells));
+	if (cells == NULL)
+		return;
 	for (int c = 0; c < ncols; c++) {
-		const char *h = heads[c] ? heads[c] : "";
-		printf("%s%*s", h, c + 1 < ncols ? widths[c] - width(h) + 2 : 0, "");
+		cells[c] = visible(cols[c]);
+		widths[c] = cells[c] ? display_width(cells[c]) : 0;
 	}
-	printf("\n");
 	json_array_foreach(arr, i, row)
 	{
-		printf("%*s", indent, "");
 		for (int c = 0; c < ncols; c++) {
-			json_t *v = json_object_get(row, cols[c]);
-			char *t = v ? scalar_text(v) : strdup("");
-			printf("%s%*s", t ? t : "",
-			       c + 1 < ncols ? widths[c] - width(t ? t : "") + 2 : 0, "");
-			free(t);
+			char **t = &cells[(i + 1) * (size_t)ncols + (size_t)c];
+			*t = cell_text(cols[c], json_object_get(row, cols[c]));
+			if (*t && display_width(*t) > widths[c])
+				widths[c] = display_width(*t);
+		}
+	}
+	int shown = wide ? ncols : fit_columns(widths, ncols, COLUMNS - indent);
+	for (size_t r = 0; r <= nrows; r++) {
+		char **line = &cells[r * (size_t)ncols];
+		int last = shown - 1; /* the last cell with text: no spaces after it */
+		while (last > 0 && (line[last] == NULL || *line[last] == '\0'))
+			last--;
+		printf("%*s", indent, "");
+		for (int c = 0; c <= last; c++) {
+			const char *t = line[c];
+			char *f = wide ? strdup(t ? t : "") : display_fit(t ? t : "", widths[c]);
+			int pad = c < last ? widths[c] - display_width(f ? f : "") + 2 : 0;
+			printf("%s%*s", f ? f : "", pad, "");
+			free(f);
 		}
 		printf("\n");
+		char *notes[4];
+		int nn = r > 0 && vw && vw->notes ? vw->notes(json_array_get(arr, r - 1), notes, 4)
+						  : 0;
+		for (int k = 0; k < nn; k++) {
+			print_line(indent + (shown > 1 ? widths[0] + 2 : 2),
+				   notes[k] ? notes[k] : "");
+			free(notes[k]);
+		}
 	}
-	for (int c = 0; c < ncols; c++)
-		free(heads[c]);
+	for (size_t k = 0; k < (nrows + 1) * (size_t)ncols; k++)
+		free(cells[k]);
+	free(cells);
 }
 
-static void print_value(const char *rawkey, const json_t *v, int indent)
+/*
+ * KEY: the values of the array V on one line, as many as fit (unless
+ * --wide), then how many more there are.
+ */
+static void print_list(const char *key, const json_t *v, int indent)
 {
-	char *key = rawkey ? visible(rawkey) : NULL;
-	print_shown(key, v, indent);
-	free(key);
+	size_t i, n = json_array_size(v), len = 0;
+	char *line = NULL, more[48];
+	FILE *f = open_memstream(&line, &len);
+	int w = key ? display_width(key) + 2 : 0;
+	json_t *e;
+
+	if (f == NULL)
+		return;
+	if (key)
+		fprintf(f, "%s: ", key);
+	json_array_foreach(v, i, e)
+	{
+		char *t = scalar_text(e);
+		int tw = (t ? display_width(t) : 0) + (i ? 2 : 0);
+		/* Room is kept for the count of those left out. */
+		snprintf(more, sizeof(more), ", … %zu more", n - i - 1);
+		if (!wide && w + tw + (i + 1 < n ? display_width(more) : 0) > COLUMNS - indent) {
+			fprintf(f, "%s… %zu more", i ? ", " : "", n - i);
+			free(t);
+			break;
+		}
+		fprintf(f, "%s%s", i ? ", " : "", t ? t : "");
+		w += tw;
+		free(t);
+	}
+	if (fclose(f) == 0)
+		print_line(indent, line);
+	free(line);
 }
 
-/* print_value() with KEY already made visible. */
-static void print_shown(const char *key, const json_t *v, int indent)
+/*
+ * The members of each element of the table ARR that are arrays (a row's
+ * entries, an occurrence's units), each after the table, labelled by the
+ * element's id.
+ */
+static void print_nested(const json_t *arr, int indent)
+{
+	size_t i;
+	json_t *e;
+
+	json_array_foreach(arr, i, e)
+	{
+		const char *k;
+		json_t *m;
+		json_object_foreach(e, k, m)
+		{
+			if (!json_is_array(m) || json_array_size(m) == 0)
+				continue;
+			json_t *id = json_object_get(e, "row") ?: json_object_get(e, "occurrence")
+									?: json_object_get(e, "unit");
+			char *t = id ? scalar_text(id) : NULL;
+			char *kw = as_words(k, "_");
+			char *label = fmt("%s %s", t ? t : "", kw ? kw : "");
+			free(t);
+			free(kw);
+			print_shown(label, k, m, indent);
+			free(label);
+		}
+	}
+}
+
+/*
+ * Print V under the label KEY (already made readable; NULL for none),
+ * found in the answer under the member RAWKEY: a scalar on the label's
+ * line, a list of scalars on one line, an array of objects as a table,
+ * an object member by member.
+ */
+static void print_shown(const char *key, const char *rawkey, const json_t *v, int indent)
 {
 	if (is_scalar(v)) {
-		char *t = scalar_text(v);
-		printf("%*s%s%s%s\n", indent, "", key ? key : "", key ? ": " : "", t ? t : "");
+		bool state = rawkey && strcmp(rawkey, "state") == 0 && json_is_string(v);
+		char *t = state ? as_words(json_string_value(v), "_-") : scalar_text(v);
+		char *line = fmt("%s%s%s", key ? key : "", key ? ": " : "", t ? t : "");
+		print_line(indent, line ? line : "");
+		free(line);
 		free(t);
 		return;
 	}
-	if (json_is_array(v) && json_array_size(v) > 0 && is_scalar(json_array_get(v, 0))) {
-		/* A list of plain values fits on one line. */
-		size_t i;
-		json_t *e;
-		printf("%*s%s%s", indent, "", key ? key : "", key ? ": " : "");
-		json_array_foreach(v, i, e)
-		{
-			char *t = scalar_text(e);
-			printf("%s%s", i ? ", " : "", t ? t : "");
-			free(t);
-		}
-		printf("\n");
+	if (json_is_array(v) && json_array_size(v) == 0) {
+		const struct view *vw = view_of(rawkey ? rawkey : "");
+		if (vw && vw->empty)
+			printf("%*s%s\n", indent, "", vw->empty);
+		else
+			printf("%*s%s%snone\n", indent, "", key ? key : "", key ? ": " : "");
+		return;
+	}
+	if (json_is_array(v) && is_scalar(json_array_get(v, 0))) {
+		print_list(key, v, indent);
 		return;
 	}
 	if (key)
 		printf("%*s%s:\n", indent, "", key);
 	int sub = key ? indent + 2 : indent;
+	size_t i;
+	json_t *e;
 	if (json_is_array(v)) {
-		bool objects = json_array_size(v) > 0;
-		size_t i;
-		json_t *e;
+		bool objects = true;
 		json_array_foreach(v, i, e) objects &= json_is_object(e);
 		if (objects) {
-			print_table(v, sub);
-			/* Nested lists of each element (e.g. a row's entries) follow it. */
-			json_array_foreach(v, i, e)
-			{
-				const char *k;
-				json_t *m;
-				json_object_foreach(e, k, m)
-				{
-					if (json_is_array(m) && json_array_size(m) > 0) {
-						json_t *id = json_object_get(e, "row")
-								     ?: json_object_get(e, "occurrence")
-								     ?: json_object_get(e, "unit");
-						char *t = id ? scalar_text(id) : NULL;
-						char *kv = visible(k), label[256];
-						snprintf(label, sizeof(label), "%s %s", t ? t : "",
-							 kv ? kv : "");
-						free(t);
-						free(kv);
-						print_shown(label, m, sub);
-					}
-				}
-			}
+			print_table(v, sub, rawkey ? rawkey : "");
+			print_nested(v, sub);
 		} else {
-			json_array_foreach(v, i, e) print_value(NULL, e, sub);
+			json_array_foreach(v, i, e) print_shown(NULL, NULL, e, sub);
 		}
 		return;
 	}
 	const char *k;
 	json_t *m;
-	json_object_foreach((json_t *)v, k, m) print_value(k, m, sub);
+	json_object_foreach((json_t *)v, k, m)
+	{
+		char *kw = as_words(k, "_");
+		print_shown(kw, k, m, sub);
+		free(kw);
+	}
 }
 
 /* Whether WORD (of the request's words W for command C) fills a PATH slot. */
@@ -486,7 +782,30 @@ static void print_inert(const char *s, size_t len)
 	}
 }
 
-/* Print the answer ANS: verbatim (RAW), a document, a table, or the error; the exit status. */
+/* test-send's answer: where it went, then what the server said, a line each, as it said it. */
+static void print_said(const json_t *data)
+{
+	static const char *const keys[] = { "channel", "provider", "to", "status" };
+	size_t i;
+	json_t *line;
+
+	for (i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		print_shown(keys[i], keys[i], json_object_get(data, keys[i]) ?: json_null(), 0);
+	printf("said:\n");
+	json_array_foreach(json_object_get(data, "said"), i, line)
+	{
+		char *t = scalar_text(line);
+		printf("  %s\n", t ? t : "");
+		free(t);
+	}
+	print_shown("body", "body", json_object_get(data, "body") ?: json_null(), 0);
+}
+
+/*
+ * Print the answer ANS: verbatim (RAW), a document, a table, or the
+ * error; the exit status: 2 for a request the daemon found malformed, as
+ * for one kaohectl finds so.
+ */
 static int print_answer(const char *ans, bool raw)
 {
 	json_error_t jerr;
@@ -498,6 +817,9 @@ static int print_answer(const char *ans, bool raw)
 		return EXIT_REFUSED;
 	}
 	bool ok = json_is_true(json_object_get(answer, "ok"));
+	const char *code =
+		json_string_value(json_object_get(json_object_get(answer, "error"), "code"));
+	int status = ok ? 0 : code && grammar_usage_code(code) ? EXIT_USAGE : EXIT_REFUSED;
 	json_t *content = json_object_get(json_object_get(answer, "data"), "content");
 	if (raw) {
 		print_inert(ans, strlen(ans));
@@ -505,14 +827,16 @@ static int print_answer(const char *ans, bool raw)
 	} else if (ok && json_is_string(content)) {
 		/* A whole document (report): printed as it is, to be saved or piped. */
 		print_inert(json_string_value(content), json_string_length(content));
+	} else if (ok && json_is_array(json_object_get(json_object_get(answer, "data"), "said"))) {
+		print_said(json_object_get(answer, "data"));
 	} else if (ok) {
-		print_value(NULL, json_object_get(answer, "data"), 0);
+		print_shown(NULL, "", json_object_get(answer, "data"), 0);
 	} else {
 		json_t *e = json_object_get(answer, "error");
-		char *code = scalar_text(json_object_get(e, "code") ?: json_null());
+		char *ct = scalar_text(json_object_get(e, "code") ?: json_null());
 		char *msg = scalar_text(json_object_get(e, "message") ?: json_null());
-		fprintf(stderr, "kaohectl: %s: %s\n", code ? code : "", msg ? msg : "");
-		free(code);
+		fprintf(stderr, "kaohectl: %s: %s\n", ct ? ct : "", msg ? msg : "");
+		free(ct);
 		free(msg);
 		size_t i;
 		json_t *m;
@@ -524,16 +848,15 @@ static int print_answer(const char *ans, bool raw)
 		}
 	}
 	json_decref(answer);
-	return ok ? 0 : EXIT_REFUSED;
+	return status;
 }
 
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
+		{ "wide", no_argument, NULL, 'w' },         { "version", no_argument, NULL, 'V' },
+		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("KAOHE_SOCKET") ? getenv("KAOHE_SOCKET") : DEFAULT_SOCKET;
 	bool raw = false;
@@ -545,10 +868,12 @@ int main(int argc, char **argv)
 	if (loc == NULL || strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
 		setlocale(LC_CTYPE, "C.UTF-8");
 	/* "+": the command's own options (--at, --note …) are not ours. */
-	while ((c = getopt_long(argc, argv, "+s:jh", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "+s:jwVh", opts, NULL)) != -1) {
 		switch (c) {
 		case 's': path = optarg; break;
 		case 'j': raw = true; break;
+		case 'w': wide = true; break;
+		case 'V': printf("kaohectl %s\n", KAOHE_VERSION); return 0;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -558,6 +883,7 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return EXIT_USAGE;
 	}
+	command = argv[optind];
 	char *line = request_line(argc - optind, argv + optind, &len);
 	if (line == NULL)
 		return EXIT_USAGE;

@@ -193,6 +193,53 @@ static void on_snapshot(void *arg, int64_t at, const char *period, const struct 
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
 }
 
+/*
+ * kaohectl test-send: the message goes now, outside the outbox, and the
+ * answer is what the server said, line by line.
+ */
+static json_t *test_send(void *arg, const char *channel, const char *recipient, const char *actor)
+{
+	struct kaohed *d = arg;
+	struct deliver_test t;
+	char err[512];
+
+	if (deliver_test(d->dl, channel, recipient, actor, &t, err, sizeof(err)) < 0) {
+		deliver_test_free(&t);
+		return command_error("usage", "%s", err);
+	}
+	json_t *lines = json_array();
+	for (const char *p = t.said.buf; p && *p;) {
+		size_t n = strcspn(p, "\r\n");
+		if (n)
+			json_array_append_new(lines,
+					      json_stringn(p, n) ?: json_string("(not UTF-8)"));
+		p += n;
+		p += strspn(p, "\r\n");
+	}
+	json_t *body = t.body.len ? json_stringn(t.body.buf, t.body.len) : json_null();
+	json_t *answer;
+	if (t.sent) {
+		log_info("%s: test message over %s to %s: sent (%ld)", actor, channel, t.to,
+			 t.status);
+		answer = json_pack("{s:b, s:{s:s, s:s, s:s, s:I, s:o, s:o}}", "ok", 1, "data",
+				   "channel", channel, "provider", t.provider, "to", t.to, "status",
+				   (json_int_t)t.status, "said", lines, "body",
+				   body ?: json_string("(not UTF-8)"));
+	} else {
+		log_warnx("%s: test message over %s to %s failed: %s", actor, channel, t.to,
+			  t.error);
+		answer = command_error("send-failed", "%s to %s: %s", channel, t.to, t.error);
+		json_t *e = json_object_get(answer, "error");
+		if (body && json_is_string(body))
+			json_array_append(lines, body);
+		json_object_set_new(e, "errors", lines);
+		json_object_set_new(e, "status", json_integer(t.status));
+		json_decref(body);
+	}
+	deliver_test_free(&t);
+	return answer;
+}
+
 static void outbox_changed(void *arg, const char *channel)
 {
 	struct kaohed *d = arg;
@@ -463,7 +510,8 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 				   .hook_arg = d,
 				   .reload = reload,
 				   .timeline_changed = timeline_changed,
-				   .outbox_changed = outbox_changed };
+				   .outbox_changed = outbox_changed,
+				   .test_send = test_send };
 	command_execute_text(&ctx, line, len, out);
 }
 

@@ -15,7 +15,7 @@
 /* names */
 
 static const char *const kind_names[NOTIFY_NKINDS] = {
-	"before", "due", "overdue", "escalation", "record", "snapshot", "dead",
+	"before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test",
 };
 
 const char *notify_kind_name(enum notify_kind k)
@@ -40,43 +40,46 @@ int notify_kind_find(const char *s)
  * acted ignore it and quote the delivery number when asking about it.
  */
 static const char *const default_subject[NOTIFY_NKINDS] = {
-	[NOTIFY_BEFORE] = "【考核提醒】{unit}：{count}项材料将于{due}前到期",
-	[NOTIFY_DUE] = "【考核提醒】{unit}：{count}项材料今日到期",
+	[NOTIFY_BEFORE] = "【考核提醒】{unit}：{count}项材料请于{deadline}前报送",
+	[NOTIFY_DUE] = "【考核提醒】{unit}：{count}项材料今日到期，请于{deadline}前报送",
 	[NOTIFY_OVERDUE] = "【逾期提醒】{unit}：{count}项材料已逾期未报送",
 	[NOTIFY_ESCALATION] = "【逾期抄送】{unit}：{count}项材料已逾期未报送",
-	[NOTIFY_RECORD] = "【录入提醒】{department}：{count}项考核事项请于{due}录入",
+	[NOTIFY_RECORD] = "【录入提醒】{department}：{count}项考核事项请于{deadline}前录入",
 	[NOTIFY_SNAPSHOT] = "【考核排名】{period}考核排名已生成",
 	[NOTIFY_DEAD] = "【系统告警】考核通知投递失败",
+	[NOTIFY_TEST] = "【测试】考核系统通知渠道测试",
 };
 
 static const char *const default_body[NOTIFY_NKINDS] = {
 	[NOTIFY_BEFORE] = "{recipient}：\n\n"
-			  "{unit}以下{count}项考核材料将于{due}前到期，目前尚未报送。"
-			  "请按时报送，逾期将按考核方案扣分：\n\n"
+			  "{unit}以下{count}项考核材料目前尚未报送，请于所列截止时间前"
+			  "向所列部门报送，逾期将按考核方案扣分：\n\n"
 			  "{items}\n\n"
 			  "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
 	[NOTIFY_DUE] = "{recipient}：\n\n"
-		       "{unit}以下{count}项考核材料今日（{due}）到期，目前尚未报送。"
-		       "请于今日内完成报送，逾期将按考核方案扣分：\n\n"
+		       "{unit}以下{count}项考核材料今日到期，目前尚未报送。"
+		       "请于所列截止时间前向所列部门报送，逾期将按考核方案扣分：\n\n"
 		       "{items}\n\n"
 		       "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
 	[NOTIFY_OVERDUE] = "{recipient}：\n\n"
 			   "{unit}以下{count}项考核材料已超过报送期限，至今仍未报送。"
-			   "请尽快补报；截止关闭时仍未报送的，将按未报送扣分：\n\n"
+			   "请尽快补报：在所列补报截止时间前补报的按逾期扣分，"
+			   "此后仍未报送的按未报送扣分：\n\n"
 			   "{items}\n\n"
 			   "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
 	[NOTIFY_ESCALATION] = "{recipient}：\n\n"
 			      "现将{unit}考核材料逾期情况抄送如下。"
 			      "以下{count}项材料已超过报送期限，至今仍未报送，"
-			      "已向该单位发出逾期提醒，请督促其尽快补报：\n\n"
+			      "已向该单位发出逾期提醒，请督促其在所列补报截止时间前补报：\n\n"
 			      "{items}\n\n"
 			      "（本抄送由考核系统于{at}自动发送，编号{delivery}。"
 			      "如该单位已补报，请忽略。）",
-	[NOTIFY_RECORD] = "{recipient}：\n\n"
-			  "请{department}于{due}录入以下{count}项考核事项的检查结果或指标数据，"
-			  "以便及时计分：\n\n"
-			  "{items}\n\n"
-			  "（本通知由考核系统于{at}自动发送，编号{delivery}。如已录入，请忽略。）",
+	[NOTIFY_RECORD] =
+		"{recipient}：\n\n"
+		"请{department}于所列时间前录入以下{count}项考核事项的检查结果或指标数据，"
+		"以便及时计分：\n\n"
+		"{items}\n\n"
+		"（本通知由考核系统于{at}自动发送，编号{delivery}。如已录入，请忽略。）",
 	[NOTIFY_SNAPSHOT] = "{recipient}：\n\n"
 			    "{period}考核排名已于{at}生成，各单位得分及排名如下：\n\n"
 			    "{detail}\n\n"
@@ -87,6 +90,40 @@ static const char *const default_body[NOTIFY_NKINDS] = {
 			"{detail}\n\n"
 			"请检查通知渠道的配置，并视情况人工补发。\n"
 			"（本告警由考核系统于{at}自动发送，编号{delivery}。）",
+	/* {detail} names the channel tried. */
+	[NOTIFY_TEST] = "{recipient}：\n\n"
+			"{detail}\n\n"
+			"（本测试消息由管理员于{at}发送，无需回复。）",
+};
+
+/*
+ * A robot serving several units hears of all their rows of one instant
+ * in one message: there is no one {unit} to name, so the built-in words
+ * name the units ({units}) and each item line its unit.
+ */
+static const char *const default_subject_several[NOTIFY_NKINDS] = {
+	[NOTIFY_BEFORE] = "【考核提醒】{units}：{count}项材料请于{deadline}前报送",
+	[NOTIFY_DUE] = "【考核提醒】{units}：{count}项材料今日到期，请于{deadline}前报送",
+	[NOTIFY_OVERDUE] = "【逾期提醒】{units}：{count}项材料已逾期未报送",
+};
+
+static const char *const default_body_several[NOTIFY_NKINDS] = {
+	[NOTIFY_BEFORE] = "{recipient}：\n\n"
+			  "以下{count}项考核材料目前尚未报送（【】内为报送单位），"
+			  "请于所列截止时间前向所列部门报送，逾期将按考核方案扣分：\n\n"
+			  "{items}\n\n"
+			  "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
+	[NOTIFY_DUE] = "{recipient}：\n\n"
+		       "以下{count}项考核材料今日到期，目前尚未报送（【】内为报送单位）。"
+		       "请于所列截止时间前向所列部门报送，逾期将按考核方案扣分：\n\n"
+		       "{items}\n\n"
+		       "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
+	[NOTIFY_OVERDUE] = "{recipient}：\n\n"
+			   "以下{count}项考核材料已超过报送期限，至今仍未报送（【】内为报送单位）。"
+			   "请尽快补报：在所列补报截止时间前补报的按逾期扣分，"
+			   "此后仍未报送的按未报送扣分：\n\n"
+			   "{items}\n\n"
+			   "（本通知由考核系统于{at}自动发送，编号{delivery}。如已报送，请忽略。）",
 };
 
 /*
@@ -100,12 +137,14 @@ static const char default_body_office[] =
 	"{recipient}：\n\n"
 	"现将{department}考核事项的逾期情况抄送如下。"
 	"以下{count}项材料已超过报送期限，至今仍未报送（【】内为报送单位），"
-	"已向各单位发出逾期提醒，请督促其尽快补报：\n\n"
+	"已向各单位发出逾期提醒，请督促其在所列补报截止时间前补报：\n\n"
 	"{items}\n\n"
 	"（本抄送由考核系统于{at}自动发送，编号{delivery}。"
 	"如相关单位已补报，请忽略。）";
 
-static const char default_item[] = "- {title}（第{row}项，{due}到期）：{state}；{stake}";
+/* What to submit, to whom and by when, in two lines under the row's title. */
+static const char default_item[] = "- {title}（第{row}项）：{when}\n"
+				   "  报送内容：{submit}；报送至：{department}";
 
 /* ------------------------------------------------------------------ */
 /* placeholders */
@@ -136,6 +175,13 @@ enum ph {
 	PH_MISSING,
 	PH_STAKE,
 	PH_STATE,
+	PH_UNITS,
+	PH_AT_ISO,
+	PH_DUE_ISO,
+	PH_DEADLINE_ISO,
+	PH_CLOSE_ISO,
+	PH_SUBMIT,
+	PH_WHEN,
 };
 
 static const struct {
@@ -154,18 +200,25 @@ static const struct {
 	[PH_DETAIL] = { "detail", IN_MSG },
 	[PH_DELIVERY] = { "delivery", IN_MSG },
 	[PH_MENTIONS] = { "mentions", IN_MSG },
-	/* In a message, the earliest due day of its items: a subject names one day. */
+	/* In a message, the earliest of its items': a subject names one day. */
 	[PH_DUE] = { "due", IN_MSG | IN_ITEM },
+	[PH_DEADLINE] = { "deadline", IN_MSG | IN_ITEM },
 	[PH_SEQ] = { "seq", IN_ITEM },
 	[PH_ROW] = { "row", IN_ITEM },
 	[PH_OCCURRENCE] = { "occurrence", IN_ITEM },
 	[PH_TITLE] = { "title", IN_ITEM },
-	[PH_DEADLINE] = { "deadline", IN_ITEM },
 	[PH_CLOSE] = { "close", IN_ITEM },
 	[PH_LATE] = { "late", IN_ITEM },
 	[PH_MISSING] = { "missing", IN_ITEM },
 	[PH_STAKE] = { "stake", IN_ITEM },
 	[PH_STATE] = { "state", IN_ITEM },
+	[PH_UNITS] = { "units", IN_MSG },
+	[PH_AT_ISO] = { "at_iso", IN_MSG },
+	[PH_DUE_ISO] = { "due_iso", IN_MSG | IN_ITEM },
+	[PH_DEADLINE_ISO] = { "deadline_iso", IN_MSG | IN_ITEM },
+	[PH_CLOSE_ISO] = { "close_iso", IN_ITEM },
+	[PH_SUBMIT] = { "submit", IN_ITEM },
+	[PH_WHEN] = { "when", IN_ITEM },
 };
 #define NPLACEHOLDERS (sizeof(placeholders) / sizeof(placeholders[0]))
 
@@ -313,14 +366,14 @@ static const char *item_template(const struct notify_templates *t)
 
 static void expand(const struct render *r, const char *tmpl, int scope, struct sbuf *out);
 
-/* The earliest due day of M's items ("YYYY-MM-DD" sorts as text). */
-static const char *first_due(const struct notify_message *m)
+/* The item of M that falls due first: a subject names one day. */
+static const struct notify_item *first_item(const struct notify_message *m)
 {
-	const char *d = NULL;
+	const struct notify_item *first = NULL;
 	for (size_t i = 0; i < m->nitems; i++)
-		if (m->items[i].due && (!d || strcmp(m->items[i].due, d) < 0))
-			d = m->items[i].due;
-	return d;
+		if (!first || m->items[i].deadline_at < first->deadline_at)
+			first = &m->items[i];
+	return first;
 }
 
 void notify_mentions(const struct notify_message *m, struct sbuf *out)
@@ -344,10 +397,153 @@ void notify_at(const struct notify_message *m, struct sbuf *out)
 	sbuf_puts(out, buf);
 }
 
+/* The year of instant T in the plan's zone. */
+static int year_of(int64_t t)
+{
+	int y, mo, d, secs;
+	calendar_civil_from_days(calendar_day_of(t, &secs), &y, &mo, &d);
+	return y;
+}
+
+/* "12月10日", or "2027年1月5日" when its year is not YEAR (0: always the year). */
+static void zh_day(struct sbuf *out, int32_t day, int year)
+{
+	int y, m, d;
+	calendar_civil_from_days(day, &y, &m, &d);
+	if (y != year)
+		sbuf_printf(out, "%d年", y);
+	sbuf_printf(out, "%d月%d日", m, d);
+}
+
+/* " 09:00", with the seconds only when there are any ("20:48:30"). */
+static void zh_time(struct sbuf *out, int secs)
+{
+	sbuf_printf(out, " %02d:%02d", secs / 3600, secs / 60 % 60);
+	if (secs % 60)
+		sbuf_printf(out, ":%02d", secs % 60);
+}
+
+/*
+ * Instant T as the last moment it allows: a midnight is the whole day
+ * before it, "12月10日（含）", so that submitting on the due day plainly
+ * counts; any other time is shown, "12月2日 20:48".
+ */
+static void zh_until(struct sbuf *out, int64_t t, int year)
+{
+	int secs;
+	int32_t day = calendar_day_of(t, &secs);
+	if (secs == 0) {
+		zh_day(out, day - 1, year);
+		SBUF_LIT(out, "（含）");
+		return;
+	}
+	zh_day(out, day, year);
+	zh_time(out, secs);
+}
+
+void notify_zh_instant(int64_t t, struct sbuf *out)
+{
+	int secs;
+	int32_t day = calendar_day_of(t, &secs);
+	zh_day(out, day, 0);
+	zh_time(out, secs);
+}
+
+/* The due day, with the time of day when the deadline is not a whole day's end. */
+static void zh_due(struct sbuf *out, const struct notify_item *it, int year)
+{
+	int secs;
+	int32_t day = calendar_day_of(it->deadline_at, &secs);
+	if (secs == 0) {
+		zh_day(out, it->due_day, year);
+		return;
+	}
+	zh_day(out, day, year);
+	zh_time(out, secs);
+}
+
+void notify_item_times(const struct notify_message *m, const struct notify_item *it,
+		       struct sbuf *due, struct sbuf *deadline, struct sbuf *close)
+{
+	int year = year_of(m->at);
+	zh_due(due, it, year);
+	zh_until(deadline, it->deadline_at, year);
+	zh_until(close, it->close_at, year);
+}
+
+/* The item's deadline and what is at stake, as the message's kind puts it. */
+static void when_text(enum notify_kind kind, const struct notify_item *it, int year,
+		      struct sbuf *out)
+{
+	switch (kind) {
+	case NOTIFY_RECORD:
+		SBUF_LIT(out, "请于");
+		zh_until(out, it->deadline_at, year);
+		SBUF_LIT(out, "前录入");
+		return;
+	case NOTIFY_OVERDUE:
+	case NOTIFY_ESCALATION:
+		SBUF_LIT(out, "报送期限");
+		zh_until(out, it->deadline_at, year);
+		SBUF_LIT(out, "已过，");
+		sbuf_puts(out, state_text(kind, it->state));
+		SBUF_LIT(out, "；补报截止时间");
+		zh_until(out, it->close_at, year);
+		SBUF_LIT(out, "，此前补报");
+		if (it->late > 0) {
+			SBUF_LIT(out, "扣");
+			report_points_text(out, it->late);
+			SBUF_LIT(out, "分");
+		} else {
+			SBUF_LIT(out, "不扣分");
+		}
+		SBUF_LIT(out, "，此后仍未报送");
+		if (it->missing > 0) {
+			SBUF_LIT(out, "扣");
+			report_points_text(out, it->missing);
+			SBUF_LIT(out, "分");
+		} else {
+			SBUF_LIT(out, "不扣分");
+		}
+		return;
+	default:
+		SBUF_LIT(out, "请于");
+		zh_until(out, it->deadline_at, year);
+		SBUF_LIT(out, "前报送（");
+		stake_text(it, out);
+		SBUF_LIT(out, "）");
+		return;
+	}
+}
+
+/* The names of the units M's items come from, "八一路、香炉礁", or M's unit. */
+static void units_text(const struct notify_message *m, struct sbuf *out)
+{
+	size_t from = out->len;
+	if (m->unit_name) {
+		sbuf_puts(out, m->unit_name);
+		return;
+	}
+	for (size_t i = 0; i < m->nitems; i++) {
+		const char *u = m->items[i].unit;
+		bool seen = false;
+		if (!u)
+			continue;
+		for (size_t j = 0; j < i && !seen; j++)
+			seen = m->items[j].unit && strcmp(m->items[j].unit, u) == 0;
+		if (seen)
+			continue;
+		if (out->len > from)
+			SBUF_LIT(out, "、");
+		sbuf_puts(out, u);
+	}
+}
+
 static void value(const struct render *r, enum ph ph, struct sbuf *out)
 {
 	const struct notify_message *m = r->m;
 	const struct notify_item *it = r->it;
+	int year = year_of(m->at);
 
 	if (it) {
 		switch (ph) {
@@ -356,9 +552,16 @@ static void value(const struct render *r, enum ph ph, struct sbuf *out)
 		case PH_OCCURRENCE: puts0(out, it->occ); return;
 		case PH_TITLE: puts0(out, it->title); return;
 		case PH_DEPARTMENT: puts0(out, it->dept); return;
-		case PH_DUE: puts0(out, it->due); return;
-		case PH_DEADLINE: puts0(out, it->deadline); return;
-		case PH_CLOSE: puts0(out, it->close); return;
+		case PH_DUE: zh_due(out, it, year); return;
+		case PH_DEADLINE: zh_until(out, it->deadline_at, year); return;
+		case PH_CLOSE: zh_until(out, it->close_at, year); return;
+		case PH_DUE_ISO: puts0(out, it->due); return;
+		case PH_DEADLINE_ISO: puts0(out, it->deadline); return;
+		case PH_CLOSE_ISO: puts0(out, it->close); return;
+		case PH_SUBMIT:
+			puts0(out, it->submit && *it->submit ? it->submit : it->title);
+			return;
+		case PH_WHEN: when_text(m->kind, it, year, out); return;
 		case PH_LATE: report_points_text(out, it->late); return;
 		case PH_MISSING: report_points_text(out, it->missing); return;
 		case PH_STAKE: stake_text(it, out); return;
@@ -366,18 +569,30 @@ static void value(const struct render *r, enum ph ph, struct sbuf *out)
 		default: return;
 		}
 	}
+	const struct notify_item *first = first_item(m);
 	switch (ph) {
 	case PH_RECIPIENT: puts0(out, m->recipient); return;
 	case PH_UNIT: puts0(out, m->unit_name); return;
+	case PH_UNITS: units_text(m, out); return;
 	case PH_UNIT_ID: puts0(out, m->unit_id); return;
 	case PH_DEPARTMENT: puts0(out, m->dept_name); return;
 	case PH_COUNT: sbuf_printf(out, "%zu", m->nitems); return;
-	case PH_AT: notify_at(m, out); return;
+	case PH_AT: notify_zh_instant(m->at, out); return;
+	case PH_AT_ISO: notify_at(m, out); return;
 	case PH_PERIOD: puts0(out, m->period); return;
 	case PH_DETAIL: puts0(out, m->detail); return;
 	case PH_DELIVERY: sbuf_printf(out, "%lld", (long long)m->id); return;
 	case PH_MENTIONS: notify_mentions(m, out); return;
-	case PH_DUE: puts0(out, first_due(m)); return;
+	case PH_DUE:
+		if (first)
+			zh_due(out, first, year);
+		return;
+	case PH_DEADLINE:
+		if (first)
+			zh_until(out, first->deadline_at, year);
+		return;
+	case PH_DUE_ISO: puts0(out, first ? first->due : NULL); return;
+	case PH_DEADLINE_ISO: puts0(out, first ? first->deadline : NULL); return;
 	case PH_ITEMS: {
 		struct render ri = *r;
 		for (size_t i = 0; i < m->nitems; i++) {
@@ -435,8 +650,13 @@ void notify_render(const struct notify_templates *t, const struct notify_message
 	struct render r = { t, m, NULL };
 	unsigned k = (unsigned)m->kind < NOTIFY_NKINDS ? (unsigned)m->kind : NOTIFY_DEAD;
 	bool office = k == NOTIFY_ESCALATION && m->unit_name == NULL;
-	const char *ds = office ? default_subject_office : default_subject[k];
-	const char *db = office ? default_body_office : default_body[k];
+	bool several = !office && m->unit_name == NULL && default_subject_several[k];
+	const char *ds = office    ? default_subject_office
+			 : several ? default_subject_several[k]
+				   : default_subject[k];
+	const char *db = office    ? default_body_office
+			 : several ? default_body_several[k]
+				   : default_body[k];
 	const char *st = t && t->subject[k] ? t->subject[k] : ds;
 	const char *bt = t && t->body[k] ? t->body[k] : db;
 	size_t from = subject->len;
@@ -487,14 +707,17 @@ void notify_render_html(const struct notify_message *m, const char *subject, con
 	}
 	SBUF_LIT(out, "</p>\n");
 	if (m->nitems > 0) {
-		SBUF_LIT(out, "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n"
-			      "<thead><tr><th>考核事项</th><th>编号</th><th>到期日</th>"
-			      "<th>扣分标准</th><th>当前状态</th></tr></thead>\n<tbody>\n");
+		int year = year_of(m->at);
+		SBUF_LIT(out,
+			 "<table border=\"1\" cellpadding=\"4\" cellspacing=\"0\">\n"
+			 "<thead><tr><th>考核事项</th><th>编号</th><th>报送内容</th>"
+			 "<th>报送至</th><th>截止时间及扣分</th><th>当前状态</th></tr></thead>\n"
+			 "<tbody>\n");
 		for (size_t i = 0; i < m->nitems; i++) {
 			const struct notify_item *it = &m->items[i];
-			struct sbuf stake;
-			sbuf_init(&stake);
-			stake_text(it, &stake);
+			struct sbuf when;
+			sbuf_init(&when);
+			when_text(m->kind, it, year, &when);
 			SBUF_LIT(out, "<tr><td>");
 			if (it->unit) {
 				SBUF_LIT(out, "【");
@@ -505,13 +728,15 @@ void notify_render_html(const struct notify_message *m, const char *subject, con
 			SBUF_LIT(out, "</td><td>");
 			html_escape(out, it->row);
 			SBUF_LIT(out, "</td><td>");
-			html_escape(out, it->due);
+			html_escape(out, it->submit && *it->submit ? it->submit : it->title);
 			SBUF_LIT(out, "</td><td>");
-			html_escape(out, stake.buf);
+			html_escape(out, it->dept);
+			SBUF_LIT(out, "</td><td>");
+			html_escape(out, when.buf);
 			SBUF_LIT(out, "</td><td>");
 			html_escape(out, state_text(m->kind, it->state));
 			SBUF_LIT(out, "</td></tr>\n");
-			sbuf_free(&stake);
+			sbuf_free(&when);
 		}
 		SBUF_LIT(out, "</tbody>\n</table>\n");
 	}

@@ -3,8 +3,10 @@
  * with an address; a webhook (a group robot) reaches the units, the
  * departments and the admins it is configured to serve, and mentions the
  * liaisons' mobiles.  A department office's escalation copies of one
- * instant are one message for all the units overdue then: its row names
- * no unit, and its subject's words are "UNIT:OCC".
+ * instant are one message for all the units overdue then, and so are a
+ * chat robot's reminders of one instant and kind for the units it
+ * serves: such a row names no unit, and its subject's words are
+ * "UNIT:OCC".
  */
 #include <assert.h>
 #include <stdio.h>
@@ -204,9 +206,22 @@ struct copy {
 	size_t seq; /* the order it came in: each unit's is by due day */
 };
 
+/* One unit's occurrence for a chat robot, waiting for the robot's digest. */
+struct robot_entry {
+	int chan; /* the channel's index in the configuration */
+	int kind; /* enum slot_kind */
+	int unit;
+	int occ;
+	bool leader; /* the unit's leader is mentioned too */
+	const char *slot;
+	size_t seq; /* the order it came in */
+};
+
 struct outbox_copies {
 	struct copy *v;
 	size_t n, cap;
+	struct robot_entry *r;
+	size_t rn, rcap;
 	int64_t at; /* the instant of what it holds */
 };
 
@@ -220,22 +235,46 @@ void outbox_copies_free(struct outbox_copies *c)
 	if (c == NULL)
 		return;
 	free(c->v);
+	free(c->r);
 	free(c);
 }
 
 void outbox_copies_clear(struct outbox_copies *c)
 {
 	if (c)
-		c->n = 0;
+		c->n = c->rn = 0;
+}
+
+/* Start gathering for instant AT: what another instant left was never flushed (rolled back). */
+static void copies_at(struct outbox_copies *c, int64_t at)
+{
+	if ((c->n || c->rn) && c->at != at)
+		c->n = c->rn = 0;
+	c->at = at;
+}
+
+static void robots_push(struct outbox_copies *c, int chan, int kind, int unit, bool leader, int occ,
+			const char *slot, int64_t at)
+{
+	copies_at(c, at);
+	if (c->rn == c->rcap) {
+		c->rcap = c->rcap ? 2 * c->rcap : 64;
+		c->r = xrealloc(c->r, c->rcap * sizeof(*c->r));
+	}
+	c->r[c->rn] = (struct robot_entry){ .chan = chan,
+					    .kind = kind,
+					    .unit = unit,
+					    .occ = occ,
+					    .leader = leader,
+					    .slot = slot,
+					    .seq = c->rn };
+	c->rn++;
 }
 
 static void copies_push(struct outbox_copies *c, int unit, int occ, int dept, const char *slot,
 			int64_t at)
 {
-	/* Copies of another instant were never flushed: it rolled back. */
-	if (c->n && c->at != at)
-		c->n = 0;
-	c->at = at;
+	copies_at(c, at);
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 64;
 		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
@@ -256,6 +295,189 @@ static int cmp_copy(const void *a, const void *b)
 	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
+/* By robot, kind and unit (plan order), each unit's in its reminder's order. */
+static int cmp_robot(const void *a, const void *b)
+{
+	const struct robot_entry *x = a, *y = b;
+	if (x->chan != y->chan)
+		return x->chan < y->chan ? -1 : 1;
+	if (x->kind != y->kind)
+		return x->kind < y->kind ? -1 : 1;
+	if (x->unit != y->unit)
+		return x->unit < y->unit ? -1 : 1;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+/*
+ * What E[0..N) would read as, in bytes, as the robot's text: rendered
+ * with the plan's own schedules (a move shifts a date by a few bytes at
+ * most; the caller leaves room for that).
+ */
+static size_t robot_size(const struct config *cfg, const struct robot_entry *e, size_t n,
+			 const char *mentions, int64_t at)
+{
+	const struct plan *p = cfg->plan;
+	struct notify_item *items = xcalloc(n, sizeof(*items));
+	struct sbuf subject, text;
+	bool several = e[0].unit != e[n - 1].unit;
+
+	for (size_t i = 0; i < n; i++) {
+		const struct plan_occ *po = &p->occs[e[i].occ];
+		const struct plan_row *pr = &p->rows[po->row];
+		items[i] = (struct notify_item){
+			.occ = po->name,
+			.row = pr->id,
+			.seq = pr->seq,
+			.title = pr->content,
+			.dept = p->depts[pr->dept].name,
+			.state = e[i].kind == SLOT_OVERDUE ? "overdue" : "pending",
+			/* ISO forms as long as the real ones */
+			.due = "2020-12-10",
+			.deadline = "2020-12-11T00:00:00+08:00",
+			.close = "2020-12-26T00:00:00+08:00",
+			.late = pr->late < 0 ? -pr->late : pr->late,
+			.missing = pr->missing < 0 ? -pr->missing : pr->missing,
+			.unit = several ? p->units[e[i].unit].name : NULL,
+			.submit = pr->submit,
+			.due_day = po->sched.due_day,
+			.deadline_at = po->sched.deadline,
+			.close_at = po->sched.close,
+		};
+	}
+	struct notify_message m = {
+		.kind = (enum notify_kind)notify_kind_find(
+			calendar_slot_kind_name((enum slot_kind)e[0].kind)),
+		.at = at,
+		.recipient = "各单位考核联络员",
+		.unit_id = several ? NULL : p->units[e[0].unit].id,
+		.unit_name = several ? NULL : p->units[e[0].unit].name,
+		.items = items,
+		.nitems = n,
+	};
+	sbuf_init(&subject);
+	sbuf_init(&text);
+	notify_render(&cfg->set.templates, &m, &subject, &text);
+	/* The subject's line, and a line of "@mobile" mentions. */
+	size_t size = subject.len + 1 + text.len + 1 + strlen(mentions) + 1;
+	sbuf_free(&subject);
+	sbuf_free(&text);
+	free(items);
+	return size;
+}
+
+/* The mobiles E[0..N) mention, each once, into OUT. */
+static void robot_mentions(const struct config *cfg, const struct robot_entry *e, size_t n,
+			   struct sbuf *out)
+{
+	const struct plan *p = cfg->plan;
+	for (size_t i = 0, j; i < n; i = j) {
+		bool leader = false;
+		for (j = i; j < n && e[j].unit == e[i].unit; j++)
+			leader |= e[j].leader;
+		mobiles_of(&p->units[e[i].unit], leader, out);
+	}
+}
+
+/*
+ * Write E[0..N) (one robot's, one kind, sorted by unit) as one message:
+ * about its unit when it has one, else listing each unit's rows.
+ */
+static int robot_add(struct store *st, const struct config *cfg, const struct robot_entry *e,
+		     size_t n, int64_t at, size_t *added)
+{
+	const struct plan *p = cfg->plan;
+	const struct plan_unit *u = &p->units[e[0].unit];
+	bool several = e[0].unit != e[n - 1].unit;
+	const char **units = xcalloc(n, sizeof(*units));
+	const char **occs = xcalloc(n, sizeof(*occs));
+	const char **slots = xcalloc(n, sizeof(*slots));
+	struct sbuf mobiles, names;
+
+	sbuf_init(&mobiles);
+	sbuf_init(&names);
+	for (size_t i = 0; i < n; i++) {
+		units[i] = p->units[e[i].unit].id;
+		occs[i] = p->occs[e[i].occ].name;
+		slots[i] = e[i].slot;
+	}
+	robot_mentions(cfg, e, n, &mobiles);
+	for (size_t i = 0; !several && i < u->nliaisons; i++)
+		sbuf_printf(&names, "%s%s", i ? "、" : "", u->liaisons[i].name);
+	struct draft d = { .kind = calendar_slot_kind_name((enum slot_kind)e[0].kind),
+			   .unit = several ? "" : u->id,
+			   .dept = "",
+			   .channel = cfg->set.channels[e[0].chan].name,
+			   .address = "",
+			   .name = several     ? "各单位考核联络员"
+				   : names.len ? names.buf
+					       : u->name,
+			   .mentions = mobiles.buf,
+			   .occs = occs,
+			   .slots = slots,
+			   .units = several ? units : NULL,
+			   .n = n,
+			   .at = at };
+	int ret = add(st, &d, added);
+	sbuf_free(&mobiles);
+	sbuf_free(&names);
+	free(units);
+	free(occs);
+	free(slots);
+	return ret;
+}
+
+/*
+ * One robot's entries of one kind, E[0..N) sorted by unit: one message,
+ * or as few as its provider's size limit allows, each unit's rows whole
+ * in one of them (a unit too long alone is cut by the provider, marked).
+ */
+static int robot_flush(struct store *st, const struct config *cfg, const struct robot_entry *e,
+		       size_t n, int64_t at, size_t *added)
+{
+	const struct channel *ch = &cfg->set.channels[e[0].chan];
+	/* A tenth spare: moved dates, markup escapes, a JSON wrapper. */
+	size_t max = ch->provider->text_max ? ch->provider->text_max(ch) / 10 * 9 : 0;
+	size_t from = 0;
+	struct sbuf mobiles;
+
+	sbuf_init(&mobiles);
+	for (size_t i = 0, j; i < n; i = j) {
+		for (j = i; j < n && e[j].unit == e[i].unit; j++)
+			;
+		if (max == 0 || i == from)
+			continue;
+		sbuf_reset(&mobiles);
+		robot_mentions(cfg, e + from, j - from, &mobiles);
+		if (robot_size(cfg, e + from, j - from, mobiles.buf, at) <= max)
+			continue;
+		if (robot_add(st, cfg, e + from, i - from, at, added) < 0) {
+			sbuf_free(&mobiles);
+			return -1;
+		}
+		from = i;
+	}
+	sbuf_free(&mobiles);
+	return robot_add(st, cfg, e + from, n - from, at, added);
+}
+
+static int robots_flush(struct store *st, const struct config *cfg, struct outbox_copies *c,
+			int64_t at, size_t *added)
+{
+	size_t n = c->rn;
+	int ret = 0;
+
+	/* Emptied first: whatever happens below, nothing is written twice. */
+	c->rn = 0;
+	qsort(c->r, n, sizeof(*c->r), cmp_robot);
+	for (size_t i = 0, j; i < n && ret == 0; i = j) {
+		for (j = i; j < n && c->r[j].chan == c->r[i].chan && c->r[j].kind == c->r[i].kind;
+		     j++)
+			;
+		ret = robot_flush(st, cfg, &c->r[i], j - i, at, added);
+	}
+	return ret;
+}
+
 int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbox_copies *c,
 			int64_t at, size_t *added)
 {
@@ -263,6 +485,10 @@ int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbo
 	size_t n = c->n;
 	int ret = 0;
 
+	if (c->rn && robots_flush(st, cfg, c, at, added) < 0) {
+		c->n = 0;
+		return -1;
+	}
 	if (n == 0)
 		return 0;
 	/* Emptied first: whatever happens below, nothing is written twice. */
@@ -373,6 +599,13 @@ int outbox_reminder(struct store *st, const struct config *cfg, const struct rem
 		const struct channel *c = &cfg->set.channels[i];
 		if (!serves_unit(c, r->unit))
 			continue;
+		/* A chat robot hears of the instant's units in one digest. */
+		if (copies && c->provider->text_max) {
+			for (size_t k = 0; k < r->nocc; k++)
+				robots_push(copies, (int)i, (int)r->kind, r->unit, r->escalate,
+					    r->occs[k], r->slots[k], r->at);
+			continue;
+		}
 		d.channel = c->name;
 		d.address = "";
 		d.name = names.len ? names.buf : u->name;

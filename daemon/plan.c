@@ -64,6 +64,7 @@ void plan_free(struct plan *p)
 		free(r->time_node);
 		free(r->standard);
 		free(r->scoring);
+		free(r->submit);
 		for (size_t j = 0; j < r->nkinds; j++) {
 			free(r->kinds[j].id);
 			free(r->kinds[j].name);

@@ -107,6 +107,12 @@ static void dingtalk_classify(const struct transfer_result *r, struct provider_o
 	provider_classify_http("dingtalk", &dingtalk_answer, r, out);
 }
 
+static size_t dingtalk_text_max(const struct channel *c)
+{
+	(void)c;
+	return DINGTALK_TEXT_MAX;
+}
+
 static const char *const dingtalk_schemes[] = { "https://", "http://", NULL };
 static const char *const dingtalk_keys[] = { "secret_file", "format", NULL };
 
@@ -121,4 +127,5 @@ const struct provider provider_dingtalk = {
 	.free = provider_secret_free,
 	.request = dingtalk_request,
 	.classify = dingtalk_classify,
+	.text_max = dingtalk_text_max,
 };

@@ -220,10 +220,29 @@ static void email_classify(const struct transfer_result *r, struct provider_outc
 		out->verdict = PROVIDER_OK;
 		return;
 	}
-	/* A 5xx reply or refused credentials will not get better by
-	 * themselves; a connection that failed may. */
-	bool permanent = (r->status >= 500 && r->status < 600) ||
-			 r->curl_code == CURLE_LOGIN_DENIED;
+	/*
+	 * A server without STARTTLS, or one refusing the credentials, is a
+	 * configuration to change, not a moment to wait out: said so, and
+	 * final, like a 5xx reply.  A connection that failed may heal.
+	 */
+	if (r->curl_code == CURLE_USE_SSL_FAILED) {
+		out->verdict = PROVIDER_PERMANENT;
+		/* The code is the EHLO's 250: it would read as a success. */
+		snprintf(out->error, sizeof(out->error),
+			 "smtp: the server offers no STARTTLS: use smtps:// (TLS from the start) "
+			 "if it has it, or another server; kaohe sends no password or mail in "
+			 "clear");
+		return;
+	}
+	if (r->curl_code == CURLE_LOGIN_DENIED) {
+		out->verdict = PROVIDER_PERMANENT;
+		snprintf(out->error, sizeof(out->error),
+			 "smtp %ld: the server refused the credentials: check channels.email's "
+			 "user and password_file (%s)",
+			 r->status, r->error);
+		return;
+	}
+	bool permanent = r->status >= 500 && r->status < 600;
 	out->verdict = permanent ? PROVIDER_PERMANENT : PROVIDER_RETRY;
 	if (r->status)
 		snprintf(out->error, sizeof(out->error), "smtp %ld: %s", r->status, r->error);

@@ -128,6 +128,13 @@ static void feishu_classify(const struct transfer_result *r, struct provider_out
 	provider_classify_http("feishu", &feishu_answer, r, out);
 }
 
+/* The limit is on the whole body: what its JSON and signature leave of it. */
+static size_t feishu_text_max(const struct channel *c)
+{
+	(void)c;
+	return FEISHU_BODY_MAX - 200;
+}
+
 static const char *const feishu_schemes[] = { "https://", "http://", NULL };
 static const char *const feishu_keys[] = { "secret_file", "format", NULL };
 
@@ -142,4 +149,5 @@ const struct provider provider_feishu = {
 	.free = provider_secret_free,
 	.request = feishu_request,
 	.classify = feishu_classify,
+	.text_max = feishu_text_max,
 };

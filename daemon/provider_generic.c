@@ -34,12 +34,19 @@
  *         "close": "2020-12-26T00:00:00+08:00",
  *         "state": "pending",          pending, on-time, late, overdue, missing
  *         "late": 0.5,                 points deducted if late
- *         "missing": 1                 points deducted if never submitted
+ *         "missing": 1,                points deducted if never submitted
+ *         "submit": "…",               what to submit (the 工作标准 in short)
+ *         "due_text": "12月10日",      due, deadline and close as the text
+ *         "deadline_text": "12月10日（含）",  reads them (the time of day
+ *         "close_text": "12月25日（含）"      shown unless a whole day)
  *       }
  *     ],
  *     "subject": "…", "text": "…",     the rendered message
- *     "mentions": ["13800000000"]      mobiles to notify
+ *     "mentions": ["13800000000"],     mobiles to notify
+ *     "at_text": "2020年12月3日 09:00"  AT as the text reads it
  *   }
+ *
+ * Members are only ever added, after those already there.
  *
  * Points are JSON numbers printed exactly (an integer when whole, else
  * at most two decimals); strings are UTF-8; absent strings are null.
@@ -72,6 +79,21 @@ static void json_ref(struct sbuf *b, const char *key, const char *id, const char
 	SBUF_LIT(b, ",\"name\":");
 	name ? report_json_string(b, name) : SBUF_LIT(b, "null");
 	SBUF_LIT(b, "}");
+}
+
+/* Item IT's due_text, deadline_text and close_text, as the templates read them. */
+static void item_texts(const struct notify_message *m, const struct notify_item *it, struct sbuf *b)
+{
+	static const char *const keys[] = { "due_text", "deadline_text", "close_text" };
+	struct sbuf t[3];
+
+	for (size_t k = 0; k < 3; k++)
+		sbuf_init(&t[k]);
+	notify_item_times(m, it, &t[0], &t[1], &t[2]);
+	for (size_t k = 0; k < 3; k++) {
+		json_member(b, keys[k], t[k].buf);
+		sbuf_free(&t[k]);
+	}
 }
 
 /*
@@ -113,6 +135,8 @@ int provider_generic_body(const struct notify_message *m, const char *subject, c
 		report_points_text(body, it->late);
 		SBUF_LIT(body, ",\"missing\":");
 		report_points_text(body, it->missing);
+		json_member(body, "submit", it->submit && *it->submit ? it->submit : it->title);
+		item_texts(m, it, body);
 		SBUF_LIT(body, "}");
 		if (i + 1 < m->nitems)
 			SBUF_LIT(body, ",");
@@ -126,7 +150,11 @@ int provider_generic_body(const struct notify_message *m, const char *subject, c
 			SBUF_LIT(body, ",");
 		report_json_string(body, m->mobiles[i] ? m->mobiles[i] : "");
 	}
-	SBUF_LIT(body, "]}");
+	SBUF_LIT(body, "]");
+	sbuf_reset(&at);
+	notify_zh_instant(m->at, &at);
+	json_member(body, "at_text", at.buf);
+	SBUF_LIT(body, "}");
 	sbuf_free(&at);
 	/* JSON is text: a string that is not UTF-8 cannot be sent.  The
 	 * plan's strings were checked when the configuration was read; what

@@ -159,6 +159,12 @@ static void wecom_classify(const struct transfer_result *r, struct provider_outc
 	provider_classify_http("wecom", &wecom_answer, r, out);
 }
 
+static size_t wecom_text_max(const struct channel *c)
+{
+	const struct wecom_settings *s = c->priv;
+	return s && s->markdown ? WECOM_MARKDOWN_MAX : WECOM_TEXT_MAX;
+}
+
 static const char *const wecom_schemes[] = { "https://", "http://", NULL };
 static const char *const wecom_keys[] = { "secret_file", "format", NULL };
 
@@ -173,4 +179,5 @@ const struct provider provider_wecom = {
 	.free = wecom_free,
 	.request = wecom_request,
 	.classify = wecom_classify,
+	.text_max = wecom_text_max,
 };

@@ -906,15 +906,15 @@ static char *transfer_strdup(const char *s)
 	return s ? xstrdup(s) : NULL;
 }
 
-int transfer_start(struct transfer *t, const struct transfer_request *r, transfer_done_fn done,
-		   void *arg)
+/* A copy of R, ready for transfer_setup(); NULL when R is not sendable (logged). */
+static struct xfer *xfer_new(const struct transfer_request *r, transfer_done_fn done, void *arg)
 {
 	struct xfer *x;
-	bool smtp = false, was_empty;
+	bool smtp = false;
 	size_t i;
 
 	if (!transfer_check(r, &smtp))
-		return -1;
+		return NULL;
 	x = xcalloc(1, sizeof(*x));
 	x->smtp = smtp;
 	x->url = xstrdup(r->url);
@@ -953,7 +953,21 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 	x->done = done;
 	x->arg = arg;
 	x->retry_after = -1;
+	return x;
+oom:
+	log_warnx("transfer: %s: curl_slist_append failed", r->url);
+	xfer_free(x);
+	return NULL;
+}
 
+int transfer_start(struct transfer *t, const struct transfer_request *r, transfer_done_fn done,
+		   void *arg)
+{
+	struct xfer *x = xfer_new(r, done, arg);
+	bool was_empty;
+
+	if (x == NULL)
+		return -1;
 	/* A pending transfer keeps LOOP running until its DONE (see transfer_new). */
 	if (t->npending++ == 0)
 		ev_ref(t->loop);
@@ -968,10 +982,54 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 	if (was_empty)
 		ev_async_send(t->wloop, &t->wake);
 	return 0;
-oom:
-	log_warnx("transfer: %s: curl_slist_append failed", r->url);
+}
+
+/* What the server said, line by line as curl read it (not the HTTP body). */
+static int transfer_said_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct sbuf *said = arg;
+	(void)e;
+	if (type == CURLINFO_HEADER_IN && said->len < TRANSFER_BODY_MAX)
+		sbuf_add(said, data, size);
+	return 0;
+}
+
+int transfer_run(const struct transfer_request *r, transfer_done_fn done, void *arg,
+		 struct sbuf *said)
+{
+	struct xfer *x = xfer_new(r, done, arg);
+	CURL *e;
+	CURLcode rc;
+
+	if (x == NULL)
+		return -1;
+	pthread_once(&transfer_once, transfer_global_init);
+	if (transfer_global_rc != CURLE_OK || (e = curl_easy_init()) == NULL) {
+		log_warnx("transfer: %s: curl cannot start", r->url);
+		xfer_free(x);
+		return -1;
+	}
+	if ((rc = transfer_setup(x, e)) == CURLE_OK &&
+	    (rc = curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, transfer_said_cb)) == CURLE_OK &&
+	    (rc = curl_easy_setopt(e, CURLOPT_DEBUGDATA, said)) == CURLE_OK &&
+	    (rc = curl_easy_setopt(e, CURLOPT_VERBOSE, 1L)) == CURLE_OK)
+		rc = curl_easy_perform(e);
+	long status = 0;
+	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
+		x->status = status;
+	x->retry_after = transfer_retry_after(e);
+	if (rc != CURLE_OK && x->errbuf[0] == '\0')
+		util_strlcpy(x->errbuf, curl_easy_strerror(rc), sizeof(x->errbuf));
+	curl_easy_cleanup(e);
+	struct transfer_result res = { .curl_code = (int)rc,
+				       .status = x->status,
+				       .body = x->resp ? x->resp : "",
+				       .body_len = x->resp_len,
+				       .retry_after = x->retry_after,
+				       .error = rc == CURLE_OK ? "" : x->errbuf };
+	done(arg, &res);
 	xfer_free(x);
-	return -1;
+	return 0;
 }
 
 size_t transfer_pending(const struct transfer *t)

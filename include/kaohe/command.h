@@ -52,6 +52,12 @@ struct command_ctx {
 	 * it goes now, whatever wait CHANNEL's provider asked for.
 	 */
 	void (*outbox_changed)(void *arg, const char *channel);
+	/*
+	 * Send a test message over CHANNEL now to RECIPIENT (NULL: the
+	 * channel's default), asked by ACTOR; the command's answer.
+	 */
+	json_t *(*test_send)(void *arg, const char *channel, const char *recipient,
+			     const char *actor);
 };
 
 /*

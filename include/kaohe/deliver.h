@@ -19,6 +19,7 @@
 #include "kaohe/config.h"
 #include "kaohe/engine.h"
 #include "kaohe/store.h"
+#include "kaohe/util.h"
 
 struct ev_loop;
 struct deliver;
@@ -49,6 +50,31 @@ void deliver_unblock(struct deliver *d, const char *channel);
 size_t deliver_active(const struct deliver *d);
 /* Abort what is in flight (those rows go back to pending at the next start) and free. */
 void deliver_free(struct deliver *d);
+
+/* What a test message met: deliver_test()'s answer. */
+struct deliver_test {
+	char to[256]; /* whom it went to: an address, or the channel's endpoint */
+	const char *provider;
+	bool sent;        /* the server took it */
+	long status;      /* HTTP status or the last SMTP reply code; 0: none */
+	char error[256];  /* why not, and what to change; "" when sent */
+	struct sbuf said; /* every line the server sent (not the HTTP body) */
+	struct sbuf body; /* the HTTP answer's body */
+};
+
+/*
+ * Send a test message over CHANNEL now, blocking the loop for up to
+ * TEST_TIMEOUT_MS: to address RECIPIENT (email; NULL: the first admin
+ * contact with an address), or mentioning mobile RECIPIENT (a webhook;
+ * NULL: no one).  ACTOR is who asked, named in the text.  0 with *T
+ * filled (T's buffers initialised here, freed by the caller with
+ * deliver_test_free), or -1 with ERR when there is nothing to try
+ * (unknown channel, no recipient, a message the channel cannot carry).
+ */
+#define DELIVER_TEST_TIMEOUT_MS 15000
+int deliver_test(struct deliver *d, const char *channel, const char *recipient, const char *actor,
+		 struct deliver_test *t, char *err, size_t errlen);
+void deliver_test_free(struct deliver_test *t);
 
 /*
  * The longest wait, in seconds, that a provider's word buys: a

@@ -29,9 +29,10 @@
 /*
  * How a command may touch the database: a read; a write (officers and
  * admins, one transaction, audited when it applies); an administrative
- * action (admins, audited whether it succeeds or fails); an admins' read.
+ * action (admins, audited whether it succeeds or fails); a read of
+ * everything (officers and admins, who read every unit).
  */
-enum grammar_access { CMD_READ, CMD_WRITE, CMD_ADMIN, CMD_ADMIN_READ };
+enum grammar_access { CMD_READ, CMD_WRITE, CMD_ADMIN, CMD_READ_ALL };
 
 /* The commands, in the order the table (and kaohectl's help) lists them. */
 enum grammar_id {
@@ -53,6 +54,7 @@ enum grammar_id {
 	CMD_RELOAD,
 	CMD_BACKUP,
 	CMD_REPORT,
+	CMD_TEST_SEND,
 	CMD_NCOMMANDS
 };
 
@@ -79,6 +81,7 @@ enum grammar_type {
 	ARG_PATH,     /* a file to write (kaohectl makes it absolute) */
 	ARG_TEXT,     /* free text (a note) */
 	ARG_REASON,   /* free text, not empty: why a write is made, for the audit */
+	ARG_CHANNEL,  /* a channel's name ("email", a webhook's name); the daemon checks it */
 	ARG_NTYPES
 };
 
@@ -104,6 +107,14 @@ struct grammar_cmd {
 	const char *does;    /* one line for help */
 	const char *example; /* kaohectl's words for one example, or NULL */
 };
+
+/*
+ * Whether an error answer's CODE says the request itself was malformed:
+ * an unknown command, a missing or extra argument, an option the command
+ * does not take, a value of the wrong form.  kaohectl exits 2 (usage) on
+ * those, as on the ones it finds itself.
+ */
+bool grammar_usage_code(const char *code);
 
 /* The command ID. */
 const struct grammar_cmd *grammar_command(enum grammar_id id);

@@ -23,22 +23,26 @@ enum notify_kind {
 	NOTIFY_RECORD,     /* to a department office: record findings or metrics */
 	NOTIFY_SNAPSHOT,   /* to the admins: a quarter's ranking was taken */
 	NOTIFY_DEAD,       /* to the admins: a delivery ran out of tries */
+	NOTIFY_TEST,       /* kaohectl test-send: a channel tried by hand */
 };
-#define NOTIFY_NKINDS 7
+#define NOTIFY_NKINDS 8
 
-/* "before", "due", "overdue", "escalation", "record", "snapshot", "dead". */
+/* "before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test". */
 const char *notify_kind_name(enum notify_kind k);
 /* The kind named S, or -1. */
 int notify_kind_find(const char *s);
 
 /*
  * Templates; a NULL member means the built-in Chinese default.  A
- * message template may use {recipient} {unit} {unit_id} {department}
- * {count} {items} {at} {period} {detail} {delivery} {mentions} {due}
- * (the earliest due day of the items); the item
- * template (one line per occurrence, joined into {items}) may use {seq}
- * {row} {occurrence} {title} {department} {due} {deadline} {close}
- * {late} {missing} {stake} {state}.  "{{" and "}}" are literal braces.
+ * message template may use {recipient} {unit} {units} {unit_id}
+ * {department} {count} {items} {at} {at_iso} {period} {detail}
+ * {delivery} {mentions} {due} {due_iso} {deadline} {deadline_iso} (of
+ * the item due first); the item template (one per occurrence, joined
+ * into {items}) may use {seq} {row} {occurrence} {title} {submit}
+ * {department} {due} {due_iso} {deadline} {deadline_iso} {close}
+ * {close_iso} {when} {late} {missing} {stake} {state}.  Dates and times
+ * read in Chinese ("12月10日（含）", "2026年12月2日 20:46"); the _iso
+ * forms are ISO-8601.  "{{" and "}}" are literal braces.
  */
 struct notify_templates {
 	char *subject[NOTIFY_NKINDS];
@@ -71,6 +75,10 @@ struct notify_item {
 	 * NULL otherwise.
 	 */
 	const char *unit;
+	const char *submit;  /* what to submit (the 工作标准 in short); NULL or "": the title */
+	int32_t due_day;     /* DUE, DEADLINE and CLOSE as days and instants */
+	int64_t deadline_at; /* for the Chinese forms */
+	int64_t close_at;
 };
 
 /* One message: what the templates and the providers' builders see. */
@@ -107,7 +115,15 @@ void notify_render_html(const struct notify_message *m, const char *subject, con
 
 /* M's mobiles as "@13800000000 @13900000001" ({mentions}), appended to OUT. */
 void notify_mentions(const struct notify_message *m, struct sbuf *out);
-/* M's instant as ISO-8601 with offset ({at}), appended to OUT. */
+/* M's instant as ISO-8601 with offset ({at_iso}), appended to OUT. */
 void notify_at(const struct notify_message *m, struct sbuf *out);
+/*
+ * IT's {due}, {deadline} and {close} in message M ("12月10日",
+ * "12月10日（含）", "12月25日 18:00"), appended to DUE, DEADLINE, CLOSE.
+ */
+void notify_item_times(const struct notify_message *m, const struct notify_item *it,
+		       struct sbuf *due, struct sbuf *deadline, struct sbuf *close);
+/* Instant T as "2026年12月2日 20:46" in the plan's zone ({at}), appended to OUT. */
+void notify_zh_instant(int64_t t, struct sbuf *out);
 
 #endif

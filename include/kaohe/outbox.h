@@ -20,11 +20,13 @@
 #include "kaohe/store.h"
 
 /*
- * The offices' escalation copies of one instant.  Everything due for one
- * recipient at one instant is one message, so an office hears of every
- * unit overdue at that instant in one digest: the copies are gathered
- * while the instant's reminders are enqueued, and written when it is
- * complete.
+ * The offices' escalation copies of one instant, and the chat robots'
+ * reminders.  Everything due for one recipient at one instant is one
+ * message, so an office hears of every unit overdue at that instant in
+ * one digest, and a robot serving several units of every unit reminded
+ * then (one message per kind, split only as its provider's size limit
+ * requires): they are gathered while the instant's reminders are
+ * enqueued, and written when it is complete.
  */
 struct outbox_copies;
 struct outbox_copies *outbox_copies_new(void);
@@ -35,15 +37,19 @@ void outbox_copies_clear(struct outbox_copies *c);
 
 /*
  * Enqueue reminder R's messages; *ADDED counts the rows.  The offices'
- * copies of an escalation go into COPIES, to be written by
- * outbox_copies_flush() at the end of R's instant (R's slot keys must
- * live until then, as the engine's do); with COPIES NULL they are
- * written at once, naming R's unit only.  0 or -1.
+ * copies of an escalation and what goes to chat robots go into COPIES,
+ * to be written by outbox_copies_flush() at the end of R's instant (R's
+ * slot keys must live until then, as the engine's do); with COPIES NULL
+ * they are written at once, naming R's unit only.  0 or -1.
  */
 int outbox_reminder(struct store *st, const struct config *cfg, const struct reminder *r,
 		    struct outbox_copies *copies, size_t *added);
 /*
- * Write the copies gathered in C as of instant AT: per department, one
+ * Write what C gathered as of instant AT.  Per chat robot and kind, one
+ * message listing each unit's rows (its row names no unit; the subject's
+ * words are "UNIT:OCC"), or several where the provider's size limit
+ * requires, each unit's rows whole in one; a message about one unit is
+ * that unit's own.  Then per department, one
  * message to its office by email, and one through each webhook serving
  * it that lists the units the webhook does not serve (those it serves
  * heard of it in their own overdue notice).  Each row answers for its

@@ -83,6 +83,7 @@ struct plan_row {
 	int64_t max;
 	bool earn;
 	char *content, *time_node, *standard, *scoring;
+	char *submit; /* the 工作标准 in short: what a reminder asks for ("" if not given) */
 	/* deadline rule */
 	bool has_deadline;
 	int64_t late, missing;

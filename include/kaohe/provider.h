@@ -101,6 +101,12 @@ struct provider {
 		       struct provider_request *req);
 	/* Judge what the server answered (R) into OUT: every member set. */
 	void (*classify)(const struct transfer_result *r, struct provider_outcome *out);
+	/*
+	 * The most bytes a message's text may hold over C, as the provider
+	 * documents it: a robot's digest of several units is split to fit.
+	 * NULL: no limit.
+	 */
+	size_t (*text_max)(const struct channel *c);
 };
 
 /* ---- the table -------------------------------------------------------- */

@@ -5,6 +5,8 @@
  * work overlap with the caller's, connections are reused, and each
  * transfer ends in a callback on the caller's loop with what the server
  * answered.  Every function here is for the thread that runs that loop.
+ * The one exception, transfer_run(), sends one request there and then,
+ * for an admin waiting at a terminal for the server's words.
  */
 #ifndef KAOHE_TRANSFER_H
 #define KAOHE_TRANSFER_H
@@ -12,6 +14,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+#include "kaohe/util.h"
 
 struct ev_loop;
 
@@ -75,5 +79,16 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 		   void *arg);
 /* Transfers started and not yet done (waiting ones included). */
 size_t transfer_pending(const struct transfer *t);
+
+/*
+ * Send R now, on the calling thread, blocking it for up to R's timeouts
+ * (for a test message an admin waits for), with no engine: DONE(ARG,
+ * result) is called before this returns, and SAID gets every line the
+ * server sent (SMTP replies, HTTP status line and headers; not the
+ * body).  0, or -1 when curl refused the request (DONE is then not
+ * called).
+ */
+int transfer_run(const struct transfer_request *r, transfer_done_fn done, void *arg,
+		 struct sbuf *said);
 
 #endif

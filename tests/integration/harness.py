@@ -618,7 +618,9 @@ class DaemonTestCase(unittest.TestCase):
         return self.cj(*args, **kw)["data"]
 
     def refused(self, code, *args, **kw):
-        ans = self.cj(*args, expect=1, **kw)
+        """The error answer of code CODE: kaohectl exits 2 for a malformed
+        request (codes usage and unknown-command), else 1."""
+        ans = self.cj(*args, expect=2 if code in ("usage", "unknown-command") else 1, **kw)
         self.assertEqual(ans["error"]["code"], code, ans)
         return ans["error"]
 

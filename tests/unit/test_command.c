@@ -722,6 +722,8 @@ static void test_perm_department_officer(void **state)
 	depts[c] = 1;
 	snprintf(cg.name, sizeof(cg.name), "cg-officer");
 	run_to(f, T(MAY));
+	json_t *rec = ok(f, "record renminguangchang 6c pushback");
+	long long zj_entry = (long long)json_integer_value(json_object_get(rec, "id"));
 	f->actor = cg;
 	/* row 7a belongs to 城管 */
 	json_t *d = ok(f, "record bayilu 7a ledger");
@@ -730,22 +732,34 @@ static void test_perm_department_officer(void **state)
 	/* row 1 and row 6c belong to 住建 */
 	const char *m = fails(f, "permission-denied", "submit bayilu 1");
 	assert_non_null(strstr(m, "cg-officer"));
-	fails(f, "permission-denied", "record bayilu 6c pushback");
-	fails(f, "permission-denied", "metric bayilu 13 satisfaction 80");
-	fails(f, "permission-denied", "move 1 2020-09-30 --reason x");
-	fails(f, "permission-denied", "reload");
-	/* officers read everything */
+	/* each refusal names what was attempted, and on which row */
+	assert_non_null(strstr(m, "may not submit for row 1 (owned by zhujian"));
+	m = fails(f, "permission-denied", "record bayilu 6c pushback");
+	assert_non_null(strstr(m, "may not record findings or awards on row 6c"));
+	m = fails(f, "permission-denied", "metric bayilu 13 satisfaction 80");
+	assert_non_null(strstr(m, "may not record metrics on row 13"));
+	m = fails(f, "permission-denied", "move 1 2020-09-30 --reason x");
+	assert_non_null(strstr(m, "may not move the dues of row 1"));
+	m = fails(f, "permission-denied", "void %lld --reason x", zj_entry);
+	char want[64];
+	snprintf(want, sizeof(want), "cg-officer may not void entry #%lld of row 6c", zj_entry);
+	assert_non_null(strstr(m, want));
+	m = fails(f, "permission-denied", "reload");
+	assert_non_null(strstr(m, "may not run reload (admins only)"));
+	/* officers read everything, the publication too */
 	ok(f, "scores");
 	ok(f, "explain renminguangchang");
 	ok(f, "status");
+	assert_non_null(json_object_get(ok(f, "status"), "units"));
+	assert_string_equal(str(ok(f, "report 2020-Q2 --format csv"), "format"), "csv");
 	assert_i64(row_now(f, "bayilu", "7a"), 150);
 	assert_i64(row_now(f, "bayilu", "1"), 300);
 	assert_i64(row_now(f, "bayilu", "6c"), 500);
 	/* the write is audited under the officer's name */
 	json_t *au = ok(f, "audit 10");
-	assert_int_equal(json_array_size(au), 2);
-	assert_string_equal(str(json_array_get(au, 0), "by"), "cg-officer");
-	assert_non_null(strstr(str(json_array_get(au, 0), "command"), "record bayilu 7a ledger"));
+	assert_int_equal(json_array_size(au), 3); /* the admin's record, then the officer's */
+	assert_string_equal(str(json_array_get(au, 1), "by"), "cg-officer");
+	assert_non_null(strstr(str(json_array_get(au, 1), "command"), "record bayilu 7a ledger"));
 }
 
 static void test_perm_unit_member(void **state)
@@ -760,6 +774,8 @@ static void test_perm_unit_member(void **state)
 	char *before = dump(f, "explain bayilu");
 	f->actor = m;
 	assert_string_equal(str(ok(f, "status bayilu"), "unit"), "bayilu");
+	/* a bare status is their own unit's */
+	assert_string_equal(str(ok(f, "status"), "unit"), "bayilu");
 	assert_string_equal(str(ok(f, "explain bayilu"), "unit"), "bayilu");
 	ok(f, "explain bayilu 1");
 	ok(f, "status 八一路");
@@ -767,8 +783,11 @@ static void test_perm_unit_member(void **state)
 	fails(f, "permission-denied", "explain renminguangchang");
 	fails(f, "permission-denied", "explain renminguangchang 1");
 	fails(f, "permission-denied", "scores");
+	const char *msg = fails(f, "permission-denied", "report 2020-Q2");
+	assert_non_null(strstr(msg, "may not run report (officers and admins only)"));
 	/* no writes, not even for its own unit */
-	fails(f, "permission-denied", "submit bayilu 1");
+	msg = fails(f, "permission-denied", "submit bayilu 1");
+	assert_non_null(strstr(msg, "may not run submit (officers and admins only)"));
 	fails(f, "permission-denied", "record bayilu 6c pushback");
 	fails(f, "permission-denied", "metric bayilu 13 satisfaction 90");
 	fails(f, "permission-denied", "move 1 2020-09-30 --unit bayilu --reason x");
@@ -776,6 +795,11 @@ static void test_perm_unit_member(void **state)
 	assert_string_equal(before, after);
 	free(before);
 	free(after);
+	/* a member of two units names the one a status is about */
+	units[U(f, "baiyun")] = 1;
+	msg = fails(f, "usage", "status");
+	assert_non_null(strstr(msg, "name one of your 2 units: bayilu (八一路), baiyun (白云)"));
+	assert_string_equal(str(ok(f, "status baiyun"), "unit"), "baiyun");
 }
 
 /* ---- the outbox and retry ---------------------------------------------- */

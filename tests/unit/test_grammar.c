@@ -32,6 +32,7 @@ static void test_usages(void **state)
 		[CMD_RELOAD] = "reload",
 		[CMD_BACKUP] = "backup PATH",
 		[CMD_REPORT] = "report PERIOD [--format html|csv|json]",
+		[CMD_TEST_SEND] = "test-send CHANNEL [RECIPIENT]",
 	};
 	char u[160];
 	(void)state;
@@ -94,7 +95,7 @@ static void test_table_rules(void **state)
 	assert_int_equal(grammar_find("status")->access, CMD_READ);
 	assert_int_equal(grammar_find("retry")->access, CMD_WRITE);
 	assert_int_equal(grammar_find("backup")->access, CMD_ADMIN);
-	assert_int_equal(grammar_find("report")->access, CMD_ADMIN_READ);
+	assert_int_equal(grammar_find("report")->access, CMD_READ_ALL);
 }
 
 static int assign(const char *cmd, int n, char **argv, struct grammar_words *w, char *err)

@@ -35,20 +35,25 @@ static void default_before_reads_well(void **state)
 
 	(void)state;
 	sample_render(NULL, &m, &s, &t);
-	/* The subject names the earliest due day of the digest. */
-	assert_string_equal(s.buf, "【考核提醒】八一路：3项材料将于2020-12-08前到期");
+	/* The subject names the earliest deadline of the digest, the due day included. */
+	assert_string_equal(s.buf, "【考核提醒】八一路：3项材料请于12月8日（含）前报送");
 	assert_contains(t.buf, "八一路街道联络员：");
-	assert_contains(t.buf, "- 年度工作总结（第2c项，2020-12-10到期）：未报送；"
-			       "逾期扣0.5分，未报送扣1分");
-	assert_contains(t.buf, "已逾期未报送；逾期扣0.2分，未报送扣2分");
-	assert_contains(t.buf, "逾期报送；逾期不扣分，未报送扣1分");
-	assert_contains(t.buf, "2020-12-08T09:00:00+08:00");
+	/* What to submit, to whom, by when and at what cost. */
+	assert_contains(t.buf, "- 年度工作总结（第2c项）：请于12月10日（含）前报送"
+			       "（逾期扣0.5分，未报送扣1分）\n"
+			       "  报送内容：报送年度业主委员会工作总结；报送至：区住建局\n");
+	assert_contains(t.buf, "请于12月8日（含）前报送（逾期扣0.2分，未报送扣2分）");
+	assert_contains(t.buf, "请于12月15日（含）前报送（逾期不扣分，未报送扣1分）");
+	/* Without a submit text, the title says what to submit. */
+	assert_contains(t.buf, "报送内容：小区巡查台账；报送至：区住建局");
+	assert_contains(t.buf, "于2020年12月8日 09:00自动发送");
+	assert_lacks(t.buf, "T09:00");
 	assert_contains(t.buf, "编号42");
 	/* Items in the given order, one line each. */
 	const char *a = strstr(t.buf, "年度工作总结"), *b = strstr(t.buf, "物业企业"),
 		   *c = strstr(t.buf, "小区巡查台账");
 	assert_true(a && b && c && a < b && b < c);
-	assert_non_null(strstr(t.buf, "未报送扣1分\n- 物业企业"));
+	assert_non_null(strstr(t.buf, "区住建局\n- 物业企业"));
 	sbuf_free(&s);
 	sbuf_free(&t);
 }
@@ -56,6 +61,7 @@ static void default_before_reads_well(void **state)
 static void default_every_kind_names_rows(void **state)
 {
 	static const char *const states[] = { "未报送", "已逾期未报送", "逾期报送" };
+	static const char *const days[] = { "12月10日（含）", "12月8日（含）", "12月15日（含）" };
 	static const char *const stakes[] = {
 		"逾期扣0.5分，未报送扣1分",
 		"逾期扣0.2分，未报送扣2分",
@@ -71,12 +77,20 @@ static void default_every_kind_names_rows(void **state)
 		assert_contains(s.buf, "3项");
 		for (size_t i = 0; i < SAMPLE_NITEMS; i++) {
 			assert_contains(t.buf, sample_items[i].title);
-			assert_contains(t.buf, sample_items[i].due);
-			assert_contains(t.buf, stakes[i]);
-			if (k == NOTIFY_RECORD && i == 0)
-				assert_contains(t.buf, "待录入");
-			else
+			assert_contains(t.buf, days[i]);
+			assert_lacks(t.buf, sample_items[i].due);
+			/* A record reminder asks for an entry, without stakes or states. */
+			if (k == NOTIFY_RECORD) {
+				assert_contains(t.buf, "前录入");
+				continue;
+			}
+			assert_contains(t.buf, sample_items[i].dept);
+			if (k == NOTIFY_OVERDUE || k == NOTIFY_ESCALATION) {
 				assert_contains(t.buf, states[i]);
+				assert_contains(t.buf, "补报截止时间");
+			} else {
+				assert_contains(t.buf, stakes[i]);
+			}
 		}
 		assert_true(util_utf8_valid(t.buf, t.len));
 		sbuf_free(&s);
@@ -92,7 +106,7 @@ static void default_kind_wording(void **state)
 	(void)state;
 	m = sample_message(NOTIFY_DUE);
 	sample_render(NULL, &m, &s, &t);
-	assert_string_equal(s.buf, "【考核提醒】八一路：3项材料今日到期");
+	assert_string_equal(s.buf, "【考核提醒】八一路：3项材料今日到期，请于12月8日（含）前报送");
 	sbuf_free(&s);
 	sbuf_free(&t);
 
@@ -100,6 +114,9 @@ static void default_kind_wording(void **state)
 	sample_render(NULL, &m, &s, &t);
 	assert_string_equal(s.buf, "【逾期提醒】八一路：3项材料已逾期未报送");
 	assert_contains(t.buf, "已超过报送期限");
+	/* The close: until when a late submission still avoids the miss. */
+	assert_contains(t.buf, "- 年度工作总结（第2c项）：报送期限12月10日（含）已过，未报送；"
+			       "补报截止时间12月25日（含），此前补报扣0.5分，此后仍未报送扣1分");
 	sbuf_free(&s);
 	sbuf_free(&t);
 
@@ -116,7 +133,7 @@ static void default_kind_wording(void **state)
 	m = sample_message(NOTIFY_RECORD);
 	m.recipient = "区住建局物业科";
 	sample_render(NULL, &m, &s, &t);
-	assert_string_equal(s.buf, "【录入提醒】区住建局：3项考核事项请于2020-12-08录入");
+	assert_string_equal(s.buf, "【录入提醒】区住建局：3项考核事项请于12月8日（含）前录入");
 	assert_contains(t.buf, "检查结果或指标数据");
 	sbuf_free(&s);
 	sbuf_free(&t);
@@ -126,7 +143,7 @@ static void default_kind_wording(void **state)
 	sample_render(NULL, &m, &s, &t);
 	assert_string_equal(s.buf, "【考核排名】2020-Q3考核排名已生成");
 	assert_contains(t.buf, "1. 八一路 96.5\n2. 白云 95");
-	assert_contains(t.buf, "2020-12-08T09:00:00+08:00");
+	assert_contains(t.buf, "已于2020年12月8日 09:00生成");
 	sbuf_free(&s);
 	sbuf_free(&t);
 
@@ -191,24 +208,29 @@ static void stake_without_deductions(void **state)
 static void custom_templates(void **state)
 {
 	struct notify_templates t = { .item = "{seq}/{row}/{occurrence}/{department}/{deadline}/"
-					      "{close}/{late}/{missing}" };
+					      "{close}/{late}/{missing}/{due_iso}/{deadline_iso}/"
+					      "{close_iso}/{submit}" };
 	struct notify_message m = sample_message(NOTIFY_ESCALATION);
 	struct sbuf s, x;
 
 	(void)state;
-	t.subject[NOTIFY_ESCALATION] = "{{{unit_id}}} {count} {due}";
-	t.body[NOTIFY_ESCALATION] = "{recipient}|{unit}|{department}|{at}|{delivery}|{mentions}|"
-				    "{period}|{detail}\n{items}\n}}{{";
+	t.subject[NOTIFY_ESCALATION] = "{{{unit_id}}} {count} {due} {due_iso} {deadline_iso}";
+	t.body[NOTIFY_ESCALATION] = "{recipient}|{unit}|{units}|{department}|{at}|{at_iso}|"
+				    "{delivery}|{mentions}|{period}|{detail}\n{items}\n}}{{";
 	sample_render(&t, &m, &s, &x);
-	assert_string_equal(s.buf, "{bayilu} 3 2020-12-08");
-	assert_string_equal(x.buf, "八一路街道联络员|八一路|区住建局|2020-12-08T09:00:00+08:00|42|"
-				   "@13800000000 @13900000001||\n"
-				   "2/2c/2c@2020-12-10/区住建局/2020-12-11T00:00:00+08:00/"
-				   "2020-12-26T00:00:00+08:00/0.5/1\n"
-				   "7/7d/7d@2020-12-08/区城管执法局/2020-12-09T00:00:00+08:00/"
-				   "2020-12-24T00:00:00+08:00/0.2/2\n"
-				   "/7a/7a@2020-12-15/区住建局/2020-12-16T00:00:00+08:00/"
-				   "2020-12-31T00:00:00+08:00/0/1\n}{");
+	assert_string_equal(s.buf, "{bayilu} 3 12月8日 2020-12-08 2020-12-09T00:00:00+08:00");
+	assert_string_equal(x.buf,
+			    "八一路街道联络员|八一路|八一路|区住建局|2020年12月8日 09:00|"
+			    "2020-12-08T09:00:00+08:00|42|@13800000000 @13900000001||\n"
+			    "2/2c/2c@2020-12-10/区住建局/12月10日（含）/12月25日（含）/0.5/1/"
+			    "2020-12-10/2020-12-11T00:00:00+08:00/2020-12-26T00:00:00+08:00/"
+			    "报送年度业主委员会工作总结\n"
+			    "7/7d/7d@2020-12-08/区城管执法局/12月8日（含）/12月23日（含）/0.2/2/"
+			    "2020-12-08/2020-12-09T00:00:00+08:00/2020-12-24T00:00:00+08:00/"
+			    "物业企业信用评价<script>alert('x')</script> & \"整改\"\n"
+			    "/7a/7a@2020-12-15/区住建局/12月15日（含）/12月30日（含）/0/1/"
+			    "2020-12-15/2020-12-16T00:00:00+08:00/2020-12-31T00:00:00+08:00/"
+			    "小区巡查台账\n}{");
 	sbuf_free(&s);
 	sbuf_free(&x);
 
@@ -220,7 +242,7 @@ static void custom_templates(void **state)
 	SBUF_LIT(&s, "S:");
 	SBUF_LIT(&x, "T:");
 	notify_render(&only_item, &m, &s, &x);
-	assert_string_equal(s.buf, "S:【考核提醒】八一路：3项材料将于2020-12-08前到期");
+	assert_string_equal(s.buf, "S:【考核提醒】八一路：3项材料请于12月8日（含）前报送");
 	assert_true(starts_with(x.buf, "T:八一路街道联络员："));
 	assert_contains(x.buf, "* 年度工作总结\n* 物业企业");
 	sbuf_free(&s);
@@ -298,8 +320,11 @@ static void default_office_digest_wording(void **state)
 	assert_string_equal(s.buf, "【逾期抄送】区住建局考核事项：3项材料已逾期未报送");
 	assert_true(
 		starts_with(t.buf, "住建局办公室：\n\n现将区住建局考核事项的逾期情况抄送如下。"));
-	assert_contains(t.buf, "\n\n【八一路】- 年度工作总结（第2c项，2020-12-10到期）：未报送；"
-			       "逾期扣0.5分，未报送扣1分\n【白云】- 物业企业");
+	assert_contains(t.buf,
+			"\n\n【八一路】- 年度工作总结（第2c项）：报送期限12月10日（含）已过，"
+			"未报送；补报截止时间12月25日（含），此前补报扣0.5分，"
+			"此后仍未报送扣1分\n  报送内容：报送年度业主委员会工作总结；"
+			"报送至：区住建局\n【白云】- 物业企业");
 	assert_contains(t.buf, "\n【八一路】- 小区巡查台账（第7a项");
 	assert_contains(t.buf, "各单位");
 	/* nothing reads as if one unit were meant */
@@ -351,10 +376,13 @@ static void html_document(void **state)
 	assert_contains(out.buf, "<title>主题&lt;b&gt;</title>");
 	assert_contains(out.buf, "<h3>主题&lt;b&gt;</h3>");
 	assert_contains(out.buf, "<p>第一段<br>\n第二行</p>\n<p>第二段 &amp; &lt;i&gt;</p>\n");
-	assert_contains(out.buf,
-			"<td>物业企业信用评价&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
-			"&amp; &quot;整改&quot;</td><td>7d</td><td>2020-12-08</td>"
-			"<td>逾期扣0.2分，未报送扣2分</td><td>已逾期未报送</td>");
+	assert_contains(
+		out.buf,
+		"<td>物业企业信用评价&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; "
+		"&amp; &quot;整改&quot;</td><td>7d</td><td>物业企业信用评价&lt;script&gt;"
+		"alert(&#39;x&#39;)&lt;/script&gt; &amp; &quot;整改&quot;</td>"
+		"<td>区城管执法局</td><td>请于12月8日（含）前报送（逾期扣0.2分，未报送扣2分）"
+		"</td><td>已逾期未报送</td>");
 	assert_lacks(out.buf, "<script>");
 	assert_true(ends_with(out.buf, "</tbody>\n</table>\n</body>\n</html>\n"));
 	sbuf_free(&out);

@@ -156,9 +156,11 @@ static void email_headers_and_parts(void **state)
 	assert_contains(html, "&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt; &amp; "
 			      "&quot;整改&quot;");
 	assert_contains(html, "<table");
-	assert_contains(html, "<td>年度工作总结</td><td>2c</td><td>2020-12-10</td>"
-			      "<td>逾期扣0.5分，未报送扣1分</td><td>未报送</td>");
-	assert_contains(html, "<title>【考核提醒】八一路：3项材料将于2020-12-08前到期</title>");
+	assert_contains(html,
+			"<td>年度工作总结</td><td>2c</td><td>报送年度业主委员会工作总结</td>"
+			"<td>区住建局</td><td>请于12月10日（含）前报送（逾期扣0.5分，未报送扣1分）"
+			"</td><td>未报送</td>");
+	assert_contains(html, "<title>【考核提醒】八一路：3项材料请于12月8日（含）前报送</title>");
 	free(ph);
 	free(html);
 

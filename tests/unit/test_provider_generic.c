@@ -36,9 +36,14 @@ static void generic_json(void **state)
 	sbuf_init(&body);
 	assert_int_equal(provider_generic_body(&m, s.buf, t.buf, &body), 0);
 	assert_true(starts_with(body.buf, "{\"delivery\":42,\"kind\":\"escalation\",\"at\":"));
-	assert_contains(body.buf, "\"late\":0.5,\"missing\":1}");
-	assert_contains(body.buf, "\"late\":0.1,\"missing\":1}");
-	assert_contains(body.buf, "\"late\":0.2,\"missing\":2}");
+	assert_contains(body.buf, "\"late\":0.5,\"missing\":1,");
+	assert_contains(body.buf, "\"late\":0.1,\"missing\":1,");
+	assert_contains(body.buf, "\"late\":0.2,\"missing\":2,");
+	/* Fields are added after those already there: the readable forms last. */
+	assert_contains(body.buf, "\"missing\":1,\"submit\":\"报送年度业主委员会工作总结\","
+				  "\"due_text\":\"12月10日\",\"deadline_text\":\"12月10日（含）\","
+				  "\"close_text\":\"12月25日（含）\"}");
+	assert_true(ends_with(body.buf, ",\"at_text\":\"2020年12月8日 09:00\"}"));
 	assert_null(strchr(body.buf, '\n'));
 
 	json_t *j = json_loads(body.buf, 0, &err);

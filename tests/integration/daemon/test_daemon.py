@@ -1288,8 +1288,10 @@ class TestAccess(DaemonTestCase):
         up = self.ok("upcoming", "1", user=mem)
         for o in up["occurrences"]:
             self.assertTrue(set(o.get("not_submitted", [])) <= {"ua"}, o)
+        # a bare status is their own unit's
+        self.assertEqual(self.ok("status", user=mem)["unit"], "ua")
         for args in (("status", "ub"), ("explain", "ub"), ("explain", "人民广场", "1"),
-                     ("status",), ("scores",), ("plan",), ("audit",), ("snapshots",)):
+                     ("scores",), ("plan",), ("audit",), ("snapshots",)):
             self.refused("permission-denied", *args, user=mem)
         for args in (("submit", "ua", "1"), ("record", "ua", "1", "f1"),
                      ("metric", "ua", "3", "sat", "90"),
@@ -1317,7 +1319,7 @@ class TestAccess(DaemonTestCase):
         r = self.ctl("nosuch" + "八" * 678, user=nob)
         self.assertTrue(self.d.alive(), "any local user can crash kaohed (exit %s)"
                         % self.d.proc.poll())
-        self.assertEqual(r.returncode, 1, r.stderr.decode()[:200])
+        self.assertEqual(r.returncode, 2, r.stderr.decode()[:200])
         self.assertEqual(json.loads(r.stdout)["error"]["code"], "unknown-command")
 
     def test_10d_unresolvable_uid(self):
@@ -1694,13 +1696,16 @@ class TestHostileLocalUsers(DaemonTestCase):
                            capture_output=True, text=True, timeout=2 * WAIT)
         self.assertEqual(r.returncode, 0, r.stderr)
         d.start()
-        for args in (("explain", "ua", "1"), ("outbox",)):
+        for args in (("explain", "ua", "1"), ("outbox",), ("--wide", "explain", "ua", "1"),
+                     ("--wide", "outbox")):
             r = self.ctl(*args, json_out=False)
             self.assertEqual(r.returncode, 0, r)
             out = r.stdout.decode("utf-8")
             for ch in ("\x1b", "\x07", "\r"):
-                self.assertNotIn(ch, out, "kaohectl %s printed a raw %r" % (args[0], ch))
-            if args[0] == "explain":
+                self.assertNotIn(ch, out, "kaohectl %s printed a raw %r" % (args, ch))
+            if args[0] != "--wide":
+                continue  # cut to 80 columns: the escapes are checked whole with --wide
+            if args[1] == "explain":
                 self.assertIn(r"ok\x1b[2J\x1b]0;PWNED\x07", out)
             else:
                 self.assertIn(r"张\r\n三", out)

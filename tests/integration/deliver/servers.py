@@ -130,7 +130,9 @@ class SMTPServer:
     def _auth(self, server, session, envelope, mechanism, auth_data):
         ok = (getattr(auth_data, "login", None) == self.user and
               getattr(auth_data, "password", None) == self.password)
-        return AuthResult(success=ok)
+        # handled=False: aiosmtpd then answers a refusal (535) itself; its
+        # default, True, leaves the client waiting for an answer that never comes.
+        return AuthResult(success=ok, handled=False)
 
     @property
     def url(self):

@@ -1,0 +1,389 @@
+#!/usr/bin/python3
+"""The reminders read as their readers read them, on the real kaohed
+against real servers on 127.0.0.1: each email through Python's email
+parser from aiosmtpd, each robot's and the generic webhook's JSON from
+the HTTP sink. And `kaohectl test-send`, and a mail server that can never
+take a message (no STARTTLS, refused credentials).
+
+Usage:
+    /usr/bin/python3 test_reading.py KAOHED KAOHECTL CONFIG_DIR
+
+No test sleeps waiting for a deadline: the dues are date-times a few
+seconds ahead, and the tests poll with a timeout.
+"""
+
+import datetime as dt
+import email
+import email.policy
+import json
+import os
+import re
+import sys
+import unittest
+import warnings
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, ".."))
+sys.path.insert(0, HERE)
+
+import servers  # noqa: E402
+from test_deliver import BEFORE_ONLY, MOBILE, NAMES, DeliverTestCase, unit_ids, zh_until  # noqa: E402
+
+warnings.filterwarnings("ignore")   # aiosmtpd's own deprecation notes
+
+SUBMIT1 = "报送年度业主委员会工作总结"
+SUBMIT2 = "上报本月垃圾分类任务完成情况总结"
+ISO_INSTANT = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d")
+
+
+def zh_full(t):
+    """"2026年12月7日 09:00", as a message's footer names its instant."""
+    return "%d年%s" % (t.year, zh_until(t))
+
+
+def with_submit(conf):
+    """The plan at CONF with each deadline row's submit text, as the shipped plan has."""
+    with open(conf, encoding="utf-8") as f:
+        text = f.read()
+    text = text.replace('content = "报送材料一";', 'content = "报送材料一"; submit = "%s";' % SUBMIT1)
+    text = text.replace('content = "报送材料二";', 'content = "报送材料二"; submit = "%s";' % SUBMIT2)
+    assert text.count("submit = ") == 2, "the rows of write_config changed"
+    with open(conf, "w", encoding="utf-8") as f:
+        f.write(text)
+    return conf
+
+
+class ReadingTestCase(DeliverTestCase):
+
+    def mail(self, smtp):
+        """Every message SMTP got, parsed: (recipient, message)."""
+        out = []
+        for m in smtp.box.all():
+            msg = email.message_from_bytes(m["data"], policy=email.policy.default)
+            for r in m["to"]:
+                out.append((r, msg))
+        return out
+
+    @staticmethod
+    def text_of(msg):
+        parts = {p.get_content_type(): p.get_content() for p in msg.iter_parts()}
+        return parts["text/plain"], parts["text/html"]
+
+
+class TestReadEmail(ReadingTestCase):
+
+    def test_01_email_before_and_overdue(self):
+        """A liaison's before and overdue mail name what to submit, to whom,
+        by when (the time of day of a date-time due), what is at stake, and
+        for the overdue notice until when a late submission still avoids
+        the "missing" deduction; dates in Chinese, no ISO-8601 anywhere."""
+        ca, crt, key = self.cert()
+        smtp = servers.SMTPServer(crt, key, "starttls", password="pw-1")
+        self.smtp.append(smtp)
+        creds = os.path.join(self.tmp, "creds")
+        os.mkdir(creds)
+        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
+            f.write("pw-1\n")
+        conf = with_submit(self.plan("""
+  email = { url = "%s"; from = "考核办 <kaohe@xigang.example.org>";
+            user = "kaohe"; password_file = "smtp-password"; ca_file = "%s"; };""" % (smtp.url, ca),
+                                     units=("ua",), due_in=12, due2_in=12, close="120s"))
+        self.start(conf, creds=creds)
+        rcpt = "liaison@ua.example.org"
+
+        def liaison():
+            return [m for r, m in self.mail(smtp) if r == rcpt]
+        self.wait(lambda: len(liaison()) >= 2, 40, "the before and overdue mails")
+        before = [m for m in liaison() if "考核提醒" in str(m["Subject"])]
+        overdue = [m for m in liaison() if "逾期提醒" in str(m["Subject"])]
+        self.assertEqual((len(before), len(overdue)), (1, 1), [str(m["Subject"]) for m in liaison()])
+        deadline = zh_until(self.due1)
+        close = zh_until(self.due1 + dt.timedelta(seconds=120))
+
+        subject = str(before[0]["Subject"])
+        self.assertEqual(subject, "【考核提醒】八一路：2项材料请于%s前报送" % deadline)
+        text, html = self.text_of(before[0])
+        for want in ("联络员ua：",
+                     "- 报送材料一（第1项）：请于%s前报送（逾期扣1分，未报送扣3分）" % deadline,
+                     "  报送内容：%s；报送至：区住建局" % SUBMIT1,
+                     "  报送内容：%s；报送至：区城管执法局" % SUBMIT2):
+            self.assertIn(want, text)
+        for want in (SUBMIT1, "区住建局", "请于%s前报送" % deadline):
+            self.assertIn(want, html)
+        sent_at = re.search(r"本通知由考核系统于(.+?)自动发送", text).group(1)
+        self.assertRegex(sent_at, r"^%d年%d月%d日 \d\d:\d\d(:\d\d)?$"
+                         % (self.due1.year, self.due1.month, self.due1.day))
+        self.assertNotRegex(subject + text, ISO_INSTANT)
+
+        subject = str(overdue[0]["Subject"])
+        self.assertEqual(subject, "【逾期提醒】八一路：2项材料已逾期未报送")
+        text, html = self.text_of(overdue[0])
+        self.assertIn("- 报送材料一（第1项）：报送期限%s已过，已逾期未报送；补报截止时间%s，"
+                      "此前补报扣1分，此后仍未报送扣3分" % (deadline, close), text)
+        self.assertIn("报送内容：%s；报送至：区住建局" % SUBMIT1, text)
+        self.assertIn("补报截止时间%s" % close, html)
+        self.assertNotRegex(subject + text, ISO_INSTANT)
+
+        # The leader's and the office's copies say the same of each row.
+        leader = [m for r, m in self.mail(smtp) if r == "leader@ua.example.org"]
+        self.wait(lambda: [m for r, m in self.mail(smtp) if r == "office@da.example.org"], 20,
+                  "the office's copy")
+        office = [m for r, m in self.mail(smtp) if r == "office@da.example.org"]
+        for m in leader + office:
+            text, _ = self.text_of(m)
+            self.assertIn("补报截止时间%s" % close, text)
+            self.assertIn("报送内容：%s" % SUBMIT1, text)
+
+
+class TestReadWebhooks(ReadingTestCase):
+
+    def test_02_robots_batch_and_generic_json(self):
+        """Five units at one instant: a DingTalk robot serving all of them
+        gets one post per instant listing each unit's rows and mentioning
+        every liaison; a WeCom text robot (2048 bytes) gets them in as few
+        posts as its limit allows, each unit whole in one, nothing cut. The
+        generic webhook's JSON keeps its ISO-8601 fields and adds the
+        readable ones."""
+        sink = self.make_sink()
+        units = unit_ids(5)
+        conf = with_submit(self.plan("""
+  webhooks = (
+    { name = "ding"; type = "dingtalk"; url = "%s"; units = [ "*" ]; },
+    { name = "wecom"; type = "wecom"; url = "%s"; units = [ "*" ]; },
+    { name = "gen"; type = "generic"; url = "%s"; units = [ "u001" ]; }
+  );""" % (sink.url("/dingtalk/all"), sink.url("/wecom/all"), sink.url("/generic/u001")),
+                                     units=units, due_in=12, due2_in=12, close="120s"))
+        self.start(conf)
+        mobiles = [MOBILE % i for i in range(1, 6)]
+        deadline = zh_until(self.due1)
+        close = zh_until(self.due1 + dt.timedelta(seconds=120))
+
+        def posts(path, word):
+            return [json.loads(r["body"]) for r in sink.got(path) if word.encode() in r["body"]]
+
+        def units_in(c):
+            """The units a robot's post is about: each line labelled with its
+            unit, or one unit's own message (its name in the subject)."""
+            labelled = [n for n in NAMES if "【%s】" % n in c]
+            return labelled or [n for n in NAMES if "】%s：" % n in c.split("\n", 1)[0]]
+
+        def wecom_units(word):
+            return sorted(n for p in posts("/wecom/all", word) for n in units_in(p["text"]["content"]))
+        self.wait(lambda: posts("/dingtalk/all", "逾期提醒") and posts("/generic/u001", "overdue")
+                  and wecom_units("考核提醒") == sorted(NAMES)
+                  and wecom_units("逾期提醒") == sorted(NAMES), 40, "the overdue posts")
+
+        with self.subTest("DingTalk: one post per instant, every unit, every liaison"):
+            for word, kind in (("考核提醒", "before"), ("逾期提醒", "overdue")):
+                ps = posts("/dingtalk/all", word)
+                self.assertEqual(len(ps), 1, [p["text"]["content"][:60] for p in ps])
+                p = ps[0]
+                c = p["text"]["content"]
+                self.assertEqual(sorted(p["at"]["atMobiles"]), mobiles)
+                for m in mobiles:
+                    self.assertIn("@" + m, c)
+                for name in NAMES:
+                    self.assertEqual(c.count("【%s】" % name), 2, "both rows of %s: %s" % (name, c))
+                self.assertLess(c.index("【八一路】"), c.index("【人民广场】"), "plan order")
+                self.assertEqual(c.count("报送内容：%s；报送至：区住建局" % SUBMIT1), 5)
+                self.assertEqual(c.count("报送内容：%s；报送至：区城管执法局" % SUBMIT2), 5)
+                if kind == "before":
+                    self.assertTrue(c.startswith("【考核提醒】八一路、人民广场、白云、日新、香炉礁：10项材料"
+                                                 "请于%s前报送\n" % deadline), c[:200])
+                    self.assertIn("请于%s前报送（逾期扣1分，未报送扣3分）" % deadline, c)
+                else:
+                    self.assertIn("补报截止时间%s，此前补报扣1分，此后仍未报送扣3分" % close, c)
+                self.assertNotRegex(c, ISO_INSTANT)
+            rows = [r for r in self.outbox()["rows"] if r["channel"] == "ding"]
+            self.assertEqual(sorted(r["kind"] for r in rows), ["before", "overdue"], rows)
+
+        with self.subTest("WeCom text: split only as 2048 bytes require, each unit whole"):
+            for word in ("考核提醒", "逾期提醒"):
+                ps = posts("/wecom/all", word)
+                self.assertGreaterEqual(len(ps), 2, "10 rows do not fit 2048 bytes")
+                self.assertLess(len(ps), 5, "but several units fit one post")
+                seen, mentioned = [], []
+                for p in ps:
+                    c = p["text"]["content"]
+                    self.assertLessEqual(len(c.encode()), 2048)
+                    self.assertNotIn("内容过长", c, "split, not cut")
+                    names = units_in(c)
+                    for n in names:
+                        if len(names) > 1:
+                            self.assertEqual(c.count("【%s】" % n), 2, "a unit's rows stay together")
+                        else:
+                            self.assertEqual(c.count("（第1项）") + c.count("（第2项）"), 2, c)
+                    seen += names
+                    mentioned += p["text"]["mentioned_mobile_list"]
+                self.assertEqual(sorted(seen), sorted(NAMES), "each unit once")
+                self.assertEqual(sorted(mentioned), mobiles, "each liaison once")
+
+        with self.subTest("generic JSON: machine fields ISO-8601, readable ones added"):
+            for p in posts("/generic/u001", '"kind"'):
+                self.assertEqual(p["unit"]["id"], "u001")
+                self.assertIsNotNone(dt.datetime.fromisoformat(p["at"]).tzinfo)
+                self.assertRegex(p["at_text"], r"^%d年\d+月\d+日 \d\d:\d\d" % self.due1.year)
+                items = {i["occurrence"]: i for i in p["items"]}
+                i1 = items["1"]
+                self.assertEqual(dt.datetime.fromisoformat(i1["deadline"]), self.due1)
+                self.assertEqual(dt.datetime.fromisoformat(i1["close"]),
+                                 self.due1 + dt.timedelta(seconds=120))
+                self.assertEqual(i1["due"], self.due1.date().isoformat())
+                self.assertEqual(i1["department"], "区住建局")
+                self.assertEqual(i1["submit"], SUBMIT1)
+                self.assertEqual(i1["deadline_text"], deadline)
+                self.assertEqual(i1["close_text"], close)
+                self.assertEqual(i1["due_text"], deadline)
+                self.assertIn("报送内容：%s；报送至：区住建局" % SUBMIT1, p["text"])
+                if p["kind"] == "overdue":
+                    self.assertIn("补报截止时间%s" % close, p["text"])
+                else:
+                    self.assertIn("请于%s前报送" % deadline, p["subject"])
+
+
+class TestSend(ReadingTestCase):
+
+    def test_03_test_send_email(self):
+        """kaohectl test-send email ADDRESS: the mail goes now, and kaohectl
+        prints the SMTP server's replies; audited. A server refusing the
+        credentials: exit 1, its 535 shown, and what to change."""
+        ca, crt, key = self.cert()
+        smtp = servers.SMTPServer(crt, key, "starttls", password="pw-1")
+        self.smtp.append(smtp)
+        creds = os.path.join(self.tmp, "creds")
+        os.mkdir(creds)
+        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
+            f.write("pw-1\n")
+        conf = self.plan("""
+  email = { url = "%s"; from = "考核办 <kaohe@xigang.example.org>";
+            user = "kaohe"; password_file = "smtp-password"; ca_file = "%s"; };""" % (smtp.url, ca),
+                         units=("ua",), due_in=3600, due2_in=3600)
+        self.start(conf, creds=creds)
+
+        r = self.ctl("test-send", "email", "someone@example.org", json_out=False)
+        out = r.stdout.decode()
+        self.assertEqual(r.returncode, 0, out + r.stderr.decode())
+        self.assertIn("to: someone@example.org", out)
+        self.assertIn("status: 250", out)
+        said = out.split("said:\n", 1)[1].splitlines()
+        self.assertTrue(said[0].startswith("  220 "), out)          # the greeting
+        self.assertTrue(any(l.startswith("  235 ") for l in said), out)   # AUTH accepted
+        self.assertTrue(said[-1].startswith("  250 ") or said[-2].startswith("  250 "), out)
+        got = [m for rc, m in self.mail(smtp) if rc == "someone@example.org"]
+        self.assertEqual(len(got), 1)
+        self.assertEqual(str(got[0]["Subject"]), "【测试】考核系统通知渠道测试")
+        text, _ = self.text_of(got[0])
+        self.assertIn("通知渠道“email”（email）的测试消息", text)
+        self.assertEqual(str(got[0]["X-Kaohe-Delivery"]), "0")
+
+        # Without RECIPIENT: the first admin with an address.
+        data = self.ok("test-send", "email")
+        self.assertEqual(data["to"], "admin@kaohe.example.org")
+        self.assertEqual(data["status"], 250)
+        self.assertTrue(data["said"][0].startswith("220 "))
+        audit = [a["command"] for a in self.ok("audit", "10")]
+        self.assertIn("test-send email someone@example.org", audit)
+        self.assertIn("test-send email", audit)
+        # Nothing went through the outbox.
+        self.assertFalse([r for r in self.outbox()["rows"] if "someone" in r["to"]])
+
+        # The same server, another password: refused, and said so.
+        smtp.password = b"another"
+        r = self.ctl("test-send", "email", "someone@example.org", json_out=False)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn("send-failed", err)
+        self.assertIn("refused the credentials", err)
+        self.assertIn("password_file", err)
+        self.assertRegex(err, r"\n  535[ -]")
+        e = self.refused("send-failed", "test-send", "email", "someone@example.org")
+        self.assertEqual(e["status"], 535)
+
+        # An unknown channel, a bad address: usage errors, nothing sent.
+        e = self.refused("usage", "test-send", "fax")
+        self.assertIn('no channel "fax" (the channels: email)', e["message"])
+        self.assertEqual(len([m for rc, m in self.mail(smtp) if rc == "someone@example.org"]), 1)
+
+    def test_04_test_send_webhook(self):
+        """kaohectl test-send CHANNEL [MOBILE] over webhooks: the HTTP status
+        and body as the server answered them; a failing endpoint's too."""
+        sink = self.make_sink()
+        sink.script("/generic/bad", [{"status": 400, "body": "no such hook"}])
+        conf = self.plan("""
+  webhooks = (
+    { name = "gen"; type = "generic"; url = "%s"; units = [ "*" ]; },
+    { name = "bad"; type = "generic"; url = "%s"; units = [ "*" ]; },
+    { name = "wecom"; type = "wecom"; url = "%s"; units = [ "*" ]; }
+  );""" % (sink.url("/generic/ok"), sink.url("/generic/bad"), sink.url("/wecom/t?key=k")),
+                         units=("ua",), due_in=3600, due2_in=3600)
+        self.start(conf)
+
+        data = self.ok("test-send", "gen")
+        self.assertEqual(data["status"], 204)
+        self.assertEqual(data["provider"], "generic")
+        self.assertTrue(data["said"][0].startswith("HTTP/1."), data)
+        p = json.loads(sink.got("/generic/ok")[0]["body"])
+        self.assertEqual((p["kind"], p["delivery"], p["items"]), ("test", 0, []))
+        self.assertIn("“gen”", p["text"])
+
+        data = self.ok("test-send", "wecom", "13800000009")
+        self.assertEqual(data["status"], 200)
+        self.assertEqual(json.loads(data["body"]), {"errcode": 0, "errmsg": "ok"})
+        self.assertEqual(data["to"], sink.url("/wecom/t") + "?…", "the robot's key is not shown")
+        w = json.loads(sink.got("/wecom/t")[0]["body"])
+        self.assertEqual(w["text"]["mentioned_mobile_list"], ["13800000009"])
+
+        r = self.ctl("test-send", "bad", json_out=False)
+        err = r.stderr.decode()
+        self.assertEqual(r.returncode, 1, err)
+        self.assertIn("HTTP 400", err)
+        self.assertIn("\n  no such hook", err)
+        e = self.refused("usage", "test-send", "gen", "not-a-mobile")
+        self.assertIn("mobile", e["message"])
+
+
+class TestNeverDeliverable(ReadingTestCase):
+
+    def test_05_refused_credentials_are_final(self):
+        """Credentials the server refuses: dead at the first attempt, a
+        warning saying what to change; test-send to a server without
+        STARTTLS says so too."""
+        ca, crt, key = self.cert()
+        smtp = servers.SMTPServer(crt, key, "starttls", password="right")
+        self.smtp.append(smtp)
+        creds = os.path.join(self.tmp, "creds")
+        os.mkdir(creds)
+        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
+            f.write("wrong\n")
+        conf = self.plan("""
+  email = { url = "%s"; from = "kaohe@xigang.example.org"; user = "kaohe";
+            password_file = "smtp-password"; ca_file = "%s"; };
+  retry = { first = "200ms"; };""" % (smtp.url, ca), units=("ua",), due_in=10, due2_in=600,
+                         reminders=BEFORE_ONLY)
+        d = self.start(conf, creds=creds)
+        rows = self.wait_states(1, "dead")
+        dead = [r for r in rows if r["state"] == "dead"][0]
+        self.assertEqual(dead["attempts"], 1, "not retried")
+        self.assertIn("refused the credentials", dead["error"])
+        self.assertIn("password_file", dead["error"])
+        d.wait_log(r"warning: deliver: #\d+ to email liaison@ua\.example\.org is dead after "
+                   r"1 attempt: smtp 535: the server refused the credentials")
+        self.assertFalse([r for r in self.outbox()["rows"] if r["state"] == "failed"])
+        self.assertEqual(smtp.box.all(), [])
+
+    def test_06_test_send_without_starttls(self):
+        plain = servers.PlainSMTP()
+        self.addCleanup(plain.stop)
+        conf = self.plan("""
+  email = { url = "%s"; from = "kaohe@xigang.example.org"; };""" % plain.url,
+                         units=("ua",), due_in=3600, due2_in=3600)
+        self.start(conf)
+        e = self.refused("send-failed", "test-send", "email", "x@example.org")
+        self.assertIn("no STARTTLS", e["message"])
+        self.assertIn("smtps://", e["message"])
+        self.assertIn("220 plain ESMTP", e["errors"])
+        self.assertFalse(any(l.upper().startswith((b"MAIL", b"DATA")) for l in plain.seen))
+
+
+if __name__ == "__main__":
+    unittest.main(argv=[sys.argv[0], "-v"] + sys.argv[4:])
