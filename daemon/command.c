@@ -68,9 +68,13 @@ const char *const command_codes[] = {
 	"bad-date",
 	"bad-utf8",
 	"control-character",
+	"answer-too-large",
+	"too-long",
+	"format-character",
 	"unknown-delivery",
 	"bad-state",
 	"unknown-period",
+	"unknown-year",
 	"bad-path",
 	"backup-failed",
 	"send-failed",
@@ -483,6 +487,22 @@ static bool whole(const char *s, int64_t min, int64_t max, int64_t *n)
 }
 
 /*
+ * Free text W of slot S: stored, and shown again in every answer that
+ * lists it, so it has a limit.  NULL, or the answer that refuses it.
+ */
+static json_t *too_long(const struct grammar_slot *s, const char *w)
+{
+	size_t n = 0;
+
+	for (const unsigned char *p = (const unsigned char *)w; *p; p++)
+		n += (*p & 0xc0) != 0x80;
+	if (n <= GRAMMAR_MAX_TEXT)
+		return NULL;
+	return command_error("too-long", "%s holds %zu characters; it may hold at most %d", s->name,
+			     n, GRAMMAR_MAX_TEXT);
+}
+
+/*
  * Resolve the word W of slot S of the request's command into A, by the
  * slot's type: NULL, or the answer that refuses it.
  */
@@ -542,9 +562,14 @@ static json_t *resolve(const struct command_ctx *c, const struct grammar_slot *s
 		if (*w == '\0')
 			return command_error("usage", "%s needs %s %s: every %s is audited",
 					     a->cmd->name, s->name, s->value, a->cmd->name);
-		return NULL;
+		return too_long(s, w);
+	case ARG_TEXT: return too_long(s, w);
 	case ARG_PATH:
-	case ARG_TEXT:
+		if (strlen(w) >= PATH_MAX)
+			return command_error("too-long",
+					     "%s is %zu bytes long; a path has at most %d", s->name,
+					     strlen(w), PATH_MAX - 1);
+		return NULL;
 	case ARG_CHANNEL:
 	case ARG_NTYPES: break;
 	}
@@ -920,9 +945,19 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 	return ok(d);
 }
 
+/*
+ * About the length of S in an answer, and of an entry's or an audit
+ * record's members besides their texts: enough to stop building an
+ * answer no client would take (the control socket refuses what still
+ * gets through, exactly).
+ */
+#define TEXT_SIZE(s) ((s) ? strlen(s) + 16 : 0)
+#define RECORD_SIZE  400
+
 struct explain_ctx {
 	const struct plan *p;
 	json_t *rows; /* row id -> {entries: […]} */
+	size_t bytes; /* of the answer so far, about */
 };
 
 static int explain_entry(const struct entry *e, void *arg)
@@ -931,6 +966,10 @@ static int explain_entry(const struct entry *e, void *arg)
 	json_t *r = json_object_get(x->rows, e->row);
 	if (r == NULL)
 		return 0;
+	x->bytes += RECORD_SIZE + TEXT_SIZE(e->note) + TEXT_SIZE(e->rule) +
+		    TEXT_SIZE(e->void_reason) + TEXT_SIZE(e->actor) + TEXT_SIZE(e->voided_by);
+	if (x->bytes > GRAMMAR_MAX_ANSWER)
+		return 1;
 	json_array_append_new(json_object_get(r, "entries"), entry_json(x->p, e));
 	return 0;
 }
@@ -982,6 +1021,19 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 	if (rc < 0) {
 		json_decref(d);
 		return command_error("internal", "database: %s", store_errmsg(c->st));
+	}
+	if (rc > 0) {
+		json_decref(d);
+		if (row >= 0)
+			return command_error("answer-too-large",
+					     "the entries of %s in row %s come to more than %d "
+					     "bytes, the longest answer",
+					     p->units[unit].id, p->rows[row].id,
+					     GRAMMAR_MAX_ANSWER);
+		return command_error("answer-too-large",
+				     "the entries of %s come to more than %d bytes, the longest "
+				     "answer; ask for one row at a time: explain %s ROW",
+				     p->units[unit].id, GRAMMAR_MAX_ANSWER, p->units[unit].id);
 	}
 	return ok(d);
 }
@@ -1112,27 +1164,44 @@ static json_t *cmd_snapshots(struct command_ctx *c, struct args *a)
 	return ok(list);
 }
 
+struct audit_ctx {
+	json_t *list;
+	size_t bytes; /* of the answer so far, about */
+};
+
 static int audit_row(int64_t id, int64_t at, const char *actor, const char *command,
 		     const char *result, void *arg)
 {
-	json_array_append_new(arg, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
-					     "at", json_new_instant(at), "by", actor, "command",
-					     command, "result", result));
+	struct audit_ctx *x = arg;
+	x->bytes += RECORD_SIZE + TEXT_SIZE(actor) + TEXT_SIZE(command) + TEXT_SIZE(result);
+	if (x->bytes > GRAMMAR_MAX_ANSWER)
+		return 1;
+	json_array_append_new(x->list, json_pack("{s:I, s:o, s:s, s:s, s:s}", "id", (json_int_t)id,
+						 "at", json_new_instant(at), "by", actor, "command",
+						 command, "result", result));
 	return 0;
 }
 
 static json_t *cmd_audit(struct command_ctx *c, struct args *a)
 {
 	int64_t n = a->word[ARG_NUMBER] ? a->number : 20;
-	json_t *list, *err;
+	json_t *err;
 	if ((err = may_read_all(c)))
 		return err;
-	list = json_array();
-	if (store_audit(c->st, (int)n, audit_row, list) < 0) {
-		json_decref(list);
+	struct audit_ctx x = { .list = json_array() };
+	int rc = store_audit(c->st, (int)n, audit_row, &x);
+	if (rc != 0) {
+		size_t got = json_array_size(x.list);
+		json_decref(x.list);
+		if (rc > 0)
+			return command_error(
+				"answer-too-large",
+				"the last %lld records come to more than %d bytes, the "
+				"longest answer; ask for fewer: audit %zu",
+				(long long)n, GRAMMAR_MAX_ANSWER, got);
 		return command_error("internal", "database: %s", store_errmsg(c->st));
 	}
-	return ok(list);
+	return ok(x.list);
 }
 
 static json_t *cmd_backup(struct command_ctx *c, struct args *a)
@@ -1345,14 +1414,26 @@ static json_t *refuse_control(const char *s, const struct grammar_cmd *cmd, cons
 {
 	unsigned cp;
 	long at = util_control_char(s, strlen(s), &cp);
+	bool format = false;
 	char what[64];
 
+	if (at < 0 && (at = util_format_char(s, strlen(s), &cp)) >= 0)
+		format = true;
 	if (at < 0)
 		return NULL;
 	if (name)
 		snprintf(what, sizeof(what), "%s", name);
 	else
 		snprintf(what, sizeof(what), "argument %d (%s)", i + 1, cmd->pos[i].name);
+	if (format)
+		return command_error(
+			"format-character",
+			"%s holds U+%04X (byte %ld), a character that reorders or "
+			"breaks the text shown around it (bidirectional controls "
+			"U+202A-U+202E and U+2066-U+2069, separators U+2028 and "
+			"U+2029) or is no character (U+FFFE, U+FFFF); none is accepted "
+			"in any argument",
+			what, cp, at + 1);
 	return command_error("control-character",
 			     "%s holds the control character U+%04X (byte %ld); control characters "
 			     "are not accepted in any argument",

@@ -2246,6 +2246,33 @@ static char *load_template(struct loader *ld, const config_setting_t *s, const c
 		error_at(ld, s, "%s must be a UTF-8 string", what);
 		return NULL;
 	}
+	/*
+	 * A template becomes mail and messages read in terminals and clients:
+	 * a line break is its own, any other control character (an escape
+	 * sequence, a CR ending a header early) would act there.
+	 */
+	size_t len = strlen(t), line = 1;
+	const char *from = t;
+	unsigned cp;
+	long at;
+	while ((at = util_control_char(from, len - (size_t)(from - t), &cp)) >= 0) {
+		const char *c = from + at;
+		if (cp != '\n') {
+			const char *bol = t;
+			for (const char *q = t; q < c; q++)
+				if (*q == '\n')
+					bol = q + 1;
+			error_at(
+				ld, s,
+				"%s holds the control character U+%04X at byte %zu (line %zu of the "
+				"template, byte %zu of it); a template may hold line breaks (LF) but "
+				"no other control character",
+				what, cp, (size_t)(c - t) + 1, line, (size_t)(c - bol) + 1);
+			return NULL;
+		}
+		line++;
+		from = c + 1;
+	}
 	if (notify_template_check(t, item, err, sizeof(err)) < 0) {
 		error_at(ld, s, "%s: %s", what, err);
 		return NULL;

@@ -25,7 +25,6 @@
 #include "kaohe/grammar.h"
 
 #define DEFAULT_SOCKET "/run/kaohe/control.sock"
-#define MAX_ANSWER     (64 << 20)
 
 enum { EXIT_REFUSED = 1, EXIT_USAGE = 2, EXIT_NO_DAEMON = 3 };
 
@@ -721,12 +720,24 @@ static char *read_answer(int fd, const char *path, int send_errno, int *status)
 	char *ans = NULL;
 	size_t alen = 0, acap = 0;
 
+	/* The daemon's answers are at most GRAMMAR_MAX_ANSWER bytes and a newline. */
+	const size_t most = (size_t)GRAMMAR_MAX_ANSWER + 2;
+
 	for (;;) {
-		if (alen + 65536 > acap) {
-			acap = acap ? acap * 2 : 131072;
-			char *bigger = acap > MAX_ANSWER ? NULL : realloc(ans, acap);
+		if (alen + 1 >= most) {
+			fprintf(stderr,
+				"kaohectl: the answer is longer than the %d bytes a daemon "
+				"sends\n",
+				GRAMMAR_MAX_ANSWER);
+			free(ans);
+			*status = EXIT_REFUSED;
+			return NULL;
+		}
+		if (alen + 65536 > acap && acap < most) {
+			acap = acap ? (acap * 2 < most ? acap * 2 : most) : 131072;
+			char *bigger = realloc(ans, acap);
 			if (bigger == NULL) {
-				fprintf(stderr, "kaohectl: the answer is too large\n");
+				perror("kaohectl");
 				free(ans);
 				*status = EXIT_REFUSED;
 				return NULL;
@@ -755,6 +766,28 @@ static char *read_answer(int fd, const char *path, int send_errno, int *status)
 	ans[alen] = '\0';
 	ans[strcspn(ans, "\n")] = '\0';
 	return ans;
+}
+
+/*
+ * Print the LEN bytes of S, valid UTF-8, with DEL and the C1 controls
+ * (U+0080-U+009F) written as the JSON escapes \u007f and \u0080-\u009f, and
+ * the C0 controls but tab, LF and CR as \u0000-\u001f.  In JSON the escape
+ * stands for the same character (and JSON outside its strings is ASCII);
+ * in a document it shows where the character was.  Raw, the terminal
+ * would act on it: ESC and the C1 CSI (U+009B) start commands.
+ */
+static void print_inert(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s, *end = p + len;
+
+	for (; p < end; p++) {
+		if ((*p < 0x20 && *p != '\t' && *p != '\n' && *p != '\r') || *p == 0x7f)
+			printf("\\u%04x", *p);
+		else if (*p == 0xc2 && p + 1 < end && p[1] >= 0x80 && p[1] <= 0x9f)
+			printf("\\u%04x", *++p);
+		else
+			putchar(*p);
+	}
 }
 
 /* test-send's answer: where it went, then what the server said, a line each, as it said it. */
@@ -797,10 +830,11 @@ static int print_answer(const char *ans, bool raw)
 	int status = ok ? 0 : code && grammar_usage_code(code) ? EXIT_USAGE : EXIT_REFUSED;
 	json_t *content = json_object_get(json_object_get(answer, "data"), "content");
 	if (raw) {
-		printf("%s\n", ans);
+		print_inert(ans, strlen(ans));
+		putchar('\n');
 	} else if (ok && json_is_string(content)) {
 		/* A whole document (report): printed as it is, to be saved or piped. */
-		fwrite(json_string_value(content), 1, json_string_length(content), stdout);
+		print_inert(json_string_value(content), json_string_length(content));
 	} else if (ok && json_is_array(json_object_get(json_object_get(answer, "data"), "said"))) {
 		print_said(json_object_get(answer, "data"));
 	} else if (ok) {

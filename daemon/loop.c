@@ -866,10 +866,10 @@ static enum control_rights rights(void *arg, struct peer *peer)
 		return CONTROL_ADMIN;
 	for (size_t i = 0; i < y->cfg->plan->ndepts; i++)
 		if (actor.depts[i])
-			return CONTROL_SOME_RIGHTS;
+			return CONTROL_WRITER;
 	for (size_t i = 0; i < y->cfg->plan->nunits; i++)
 		if (actor.units[i])
-			return CONTROL_SOME_RIGHTS;
+			return CONTROL_READER;
 	return CONTROL_NO_RIGHTS;
 }
 
@@ -916,10 +916,30 @@ static int lock_state_dir(const char *dir, char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/kaohe.lock", dir);
 	char pid[32];
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	/* O_NONBLOCK: a FIFO planted there must not hang the start. */
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK, 0640);
+	struct stat sb;
 
-	if (fd < 0) {
+	if (fd < 0 || fstat(fd, &sb) < 0) {
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+		goto fail;
+	}
+	/*
+	 * The pid is written into it: a file of someone else's, another name
+	 * of a file (a hard link) or one others may write would have kaohed
+	 * overwrite what it does not own, or let others fake the holder.
+	 */
+	if (!S_ISREG(sb.st_mode) || sb.st_uid != geteuid() || sb.st_nlink != 1 ||
+	    (sb.st_mode & 022)) {
+		snprintf(err, errlen,
+			 "%s is %s; the lock file must be a regular file of kaohed's user (uid "
+			 "%d), with one name, that only it may write: remove it",
+			 path,
+			 !S_ISREG(sb.st_mode)     ? "not a regular file"
+			 : sb.st_uid != geteuid() ? "owned by another user"
+			 : sb.st_nlink != 1       ? "a file with more than one name (a hard link)"
+						  : "writable by others",
+			 (int)geteuid());
 		goto fail;
 	}
 	if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -1164,7 +1184,9 @@ int loop_run(const struct loop_opts *o)
 	struct kaohed d = { .opts = o, .gen = 1, .lock_fd = -1, .start_time = (int64_t)time(NULL) };
 	char err[512];
 	int status = 1;
-	bool systemd = getenv("NOTIFY_SOCKET") != NULL;
+	/* An empty NOTIFY_SOCKET is no service manager (sd_notify(3) reads it so). */
+	const char *notify = getenv("NOTIFY_SOCKET");
+	bool systemd = notify != NULL && *notify != '\0';
 
 	/* Until it detaches (or under systemd), errors go where someone looks. */
 	log_init("kaohed", o->foreground || !systemd);

@@ -11,8 +11,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
 #include <sys/random.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "kaohe/calendar.h"
@@ -1283,10 +1285,48 @@ static bool is_live(struct store *st, int dfd, const char *base)
 }
 
 /*
+ * Whether the absolute PATH lies under /proc: its links lead to the
+ * daemon's own working directory, root and descriptors (/proc/self/cwd/x
+ * is a relative path in disguise), never to where the caller meant.
+ */
+static bool under_proc(const char *path)
+{
+	const char *p = path;
+
+	/* Leading "." and ".." components stay at the root. */
+	for (;;) {
+		while (*p == '/')
+			p++;
+		size_t dots = strspn(p, ".");
+		if (dots == 0 || dots > 2 || (p[dots] != '/' && p[dots] != '\0'))
+			break;
+		p += dots;
+	}
+	return strncmp(p, "proc", 4) == 0 && (p[4] == '/' || p[4] == '\0');
+}
+
+/*
+ * Open the directory DIR without passing through a magic link of /proc
+ * (a link to an open file or directory rather than to a name), where
+ * the kernel knows how to refuse them.
+ */
+static int open_dir(const char *dir)
+{
+	struct open_how how = { .flags = O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+				.resolve = RESOLVE_NO_MAGICLINKS };
+	int fd = (int)syscall(SYS_openat2, AT_FDCWD, dir, &how, sizeof(how));
+
+	if (fd < 0 && errno == ENOSYS)
+		fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	return fd;
+}
+
+/*
  * Check PATH and open its directory; the descriptor, or -1 with the
  * reason in ERR.  PATH must be absolute and plain: SQLite would read
  * "file:…" as a URI with its own idea of the file, and a relative path
- * would be the daemon's, not the caller's.
+ * would be the daemon's, not the caller's.  Everything after this goes
+ * through the descriptor: what was checked is what is written.
  */
 static int backup_dir(struct store *st, const char *path, char *dir, size_t dirlen,
 		      const char **base, char *err, size_t errlen)
@@ -1298,22 +1338,48 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 			 path, strncmp(path, "file:", 5) == 0 ? "a URI" : "not an absolute path");
 		return -1;
 	}
+	if (under_proc(path)) {
+		snprintf(err, errlen,
+			 "\"%s\" is under /proc, whose links lead to the daemon's own "
+			 "files; backup takes the path of a new file elsewhere",
+			 path);
+		return -1;
+	}
 	const char *slash = strrchr(path, '/');
 	*base = slash + 1;
 	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
 		snprintf(err, errlen, "\"%s\" does not name a file", path);
 		return -1;
 	}
-	if ((size_t)(slash - path) + 2 > dirlen) {
-		snprintf(err, errlen, "\"%s\" is too long", path);
+	if (strlen(path) >= PATH_MAX || (size_t)(slash - path) + 2 > dirlen) {
+		snprintf(err, errlen, "\"%s\" is too long (a path has at most %d bytes)", path,
+			 PATH_MAX - 1);
 		return -1;
 	}
 	snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
-	int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int dfd = open_dir(dir);
 	if (dfd < 0 || fstat(dfd, &ds) < 0) {
-		snprintf(err, errlen, "%s: directory %s: %s", path, dir, strerror(errno));
+		if (errno == ELOOP)
+			snprintf(err, errlen,
+				 "%s: the directory %s goes through a link of /proc or a "
+				 "loop of links",
+				 path, dir);
+		else
+			snprintf(err, errlen, "%s: directory %s: %s", path, dir, strerror(errno));
 		if (dfd >= 0)
 			close(dfd);
+		return -1;
+	}
+	/* A name the file system cannot hold is known now, not after the copy. */
+	long name_max = fpathconf(dfd, _PC_NAME_MAX);
+	if (name_max < 0)
+		name_max = NAME_MAX;
+	if (strlen(*base) > (size_t)name_max) {
+		snprintf(err, errlen,
+			 "%s: the file name is %zu bytes long; the file system of %s "
+			 "takes at most %ld",
+			 path, strlen(*base), dir, name_max);
+		close(dfd);
 		return -1;
 	}
 	/*
@@ -1356,75 +1422,213 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 	return dfd;
 }
 
-/* Remove the private directory NAME (descriptor TFD) of DFD and what SQLite left in it. */
-static void backup_cleanup(int dfd, int tfd, const char *name)
-{
-	static const char *const files[] = { "kaohe.db", "kaohe.db-journal", "kaohe.db-wal",
-					     "kaohe.db-shm" };
-	for (size_t i = 0; tfd >= 0 && i < sizeof(files) / sizeof(files[0]); i++)
-		unlinkat(tfd, files[i], 0);
-	if (tfd >= 0)
-		close(tfd);
-	if (unlinkat(dfd, name, AT_REMOVEDIR) < 0 && errno != ENOENT)
-		log_warn("backup: cannot remove %s", name);
-}
-
 /*
- * Make a private directory (0700, a random name into NAME) in DIR (its
- * descriptor DFD) for the backup to PATH.  0, or -1 with the reason in ERR.
+ * The copy is written through a descriptor, never through a name.
+ * SQLite's own VFS opens by name and resolves every link of the name
+ * itself (/proc/self/fd/N too, back to a directory's name of the
+ * moment), so someone who may rename a directory above PATH could send
+ * the copy elsewhere between the check and the open.  This VFS opens no
+ * file: the one it knows is the descriptor N that the name "kaohe-fd:N"
+ * gives, used without a journal (a copy that fails is thrown away whole),
+ * without locks (nobody else knows of it) and without shared memory.
  */
-static int backup_mkdir(int dfd, const char *path, const char *dir, char *name, size_t namelen,
-			char *err, size_t errlen)
+#define FD_VFS "kaohe-fd"
+
+struct fd_file {
+	sqlite3_file base;
+	int fd;
+};
+
+static int fd_close(sqlite3_file *f)
 {
-	for (int tries = 0;; tries++) {
-		unsigned char r[6];
-		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
-			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
-			return -1;
-		}
-		snprintf(name, namelen, ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
-			 r[3], r[4], r[5]);
-		if (mkdirat(dfd, name, 0700) == 0)
-			return 0;
-		if (errno != EEXIST || tries == 10) {
-			snprintf(err, errlen, "backup to %s: cannot make a directory in %s: %s",
-				 path, dir, strerror(errno));
-			return -1;
-		}
-	}
+	(void)f; /* the descriptor is the caller's */
+	return SQLITE_OK;
 }
 
-int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen)
+static int fd_read(sqlite3_file *f, void *buf, int amt, sqlite3_int64 off)
 {
-	char dir[PATH_MAX], name[64], real[PATH_MAX];
-	const char *base;
-	sqlite3 *dst = NULL;
-	int tfd = -1, rc;
+	int fd = ((struct fd_file *)f)->fd;
 
-	*refused = true;
-	int dfd = backup_dir(st, path, dir, sizeof(dir), &base, err, errlen);
-	if (dfd < 0)
-		return -1;
-	*refused = false;
-	/*
-	 * SQLite writes the copy (and its journal) by name, so it writes in a
-	 * directory of our own, 0700 beside the target, where nobody can plant
-	 * a link; the finished copy is then moved to PATH by a rename that
-	 * replaces nothing.  Never: check that PATH is free, then create it.
-	 */
-	if (backup_mkdir(dfd, path, dir, name, sizeof(name), err, errlen) < 0) {
-		close(dfd);
-		return -1;
+	for (size_t got = 0; got < (size_t)amt;) {
+		ssize_t n = pread(fd, (char *)buf + got, (size_t)amt - got, (off_t)(off + got));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return SQLITE_IOERR_READ;
+		if (n == 0) {
+			/* SQLite wants the rest zeroed. */
+			memset((char *)buf + got, 0, (size_t)amt - got);
+			return SQLITE_IOERR_SHORT_READ;
+		}
+		got += (size_t)n;
 	}
-	tfd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-	if (tfd < 0 || realpath(dir, real) == NULL) {
-		snprintf(err, errlen, "backup to %s: %s/%s: %s", path, dir, name, strerror(errno));
-		goto fail;
+	return SQLITE_OK;
+}
+
+static int fd_write(sqlite3_file *f, const void *buf, int amt, sqlite3_int64 off)
+{
+	int fd = ((struct fd_file *)f)->fd;
+
+	for (size_t done = 0; done < (size_t)amt;) {
+		ssize_t n = pwrite(fd, (const char *)buf + done, (size_t)amt - done,
+				   (off_t)(off + done));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 && (errno == ENOSPC || errno == EDQUOT) ? SQLITE_FULL
+									     : SQLITE_IOERR_WRITE;
+		done += (size_t)n;
 	}
-	char *file = xasprintf("%s/%s/kaohe.db", strcmp(real, "/") == 0 ? "" : real, name);
-	int flags = SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOFOLLOW;
-	rc = sqlite3_open_v2(file, &dst, flags, NULL);
-	free(file);
+	return SQLITE_OK;
+}
+
+static int fd_truncate(sqlite3_file *f, sqlite3_int64 size)
+{
+	return ftruncate(((struct fd_file *)f)->fd, (off_t)size) == 0 ? SQLITE_OK
+								      : SQLITE_IOERR_TRUNCATE;
+}
+
+static int fd_sync(sqlite3_file *f, int flags)
+{
+	(void)flags;
+	return fdatasync(((struct fd_file *)f)->fd) == 0 ? SQLITE_OK : SQLITE_IOERR_FSYNC;
+}
+
+static int fd_size(sqlite3_file *f, sqlite3_int64 *size)
+{
+	struct stat sb;
+	if (fstat(((struct fd_file *)f)->fd, &sb) < 0)
+		return SQLITE_IOERR_FSTAT;
+	*size = sb.st_size;
+	return SQLITE_OK;
+}
+
+static int fd_lock(sqlite3_file *f, int level)
+{
+	(void)f;
+	(void)level;
+	return SQLITE_OK;
+}
+
+static int fd_reserved(sqlite3_file *f, int *out)
+{
+	(void)f;
+	*out = 0;
+	return SQLITE_OK;
+}
+
+static int fd_control(sqlite3_file *f, int op, void *arg)
+{
+	(void)f;
+	(void)op;
+	(void)arg;
+	return SQLITE_NOTFOUND;
+}
+
+static int fd_sector_size(sqlite3_file *f)
+{
+	(void)f;
+	return 4096;
+}
+
+static int fd_device(sqlite3_file *f)
+{
+	(void)f;
+	return 0;
+}
+
+static const sqlite3_io_methods fd_io = {
+	.iVersion = 1,
+	.xClose = fd_close,
+	.xRead = fd_read,
+	.xWrite = fd_write,
+	.xTruncate = fd_truncate,
+	.xSync = fd_sync,
+	.xFileSize = fd_size,
+	.xLock = fd_lock,
+	.xUnlock = fd_lock,
+	.xCheckReservedLock = fd_reserved,
+	.xFileControl = fd_control,
+	.xSectorSize = fd_sector_size,
+	.xDeviceCharacteristics = fd_device,
+};
+
+static int fd_open(sqlite3_vfs *vfs, const char *name, sqlite3_file *f, int flags, int *out)
+{
+	static const char prefix[] = FD_VFS ":";
+	char *end;
+	(void)vfs;
+
+	f->pMethods = NULL;
+	/* The main database only: a journal or a temporary file would need a name. */
+	if (!(flags & SQLITE_OPEN_MAIN_DB) || name == NULL ||
+	    strncmp(name, prefix, sizeof(prefix) - 1) != 0)
+		return SQLITE_CANTOPEN;
+	errno = 0;
+	long fd = strtol(name + sizeof(prefix) - 1, &end, 10);
+	if (errno || *end != '\0' || fd < 0 || fd > INT_MAX)
+		return SQLITE_CANTOPEN;
+	((struct fd_file *)f)->fd = (int)fd;
+	f->pMethods = &fd_io;
+	if (out)
+		*out = flags;
+	return SQLITE_OK;
+}
+
+static int fd_delete(sqlite3_vfs *vfs, const char *name, int sync)
+{
+	(void)vfs;
+	(void)name;
+	(void)sync;
+	return SQLITE_OK; /* nothing was made by name */
+}
+
+static int fd_access(sqlite3_vfs *vfs, const char *name, int flags, int *out)
+{
+	(void)vfs;
+	(void)name;
+	(void)flags;
+	*out = 0; /* no journal, no WAL */
+	return SQLITE_OK;
+}
+
+static int fd_full_pathname(sqlite3_vfs *vfs, const char *name, int n, char *out)
+{
+	(void)vfs;
+	return snprintf(out, (size_t)n, "%s", name) < n ? SQLITE_OK : SQLITE_CANTOPEN;
+}
+
+/* The VFS, registered on first use; time, randomness and sleep are the default one's. */
+static const char *fd_vfs(void)
+{
+	static sqlite3_vfs v;
+
+	if (v.zName == NULL) {
+		v = *sqlite3_vfs_find(NULL);
+		v.iVersion = v.iVersion < 2 ? v.iVersion : 2;
+		v.szOsFile = sizeof(struct fd_file);
+		v.pNext = NULL;
+		v.zName = FD_VFS;
+		v.pAppData = NULL;
+		v.xOpen = fd_open;
+		v.xDelete = fd_delete;
+		v.xAccess = fd_access;
+		v.xFullPathname = fd_full_pathname;
+		sqlite3_vfs_register(&v, 0);
+	}
+	return FD_VFS;
+}
+
+/* Copy the whole database of ST into the empty file FD; SQLITE_OK or SQLite's code, ERR set. */
+static int copy_into(struct store *st, int fd, const char *path, char *err, size_t errlen)
+{
+	char name[32];
+	sqlite3 *dst = NULL;
+
+	snprintf(name, sizeof(name), FD_VFS ":%d", fd);
+	int rc = sqlite3_open_v2(name, &dst, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE, fd_vfs());
+	if (rc == SQLITE_OK)
+		rc = sqlite3_exec(dst, "PRAGMA journal_mode = OFF", NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
 		sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->c->db, "main");
 		if (b == NULL) {
@@ -1436,25 +1640,75 @@ int store_backup(struct store *st, const char *path, bool *refused, char *err, s
 			rc = rc == SQLITE_DONE ? sqlite3_errcode(dst) : rc;
 		}
 	}
-	if (rc != SQLITE_OK) {
+	if (rc != SQLITE_OK)
 		snprintf(err, errlen, "backup to %s: %s", path,
 			 dst ? sqlite3_errmsg(dst) : sqlite3_errstr(rc));
-		sqlite3_close(dst);
-		goto fail;
-	}
-	if (sqlite3_close(dst) != SQLITE_OK) {
+	if (sqlite3_close(dst) != SQLITE_OK && rc == SQLITE_OK) {
 		snprintf(err, errlen, "backup to %s: cannot close the copy", path);
+		rc = SQLITE_ERROR;
+	}
+	return rc;
+}
+
+/*
+ * A new file (0600: the ledger names people) of a random name beside
+ * PATH in its directory DFD, its name into NAME: the descriptor, or -1
+ * with the reason in ERR.
+ */
+static int backup_file(int dfd, const char *path, const char *dir, char *name, size_t namelen,
+		       char *err, size_t errlen)
+{
+	for (int tries = 0;; tries++) {
+		unsigned char r[6];
+		if (getrandom(r, sizeof(r), 0) != (ssize_t)sizeof(r)) {
+			snprintf(err, errlen, "backup to %s: getrandom: %s", path, strerror(errno));
+			return -1;
+		}
+		snprintf(name, namelen, ".kaohe-backup-%02x%02x%02x%02x%02x%02x", r[0], r[1], r[2],
+			 r[3], r[4], r[5]);
+		int fd =
+			openat(dfd, name, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+		if (fd >= 0)
+			return fd;
+		if (errno != EEXIST || tries == 10) {
+			snprintf(err, errlen, "backup to %s: cannot make a file in %s: %s", path,
+				 dir, strerror(errno));
+			return -1;
+		}
+	}
+}
+
+int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], name[64];
+	const char *base;
+
+	*refused = true;
+	int dfd = backup_dir(st, path, dir, sizeof(dir), &base, err, errlen);
+	if (dfd < 0)
+		return -1;
+	*refused = false;
+	/*
+	 * The copy is made under a name of its own and then renamed to PATH
+	 * by a rename that replaces nothing, so nobody sees half a copy and a
+	 * file that appears at PATH meanwhile wins.  Both names are taken
+	 * relative to the directory opened and checked, never looked up again.
+	 */
+	int fd = backup_file(dfd, path, dir, name, sizeof(name), err, errlen);
+	if (fd < 0) {
+		close(dfd);
+		return -1;
+	}
+	if (copy_into(st, fd, path, err, errlen) != SQLITE_OK)
+		goto fail;
+	if (fsync(fd) < 0) {
+		snprintf(err, errlen, "backup to %s: fsync: %s", path, strerror(errno));
 		goto fail;
 	}
-	/* The ledger names people: the copy is for its owner only. */
-	if (fchmodat(tfd, "kaohe.db", 0600, 0) < 0) {
-		snprintf(err, errlen, "backup to %s: chmod: %s", path, strerror(errno));
-		goto fail;
-	}
-	rc = renameat2(tfd, "kaohe.db", dfd, base, RENAME_NOREPLACE);
+	int rc = renameat2(dfd, name, dfd, base, RENAME_NOREPLACE);
 	if (rc < 0 && errno == EINVAL) {
 		/* A file system without RENAME_NOREPLACE: link() replaces nothing either. */
-		rc = linkat(tfd, "kaohe.db", dfd, base, 0);
+		rc = linkat(dfd, name, dfd, base, 0);
 	}
 	if (rc < 0) {
 		*refused = errno == EEXIST;
@@ -1466,11 +1720,15 @@ int store_backup(struct store *st, const char *path, bool *refused, char *err, s
 		goto fail;
 	}
 	fsync(dfd);
-	backup_cleanup(dfd, tfd, name);
+	/* After a rename it is gone already; after a link, the copy is PATH too. */
+	unlinkat(dfd, name, 0);
+	close(fd);
 	close(dfd);
 	return 0;
 fail:
-	backup_cleanup(dfd, tfd, name);
+	if (unlinkat(dfd, name, 0) < 0)
+		log_warn("backup: cannot remove %s/%s", dir, name);
+	close(fd);
 	close(dfd);
 	return -1;
 }

@@ -250,6 +250,23 @@ long util_control_char(const char *str, size_t len, unsigned *cp)
 	return -1;
 }
 
+long util_format_char(const char *str, size_t len, unsigned *cp)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	for (size_t i = 0; i + 2 < len; i++) {
+		if (s[i] != 0xe2 && s[i] != 0xef)
+			continue;
+		unsigned c = (s[i] & 0x0fu) << 12 | (s[i + 1] & 0x3fu) << 6 | (s[i + 2] & 0x3fu);
+		if ((c >= 0x2028 && c <= 0x202e) || (c >= 0x2066 && c <= 0x2069) || c == 0xfffe ||
+		    c == 0xffff) {
+			*cp = c;
+			return (long)i;
+		}
+	}
+	return -1;
+}
+
 /* FNV-1a with a final mix, so that keys differing in their last bytes
  * (u00001, u00002, …) spread over the whole table. */
 static size_t strmap_hash(const char *s)

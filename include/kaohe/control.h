@@ -11,11 +11,26 @@
 #include <stddef.h>
 
 #include "kaohe/access.h"
+#include "kaohe/grammar.h"
 #include "kaohe/util.h"
 
 /* A client with more answers than this unread is not read from until it
- * catches up (and is closed when idle for the idle timeout). */
+ * catches up (and is closed when idle for the idle timeout).  A client
+ * whose last answer was longer than this waits behind the others. */
 #define CONTROL_BACKLOG (64 << 10)
+/*
+ * Answers not yet sent, over all clients, beyond which the client that
+ * leaves the most of them unread is closed: what clients that ask for
+ * large answers and never read them may hold of the daemon's memory.
+ */
+#define CONTROL_MAX_UNSENT (4 * (size_t)GRAMMAR_MAX_ANSWER)
+/*
+ * Requests are run before the loop polls again, those of clients whose
+ * last answer was short first, until this many seconds have gone by; the
+ * rest wait for the next turn of the loop.  One large answer holds up the
+ * others for the time it takes to build, never more.
+ */
+#define CONTROL_TURN_SECONDS 0.01
 
 struct control_limits {
 	int max_clients, max_per_uid;
@@ -28,17 +43,36 @@ struct control_limits {
  */
 #define CONTROL_ADMIN_RESERVE 8
 /*
+ * Of max_clients, a quarter is kept for officers (and admins): unit
+ * members, who may only read, and peers without rights share the rest,
+ * so that no crowd of readers can lock out those who record.
+ */
+#define CONTROL_READERS_SHARE(max_clients) ((max_clients) - (max_clients) / 4)
+/*
  * Peers with no rights at all (no admin, no department, no unit: they
  * may only `ping`) are any local user, made-up uids included: this many
- * connections of theirs in all, and one per user.
+ * connections of theirs in all, and one per user.  When all are taken,
+ * a newcomer takes the place of the one held longest, once that one has
+ * been held CONTROL_NO_RIGHTS_HOLD seconds: holding a place keeps nobody
+ * else out for long, and a ping has the time it needs.
  */
-#define CONTROL_MAX_NO_RIGHTS 4
-/* Refusals logged one by one per CONTROL_LOG_WINDOW seconds; the rest are counted. */
+#define CONTROL_MAX_NO_RIGHTS  4
+#define CONTROL_NO_RIGHTS_HOLD 2.0
+/*
+ * What a stranger can make the daemon log about connections (refusals,
+ * requests too long, idle and evicted connections): CONTROL_LOG_BURST
+ * lines per CONTROL_LOG_WINDOW seconds in all; the rest are counted, one
+ * line per kind when the window ends.
+ */
 #define CONTROL_LOG_BURST  5
 #define CONTROL_LOG_WINDOW 10.0
 
-/* What a peer may do, as far as the connection limits go. */
-enum control_rights { CONTROL_NO_RIGHTS, CONTROL_SOME_RIGHTS, CONTROL_ADMIN };
+/*
+ * What a peer may do, as far as the connection limits go: nothing but
+ * ping, read (a unit's members), record (a department's officers),
+ * everything (admins).
+ */
+enum control_rights { CONTROL_NO_RIGHTS, CONTROL_READER, CONTROL_WRITER, CONTROL_ADMIN };
 
 struct control_ops {
 	void *arg;
@@ -53,13 +87,15 @@ struct control;
 
 /*
  * Whether kaohed may listen on PATH later: -1 (message in ERR) when
- * another process answers there or PATH is no socket; 0 when nothing or
- * a stale socket file is there.  Changes nothing.
+ * another process answers there, or listens there without accepting
+ * (its queue stays full for CONTROL_PROBE_SECONDS), or PATH is no socket;
+ * 0 when nothing or a stale socket file is there.  Changes nothing.
  */
+#define CONTROL_PROBE_SECONDS 2
 int control_probe(const char *path, char *err, size_t errlen);
 /*
- * Listen on PATH.  Refuses (NULL, message in ERR) when another process
- * answers there; replaces a stale socket file left by a dead one.
+ * Listen on PATH.  Refuses (NULL, message in ERR) as control_probe()
+ * does; replaces a stale socket file left by a dead one.
  */
 struct control *control_new(struct ev_loop *loop, const char *path, const struct control_ops *ops,
 			    const struct control_limits *limits, char *err, size_t errlen);

@@ -15,6 +15,18 @@
 #include <stdint.h>
 
 /*
+ * The longest answer the daemon sends (a longer one is refused with
+ * answer-too-large, naming a narrower request) and kaohectl takes.
+ */
+#define GRAMMAR_MAX_ANSWER (16 << 20)
+/*
+ * The longest free text an argument may hold (a note, a reason), in
+ * characters: what is stored is shown again in every answer that lists
+ * it, so its length bounds theirs.
+ */
+#define GRAMMAR_MAX_TEXT 2000
+
+/*
  * How a command may touch the database: a read; a write (officers and
  * admins, one transaction, audited when it applies); an administrative
  * action (admins, audited whether it succeeds or fails); a read of

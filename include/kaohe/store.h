@@ -223,13 +223,16 @@ int store_snapshots(struct store *st, bool with_data,
 /*
  * Copy the whole database into a new file PATH (mode 0600) through
  * SQLite's online backup: a consistent copy while the daemon runs.
- * PATH must be an absolute plain path (no "file:" URI) of a file that
- * does not exist (a link there counts as existing, dangling or not),
- * other than the live database and its -wal, -shm and -journal, in a
- * directory of root or this user that others may not write unless it is
- * sticky.  The copy is written in a private directory beside PATH and
- * renamed to PATH without replacing anything.  0, or -1 with a message in
- * ERR and *REFUSED telling whether PATH was refused (or the copy failed).
+ * PATH must be an absolute plain path (no "file:" URI, nothing under
+ * /proc, no link of /proc on the way) of a file that does not exist (a
+ * link there counts as existing, dangling or not), other than the live
+ * database and its -wal, -shm and -journal, with a name its file system
+ * can hold, in a directory of root or this user that others may not
+ * write unless it is sticky.  The directory is opened once and checked;
+ * the copy is written through descriptors only, under a name of its own
+ * in that directory, and renamed to PATH without replacing anything.  0,
+ * or -1 with a message in ERR and *REFUSED telling whether PATH was
+ * refused (or the copy failed).
  */
 int store_backup(struct store *st, const char *path, bool *refused, char *err, size_t errlen);
 

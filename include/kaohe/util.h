@@ -60,6 +60,16 @@ bool util_utf8_valid(const char *s, size_t len);
  */
 long util_control_char(const char *s, size_t len, unsigned *cp);
 /*
+ * The offset of the first character in S (LEN bytes of valid UTF-8) that
+ * changes how the text around it is shown without showing itself: a
+ * bidirectional control (U+202A-U+202E, U+2066-U+2069), which reorders
+ * what follows so that a table or an audit line reads otherwise than it
+ * was written, a line or paragraph separator (U+2028, U+2029), or a
+ * noncharacter (U+FFFE, U+FFFF); its code point in *CP; -1 when there is
+ * none.
+ */
+long util_format_char(const char *s, size_t len, unsigned *cp);
+/*
  * Replace every control character of the valid UTF-8 string S (as
  * util_control_char() finds them) by spaces, in place: for texts others
  * wrote (a server's answer) that are kept and shown, and cannot be

@@ -42,7 +42,7 @@ set -u
 
 NSROOT_NAME=kaohe-package
 NSROOT_LABEL=package
-NSROOT_HOST_PATHS=(/var/lib/dpkg/status /usr/lib/tmpfiles.d/kaohe.conf /usr/share/kaohe
+NSROOT_HOST_PATHS=(/usr/lib/tmpfiles.d/kaohe.conf /usr/share/kaohe
 	/usr/share/man/man8/kaohed.8.gz /etc/systemd/system/multi-user.target.wants/kaohed.service)
 . "$(dirname -- "$(realpath -- "$0")")/../integration/systemd/nsroot.sh"
 START_TIMEOUT=30

@@ -598,7 +598,7 @@ json_t *exec_n(struct fx *f, const char *line, size_t len)
 
 static json_t *vcmd(struct fx *f, const char *fmt, va_list ap)
 {
-	char line[4096];
+	char line[16384];
 	vsnprintf(line, sizeof(line), fmt, ap);
 	json_t *a = exec_n(f, line, strlen(line));
 	assert_non_null(a);

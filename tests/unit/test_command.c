@@ -12,6 +12,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "kaohe/grammar.h"
 #include "support.h"
 
 /* Row ROW of UNIT in `scores` now. */
@@ -544,6 +545,96 @@ static void test_err_control_characters(void **state)
 	ok(f, "record\tbayilu\t6c\tpushback\t1 --note \"按时\"");
 	/* the first characters past the C1 range are text */
 	ok(f, "record bayilu 6c pushback 1 --note \"\xc2\xa0 \xc2\xbf\"");
+}
+
+/*
+ * Characters that reorder or break the text shown around them (a
+ * right-to-left override makes an audit line read backwards) and the
+ * noncharacters are refused in any argument, naming it, the code point
+ * and the byte; their neighbours are text.
+ */
+static void test_err_format_characters(void **state)
+{
+	struct fx *f = *state;
+	static const char *const bad[][2] = {
+		{ "\xe2\x80\xaa", "U+202A" }, { "\xe2\x80\xae", "U+202E" },
+		{ "\xe2\x81\xa6", "U+2066" }, { "\xe2\x81\xa9", "U+2069" },
+		{ "\xe2\x80\xa8", "U+2028" }, { "\xe2\x80\xa9", "U+2029" },
+		{ "\xef\xbf\xbe", "U+FFFE" }, { "\xef\xbf\xbf", "U+FFFF" },
+	};
+	const char *m;
+
+	run_to(f, T(MAY));
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		m = fails(f, "format-character", "submit bayilu 14 --note \"ab%sc\"", bad[i][0]);
+		assert_non_null(strstr(m, "--note"));
+		assert_non_null(strstr(m, bad[i][1]));
+		assert_non_null(strstr(m, "byte 3"));
+	}
+	m = fails(f, "format-character", "move 16a 2020-07-31 --reason \"\xe2\x80\xaegnol oot\"");
+	assert_non_null(strstr(m, "--reason"));
+	m = fails(f, "format-character", "submit \"bay\xe2\x81\xa7ilu\" 14");
+	assert_non_null(strstr(m, "argument 1 (UNIT)"));
+	/* nothing written */
+	assert_int_equal(json_array_size(ok(f, "audit 10")), 0);
+	/* the characters beside them are text: U+2027, U+202F, U+2065, U+206A, U+FFFD */
+	ok(f, "submit bayilu 14 --note \"\xe2\x80\xa7\xe2\x80\xaf\xe2\x81\xa5\xe2\x81\xaa"
+	      "\xef\xbf\xbd\"");
+}
+
+/* A note or a reason holds at most GRAMMAR_MAX_TEXT characters, counted as characters. */
+static void test_err_text_too_long(void **state)
+{
+	struct fx *f = *state;
+	char *note = malloc(3 * (GRAMMAR_MAX_TEXT + 1) + 1);
+
+	run_to(f, T(MAY));
+	/* 2,000 Chinese characters (6,000 bytes) are a note */
+	note[0] = '\0';
+	for (int i = 0; i < GRAMMAR_MAX_TEXT; i++)
+		strcat(note, "\xe6\x8c\x89");
+	ok(f, "submit bayilu 14 --note \"%s\"", note);
+	/* one more is not, nor 2,001 ASCII ones */
+	strcat(note, "\xe6\x8c\x89");
+	const char *m = fails(f, "too-long", "record bayilu 6c pushback 1 --note \"%s\"", note);
+	assert_non_null(strstr(m, "2001 characters"));
+	memset(note, 'x', GRAMMAR_MAX_TEXT + 1);
+	note[GRAMMAR_MAX_TEXT + 1] = '\0';
+	m = fails(f, "too-long", "move 16a 2020-07-31 --reason \"%s\"", note);
+	assert_non_null(strstr(m, "--reason"));
+	int64_t id = json_integer_value(json_object_get(ok(f, "submit bayilu 15"), "id"));
+	fails(f, "too-long", "void %lld --reason %s", (long long)id, note);
+	note[GRAMMAR_MAX_TEXT] = '\0';
+	ok(f, "void %lld --reason %s", (long long)id, note);
+	free(note);
+}
+
+/*
+ * explain and audit stop building an answer once it passes the largest
+ * one a client takes, and name the narrower request, rather than build
+ * tens of megabytes for the control socket to throw away.
+ */
+static void test_answer_too_large_stops_early(void **state)
+{
+	struct fx *f = *state;
+	char note[GRAMMAR_MAX_TEXT + 1];
+	int n = GRAMMAR_MAX_ANSWER / GRAMMAR_MAX_TEXT + 100;
+
+	run_to(f, T(MAY));
+	memset(note, 'x', GRAMMAR_MAX_TEXT);
+	note[GRAMMAR_MAX_TEXT] = '\0';
+	for (int i = 0; i < n; i++)
+		ok(f, "record bayilu 6c pushback 1 --note %s", note);
+	const char *m = fails(f, "answer-too-large", "explain bayilu");
+	assert_non_null(strstr(m, "explain bayilu ROW"));
+	m = fails(f, "answer-too-large", "explain bayilu 6c");
+	assert_non_null(strstr(m, "row 6c"));
+	m = fails(f, "answer-too-large", "audit 100000");
+	assert_non_null(strstr(m, "audit "));
+	/* narrower requests are answered */
+	assert_int_equal(json_array_size(ok(f, "audit 100")), 100);
+	json_t *rows = json_object_get(ok(f, "explain renminguangchang"), "rows");
+	assert_true(json_array_size(rows) > 0);
 }
 
 /* A reload hook that fails as a bad configuration does. */
@@ -1312,6 +1403,9 @@ int main(void)
 		T_(test_check_agrees_with_execute),
 		T_(test_failing_commands_change_nothing),
 		T_(test_err_control_characters),
+		T_(test_err_format_characters),
+		T_(test_err_text_too_long),
+		T_(test_answer_too_large_stops_early),
 		T_(test_admin_actions_audited),
 		T_(test_perm_department_officer),
 		T_(test_perm_unit_member),

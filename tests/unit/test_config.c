@@ -1867,6 +1867,28 @@ static struct variation test_error_template_kind_not_group =
 	REMINDERS_CASE("  templates = {\n    before = \"{unit}\";\n  };\n", "before = \"{unit}\"",
 		       "reminders.templates", "\"before\" must be a group");
 
+/* Templates may hold line breaks; any other control character is named with its place. */
+static struct variation test_error_template_escape = REMINDERS_CASE(
+	"  templates = {\n    due = {\n      body = \"line 1\\nline 2 \\x1b[2J\";\n    };\n  };\n",
+	"body = \"line 1", "reminders.templates.due.body", "control character U+001B",
+	"byte 15 (line 2 of the template, byte 8 of it)", "line breaks (LF)");
+
+static struct variation test_error_template_cr = REMINDERS_CASE(
+	"  templates = {\n    record = {\n      subject = \"{unit}\\r\\nBcc: x@example.org\";\n"
+	"    };\n  };\n",
+	"subject = \"{unit}", "reminders.templates.record.subject", "U+000D",
+	"byte 7 (line 1 of the template, byte 7 of it)");
+
+static struct variation test_error_template_tab_in_item =
+	REMINDERS_CASE("  templates = {\n    item = \"{seq}\\t{row}\";\n  };\n", "item = \"{seq}",
+		       "reminders.templates.item", "U+0009", "byte 6");
+
+static struct variation test_error_template_c1 =
+	REMINDERS_CASE("  templates = {\n    dead = {\n      body = \"\\n\\n\xc2\x9b"
+		       "2J\";\n    };\n  };\n",
+		       "body = \"\\n", "reminders.templates.dead.body", "U+009B",
+		       "byte 3 (line 3 of the template, byte 1 of it)");
+
 static struct variation test_error_templates_unknown_kind =
 	REMINDERS_CASE("  templates = {\n    reminder = { subject = \"x\"; };\n  };\n",
 		       "reminder = {", "unknown setting \"reminder\"", "reminders.templates");
@@ -2654,6 +2676,10 @@ int main(void)
 		ERROR_CASE(test_error_template_item_not_string),
 		ERROR_CASE(test_error_template_kind_not_group),
 		ERROR_CASE(test_error_templates_unknown_kind),
+		ERROR_CASE(test_error_template_escape),
+		ERROR_CASE(test_error_template_cr),
+		ERROR_CASE(test_error_template_tab_in_item),
+		ERROR_CASE(test_error_template_c1),
 		ERROR_CASE(test_error_template_unknown_setting),
 		ERROR_CASE(test_error_admins_element_not_group),
 		ERROR_CASE(test_error_admins_unknown_setting),

@@ -22,6 +22,7 @@
 #include <grp.h>
 #include <linux/sockios.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -109,7 +110,7 @@ static int setup(void **state)
 	assert_int_equal(chmod(g->dir, 0711), 0);
 	snprintf(g->path, sizeof(g->path), "%s/control.sock", g->dir);
 	ev_init(&g->guard, on_guard);
-	g->rights = CONTROL_SOME_RIGHTS;
+	g->rights = CONTROL_WRITER;
 	log_set_level(LOG_LEVEL_INFO);
 	capture_begin(&g->cap);
 	return 0;
@@ -620,7 +621,7 @@ static void test_total_limit_and_admin_reserve(void **state)
 	assert_int_equal(g->nrights, calls);
 
 	/* Admins' slots are not for others, even when a user's slot frees. */
-	g->rights = CONTROL_SOME_RIGHTS;
+	g->rights = CONTROL_WRITER;
 	assert_int_equal(shutdown(c[0].fd, SHUT_WR), 0);
 	cli_expect_eof(&c[0]);
 	cli_close(&c[0]);
@@ -745,6 +746,109 @@ static void test_no_rights_cap(void **state)
 	cli_close(&mine);
 }
 
+/*
+ * Readers (unit members) share three quarters of max_clients: however
+ * many of them fill it, officers still get in, and admins beyond.
+ */
+static void test_readers_share(void **state)
+{
+	(void)state;
+	struct cli c[8 + 1 + 1], more;
+	int n = 0;
+
+	start(8, 100, GUARD);
+	g->rights = CONTROL_READER;
+	for (; n < CONTROL_READERS_SHARE(8); n++) {
+		cli_open(&c[n]);
+		expect_served(&c[n]);
+	}
+	assert_int_equal(n, 6);
+	cli_open(&more);
+	expect_refused(&more, "too many connections of users who may only read (the rest are "
+			      "kept for officers)");
+	cli_close(&more);
+	g->rights = CONTROL_WRITER;
+	for (; n < 8; n++) {
+		cli_open(&c[n]);
+		expect_served(&c[n]);
+	}
+	cli_open(&more);
+	expect_refused(&more, "too many connections");
+	cli_close(&more);
+	g->rights = CONTROL_ADMIN;
+	cli_open(&c[n]);
+	expect_served(&c[n]);
+	n++;
+	for (int i = 0; i < n; i++)
+		cli_close(&c[i]);
+}
+
+static void on_passed(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	(void)loop;
+	(void)revents;
+	*(bool *)w->data = true;
+}
+
+static bool flag_set(void *arg)
+{
+	return *(bool *)arg;
+}
+
+/* Run the loop for S seconds. */
+static void pass_time(double s)
+{
+	bool passed = false;
+	ev_timer t;
+	ev_timer_init(&t, on_passed, s, 0.);
+	t.data = &passed;
+	ev_timer_start(g->loop, &t);
+	pump(flag_set, &passed);
+	ev_timer_stop(g->loop, &t);
+}
+
+/*
+ * Peers with no rights holding every place of theirs keep no other out
+ * for long: once the longest held has been held CONTROL_NO_RIGHTS_HOLD
+ * seconds, a newcomer takes its place, and the one closed is told why.
+ */
+static void test_no_rights_give_way(void **state)
+{
+	(void)state;
+	struct cli c[CONTROL_MAX_NO_RIGHTS], late;
+
+	if (geteuid() != 0)
+		skip();
+	start(8, 8, GUARD);
+	for (int i = 0; i < CONTROL_MAX_NO_RIGHTS; i++) {
+		cli_open_as(&c[i], GHOST_UID + (uid_t)i);
+		expect_served(&c[i]);
+	}
+	/* Held a moment only: the newcomer waits. */
+	cli_open_as(&late, GHOST_UID + CONTROL_MAX_NO_RIGHTS);
+	expect_refused(&late, "too many connections of users without rights");
+	cli_close(&late);
+	pass_time(CONTROL_NO_RIGHTS_HOLD + 0.1);
+	cli_open_as(&late, GHOST_UID + CONTROL_MAX_NO_RIGHTS);
+	expect_served(&late);
+	/* The first one gave way, the others are still served. */
+	char *a = cli_line(&c[0]);
+	assert_non_null(strstr(a,
+			       "{\"ok\":false,\"error\":{\"code\":\"busy\",\"message\":\"another "
+			       "user without rights needs the connection held for "));
+	free(a);
+	cli_expect_eof(&c[0]);
+	for (int i = 1; i < CONTROL_MAX_NO_RIGHTS; i++)
+		expect_served(&c[i]);
+	char want[96];
+	snprintf(want, sizeof(want), "control: uid:%u (pid ", GHOST_UID);
+	assert_true(log_has(want));
+	assert_true(log_has("), without rights, held a connection for 2 s: closed for uid:"));
+	for (int i = 0; i < CONTROL_MAX_NO_RIGHTS; i++)
+		cli_close(&c[i]);
+	cli_close(&late);
+}
+
 /* ---- a client that does not read ----------------------------------------- */
 
 #define REQUESTS 1000
@@ -836,6 +940,126 @@ static void test_unread_closed_when_idle(void **state)
 	cli_close(&a);
 }
 
+/* An answer longer than any client takes is refused, and the connection goes on. */
+static void test_answer_too_large(void **state)
+{
+	(void)state;
+	struct cli c;
+
+	start(8, 8, GUARD);
+	cli_open(&c);
+	g->pad = GRAMMAR_MAX_ANSWER;
+	cli_puts(&c, "huge\n");
+	char *a = cli_line(&c);
+	char want[256];
+	snprintf(want, sizeof(want),
+		 "{\"ok\":false,\"error\":{\"code\":\"answer-too-large\",\"message\":\"the answer "
+		 "would be %d bytes, more than the limit of %d; ask for less (explain UNIT ROW, "
+		 "audit N, status UNIT)\"}}",
+		 GRAMMAR_MAX_ANSWER + 30, GRAMMAR_MAX_ANSWER);
+	assert_string_equal(a, want);
+	free(a);
+	/* The longest answer allowed goes whole. */
+	g->pad = GRAMMAR_MAX_ANSWER - 30;
+	cli_puts(&c, "huge\n");
+	a = cli_line(&c);
+	assert_int_equal(strlen(a), GRAMMAR_MAX_ANSWER);
+	free(a);
+	g->pad = 0;
+	expect_served(&c);
+	cli_close(&c);
+}
+
+/*
+ * Clients whose last answer was long wait behind the others: a request
+ * of a client asking for short answers runs before the next of one that
+ * asks for long ones, whichever of them the loop hears first.
+ */
+static void test_short_answers_first(void **state)
+{
+	(void)state;
+	struct cli heavy, light;
+
+	start(8, 8, GUARD);
+	cli_open(&heavy);
+	g->pad = 2 * CONTROL_BACKLOG;
+	cli_puts(&heavy, "h\n");
+	expect_answer(&heavy, "h");
+	for (int round = 0; round < 2; round++) {
+		/* Both in the kernel before the loop turns, in either order. */
+		g->pad = 0;
+		cli_open(&light);
+		expect_served(&light);
+		g->pad = 2 * CONTROL_BACKLOG;
+		size_t first = g->nlines;
+		if (round == 0)
+			cli_puts(&light, "p\n");
+		cli_puts(&heavy, "h1\nh2\nh3\n");
+		if (round == 1)
+			cli_puts(&light, "p\n");
+		char *a = cli_line(&light);
+		free(a);
+		for (int i = 1; i <= 3; i++) {
+			char want[8];
+			snprintf(want, sizeof(want), "h%d", i);
+			expect_answer(&heavy, want);
+		}
+		assert_int_equal(g->nlines, first + 4);
+		if (strcmp(g->lines[first], "p") != 0)
+			fail_msg("round %d: the short answer came after %s", round,
+				 g->lines[first]);
+		cli_close(&light);
+	}
+	g->pad = 0;
+	cli_close(&heavy);
+}
+
+static bool executed_n(void *arg)
+{
+	return g->nlines >= *(size_t *)arg;
+}
+
+static bool at_eof_any(void *arg)
+{
+	struct cli *c = arg;
+	for (int i = 0; i < 5; i++) {
+		struct pollfd p = { .fd = c[i].fd, .events = POLLIN | POLLRDHUP };
+		if (poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP)))
+			return true;
+	}
+	return false;
+}
+
+/*
+ * Clients that ask for long answers and never read them hold at most
+ * CONTROL_MAX_UNSENT of the daemon's memory: beyond it, the one that
+ * leaves the most unread is closed.
+ */
+static void test_unread_answers_bounded(void **state)
+{
+	(void)state;
+	struct cli c[5];
+
+	start(8, 8, GUARD);
+	g->pad = GRAMMAR_MAX_ANSWER - 1000;
+	for (int i = 0; i < 5; i++) {
+		cli_open(&c[i]);
+		cli_puts(&c[i], "huge\n");
+		size_t n = (size_t)i + 1;
+		pump(executed_n, &n);
+	}
+	pump(at_eof_any, c);
+	assert_true(log_has(" bytes of answers unread, and all clients "));
+	int closed = 0;
+	for (int i = 0; i < 5; i++) {
+		struct pollfd p = { .fd = c[i].fd, .events = POLLIN | POLLRDHUP };
+		closed += poll(&p, 1, 0) == 1 && (p.revents & (POLLHUP | POLLRDHUP));
+		cli_close(&c[i]);
+	}
+	assert_int_equal(closed, 1);
+	g->pad = 0;
+}
+
 /* ---- the refusals' log --------------------------------------------------- */
 
 static void refuse_some(int n)
@@ -887,6 +1111,42 @@ static void test_refusal_log(void **state)
 	free(text);
 	cli_expect_eof(&a);
 	cli_close(&a);
+}
+
+/*
+ * Requests too long share the refusals' log limit: a stranger sending
+ * them one connection after another writes CONTROL_LOG_BURST lines per
+ * window, the rest counted in one line.
+ */
+static void test_too_long_log_limited(void **state)
+{
+	(void)state;
+	size_t max = COMMAND_MAX_LINE;
+	char *line = xmalloc(max + 1);
+
+	memset(line, 'a', max + 1);
+	start(8, 8, GUARD);
+	for (int i = 0; i < CONTROL_LOG_BURST + 7; i++) {
+		struct cli c;
+		cli_open(&c);
+		cli_send(&c, line, max + 1);
+		char *a = cli_line(&c);
+		assert_non_null(strstr(a, "\"line-too-long\""));
+		free(a);
+		cli_expect_eof(&c);
+		cli_close(&c);
+	}
+	char *text = logged();
+	assert_int_equal(count_in(text, "): request longer than 65536 bytes; closing"),
+			 CONTROL_LOG_BURST);
+	free(text);
+	control_free(g->ctl);
+	g->ctl = NULL;
+	text = logged();
+	assert_non_null(strstr(text, "control: 7 more requests too long (their connections "
+				     "closed) in the last 10 s\n"));
+	free(text);
+	free(line);
 }
 
 /* ---- running out of descriptors ------------------------------------------ */
@@ -1017,6 +1277,56 @@ static void test_probe(void **state)
 	assert_int_equal(sb.st_mode & 07777, 0666);
 }
 
+/*
+ * A process that listens on the path and accepts nothing, its queue full:
+ * the probe gives up after CONTROL_PROBE_SECONDS and names it, instead of
+ * waiting for ever.  Run in a child, so that a probe that hangs fails the
+ * test instead of hanging it.
+ */
+static void test_probe_listener_that_never_accepts(void **state)
+{
+	(void)state;
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	int pipefd[2];
+	char got[600] = "";
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", g->path);
+	int l = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	assert_int_equal(bind(l, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(listen(l, 0), 0);
+	/* Its queue of one is full. */
+	int q = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	assert_int_equal(connect(q, (struct sockaddr *)&sun, sizeof(sun)), 0);
+	assert_int_equal(pipe(pipefd), 0);
+	fflush(stderr);
+	pid_t pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		char err[512] = "";
+		int rc = control_probe(g->path, err, sizeof(err));
+		dprintf(pipefd[1], "%d %s", rc, err);
+		_exit(0);
+	}
+	close(pipefd[1]);
+	struct pollfd p = { .fd = pipefd[0], .events = POLLIN };
+	int ready = poll(&p, 1, (int)(GUARD * 1000));
+	if (ready == 1)
+		assert_true(read(pipefd[0], got, sizeof(got) - 1) > 0);
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	close(pipefd[0]);
+	close(q);
+	close(l);
+	if (ready != 1)
+		fail_msg("control_probe() still waits after %.0f s", GUARD);
+	char want[600];
+	snprintf(want, sizeof(want),
+		 "-1 another process holds %s: it listens there but accepted "
+		 "no connection in %d s (its queue is full); not starting",
+		 g->path, CONTROL_PROBE_SECONDS);
+	assert_string_equal(got, want);
+}
+
 #define CASE(test) cmocka_unit_test_setup_teardown(test, setup, teardown)
 
 int main(void)
@@ -1032,11 +1342,18 @@ int main(void)
 		CASE(test_total_limit_and_admin_reserve),
 		CASE(test_no_rights_one_at_a_time),
 		CASE(test_no_rights_cap),
+		CASE(test_readers_share),
+		CASE(test_no_rights_give_way),
 		CASE(test_backpressure),
 		CASE(test_unread_closed_when_idle),
+		CASE(test_answer_too_large),
+		CASE(test_short_answers_first),
+		CASE(test_unread_answers_bounded),
 		CASE(test_refusal_log),
+		CASE(test_too_long_log_limited),
 		CASE(test_out_of_descriptors),
 		CASE(test_probe),
+		CASE(test_probe_listener_that_never_accepts),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

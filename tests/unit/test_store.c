@@ -10,6 +10,8 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
+#include <dirent.h>
+#include <dlfcn.h>
 #include <sqlite3.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -21,6 +23,7 @@
 #include "kaohe/log.h"
 #include "kaohe/plan.h"
 #include "kaohe/store.h"
+#include "kaohe/util.h"
 #include "support.h"
 
 /* ---- fixtures -------------------------------------------------------- */
@@ -618,9 +621,148 @@ static void test_backup_paths(void **state)
 	/* a directory that is not there */
 	snprintf(target, sizeof(target), "%s/nowhere/copy.db", f->dir);
 	backup_refused(f->st, target, "nowhere");
+	/* /proc's links are the daemon's own directories: by name, or through a link */
+	backup_refused(f->st, "/proc/self/cwd/copy.db", "is under /proc");
+	backup_refused(f->st, "//./../proc/self/cwd/copy.db", "is under /proc");
+	char self[128];
+	snprintf(self, sizeof(self), "%s/self", f->dir);
+	assert_int_equal(symlink("/proc/self", self), 0);
+	snprintf(target, sizeof(target), "%s/cwd/copy.db", self);
+	backup_refused(f->st, target, "goes through a link of /proc");
+	unlink(self);
 	unlink(path);
 	unlink(other);
 	rmdir(shared);
+}
+
+/*
+ * A directory swapped under a backup, as someone owning a directory above
+ * it could do while the backup runs: the directory renamed away, a link
+ * to a directory of theirs planted in its place, and the name of the
+ * backup's private directory (which they can list) made there too.  The
+ * swap is done by the first of realpath() and sqlite3_open_v2() that
+ * store_backup() calls once it has checked the directory: both are
+ * interposed here (this executable's definitions come first), each
+ * passing on to the C library's or SQLite's own.
+ */
+static struct {
+	bool armed;
+	char dir[256], moved[256], evil[256];
+	int opens; /* sqlite3_open_v2() calls while counting */
+	bool counting;
+} g_swap;
+
+static void swap_now(void)
+{
+	if (!g_swap.armed)
+		return;
+	g_swap.armed = false;
+	assert_int_equal(rename(g_swap.dir, g_swap.moved), 0);
+	assert_int_equal(symlink(g_swap.evil, g_swap.dir), 0);
+	DIR *d = opendir(g_swap.moved);
+	struct dirent *e;
+	assert_non_null(d);
+	while ((e = readdir(d)) != NULL) {
+		if (strncmp(e->d_name, ".kaohe-backup", 13) == 0) {
+			char planted[512];
+			snprintf(planted, sizeof(planted), "%s/%s", g_swap.evil, e->d_name);
+			assert_int_equal(mkdir(planted, 0777), 0);
+		}
+	}
+	closedir(d);
+}
+
+char *realpath(const char *path, char *resolved)
+{
+	char *(*real)(const char *, char *) =
+		(char *(*)(const char *, char *))dlsym(RTLD_NEXT, "realpath");
+	swap_now();
+	return real(path, resolved);
+}
+
+int sqlite3_open_v2(const char *name, sqlite3 **db, int flags, const char *vfs)
+{
+	int (*real)(const char *, sqlite3 **, int, const char *) = (int (*)(
+		const char *, sqlite3 **, int, const char *))dlsym(RTLD_NEXT, "sqlite3_open_v2");
+	g_swap.opens += g_swap.counting;
+	swap_now();
+	return real(name, db, flags, vfs);
+}
+
+/* Every name in DIR and below it, one per line, sorted (the caller frees). */
+static char *tree(const char *dir)
+{
+	char cmd[512];
+	snprintf(cmd, sizeof(cmd), "cd '%s' && find . -mindepth 1 | sort", dir);
+	FILE *p = popen(cmd, "r");
+	assert_non_null(p);
+	struct sbuf sb;
+	sbuf_init(&sb);
+	char line[512];
+	while (fgets(line, sizeof(line), p))
+		sbuf_puts(&sb, line);
+	pclose(p);
+	return sb.buf;
+}
+
+static void test_backup_swapped_directory(void **state)
+{
+	struct store_fx *f = *state;
+	char up[128], path[512], copy[512];
+	bool refused = true;
+	char err[1024];
+
+	f->st = open_synced(f->path, f->p);
+	submit(f->st, 0, "1", 100);
+	snprintf(up, sizeof(up), "%s/up", f->dir);
+	snprintf(g_swap.dir, sizeof(g_swap.dir), "%s/backups", up);
+	snprintf(g_swap.moved, sizeof(g_swap.moved), "%s/moved", up);
+	snprintf(g_swap.evil, sizeof(g_swap.evil), "%s/evil", f->dir);
+	assert_int_equal(mkdir(up, 0755), 0);
+	assert_int_equal(mkdir(g_swap.dir, 0755), 0);
+	assert_int_equal(mkdir(g_swap.evil, 0777), 0);
+	snprintf(path, sizeof(path), "%s/copy.db", g_swap.dir);
+
+	g_swap.armed = true;
+	int rc = store_backup(f->st, path, &refused, err, sizeof(err));
+	assert_false(g_swap.armed); /* the swap happened */
+	/* Whatever came of it, nothing reached their directory... */
+	char *theirs = tree(g_swap.evil);
+	char *planted = tree(g_swap.moved);
+	if (strstr(theirs, "kaohe.db") || strstr(theirs, "copy.db"))
+		fail_msg("the backup went into the planted directory: %s", theirs);
+	free(theirs);
+	/* ...and it was written whole where it was checked, nothing of its own left. */
+	if (rc < 0)
+		fail_msg("backup to %s: %s", path, err);
+	assert_string_equal(planted, "./copy.db\n");
+	free(planted);
+	snprintf(copy, sizeof(copy), "%s/copy.db", g_swap.moved);
+	struct stat sb;
+	assert_int_equal(lstat(copy, &sb), 0);
+	assert_int_equal(sb.st_mode & 07777, 0600);
+	assert_i64(sql_int(copy, "SELECT COUNT(*) FROM entries"), 1);
+	remove_tree(up);
+	remove_tree(g_swap.evil);
+}
+
+/* A file name the file system cannot hold is refused before anything is copied. */
+static void test_backup_name_too_long(void **state)
+{
+	struct store_fx *f = *state;
+	char path[512];
+
+	f->st = open_synced(f->path, f->p);
+	submit(f->st, 0, "1", 100);
+	int n = snprintf(path, sizeof(path), "%s/", f->dir);
+	memset(path + n, 'n', 300);
+	path[n + 300] = '\0';
+	g_swap.opens = 0;
+	g_swap.counting = true;
+	backup_refused(f->st, path, "the file name is 300 bytes long");
+	g_swap.counting = false;
+	assert_int_equal(g_swap.opens, 0);
+	assert_int_equal(count_named(f->dir, ".kaohe-backup"), 0);
 }
 
 /* ---- entries --------------------------------------------------------- */
@@ -2123,6 +2265,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_full_disk_reports_the_first_error, setup_file,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_backup_paths, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_backup_swapped_directory, setup_file,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_backup_name_too_long, setup_file, teardown),
 		cmocka_unit_test_setup_teardown(test_entry_add_get_void, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_entries_of_and_by_key, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_first_submission_ignores_voided, setup_mem,

@@ -425,6 +425,75 @@ class TestSocketFile(DaemonTestCase):
         self.assertEqual(len(self.entries("ub", "1", "late")), 1)
 
 
+    def test_05c_lock_file_must_be_kaoheds_own(self):
+        """kaohe.lock receives the daemon's pid: a hard link to another file,
+        a FIFO, a file others may write are refused by name, untouched."""
+        conf = self.temp_plan()
+        os.makedirs(self.state, exist_ok=True)
+        lock = os.path.join(self.state, "kaohe.lock")
+        precious = os.path.join(self.tmp, "precious")
+        with open(precious, "w") as f:
+            f.write("precious")
+        cases = (("a file with more than one name", lambda: os.link(precious, lock)),
+                 ("not a regular file", lambda: os.mkfifo(lock, 0o600)),
+                 ("writable by others", lambda: os.close(os.open(lock, os.O_CREAT | os.O_WRONLY,
+                                                                 0o600)) or os.chmod(lock, 0o622)))
+        for why, plant in cases:
+            plant()
+            d = self.daemon(conf, start=False)
+            d.start(wait=False)
+            try:
+                rc = d.proc.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                self.fail("kaohed started on a lock file that is %s:\n%s" % (why, d.log()[-2000:]))
+            self.assertNotEqual(rc, 0)
+            self.assertIn("%s is %s" % (lock, why), d.log())
+            self.assertNotIn("READY=1", d.notify_close())
+            os.unlink(lock)
+        with open(precious) as f:
+            self.assertEqual(f.read(), "precious")
+        # a lock file of its own, 0644 as older versions left it, is taken
+        with open(lock, "w") as f:
+            f.write("1\n")
+        os.chmod(lock, 0o644)
+        d = self.daemon(conf)
+        with open(lock) as f:
+            self.assertEqual(f.read(), "%d\n" % d.proc.pid)
+
+    def test_05d_empty_notify_socket_is_no_service_manager(self):
+        """NOTIFY_SOCKET set but empty: no service manager, so kaohed
+        detaches as it does without one (its parent exits once it is ready)."""
+        conf = self.temp_plan()
+        log = open(os.path.join(self.tmp, "detached.log"), "wb")
+        self.addCleanup(log.close)
+        p = subprocess.Popen([KAOHED, "-c", conf], stdin=subprocess.DEVNULL, stdout=log,
+                             stderr=log, env=utf8_env(NOTIFY_SOCKET=""), cwd=self.tmp)
+        lock = os.path.join(self.state, "kaohe.lock")
+
+        def stop_child():
+            try:
+                with open(lock) as f:
+                    pid = int(f.read())
+                if pid != p.pid:
+                    os.kill(pid, signal.SIGTERM)
+                    wait_until(lambda: not os.path.exists("/proc/%d" % pid), timeout=WAIT,
+                               what="the detached kaohed stopping")
+            except (OSError, ValueError):
+                pass
+        self.addCleanup(stop_child)
+        try:
+            rc = p.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+            self.fail("with NOTIFY_SOCKET empty kaohed stayed in the foreground, as under "
+                      "a service manager")
+        self.assertEqual(rc, 0)
+        self.assertEqual(self.ok("ping")["pong"], True)
+        with open(lock) as f:
+            self.assertNotEqual(int(f.read()), p.pid, "the daemon is the detached child")
+
+
 def free_port():
     """A loopback TCP port nobody listens on (connections to it are refused)."""
     with socket.socket() as s:
@@ -861,10 +930,13 @@ class TestGarbage(DaemonTestCase):
     @unittest.skipUnless(ROOT, "connects under other uids: needs root")
     def test_06f_total_connections(self):
         uid0, gid0 = free_uid_gid()
-        # made-up uids with rights (members of ua): peers with none get a few slots only
+        # made-up uids with rights (members of ua, and an officer of da, for
+        # members share three quarters): peers with none get a few slots only
         self.d.close()
         conf = self.temp_plan(access={"admins": (("root",), ()),
-                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in (0, 1, 2, 4)),
+                                             ()),
+                                      "da": (("uid:%d" % (uid0 + 3),), ())})
         self.d = self.daemon(conf)
         conns = []
         self.addCleanup(lambda: [c.close() for c in conns])
@@ -1053,6 +1125,36 @@ class TestKaohectl(DaemonTestCase):
             self.assertEqual(cols, head[:len(cols)], "misaligned by display width:\n%s\n%s"
                              % (lines[i], l))
         return rows
+
+    def test_08a2_answer_longer_than_the_daemons_longest_refused(self):
+        """kaohectl reads at most the 16 MiB and a newline a daemon sends: a
+        listener answering more is refused, not read into memory whole."""
+        path = os.path.join(self.tmp, "liar.sock")
+        srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        srv.bind(path)
+        srv.listen(1)
+        self.addCleanup(srv.close)
+        sizes = iter((16 << 20, (16 << 20) + 4096))
+
+        def serve():
+            for size in sizes:
+                c, _ = srv.accept()
+                with c:
+                    recv_line(c)
+                    body = b'{"ok":true,"data":{"pad":"' + b"x" * (size - 29) + b'"}}'
+                    try:
+                        c.sendall(body + b"\n")
+                    except (BrokenPipeError, ConnectionResetError):
+                        pass
+        t = threading.Thread(target=serve, daemon=True)
+        t.start()
+        ok = self.ctl("ping", sock=path)
+        self.assertEqual(ok.returncode, 0, ok.stderr[-300:])
+        self.assertEqual(len(ok.stdout), (16 << 20) + 1)
+        big = self.ctl("ping", sock=path)
+        self.assertEqual(big.returncode, 1)
+        self.assertIn(b"the answer is longer than the 16777216 bytes a daemon sends", big.stderr)
+        t.join(WAIT)
 
     def test_08b_tables_aligned_by_display_width(self):
         self.shipped()
@@ -1411,25 +1513,53 @@ class TestHostileLocalUsers(DaemonTestCase):
         self.assertEqual(served + busy, 80)
         r = self.ctl("ping")
         self.assertEqual(r.returncode, 0, "an admin is locked out: %r" % (r.stderr,))
+        # those holding the places for users without rights keep another out
+        # only a moment (CONTROL_NO_RIGHTS_HOLD, 2 s): a sixth one's ping goes through
 
-        # peers with rights fill every ordinary slot: admins still get in
+        def ping_as_sixth():
+            c = connect_as(self.sock, uid0 + 5, gid0 + 5, 1)[0]
+            try:
+                c.sendall(b"ping\n")
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+            ans = recv_line(c)
+            c.close()
+            return ans is not None and json.loads(ans)["ok"]
+        wait_until(ping_as_sixth, timeout=WAIT, interval=0.2,
+                   what="a ping of a user without rights past four holding their places")
+
+        # unit members (who may only read) fill their share, three quarters
+        # of the 64: an officer still gets in, and admins beyond the 64
         d.close()
         conf = self.temp_plan(access={"admins": (("root",), ()),
-                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(5)), ())})
+                                      "ua": (tuple("uid:%d" % (uid0 + k) for k in range(4)), ()),
+                                      "da": (("uid:%d" % (uid0 + 4),), ())})
         self.daemon(conf)
         for c in conns:
             c.close()
         conns.clear()
-        for k in range(4):
-            got = connect_as(self.sock, uid0 + k, gid0 + k, 16)
+
+        def pings(k, n):
+            got = connect_as(self.sock, uid0 + k, gid0 + k, n)
             conns.extend(got)
+            answers = []
             for c in got:
-                c.sendall(b"ping\n")
-                self.assertIs(json.loads(recv_line(c))["ok"], True)
-        extra = connect_as(self.sock, uid0 + 4, gid0 + 4, 1)[0]
-        lines, eof = recv_lines_until_eof(extra)
-        extra.close()
-        self.assertEqual(json.loads(lines[0])["error"]["code"], "busy")
+                try:
+                    c.sendall(b"ping\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                answers.append(json.loads(recv_line(c)))
+            return answers
+
+        for k in range(3):
+            self.assertEqual([a["ok"] for a in pings(k, 16)], [True] * 16)
+        refused = pings(3, 16)
+        self.assertEqual({(a["ok"], a["error"]["code"]) for a in refused}, {(False, "busy")})
+        self.assertIn("may only read", refused[0]["error"]["message"])
+        self.assertEqual([a["ok"] for a in pings(4, 16)], [True] * 16,
+                         "four unit members lock an officer out")
+        extra = pings(5, 1)[0]
+        self.assertEqual(extra["error"]["code"], "busy")
         admins = [unix_connect(self.sock) for _ in range(8)]
         conns.extend(admins)
         for c in admins:
@@ -1520,14 +1650,17 @@ class TestHostileLocalUsers(DaemonTestCase):
             pass
         finally:
             os.close(fd)
+        # notes of the longest kind (2,000 characters, 6 kB), on one connection
         err = None
-        for _ in range(50):
-            r = self.ctl("submit", "ua", "2", "--note", "x" * 30000)
-            ans = json.loads(r.stdout)
+        c = unix_connect(self.sock)
+        self.addCleanup(c.close)
+        for _ in range(250):
+            c.sendall(("submit ua 2 --note %s\n" % ("字" * 2000)).encode("utf-8"))
+            ans = json.loads(recv_line(c))
             if not ans["ok"]:
                 err = ans["error"]
                 break
-        self.assertIsNotNone(err, "50 submissions of 30 kB went onto a full disk")
+        self.assertIsNotNone(err, "250 submissions of 6 kB went onto a full disk")
         self.assertEqual(err["code"], "internal", err)
         self.assertIn("database or disk is full", err["message"])
         self.assertNotIn("no transaction is active", err["message"])
@@ -1585,6 +1718,38 @@ class TestHostileLocalUsers(DaemonTestCase):
         # --json passes the daemon's answer as it came (JSON escapes are text)
         ans = self.ok("explain", "ua", "1")
         self.assertEqual(ans["rows"][0]["entries"][0]["note"], evil)
+
+    def test_20g_c1_and_del_escaped_in_json_and_reports(self):
+        d = self.daemon(self.temp_plan())
+        rec = self.ok("record", "ua", "1", "f1", "--note", "fine")
+        # what an older database may hold: CSI as its C1 form, DEL, ESC
+        d.term()
+        db = os.path.join(self.state, "kaohe.db")
+        sql = ("UPDATE entries SET note = 'a' || char(155) || '2J' || char(127) || 'b'"
+               " || char(27) || 'c' WHERE id = %d;" % rec["id"])
+        r = subprocess.run(["sqlite3", "-cmd", ".timeout %d" % (WAIT * 1000), db, sql],
+                           capture_output=True, text=True, timeout=2 * WAIT)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        d.start()
+        raw = self.ctl("explain", "ua", "1")
+        self.assertEqual(raw.returncode, 0, raw)
+        for b in (b"\xc2\x9b", b"\x7f", b"\x1b"):
+            self.assertNotIn(b, raw.stdout, "kaohectl --json printed a raw %r" % b)
+        self.assertIn(rb"a\u009b2J\u007fb\u001Bc", raw.stdout)
+        # the escapes are the same JSON
+        note = [e for e in json.loads(raw.stdout)["data"]["rows"][0]["entries"]
+                if e["id"] == rec["id"]][0]["note"]
+        self.assertEqual(note, "a\x9b2J\x7fb\x1bc")
+        cur = "%d-Q%d" % (now_local().year, (now_local().month - 1) // 3 + 1)
+        for fmt in ("html", "csv", "json"):
+            for js in (False, True):
+                r = self.ctl("report", cur, "--format", fmt, json_out=js)
+                self.assertEqual(r.returncode, 0, r)
+                for b in (b"\xc2\x9b", b"\x7f", b"\x1b"):
+                    self.assertNotIn(b, r.stdout, "kaohectl%s report --format %s printed a raw %r"
+                                     % (" --json" if js else "", fmt, b))
+                if fmt == "html":  # notes show in its footnotes only
+                    self.assertIn(rb"\u009b2J", r.stdout, (fmt, js))
 
     def assert_no_writes_but(self, *commands):
         self.assertEqual([a["command"] for a in self.ok("audit", "100")], list(commands))

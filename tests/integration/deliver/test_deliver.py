@@ -359,7 +359,7 @@ class TestEmail(DeliverTestCase):
         self.assertIn("smtps://", dead[0]["error"], "says what to change")
         self.assertNotIn("250", dead[0]["error"], "the EHLO's 250 is no verdict")
         self.assertFalse([r for r in self.outbox()["rows"] if r["state"] == "failed"])
-        d.wait_log(r"warning: deliver: #\d+ to email liaison@ua\.example\.org is dead after "
+        d.wait_log(r"error: deliver: #\d+ to email liaison@ua\.example\.org is dead after "
                    r"1 attempt: smtp: the server offers no STARTTLS")
         self.assertFalse(any(l.upper().startswith((b"MAIL", b"DATA", b"AUTH")) for l in plain.seen),
                          "nothing sent without TLS: %r" % plain.seen)

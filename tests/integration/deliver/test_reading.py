@@ -366,7 +366,7 @@ class TestNeverDeliverable(ReadingTestCase):
         self.assertEqual(dead["attempts"], 1, "not retried")
         self.assertIn("refused the credentials", dead["error"])
         self.assertIn("password_file", dead["error"])
-        d.wait_log(r"warning: deliver: #\d+ to email liaison@ua\.example\.org is dead after "
+        d.wait_log(r"error: deliver: #\d+ to email liaison@ua\.example\.org is dead after "
                    r"1 attempt: smtp 535: the server refused the credentials")
         self.assertFalse([r for r in self.outbox()["rows"] if r["state"] == "failed"])
         self.assertEqual(smtp.box.all(), [])

@@ -223,20 +223,31 @@ nsroot_preflight() {
 	grep -qw cgroup2 /proc/filesystems || skip "no cgroup2"
 }
 
-# What the test must not change on the host, fingerprinted before and after.
+# What the test must not change on the host, fingerprinted before and after:
+# kaohe's own entries only (its users and groups, members named kaohe*, its
+# package, its paths), since whatever else runs on the host meanwhile may
+# add users or install packages. NSROOT_HOST_ROOT (empty: /) is where the
+# host's files are looked up.
 host_state() {
-	local f
-	for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow /etc/fstab; do
-		if [ -e "$f" ]; then sha256sum "$f"; else echo "absent $f"; fi
+	local f r=${NSROOT_HOST_ROOT:-}
+	for f in /etc/passwd /etc/group /etc/shadow /etc/gshadow; do
+		if [ -e "$r$f" ]; then
+			echo "$f:"
+			awk -F: '$1 ~ /^kaohe/ || $4 ~ /(^|,)kaohe/' "$r$f" | sort
+		else
+			echo "absent $f"
+		fi
 	done
+	dpkg-query --admindir="$r/var/lib/dpkg" -W -f='${Package} ${Version} ${db:Status-Abbrev}\n' \
+		kaohe 2>/dev/null || echo "no kaohe package"
 	for f in /usr/sbin/kaohed /usr/bin/kaohectl /lib/systemd/system/kaohed.service \
 		/usr/lib/sysusers.d/kaohe.conf /etc/kaohe /var/lib/kaohe /run/kaohe \
 		/etc/systemd/system/default.target /etc/systemd/system/$TEST_TARGET \
 		/etc/systemd/system/dbus.service /run/systemd/private \
 		"${NSROOT_HOST_PATHS[@]+"${NSROOT_HOST_PATHS[@]}"}"; do
-		stat -c '%n %i %s %Y' "$f" 2>/dev/null || echo "absent $f"
+		stat -c '%n %i %s %Y' "$r$f" 2>/dev/null || echo "absent $f"
 	done
-	echo "hostname $(cat /proc/sys/kernel/hostname)"
+	[ -n "$r" ] || echo "hostname $(cat /proc/sys/kernel/hostname)"
 }
 
 # teardown: end the namespaces, remove the cgroups and the temporary
@@ -424,7 +435,7 @@ finish() {
 		eval '! grep -q -e "$NSROOT_NAME\." -e "kaohe-test" /proc/self/mounts'
 	check "host: test cgroup removed" test ! -e "$CG"
 	check "host: temporary directory removed" test ! -e "$T"
-	check "host: /etc users and groups, /usr, /var, /run paths, hostname unchanged" \
+	check "host: kaohe's users, groups, package and paths, the hostname unchanged" \
 		test "$(host_state)" = "$host_before"
 	echo "$NSROOT_LABEL: $passed passed, $failed failed ($SECONDS s)"
 	for f in "${failures[@]+"${failures[@]}"}"; do echo "  failed: $f"; done
