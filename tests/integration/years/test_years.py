@@ -43,8 +43,9 @@ class TestAdoption(DaemonTestCase):
     """A fresh database adopts its plan year at plan.track_from, or its first start."""
 
     def adopted_plan(self):
-        """Row 1 fell due three days ago, before track_from (two days ago);
-        row 2 one day ago, after it."""
+        """Row 1 fell due three days ago, before track_from (two days ago),
+        and closed one day ago, after it; row 2 fell due one day ago, after
+        it, and closes tomorrow."""
         t = now_local()
         if t.timetuple().tm_yday < 5:
             self.skipTest("the first days of a year leave no room for days before adoption")
@@ -52,8 +53,11 @@ class TestAdoption(DaemonTestCase):
         self.due2 = t - dt.timedelta(days=1)
         self.track = (t - dt.timedelta(days=2)).date()
         path = os.path.join(self.tmp, "kaohe.conf")
-        temp_config(path, self.tmp, {"1": iso(self.due1), "2": iso(self.due2)},
-                    track_from=self.track.strftime("%m-%d"))
+        text = temp_config(path, self.tmp, {"1": iso(self.due1), "2": iso(self.due2)},
+                           close="2d", track_from=self.track.strftime("%m-%d"))
+        # an overdue notice a day over the two days' close, not every 2 s
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text.replace('every = "2s";', 'every = "1d";', 1))
         self.sock = os.path.join(self.tmp, "control.sock")
         self.state = os.path.join(self.tmp, "state")
         return path
@@ -66,14 +70,15 @@ class TestAdoption(DaemonTestCase):
     def test_01_nothing_before_adoption(self):
         d = self.daemon(self.adopted_plan())
         d.wait_log(r"plan year %d adopted at %s" % (self.due1.year, self.track.isoformat()))
-        # row 2 (after adoption) is missing for both units; row 1 is untracked
-        self.assertEqual(self.auto_entries(), [("ua", "2", 3), ("ub", "2", 3)])
+        # row 2 (after adoption) is late for both units; row 1 is untracked,
+        # even at its close after adoption
+        self.assertEqual(self.auto_entries(), [("ua", "2", 2), ("ub", "2", 2)])
         ua = self.ok("status", "ua")
         occ = {o["occurrence"]: o for o in ua["occurrences"]}
         self.assertEqual(occ["1"]["state"], "untracked")
         self.assertIn("apply-missed", ua["hint"])
         self.assertIn("submit --at", ua["hint"])
-        self.assertEqual(occ["2"]["state"], "missing")
+        self.assertEqual(occ["2"]["state"], "overdue")
         st = self.ok("status")
         self.assertEqual(st["untracked"], 2, st)
         self.assertEqual(st["adopted"][:10], self.track.isoformat())
