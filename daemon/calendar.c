@@ -342,7 +342,8 @@ void calendar_init(struct calendar *c, int year)
 	c->first_day = c->year_first;
 	c->last_day = calendar_days_from_civil(year, 12, 31);
 	c->in_force_start = calendar_instant(c->first_day, 0);
-	for (int32_t i = 0; i <= c->last_day - c->year_first; i++) {
+	int32_t end = calendar_days_from_civil(year + 2, 1, 1);
+	for (int32_t i = 0; i < end - c->year_first; i++) {
 		int wd = calendar_weekday(c->year_first + i);
 		c->workday[i] = wd != 0 && wd != 6;
 	}
@@ -362,19 +363,29 @@ void calendar_free(struct calendar *c)
 	c->reminders.nbefore = c->reminders.ndue = c->reminders.nrecord = 0;
 }
 
+/* Whether DAY lies in the plan year or the next, the days C holds. */
+static bool in_two_years(const struct calendar *c, int32_t day)
+{
+	return day >= c->year_first && day < calendar_days_from_civil(c->year + 2, 1, 1);
+}
+
 void calendar_set_workday(struct calendar *c, int32_t day, bool working)
 {
-	int32_t i = day - c->year_first;
-	if (i >= 0 && i < calendar_days_from_civil(c->year + 1, 1, 1) - c->year_first)
-		c->workday[i] = working;
+	if (in_two_years(c, day))
+		c->workday[day - c->year_first] = working;
 }
 
 bool calendar_is_workday(const struct calendar *c, int32_t day)
 {
-	if (calendar_in_year(c, day))
+	if (in_two_years(c, day))
 		return c->workday[day - c->year_first];
 	int wd = calendar_weekday(day);
 	return wd != 0 && wd != 6;
+}
+
+bool calendar_covers(const struct calendar *c, int32_t day)
+{
+	return calendar_in_year(c, day) || (c->next_known && in_two_years(c, day));
 }
 
 bool calendar_in_year(const struct calendar *c, int32_t day)

@@ -35,6 +35,7 @@ struct args {
 	struct engine_due due;
 	bool moved; /* a move changed the timeline: of MOVED_UNIT, or (-1) every unit's */
 	int moved_unit;
+	int year; /* --year, or 0: the latest plan year in force */
 };
 
 /* What runs a command of the table. */
@@ -73,6 +74,7 @@ const char *const command_codes[] = {
 	"unknown-delivery",
 	"bad-state",
 	"unknown-period",
+	"unknown-year",
 	"bad-path",
 	"backup-failed",
 	"send-failed",
@@ -619,6 +621,21 @@ static json_t *sched_json(const struct schedule *s, json_t *o)
 	return o;
 }
 
+/*
+ * What an untracked occurrence's reader is told: it fell due before kaohe
+ * tracked the plan year, and what an admin may do about it.
+ */
+static json_t *untracked_hint(const struct command_ctx *c)
+{
+	char day[16], hint[512];
+	calendar_format_day(calendar_day_of(engine_adopted(c->eng), NULL), day, sizeof(day));
+	snprintf(hint, sizeof(hint),
+		 "fell due before kaohe tracked %d (adopted %s): record it with `submit --at`, "
+		 "or apply the missed deductions with `kaohectl apply-missed`",
+		 c->plan->year, day);
+	return json_string(hint);
+}
+
 /* ---- the commands ---- */
 
 static json_t *cmd_ping(struct command_ctx *c, struct args *a)
@@ -782,6 +799,7 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 	json_do_bool(&w, "ok", true);
 	report_unit_open(&w, "data", p, t, (size_t)unit);
 	json_do_array(&w, "occurrences");
+	bool untracked = false;
 	for (size_t i = 0; i < p->noccs; i++) {
 		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
@@ -791,12 +809,18 @@ static json_t *unit_status_text(struct command_ctx *c, int unit, struct sbuf *sb
 		json_do_string(&w, "occurrence", p->occs[i].name);
 		json_do_string(&w, "row", p->rows[p->occs[i].row].id);
 		json_do_string(&w, "state", engine_state_name(s));
+		untracked |= s == OCC_UNTRACKED;
 		engine_schedule_json(c->eng, (int)i, unit, &w);
 		if (first != INT64_MAX)
 			json_do_instant(&w, "submitted_at", first);
 		json_do_end(&w);
 	}
 	json_do_end(&w);
+	if (untracked) {
+		json_t *h = untracked_hint(c);
+		json_do_string(&w, "hint", json_string_value(h));
+		json_decref(h);
+	}
 	json_do_instant(&w, "now", c->now);
 	json_do_end(&w);
 	json_do_end(&w);
@@ -873,12 +897,19 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 	/* The occurrences between deadline and close, with who still owes them
 	 * (each unit by its own schedule: a deadline may be moved for one). */
 	json_t *open = json_array();
+	int64_t adopted = engine_adopted(c->eng), nuntracked = 0;
 	for (size_t i = 0; i < p->noccs; i++) {
 		if (p->occs[i].type != OCC_DEADLINE)
 			continue;
 		json_t *owing = json_array();
 		for (size_t u = 0; u < p->nunits; u++) {
 			const struct schedule *s = engine_schedule(c->eng, (int)i, (int)u);
+			if (s->deadline < adopted) {
+				if (engine_occ_state(c->eng, (int)u, (int)i, c->now, NULL) ==
+				    OCC_UNTRACKED)
+					nuntracked++;
+				continue;
+			}
 			if (c->now >= s->deadline && c->now < s->close &&
 			    engine_first_submission(c->eng, (int)u, (int)i) > c->now)
 				json_array_append_new(owing, json_string(p->units[u].id));
@@ -895,6 +926,22 @@ static json_t *cmd_status(struct command_ctx *c, struct args *a)
 	json_t *d = json_pack("{s:o, s:o, s:o, s:o}", "now", json_new_instant(c->now), "next",
 			      next == INT64_MAX ? json_null() : json_new_instant(next), "units",
 			      units, "open", open);
+	json_object_set_new(d, "year", json_integer(p->year));
+	if (p->written_year != p->year)
+		json_object_set_new(d, "plan_year", json_integer(p->written_year));
+	if (engine_adoption(c->eng) != INT64_MIN)
+		json_object_set_new(d, "adopted", json_new_instant(engine_adoption(c->eng)));
+	if (nuntracked) {
+		json_object_set_new(d, "untracked", json_integer(nuntracked));
+		json_object_set_new(d, "hint", untracked_hint(c));
+	}
+	json_t *years = json_array();
+	for (size_t i = 0; i < c->nyears; i++)
+		json_array_append_new(years, json_integer(c->years[i]));
+	json_object_set_new(d, "years", years);
+	json_object_set_new(d, "ended", json_boolean(c->ended));
+	if (c->ended)
+		json_object_set_new(d, "message", json_string(c->ended_message));
 	return ok(d);
 }
 
@@ -960,6 +1007,17 @@ static json_t *cmd_explain(struct command_ctx *c, struct args *a)
 			      p->units[unit].name, "total", json_new_points(t.total[unit]), "rank",
 			      t.rank[unit], "as_of", json_new_instant(c->now), "rows", list);
 	json_decref(rows);
+	json_t *untracked = json_array();
+	for (size_t i = 0; engine_adopted(c->eng) != INT64_MIN && i < p->noccs; i++)
+		if ((row < 0 || (int)p->occs[i].row == row) &&
+		    engine_occ_state(c->eng, unit, (int)i, c->now, NULL) == OCC_UNTRACKED)
+			json_array_append_new(untracked, json_string(p->occs[i].name));
+	if (json_array_size(untracked)) {
+		json_object_set_new(d, "untracked", untracked);
+		json_object_set_new(d, "hint", untracked_hint(c));
+	} else {
+		json_decref(untracked);
+	}
 	if (rc < 0) {
 		json_decref(d);
 		return command_error("internal", "database: %s", store_errmsg(c->st));
@@ -1309,17 +1367,40 @@ static json_t *cmd_report(struct command_ctx *c, struct args *a)
 	return ok(d);
 }
 
+static json_t *cmd_apply_missed(struct command_ctx *c, struct args *a)
+{
+	struct engine_error err;
+	int64_t n;
+	(void)a;
+	if (engine_apply_missed(c->eng, c->now, &n, &err) < 0)
+		return engine_failed(&err);
+	log_info("%s: %lld missed deductions of plan year %d applied", c->actor->name, (long long)n,
+		 c->plan->year);
+	return ok(json_pack("{s:i, s:I}", "year", c->plan->year, "applied", (json_int_t)n));
+}
+
 static const struct handler handlers[CMD_NCOMMANDS] = {
-	[CMD_PING] = { cmd_ping, NULL },           [CMD_STATUS] = { cmd_status, status_text },
-	[CMD_UPCOMING] = { cmd_upcoming, NULL },   [CMD_SCORES] = { cmd_scores, NULL },
-	[CMD_EXPLAIN] = { cmd_explain, NULL },     [CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
-	[CMD_AUDIT] = { cmd_audit, NULL },         [CMD_PLAN] = { cmd_plan, NULL },
-	[CMD_OUTBOX] = { cmd_outbox, NULL },       [CMD_SUBMIT] = { cmd_submit, NULL },
-	[CMD_RECORD] = { cmd_record, NULL },       [CMD_METRIC] = { cmd_metric, NULL },
-	[CMD_VOID] = { cmd_void, NULL },           [CMD_MOVE] = { cmd_move, NULL },
-	[CMD_RETRY] = { cmd_retry, NULL },         [CMD_RELOAD] = { cmd_reload, NULL },
-	[CMD_BACKUP] = { cmd_backup, NULL },       [CMD_REPORT] = { cmd_report, NULL },
-	[CMD_TEST_SEND] = { cmd_test_send, NULL }, [CMD_METRICS] = { cmd_metrics, NULL },
+	[CMD_PING] = { cmd_ping, NULL },
+	[CMD_STATUS] = { cmd_status, status_text },
+	[CMD_UPCOMING] = { cmd_upcoming, NULL },
+	[CMD_SCORES] = { cmd_scores, NULL },
+	[CMD_EXPLAIN] = { cmd_explain, NULL },
+	[CMD_SNAPSHOTS] = { cmd_snapshots, NULL },
+	[CMD_AUDIT] = { cmd_audit, NULL },
+	[CMD_PLAN] = { cmd_plan, NULL },
+	[CMD_OUTBOX] = { cmd_outbox, NULL },
+	[CMD_SUBMIT] = { cmd_submit, NULL },
+	[CMD_RECORD] = { cmd_record, NULL },
+	[CMD_METRIC] = { cmd_metric, NULL },
+	[CMD_VOID] = { cmd_void, NULL },
+	[CMD_MOVE] = { cmd_move, NULL },
+	[CMD_RETRY] = { cmd_retry, NULL },
+	[CMD_RELOAD] = { cmd_reload, NULL },
+	[CMD_BACKUP] = { cmd_backup, NULL },
+	[CMD_REPORT] = { cmd_report, NULL },
+	[CMD_TEST_SEND] = { cmd_test_send, NULL },
+	[CMD_METRICS] = { cmd_metrics, NULL },
+	[CMD_APPLY_MISSED] = { cmd_apply_missed, NULL },
 };
 
 /*
@@ -1392,6 +1473,18 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	if (argc == 0)
 		return command_error("usage", "empty request");
 	memset(a, 0, sizeof(*a));
+	/* --year, an option of every command, chooses the plan year it addresses. */
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--year") != 0)
+			continue;
+		const char *y = i + 1 < argc ? argv[i + 1] : "";
+		if (strlen(y) != 4 || strspn(y, "0123456789") != 4 || a->year)
+			return command_error("usage", "--year takes one plan year, as 2026");
+		a->year = atoi(y);
+		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
+		argc -= 2;
+		i--;
+	}
 	if ((a->cmd = grammar_find(argv[0])) == NULL) {
 		struct sbuf sb;
 		sbuf_init(&sb);
@@ -1491,13 +1584,16 @@ int command_audit(struct store *st, int64_t now, const char *actor, const char *
  * resolve its arguments into A: NULL, or the answer that refuses it.
  * BUF as for parse().
  */
-static json_t *prepare(const struct command_ctx *c, const char *line, size_t len, char *buf,
+static json_t *prepare(struct command_ctx *c, const char *line, size_t len, char *buf,
 		       struct args *a)
 {
 	struct grammar_words w;
 	json_t *err = parse(line, len, buf, a, &w);
 
 	if (err)
+		return err;
+	/* The plan year first: the names below are its plan's. */
+	if (c->select_year && (err = c->select_year(c->hook_arg, a->year, c)))
 		return err;
 	const struct grammar_cmd *cmd = a->cmd;
 	if (cmd->access == CMD_ADMIN && !c->actor->admin)

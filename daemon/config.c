@@ -21,13 +21,31 @@
 #include "kaohe/mime.h"
 #include "kaohe/provider.h"
 
+/* A channel's unit or department named by id, resolved in each plan. */
+struct audience {
+	size_t chan; /* index into set.channels */
+	bool unit;   /* a unit's id, else a department's */
+	const char *id;
+};
+
 struct loader {
-	const char *file;
-	const char *dir; /* the main file's directory, or NULL */
+	const char *file; /* the file being read: the main one, or a plan file */
+	const char *dir;  /* its directory, or NULL */
+	const char *main_dir;
 	struct sbuf *err, *warn;
 	int nerr;
 	struct config *cfg;
-	struct plan *p;
+	struct plan *p; /* the plan being read */
+	struct config_opts opts;
+	struct reminder_policy policy; /* read once, copied into each plan */
+	struct plan **plans;           /* every plan read, by year */
+	size_t nplans;
+	char **files; /* every file read, for the fingerprint */
+	size_t nfiles, files_cap;
+	struct audience *aud;
+	size_t naud, aud_cap;
+	const char **rule_ids; /* the id of each of cfg->access_rules */
+	bool *rule_unit;       /* a unit's rule, else a department's */
 };
 
 static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s, const char *fmt,
@@ -366,6 +384,7 @@ static void free_access_rule(struct access_rule *r)
 static void load_kaohe(struct loader *ld, const config_setting_t *root)
 {
 	static const char *const keys[] = { "timezone",
+					    "calendar_dir",
 					    "state_dir",
 					    "control_socket",
 					    "export_dir",
@@ -383,6 +402,8 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 	if (g)
 		check_keys(ld, g, "kaohe", keys);
 	st->timezone = xstrdup(get_string(ld, g, "kaohe", "timezone", "Asia/Shanghai"));
+	const char *cdir = get_string(ld, g, "kaohe", "calendar_dir", "");
+	st->calendar_dir = cdir && *cdir ? xstrdup(cdir) : NULL;
 	st->state_dir = xstrdup(get_string(ld, g, "kaohe", "state_dir", "/var/lib/kaohe"));
 	st->control_socket =
 		xstrdup(get_string(ld, g, "kaohe", "control_socket", "/run/kaohe/control.sock"));
@@ -420,45 +441,346 @@ static int day_of(struct loader *ld, const config_setting_t *s, const char *what
 	return 0;
 }
 
-static void load_calendar(struct loader *ld, const config_setting_t *root)
-{
-	static const char *const keys[] = { "holidays", "workdays", NULL };
-	const config_setting_t *g = get_group(ld, root, "configuration", "calendar", false);
-	struct calendar *c = &ld->p->cal;
+/* --- working-day calendars ------------------------------------------- */
 
-	if (g == NULL)
-		return;
-	check_keys(ld, g, "calendar", keys);
+/* Remember FILE as read, once: the fingerprint covers it. */
+static void note_file(struct loader *ld, const char *file)
+{
+	for (size_t i = 0; i < ld->nfiles; i++)
+		if (strcmp(ld->files[i], file) == 0)
+			return;
+	util_reserve(&ld->files, &ld->files_cap, ld->nfiles + 1, sizeof(*ld->files));
+	ld->files[ld->nfiles++] = xstrdup(file);
+}
+
+/*
+ * The file of YEAR's official calendar: in CALENDAR_DIR (relative to
+ * CONF_DIR) when it is set, else in calendars/ beside the configuration
+ * (CONF_DIR), then among the shipped ones.  Its path, or NULL; each
+ * path looked at is appended to SEARCHED (when not NULL), ", " between.
+ */
+static char *find_calendar(const char *conf_dir, const char *calendar_dir, int year,
+			   struct sbuf *searched)
+{
+	char *dirs[2], *found = NULL;
+	size_t n = 0;
+
+	if (calendar_dir)
+		dirs[n++] = calendar_dir[0] == '/' || conf_dir == NULL
+				    ? xstrdup(calendar_dir)
+				    : xasprintf("%s/%s", conf_dir, calendar_dir);
+	else {
+		dirs[n++] = xasprintf("%s/calendars", conf_dir ? conf_dir : ".");
+		dirs[n++] = xstrdup(KAOHE_CALENDAR_DIR);
+	}
+	for (size_t i = 0; i < n; i++) {
+		char *path = xasprintf("%s/%d.conf", dirs[i], year);
+		if (found == NULL && searched)
+			sbuf_printf(searched, "%s%s", searched->len ? ", " : "", path);
+		if (found == NULL && access(path, F_OK) == 0)
+			found = path;
+		else
+			free(path);
+		free(dirs[i]);
+	}
+	return found;
+}
+
+char *config_calendar_path(const struct config *cfg, int year, struct sbuf *searched)
+{
+	char *dir = xstrdup(cfg->file), *slash = strrchr(dir, '/');
+	if (slash)
+		*(slash == dir ? slash + 1 : slash) = '\0';
+	char *path = find_calendar(slash ? dir : NULL, cfg->set.calendar_dir, year, searched);
+	free(dir);
+	return path;
+}
+
+/* Which element set each day of a calendar being read: overlaps are errors. */
+struct day_marks {
+	const config_setting_t *by[CALENDAR_DAYS];
+	uint8_t worked[CALENDAR_DAYS];
+};
+
+/*
+ * A date of a calendar: "YYYY-MM-DD" in years LO to HI, or "MM-DD" of
+ * year MMDD when it is not 0 (kaohe.conf's calendar group).  0, or -1
+ * after reporting.
+ */
+static int cal_date(struct loader *ld, const config_setting_t *e, const char *what,
+		    const char *text, int mmdd, int lo, int hi, int32_t *out)
+{
+	int y, m, d;
+
+	if ((strlen(text) != 10 && mmdd == 0) || calendar_parse_day(text, mmdd, out) < 0) {
+		error_at(ld, e, "%s: bad date \"%s\" (expected %s)", what, text,
+			 mmdd ? "MM-DD or YYYY-MM-DD" : "YYYY-MM-DD");
+		return -1;
+	}
+	calendar_civil_from_days(*out, &y, &m, &d);
+	if (y < lo || y > hi) {
+		if (lo == hi)
+			error_at(ld, e, "%s: date \"%s\" is outside %d", what, text, lo);
+		else
+			error_at(ld, e, "%s: date \"%s\" is outside %d and %d", what, text, lo, hi);
+		return -1;
+	}
+	return 0;
+}
+
+/* The day "A" or range "A..B" of element E: 0, or -1 after reporting. */
+static int cal_range(struct loader *ld, const config_setting_t *e, const char *what, int mmdd,
+		     int lo, int hi, int32_t *d1, int32_t *d2)
+{
+	const char *txt = config_setting_get_string(e);
+	char a[16] = "", b[16] = "";
+
+	if (txt == NULL) {
+		error_at(ld, e, "%s must hold strings", what);
+		return -1;
+	}
+	const char *dots = strstr(txt, "..");
+	if (dots && (size_t)(dots - txt) < sizeof(a)) {
+		memcpy(a, txt, (size_t)(dots - txt));
+		snprintf(b, sizeof(b), "%s", dots + 2);
+	} else {
+		snprintf(a, sizeof(a), "%s", txt);
+		snprintf(b, sizeof(b), "%s", txt);
+	}
+	if (cal_date(ld, e, what, a, mmdd, lo, hi, d1) < 0 ||
+	    cal_date(ld, e, what, b, mmdd, lo, hi, d2) < 0)
+		return -1;
+	if (*d2 < *d1) {
+		error_at(ld, e, "%s: range \"%s\" ends before it starts", what, txt);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The holidays and workdays of calendar group G (WHAT names it) into C:
+ * days and ranges of years LO to HI, and "MM-DD" of MMDD when it is not
+ * 0.  A reversed range, two elements over one day and (WEEKEND_ONLY) a
+ * workday that is not a Saturday or a Sunday are errors.
+ */
+static void load_days(struct loader *ld, const config_setting_t *g, const char *what,
+		      struct calendar *c, int mmdd, int lo, int hi, bool weekend_only)
+{
+	struct day_marks *mk = xcalloc(1, sizeof(*mk));
+	char w[96];
+
 	for (int pass = 0; pass < 2; pass++) {
 		const char *name = pass ? "workdays" : "holidays";
-		const config_setting_t *arr = get_list(ld, g, "calendar", name, false);
+		const config_setting_t *arr = get_list(ld, g, what, name, false);
+		snprintf(w, sizeof(w), "%s: %s", what, name);
 		for (int i = 0; arr && i < config_setting_length(arr); i++) {
 			const config_setting_t *e = config_setting_get_elem(arr, (unsigned)i);
-			char a[16] = "", b[16] = "";
-			const char *txt = config_setting_get_string(e);
-			int32_t d1, d2;
-			if (txt == NULL) {
-				error_at(ld, e, "calendar: %s must hold strings", name);
+			const config_setting_t *clash = NULL;
+			int32_t d1, d2, d;
+			if (cal_range(ld, e, w, mmdd, lo, hi, &d1, &d2) < 0)
+				continue;
+			for (d = d1; d <= d2 && clash == NULL; d++)
+				clash = mk->by[d - c->year_first];
+			if (clash) {
+				bool both = mk->worked[d - 1 - c->year_first] != pass;
+				error_at(ld, e, "%s: \"%s\" %s \"%s\" (line %d)", w,
+					 config_setting_get_string(e),
+					 both ? "is a holiday and a workday at once: see"
+					      : "overlaps",
+					 config_setting_get_string(clash),
+					 (int)config_setting_source_line(clash));
 				continue;
 			}
-			const char *dots = strstr(txt, "..");
-			if (dots && (size_t)(dots - txt) < sizeof(a)) {
-				memcpy(a, txt, (size_t)(dots - txt));
-				snprintf(b, sizeof(b), "%s", dots + 2);
-			} else {
-				snprintf(a, sizeof(a), "%s", txt);
-				snprintf(b, sizeof(b), "%s", txt);
-			}
-			if (day_of(ld, e, "calendar", a, &d1) < 0 ||
-			    day_of(ld, e, "calendar", b, &d2) < 0)
-				continue;
-			if (d2 < d1) {
-				error_at(ld, e, "calendar: range \"%s\" ends before it starts",
-					 txt);
+			for (d = d1; weekend_only && pass == 1 && d <= d2; d++)
+				if (calendar_weekday(d) != 0 && calendar_weekday(d) != 6)
+					break;
+			if (weekend_only && pass == 1 && d <= d2) {
+				error_at(ld, e,
+					 "%s: \"%s\" is no Saturday or Sunday: only a weekend day "
+					 "is worked in place of a day off",
+					 w, config_setting_get_string(e));
 				continue;
 			}
-			for (int32_t d = d1; d <= d2; d++)
+			for (d = d1; d <= d2; d++) {
+				mk->by[d - c->year_first] = e;
+				mk->worked[d - c->year_first] = (uint8_t)pass;
 				calendar_set_workday(c, d, pass == 1);
+			}
+		}
+	}
+	free(mk);
+}
+
+/*
+ * Year YEAR's official calendar file into C (its days only).  1 read,
+ * 0 none installed (the paths looked at appended to SEARCHED), -1 a bad
+ * file (reported as FILE:LINE).  Its first notice goes into NOTICE.
+ */
+static int load_official(struct loader *ld, int year, struct calendar *c, char *notice, size_t len,
+			 struct sbuf *searched)
+{
+	static const char *const top[] = { "calendar", NULL };
+	static const char *const keys[] = { "year",     "source",   "notices",
+					    "holidays", "workdays", NULL };
+	char *path = find_calendar(ld->main_dir, ld->cfg->set.calendar_dir, year, searched);
+	const char *file = ld->file, *dir = ld->dir;
+	int nerr = ld->nerr;
+	config_t lc;
+
+	if (path == NULL)
+		return 0;
+	config_init(&lc);
+	note_file(ld, path);
+	ld->file = path;
+	ld->dir = NULL;
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO)
+			sbuf_printf(ld->err, "%s:0: cannot read the calendar of %d\n", path, year);
+		else
+			sbuf_printf(ld->err, "%s:%d: %s\n", path, config_error_line(&lc),
+				    config_error_text(&lc));
+		ld->nerr++;
+	} else {
+		const config_setting_t *root = config_root_setting(&lc);
+		check_keys(ld, root, "a calendar file", top);
+		const config_setting_t *g =
+			get_group(ld, root, "a calendar file", "calendar", true);
+		if (g) {
+			check_keys(ld, g, "calendar", keys);
+			const config_setting_t *y = member(g, "year");
+			if (y == NULL || config_setting_type(y) != CONFIG_TYPE_INT ||
+			    config_setting_get_int(y) != year)
+				error_at(ld, y ? y : g,
+					 "calendar: year must be %d, the file's year", year);
+			get_string(ld, g, "calendar", "source", NULL);
+			const config_setting_t *ns = get_list(ld, g, "calendar", "notices", true);
+			const char *first = ns ? config_setting_get_string_elem(ns, 0) : NULL;
+			snprintf(notice, len, "%s", first ? first : "");
+			load_days(ld, g, "calendar", c, 0, year, year, true);
+		}
+	}
+	config_destroy(&lc);
+	ld->file = file;
+	ld->dir = dir;
+	free(path);
+	return ld->nerr > nerr ? -1 : 1;
+}
+
+/*
+ * The working days of the plan being read (PLAN its group): its own
+ * calendar (plan.calendar a group, over the plan year and the next),
+ * kaohe.conf's calendar group LEGACY ("MM-DD" of the plan year), or the
+ * official calendars of the plan year (needed) and the next (when
+ * installed).  kaohed --calendar weekdays, and --year (the official
+ * calendar of that year), decide first.
+ */
+static void load_plan_calendar(struct loader *ld, const config_setting_t *plan,
+			       const config_setting_t *legacy)
+{
+	static const char *const keys[] = { "holidays", "workdays", NULL };
+	struct plan *p = ld->p;
+	struct calendar *c = &p->cal;
+	const config_setting_t *own = member(plan, "calendar"), *at = member(plan, "year") ?: plan;
+	bool group = own && config_setting_type(own) == CONFIG_TYPE_GROUP;
+
+	if (own && !group &&
+	    (config_setting_type(own) != CONFIG_TYPE_STRING ||
+	     strcmp(config_setting_get_string(own), "official") != 0)) {
+		error_at(ld, own,
+			 "plan: calendar must be \"official\" or a group "
+			 "{ holidays = [ … ]; workdays = [ … ]; }");
+		return;
+	}
+	if (group && legacy) {
+		error_at(ld, legacy,
+			 "calendar: the plan has a calendar of its own (plan.calendar): give it in "
+			 "one place");
+		return;
+	}
+	if (own && legacy)
+		warn_at(ld, legacy,
+			"calendar: this group is the plan's calendar, not the official one its "
+			"calendar setting names; remove one of the two");
+	if (ld->opts.weekdays) {
+		c->next_known = true;
+		snprintf(c->source, sizeof(c->source), "Monday to Friday (--calendar weekdays)");
+		warn_at(ld, at,
+			"plan %d: --calendar weekdays: Monday to Friday are the working days, "
+			"without the holidays and make-up days of an official calendar",
+			p->year);
+		return;
+	}
+	if (plan_redated(p) && (group || legacy)) {
+		warn_at(ld, group ? own : legacy,
+			"the plan of %d is run for %d (--year): %s of %d is not used; the official "
+			"calendar of %d is",
+			p->written_year, p->year, group ? "its calendar" : "the calendar group",
+			p->written_year, p->year);
+		group = false;
+		legacy = NULL;
+	}
+	if (group) {
+		check_keys(ld, own, "plan.calendar", keys);
+		load_days(ld, own, "plan.calendar", c, 0, p->year, p->year + 1, false);
+		c->next_known = true;
+		snprintf(c->source, sizeof(c->source), "the plan's own (plan.calendar)");
+		return;
+	}
+	if (legacy) {
+		check_keys(ld, legacy, "calendar", keys);
+		load_days(ld, legacy, "calendar", c, p->year, p->year, p->year + 1, false);
+		snprintf(c->source, sizeof(c->source), "kaohe.conf's calendar group");
+		return;
+	}
+	struct sbuf searched;
+	char notice[160] = "", next[160] = "";
+	sbuf_init(&searched);
+	int rc = load_official(ld, p->year, c, notice, sizeof(notice), &searched);
+	if (rc == 0 && plan_redated(p))
+		error_at(ld, at,
+			 "--year %d: no working-day calendar of %d is installed (looked for %s); "
+			 "add it (README: A new year's calendar), or run with --calendar weekdays",
+			 p->year, p->year, searched.buf);
+	else if (rc == 0)
+		error_at(ld, at,
+			 "plan: no working-day calendar of %d is installed (looked for %s); add it "
+			 "(README: A new year's calendar), or give the plan its own (plan.calendar "
+			 "= { holidays = [ … ]; workdays = [ … ]; })",
+			 p->year, searched.buf);
+	sbuf_free(&searched);
+	if (rc <= 0)
+		return;
+	c->next_known = load_official(ld, p->year + 1, c, next, sizeof(next), NULL) > 0;
+	snprintf(c->source, sizeof(c->source), "the official calendar of %d (%s)%s", p->year,
+		 notice, c->next_known ? " and of the next year" : "");
+}
+
+/*
+ * A plan whose next year has no calendar yet counts Monday to Friday
+ * there: say so when a reminder of the plan falls there, since a day off
+ * may then be taken for a working day (at: the plan's year setting).
+ */
+static void check_next_year(struct loader *ld, const config_setting_t *at)
+{
+	const struct plan *p = ld->p;
+	const struct calendar *c = &p->cal;
+	int32_t next = calendar_days_from_civil(p->year + 1, 1, 1);
+
+	if (c->next_known || !c->reminders.shift_to_workdays)
+		return;
+	for (size_t i = 0; i < p->noccs; i++) {
+		struct slot *slots;
+		size_t n =
+			calendar_slots(c, &p->occs[i].sched, p->occs[i].type == OCC_RECORD, &slots);
+		bool late = n > 0 && calendar_day_of(slots[n - 1].at, NULL) >= next;
+		free(slots);
+		if (late) {
+			warn_at(ld, at,
+				"plan %d: reminders of %s fall in %d, which has no working-day "
+				"calendar yet: Monday to Friday count as working days there until "
+				"it is installed (README: A new year's calendar)",
+				p->year, p->occs[i].name, p->year + 1);
+			return;
 		}
 	}
 }
@@ -506,7 +828,7 @@ static void load_reminders(struct loader *ld, const config_setting_t *root)
 	static const char *const def_before[] = { "-7d@09:00", "-3d@09:00", "-1d@09:00" };
 	static const char *const def_due[] = { "0d@09:00" };
 	const config_setting_t *g = get_group(ld, root, "configuration", "reminders", false);
-	struct reminder_policy *r = &ld->p->cal.reminders;
+	struct reminder_policy *r = &ld->policy;
 	char err[256];
 
 	if (g)
@@ -537,6 +859,22 @@ static void load_reminders(struct loader *ld, const config_setting_t *root)
 	if (calendar_parse_duration(every, &r->overdue_every) < 0)
 		error_at(ld, member(o, "every") ?: g,
 			 "reminders.overdue: every \"%s\" is not a duration such as \"3d\"", every);
+}
+
+static struct slot_spec *dup_slots(const struct slot_spec *v, size_t n)
+{
+	struct slot_spec *d = xcalloc(n + 1, sizeof(*d));
+	memcpy(d, v, n * sizeof(*d));
+	return d;
+}
+
+/* The reminder policy, read once, into each plan's calendar. */
+static void copy_policy(struct reminder_policy *dst, const struct reminder_policy *src)
+{
+	*dst = *src;
+	dst->before = dup_slots(src->before, src->nbefore);
+	dst->due = dup_slots(src->due, src->ndue);
+	dst->record = dup_slots(src->record, src->nrecord);
 }
 
 /* The dues a row's setting lists, in its order. */
@@ -1148,19 +1486,52 @@ static void check_sums(struct loader *ld, const config_setting_t *plan)
 	}
 }
 
-static void load_plan(struct loader *ld, const config_setting_t *root, int year)
+/* plan.track_from: the adoption instant of a fresh database (00:00 of that day). */
+static void load_track_from(struct loader *ld, const config_setting_t *plan)
 {
-	static const char *const keys[] = { "year",  "title",       "document",        "in_force",
-					    "total", "close",       "missing_default", "categories",
-					    "units", "departments", "metrics",         "rows",
-					    NULL };
-	const config_setting_t *plan = get_group(ld, root, "configuration", "plan", true);
 	struct plan *p = ld->p;
+	const config_setting_t *t = member(plan, "track_from");
+	const char *txt = get_string(ld, plan, "plan", "track_from", "");
+	int32_t day;
 
-	if (plan == NULL)
+	if (t == NULL || txt == NULL || *txt == '\0')
 		return;
+	if (calendar_parse_day(txt, p->year, &day) < 0) {
+		error_at(ld, t, "plan: bad track_from \"%s\" (expected MM-DD or YYYY-MM-DD)", txt);
+		return;
+	}
+	if (!calendar_in_year(&p->cal, day)) {
+		error_at(ld, t, "plan: track_from \"%s\" is outside the plan year %d", txt,
+			 p->year);
+		return;
+	}
+	p->track_from = calendar_instant(day, 0);
+}
+
+/*
+ * The plan group PLAN into the plan being read (ld->p); LEGACY is
+ * kaohe.conf's calendar group, or NULL.
+ */
+static void load_plan(struct loader *ld, const config_setting_t *plan,
+		      const config_setting_t *legacy)
+{
+	static const char *const keys[] = {
+		"year",  "title",       "document",        "in_force", "track_from",
+		"total", "close",       "missing_default", "calendar", "categories",
+		"units", "departments", "metrics",         "rows",     NULL
+	};
+	struct plan *p = ld->p;
+	int year = ld->opts.year;
+
 	check_keys(ld, plan, "plan", keys);
+	const char *src = config_setting_source_file(plan) ?: ld->file;
+	if (strcmp(src, ld->file) != 0 && src[0] != '/' && ld->dir)
+		p->file = xasprintf("%s/%s", ld->dir, src);
+	else
+		p->file = xstrdup(src);
 	const config_setting_t *y = member(plan, "year");
+	if (y && config_setting_type(y) == CONFIG_TYPE_INT)
+		p->written_year = config_setting_get_int(y);
 	p->year = year;
 	if (year == 0) {
 		if (y == NULL || config_setting_type(y) != CONFIG_TYPE_INT) {
@@ -1174,6 +1545,8 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 		error_at(ld, y ? y : plan, "plan: year %d is out of range", p->year);
 		p->year = 2020;
 	}
+	if (p->written_year == 0)
+		p->written_year = p->year;
 	p->title = xstrdup(get_string(ld, plan, "plan", "title", ""));
 	p->document = xstrdup(get_string(ld, plan, "plan", "document", ""));
 	get_points(ld, plan, "plan", "total", true, &p->total);
@@ -1209,8 +1582,9 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 	if (strcmp(md, "late") != 0 && strcmp(md, "zero") != 0)
 		error_at(ld, member(plan, "missing_default"),
 			 "plan: missing_default must be \"late\" or \"zero\"");
-	load_calendar(ld, root);
-	load_reminders(ld, root);
+	load_plan_calendar(ld, plan, legacy);
+	copy_policy(&c->reminders, &ld->policy);
+	load_track_from(ld, plan);
 	load_small_lists(ld, plan);
 	load_units(ld, plan);
 	load_rows(ld, plan, md);
@@ -1233,34 +1607,180 @@ static void load_plan(struct loader *ld, const config_setting_t *root, int year)
 					p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
 		}
 	}
+	plan_finish(p);
+	check_next_year(ld, y ? y : plan);
+	for (size_t i = 0; i < ld->nplans; i++)
+		if (ld->plans[i]->year == p->year)
+			error_at(ld, y ? y : plan, "plan: a second plan for %d (%s has one)",
+				 p->year, ld->plans[i]->file);
 }
 
+/* Add the plan just read (ld->p) to the plans, by year. */
+static void keep_plan(struct loader *ld)
+{
+	size_t i = ld->nplans;
+	ld->plans = xrealloc(ld->plans, (ld->nplans + 1) * sizeof(*ld->plans));
+	while (i > 0 && ld->plans[i - 1]->year > ld->p->year) {
+		ld->plans[i] = ld->plans[i - 1];
+		i--;
+	}
+	ld->plans[i] = ld->p;
+	ld->nplans++;
+}
+
+/* Every source file of S and its children, for the fingerprint. */
+static void note_sources(struct loader *ld, const config_setting_t *s)
+{
+	const char *f = config_setting_source_file(s);
+	if (f) {
+		if (f[0] != '/' && ld->dir && strcmp(f, ld->file) != 0) {
+			char *path = xasprintf("%s/%s", ld->dir, f);
+			note_file(ld, path);
+			free(path);
+		} else {
+			note_file(ld, f);
+		}
+	}
+	for (int i = 0; i < config_setting_length(s); i++)
+		note_sources(ld, config_setting_get_elem(s, (unsigned)i));
+}
+
+/* One file of plans = [ … ] (element E names it), read on its own. */
+static void load_plan_file(struct loader *ld, const config_setting_t *e)
+{
+	static const char *const top[] = { "plan", NULL };
+	const char *name = config_setting_get_string(e);
+	const char *file = ld->file, *dir = ld->dir;
+	config_t lc;
+
+	if (name == NULL || *name == '\0') {
+		error_at(ld, e, "plans: each element must name a plan file");
+		return;
+	}
+	char *path = name[0] == '/' || ld->main_dir == NULL
+			     ? xstrdup(name)
+			     : xasprintf("%s/%s", ld->main_dir, name);
+	char *pdir = xstrdup(path), *slash = strrchr(pdir, '/');
+	if (slash)
+		*(slash == pdir ? slash + 1 : slash) = '\0';
+	config_init(&lc);
+	if (slash)
+		config_set_include_dir(&lc, pdir);
+	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
+			error_at(ld, e, "plans: cannot read the plan file %s", path);
+		else {
+			sbuf_printf(ld->err, "%s:%d: %s\n", config_error_file(&lc) ?: path,
+				    config_error_line(&lc), config_error_text(&lc));
+			ld->nerr++;
+		}
+	} else {
+		ld->file = path;
+		ld->dir = slash ? pdir : NULL;
+		const config_setting_t *root = config_root_setting(&lc);
+		check_keys(ld, root, "a plan file", top);
+		const config_setting_t *g = get_group(ld, root, "a plan file", "plan", true);
+		note_sources(ld, root);
+		if (g) {
+			ld->p = plan_new();
+			ld->p->timezone = xstrdup(ld->cfg->set.timezone);
+			load_plan(ld, g, NULL);
+			keep_plan(ld);
+		}
+		ld->file = file;
+		ld->dir = dir;
+	}
+	config_destroy(&lc);
+	free(path);
+	free(pdir);
+}
+
+/*
+ * The plans: the plan group (one plan, with kaohe.conf's calendar group
+ * if any), or plans = [ FILE, … ] (one file per plan year).
+ */
+static void load_plans(struct loader *ld, const config_setting_t *root)
+{
+	const config_setting_t *one = member(root, "plan"), *many = member(root, "plans");
+	const config_setting_t *legacy = get_group(ld, root, "configuration", "calendar", false);
+
+	if (one && many) {
+		error_at(ld, many, "plans: give either the plan group or plans = [ … ], not both");
+		return;
+	}
+	if (many == NULL) {
+		const config_setting_t *g = get_group(ld, root, "configuration", "plan", true);
+		if (g == NULL)
+			return;
+		ld->p = plan_new();
+		ld->p->timezone = xstrdup(ld->cfg->set.timezone);
+		load_plan(ld, g, legacy);
+		keep_plan(ld);
+		return;
+	}
+	const config_setting_t *arr = get_list(ld, root, "configuration", "plans", true);
+	int n = arr ? config_setting_length(arr) : 0;
+	if (arr && n == 0)
+		error_at(ld, arr, "plans: the list names no plan file");
+	if (legacy)
+		error_at(ld, legacy,
+			 "calendar: with plans = [ … ], each plan file gives its calendar "
+			 "(plan.calendar, \"official\" by default)");
+	if (n > 1 && ld->opts.year)
+		error_at(ld, arr,
+			 "--year %d runs one plan for another year, and plans names %d: run "
+			 "without --year",
+			 ld->opts.year, n);
+	for (int i = 0; i < n && !(n > 1 && ld->opts.year); i++)
+		load_plan_file(ld, config_setting_get_elem(arr, (unsigned)i));
+}
+
+/* Whether any plan read has the unit (UNIT) or the department ID. */
+static bool any_plan_has(const struct loader *ld, bool unit, const char *id)
+{
+	for (size_t i = 0; i < ld->nplans; i++)
+		if ((unit ? plan_unit_find(ld->plans[i], id) : plan_dept_find(ld->plans[i], id)) >=
+		    0)
+			return true;
+	return false;
+}
+
+/*
+ * The access section: the admins, and the rules of the departments and
+ * units named by id (of any plan read), kept in cfg->access_rules and
+ * given to each plan year by its own indexes (resolve_year()).
+ */
 static void load_access(struct loader *ld, const config_setting_t *root)
 {
 	static const char *const keys[] = { "admins", "departments", "units", NULL };
 	const config_setting_t *g = get_group(ld, root, "configuration", "access", false);
-	struct settings *st = &ld->cfg->set;
-	struct plan *p = ld->p;
+	struct config *cfg = ld->cfg;
 
-	st->depts = xcalloc(p->ndepts + 1, sizeof(*st->depts));
-	st->units = xcalloc(p->nunits + 1, sizeof(*st->units));
 	if (g == NULL)
 		return;
 	check_keys(ld, g, "access", keys);
 	load_access_rule(ld, get_group(ld, g, "access", "admins", false), "access.admins",
-			 &st->admins);
+			 &cfg->set.admins);
+	const config_setting_t *subs[2] = { get_group(ld, g, "access", "departments", false),
+					    get_group(ld, g, "access", "units", false) };
+	size_t n = 0;
+	for (int pass = 0; pass < 2; pass++)
+		n += subs[pass] ? (size_t)config_setting_length(subs[pass]) : 0;
+	cfg->access_rules = xcalloc(n + 1, sizeof(*cfg->access_rules));
+	ld->rule_ids = xcalloc(n + 1, sizeof(*ld->rule_ids));
+	ld->rule_unit = xcalloc(n + 1, sizeof(*ld->rule_unit));
 	for (int pass = 0; pass < 2; pass++) {
 		const char *name = pass ? "units" : "departments";
-		const config_setting_t *sub = get_group(ld, g, "access", name, false);
+		const config_setting_t *sub = subs[pass];
 		for (int i = 0; sub && i < config_setting_length(sub); i++) {
 			const config_setting_t *e = config_setting_get_elem(sub, (unsigned)i);
 			const char *id = config_setting_name(e);
-			int idx = pass ? plan_unit_find(p, id) : plan_dept_find(p, id);
 			char what[128];
 			snprintf(what, sizeof(what), "access.%s.%s", name, id);
-			if (idx < 0) {
-				error_at(ld, e, "access.%s: unknown %s \"%s\"", name,
-					 pass ? "unit" : "department", id);
+			if (!any_plan_has(ld, pass == 1, id)) {
+				error_at(ld, e, "access.%s: unknown %s \"%s\"%s", name,
+					 pass ? "unit" : "department", id,
+					 ld->nplans > 1 ? " (no configured plan has it)" : "");
 				continue;
 			}
 			if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
@@ -1268,7 +1788,10 @@ static void load_access(struct loader *ld, const config_setting_t *root)
 					 what);
 				continue;
 			}
-			load_access_rule(ld, e, what, pass ? &st->units[idx] : &st->depts[idx]);
+			size_t k = cfg->naccess_rules++;
+			load_access_rule(ld, e, what, &cfg->access_rules[k]);
+			ld->rule_ids[k] = id;
+			ld->rule_unit[k] = pass == 1;
 		}
 	}
 }
@@ -1566,12 +2089,14 @@ static void load_email(struct loader *ld, const config_setting_t *g, struct chan
 	load_rates(ld, g, what, c);
 }
 
-/* A list of unit or department ids ("*": all) into FLAGS / *ALL. */
+/*
+ * A list of unit or department ids ("*": all) of channel CHAN: *ALL, or
+ * each id (of any plan read) kept for resolve_year().
+ */
 static void load_audience(struct loader *ld, const config_setting_t *g, const char *what,
-			  const char *name, bool units, bool *all, uint8_t **flags)
+			  const char *name, bool units, bool *all, size_t chan)
 {
 	const config_setting_t *arr = get_list(ld, g, what, name, false);
-	size_t n = units ? ld->p->nunits : ld->p->ndepts;
 	if (arr == NULL)
 		return;
 	for (int i = 0; i < config_setting_length(arr); i++) {
@@ -1585,15 +2110,14 @@ static void load_audience(struct loader *ld, const config_setting_t *g, const ch
 			*all = true;
 			continue;
 		}
-		int idx = units ? plan_unit_find(ld->p, id) : plan_dept_find(ld->p, id);
-		if (idx < 0) {
-			error_at(ld, e, "%s: unknown %s \"%s\"", what,
-				 units ? "unit" : "department", id);
+		if (!any_plan_has(ld, units, id)) {
+			error_at(ld, e, "%s: unknown %s \"%s\"%s", what,
+				 units ? "unit" : "department", id,
+				 ld->nplans > 1 ? " (no configured plan has it)" : "");
 			continue;
 		}
-		if (*flags == NULL)
-			*flags = xcalloc(n ? n : 1, 1);
-		(*flags)[idx] = 1;
+		util_reserve(&ld->aud, &ld->aud_cap, ld->naud + 1, sizeof(*ld->aud));
+		ld->aud[ld->naud++] = (struct audience){ .chan = chan, .unit = units, .id = id };
 	}
 }
 
@@ -1652,10 +2176,11 @@ static void load_webhook(struct loader *ld, const config_setting_t *g, struct ch
 	c->url = get_inline_or_file(ld, g, what, "url", true);
 	check_url(ld, g, what, c);
 	load_provider(ld, g, what, c);
-	load_audience(ld, g, what, "units", true, &c->all_units, &c->units);
-	load_audience(ld, g, what, "departments", false, &c->all_depts, &c->depts);
+	size_t chan = (size_t)(c - ld->cfg->set.channels), named = ld->naud;
+	load_audience(ld, g, what, "units", true, &c->all_units, chan);
+	load_audience(ld, g, what, "departments", false, &c->all_depts, chan);
 	c->admins = get_bool(ld, g, what, "admins", false);
-	if (!c->all_units && !c->units && !c->all_depts && !c->depts && !c->admins)
+	if (!c->all_units && !c->all_depts && ld->naud == named && !c->admins)
 		warn_at(ld, g, "%s serves nobody: give units, departments or admins", what);
 	const char *ca = get_string(ld, g, what, "ca_file", "");
 	c->ca_file = ca && *ca ? xstrdup(ca) : NULL;
@@ -1708,8 +2233,9 @@ static void load_channels(struct loader *ld, const config_setting_t *root)
 			 "channels.retry: cap must not be shorter than first");
 }
 
-static const char *const template_keys[] = { "before",   "due",  "overdue", "escalation", "record",
-					     "snapshot", "dead", "test",    "item",       NULL };
+static const char *const template_keys[] = { "before", "due",      "overdue", "escalation",
+					     "record", "snapshot", "dead",    "test",
+					     "ended",  "item",     NULL };
 
 static char *load_template(struct loader *ld, const config_setting_t *s, const char *what,
 			   bool item)
@@ -1804,45 +2330,24 @@ static void load_notices(struct loader *ld, const config_setting_t *root)
 		set->templates.item = load_template(ld, item, "reminders.templates.item", true);
 }
 
-/* Add S's file, and its children's, to FILES (distinct, in order met). */
-static void source_files(const struct loader *ld, const config_setting_t *s, struct strmap *seen,
-			 char ***files, size_t *n, size_t *cap)
-{
-	const char *f = config_setting_source_file(s);
-	if (f && strmap_get(seen, f, NULL) < 0) {
-		util_reserve(files, cap, *n + 1, sizeof(**files));
-		(*files)[*n] = f[0] != '/' && ld->dir && strcmp(f, ld->file) != 0
-				       ? xasprintf("%s/%s", ld->dir, f)
-				       : xstrdup(f);
-		strmap_put(seen, f, (int)(*n)++);
-	}
-	for (int i = 0; i < config_setting_length(s); i++)
-		source_files(ld, config_setting_get_elem(s, (unsigned)i), seen, files, n, cap);
-}
-
-static void fingerprint(const struct loader *ld, const config_setting_t *root, char out[65])
+/* The SHA-256 of every file read (its name, then its bytes), in the order read. */
+static void fingerprint(const struct loader *ld, char out[65])
 {
 	static const char hex[] = "0123456789abcdef";
-	struct strmap seen;
-	char **files = NULL;
-	size_t n = 0, cap = 0;
 	unsigned char md[EVP_MAX_MD_SIZE];
 	unsigned int mdlen = 0;
 	EVP_MD_CTX *ctx = EVP_MD_CTX_new();
 
-	strmap_init(&seen, 16);
-	source_files(ld, root, &seen, &files, &n, &cap);
 	EVP_DigestInit_ex(ctx, EVP_sha256(), NULL);
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < ld->nfiles; i++) {
 		char buf[8192];
 		size_t got;
-		FILE *fp = fopen(files[i], "re");
-		EVP_DigestUpdate(ctx, files[i], strlen(files[i]) + 1);
+		FILE *fp = fopen(ld->files[i], "re");
+		EVP_DigestUpdate(ctx, ld->files[i], strlen(ld->files[i]) + 1);
 		while (fp && (got = fread(buf, 1, sizeof(buf), fp)) > 0)
 			EVP_DigestUpdate(ctx, buf, got);
 		if (fp)
 			fclose(fp);
-		free(files[i]);
 	}
 	EVP_DigestFinal_ex(ctx, md, &mdlen);
 	EVP_MD_CTX_free(ctx);
@@ -1851,8 +2356,75 @@ static void fingerprint(const struct loader *ld, const config_setting_t *root, c
 		out[2 * i + 1] = hex[md[i] & 15];
 	}
 	out[64] = '\0';
-	free(files);
-	strmap_free(&seen);
+}
+
+/*
+ * V, the configuration of plan year P: the access rules and the
+ * channels' audiences by P's own unit and department indexes.
+ */
+static void resolve_year(struct loader *ld, struct config *v, struct plan *p)
+{
+	struct config *cfg = ld->cfg;
+
+	v->plan = p;
+	v->set.depts = xcalloc(p->ndepts + 1, sizeof(*v->set.depts));
+	v->set.units = xcalloc(p->nunits + 1, sizeof(*v->set.units));
+	for (size_t i = 0; i < cfg->naccess_rules; i++) {
+		int idx = ld->rule_unit[i] ? plan_unit_find(p, ld->rule_ids[i])
+					   : plan_dept_find(p, ld->rule_ids[i]);
+		if (idx >= 0)
+			(ld->rule_unit[i] ? v->set.units : v->set.depts)[idx] =
+				cfg->access_rules[i];
+	}
+	for (size_t i = 0; i < ld->naud; i++) {
+		const struct audience *a = &ld->aud[i];
+		struct channel *c = &v->set.channels[a->chan];
+		int idx = a->unit ? plan_unit_find(p, a->id) : plan_dept_find(p, a->id);
+		size_t n = a->unit ? p->nunits : p->ndepts;
+		uint8_t **flags = a->unit ? &c->units : &c->depts;
+		if (idx < 0)
+			continue;
+		if (*flags == NULL)
+			*flags = xcalloc(n ? n : 1, 1);
+		(*flags)[idx] = 1;
+	}
+}
+
+/*
+ * The configuration of each plan year read: the last (latest) year's is
+ * CFG itself, the others copies of it with their own plan, access rules
+ * and channel audiences.
+ */
+static void build_years(struct loader *ld)
+{
+	struct config *cfg = ld->cfg;
+	size_t nch = cfg->set.nchannels;
+
+	cfg->root = cfg;
+	cfg->years = xcalloc(ld->nplans + 1, sizeof(*cfg->years));
+	cfg->nyears = ld->nplans;
+	for (size_t i = 0; i < ld->nplans; i++) {
+		struct config *v = cfg;
+		if (i + 1 < ld->nplans) {
+			/* Before the last year's audiences go into CFG's channels. */
+			v = xmalloc(sizeof(*v));
+			*v = *cfg;
+			v->access_rules = NULL;
+			v->naccess_rules = 0;
+			v->set.channels = xcalloc(nch + 1, sizeof(*v->set.channels));
+			memcpy(v->set.channels, cfg->set.channels, nch * sizeof(*v->set.channels));
+		}
+		resolve_year(ld, v, ld->plans[i]);
+		cfg->years[i] = v;
+	}
+}
+
+struct config *config_year(const struct config *cfg, int year)
+{
+	for (size_t i = 0; i < cfg->nyears; i++)
+		if (cfg->years[i]->plan->year == year)
+			return cfg->years[i];
+	return NULL;
 }
 
 const struct channel *config_channel(const struct config *cfg, const char *name)
@@ -1889,9 +2461,16 @@ static void free_notices(struct settings *st)
 
 struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings)
 {
+	struct config_opts o = { .year = year };
+	return config_load_opts(file, &o, errors, warnings);
+}
+
+struct config *config_load_opts(const char *file, const struct config_opts *o, struct sbuf *errors,
+				struct sbuf *warnings)
+{
 	static const char *const keys[] = { "kaohe",     "access", "channels", "calendar",
-					    "reminders", "plan",   NULL };
-	struct loader ld = { .file = file, .err = errors, .warn = warnings };
+					    "reminders", "plan",   "plans",    NULL };
+	struct loader ld = { .file = file, .err = errors, .warn = warnings, .opts = *o };
 	config_t lc;
 	char *dir = xstrdup(file), *slash;
 
@@ -1902,7 +2481,7 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 		if (dir[0] == '\0')
 			strcpy(dir, "/");
 		config_set_include_dir(&lc, dir);
-		ld.dir = dir;
+		ld.dir = ld.main_dir = dir;
 	}
 	if (config_read_file(&lc, file) != CONFIG_TRUE) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
@@ -1920,20 +2499,38 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 	}
 	ld.cfg = xcalloc(1, sizeof(*ld.cfg));
 	ld.cfg->file = xstrdup(file);
-	ld.p = ld.cfg->plan = plan_new();
 	const config_setting_t *root = config_root_setting(&lc);
+	note_sources(&ld, root);
 	check_keys(&ld, root, "the top level", keys);
 	load_kaohe(&ld, root);
-	ld.p->timezone = xstrdup(ld.cfg->set.timezone);
-	load_plan(&ld, root, year);
-	plan_finish(ld.p);
+	load_reminders(&ld, root);
+	load_plans(&ld, root);
+	if (ld.nplans == 0) {
+		/* Reported: go on checking the rest against an empty plan. */
+		ld.p = plan_new();
+		ld.p->timezone = xstrdup(ld.cfg->set.timezone);
+		calendar_init(&ld.p->cal, 2020);
+		plan_finish(ld.p);
+		keep_plan(&ld);
+	}
 	load_access(&ld, root);
 	load_channels(&ld, root);
 	load_notices(&ld, root);
 	if (ld.nerr == 0)
-		fingerprint(&ld, root, ld.cfg->fingerprint);
+		fingerprint(&ld, ld.cfg->fingerprint);
+	build_years(&ld);
 	config_destroy(&lc);
 	free(dir);
+	for (size_t i = 0; i < ld.nfiles; i++)
+		free(ld.files[i]);
+	free(ld.files);
+	free(ld.plans);
+	free(ld.aud);
+	free(ld.rule_ids);
+	free(ld.rule_unit);
+	free(ld.policy.before);
+	free(ld.policy.due);
+	free(ld.policy.record);
 	if (ld.nerr) {
 		config_free(ld.cfg);
 		return NULL;
@@ -1941,21 +2538,43 @@ struct config *config_load(const char *file, int year, struct sbuf *errors, stru
 	return ld.cfg;
 }
 
+/* What the configuration of one plan year has of its own. */
+static void free_year(struct config *v)
+{
+	free(v->set.depts);
+	free(v->set.units);
+	for (size_t i = 0; i < v->set.nchannels; i++) {
+		free(v->set.channels[i].units);
+		free(v->set.channels[i].depts);
+	}
+	plan_free(v->plan);
+}
+
 void config_free(struct config *cfg)
 {
 	if (cfg == NULL)
 		return;
+	assert(cfg->root == NULL || cfg->root == cfg);
 	struct settings *st = &cfg->set;
+	for (size_t i = 0; i < cfg->nyears; i++) {
+		struct config *v = cfg->years[i];
+		if (v == cfg)
+			continue;
+		free_year(v);
+		free(v->set.channels);
+		free(v);
+	}
+	free(cfg->years);
 	free(st->timezone);
+	free(st->calendar_dir);
 	free(st->state_dir);
 	free(st->control_socket);
 	free(st->export_dir);
 	free(st->metrics_file);
 	free_access_rule(&st->admins);
-	for (size_t i = 0; cfg->plan && st->depts && i < cfg->plan->ndepts; i++)
-		free_access_rule(&st->depts[i]);
-	for (size_t i = 0; cfg->plan && st->units && i < cfg->plan->nunits; i++)
-		free_access_rule(&st->units[i]);
+	for (size_t i = 0; i < cfg->naccess_rules; i++)
+		free_access_rule(&cfg->access_rules[i]);
+	free(cfg->access_rules);
 	free(st->depts);
 	free(st->units);
 	free_notices(st);

@@ -45,6 +45,7 @@ struct flight {
 	int64_t id;
 	int attempts; /* before this one */
 	int64_t since_ms;
+	int year; /* the row's plan year */
 	char kind[16];
 	char channel[72];
 	char label[160]; /* whom, for the log */
@@ -64,7 +65,12 @@ struct deliver {
 	struct ev_loop *loop;
 	struct store *st;
 	const struct config *cfg;
-	struct engine *eng;
+	struct deliver_year *years; /* every configured plan year's plan and engine */
+	size_t nyears;
+	/* The plan year of the row being rendered: its configuration, engine and handle. */
+	const struct config *rcfg;
+	struct engine *reng;
+	struct store *rst;
 	struct transfer *xf;
 	struct lane *lanes;
 	size_t nlanes;
@@ -347,7 +353,7 @@ static int find_snapshot(const char *period, int64_t at, int64_t taken_at, const
 static void snapshot_detail(struct deliver *d, const char *period, struct sbuf *out)
 {
 	struct snap_find sf = { .period = period };
-	if (store_snapshots(d->st, true, find_snapshot, &sf) < 0 || sf.data == NULL)
+	if (store_snapshots(d->rst, true, find_snapshot, &sf) < 0 || sf.data == NULL)
 		return;
 	size_t i;
 	json_t *u;
@@ -371,7 +377,7 @@ static void dead_detail(struct deliver *d, const char *subject, struct sbuf *out
 	struct outbox_row r;
 	char *end;
 	long long id = strtoll(subject + 1, &end, 10);
-	if (subject[0] != '#' || *end || store_outbox_get(d->st, id, &r) != 1) {
+	if (subject[0] != '#' || *end || store_outbox_get(d->rst, id, &r) != 1) {
 		sbuf_printf(out, "投递 %s", subject);
 		return;
 	}
@@ -414,7 +420,7 @@ static int cmp_keyed_unit(const void *a, const void *b)
 static void render_head(struct deliver *d, const struct outbox_row *row, enum notify_kind kind,
 			int unit, int dept, struct notify_message *m, struct render *rd)
 {
-	const struct plan *p = d->cfg->plan;
+	const struct plan *p = d->rcfg->plan;
 
 	m->kind = kind;
 	m->id = row->id;
@@ -444,7 +450,7 @@ static void render_head(struct deliver *d, const struct outbox_row *row, enum no
 static const struct schedule *render_item(struct deliver *d, enum notify_kind kind, int u, int o,
 					  bool several, int64_t now, struct render *rd)
 {
-	const struct plan *p = d->cfg->plan;
+	const struct plan *p = d->rcfg->plan;
 	const struct plan_occ *po = &p->occs[o];
 	const struct plan_row *pr = &p->rows[po->row];
 	const char *state = "pending";
@@ -452,12 +458,12 @@ static const struct schedule *render_item(struct deliver *d, enum notify_kind ki
 	/* A record reminder is about the office's entry, not the unit's report. */
 	if (kind != NOTIFY_RECORD) {
 		int64_t first;
-		enum occ_state s = engine_occ_state(d->eng, u, o, now, &first);
+		enum occ_state s = engine_occ_state(d->reng, u, o, now, &first);
 		if (s != OCC_PENDING && s != OCC_OVERDUE)
 			return NULL;
 		state = engine_state_name(s);
 	}
-	const struct schedule *sc = engine_schedule(d->eng, o, kind == NOTIFY_RECORD ? -1 : u);
+	const struct schedule *sc = engine_schedule(d->reng, o, kind == NOTIFY_RECORD ? -1 : u);
 	struct item_times *t = &rd->times[rd->nitems];
 	calendar_format_day(sc->due_day, t->due, sizeof(t->due));
 	calendar_format_instant(sc->deadline, t->deadline, sizeof(t->deadline));
@@ -507,7 +513,7 @@ static void sort_digest(struct render *rd, struct keyed *keys, bool by_unit)
 static void render_items(struct deliver *d, const struct outbox_row *row, enum notify_kind kind,
 			 int unit, struct render *rd)
 {
-	const struct plan *p = d->cfg->plan;
+	const struct plan *p = d->rcfg->plan;
 	/* An office's escalation digest, or a robot's of several units' liaisons. */
 	bool several = kind != NOTIFY_RECORD && !*row->unit;
 	int64_t now = now_ms() / 1000;
@@ -553,7 +559,15 @@ static void render_items(struct deliver *d, const struct outbox_row *row, enum n
 static int render(struct deliver *d, const struct outbox_row *row, struct notify_message *m,
 		  struct render *rd)
 {
-	const struct plan *p = d->cfg->plan;
+	/* A row of a plan year no longer configured is read with the latest plan. */
+	const struct deliver_year *y = &d->years[d->nyears - 1];
+	for (size_t i = 0; i < d->nyears; i++)
+		if (d->years[i].year == row->year)
+			y = &d->years[i];
+	d->rcfg = y->cfg;
+	d->reng = y->eng;
+	d->rst = store_year(d->st, row->year);
+	const struct plan *p = d->rcfg->plan;
 	int kind = notify_kind_find(row->kind);
 	int unit = *row->unit ? plan_unit_find(p, row->unit) : -1;
 	int dept = *row->dept ? plan_dept_find(p, row->dept) : -1;
@@ -568,6 +582,10 @@ static int render(struct deliver *d, const struct outbox_row *row, struct notify
 		m->period = row->subject;
 		snapshot_detail(d, row->subject, &rd->detail);
 		m->detail = rd->detail.buf;
+		return 1;
+	}
+	if (m->kind == NOTIFY_ENDED) {
+		m->period = row->subject;
 		return 1;
 	}
 	if (m->kind == NOTIFY_DEAD) {
@@ -594,6 +612,7 @@ static struct flight *flight_new(struct deliver *d, const struct channel *c,
 	f->id = row->id;
 	f->attempts = row->attempts;
 	f->since_ms = row->since_ms;
+	f->year = row->year;
 	f->provider = c->provider;
 	util_strlcpy(f->kind, row->kind, sizeof(f->kind));
 	util_strlcpy(f->channel, c->name, sizeof(f->channel));
@@ -725,7 +744,8 @@ static int record_done(struct deliver *d, struct flights *batch)
 						   .kind = f->kind,
 						   .since_ms = f->since_ms };
 			size_t added = 0, left = 0;
-			if (outbox_dead(d->st, d->cfg, &dead, now, waiting, d, &added, &left) < 0)
+			if (outbox_dead(store_year(d->st, f->year), d->cfg, &dead, now, waiting, d,
+					&added, &left) < 0)
 				goto out;
 			if (left > 0)
 				log_warnx("deliver: the admins' notice of dead #%lld leaves "
@@ -1043,7 +1063,8 @@ static bool same_rates(const struct lane *l, const struct channel *c)
 	       memcmp(l->rates, c->rates, c->nrates * sizeof(*c->rates)) == 0;
 }
 
-void deliver_configure(struct deliver *d, const struct config *cfg, struct engine *eng)
+void deliver_configure(struct deliver *d, const struct config *cfg,
+		       const struct deliver_year *years, size_t nyears)
 {
 	const struct settings *set = &cfg->set;
 	struct lane *lanes = xcalloc(set->nchannels ? set->nchannels : 1, sizeof(*lanes));
@@ -1070,7 +1091,9 @@ void deliver_configure(struct deliver *d, const struct config *cfg, struct engin
 	d->lanes = lanes;
 	d->nlanes = set->nchannels;
 	d->cfg = cfg;
-	d->eng = eng;
+	d->years = xrealloc(d->years, (nyears + 1) * sizeof(*d->years));
+	memcpy(d->years, years, nyears * sizeof(*years));
+	d->nyears = nyears;
 	transfer_set_max_active(d->xf, set->delivery.concurrency);
 	deliver_kick(d);
 }
@@ -1087,6 +1110,7 @@ void deliver_free(struct deliver *d)
 	flights_free(&d->done);
 	for (size_t i = 0; i < d->nlanes; i++)
 		deliver_bucket_free(&d->lanes[i].bucket);
+	free(d->years);
 	free(d->lanes);
 	sbuf_free(&d->subject);
 	sbuf_free(&d->text);

@@ -59,6 +59,13 @@ struct engine {
 	struct tl_entry *tl;
 	size_t ntl, tl_cap;
 	int64_t hwm;
+	/*
+	 * The instant the plan year was adopted (INT64_MIN: tracked from its
+	 * start), and whether an admin applied what fell due before it
+	 * (engine_apply_missed()).  FRESH: no high-water mark recorded yet.
+	 */
+	int64_t adopted;
+	bool applied, fresh;
 	int64_t *first_sub; /* [occ * nunits + unit]: first valid submission, or INT64_MAX;
 				 * by occurrence, as a fan-out reads all units of one */
 	uint8_t *mark;      /* per unit scratch */
@@ -87,7 +94,8 @@ static void touch(struct engine *e);
 
 const char *engine_state_name(enum occ_state s)
 {
-	static const char *const names[] = { "pending", "on-time", "late", "overdue", "missing" };
+	static const char *const names[] = { "pending", "on-time", "late",
+					     "overdue", "missing", "untracked" };
 	return names[s];
 }
 
@@ -347,12 +355,20 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	e->dept_dig = xmalloc((plan->ndepts + 1) * sizeof(int));
 	for (size_t i = 0; i < plan->ndepts; i++)
 		e->dept_dig[i] = -1;
-	if (store_hwm_read(st, &e->hwm) < 0) {
+	int64_t applied = 0;
+	e->adopted = INT64_MIN;
+	if (store_hwm_read(st, &e->hwm) < 0 || store_meta_read(st, "adopted", &e->adopted) < 0 ||
+	    store_meta_read(st, "applied", &applied) < 0) {
 		engine_free(e);
 		return NULL;
 	}
-	if (e->hwm == INT64_MIN)
+	e->applied = applied != 0;
+	if (e->hwm == INT64_MIN) {
+		/* A fresh plan year: adopted at START, nothing before it applied. */
+		e->fresh = true;
 		e->hwm = start - 1;
+		e->adopted = start;
+	}
 	if (resync(e) < 0) {
 		engine_free(e);
 		return NULL;
@@ -393,6 +409,42 @@ void engine_free(struct engine *e)
 int64_t engine_hwm(const struct engine *e)
 {
 	return e->hwm;
+}
+
+int engine_adopt(struct engine *e)
+{
+	if (!e->fresh)
+		return 0;
+	if (store_begin(e->st) < 0 || store_set_hwm(e->st, e->hwm) < 0 ||
+	    store_meta_set(e->st, "adopted", e->adopted) < 0 || store_commit(e->st) < 0) {
+		store_rollback(e->st);
+		return -1;
+	}
+	e->fresh = false;
+	return 1;
+}
+
+int64_t engine_adopted(const struct engine *e)
+{
+	return e->applied ? INT64_MIN : e->adopted;
+}
+
+int64_t engine_adoption(const struct engine *e)
+{
+	return e->adopted;
+}
+
+/*
+ * Whether UNIT's deadline occurrence OCC fell due before the plan year
+ * was adopted and stays untracked: no submission of it (SUB, INT64_MAX:
+ * none) and the missed deductions not applied.
+ */
+static bool untracked(const struct engine *e, int unit, int occ, int64_t sub)
+{
+	if (e->applied || e->adopted == INT64_MIN || sub != INT64_MAX ||
+	    e->plan->occs[occ].type != OCC_DEADLINE)
+		return false;
+	return engine_schedule(e, occ, unit)->deadline < e->adopted;
 }
 
 /* Index of the first timeline entry after the high-water mark. */
@@ -483,6 +535,8 @@ enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now
 
 	if (first)
 		*first = sub;
+	if (untracked(e, unit, occ, sub))
+		return OCC_UNTRACKED;
 	return state_at(engine_schedule(e, occ, unit), sub, now);
 }
 
@@ -521,7 +575,9 @@ static int reconcile(struct engine *e, int unit, int occ, int64_t now, int64_t s
 		return 0;
 	if (sub == SUB_LOOKUP)
 		sub = engine_first_submission(e, unit, occ);
-	if (sub != INT64_MAX && sub < s->deadline)
+	if (untracked(e, unit, occ, sub))
+		want = 0; /* nothing is applied of what was due before adoption */
+	else if (sub != INT64_MAX && sub < s->deadline)
 		want = 0;
 	else if (sub != INT64_MAX && sub < s->close)
 		want = ENTRY_LATE;
@@ -853,7 +909,8 @@ static int fire_reminder(struct engine *e, const struct tl_entry *t, int64_t now
 	scope_of(e, t);
 	engine_submitted(e, t->occ, t->at, e->mark);
 	for (size_t u = 0; u < e->plan->nunits; u++)
-		if (!e->excluded[u] && !e->mark[u])
+		if (!e->excluded[u] && !e->mark[u] &&
+		    !untracked(e, (int)u, t->occ, engine_first_submission(e, (int)u, t->occ)))
 			digest_add(digest_for(e, (int)u, -1, (enum slot_kind)t->kind), t->occ,
 				   t->key);
 	return 0;
@@ -1279,4 +1336,38 @@ int engine_move(struct engine *e, int occ, int unit, const struct engine_due *du
 		if (unit < 0 || (int)u == unit)
 			rc = reconcile(e, (int)u, occ, now, SUB_LOOKUP, "deadline moved", 0);
 	return op_end(e, rc ? failed(e, err) : 0, err);
+}
+
+int engine_apply_missed(struct engine *e, int64_t now, int64_t *count, struct engine_error *err)
+{
+	const struct plan *p = e->plan;
+	size_t before = e->ndeds;
+	bool was = e->applied;
+	int rc = 0;
+
+	*count = 0;
+	if (op_begin(e, err) < 0)
+		return -1;
+	/* Applied on purpose: from now on nothing of the year is untracked. */
+	e->applied = true;
+	if (store_meta_set(e->st, "applied", now) < 0)
+		rc = failed(e, err);
+	for (size_t o = 0; rc == 0 && !was && e->adopted != INT64_MIN && o < p->noccs; o++) {
+		if (p->occs[o].type != OCC_DEADLINE)
+			continue;
+		for (size_t u = 0; rc == 0 && u < p->nunits; u++)
+			if (engine_schedule(e, (int)o, (int)u)->deadline < e->adopted &&
+			    now >= engine_schedule(e, (int)o, (int)u)->deadline &&
+			    reconcile(e, (int)u, (int)o, now, SUB_LOOKUP,
+				      "missed deductions applied", RECONCILE_REPORT) < 0)
+				rc = failed(e, err);
+	}
+	*count = (int64_t)(e->ndeds - before);
+	e->ndeds = before;
+	if (op_end(e, rc, err) < 0) {
+		e->applied = was;
+		*count = 0;
+		return -1;
+	}
+	return 0;
 }

@@ -150,6 +150,13 @@ static const struct grammar_cmd commands[CMD_NCOMMANDS] = {
 			  .name = "metrics",
 			  .access = CMD_READ_ALL,
 			  .does = "officers and admins: the daemon's metrics in the Prometheus text format" },
+	[CMD_APPLY_MISSED] = { .id = CMD_APPLY_MISSED,
+			       .name = "apply-missed",
+			       .access = CMD_ADMIN,
+			       .opt = { OPT_NEEDED("--reason", ARG_REASON, "TEXT") },
+			       .does = "admins: applies the deductions of what fell due before "
+				       "the plan year was adopted (untracked)",
+			       .example = "--year 2026 apply-missed --reason \"按原计划扣分\"" },
 };
 
 bool grammar_usage_code(const char *code)

@@ -55,13 +55,15 @@ static void usage(FILE *f)
 	char u[160];
 
 	fprintf(f,
-		"usage: kaohectl [-s SOCKET] [--json | --wide] COMMAND [ARGS...]\n"
+		"usage: kaohectl [-s SOCKET] [--json | --wide] [--year YYYY] COMMAND [ARGS...]\n"
 		"\n"
 		"  -s, --socket PATH  the control socket (default $KAOHE_SOCKET or " DEFAULT_SOCKET
 		")\n"
 		"      --json         print the daemon's JSON answer as it came\n"
 		"  -w, --wide         tables with every column and nothing cut (else 80 columns)\n"
 		"  -V, --version      the version\n"
+		"      --year YYYY    the plan year the command addresses (default: the\n"
+		"                     latest in force)\n"
 		"  -h, --help         this help\n"
 		"\n"
 		"commands (the daemon decides who may run which):\n");
@@ -614,10 +616,11 @@ static bool is_path(const struct grammar_cmd *c, const struct grammar_words *w, 
 }
 
 /*
- * The request: the N words ARGV quoted into one line, with its newline,
- * its length in *LEN.  NULL after a message (a usage error).
+ * The request: the N words ARGV quoted into one line, then --year YEAR
+ * when given, with its newline, its length in *LEN.  NULL after a
+ * message (a usage error).
  */
-static char *request_line(int n, char **argv, size_t *len)
+static char *request_line(int n, char **argv, const char *year, size_t *len)
 {
 	const struct grammar_cmd *c = grammar_find(argv[0]);
 	struct grammar_words w;
@@ -655,6 +658,11 @@ static char *request_line(int n, char **argv, size_t *len)
 			continue;
 		}
 		add_arg(&line, len, &cap, argv[i]);
+	}
+	/* An option of every command: the daemon takes it wherever it stands. */
+	if (year) {
+		add_arg(&line, len, &cap, "--year");
+		add_arg(&line, len, &cap, year);
 	}
 	line[(*len)++] = '\n'; /* add_arg() leaves room for it */
 	return line;
@@ -854,12 +862,17 @@ static int print_answer(const char *ans, bool raw)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "socket", required_argument, NULL, 's' }, { "json", no_argument, NULL, 'j' },
-		{ "wide", no_argument, NULL, 'w' },         { "version", no_argument, NULL, 'V' },
-		{ "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+		{ "socket", required_argument, NULL, 's' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "wide", no_argument, NULL, 'w' },
+		{ "version", no_argument, NULL, 'V' },
+		{ "year", required_argument, NULL, 'y' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	const char *path = getenv("KAOHE_SOCKET") ? getenv("KAOHE_SOCKET") : DEFAULT_SOCKET;
 	bool raw = false;
+	const char *year = NULL;
 	int c, status;
 	size_t len;
 
@@ -874,6 +887,13 @@ int main(int argc, char **argv)
 		case 'j': raw = true; break;
 		case 'w': wide = true; break;
 		case 'V': printf("kaohectl %s\n", KAOHE_VERSION); return 0;
+		case 'y':
+			if (strlen(optarg) != 4 || strspn(optarg, "0123456789") != 4) {
+				fprintf(stderr, "kaohectl: --year takes a plan year, as 2026\n");
+				return EXIT_USAGE;
+			}
+			year = optarg;
+			break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -884,9 +904,10 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	command = argv[optind];
-	char *line = request_line(argc - optind, argv + optind, &len);
+	char *line = request_line(argc - optind, argv + optind, year, &len);
 	if (line == NULL)
 		return EXIT_USAGE;
+
 	int fd = connect_daemon(path, &status);
 	if (fd < 0) {
 		free(line);

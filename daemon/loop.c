@@ -35,12 +35,29 @@
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
+struct kaohed;
+
+/* A plan year the daemon runs: its configuration, store handle and engine. */
+struct year_run {
+	struct kaohed *d;
+	struct config *cfg; /* one of the daemon's cfg->years */
+	struct store *st;
+	struct engine *eng;
+};
+
 struct kaohed {
 	const struct loop_opts *opts;
 	struct ev_loop *loop;
 	struct config *cfg;
-	struct store *st;
-	struct engine *eng;
+	struct store *st;      /* the handle of the latest plan year in force when opened */
+	struct year_run *runs; /* every configured plan year, by year */
+	size_t nruns;
+	struct actor actor; /* the actor of the command being run, in its year */
+	struct peer *peer;  /* who runs it */
+	int years[64];      /* the configured plan years, for status */
+	size_t nyears_cfg;
+	bool ended; /* every configured plan year has ended: told */
+	char ended_msg[160];
 	struct control *ctl;
 	struct deliver *dl;
 	size_t queued;                /* outbox rows enqueued by the engine since the last kick */
@@ -75,18 +92,79 @@ static int64_t wall_now(void)
 	return (int64_t)floor(ev_time());
 }
 
+/* The run of the engine whose next instant comes first, or NULL when every year has ended. */
+static struct year_run *next_run(struct kaohed *d)
+{
+	struct year_run *r = NULL;
+	for (size_t i = 0; i < d->nruns; i++)
+		if (engine_next(d->runs[i].eng) != INT64_MAX &&
+		    (r == NULL || engine_next(d->runs[i].eng) < engine_next(r->eng)))
+			r = &d->runs[i];
+	return r;
+}
+
+/*
+ * The plan year a command addresses by default: the latest configured
+ * whose in-force period has begun at NOW, else the earliest.
+ */
+static struct year_run *default_run(struct kaohed *d, int64_t now)
+{
+	for (size_t i = d->nruns; i > 0; i--)
+		if (d->runs[i - 1].cfg->plan->cal.in_force_start <= now)
+			return &d->runs[i - 1];
+	return &d->runs[0];
+}
+
+/*
+ * Every configured plan year has ended: say so once (the log; STATUS=
+ * and status keep saying it), so that next year's plan gets installed.
+ */
+static void tell_ended(struct kaohed *d)
+{
+	if (d->ended)
+		return;
+	d->ended = true;
+	snprintf(d->ended_msg, sizeof(d->ended_msg),
+		 "every configured plan year has ended (latest: %d); install next year's plan "
+		 "(README: A new year)",
+		 d->runs[d->nruns - 1].cfg->plan->year);
+	log_warnx("%s", d->ended_msg);
+	/* The admins by their channels, once: the outbox's key keeps a restart from repeating it. */
+	struct year_run *y = &d->runs[d->nruns - 1];
+	size_t added = 0;
+	if (store_begin(y->st) < 0 ||
+	    outbox_ended(y->st, y->cfg, wall_now(), y->cfg->plan->year, &added) < 0 ||
+	    store_commit(y->st) < 0) {
+		store_rollback(y->st);
+		log_warnx("cannot tell the admins that the plan years have ended: %s",
+			  store_errmsg(y->st));
+	} else if (added && d->dl) {
+		deliver_kick(d->dl);
+	}
+}
+
 static void report_status(struct kaohed *d)
 {
 	char what[256];
-	engine_next_describe(d->eng, what, sizeof(what));
-	sdnotify_send(0, "STATUS=%s", what);
+	struct year_run *r = next_run(d);
+	if (r == NULL) {
+		tell_ended(d);
+		sdnotify_send(0, "STATUS=%s", d->ended_msg);
+		return;
+	}
+	engine_next_describe(r->eng, what, sizeof(what));
+	if (d->nruns > 1)
+		sdnotify_send(0, "STATUS=%d: %s", r->cfg->plan->year, what);
+	else
+		sdnotify_send(0, "STATUS=%s", what);
 	log_debug("%s", what);
 }
 
-/* Arm the one timer at the engine's next instant (or stop it). */
+/* Arm the one timer at the earliest next instant of the engines (or stop it). */
 static void arm(struct kaohed *d)
 {
-	int64_t next = engine_next(d->eng);
+	struct year_run *r = next_run(d);
+	int64_t next = r ? engine_next(r->eng) : INT64_MAX;
 	ev_periodic_stop(d->loop, &d->due);
 	if (next != INT64_MAX) {
 		ev_periodic_set(&d->due, (ev_tstamp)next, 0, NULL);
@@ -98,9 +176,28 @@ static void arm(struct kaohed *d)
 /* After a failed run (the database busy or full), this long before trying again. */
 #define RETRY_SECONDS 10.0
 
+/* Run every plan year's engine up to NOW, in year order: 0, or -1 if one failed. */
+static int run_engines(struct kaohed *d, int64_t now)
+{
+	int rc = 0;
+	for (size_t i = 0; i < d->nruns; i++)
+		if (engine_run(d->runs[i].eng, now) < 0)
+			rc = -1;
+	return rc;
+}
+
+/* Whether something of any plan year is due by NOW. */
+static bool any_due(struct kaohed *d, int64_t now)
+{
+	for (size_t i = 0; i < d->nruns; i++)
+		if (engine_next(d->runs[i].eng) <= now)
+			return true;
+	return false;
+}
+
 static void run_engine(struct kaohed *d)
 {
-	int rc = engine_run(d->eng, wall_now());
+	int rc = run_engines(d, wall_now());
 	/* An instant rolled back before its end leaves its copies behind. */
 	outbox_copies_clear(d->copies);
 	if (d->queued && d->dl) {
@@ -144,7 +241,7 @@ static void on_due(struct ev_loop *loop, ev_periodic *w, int revents)
  */
 static void on_progress(void *arg, int64_t at)
 {
-	struct kaohed *d = arg;
+	struct kaohed *d = ((struct year_run *)arg)->d;
 	static double last;
 	double t = ev_time();
 	if (d->reminded > REMINDERS_LOGGED && !log_enabled(LOG_LEVEL_DEBUG)) {
@@ -163,35 +260,36 @@ static void on_progress(void *arg, int64_t at)
 /* Inside the engine's transaction: the messages go in the outbox with the step. */
 static int on_enqueue(void *arg, const struct reminder *r)
 {
-	struct kaohed *d = arg;
-	return outbox_reminder(d->st, d->cfg, r, d->copies, &d->queued);
+	struct year_run *y = arg;
+	return outbox_reminder(y->st, y->cfg, r, y->d->copies, &y->d->queued);
 }
 
 /* The instant is complete: each office's copies go in as one digest. */
 static int on_enqueue_end(void *arg, int64_t at)
 {
-	struct kaohed *d = arg;
-	return outbox_copies_flush(d->st, d->cfg, d->copies, at, &d->queued);
+	struct year_run *y = arg;
+	return outbox_copies_flush(y->st, y->cfg, y->d->copies, at, &y->d->queued);
 }
 
 static int on_enqueue_snapshot(void *arg, int64_t at, const char *period,
 			       const struct score_table *t)
 {
-	struct kaohed *d = arg;
-	const struct plan *p = d->cfg->plan;
+	struct year_run *y = arg;
+	struct kaohed *d = y->d;
+	const struct plan *p = y->cfg->plan;
 	int64_t now = wall_now();
 	(void)t;
 	/* Catching up, the admins hear of the latest snapshot only. */
 	for (size_t i = 0; i < p->nquarters; i++)
 		if (p->quarters[i].at > at && p->quarters[i].at <= now)
 			return 0;
-	return outbox_snapshot(d->st, d->cfg, at, period, &d->queued);
+	return outbox_snapshot(y->st, y->cfg, at, period, &d->queued);
 }
 
 /* After the commit of an instant with a snapshot: publish it. */
 static void on_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
 {
-	struct kaohed *d = arg;
+	struct kaohed *d = ((struct year_run *)arg)->d;
 	(void)at;
 	(void)period;
 	(void)t;
@@ -261,8 +359,9 @@ static void on_deduction(void *arg, const struct deduction *ded)
 /* Every reminder is logged, whichever channels carry it. */
 static void on_reminder(void *arg, const struct reminder *r)
 {
-	struct kaohed *d = arg;
-	const struct plan *p = d->cfg->plan;
+	struct year_run *y = arg;
+	struct kaohed *d = y->d;
+	const struct plan *p = y->cfg->plan;
 	struct sbuf sb;
 
 	/* 40,000 units make 40,000 lines that nobody reads: a summary. */
@@ -284,35 +383,98 @@ static void on_reminder(void *arg, const struct reminder *r)
 	sbuf_free(&sb);
 }
 
-/*
- * Open the store and the engine for CFG.  On failure nothing is changed
- * and -1 returned with a message in ERR.
- */
-static int open_engine(struct kaohed *d, struct config *cfg, struct engine **eng, char *err,
-		       size_t errlen)
+static void runs_free(struct year_run *runs, size_t n)
 {
-	struct engine_sink sink = { .arg = d,
-				    .deduction = on_deduction,
+	for (size_t i = 0; i < n; i++)
+		engine_free(runs[i].eng);
+	free(runs);
+}
+
+/*
+ * Record the plans of CFG in the store and make an engine for each plan
+ * year, in *RUNS (*N of them).  A plan year new to the database is
+ * adopted at 00:00 of its plan.track_from when given, else at NOW; never
+ * before its in-force period.  On failure nothing is changed and -1
+ * returned with a message in ERR.
+ */
+static int open_engines(struct kaohed *d, struct config *cfg, int64_t now, struct year_run **runs,
+			size_t *n, char *err, size_t errlen)
+{
+	struct engine_sink sink = { .deduction = on_deduction,
 				    .reminder = on_reminder,
 				    .progress = on_progress,
 				    .snapshot = on_snapshot,
 				    .enqueue = on_enqueue,
 				    .enqueue_snapshot = on_enqueue_snapshot,
 				    .enqueue_end = on_enqueue_end };
+	struct year_run *r = xcalloc(cfg->nyears, sizeof(*r));
 
-	if (store_begin(d->st) < 0 || store_sync_plan(d->st, cfg->plan) < 0 ||
-	    store_commit(d->st) < 0) {
-		store_rollback(d->st);
-		snprintf(err, errlen, "cannot record the plan in the database: %s",
-			 store_errmsg(d->st));
-		return -1;
+	for (size_t i = 0; i < cfg->nyears; i++) {
+		struct config *yc = cfg->years[i];
+		const struct plan *p = yc->plan;
+		struct store *st = store_year(d->st, p->year);
+		r[i] = (struct year_run){ .d = d, .cfg = yc, .st = st };
+		if (store_begin(st) < 0 || store_sync_plan(st, p) < 0 || store_commit(st) < 0) {
+			store_rollback(st);
+			snprintf(err, errlen, "cannot record the plan of %d in the database: %s",
+				 p->year, store_errmsg(st));
+			runs_free(r, i);
+			return -1;
+		}
+		int64_t start = p->track_from != INT64_MIN ? p->track_from : now;
+		if (start < p->cal.in_force_start)
+			start = p->cal.in_force_start;
+		sink.arg = &r[i];
+		if ((r[i].eng = engine_new(p, st, &sink, start)) == NULL) {
+			snprintf(err, errlen, "cannot start the engine of %d: %s", p->year,
+				 store_errmsg(st));
+			runs_free(r, i);
+			return -1;
+		}
 	}
-	*eng = engine_new(cfg->plan, d->st, &sink, cfg->plan->cal.in_force_start);
-	if (*eng == NULL) {
-		snprintf(err, errlen, "cannot start the engine: %s", store_errmsg(d->st));
-		return -1;
+	*runs = r;
+	*n = cfg->nyears;
+	return 0;
+}
+
+/*
+ * Record the adoption of every plan year new to the database (the
+ * engines' start); logged.  0, or -1 (logged).
+ */
+static int adopt(struct kaohed *d)
+{
+	for (size_t i = 0; i < d->nruns; i++) {
+		struct year_run *y = &d->runs[i];
+		int rc = engine_adopt(y->eng);
+		if (rc < 0) {
+			log_warnx("cannot record the adoption of plan year %d: %s",
+				  y->cfg->plan->year, store_errmsg(y->st));
+			return -1;
+		}
+		if (rc == 1) {
+			char when[40];
+			calendar_format_instant(engine_adopted(y->eng), when, sizeof(when));
+			log_info("plan year %d adopted at %s: nothing that fell due before is "
+				 "applied",
+				 y->cfg->plan->year, when);
+		}
 	}
 	return 0;
+}
+
+/* The plan years of D for the deliverer, and the deliverer told. */
+static void configure_deliver(struct kaohed *d)
+{
+	struct deliver_year *ys = xcalloc(d->nruns, sizeof(*ys));
+	for (size_t i = 0; i < d->nruns; i++)
+		ys[i] = (struct deliver_year){ .year = d->runs[i].cfg->plan->year,
+					       .cfg = d->runs[i].cfg,
+					       .eng = d->runs[i].eng };
+	deliver_configure(d->dl, d->cfg, ys, d->nruns);
+	free(ys);
+	d->nyears_cfg = 0;
+	for (size_t i = 0; i < d->nruns && i < sizeof(d->years) / sizeof(*d->years); i++)
+		d->years[d->nyears_cfg++] = d->runs[i].cfg->plan->year;
 }
 
 static struct control_limits limits_of(const struct settings *set)
@@ -331,15 +493,17 @@ static json_t *reload(void *arg)
 	struct kaohed *d = arg;
 	struct sbuf errs, warns;
 	char err[512];
-	struct engine *eng = NULL;
+	struct year_run *runs = NULL;
+	size_t nruns = 0;
+	int64_t now = wall_now();
 
 	sdnotify_send(SDNOTIFY_STATE, "RELOADING=1");
 	log_info("reload: reading %s", d->opts->config);
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	struct config *cfg = config_load(d->opts->config, d->opts->year, &errs, &warns);
+	struct config *cfg = config_load_opts(d->opts->config, &d->opts->load, &errs, &warns);
 	json_t *answer;
-	if (cfg && open_engine(d, cfg, &eng, err, sizeof(err)) < 0) {
+	if (cfg && open_engines(d, cfg, now, &runs, &nruns, err, sizeof(err)) < 0) {
 		sbuf_printf(&errs, "%s\n", err);
 		config_free(cfg);
 		cfg = NULL;
@@ -347,10 +511,13 @@ static json_t *reload(void *arg)
 	if (cfg == NULL) {
 		/* config_load set the zone of the new file: the old one stands. */
 		calendar_set_timezone(d->cfg->set.timezone, err, sizeof(err));
-		if (open_engine(d, d->cfg, &eng, err, sizeof(err)) == 0) {
-			deliver_configure(d->dl, d->cfg, eng);
-			engine_free(d->eng);
-			d->eng = eng;
+		if (open_engines(d, d->cfg, now, &runs, &nruns, err, sizeof(err)) == 0) {
+			struct year_run *old = d->runs;
+			size_t nold = d->nruns;
+			d->runs = runs;
+			d->nruns = nruns;
+			configure_deliver(d);
+			runs_free(old, nold);
 		}
 		json_t *list = json_array();
 		struct sbuf why;
@@ -374,15 +541,27 @@ static json_t *reload(void *arg)
 		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 			log_warnx("reload: %s", line);
 		/* A due the new plan moved changes the state of what is applied. */
-		if (engine_reconcile_changed(eng, d->eng, wall_now()) < 0)
-			log_warnx("reload: cannot reconcile the changed schedules: %s",
-				  store_errmsg(d->st));
+		for (size_t i = 0; i < nruns; i++)
+			for (size_t k = 0; k < d->nruns; k++)
+				if (d->runs[k].cfg->plan->year == runs[i].cfg->plan->year &&
+				    engine_reconcile_changed(runs[i].eng, d->runs[k].eng, now) < 0)
+					log_warnx("reload: cannot reconcile the changed schedules "
+						  "of %d: %s",
+						  runs[i].cfg->plan->year,
+						  store_errmsg(runs[i].st));
 		/* The deliverer lets go of the old ones first. */
-		deliver_configure(d->dl, cfg, eng);
-		engine_free(d->eng);
-		config_free(d->cfg);
-		d->eng = eng;
+		struct year_run *old = d->runs;
+		size_t nold = d->nruns;
+		d->runs = runs;
+		d->nruns = nruns;
+		struct config *oldcfg = d->cfg;
 		d->cfg = cfg;
+		configure_deliver(d);
+		runs_free(old, nold);
+		config_free(oldcfg);
+		adopt(d);
+		/* A year added: the end is not reached any more. */
+		d->ended = false;
 		d->gen++;
 		struct control_limits lim = limits_of(&cfg->set);
 		control_set_limits(d->ctl, &lim);
@@ -401,6 +580,7 @@ static json_t *reload(void *arg)
 	sbuf_free(&warns);
 	run_engine(d);
 	sdnotify_send(SDNOTIFY_STATE, "READY=1");
+	/* The years named since: a year removed stays readable in the database. */
 	return answer;
 }
 
@@ -470,10 +650,14 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	argv[n++] = "kaohed";
 	argv[n++] = "-c";
 	argv[n++] = d->opts->config;
-	if (d->opts->year) {
-		snprintf(year, sizeof(year), "%d", d->opts->year);
+	if (d->opts->load.year) {
+		snprintf(year, sizeof(year), "%d", d->opts->load.year);
 		argv[n++] = "--year";
 		argv[n++] = year;
+	}
+	if (d->opts->load.weekdays) {
+		argv[n++] = "--calendar";
+		argv[n++] = "weekdays";
 	}
 	argv[n++] = "--state-dir";
 	argv[n++] = d->state_dir;
@@ -517,22 +701,72 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	ev_child_start(d->loop, &d->publisher);
 }
 
+/*
+ * What the actor worked out for a peer is kept under a key: the
+ * configuration's generation and the plan year (each plan has its own
+ * indexes of units and departments).
+ */
+static unsigned actor_key(const struct kaohed *d, const struct year_run *y)
+{
+	return d->gen * 64u + (unsigned)(y - d->runs) + 1u;
+}
+
+/* --year YEAR (0: none) of a command: its plan year's plan, handle, engine and actor. */
+static json_t *select_year(void *arg, int year, struct command_ctx *c)
+{
+	struct kaohed *d = arg;
+	struct year_run *y = NULL;
+
+	if (year == 0)
+		y = default_run(d, c->now);
+	for (size_t i = 0; y == NULL && i < d->nruns; i++)
+		if (d->runs[i].cfg->plan->year == year)
+			y = &d->runs[i];
+	if (y == NULL) {
+		struct sbuf cfgd, held;
+		int years[64];
+		size_t n = 0;
+		sbuf_init(&cfgd);
+		sbuf_init(&held);
+		for (size_t i = 0; i < d->nruns; i++)
+			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", d->runs[i].cfg->plan->year);
+		if (store_years_held(d->st, years, 64, &n) < 0)
+			n = 0;
+		for (size_t i = 0; i < n; i++)
+			sbuf_printf(&held, "%s%d", i ? ", " : "", years[i]);
+		json_t *e = command_error("unknown-year",
+					  "plan year %d is not configured (configured: %s; in the "
+					  "database: %s)",
+					  year, cfgd.buf, n ? held.buf : "none");
+		sbuf_free(&cfgd);
+		sbuf_free(&held);
+		return e;
+	}
+	/* The access rules name each plan's own indexes: a key of their own per year. */
+	access_actor(y->cfg, actor_key(d, y), d->peer, &d->actor);
+	c->plan = y->cfg->plan;
+	c->st = y->st;
+	c->eng = y->eng;
+	c->actor = &d->actor;
+	return NULL;
+}
+
 /* The metrics as they stand (the `metrics` command and the textfile collector's file). */
 static int metrics_text(void *arg, struct sbuf *out, char *err, size_t errlen)
 {
 	struct kaohed *d = arg;
 	const struct settings *set = &d->cfg->set;
 	const char **channels = xcalloc(set->nchannels + 1, sizeof(*channels));
-	int year = d->cfg->plan->year;
 	char *db = xasprintf("%s/kaohe.db", d->state_dir);
 
 	for (size_t i = 0; i < set->nchannels; i++)
 		channels[i] = set->channels[i].name;
 	struct metrics_state s = { .now = wall_now(),
 				   .start_time = d->start_time,
-				   .next_due = engine_next(d->eng),
-				   .years = &year,
-				   .nyears = 1,
+				   .next_due = next_run(d) ? engine_next(next_run(d)->eng)
+							   : INT64_MAX,
+				   .years = d->years,
+				   .nyears = d->nyears_cfg,
 				   .channels = channels,
 				   .nchannels = set->nchannels,
 				   .clients = control_clients(d->ctl),
@@ -595,20 +829,27 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 
 	/* What is due up to now comes before the command, as in simulate
 	 * (unless the engine is backing off after a failure). */
-	if (!ev_is_active(&d->retry) && engine_next(d->eng) <= wall_now())
+	if (!ev_is_active(&d->retry) && any_due(d, wall_now()))
 		run_engine(d);
-	access_actor(d->cfg, d->gen, peer, &actor);
-	struct command_ctx ctx = { .plan = d->cfg->plan,
-				   .st = d->st,
-				   .eng = d->eng,
-				   .now = wall_now(),
+	int64_t now = wall_now();
+	struct year_run *y = default_run(d, now);
+	access_actor(y->cfg, actor_key(d, y), peer, &actor);
+	d->peer = peer;
+	struct command_ctx ctx = { .plan = y->cfg->plan,
+				   .st = y->st,
+				   .eng = y->eng,
+				   .now = now,
 				   .actor = &actor,
 				   .hook_arg = d,
 				   .reload = reload,
 				   .timeline_changed = timeline_changed,
 				   .outbox_changed = outbox_changed,
 				   .test_send = test_send,
-
+				   .select_year = select_year,
+				   .years = d->years,
+				   .nyears = d->nyears_cfg,
+				   .ended = d->ended,
+				   .ended_message = d->ended_msg,
 				   .metrics = metrics_text };
 	command_execute_text(&ctx, line, len, out);
 	metrics_request(ctx.answered, ctx.result);
@@ -619,13 +860,14 @@ static enum control_rights rights(void *arg, struct peer *peer)
 	struct kaohed *d = arg;
 	struct actor actor;
 
-	access_actor(d->cfg, d->gen, peer, &actor);
+	struct year_run *y = default_run(d, wall_now());
+	access_actor(y->cfg, actor_key(d, y), peer, &actor);
 	if (actor.admin)
 		return CONTROL_ADMIN;
-	for (size_t i = 0; i < d->cfg->plan->ndepts; i++)
+	for (size_t i = 0; i < y->cfg->plan->ndepts; i++)
 		if (actor.depts[i])
 			return CONTROL_WRITER;
-	for (size_t i = 0; i < d->cfg->plan->nunits; i++)
+	for (size_t i = 0; i < y->cfg->plan->nunits; i++)
 		if (actor.units[i])
 			return CONTROL_READER;
 	return CONTROL_NO_RIGHTS;
@@ -637,9 +879,10 @@ static void on_sighup(struct ev_loop *loop, ev_signal *w, int revents)
 	(void)loop;
 	(void)revents;
 	json_t *answer = reload(d);
+	struct store *st = default_run(d, wall_now())->st;
 	/* An administrative action like `kaohectl reload`, by whoever may signal us. */
-	if (command_audit(d->st, wall_now(), "SIGHUP", "reload", answer) < 0)
-		log_warnx("audit: cannot record the reload on SIGHUP: %s", store_errmsg(d->st));
+	if (command_audit(st, wall_now(), "SIGHUP", "reload", answer) < 0)
+		log_warnx("audit: cannot record the reload on SIGHUP: %s", store_errmsg(st));
 	json_decref(answer);
 }
 
@@ -786,7 +1029,7 @@ static struct config *load_config(const struct loop_opts *o)
 
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	struct config *cfg = config_load(o->config, o->year, &errs, &warns);
+	struct config *cfg = config_load_opts(o->config, &o->load, &errs, &warns);
 	for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
 		log_warnx("%s", line);
 	for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n"))
@@ -815,7 +1058,9 @@ static int open_state(struct kaohed *d, const char *state, const char *sock)
 		return -1;
 	}
 	char *dbpath = xasprintf("%s/kaohe.db", state);
-	d->st = store_open(dbpath, err, sizeof(err));
+	d->st = store_open(dbpath, d->cfg->years[0]->plan->year, err, sizeof(err));
+	if (d->st)
+		d->st = store_year(d->st, d->cfg->plan->year);
 	free(dbpath);
 	d->state_dir = xstrdup(state);
 	if (d->st == NULL) {
@@ -834,10 +1079,12 @@ static int start_engine(struct kaohed *d)
 	char err[512];
 
 	d->copies = outbox_copies_new();
-	if (open_engine(d, d->cfg, &d->eng, err, sizeof(err)) < 0) {
+	if (open_engines(d, d->cfg, wall_now(), &d->runs, &d->nruns, err, sizeof(err)) < 0) {
 		log_warnx("%s", err);
 		return -1;
 	}
+	if (adopt(d) < 0)
+		return -1;
 	d->loop = EV_DEFAULT;
 	/* Gather what arrives within 0.2 ms into one pass: under load the
 	 * loop then answers many clients per wake-up instead of one, which
@@ -848,21 +1095,25 @@ static int start_engine(struct kaohed *d)
 		log_warnx("%s", err);
 		return -1;
 	}
-	deliver_configure(d->dl, d->cfg, d->eng);
+	configure_deliver(d);
 	return 0;
 }
 
 /* Apply what fell due since the high-water mark, before anyone is told we are ready. */
 static int catch_up(struct kaohed *d)
 {
-	int64_t hwm = engine_hwm(d->eng), now = wall_now();
+	int64_t now = wall_now();
 
-	if (hwm < now - 1) {
-		char from[40];
-		calendar_format_instant(hwm, from, sizeof(from));
-		log_info("catching up from %s", from);
+	for (size_t i = 0; i < d->nruns; i++) {
+		int64_t hwm = engine_hwm(d->runs[i].eng);
+		if (hwm < now - 1 && engine_next(d->runs[i].eng) <= now) {
+			char from[40];
+			calendar_format_instant(hwm, from, sizeof(from));
+			log_info("catching up plan year %d from %s", d->runs[i].cfg->plan->year,
+				 from);
+		}
 	}
-	if (engine_run(d->eng, now) < 0) {
+	if (run_engines(d, now) < 0) {
 		log_warnx("catch-up failed: not starting");
 		return -1;
 	}
@@ -975,7 +1226,7 @@ int loop_run(const struct loop_opts *o)
 	metrics_schedule(&d);
 	/* The standing every status reads: worked out now, not in the first
 	 * caller's wait (a large plan's ledger takes a moment to add up). */
-	engine_current(d.eng);
+	engine_current(default_run(&d, wall_now())->eng);
 	/* The files of export_dir as this configuration and database have them. */
 	ev_child_init(&d.publisher, on_publisher, 0, 0);
 	d.publisher.data = &d;
@@ -988,7 +1239,7 @@ int loop_run(const struct loop_opts *o)
 out:
 	control_free(d.ctl);
 	deliver_free(d.dl);
-	engine_free(d.eng);
+	runs_free(d.runs, d.nruns);
 	store_close(d.st);
 	outbox_copies_free(d.copies);
 	config_free(d.cfg);

@@ -2,6 +2,8 @@
  * kaohed — the kaohe daemon: check a configuration, simulate a plan on
  * virtual time, or run.
  */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include "kaohe/engine.h"
 #include "kaohe/log.h"
 #include "kaohe/loop.h"
+#include "kaohe/newyear.h"
 #include "kaohe/publish.h"
 #include "kaohe/restore.h"
 #include "kaohe/simulate.h"
@@ -23,18 +26,22 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--state-dir DIR] [--socket PATH]\n"
-		"              [--export-dir DIR]\n"
-		"       kaohed [-c FILE] [--year YYYY] --check\n"
-		"       kaohed [-c FILE] [--year YYYY] simulate --from DATE --to DATE\n"
-		"              [--events FILE] [--export DIR] [--count-reminders]\n"
-		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] [--export-dir DIR] publish\n"
-		"              [--pages] [--feeds [--unit UNIT]]\n"
+		"usage: kaohed [-c FILE] [-f] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
+		"              [--socket PATH] [--export-dir DIR]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] --check\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] simulate --from DATE\n"
+		"              --to DATE [--events FILE] [--export DIR] [--count-reminders]\n"
+		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
+		"              [--export-dir DIR] publish [--pages] [--feeds [--unit UNIT]]\n"
+		"       kaohed [-c FILE] new-year [--year YYYY] [--out FILE]\n"
 		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] restore BACKUP\n"
 		"\n"
 		"  -c, --config FILE  configuration file (default " DEFAULT_CONFIG ")\n"
 		"  -f, --foreground   stay in the foreground, log to stderr\n"
-		"      --year YYYY    run the configured plan for another year\n"
+		"      --year YYYY    run the configured plan for another year, with the\n"
+		"                     official working-day calendar of that year\n"
+		"      --calendar weekdays  Monday to Friday are the working days (when no\n"
+		"                     calendar of the year is installed yet); said in the log\n"
 		"      --state-dir DIR  keep the database in DIR (instead of kaohe.state_dir)\n"
 		"      --socket PATH  listen on PATH (instead of kaohe.control_socket)\n"
 		"      --export-dir DIR  publish into DIR (instead of kaohe.export_dir;\n"
@@ -60,6 +67,11 @@ static void usage(FILE *f)
 		"An events file holds lines \"TIMESTAMP COMMAND ARGS...\", e.g.\n"
 		"  2020-09-15T10:00:00+08:00 submit bayilu 1 --note \"红色物业\"\n"
 		"\n"
+		"A year's official working-day calendar, YYYY.conf, is looked for in\n"
+		"kaohe.calendar_dir when set, else in calendars/ beside the configuration file,\n"
+		"then in the shipped ones:\n"
+		"  " KAOHE_CALENDAR_DIR "\n"
+		"\n"
 		"Without -f, and not under systemd, kaohed detaches once its control socket\n"
 		"listens and logs to syslog.\n"
 		"\n"
@@ -76,12 +88,12 @@ static int parse_year(const char *s)
 	return *end == '\0' && y >= 1971 && y <= 9998 ? (int)y : -1;
 }
 
-static struct config *load(const char *file, int year, bool show_warnings)
+static struct config *load(const char *file, const struct config_opts *year, bool show_warnings)
 {
 	struct sbuf err, warn;
 	sbuf_init(&err);
 	sbuf_init(&warn);
-	struct config *cfg = config_load(file, year, &err, &warn);
+	struct config *cfg = config_load_opts(file, year, &err, &warn);
 	if (show_warnings || cfg == NULL)
 		fputs(warn.buf, stderr);
 	fputs(err.buf, stderr);
@@ -91,18 +103,18 @@ static struct config *load(const char *file, int year, bool show_warnings)
 }
 
 /* The configuration, or NULL; nothing printed. */
-static struct config *load_quietly(const char *file, int year)
+static struct config *load_quietly(const char *file, const struct config_opts *year)
 {
 	struct sbuf err, warn;
 	sbuf_init(&err);
 	sbuf_init(&warn);
-	struct config *cfg = config_load(file, year, &err, &warn);
+	struct config *cfg = config_load_opts(file, year, &err, &warn);
 	sbuf_free(&err);
 	sbuf_free(&warn);
 	return cfg;
 }
 
-static int run_simulate(const char *file, int year, int argc, char **argv)
+static int run_simulate(const char *file, const struct config_opts *year, int argc, char **argv)
 {
 	static const struct option opts[] = {
 		{ "from", required_argument, NULL, 'F' },
@@ -199,10 +211,11 @@ static int publish_open(const struct config *cfg, const char *db, struct store *
 		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
 		return -1;
 	}
-	if ((*st = store_open(db, err, sizeof(err))) == NULL) {
+	if ((*st = store_open(db, cfg->years[0]->plan->year, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kaohed: publish: %s\n", err);
 		return -1;
 	}
+	*st = store_year(*st, cfg->plan->year);
 	if (store_begin(*st) < 0 || store_sync_plan(*st, cfg->plan) < 0 || store_commit(*st) < 0 ||
 	    (*eng = engine_new(cfg->plan, *st, &(struct engine_sink){ 0 },
 			       cfg->plan->cal.in_force_start)) == NULL) {
@@ -218,8 +231,8 @@ static int publish_open(const struct config *cfg, const char *db, struct store *
  * process of its own after each snapshot, move and reload; an operator
  * may run it by hand).
  */
-static int run_publish(const char *file, int year, const char *state_dir, const char *export_dir,
-		       int argc, char **argv)
+static int run_publish(const char *file, const struct config_opts *year, const char *state_dir,
+		       const char *export_dir, int argc, char **argv)
 {
 	struct publish_args a = { 0 };
 	struct store *st = NULL;
@@ -268,8 +281,76 @@ static int run_publish(const char *file, int year, const char *state_dir, const 
 	return rc;
 }
 
+/*
+ * new-year: next year's plan file from the latest plan's, to stdout or
+ * --out FILE (a new file).  TARGET: the year given before the command
+ * (kaohed --year Y new-year), or 0.
+ */
+static int run_new_year(const char *file, int target, int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "year", required_argument, NULL, 'y' },
+		{ "out", required_argument, NULL, 'o' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	const char *out = NULL;
+	char err[1024];
+	int c, reviews;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'y':
+			if ((target = parse_year(optarg)) < 0) {
+				fprintf(stderr, "kaohed: new-year: --year \"%s\" is not a year\n",
+					optarg);
+				return 2;
+			}
+			break;
+		case 'o': out = optarg; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+	}
+	struct config *cfg = load(file, &(struct config_opts){ 0 }, false);
+	if (cfg == NULL)
+		return 1;
+	if (target == 0)
+		target = cfg->plan->year + 1;
+	struct sbuf text;
+	sbuf_init(&text);
+	int rc = newyear_text(cfg, target, &text, &reviews, err, sizeof(err));
+	if (rc < 0) {
+		fprintf(stderr, "kaohed: new-year: %s\n", err);
+	} else if (out == NULL) {
+		fwrite(text.buf, 1, text.len, stdout);
+	} else {
+		/* A new file only: the plan files already there are the administrator's. */
+		FILE *f = NULL;
+		int fd = open(out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+		if (fd < 0 || (f = fdopen(fd, "w")) == NULL ||
+		    fwrite(text.buf, 1, text.len, f) != text.len || fclose(f) != 0) {
+			fprintf(stderr, "kaohed: new-year: cannot write %s: %s\n", out,
+				strerror(errno));
+			if (fd >= 0 && f == NULL)
+				close(fd);
+			rc = -1;
+		}
+	}
+	if (rc == 0)
+		fprintf(stderr,
+			"kaohed: new-year: the plan of %d written%s%s; %d line%s marked REVIEW\n",
+			target, out ? " to " : "", out ? out : "", reviews,
+			reviews == 1 ? "" : "s");
+	sbuf_free(&text);
+	config_free(cfg);
+	return rc < 0 ? 1 : 0;
+}
+
 /* restore BACKUP: the backup checked and installed, the daemon stopped. */
-static int run_restore(const char *file, int year, const char *state_dir, int argc, char **argv)
+static int run_restore(const char *file, const struct config_opts *year, const char *state_dir,
+		       int argc, char **argv)
 {
 	char err[1024];
 
@@ -299,6 +380,7 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "foreground", no_argument, NULL, 'f' },
 		{ "year", required_argument, NULL, 'y' },
+		{ "calendar", required_argument, NULL, 'C' },
 		{ "check", no_argument, NULL, 'k' },
 		{ "state-dir", required_argument, NULL, 'S' },
 		{ "socket", required_argument, NULL, 's' },
@@ -309,7 +391,8 @@ int main(int argc, char **argv)
 	};
 	const char *file = DEFAULT_CONFIG, *state_dir = NULL, *socket = NULL, *export_dir = NULL;
 	bool check = false, foreground = false;
-	int year = 0, c;
+	struct config_opts year = { 0 };
+	int c;
 
 	log_init("kaohed", true);
 	/* "+": stop at the first word that is no option (the subcommand). */
@@ -318,10 +401,21 @@ int main(int argc, char **argv)
 		case 'c': file = optarg; break;
 		case 'f': foreground = true; break;
 		case 'y':
-			if ((year = parse_year(optarg)) < 0) {
+			if ((year.year = parse_year(optarg)) < 0) {
 				fprintf(stderr, "kaohed: --year \"%s\" is not a year\n", optarg);
 				return 2;
 			}
+			break;
+		case 'C':
+			if (strcmp(optarg, "weekdays") != 0) {
+				fprintf(stderr,
+					"kaohed: --calendar \"%s\": the only calendar to choose is "
+					"\"weekdays\" (Monday to Friday); the official ones are found by "
+					"year\n",
+					optarg);
+				return 2;
+			}
+			year.weekdays = true;
 			break;
 		case 'k': check = true; break;
 		case 'S': state_dir = optarg; break;
@@ -333,18 +427,21 @@ int main(int argc, char **argv)
 		}
 	}
 	if (optind < argc && strcmp(argv[optind], "simulate") == 0)
-		return run_simulate(file, year, argc - optind, argv + optind);
+		return run_simulate(file, &year, argc - optind, argv + optind);
+	if (optind < argc && strcmp(argv[optind], "new-year") == 0)
+		return run_new_year(file, year.year, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "restore") == 0)
-		return run_restore(file, year, state_dir, argc - optind, argv + optind);
+		return run_restore(file, &year, state_dir, argc - optind, argv + optind);
 	if (optind < argc && strcmp(argv[optind], "publish") == 0)
-		return run_publish(file, year, state_dir, export_dir, argc - optind, argv + optind);
+		return run_publish(file, &year, state_dir, export_dir, argc - optind,
+				   argv + optind);
 	if (optind < argc) {
 		fprintf(stderr, "kaohed: unknown command \"%s\"\n", argv[optind]);
 		usage(stderr);
 		return 2;
 	}
 	if (check) {
-		struct config *cfg = load(file, year, true);
+		struct config *cfg = load(file, &year, true);
 		if (cfg == NULL)
 			return 1;
 		printf("configuration OK\n");
@@ -352,7 +449,7 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	struct loop_opts lo = { .config = file,
-				.year = year,
+				.load = year,
 				.state_dir = state_dir,
 				.socket = socket,
 				.export_dir = export_dir,

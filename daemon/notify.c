@@ -15,7 +15,7 @@
 /* names */
 
 static const char *const kind_names[NOTIFY_NKINDS] = {
-	"before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test",
+	"before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test", "ended",
 };
 
 const char *notify_kind_name(enum notify_kind k)
@@ -48,6 +48,7 @@ static const char *const default_subject[NOTIFY_NKINDS] = {
 	[NOTIFY_SNAPSHOT] = "【考核排名】{period}考核排名已生成",
 	[NOTIFY_DEAD] = "【系统告警】考核通知投递失败",
 	[NOTIFY_TEST] = "【测试】考核系统通知渠道测试",
+	[NOTIFY_ENDED] = "【考核系统】{period}年度考核已全部结束，请安装下一年度考核方案",
 };
 
 static const char *const default_body[NOTIFY_NKINDS] = {
@@ -94,6 +95,12 @@ static const char *const default_body[NOTIFY_NKINDS] = {
 	[NOTIFY_TEST] = "{recipient}：\n\n"
 			"{detail}\n\n"
 			"（本测试消息由管理员于{at}发送，无需回复。）",
+	/* {period} is the latest configured plan year. */
+	[NOTIFY_ENDED] = "{recipient}：\n\n"
+			 "考核系统配置的各考核年度均已结束（最后一个年度：{period}年），"
+			 "此后不再产生扣分、排名和提醒，查询照常。\n"
+			 "请安装下一年度的考核方案（见 README“A new year”一节）。\n"
+			 "（本通知由考核系统于{at}自动发送，编号{delivery}。）",
 };
 
 /*

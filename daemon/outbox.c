@@ -691,6 +691,14 @@ int outbox_snapshot(struct store *st, const struct config *cfg, int64_t at, cons
 	return to_admins(st, cfg, "snapshot", at, period, "snapshot", NULL, NULL, added, &left);
 }
 
+int outbox_ended(struct store *st, const struct config *cfg, int64_t at, int year, size_t *added)
+{
+	char subject[16];
+	size_t left = 0;
+	snprintf(subject, sizeof(subject), "%d", year);
+	return to_admins(st, cfg, "ended", at, subject, "ended", NULL, NULL, added, &left);
+}
+
 int outbox_dead(struct store *st, const struct config *cfg, const struct outbox_row *dead,
 		int64_t now, bool (*waiting)(void *arg, const char *channel), void *arg,
 		size_t *added, size_t *left)

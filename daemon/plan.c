@@ -10,7 +10,9 @@
 
 struct plan *plan_new(void)
 {
-	return xcalloc(1, sizeof(struct plan));
+	struct plan *p = xcalloc(1, sizeof(struct plan));
+	p->track_from = INT64_MIN;
+	return p;
 }
 
 void plan_contact_free(struct contact *c)
@@ -27,6 +29,7 @@ void plan_free(struct plan *p)
 	free(p->title);
 	free(p->document);
 	free(p->timezone);
+	free(p->file);
 	calendar_free(&p->cal);
 	for (size_t i = 0; i < p->nunits; i++) {
 		struct plan_unit *u = &p->units[i];
@@ -186,4 +189,20 @@ int plan_occ_find(const struct plan *p, const char *s)
 int64_t plan_final_at(const struct plan *p)
 {
 	return p->nquarters ? p->quarters[p->nquarters - 1].at : INT64_MAX;
+}
+
+bool plan_redated(const struct plan *p)
+{
+	return p->written_year != 0 && p->written_year != p->year;
+}
+
+void plan_redated_note(const struct plan *p, char *buf, size_t len)
+{
+	if (!plan_redated(p)) {
+		snprintf(buf, len, "%s", "");
+		return;
+	}
+	snprintf(buf, len, "本页按《%s》%s%s%s运行于%d年度", p->title ? p->title : "",
+		 p->document && *p->document ? "（" : "", p->document ? p->document : "",
+		 p->document && *p->document ? "）" : "", p->year);
 }

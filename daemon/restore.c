@@ -223,8 +223,9 @@ static int check(const char *copy, const char *backup, const struct plan *plan, 
 		goto out;
 	}
 	if (years(db, plan, backup, err, errlen) < 0 ||
-	    scalar(db, "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'hwm'", &h->hwm, err,
-		   errlen) < 0 ||
+	    scalar(db,
+		   "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'hwm' OR key LIKE 'hwm:%'",
+		   &h->hwm, err, errlen) < 0 ||
 	    scalar(db, "SELECT count(*) FROM entries", &h->entries, err, errlen) < 0 ||
 	    scalar(db, "SELECT count(*) FROM snapshots", &h->snapshots, err, errlen) < 0)
 		goto out;

@@ -400,7 +400,7 @@ static int sim_open(const struct plan *p, struct sim *s, int64_t from, struct st
 				    .snapshot = on_snapshot,
 				    .reminder = on_reminder };
 
-	if ((*st = store_open(":memory:", err, sizeof(err))) == NULL) {
+	if ((*st = store_open(":memory:", p->year, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s\n", err);
 		return -1;
 	}

@@ -17,6 +17,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include "kaohe/calendar.h"
 #include "kaohe/log.h"
 #include "kaohe/store.h"
 #include "kaohe/util.h"
@@ -47,6 +48,53 @@ _Static_assert(OUTBOX_PENDING == SQL_PENDING && OUTBOX_INFLIGHT == SQL_INFLIGHT 
 #define SQL_STR(x)  SQL_STR_(x)
 /* What may be taken for sending: pending and failed rows. */
 #define SQL_SENDABLE "state IN (" SQL_STR(SQL_PENDING) ", " SQL_STR(SQL_FAILED) ")"
+
+/*
+ * 3: plan years.  Everything recorded belongs to one plan year: what a
+ * database of schema 2 holds becomes the year it was recorded for
+ * (legacy_year(), the %d below); its high-water mark becomes that year's,
+ * and it adopted that year from the year's start (downtime is no
+ * adoption).  The last %lld is 00:00 of that year's January 1.
+ */
+#define MIGRATE_3                                                                                   \
+	"ALTER TABLE entries ADD COLUMN year INTEGER NOT NULL DEFAULT 0;"                           \
+	"UPDATE entries SET year = %d;"                                                             \
+	"DROP INDEX entries_auto_valid;"                                                            \
+	"CREATE UNIQUE INDEX entries_auto_valid ON entries(year, auto_key)"                         \
+	"  WHERE auto_key IS NOT NULL AND voided_at IS NULL;"                                       \
+	"CREATE TABLE waivers3(year INTEGER NOT NULL, auto_key TEXT NOT NULL,"                      \
+	"  type INTEGER NOT NULL, PRIMARY KEY(year, auto_key, type)) WITHOUT ROWID;"                \
+	"INSERT INTO waivers3 SELECT %d, auto_key, type FROM waivers;"                              \
+	"DROP TABLE waivers;"                                                                       \
+	"ALTER TABLE waivers3 RENAME TO waivers;"                                                   \
+	"ALTER TABLE moves ADD COLUMN year INTEGER NOT NULL DEFAULT 0;"                             \
+	"UPDATE moves SET year = %d;"                                                               \
+	"CREATE TABLE snapshots3(year INTEGER NOT NULL, period TEXT NOT NULL, at INTEGER NOT NULL," \
+	"  taken_at INTEGER NOT NULL, data TEXT NOT NULL, PRIMARY KEY(year, period));"              \
+	"INSERT INTO snapshots3 SELECT %d, period, at, taken_at, data FROM snapshots;"              \
+	"DROP TABLE snapshots;"                                                                     \
+	"ALTER TABLE snapshots3 RENAME TO snapshots;"                                               \
+	"ALTER TABLE audit ADD COLUMN year INTEGER NOT NULL DEFAULT 0;"                             \
+	"UPDATE audit SET year = %d;"                                                               \
+	"ALTER TABLE outbox ADD COLUMN year INTEGER NOT NULL DEFAULT 0;"                            \
+	"UPDATE outbox SET year = %d;"                                                              \
+	"CREATE INDEX outbox_year ON outbox(year, state);" /* a year's list and counts */           \
+	"CREATE TABLE reminded3(year INTEGER NOT NULL, unit TEXT NOT NULL, occ TEXT NOT NULL,"      \
+	"  slot TEXT NOT NULL, recipient TEXT NOT NULL,"                                            \
+	"  delivery INTEGER NOT NULL REFERENCES outbox(id),"                                        \
+	"  PRIMARY KEY(year, unit, occ, slot, recipient)) WITHOUT ROWID;"                           \
+	"INSERT INTO reminded3 SELECT %d, unit, occ, slot, recipient, delivery FROM reminded;"      \
+	"DROP TABLE reminded;"                                                                      \
+	"ALTER TABLE reminded3 RENAME TO reminded;"                                                 \
+	"UPDATE meta SET key = 'hwm:%d' WHERE key = 'hwm';"                                         \
+	"INSERT INTO meta(key, value) SELECT 'adopted:%d', %lld FROM meta WHERE key = 'hwm:%d';"
+
+/*
+ * The parameter that binds a handle's plan year in every statement that
+ * reads or writes a year's records: numbered far above the others, so
+ * that it never takes the number of one of theirs.
+ */
+#define YEAR_PARAM "?20"
 
 /* Each element upgrades the schema from version i to i + 1. */
 static const char *const migrations[] = {
@@ -113,11 +161,13 @@ static const char *const migrations[] = {
 			     "CREATE TABLE reminded(unit TEXT NOT NULL, occ TEXT NOT NULL, slot TEXT NOT NULL,"
 			     "  recipient TEXT NOT NULL, delivery INTEGER NOT NULL REFERENCES outbox(id),"
 			     "  PRIMARY KEY(unit, occ, slot, recipient)) WITHOUT ROWID;",
+	MIGRATE_3,
 };
 
 enum stmt_id {
-	S_HWM_GET,
-	S_HWM_SET,
+	S_META_GET,
+	S_META_SET,
+	S_YEARS_HELD,
 	S_UNIT_UPSERT,
 	S_UNIT_REF,
 	S_BUCKET_INS,
@@ -179,14 +229,18 @@ enum stmt_id {
 
 #define OUTBOX_RET                                                                    \
 	"id, at, kind, unit, dept, subject, channel, address, name, mentions, state," \
-	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error"
+	" attempts, next_ms, since_ms, updated_at, COALESCE(sent_at, 0), code, error, year"
 
 #define OUTBOX_COLS OUTBOX_RET " FROM outbox"
 
 static const char *const stmt_sql[S_COUNT] = {
-	[S_HWM_GET] = "SELECT value FROM meta WHERE key = 'hwm'",
-	[S_HWM_SET] = "INSERT INTO meta(key, value) VALUES('hwm', ?1)"
-		      " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	/* A value of the plan year, "NAME:YEAR" ("hwm:2026"). */
+	[S_META_GET] = "SELECT value FROM meta WHERE key = ?1 || ':' || ?20",
+	[S_META_SET] = "INSERT INTO meta(key, value) VALUES(?1 || ':' || ?20, ?2)"
+		       " ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+	/* A year is held once adopted (every engine that ran has a mark). */
+	[S_YEARS_HELD] = "SELECT DISTINCT CAST(substr(key, instr(key, ':') + 1) AS INTEGER) AS y"
+			 " FROM meta WHERE key LIKE 'hwm:%' OR key LIKE 'adopted:%' ORDER BY y",
 	[S_UNIT_UPSERT] = "INSERT INTO units(id, name) VALUES(?1, ?2)"
 			  " ON CONFLICT(id) DO UPDATE SET name = excluded.name",
 	[S_UNIT_REF] = "SELECT ref FROM units WHERE id = ?1",
@@ -196,60 +250,68 @@ static const char *const stmt_sql[S_COUNT] = {
 	[S_RULE_REF] = "SELECT ref FROM rules WHERE text = ?1",
 	[S_ENTRY_ADD] =
 		"INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
-		" points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
+		" points, value, at, recorded_at, actor, note, rule_ref, auto_key, year)"
 		" VALUES(?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
-		" ?12, ?13, ?14, ?15)",
+		" ?12, ?13, ?14, ?15, ?20)",
 	/* An automatic entry, unless one is valid under its key already or a
 	 * person voided one of its type (a waiver is never re-applied).
 	 * "+type": a bound type beside the partial index on type would make
 	 * SQLite plan the statement again at every new binding. */
 	[S_AUTO_ADD] = "INSERT INTO entries(unit_ref, type, row_id, occ, kind, bucket_ref, count,"
-		       " points, value, at, recorded_at, actor, note, rule_ref, auto_key)"
+		       " points, value, at, recorded_at, actor, note, rule_ref, auto_key, year)"
 		       " SELECT ?1, ?2, ?3, NULLIF(?4,''), NULLIF(?5,''), ?6, ?7, ?8, ?9, ?10, ?11,"
-		       " ?12, ?13, ?14, ?15 WHERE NOT EXISTS (SELECT 1 FROM waivers"
-		       " WHERE auto_key = ?15 AND type = ?2) ON CONFLICT DO NOTHING",
+		       " ?12, ?13, ?14, ?15, ?20 WHERE NOT EXISTS (SELECT 1 FROM waivers"
+		       " WHERE year = ?20 AND auto_key = ?15 AND type = ?2) ON CONFLICT DO NOTHING",
 	[S_AUTO_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = 'auto', void_reason = ?4"
-			" WHERE auto_key = ?1 AND voided_at IS NULL AND +type <> ?3 RETURNING id",
+			" WHERE year = ?20 AND auto_key = ?1 AND voided_at IS NULL AND +type <> ?3"
+			" RETURNING id",
 	[S_ENTRY_VOID] = "UPDATE entries SET voided_at = ?2, voided_by = ?3, void_reason = ?4"
-			 " WHERE id = ?1 AND voided_at IS NULL",
-	[S_WAIVE] = "INSERT OR IGNORE INTO waivers(auto_key, type)"
-		    " SELECT auto_key, type FROM entries WHERE id = ?1 AND auto_key IS NOT NULL",
-	[S_ENTRY_GET] = "SELECT " ENTRY_COLS "WHERE e.id = ?1",
-	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 ORDER BY e.id",
+			 " WHERE id = ?1 AND year = ?20 AND voided_at IS NULL",
+	[S_WAIVE] = "INSERT OR IGNORE INTO waivers(year, auto_key, type)"
+		    " SELECT year, auto_key, type FROM entries WHERE id = ?1 AND year = ?20"
+		    " AND auto_key IS NOT NULL",
+	[S_ENTRY_GET] = "SELECT " ENTRY_COLS "WHERE e.id = ?1 AND e.year = ?20",
+	[S_ENTRIES_UNIT] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.year = ?20"
+			   " ORDER BY e.id",
 	[S_ENTRIES_UNIT_ROW] = "SELECT " ENTRY_COLS "WHERE e.unit_ref = ?1 AND e.row_id = ?2"
-			       " ORDER BY e.id",
+			       " AND e.year = ?20 ORDER BY e.id",
 	[S_FIRST_SUB] =
-		"SELECT MIN(at) FROM entries WHERE unit_ref = ?2"
+		"SELECT MIN(at) FROM entries WHERE unit_ref = ?2 AND year = ?20"
 		" AND type = " SQL_STR(SQL_SUBMISSION) " AND voided_at IS NULL AND occ = ?1",
-	[S_FIRST_SUBS] = "SELECT unit_ref, occ, MIN(at) FROM entries"
-			 " WHERE type = " SQL_STR(
-				 SQL_SUBMISSION) " AND voided_at IS NULL GROUP BY occ, unit_ref",
+	[S_FIRST_SUBS] =
+		"SELECT unit_ref, occ, MIN(at) FROM entries"
+		" WHERE type = " SQL_STR(SQL_SUBMISSION) " AND voided_at IS NULL AND year = ?20"
+							 " GROUP BY occ, unit_ref",
 	[S_METRIC_LATEST] = "SELECT value FROM entries WHERE type = " SQL_STR(
 		SQL_METRIC) " AND voided_at IS NULL AND unit_ref = ?1 AND kind = ?2 AND at <= ?3"
-			    " ORDER BY at DESC, id DESC LIMIT 1",
+			    " AND year = ?20 ORDER BY at DESC, id DESC LIMIT 1",
 	[S_METRIC_LATEST_STRICT] = "SELECT value FROM entries WHERE type = " SQL_STR(
 		SQL_METRIC) " AND voided_at IS NULL"
 			    " AND unit_ref = ?1 AND kind = ?2 AND at < ?3"
-			    " ORDER BY at DESC, id DESC LIMIT 1",
+			    " AND year = ?20 ORDER BY at DESC, id DESC LIMIT 1",
 	[S_ACCUMULATE] = "SELECT unit_ref, bucket_ref, points FROM entries"
 			 " WHERE bucket_ref IS NOT NULL AND points <> 0 AND at <= ?1"
-			 " AND (voided_at IS NULL OR voided_at > ?1)",
-	[S_MOVE_ADD] = "INSERT INTO moves(occ, unit_ref, due_day, due_at, at, actor, reason)"
-		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+			 " AND (voided_at IS NULL OR voided_at > ?1) AND year = ?20",
+	[S_MOVE_ADD] = "INSERT INTO moves(occ, unit_ref, due_day, due_at, at, actor, reason, year)"
+		       " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?20)",
 	[S_MOVES] = "SELECT id, occ, unit_ref, due_day, due_at, at, actor, reason"
-		    " FROM moves ORDER BY id",
-	[S_SNAP_PUT] = "INSERT OR IGNORE INTO snapshots(period, at, taken_at, data)"
-		       " VALUES(?1, ?2, ?3, ?4)",
-	[S_SNAPS] = "SELECT period, at, taken_at, NULL FROM snapshots ORDER BY at",
-	[S_SNAPS_DATA] = "SELECT period, at, taken_at, data FROM snapshots ORDER BY at",
-	[S_AUDIT_ADD] = "INSERT INTO audit(at, actor, command, result) VALUES(?1, ?2, ?3, ?4)",
+		    " FROM moves WHERE year = ?20 ORDER BY id",
+	[S_SNAP_PUT] = "INSERT OR IGNORE INTO snapshots(year, period, at, taken_at, data)"
+		       " VALUES(?20, ?1, ?2, ?3, ?4)",
+	[S_SNAPS] = "SELECT period, at, taken_at, NULL FROM snapshots WHERE year = ?20"
+		    " ORDER BY at",
+	[S_SNAPS_DATA] = "SELECT period, at, taken_at, data FROM snapshots WHERE year = ?20"
+			 " ORDER BY at",
+	[S_AUDIT_ADD] = "INSERT INTO audit(at, actor, command, result, year)"
+			" VALUES(?1, ?2, ?3, ?4, ?20)",
 	[S_AUDIT] = "SELECT id, at, actor, command, result FROM"
-		    " (SELECT * FROM audit ORDER BY id DESC LIMIT ?1) ORDER BY id",
+		    " (SELECT * FROM audit WHERE year = ?20 ORDER BY id DESC LIMIT ?1) ORDER BY id",
 	[S_OB_ADD] = "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name,"
-		     " mentions, next_ms, since_ms, updated_at)"
-		     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1 * 1000, ?1 * 1000, ?1)",
-	[S_OB_KEY_ADD] = "INSERT OR IGNORE INTO reminded(unit, occ, slot, recipient, delivery)"
-			 " VALUES(?1, ?2, ?3, ?4, ?5)",
+		     " mentions, next_ms, since_ms, updated_at, year)"
+		     " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?1 * 1000, ?1 * 1000, ?1, ?20)",
+	[S_OB_KEY_ADD] =
+		"INSERT OR IGNORE INTO reminded(year, unit, occ, slot, recipient, delivery)"
+		" VALUES(?20, ?1, ?2, ?3, ?4, ?5)",
 	[S_OB_DROP] = "DELETE FROM outbox WHERE id = ?1",
 	[S_OB_SUBJECT] = "UPDATE outbox SET subject = ?2 WHERE id = ?1",
 	/* Take rows for sending and mark them in flight in one statement. */
@@ -278,16 +340,17 @@ static const char *const stmt_sql[S_COUNT] = {
 			     " next_ms = ?2 * 1000, since_ms = ?2 * 1000, updated_at = ?2"
 			     " WHERE id = ?1 AND state IN (" SQL_STR(SQL_FAILED) ", " SQL_STR(
 				     SQL_DEAD) ", " SQL_STR(SQL_CANCELLED) ")",
-	[S_OB_GET] = "SELECT " OUTBOX_COLS " WHERE id = ?1",
-	[S_OB_LIST] = "SELECT * FROM (SELECT " OUTBOX_COLS " ORDER BY id DESC LIMIT ?1)"
-		      " ORDER BY id",
-	[S_OB_LIST_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE state = ?2"
-			    " ORDER BY id DESC LIMIT ?1) ORDER BY id",
-	[S_OB_LIST_UNIT] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE unit = ?3"
-			   " ORDER BY id DESC LIMIT ?1) ORDER BY id",
-	[S_OB_LIST_UNIT_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE state = ?2"
-				 " AND unit = ?3 ORDER BY id DESC LIMIT ?1) ORDER BY id",
-	[S_OB_COUNTS] = "SELECT state, COUNT(*) FROM outbox GROUP BY state",
+	[S_OB_GET] = "SELECT " OUTBOX_COLS " WHERE id = ?1 AND year = ?20",
+	[S_OB_LIST] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE year = ?20"
+		      " ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_LIST_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE year = ?20"
+			    " AND state = ?2 ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_LIST_UNIT] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE year = ?20"
+			   " AND unit = ?3 ORDER BY id DESC LIMIT ?1) ORDER BY id",
+	[S_OB_LIST_UNIT_STATE] = "SELECT * FROM (SELECT " OUTBOX_COLS " WHERE year = ?20"
+				 " AND state = ?2 AND unit = ?3 ORDER BY id DESC LIMIT ?1)"
+				 " ORDER BY id",
+	[S_OB_COUNTS] = "SELECT state, COUNT(*) FROM outbox WHERE year = ?20 GROUP BY state",
 	/* Savepoints of one name nest: RELEASE and ROLLBACK TO take the innermost. */
 	[S_BEGIN] = "BEGIN IMMEDIATE",
 	[S_COMMIT] = "COMMIT",
@@ -299,18 +362,15 @@ static const char *const stmt_sql[S_COUNT] = {
 
 #define RULE_CACHE 64
 
-struct store {
+/*
+ * The connection and what every plan year's handle shares: the prepared
+ * statements, the transaction depth, the rules' cache and the error kept.
+ */
+struct store_conn {
 	sqlite3 *db;
 	sqlite3_stmt *stmt[S_COUNT];
+	int year_param[S_COUNT]; /* the index of each statement's YEAR_PARAM, or 0 */
 	int depth;
-	/* plan index <-> database ref */
-	int64_t *unit_ref;
-	int *unit_idx; /* by ref */
-	size_t unit_idx_len;
-	int64_t *bucket_ref;
-	int *bucket_idx; /* by ref */
-	size_t bucket_idx_len;
-	size_t nunits, nbuckets;
 	struct {
 		const char *text;
 		int64_t ref;
@@ -322,6 +382,25 @@ struct store {
 	 */
 	char failed[512];
 	bool failed_kept;
+	struct store **years; /* every handle, the first store_open()'s */
+	size_t nyears;
+};
+
+/*
+ * A handle: the connection seen from one plan year.  Every statement
+ * that reads or writes what belongs to a year binds the handle's.
+ */
+struct store {
+	struct store_conn *c;
+	int year;
+	/* plan index <-> database ref */
+	int64_t *unit_ref;
+	int *unit_idx; /* by ref */
+	size_t unit_idx_len;
+	int64_t *bucket_ref;
+	int *bucket_idx; /* by ref */
+	size_t bucket_idx_len;
+	size_t nunits, nbuckets;
 };
 
 const char *store_entry_type_name(enum entry_type type)
@@ -333,22 +412,27 @@ const char *store_entry_type_name(enum entry_type type)
 
 const char *store_errmsg(struct store *st)
 {
-	return st->failed_kept ? st->failed : sqlite3_errmsg(st->db);
+	return st->c->failed_kept ? st->c->failed : sqlite3_errmsg(st->c->db);
 }
 
+/* Statement ID, prepared on first use, with the handle's year bound. */
 static sqlite3_stmt *stmt(struct store *st, enum stmt_id id)
 {
-	sqlite3_stmt *s = st->stmt[id];
-	st->failed_kept = false;
+	struct store_conn *c = st->c;
+	sqlite3_stmt *s = c->stmt[id];
+	c->failed_kept = false;
 	if (s == NULL) {
-		if (sqlite3_prepare_v3(st->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
-				       &st->stmt[id], NULL) != SQLITE_OK) {
+		if (sqlite3_prepare_v3(c->db, stmt_sql[id], -1, SQLITE_PREPARE_PERSISTENT,
+				       &c->stmt[id], NULL) != SQLITE_OK) {
 			log_warnx("store: cannot prepare statement %d: %s", (int)id,
-				  sqlite3_errmsg(st->db));
+				  sqlite3_errmsg(c->db));
 			return NULL;
 		}
-		s = st->stmt[id];
+		s = c->stmt[id];
+		c->year_param[id] = sqlite3_bind_parameter_index(s, YEAR_PARAM);
 	}
+	if (c->year_param[id])
+		sqlite3_bind_int(s, c->year_param[id], st->year);
 	return s;
 }
 
@@ -359,7 +443,7 @@ static int run_done(struct store *st, sqlite3_stmt *s)
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE) {
-		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: %s", sqlite3_errmsg(st->c->db));
 		return -1;
 	}
 	return 0;
@@ -368,8 +452,8 @@ static int run_done(struct store *st, sqlite3_stmt *s)
 static int exec(struct store *st, const char *sql)
 {
 	char *msg = NULL;
-	st->failed_kept = false;
-	if (sqlite3_exec(st->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+	st->c->failed_kept = false;
+	if (sqlite3_exec(st->c->db, sql, NULL, NULL, &msg) != SQLITE_OK) {
 		log_warnx("store: %s: %s", sql, msg ? msg : "?");
 		sqlite3_free(msg);
 		return -1;
@@ -377,12 +461,98 @@ static int exec(struct store *st, const char *sql)
 	return 0;
 }
 
-struct store *store_open(const char *path, char *err, size_t errlen)
+/* A new handle of CONN for YEAR, kept in its list. */
+static struct store *handle_new(struct store_conn *conn, int year)
 {
 	struct store *st = xcalloc(1, sizeof(*st));
+	st->c = conn;
+	st->year = year;
+	conn->years = xrealloc(conn->years, (conn->nyears + 1) * sizeof(*conn->years));
+	conn->years[conn->nyears++] = st;
+	return st;
+}
+
+struct store *store_year(struct store *st, int year)
+{
+	for (size_t i = 0; i < st->c->nyears; i++)
+		if (st->c->years[i]->year == year)
+			return st->c->years[i];
+	return handle_new(st->c, year);
+}
+
+int store_year_of(const struct store *st)
+{
+	return st->year;
+}
+
+/* The text of column 0 of SQL's first row as a number, or -1 (also on an error). */
+static int64_t first_number(struct store *st, const char *sql)
+{
+	sqlite3_stmt *s;
+	int64_t v = -1;
+	if (sqlite3_prepare_v2(st->c->db, sql, -1, &s, NULL) != SQLITE_OK)
+		return -1;
+	if (sqlite3_step(s) == SQLITE_ROW && sqlite3_column_type(s, 0) != SQLITE_NULL)
+		v = sqlite3_column_int64(s, 0);
+	sqlite3_finalize(s);
+	return v;
+}
+
+/*
+ * The plan year what a database of schema 1 or 2 holds was recorded for
+ * (it held one): the year its snapshots name, else the local year of its
+ * high-water mark (00:00 of January 1, the last close, is the year
+ * before's), else DEFAULT_YEAR (its engine never ran).  Logged, with why.
+ */
+static int legacy_year(struct store *st, const char *path, int default_year)
+{
+	int64_t first = first_number(st, "SELECT MIN(CAST(substr(period, 1, 4) AS INTEGER))"
+					 " FROM snapshots");
+	int64_t last = first_number(st, "SELECT MAX(CAST(substr(period, 1, 4) AS INTEGER))"
+					" FROM snapshots");
+	int64_t hwm = first_number(st, "SELECT value FROM meta WHERE key = 'hwm'");
+	int year = default_year, y, m, d, secs;
+	const char *why = "its engine never ran: the earliest configured plan year";
+
+	if (last > 1970 && last < 10000) {
+		year = (int)last;
+		why = "from its snapshots";
+		if (first != last)
+			log_warnx(
+				"store: %s holds snapshots of %lld to %lld: every record of it is "
+				"taken to be of %lld",
+				path, (long long)first, (long long)last, (long long)last);
+	} else if (first_number(st, "SELECT count(*) FROM meta WHERE key = 'hwm'") > 0) {
+		int32_t day = calendar_day_of(hwm, &secs);
+		calendar_civil_from_days(day, &y, &m, &d);
+		year = m == 1 && d == 1 && secs == 0 ? y - 1 : y;
+		why = "from its high-water mark";
+	}
+	log_info("store: schema %d database %s holds plan year %d (%s)",
+		 (int)first_number(st, "PRAGMA user_version"), path, year, why);
+	return year;
+}
+
+/*
+ * The SQL of migration V (from V to V + 1) of database PATH (FRESH: made
+ * by this open, its tables empty); free it.
+ */
+static char *migration_sql(struct store *st, int v, const char *path, int default_year, bool fresh)
+{
+	if (v != 2)
+		return xstrdup(migrations[v]);
+	int y = fresh ? default_year : legacy_year(st, path, default_year);
+	int64_t adopted = calendar_instant(calendar_days_from_civil(y, 1, 1), 0);
+	return xasprintf(MIGRATE_3, y, y, y, y, y, y, y, y, y, (long long)adopted, y);
+}
+
+struct store *store_open(const char *path, int year, char *err, size_t errlen)
+{
+	struct store_conn *conn = xcalloc(1, sizeof(*conn));
+	struct store *st = handle_new(conn, year);
 	bool mem = strcmp(path, ":memory:") == 0;
 
-	sbuf_init(&st->get_buf);
+	sbuf_init(&conn->get_buf);
 	int version = 0;
 	sqlite3_stmt *s;
 
@@ -393,25 +563,25 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 		sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 		configured = true;
 	}
-	if (sqlite3_open_v2(path, &st->db,
+	if (sqlite3_open_v2(path, &conn->db,
 			    SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
 			    NULL) != SQLITE_OK) {
 		snprintf(err, errlen, "cannot open database %s: %s", path,
-			 st->db ? sqlite3_errmsg(st->db) : "out of memory");
+			 conn->db ? sqlite3_errmsg(conn->db) : "out of memory");
 		store_close(st);
 		return NULL;
 	}
-	sqlite3_busy_timeout(st->db, 5000);
-	sqlite3_extended_result_codes(st->db, 1);
+	sqlite3_busy_timeout(conn->db, 5000);
+	sqlite3_extended_result_codes(conn->db, 1);
 	if (exec(st, "PRAGMA foreign_keys = ON") < 0 ||
 	    (!mem && (exec(st, "PRAGMA journal_mode = WAL") < 0 ||
 		      exec(st, "PRAGMA synchronous = FULL") < 0))) {
 		snprintf(err, errlen, "cannot set up database %s: %s", path,
-			 sqlite3_errmsg(st->db));
+			 sqlite3_errmsg(conn->db));
 		store_close(st);
 		return NULL;
 	}
-	if (sqlite3_prepare_v2(st->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
+	if (sqlite3_prepare_v2(conn->db, "PRAGMA user_version", -1, &s, NULL) == SQLITE_OK) {
 		if (sqlite3_step(s) == SQLITE_ROW)
 			version = sqlite3_column_int(s, 0);
 		sqlite3_finalize(s);
@@ -427,14 +597,18 @@ struct store *store_open(const char *path, char *err, size_t errlen)
 	for (int v = version; v < latest; v++) {
 		char sql[64];
 		snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
-		if (exec(st, "BEGIN IMMEDIATE") < 0 || exec(st, migrations[v]) < 0 ||
-		    exec(st, sql) < 0 || exec(st, "COMMIT") < 0) {
+		char *m = exec(st, "BEGIN IMMEDIATE") < 0
+				  ? NULL
+				  : migration_sql(st, v, path, year, version == 0);
+		if (m == NULL || exec(st, m) < 0 || exec(st, sql) < 0 || exec(st, "COMMIT") < 0) {
 			snprintf(err, errlen, "cannot migrate database %s to version %d: %s", path,
-				 v + 1, sqlite3_errmsg(st->db));
+				 v + 1, sqlite3_errmsg(conn->db));
 			exec(st, "ROLLBACK");
+			free(m);
 			store_close(st);
 			return NULL;
 		}
+		free(m);
 		if (!mem)
 			log_info("store: database %s migrated to schema version %d", path, v + 1);
 	}
@@ -466,16 +640,22 @@ void store_close(struct store *st)
 {
 	if (st == NULL)
 		return;
+	struct store_conn *c = st->c;
 	for (int i = 0; i < S_COUNT; i++)
-		sqlite3_finalize(st->stmt[i]);
-	if (st->db && sqlite3_close(st->db) != SQLITE_OK)
-		log_warnx("store: close: %s", sqlite3_errmsg(st->db));
-	free(st->unit_ref);
-	free(st->unit_idx);
-	free(st->bucket_ref);
-	free(st->bucket_idx);
-	sbuf_free(&st->get_buf);
-	free(st);
+		sqlite3_finalize(c->stmt[i]);
+	if (c->db && sqlite3_close(c->db) != SQLITE_OK)
+		log_warnx("store: close: %s", sqlite3_errmsg(c->db));
+	for (size_t i = 0; i < c->nyears; i++) {
+		struct store *h = c->years[i];
+		free(h->unit_ref);
+		free(h->unit_idx);
+		free(h->bucket_ref);
+		free(h->bucket_idx);
+		free(h);
+	}
+	free(c->years);
+	sbuf_free(&c->get_buf);
+	free(c);
 }
 
 static int64_t lookup_ref(struct store *st, enum stmt_id id, const char *a, const char *b)
@@ -514,7 +694,7 @@ int store_sync_plan(struct store *st, const struct plan *p)
 	int64_t *uref, *bref;
 
 	/* The units and buckets go in whole or not at all. */
-	assert(st->depth > 0);
+	assert(st->c->depth > 0);
 	uref = xmalloc((p->nunits + 1) * sizeof(*uref));
 	bref = xmalloc((p->nbuckets + 1) * sizeof(*bref));
 
@@ -553,7 +733,7 @@ int store_sync_plan(struct store *st, const struct plan *p)
 	st->nbuckets = p->nbuckets;
 	st->unit_idx = invert(uref, p->nunits, &st->unit_idx_len);
 	st->bucket_idx = invert(bref, p->nbuckets, &st->bucket_idx_len);
-	memset(st->rule_cache, 0, sizeof(st->rule_cache));
+	memset(st->c->rule_cache, 0, sizeof(st->c->rule_cache));
 	return 0;
 fail:
 	free(uref);
@@ -569,73 +749,90 @@ static int run_stmt(struct store *st, enum stmt_id id)
 
 int store_begin(struct store *st)
 {
-	if (run_stmt(st, st->depth == 0 ? S_BEGIN : S_SAVEPOINT) < 0)
+	if (run_stmt(st, st->c->depth == 0 ? S_BEGIN : S_SAVEPOINT) < 0)
 		return -1;
-	st->depth++;
+	st->c->depth++;
 	return 0;
 }
 
 int store_commit(struct store *st)
 {
-	if (run_stmt(st, st->depth == 1 ? S_COMMIT : S_RELEASE) < 0) {
+	if (run_stmt(st, st->c->depth == 1 ? S_COMMIT : S_RELEASE) < 0) {
 		store_rollback(st);
 		return -1;
 	}
-	st->depth--;
+	st->c->depth--;
 	return 0;
 }
 
 void store_rollback(struct store *st)
 {
-	if (st->depth == 0)
+	if (st->c->depth == 0)
 		return;
 	/*
 	 * The caller reports why it rolls back: keep that message, or the
 	 * rollback's own would stand in its place ("not an error").
 	 */
-	if (!st->failed_kept)
-		util_strlcpy(st->failed, sqlite3_errmsg(st->db), sizeof(st->failed));
+	if (!st->c->failed_kept)
+		util_strlcpy(st->c->failed, sqlite3_errmsg(st->c->db), sizeof(st->c->failed));
 	/* A rule inserted in what is rolled back is gone: forget them all. */
-	memset(st->rule_cache, 0, sizeof(st->rule_cache));
-	if (sqlite3_get_autocommit(st->db)) {
+	memset(st->c->rule_cache, 0, sizeof(st->c->rule_cache));
+	if (sqlite3_get_autocommit(st->c->db)) {
 		/*
 		 * SQLite rolled the whole transaction back itself (a full disk,
 		 * an I/O error): a ROLLBACK now would only fail with "no
 		 * transaction is active", and no level of it is left.
 		 */
-		st->depth = 0;
+		st->c->depth = 0;
 	} else {
-		if (st->depth == 1)
+		if (st->c->depth == 1)
 			run_stmt(st, S_ROLLBACK);
 		else if (run_stmt(st, S_ROLLBACK_TO) == 0)
 			run_stmt(st, S_RELEASE);
-		st->depth--;
+		st->c->depth--;
 	}
-	st->failed_kept = true;
+	st->c->failed_kept = true;
 }
 
 int64_t store_changes(struct store *st)
 {
-	return sqlite3_total_changes64(st->db);
+	return sqlite3_total_changes64(st->c->db);
 }
 
 int store_in_transaction(const struct store *st)
 {
-	return st->depth;
+	return st->c->depth;
 }
 
-int store_hwm_read(struct store *st, int64_t *out)
+int store_meta_read(struct store *st, const char *name, int64_t *out)
 {
-	sqlite3_stmt *s = stmt(st, S_HWM_GET);
+	sqlite3_stmt *s = stmt(st, S_META_GET);
 	int rc;
-	*out = INT64_MIN;
 	if (s == NULL)
 		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
 	rc = sqlite3_step(s);
 	if (rc == SQLITE_ROW)
 		*out = sqlite3_column_int64(s, 0);
 	sqlite3_reset(s);
-	return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : -1;
+	sqlite3_clear_bindings(s);
+	return rc == SQLITE_ROW ? 1 : rc == SQLITE_DONE ? 0 : -1;
+}
+
+int store_meta_set(struct store *st, const char *name, int64_t value)
+{
+	sqlite3_stmt *s = stmt(st, S_META_SET);
+	if (s == NULL)
+		return -1;
+	sqlite3_bind_text(s, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(s, 2, value);
+	return run_done(st, s);
+}
+
+int store_hwm_read(struct store *st, int64_t *out)
+{
+	*out = INT64_MIN;
+	return store_meta_read(st, "hwm", out) < 0 ? -1 : 0;
 }
 
 int64_t store_hwm(struct store *st)
@@ -647,18 +844,28 @@ int64_t store_hwm(struct store *st)
 
 int store_set_hwm(struct store *st, int64_t t)
 {
-	sqlite3_stmt *s = stmt(st, S_HWM_SET);
+	return store_meta_set(st, "hwm", t);
+}
+
+int store_years_held(struct store *st, int *years, size_t max, size_t *n)
+{
+	sqlite3_stmt *s = stmt(st, S_YEARS_HELD);
+	int rc;
+	*n = 0;
 	if (s == NULL)
 		return -1;
-	sqlite3_bind_int64(s, 1, t);
-	return run_done(st, s);
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
+		if (*n < max)
+			years[(*n)++] = sqlite3_column_int(s, 0);
+	sqlite3_reset(s);
+	return rc == SQLITE_DONE ? 0 : -1;
 }
 
 static int64_t rule_ref(struct store *st, const char *text)
 {
 	size_t h = ((uintptr_t)text >> 4) % RULE_CACHE;
-	if (st->rule_cache[h].text == text)
-		return st->rule_cache[h].ref;
+	if (st->c->rule_cache[h].text == text)
+		return st->c->rule_cache[h].ref;
 	sqlite3_stmt *s = stmt(st, S_RULE_INS);
 	if (s == NULL)
 		return -1;
@@ -666,8 +873,8 @@ static int64_t rule_ref(struct store *st, const char *text)
 	if (run_done(st, s) < 0)
 		return -1;
 	int64_t ref = lookup_ref(st, S_RULE_REF, text, NULL);
-	st->rule_cache[h].text = text;
-	st->rule_cache[h].ref = ref;
+	st->c->rule_cache[h].text = text;
+	st->c->rule_cache[h].ref = ref;
 	return ref;
 }
 
@@ -714,7 +921,7 @@ int store_entry_add(struct store *st, const struct entry *e, int64_t *id)
 	if (s == NULL || bind_entry(st, s, e) < 0 || run_done(st, s) < 0)
 		return -1;
 	if (id)
-		*id = sqlite3_last_insert_rowid(st->db);
+		*id = sqlite3_last_insert_rowid(st->c->db);
 	return 0;
 }
 
@@ -724,10 +931,10 @@ int store_auto_add(struct store *st, const struct entry *e, int64_t *id)
 
 	if (s == NULL || e->auto_key == NULL || bind_entry(st, s, e) < 0 || run_done(st, s) < 0)
 		return -1;
-	if (sqlite3_changes(st->db) == 0)
+	if (sqlite3_changes(st->c->db) == 0)
 		return 0;
 	if (id)
-		*id = sqlite3_last_insert_rowid(st->db);
+		*id = sqlite3_last_insert_rowid(st->c->db);
 	return 1;
 }
 
@@ -751,7 +958,7 @@ int store_auto_void(struct store *st, const char *key, enum entry_type keep, int
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
 	if (rc != SQLITE_DONE) {
-		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: %s", sqlite3_errmsg(st->c->db));
 		return -1;
 	}
 	return found;
@@ -776,7 +983,7 @@ int store_entry_void(struct store *st, int64_t id, int64_t at, const char *by, c
 	sqlite3_bind_text(s, 4, reason, -1, SQLITE_STATIC);
 	if (run_done(st, s) < 0)
 		return -1;
-	return sqlite3_changes(st->db) == 1 ? 0 : -1;
+	return sqlite3_changes(st->c->db) == 1 ? 0 : -1;
 }
 
 static const char *col_text(sqlite3_stmt *s, int i)
@@ -825,15 +1032,15 @@ static void keep_strings(struct store *st, const char **strs[], size_t n)
 {
 	size_t off[16];
 	assert(n <= 16);
-	st->get_buf.len = 0;
+	st->c->get_buf.len = 0;
 	for (size_t i = 0; i < n; i++) {
-		off[i] = st->get_buf.len;
+		off[i] = st->c->get_buf.len;
 		if (*strs[i])
-			sbuf_add(&st->get_buf, *strs[i], strlen(*strs[i]) + 1);
+			sbuf_add(&st->c->get_buf, *strs[i], strlen(*strs[i]) + 1);
 	}
 	for (size_t i = 0; i < n; i++)
 		if (*strs[i])
-			*strs[i] = st->get_buf.buf + off[i];
+			*strs[i] = st->c->get_buf.buf + off[i];
 }
 
 int store_entry_get(struct store *st, int64_t id, struct entry *e)
@@ -865,7 +1072,7 @@ static int each_entry(struct store *st, sqlite3_stmt *s,
 			break;
 	}
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_warnx("store: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: %s", sqlite3_errmsg(st->c->db));
 		ret = -1;
 	}
 	sqlite3_reset(s);
@@ -1053,7 +1260,7 @@ static const char *const live_suffixes[] = { "", "-wal", "-shm", "-journal" };
  */
 static bool is_live(struct store *st, int dfd, const char *base)
 {
-	const char *db = sqlite3_db_filename(st->db, "main");
+	const char *db = sqlite3_db_filename(st->c->db, "main");
 	struct stat t, dir, ddir, s;
 	bool live = false;
 
@@ -1423,7 +1630,7 @@ static int copy_into(struct store *st, int fd, const char *path, char *err, size
 	if (rc == SQLITE_OK)
 		rc = sqlite3_exec(dst, "PRAGMA journal_mode = OFF", NULL, NULL, NULL);
 	if (rc == SQLITE_OK) {
-		sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->db, "main");
+		sqlite3_backup *b = sqlite3_backup_init(dst, "main", st->c->db, "main");
 		if (b == NULL) {
 			rc = sqlite3_errcode(dst);
 		} else {
@@ -1602,6 +1809,7 @@ static void outbox_read(sqlite3_stmt *s, struct outbox_row *r)
 	r->sent_at = sqlite3_column_int64(s, 15);
 	r->code = (long)sqlite3_column_int64(s, 16);
 	r->error = col_str(s, 17);
+	r->year = sqlite3_column_int(s, 18);
 }
 
 /* Step S, calling FN for each row, then reset it.  0 or -1. */
@@ -1618,7 +1826,7 @@ static int outbox_each(struct store *st, sqlite3_stmt *s,
 		}
 	}
 	if (ret == 0 && rc != SQLITE_DONE) {
-		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->c->db));
 		ret = -1;
 	}
 	sqlite3_reset(s);
@@ -1642,7 +1850,7 @@ int store_outbox_add(struct store *st, const struct outbox_row *r, int64_t *id)
 	sqlite3_bind_text(s, 9, r->mentions ? r->mentions : "", -1, SQLITE_STATIC);
 	if (run_done(st, s) < 0)
 		return -1;
-	*id = sqlite3_last_insert_rowid(st->db);
+	*id = sqlite3_last_insert_rowid(st->c->db);
 	return 0;
 }
 
@@ -1659,13 +1867,13 @@ int store_outbox_key_add(struct store *st, const char *unit, const char *occ, co
 	sqlite3_bind_int64(s, 5, id);
 	if (run_done(st, s) < 0)
 		return -1;
-	return sqlite3_changes(st->db) > 0;
+	return sqlite3_changes(st->c->db) > 0;
 }
 
 int store_outbox_drop(struct store *st, int64_t id)
 {
 	sqlite3_stmt *s = stmt(st, S_OB_DROP);
-	assert(st->depth > 0); /* a row of this transaction's */
+	assert(st->c->depth > 0); /* a row of this transaction's */
 	if (s == NULL)
 		return -1;
 	sqlite3_bind_int64(s, 1, id);
@@ -1726,7 +1934,7 @@ int store_outbox_next(struct store *st, const char *channel, int64_t *next_ms)
 		ret = sqlite3_column_type(s, 0) != SQLITE_NULL;
 		*next_ms = sqlite3_column_int64(s, 0);
 	} else {
-		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->c->db));
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -1754,7 +1962,7 @@ int store_outbox_requeue(struct store *st)
 	sqlite3_stmt *s = stmt(st, S_OB_REQUEUE);
 	if (s == NULL || run_done(st, s) < 0)
 		return -1;
-	return sqlite3_changes(st->db);
+	return sqlite3_changes(st->c->db);
 }
 
 int store_outbox_retry(struct store *st, int64_t id, int64_t now)
@@ -1766,7 +1974,7 @@ int store_outbox_retry(struct store *st, int64_t id, int64_t now)
 	sqlite3_bind_int64(s, 2, now);
 	if (run_done(st, s) < 0)
 		return -1;
-	return sqlite3_changes(st->db) > 0;
+	return sqlite3_changes(st->c->db) > 0;
 }
 
 int store_outbox_get(struct store *st, int64_t id, struct outbox_row *r)
@@ -1784,7 +1992,7 @@ int store_outbox_get(struct store *st, int64_t id, struct outbox_row *r)
 					&r->name,    &r->mentions, &r->error };
 		keep_strings(st, strs, 9);
 	} else if (ret < 0) {
-		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->c->db));
 	}
 	sqlite3_reset(s);
 	sqlite3_clear_bindings(s);
@@ -1821,7 +2029,7 @@ int store_outbox_counts(struct store *st, int64_t counts[OUTBOX_NSTATES])
 	}
 	sqlite3_reset(s);
 	if (rc != SQLITE_DONE) {
-		log_warnx("store: outbox: %s", sqlite3_errmsg(st->db));
+		log_warnx("store: outbox: %s", sqlite3_errmsg(st->c->db));
 		return -1;
 	}
 	return 0;
@@ -1839,8 +2047,8 @@ static int each_row(struct store *st, const char *what, const char *sql,
 	sqlite3_stmt *s;
 	int rc;
 
-	if (sqlite3_prepare_v2(st->db, sql, -1, &s, NULL) != SQLITE_OK) {
-		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->db));
+	if (sqlite3_prepare_v2(st->c->db, sql, -1, &s, NULL) != SQLITE_OK) {
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->c->db));
 		return -1;
 	}
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
@@ -1848,7 +2056,7 @@ static int each_row(struct store *st, const char *what, const char *sql,
 			break;
 	sqlite3_finalize(s);
 	if (rc != SQLITE_ROW && rc != SQLITE_DONE) {
-		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->db));
+		log_warnx("store: %s: %s", what, sqlite3_errmsg(st->c->db));
 		return -1;
 	}
 	return rc == SQLITE_DONE ? 0 : -1;

@@ -8,7 +8,7 @@ libssl-dev libsystemd-dev libical-dev"
 KAOHE_TEST_DEPS="clang-format pyflakes3 libcmocka-dev python3 python3-aiosmtpd python3-icalendar chromium fonts-noto-cjk
 poppler-utils openssl nginx-light wrk clang libclang-rt-14-dev
 redis-server redis-tools
-sqlite3 time
+sqlite3 time faketime
 dpkg-dev debhelper lintian mandoc man-db
 python3-prometheus-client prometheus"
 

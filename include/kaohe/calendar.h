@@ -80,12 +80,21 @@ struct reminder_policy {
 	bool not_before_in_force;
 };
 
+/*
+ * A calendar holds the working days of two years: the plan year's, and
+ * the next one's, into which the closes and overdue reminders of the
+ * year's last quarter reach.
+ */
+#define CALENDAR_DAYS 732
+
 struct calendar {
 	int year;
-	int32_t year_first;          /* 01-01 of the plan year */
-	int32_t first_day, last_day; /* the plan is in force on these days */
-	int64_t in_force_start;      /* 00:00 of first_day */
-	uint8_t workday[366];        /* per day of the plan year */
+	int32_t year_first;             /* 01-01 of the plan year */
+	int32_t first_day, last_day;    /* the plan is in force on these days */
+	int64_t in_force_start;         /* 00:00 of first_day */
+	uint8_t workday[CALENDAR_DAYS]; /* per day of the plan year and the next */
+	bool next_known;                /* the next year's days come from a calendar */
+	char source[160];               /* where the working days come from, for the log */
 	enum close_policy close;
 	int64_t close_after; /* CLOSE_AFTER: seconds after the deadline */
 	struct reminder_policy reminders;
@@ -98,14 +107,23 @@ int calendar_parse_slot(const char *s, struct slot_spec *spec, char *err, size_t
 /* Parse a duration "N(s|m|h|d)" (> 0) into seconds; 0 or -1. */
 int calendar_parse_duration(const char *s, int64_t *out);
 
-/* Reset C for YEAR: weekdays work, weekends do not; in force all year. */
+/*
+ * Reset C for YEAR: weekdays work, weekends do not, in the year and the
+ * next (whose days are not known until a calendar says so); in force all
+ * year.
+ */
 void calendar_init(struct calendar *c, int year);
 /* Free what the reminder policy holds. */
 void calendar_free(struct calendar *c);
 /* Mark DAY a holiday (false) or a working day (true). */
 void calendar_set_workday(struct calendar *c, int32_t day, bool working);
-/* Whether DAY is a working day (outside the plan year: Monday–Friday). */
+/* Whether DAY is a working day (outside the two years: Monday–Friday). */
 bool calendar_is_workday(const struct calendar *c, int32_t day);
+/*
+ * Whether C knows DAY's working days from a calendar: a day of the plan
+ * year, or of the next when its calendar was given (next_known).
+ */
+bool calendar_covers(const struct calendar *c, int32_t day);
 /* Whether DAY lies in C's year (a due must: a plan is one year's). */
 bool calendar_in_year(const struct calendar *c, int32_t day);
 

@@ -66,6 +66,17 @@ struct command_ctx {
 	 */
 	const char *answered;
 	char result[32];
+	/*
+	 * Point PLAN, ST, ENG and ACTOR at plan year YEAR (0: the latest in
+	 * force), which --year names: NULL, or the answer that refuses it
+	 * ("unknown-year").  NULL: only the context's own year.
+	 */
+	json_t *(*select_year)(void *arg, int year, struct command_ctx *c);
+	/* For status: the plan years configured, and whether every one has ended. */
+	const int *years;
+	size_t nyears;
+	bool ended;
+	const char *ended_message;
 };
 
 /*

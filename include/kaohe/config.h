@@ -61,6 +61,7 @@ struct delivery_settings {
 
 struct settings {
 	char *timezone;
+	char *calendar_dir; /* kaohe.calendar_dir, or NULL: beside the file, then the shipped */
 	char *state_dir;
 	char *control_socket;
 	char *export_dir;
@@ -71,9 +72,9 @@ struct settings {
 	char *metrics_file;       /* the textfile collector's file; "" none */
 	int metrics_interval;     /* seconds between two writes of it */
 	struct access_rule admins;
-	struct access_rule *depts; /* per plan department */
+	struct access_rule *depts; /* per plan department (the plan of the configuration) */
 	struct access_rule *units; /* per plan unit */
-	struct channel *channels;  /* the email channel first, if any */
+	struct channel *channels;  /* the email channel first, if any; audiences per plan */
 	size_t nchannels;
 	struct delivery_settings delivery;
 	struct contact *admins_contacts; /* told of snapshots and dead deliveries */
@@ -81,16 +82,36 @@ struct settings {
 	struct notify_templates templates;
 };
 
+/*
+ * A configuration names one plan (the plan group) or several, one per
+ * plan year (plans = [ FILE, … ]).  What config_load() returns is the
+ * configuration of the latest plan year, and each plan year has one of
+ * its own (config_year()), all alike but for the plan and what is
+ * indexed by its units and departments: the access rules and the
+ * channels' audiences, which name ids of any configured plan.
+ */
 struct config {
 	char *file;
 	/*
-	 * SHA-256 (hex) of every file the configuration was read from, in
-	 * the order read: a process that loads the same files again can tell
-	 * whether they are still what the daemon runs.
+	 * SHA-256 (hex) of every file the configuration was read from (its
+	 * plan files and the calendars too), in the order read: a process
+	 * that loads the same files again can tell whether they are still
+	 * what the daemon runs.
 	 */
 	char fingerprint[65];
 	struct settings set;
 	struct plan *plan;
+	struct config **years; /* every plan year's configuration, by year; shared */
+	size_t nyears;
+	struct config *root;              /* the one config_load() returned */
+	struct access_rule *access_rules; /* the root's: what set.depts and set.units copy */
+	size_t naccess_rules;
+};
+
+/* How the configuration is loaded besides its files. */
+struct config_opts {
+	int year;      /* non-zero: run the (one) plan for this year: kaohed --year */
+	bool weekdays; /* Monday to Friday, no calendar: kaohed --calendar weekdays */
 };
 
 /*
@@ -100,6 +121,18 @@ struct config {
  * the plan's.
  */
 struct config *config_load(const char *file, int year, struct sbuf *errors, struct sbuf *warnings);
+/* The same with the options O. */
+struct config *config_load_opts(const char *file, const struct config_opts *o, struct sbuf *errors,
+				struct sbuf *warnings);
+/* The configuration of plan year YEAR among CFG's, or NULL. */
+struct config *config_year(const struct config *cfg, int year);
+/*
+ * The file of year YEAR's official calendar for CFG (kaohe.calendar_dir,
+ * or calendars/ beside the configuration, then the shipped ones): its
+ * path (free it), or NULL; the paths looked at, comma-separated, are
+ * appended to SEARCHED when it is not NULL.
+ */
+char *config_calendar_path(const struct config *cfg, int year, struct sbuf *searched);
 /* The channel named NAME, or NULL. */
 const struct channel *config_channel(const struct config *cfg, const char *name);
 

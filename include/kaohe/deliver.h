@@ -30,14 +30,24 @@ struct deliver;
  * NULL with a message in ERR.
  */
 struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, size_t errlen);
+/* A plan year the deliverer renders messages of: its plan and engine. */
+struct deliver_year {
+	int year;
+	const struct config *cfg;
+	struct engine *eng;
+};
+
 /*
- * Use CFG (channels, limits, templates) and ENG (the current state of
- * what a reminder names) from now on: at start and after each reload.
+ * Use CFG (channels, limits, templates) and, for each outbox row, the
+ * plan and engine (the current state of what a reminder names) of its
+ * plan year among YEARS (by year; a year not there: the last), from now
+ * on: at start and after each reload.
  * Rate-limit state survives for channels of the same name; the waits
  * the providers asked for do not: a reload is the admins' word that
  * every endpoint may be tried again.
  */
-void deliver_configure(struct deliver *d, const struct config *cfg, struct engine *eng);
+void deliver_configure(struct deliver *d, const struct config *cfg,
+		       const struct deliver_year *years, size_t nyears);
 /* Rows were enqueued or retried: look at the outbox on the next turn of the loop. */
 void deliver_kick(struct deliver *d);
 /*

@@ -103,6 +103,20 @@ int64_t engine_next(const struct engine *e);
 void engine_next_describe(const struct engine *e, char *buf, size_t len);
 /* The high-water mark: everything at or before it has been applied. */
 int64_t engine_hwm(const struct engine *e);
+/*
+ * A plan year new to the database is adopted at the START given to
+ * engine_new(): record that instant and the high-water mark just before
+ * it, so that a restart keeps them.  1 adopted now, 0 adopted before, -1
+ * on a database error.
+ */
+int engine_adopt(struct engine *e);
+/*
+ * The instant before which what fell due is untracked, or INT64_MIN when
+ * nothing is (tracked from the start, or the missed deductions applied).
+ */
+int64_t engine_adopted(const struct engine *e);
+/* The instant the plan year was adopted, or INT64_MIN (a database from before plan years). */
+int64_t engine_adoption(const struct engine *e);
 
 /*
  * Apply everything due at or before NOW, one transaction per instant.
@@ -122,7 +136,12 @@ const struct schedule *engine_schedule(const struct engine *e, int occ, int unit
  */
 void engine_schedule_json(struct engine *e, int occ, int unit, struct json_writer *w);
 
-enum occ_state { OCC_PENDING, OCC_ON_TIME, OCC_LATE, OCC_OVERDUE, OCC_MISSING };
+/*
+ * OCC_UNTRACKED: the occurrence fell due before the plan year was adopted
+ * (engine_adopted()), the unit has not submitted it, and nothing of it is
+ * applied automatically.
+ */
+enum occ_state { OCC_PENDING, OCC_ON_TIME, OCC_LATE, OCC_OVERDUE, OCC_MISSING, OCC_UNTRACKED };
 const char *engine_state_name(enum occ_state s);
 /* The state of UNIT's deadline occurrence OCC at NOW. */
 enum occ_state engine_occ_state(struct engine *e, int unit, int occ, int64_t now, int64_t *first);
@@ -197,6 +216,14 @@ int engine_record(struct engine *e, int unit, int row, int kind, int64_t count, 
  */
 int engine_metric(struct engine *e, int unit, int row, int metric, int64_t value, const char *by,
 		  int64_t now, int64_t *id, struct engine_error *err);
+
+/*
+ * Apply on purpose, at NOW, the deductions of every untracked occurrence
+ * (late or missing, as its schedule and NOW give), and record that the
+ * year's missed deductions are applied: nothing of it is untracked
+ * afterwards.  Their count in *COUNT (0 the second time).
+ */
+int engine_apply_missed(struct engine *e, int64_t now, int64_t *count, struct engine_error *err);
 
 /* The entry a void takes away. */
 struct engine_voided {

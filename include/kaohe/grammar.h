@@ -56,6 +56,7 @@ enum grammar_id {
 	CMD_REPORT,
 	CMD_TEST_SEND,
 	CMD_METRICS,
+	CMD_APPLY_MISSED,
 	CMD_NCOMMANDS
 };
 

@@ -8,12 +8,14 @@
 
 #include <stdbool.h>
 
+#include "kaohe/config.h"
+
 struct loop_opts {
-	const char *config;     /* the configuration file */
-	int year;               /* --year, or 0 */
-	const char *state_dir;  /* overrides kaohe.state_dir, or NULL */
-	const char *socket;     /* overrides kaohe.control_socket, or NULL */
-	const char *export_dir; /* overrides kaohe.export_dir, or NULL */
+	const char *config;      /* the configuration file */
+	struct config_opts load; /* --year, --calendar */
+	const char *state_dir;   /* overrides kaohe.state_dir, or NULL */
+	const char *socket;      /* overrides kaohe.control_socket, or NULL */
+	const char *export_dir;  /* overrides kaohe.export_dir, or NULL */
 	bool foreground;
 };
 

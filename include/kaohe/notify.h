@@ -24,10 +24,11 @@ enum notify_kind {
 	NOTIFY_SNAPSHOT,   /* to the admins: a quarter's ranking was taken */
 	NOTIFY_DEAD,       /* to the admins: a delivery ran out of tries */
 	NOTIFY_TEST,       /* kaohectl test-send: a channel tried by hand */
+	NOTIFY_ENDED,      /* to the admins: every configured plan year has ended */
 };
-#define NOTIFY_NKINDS 8
+#define NOTIFY_NKINDS 9
 
-/* "before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test". */
+/* "before", "due", "overdue", "escalation", "record", "snapshot", "dead", "test", "ended". */
 const char *notify_kind_name(enum notify_kind k);
 /* The kind named S, or -1. */
 int notify_kind_find(const char *s);
@@ -92,7 +93,7 @@ struct notify_message {
 	const char *dept_id, *dept_name; /* NULL unless to/about one department */
 	const struct notify_item *items;
 	size_t nitems;
-	const char *period; /* NOTIFY_SNAPSHOT: "2020-Q3"; else NULL */
+	const char *period; /* NOTIFY_SNAPSHOT: "2020-Q3"; NOTIFY_ENDED: "2026"; else NULL */
 	const char *detail; /* snapshot: the ranking, one unit per line; dead: what failed and why */
 	const char *const *mobiles; /* to mention (liaisons', and the leader's on escalation) */
 	size_t nmobiles;

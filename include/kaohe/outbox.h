@@ -63,6 +63,12 @@ int outbox_copies_flush(struct store *st, const struct config *cfg, struct outbo
 int outbox_snapshot(struct store *st, const struct config *cfg, int64_t at, const char *period,
 		    size_t *added);
 /*
+ * Tell the admins that every configured plan year has ended, YEAR the
+ * latest: once (a second call for YEAR adds nothing), inside the caller's
+ * transaction.
+ */
+int outbox_ended(struct store *st, const struct config *cfg, int64_t at, int year, size_t *added);
+/*
  * Tell the admins that delivery DEAD ran out of tries (not for a notice
  * of a dead delivery itself: those only go to the log).  A channel for
  * which WAITING(ARG, its name) is true (a provider asked it to wait) is

@@ -101,6 +101,13 @@ struct plan {
 	char *title, *document;
 	char *timezone;
 	int year;
+	/*
+	 * plan.year as the file writes it: another than YEAR when the plan
+	 * is run for another year (kaohed --year), which its pages say.
+	 */
+	int written_year;
+	char *file;         /* the file the plan group stands in */
+	int64_t track_from; /* 00:00 of plan.track_from, or INT64_MIN when not given */
 	int64_t total;
 	struct calendar cal;
 	struct plan_unit *units;
@@ -147,5 +154,13 @@ int plan_kind_find(const struct plan_row *r, const char *id);
 int plan_occ_find(const struct plan *p, const char *s);
 /* The instant of the year's final assessment (the last quarter end). */
 int64_t plan_final_at(const struct plan *p);
+/* Whether P is run for another year than its file's (kaohed --year). */
+bool plan_redated(const struct plan *p);
+/*
+ * What a page or report of a re-dated plan says of it (the plan as
+ * written, run for its year) into BUF: "本页按《TITLE》（DOCUMENT）运行于
+ * 2026年度"; "" for a plan run in its own year.
+ */
+void plan_redated_note(const struct plan *p, char *buf, size_t len);
 
 #endif

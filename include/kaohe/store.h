@@ -55,13 +55,39 @@ struct entry {
 	const char *void_reason;
 };
 
+/*
+ * A handle on the database, bound to one plan year: everything recorded
+ * (ledger entries, moves, snapshots, the audit trail, outbox rows and
+ * their keys, the high-water mark) belongs to one plan year, and a
+ * handle reads and writes only its year's.  The units, score buckets
+ * and rule texts are shared.  The handles of one database share its
+ * connection, statements and transactions.
+ */
 struct store;
 
 /*
  * Open (creating or migrating) the database at PATH; ":memory:" for a
- * private in-memory one.  NULL with a message in ERR.
+ * private in-memory one.  Its handle of plan year YEAR, or NULL with a
+ * message in ERR.  A database of schema 2 (one plan year) migrates: what
+ * it holds becomes the year its snapshots name, or its high-water mark
+ * falls in, else YEAR (logged).
  */
-struct store *store_open(const char *path, char *err, size_t errlen);
+struct store *store_open(const char *path, int year, char *err, size_t errlen);
+/* The handle of plan year YEAR on ST's database (made on first use). */
+struct store *store_year(struct store *st, int year);
+/* The plan year of handle ST. */
+int store_year_of(const struct store *st);
+/*
+ * The plan years the database holds (adopted), ascending, at most MAX
+ * into YEARS, their count in *N.  0 or -1.
+ */
+int store_years_held(struct store *st, int *years, size_t max, size_t *n);
+/*
+ * A number of the plan year kept under NAME ("adopted", "applied"):
+ * 1 found (in *OUT), 0 none, -1 error.
+ */
+int store_meta_read(struct store *st, const char *name, int64_t *out);
+int store_meta_set(struct store *st, const char *name, int64_t value);
 /*
  * Drop the rollback journal, the foreign-key checks and the per-unit
  * index of a private in-memory database: writes get cheaper, reads of one
@@ -77,7 +103,7 @@ int store_set_volatile(struct store *st);
  * the latter: losing a "sent" mark only sends that message again.
  */
 int store_set_durable(struct store *st, bool full);
-/* Close the database; NULL is fine. */
+/* Close the database and every handle of it (any of them may be given); NULL is fine. */
 void store_close(struct store *st);
 /*
  * The last SQLite error message; after store_rollback() (also the one
@@ -262,6 +288,7 @@ struct outbox_row {
 	int64_t sent_at;   /* 0 unless sent */
 	long code;         /* the last answer's code, 0 if none */
 	const char *error; /* the last error, "" if none */
+	int year; /* the plan year it belongs to (read back; a row is added to its handle's) */
 };
 
 /*
@@ -280,6 +307,11 @@ int store_outbox_key_add(struct store *st, const char *unit, const char *occ, co
 int store_outbox_drop(struct store *st, int64_t id);
 /* Row ID answers for fewer occurrences than enqueued: its new SUBJECT. */
 int store_outbox_set_subject(struct store *st, int64_t id, const char *subject);
+/*
+ * What follows works on the outbox of every plan year at once (one queue
+ * per channel): claim, sent, next, update, requeue, retry, drop and
+ * set_subject.  get, list and counts see the handle's year only.
+ */
 /*
  * Take up to LIMIT rows of CHANNEL that are pending or failed and due by
  * NOW_MS, the earliest first (by next attempt, then id), mark them in

@@ -265,14 +265,16 @@ plan: {
        "rows": rows}
 
 
-def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, log_level="debug"):
+def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, log_level="debug",
+                track_from=None):
     """Write a small plan for the current year to PATH.
 
     DUES maps row id "1" and "2" to their due (a date-time string). Rows:
       1  basic, department da, deadline, late 1 missing 3, finding f1 (0.5)
       2  basic, department db, deadline, late 1 missing 2
       3  key,   department da, earns: award praise (2), threshold 2 on sat >= 80
-    Units ua (八一路), ub (人民广场) and optionally uc (白云)."""
+    Units ua (八一路), ub (人民广场) and optionally uc (白云). TRACK_FROM: the
+    plan's track_from ("MM-DD"), or None: tracked from the first start."""
     year = now_local().year
     access = access or {}
     def rule(users=(), groups=()):
@@ -321,6 +323,8 @@ def temp_config(path, tmp, dues, close="3s", units=("ua", "ub"), access=None, lo
       awards = ( { kind = "praise"; name = "表扬"; points = 2; } );
       thresholds = ( { points = 2; any = ( { metric = "sat"; min = 80; } ); } ); }""" % {
             "due1": dues["1"], "due2": dues["2"]})
+    if track_from:
+        text = text.replace("plan: {\n", 'plan: {\n  track_from = "%s";\n' % track_from, 1)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
     return text
@@ -584,12 +588,16 @@ class DaemonTestCase(unittest.TestCase):
         return path
 
     def shipped(self, start=True):
-        """The shipped plan for the current year, state and socket in the temp dir."""
+        """The shipped plan for the current year, state and socket in the temp dir;
+        Monday to Friday when no calendar of the year ships yet (as ./run does)."""
         self.sock = os.path.join(self.tmp, "ctl.sock")
         self.state = os.path.join(self.tmp, "state")
+        year = now_local().year
+        weekdays = [] if os.path.exists(os.path.join(CONFIG_DIR, "calendars", "%d.conf" % year)) \
+            else ["--calendar", "weekdays"]
         return self.daemon(SHIPPED_CONF, self.state, self.sock,
-                           extra=["--year", str(now_local().year),
-                                  "--export-dir", os.path.join(self.tmp, "export")], start=start)
+                           extra=["--year", str(year), "--export-dir",
+                                  os.path.join(self.tmp, "export")] + weekdays, start=start)
 
     # -- kaohectl
 

@@ -108,7 +108,7 @@ void sync_plan(struct store *st, const struct plan *p)
 struct store *open_synced(const char *path, const struct plan *p)
 {
 	char err[512] = "";
-	struct store *st = store_open(path, err, sizeof(err));
+	struct store *st = store_open(path, p->year, err, sizeof(err));
 	if (st == NULL)
 		fail_msg("store_open(%s): %s", path, err);
 	sync_plan(st, p);

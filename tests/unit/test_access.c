@@ -72,6 +72,8 @@ static struct config *load_with_access(const char *access)
 	snprintf(plan, sizeof(plan), "%s/plan-2020.conf", dir);
 	write_file(path, conf);
 	assert_int_equal(symlink(KAOHE_SOURCE_DIR "/config/plan-2020.conf", plan), 0);
+	snprintf(plan, sizeof(plan), "%s/calendars", dir);
+	assert_int_equal(symlink(KAOHE_SOURCE_DIR "/config/calendars", plan), 0);
 	struct sbuf errs, warns;
 	sbuf_init(&errs);
 	sbuf_init(&warns);

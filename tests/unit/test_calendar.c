@@ -664,11 +664,24 @@ static void workdays_outside_the_year(void **state)
 	assert_true(calendar_is_workday(&c, JAN1_2021));        /* Friday */
 	assert_false(calendar_is_workday(&c, JAN1_2021 + 1));   /* Saturday */
 	assert_true(calendar_is_workday(&c, JAN1_2021 + 3));    /* Monday */
-	/* setting a day outside the plan year does nothing */
+	assert_false(c.next_known);
+	assert_true(calendar_covers(&c, D(12, 31)));
+	assert_false(calendar_covers(&c, JAN1_2021));
+	/* The next year's days are held too (its closes and overdue notices) */
 	calendar_set_workday(&c, JAN1_2021 + 3, false);
-	assert_true(calendar_is_workday(&c, JAN1_2021 + 3));
+	assert_false(calendar_is_workday(&c, JAN1_2021 + 3));
+	int32_t d2021_12_31 = calendar_days_from_civil(2021, 12, 31); /* Friday */
+	calendar_set_workday(&c, d2021_12_31, false);
+	assert_false(calendar_is_workday(&c, d2021_12_31));
+	c.next_known = true;
+	assert_true(calendar_covers(&c, d2021_12_31));
+	/* a day before the plan year or after the next does nothing */
+	calendar_set_workday(&c, d2021_12_31 + 3, false); /* Monday 2022-01-03 */
+	assert_true(calendar_is_workday(&c, d2021_12_31 + 3));
+	assert_false(calendar_covers(&c, d2021_12_31 + 3));
 	calendar_set_workday(&c, d2019_12_31, false);
 	assert_true(calendar_is_workday(&c, d2019_12_31));
+	assert_false(calendar_covers(&c, d2019_12_31));
 	calendar_free(&c);
 }
 

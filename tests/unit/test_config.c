@@ -977,8 +977,8 @@ static struct variation test_error_unknown_setting_in_kaohe = {
 	.old = "  log_level = \"info\";\n",
 	.new = "  log_level = \"info\";\n  loglevel = \"debug\";\n",
 	.at = "loglevel = ",
-	.msgs = MSGS("unknown setting \"loglevel\" in kaohe; known: timezone, state_dir, "
-		     "control_socket, export_dir, log_level, control_max_clients, "
+	.msgs = MSGS("unknown setting \"loglevel\" in kaohe; known: timezone, calendar_dir, "
+		     "state_dir, control_socket, export_dir, log_level, control_max_clients, "
 		     "control_max_per_uid, control_idle_timeout"),
 };
 

@@ -34,6 +34,7 @@ static void test_usages(void **state)
 		[CMD_REPORT] = "report PERIOD [--format html|csv|json]",
 		[CMD_TEST_SEND] = "test-send CHANNEL [RECIPIENT]",
 		[CMD_METRICS] = "metrics",
+		[CMD_APPLY_MISSED] = "apply-missed --reason TEXT",
 	};
 	char u[160];
 	(void)state;

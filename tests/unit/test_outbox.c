@@ -54,7 +54,8 @@
 	"};\n"
 
 static const char CONF_HEAD[] =
-	"kaohe: { timezone = \"Asia/Shanghai\"; state_dir = \"/tmp/kaohe-test-outbox\"; };\n";
+	"kaohe: { timezone = \"Asia/Shanghai\"; state_dir = \"/tmp/kaohe-test-outbox\";"
+	" calendar_dir = \"" KAOHE_SOURCE_DIR "/config/calendars\"; };\n";
 
 static const char CONF_REMINDERS[] =
 	"reminders: {\n"

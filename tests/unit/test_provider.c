@@ -89,7 +89,9 @@ static void table_complete_and_consistent(void **state)
 /* ------------------------------------------------------------------ */
 /* configuration checks, through a real file */
 
-static const char conf_head[] = "kaohe: { timezone = \"Asia/Shanghai\"; };\n";
+static const char conf_head[] =
+	"kaohe: { timezone = \"Asia/Shanghai\"; calendar_dir = \"" KAOHE_SOURCE_DIR
+	"/config/calendars\"; };\n";
 
 static const char conf_plan[] =
 	"plan: {\n"

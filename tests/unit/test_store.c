@@ -292,7 +292,7 @@ static void test_newer_schema_refused(void **state)
 	/* a database written by a future kaohed */
 	sql_exec(f->path, "PRAGMA user_version = 999");
 
-	f->st = store_open(f->path, err, sizeof(err));
+	f->st = store_open(f->path, 2020, err, sizeof(err));
 	assert_null(f->st);
 	assert_non_null(strstr(err, "999"));
 	/* and it was left alone */
@@ -313,7 +313,7 @@ static void test_old_schema_migrated(void **state)
 	char sql[64], err[256];
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest + 1);
 	sql_exec(f->path, sql);
-	assert_null(store_open(f->path, err, sizeof(err)));
+	assert_null(store_open(f->path, 2020, err, sizeof(err)));
 	snprintf(sql, sizeof(sql), "PRAGMA user_version = %lld", (long long)latest);
 	sql_exec(f->path, sql);
 	f->st = open_synced(f->path, f->p);
@@ -464,7 +464,7 @@ static void test_full_disk_reports_the_first_error(void **state)
 	g_page_limit = (int)sql_int(f->path, "PRAGMA page_count") + 30;
 	sqlite3_auto_extension((void (*)(void))limit_pages);
 	char err[256];
-	f->st = store_open(f->path, err, sizeof(err));
+	f->st = store_open(f->path, 2020, err, sizeof(err));
 	sqlite3_reset_auto_extension();
 	assert_non_null(f->st);
 	sync_plan(f->st, f->p);
@@ -1828,35 +1828,367 @@ static void test_outbox_drop_and_subject(void **state)
 }
 
 /* Schema 2 has the outbox; a database of version 1 is migrated to it, keeping its data. */
-static void test_schema_2_outbox_tables(void **state)
+struct count_ctx {
+	size_t n;
+	int64_t last;
+};
+
+static int count_entry(const struct entry *e, void *arg)
+{
+	struct count_ctx *c = arg;
+	c->n++;
+	c->last = e->id;
+	return 0;
+}
+
+static int count_snap(const char *period, int64_t at, int64_t taken_at, const char *data, void *arg)
+{
+	(void)period;
+	(void)at;
+	(void)taken_at;
+	(void)data;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_audit(int64_t id, int64_t at, const char *actor, const char *command,
+		       const char *result, void *arg)
+{
+	(void)id;
+	(void)at;
+	(void)actor;
+	(void)command;
+	(void)result;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_move(const struct move *m, void *arg)
+{
+	(void)m;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int count_first(int unit, const char *occ, int64_t at, void *arg)
+{
+	(void)unit;
+	(void)occ;
+	(void)at;
+	(*(size_t *)arg)++;
+	return 0;
+}
+
+static int claimed_year(const struct outbox_row *r, void *arg)
+{
+	int *years = arg;
+	years[r->id % 2] = r->year;
+	return 0;
+}
+
+/*
+ * Two plan years in one database: no read of one sees a record of the
+ * other, an automatic entry's key and a waiver hold within their year,
+ * an entry of one year cannot be read or voided through the other's
+ * handle; the queue of deliveries is one, each row with its year.
+ */
+static void test_years_apart(void **state)
 {
 	struct store_fx *f = *state;
-	struct entry e = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 1000);
+	struct store *a = f->st, *b = store_year(f->st, 2021);
+	int bk = bucket_of(f->p, "6c", "pushback");
 
-	f->st = open_synced(f->path, f->p);
+	assert_ptr_equal(store_year(f->st, 2020), a);
+	assert_ptr_equal(store_year(b, 2021), b);
+	assert_int_equal(store_year_of(b), 2021);
+	sync_plan(b, f->p);
+	struct entry sub = mk(ENTRY_SUBMISSION, 0, "1", "1", NULL, -1, 0, 1000);
+	struct entry fin = mk(ENTRY_FINDING, 0, "6c", NULL, "pushback", bk, -40, 1000);
+	struct entry met = mk(ENTRY_METRIC, 0, "6c", NULL, "sat", -1, 0, 1000);
+	met.value = 800000;
+	int64_t sa = add(a, &sub), fa = add(a, &fin);
+	add(a, &met);
+	fin.points = -20;
+	add(b, &fin);
+	struct count_ctx c = { 0 };
+	assert_int_equal(store_entries_of(a, 0, NULL, count_entry, &c), 0);
+	assert_int_equal(c.n, 3);
+	c.n = 0;
+	assert_int_equal(store_entries_of(b, 0, NULL, count_entry, &c), 0);
+	assert_int_equal(c.n, 1);
+	assert_int_equal(store_first_submission(a, 0, "1"), 1000);
+	assert_true(store_first_submission(b, 0, "1") == INT64_MAX);
+	size_t nf = 0;
+	assert_int_equal(store_first_submissions(b, count_first, &nf), 0);
+	assert_int_equal(nf, 0);
+	int64_t v;
+	assert_int_equal(store_metric_latest(a, 0, "sat", 2000, false, &v), 1);
+	assert_int_equal(store_metric_latest(b, 0, "sat", 2000, false, &v), 0);
+	int64_t *acc = calloc(f->p->nunits * f->p->nbuckets, sizeof(*acc));
+	assert_int_equal(store_accumulate(b, 2000, acc), 0);
+	assert_int_equal(acc[(size_t)bk], -20);
+	free(acc);
+	/* an entry of 2020 is no entry of 2021 */
+	struct entry g;
+	assert_int_equal(store_entry_get(b, sa, &g), 0);
+	assert_int_equal(store_entry_get(a, sa, &g), 1);
+	assert_int_equal(store_begin(b), 0);
+	assert_int_equal(store_entry_void(b, fa, 2000, "tester", "x"), -1);
+	store_rollback(b);
+	/* one key per year; a waiver in 2020 does not hold in 2021 */
+	struct entry late = mk(ENTRY_LATE, 1, "1", "1", NULL, f->p->rows[0].bucket, -100, 3000);
+	late.auto_key = "dl:b:1:0";
+	int64_t la, lb;
+	assert_int_equal(store_begin(a), 0);
+	assert_int_equal(store_auto_add(a, &late, &la), 1);
+	assert_int_equal(store_auto_add(b, &late, &lb), 1);
+	assert_int_equal(store_auto_add(b, &late, NULL), 0);
+	assert_int_equal(store_entry_void(a, la, 4000, "tester", "申诉"), 0);
+	assert_int_equal(store_auto_add(a, &late, NULL), 0);
+	assert_int_equal(store_auto_void(b, "dl:b:1:0", 0, 5000, "x", NULL), 1);
+	assert_int_equal(store_auto_add(b, &late, NULL), 1);
+	assert_int_equal(store_commit(a), 0);
+	/* moves, snapshots, the audit trail, the marks */
+	struct move m = { .unit = -1, .due_day = 100, .at = 1000, .reason = "r" };
+	snprintf(m.occ, sizeof(m.occ), "1");
+	snprintf(m.actor, sizeof(m.actor), "tester");
+	assert_int_equal(store_begin(a), 0);
+	assert_int_equal(store_move_add(a, &m), 0);
+	assert_int_equal(store_snapshot_put(a, "2020-Q3", 1, 2, "[]"), 0);
+	assert_int_equal(store_snapshot_put(b, "2020-Q3", 3, 4, "[1]"), 0);
+	assert_int_equal(store_audit_add(b, 1, "root", "reload", "{}"), 0);
+	assert_int_equal(store_set_hwm(a, 111), 0);
+	assert_int_equal(store_meta_set(b, "adopted", 222), 0);
+	assert_int_equal(store_commit(a), 0);
+	size_t n = 0;
+	assert_int_equal(store_moves(b, count_move, &n), 0);
+	assert_int_equal(n, 0);
+	n = 0;
+	assert_int_equal(store_moves(a, count_move, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(store_snapshots(b, true, count_snap, &n), 0);
+	assert_int_equal(n, 1);
+	n = 0;
+	assert_int_equal(store_audit(a, 10, count_audit, &n), 0);
+	assert_int_equal(n, 0);
+	n = 0;
+	assert_int_equal(store_audit(b, 10, count_audit, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(store_hwm(a), 111);
+	assert_true(store_hwm(b) == INT64_MIN);
+	assert_int_equal(store_meta_read(a, "adopted", &v), 0);
+	int years[4];
+	assert_int_equal(store_years_held(a, years, 4, &n), 0);
+	assert_int_equal(n, 2);
+	assert_int_equal(years[0], 2020);
+	assert_int_equal(years[1], 2021);
+	/* the outbox: one queue, each year's own rows and keys */
+	int64_t oa = ob_add(a, "email", "a", 1000, "1"), ob = ob_add(b, "email", "a", 1000, "1");
+	struct outbox_row r;
+	assert_int_equal(store_outbox_get(b, oa, &r), 0);
+	assert_int_equal(store_outbox_get(b, ob, &r), 1);
+	assert_int_equal(r.year, 2021);
+	int64_t counts[OUTBOX_NSTATES];
+	assert_int_equal(store_outbox_counts(a, counts), 0);
+	assert_int_equal(counts[OUTBOX_PENDING], 1);
+	assert_int_equal(store_begin(a), 0);
+	assert_int_equal(store_outbox_key_add(a, "a", "1", "before", "email:x", oa), 1);
+	assert_int_equal(store_outbox_key_add(b, "a", "1", "before", "email:x", ob), 1);
+	assert_int_equal(store_outbox_key_add(b, "a", "1", "before", "email:x", ob), 0);
+	int claimed[2] = { 0, 0 };
+	assert_int_equal(store_outbox_claim(a, "email", 2000000, 10, claimed_year, claimed), 0);
+	assert_int_equal(store_commit(a), 0);
+	assert_int_equal(claimed[oa % 2], 2020);
+	assert_int_equal(claimed[ob % 2], 2021);
+}
+
+#define SCHEMA2_FIXTURE KAOHE_SOURCE_DIR "/tests/unit/data/schema2-2026.db"
+
+/* A copy of the schema 2 database (made by kaohed 0.1.0; see make-schema2.sh) at F's path. */
+static void copy_fixture(struct store_fx *f)
+{
+	size_t len;
+	char *db = read_whole(SCHEMA2_FIXTURE, &len);
+	FILE *out = fopen(f->path, "wb");
+	assert_non_null(out);
+	assert_int_equal(fwrite(db, 1, len, out), len);
+	assert_int_equal(fclose(out), 0);
+	free(db);
 	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
-					  " AND name IN ('outbox', 'reminded')"),
-			 2);
-	int64_t entry = add(f->st, &e);
+}
+
+static const char *const fixture_units[] = { "ua", "ub", NULL };
+
+/*
+ * Open F's copy for a default year of DEFAULT_YEAR in the plan's time
+ * zone (the daemon's, set by its configuration), the log captured: the
+ * year it says the data are of.
+ */
+static int open_logged(struct store_fx *f, int default_year, char *log, size_t len)
+{
+	struct capture cap;
+	char err[512];
+	assert_int_equal(calendar_set_timezone("Asia/Shanghai", err, sizeof(err)), 0);
+	log_set_level(LOG_LEVEL_INFO);
+	capture_begin(&cap);
+	f->st = store_open(f->path, default_year, err, sizeof(err));
+	char *text = capture_text(&cap);
+	capture_end(&cap, 0);
+	log_set_level(LOG_LEVEL_ERROR);
+	assert_int_equal(calendar_set_timezone("UTC", err, sizeof(err)), 0);
+	if (f->st == NULL)
+		fail_msg("store_open: %s", err);
+	snprintf(log, len, "%s", text);
+	free(text);
+	const char *at = strstr(log, "holds plan year ");
+	return at ? atoi(at + strlen("holds plan year ")) : -1;
+}
+
+/*
+ * A real database of schema 2 (one plan year, 2026, as kaohed 0.1.0 left
+ * it) migrates in place: everything it holds becomes 2026's, found from
+ * its snapshots whatever the default year; its high-water mark becomes
+ * 2026's, and it adopted 2026 from its start.  2027 sees nothing of it.
+ */
+static void test_migrate_schema_2(void **state)
+{
+	struct store_fx *f = *state;
+	char log[2048];
+
+	copy_fixture(f);
+	plan_free(f->p);
+	f->p = mini_plan(fixture_units);
+	int64_t entries = sql_int(f->path, "SELECT count(*) FROM entries");
+	int64_t hwm = sql_int(f->path, "SELECT value FROM meta WHERE key = 'hwm'");
+	assert_true(entries > 10);
+	assert_int_equal(open_logged(f, 2027, log, sizeof(log)), 2026);
+	assert_non_null(strstr(log, "(from its snapshots)"));
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 3);
+	/* nothing lost, nothing of another year */
+	assert_int_equal(sql_int(f->path, "SELECT count(*) FROM entries"), entries);
+	static const char *const tables[] = { "entries", "moves",    "snapshots", "audit",
+					      "outbox",  "reminded", "waivers" };
+	for (size_t i = 0; i < sizeof(tables) / sizeof(tables[0]); i++) {
+		char sql[128];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s WHERE year <> 2026", tables[i]);
+		assert_int_equal(sql_int(f->path, sql), 0);
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", tables[i]);
+		assert_true(sql_int(f->path, sql) > 0);
+	}
+	struct store *y26 = store_year(f->st, 2026), *y27 = store_year(f->st, 2027);
+	sync_plan(y26, f->p);
+	sync_plan(y27, f->p);
+	assert_int_equal(store_hwm(y26), hwm);
+	assert_true(store_hwm(y27) == INT64_MIN);
+	int64_t adopted = 0;
+	assert_int_equal(store_meta_read(y26, "adopted", &adopted), 1);
+	assert_int_equal(adopted, T("2026-01-01T00:00:00+08:00"));
+	assert_int_equal(store_meta_read(y27, "adopted", &adopted), 0);
+	int years[4];
+	size_t n;
+	assert_int_equal(store_years_held(f->st, years, 4, &n), 0);
+	assert_int_equal(n, 1);
+	assert_int_equal(years[0], 2026);
+	/* the ledger, snapshots, audit and outbox read through 2026's handle only */
+	struct count_ctx c = { 0 };
+	assert_int_equal(store_entries_of(y26, 0, NULL, count_entry, &c), 0);
+	assert_true(c.n > 0);
+	size_t ua = c.n;
+	c.n = 0;
+	assert_int_equal(store_entries_of(y27, 0, NULL, count_entry, &c), 0);
+	assert_int_equal(c.n, 0);
+	size_t snaps = 0;
+	assert_int_equal(store_snapshots(y26, false, count_snap, &snaps), 0);
+	assert_int_equal(snaps, 3);
+	snaps = 0;
+	assert_int_equal(store_snapshots(y27, false, count_snap, &snaps), 0);
+	assert_int_equal(snaps, 0);
+	int64_t counts[OUTBOX_NSTATES];
+	int64_t in26 = 0, in27 = 0;
+	assert_int_equal(store_outbox_counts(y26, counts), 0);
+	for (int i = 0; i < OUTBOX_NSTATES; i++)
+		in26 += counts[i];
+	assert_int_equal(store_outbox_counts(y27, counts), 0);
+	for (int i = 0; i < OUTBOX_NSTATES; i++)
+		in27 += counts[i];
+	assert_int_equal(in26, sql_int(f->path, "SELECT count(*) FROM outbox"));
+	assert_true(in26 > 0);
+	assert_int_equal(in27, 0);
+	/* the waiver of ub's voided deduction holds in 2026, not in 2027 */
+	struct entry w = mk(ENTRY_MISSING, 1, "1", "1", NULL, -1, -200, 1000);
+	w.auto_key = "dl:ub:1:0";
+	assert_int_equal(store_begin(f->st), 0);
+	assert_int_equal(store_auto_add(y26, &w, NULL), 0);
+	assert_int_equal(store_auto_add(y27, &w, NULL), 1);
+	store_rollback(f->st);
+	/* a reopening does not migrate again */
 	store_close(f->st);
 	f->st = NULL;
-	/* back to what version 1 was: no outbox */
+	assert_int_equal(open_logged(f, 2027, log, sizeof(log)), -1);
+	y26 = store_year(f->st, 2026);
+	sync_plan(y26, f->p);
+	c.n = 0;
+	assert_int_equal(store_entries_of(y26, 0, NULL, count_entry, &c), 0);
+	assert_int_equal(c.n, ua);
+}
+
+/*
+ * A schema 2 database without snapshots holds the year of its
+ * high-water mark (00:00 of January 1 is the year before's last close);
+ * without either, the default year.
+ */
+static void test_migrate_schema_2_year_from_the_mark(void **state)
+{
+	struct store_fx *f = *state;
+	char log[2048];
+	static const struct {
+		const char *sql;
+		int year;
+		const char *why;
+	} cases[] = {
+		{ "DELETE FROM snapshots", 2026, "(from its high-water mark)" },
+		{ "DELETE FROM snapshots; UPDATE meta SET value = 1798732800 WHERE key = 'hwm'",
+		  2026, "(from its high-water mark)" }, /* 2027-01-01T00:00:00+08:00 */
+		{ "DELETE FROM snapshots; UPDATE meta SET value = 1798732801 WHERE key = 'hwm'",
+		  2027, "(from its high-water mark)" },
+		{ "DELETE FROM snapshots; DELETE FROM meta", 2031, "never ran" },
+	};
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		copy_fixture(f);
+		sql_exec(f->path, cases[i].sql);
+		assert_int_equal(open_logged(f, 2031, log, sizeof(log)), cases[i].year);
+		assert_non_null(strstr(log, cases[i].why));
+		assert_int_equal(sql_int(f->path, "SELECT count(DISTINCT year) FROM entries"), 1);
+		char sql[96];
+		snprintf(sql, sizeof(sql), "SELECT count(*) FROM entries WHERE year = %d",
+			 cases[i].year);
+		assert_true(sql_int(f->path, sql) > 10);
+		store_close(f->st);
+		f->st = NULL;
+		unlink(f->path);
+	}
+}
+
+/* A database of schema 1 (no outbox yet) migrates through 2 to 3. */
+static void test_migrate_schema_1(void **state)
+{
+	struct store_fx *f = *state;
+	char log[2048];
+
+	copy_fixture(f);
 	sql_exec(f->path, "DROP TABLE reminded; DROP TABLE outbox; PRAGMA user_version = 1;");
-	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
-					  " AND name IN ('outbox', 'reminded')"),
-			 0);
-	f->st = open_synced(f->path, f->p);
-	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 2);
+	assert_int_equal(open_logged(f, 2031, log, sizeof(log)), 2026);
+	assert_int_equal(sql_int(f->path, "PRAGMA user_version"), 3);
 	assert_int_equal(sql_int(f->path, "SELECT COUNT(*) FROM sqlite_master WHERE type = 'table'"
 					  " AND name IN ('outbox', 'reminded')"),
 			 2);
-	struct entry g;
-	assert_int_equal(store_entry_get(f->st, entry, &g), 1);
-	assert_int_equal(g.type, ENTRY_SUBMISSION);
-	/* and the outbox works */
-	int64_t id = ob_add(f->st, "email", "a", 1000, "x");
-	assert_int_equal(ob_get(f->st, id).state, OUTBOX_PENDING);
+	plan_free(f->p);
+	f->p = mini_plan(fixture_units);
+	struct store *y26 = store_year(f->st, 2026);
+	sync_plan(y26, f->p);
+	int64_t id = ob_add(y26, "email", "ua", 1000, "x");
+	assert_int_equal(ob_get(y26, id).state, OUTBOX_PENDING);
 }
 
 /*
@@ -1961,7 +2293,11 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_outbox_keys, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_claim_and_sent, setup_mem, teardown),
 		cmocka_unit_test_setup_teardown(test_outbox_drop_and_subject, setup_mem, teardown),
-		cmocka_unit_test_setup_teardown(test_schema_2_outbox_tables, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_schema_2, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_schema_2_year_from_the_mark,
+						setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_migrate_schema_1, setup_file, teardown),
+		cmocka_unit_test_setup_teardown(test_years_apart, setup_mem, teardown),
 	};
 	log_set_level(LOG_LEVEL_ERROR);
 	return cmocka_run_group_tests(tests, NULL, NULL);

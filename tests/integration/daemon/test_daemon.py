@@ -541,7 +541,8 @@ def big_plan(path, tmp, nunits, dues):
     { id = "da"; name = "区住建局"; office = { name = "住建办公室"; email = "office@da.example.org"; }; },
     { id = "db"; name = "区城管执法局"; office = { name = "城管办公室"; email = "office@db.example.org"; }; }""",
         rows=rows)
-    text = re.sub(r"\byear = \d+;", "year = %d;" % year, text, count=1)
+    # tracked from the start of the year: the first start catches it all up
+    text = re.sub(r"\byear = \d+;", 'year = %d;\n  track_from = "01-01";' % year, text, count=1)
     with open(path, "w", encoding="utf-8") as f:
         f.write(text)
 
@@ -968,6 +969,8 @@ class TestGarbage(DaemonTestCase):
         confdir = os.path.join(self.tmp, "conf")
         os.makedirs(confdir)
         shutil.copy(os.path.join(os.path.dirname(SHIPPED_CONF), "plan-2020.conf"), confdir)
+        os.symlink(os.path.join(os.path.dirname(SHIPPED_CONF), "calendars"),
+                   os.path.join(confdir, "calendars"))
         with open(SHIPPED_CONF, encoding="utf-8") as f:
             text = f.read().replace("kaohe: {", "kaohe: {\n  control_idle_timeout = 10;", 1)
         conf = os.path.join(confdir, "kaohe.conf")
@@ -1687,10 +1690,11 @@ class TestHostileLocalUsers(DaemonTestCase):
         db = os.path.join(self.state, "kaohe.db")
         sql = ("UPDATE entries SET note = '%s' WHERE id = %d;"
                "INSERT INTO outbox(at, kind, unit, dept, subject, channel, address, name, mentions,"
-               " next_ms, since_ms, updated_at, state)"
+               " next_ms, since_ms, updated_at, state, year)"
                " VALUES(1, 'before', 'ua', '', 'sub' || char(13) || 'ject', 'email', '',"
-               " '张' || char(13, 10) || '三', '', 0, 0, 1, 2);"
-               % (evil.replace("'", "''"), sub["id"]))
+               " '张' || char(13, 10) || '三', '', 0, 0, 1, 2,"
+               " (SELECT year FROM entries WHERE id = %d));"
+               % (evil.replace("'", "''"), sub["id"], sub["id"]))
         # the publisher kaohed started may still hold the database a moment
         r = subprocess.run(["sqlite3", "-cmd", ".timeout %d" % (WAIT * 1000), db, sql],
                            capture_output=True, text=True, timeout=2 * WAIT)

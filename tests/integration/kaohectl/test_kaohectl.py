@@ -73,6 +73,13 @@ class ShippedPlan(DaemonTestCase):
         self.assertIn(marker, text)
         with open(conf, "w", encoding="utf-8") as f:
             f.write(text.replace(marker, hook + marker, 1))
+        # tracked from the plan's start: the first start catches up the year
+        plan = os.path.join(conf_dir, "plan-2020.conf")
+        with open(plan, encoding="utf-8") as f:
+            text = f.read()
+        self.assertIn('  # track_from = "05-01";', text)
+        with open(plan, "w", encoding="utf-8") as f:
+            f.write(text.replace('  # track_from = "05-01";', '  track_from = "05-01";', 1))
         self.year = now_local().year - 1
         self.sock = os.path.join(self.tmp, "ctl.sock")
         self.state = os.path.join(self.tmp, "state")

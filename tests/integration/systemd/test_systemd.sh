@@ -67,6 +67,15 @@ nsroot_populate() {
 	mkdir -p "$R/etc/kaohe"
 	chmod 0755 "$R/etc/kaohe"
 	install -m 0644 "$CONFIG_DIR/kaohe.conf" "$CONFIG_DIR/plan-2020.conf" "$R/etc/kaohe/"
+	# Tracked from its in-force start, so that the first start catches up
+	# 2020 (its deductions reach the journal); the plan then says it ended.
+	sed -i 's/^  # track_from = "05-01";/  track_from = "05-01";/' "$R/etc/kaohe/plan-2020.conf"
+	grep -q '^  track_from = "05-01";' "$R/etc/kaohe/plan-2020.conf"
+	# The shipped calendars where this kaohed was built to find them.
+	local caldir
+	caldir=$("$KAOHED" --help | sed -n '/in the shipped ones:/{n;s/^ *//;p;}')
+	install -d -m 0755 "$R$caldir"
+	install -m 0644 "$CONFIG_DIR"/calendars/*.conf "$R$caldir/"
 	systemd-sysusers --root="$R" kaohe.conf
 	systemd-sysusers --root="$R" --inline \
 		"u $MEMBER - \"kaohe test, member of kaohe-bayilu\" /nonexistent /usr/sbin/nologin" \
