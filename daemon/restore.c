@@ -3,8 +3,9 @@
  *
  *   1. the state directory's lock, so that no kaohed runs (or starts)
  *      while the database changes under it;
- *   2. a copy of the backup inside the state directory, so that what is
- *      checked is what is installed, and the rename is atomic;
+ *   2. a copy of the backup (and of its write-ahead log, if any) inside
+ *      the state directory, so that what is checked is what is installed,
+ *      and the rename is atomic;
  *   3. the checks, on the copy;
  *   4. the current database made whole (its write-ahead log checkpointed)
  *      and linked aside under a name with the time: it stays in place
@@ -308,10 +309,19 @@ int restore_run(const struct plan *plan, const char *state_dir, const char *back
 
 	if (copy_file(backup, copy, err, errlen) < 0)
 		goto out;
-	if (check(copy, backup, plan, &h, err, errlen) < 0) {
+	/* What a backup in WAL mode's log holds is part of it: the log goes along, and
+	 * the check below writes it into the copy. */
+	char *wal = xasprintf("%s-wal", backup), *copy_wal = xasprintf("%s-wal", copy);
+	unlink(copy_wal);
+	int walrc = access(wal, F_OK) == 0 ? copy_file(wal, copy_wal, err, errlen) : 0;
+	free(wal);
+	if (walrc < 0 || check(copy, backup, plan, &h, err, errlen) < 0) {
+		unlink(copy_wal);
+		free(copy_wal);
 		unlink(copy);
 		goto out;
 	}
+	free(copy_wal);
 	take_owner(copy, db, state_dir);
 	if (had) {
 		settle_current(db);

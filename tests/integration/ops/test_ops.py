@@ -434,6 +434,36 @@ class TestRestore(OpsTestCase):
                          1, "the submission made after the backup is still there")
 
 
+    def test_22_restore_carries_the_write_ahead_log(self):
+        """A backup in WAL mode with its -wal beside it (a copy of a database
+        in use, or of one not closed cleanly) is restored with what its log
+        holds, not without it."""
+        conf = self.temp_plan()
+        self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.daemons[0].term()
+        live = os.path.join(self.tmp, "live.db")
+        shutil.copy(backup, live)
+        con = sqlite3.connect(live)
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA wal_autocheckpoint = 0")
+        con.execute("UPDATE entries SET note = 'only in the log'")
+        con.commit()
+        copied = os.path.join(self.tmp, "copied.db")
+        shutil.copy(live, copied)
+        shutil.copy(live + "-wal", copied + "-wal")
+        con.close()
+        self.assertGreater(os.stat(copied + "-wal").st_size, 0)
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        r = self.restore(conf, fresh, copied)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(fresh)), ["kaohe.db", "kaohe.lock"])
+        self.assertEqual(db_query(fresh, "SELECT note FROM entries"), [("only in the log",)])
+
+
 class TestErrorList(unittest.TestCase):
     """The README's list of error codes is the daemon's table, command_codes
     in daemon/command.c; and every code the sources answer with is in it."""
