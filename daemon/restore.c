@@ -46,8 +46,14 @@ static int lock_dir(const char *dir, char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/kaohe.lock", dir);
 	char pid[32];
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	struct stat sb;
 
+	/* Made here: kaohed (the directory's owner) refuses a lock file of another user's. */
+	if (fd >= 0 && stat(dir, &sb) == 0)
+		(void)!fchown(fd, sb.st_uid, sb.st_gid);
+	else if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
 	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {

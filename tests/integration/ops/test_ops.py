@@ -464,6 +464,25 @@ class TestRestore(OpsTestCase):
         self.assertEqual(db_query(fresh, "SELECT note FROM entries"), [("only in the log",)])
 
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to restore as root for another user")
+    def test_23_restore_as_root_leaves_a_lock_kaohed_can_take(self):
+        """Root restores into a fresh state directory of kaohed's user: the
+        lock file it makes there is that user's, or kaohed refuses to start."""
+        conf = self.temp_plan()
+        self.daemon(conf)
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.daemons[0].term()
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        os.chown(fresh, 65534, 65534)
+        r = self.restore(conf, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("kaohe.db", "kaohe.lock"):
+            st = os.stat(os.path.join(fresh, name))
+            self.assertEqual((name, st.st_uid, st.st_gid), (name, 65534, 65534))
+
+
 class TestErrorList(unittest.TestCase):
     """The README's list of error codes is the daemon's table, command_codes
     in daemon/command.c; and every code the sources answer with is in it."""
