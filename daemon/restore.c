@@ -79,7 +79,8 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
 	char buf[65536];
 	struct stat sb;
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	/* O_NONBLOCK: a FIFO named by mistake is refused below, not waited on. */
+	int in = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK), out = -1, rc = -1;
 	ssize_t n = 0;
 
 	if (in < 0)

@@ -420,6 +420,9 @@ class TestRestore(OpsTestCase):
         refused(damaged, r"%s (fails PRAGMA integrity_check|is not a sound SQLite database)"
                 % re.escape(damaged))
         refused(os.path.join(self.tmp, "nowhere.db"), r"cannot open .*nowhere\.db")
+        fifo = os.path.join(self.tmp, "fifo.db")
+        os.mkfifo(fifo)
+        refused(fifo, r"%s is not a file" % re.escape(fifo))
         # another plan year's backup (its snapshots name the year)
         older = os.path.join(self.tmp, "older.db")
         shutil.copy(backup, older)
