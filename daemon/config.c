@@ -420,6 +420,15 @@ static void load_kaohe(struct loader *ld, const config_setting_t *root)
 	st->control_idle_timeout = get_int(ld, g, "kaohe", "control_idle_timeout", 60, 1, 86400);
 	st->metrics_file = xstrdup(get_string(ld, g, "kaohe", "metrics_file", ""));
 	st->metrics_interval = get_int(ld, g, "kaohe", "metrics_interval", 15, 1, 3600);
+	/* It is replaced whole every few seconds: a slip (the database's name, a
+	 * path relative to wherever kaohed runs) must not replace something else. */
+	size_t mlen = strlen(st->metrics_file);
+	if (mlen && (*st->metrics_file != '/' || mlen < 6 ||
+		     strcmp(st->metrics_file + mlen - 5, ".prom") != 0))
+		error_at(ld, member(g, "metrics_file"),
+			 "kaohe: metrics_file \"%s\" must be an absolute path ending in .prom "
+			 "(node_exporter's textfile collector reads only *.prom)",
+			 st->metrics_file);
 	if (calendar_set_timezone(st->timezone, err, sizeof(err)) < 0)
 		error_at(ld, member(g, "timezone") ?: g, "kaohe: %s", err);
 }

@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "kaohe/log.h"
+#include "kaohe/util.h"
 
 static const char *log_progname = "kaohe";
 static bool log_foreground = true;
@@ -144,6 +145,8 @@ static void log_vwrite(enum log_level level, const struct log_fields *f, int err
 		size_t len = strlen(msg);
 		snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(errnum));
 	}
+	/* A message cut short stays UTF-8: the journal shows one that is not as a blob. */
+	msg[util_utf8_trim(msg, strlen(msg))] = '\0';
 	if (log_foreground && log_timestamps) {
 		fprintf(stderr, "%s %s: %s: %s\n", timestamp().text, log_progname, tag[level], msg);
 	} else if (log_foreground) {

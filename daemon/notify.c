@@ -456,12 +456,15 @@ void notify_zh_instant(int64_t t, struct sbuf *out)
 	zh_time(out, secs);
 }
 
-/* The due day, with the time of day when the deadline is not a whole day's end. */
+/*
+ * The due day, with the time of day when the deadline is not the due
+ * day's end (a due given as a date-time, even one at midnight).
+ */
 static void zh_due(struct sbuf *out, const struct notify_item *it, int year)
 {
 	int secs;
 	int32_t day = calendar_day_of(it->deadline_at, &secs);
-	if (secs == 0) {
+	if (secs == 0 && day == it->due_day + 1) {
 		zh_day(out, it->due_day, year);
 		return;
 	}

@@ -3,8 +3,9 @@
  *
  *   1. the state directory's lock, so that no kaohed runs (or starts)
  *      while the database changes under it;
- *   2. a copy of the backup inside the state directory, so that what is
- *      checked is what is installed, and the rename is atomic;
+ *   2. a copy of the backup (and of its write-ahead log, if any) inside
+ *      the state directory, so that what is checked is what is installed,
+ *      and the rename is atomic;
  *   3. the checks, on the copy;
  *   4. the current database made whole (its write-ahead log checkpointed)
  *      and linked aside under a name with the time: it stays in place
@@ -45,8 +46,14 @@ static int lock_dir(const char *dir, char *err, size_t errlen)
 {
 	char *path = xasprintf("%s/kaohe.lock", dir);
 	char pid[32];
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0640);
+	int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, 0640);
+	struct stat sb;
 
+	/* Made here: kaohed (the directory's owner) refuses a lock file of another user's. */
+	if (fd >= 0 && stat(dir, &sb) == 0)
+		(void)!fchown(fd, sb.st_uid, sb.st_gid);
+	else if (fd < 0 && errno == EEXIST)
+		fd = open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW | O_NONBLOCK);
 	if (fd < 0) {
 		fail(err, errlen, "cannot open %s: %s", path, strerror(errno));
 	} else if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
@@ -72,7 +79,8 @@ static int copy_file(const char *from, const char *to, char *err, size_t errlen)
 {
 	char buf[65536];
 	struct stat sb;
-	int in = open(from, O_RDONLY | O_CLOEXEC), out = -1, rc = -1;
+	/* O_NONBLOCK: a FIFO named by mistake is refused below, not waited on. */
+	int in = open(from, O_RDONLY | O_CLOEXEC | O_NONBLOCK), out = -1, rc = -1;
 	ssize_t n = 0;
 
 	if (in < 0)
@@ -309,10 +317,19 @@ int restore_run(const struct plan *plan, const char *state_dir, const char *back
 
 	if (copy_file(backup, copy, err, errlen) < 0)
 		goto out;
-	if (check(copy, backup, plan, &h, err, errlen) < 0) {
+	/* What a backup in WAL mode's log holds is part of it: the log goes along, and
+	 * the check below writes it into the copy. */
+	char *wal = xasprintf("%s-wal", backup), *copy_wal = xasprintf("%s-wal", copy);
+	unlink(copy_wal);
+	int walrc = access(wal, F_OK) == 0 ? copy_file(wal, copy_wal, err, errlen) : 0;
+	free(wal);
+	if (walrc < 0 || check(copy, backup, plan, &h, err, errlen) < 0) {
+		unlink(copy_wal);
+		free(copy_wal);
 		unlink(copy);
 		goto out;
 	}
+	free(copy_wal);
 	take_owner(copy, db, state_dir);
 	if (had) {
 		settle_current(db);

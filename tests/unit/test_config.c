@@ -982,6 +982,21 @@ static struct variation test_error_unknown_setting_in_kaohe = {
 		     "control_max_per_uid, control_idle_timeout"),
 };
 
+static struct variation test_error_metrics_file_not_prom = {
+	.old = "  log_level = \"info\";\n",
+	.new = "  log_level = \"info\";\n  metrics_file = \"/tmp/kaohe-test-state/kaohe.db\";\n",
+	.at = "metrics_file = ",
+	.msgs = MSGS("metrics_file \"/tmp/kaohe-test-state/kaohe.db\" must be an absolute path "
+		     "ending in .prom"),
+};
+
+static struct variation test_error_metrics_file_relative = {
+	.old = "  log_level = \"info\";\n",
+	.new = "  log_level = \"info\";\n  metrics_file = \"kaohe.prom\";\n",
+	.at = "metrics_file = ",
+	.msgs = MSGS("metrics_file \"kaohe.prom\" must be an absolute path"),
+};
+
 static struct variation test_error_unknown_setting_in_deadline = {
 	.old = "        missing = 2;\n",
 	.new = "        missing = 2;\n        grace = 1;\n",
@@ -2536,6 +2551,8 @@ int main(void)
 		ERROR_CASE(test_error_unknown_top_level_setting),
 		ERROR_CASE(test_error_unknown_setting_in_row),
 		ERROR_CASE(test_error_unknown_setting_in_kaohe),
+		ERROR_CASE(test_error_metrics_file_not_prom),
+		ERROR_CASE(test_error_metrics_file_relative),
 		ERROR_CASE(test_error_unknown_setting_in_deadline),
 		cmocka_unit_test(test_error_missing_plan_rows),
 		ERROR_CASE(test_error_missing_row_max),

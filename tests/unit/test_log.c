@@ -142,6 +142,27 @@ static void test_long_message(void **state)
 	assert_string_equal(msg + n, "\n");
 }
 
+/* A message cut in the middle of a character ends before it: still UTF-8. */
+static void test_long_message_utf8(void **state)
+{
+	(void)state;
+	struct sbuf big;
+	sbuf_init(&big);
+	for (int i = 0; i < 1000; i++)
+		sbuf_puts(&big, "考");
+	log_info("%s", big.buf);
+	sbuf_free(&big);
+	const char *text = logged();
+	const char *prefix = PROG ": info: ";
+	assert_int_equal(strncmp(text, prefix, strlen(prefix)), 0);
+	const char *msg = text + strlen(prefix);
+	size_t n = strlen(msg) - 1;
+	assert_string_equal(msg + n, "\n");
+	/* 682 whole characters of 3 bytes fit in 2047: not the first byte of the 683rd. */
+	assert_int_equal(n, 682 * 3);
+	assert_true(util_utf8_valid(msg, n));
+}
+
 /* fatal and fatalx log at error level (shown at every setting) and exit(1). */
 static void expect_fatal(bool with_errno, const char *want)
 {
@@ -333,6 +354,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_line_form, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_warn_errno, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_message, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_long_message_utf8, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_fatal, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_threads, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_syslog, setup, teardown),

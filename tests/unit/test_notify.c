@@ -205,6 +205,26 @@ static void stake_without_deductions(void **state)
 	sbuf_free(&x);
 }
 
+/* A due given as a date-time at midnight is that instant, not the whole day. */
+static void due_at_midnight(void **state)
+{
+	struct notify_templates t = { .item = "{due}|{deadline}" };
+	struct notify_item it = sample_items[0];
+	struct notify_message m = sample_message(NOTIFY_BEFORE);
+	struct sbuf s, x;
+
+	(void)state;
+	t.body[NOTIFY_BEFORE] = "{items}";
+	/* moved to 2020-12-10T00:00:00+08:00: on time means by the end of the 9th */
+	it.deadline_at = INT64_C(1607529600);
+	m.items = &it;
+	m.nitems = 1;
+	sample_render(&t, &m, &s, &x);
+	assert_string_equal(x.buf, "12月10日 00:00|12月9日（含）");
+	sbuf_free(&s);
+	sbuf_free(&x);
+}
+
 static void custom_templates(void **state)
 {
 	struct notify_templates t = { .item = "{seq}/{row}/{occurrence}/{department}/{deadline}/"
@@ -405,6 +425,7 @@ int main(void)
 		cmocka_unit_test(default_kind_wording),
 		cmocka_unit_test(state_words),
 		cmocka_unit_test(stake_without_deductions),
+		cmocka_unit_test(due_at_midnight),
 		cmocka_unit_test(custom_templates),
 		cmocka_unit_test(subject_stays_one_line),
 		cmocka_unit_test(template_check_accepts),

@@ -422,6 +422,9 @@ class TestRestore(OpsTestCase):
         refused(damaged, r"%s (fails PRAGMA integrity_check|is not a sound SQLite database)"
                 % re.escape(damaged))
         refused(os.path.join(self.tmp, "nowhere.db"), r"cannot open .*nowhere\.db")
+        fifo = os.path.join(self.tmp, "fifo.db")
+        os.mkfifo(fifo)
+        refused(fifo, r"%s is not a file" % re.escape(fifo))
         # another plan year's backup (its snapshots name the year)
         older = os.path.join(self.tmp, "older.db")
         shutil.copy(backup, older)
@@ -434,6 +437,55 @@ class TestRestore(OpsTestCase):
         self.assertEqual(os.stat(db).st_size, size)
         self.assertEqual(db_query(self.state, "SELECT count(*) FROM entries WHERE type = 1")[0][0],
                          1, "the submission made after the backup is still there")
+
+
+    def test_22_restore_carries_the_write_ahead_log(self):
+        """A backup in WAL mode with its -wal beside it (a copy of a database
+        in use, or of one not closed cleanly) is restored with what its log
+        holds, not without it."""
+        conf = self.temp_plan()
+        self.daemon(conf)
+        self.ok("submit", "ua", "1")
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.daemons[0].term()
+        live = os.path.join(self.tmp, "live.db")
+        shutil.copy(backup, live)
+        con = sqlite3.connect(live)
+        con.execute("PRAGMA journal_mode = WAL")
+        con.execute("PRAGMA wal_autocheckpoint = 0")
+        con.execute("UPDATE entries SET note = 'only in the log'")
+        con.commit()
+        copied = os.path.join(self.tmp, "copied.db")
+        shutil.copy(live, copied)
+        shutil.copy(live + "-wal", copied + "-wal")
+        con.close()
+        self.assertGreater(os.stat(copied + "-wal").st_size, 0)
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        r = self.restore(conf, fresh, copied)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(sorted(os.listdir(fresh)), ["kaohe.db", "kaohe.lock"])
+        self.assertEqual(db_query(fresh, "SELECT note FROM entries"), [("only in the log",)])
+
+
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to restore as root for another user")
+    def test_23_restore_as_root_leaves_a_lock_kaohed_can_take(self):
+        """Root restores into a fresh state directory of kaohed's user: the
+        lock file it makes there is that user's, or kaohed refuses to start."""
+        conf = self.temp_plan()
+        self.daemon(conf)
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.daemons[0].term()
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        os.chown(fresh, 65534, 65534)
+        r = self.restore(conf, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("kaohe.db", "kaohe.lock"):
+            st = os.stat(os.path.join(fresh, name))
+            self.assertEqual((name, st.st_uid, st.st_gid), (name, 65534, 65534))
 
 
 class TestErrorList(unittest.TestCase):
