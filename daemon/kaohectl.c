@@ -880,6 +880,8 @@ int main(int argc, char **argv)
 	const char *loc = setlocale(LC_CTYPE, "");
 	if (loc == NULL || strcmp(nl_langinfo(CODESET), "UTF-8") != 0)
 		setlocale(LC_CTYPE, "C.UTF-8");
+	/* getopt's own messages name the program as ours do, not by its path. */
+	argv[0] = "kaohectl";
 	/* "+": the command's own options (--at, --note …) are not ours. */
 	while ((c = getopt_long(argc, argv, "+s:jwVh", opts, NULL)) != -1) {
 		switch (c) {
@@ -897,6 +899,11 @@ int main(int argc, char **argv)
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
+	}
+	if (raw && wide) {
+		fprintf(stderr, "kaohectl: --json and --wide exclude each other\n");
+		usage(stderr);
+		return EXIT_USAGE;
 	}
 	if (optind >= argc) {
 		fprintf(stderr, "kaohectl: no command given\n");

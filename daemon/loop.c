@@ -1054,7 +1054,7 @@ static int open_state(struct kaohed *d, const char *state, const char *sock)
 		return -1;
 	if ((d->lock_fd = lock_state_dir(state, err, sizeof(err))) < 0 ||
 	    control_probe(sock, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		return -1;
 	}
 	char *dbpath = xasprintf("%s/kaohe.db", state);
@@ -1064,7 +1064,7 @@ static int open_state(struct kaohed *d, const char *state, const char *sock)
 	free(dbpath);
 	d->state_dir = xstrdup(state);
 	if (d->st == NULL) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		return -1;
 	}
 	return 0;
@@ -1080,7 +1080,7 @@ static int start_engine(struct kaohed *d)
 
 	d->copies = outbox_copies_new();
 	if (open_engines(d, d->cfg, wall_now(), &d->runs, &d->nruns, err, sizeof(err)) < 0) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		return -1;
 	}
 	if (adopt(d) < 0)
@@ -1092,7 +1092,7 @@ static int start_engine(struct kaohed *d)
 	ev_set_io_collect_interval(d->loop, 0.0002);
 	d->dl = deliver_new(d->loop, d->st, err, sizeof(err));
 	if (d->dl == NULL) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		return -1;
 	}
 	configure_deliver(d);
@@ -1114,7 +1114,7 @@ static int catch_up(struct kaohed *d)
 		}
 	}
 	if (run_engines(d, now) < 0) {
-		log_warnx("catch-up failed: not starting");
+		log_errorx("catch-up failed: not starting");
 		return -1;
 	}
 	metrics_engine_run(now);
@@ -1217,7 +1217,7 @@ int loop_run(const struct loop_opts *o)
 	struct control_limits lim = limits_of(set);
 	d.ctl = control_new(d.loop, sock, &ops, &lim, err, sizeof(err));
 	if (d.ctl == NULL) {
-		log_warnx("%s", err);
+		log_errorx("%s", err);
 		goto out;
 	}
 	start_watchers(&d);

@@ -270,7 +270,11 @@ int metrics_render(struct store *st, const struct metrics_state *s, struct sbuf 
 
 int metrics_write_file(const char *path, const char *text, char *err, size_t errlen)
 {
-	char *tmp = xasprintf("%s.tmp.%d", path, (int)getpid());
+	/* One name, not one per process: what a crash leaves is overwritten
+	 * by the next write, never piled up.  The state directory's lock
+	 * keeps a second kaohed from sharing it.  No fsync: the file is made
+	 * anew every interval, and a lost one costs a scrape. */
+	char *tmp = xasprintf("%s.tmp", path);
 	size_t len = strlen(text);
 	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
 

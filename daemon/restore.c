@@ -263,12 +263,21 @@ static void settle_current(const char *db)
 }
 
 /* DB and whatever -wal and -shm remain to ASIDE (DB itself linked: it stays until the rename). */
-static int keep_aside(const char *db, const char *aside, char *err, size_t errlen)
+static int keep_aside(const char *db, char **asidep, char *err, size_t errlen)
 {
 	static const char *const side[] = { "-wal", "-shm", "-journal" };
+	char *base = xstrdup(*asidep), *aside = *asidep;
+	int n = 1, made;
 
-	if (link(db, aside) < 0)
-		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside, strerror(errno));
+	/* Two restores within one second: the second name takes a number. */
+	while ((made = link(db, aside)) < 0 && errno == EEXIST && n < 100) {
+		free(aside);
+		aside = *asidep = xasprintf("%s.%d", base, ++n);
+	}
+	int link_errno = errno;
+	free(base);
+	if (made < 0)
+		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside, strerror(link_errno));
 	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
 		char *from = xasprintf("%s%s", db, side[i]),
 		     *to = xasprintf("%s%s", aside, side[i]);
@@ -333,7 +342,7 @@ int restore_run(const struct plan *plan, const char *state_dir, const char *back
 	take_owner(copy, db, state_dir);
 	if (had) {
 		settle_current(db);
-		if (keep_aside(db, aside, err, errlen) < 0) {
+		if (keep_aside(db, &aside, err, errlen) < 0) {
 			unlink(copy);
 			goto out;
 		}

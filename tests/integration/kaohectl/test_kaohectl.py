@@ -277,10 +277,13 @@ class TestExitCodes(ShippedPlan):
                 r = self.ctl(*args)
                 self.assertEqual(r.returncode, 2, (args, r))
                 self.assertFalse(json.loads(r.stdout)["ok"], "--json prints the answer as it came")
-        for argv in ([], ["--json"], ["--wide"], ["--bogus", "ping"], ["-s"]):
+        for argv in ([], ["--json"], ["--wide"], ["--bogus", "ping"], ["-s"],
+                     ["--json", "--wide", "ping"]):
             r = subprocess.run([KAOHECTL] + argv, capture_output=True, env=utf8_env(),
                                timeout=WAIT)
             self.assertEqual(r.returncode, 2, (argv, r))
+            # every message names the program as kaohectl, never by its path
+            self.assertRegex(r.stderr.decode(), r"^kaohectl: ", (argv, r))
         # refused or failed: 1
         for args, code in ((("explain", "nosuch"), "unknown-unit"),
                            (("void", "999999", "--reason", "x"), "not-found"),

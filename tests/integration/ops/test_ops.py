@@ -16,6 +16,7 @@ few seconds ahead, and the waits poll.
 import datetime as dt
 import http.server
 import os
+import time
 import re
 import shutil
 import sqlite3
@@ -374,6 +375,16 @@ class TestRestore(OpsTestCase):
         self.assertEqual(len(con.execute("SELECT * FROM entries").fetchall()), len(before))
         con.close()
         self.assertEqual(self.ledger(fresh), at_backup["ledger"])
+
+        # a second restore within the same second: the name kept aside takes
+        # a number (the names of the next minute are taken beforehand)
+        t0 = int(time.time())
+        for t in range(t0, t0 + 60):
+            stamp = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime(t))
+            open(os.path.join(fresh, "kaohe.db.before-restore-" + stamp), "w").close()
+        r = self.restore(conf, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout.decode(), r"kept as \S+/kaohe\.db\.before-restore-\d{8}T\d{6}Z\.2\n")
 
     def test_21_restore_refuses(self):
         conf = self.temp_plan(track_from="01-01")  # its snapshots name its year
