@@ -439,6 +439,13 @@ class TestTestSendWaits(ReadingTestCase):
         self.assertEqual(d.term(), 0, d.log()[-3000:])
         self.assertIsNone(harness.recv_line(waiting))
         sink.release()
+        # Audited as such: the result was never known.
+        self.start(None, again=d)
+        audit = [a for a in self.ok("audit", "10") if a["command"] == "test-send gen"]
+        self.assertEqual(len(audit), 2, audit)
+        results = sorted(a["result"] for a in audit)
+        self.assertIn("held, then released", results[0])
+        self.assertIn("kaohed stopped before the server answered", results[1])
 
 
 class TestNeverDeliverable(ReadingTestCase):
