@@ -1228,10 +1228,11 @@ static json_t *cmd_reload(struct command_ctx *c, struct args *a)
 
 static json_t *cmd_test_send(struct command_ctx *c, struct args *a)
 {
-	if (c->test_send == NULL)
+	if (c->test_send == NULL || c->token == 0)
 		return command_error("unavailable",
 				     "test-send is only available in the running daemon");
-	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name);
+	return c->test_send(c->hook_arg, a->word[ARG_CHANNEL], a->word[ARG_TEXT], c->actor->name,
+			    c->request, c->token);
 }
 
 static json_t *cmd_metrics(struct command_ctx *c, struct args *a)
@@ -1623,8 +1624,15 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 	if (c->batch || a->cmd->access == CMD_READ || a->cmd->access == CMD_READ_ALL)
 		return h->run(c, a);
 	if (a->cmd->access == CMD_ADMIN) {
-		answer = h->run(c, a);
 		char *text = request_text(line, len);
+		c->request = text;
+		answer = h->run(c, a);
+		c->request = NULL;
+		if (answer == NULL) {
+			/* Its answer comes later, audited by the hook that gives it. */
+			free(text);
+			return NULL;
+		}
 		if (command_audit(c->st, c->now, c->actor->name, text, answer) < 0)
 			log_warnx("audit: cannot record \"%s\" by %s: %s", text, c->actor->name,
 				  store_errmsg(c->st));
@@ -1689,8 +1697,13 @@ void command_execute_text(struct command_ctx *c, const char *line, size_t len, s
 			answer = NULL;
 		}
 	}
-	if (answer == NULL)
-		answer = run(c, line, len, &a);
+	if (answer == NULL && (answer = run(c, line, len, &a)) == NULL) {
+		c->deferred = true;
+		c->answered = a.cmd->name;
+		if (buf != small)
+			free(buf);
+		return;
+	}
 	char *text = json_dump_compact(answer);
 	sbuf_puts(out, text);
 	free(text);

@@ -41,6 +41,8 @@ struct client {
 	bool closing; /* flush what is pending, then close */
 	bool heavy;   /* its last answer was longer than CONTROL_BACKLOG */
 	bool queued;  /* a request of it waits for its turn */
+	/* The token of the request whose answer comes later (0: none); the next wait behind it. */
+	uint64_t pending;
 	TAILQ_ENTRY(client) entry;
 	TAILQ_ENTRY(client) turn;
 };
@@ -62,9 +64,10 @@ struct control {
 	size_t nclients;
 	/* Clients with a request waiting: those whose last answer was short go first. */
 	struct clients light, heavy;
-	ev_check work; /* runs the waiting requests after each turn's events */
-	ev_idle more;  /* keeps the poll from waiting while requests are left */
-	size_t unsent; /* answer bytes not yet sent, over all clients */
+	ev_check work;   /* runs the waiting requests after each turn's events */
+	ev_idle more;    /* keeps the poll from waiting while requests are left */
+	size_t unsent;   /* answer bytes not yet sent, over all clients */
+	uint64_t tokens; /* the last token given to a request */
 	ev_timer log_window;
 	int logged;
 	unsigned long unlogged[CONN_NKINDS];
@@ -185,7 +188,7 @@ static int client_flush(struct client *cl)
 	cl->outoff = cl->outlen = 0;
 	ev_io_stop(c->loop, &cl->wio);
 	/* Closing once every complete request it sent has its answer. */
-	if (cl->closing && memchr(cl->in, '\n', cl->inlen) == NULL) {
+	if (cl->closing && cl->pending == 0 && memchr(cl->in, '\n', cl->inlen) == NULL) {
 		client_close(cl);
 		return -1;
 	}
@@ -221,10 +224,14 @@ static void client_error(struct client *cl, const char *code, const char *msg)
 	sbuf_free(&sb);
 }
 
-/* Whether CL has a complete request that may run now: its answers are being read. */
+/*
+ * Whether CL has a complete request that may run now: no answer of it is
+ * still to come, and its answers are being read.
+ */
 static bool client_ready(const struct client *cl)
 {
-	return cl->outlen - cl->outoff <= CONTROL_BACKLOG && memchr(cl->in, '\n', cl->inlen);
+	return cl->pending == 0 && cl->outlen - cl->outoff <= CONTROL_BACKLOG &&
+	       memchr(cl->in, '\n', cl->inlen);
 }
 
 /* Put CL in line for its turn, if it has a request that may run now. */
@@ -291,20 +298,12 @@ static void client_settle(struct client *cl)
 	close_unread(c);
 }
 
-/* Run CL's first complete request, then settle it. */
-static void client_run(struct client *cl)
+/* The answer to CL's request, in SB (CL's output) from MARK on: bounded, queued, then settled. */
+static void client_answer(struct client *cl, struct sbuf *sb, size_t mark)
 {
 	struct control *c = cl->ctl;
-	char *nl = memchr(cl->in, '\n', cl->inlen);
-	size_t len = (size_t)(nl - cl->in), mark = cl->outlen;
+	size_t answer = sb->len - mark;
 
-	if (len > 0 && cl->in[len - 1] == '\r')
-		len--;
-	struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
-	if (sb.buf == NULL)
-		sbuf_init(&sb);
-	c->ops.execute(c->ops.arg, &cl->peer, cl->in, len, &sb);
-	size_t answer = sb.len - mark;
 	if (answer > GRAMMAR_MAX_ANSWER) {
 		/* What no client takes is not sent: the answer is the refusal. */
 		char msg[256];
@@ -312,24 +311,78 @@ static void client_run(struct client *cl)
 			 "the answer would be %zu bytes, more than the limit of %d; ask for less "
 			 "(explain UNIT ROW, audit N, status UNIT)",
 			 answer, GRAMMAR_MAX_ANSWER);
-		sb.len = mark;
-		error_line(&sb, "answer-too-large", msg);
-		answer = sb.len - mark;
-		if (sb.cap > 2 * (size_t)CONTROL_BACKLOG + sb.len) {
+		sb->len = mark;
+		error_line(sb, "answer-too-large", msg);
+		answer = sb->len - mark;
+		if (sb->cap > 2 * (size_t)CONTROL_BACKLOG + sb->len) {
 			/* The memory of the answer refused goes back. */
-			sb.buf = xrealloc(sb.buf, sb.len + 1);
-			sb.cap = sb.len + 1;
+			sb->buf = xrealloc(sb->buf, sb->len + 1);
+			sb->cap = sb->len + 1;
 		}
 	}
-	sbuf_add(&sb, "\n", 1);
-	cl->out = sb.buf;
-	cl->outlen = sb.len;
-	cl->outcap = sb.cap;
+	sbuf_add(sb, "\n", 1);
+	cl->out = sb->buf;
+	cl->outlen = sb->len;
+	cl->outcap = sb->cap;
 	c->unsent += answer + 1;
 	cl->heavy = answer > CONTROL_BACKLOG;
+	client_settle(cl);
+}
+
+/* CL's output as an sbuf to append an answer to. */
+static struct sbuf client_out(struct client *cl)
+{
+	struct sbuf sb = { .buf = cl->out, .len = cl->outlen, .cap = cl->outcap };
+	if (sb.buf == NULL)
+		sbuf_init(&sb);
+	return sb;
+}
+
+/* Run CL's first complete request, then settle it (or, if its answer comes later, wait). */
+static void client_run(struct client *cl)
+{
+	struct control *c = cl->ctl;
+	char *nl = memchr(cl->in, '\n', cl->inlen);
+	size_t len = (size_t)(nl - cl->in), mark = cl->outlen;
+	uint64_t token = ++c->tokens;
+
+	if (len > 0 && cl->in[len - 1] == '\r')
+		len--;
+	struct sbuf sb = client_out(cl);
+	bool later = c->ops.execute(c->ops.arg, &cl->peer, cl->in, len, &sb, token);
 	cl->inlen -= (size_t)(nl + 1 - cl->in);
 	memmove(cl->in, nl + 1, cl->inlen);
-	client_settle(cl);
+	if (later) {
+		/* Nothing was appended; the requests after it wait for control_answer(). */
+		cl->out = sb.buf;
+		cl->outcap = sb.cap;
+		cl->pending = token;
+		client_settle(cl);
+		return;
+	}
+	client_answer(cl, &sb, mark);
+}
+
+int control_answer(struct control *c, uint64_t token, const char *text, size_t len)
+{
+	struct client *cl;
+
+	if (c == NULL || token == 0)
+		return -1;
+	TAILQ_FOREACH(cl, &c->clients, entry)
+	if (cl->pending == token)
+		break;
+	if (cl == NULL)
+		return -1; /* the client left, or was closed: nobody to tell */
+	cl->pending = 0;
+	struct sbuf sb = client_out(cl);
+	size_t mark = sb.len;
+	sbuf_add(&sb, text, len);
+	client_answer(cl, &sb, mark);
+	/* Its requests that waited run in this turn's work, or the next's. */
+	if (!TAILQ_EMPTY(&c->light) || !TAILQ_EMPTY(&c->heavy))
+		ev_idle_start(c->loop, &c->more);
+	return 0;
 }
 
 /*
@@ -388,6 +441,9 @@ static void on_idle(struct ev_loop *loop, ev_timer *w, int revents)
 	struct client *cl = w->data;
 	(void)loop;
 	(void)revents;
+	/* Waiting for its answer is not idleness; the timer repeats. */
+	if (cl->pending)
+		return;
 	log_event(cl->ctl, CONN_IDLE, "%s (pid %d) idle for %.0f s, closing", cl->peer.user,
 		  (int)cl->peer.pid, cl->ctl->limits.idle_seconds);
 	client_close(cl);

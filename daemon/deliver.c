@@ -61,6 +61,24 @@ struct flight {
 };
 TAILQ_HEAD(flights, flight);
 
+/* A test message in transfer: what its answer needs, kept past any reload. */
+struct test_ctx {
+	struct deliver *d;
+	const struct provider *p; /* the providers are static: no reload frees one */
+	struct deliver_test t;
+	deliver_test_fn done;
+	void *arg;
+	/*
+	 * Curl's timeout counts from when the transfer starts, which may be
+	 * after a wait for a free slot behind the deliveries: this one counts
+	 * from the request, and reports the message as unanswered.
+	 */
+	ev_timer limit;
+	bool reported; /* by LIMIT: the transfer's end only frees it */
+	TAILQ_ENTRY(test_ctx) entry;
+};
+TAILQ_HEAD(tests, test_ctx);
+
 struct deliver {
 	struct ev_loop *loop;
 	struct store *st;
@@ -82,7 +100,8 @@ struct deliver {
 	/* One message at a time is built: buffers kept from one to the next. */
 	struct sbuf subject, text, body, url;
 	size_t active;
-	bool failing; /* the database refused a turn: log once */
+	bool failing;       /* the database refused a turn: log once */
+	struct tests tests; /* test messages in transfer */
 };
 
 static int64_t now_ms(void)
@@ -895,22 +914,46 @@ static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
 
 /* --- a test message ---------------------------------------------------- */
 
-struct test_ctx {
-	const struct provider *p;
-	struct deliver_test *t;
-};
+static void test_ctx_free(struct test_ctx *tc)
+{
+	sbuf_free(&tc->t.said);
+	sbuf_free(&tc->t.body);
+	free(tc);
+}
 
 static void on_test_done(void *arg, const struct transfer_result *r)
 {
 	struct test_ctx *tc = arg;
 	struct provider_outcome o;
 
+	TAILQ_REMOVE(&tc->d->tests, tc, entry);
+	ev_timer_stop(tc->d->loop, &tc->limit);
+	if (tc->reported) {
+		test_ctx_free(tc);
+		return;
+	}
 	tc->p->classify(r, &o);
-	tc->t->sent = o.verdict == PROVIDER_OK;
-	tc->t->status = r->status;
-	util_strlcpy(tc->t->error, o.error, sizeof(tc->t->error));
+	tc->t.sent = o.verdict == PROVIDER_OK;
+	tc->t.status = r->status;
+	util_strlcpy(tc->t.error, o.error, sizeof(tc->t.error));
+	if (r->said_len)
+		sbuf_add(&tc->t.said, r->said, r->said_len);
 	if (r->body_len)
-		sbuf_add(&tc->t->body, r->body, r->body_len);
+		sbuf_add(&tc->t.body, r->body, r->body_len);
+	tc->done(tc->arg, &tc->t);
+	test_ctx_free(tc);
+}
+
+static void on_test_limit(struct ev_loop *loop, ev_timer *w, int revents)
+{
+	struct test_ctx *tc = w->data;
+	(void)loop;
+	(void)revents;
+	tc->reported = true;
+	snprintf(tc->t.error, sizeof(tc->t.error),
+		 "no answer in %d s (the server, or the deliveries ahead of it, took longer)",
+		 DELIVER_TEST_TIMEOUT_MS / 1000);
+	tc->done(tc->arg, &tc->t);
 }
 
 /* A webhook's endpoint for the answer: its scheme, host and path, never a key in the query. */
@@ -921,7 +964,7 @@ static void endpoint(const char *url, char *out, size_t len)
 }
 
 int deliver_test(struct deliver *d, const char *channel, const char *recipient, const char *actor,
-		 struct deliver_test *t, char *err, size_t errlen)
+		 deliver_test_fn done, void *arg, char *err, size_t errlen)
 {
 	const struct settings *set = &d->cfg->set;
 	const struct channel *c = config_channel(d->cfg, channel);
@@ -929,10 +972,9 @@ int deliver_test(struct deliver *d, const char *channel, const char *recipient, 
 	const char *mobiles[1] = { recipient };
 	struct provider_request req;
 	struct sbuf detail;
+	struct deliver_test tt, *t = &tt;
 
 	memset(t, 0, sizeof(*t));
-	sbuf_init(&t->said);
-	sbuf_init(&t->body);
 	if (c == NULL) {
 		struct sbuf names;
 		sbuf_init(&names);
@@ -988,8 +1030,12 @@ int deliver_test(struct deliver *d, const char *channel, const char *recipient, 
 	sbuf_reset(&d->text);
 	notify_render(&set->templates, &m, &d->subject, &d->text);
 	struct delivery_settings ds = set->delivery;
-	if (ds.timeout_ms <= 0 || ds.timeout_ms > DELIVER_TEST_TIMEOUT_MS)
-		ds.timeout_ms = DELIVER_TEST_TIMEOUT_MS;
+	/*
+	 * Curl's own timeout ends a second before the limit's: when the
+	 * transfer started at once, curl's words say what timed out.
+	 */
+	if (ds.timeout_ms <= 0 || ds.timeout_ms > DELIVER_TEST_TIMEOUT_MS - 1000)
+		ds.timeout_ms = DELIVER_TEST_TIMEOUT_MS - 1000;
 	if (ds.connect_timeout_ms <= 0 || ds.connect_timeout_ms > ds.timeout_ms)
 		ds.connect_timeout_ms = ds.timeout_ms;
 	provider_request_init(&req, c, &ds, &d->body, &d->url);
@@ -1006,18 +1052,26 @@ int deliver_test(struct deliver *d, const char *channel, const char *recipient, 
 			 c->provider->name, t->to);
 		return -1;
 	}
-	struct test_ctx tc = { .p = c->provider, .t = t };
-	if (transfer_run(&req.xfer, on_test_done, &tc, &t->said) < 0) {
+	struct test_ctx *tc = xcalloc(1, sizeof(*tc));
+	tc->d = d;
+	tc->p = c->provider;
+	tc->t = tt;
+	sbuf_init(&tc->t.said);
+	sbuf_init(&tc->t.body);
+	tc->done = done;
+	tc->arg = arg;
+	/* The admin waits for the server's own words. */
+	req.xfer.said = true;
+	if (transfer_start(d->xf, &req.xfer, on_test_done, tc) < 0) {
+		test_ctx_free(tc);
 		snprintf(err, errlen, "the transfer to %s could not start", t->to);
 		return -1;
 	}
+	ev_timer_init(&tc->limit, on_test_limit, DELIVER_TEST_TIMEOUT_MS / 1000.0, 0.);
+	tc->limit.data = tc;
+	ev_timer_start(d->loop, &tc->limit);
+	TAILQ_INSERT_TAIL(&d->tests, tc, entry);
 	return 0;
-}
-
-void deliver_test_free(struct deliver_test *t)
-{
-	sbuf_free(&t->said);
-	sbuf_free(&t->body);
 }
 
 /* --- life -------------------------------------------------------------- */
@@ -1039,6 +1093,7 @@ struct deliver *deliver_new(struct ev_loop *loop, struct store *st, char *err, s
 	sbuf_init(&d->url);
 	TAILQ_INIT(&d->done);
 	TAILQ_INIT(&d->flying);
+	TAILQ_INIT(&d->tests);
 	ev_init(&d->timer, on_timer);
 	d->timer.data = d;
 	int n = -1;
@@ -1106,6 +1161,15 @@ void deliver_free(struct deliver *d)
 	/* The flights in transfer are freed with it: their rows stay in
 	 * flight and go back to pending at the next start. */
 	transfer_free(d->xf);
+	/* Test messages still in transfer are dropped: their callers hear so. */
+	struct test_ctx *tc;
+	while ((tc = TAILQ_FIRST(&d->tests)) != NULL) {
+		TAILQ_REMOVE(&d->tests, tc, entry);
+		ev_timer_stop(d->loop, &tc->limit);
+		if (!tc->reported)
+			tc->done(tc->arg, NULL);
+		test_ctx_free(tc);
+	}
 	flights_free(&d->flying);
 	flights_free(&d->done);
 	for (size_t i = 0; i < d->nlanes; i++)

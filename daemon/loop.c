@@ -297,22 +297,19 @@ static void on_snapshot(void *arg, int64_t at, const char *period, const struct 
 		publish(d, PUB_PAGES | PUB_FEEDS, -1);
 }
 
-/*
- * kaohectl test-send: the message goes now, outside the outbox, and the
- * answer is what the server said, line by line.
- */
-static json_t *test_send(void *arg, const char *channel, const char *recipient, const char *actor)
-{
-	struct kaohed *d = arg;
-	struct deliver_test t;
-	char err[512];
+/* A test message whose answer an admin waits for. */
+struct test_wait {
+	struct kaohed *d;
+	uint64_t token; /* of the control socket's request */
+	char *request, *channel;
+	char actor[64];
+};
 
-	if (deliver_test(d->dl, channel, recipient, actor, &t, err, sizeof(err)) < 0) {
-		deliver_test_free(&t);
-		return command_error("usage", "%s", err);
-	}
+/* The answer to `test-send`: what the server said, line by line. */
+static json_t *test_answer(const struct test_wait *w, const struct deliver_test *t)
+{
 	json_t *lines = json_array();
-	for (const char *p = t.said.buf; p && *p;) {
+	for (const char *p = t->said.buf; p && *p;) {
 		size_t n = strcspn(p, "\r\n");
 		if (n)
 			json_array_append_new(lines,
@@ -320,28 +317,81 @@ static json_t *test_send(void *arg, const char *channel, const char *recipient, 
 		p += n;
 		p += strspn(p, "\r\n");
 	}
-	json_t *body = t.body.len ? json_stringn(t.body.buf, t.body.len) : json_null();
+	json_t *body = t->body.len ? json_stringn(t->body.buf, t->body.len) : json_null();
 	json_t *answer;
-	if (t.sent) {
-		log_info("%s: test message over %s to %s: sent (%ld)", actor, channel, t.to,
-			 t.status);
+	if (t->sent) {
+		log_info("%s: test message over %s to %s: sent (%ld)", w->actor, w->channel, t->to,
+			 t->status);
 		answer = json_pack("{s:b, s:{s:s, s:s, s:s, s:I, s:o, s:o}}", "ok", 1, "data",
-				   "channel", channel, "provider", t.provider, "to", t.to, "status",
-				   (json_int_t)t.status, "said", lines, "body",
+				   "channel", w->channel, "provider", t->provider, "to", t->to,
+				   "status", (json_int_t)t->status, "said", lines, "body",
 				   body ?: json_string("(not UTF-8)"));
 	} else {
-		log_warnx("%s: test message over %s to %s failed: %s", actor, channel, t.to,
-			  t.error);
-		answer = command_error("send-failed", "%s to %s: %s", channel, t.to, t.error);
+		log_warnx("%s: test message over %s to %s failed: %s", w->actor, w->channel, t->to,
+			  t->error);
+		answer = command_error("send-failed", "%s to %s: %s", w->channel, t->to, t->error);
 		json_t *e = json_object_get(answer, "error");
 		if (body && json_is_string(body))
 			json_array_append(lines, body);
 		json_object_set_new(e, "errors", lines);
-		json_object_set_new(e, "status", json_integer(t.status));
+		json_object_set_new(e, "status", json_integer(t->status));
 		json_decref(body);
 	}
-	deliver_test_free(&t);
 	return answer;
+}
+
+/*
+ * The server answered (or the daemon stops first, T NULL): the request is
+ * audited with its result, counted, and answered if its client is still
+ * there.
+ */
+static void test_done(void *arg, const struct deliver_test *t)
+{
+	struct test_wait *w = arg;
+	struct kaohed *d = w->d;
+	json_t *answer =
+		t ? test_answer(w, t)
+		  : command_error("unavailable", "kaohed stopped before the server answered");
+
+	if (command_audit(d->st, wall_now(), w->actor, w->request, answer) < 0)
+		log_warnx("audit: cannot record \"%s\" by %s: %s", w->request, w->actor,
+			  store_errmsg(d->st));
+	json_t *e = json_object_get(answer, "error");
+	metrics_request("test-send", e ? json_string_value(json_object_get(e, "code")) : "ok");
+	char *text = json_dump_compact(answer);
+	if (control_answer(d->ctl, w->token, text, strlen(text)) < 0 && t)
+		log_info("%s: \"%s\": the client left before the answer", w->actor, w->request);
+	free(text);
+	json_decref(answer);
+	free(w->request);
+	free(w->channel);
+	free(w);
+}
+
+/*
+ * kaohectl test-send: the message goes now, outside the outbox, through
+ * the deliveries' transfers; the answer, what the server said, follows
+ * when it said it, and the loop goes on meanwhile.
+ */
+static json_t *test_send(void *arg, const char *channel, const char *recipient, const char *actor,
+			 const char *request, uint64_t token)
+{
+	struct kaohed *d = arg;
+	struct test_wait *w = xcalloc(1, sizeof(*w));
+	char err[512];
+
+	w->d = d;
+	w->token = token;
+	w->request = xstrdup(request);
+	w->channel = xstrdup(channel);
+	util_strlcpy(w->actor, actor, sizeof(w->actor));
+	if (deliver_test(d->dl, channel, recipient, actor, test_done, w, err, sizeof(err)) < 0) {
+		free(w->request);
+		free(w->channel);
+		free(w);
+		return command_error("usage", "%s", err);
+	}
+	return NULL;
 }
 
 static void outbox_changed(void *arg, const char *channel)
@@ -822,7 +872,8 @@ static void timeline_changed(void *arg, int unit)
 	publish(d, PUB_FEEDS, unit);
 }
 
-static void execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out)
+static bool execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out,
+		    uint64_t token)
 {
 	struct kaohed *d = arg;
 	struct actor actor;
@@ -850,9 +901,13 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 				   .nyears = d->nyears_cfg,
 				   .ended = d->ended,
 				   .ended_message = d->ended_msg,
-				   .metrics = metrics_text };
+				   .metrics = metrics_text,
+				   .token = token };
 	command_execute_text(&ctx, line, len, out);
-	metrics_request(ctx.answered, ctx.result);
+	/* An answer that comes later is counted then. */
+	if (!ctx.deferred)
+		metrics_request(ctx.answered, ctx.result);
+	return ctx.deferred;
 }
 
 static enum control_rights rights(void *arg, struct peer *peer)
@@ -1238,6 +1293,8 @@ int loop_run(const struct loop_opts *o)
 	stop_watchers(&d);
 out:
 	control_free(d.ctl);
+	/* Test messages still in transfer are audited as dropped, answered to nobody. */
+	d.ctl = NULL;
 	deliver_free(d.dl);
 	runs_free(d.runs, d.nruns);
 	store_close(d.st);

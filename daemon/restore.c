@@ -277,7 +277,8 @@ static int keep_aside(const char *db, char **asidep, char *err, size_t errlen)
 	int link_errno = errno;
 	free(base);
 	if (made < 0)
-		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside, strerror(link_errno));
+		return fail(err, errlen, "cannot keep %s as %s: %s", db, aside,
+			    strerror(link_errno));
 	for (size_t i = 0; i < sizeof(side) / sizeof(side[0]); i++) {
 		char *from = xasprintf("%s%s", db, side[i]),
 		     *to = xasprintf("%s%s", aside, side[i]);

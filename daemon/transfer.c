@@ -79,6 +79,8 @@ struct xfer {
 	int64_t retry_after;
 	char *resp;
 	size_t resp_len, resp_cap;
+	bool want_said;
+	struct sbuf said; /* when WANT_SAID: the lines the server sent */
 	char errbuf[CURL_ERROR_SIZE];
 	struct xfer *prev, *next;
 };
@@ -170,6 +172,7 @@ static void xfer_free(struct xfer *x)
 	}
 	free(x->ca_file);
 	free(x->resp);
+	sbuf_free(&x->said);
 	free(x);
 }
 
@@ -241,6 +244,16 @@ static void transfer_easy_put(struct transfer *t, CURL *e)
 	}
 }
 
+/* What the server said, line by line as curl read it (not the HTTP body). */
+static int transfer_said_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
+{
+	struct sbuf *said = arg;
+	(void)e;
+	if (type == CURLINFO_HEADER_IN && said->len < TRANSFER_BODY_MAX)
+		sbuf_add(said, data, size);
+	return 0;
+}
+
 /* Configure E for X; the first failing option's code. */
 static CURLcode transfer_setup(struct xfer *x, CURL *e)
 {
@@ -279,6 +292,17 @@ static CURLcode transfer_setup(struct xfer *x, CURL *e)
 	SETOPT(CURLOPT_USERAGENT, "kaohe/" KAOHE_VERSION);
 	SETOPT(CURLOPT_WRITEFUNCTION, transfer_write_cb);
 	SETOPT(CURLOPT_WRITEDATA, x);
+	if (x->want_said) {
+		/*
+		 * A new connection: the whole exchange is seen (a mail
+		 * server's greeting, TLS), and nothing a connection kept from
+		 * an earlier transfer would hide is missed.
+		 */
+		SETOPT(CURLOPT_FRESH_CONNECT, 1L);
+		SETOPT(CURLOPT_DEBUGFUNCTION, transfer_said_cb);
+		SETOPT(CURLOPT_DEBUGDATA, &x->said);
+		SETOPT(CURLOPT_VERBOSE, 1L);
+	}
 	if (x->smtp) {
 		SETOPT(CURLOPT_MAIL_FROM, x->mail_from);
 		SETOPT(CURLOPT_MAIL_RCPT, x->rcpt);
@@ -669,6 +693,8 @@ static void transfer_deliver(struct transfer *t, struct xlist *done_list)
 			.body_len = x->resp_len,
 			.retry_after = x->retry_after,
 			.error = x->code != 0 ? x->errbuf : "",
+			.said = x->said.buf ? x->said.buf : "",
+			.said_len = x->said.len,
 		};
 
 		xlist_remove(done_list, x);
@@ -953,6 +979,8 @@ static struct xfer *xfer_new(const struct transfer_request *r, transfer_done_fn 
 	x->done = done;
 	x->arg = arg;
 	x->retry_after = -1;
+	x->want_said = r->said;
+	sbuf_init(&x->said);
 	return x;
 oom:
 	log_warnx("transfer: %s: curl_slist_append failed", r->url);
@@ -981,54 +1009,6 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 	pthread_mutex_unlock(&t->mu);
 	if (was_empty)
 		ev_async_send(t->wloop, &t->wake);
-	return 0;
-}
-
-/* What the server said, line by line as curl read it (not the HTTP body). */
-static int transfer_said_cb(CURL *e, curl_infotype type, char *data, size_t size, void *arg)
-{
-	struct sbuf *said = arg;
-	(void)e;
-	if (type == CURLINFO_HEADER_IN && said->len < TRANSFER_BODY_MAX)
-		sbuf_add(said, data, size);
-	return 0;
-}
-
-int transfer_run(const struct transfer_request *r, transfer_done_fn done, void *arg,
-		 struct sbuf *said)
-{
-	struct xfer *x = xfer_new(r, done, arg);
-	CURL *e;
-	CURLcode rc;
-
-	if (x == NULL)
-		return -1;
-	pthread_once(&transfer_once, transfer_global_init);
-	if (transfer_global_rc != CURLE_OK || (e = curl_easy_init()) == NULL) {
-		log_warnx("transfer: %s: curl cannot start", r->url);
-		xfer_free(x);
-		return -1;
-	}
-	if ((rc = transfer_setup(x, e)) == CURLE_OK &&
-	    (rc = curl_easy_setopt(e, CURLOPT_DEBUGFUNCTION, transfer_said_cb)) == CURLE_OK &&
-	    (rc = curl_easy_setopt(e, CURLOPT_DEBUGDATA, said)) == CURLE_OK &&
-	    (rc = curl_easy_setopt(e, CURLOPT_VERBOSE, 1L)) == CURLE_OK)
-		rc = curl_easy_perform(e);
-	long status = 0;
-	if (curl_easy_getinfo(e, CURLINFO_RESPONSE_CODE, &status) == CURLE_OK)
-		x->status = status;
-	x->retry_after = transfer_retry_after(e);
-	if (rc != CURLE_OK && x->errbuf[0] == '\0')
-		util_strlcpy(x->errbuf, curl_easy_strerror(rc), sizeof(x->errbuf));
-	curl_easy_cleanup(e);
-	struct transfer_result res = { .curl_code = (int)rc,
-				       .status = x->status,
-				       .body = x->resp ? x->resp : "",
-				       .body_len = x->resp_len,
-				       .retry_after = x->retry_after,
-				       .error = rc == CURLE_OK ? "" : x->errbuf };
-	done(arg, &res);
-	xfer_free(x);
 	return 0;
 }
 

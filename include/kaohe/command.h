@@ -53,13 +53,24 @@ struct command_ctx {
 	 */
 	void (*outbox_changed)(void *arg, const char *channel);
 	/*
-	 * Send a test message over CHANNEL now to RECIPIENT (NULL: the
-	 * channel's default), asked by ACTOR; the command's answer.
+	 * Start a test message over CHANNEL to RECIPIENT (NULL: the
+	 * channel's default), asked by ACTOR in REQUEST (its audited text):
+	 * NULL when it started, its answer to come through TOKEN, audited
+	 * by the hook then; or the answer that refuses it.
 	 */
 	json_t *(*test_send)(void *arg, const char *channel, const char *recipient,
-			     const char *actor);
+			     const char *actor, const char *request, uint64_t token);
 	/* `metrics`: append the text to OUT; 0, or -1 with a message in ERR. */
 	int (*metrics)(void *arg, struct sbuf *out, char *err, size_t errlen);
+	/*
+	 * The control socket's token for this request, for an answer that
+	 * comes later (0: none may); the request's audited text while an
+	 * administrative command runs; and, set by command_execute_text,
+	 * whether the answer comes later (nothing was appended to OUT).
+	 */
+	uint64_t token;
+	const char *request;
+	bool deferred;
 	/*
 	 * Set by command_execute_text for the metrics: the command answered
 	 * (NULL when the request named none) and "ok" or the error's code.
@@ -100,12 +111,13 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
 int command_check(const struct plan *plan, const char *line, size_t len, char *code, size_t codelen,
 		  char *msg, size_t msglen);
 
-/* Run one request; returns the answer object (never NULL). */
+/* Run one request, with no TOKEN in CTX; returns the answer object (never NULL). */
 json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);
 /*
  * The same, appending the answer as one line of JSON text (without the
  * newline) to OUT: the control socket's path, where the busiest reads
- * write their answers without building JSON objects.
+ * write their answers without building JSON objects.  With a TOKEN, a
+ * command may leave OUT as it was and set DEFERRED: its answer comes later.
  */
 void command_execute_text(struct command_ctx *ctx, const char *line, size_t len, struct sbuf *out);
 

@@ -8,7 +8,9 @@
 
 #include <ev.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "kaohe/access.h"
 #include "kaohe/grammar.h"
@@ -76,9 +78,14 @@ enum control_rights { CONTROL_NO_RIGHTS, CONTROL_READER, CONTROL_WRITER, CONTROL
 
 struct control_ops {
 	void *arg;
-	/* Run one request line for PEER, appending its one-line answer to OUT. */
-	void (*execute)(void *arg, struct peer *peer, const char *line, size_t len,
-			struct sbuf *out);
+	/*
+	 * Run one request line for PEER, appending its one-line answer to
+	 * OUT; false.  Or true, with nothing appended, when the answer comes
+	 * later through control_answer(TOKEN): the client's later requests
+	 * wait for it, in order.
+	 */
+	bool (*execute)(void *arg, struct peer *peer, const char *line, size_t len,
+			struct sbuf *out, uint64_t token);
 	/* What PEER may do under the configuration in force. */
 	enum control_rights (*rights)(void *arg, struct peer *peer);
 };
@@ -104,7 +111,17 @@ struct control *control_new(struct ev_loop *loop, const char *path, const struct
  * all.  Peers are counted by the rights they had when they connected.
  */
 void control_set_limits(struct control *c, const struct control_limits *limits);
-/* Close every connection and the socket, and remove the socket file. */
+/*
+ * The one-line answer TEXT (LEN bytes, no newline) to the request given
+ * TOKEN when execute() put it off: sent as any answer, then the client's
+ * requests that waited behind it run.  -1 when the client has gone (or
+ * C is NULL): nobody is told, nothing else happens.
+ */
+int control_answer(struct control *c, uint64_t token, const char *text, size_t len);
+/*
+ * Close every connection (answers still to come are dropped) and the
+ * socket, and remove the socket file.
+ */
 void control_free(struct control *c);
 /* The connections open now (0 for NULL). */
 size_t control_clients(const struct control *c);

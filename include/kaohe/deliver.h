@@ -58,10 +58,13 @@ void deliver_kick(struct deliver *d);
 void deliver_unblock(struct deliver *d, const char *channel);
 /* Transfers running now. */
 size_t deliver_active(const struct deliver *d);
-/* Abort what is in flight (those rows go back to pending at the next start) and free. */
+/*
+ * Abort what is in flight (those rows go back to pending at the next
+ * start; test messages are reported dropped) and free.
+ */
 void deliver_free(struct deliver *d);
 
-/* What a test message met: deliver_test()'s answer. */
+/* What a test message met: what deliver_test() reports. */
 struct deliver_test {
 	char to[256]; /* whom it went to: an address, or the channel's endpoint */
 	const char *provider;
@@ -73,18 +76,25 @@ struct deliver_test {
 };
 
 /*
- * Send a test message over CHANNEL now, blocking the loop for up to
- * TEST_TIMEOUT_MS: to address RECIPIENT (email; NULL: the first admin
- * contact with an address), or mentioning mobile RECIPIENT (a webhook;
- * NULL: no one).  ACTOR is who asked, named in the text.  0 with *T
- * filled (T's buffers initialised here, freed by the caller with
- * deliver_test_free), or -1 with ERR when there is nothing to try
- * (unknown channel, no recipient, a message the channel cannot carry).
+ * What came of a test message: T, valid for the call only; NULL when
+ * deliver_free() dropped the message before the server answered.
+ */
+typedef void (*deliver_test_fn)(void *arg, const struct deliver_test *t);
+
+/*
+ * Start a test message over CHANNEL, outside the outbox, through the
+ * same transfers as the deliveries (the loop goes on meanwhile): to
+ * address RECIPIENT (email; NULL: the first admin contact with an
+ * address), or mentioning mobile RECIPIENT (a webhook; NULL: no one).
+ * ACTOR is who asked, named in the text.  DONE(ARG, T) follows from the
+ * loop, never from inside this call, once the server answered or the
+ * transfer failed, at most TEST_TIMEOUT_MS after it began.  0, or -1
+ * with ERR when there is nothing to try (unknown channel, no recipient,
+ * a message the channel cannot carry); DONE is then not called.
  */
 #define DELIVER_TEST_TIMEOUT_MS 15000
 int deliver_test(struct deliver *d, const char *channel, const char *recipient, const char *actor,
-		 struct deliver_test *t, char *err, size_t errlen);
-void deliver_test_free(struct deliver_test *t);
+		 deliver_test_fn done, void *arg, char *err, size_t errlen);
 
 /*
  * The longest wait, in seconds, that a provider's word buys: a

@@ -5,8 +5,6 @@
  * work overlap with the caller's, connections are reused, and each
  * transfer ends in a callback on the caller's loop with what the server
  * answered.  Every function here is for the thread that runs that loop.
- * The one exception, transfer_run(), sends one request there and then,
- * for an admin waiting at a terminal for the server's words.
  */
 #ifndef KAOHE_TRANSFER_H
 #define KAOHE_TRANSFER_H
@@ -36,6 +34,8 @@ struct transfer_request {
 	const char *ca_file; /* NULL: the system's */
 	long connect_timeout_ms;
 	long timeout_ms; /* the whole transfer */
+	/* Keep every line the server sent (the result's SAID), on a new connection. */
+	bool said;
 };
 
 struct transfer_result {
@@ -45,6 +45,9 @@ struct transfer_result {
 	size_t body_len;
 	int64_t retry_after; /* seconds, from a Retry-After header; -1 when absent */
 	const char *error;   /* curl's message when CURL_CODE != 0, else "" */
+	/* With the request's SAID: SMTP replies, HTTP status line and headers (not the body). */
+	const char *said;
+	size_t said_len;
 };
 
 /* Called once per transfer, from LOOP on its thread; R lives for the call only. */
@@ -79,16 +82,5 @@ int transfer_start(struct transfer *t, const struct transfer_request *r, transfe
 		   void *arg);
 /* Transfers started and not yet done (waiting ones included). */
 size_t transfer_pending(const struct transfer *t);
-
-/*
- * Send R now, on the calling thread, blocking it for up to R's timeouts
- * (for a test message an admin waits for), with no engine: DONE(ARG,
- * result) is called before this returns, and SAID gets every line the
- * server sent (SMTP replies, HTTP status line and headers; not the
- * body).  0, or -1 when curl refused the request (DONE is then not
- * called).
- */
-int transfer_run(const struct transfer_request *r, transfer_done_fn done, void *arg,
-		 struct sbuf *said);
 
 #endif

@@ -60,17 +60,24 @@ struct srv {
 	size_t pad;                 /* bytes added to each answer */
 	enum control_rights rights; /* of peers with a real uid */
 	int nrights;                /* calls of rights() */
+	uint64_t later;             /* the token of the last request "later" */
 };
 
 static struct srv *g;
 
-static void execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out)
+static bool execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out,
+		    uint64_t token)
 {
 	struct srv *s = arg;
 	s->lines = xrealloc(s->lines, (s->nlines + 1) * sizeof(*s->lines));
 	s->lines[s->nlines++] = xasprintf("%.*s", (int)len, line);
 	s->last_uid = peer->uid;
 	snprintf(s->last_user, sizeof(s->last_user), "%s", peer->user);
+	/* Answered later, by the test through control_answer(). */
+	if (len == 5 && memcmp(line, "later", 5) == 0) {
+		s->later = token;
+		return true;
+	}
 	sbuf_printf(out, "{\"n\":%zu,\"line\":\"%.*s\"", s->nlines, (int)len, line);
 	if (s->pad) {
 		static char x[4096];
@@ -81,6 +88,7 @@ static void execute(void *arg, struct peer *peer, const char *line, size_t len, 
 		SBUF_LIT(out, "\"");
 	}
 	SBUF_LIT(out, "}");
+	return false;
 }
 
 /* Made-up uids have no rights; others what the test says. */
@@ -439,6 +447,72 @@ static void test_half_close(void **state)
 	cli_open(&c);
 	expect_served(&c);
 	cli_close(&c);
+}
+
+/* ---- answers that come later --------------------------------------------- */
+
+static bool later_given(void *arg)
+{
+	return g->later != *(uint64_t *)arg;
+}
+
+static bool clients_are(void *arg)
+{
+	return control_clients(g->ctl) == *(size_t *)arg;
+}
+
+/*
+ * A request answered later holds back the same client's next ones, in
+ * order, and nobody else's; a late answer for a client that has gone, or
+ * one given twice, goes nowhere.
+ */
+static void test_answer_later(void **state)
+{
+	(void)state;
+	struct cli a, b;
+	uint64_t none = 0, first;
+
+	start(8, 8, GUARD);
+	cli_open(&a);
+	cli_open(&b);
+	cli_puts(&a, "later\nafter\n");
+	pump(later_given, &none);
+	first = g->later;
+	for (int i = 0; i < 10; i++)
+		ev_run(g->loop, EVRUN_NOWAIT);
+	/* Meanwhile another client is served; A's next request waits. */
+	expect_served(&b);
+	assert_int_equal(g->nlines, 2);
+	assert_string_equal(g->lines[0], "later");
+	cli_fill(&a);
+	assert_int_equal(a.in.len, 0);
+
+	const char *late = "{\"late\":true}";
+	assert_int_equal(control_answer(g->ctl, first, late, strlen(late)), 0);
+	char *line = cli_line(&a);
+	assert_string_equal(line, late);
+	free(line);
+	expect_answer(&a, "after");
+	assert_int_equal(control_answer(g->ctl, first, late, strlen(late)), -1);
+	assert_int_equal(control_answer(g->ctl, 0, late, strlen(late)), -1);
+	assert_int_equal(control_answer(NULL, first, late, strlen(late)), -1);
+
+	/* A client that leaves while it waits: kept until its answer, then closed. */
+	cli_puts(&a, "later\n");
+	pump(later_given, &first);
+	uint64_t second = g->later;
+	cli_close(&a);
+	for (int i = 0; i < 10; i++)
+		ev_run(g->loop, EVRUN_NOWAIT);
+	assert_int_equal(control_answer(g->ctl, second, late, strlen(late)), 0);
+	size_t one = 1;
+	pump(clients_are, &one);
+	expect_served(&b);
+
+	/* One still waiting when the socket closes: freed with it (teardown). */
+	cli_puts(&b, "later\n");
+	pump(later_given, &second);
+	cli_close(&b);
 }
 
 /* ---- idle ---------------------------------------------------------------- */
@@ -1335,6 +1409,7 @@ int main(void)
 		CASE(test_framing),
 		CASE(test_line_limit),
 		CASE(test_half_close),
+		CASE(test_answer_later),
 		CASE(test_idle_timeout),
 		CASE(test_idle_after_new_limits),
 		CASE(test_activity_keeps_clients),

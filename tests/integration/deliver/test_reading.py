@@ -18,6 +18,8 @@ import email.policy
 import json
 import os
 import re
+import socket
+import subprocess
 import sys
 import unittest
 import warnings
@@ -26,6 +28,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, ".."))
 sys.path.insert(0, HERE)
 
+import harness  # noqa: E402
 import servers  # noqa: E402
 from test_deliver import BEFORE_ONLY, MOBILE, NAMES, DeliverTestCase, unit_ids, zh_until  # noqa: E402
 
@@ -340,6 +343,109 @@ class TestSend(ReadingTestCase):
         self.assertIn("\n  no such hook", err)
         e = self.refused("usage", "test-send", "gen", "not-a-mobile")
         self.assertIn("mobile", e["message"])
+
+
+class TestTestSendWaits(ReadingTestCase):
+    """test-send waits for its server without holding up the daemon: a
+    webhook server holds its answer until the test releases it."""
+
+    def held_sink(self):
+        sink = self.make_sink()
+        sink.script("/generic/held", [{"status": 200, "body": "held, then released"}] * 4)
+        sink.hold(0)
+        conf = self.plan("""
+  webhooks = ( { name = "gen"; type = "generic"; url = "%s"; units = [ "*" ]; } );"""
+                         % sink.url("/generic/held"), units=("ua",), due_in=3600, due2_in=3600)
+        return sink, self.start(conf)
+
+    @staticmethod
+    def nothing_to_read(sock):
+        """Whether SOCK has nothing to read now (neither bytes nor EOF)."""
+        sock.setblocking(False)
+        try:
+            sock.recv(1, socket.MSG_PEEK)
+            return False
+        except BlockingIOError:
+            return True
+        finally:
+            sock.settimeout(harness.WAIT)
+
+    def test_07_others_are_answered_meanwhile(self):
+        """While the server holds test-send's request, ping and status on
+        other connections are answered; the same client's next request
+        waits behind its test-send, in order; once released, kaohectl
+        prints what the server said."""
+        sink, d = self.held_sink()
+        waiting = subprocess.Popen([harness.KAOHECTL, "-s", self.sock, "test-send", "gen"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=harness.utf8_env())
+        self.addCleanup(waiting.kill)
+        same = harness.unix_connect(self.sock)
+        self.addCleanup(same.close)
+        same.sendall(b"test-send gen\nping\n")
+        self.wait(lambda: len(sink.got("/generic/held")) == 2, harness.WAIT,
+                  "both test messages at the server")
+
+        # The server has not answered: the daemon answers others all the same.
+        self.assertTrue(self.ok("ping")["pong"])
+        self.assertTrue(self.ok("status"))
+        self.assertFalse(sink.released.is_set())
+        self.assertIsNone(waiting.poll(), "test-send answered before its server did")
+        self.assertTrue(self.nothing_to_read(same), "an answer before the server's")
+
+        sink.release()
+        out, err = waiting.communicate(timeout=harness.WAIT)
+        self.assertEqual(waiting.returncode, 0, err.decode())
+        out = out.decode()
+        self.assertIn("status: 200", out)
+        self.assertIn("HTTP/1.1 200", out)
+        self.assertIn("held, then released", out)
+        answers = same.makefile("rb")
+        first = json.loads(answers.readline())
+        second = json.loads(answers.readline())
+        answers.close()
+        self.assertEqual((first["ok"], first["data"]["status"]), (True, 200), first)
+        self.assertEqual(first["data"]["body"], "held, then released")
+        self.assertTrue(second["ok"] and second["data"]["pong"], "the ping's answer comes second")
+        audit = [a for a in self.ok("audit", "10") if a["command"] == "test-send gen"]
+        self.assertEqual(len(audit), 2, audit)
+        self.assertTrue(d.alive())
+
+    def test_08_client_gone_before_the_answer(self):
+        """A client that leaves while its test-send waits: the daemon stays
+        healthy, the late answer goes nowhere (audited all the same); and
+        a daemon stopped while a test-send waits stops cleanly."""
+        sink, d = self.held_sink()
+        gone = harness.unix_connect(self.sock)
+        gone.sendall(b"test-send gen\n")
+        self.wait(lambda: len(sink.got("/generic/held")) == 1, harness.WAIT,
+                  "the test message at the server")
+        gone.close()
+        self.assertTrue(self.ok("ping")["pong"])
+        sink.release()
+        d.wait_log(r"info: root: test message over gen to \S+/generic/held: sent \(200\)")
+        self.assertTrue(self.ok("ping")["pong"])
+        audit = [a for a in self.ok("audit", "10") if a["command"] == "test-send gen"]
+        self.assertEqual(len(audit), 1, audit)
+        self.assertIn("held, then released", audit[0]["result"])
+
+        # Stopped while one waits: its client hears the connection close.
+        sink.released.clear()
+        waiting = harness.unix_connect(self.sock)
+        self.addCleanup(waiting.close)
+        waiting.sendall(b"test-send gen\n")
+        self.wait(lambda: len(sink.got("/generic/held")) == 2, harness.WAIT,
+                  "the second test message at the server")
+        self.assertEqual(d.term(), 0, d.log()[-3000:])
+        self.assertIsNone(harness.recv_line(waiting))
+        sink.release()
+        # Audited as such: the result was never known.
+        self.start(None, again=d)
+        audit = [a for a in self.ok("audit", "10") if a["command"] == "test-send gen"]
+        self.assertEqual(len(audit), 2, audit)
+        results = sorted(a["result"] for a in audit)
+        self.assertIn("held, then released", results[0])
+        self.assertIn("kaohed stopped before the server answered", results[1])
 
 
 class TestNeverDeliverable(ReadingTestCase):
