@@ -1517,6 +1517,48 @@ static void load_track_from(struct loader *ld, const config_setting_t *plan)
 	p->track_from = calendar_instant(day, 0);
 }
 
+/* plan.in_force: the days of the year the plan applies to, into calendar C. */
+static void load_in_force(struct loader *ld, const config_setting_t *plan, struct calendar *c)
+{
+	const config_setting_t *inf = get_group(ld, plan, "plan", "in_force", false);
+	if (inf) {
+		static const char *const ikeys[] = { "from", "to", NULL };
+		check_keys(ld, inf, "plan.in_force", ikeys);
+		const char *from = get_string(ld, inf, "plan.in_force", "from", "01-01");
+		const char *to = get_string(ld, inf, "plan.in_force", "to", "12-31");
+		day_of(ld, member(inf, "from") ?: inf, "plan.in_force", from, &c->first_day);
+		day_of(ld, member(inf, "to") ?: inf, "plan.in_force", to, &c->last_day);
+		if (c->last_day < c->first_day)
+			error_at(ld, inf, "plan.in_force: ends before it starts");
+		c->in_force_start = calendar_instant(c->first_day, 0);
+	}
+}
+
+/* Every row's annex category is one its category lists under annex. */
+static void check_annexes(struct loader *ld, const config_setting_t *plan)
+{
+	const struct plan *p = ld->p;
+
+	for (size_t i = 0; i < p->ncats; i++) {
+		const config_setting_t *annex = member(
+			config_setting_get_elem(member(plan, "categories"), (unsigned)i), "annex");
+		for (size_t r = 0; annex && r < p->nrows; r++) {
+			if (p->rows[r].category != (int)i || p->rows[r].annex_category[0] == '\0')
+				continue;
+			bool found = false;
+			for (int k = 0; k < config_setting_length(annex) && !found; k++) {
+				const char *a = config_setting_get_string_elem(annex, k);
+				found = a && strcmp(a, p->rows[r].annex_category) == 0;
+			}
+			if (!found)
+				error_at(
+					ld, annex,
+					"row %s: annex category \"%s\" is not one of category %s's",
+					p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
+		}
+	}
+}
+
 /*
  * The plan group PLAN into the plan being read (ld->p); LEGACY is
  * kaohe.conf's calendar group, or NULL.
@@ -1563,18 +1605,7 @@ static void load_plan(struct loader *ld, const config_setting_t *plan,
 	/* The calendar comes first: due dates are checked against it. */
 	struct calendar *c = &p->cal;
 	calendar_init(c, p->year);
-	const config_setting_t *inf = get_group(ld, plan, "plan", "in_force", false);
-	if (inf) {
-		static const char *const ikeys[] = { "from", "to", NULL };
-		check_keys(ld, inf, "plan.in_force", ikeys);
-		const char *from = get_string(ld, inf, "plan.in_force", "from", "01-01");
-		const char *to = get_string(ld, inf, "plan.in_force", "to", "12-31");
-		day_of(ld, member(inf, "from") ?: inf, "plan.in_force", from, &c->first_day);
-		day_of(ld, member(inf, "to") ?: inf, "plan.in_force", to, &c->last_day);
-		if (c->last_day < c->first_day)
-			error_at(ld, inf, "plan.in_force: ends before it starts");
-		c->in_force_start = calendar_instant(c->first_day, 0);
-	}
+	load_in_force(ld, plan, c);
 	const char *close = get_string(ld, plan, "plan", "close", "quarter-end");
 	if (strcmp(close, "quarter-end") == 0)
 		c->close = CLOSE_QUARTER_END;
@@ -1598,24 +1629,7 @@ static void load_plan(struct loader *ld, const config_setting_t *plan,
 	load_units(ld, plan);
 	load_rows(ld, plan, md);
 	check_sums(ld, plan);
-	for (size_t i = 0; i < p->ncats; i++) {
-		const config_setting_t *annex = member(
-			config_setting_get_elem(member(plan, "categories"), (unsigned)i), "annex");
-		for (size_t r = 0; annex && r < p->nrows; r++) {
-			if (p->rows[r].category != (int)i || p->rows[r].annex_category[0] == '\0')
-				continue;
-			bool found = false;
-			for (int k = 0; k < config_setting_length(annex) && !found; k++) {
-				const char *a = config_setting_get_string_elem(annex, k);
-				found = a && strcmp(a, p->rows[r].annex_category) == 0;
-			}
-			if (!found)
-				error_at(
-					ld, annex,
-					"row %s: annex category \"%s\" is not one of category %s's",
-					p->rows[r].id, p->rows[r].annex_category, p->cats[i].id);
-		}
-	}
+	check_annexes(ld, plan);
 	plan_finish(p);
 	check_next_year(ld, y ? y : plan);
 	for (size_t i = 0; i < ld->nplans; i++)

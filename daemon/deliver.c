@@ -963,6 +963,65 @@ static void endpoint(const char *url, char *out, size_t len)
 	snprintf(out, len, "%.*s%s", (int)n, url, url[n] ? "?…" : "");
 }
 
+/* Why CHANNEL names no channel, with the channels there are, into ERR. */
+static void no_channel(const struct settings *set, const char *channel, char *err, size_t errlen)
+{
+	struct sbuf names;
+
+	sbuf_init(&names);
+	for (size_t i = 0; i < set->nchannels; i++)
+		sbuf_printf(&names, "%s%s", i ? ", " : "", set->channels[i].name);
+	snprintf(err, errlen, "no channel \"%s\" (the channels: %s)", channel,
+		 names.len ? names.buf : "none configured");
+	sbuf_free(&names);
+}
+
+/*
+ * The recipient of a test through C: a mail channel without one goes to
+ * the first admin with an address (whose NAME the message greets); a
+ * webhook's is a mobile number to mention, or none.
+ */
+static int test_recipient(const struct settings *set, const struct channel *c,
+			  const char **recipient, const char **name, char *err, size_t errlen)
+{
+	if (c->provider->mail && *recipient == NULL) {
+		for (size_t i = 0; i < set->nadmins_contacts && !*recipient; i++)
+			if (set->admins_contacts[i].email) {
+				*recipient = set->admins_contacts[i].email;
+				*name = set->admins_contacts[i].name;
+			}
+		if (*recipient == NULL) {
+			snprintf(err, errlen,
+				 "test-send %s needs RECIPIENT, an email address: no admin in "
+				 "reminders.admins has one",
+				 c->name);
+			return -1;
+		}
+	}
+	if (!c->provider->mail && *recipient && (*recipient)[strspn(*recipient, "+0123456789")]) {
+		snprintf(err, errlen,
+			 "RECIPIENT of a webhook is a mobile number to mention, not \"%s\"",
+			 *recipient);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Curl's own timeout ends a second before the limit's: when the
+ * transfer started at once, curl's words say what timed out.
+ */
+static struct delivery_settings test_settings(const struct delivery_settings *set)
+{
+	struct delivery_settings ds = *set;
+
+	if (ds.timeout_ms <= 0 || ds.timeout_ms > DELIVER_TEST_TIMEOUT_MS - 1000)
+		ds.timeout_ms = DELIVER_TEST_TIMEOUT_MS - 1000;
+	if (ds.connect_timeout_ms <= 0 || ds.connect_timeout_ms > ds.timeout_ms)
+		ds.connect_timeout_ms = ds.timeout_ms;
+	return ds;
+}
+
 int deliver_test(struct deliver *d, const char *channel, const char *recipient, const char *actor,
 		 deliver_test_fn done, void *arg, char *err, size_t errlen)
 {
@@ -976,36 +1035,12 @@ int deliver_test(struct deliver *d, const char *channel, const char *recipient, 
 
 	memset(t, 0, sizeof(*t));
 	if (c == NULL) {
-		struct sbuf names;
-		sbuf_init(&names);
-		for (size_t i = 0; i < set->nchannels; i++)
-			sbuf_printf(&names, "%s%s", i ? ", " : "", set->channels[i].name);
-		snprintf(err, errlen, "no channel \"%s\" (the channels: %s)", channel,
-			 names.len ? names.buf : "none configured");
-		sbuf_free(&names);
+		no_channel(set, channel, err, errlen);
 		return -1;
 	}
 	t->provider = c->provider->name;
-	if (c->provider->mail && recipient == NULL) {
-		for (size_t i = 0; i < set->nadmins_contacts && !recipient; i++)
-			if (set->admins_contacts[i].email) {
-				recipient = set->admins_contacts[i].email;
-				name = set->admins_contacts[i].name;
-			}
-		if (recipient == NULL) {
-			snprintf(err, errlen,
-				 "test-send %s needs RECIPIENT, an email address: no admin in "
-				 "reminders.admins has one",
-				 channel);
-			return -1;
-		}
-	}
-	if (!c->provider->mail && recipient && recipient[strspn(recipient, "+0123456789")]) {
-		snprintf(err, errlen,
-			 "RECIPIENT of a webhook is a mobile number to mention, not \"%s\"",
-			 recipient);
+	if (test_recipient(set, c, &recipient, &name, err, errlen) < 0)
 		return -1;
-	}
 	if (c->provider->mail)
 		util_strlcpy(t->to, recipient, sizeof(t->to));
 	else
@@ -1029,15 +1064,7 @@ int deliver_test(struct deliver *d, const char *channel, const char *recipient, 
 	sbuf_reset(&d->subject);
 	sbuf_reset(&d->text);
 	notify_render(&set->templates, &m, &d->subject, &d->text);
-	struct delivery_settings ds = set->delivery;
-	/*
-	 * Curl's own timeout ends a second before the limit's: when the
-	 * transfer started at once, curl's words say what timed out.
-	 */
-	if (ds.timeout_ms <= 0 || ds.timeout_ms > DELIVER_TEST_TIMEOUT_MS - 1000)
-		ds.timeout_ms = DELIVER_TEST_TIMEOUT_MS - 1000;
-	if (ds.connect_timeout_ms <= 0 || ds.connect_timeout_ms > ds.timeout_ms)
-		ds.connect_timeout_ms = ds.timeout_ms;
+	struct delivery_settings ds = test_settings(&set->delivery);
 	provider_request_init(&req, c, &ds, &d->body, &d->url);
 	struct provider_message pm = { .m = &m,
 				       .subject = d->subject.buf,

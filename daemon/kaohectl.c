@@ -396,16 +396,13 @@ static int fit_columns(int *w, int n, int avail)
 
 static void print_shown(const char *key, const char *rawkey, const json_t *v, int indent);
 
-/* A table of an array of objects under TABLE: one column per scalar member. */
-static void print_table(const json_t *arr, int indent, const char *table)
+/* The columns of a table: every scalar member, in the order first seen, or the view's. */
+static int table_columns(const json_t *arr, const struct view *vw, const char **cols)
 {
-	const struct view *vw = view_of(table);
-	const char *cols[MAX_COLUMNS];
-	int widths[MAX_COLUMNS], ncols = 0;
-	size_t i, nrows = json_array_size(arr);
+	int ncols = 0;
+	size_t i;
 	json_t *row;
 
-	/* The columns: every scalar member, in the order first seen, or the view's. */
 	json_array_foreach(arr, i, row)
 	{
 		const char *key;
@@ -436,6 +433,18 @@ static void print_table(const json_t *arr, int indent, const char *table)
 		memcpy(cols, sorted, sizeof(*cols) * (size_t)k);
 		ncols = k;
 	}
+	return ncols;
+}
+
+/* A table of an array of objects under TABLE: one column per scalar member. */
+static void print_table(const json_t *arr, int indent, const char *table)
+{
+	const struct view *vw = view_of(table);
+	const char *cols[MAX_COLUMNS];
+	int widths[MAX_COLUMNS], ncols = table_columns(arr, vw, cols);
+	size_t i, nrows = json_array_size(arr);
+	json_t *row;
+
 	char **cells = calloc((nrows + 1) * (size_t)(ncols ? ncols : 1), sizeof(*cells));
 	if (cells == NULL)
 		return;

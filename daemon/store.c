@@ -1322,17 +1322,13 @@ static int open_dir(const char *dir)
 }
 
 /*
- * Check PATH and open its directory; the descriptor, or -1 with the
- * reason in ERR.  PATH must be absolute and plain: SQLite would read
- * "file:…" as a URI with its own idea of the file, and a relative path
- * would be the daemon's, not the caller's.  Everything after this goes
- * through the descriptor: what was checked is what is written.
+ * Refuse a backup PATH that is not absolute and plain, or names no file,
+ * or cannot fit DIRLEN for its directory; SLASH and BASE point into PATH
+ * at its last '/' and its file name.
  */
-static int backup_dir(struct store *st, const char *path, char *dir, size_t dirlen,
-		      const char **base, char *err, size_t errlen)
+static int check_backup_path(const char *path, size_t dirlen, const char **slash, const char **base,
+			     char *err, size_t errlen)
 {
-	struct stat ds, t;
-
 	if (path[0] != '/') {
 		snprintf(err, errlen, "\"%s\" is %s; backup takes the absolute path of a new file",
 			 path, strncmp(path, "file:", 5) == 0 ? "a URI" : "not an absolute path");
@@ -1345,17 +1341,35 @@ static int backup_dir(struct store *st, const char *path, char *dir, size_t dirl
 			 path);
 		return -1;
 	}
-	const char *slash = strrchr(path, '/');
-	*base = slash + 1;
+	*slash = strrchr(path, '/');
+	*base = *slash + 1;
 	if (**base == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0) {
 		snprintf(err, errlen, "\"%s\" does not name a file", path);
 		return -1;
 	}
-	if (strlen(path) >= PATH_MAX || (size_t)(slash - path) + 2 > dirlen) {
+	if (strlen(path) >= PATH_MAX || (size_t)(*slash - path) + 2 > dirlen) {
 		snprintf(err, errlen, "\"%s\" is too long (a path has at most %d bytes)", path,
 			 PATH_MAX - 1);
 		return -1;
 	}
+	return 0;
+}
+
+/*
+ * Check PATH and open its directory; the descriptor, or -1 with the
+ * reason in ERR.  PATH must be absolute and plain: SQLite would read
+ * "file:…" as a URI with its own idea of the file, and a relative path
+ * would be the daemon's, not the caller's.  Everything after this goes
+ * through the descriptor: what was checked is what is written.
+ */
+static int backup_dir(struct store *st, const char *path, char *dir, size_t dirlen,
+		      const char **base, char *err, size_t errlen)
+{
+	struct stat ds, t;
+	const char *slash;
+
+	if (check_backup_path(path, dirlen, &slash, base, err, errlen) < 0)
+		return -1;
 	snprintf(dir, dirlen, "%.*s", slash == path ? 1 : (int)(slash - path), path);
 	int dfd = open_dir(dir);
 	if (dfd < 0 || fstat(dfd, &ds) < 0) {
