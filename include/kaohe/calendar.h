@@ -94,7 +94,7 @@ struct calendar {
 	int64_t in_force_start;         /* 00:00 of first_day */
 	uint8_t workday[CALENDAR_DAYS]; /* per day of the plan year and the next */
 	bool next_known;                /* the next year's days come from a calendar */
-	char source[160];               /* where the working days come from, for the log */
+	char source[400];               /* where the working days come from, for the log */
 	enum close_policy close;
 	int64_t close_after; /* CLOSE_AFTER: seconds after the deadline */
 	struct reminder_policy reminders;

@@ -70,6 +70,10 @@ def main():
     conf = conf.replace('@include "plan-2020.conf"', '@include "plan.conf"')
     with open(os.path.join(out, "kaohe.conf"), "w", encoding="utf-8") as f:
         f.write(conf)
+    # the plan's working-day calendar is looked up beside the configuration
+    cal = os.path.join(out, "calendars")
+    if not os.path.lexists(cal):
+        os.symlink(os.path.abspath(os.path.join(CONFIG, "calendars")), cal)
 
     start = datetime(2020, 5, 1, tzinfo=TZ)
     end = datetime(2020, 12, 31, 23, 59, tzinfo=TZ)
