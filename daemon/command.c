@@ -1648,9 +1648,9 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 	}
 	/* What the engine keeps may have moved with what was rolled back. */
 	if (rc < 0 && engine_rollback(c->eng) > 0 && c->timeline_changed)
-		c->timeline_changed(c->hook_arg, -1);
+		c->timeline_changed(c->hook_arg, c->plan->year, -1);
 	if (rc == 0 && a->moved && c->timeline_changed)
-		c->timeline_changed(c->hook_arg, a->moved_unit);
+		c->timeline_changed(c->hook_arg, c->plan->year, a->moved_unit);
 	return answer;
 }
 

@@ -45,8 +45,11 @@ struct command_ctx {
 	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
 	void *hook_arg;
 	json_t *(*reload)(void *arg);
-	/* A move (of UNIT's schedule, or -1: every unit's) or a rollback changed the timeline. */
-	void (*timeline_changed)(void *arg, int unit);
+	/*
+	 * A move (of UNIT's schedule, UNIT of plan year YEAR's plan, or -1:
+	 * every unit's) or a rollback changed the timeline.
+	 */
+	void (*timeline_changed)(void *arg, int year, int unit);
 	/*
 	 * A delivery over CHANNEL was put back in the queue by hand (retry):
 	 * it goes now, whatever wait CHANNEL's provider asked for.

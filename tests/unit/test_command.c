@@ -1143,14 +1143,15 @@ static void test_retry_calls_outbox_changed(void **state)
 /* What the timeline hook saw: how often, for whom, and whether a transaction was open. */
 struct moved {
 	struct store *st;
-	int calls, unit;
+	int calls, year, unit;
 	bool in_transaction;
 };
 
-static void moved_hook(void *arg, int unit)
+static void moved_hook(void *arg, int year, int unit)
 {
 	struct moved *m = arg;
 	m->calls++;
+	m->year = year;
 	m->unit = unit;
 	m->in_transaction |= store_in_transaction(m->st) > 0;
 }
@@ -1183,6 +1184,7 @@ static void test_move_audited_and_status(void **state)
 	json_decref(a);
 	assert_int_equal(m.calls, 1);
 	assert_int_equal(m.unit, U(f, "rixin"));
+	assert_int_equal(m.year, 2020);
 	assert_false(m.in_transaction);
 	/* a refused move tells nothing */
 	a = command_execute(&c, "move 16a 2021-03-01 --reason x", 30);
