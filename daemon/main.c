@@ -433,8 +433,12 @@ static int run_restore(const char *file, const struct config_opts *year, const c
 	struct config *cfg = load(file, year, false);
 	if (cfg == NULL)
 		return 1;
-	int rc = restore_run(cfg->plan, state_dir ? state_dir : cfg->set.state_dir, argv[1],
-			     (int64_t)time(NULL), stdout, err, sizeof(err));
+	int *years = xcalloc(cfg->nyears + 1, sizeof(*years));
+	for (size_t i = 0; i < cfg->nyears; i++)
+		years[i] = cfg->years[i]->plan->year;
+	int rc = restore_run(years, cfg->nyears, state_dir ? state_dir : cfg->set.state_dir,
+			     argv[1], (int64_t)time(NULL), stdout, err, sizeof(err));
+	free(years);
 	if (rc < 0)
 		fprintf(stderr, "kaohed: restore: %s; nothing changed\n", err);
 	config_free(cfg);
