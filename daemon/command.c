@@ -1596,6 +1596,19 @@ static json_t *prepare(struct command_ctx *c, const char *line, size_t len, char
 	if (c->select_year && (err = c->select_year(c->hook_arg, a->year, c)))
 		return err;
 	const struct grammar_cmd *cmd = a->cmd;
+	if (c->unconfigured && strcmp(cmd->name, "snapshots") != 0 &&
+	    strcmp(cmd->name, "audit") != 0 && strcmp(cmd->name, "outbox") != 0) {
+		struct sbuf cfgd;
+		sbuf_init(&cfgd);
+		for (size_t i = 0; i < c->nyears; i++)
+			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", c->years[i]);
+		err = command_error("unknown-year",
+				    "plan year %d is recorded in the database but not configured: "
+				    "only snapshots, audit and outbox read it (configured: %s)",
+				    c->unconfigured, cfgd.buf);
+		sbuf_free(&cfgd);
+		return err;
+	}
 	if (cmd->access == CMD_ADMIN && !c->actor->admin)
 		return command_error("permission-denied", "%s may not run %s (admins only)",
 				     c->actor->name, cmd->name);

@@ -733,12 +733,25 @@ static json_t *select_year(void *arg, int year, struct command_ctx *c)
 		struct sbuf cfgd, held;
 		int years[64];
 		size_t n = 0;
+		if (store_years_held(d->st, years, 64, &n) < 0)
+			n = 0;
+		for (size_t i = 0; i < n; i++)
+			if (years[i] == year) {
+				/* Held, no longer configured: its records, read with
+				 * the latest plan's rights (prepare() says which). */
+				y = default_run(d, c->now);
+				access_actor(y->cfg, actor_key(d, y), d->peer, &d->actor);
+				c->plan = y->cfg->plan;
+				c->st = store_year(d->st, year);
+				c->eng = y->eng;
+				c->actor = &d->actor;
+				c->unconfigured = year;
+				return NULL;
+			}
 		sbuf_init(&cfgd);
 		sbuf_init(&held);
 		for (size_t i = 0; i < d->nruns; i++)
 			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", d->runs[i].cfg->plan->year);
-		if (store_years_held(d->st, years, 64, &n) < 0)
-			n = 0;
 		for (size_t i = 0; i < n; i++)
 			sbuf_printf(&held, "%s%d", i ? ", " : "", years[i]);
 		json_t *e = command_error("unknown-year",

@@ -75,6 +75,13 @@ struct command_ctx {
 	 * ("unknown-year").  NULL: only the context's own year.
 	 */
 	json_t *(*select_year)(void *arg, int year, struct command_ctx *c);
+	/*
+	 * Set by select_year for a plan year the database holds but no
+	 * configured plan names: ST is that year's, PLAN, ENG and ACTOR the
+	 * latest year's in force, and only what needs no plan of its own
+	 * (snapshots, audit, outbox) reads it; 0 otherwise.
+	 */
+	int unconfigured;
 	/* For status: the plan years configured, and whether every one has ended. */
 	const int *years;
 	size_t nyears;
