@@ -1473,18 +1473,6 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	if (argc == 0)
 		return command_error("usage", "empty request");
 	memset(a, 0, sizeof(*a));
-	/* --year, an option of every command, chooses the plan year it addresses. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--year") != 0)
-			continue;
-		const char *y = i + 1 < argc ? argv[i + 1] : "";
-		if (strlen(y) != 4 || strspn(y, "0123456789") != 4 || a->year)
-			return command_error("usage", "--year takes one plan year, as 2026");
-		a->year = atoi(y);
-		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
-		argc -= 2;
-		i--;
-	}
 	if ((a->cmd = grammar_find(argv[0])) == NULL) {
 		struct sbuf sb;
 		sbuf_init(&sb);
@@ -1499,6 +1487,12 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	}
 	if (grammar_assign(a->cmd, argc - 1, argv + 1, w, err, sizeof(err)) < 0)
 		return command_error("usage", "%s", err);
+	/* --year, an option of every command, chooses the plan year it addresses. */
+	if (w->year) {
+		if (strlen(w->year) != 4 || strspn(w->year, "0123456789") != 4)
+			return command_error("usage", "--year takes one plan year, as 2026");
+		a->year = atoi(w->year);
+	}
 	json_t *bad;
 	for (int k = 0; a->cmd->opt[k].name; k++)
 		if (w->opt[k] && (bad = refuse_control(w->opt[k], a->cmd, a->cmd->opt[k].name, k)))

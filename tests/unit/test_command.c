@@ -1289,6 +1289,19 @@ static json_t *explain_row(struct fx *f, const char *unit, const char *row)
 	return r;
 }
 
+/* A value-taking option takes the next word, even "--year"; --year itself stays every command's. */
+static void test_option_takes_next_word(void **state)
+{
+	struct fx *f = *state;
+
+	assert_string_equal(str(ok(f, "submit bayilu 14 --note --year"), "state"), "on-time");
+	json_t *es = json_object_get(explain_row(f, "bayilu", "14"), "entries");
+	assert_string_equal(str(json_array_get(es, json_array_size(es) - 1), "note"), "--year");
+	fails(f, "usage", "submit bayilu 14 --note --year 2020");
+	fails(f, "usage", "scores --year 2020 --year 2020");
+	assert_non_null(ok(f, "scores --year 2020"));
+}
+
 static void test_explain_lists_voided_with_rule(void **state)
 {
 	struct fx *f = *state;
@@ -1397,6 +1410,7 @@ int main(void)
 		T_(test_err_bad_value),
 		T_(test_err_bad_date),
 		T_(test_err_bad_utf8),
+		T_(test_option_takes_next_word),
 		T_(test_err_line_too_long),
 		T_(test_err_unknown_command),
 		T_(test_err_unterminated_quote),
