@@ -192,6 +192,7 @@ static const char style_css[] =
 	"h1{font-size:1.4em;margin:.2em 0 .4em}\n"
 	"h2{font-size:1.15em;margin:1.4em 0 .5em;border-left:4px solid #1f5fa8;padding-left:.5em}\n"
 	"a{color:#1f5fa8}\n"
+	".redated{margin:.6em 0;padding:.5em .8em;border:2px solid #0969da;border-radius:6px}\n"
 	".provisional{margin:.6em 0;padding:.5em .8em;border:2px solid #d48806;"
 	"background:#fff7e6;color:#873800;font-weight:bold}\n"
 	".meta{display:flex;flex-wrap:wrap;gap:.2em 1.6em;margin:.4em 0;color:#57606a}\n"
@@ -311,6 +312,19 @@ static void meta_item(struct sbuf *sb, const char *label, const char *value)
 	SBUF_LIT(sb, "</dt><dd>");
 	html_text(sb, value);
 	SBUF_LIT(sb, "</dd></div>");
+}
+
+/* A re-dated plan says so on every page: the plan as written, run for its year. */
+static void redated_banner(struct sbuf *sb, const struct plan *p)
+{
+	char note[1024];
+
+	if (!plan_redated(p))
+		return;
+	plan_redated_note(p, note, sizeof(note));
+	SBUF_LIT(sb, "<p class=\"redated\" role=\"note\">");
+	html_text(sb, note);
+	SBUF_LIT(sb, "</p>\n");
 }
 
 /* ---- ranking order ---------------------------------------------------------- */
@@ -839,12 +853,13 @@ void annex_html(const struct annex_input *in, struct sbuf *out)
 	sbuf_free(&title);
 	if (in->provisional)
 		SBUF_LIT(out, "<p class=\"provisional\" role=\"note\">" PROVISIONAL_NOTE "</p>\n");
+	redated_banner(out, p);
 	SBUF_LIT(out, "<dl class=\"meta\">");
 	meta_item(out, "文号", p->document);
 	meta_item(out, "考核期", period);
 	meta_item(out, in->provisional ? "数据截至" : "快照时间", as_of);
-	SBUF_LIT(out, "</dl>\n<nav class=\"screen\"><a href=\"index.html\">全部考核期</a> · "
-		      "<a href=\"");
+	SBUF_LIT(out, "</dl>\n<nav class=\"screen\"><a href=\"../index.html\">全部年度</a> · "
+		      "<a href=\"index.html\">全部考核期</a> · <a href=\"");
 	url_path(out, in->period);
 	SBUF_LIT(out, ".csv\">CSV</a> · <a href=\"");
 	url_path(out, in->period);
@@ -1036,7 +1051,10 @@ void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t 
 	SBUF_LIT(out, "</h1>\n<dl class=\"meta\">");
 	sbuf_free(&title);
 	meta_item(out, "文号", p->document);
-	SBUF_LIT(out, "</dl>\n</header>\n<main>\n<section>\n<h2>各考核期排名</h2>\n");
+	SBUF_LIT(out, "</dl>\n");
+	redated_banner(out, p);
+	SBUF_LIT(out, "<nav class=\"screen\"><a href=\"../index.html\">全部年度</a></nav>\n"
+		      "</header>\n<main>\n<section>\n<h2>各考核期排名</h2>\n");
 
 	if (n == 0) {
 		SBUF_LIT(out, "<p>尚无考核结果。</p>\n");
@@ -1087,4 +1105,50 @@ void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t 
 	}
 	SBUF_LIT(out, "</ul>\n</section>\n</main>\n</body>\n</html>\n");
 	free(d);
+}
+
+void annex_years_html(const struct plan *const *plans, size_t n, struct sbuf *out)
+{
+	const struct plan **by = xcalloc(n + 1, sizeof(*by));
+
+	/* Newest first, as the periods of a year are. */
+	for (size_t i = 0; i < n; i++) {
+		size_t k = i;
+		while (k > 0 && by[k - 1]->year < plans[i]->year) {
+			by[k] = by[k - 1];
+			k--;
+		}
+		by[k] = plans[i];
+	}
+	page_open(out, "考核结果");
+	SBUF_LIT(out, "<header>\n<h1>考核结果</h1>\n</header>\n<main>\n<section>\n"
+		      "<h2>各年度</h2>\n");
+	if (n == 0)
+		SBUF_LIT(out, "<p>尚无考核年度。</p>\n");
+	else
+		SBUF_LIT(out, "<ul class=\"years\">\n");
+	for (size_t i = 0; i < n; i++) {
+		const struct plan *p = by[i];
+		sbuf_printf(out, "<li data-year=\"%d\"><a href=\"%d/index.html\">%d年度</a>",
+			    p->year, p->year, p->year);
+		SBUF_LIT(out, "：");
+		results_title(out, p);
+		if (p->document && *p->document) {
+			SBUF_LIT(out, "（");
+			html_text(out, p->document);
+			SBUF_LIT(out, "）");
+		}
+		if (plan_redated(p)) {
+			char note[1024];
+			plan_redated_note(p, note, sizeof(note));
+			SBUF_LIT(out, "<br><span class=\"hint\">");
+			html_text(out, note);
+			SBUF_LIT(out, "</span>");
+		}
+		SBUF_LIT(out, "</li>\n");
+	}
+	if (n > 0)
+		SBUF_LIT(out, "</ul>\n");
+	SBUF_LIT(out, "</section>\n</main>\n</body>\n</html>\n");
+	free(by);
 }

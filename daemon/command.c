@@ -1474,18 +1474,6 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	if (argc == 0)
 		return command_error("usage", "empty request");
 	memset(a, 0, sizeof(*a));
-	/* --year, an option of every command, chooses the plan year it addresses. */
-	for (int i = 1; i < argc; i++) {
-		if (strcmp(argv[i], "--year") != 0)
-			continue;
-		const char *y = i + 1 < argc ? argv[i + 1] : "";
-		if (strlen(y) != 4 || strspn(y, "0123456789") != 4 || a->year)
-			return command_error("usage", "--year takes one plan year, as 2026");
-		a->year = atoi(y);
-		memmove(argv + i, argv + i + 2, (size_t)(argc - i - 2) * sizeof(*argv));
-		argc -= 2;
-		i--;
-	}
 	if ((a->cmd = grammar_find(argv[0])) == NULL) {
 		struct sbuf sb;
 		sbuf_init(&sb);
@@ -1500,6 +1488,12 @@ static json_t *parse(const char *line, size_t len, char *buf, struct args *a,
 	}
 	if (grammar_assign(a->cmd, argc - 1, argv + 1, w, err, sizeof(err)) < 0)
 		return command_error("usage", "%s", err);
+	/* --year, an option of every command, chooses the plan year it addresses. */
+	if (w->year) {
+		if (strlen(w->year) != 4 || strspn(w->year, "0123456789") != 4)
+			return command_error("usage", "--year takes one plan year, as 2026");
+		a->year = atoi(w->year);
+	}
 	json_t *bad;
 	for (int k = 0; a->cmd->opt[k].name; k++)
 		if (w->opt[k] && (bad = refuse_control(w->opt[k], a->cmd, a->cmd->opt[k].name, k)))
@@ -1597,6 +1591,19 @@ static json_t *prepare(struct command_ctx *c, const char *line, size_t len, char
 	if (c->select_year && (err = c->select_year(c->hook_arg, a->year, c)))
 		return err;
 	const struct grammar_cmd *cmd = a->cmd;
+	if (c->unconfigured && strcmp(cmd->name, "snapshots") != 0 &&
+	    strcmp(cmd->name, "audit") != 0 && strcmp(cmd->name, "outbox") != 0) {
+		struct sbuf cfgd;
+		sbuf_init(&cfgd);
+		for (size_t i = 0; i < c->nyears; i++)
+			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", c->years[i]);
+		err = command_error("unknown-year",
+				    "plan year %d is recorded in the database but not configured: "
+				    "only snapshots, audit and outbox read it (configured: %s)",
+				    c->unconfigured, cfgd.buf);
+		sbuf_free(&cfgd);
+		return err;
+	}
 	if (cmd->access == CMD_ADMIN && !c->actor->admin)
 		return command_error("permission-denied", "%s may not run %s (admins only)",
 				     c->actor->name, cmd->name);
@@ -1656,9 +1663,9 @@ static json_t *run(struct command_ctx *c, const char *line, size_t len, struct a
 	}
 	/* What the engine keeps may have moved with what was rolled back. */
 	if (rc < 0 && engine_rollback(c->eng) > 0 && c->timeline_changed)
-		c->timeline_changed(c->hook_arg, -1);
+		c->timeline_changed(c->hook_arg, c->plan->year, -1);
 	if (rc == 0 && a->moved && c->timeline_changed)
-		c->timeline_changed(c->hook_arg, a->moved_unit);
+		c->timeline_changed(c->hook_arg, c->plan->year, a->moved_unit);
 	return answer;
 }
 

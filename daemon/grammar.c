@@ -218,6 +218,22 @@ int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv, struct
 		const char *eq = strchr(word, '=');
 		size_t namelen = eq ? (size_t)(eq - word) : strlen(word);
 		const struct grammar_slot *s = option(c, word, namelen);
+		/* --year, an option of every command (a value of another is not). */
+		if (s == NULL && namelen == 6 && strncmp(word, "--year", 6) == 0) {
+			if (w->year) {
+				snprintf(err, errlen, "--year is given twice");
+				return -1;
+			}
+			if (eq) {
+				w->year = eq + 1;
+			} else if (i + 1 < n) {
+				w->year = argv[++i];
+			} else {
+				snprintf(err, errlen, "option --year needs a value, as 2026");
+				return -1;
+			}
+			continue;
+		}
 		if (s == NULL) {
 			grammar_usage(c, usage, sizeof(usage));
 			snprintf(err, errlen, "%s takes no option %.*s; usage: %s", c->name,

@@ -70,6 +70,7 @@ struct kaohed {
 	int publisher_err;       /* its stderr, read when it ends */
 	unsigned publish_wanted; /* PUB_* still to do once it is done */
 	int publish_unit;        /* the feed wanted with it: a unit's, or -1 every one */
+	int publish_year;        /* the plan year of publish_unit's plan */
 	ev_periodic due;
 	ev_signal sighup, sigterm, sigint;
 	ev_timer watchdog;
@@ -84,7 +85,7 @@ struct kaohed {
 
 /* What the publisher writes: the periods' pages (and index), the feeds. */
 enum { PUB_PAGES = 1, PUB_FEEDS = 2 };
-static void publish(struct kaohed *d, unsigned what, int unit);
+static void publish(struct kaohed *d, unsigned what, int year, int unit);
 static void metrics_schedule(struct kaohed *d);
 
 static int64_t wall_now(void)
@@ -294,7 +295,7 @@ static void on_snapshot(void *arg, int64_t at, const char *period, const struct 
 	(void)period;
 	(void)t;
 	if (d->ready)
-		publish(d, PUB_PAGES | PUB_FEEDS, -1);
+		publish(d, PUB_PAGES | PUB_FEEDS, 0, -1);
 }
 
 /* A test message whose answer an admin waits for. */
@@ -619,7 +620,7 @@ static json_t *reload(void *arg)
 		log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
 			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
 		/* Titles, rows and schedules may have changed: the files follow. */
-		publish(d, PUB_PAGES | PUB_FEEDS, -1);
+		publish(d, PUB_PAGES | PUB_FEEDS, 0, -1);
 		metrics_reload(true);
 		metrics_schedule(d);
 		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year",
@@ -666,7 +667,7 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
 	unsigned again = d->publish_wanted;
 	d->publish_wanted = 0;
 	if (again)
-		publish(d, again, d->publish_unit);
+		publish(d, again, d->publish_year, d->publish_unit);
 }
 
 /*
@@ -678,11 +679,11 @@ static void on_publisher(struct ev_loop *loop, ev_child *w, int revents)
  * still the ones the daemon runs (their fingerprint).  One at a time;
  * what is asked for meanwhile follows.
  */
-static void publish(struct kaohed *d, unsigned what, int unit)
+static void publish(struct kaohed *d, unsigned what, int year, int unit)
 {
 	const char *dir = d->opts->export_dir ? d->opts->export_dir : d->cfg->set.export_dir;
 	const char *argv[20];
-	char year[16];
+	char redate[16], uyear[16];
 	int n = 0, fds[2];
 
 	if (dir == NULL || *dir == '\0' || d->stale == d->gen)
@@ -690,10 +691,11 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	if (d->publisher.pid) {
 		/* Two units' moves meanwhile: every feed then. */
 		if ((what & PUB_FEEDS) && (d->publish_wanted & PUB_FEEDS) &&
-		    d->publish_unit != unit)
+		    (d->publish_unit != unit || d->publish_year != year))
 			unit = -1;
 		d->publish_wanted |= what;
 		d->publish_unit = unit;
+		d->publish_year = year;
 		return;
 	}
 	char uid[80];
@@ -701,9 +703,9 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	argv[n++] = "-c";
 	argv[n++] = d->opts->config;
 	if (d->opts->load.year) {
-		snprintf(year, sizeof(year), "%d", d->opts->load.year);
+		snprintf(redate, sizeof(redate), "%d", d->opts->load.year);
 		argv[n++] = "--year";
-		argv[n++] = year;
+		argv[n++] = redate;
 	}
 	if (d->opts->load.weekdays) {
 		argv[n++] = "--calendar";
@@ -718,10 +720,15 @@ static void publish(struct kaohed *d, unsigned what, int unit)
 	argv[n++] = d->cfg->fingerprint;
 	if (!(what & PUB_PAGES))
 		argv[n++] = "--feeds";
-	if (!(what & PUB_PAGES) && unit >= 0) {
-		util_strlcpy(uid, d->cfg->plan->units[unit].id, sizeof(uid));
+	/* A unit's index is its year's plan's. */
+	const struct config *yc = unit >= 0 ? config_year(d->cfg, year) : NULL;
+	if (!(what & PUB_PAGES) && yc && (size_t)unit < yc->plan->nunits) {
+		util_strlcpy(uid, yc->plan->units[unit].id, sizeof(uid));
+		snprintf(uyear, sizeof(uyear), "%d", year);
 		argv[n++] = "--unit";
 		argv[n++] = uid;
+		argv[n++] = "--unit-year";
+		argv[n++] = uyear;
 	}
 	if (!(what & PUB_FEEDS))
 		argv[n++] = "--pages";
@@ -776,12 +783,25 @@ static json_t *select_year(void *arg, int year, struct command_ctx *c)
 		struct sbuf cfgd, held;
 		int years[64];
 		size_t n = 0;
+		if (store_years_held(d->st, years, 64, &n) < 0)
+			n = 0;
+		for (size_t i = 0; i < n; i++)
+			if (years[i] == year) {
+				/* Held, no longer configured: its records, read with
+				 * the latest plan's rights (prepare() says which). */
+				y = default_run(d, c->now);
+				access_actor(y->cfg, actor_key(d, y), d->peer, &d->actor);
+				c->plan = y->cfg->plan;
+				c->st = store_year(d->st, year);
+				c->eng = y->eng;
+				c->actor = &d->actor;
+				c->unconfigured = year;
+				return NULL;
+			}
 		sbuf_init(&cfgd);
 		sbuf_init(&held);
 		for (size_t i = 0; i < d->nruns; i++)
 			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", d->runs[i].cfg->plan->year);
-		if (store_years_held(d->st, years, 64, &n) < 0)
-			n = 0;
 		for (size_t i = 0; i < n; i++)
 			sbuf_printf(&held, "%s%d", i ? ", " : "", years[i]);
 		json_t *e = command_error("unknown-year",
@@ -864,12 +884,12 @@ static void metrics_schedule(struct kaohed *d)
 	ev_timer_start(d->loop, &d->metrics_timer);
 }
 
-static void timeline_changed(void *arg, int unit)
+static void timeline_changed(void *arg, int year, int unit)
 {
 	struct kaohed *d = arg;
 	arm(d);
-	/* A move changes the feeds: one unit's, or (for all units) every one. */
-	publish(d, PUB_FEEDS, unit);
+	/* A move changes the feeds: one unit's of YEAR, or (for all units) every one. */
+	publish(d, PUB_FEEDS, year, unit);
 }
 
 static bool execute(void *arg, struct peer *peer, const char *line, size_t len, struct sbuf *out,
@@ -1286,7 +1306,7 @@ int loop_run(const struct loop_opts *o)
 	ev_child_init(&d.publisher, on_publisher, 0, 0);
 	d.publisher.data = &d;
 	d.publisher_err = -1;
-	publish(&d, PUB_PAGES | PUB_FEEDS, -1);
+	publish(&d, PUB_PAGES | PUB_FEEDS, 0, -1);
 
 	ev_run(d.loop, 0);
 	status = 0;

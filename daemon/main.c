@@ -32,7 +32,8 @@ static void usage(FILE *f)
 		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] simulate --from DATE\n"
 		"              --to DATE [--events FILE] [--export DIR] [--count-reminders]\n"
 		"       kaohed [-c FILE] [--year YYYY] [--calendar weekdays] [--state-dir DIR]\n"
-		"              [--export-dir DIR] publish [--pages] [--feeds [--unit UNIT]]\n"
+		"              [--export-dir DIR] publish [--pages]\n"
+		"              [--feeds [--unit UNIT [--unit-year YYYY]]]\n"
 		"       kaohed [-c FILE] new-year [--year YYYY] [--out FILE]\n"
 		"       kaohed [-c FILE] [--year YYYY] [--state-dir DIR] restore BACKUP\n"
 		"\n"
@@ -56,11 +57,14 @@ static void usage(FILE *f)
 		"--to (plan time zone) on a fresh in-memory database and writes JSON Lines:\n"
 		"reminders, deductions, quarterly snapshots, and the scores as of --to.\n"
 		"--count-reminders counts reminders instead of printing them; --export DIR\n"
-		"writes the publication files there as the daemon would (each snapshot's\n"
-		"PERIOD.html, .csv and .json, index.html, all.ics and UNIT.ics).\n"
-		"publish writes kaohe.export_dir from the database: the snapshots' pages\n"
-		"(--pages) and the calendar feeds (--feeds; --unit: that unit's only), both\n"
-		"by default; the daemon runs it itself after each snapshot, move and reload.\n"
+		"writes the publication files there as the daemon would (in YYYY/ each\n"
+		"snapshot's PERIOD.html, .csv and .json, index.html, all.ics and UNIT.ics;\n"
+		"index.html across the years).\n"
+		"publish writes kaohe.export_dir from the database, each plan year in YYYY/:\n"
+		"the snapshots' pages (--pages, with index.html across the years) and the\n"
+		"calendar feeds (--feeds; --unit: that unit's only, of the year --unit-year\n"
+		"or of every year), both by default; the daemon runs it itself after each\n"
+		"snapshot, move and reload.\n"
 		"restore installs BACKUP (kaohectl backup) as the database, kaohed stopped:\n"
 		"checked first (integrity, schema, plan year); the current one is kept as\n"
 		"kaohe.db.before-restore-TIME.\n"
@@ -162,6 +166,7 @@ struct publish_args {
 	bool pages, feeds;
 	const char *fingerprint; /* of the configuration the daemon runs, or NULL */
 	const char *unit;        /* --unit: that unit's feed only, or NULL */
+	int unit_year;           /* --unit-year: of that plan year only, or 0: every year's */
 };
 
 /* Read publish's options into A: 0, 1 after --help, -1 after a usage error. */
@@ -172,6 +177,7 @@ static int publish_options(int argc, char **argv, struct publish_args *a)
 		{ "feeds", no_argument, NULL, 'e' },
 		{ "fingerprint", required_argument, NULL, 'F' },
 		{ "unit", required_argument, NULL, 'u' },
+		{ "unit-year", required_argument, NULL, 'Y' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -184,6 +190,14 @@ static int publish_options(int argc, char **argv, struct publish_args *a)
 		case 'e': a->feeds = true; break;
 		case 'F': a->fingerprint = optarg; break;
 		case 'u': a->unit = optarg; break;
+		case 'Y':
+			if ((a->unit_year = parse_year(optarg)) <= 0) {
+				fprintf(stderr,
+					"kaohed: publish: --unit-year \"%s\" is not a year\n",
+					optarg);
+				return -1;
+			}
+			break;
 		case 'h': usage(stdout); return 1;
 		default: usage(stderr); return -1;
 		}
@@ -192,38 +206,91 @@ static int publish_options(int argc, char **argv, struct publish_args *a)
 		usage(stderr);
 		return -1;
 	}
+	if (a->unit_year && a->unit == NULL) {
+		fprintf(stderr, "kaohed: publish: --unit-year goes with --unit\n");
+		return -1;
+	}
 	if (!a->pages && !a->feeds)
 		a->pages = a->feeds = true;
 	return 0;
 }
 
 /*
- * The database DB, which must exist, opened with CFG's plan and an engine
- * over it (what the publication reads).  0, or -1 after a message; what
- * was opened is in *ST and *ENG to close.
+ * Write plan year YC's files into DIR/YEAR from the database ST (any
+ * handle of it): the plan recorded, an engine over its year.  FEED_UNIT:
+ * the unit (of YC's plan) whose feed alone is wanted, or -1.  0, or -1
+ * after a message.
  */
-static int publish_open(const struct config *cfg, const char *db, struct store **st,
-			struct engine **eng)
+static int publish_year(const char *dir, struct store *st, const struct config *yc,
+			const struct publish_args *a, int feed_unit)
 {
+	const struct plan *p = yc->plan;
+	struct store *ys = store_year(st, p->year);
+	struct engine *eng = NULL;
 	char err[512];
+	char *ydir = publish_year_dir(dir, p->year, err, sizeof(err));
+	int rc = -1;
+
+	if (ydir == NULL) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+	} else if (store_begin(ys) < 0 || store_sync_plan(ys, p) < 0 || store_commit(ys) < 0 ||
+		   (eng = engine_new(p, ys, &(struct engine_sink){ 0 }, p->cal.in_force_start)) ==
+			   NULL) {
+		store_rollback(ys);
+		fprintf(stderr, "kaohed: publish: %d: %s\n", p->year, store_errmsg(ys));
+	} else if (publish_write(ydir, ys, p, eng, (int64_t)time(NULL), a->pages, a->feeds,
+				 feed_unit, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+	} else {
+		rc = 0;
+	}
+	engine_free(eng);
+	free(ydir);
+	return rc;
+}
+
+/*
+ * Publish every plan year of CFG from the database DB, which must exist,
+ * into DIR, then the index across the years.  With --unit, only that
+ * unit's feed (and all.ics) of its year, --unit-year or every year's.
+ * 0, or 1 after a message.
+ */
+static int publish_years(const struct config *cfg, const char *db, const char *dir,
+			 const struct publish_args *a)
+{
+	const struct plan **plans = xcalloc(cfg->nyears + 1, sizeof(*plans));
+	struct store *st = NULL;
+	char err[512];
+	int rc = 0;
 
 	if (access(db, F_OK) < 0) {
 		fprintf(stderr, "kaohed: publish: no database at %s\n", db);
-		return -1;
+		free(plans);
+		return 1;
 	}
-	if ((*st = store_open(db, cfg->years[0]->plan->year, err, sizeof(err))) == NULL) {
+	if ((st = store_open(db, cfg->years[0]->plan->year, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kaohed: publish: %s\n", err);
-		return -1;
+		free(plans);
+		return 1;
 	}
-	*st = store_year(*st, cfg->plan->year);
-	if (store_begin(*st) < 0 || store_sync_plan(*st, cfg->plan) < 0 || store_commit(*st) < 0 ||
-	    (*eng = engine_new(cfg->plan, *st, &(struct engine_sink){ 0 },
-			       cfg->plan->cal.in_force_start)) == NULL) {
-		store_rollback(*st);
-		fprintf(stderr, "kaohed: publish: %s: %s\n", db, store_errmsg(*st));
-		return -1;
+	for (size_t i = 0; i < cfg->nyears && rc == 0; i++) {
+		const struct config *yc = cfg->years[i];
+		plans[i] = yc->plan;
+		if (a->unit_year && a->unit_year != yc->plan->year)
+			continue;
+		int unit = a->unit ? plan_unit_find(yc->plan, a->unit) : -1;
+		if (a->unit && unit < 0)
+			continue; /* a unit this year's plan does not have */
+		if (publish_year(dir, st, yc, a, unit) < 0)
+			rc = 1;
 	}
-	return 0;
+	if (rc == 0 && a->pages && publish_index(dir, plans, cfg->nyears, err, sizeof(err)) < 0) {
+		fprintf(stderr, "kaohed: publish: %s\n", err);
+		rc = 1;
+	}
+	store_close(st);
+	free(plans);
+	return rc;
 }
 
 /*
@@ -235,9 +302,6 @@ static int run_publish(const char *file, const struct config_opts *year, const c
 		       const char *export_dir, int argc, char **argv)
 {
 	struct publish_args a = { 0 };
-	struct store *st = NULL;
-	struct engine *eng = NULL;
-	char err[512];
 	int rc = publish_options(argc, argv, &a);
 
 	if (rc != 0)
@@ -257,25 +321,28 @@ static int run_publish(const char *file, const struct config_opts *year, const c
 		return PUBLISH_EXIT_STALE;
 	}
 	const char *dir = export_dir ? export_dir : cfg->set.export_dir;
-	int unit = a.unit ? plan_unit_find(cfg->plan, a.unit) : -1;
-	if (a.unit && unit < 0) {
+	if (a.unit_year && config_year(cfg, a.unit_year) == NULL) {
+		fprintf(stderr, "kaohed: publish: --unit-year: %d is not a configured plan year\n",
+			a.unit_year);
+		config_free(cfg);
+		return 2;
+	}
+	bool known = false;
+	for (size_t i = 0; a.unit && i < cfg->nyears; i++)
+		if ((!a.unit_year || cfg->years[i]->plan->year == a.unit_year) &&
+		    plan_unit_find(cfg->years[i]->plan, a.unit) >= 0)
+			known = true;
+	if (a.unit && !known) {
 		fprintf(stderr, "kaohed: publish: --unit: unknown unit \"%s\"\n", a.unit);
 		config_free(cfg);
 		return 2;
 	}
 	char *db = xasprintf("%s/kaohe.db", state_dir ? state_dir : cfg->set.state_dir);
 	rc = 1;
-	if (dir == NULL || *dir == '\0') {
+	if (dir == NULL || *dir == '\0')
 		fprintf(stderr, "kaohed: publish: kaohe.export_dir is empty: nothing to write\n");
-	} else if (publish_open(cfg, db, &st, &eng) == 0) {
-		if (publish_write(dir, st, cfg->plan, eng, (int64_t)time(NULL), a.pages, a.feeds,
-				  unit, err, sizeof(err)) < 0)
-			fprintf(stderr, "kaohed: publish: %s\n", err);
-		else
-			rc = 0;
-	}
-	engine_free(eng);
-	store_close(st);
+	else
+		rc = publish_years(cfg, db, dir, &a);
 	free(db);
 	config_free(cfg);
 	return rc;
@@ -366,8 +433,12 @@ static int run_restore(const char *file, const struct config_opts *year, const c
 	struct config *cfg = load(file, year, false);
 	if (cfg == NULL)
 		return 1;
-	int rc = restore_run(cfg->plan, state_dir ? state_dir : cfg->set.state_dir, argv[1],
-			     (int64_t)time(NULL), stdout, err, sizeof(err));
+	int *years = xcalloc(cfg->nyears + 1, sizeof(*years));
+	for (size_t i = 0; i < cfg->nyears; i++)
+		years[i] = cfg->years[i]->plan->year;
+	int rc = restore_run(years, cfg->nyears, state_dir ? state_dir : cfg->set.state_dir,
+			     argv[1], (int64_t)time(NULL), stdout, err, sizeof(err));
+	free(years);
 	if (rc < 0)
 		fprintf(stderr, "kaohed: restore: %s; nothing changed\n", err);
 	config_free(cfg);

@@ -673,8 +673,8 @@ static int write_feeds(const char *dir, const struct plan *p, const struct engin
 	return ret;
 }
 
-int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
-		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen)
+/* DIR, created readable by all if missing.  0, or -1 with ERR. */
+static int make_dir(const char *dir, char *err, size_t errlen)
 {
 	if (mkdir(dir, 0755) == 0)
 		(void)chmod(dir, 0755); /* the umask took some away */
@@ -682,9 +682,39 @@ int publish_write(const char *dir, struct store *st, const struct plan *p, struc
 		snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
 		return -1;
 	}
+	return 0;
+}
+
+int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
+		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen)
+{
+	if (make_dir(dir, err, errlen) < 0)
+		return -1;
 	if (pages && write_pages(dir, st, p, eng, now, err, errlen) < 0)
 		return -1;
 	if (feeds && write_feeds(dir, p, eng, now, feed_unit, err, errlen) < 0)
 		return -1;
 	return 0;
+}
+
+int publish_index(const char *dir, const struct plan *const *plans, size_t n, char *err,
+		  size_t errlen)
+{
+	struct sbuf text;
+	int ret;
+
+	if (make_dir(dir, err, errlen) < 0)
+		return -1;
+	sbuf_init(&text);
+	annex_years_html(plans, n, &text);
+	ret = write_file(dir, "index.html", &text, false, err, errlen);
+	sbuf_free(&text);
+	return ret;
+}
+
+char *publish_year_dir(const char *dir, int year, char *err, size_t errlen)
+{
+	if (make_dir(dir, err, errlen) < 0)
+		return NULL;
+	return xasprintf("%s/%d", dir, year);
 }

@@ -160,42 +160,66 @@ static int integrity(sqlite3 *db, const char *name, char *err, size_t errlen)
 	return rc == SQLITE_DONE && lines == 0 ? 0 : -1;
 }
 
-/* The plan years BACKUP's snapshots name, other than PLAN's: refused. */
-static int years(sqlite3 *db, const struct plan *plan, const char *name, char *err, size_t errlen)
+/* Whether YEAR is one of the N configured YEARS. */
+static bool configured(const int *years, size_t n, int year)
 {
+	for (size_t i = 0; i < n; i++)
+		if (years[i] == year)
+			return true;
+	return false;
+}
+
+/*
+ * The plan years BACKUP (schema version V) holds: those its snapshots
+ * name, and from schema 3 on those its records and high-water marks
+ * belong to.  Each must be one of the N configured YEARS: a year not
+ * configured is refused, with the list.
+ */
+static int held_years(sqlite3 *db, int v, const int *years, size_t n, const char *name, char *err,
+		      size_t errlen)
+{
+	static const char snapshots[] =
+		"SELECT DISTINCT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots ORDER BY 1";
+	static const char records[] =
+		"SELECT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots"
+		" UNION SELECT year FROM snapshots UNION SELECT year FROM entries"
+		" UNION SELECT year FROM outbox"
+		" UNION SELECT CAST(substr(key, instr(key, ':') + 1) AS INTEGER) FROM meta"
+		"  WHERE key LIKE 'hwm:%' OR key LIKE 'adopted:%' ORDER BY 1";
 	sqlite3_stmt *s;
-	struct sbuf other;
+	struct sbuf other, runs;
 	int rc;
 
-	if (sqlite3_prepare_v2(db,
-			       "SELECT DISTINCT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots"
-			       " ORDER BY 1",
-			       -1, &s, NULL) != SQLITE_OK)
+	if (sqlite3_prepare_v2(db, v >= 3 ? records : snapshots, -1, &s, NULL) != SQLITE_OK)
 		return fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 	sbuf_init(&other);
+	sbuf_init(&runs);
 	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (sqlite3_column_int(s, 0) != plan->year)
+		if (!configured(years, n, sqlite3_column_int(s, 0)))
 			sbuf_printf(&other, "%s%d", other.len ? ", " : "",
 				    sqlite3_column_int(s, 0));
 	sqlite3_finalize(s);
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&runs, "%s%d", i ? ", " : "", years[i]);
 	if (rc != SQLITE_DONE)
 		fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 	else if (other.len)
 		fail(err, errlen,
-		     "%s holds the plan year %s, and the configuration runs %d: restore it with "
-		     "that year's configuration (-c FILE, --year)",
-		     name, other.buf, plan->year);
+		     "%s holds the plan year %s, and the configuration runs %s: restore it with "
+		     "a configuration that names each of its years (-c FILE, --year)",
+		     name, other.buf, runs.buf);
 	int ret = rc == SQLITE_DONE && other.len == 0 ? 0 : -1;
 	sbuf_free(&other);
+	sbuf_free(&runs);
 	return ret;
 }
 
 /*
  * Check the copy COPY of BACKUP: sound, a kaohe schema this build knows,
- * of PLAN's year; then made a database of one file (no write-ahead log
- * to carry).  0 with what it holds in H, or -1.
+ * of configured years only (YEARS, N); then made a database of one file
+ * (no write-ahead log to carry).  0 with what it holds in H, or -1.
  */
-static int check(const char *copy, const char *backup, const struct plan *plan, struct held *h,
+static int check(const char *copy, const char *backup, const int *years, size_t n, struct held *h,
 		 char *err, size_t errlen)
 {
 	sqlite3 *db = NULL;
@@ -230,7 +254,7 @@ static int check(const char *copy, const char *backup, const struct plan *plan, 
 		     backup, (long long)v, store_schema_latest());
 		goto out;
 	}
-	if (years(db, plan, backup, err, errlen) < 0 ||
+	if (held_years(db, (int)v, years, n, backup, err, errlen) < 0 ||
 	    scalar(db,
 		   "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'hwm' OR key LIKE 'hwm:%'",
 		   &h->hwm, err, errlen) < 0 ||
@@ -306,8 +330,8 @@ static void take_owner(const char *copy, const char *db, const char *dir)
 	}
 }
 
-int restore_run(const struct plan *plan, const char *state_dir, const char *backup, int64_t now,
-		FILE *out, char *err, size_t errlen)
+int restore_run(const int *years, size_t nyears, const char *state_dir, const char *backup,
+		int64_t now, FILE *out, char *err, size_t errlen)
 {
 	char stamp[32], applied[40];
 	struct held h = { 0 };
@@ -333,7 +357,7 @@ int restore_run(const struct plan *plan, const char *state_dir, const char *back
 	unlink(copy_wal);
 	int walrc = access(wal, F_OK) == 0 ? copy_file(wal, copy_wal, err, errlen) : 0;
 	free(wal);
-	if (walrc < 0 || check(copy, backup, plan, &h, err, errlen) < 0) {
+	if (walrc < 0 || check(copy, backup, years, nyears, &h, err, errlen) < 0) {
 		unlink(copy_wal);
 		free(copy_wal);
 		unlink(copy);
@@ -360,11 +384,13 @@ int restore_run(const struct plan *plan, const char *state_dir, const char *back
 	}
 	if (h.hwm)
 		calendar_format_instant(h.hwm, applied, sizeof(applied));
-	fprintf(out,
-		"restored %s as %s: schema version %d, plan year %d, applied up to %s; %lld "
-		"entries, %lld snapshots, %lld deliveries\n",
-		backup, db, h.version, plan->year, h.hwm ? applied : "(never run)",
-		(long long)h.entries, (long long)h.snapshots, (long long)h.deliveries);
+	fprintf(out, "restored %s as %s: schema version %d, plan year%s ", backup, db, h.version,
+		nyears > 1 ? "s" : "");
+	for (size_t i = 0; i < nyears; i++)
+		fprintf(out, "%s%d", i ? ", " : "", years[i]);
+	fprintf(out, ", applied up to %s; %lld entries, %lld snapshots, %lld deliveries\n",
+		h.hwm ? applied : "(never run)", (long long)h.entries, (long long)h.snapshots,
+		(long long)h.deliveries);
 	if (had)
 		fprintf(out, "the database it replaces is kept as %s\n", aside);
 	fprintf(out, "start kaohed: what fell due since then is applied once, as after any "

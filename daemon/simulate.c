@@ -465,8 +465,8 @@ static int run_events(FILE *events, const char *name, struct vet *v, struct sim 
 /*
  * The end of the run at TO: the engine's work up to it, the final scores
  * and, with --export, the publication files as the daemon leaves them
- * (every snapshot's pages, the index, and the feeds with the schedules as
- * they ended).  The exit status.
+ * (in YEAR/: every snapshot's pages, the index, and the feeds with the
+ * schedules as they ended; and the index across years).  The exit status.
  */
 static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *st, struct engine *e,
 		   int64_t to)
@@ -480,8 +480,12 @@ static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *s
 	score_free(&t);
 	if (o->export_dir) {
 		char why[512];
-		int rc = publish_write(o->export_dir, st, s->p, e, to, true, true, -1, why,
-				       sizeof(why));
+		char *dir = publish_year_dir(o->export_dir, s->p->year, why, sizeof(why));
+		int rc = dir ? publish_write(dir, st, s->p, e, to, true, true, -1, why, sizeof(why))
+			     : -1;
+		free(dir);
+		if (rc == 0)
+			rc = publish_index(o->export_dir, &s->p, 1, why, sizeof(why));
 		if (rc < 0) {
 			fprintf(stderr, "kaohed: simulate: --export: %s\n", why);
 			status = 1;

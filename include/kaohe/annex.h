@@ -80,4 +80,12 @@ struct annex_entry {
 void annex_index_html(const struct plan *p, const struct annex_entry *e, size_t n,
 		      struct sbuf *out);
 
+/*
+ * The index across plan years (export_dir/index.html): one line per plan
+ * of PLANS (N of them), newest year first, linking YEAR/index.html, with
+ * the plan's title and document number, and what a re-dated plan is run
+ * as.  Appended to OUT.
+ */
+void annex_years_html(const struct plan *const *plans, size_t n, struct sbuf *out);
+
 #endif

@@ -45,8 +45,11 @@ struct command_ctx {
 	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
 	void *hook_arg;
 	json_t *(*reload)(void *arg);
-	/* A move (of UNIT's schedule, or -1: every unit's) or a rollback changed the timeline. */
-	void (*timeline_changed)(void *arg, int unit);
+	/*
+	 * A move (of UNIT's schedule, UNIT of plan year YEAR's plan, or -1:
+	 * every unit's) or a rollback changed the timeline.
+	 */
+	void (*timeline_changed)(void *arg, int year, int unit);
 	/*
 	 * A delivery over CHANNEL was put back in the queue by hand (retry):
 	 * it goes now, whatever wait CHANNEL's provider asked for.
@@ -83,6 +86,13 @@ struct command_ctx {
 	 * ("unknown-year").  NULL: only the context's own year.
 	 */
 	json_t *(*select_year)(void *arg, int year, struct command_ctx *c);
+	/*
+	 * Set by select_year for a plan year the database holds but no
+	 * configured plan names: ST is that year's, PLAN, ENG and ACTOR the
+	 * latest year's in force, and only what needs no plan of its own
+	 * (snapshots, audit, outbox) reads it; 0 otherwise.
+	 */
+	int unconfigured;
 	/* For status: the plan years configured, and whether every one has ended. */
 	const int *years;
 	size_t nyears;

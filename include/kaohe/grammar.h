@@ -129,15 +129,18 @@ void grammar_usage(const struct grammar_cmd *c, char *buf, size_t len);
 struct grammar_words {
 	const char *pos[GRAMMAR_MAX_POS];  /* by positional slot; NULL when absent */
 	const char *opt[GRAMMAR_MAX_OPTS]; /* by option; NULL when absent */
+	const char *year;                  /* --year's, which every command takes; or NULL */
 	int npos;
 };
 /*
  * Assign the N words ARGV (those after the command's name) to C's slots
  * in *W: an option takes the next word as its value, or its own after
- * "=" ("--note=text"); every other word is positional.  The words are not
+ * "=" ("--note=text"), whatever that word is ("--note --year" notes
+ * "--year"); --year, which every command takes, likewise fills W->year;
+ * every other word is positional.  The words are not
  * changed.  0, or -1 with the reason (a usage error) in ERR: an option C
- * does not take, an option without its value, too few or too many
- * positional words.
+ * does not take, an option without its value, --year twice, too few or
+ * too many positional words.
  */
 int grammar_assign(const struct grammar_cmd *c, int n, char *const *argv, struct grammar_words *w,
 		   char *err, size_t errlen);

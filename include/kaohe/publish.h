@@ -1,7 +1,8 @@
 /*
  * publish — the files the district publishes, in kaohe.export_dir: for
- * each snapshot PERIOD.html, PERIOD.csv and PERIOD.json, index.html, and
- * the calendar feeds all.ics and UNIT.ics.  Each file is written beside
+ * each plan year, in YEAR/, each snapshot's PERIOD.html, PERIOD.csv and
+ * PERIOD.json, index.html, and the calendar feeds all.ics and UNIT.ics;
+ * and index.html across the years.  Each file is written beside
  * its place and renamed into it, so a reader never sees half a file, and
  * only when its text changed: a publication that changed nothing writes
  * nothing.  A unit's feed that is all.ics is a hard link to it.
@@ -49,5 +50,18 @@ int publish_render(struct store *st, const struct plan *p, struct engine *eng, c
  */
 int publish_write(const char *dir, struct store *st, const struct plan *p, struct engine *eng,
 		  int64_t now, bool pages, bool feeds, int feed_unit, char *err, size_t errlen);
+
+/*
+ * Write DIR/index.html (DIR created if missing): the index across the
+ * plan years of PLANS (N of them), linking each year's YEAR/index.html.
+ * Left as it is when its text is there already.  0, or -1 with ERR.
+ */
+int publish_index(const char *dir, const struct plan *const *plans, size_t n, char *err,
+		  size_t errlen);
+/*
+ * Where plan year YEAR is published under export_dir DIR: "DIR/YEAR"
+ * (free it), with DIR created if missing; NULL with a message in ERR.
+ */
+char *publish_year_dir(const char *dir, int year, char *err, size_t errlen);
 
 #endif

@@ -10,18 +10,17 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "kaohe/plan.h"
-
 /*
- * Install BACKUP as STATE_DIR/kaohe.db for PLAN, at NOW: refused while a
- * kaohed holds STATE_DIR/kaohe.lock (which it then holds itself); the
- * file copied, then checked (PRAGMA integrity_check, a kaohe schema this
- * build knows, no plan year but PLAN's); the current database, if any,
+ * Install BACKUP as STATE_DIR/kaohe.db for the configured plan years
+ * YEARS (NYEARS of them, ascending), at NOW: refused while a kaohed holds
+ * STATE_DIR/kaohe.lock (which it then holds itself); the file copied,
+ * then checked (PRAGMA integrity_check, a kaohe schema this build knows,
+ * no plan year but the configured ones); the current database, if any,
  * kept as kaohe.db.before-restore-YYYYMMDDTHHMMSSZ; the copy renamed into
  * place.  What was installed is told on OUT.  0, or -1 with a message in
  * ERR and nothing changed.
  */
-int restore_run(const struct plan *plan, const char *state_dir, const char *backup, int64_t now,
-		FILE *out, char *err, size_t errlen);
+int restore_run(const int *years, size_t nyears, const char *state_dir, const char *backup,
+		int64_t now, FILE *out, char *err, size_t errlen);
 
 #endif

@@ -1,6 +1,7 @@
 #!/bin/bash
 # Benchmark of a snapshot's publication (`kaohed publish`: every
-# snapshot's pages, index.html and the feeds) with UNITS units (default
+# snapshot's pages, index.html and the feeds, in export_dir/2020/, and the
+# index across years) with UNITS units (default
 # 40,000), beside a baseline build in the same run.  Reports, for the
 # first publication into an empty export_dir and for a second one with
 # nothing changed: the publisher's CPU time (user + sys), its peak RSS,
@@ -39,12 +40,19 @@ for f in "$build/kaohed" "$build/kaohectl" ${base:+"$base/kaohed"}; do
 done
 
 [ -s "$work/plan.conf" ] || $py "$here/gen_plan.py" "$work" "$units" >/dev/null
+# The 2020 plan with the source tree's official calendars, tracked from its
+# in-force start (05-01): a fresh database catches up the whole year.
+sed "s|^  year = 2020;|  year = 2020;\n  track_from = \"05-01\";|" "$work/plan.conf" \
+	>"$work/plan-publish.conf"
+sed -e "s|^kaohe: {|kaohe: {\n  calendar_dir = \"$here/../../config/calendars\";|" \
+	-e 's|^@include "plan.conf"|@include "plan-publish.conf"|' "$work/kaohe.conf" \
+	>"$work/publish.conf"
 state=$work/publish-state
 if [ ! -s "$state/kaohe.db" ]; then
 	rm -rf "$state"
 	mkdir -p "$state"
 	sock=$state/ctl.sock
-	out=$($py "$here/ready_time.py" 900 "$build/kaohed" -c "$work/kaohe.conf" -f \
+	out=$($py "$here/ready_time.py" 900 "$build/kaohed" -c "$work/publish.conf" -f \
 		--state-dir "$state" --socket "$sock" --export-dir "")
 	pid=$(sed 's/.*pid=\([0-9]*\).*/\1/' <<<"$out")
 	trap 'kill "$pid" 2>/dev/null || true' EXIT
@@ -61,8 +69,8 @@ if [ ! -s "$state/kaohe.db" ]; then
 	echo "database: $units units, the plan year caught up, 9 moves ($(du -sh "$state/kaohe.db" | cut -f1))"
 fi
 
-# Each file of DIR as "name inode mtime size", sorted.
-files() { find "$1" -maxdepth 1 -type f -printf '%f %i %T@ %s\n' | sort; }
+# Each file under DIR as "path inode mtime size", sorted.
+files() { find "$1" -type f -printf '%P %i %T@ %s\n' | sort; }
 
 failed=0
 # publish LABEL KAOHED EXPORT_DIR: one publication, measured.
@@ -72,7 +80,7 @@ publish() {
 	before=$(mktemp)
 	after=$(mktemp)
 	files "$dir" >"$before" 2>/dev/null || : >"$before"
-	if ! /usr/bin/time -f '%U %S %M %O' -o "$t" "$kaohed" -c "$work/kaohe.conf" \
+	if ! /usr/bin/time -f '%U %S %M %O' -o "$t" "$kaohed" -c "$work/publish.conf" \
 		--state-dir "$state" --export-dir "$dir" publish; then
 		echo "$label: the publisher failed" >&2
 		failed=1
@@ -99,8 +107,13 @@ publish() {
 	rm -f "$t" "$before" "$after"
 }
 
+# The plan year's files are in DIR/2020 (a baseline before plan years: DIR).
 check_files() {
 	local dir=$1 missing=0
+	if [ -d "$dir/2020" ]; then
+		[ -s "$dir/index.html" ] || { echo "missing $dir/index.html" >&2; missing=1; }
+		dir=$dir/2020
+	fi
 	for f in 2020-Q2.html 2020-Q3.csv 2020-Q4.json index.html all.ics u00001.ics \
 		"$(printf 'u%05d.ics' "$units")"; do
 		[ -s "$dir/$f" ] || { echo "missing $dir/$f" >&2; missing=1; }
@@ -128,7 +141,7 @@ if [ "$LAST_REPLACED" -ne 0 ]; then
 	failed=1
 fi
 # The feeds of the units on the shared schedule are one file.
-links=$(stat -c %h "$exports/new/all.ics")
+links=$(stat -c %h "$exports/new/2020/all.ics")
 echo "all.ics has $links names (the units without a move of their own share it)"
 
 miss=$(awk -v c="$first_cpu" -v d="$first_du" -v n="$units" 'BEGIN {

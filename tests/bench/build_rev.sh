@@ -11,7 +11,9 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 rev=$1 dir=$2
 mkdir -p "$dir/src"
-git -C "$here" archive "$rev" | tar -x -C "$dir/src"
+# The whole repository's tree, not only this directory's.
+top=$(git -C "$here" rev-parse --show-toplevel)
+git -C "$top" archive "$rev" | tar -x -C "$dir/src"
 cmake -S "$dir/src" -B "$dir/build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build "$dir/build" -j"$(nproc)" --target kaohed kaohectl >/dev/null
 echo "$dir/build"

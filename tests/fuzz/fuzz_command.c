@@ -194,9 +194,10 @@ static json_t *reload_hook(void *arg)
 	return json_pack("{s:b, s:n}", "ok", 1, "data");
 }
 
-static void timeline_hook(void *arg, int unit)
+static void timeline_hook(void *arg, int year, int unit)
 {
 	(void)arg;
+	(void)year;
 	(void)unit;
 }
 

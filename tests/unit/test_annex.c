@@ -999,6 +999,49 @@ static void index_hostile(void **state)
 	sbuf_free(&sb);
 }
 
+/* The index across years: newest first, each year's index linked; a re-dated plan says so. */
+static void years_index_and_redated(void **state)
+{
+	(void)state;
+	struct plan old = *g_cfg->plan, redated = *g_cfg->plan;
+	const struct plan *plans[] = { &old, &redated };
+	struct sbuf sb;
+
+	redated.year = 2026;
+	assert_true(plan_redated(&redated));
+	assert_false(plan_redated(&old));
+	sbuf_init(&sb);
+	annex_years_html(plans, 2, &sb);
+	const char *h = sb.buf;
+	expect_self_contained(h);
+	expect_balanced(h);
+	assert_true(strstr(h, "<a href=\"2026/index.html\">2026年度</a>") <
+		    strstr(h, "<a href=\"2020/index.html\">2020年度</a>"));
+	assert_non_null(strstr(h, "<a href=\"2020/index.html\">2020年度</a>"));
+	assert_int_equal(count(h, "运行于2026年度"), 1);
+	/* each line names its document, and the re-dated line once more */
+	assert_int_equal(count(h, "西政办发〔2020〕17号"), 3);
+	sbuf_free(&sb);
+
+	/* a page and the year's index of the re-dated plan carry the banner */
+	struct shipped *s = shipped_new(false, 3);
+	s->in.plan = &redated;
+	char *page = render_html(&s->in);
+	assert_int_equal(count(page, "<p class=\"redated\" role=\"note\">本页按《西岗区2020年"), 1);
+	assert_int_equal(count(page, "运行于2026年度</p>"), 1);
+	free(page);
+	s->in.plan = &old;
+	page = render_html(&s->in);
+	assert_int_equal(count(page, "class=\"redated\""), 0);
+	free(page);
+	shipped_free(s);
+	sbuf_init(&sb);
+	annex_index_html(&redated, NULL, 0, &sb);
+	assert_int_equal(count(sb.buf, "运行于2026年度</p>"), 1);
+	assert_non_null(strstr(sb.buf, "<a href=\"../index.html\">全部年度</a>"));
+	sbuf_free(&sb);
+}
+
 int main(void)
 {
 	const struct CMUnitTest shipped[] = {
@@ -1011,6 +1054,7 @@ int main(void)
 		cmocka_unit_test(html_chart_bars),
 		cmocka_unit_test(csv_shipped),
 		cmocka_unit_test(index_newest_first),
+		cmocka_unit_test(years_index_and_redated),
 	};
 	const struct CMUnitTest hostile[] = {
 		cmocka_unit_test_setup_teardown(hostile_html_inert, hostile_setup,

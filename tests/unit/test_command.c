@@ -1143,14 +1143,15 @@ static void test_retry_calls_outbox_changed(void **state)
 /* What the timeline hook saw: how often, for whom, and whether a transaction was open. */
 struct moved {
 	struct store *st;
-	int calls, unit;
+	int calls, year, unit;
 	bool in_transaction;
 };
 
-static void moved_hook(void *arg, int unit)
+static void moved_hook(void *arg, int year, int unit)
 {
 	struct moved *m = arg;
 	m->calls++;
+	m->year = year;
 	m->unit = unit;
 	m->in_transaction |= store_in_transaction(m->st) > 0;
 }
@@ -1183,6 +1184,7 @@ static void test_move_audited_and_status(void **state)
 	json_decref(a);
 	assert_int_equal(m.calls, 1);
 	assert_int_equal(m.unit, U(f, "rixin"));
+	assert_int_equal(m.year, 2020);
 	assert_false(m.in_transaction);
 	/* a refused move tells nothing */
 	a = command_execute(&c, "move 16a 2021-03-01 --reason x", 30);
@@ -1285,6 +1287,19 @@ static json_t *explain_row(struct fx *f, const char *unit, const char *row)
 	json_t *r = json_array_get(rows, 0);
 	assert_string_equal(str(r, "row"), row);
 	return r;
+}
+
+/* A value-taking option takes the next word, even "--year"; --year itself stays every command's. */
+static void test_option_takes_next_word(void **state)
+{
+	struct fx *f = *state;
+
+	assert_string_equal(str(ok(f, "submit bayilu 14 --note --year"), "state"), "on-time");
+	json_t *es = json_object_get(explain_row(f, "bayilu", "14"), "entries");
+	assert_string_equal(str(json_array_get(es, json_array_size(es) - 1), "note"), "--year");
+	fails(f, "usage", "submit bayilu 14 --note --year 2020");
+	fails(f, "usage", "scores --year 2020 --year 2020");
+	assert_non_null(ok(f, "scores --year 2020"));
 }
 
 static void test_explain_lists_voided_with_rule(void **state)
@@ -1395,6 +1410,7 @@ int main(void)
 		T_(test_err_bad_value),
 		T_(test_err_bad_date),
 		T_(test_err_bad_utf8),
+		T_(test_option_takes_next_word),
 		T_(test_err_line_too_long),
 		T_(test_err_unknown_command),
 		T_(test_err_unterminated_quote),

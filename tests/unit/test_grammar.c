@@ -158,6 +158,30 @@ static void test_assign(void **state)
 	char *noreason[] = { "1" };
 	assert_int_equal(assign("void", 1, noreason, &w, err), 0);
 	assert_null(w.opt[0]);
+
+	/* --year, every command's; a value-taking option takes the next word, even "--year" */
+	char *noted[] = { "bayilu", "1", "--note", "--year" };
+	assert_int_equal(assign("submit", 4, noted, &w, err), 0);
+	assert_string_equal(w.opt[1], "--year");
+	assert_null(w.year);
+	char *both[] = { "bayilu", "1", "--note", "--year", "--year", "2026" };
+	assert_int_equal(assign("submit", 6, both, &w, err), 0);
+	assert_string_equal(w.opt[1], "--year");
+	assert_string_equal(w.year, "2026");
+	assert_int_equal(w.npos, 2);
+	char *year[] = { "--year=2025" };
+	assert_int_equal(assign("scores", 1, year, &w, err), 0);
+	assert_string_equal(w.year, "2025");
+	char *twice[] = { "--year", "2025", "--year", "2026" };
+	assert_int_equal(assign("scores", 4, twice, &w, err), -1);
+	assert_non_null(strstr(err, "--year is given twice"));
+	char *bare[] = { "--year" };
+	assert_int_equal(assign("scores", 1, bare, &w, err), -1);
+	assert_non_null(strstr(err, "option --year needs a value"));
+	/* after a value-taking option that took it, "2026" is a word of its own */
+	char *stray[] = { "bayilu", "1", "--note", "--year", "2026" };
+	assert_int_equal(assign("submit", 5, stray, &w, err), -1);
+	assert_non_null(strstr(err, "submit: wrong number of arguments"));
 }
 
 int main(void)

@@ -415,7 +415,8 @@ class TestSocketFile(DaemonTestCase):
         # the publisher (kaohed publish, run by the daemon) reads the
         # database the daemon holds: it still writes its files
         first.wait_log(r"publish: .* written")
-        self.assertTrue(os.path.exists(os.path.join(self.tmp, "export", "all.ics")))
+        self.assertTrue(os.path.exists(os.path.join(self.tmp, "export", str(now_local().year),
+                                                    "all.ics")))
         # once the first has stopped, the state directory is free again
         self.assertEqual(first.term(), 0)
         third = self.daemon(conf, sock=sock2)

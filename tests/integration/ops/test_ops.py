@@ -449,6 +449,59 @@ class TestRestore(OpsTestCase):
         self.assertEqual(db_query(self.state, "SELECT count(*) FROM entries WHERE type = 1")[0][0],
                          1, "the submission made after the backup is still there")
 
+    def two_years(self, name, years):
+        """kaohe.conf NAME naming, as plans = [ … ], this year's plan (row 1
+        due in 600 s) and next year's (dues of March), those of YEARS."""
+        t = now_local()
+        path = os.path.join(self.tmp, name)
+        text = temp_config(path, self.tmp, {"1": iso(t + dt.timedelta(seconds=600)),
+                                            "2": iso(t + dt.timedelta(seconds=1200))})
+        head, plan = text.split("\nplan: {", 1)
+        head = head.replace("calendar: { holidays = [ ]; workdays = [ ]; };\n", "")
+        plan = "plan: {\n  calendar = { holidays = [ ]; workdays = [ ]; };" + plan
+        other = re.sub(r'due = "[^"]+";', 'due = "03-16";',
+                       plan.replace("year = %d;" % t.year, "year = %d;" % (t.year + 1), 1))
+        for y, p in ((t.year, plan), (t.year + 1, other)):
+            with open(os.path.join(self.tmp, "plan-%d.conf" % y), "w", encoding="utf-8") as f:
+                f.write(p)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(head + "plans = [ %s ];\n" % ", ".join('"plan-%d.conf"' % y for y in years))
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.state = os.path.join(self.tmp, "state")
+        return path
+
+    def test_22_restore_two_years(self):
+        year = now_local().year
+        both = self.two_years("kaohe.conf", (year, year + 1))
+        one = self.two_years("one.conf", (year,))
+        d = self.daemon(both)
+        self.ok("record", "ua", "1", "f1")
+        self.ok("--year", str(year + 1), "record", "ub", "1", "f1")
+        backup = os.path.join(self.tmp, "backup.db")
+        self.ok("backup", backup)
+        self.assertEqual(d.term(), 0)
+        ledger = self.ledger(self.state)
+        self.assertEqual(db_query(self.state, "SELECT year, count(*) FROM entries GROUP BY year"),
+                         [(year, 1), (year + 1, 1)])
+
+        fresh = os.path.join(self.tmp, "fresh")
+        os.mkdir(fresh)
+        # a configuration without next year refuses what the backup holds of it
+        r = self.restore(one, fresh, backup)
+        self.assertEqual(r.returncode, 1, r)
+        self.assertRegex(r.stderr.decode(), r"^kaohed: restore: %s holds the plan year %d, and "
+                         r"the configuration runs %d: .*; nothing changed\n$"
+                         % (re.escape(backup), year + 1, year))
+        self.assertEqual(os.listdir(fresh), ["kaohe.lock"])
+        # with both years configured it is installed, each year's records its own
+        r = self.restore(both, fresh, backup)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("plan years %d, %d" % (year, year + 1), r.stdout.decode())
+        self.assertEqual(self.ledger(fresh), ledger)
+        self.daemon(both, state_dir=fresh)
+        nxt = {u["unit"]: u for u in self.ok("--year", str(year + 1), "scores")["units"]}
+        self.assertEqual((nxt["ua"]["rows"]["1"], nxt["ub"]["rows"]["1"]), (3, 2.5))
+
 
     def test_22_restore_carries_the_write_ahead_log(self):
         """A backup in WAL mode with its -wal beside it (a copy of a database

@@ -37,7 +37,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.normpath(os.path.join(HERE, "..", "..", ".."))
 sys.path.insert(0, os.path.join(HERE, ".."))
 import harness  # noqa: E402  (the integration tests' harness)
-from harness import DaemonTestCase, iso, now_local, wait_until  # noqa: E402
+from harness import DaemonTestCase, iso, now_local, temp_config, wait_until  # noqa: E402
 
 KAOHED, KAOHECTL, CONFIG_DIR = harness.KAOHED, harness.KAOHECTL, harness.CONFIG_DIR
 ARTIFACTS = os.path.abspath(sys.argv[4] if len(sys.argv) > 4 else os.getcwd())
@@ -232,8 +232,9 @@ class TestExport(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
         cls.tmp = tempfile.mkdtemp(prefix="kaohe-pub-")
-        cls.out = os.path.join(cls.tmp, "export")
-        cls.lines = simulate(os.path.join(CONFIG_DIR, "kaohe.conf"), cls.out)
+        cls.root = os.path.join(cls.tmp, "export")
+        cls.lines = simulate(os.path.join(CONFIG_DIR, "kaohe.conf"), cls.root)
+        cls.out = os.path.join(cls.root, "2020")
         cls.snaps = {s["period"]: s for s in EXPECTED["snapshots"]}
 
     @classmethod
@@ -252,6 +253,11 @@ class TestExport(unittest.TestCase):
         self.assertFalse([n for n in names if n.startswith(".") or n.endswith(".tmp")],
                          "no temporary file left behind: %s" % names)
         self.assertNotIn("2020-Q1.html", names, "the plan is in force from 05-01: no Q1")
+        self.assertEqual(sorted(os.listdir(self.root)), ["2020", "index.html"])
+        index = rt(os.path.join(self.root, "index.html"))
+        self.assertIn('<a href="2020/index.html">2020年度</a>', index)
+        self.assertNotIn("<script", index.lower())
+        self.assertIn('<a href="../index.html">全部年度</a>', rt(os.path.join(self.out, "index.html")))
 
     def test_02_json_matches_the_hand_worked_snapshots(self):
         simulated = {l["period"]: l for l in self.lines if l["type"] == "snapshot"}
@@ -558,8 +564,8 @@ class TestExport(unittest.TestCase):
             f.write(plan)
         shutil.copy(os.path.join(CONFIG_DIR, "kaohe.conf"), tmp)
         os.symlink(os.path.join(CONFIG_DIR, "calendars"), os.path.join(tmp, "calendars"))
-        out = os.path.join(tmp, "export")
-        simulate(os.path.join(tmp, "kaohe.conf"), out)
+        simulate(os.path.join(tmp, "kaohe.conf"), os.path.join(tmp, "export"))
+        out = os.path.join(tmp, "export", "2020")
         for name in os.listdir(out):
             raw = rb(os.path.join(out, name)).decode("utf-8")
             if name.endswith(".html"):
@@ -590,7 +596,7 @@ class TestDaemon(DaemonTestCase):
         # tracked from January: the quarters already past are caught up
         conf = self.temp_plan(due1_in=600, due2_in=1200, track_from="01-01")
         d = self.daemon(conf)
-        export = os.path.join(self.tmp, "export")
+        export = os.path.join(self.tmp, "export", str(now_local().year))
         wait_until(lambda: os.path.exists(os.path.join(export, "ua.ics")) and
                    os.path.exists(os.path.join(export, "index.html")), 20,
                    what="the publisher at start; log:\n" + d.log()[-2000:])
@@ -651,6 +657,91 @@ class TestDaemon(DaemonTestCase):
         err = self.refused("unknown-period", "report", "1999-Q1")
         self.assertIn("%d-Q1" % year, err["message"], "the plan's periods are listed")
         self.refused("usage", "report", cur, "--format", "pdf")
+
+
+class TestYears(DaemonTestCase):
+    """Each configured plan year is published in a directory of its own."""
+
+    def three_years(self):
+        """Last year's plan (ua, ub; dues in March, tracked from January: its
+        four quarters are caught up), this year's (uc, ua, ub: another order,
+        so a unit's index differs from the other years'; row 1 due in 600 s,
+        tracked from January) and next year's (ua, ub), as plans = [ … ]."""
+        t = now_local()
+        self.year = t.year
+        path = os.path.join(self.tmp, "kaohe.conf")
+        self.due1 = t + dt.timedelta(seconds=600)
+        dues = {"1": iso(self.due1), "2": iso(t + dt.timedelta(seconds=1200))}
+        this = temp_config(path, self.tmp, dues, units=("uc", "ua", "ub"), track_from="01-01")
+        other = temp_config(path, self.tmp, {"1": "03-16", "2": "03-17"}, track_from="01-01")
+        head, plan = this.split("\nplan: {", 1)
+        # this year's access rules name uc, ua and ub: every unit of any plan
+        head = head.replace("calendar: { holidays = [ ]; workdays = [ ]; };\n", "")
+        cal = "plan: {\n  calendar = { holidays = [ ]; workdays = [ ]; };"
+        other = cal + other.split("\nplan: {", 1)[1]
+        plans = {t.year: cal + plan,
+                 t.year - 1: other.replace("year = %d;" % t.year, "year = %d;" % (t.year - 1), 1),
+                 t.year + 1: other.replace("year = %d;" % t.year, "year = %d;" % (t.year + 1), 1)}
+        for y, p in plans.items():
+            with open(os.path.join(self.tmp, "plan-%d.conf" % y), "w", encoding="utf-8") as f:
+                f.write(p)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(head + "plans = [ %s ];\n" % ", ".join('"plan-%d.conf"' % y for y in sorted(plans)))
+        self.sock = os.path.join(self.tmp, "control.sock")
+        self.state = os.path.join(self.tmp, "state")
+        return path
+
+    def test_10_years_apart(self):
+        d = self.daemon(self.three_years())
+        root = os.path.join(self.tmp, "export")
+        last, this, nxt = (os.path.join(root, str(y)) for y in (self.year - 1, self.year, self.year + 1))
+        wait_until(lambda: os.path.exists(os.path.join(root, "index.html")), 20,
+                   what="the publisher at start; log:\n" + d.log()[-2000:])
+        d.wait_log(r"publish: .* written")
+        q = (now_local().month - 1) // 3
+        self.assertEqual(sorted(n for n in os.listdir(last) if n.endswith(".json")),
+                         ["%d-Q%d.json" % (self.year - 1, i) for i in range(1, 5)])
+        self.assertEqual(sorted(n for n in os.listdir(this) if n.endswith(".json")),
+                         ["%d-Q%d.json" % (self.year, i) for i in range(1, q + 1)])
+        self.assertEqual([n for n in os.listdir(nxt) if n.endswith(".json")], [])
+        self.assertIn("尚无考核结果", rt(os.path.join(nxt, "index.html")))
+        # each year's pages are of its own plan and snapshots
+        old = json.loads(rt(os.path.join(last, "%d-Q4.json" % (self.year - 1))))
+        self.assertEqual((old["plan"]["year"], sorted(u["unit"] for u in old["units"])),
+                         (self.year - 1, ["ua", "ub"]))
+        self.assertEqual(sorted(n for n in os.listdir(this) if n.endswith(".ics")),
+                         ["all.ics", "ua.ics", "ub.ics", "uc.ics"])
+        self.assertNotIn("uc.ics", os.listdir(last))
+        # the index across years: newest first, each year's index linked
+        index = rt(os.path.join(root, "index.html"))
+        links = re.findall(r'<a href="(\d{4})/index.html">(\d{4})年度</a>', index)
+        self.assertEqual(links, [(str(y), str(y)) for y in (self.year + 1, self.year, self.year - 1)])
+        self.assertNotIn("<script", index.lower())
+
+        # a publication that changes nothing rewrites nothing
+        def stamps():
+            return {os.path.relpath(os.path.join(dp, n), root): os.stat(os.path.join(dp, n)).st_mtime_ns
+                    for dp, _, names in os.walk(root) for n in names}
+        before = stamps()
+        published = len(re.findall(r"publish: .* written", d.log()))
+        self.ok("reload")
+        d.wait_log(r"publish: .* written", count=published + 1)
+        self.assertEqual(stamps(), before)
+
+        # a move of this year's ua (index 1 in its plan, ub's in the others)
+        # rewrites this year's ua.ics alone
+        new = self.due1 + dt.timedelta(days=2)
+        self.ok("move", "1", iso(new), "--unit", "ua", "--reason", "延期")
+
+        def dtstart(path):
+            cal = icalendar.Calendar.from_ical(rb(path))
+            return {str(e["UID"]).split("@")[0]: e.decoded("DTSTART") for e in cal.walk("VEVENT")}
+        wait_until(lambda: dtstart(os.path.join(this, "ua.ics"))["1"].astimezone(TZ) == new, 20,
+                   what="%d/ua.ics after the move; log:\n%s" % (self.year, d.log()[-2000:]))
+        after = stamps()
+        changed = sorted(n for n in after if after[n] != before.get(n))
+        self.assertEqual(changed, [os.path.join(str(self.year), "ua.ics")])
+        d.term()
 
 
 if __name__ == "__main__":

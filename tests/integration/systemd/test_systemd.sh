@@ -169,13 +169,14 @@ check "files: /var/lib/kaohe/kaohe.db is 0600 kaohe" test "$(st /var/lib/kaohe/k
 published() {
 	local i
 	for i in $(seq 150); do
-		inns test -s /var/lib/kaohe/export/all.ics && inns test -s /var/lib/kaohe/export/index.html &&
+		inns test -s /var/lib/kaohe/export/2020/all.ics &&
+			inns test -s /var/lib/kaohe/export/index.html &&
 			return 0
 		sleep 0.2
 	done
 	return 1
 }
-check "publish: index.html and the feeds written in the sandbox (/var/lib/kaohe/export)" published
+check "publish: index.html and the feeds of 2020 written in the sandbox (/var/lib/kaohe/export)" published
 check "publish: the export directory is 0755 kaohe, index.html 0644 (published: readable by all)" \
 	eval 'test "$(st /var/lib/kaohe/export)" = "755 kaohe directory" &&
 		test "$(st /var/lib/kaohe/export/index.html)" = "644 kaohe regular file"'

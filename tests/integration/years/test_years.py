@@ -179,6 +179,49 @@ class TestYears(DaemonTestCase):
         self.refused("usage", "scores", "--year", "20x6")
         d.term()
 
+    def test_03_years_no_longer_configured(self):
+        """Years the database holds that a reload took out of the configuration:
+        their snapshots, audit and outbox read with --year; nothing else."""
+        path = self.two_years()
+        nxt, last = self.year + 1, self.year - 1
+        # last year too, tracked from January: its four quarters are taken
+        with open(os.path.join(self.tmp, "plan-%d.conf" % nxt), encoding="utf-8") as f:
+            plan = f.read()
+        plan = plan.replace("year = %d;" % nxt, "year = %d;\n  track_from = \"01-01\";" % last, 1)
+        with open(os.path.join(self.tmp, "plan-%d.conf" % last), "w", encoding="utf-8") as f:
+            f.write(plan)
+        with open(path, encoding="utf-8") as f:
+            both = f.read()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(both.replace("plans = [ ", 'plans = [ "plan-%d.conf", ' % last, 1))
+        self.daemon(path)
+        self.assertEqual(len(self.ok("--year", str(last), "snapshots")), 4)
+        self.ok("--year", str(nxt), "record", "ub", "1", "f1")
+        outbox = self.ok("--year", str(nxt), "outbox")
+        # only this year configured now
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(both.replace('plans = [ "plan-%d.conf", "plan-%d.conf" ];' % (self.year, nxt),
+                                 'plans = [ "plan-%d.conf" ];' % self.year, 1))
+        self.ok("reload")
+        self.assertEqual(self.ok("status")["years"], [self.year])
+        snaps = self.ok("--year", str(last), "snapshots")
+        self.assertEqual([s["period"] for s in snaps], ["%d-Q%d" % (last, q) for q in range(1, 5)])
+        self.assertEqual(self.ok("snapshots", "--year", str(last)), snaps)
+        audit = self.ok("--year", str(nxt), "audit")
+        self.assertEqual([a["command"] for a in audit], ["record ub 1 f1 --year %d" % nxt])
+        self.assertEqual(self.ok("--year", str(nxt), "outbox"), outbox)
+        for cmd in (("scores",), ("status",), ("explain", "ua", "1"), ("upcoming",),
+                    ("record", "ub", "1", "f1")):
+            err = self.refused("unknown-year", "--year", str(nxt), *cmd)
+            self.assertEqual(err["message"],
+                             "plan year %d is recorded in the database but not configured: only "
+                             "snapshots, audit and outbox read it (configured: %d)"
+                             % (nxt, self.year), cmd)
+        err = self.refused("unknown-year", "--year", "2001", "snapshots")
+        self.assertIn("plan year 2001 is not configured", err["message"])
+        self.assertEqual(db_query(self.state, "SELECT year, count(*) FROM entries"
+                                  " WHERE year = %d GROUP BY year" % nxt), [(nxt, 1)])
+
     def test_02_every_year_ended(self):
         """A plan of last year on a fresh database: adopted now, nothing applied, ended."""
         t = now_local()
