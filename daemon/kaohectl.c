@@ -366,26 +366,30 @@ static bool listed(const char *list, const char *word)
 
 /*
  * Narrow the columns of widths W (N of them) until they fit AVAIL
- * columns with two spaces between them: the widest first, none below
- * FLOOR (or its natural width); then, if that is not enough, the last
- * columns go.  The number of columns kept.
+ * columns with two spaces between them: the widest first, none below 4
+ * (or its natural width), the texts before the FIRM columns (instants,
+ * numbers), which are cut only when the texts are down to 4; then, if
+ * that is not enough, the last columns go.  The number of columns kept.
  */
-static int fit_columns(int *w, int n, int avail)
+static int fit_columns(int *w, const bool *firm, int n, int avail)
 {
 	enum { FLOOR = 4 };
 	int total = 0;
 
 	for (int c = 0; c < n; c++)
 		total += w[c] + (c ? 2 : 0);
-	while (total > avail) {
-		int widest = -1;
-		for (int c = 0; c < n; c++)
-			if (w[c] > FLOOR && (widest < 0 || w[c] > w[widest]))
-				widest = c;
-		if (widest < 0)
-			break;
-		w[widest]--;
-		total--;
+	for (int pass = 0; pass < 2; pass++) {
+		while (total > avail) {
+			int widest = -1;
+			for (int c = 0; c < n; c++)
+				if (w[c] > FLOOR && (pass || !firm[c]) &&
+				    (widest < 0 || w[c] > w[widest]))
+					widest = c;
+			if (widest < 0)
+				break;
+			w[widest]--;
+			total--;
+		}
 	}
 	while (n > 1 && total > avail)
 		total -= w[--n] + 2;
@@ -395,6 +399,14 @@ static int fit_columns(int *w, int n, int avail)
 }
 
 static void print_shown(const char *key, const char *rawkey, const json_t *v, int indent);
+
+/* Whether V is kept whole before texts are cut to their floor: absent, a number or an instant. */
+static bool is_firm(const json_t *v)
+{
+	int64_t t;
+	return v == NULL || json_is_null(v) || json_is_number(v) ||
+	       (json_is_string(v) && parse_instant(json_string_value(v), &t));
+}
 
 /* The columns of a table: every scalar member, in the order first seen, or the view's. */
 static int table_columns(const json_t *arr, const struct view *vw, const char **cols)
@@ -448,20 +460,24 @@ static void print_table(const json_t *arr, int indent, const char *table)
 	char **cells = calloc((nrows + 1) * (size_t)(ncols ? ncols : 1), sizeof(*cells));
 	if (cells == NULL)
 		return;
+	bool firm[MAX_COLUMNS];
 	for (int c = 0; c < ncols; c++) {
 		cells[c] = visible(cols[c]);
 		widths[c] = cells[c] ? display_width(cells[c]) : 0;
+		firm[c] = true;
 	}
 	json_array_foreach(arr, i, row)
 	{
 		for (int c = 0; c < ncols; c++) {
 			char **t = &cells[(i + 1) * (size_t)ncols + (size_t)c];
-			*t = cell_text(cols[c], json_object_get(row, cols[c]));
+			json_t *v = json_object_get(row, cols[c]);
+			*t = cell_text(cols[c], v);
 			if (*t && display_width(*t) > widths[c])
 				widths[c] = display_width(*t);
+			firm[c] &= is_firm(v);
 		}
 	}
-	int shown = wide ? ncols : fit_columns(widths, ncols, COLUMNS - indent);
+	int shown = wide ? ncols : fit_columns(widths, firm, ncols, COLUMNS - indent);
 	for (size_t r = 0; r <= nrows; r++) {
 		char **line = &cells[r * (size_t)ncols];
 		int last = shown - 1; /* the last cell with text: no spaces after it */

@@ -539,6 +539,92 @@ static struct control_limits limits_of(const struct settings *set)
  * Read and check the configuration again; swap it in only when it is
  * whole.  Returns the answer of `reload` (errors listed on failure).
  */
+/* Put RUNS in the place of D's engines, the deliverer told first; the old ones freed. */
+static void swap_runs(struct kaohed *d, struct year_run *runs, size_t nruns)
+{
+	struct year_run *old = d->runs;
+	size_t nold = d->nruns;
+
+	d->runs = runs;
+	d->nruns = nruns;
+	configure_deliver(d);
+	runs_free(old, nold);
+}
+
+/*
+ * A reload refused for the errors in ERRS: the old configuration stands,
+ * its engines reopened at NOW; one log line and the `bad-config` answer.
+ */
+static json_t *reload_refused(struct kaohed *d, struct sbuf *errs, int64_t now)
+{
+	struct year_run *runs = NULL;
+	size_t nruns = 0;
+	char err[512];
+
+	/* config_load set the zone of the new file: the old one stands. */
+	calendar_set_timezone(d->cfg->set.timezone, err, sizeof(err));
+	if (open_engines(d, d->cfg, now, &runs, &nruns, err, sizeof(err)) == 0)
+		swap_runs(d, runs, nruns);
+	json_t *list = json_array();
+	struct sbuf why;
+	sbuf_init(&why);
+	for (char *line = strtok(errs->buf, "\n"); line; line = strtok(NULL, "\n")) {
+		sbuf_printf(&why, "%s%s", why.len ? "; " : "", line);
+		json_array_append_new(list, json_string(line));
+	}
+	/* One message, whole: what an operator filtering on errors sees. */
+	log_errorx("reload: refused: the configuration has errors; the old one keeps running: %s",
+		   why.buf);
+	sbuf_free(&why);
+	json_t *answer = command_error("bad-config",
+				       "the configuration has errors; the old one keeps "
+				       "running: %s",
+				       json_string_value(json_array_get(list, 0)) ?: "");
+	json_object_set_new(json_object_get(answer, "error"), "errors", list);
+	metrics_reload(false);
+	return answer;
+}
+
+/*
+ * A reload taken: CFG and its engines RUNS replace D's, what the new
+ * schedules changed reconciled at NOW, the files and limits following.
+ */
+static json_t *reload_take(struct kaohed *d, struct config *cfg, struct year_run *runs,
+			   size_t nruns, struct sbuf *warns, int64_t now)
+{
+	for (char *line = strtok(warns->buf, "\n"); line; line = strtok(NULL, "\n"))
+		log_warnx("reload: %s", line);
+	/* A due the new plan moved changes the state of what is applied. */
+	for (size_t i = 0; i < nruns; i++)
+		for (size_t k = 0; k < d->nruns; k++)
+			if (d->runs[k].cfg->plan->year == runs[i].cfg->plan->year &&
+			    engine_reconcile_changed(runs[i].eng, d->runs[k].eng, now) < 0)
+				log_warnx(
+					"reload: cannot reconcile the changed schedules of %d: %s",
+					runs[i].cfg->plan->year, store_errmsg(runs[i].st));
+	/* The deliverer lets go of the old ones first. */
+	struct config *oldcfg = d->cfg;
+	d->cfg = cfg;
+	swap_runs(d, runs, nruns);
+	config_free(oldcfg);
+	adopt(d);
+	/* A year added: the end is not reached any more. */
+	d->ended = false;
+	d->gen++;
+	struct control_limits lim = limits_of(&cfg->set);
+	control_set_limits(d->ctl, &lim);
+	log_set_level(cfg->set.log_level);
+	log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
+		 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
+	/* Titles, rows and schedules may have changed: the files follow. */
+	publish(d, PUB_PAGES | PUB_FEEDS, 0, -1);
+	metrics_reload(true);
+	metrics_schedule(d);
+	return json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year", cfg->plan->year,
+			 "units", (json_int_t)cfg->plan->nunits, "rows",
+			 (json_int_t)cfg->plan->nrows);
+}
+
 static json_t *reload(void *arg)
 {
 	struct kaohed *d = arg;
@@ -553,85 +639,17 @@ static json_t *reload(void *arg)
 	sbuf_init(&errs);
 	sbuf_init(&warns);
 	struct config *cfg = config_load_opts(d->opts->config, &d->opts->load, &errs, &warns);
-	json_t *answer;
 	if (cfg && open_engines(d, cfg, now, &runs, &nruns, err, sizeof(err)) < 0) {
 		sbuf_printf(&errs, "%s\n", err);
 		config_free(cfg);
 		cfg = NULL;
 	}
-	if (cfg == NULL) {
-		/* config_load set the zone of the new file: the old one stands. */
-		calendar_set_timezone(d->cfg->set.timezone, err, sizeof(err));
-		if (open_engines(d, d->cfg, now, &runs, &nruns, err, sizeof(err)) == 0) {
-			struct year_run *old = d->runs;
-			size_t nold = d->nruns;
-			d->runs = runs;
-			d->nruns = nruns;
-			configure_deliver(d);
-			runs_free(old, nold);
-		}
-		json_t *list = json_array();
-		struct sbuf why;
-		sbuf_init(&why);
-		for (char *line = strtok(errs.buf, "\n"); line; line = strtok(NULL, "\n")) {
-			sbuf_printf(&why, "%s%s", why.len ? "; " : "", line);
-			json_array_append_new(list, json_string(line));
-		}
-		/* One message, whole: what an operator filtering on errors sees. */
-		log_errorx(
-			"reload: refused: the configuration has errors; the old one keeps running: %s",
-			why.buf);
-		sbuf_free(&why);
-		answer = command_error("bad-config",
-				       "the configuration has errors; the old one keeps "
-				       "running: %s",
-				       json_string_value(json_array_get(list, 0)) ?: "");
-		json_object_set_new(json_object_get(answer, "error"), "errors", list);
-		metrics_reload(false);
-	} else {
-		for (char *line = strtok(warns.buf, "\n"); line; line = strtok(NULL, "\n"))
-			log_warnx("reload: %s", line);
-		/* A due the new plan moved changes the state of what is applied. */
-		for (size_t i = 0; i < nruns; i++)
-			for (size_t k = 0; k < d->nruns; k++)
-				if (d->runs[k].cfg->plan->year == runs[i].cfg->plan->year &&
-				    engine_reconcile_changed(runs[i].eng, d->runs[k].eng, now) < 0)
-					log_warnx("reload: cannot reconcile the changed schedules "
-						  "of %d: %s",
-						  runs[i].cfg->plan->year,
-						  store_errmsg(runs[i].st));
-		/* The deliverer lets go of the old ones first. */
-		struct year_run *old = d->runs;
-		size_t nold = d->nruns;
-		d->runs = runs;
-		d->nruns = nruns;
-		struct config *oldcfg = d->cfg;
-		d->cfg = cfg;
-		configure_deliver(d);
-		runs_free(old, nold);
-		config_free(oldcfg);
-		adopt(d);
-		/* A year added: the end is not reached any more. */
-		d->ended = false;
-		d->gen++;
-		struct control_limits lim = limits_of(&cfg->set);
-		control_set_limits(d->ctl, &lim);
-		log_set_level(cfg->set.log_level);
-		log_info("reload: configuration loaded: %zu units, %zu rows, plan year %d",
-			 cfg->plan->nunits, cfg->plan->nrows, cfg->plan->year);
-		/* Titles, rows and schedules may have changed: the files follow. */
-		publish(d, PUB_PAGES | PUB_FEEDS, 0, -1);
-		metrics_reload(true);
-		metrics_schedule(d);
-		answer = json_pack("{s:b, s:{s:i, s:I, s:I}}", "ok", 1, "data", "year",
-				   cfg->plan->year, "units", (json_int_t)cfg->plan->nunits, "rows",
-				   (json_int_t)cfg->plan->nrows);
-	}
+	json_t *answer = cfg ? reload_take(d, cfg, runs, nruns, &warns, now)
+			     : reload_refused(d, &errs, now);
 	sbuf_free(&errs);
 	sbuf_free(&warns);
 	run_engine(d);
 	sdnotify_send(SDNOTIFY_STATE, "READY=1");
-	/* The years named since: a year removed stays readable in the database. */
 	return answer;
 }
 

@@ -237,6 +237,13 @@ class TestTables(ShippedPlan):
         self.assertIn("%d-09-14 10:30" % self.year, block[0])
         self.assertRegex(block[1], r"^written %s " % now_local().date().isoformat())
 
+    def test_instants_kept_whole_beside_long_texts(self):
+        # the note gives way, the instant ("2026-12-01 00:00") does not
+        out = self.text("explain", "bayilu", "2c")
+        block = self.entry_block(out, self.sub["id"])
+        self.assertIn("%d-12-01 00:00" % self.year, block[0], out)
+        self.assertIn("…", block[0], "the long note is cut")
+
     def test_empty_answers_say_so(self):
         self.assertEqual(self.ok("upcoming")["occurrences"], [])
         self.assertIn("nothing falls due in these days", self.text("upcoming"))
