@@ -97,7 +97,7 @@ static void world_new(void)
 {
 	char err[256];
 
-	st = store_open(":memory:", err, sizeof(err));
+	st = store_open(":memory:", cfg->plan->year, err, sizeof(err));
 	if (st == NULL)
 		die("store_open: %s", err);
 	if (store_begin(st) < 0 || store_sync_plan(st, cfg->plan) < 0 || store_commit(st) < 0)

@@ -107,6 +107,14 @@ static void put(struct fix *x, const char *name, const char *text)
 	write_file(path, text);
 }
 
+/* HEAD then PLAN, PLAN freed. */
+static char *headed(const char *head, char *plan)
+{
+	char *text = xasprintf("%s%s", head, plan);
+	free(plan);
+	return text;
+}
+
 static void put_owned(struct fix *x, const char *name, char *text)
 {
 	put(x, name, text);
@@ -255,7 +263,7 @@ static void redated_plan_leaves_the_calendar_group_out(void **state)
 static void year_without_a_calendar_is_refused(void **state)
 {
 	struct fix *x = *state;
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", HEAD, plan_text(2026, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(HEAD, plan_text(2026, true, "06-15", "")));
 	link_calendars(x);
 	assert_non_null(load(x, 0, false));
 	assert_null(load(x, 2031, false));
@@ -275,7 +283,7 @@ static void year_without_a_calendar_is_refused(void **state)
 static void plan_year_without_a_calendar_is_an_error(void **state)
 {
 	struct fix *x = *state;
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", HEAD, plan_text(2031, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(HEAD, plan_text(2031, true, "06-15", "")));
 	link_calendars(x);
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "year = 2031"),
@@ -297,7 +305,7 @@ static void calendar_lookup_and_fingerprint(void **state)
 	assert_int_equal(mkdir(dir, 0755), 0);
 	char *shipped = read_whole(SHIPPED_CALENDARS "/2026.conf", NULL);
 	put(x, "calendars/2026.conf", shipped);
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", HEAD, plan_text(2026, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(HEAD, plan_text(2026, true, "06-15", "")));
 	assert_non_null(load(x, 0, false));
 	char fp[65];
 	memcpy(fp, x->cfg->fingerprint, sizeof(fp));
@@ -317,7 +325,7 @@ static void calendar_lookup_and_fingerprint(void **state)
 	char *head =
 		xasprintf("kaohe: { timezone = \"Asia/Shanghai\"; calendar_dir = \"mine\"; };%s",
 			  strchr(HEAD, '\n'));
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", head, plan_text(2026, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(head, plan_text(2026, true, "06-15", "")));
 	assert_non_null(load(x, 0, false));
 	assert_true(calendar_is_workday(&x->cfg->plan->cal, calendar_days_from_civil(2026, 6, 15)));
 	snprintf(dir, sizeof(dir), "%s/mine/2026.conf", x->dir);
@@ -352,7 +360,7 @@ static void official_file_faults(void **state)
 	    "  ];\n"
 	    "  workdays = [ \"2030-05-05\", \"2030-05-08\" ];\n"
 	    "};\n");
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", HEAD, plan_text(2030, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(HEAD, plan_text(2030, true, "06-15", "")));
 	assert_null(load(x, 0, false));
 	expect_error(x, "calendars/2030.conf", 6, MSGS("\"2031-01-01\"", "outside 2030"));
 	expect_error(x, "calendars/2030.conf", 7,
@@ -376,18 +384,17 @@ static void own_calendar_faults(void **state)
 {
 	struct fix *x = *state;
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2027, true, "06-15",
-				      "  calendar = {\n"
-				      "    holidays = [\n"
-				      "      \"2027-01-01..2027-01-03\",\n"
-				      "      \"2029-01-01\",\n"
-				      "      \"2027-02-10..2027-02-06\",\n"
-				      "      \"2027-01-03..2027-01-04\",\n"
-				      "      \"2027-12-31\"\n"
-				      "    ];\n"
-				      "    workdays = [ \"2027-01-02\", \"2028-02-12\" ];\n"
-				      "  };\n")));
+		  headed(HEAD, plan_text(2027, true, "06-15",
+					 "  calendar = {\n"
+					 "    holidays = [\n"
+					 "      \"2027-01-01..2027-01-03\",\n"
+					 "      \"2029-01-01\",\n"
+					 "      \"2027-02-10..2027-02-06\",\n"
+					 "      \"2027-01-03..2027-01-04\",\n"
+					 "      \"2027-12-31\"\n"
+					 "    ];\n"
+					 "    workdays = [ \"2027-01-02\", \"2028-02-12\" ];\n"
+					 "  };\n")));
 	assert_null(load(x, 0, false));
 	int at = line_in(x, "kaohe.conf", "\"2027-01-01..");
 	expect_error(x, "kaohe.conf", at + 1, MSGS("\"2029-01-01\"", "outside 2027 and 2028"));
@@ -395,12 +402,11 @@ static void own_calendar_faults(void **state)
 	expect_error(x, "kaohe.conf", at + 3, MSGS("overlaps", "\"2027-01-01..2027-01-03\""));
 	expect_error(x, "kaohe.conf", at + 6, MSGS("\"2027-01-02\"", "a holiday and a workday"));
 	/* fixed: it holds 2027 and 2028, with no official calendar of either */
-	put_owned(
-		x, "kaohe.conf",
-		xasprintf("%s%s", HEAD,
-			  plan_text(2027, true, "06-15",
-				    "  calendar = { holidays = [ \"2027-06-14\", \"2028-01-03\" ];"
-				    " workdays = [ \"2028-02-12\" ]; };\n")));
+	put_owned(x, "kaohe.conf",
+		  headed(HEAD,
+			 plan_text(2027, true, "06-15",
+				   "  calendar = { holidays = [ \"2027-06-14\", \"2028-01-03\" ];"
+				   " workdays = [ \"2028-02-12\" ]; };\n")));
 	assert_non_null(load(x, 0, false));
 	const struct calendar *c = &x->cfg->plan->cal;
 	assert_true(c->next_known);
@@ -409,8 +415,7 @@ static void own_calendar_faults(void **state)
 	assert_true(calendar_is_workday(c, calendar_days_from_civil(2028, 2, 12)));
 	/* a calendar neither official nor a group */
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2027, true, "06-15", "  calendar = \"cn\";\n")));
+		  headed(HEAD, plan_text(2027, true, "06-15", "  calendar = \"cn\";\n")));
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "calendar = \"cn\""),
 		     MSGS("\"official\" or a group"));
@@ -436,7 +441,7 @@ static void next_year_without_calendar_warns(void **state)
 {
 	struct fix *x = *state;
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD, plan_text(2026, true, "12-20", "  close = \"30d\";\n")));
+		  headed(HEAD, plan_text(2026, true, "12-20", "  close = \"30d\";\n")));
 	link_calendars(x);
 	assert_non_null(load(x, 0, false));
 	assert_false(x->cfg->plan->cal.next_known);
@@ -444,7 +449,7 @@ static void next_year_without_calendar_warns(void **state)
 		    MSGS("reminders of 1 fall in 2027", "no working-day calendar yet"));
 	/* 2025's next year, 2026, is shipped: nothing to say */
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD, plan_text(2025, true, "12-20", "  close = \"30d\";\n")));
+		  headed(HEAD, plan_text(2025, true, "12-20", "  close = \"30d\";\n")));
 	assert_non_null(load(x, 0, false));
 	assert_true(x->cfg->plan->cal.next_known);
 	assert_null(strstr(x->warn.len ? x->warn.buf : "", "fall in"));
@@ -457,29 +462,25 @@ static void track_from(void **state)
 	struct fix *x = *state;
 	link_calendars(x);
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2026, true, "06-15", "  track_from = \"12-02\";\n")));
+		  headed(HEAD, plan_text(2026, true, "06-15", "  track_from = \"12-02\";\n")));
 	assert_non_null(load(x, 0, false));
 	assert_i64(x->cfg->plan->track_from, T("2026-12-02T00:00:00+08:00"));
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2026, true, "06-15", "  track_from = \"2026-03-01\";\n")));
+		  headed(HEAD, plan_text(2026, true, "06-15", "  track_from = \"2026-03-01\";\n")));
 	assert_non_null(load(x, 0, false));
 	assert_i64(x->cfg->plan->track_from, T("2026-03-01T00:00:00+08:00"));
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2026, true, "06-15", "  track_from = \"2025-12-31\";\n")));
+		  headed(HEAD, plan_text(2026, true, "06-15", "  track_from = \"2025-12-31\";\n")));
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "track_from"),
 		     MSGS("track_from \"2025-12-31\" is outside the plan year 2026"));
 	put_owned(x, "kaohe.conf",
-		  xasprintf("%s%s", HEAD,
-			    plan_text(2026, true, "06-15", "  track_from = \"02-30\";\n")));
+		  headed(HEAD, plan_text(2026, true, "06-15", "  track_from = \"02-30\";\n")));
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "track_from"),
 		     MSGS("bad track_from \"02-30\""));
 	/* not given */
-	put_owned(x, "kaohe.conf", xasprintf("%s%s", HEAD, plan_text(2026, true, "06-15", "")));
+	put_owned(x, "kaohe.conf", headed(HEAD, plan_text(2026, true, "06-15", "")));
 	assert_non_null(load(x, 0, false));
 	assert_i64(x->cfg->plan->track_from, INT64_MIN);
 }
@@ -577,8 +578,7 @@ static void plans_faults(void **state)
 	assert_null(load(x, 0, false));
 	expect_error(x, "kaohe.conf", line_in(x, "kaohe.conf", "plans ="),
 		     MSGS("cannot read the plan file", "none.conf"));
-	put_owned(x, "extra.conf",
-		  xasprintf("kaohe: { };\n%s", plan_text(2028, true, "06-15", "")));
+	put_owned(x, "extra.conf", headed("kaohe: { };\n", plan_text(2028, true, "06-15", "")));
 	put_owned(x, "kaohe.conf",
 		  xasprintf("%splans = [ \"plan-2027.conf\", \"extra.conf\" ];\n", HEAD));
 	assert_null(load(x, 0, false));
