@@ -19,6 +19,7 @@
 #include "kaohe/config.h"
 #include "kaohe/log.h"
 #include "kaohe/mime.h"
+#include "kaohe/planfile.h"
 #include "kaohe/provider.h"
 
 /* A channel's unit or department named by id, resolved in each plan. */
@@ -35,7 +36,8 @@ struct loader {
 	struct sbuf *err, *warn;
 	int nerr;
 	struct config *cfg;
-	struct plan *p; /* the plan being read */
+	struct plan *p;               /* the plan being read */
+	const struct planfile *units; /* its units list, when read in batches */
 	struct config_opts opts;
 	struct reminder_policy policy; /* read once, copied into each plan */
 	struct plan **plans;           /* every plan read, by year */
@@ -48,12 +50,10 @@ struct loader {
 	bool *rule_unit;       /* a unit's rule, else a department's */
 };
 
-static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s, const char *fmt,
-		    va_list ap)
+/* A message at FILE (as libconfig names it; NULL: the file being read) and LINE. */
+static void vreport_line(struct loader *ld, struct sbuf *to, const char *file, int line,
+			 const char *fmt, va_list ap)
 {
-	const char *file = s ? config_setting_source_file(s) : NULL;
-	int line = s ? (int)config_setting_source_line(s) : 0;
-
 	/* libconfig names an included file as written; show where it is. */
 	if (file == NULL || strcmp(file, ld->file) == 0)
 		sbuf_printf(to, "%s:%d: ", ld->file, line);
@@ -67,6 +67,23 @@ static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	sbuf_puts(to, msg);
 	sbuf_puts(to, "\n");
+}
+
+static void vreport(struct loader *ld, struct sbuf *to, const config_setting_t *s, const char *fmt,
+		    va_list ap)
+{
+	vreport_line(ld, to, s ? config_setting_source_file(s) : NULL,
+		     s ? (int)config_setting_source_line(s) : 0, fmt, ap);
+}
+
+static void __attribute__((format(printf, 4, 5)))
+error_line(struct loader *ld, const char *file, int line, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vreport_line(ld, ld->err, file, line, fmt, ap);
+	va_end(ap);
+	ld->nerr++;
 }
 
 static void __attribute__((format(printf, 3, 4)))
@@ -1335,56 +1352,109 @@ static int cmp_unit_key(const void *a, const void *b)
 	return c ? c : (x->idx > y->idx) - (x->idx < y->idx);
 }
 
-static void load_units(struct loader *ld, const config_setting_t *plan)
+/* Where a unit's id and name were written, for the duplicates found later. */
+struct unit_where {
+	const char *file; /* as libconfig names it; NULL: the plan file */
+	int line[2];      /* of its id, and of its name */
+};
+
+static void note_where(struct unit_where *w, const config_setting_t *e)
+{
+	const config_setting_t *m[2] = { member(e, "id"), member(e, "name") };
+	w->file = config_setting_source_file(e);
+	for (int k = 0; k < 2; k++)
+		w->line[k] = (int)config_setting_source_line(m[k] ? m[k] : e);
+}
+
+/* The unit of element E (the Ith of the list), added to the plan. */
+static void load_unit(struct loader *ld, const config_setting_t *e, int i, struct unit_where *w)
 {
 	static const char *const keys[] = { "id", "name", "liaisons", "leader", NULL };
 	struct plan *p = ld->p;
-	const config_setting_t *l = get_list(ld, plan, "plan", "units", true);
-	int n = l ? config_setting_length(l) : 0;
+	struct plan_unit *u = &p->units[p->nunits];
+	char what[96];
 
-	const config_setting_t **els = xcalloc((size_t)n + 1, sizeof(*els));
-	p->units = xcalloc((size_t)n + 1, sizeof(*p->units));
-	for (int i = 0; i < n; i++) {
-		const config_setting_t *e = config_setting_get_elem(l, (unsigned)i);
-		struct plan_unit *u = &p->units[p->nunits];
-		char what[96];
-		if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
-			error_at(ld, e, "plan: units: element %d must be a group", i + 1);
+	if (config_setting_type(e) != CONFIG_TYPE_GROUP) {
+		error_at(ld, e, "plan: units: element %d must be a group", i + 1);
+		return;
+	}
+	const char *id = get_id(ld, e, "unit");
+	/* all.ics is every unit's feed: no unit may take that name. */
+	if (id && strcmp(id, "all") == 0) {
+		error_at(ld, member(e, "id"),
+			 "unit: id \"all\" is reserved (the feed all.ics "
+			 "holds every unit)");
+		id = NULL;
+	}
+	snprintf(what, sizeof(what), "unit %s", id ? id : "?");
+	check_keys(ld, e, what, keys);
+	u->id = xstrdup(id ? id : "?");
+	u->name = xstrdup(get_string(ld, e, what, "name", NULL) ?: u->id);
+	note_where(&w[p->nunits], e);
+	const config_setting_t *li = get_list(ld, e, what, "liaisons", false);
+	int nl = li ? config_setting_length(li) : 0;
+	u->liaisons = xcalloc((size_t)nl + 1, sizeof(*u->liaisons));
+	for (int j = 0; j < nl; j++) {
+		const config_setting_t *c = config_setting_get_elem(li, (unsigned)j);
+		if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
+			error_at(ld, c, "%s: a liaison must be a group { name = …; email = …; }",
+				 what);
 			continue;
 		}
-		const char *id = get_id(ld, e, "unit");
-		/* all.ics is every unit's feed: no unit may take that name. */
-		if (id && strcmp(id, "all") == 0) {
-			error_at(ld, member(e, "id"),
-				 "unit: id \"all\" is reserved (the feed all.ics "
-				 "holds every unit)");
-			id = NULL;
-		}
-		snprintf(what, sizeof(what), "unit %s", id ? id : "?");
-		check_keys(ld, e, what, keys);
-		u->id = xstrdup(id ? id : "?");
-		u->name = xstrdup(get_string(ld, e, what, "name", NULL) ?: u->id);
-		els[p->nunits] = e;
-		const config_setting_t *li = get_list(ld, e, what, "liaisons", false);
-		int nl = li ? config_setting_length(li) : 0;
-		u->liaisons = xcalloc((size_t)nl + 1, sizeof(*u->liaisons));
-		for (int j = 0; j < nl; j++) {
-			const config_setting_t *c = config_setting_get_elem(li, (unsigned)j);
-			if (config_setting_type(c) != CONFIG_TYPE_GROUP) {
-				error_at(ld, c,
-					 "%s: a liaison must be a group { name = …; email = …; }",
-					 what);
-				continue;
-			}
-			load_contact(ld, c, what, &u->liaisons[u->nliaisons++]);
-		}
-		const config_setting_t *leader = get_group(ld, e, what, "leader", false);
-		if (leader)
-			load_contact(ld, leader, what, &u->leader);
-		else
-			u->leader.name = xstrdup("");
-		p->nunits++;
+		load_contact(ld, c, what, &u->liaisons[u->nliaisons++]);
 	}
+	const config_setting_t *leader = get_group(ld, e, what, "leader", false);
+	if (leader)
+		load_contact(ld, leader, what, &u->leader);
+	else
+		u->leader.name = xstrdup("");
+	p->nunits++;
+}
+
+/*
+ * The units of a list read in batches (ld->units): each batch is a tree
+ * of its own, gone before the next is read.  False at a batch libconfig
+ * cannot read (reported).
+ */
+static bool load_unit_batches(struct loader *ld, struct unit_where *w)
+{
+	const struct planfile *pf = ld->units;
+
+	for (size_t first = 0; first < pf->nel; first += PLANFILE_BATCH) {
+		size_t n = pf->nel - first < PLANFILE_BATCH ? pf->nel - first : PLANFILE_BATCH;
+		char *text = planfile_batch(pf, first, n);
+		config_t bc;
+		config_init(&bc);
+		bool ok = config_read_string(&bc, text) == CONFIG_TRUE;
+		if (!ok) {
+			error_line(ld, NULL, config_error_line(&bc), "%s", config_error_text(&bc));
+		} else {
+			const config_setting_t *l = config_lookup(&bc, "units");
+			for (size_t i = 0; i < n; i++)
+				load_unit(ld, config_setting_get_elem(l, (unsigned)i),
+					  (int)(first + i), w);
+		}
+		config_destroy(&bc);
+		free(text);
+		if (!ok)
+			return false;
+	}
+	return true;
+}
+
+static void load_units(struct loader *ld, const config_setting_t *plan)
+{
+	struct plan *p = ld->p;
+	const config_setting_t *l = get_list(ld, plan, "plan", "units", true);
+	size_t n = ld->units ? ld->units->nel : l ? (size_t)config_setting_length(l) : 0;
+
+	struct unit_where *w = xcalloc(n + 1, sizeof(*w));
+	p->units = xcalloc(n + 1, sizeof(*p->units));
+	if (ld->units)
+		load_unit_batches(ld, w);
+	else
+		for (size_t i = 0; i < n; i++)
+			load_unit(ld, config_setting_get_elem(l, (unsigned)i), (int)i, w);
 	if (l && n == 0)
 		error_at(ld, l, "plan: units: the plan assesses no unit");
 	/* Duplicates by sorting: a plan may have tens of thousands of units. */
@@ -1395,12 +1465,12 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 		qsort(k, p->nunits, sizeof(*k), cmp_unit_key);
 		for (size_t i = 1; i < p->nunits; i++)
 			if (strcmp(k[i].key, k[i - 1].key) == 0)
-				error_at(ld, member(els[k[i].idx], pass ? "name" : "id"),
-					 "duplicate unit %s \"%s\"", pass ? "name" : "id",
-					 k[i].key);
+				error_line(ld, w[k[i].idx].file, w[k[i].idx].line[pass],
+					   "duplicate unit %s \"%s\"", pass ? "name" : "id",
+					   k[i].key);
 		free(k);
 	}
-	free(els);
+	free(w);
 }
 
 static void load_small_lists(struct loader *ld, const config_setting_t *plan)
@@ -1689,7 +1759,13 @@ static void load_plan_file(struct loader *ld, const config_setting_t *e)
 	config_init(&lc);
 	if (slash)
 		config_set_include_dir(&lc, pdir);
-	if (config_read_file(&lc, path) != CONFIG_TRUE) {
+	/* Its units in batches when they can be found; else the file whole. */
+	struct planfile pf;
+	bool batched = planfile_read(path, &pf) == 0;
+	if (batched)
+		note_file(ld, path);
+	if ((batched ? config_read_string(&lc, pf.rest) : config_read_file(&lc, path)) !=
+	    CONFIG_TRUE) {
 		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
 			error_at(ld, e, "plans: cannot read the plan file %s", path);
 		else {
@@ -1707,12 +1783,16 @@ static void load_plan_file(struct loader *ld, const config_setting_t *e)
 		if (g) {
 			ld->p = plan_new();
 			ld->p->timezone = xstrdup(ld->cfg->set.timezone);
+			ld->units = batched ? &pf : NULL;
 			load_plan(ld, g, NULL);
+			ld->units = NULL;
 			keep_plan(ld);
 		}
 		ld->file = file;
 		ld->dir = dir;
 	}
+	if (batched)
+		planfile_free(&pf);
 	config_destroy(&lc);
 	free(path);
 	free(pdir);

@@ -608,6 +608,128 @@ static void ids_of_no_plan(void **state)
 		     MSGS("unknown unit \"ux\"", "no configured plan has it"));
 }
 
+/* ---- a long units list, read in batches ------------------------------------ */
+
+/*
+ * A units list of N units, two lines each (a comment with brackets and a
+ * comma on the first), INSTEAD in place of unit AT (AT < 0: none).
+ */
+static char *units_list(int n, int at, const char *instead)
+{
+	struct sbuf sb;
+	sbuf_init(&sb);
+	sbuf_puts(&sb, "  units = ( # the units (a, b)\n");
+	for (int i = 0; i < n; i++) {
+		if (i == at)
+			sbuf_printf(&sb, "    %s", instead);
+		else
+			sbuf_printf(&sb,
+				    "    { id = \"u%04d\"; name = \"单位%04d\"; # ( {, \"\n"
+				    "      liaisons = ( { name = \"联络员\"; email = "
+				    "\"l@u%04d.example.org\"; } ); }",
+				    i, i, i);
+		sbuf_puts(&sb, i + 1 < n ? ",\n" : "\n");
+	}
+	sbuf_puts(&sb, "  );\n");
+	char *text = xstrdup(sb.buf);
+	sbuf_free(&sb);
+	return text;
+}
+
+/* The plan file NAME of 2026 with UNITS (freed) as its units list; HEAD before it. */
+static void put_units_plan(struct fix *x, const char *name, const char *head, char *units)
+{
+	char *plan = plan_text(2026, false, "06-15", "");
+	char *a = strstr(plan, "  units = ("), *b = strstr(a, ");\n") + 3;
+	put_owned(x, name, xasprintf("%s%.*s%s%s", head, (int)(a - plan), plan, units, b));
+	free(units);
+	free(plan);
+}
+
+/*
+ * plans = [ NAME ], and empty.conf for the plan file to @include: a plan
+ * file with an @include is read whole, as before batches.
+ */
+static void units_conf(struct fix *x, const char *name)
+{
+	put(x, "empty.conf", "# nothing\n");
+	put_owned(x, "kaohe.conf",
+		  xasprintf("kaohe: { timezone = \"Asia/Shanghai\"; };\nplans = [ \"%s\" ];\n",
+			    name));
+}
+
+static void many_units_read_in_batches(void **state)
+{
+	struct fix *x = *state;
+	link_calendars(x);
+	for (int whole = 0; whole < 2; whole++) {
+		put_units_plan(x, "plan-2026.conf", whole ? "@include \"empty.conf\"\n" : "",
+			       units_list(2500, -1, NULL));
+		units_conf(x, "plan-2026.conf");
+		if (load(x, 0, false) == NULL)
+			fail_msg("%s", x->err.buf);
+		const struct plan *p = x->cfg->plan;
+		assert_int_equal(p->nunits, 2500);
+		for (int i = 0; i < 2500; i += 333) {
+			char id[16], name[32], email[64];
+			snprintf(id, sizeof(id), "u%04d", i);
+			snprintf(name, sizeof(name), "单位%04d", i);
+			snprintf(email, sizeof(email), "l@u%04d.example.org", i);
+			assert_string_equal(p->units[i].id, id);
+			assert_string_equal(p->units[i].name, name);
+			assert_int_equal(p->units[i].nliaisons, 1);
+			assert_string_equal(p->units[i].liaisons[0].email, email);
+			assert_int_equal(plan_unit_find(p, id), i);
+		}
+		assert_string_equal(p->units[2499].id, "u2499");
+		/* the plan file is in the fingerprint, read either way */
+		char fp[65];
+		memcpy(fp, x->cfg->fingerprint, sizeof(fp));
+		put_units_plan(x, "plan-2026.conf", whole ? "@include \"empty.conf\"\n" : "",
+			       units_list(2500, 2400, "{ id = \"u2400\"; name = \"改名\"; }"));
+		assert_non_null(load(x, 0, false));
+		assert_string_not_equal(fp, x->cfg->fingerprint);
+		assert_string_equal(x->cfg->plan->units[2400].name, "改名");
+	}
+}
+
+/*
+ * Faults in a unit of a later batch name its own line, whether the list
+ * is read in batches or whole.
+ */
+static void many_units_faults(void **state)
+{
+	static const struct {
+		const char *unit, *needle;
+		const char *msg[3];
+	} cases[] = {
+		{ "{ id = \"u0100\"; name = \"重复\"; }",
+		  "重复",
+		  { "duplicate unit id \"u0100\"", NULL } },
+		{ "{ id = \"u1700\";\n    name = \"单位0100\"; }",
+		  "name = \"单位0100\"; }",
+		  { "duplicate unit name \"单位0100\"", NULL } },
+		{ "\"not-a-group\"",
+		  "not-a-group",
+		  { "plan: units: element 1701 must be a group", NULL } },
+		{ "{ id = \"u1700\"; name = ; }", "name = ; }", { "syntax error", NULL } },
+		{ "{ id = \"u1700\"; nmae = \"x\"; }", "nmae", { "unit u1700", "nmae", NULL } },
+		{ "{ id = \"all\"; }", "\"all\"", { "id \"all\" is reserved", NULL } },
+	};
+	struct fix *x = *state;
+	link_calendars(x);
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++)
+		for (int whole = 0; whole < 2; whole++) {
+			put_units_plan(x, "plan-2026.conf",
+				       whole ? "@include \"empty.conf\"\n" : "",
+				       units_list(2500, 1700, cases[c].unit));
+			units_conf(x, "plan-2026.conf");
+			assert_null(load(x, 0, false));
+			expect_error(x, "plan-2026.conf",
+				     line_in(x, "plan-2026.conf", cases[c].needle), cases[c].msg);
+		}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -628,6 +750,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(plans_same_year_is_an_error, setup, teardown),
 		cmocka_unit_test_setup_teardown(plans_faults, setup, teardown),
 		cmocka_unit_test_setup_teardown(ids_of_no_plan, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_units_read_in_batches, setup, teardown),
+		cmocka_unit_test_setup_teardown(many_units_faults, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, shanghai_group_setup, NULL);
 }
