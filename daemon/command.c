@@ -1552,6 +1552,43 @@ int command_check(const struct plan *plan, const char *line, size_t len, char *c
 	return -1;
 }
 
+int command_year(const char *line, size_t len)
+{
+	char small[1024];
+	char *buf = 2 * (len + 1) <= sizeof(small) ? small : xmalloc(2 * (len + 1));
+	struct grammar_words w;
+	struct args a;
+	json_t *err = parse(line, len, buf, &a, &w);
+
+	if (buf != small)
+		free(buf);
+	if (err) {
+		json_decref(err);
+		return -1;
+	}
+	return a.year;
+}
+
+json_t *command_unknown_year(int year, const int *configured, size_t n, const int *held,
+			     size_t nheld)
+{
+	struct sbuf cfgd, hd;
+
+	sbuf_init(&cfgd);
+	sbuf_init(&hd);
+	for (size_t i = 0; i < n; i++)
+		sbuf_printf(&cfgd, "%s%d", i ? ", " : "", configured[i]);
+	for (size_t i = 0; i < nheld; i++)
+		sbuf_printf(&hd, "%s%d", i ? ", " : "", held[i]);
+	json_t *e = command_error("unknown-year",
+				  "plan year %d is not configured (configured: %s; in the "
+				  "database: %s)",
+				  year, cfgd.buf, nheld ? hd.buf : "none");
+	sbuf_free(&cfgd);
+	sbuf_free(&hd);
+	return e;
+}
+
 /* LINE is LEN bytes, not a C string (the socket's buffer goes on): a copy. */
 static char *request_text(const char *line, size_t len)
 {

@@ -2530,6 +2530,14 @@ struct config *config_year(const struct config *cfg, int year)
 	return NULL;
 }
 
+size_t config_in_force(const struct config *cfg, int64_t now)
+{
+	for (size_t i = cfg->nyears; i > 0; i--)
+		if (cfg->years[i - 1]->plan->cal.in_force_start <= now)
+			return i - 1;
+	return 0;
+}
+
 const struct channel *config_channel(const struct config *cfg, const char *name)
 {
 	for (size_t i = 0; i < cfg->set.nchannels; i++)

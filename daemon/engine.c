@@ -376,6 +376,12 @@ struct engine *engine_new(const struct plan *plan, struct store *st, const struc
 	return e;
 }
 
+int64_t engine_start_of(const struct plan *plan, int64_t now)
+{
+	int64_t start = plan->track_from != INT64_MIN ? plan->track_from : now;
+	return start < plan->cal.in_force_start ? plan->cal.in_force_start : start;
+}
+
 void engine_set_batch(struct engine *e)
 {
 	e->batch = true;

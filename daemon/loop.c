@@ -105,15 +105,12 @@ static struct year_run *next_run(struct kaohed *d)
 }
 
 /*
- * The plan year a command addresses by default: the latest configured
- * whose in-force period has begun at NOW, else the earliest.
+ * The plan year a command addresses by default at NOW (the engines are
+ * D's configuration's years, in its order).
  */
 static struct year_run *default_run(struct kaohed *d, int64_t now)
 {
-	for (size_t i = d->nruns; i > 0; i--)
-		if (d->runs[i - 1].cfg->plan->cal.in_force_start <= now)
-			return &d->runs[i - 1];
-	return &d->runs[0];
+	return &d->runs[config_in_force(d->cfg, now)];
 }
 
 /*
@@ -472,11 +469,8 @@ static int open_engines(struct kaohed *d, struct config *cfg, int64_t now, struc
 			runs_free(r, i);
 			return -1;
 		}
-		int64_t start = p->track_from != INT64_MIN ? p->track_from : now;
-		if (start < p->cal.in_force_start)
-			start = p->cal.in_force_start;
 		sink.arg = &r[i];
-		if ((r[i].eng = engine_new(p, st, &sink, start)) == NULL) {
+		if ((r[i].eng = engine_new(p, st, &sink, engine_start_of(p, now))) == NULL) {
 			snprintf(err, errlen, "cannot start the engine of %d: %s", p->year,
 				 store_errmsg(st));
 			runs_free(r, i);
@@ -798,7 +792,6 @@ static json_t *select_year(void *arg, int year, struct command_ctx *c)
 		if (d->runs[i].cfg->plan->year == year)
 			y = &d->runs[i];
 	if (y == NULL) {
-		struct sbuf cfgd, held;
 		int years[64];
 		size_t n = 0;
 		if (store_years_held(d->st, years, 64, &n) < 0)
@@ -816,19 +809,7 @@ static json_t *select_year(void *arg, int year, struct command_ctx *c)
 				c->unconfigured = year;
 				return NULL;
 			}
-		sbuf_init(&cfgd);
-		sbuf_init(&held);
-		for (size_t i = 0; i < d->nruns; i++)
-			sbuf_printf(&cfgd, "%s%d", i ? ", " : "", d->runs[i].cfg->plan->year);
-		for (size_t i = 0; i < n; i++)
-			sbuf_printf(&held, "%s%d", i ? ", " : "", years[i]);
-		json_t *e = command_error("unknown-year",
-					  "plan year %d is not configured (configured: %s; in the "
-					  "database: %s)",
-					  year, cfgd.buf, n ? held.buf : "none");
-		sbuf_free(&cfgd);
-		sbuf_free(&held);
-		return e;
+		return command_unknown_year(year, d->years, d->nyears_cfg, years, n);
 	}
 	/* The access rules name each plan's own indexes: a key of their own per year. */
 	access_actor(y->cfg, actor_key(d, y), d->peer, &d->actor);

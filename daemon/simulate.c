@@ -1,7 +1,8 @@
 /*
- * simulate — virtual time.  The engine is stepped one due instant at a
- * time, so each instant is processed exactly as the daemon would on
- * time; events run after the engine's own work at their instant.
+ * simulate — virtual time.  The engines of every configured plan year
+ * are stepped one due instant at a time on one clock, so each instant is
+ * processed exactly as the daemon would on time: the engines' own work in
+ * year order, then the events stamped at that instant.
  */
 #include <errno.h>
 #include <pthread.h>
@@ -20,30 +21,49 @@
 #include "kaohe/store.h"
 #include "kaohe/util.h"
 
-struct sim {
+struct sim;
+
+/* One plan year of the run: its plan, handle on the database and engine. */
+struct sim_year {
+	struct sim *s;
 	const struct plan *p;
+	struct store *st;
+	struct engine *e;
+	uint64_t reminders;
+};
+
+struct sim {
+	const struct config *cfg; /* every configured plan year: cfg->years */
+	struct sim_year *years;   /* as cfg->years, by year */
+	size_t nyears;
+	int year_ids[64]; /* the configured years, for status and unknown-year */
+	size_t nyear_ids;
 	FILE *out;
 	int count_reminders;
-	uint64_t reminders;
 	struct sbuf line;
 };
 
 /*
- * Every line of output is one object that starts with "at" and "type";
- * each is written into S->line and out whole.  Deductions and standings
- * are the bulk of a large run.
+ * Every line of output is one object that starts with "at", "type" and
+ * the plan year it belongs to; each is written into S->line and out
+ * whole.  Deductions and standings are the bulk of a large run.
  */
-static void line_start(struct sim *s, struct json_writer *w, int64_t at, const char *type)
+static void line_start(struct sim_year *y, struct json_writer *w, int64_t at, const char *type)
 {
+	struct sim *s = y->s;
+
 	sbuf_reset(&s->line);
 	json_do_start(w, &s->line);
 	json_do_object(w, NULL);
 	json_do_instant(w, "at", at);
 	json_do_string(w, "type", type);
+	json_do_int(w, "year", y->p->year);
 }
 
-static void line_end(struct sim *s, struct json_writer *w)
+static void line_end(struct sim_year *y, struct json_writer *w)
 {
+	struct sim *s = y->s;
+
 	json_do_end(w);
 	json_do_finish(w);
 	SBUF_LIT(&s->line, "\n");
@@ -52,43 +72,43 @@ static void line_end(struct sim *s, struct json_writer *w)
 
 static void on_deduction(void *arg, const struct deduction *d)
 {
-	struct sim *s = arg;
+	struct sim_year *y = arg;
 	struct json_writer w;
 
-	line_start(s, &w, d->at, "deduction");
-	json_do_string(&w, "unit", s->p->units[d->unit].id);
-	json_do_string(&w, "row", s->p->rows[d->row].id);
+	line_start(y, &w, d->at, "deduction");
+	json_do_string(&w, "unit", y->p->units[d->unit].id);
+	json_do_string(&w, "row", y->p->rows[d->row].id);
 	if (d->occ >= 0)
-		json_do_string(&w, "occurrence", s->p->occs[d->occ].name);
+		json_do_string(&w, "occurrence", y->p->occs[d->occ].name);
 	json_do_string(&w, "reason", store_entry_type_name(d->type));
 	json_do_points(&w, "points", d->points);
 	json_do_int(&w, "entry", d->entry);
 	if (d->replaces)
 		json_do_int(&w, "replaces", d->replaces);
-	line_end(s, &w);
+	line_end(y, &w);
 }
 
 static void on_snapshot(void *arg, int64_t at, const char *period, const struct score_table *t)
 {
-	struct sim *s = arg;
+	struct sim_year *y = arg;
 	struct json_writer w;
 
-	line_start(s, &w, at, "snapshot");
+	line_start(y, &w, at, "snapshot");
 	json_do_string(&w, "period", period);
-	report_units_json(&w, "units", s->p, t);
-	line_end(s, &w);
+	report_units_json(&w, "units", y->p, t);
+	line_end(y, &w);
 }
 
-/* The last line: the standing at TO. */
-static void emit_scores(struct sim *s, int64_t to, const struct score_table *t)
+/* One of the last lines: plan year Y's standing at TO. */
+static void emit_scores(struct sim_year *y, int64_t to, const struct score_table *t)
 {
 	struct json_writer w;
 
-	line_start(s, &w, to, "scores");
-	report_units_json(&w, "units", s->p, t);
-	if (s->count_reminders)
-		json_do_int(&w, "reminders_counted", (int64_t)s->reminders);
-	line_end(s, &w);
+	line_start(y, &w, to, "scores");
+	report_units_json(&w, "units", y->p, t);
+	if (y->s->count_reminders)
+		json_do_int(&w, "reminders_counted", (int64_t)y->reminders);
+	line_end(y, &w);
 }
 
 static void contact(struct json_writer *w, const struct contact *c, const char *role)
@@ -142,14 +162,14 @@ static void reminder_recipients(const struct plan *p, const struct reminder *r,
 
 static void on_reminder(void *arg, const struct reminder *r)
 {
-	struct sim *s = arg;
-	const struct plan *p = s->p;
+	struct sim_year *y = arg;
+	const struct plan *p = y->p;
 	struct json_writer w;
 
-	s->reminders++;
-	if (s->count_reminders)
+	y->reminders++;
+	if (y->s->count_reminders)
 		return;
-	line_start(s, &w, r->at, "reminder");
+	line_start(y, &w, r->at, "reminder");
 	json_do_string(&w, "kind", reminder_kind(r->kind));
 	if (r->unit >= 0) {
 		json_do_string(&w, "unit", p->units[r->unit].id);
@@ -166,7 +186,7 @@ static void on_reminder(void *arg, const struct reminder *r)
 		json_do_string(&w, NULL, r->slots[i]);
 	json_do_end(&w);
 	reminder_recipients(p, r, &w);
-	line_end(s, &w);
+	line_end(y, &w);
 }
 
 /* One line of an events file, split into its instant and its command. */
@@ -218,7 +238,7 @@ static int split_event(char *line, size_t len, struct event_line *ev, char *msg,
 #define VET_MAX_REPORTS 50
 
 struct vet {
-	const struct plan *p;
+	const struct sim *s; /* its configured years: what the vetting reads of it */
 	const char *file;
 	int64_t from, to;
 	struct sbuf errors;
@@ -254,8 +274,44 @@ static void vet_report(struct vet *v, int lineno, const char *fmt, ...)
 }
 
 /*
+ * The plan year an event addresses: the year its --year names, else the
+ * latest in force at its instant AT; NULL for a --year not configured.
+ * A line that is no command at all addresses the year in force (what is
+ * wrong with it is command_check()'s to say).
+ */
+static const struct config *event_year(const struct sim *s, const char *cmd, int64_t at, int *named)
+{
+	*named = command_year(cmd, strlen(cmd));
+	if (*named > 0)
+		return config_year(s->cfg, *named);
+	return s->cfg->years[config_in_force(s->cfg, at)];
+}
+
+/* Vet one event's command against the plan of the year it addresses. */
+static void vet_command(struct vet *v, int lineno, const struct event_line *ev)
+{
+	const struct sim *s = v->s;
+	char msg[1024], code[64];
+	int named;
+	const struct config *yc = event_year(s, ev->cmd, ev->at, &named);
+
+	if (yc == NULL) {
+		/* The fresh database holds exactly the configured years. */
+		json_t *e = command_unknown_year(named, s->year_ids, s->nyear_ids, s->year_ids,
+						 s->nyear_ids);
+		vet_report(
+			v, lineno, "unknown-year: %s",
+			json_string_value(json_object_get(json_object_get(e, "error"), "message")));
+		json_decref(e);
+	} else if (command_check(yc->plan, ev->cmd, strlen(ev->cmd), code, sizeof(code), msg,
+				 sizeof(msg)) < 0) {
+		vet_report(v, lineno, "%s: %s", code, msg);
+	}
+}
+
+/*
  * Vet the whole events file before it counts: timestamps, the period,
- * time order, and each command's form and names.  Every bad line is
+ * time order, and each command's form, plan year and names.  Every bad line is
  * reported, and a file with any is not run.  The file is read again to run
  * it: a year of a large plan is millions of lines, not worth holding.
  */
@@ -263,7 +319,7 @@ static void *vet_events(void *arg)
 {
 	struct vet *v = arg;
 	FILE *f = fopen(v->file, "r");
-	char *line = NULL, msg[1024], code[64];
+	char *line = NULL, msg[1024];
 	size_t cap = 0;
 	ssize_t n;
 	int lineno = 0;
@@ -293,9 +349,7 @@ static void *vet_events(void *arg)
 				ev.stamp);
 		else
 			last = ev.at;
-		if (command_check(v->p, ev.cmd, strlen(ev.cmd), code, sizeof(code), msg,
-				  sizeof(msg)) < 0)
-			vet_report(v, lineno, "%s: %s", code, msg);
+		vet_command(v, lineno, &ev);
 	}
 	if (ferror(f)) {
 		v->bad++;
@@ -353,13 +407,23 @@ static int vet_finish(struct vet *v, struct sim *s)
 	return v->bad ? -1 : 0;
 }
 
-static int step_until(struct engine *e, int64_t t)
+/*
+ * Run every plan year's work due up to T on the one clock: each instant
+ * in time order, and at one instant the older year's first.  0, or -1.
+ */
+static int step_until(struct sim *s, int64_t t)
 {
-	int64_t next;
-	while ((next = engine_next(e)) <= t)
-		if (engine_run(e, next) < 0)
+	for (;;) {
+		struct sim_year *y = NULL;
+		for (size_t i = 0; i < s->nyears; i++)
+			if (y == NULL || engine_next(s->years[i].e) < engine_next(y->e))
+				y = &s->years[i];
+		int64_t next = engine_next(y->e);
+		if (next > t)
+			return 0;
+		if (engine_run(y->e, next) < 0)
 			return -1;
-	return 0;
+	}
 }
 
 /* The simulated period: 00:00 of --from and of --to.  0, or 2 (bad options) after a message. */
@@ -386,47 +450,83 @@ static int sim_period(const struct simulate_opts *o, int64_t *from, int64_t *to)
 }
 
 /*
- * The private database and the engine over it, from FROM, reporting to
- * S.  Any failure ends the run, so the database needs no journal; and
- * one transaction holds the whole run: no statement commits on its own.
- * 0, or -1 after a message (what was made is in *ST and *E to free).
+ * The private database with every configured plan year of S, and an
+ * engine over each, adopted as a fresh database at FROM
+ * (engine_start_of(): plan.track_from wins when given).  Any failure ends
+ * the run, so the database needs no journal; and one transaction holds
+ * the whole run: no statement commits on its own.  0, or -1 after a
+ * message (what was made is in *DB and S's years, to free).
  */
-static int sim_open(const struct plan *p, struct sim *s, int64_t from, struct store **st,
-		    struct engine **e)
+static int sim_open(struct sim *s, int64_t from, struct store **db)
 {
 	char err[512];
-	struct engine_sink sink = { .arg = s,
-				    .deduction = on_deduction,
+	struct engine_sink sink = { .deduction = on_deduction,
 				    .snapshot = on_snapshot,
 				    .reminder = on_reminder };
 
-	if ((*st = store_open(":memory:", p->year, err, sizeof(err))) == NULL) {
+	if ((*db = store_open(":memory:", s->years[0].p->year, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "kaohed: simulate: %s\n", err);
 		return -1;
 	}
-	if (store_set_volatile(*st) < 0 || store_begin(*st) < 0 || store_sync_plan(*st, p) < 0 ||
-	    (*e = engine_new(p, *st, &sink, from)) == NULL) {
+	if (store_set_volatile(*db) < 0 || store_begin(*db) < 0) {
 		fprintf(stderr, "kaohed: simulate: cannot set up the database: %s\n",
-			store_errmsg(*st));
+			store_errmsg(*db));
 		return -1;
 	}
-	engine_set_batch(*e);
+	for (size_t i = 0; i < s->nyears; i++) {
+		struct sim_year *y = &s->years[i];
+		y->st = store_year(*db, y->p->year);
+		sink.arg = y;
+		if (store_sync_plan(y->st, y->p) < 0 ||
+		    (y->e = engine_new(y->p, y->st, &sink, engine_start_of(y->p, from))) == NULL) {
+			fprintf(stderr, "kaohed: simulate: cannot set up plan year %d: %s\n",
+				y->p->year, store_errmsg(y->st));
+			return -1;
+		}
+		engine_set_batch(y->e);
+	}
 	return 0;
 }
 
 /*
- * Run each event of EVENTS (the file NAME) as admin at its instant,
- * after the engine's own work up to it.  The vetting's verdict is taken
- * as soon as it is in, and before a failing command is reported: a bad
- * file is reported as such.  0, or -1 (reported).
+ * --year YEAR (0: none) of an event: the plan year's plan, handle and
+ * engine, or the unknown-year answer (the vetting has reported it).
  */
-static int run_events(FILE *events, const char *name, struct vet *v, struct sim *s,
-		      struct store *st, struct engine *e)
+static json_t *select_year(void *arg, int year, struct command_ctx *c)
+{
+	struct sim *s = arg;
+	struct sim_year *y = NULL;
+
+	if (year == 0)
+		y = &s->years[config_in_force(s->cfg, c->now)];
+	for (size_t i = 0; y == NULL && i < s->nyears; i++)
+		if (s->years[i].p->year == year)
+			y = &s->years[i];
+	if (y == NULL)
+		return command_unknown_year(year, s->year_ids, s->nyear_ids, s->year_ids,
+					    s->nyear_ids);
+	c->plan = y->p;
+	c->st = y->st;
+	c->eng = y->e;
+	return NULL;
+}
+
+/*
+ * Run each event of EVENTS (the file NAME) as admin at its instant,
+ * after every plan year's own work up to it, in the plan year it
+ * addresses.  The vetting's verdict is taken as soon as it is in, and
+ * before a failing command is reported: a bad file is reported as such.
+ * 0, or -1 (reported).
+ */
+static int run_events(FILE *events, const char *name, struct vet *v, struct sim *s)
 {
 	struct actor admin = { .admin = true };
-	struct command_ctx ctx = {
-		.plan = s->p, .st = st, .eng = e, .actor = &admin, .batch = true
-	};
+	struct command_ctx ctx = { .actor = &admin,
+				   .batch = true,
+				   .hook_arg = s,
+				   .select_year = select_year,
+				   .years = s->year_ids,
+				   .nyears = s->nyear_ids };
 	char *line = NULL, err[512];
 	size_t cap = 0;
 	ssize_t n;
@@ -442,7 +542,7 @@ static int run_events(FILE *events, const char *name, struct vet *v, struct sim 
 		/* A bad line is the vetting's to report. */
 		if (split_event(line, (size_t)n, &ev, err, sizeof(err)) < 0 || ev.cmd == NULL)
 			continue;
-		if (step_until(e, ev.at) < 0) {
+		if (step_until(s, ev.at) < 0) {
 			ret = -1;
 			break;
 		}
@@ -463,29 +563,48 @@ static int run_events(FILE *events, const char *name, struct vet *v, struct sim 
 }
 
 /*
- * The end of the run at TO: the engine's work up to it, the final scores
- * and, with --export, the publication files as the daemon leaves them
- * (in YEAR/: every snapshot's pages, the index, and the feeds with the
- * schedules as they ended; and the index across years).  The exit status.
+ * Publish plan year Y at TO into its directory of DIR as the daemon
+ * leaves it (every snapshot's pages, the index, and the feeds with the
+ * schedules as they ended).  0, or -1 with a message in WHY.
  */
-static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *st, struct engine *e,
-		   int64_t to)
+static int export_year(const char *dir, struct sim_year *y, int64_t to, char *why, size_t len)
+{
+	char *ydir = publish_year_dir(dir, y->p->year, why, len);
+	int rc = ydir ? publish_write(ydir, y->st, y->p, y->e, to, true, true, -1, why, len) : -1;
+	free(ydir);
+	return rc;
+}
+
+/*
+ * The end of the run at TO: every year's work up to it, the final scores
+ * of each plan year (oldest first) and, with --export, each year's
+ * publication files in YEAR/ and the index across years.  The exit status.
+ */
+static int sim_end(const struct simulate_opts *o, struct sim *s, int64_t to)
 {
 	struct score_table t;
 	int status = 0;
 
-	if (step_until(e, to) < 0 || engine_scores(e, to, &t) < 0)
+	if (step_until(s, to) < 0)
 		return 1;
-	emit_scores(s, to, &t);
-	score_free(&t);
+	for (size_t i = 0; i < s->nyears; i++) {
+		if (engine_scores(s->years[i].e, to, &t) < 0)
+			return 1;
+		emit_scores(&s->years[i], to, &t);
+		score_free(&t);
+	}
 	if (o->export_dir) {
 		char why[512];
-		char *dir = publish_year_dir(o->export_dir, s->p->year, why, sizeof(why));
-		int rc = dir ? publish_write(dir, st, s->p, e, to, true, true, -1, why, sizeof(why))
-			     : -1;
-		free(dir);
+		const struct plan **plans = xcalloc(s->nyears, sizeof(*plans));
+		int rc = 0;
+		for (size_t i = 0; i < s->nyears; i++) {
+			plans[i] = s->years[i].p;
+			if (rc == 0)
+				rc = export_year(o->export_dir, &s->years[i], to, why, sizeof(why));
+		}
 		if (rc == 0)
-			rc = publish_index(o->export_dir, &s->p, 1, why, sizeof(why));
+			rc = publish_index(o->export_dir, plans, s->nyears, why, sizeof(why));
+		free(plans);
 		if (rc < 0) {
 			fprintf(stderr, "kaohed: simulate: --export: %s\n", why);
 			status = 1;
@@ -499,13 +618,24 @@ static int sim_end(const struct simulate_opts *o, struct sim *s, struct store *s
 	return status;
 }
 
+/* S's plan years: every one CFG configures, by year. */
+static void sim_years(struct sim *s, const struct config *cfg)
+{
+	s->cfg = cfg;
+	s->nyears = cfg->nyears;
+	s->years = xcalloc(s->nyears, sizeof(*s->years));
+	for (size_t i = 0; i < s->nyears; i++) {
+		s->years[i] = (struct sim_year){ .s = s, .p = cfg->years[i]->plan };
+		if (s->nyear_ids < sizeof(s->year_ids) / sizeof(*s->year_ids))
+			s->year_ids[s->nyear_ids++] = cfg->years[i]->plan->year;
+	}
+}
+
 int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *out)
 {
-	const struct plan *p = cfg->plan;
-	struct sim sim = { .p = p, .out = out, .count_reminders = o->count_reminders };
-	struct vet vet = { .p = p, .file = o->events };
-	struct store *st = NULL;
-	struct engine *e = NULL;
+	struct sim sim = { .out = out, .count_reminders = o->count_reminders };
+	struct vet vet = { .s = &sim, .file = o->events };
+	struct store *db = NULL;
 	FILE *events = NULL;
 	int status = sim_period(o, &vet.from, &vet.to);
 
@@ -516,19 +646,21 @@ int simulate_run(const struct config *cfg, const struct simulate_opts *o, FILE *
 		return 1;
 	}
 	status = 1;
+	sim_years(&sim, cfg);
 	sbuf_init(&sim.line);
 	sbuf_init(&vet.errors);
 	json_object_seed(0); /* before a second thread makes JSON */
 	if (events && vet_start(&vet, &sim) < 0)
 		goto out;
-	if (sim_open(p, &sim, vet.from, &st, &e) < 0 ||
-	    (events && run_events(events, o->events, &vet, &sim, st, e) < 0) ||
-	    vet_finish(&vet, &sim) < 0)
+	if (sim_open(&sim, vet.from, &db) < 0 ||
+	    (events && run_events(events, o->events, &vet, &sim) < 0) || vet_finish(&vet, &sim) < 0)
 		goto out;
-	status = sim_end(o, &sim, st, e, vet.to);
+	status = sim_end(o, &sim, vet.to);
 out:
-	engine_free(e);
-	store_close(st);
+	for (size_t i = 0; i < sim.nyears; i++)
+		engine_free(sim.years[i].e);
+	free(sim.years);
+	store_close(db);
 	/* Stopped early: the vetting's verdict still comes first. */
 	vet_finish(&vet, &sim);
 	sbuf_free(&vet.errors);

@@ -42,7 +42,7 @@ struct command_ctx {
 	 * abandons everything on a failure.
 	 */
 	bool batch;
-	/* Optional hooks of the daemon; NULL where unavailable (simulate). */
+	/* Optional hooks (HOOK_ARG their argument); NULL where unavailable (simulate). */
 	void *hook_arg;
 	json_t *(*reload)(void *arg);
 	/*
@@ -120,6 +120,20 @@ int command_split(const char *line, char *buf, size_t buflen, char **argv, char 
  */
 int command_check(const struct plan *plan, const char *line, size_t len, char *code, size_t codelen,
 		  char *msg, size_t msglen);
+
+/*
+ * The plan year LINE's --year names: 0 when it names none, -1 when LINE
+ * is not a well-formed command (command_check() says why).  For a caller
+ * that checks a line against the plan of the year it addresses.
+ */
+int command_year(const char *line, size_t len);
+
+/*
+ * The answer that refuses plan year YEAR ("unknown-year"): neither one
+ * of the CONFIGURED years (N) nor one the database holds (HELD, NHELD).
+ */
+json_t *command_unknown_year(int year, const int *configured, size_t n, const int *held,
+			     size_t nheld);
 
 /* Run one request, with no TOKEN in CTX; returns the answer object (never NULL). */
 json_t *command_execute(struct command_ctx *ctx, const char *line, size_t len);

@@ -127,6 +127,12 @@ struct config *config_load_opts(const char *file, const struct config_opts *o, s
 /* The configuration of plan year YEAR among CFG's, or NULL. */
 struct config *config_year(const struct config *cfg, int year);
 /*
+ * The plan year a command addresses when it names none, at NOW: the
+ * latest configured whose in-force period has begun, else the earliest.
+ * Its index in CFG's years.
+ */
+size_t config_in_force(const struct config *cfg, int64_t now);
+/*
  * The file of year YEAR's official calendar for CFG (kaohe.calendar_dir,
  * or calendars/ beside the configuration, then the shipped ones): its
  * path (free it), or NULL; the paths looked at, comma-separated, are

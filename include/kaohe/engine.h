@@ -78,6 +78,13 @@ struct engine;
  */
 struct engine *engine_new(const struct plan *plan, struct store *st, const struct engine_sink *sink,
 			  int64_t start);
+/*
+ * The START of PLAN's engine when its year is new to the database at
+ * NOW (the daemon's first start or reload that sees it; simulate's
+ * --from): 00:00 of plan.track_from when given, else NOW, and never
+ * before the plan's in-force period.
+ */
+int64_t engine_start_of(const struct plan *plan, int64_t now);
 void engine_free(struct engine *e);
 
 /*
