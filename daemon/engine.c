@@ -66,10 +66,13 @@ struct engine {
 	 */
 	int64_t adopted;
 	bool applied, fresh;
-	int64_t *first_sub; /* [occ * nunits + unit]: first valid submission, or INT64_MAX;
-				 * by occurrence, as a fan-out reads all units of one */
-	uint8_t *mark;      /* per unit scratch */
-	uint8_t *excluded;  /* per unit scratch */
+	/* [occ][unit]: the first valid submission, or INT64_MAX; by occurrence,
+	 * as a fan-out reads all units of one.  An occurrence nobody submitted
+	 * has no row: a year's occurrences × 40,000 units would be megabytes
+	 * of INT64_MAX at every start, most of them for what is not due yet. */
+	int64_t **first_sub;
+	uint8_t *mark;     /* per unit scratch */
+	uint8_t *excluded; /* per unit scratch */
 	struct deduction *deds;
 	size_t ndeds, deds_cap;
 	struct pending_snapshot snaps[4];
@@ -274,13 +277,33 @@ static int reschedule(struct engine *e)
 
 int64_t engine_first_submission(const struct engine *e, int unit, int occ)
 {
-	return e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
+	const int64_t *row = e->first_sub[occ];
+	return row ? row[unit] : INT64_MAX;
+}
+
+/* The row of OCC's first submissions, made when it has none. */
+static int64_t *sub_row(struct engine *e, int occ)
+{
+	int64_t **row = &e->first_sub[occ];
+	if (*row == NULL) {
+		*row = xmalloc((e->plan->nunits + 1) * sizeof(**row));
+		for (size_t u = 0; u < e->plan->nunits; u++)
+			(*row)[u] = INT64_MAX;
+	}
+	return *row;
+}
+
+static void free_sub_rows(int64_t **rows, size_t noccs)
+{
+	for (size_t o = 0; rows && o < noccs; o++)
+		free(rows[o]);
+	free(rows);
 }
 
 /* UNIT submitted OCC at AT (recorded in the store). */
 static void note_submission(struct engine *e, int unit, int occ, int64_t at)
 {
-	int64_t *f = &e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit];
+	int64_t *f = &sub_row(e, occ)[unit];
 	if (at < *f)
 		*f = at;
 }
@@ -291,13 +314,18 @@ static int forget_submission(struct engine *e, int unit, int occ)
 	int64_t first = store_first_submission(e->st, unit, e->plan->occs[occ].name);
 	if (first == INT64_MIN)
 		return -1;
-	e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] = first;
+	if (first != INT64_MAX || e->first_sub[occ])
+		sub_row(e, occ)[unit] = first;
 	return 0;
 }
 
 void engine_submitted(const struct engine *e, int occ, int64_t before, uint8_t *submitted)
 {
-	const int64_t *f = e->first_sub + (size_t)occ * e->plan->nunits;
+	const int64_t *f = e->first_sub[occ];
+	if (f == NULL) {
+		memset(submitted, 0, e->plan->nunits);
+		return;
+	}
 	for (size_t u = 0; u < e->plan->nunits; u++)
 		submitted[u] = f[u] < before;
 }
@@ -307,7 +335,7 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
 	struct engine *e = arg;
 	int occ = plan_occ_find(e->plan, occname);
 	if (occ >= 0)
-		e->first_sub[(size_t)occ * e->plan->nunits + (size_t)unit] = at;
+		sub_row(e, occ)[unit] = at;
 	return 0;
 }
 
@@ -317,21 +345,18 @@ static int load_first(int unit, const char *occname, int64_t at, void *arg)
  */
 static int resync(struct engine *e)
 {
-	size_t n = e->plan->nunits * e->plan->noccs;
-	int64_t *keep = e->first_sub;
+	int64_t **keep = e->first_sub;
 
 	touch(e);
 	/* Read into a new table: a failed read must not look like "nobody
 	 * submitted", which the next deadline would turn into deductions. */
-	e->first_sub = xmalloc((n + 1) * sizeof(*e->first_sub));
-	for (size_t i = 0; i < n; i++)
-		e->first_sub[i] = INT64_MAX;
+	e->first_sub = xcalloc(e->plan->noccs + 1, sizeof(*e->first_sub));
 	if (store_first_submissions(e->st, load_first, e) < 0) {
-		free(e->first_sub);
+		free_sub_rows(e->first_sub, e->plan->noccs);
 		e->first_sub = keep;
 		return -1;
 	}
-	free(keep);
+	free_sub_rows(keep, e->plan->noccs);
 	return reschedule(e);
 }
 
@@ -407,7 +432,7 @@ void engine_free(struct engine *e)
 	free(e->ovr);
 	free(e->tl);
 	free(e->mark);
-	free(e->first_sub);
+	free_sub_rows(e->first_sub, e->plan->noccs);
 	free(e->excluded);
 	free(e);
 }

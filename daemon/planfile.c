@@ -27,7 +27,7 @@ struct scan {
 	int depth;
 	size_t name_off, name_len; /* the name just read, at name_depth */
 	int name_depth;
-	bool assigned; /* `=` or `:` followed that name */
+	bool assigned;  /* `=` or `:` followed that name */
 	int plan_depth; /* 0 before the plan group, 1 in it, -1 after it */
 	int list_depth; /* the depth of the units' elements, while in the list */
 	bool in_elem, after_comma, list_done;
