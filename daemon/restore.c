@@ -128,10 +128,20 @@ static int scalar(sqlite3 *db, const char *sql, int64_t *out, char *err, size_t 
 	return 0;
 }
 
+/* What a checked backup holds of one plan year, or in all. */
+struct held_year {
+	int year;
+	int64_t hwm;     /* the high-water mark, or 0: never run */
+	int64_t adopted; /* the adoption instant, or 0: none recorded */
+	int64_t entries, snapshots, deliveries;
+};
+
 /* What a checked backup holds, for the report. */
 struct held {
 	int version;
-	int64_t hwm, entries, snapshots, deliveries;
+	struct held_year all; /* in all: the latest high-water mark, every row counted */
+	struct held_year *y;  /* from schema 3 on, each plan year it holds, ascending */
+	size_t ny, ycap;
 };
 
 /* PRAGMA integrity_check: "ok", or its first complaints in ERR. */
@@ -172,20 +182,25 @@ static bool configured(const int *years, size_t n, int year)
 /*
  * The plan years BACKUP (schema version V) holds: those its snapshots
  * name, and from schema 3 on those its records and high-water marks
- * belong to.  Each must be one of the N configured YEARS: a year not
- * configured is refused, with the list.
+ * belong to, each with what it holds of it (in H).  Each must be one of
+ * the N configured YEARS: a year not configured is refused, with the list.
  */
-static int held_years(sqlite3 *db, int v, const int *years, size_t n, const char *name, char *err,
-		      size_t errlen)
+static int held_years(sqlite3 *db, int v, const int *years, size_t n, const char *name,
+		      struct held *h, char *err, size_t errlen)
 {
 	static const char snapshots[] =
 		"SELECT DISTINCT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots ORDER BY 1";
 	static const char records[] =
-		"SELECT CAST(substr(period, 1, 4) AS INTEGER) FROM snapshots"
-		" UNION SELECT year FROM snapshots UNION SELECT year FROM entries"
-		" UNION SELECT year FROM outbox"
-		" UNION SELECT CAST(substr(key, instr(key, ':') + 1) AS INTEGER) FROM meta"
-		"  WHERE key LIKE 'hwm:%' OR key LIKE 'adopted:%' ORDER BY 1";
+		"SELECT y, (SELECT value FROM meta WHERE key = 'hwm:' || y),"
+		"  (SELECT value FROM meta WHERE key = 'adopted:' || y),"
+		"  (SELECT count(*) FROM entries WHERE year = y),"
+		"  (SELECT count(*) FROM snapshots WHERE year = y),"
+		"  (SELECT count(*) FROM outbox WHERE year = y)"
+		" FROM (SELECT CAST(substr(period, 1, 4) AS INTEGER) AS y FROM snapshots"
+		"  UNION SELECT year FROM snapshots UNION SELECT year FROM entries"
+		"  UNION SELECT year FROM outbox"
+		"  UNION SELECT CAST(substr(key, instr(key, ':') + 1) AS INTEGER) FROM meta"
+		"   WHERE key LIKE 'hwm:%' OR key LIKE 'adopted:%') ORDER BY y";
 	sqlite3_stmt *s;
 	struct sbuf other, runs;
 	int rc;
@@ -194,10 +209,20 @@ static int held_years(sqlite3 *db, int v, const int *years, size_t n, const char
 		return fail(err, errlen, "%s: %s", name, sqlite3_errmsg(db));
 	sbuf_init(&other);
 	sbuf_init(&runs);
-	while ((rc = sqlite3_step(s)) == SQLITE_ROW)
-		if (!configured(years, n, sqlite3_column_int(s, 0)))
-			sbuf_printf(&other, "%s%d", other.len ? ", " : "",
-				    sqlite3_column_int(s, 0));
+	while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+		int year = sqlite3_column_int(s, 0);
+		if (!configured(years, n, year))
+			sbuf_printf(&other, "%s%d", other.len ? ", " : "", year);
+		if (v < 3)
+			continue;
+		util_reserve(&h->y, &h->ycap, h->ny + 1, sizeof(*h->y));
+		h->y[h->ny++] = (struct held_year){ .year = year,
+						    .hwm = sqlite3_column_int64(s, 1),
+						    .adopted = sqlite3_column_int64(s, 2),
+						    .entries = sqlite3_column_int64(s, 3),
+						    .snapshots = sqlite3_column_int64(s, 4),
+						    .deliveries = sqlite3_column_int64(s, 5) };
+	}
 	sqlite3_finalize(s);
 	for (size_t i = 0; i < n; i++)
 		sbuf_printf(&runs, "%s%d", i ? ", " : "", years[i]);
@@ -254,14 +279,15 @@ static int check(const char *copy, const char *backup, const int *years, size_t 
 		     backup, (long long)v, store_schema_latest());
 		goto out;
 	}
-	if (held_years(db, (int)v, years, n, backup, err, errlen) < 0 ||
+	if (held_years(db, (int)v, years, n, backup, h, err, errlen) < 0 ||
 	    scalar(db,
 		   "SELECT coalesce(max(value), 0) FROM meta WHERE key = 'hwm' OR key LIKE 'hwm:%'",
-		   &h->hwm, err, errlen) < 0 ||
-	    scalar(db, "SELECT count(*) FROM entries", &h->entries, err, errlen) < 0 ||
-	    scalar(db, "SELECT count(*) FROM snapshots", &h->snapshots, err, errlen) < 0)
+		   &h->all.hwm, err, errlen) < 0 ||
+	    scalar(db, "SELECT count(*) FROM entries", &h->all.entries, err, errlen) < 0 ||
+	    scalar(db, "SELECT count(*) FROM snapshots", &h->all.snapshots, err, errlen) < 0)
 		goto out;
-	if (v >= 2 && scalar(db, "SELECT count(*) FROM outbox", &h->deliveries, err, errlen) < 0)
+	if (v >= 2 &&
+	    scalar(db, "SELECT count(*) FROM outbox", &h->all.deliveries, err, errlen) < 0)
 		goto out;
 	if (sqlite3_exec(db, "PRAGMA journal_mode = DELETE", NULL, NULL, NULL) != SQLITE_OK) {
 		fail(err, errlen, "%s: %s", backup, sqlite3_errmsg(db));
@@ -330,10 +356,55 @@ static void take_owner(const char *copy, const char *db, const char *dir)
 	}
 }
 
+/* "applied up to INSTANT (adopted at INSTANT); N entries, …" of H, a line. */
+static void report_year(FILE *out, const struct held_year *h)
+{
+	char when[40];
+
+	if (h->hwm) {
+		calendar_format_instant(h->hwm, when, sizeof(when));
+		fprintf(out, "applied up to %s", when);
+	} else {
+		fprintf(out, "applied up to (never run)");
+	}
+	if (h->adopted) {
+		calendar_format_instant(h->adopted, when, sizeof(when));
+		fprintf(out, " (adopted at %s)", when);
+	}
+	fprintf(out, "; %lld entries, %lld snapshots, %lld deliveries\n", (long long)h->entries,
+		(long long)h->snapshots, (long long)h->deliveries);
+}
+
+/*
+ * What BACKUP installed as DB holds, on OUT: on one line for one plan
+ * year (or a database from before plan years: then as a whole, for the
+ * configured YEARS), else a line per year it holds.
+ */
+static void report(FILE *out, const char *backup, const char *db, const struct held *h,
+		   const int *years, size_t nyears)
+{
+	size_t n = h->ny ? h->ny : nyears;
+
+	fprintf(out, "restored %s as %s: schema version %d, plan year%s ", backup, db, h->version,
+		n > 1 ? "s" : "");
+	for (size_t i = 0; i < n; i++)
+		fprintf(out, "%s%d", i ? ", " : "", h->ny ? h->y[i].year : years[i]);
+	if (h->ny < 2) {
+		fprintf(out, ", ");
+		report_year(out, h->ny ? &h->y[0] : &h->all);
+		return;
+	}
+	fprintf(out, ":\n");
+	for (size_t i = 0; i < h->ny; i++) {
+		fprintf(out, "  %d: ", h->y[i].year);
+		report_year(out, &h->y[i]);
+	}
+}
+
 int restore_run(const int *years, size_t nyears, const char *state_dir, const char *backup,
 		int64_t now, FILE *out, char *err, size_t errlen)
 {
-	char stamp[32], applied[40];
+	char stamp[32];
 	struct held h = { 0 };
 	struct tm tm;
 	time_t t = (time_t)now;
@@ -382,15 +453,7 @@ int restore_run(const int *years, size_t nyears, const char *state_dir, const ch
 		fsync(dfd);
 		close(dfd);
 	}
-	if (h.hwm)
-		calendar_format_instant(h.hwm, applied, sizeof(applied));
-	fprintf(out, "restored %s as %s: schema version %d, plan year%s ", backup, db, h.version,
-		nyears > 1 ? "s" : "");
-	for (size_t i = 0; i < nyears; i++)
-		fprintf(out, "%s%d", i ? ", " : "", years[i]);
-	fprintf(out, ", applied up to %s; %lld entries, %lld snapshots, %lld deliveries\n",
-		h.hwm ? applied : "(never run)", (long long)h.entries, (long long)h.snapshots,
-		(long long)h.deliveries);
+	report(out, backup, db, &h, years, nyears);
 	if (had)
 		fprintf(out, "the database it replaces is kept as %s\n", aside);
 	fprintf(out, "start kaohed: what fell due since then is applied once, as after any "
@@ -400,6 +463,7 @@ out:
 	free(db);
 	free(copy);
 	free(aside);
+	free(h.y);
 	close(lock);
 	return rc;
 }

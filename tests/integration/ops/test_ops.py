@@ -26,7 +26,7 @@ import threading
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from harness import (KAOHED, REPO, SHIPPED_CONF, DaemonTestCase, db_query,  # noqa: E402
+from harness import (KAOHED, REPO, SHIPPED_CONF, TZ, DaemonTestCase, db_query,  # noqa: E402
                      iso, now_local, temp_config, utf8_env, wait_until)
 
 from prometheus_client.parser import text_string_to_metric_families  # noqa: E402
@@ -300,6 +300,27 @@ class TestRestore(OpsTestCase):
         return subprocess.run([KAOHED, "-c", conf, "--state-dir", state] + list(extra) +
                               ["restore", backup], capture_output=True, env=utf8_env(), timeout=60)
 
+    def held(self, backup):
+        """What BACKUP holds of each plan year, as kaohed restore says it:
+        {year: (applied up to, adopted at, entries, snapshots, deliveries)}."""
+        con = sqlite3.connect("file:%s?mode=ro" % backup, uri=True)
+        try:
+            meta = dict(con.execute("SELECT key, value FROM meta"))
+            years = {y for (y,) in con.execute("SELECT year FROM entries UNION SELECT year"
+                                               " FROM snapshots UNION SELECT year FROM outbox")}
+            years |= {int(k.split(":")[1]) for k in meta if k.startswith(("hwm:", "adopted:"))}
+
+            def count(table, y):
+                return con.execute("SELECT count(*) FROM %s WHERE year = ?" % table,
+                                   (y,)).fetchone()[0]
+
+            def at(key):
+                return iso(dt.datetime.fromtimestamp(int(meta[key]), TZ))
+            return {y: (at("hwm:%d" % y), at("adopted:%d" % y), count("entries", y),
+                        count("snapshots", y), count("outbox", y)) for y in years}
+        finally:
+            con.close()
+
     def ledger(self, state):
         return sorted(db_query(state, "SELECT u.id, e.type, e.row_id, coalesce(e.occ, ''), e.points,"
                                " e.at, e.voided_at IS NULL, e.actor FROM entries e"
@@ -336,8 +357,16 @@ class TestRestore(OpsTestCase):
         r = self.restore(conf, fresh, backup)
         self.assertEqual(r.returncode, 0, r.stderr)
         out = r.stdout.decode()
-        self.assertIn("restored %s as %s/kaohe.db" % (backup, fresh), out)
-        self.assertIn("plan year %d" % now_local().year, out)
+        # one plan year: on one line
+        (hwm, adopted, entries, snapshots, deliveries), = self.held(backup).values()
+        self.assertEqual((entries, snapshots, deliveries),
+                         (len(at_backup["ledger"]), len(at_backup["snapshots"]),
+                          len(at_backup["outbox"])))
+        self.assertEqual(out.splitlines()[0],
+                         "restored %s as %s/kaohe.db: schema version 3, plan year %d, applied up"
+                         " to %s (adopted at %s); %d entries, %d snapshots, %d deliveries"
+                         % (backup, fresh, now_local().year, hwm, adopted, entries, snapshots,
+                            deliveries))
         self.assertEqual(sorted(os.listdir(fresh)), ["kaohe.db", "kaohe.lock"])
         self.assertEqual(self.ledger(fresh), at_backup["ledger"], "as it was at the backup")
 
@@ -496,7 +525,17 @@ class TestRestore(OpsTestCase):
         # with both years configured it is installed, each year's records its own
         r = self.restore(both, fresh, backup)
         self.assertEqual(r.returncode, 0, r.stderr)
-        self.assertIn("plan years %d, %d" % (year, year + 1), r.stdout.decode())
+        # what it holds of each year, on a line of its own
+        held = self.held(backup)
+        self.assertEqual(sorted(held), [year, year + 1])
+        self.assertEqual(held[year + 1][:3], ("%d-12-31T23:59:59+08:00" % year,
+                                              "%d-01-01T00:00:00+08:00" % (year + 1), 1))
+        self.assertEqual(held[year][2], 1)
+        self.assertEqual(r.stdout.decode().splitlines()[:3], [
+            "restored %s as %s/kaohe.db: schema version 3, plan years %d, %d:"
+            % (backup, fresh, year, year + 1)] + [
+            "  %d: applied up to %s (adopted at %s); %d entries, %d snapshots, %d deliveries"
+            % ((y,) + held[y]) for y in (year, year + 1)])
         self.assertEqual(self.ledger(fresh), ledger)
         self.daemon(both, state_dir=fresh)
         nxt = {u["unit"]: u for u in self.ok("--year", str(year + 1), "scores")["units"]}

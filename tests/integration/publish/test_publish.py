@@ -743,6 +743,49 @@ class TestYears(DaemonTestCase):
         self.assertEqual(changed, [os.path.join(str(self.year), "ua.ics")])
         d.term()
 
+    def test_11_by_hand_adopts_nothing(self):
+        """kaohed publish by hand on a database that has not adopted some
+        configured years (added to the configuration, the daemon not yet
+        restarted or reloaded): they are published, and the database's
+        meta (high-water marks, adoptions) is left as it was; the daemon's
+        next start adopts them."""
+        path = self.three_years()
+        with open(path, encoding="utf-8") as f:
+            three = f.read()
+        names = ", ".join('"plan-%d.conf"' % y for y in (self.year - 1, self.year, self.year + 1))
+        self.assertIn(names, three)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(three.replace(names, '"plan-%d.conf"' % self.year, 1))
+        d = self.daemon(path)
+        d.term()
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(three)
+
+        def held():
+            return {t: harness.db_query(self.state, "SELECT * FROM %s ORDER BY 1" % t)
+                    for t in ("meta", "entries", "snapshots", "audit", "outbox")}
+        before = held()
+        self.assertEqual(sorted(k for k, _ in before["meta"] if k.startswith(("hwm:", "adopted:"))),
+                         ["adopted:%d" % self.year, "hwm:%d" % self.year])
+        root = os.path.join(self.tmp, "export")
+        shutil.rmtree(root, ignore_errors=True)
+        for args in ([], ["--unit", "ua", "--unit-year", str(self.year + 1)]):
+            r = subprocess.run([KAOHED, "-c", path, "publish"] + args, capture_output=True,
+                               text=True, timeout=harness.WAIT)
+            self.assertEqual(r.returncode, 0, r.stderr)
+            self.assertEqual(held(), before, "publish %s recorded nothing" % args)
+        for y in (self.year - 1, self.year, self.year + 1):
+            self.assertTrue(os.path.exists(os.path.join(root, str(y), "index.html")), y)
+        # last year, never adopted: no quarter of it taken, by the publication either
+        self.assertEqual([n for n in os.listdir(os.path.join(root, str(self.year - 1)))
+                          if n.endswith(".json")], [])
+        # the daemon adopts them at its start
+        d.start()
+        keys = [k for (k,) in harness.db_query(self.state, "SELECT key FROM meta WHERE key"
+                                               " LIKE 'adopted:%' ORDER BY key")]
+        self.assertEqual(keys, ["adopted:%d" % y for y in (self.year - 1, self.year, self.year + 1)])
+        d.term()
+
 
 if __name__ == "__main__":
     unittest.main(argv=[sys.argv[0], "-v"])

@@ -11,6 +11,7 @@ with a timeout and never sleep waiting for a deadline.
 """
 
 import datetime as dt
+import json
 import os
 import re
 import socket
@@ -314,12 +315,28 @@ class TestNewYear(DaemonTestCase):
 
     def plan_files(self, y):
         """plan-Y.conf (row 1 due 10 s before midnight, row 2 5 s before, a
-        close of 2 s) and plan-Y+1.conf (dues in January, a calendar of its
-        own); kaohe.conf names plan-Y.conf only."""
+        close of 2 s; row 4 ranks the metric dis at the final assessment,
+        highest worst, -2 and -1) and plan-Y+1.conf (dues in January, a
+        calendar of its own); kaohe.conf names plan-Y.conf only."""
         path = os.path.join(self.tmp, "kaohe.conf")
         text = temp_config(path, self.tmp, {"1": "%d-12-31T23:59:50+08:00" % y,
                                             "2": "%d-12-31T23:59:55+08:00" % y}, close="2s")
         head, plan = split_plan(text)
+        plan = plan.replace("total = 10;", "total = 13;", 1)
+        plan = plan.replace('{ id = "basic"; name = "基本工作"; max = 6;',
+                            '{ id = "basic"; name = "基本工作"; max = 9;', 1)
+        plan = plan.replace('metrics = ( { id = "sat"; name = "满意率"; unit = "%"; } );',
+                            'metrics = ( { id = "sat"; name = "满意率"; unit = "%"; },\n'
+                            '              { id = "dis"; name = "不合格率"; unit = "%"; } );', 1)
+        plan = plan.replace("\n  );\n};", """,
+    { id = "4"; annex_category = "常规工作"; category = "basic"; department = "da"; max = 3;
+      content = "满意度"; time_node = "年末"; standard = "不合格率排名";
+      scoring = "不合格率最高的扣2分，次高的扣1分";
+      ranking = { metric = "dis"; worst = "highest"; points = [ 2, 1 ]; }; }
+  );
+};""", 1)
+        self.assertIn('id = "4"', plan)
+        self.assertIn('id = "dis"', plan)
         nxt = plan.replace("year = %d;" % y, "year = %d;" % (y + 1), 1)
         nxt = nxt.replace("%d-12-31T23:59:50+08:00" % y, "01-05")
         nxt = nxt.replace("%d-12-31T23:59:55+08:00" % y, "01-06")
@@ -360,6 +377,9 @@ class TestNewYear(DaemonTestCase):
         st = self.ok("status")
         self.assertEqual((st["year"], st["years"]), (y, [y]), st)
         self.assertTrue(st["now"].startswith("%d-12-31T23:59:4" % y), st)
+        # the numbers row 4 ranks: ua's the worst, then ub's
+        self.ok("metric", "ua", "4", "dis", "12.5")
+        self.ok("metric", "ub", "4", "dis", "7")
 
         # next year's plan is added by a reload, before midnight
         self.write_conf(path, [y, y + 1])
@@ -390,6 +410,36 @@ class TestNewYear(DaemonTestCase):
         old = {u["unit"]: u["rows"]["1"] for u in self.ok("--year", str(y), "scores")["units"]}
         self.assertEqual(old, {"ua": 0, "ub": 0})
         self.assertEqual(self.ok("--year", str(y), "status")["ended"], False)
+
+        # this year's final ranking, at its instant (the end of Q4), read with --year
+        final = "%d-01-01T00:00:00+08:00" % (y + 1)
+        d.wait_log(r"deduction: ua row 4 ranking -2 points \(final ranking\)")
+        d.wait_log(r"deduction: ub row 4 ranking -1 points \(final ranking\)")
+        for unit, position, points in (("ua", 1, -2), ("ub", 2, -1)):
+            es = self.ok("--year", str(y), "explain", unit, "4")["rows"][0]["entries"]
+            rk = [e for e in es if e["type"] == "ranking"]
+            self.assertEqual([(e["position"], e["points"], e["at"], e["by"], "voided" in e)
+                              for e in rk], [(position, points, final, "auto", False)], es)
+            self.assertLess(rk[0]["recorded_at"], "%d-01-01T00:00:05+08:00" % (y + 1),
+                            "taken on time")
+        # the Q4 snapshot is the final assessment: it holds the ranking
+        rep = self.ok("--year", str(y), "report", "%d-Q4" % y, "--format", "json")
+        self.assertFalse(rep["provisional"], rep)
+        q4 = json.loads(rep["content"])
+        self.assertEqual((q4["period"], q4["as_of"]), ("%d-Q4" % y, final))
+        self.assertEqual({u["unit"]: u["rows"]["4"] for u in q4["units"]}, {"ua": 1, "ub": 2})
+        self.assertEqual({u["unit"]: u["rows"]["4"]
+                          for u in self.ok("--year", str(y), "scores")["units"]},
+                         {"ua": 1, "ub": 2})
+        # automatic: the year's audit holds the commands only
+        self.assertEqual([a["command"] for a in self.ok("--year", str(y), "audit")],
+                         ["metric ua 4 dis 12.5", "metric ub 4 dis 7", "reload"])
+        # and next year has nothing of it: row 4 full, no ranking entry
+        self.assertEqual({u["rows"]["4"] for u in self.ok("scores")["units"]}, {3})
+        self.assertEqual(self.ok("explain", "ua", "4")["rows"][0]["entries"], [])
+        self.assertEqual(self.ok("audit"), [])
+        self.assertEqual(db_query(self.state, "SELECT year, COUNT(*) FROM entries"
+                                  " WHERE type = 7 GROUP BY year"), [(y, 2)])
 
 
 if __name__ == "__main__":
