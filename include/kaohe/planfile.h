@@ -25,10 +25,10 @@ struct planfile_elem {
 };
 
 struct planfile {
-	char *text;       /* the whole file, NUL-terminated */
+	char *text; /* the whole file, NUL-terminated */
 	size_t len;
-	char *rest;       /* the file without the units' elements, lines kept */
-	int list_line;    /* the line of the list's opening bracket */
+	char *rest;    /* the file without the units' elements, lines kept */
+	int list_line; /* the line of the list's opening bracket */
 	struct planfile_elem *el;
 	size_t nel;
 };
