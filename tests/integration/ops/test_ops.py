@@ -300,6 +300,15 @@ class TestRestore(OpsTestCase):
         return subprocess.run([KAOHED, "-c", conf, "--state-dir", state] + list(extra) +
                               ["restore", backup], capture_output=True, env=utf8_env(), timeout=60)
 
+    @staticmethod
+    def schema(backup):
+        """The schema version of BACKUP, as kaohed restore says it."""
+        con = sqlite3.connect("file:%s?mode=ro" % backup, uri=True)
+        try:
+            return con.execute("PRAGMA user_version").fetchone()[0]
+        finally:
+            con.close()
+
     def held(self, backup):
         """What BACKUP holds of each plan year, as kaohed restore says it:
         {year: (applied up to, adopted at, entries, snapshots, deliveries)}."""
@@ -363,10 +372,10 @@ class TestRestore(OpsTestCase):
                          (len(at_backup["ledger"]), len(at_backup["snapshots"]),
                           len(at_backup["outbox"])))
         self.assertEqual(out.splitlines()[0],
-                         "restored %s as %s/kaohe.db: schema version 3, plan year %d, applied up"
-                         " to %s (adopted at %s); %d entries, %d snapshots, %d deliveries"
-                         % (backup, fresh, now_local().year, hwm, adopted, entries, snapshots,
-                            deliveries))
+                         "restored %s as %s/kaohe.db: schema version %d, plan year %d, applied"
+                         " up to %s (adopted at %s); %d entries, %d snapshots, %d deliveries"
+                         % (backup, fresh, self.schema(backup), now_local().year, hwm, adopted,
+                            entries, snapshots, deliveries))
         self.assertEqual(sorted(os.listdir(fresh)), ["kaohe.db", "kaohe.lock"])
         self.assertEqual(self.ledger(fresh), at_backup["ledger"], "as it was at the backup")
 
@@ -532,8 +541,8 @@ class TestRestore(OpsTestCase):
                                               "%d-01-01T00:00:00+08:00" % (year + 1), 1))
         self.assertEqual(held[year][2], 1)
         self.assertEqual(r.stdout.decode().splitlines()[:3], [
-            "restored %s as %s/kaohe.db: schema version 3, plan years %d, %d:"
-            % (backup, fresh, year, year + 1)] + [
+            "restored %s as %s/kaohe.db: schema version %d, plan years %d, %d:"
+            % (backup, fresh, self.schema(backup), year, year + 1)] + [
             "  %d: applied up to %s (adopted at %s); %d entries, %d snapshots, %d deliveries"
             % ((y,) + held[y]) for y in (year, year + 1)])
         self.assertEqual(self.ledger(fresh), ledger)
