@@ -96,7 +96,8 @@ static void batches_keep_their_lines(void **state)
 		fail_msg("line %d: %s", config_error_line(&c), config_error_text(&c));
 	const config_setting_t *l = config_lookup(&c, "units");
 	assert_int_equal(config_setting_length(l), 2);
-	const config_setting_t *e1 = config_setting_get_elem(l, 0), *e2 = config_setting_get_elem(l, 1);
+	const config_setting_t *e1 = config_setting_get_elem(l, 0),
+			       *e2 = config_setting_get_elem(l, 1);
 	const char *name;
 	assert_int_equal(config_setting_lookup_string(e1, "name", &name), CONFIG_TRUE);
 	assert_string_equal(name, "a \" ) , \\");
@@ -113,18 +114,19 @@ static void left_to_libconfig(void **state)
 	(void)state;
 	static const char *const whole[] = {
 		"@include \"units.conf\"\nplan: { units = ( { id = \"a\"; } ); };\n",
-		"plan: { units = ( { id = \"a\"; }, ); };\n",       /* a trailing comma */
-		"plan: { units = ( { id = \"a\"; }, , {} ); };\n",  /* an empty element */
-		"plan: { units = ( , { id = \"a\"; } ); };\n",      /* a leading comma */
-		"plan: { units = ( { id = \"a\"; ] ); };\n",        /* brackets that do not pair */
-		"plan: { units = ( { id = \"a\"; } );\n",           /* unclosed */
-		"plan: { units = ( { id = \"a }; } ); };\n",        /* an unterminated string */
+		"plan: { units = ( { id = \"a\"; }, ); };\n",      /* a trailing comma */
+		"plan: { units = ( { id = \"a\"; }, , {} ); };\n", /* an empty element */
+		"plan: { units = ( , { id = \"a\"; } ); };\n",     /* a leading comma */
+		"plan: { units = ( { id = \"a\"; ] ); };\n",       /* brackets that do not pair */
+		"plan: { units = ( { id = \"a\"; } );\n",          /* unclosed */
+		"plan: { units = ( { id = \"a }; } ); };\n",       /* an unterminated string */
 		"plan: { units = ( { id = \"a\"; } ); /* open\n};\n", /* an unterminated comment */
-		"plan: { year = 2026; };\n",                        /* no units */
-		"units = ( { id = \"a\"; } );\nplan: { };\n",       /* not in the plan */
-		"plan: { units = { a = 1; }; };\n",                 /* a group */
-		"plan: { units = ( {} ); units = ( {} ); };\n",     /* given twice */
-		"plan: { units = ( {} ); };\nplan: { };\n",         /* a second plan */
+		"plan: { year = 2026; };\n",                          /* no units */
+		"units = ( { id = \"a\"; } );\nplan: { };\n",         /* not in the plan */
+		"plan: { units = { a = 1; }; };\n",                   /* a group */
+		"plan: { units = [ { id = \"a\"; } ]; };\n",          /* an array: no groups */
+		"plan: { units = ( {} ); units = ( {} ); };\n",       /* given twice */
+		"plan: { units = ( {} ); };\nplan: { };\n",           /* a second plan */
 	};
 	for (size_t i = 0; i < sizeof(whole) / sizeof(whole[0]); i++) {
 		struct planfile pf;
@@ -135,7 +137,7 @@ static void left_to_libconfig(void **state)
 	}
 	/* an empty list is found, and judged by the loader */
 	struct planfile pf;
-	assert_int_equal(scan("plan = { units = [ ]; };", &pf), 0);
+	assert_int_equal(scan("plan = { units = ( ); };", &pf), 0);
 	assert_int_equal(pf.nel, 0);
 	planfile_free(&pf);
 }
