@@ -38,6 +38,7 @@ struct loader {
 	struct config *cfg;
 	struct plan *p;               /* the plan being read */
 	const struct planfile *units; /* its units list, when read in batches */
+	bool units_unread;            /* libconfig cannot read a batch of them */
 	struct config_opts opts;
 	struct reminder_policy policy; /* read once, copied into each plan */
 	struct plan **plans;           /* every plan read, by year */
@@ -1414,7 +1415,7 @@ static void load_unit(struct loader *ld, const config_setting_t *e, int i, struc
 /*
  * The units of a list read in batches (ld->units): each batch is a tree
  * of its own, gone before the next is read.  False at a batch libconfig
- * cannot read (reported).
+ * cannot read: the file is then read whole (see read_plan_file()).
  */
 static bool load_unit_batches(struct loader *ld, struct unit_where *w)
 {
@@ -1426,9 +1427,7 @@ static bool load_unit_batches(struct loader *ld, struct unit_where *w)
 		config_t bc;
 		config_init(&bc);
 		bool ok = config_read_string(&bc, text) == CONFIG_TRUE;
-		if (!ok) {
-			error_line(ld, NULL, config_error_line(&bc), "%s", config_error_text(&bc));
-		} else {
+		if (ok) {
 			const config_setting_t *l = config_lookup(&bc, "units");
 			for (size_t i = 0; i < n; i++)
 				load_unit(ld, config_setting_get_elem(l, (unsigned)i),
@@ -1451,7 +1450,7 @@ static void load_units(struct loader *ld, const config_setting_t *plan)
 	struct unit_where *w = xcalloc(n + 1, sizeof(*w));
 	p->units = xcalloc(n + 1, sizeof(*p->units));
 	if (ld->units)
-		load_unit_batches(ld, w);
+		ld->units_unread = !load_unit_batches(ld, w);
 	else
 		for (size_t i = 0; i < n; i++)
 			load_unit(ld, config_setting_get_elem(l, (unsigned)i), (int)i, w);
@@ -1738,13 +1737,83 @@ static void note_sources(struct loader *ld, const config_setting_t *s)
 		note_sources(ld, config_setting_get_elem(s, (unsigned)i));
 }
 
+/* Take back what was written to SB after its first LEN bytes. */
+static void take_back(struct sbuf *sb, size_t len)
+{
+	if (sb->len > len) {
+		sb->len = len;
+		sb->buf[len] = '\0';
+	}
+}
+
+/*
+ * Read the plan file PATH (of element E; PDIR its directory, or NULL) and
+ * keep its plan, its units in batches when PF is not NULL.  False when
+ * libconfig cannot read a part so, with nothing kept and nothing said:
+ * the file is then to be read whole, for libconfig to name its first
+ * fault as it finds it there, the only message.
+ */
+static bool read_plan_file(struct loader *ld, const config_setting_t *e, const char *path,
+			   const char *pdir, const struct planfile *pf)
+{
+	static const char *const top[] = { "plan", NULL };
+	const char *file = ld->file, *dir = ld->dir;
+	size_t err_len = ld->err->len, warn_len = ld->warn->len;
+	int nerr = ld->nerr;
+	bool ok = true;
+	config_t lc;
+
+	config_init(&lc);
+	if (pdir)
+		config_set_include_dir(&lc, pdir);
+	if ((pf ? config_read_string(&lc, pf->rest) : config_read_file(&lc, path)) != CONFIG_TRUE) {
+		if (pf)
+			ok = false;
+		else if (config_error_type(&lc) == CONFIG_ERR_FILE_IO &&
+			 config_error_file(&lc) == NULL)
+			error_at(ld, e, "plans: cannot read the plan file %s", path);
+		else {
+			sbuf_printf(ld->err, "%s:%d: %s\n", config_error_file(&lc) ?: path,
+				    config_error_line(&lc), config_error_text(&lc));
+			ld->nerr++;
+		}
+	} else {
+		ld->file = path;
+		ld->dir = pdir;
+		const config_setting_t *root = config_root_setting(&lc);
+		check_keys(ld, root, "a plan file", top);
+		const config_setting_t *g = get_group(ld, root, "a plan file", "plan", true);
+		note_sources(ld, root);
+		if (g) {
+			ld->p = plan_new();
+			ld->p->timezone = xstrdup(ld->cfg->set.timezone);
+			ld->units = pf;
+			load_plan(ld, g, NULL);
+			ld->units = NULL;
+			ok = !ld->units_unread;
+			if (ok)
+				keep_plan(ld);
+			else
+				plan_free(ld->p);
+			ld->p = NULL;
+			ld->units_unread = false;
+		}
+		ld->file = file;
+		ld->dir = dir;
+	}
+	if (!ok) {
+		take_back(ld->err, err_len);
+		take_back(ld->warn, warn_len);
+		ld->nerr = nerr;
+	}
+	config_destroy(&lc);
+	return ok;
+}
+
 /* One file of plans = [ … ] (element E names it), read on its own. */
 static void load_plan_file(struct loader *ld, const config_setting_t *e)
 {
-	static const char *const top[] = { "plan", NULL };
 	const char *name = config_setting_get_string(e);
-	const char *file = ld->file, *dir = ld->dir;
-	config_t lc;
 
 	if (name == NULL || *name == '\0') {
 		error_at(ld, e, "plans: each element must name a plan file");
@@ -1756,44 +1825,16 @@ static void load_plan_file(struct loader *ld, const config_setting_t *e)
 	char *pdir = xstrdup(path), *slash = strrchr(pdir, '/');
 	if (slash)
 		*(slash == pdir ? slash + 1 : slash) = '\0';
-	config_init(&lc);
-	if (slash)
-		config_set_include_dir(&lc, pdir);
 	/* Its units in batches when they can be found; else the file whole. */
 	struct planfile pf;
-	bool batched = planfile_read(path, &pf) == 0;
-	if (batched)
+	if (planfile_read(path, &pf) == 0) {
 		note_file(ld, path);
-	if ((batched ? config_read_string(&lc, pf.rest) : config_read_file(&lc, path)) !=
-	    CONFIG_TRUE) {
-		if (config_error_type(&lc) == CONFIG_ERR_FILE_IO && config_error_file(&lc) == NULL)
-			error_at(ld, e, "plans: cannot read the plan file %s", path);
-		else {
-			sbuf_printf(ld->err, "%s:%d: %s\n", config_error_file(&lc) ?: path,
-				    config_error_line(&lc), config_error_text(&lc));
-			ld->nerr++;
-		}
-	} else {
-		ld->file = path;
-		ld->dir = slash ? pdir : NULL;
-		const config_setting_t *root = config_root_setting(&lc);
-		check_keys(ld, root, "a plan file", top);
-		const config_setting_t *g = get_group(ld, root, "a plan file", "plan", true);
-		note_sources(ld, root);
-		if (g) {
-			ld->p = plan_new();
-			ld->p->timezone = xstrdup(ld->cfg->set.timezone);
-			ld->units = batched ? &pf : NULL;
-			load_plan(ld, g, NULL);
-			ld->units = NULL;
-			keep_plan(ld);
-		}
-		ld->file = file;
-		ld->dir = dir;
-	}
-	if (batched)
+		if (!read_plan_file(ld, e, path, slash ? pdir : NULL, &pf))
+			read_plan_file(ld, e, path, slash ? pdir : NULL, NULL);
 		planfile_free(&pf);
-	config_destroy(&lc);
+	} else {
+		read_plan_file(ld, e, path, slash ? pdir : NULL, NULL);
+	}
 	free(path);
 	free(pdir);
 }

@@ -109,7 +109,9 @@ static bool open_bracket(struct scan *s, char c)
 			return false; /* a second plan group: libconfig says so */
 		s->plan_depth = 1;
 	} else if (named && s->plan_depth == 1 && s->depth == 1 && name_is(s, "units")) {
-		if (c == '{' || s->list_depth || s->list_done)
+		/* a list only: an array [ … ] of groups is libconfig's error, which
+		 * batches, read as lists, would not make */
+		if (c != '(' || s->list_depth || s->list_done)
 			return false;
 		s->list_depth = s->depth + 1;
 		s->list_open = s->i;

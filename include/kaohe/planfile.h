@@ -8,8 +8,9 @@
  * kept, so that libconfig's line numbers stay those of the file), and the
  * elements themselves, a batch at a time, each batch padded to its own
  * lines.  A file whose units list cannot be found with certainty (an
- * @include, a list not directly in the plan group, unbalanced brackets, an
- * empty element) is left to be read whole, as before.
+ * @include, a list not directly in the plan group, an array [ … ],
+ * unbalanced brackets, an empty element) is left to be read whole, as
+ * before.
  */
 #ifndef KAOHE_PLANFILE_H
 #define KAOHE_PLANFILE_H

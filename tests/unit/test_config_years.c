@@ -730,6 +730,68 @@ static void many_units_faults(void **state)
 		}
 }
 
+/* TEXT with FROM replaced by TO (each a NULL-terminated list of pairs), TEXT freed. */
+static char *replaced(char *text, const char *const *pairs)
+{
+	for (; pairs[0]; pairs += 2) {
+		char *at = strstr(text, pairs[0]);
+		if (at == NULL)
+			fail_msg("no \"%s\" to replace", pairs[0]);
+		char *t = xasprintf("%.*s%s%s", (int)(at - text), text, pairs[1],
+				    at + strlen(pairs[0]));
+		free(text);
+		text = t;
+	}
+	return text;
+}
+
+/*
+ * A plan file read in batches gives what it gives read whole (an
+ * @include at its end makes it so, its lines unmoved): the same verdict,
+ * the same errors and warnings, and nothing more.
+ */
+static void units_batched_as_whole(void **state)
+{
+	static const char *const cases[][7] = {
+		/* an array of groups, which libconfig refuses */
+		{ "units = ( #", "units = [ #", "\n  );\n  departments", "\n  ];\n  departments",
+		  NULL },
+		/* a unit libconfig cannot read, and a fault of the plan before it */
+		{ "name = \"单位1700\";", "name = ;", "total = 10;", "total = \"x\";", NULL },
+		/* a unit libconfig cannot read, and another fault after the list */
+		{ "name = \"单位1700\";", "name = ;", "departments = (", "departments = = (",
+		  NULL },
+	};
+	struct fix *x = *state;
+	link_calendars(x);
+	units_conf(x, "plan-2026.conf");
+	for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+		char *msgs[2][2];
+		bool loaded[2];
+		for (int whole = 0; whole < 2; whole++) {
+			char *plan = plan_text(2026, false, "06-15", "");
+			char *a = strstr(plan, "  units = ("), *b = strstr(a, ");\n") + 3;
+			char *units = units_list(2500, -1, NULL);
+			char *text = xasprintf("%.*s%s%s%s", (int)(a - plan), plan, units, b,
+					       whole ? "@include \"empty.conf\"\n" : "");
+			free(units);
+			free(plan);
+			put_owned(x, "plan-2026.conf", replaced(text, cases[c]));
+			loaded[whole] = load(x, 0, false) != NULL;
+			msgs[whole][0] = xstrdup(x->err.len ? x->err.buf : "");
+			msgs[whole][1] = xstrdup(x->warn.len ? x->warn.buf : "");
+		}
+		if (loaded[0] != loaded[1] || strcmp(msgs[0][0], msgs[1][0]) != 0 ||
+		    strcmp(msgs[0][1], msgs[1][1]) != 0)
+			fail_msg("case %zu: in batches %s:\n%s%s\nwhole %s:\n%s%s", c,
+				 loaded[0] ? "loaded" : "refused", msgs[0][0], msgs[0][1],
+				 loaded[1] ? "loaded" : "refused", msgs[1][0], msgs[1][1]);
+		assert_false(loaded[0]);
+		for (int k = 0; k < 4; k++)
+			free(msgs[k / 2][k % 2]);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -752,6 +814,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ids_of_no_plan, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_units_read_in_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_units_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(units_batched_as_whole, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, shanghai_group_setup, NULL);
 }

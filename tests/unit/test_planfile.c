@@ -124,6 +124,7 @@ static void left_to_libconfig(void **state)
 		"plan: { year = 2026; };\n",                          /* no units */
 		"units = ( { id = \"a\"; } );\nplan: { };\n",         /* not in the plan */
 		"plan: { units = { a = 1; }; };\n",                   /* a group */
+		"plan: { units = [ { id = \"a\"; } ]; };\n",          /* an array: no groups */
 		"plan: { units = ( {} ); units = ( {} ); };\n",       /* given twice */
 		"plan: { units = ( {} ); };\nplan: { };\n",           /* a second plan */
 	};
@@ -136,7 +137,7 @@ static void left_to_libconfig(void **state)
 	}
 	/* an empty list is found, and judged by the loader */
 	struct planfile pf;
-	assert_int_equal(scan("plan = { units = [ ]; };", &pf), 0);
+	assert_int_equal(scan("plan = { units = ( ); };", &pf), 0);
 	assert_int_equal(pf.nel, 0);
 	planfile_free(&pf);
 }
