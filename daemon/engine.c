@@ -510,7 +510,7 @@ void engine_next_describe(const struct engine *e, char *buf, size_t len)
 	const char *what = t->phase == PH_SNAPSHOT  ? e->plan->quarters[t->occ].period
 			   : t->phase == PH_RANKING ? ""
 						    : e->plan->occs[t->occ].name;
-	snprintf(buf, len, "next: %s %s at %s%s", phases[t->phase], what, when,
+	snprintf(buf, len, "next: %s%s%s at %s%s", phases[t->phase], *what ? " " : "", what, when,
 		 n > 1 ? " (and more at that instant)" : "");
 }
 

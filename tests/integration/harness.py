@@ -214,6 +214,45 @@ def free_uid_gid():
 
 # ------------------------------------------------------------- configuration
 
+class SystemAccounts:
+    """System groups and users made for one test class (groupadd -r,
+    useradd -r: no home, no login shell), and a copy of KAOHECTL that each
+    of them may run (self.kaohectl); remove() takes them away again."""
+
+    def __init__(self, groups, users, kaohectl):
+        """GROUPS: names; USERS: (name, primary group, [other groups]), …"""
+        self.groups, self.users, self.bindir = [], [], None
+        try:
+            for name in groups:
+                subprocess.run(["groupadd", "-r", name], check=True, capture_output=True)
+                self.groups.append(name)
+            for name, primary, extra in users:
+                cmd = ["useradd", "-r", "-M", "-N", "-d", "/nonexistent", "-s",
+                       "/usr/sbin/nologin", "-g", primary]
+                if extra:
+                    cmd += ["-G", ",".join(extra)]
+                subprocess.run(cmd + [name], check=True, capture_output=True)
+                self.users.append(name)
+            self.bindir = tempfile.mkdtemp(prefix="kaohe-it-bin-")
+            os.chmod(self.bindir, 0o755)
+            self.kaohectl = os.path.join(self.bindir, "kaohectl")
+            shutil.copy(kaohectl, self.kaohectl)
+            os.chmod(self.kaohectl, 0o755)
+        except BaseException:
+            self.remove()
+            raise
+
+    def remove(self):
+        for name in self.users:
+            subprocess.run(["userdel", name], capture_output=True)
+        for name in self.groups:
+            subprocess.run(["groupdel", name], capture_output=True)
+        self.users, self.groups = [], []
+        if self.bindir:
+            shutil.rmtree(self.bindir, ignore_errors=True)
+            self.bindir = None
+
+
 def plan_config(tmp, *, access, channels, reminders, title, document, close, units,
                 departments, rows, log_level):
     """The text of a temporary plan for the current year, with kaohe's

@@ -68,6 +68,38 @@ static char *mime_part(const char *msg, const char *boundary, int index, char **
 	return d;
 }
 
+/* Header NAME of MSG is VALUE. */
+static void expect_header(const char *msg, const char *name, const char *value)
+{
+	char *v = mime_header_value(msg, name);
+	assert_non_null(v);
+	assert_string_equal(v, value);
+	free(v);
+}
+
+/*
+ * Header NAME of MSG is TEXT in at least MIN_WORDS encoded-words (RFC
+ * 2047), then the address ADDR ("<…>") when ADDR is not NULL.
+ */
+static void expect_decoded(const char *msg, const char *name, const char *text, const char *addr,
+			   int min_words)
+{
+	char *v = mime_header_value(msg, name);
+	struct sbuf d;
+	assert_non_null(v);
+	if (addr) {
+		char *lt = strrchr(v, '<');
+		assert_non_null(lt);
+		assert_string_equal(lt, addr);
+		lt[-1] = '\0';
+	}
+	sbuf_init(&d);
+	assert_true(decode_words(v, &d) >= min_words);
+	assert_string_equal(d.buf, text);
+	sbuf_free(&d);
+	free(v);
+}
+
 static struct provider_email_envelope envelope(void)
 {
 	struct provider_email_envelope e = {
@@ -92,48 +124,17 @@ static void email_headers_and_parts(void **state)
 	assert_int_equal(provider_email_message(&e, &m, s.buf, t.buf, &out), 0);
 	expect_mime_lines(out.buf, 78);
 
-	char *v = mime_header_value(out.buf, "Date");
-	assert_string_equal(v, "Tue, 08 Dec 2020 09:00:07 +0800");
-	free(v);
-	v = mime_header_value(out.buf, "Message-ID");
-	assert_string_equal(v, "<kaohe.42.1607389207@kaohe.example.org>");
-	free(v);
-	v = mime_header_value(out.buf, "X-Kaohe-Delivery");
-	assert_string_equal(v, "42");
-	free(v);
-	v = mime_header_value(out.buf, "MIME-Version");
-	assert_string_equal(v, "1.0");
-	free(v);
-	v = mime_header_value(out.buf, "Content-Type");
-	assert_string_equal(v, "multipart/alternative; boundary=\"=_kaohe_42_1607389207\"");
-	free(v);
+	expect_header(out.buf, "Date", "Tue, 08 Dec 2020 09:00:07 +0800");
+	expect_header(out.buf, "Message-ID", "<kaohe.42.1607389207@kaohe.example.org>");
+	expect_header(out.buf, "X-Kaohe-Delivery", "42");
+	expect_header(out.buf, "MIME-Version", "1.0");
+	expect_header(out.buf, "Content-Type",
+		      "multipart/alternative; boundary=\"=_kaohe_42_1607389207\"");
 
 	/* From and To: the display names as encoded-words, the addresses as they are. */
-	struct sbuf d;
-	v = mime_header_value(out.buf, "From");
-	char *lt = strrchr(v, '<');
-	assert_string_equal(lt, "<kaohe@example.org>");
-	lt[-1] = '\0';
-	sbuf_init(&d);
-	assert_true(decode_words(v, &d) >= 1);
-	assert_string_equal(d.buf, "西岗区住建局考核办");
-	sbuf_free(&d);
-	free(v);
-	v = mime_header_value(out.buf, "To");
-	lt = strrchr(v, '<');
-	assert_string_equal(lt, "<liaison@example.org>");
-	lt[-1] = '\0';
-	sbuf_init(&d);
-	decode_words(v, &d);
-	assert_string_equal(d.buf, "八一路街道联络员");
-	sbuf_free(&d);
-	free(v);
-	v = mime_header_value(out.buf, "Subject");
-	sbuf_init(&d);
-	decode_words(v, &d);
-	assert_string_equal(d.buf, s.buf);
-	sbuf_free(&d);
-	free(v);
+	expect_decoded(out.buf, "From", "西岗区住建局考核办", "<kaohe@example.org>", 1);
+	expect_decoded(out.buf, "To", "八一路街道联络员", "<liaison@example.org>", 1);
+	expect_decoded(out.buf, "Subject", s.buf, NULL, 1);
 
 	/* The text part is the text in canonical CRLF form. */
 	char *ph, *want = to_crlf(t.buf);
@@ -190,27 +191,16 @@ static void email_long_subject_words(void **state)
 	e.from = "大连市西岗区人民政府办公室居住小区管理工作考核领导小组办公室（区住建局物业科）"
 		 " <kaohe@example.org>";
 	for (size_t i = 0; i < sizeof(subjects) / sizeof(subjects[0]); i++) {
-		struct sbuf out, d;
+		struct sbuf out;
 		sbuf_init(&out);
 		assert_int_equal(provider_email_message(&e, &m, subjects[i], "正文", &out), 0);
 		/* RFC 2047: a line holding encoded-words is at most 76 characters. */
 		expect_mime_lines(out.buf, 76);
-		char *v = mime_header_value(out.buf, "Subject");
-		sbuf_init(&d);
-		int n = decode_words(v, &d);
-		assert_true(i == 0 ? n >= 4 : n >= 2);
-		assert_string_equal(d.buf, subjects[i]);
-		sbuf_free(&d);
-		free(v);
-
-		v = mime_header_value(out.buf, "From");
-		*strrchr(v, '<') = '\0';
-		sbuf_init(&d);
-		assert_true(decode_words(v, &d) >= 2);
-		assert_string_equal(d.buf, "大连市西岗区人民政府办公室居住小区管理工作考核领导小组"
-					   "办公室（区住建局物业科）");
-		sbuf_free(&d);
-		free(v);
+		expect_decoded(out.buf, "Subject", subjects[i], NULL, i == 0 ? 4 : 2);
+		expect_decoded(out.buf, "From",
+			       "大连市西岗区人民政府办公室居住小区管理工作考核领导小组"
+			       "办公室（区住建局物业科）",
+			       "<kaohe@example.org>", 2);
 		sbuf_free(&out);
 	}
 }
@@ -250,22 +240,15 @@ static void email_ascii_headers(void **state)
 	struct notify_message m = sample_message(NOTIFY_DEAD);
 	struct provider_email_envelope e = envelope();
 	struct sbuf out;
-	char *v;
 
 	(void)state;
 	e.from = "Kaohe Office <kaohe@example.org>";
 	e.to_name = "Ops, Duty (on call) \"A\"";
 	sbuf_init(&out);
 	assert_int_equal(provider_email_message(&e, &m, "Delivery 12 failed", "text\n", &out), 0);
-	v = mime_header_value(out.buf, "From");
-	assert_string_equal(v, "Kaohe Office <kaohe@example.org>");
-	free(v);
-	v = mime_header_value(out.buf, "To");
-	assert_string_equal(v, "\"Ops, Duty (on call) \\\"A\\\"\" <liaison@example.org>");
-	free(v);
-	v = mime_header_value(out.buf, "Subject");
-	assert_string_equal(v, "Delivery 12 failed");
-	free(v);
+	expect_header(out.buf, "From", "Kaohe Office <kaohe@example.org>");
+	expect_header(out.buf, "To", "\"Ops, Duty (on call) \\\"A\\\"\" <liaison@example.org>");
+	expect_header(out.buf, "Subject", "Delivery 12 failed");
 	sbuf_free(&out);
 
 	/* A long ASCII subject is folded at spaces and unfolds to itself. */
@@ -275,24 +258,14 @@ static void email_ascii_headers(void **state)
 	sbuf_init(&out);
 	assert_int_equal(provider_email_message(&e, &m, longsub, "x", &out), 0);
 	expect_mime_lines(out.buf, 78);
-	v = mime_header_value(out.buf, "Subject");
-	assert_string_equal(v, longsub);
-	free(v);
-	v = mime_header_value(out.buf, "To");
-	assert_string_equal(v, "<liaison@example.org>");
-	free(v);
+	expect_header(out.buf, "Subject", longsub);
+	expect_header(out.buf, "To", "<liaison@example.org>");
 	sbuf_free(&out);
 
 	/* "=?" in plain text would read as an encoded-word: it is encoded itself. */
 	sbuf_init(&out);
 	assert_int_equal(provider_email_message(&e, &m, "a =?x?= b", "x", &out), 0);
-	v = mime_header_value(out.buf, "Subject");
-	struct sbuf d;
-	sbuf_init(&d);
-	decode_words(v, &d);
-	assert_string_equal(d.buf, "a =?x?= b");
-	sbuf_free(&d);
-	free(v);
+	expect_decoded(out.buf, "Subject", "a =?x?= b", NULL, 1);
 	sbuf_free(&out);
 }
 

@@ -34,7 +34,6 @@ import socket
 import sqlite3
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import unittest
@@ -43,7 +42,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from harness import (KAOHECTL, KAOHED, ROOT, SHIPPED_CONF, TAG, TZ, UNIT_NAMES,  # noqa: E402
                      WAIT, DaemonTestCase, ask, db_query, db_rows, connect_as, display_width, free_uid_gid, iso,
                      now_local, parse_instant, plan_config, recv_line, recv_lines_until_eof,
-                     temp_config,
+                     SystemAccounts, temp_config,
                      unix_connect, utf8_env, wait_until)
 
 
@@ -1197,44 +1196,23 @@ class TestKaohectl(DaemonTestCase):
 class TestAccess(DaemonTestCase):
     """kaohectl as unprivileged users: what each may do is the daemon's decision."""
 
-    created_users = []
-    created_groups = []
+    accounts = None
 
     @classmethod
     def setUpClass(cls):
         cls.g = {k: "%s-%s" % (TAG, k) for k in ("da", "db", "ua", "ub", "none")}
         cls.u = {k: "%s-%s" % (TAG, k) for k in ("off", "mem", "nob")}
-        try:
-            for name in cls.g.values():
-                subprocess.run(["groupadd", "-r", name], check=True, capture_output=True)
-                cls.created_groups.append(name)
-            for key, primary, extra in (("off", "da", []), ("mem", "none", ["ua"]), ("nob", "none", [])):
-                cmd = ["useradd", "-r", "-M", "-N", "-d", "/nonexistent", "-s", "/usr/sbin/nologin",
-                       "-g", cls.g[primary]]
-                if extra:
-                    cmd += ["-G", ",".join(cls.g[e] for e in extra)]
-                subprocess.run(cmd + [cls.u[key]], check=True, capture_output=True)
-                cls.created_users.append(cls.u[key])
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        # a copy of kaohectl every user may run
-        cls.bindir = tempfile.mkdtemp(prefix="kaohe-it-bin-")
-        os.chmod(cls.bindir, 0o755)
-        cls.shared_ctl_path = os.path.join(cls.bindir, "kaohectl")
-        shutil.copy(KAOHECTL, cls.shared_ctl_path)
-        os.chmod(cls.shared_ctl_path, 0o755)
+        g = cls.g
+        cls.accounts = SystemAccounts(g.values(), (
+            (cls.u["off"], g["da"], []), (cls.u["mem"], g["none"], [g["ua"]]),
+            (cls.u["nob"], g["none"], [])), KAOHECTL)
+        cls.shared_ctl_path = cls.accounts.kaohectl
         cls.fake_uid, cls.fake_gid = free_uid_gid()
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.created_users:
-            subprocess.run(["userdel", name], capture_output=True)
-        for name in cls.created_groups:
-            subprocess.run(["groupdel", name], capture_output=True)
-        cls.created_users, cls.created_groups = [], []
-        if getattr(cls, "bindir", None):
-            shutil.rmtree(cls.bindir, ignore_errors=True)
+        if cls.accounts:
+            cls.accounts.remove()
 
     def setUp(self):
         super().setUp()

@@ -197,18 +197,25 @@ class DeliverTestCase(DaemonTestCase):
             self._ca = servers.make_ca(self.tmp)
         return self._ca
 
+    def smtp_auth(self, password, given=None):
+        """A STARTTLS SMTP server taking PASSWORD, and a credentials
+        directory whose smtp-password holds GIVEN (PASSWORD when None):
+        (the server, its CA file, the directory)."""
+        ca, crt, key = self.cert()
+        smtp = servers.SMTPServer(crt, key, "starttls", password=password)
+        self.smtp.append(smtp)
+        creds = os.path.join(self.tmp, "creds")
+        os.mkdir(creds)
+        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
+            f.write((password if given is None else given) + "\n")
+        return smtp, ca, creds
+
 
 class TestEmail(DeliverTestCase):
     """SMTP with STARTTLS required and AUTH, digests, escalation, MIME and RFC 2047."""
 
     def test_01_starttls_digest_submission_escalation(self):
-        ca, crt, key = self.cert()
-        smtp = servers.SMTPServer(crt, key, "starttls", password="pässwörd-1")
-        self.smtp.append(smtp)
-        creds = os.path.join(self.tmp, "creds")
-        os.mkdir(creds)
-        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
-            f.write("pässwörd-1\n")
+        smtp, ca, creds = self.smtp_auth("pässwörd-1")
         conf = self.plan("""
   email = { url = "%s"; from = "西岗区绩效考核办公室 <kaohe@xigang.example.org>";
             user = "kaohe"; password_file = "smtp-password"; ca_file = "%s"; };

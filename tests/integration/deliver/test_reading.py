@@ -80,13 +80,7 @@ class TestReadEmail(ReadingTestCase):
         by when (the time of day of a date-time due), what is at stake, and
         for the overdue notice until when a late submission still avoids
         the "missing" deduction; dates in Chinese, no ISO-8601 anywhere."""
-        ca, crt, key = self.cert()
-        smtp = servers.SMTPServer(crt, key, "starttls", password="pw-1")
-        self.smtp.append(smtp)
-        creds = os.path.join(self.tmp, "creds")
-        os.mkdir(creds)
-        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
-            f.write("pw-1\n")
+        smtp, ca, creds = self.smtp_auth("pw-1")
         conf = with_submit(self.plan("""
   email = { url = "%s"; from = "考核办 <kaohe@xigang.example.org>";
             user = "kaohe"; password_file = "smtp-password"; ca_file = "%s"; };""" % (smtp.url, ca),
@@ -250,13 +244,7 @@ class TestSend(ReadingTestCase):
         """kaohectl test-send email ADDRESS: the mail goes now, and kaohectl
         prints the SMTP server's replies; audited. A server refusing the
         credentials: exit 1, its 535 shown, and what to change."""
-        ca, crt, key = self.cert()
-        smtp = servers.SMTPServer(crt, key, "starttls", password="pw-1")
-        self.smtp.append(smtp)
-        creds = os.path.join(self.tmp, "creds")
-        os.mkdir(creds)
-        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
-            f.write("pw-1\n")
+        smtp, ca, creds = self.smtp_auth("pw-1")
         conf = self.plan("""
   email = { url = "%s"; from = "考核办 <kaohe@xigang.example.org>";
             user = "kaohe"; password_file = "smtp-password"; ca_file = "%s"; };""" % (smtp.url, ca),
@@ -454,13 +442,7 @@ class TestNeverDeliverable(ReadingTestCase):
         """Credentials the server refuses: dead at the first attempt, a
         warning saying what to change; test-send to a server without
         STARTTLS says so too."""
-        ca, crt, key = self.cert()
-        smtp = servers.SMTPServer(crt, key, "starttls", password="right")
-        self.smtp.append(smtp)
-        creds = os.path.join(self.tmp, "creds")
-        os.mkdir(creds)
-        with open(os.path.join(creds, "smtp-password"), "w", encoding="utf-8") as f:
-            f.write("wrong\n")
+        smtp, ca, creds = self.smtp_auth("right", given="wrong")
         conf = self.plan("""
   email = { url = "%s"; from = "kaohe@xigang.example.org"; user = "kaohe";
             password_file = "smtp-password"; ca_file = "%s"; };

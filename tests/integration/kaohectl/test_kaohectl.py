@@ -29,12 +29,11 @@ import shutil
 import socket
 import subprocess
 import sys
-import tempfile
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 from harness import (CONFIG_DIR, KAOHECTL, KAOHED, REPO, ROOT, TAG, WAIT,  # noqa: E402
-                     DaemonTestCase, display_width, now_local, utf8_env)
+                     DaemonTestCase, SystemAccounts, display_width, now_local, utf8_env)
 
 LONG_NOTE = ("年度工作总结已按区住建局要求报送，附件包括业主委员会换届选举情况、"
              "物业服务企业考评结果和居民满意度调查报告，共计十二份材料")
@@ -373,42 +372,22 @@ class TestSuggested(DaemonTestCase):
 class TestAccessWords(DaemonTestCase):
     """Officers and members, as the kernel reports them to the daemon."""
 
-    created = []
+    accounts = None
 
     @classmethod
     def setUpClass(cls):
         cls.g = {k: "%s-c%s" % (TAG, k) for k in ("da", "ua", "ub", "none")}
         cls.u = {k: "%s-c%s" % (TAG, k) for k in ("off", "mem", "two")}
-        cls.groups, cls.users = [], []
-        try:
-            for name in cls.g.values():
-                subprocess.run(["groupadd", "-r", name], check=True, capture_output=True)
-                cls.groups.append(name)
-            for key, primary, extra in (("off", "da", []), ("mem", "none", ["ua"]),
-                                        ("two", "none", ["ua", "ub"])):
-                cmd = ["useradd", "-r", "-M", "-N", "-d", "/nonexistent", "-s",
-                       "/usr/sbin/nologin", "-g", cls.g[primary]]
-                if extra:
-                    cmd += ["-G", ",".join(cls.g[e] for e in extra)]
-                subprocess.run(cmd + [cls.u[key]], check=True, capture_output=True)
-                cls.users.append(cls.u[key])
-        except BaseException:
-            cls.tearDownClass()
-            raise
-        cls.bindir = tempfile.mkdtemp(prefix="kaohe-it-bin-")
-        os.chmod(cls.bindir, 0o755)
-        cls.shared = os.path.join(cls.bindir, "kaohectl")
-        shutil.copy(KAOHECTL, cls.shared)
-        os.chmod(cls.shared, 0o755)
+        g = cls.g
+        cls.accounts = SystemAccounts(g.values(), (
+            (cls.u["off"], g["da"], []), (cls.u["mem"], g["none"], [g["ua"]]),
+            (cls.u["two"], g["none"], [g["ua"], g["ub"]])), KAOHECTL)
+        cls.shared = cls.accounts.kaohectl
 
     @classmethod
     def tearDownClass(cls):
-        for name in cls.users:
-            subprocess.run(["userdel", name], capture_output=True)
-        for name in cls.groups:
-            subprocess.run(["groupdel", name], capture_output=True)
-        if getattr(cls, "bindir", None):
-            shutil.rmtree(cls.bindir, ignore_errors=True)
+        if cls.accounts:
+            cls.accounts.remove()
 
     def setUp(self):
         super().setUp()

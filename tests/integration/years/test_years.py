@@ -388,6 +388,7 @@ class TestNewYear(DaemonTestCase):
 
         # this year's deadlines, closes, Q4 snapshot and final ranking, on time
         d.wait_log(r"deduction: ub row 1 missing", timeout=4 * WAIT)
+        d.wait_log(r"next: final ranking at %d-01-01T00:00:00\+08:00" % (y + 1))
         d.wait_log(r"snapshot: %d-Q4 taken" % y, timeout=4 * WAIT)
         snaps = self.ok("--year", str(y), "snapshots")
         q4 = [s for s in snaps if s["period"] == "%d-Q4" % y]
