@@ -8,6 +8,7 @@
  * restart, with the same X-Kaohe-Delivery id.
  */
 #include <assert.h>
+#include <curl/curl.h>
 #include <ev.h>
 #include <jansson.h>
 #include <limits.h>
@@ -935,7 +936,14 @@ static void on_test_done(void *arg, const struct transfer_result *r)
 	tc->p->classify(r, &o);
 	tc->t.sent = o.verdict == PROVIDER_OK;
 	tc->t.status = r->status;
-	util_strlcpy(tc->t.error, o.error, sizeof(tc->t.error));
+	if (r->curl_code == CURLE_OPERATION_TIMEDOUT)
+		/* curl's words name its timeout, not test-send's limit or a remedy */
+		snprintf(tc->t.error, sizeof(tc->t.error),
+			 "no answer in %d s (%.160s): check that the server is up and that this "
+			 "host reaches it",
+			 DELIVER_TEST_TIMEOUT_MS / 1000, o.error);
+	else
+		util_strlcpy(tc->t.error, o.error, sizeof(tc->t.error));
 	if (r->said_len)
 		sbuf_add(&tc->t.said, r->said, r->said_len);
 	if (r->body_len)

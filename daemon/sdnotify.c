@@ -36,6 +36,8 @@ static socklen_t notify_addrlen;
 static bool notify_unread;      /* a wait went unanswered: do not wait again */
 static unsigned notify_dropped; /* since the last warning */
 static int64_t notify_warned_ms = INT64_MIN;
+static char notify_last[1024]; /* the first line of the last message dropped */
+static int notify_errnum;      /* why it was */
 
 static int64_t now_ms(void)
 {
@@ -78,20 +80,27 @@ int sdnotify_init(char *err, size_t errlen)
 	return 0;
 }
 
+/* The drops counted since the last warning, and the last of them. */
+static void warn_dropped(void)
+{
+	log_warnx("notify: %u message%s to NOTIFY_SOCKET dropped (the last: \"%s\"): %s%s",
+		  notify_dropped, notify_dropped == 1 ? "" : "s", notify_last,
+		  notify_errnum == EAGAIN ? "its queue is full, nobody reads it"
+					  : strerror(notify_errnum),
+		  notify_warned_ms == INT64_MIN ? "; further drops are counted once a minute" : "");
+	notify_warned_ms = now_ms();
+	notify_dropped = 0;
+}
+
 /* Count a drop; warn for the first, then once a minute for the rest. */
 static void dropped(const char *msg, int errnum)
 {
-	int64_t t = now_ms();
-
 	notify_dropped++;
-	if (notify_warned_ms != INT64_MIN && t - notify_warned_ms < WARN_EVERY_MS)
+	snprintf(notify_last, sizeof(notify_last), "%.*s", (int)strcspn(msg, "\n"), msg);
+	notify_errnum = errnum;
+	if (notify_warned_ms != INT64_MIN && now_ms() - notify_warned_ms < WARN_EVERY_MS)
 		return;
-	log_warnx("notify: %u message%s to NOTIFY_SOCKET dropped (the last: \"%.*s\"): %s%s",
-		  notify_dropped, notify_dropped == 1 ? "" : "s", (int)strcspn(msg, "\n"), msg,
-		  errnum == EAGAIN ? "its queue is full, nobody reads it" : strerror(errnum),
-		  notify_warned_ms == INT64_MIN ? "; further drops are counted once a minute" : "");
-	notify_warned_ms = t;
-	notify_dropped = 0;
+	warn_dropped();
 }
 
 int sdnotify_send(unsigned flags, const char *fmt, ...)
@@ -133,6 +142,10 @@ int sdnotify_send(unsigned flags, const char *fmt, ...)
 
 void sdnotify_finalise(void)
 {
+	/* Drops since the last warning would otherwise go unreported when
+	 * no later drop comes to report them, as at a stop. */
+	if (notify_dropped)
+		warn_dropped();
 	if (notify_fd >= 0)
 		close(notify_fd);
 	notify_fd = -1;

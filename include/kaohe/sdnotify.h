@@ -25,14 +25,15 @@ int sdnotify_init(char *err, size_t errlen);
 /*
  * Send one message (FMT and its arguments: KEY=VALUE lines).  Never
  * blocks on a full queue: the message is dropped, with a warning in the
- * log at most once a minute.  With SDNOTIFY_STATE in FLAGS it first waits
+ * log at most once a minute (the drops counted after the last warning:
+ * at sdnotify_finalise()).  With SDNOTIFY_STATE in FLAGS it first waits
  * up to two seconds for room, unless a wait already went unanswered
  * since the last message that got through.  0 when sent or when there is
  * no socket, -1 when dropped.
  */
 int sdnotify_send(unsigned flags, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
-/* Close the socket. */
+/* Report the drops not yet reported (in the log), and close the socket. */
 void sdnotify_finalise(void);
 
 #endif

@@ -20,6 +20,7 @@
 
 #include "kaohe/log.h"
 #include "kaohe/sdnotify.h"
+#include "support.h"
 
 /* Far longer than any send may take; a blocked send is killed by it. */
 #define GUARD_SECONDS 60
@@ -193,6 +194,68 @@ static void a_full_queue_drops_instead_of_blocking(void **state)
 	receiver_close(&r);
 }
 
+/* The drops the warnings in TEXT report, added up; LAST: the last one's message. */
+static unsigned warned_drops(const char *text, char *last, size_t lastlen)
+{
+	static const char what[] = "warning: notify: ";
+	unsigned n = 0;
+
+	last[0] = '\0';
+	for (const char *p = strstr(text, what); p; p = strstr(p, what)) {
+		p += strlen(what);
+		n += (unsigned)strtoul(p, NULL, 10);
+		const char *q = strstr(p, "(the last: \"");
+		assert_non_null(q);
+		q += strlen("(the last: \"");
+		snprintf(last, lastlen, "%.*s", (int)strcspn(q, "\""), q);
+	}
+	return n;
+}
+
+/*
+ * The first drop is warned of, the rest counted for the next warning a
+ * minute on; when no drop comes to bring it, the count is reported as
+ * the socket is closed (at a stop), so that every drop is in the log.
+ */
+static void drops_after_the_warning_are_reported_at_the_end(void **state)
+{
+	struct receiver r;
+	struct capture cap;
+	char err[256], last[256];
+	unsigned dropped = 0;
+	(void)state;
+
+	receiver_open(&r, 0);
+	assert_int_equal(sdnotify_init(err, sizeof(err)), 0);
+	log_set_level(LOG_LEVEL_WARNING);
+	capture_begin(&cap);
+	alarm(GUARD_SECONDS);
+	for (int i = 0; i < 100; i++)
+		if (sdnotify_send(0, "STATUS=message %d\nEXTEND_TIMEOUT_USEC=1", i) < 0)
+			dropped++;
+	alarm(0);
+	char *before = capture_text(&cap);
+	sdnotify_finalise();
+	char *after = capture_text(&cap);
+	/* Reported once: closing again says nothing more. */
+	sdnotify_finalise();
+	char *again = capture_text(&cap);
+	capture_end(&cap, 4096);
+	log_set_level(LOG_LEVEL_ERROR);
+
+	/* The queue holds max_dgram_qlen of them: the rest were dropped. */
+	assert_true(dropped >= 2);
+	assert_true(warned_drops(before, last, sizeof(last)) < dropped);
+	assert_int_equal(warned_drops(after, last, sizeof(last)), dropped);
+	assert_string_equal(last, "STATUS=message 99");
+	assert_non_null(strstr(after, "its queue is full, nobody reads it"));
+	assert_string_equal(again, after);
+	free(before);
+	free(after);
+	free(again);
+	receiver_close(&r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -201,6 +264,7 @@ int main(void)
 		cmocka_unit_test(without_a_socket_nothing_is_sent),
 		cmocka_unit_test(refuses_what_is_no_socket_path),
 		cmocka_unit_test(a_full_queue_drops_instead_of_blocking),
+		cmocka_unit_test(drops_after_the_warning_are_reported_at_the_end),
 	};
 	log_init("test_sdnotify", true);
 	log_set_level(LOG_LEVEL_ERROR);

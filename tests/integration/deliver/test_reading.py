@@ -20,7 +20,9 @@ import os
 import re
 import socket
 import subprocess
+import signal
 import sys
+import time
 import unittest
 import warnings
 
@@ -434,6 +436,103 @@ class TestTestSendWaits(ReadingTestCase):
         results = sorted(a["result"] for a in audit)
         self.assertIn("held, then released", results[0])
         self.assertIn("kaohed stopped before the server answered", results[1])
+
+    def test_09_no_answer_within_the_limit(self):
+        """A server that takes the request and never answers: kaohectl
+        exits 1 once the limit passed (15 s; curl gives up a second
+        before it), saying that it had no answer in 15 s, curl's words, and
+        what to check. The daemon answers others all along, and audits the
+        failure."""
+        sink, d = self.held_sink()
+        t0 = time.monotonic()
+        waiting = subprocess.Popen([harness.KAOHECTL, "-s", self.sock, "test-send", "gen"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=harness.utf8_env())
+        self.addCleanup(waiting.kill)
+        self.wait(lambda: len(sink.got("/generic/held")) == 1, harness.WAIT,
+                  "the test message at the server")
+        # Pings on other connections, every half second, until the answer.
+        answered = []
+        while waiting.poll() is None:
+            self.assertTrue(harness.ask(self.sock, "ping")["data"]["pong"])
+            if waiting.poll() is None:
+                answered.append(time.monotonic() - t0)
+            try:
+                waiting.wait(0.5)
+            except subprocess.TimeoutExpired:
+                pass
+            self.assertLess(time.monotonic() - t0, 60, "no answer to test-send in 60 s")
+        elapsed = time.monotonic() - t0
+        out, err = waiting.communicate(timeout=harness.WAIT)
+        err = err.decode()
+        self.assertEqual(waiting.returncode, 1, out.decode() + err)
+        self.assertGreaterEqual(elapsed, 14, "answered before the limit: " + err)
+        self.assertGreater(max(answered), 10, "pings answered while it waited: %r" % answered)
+        self.assertIn("send-failed", err)
+        why = (r"no answer in 15 s \((Operation timed out after 1[45]\d{3} milliseconds.*\): "
+               r"check that the server is up|the server, or the deliveries ahead of it)")
+        self.assertRegex(err, why)
+        self.assertFalse(sink.released.is_set(), "the server never answered")
+        d.wait_log(r"warning: root: test message over gen to \S+/generic/held failed: " + why)
+        audit = [a for a in self.ok("audit", "10") if a["command"] == "test-send gen"]
+        self.assertEqual(len(audit), 1, audit)
+        self.assertRegex(audit[0]["result"], why)
+        self.assertIn("send-failed", audit[0]["result"])
+        self.assertTrue(d.alive())
+
+    def test_10_reload_while_a_test_send_waits(self):
+        """SIGHUP while a test-send waits: the reload is taken at once (the
+        channel renamed, its URL changed), and the waiting client gets its
+        one answer, the server's, when the server gives it. Nothing of the
+        old configuration is needed for it, nothing is left behind: a
+        stop later audits no test-send as cut short."""
+        sink, d = self.held_sink()
+        waiting = subprocess.Popen([harness.KAOHECTL, "-s", self.sock, "--json", "test-send", "gen"],
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                   env=harness.utf8_env())
+        self.addCleanup(waiting.kill)
+        self.wait(lambda: len(sink.got("/generic/held")) == 1, harness.WAIT,
+                  "the test message at the server")
+        with open(d.config, encoding="utf-8") as f:
+            text = f.read()
+        new = text.replace('name = "gen"', 'name = "gen2"').replace("/generic/held", "/generic/after")
+        self.assertNotEqual(new, text)
+        with open(d.config, "w", encoding="utf-8") as f:
+            f.write(new)
+        mark = len(d.messages)
+        d.proc.send_signal(signal.SIGHUP)
+        d.wait_notify("READY=1", since=mark)
+        d.wait_log(r"reload: configuration loaded")
+
+        # Reloaded while the message waits: the new channels hold, the wait goes on.
+        e = self.refused("usage", "test-send", "gen")
+        self.assertIn('no channel "gen" (the channels: gen2)', e["message"])
+        self.assertTrue(self.ok("ping")["pong"])
+        self.assertIsNone(waiting.poll(), "test-send answered before its server did")
+
+        sink.release()
+        out, err = waiting.communicate(timeout=harness.WAIT)
+        self.assertEqual(waiting.returncode, 0, err.decode())
+        data = json.loads(out)["data"]
+        self.assertEqual((data["channel"], data["status"], data["body"]),
+                         ("gen", 200, "held, then released"), data)
+        self.assertTrue(data["to"].endswith("/generic/held"), data)
+
+        # The next one goes where the new configuration says.
+        data = self.ok("test-send", "gen2")
+        self.assertEqual(data["status"], 204)
+        self.assertEqual(len(sink.got("/generic/after")), 1)
+        self.assertEqual(len(sink.got("/generic/held")), 1)
+        audit = self.ok("audit", "10")
+        self.assertIn(("SIGHUP", "reload"), [(a["by"], a["command"]) for a in audit], audit)
+        sent = [a for a in audit if "held, then released" in a["result"]]
+        self.assertEqual([a["command"] for a in sent], ["test-send gen"], audit)
+
+        self.assertEqual(d.term(), 0, d.log()[-3000:])
+        self.start(None, again=d)
+        audit = self.ok("audit", "10")
+        self.assertFalse([a for a in audit if "stopped before" in a["result"]], audit)
+        self.assertEqual(len([a for a in audit if "held, then released" in a["result"]]), 1, audit)
 
 
 class TestNeverDeliverable(ReadingTestCase):
