@@ -1773,9 +1773,13 @@ static bool read_plan_file(struct loader *ld, const config_setting_t *e, const c
 			 config_error_file(&lc) == NULL)
 			error_at(ld, e, "plans: cannot read the plan file %s", path);
 		else {
-			sbuf_printf(ld->err, "%s:%d: %s\n", config_error_file(&lc) ?: path,
-				    config_error_line(&lc), config_error_text(&lc));
-			ld->nerr++;
+			/* an @included file as libconfig names it, beside the plan file */
+			ld->file = path;
+			ld->dir = pdir;
+			error_line(ld, config_error_file(&lc), config_error_line(&lc), "%s",
+				   config_error_text(&lc));
+			ld->file = file;
+			ld->dir = dir;
 		}
 	} else {
 		ld->file = path;
@@ -1827,7 +1831,7 @@ static void load_plan_file(struct loader *ld, const config_setting_t *e)
 		*(slash == pdir ? slash + 1 : slash) = '\0';
 	/* Its units in batches when they can be found; else the file whole. */
 	struct planfile pf;
-	if (planfile_read(path, &pf) == 0) {
+	if (!ld->opts.plans_whole && planfile_read(path, &pf) == 0) {
 		note_file(ld, path);
 		if (!read_plan_file(ld, e, path, slash ? pdir : NULL, &pf))
 			read_plan_file(ld, e, path, slash ? pdir : NULL, NULL);

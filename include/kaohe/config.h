@@ -112,6 +112,10 @@ struct config {
 struct config_opts {
 	int year;      /* non-zero: run the (one) plan for this year: kaohed --year */
 	bool weekdays; /* Monday to Friday, no calendar: kaohed --calendar weekdays */
+	/* Read each plan file whole, its units list too (by default the list
+	 * is read in batches, see planfile.h): what the batches are checked
+	 * against. */
+	bool plans_whole;
 };
 
 /*

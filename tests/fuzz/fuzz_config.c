@@ -5,10 +5,16 @@
  * only `@include "input.conf"` (libconfig then names settings by the
  * included file, another branch of the error reporting).
  *
+ * The input is also read as a plan file named in DIR/plans.conf (`plans =
+ * [ "input.conf" ]`), twice: its units list read in batches when they can
+ * be found, and the file read whole (config_opts.plans_whole).
+ *
  * What must hold for any bytes:
  *   - config_load() returns NULL exactly when it reported an error, and
  *     its reports start "file:line: " and end with a newline;
  *   - loading directly and through the include agree on success;
+ *   - a plan file read in batches and read whole give the same verdict,
+ *     errors and warnings, byte for byte;
  *   - nothing leaks (LeakSanitizer) and nothing crashes.
  *
  * @include directives of the input itself are disabled (the '@' becomes
@@ -32,7 +38,7 @@
 int LLVMFuzzerInitialize(int *argc, char ***argv);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static char dir[64], input_path[128], top_path[128];
+static char dir[64], input_path[128], top_path[128], plans_path[128];
 
 static void __attribute__((noreturn, format(printf, 1, 2))) die(const char *fmt, ...)
 {
@@ -58,7 +64,15 @@ static void cleanup(void)
 {
 	unlink(input_path);
 	unlink(top_path);
+	unlink(plans_path);
 	rmdir(dir);
+}
+
+/* Write TEXT as NAME in DIR; its path in PATH. */
+static void put(char *path, size_t len, const char *name, const char *text)
+{
+	snprintf(path, len, "%s/%s", dir, name);
+	write_file(path, text, strlen(text));
 }
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
@@ -70,9 +84,13 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
 	if (mkdtemp(dir) == NULL)
 		die("mkdtemp %s failed", dir);
 	snprintf(input_path, sizeof(input_path), "%s/input.conf", dir);
-	snprintf(top_path, sizeof(top_path), "%s/top.conf", dir);
-	static const char top[] = "@include \"input.conf\"\n";
-	write_file(top_path, top, sizeof(top) - 1);
+	put(top_path, sizeof(top_path), "top.conf", "@include \"input.conf\"\n");
+	/* the official calendars are the source tree's */
+#define HEAD                                                                        \
+	"kaohe: { timezone = \"Asia/Shanghai\"; calendar_dir = \"" KAOHE_SOURCE_DIR \
+	"/config/calendars\"; };\n"
+	put(plans_path, sizeof(plans_path), "plans.conf", HEAD "plans = [ \"input.conf\" ];\n");
+#undef HEAD
 	atexit(cleanup);
 	return 0;
 }
@@ -101,13 +119,17 @@ static void check_report(const char *text, const char *what)
 		die("%s: no \": \" after the line number: \"%s\"", what, text);
 }
 
-/* Load FILE; whether it succeeded. */
-static bool load(const char *file)
+/*
+ * Load FILE; whether it succeeded.  Its errors and warnings in ERRS and
+ * WARNS when they are not NULL (initialised; the caller frees them).
+ */
+static bool load_into(const char *file, bool whole, struct sbuf *errs_out, struct sbuf *warns_out)
 {
+	struct config_opts o = { .plans_whole = whole };
 	struct sbuf errs, warns;
 	sbuf_init(&errs);
 	sbuf_init(&warns);
-	struct config *cfg = config_load(file, 0, &errs, &warns);
+	struct config *cfg = config_load_opts(file, &o, &errs, &warns);
 	bool has_errors = errs.len > 0;
 	if (cfg == NULL && !has_errors)
 		die("config_load(%s) failed without an error message", file);
@@ -118,9 +140,47 @@ static bool load(const char *file)
 	if (cfg && cfg->plan == NULL)
 		die("config_load(%s): no plan", file);
 	config_free(cfg);
-	sbuf_free(&errs);
-	sbuf_free(&warns);
+	if (errs_out)
+		*errs_out = errs;
+	else
+		sbuf_free(&errs);
+	if (warns_out)
+		*warns_out = warns;
+	else
+		sbuf_free(&warns);
 	return cfg != NULL;
+}
+
+static bool load(const char *file)
+{
+	return load_into(file, false, NULL, NULL);
+}
+
+static const char *text_of(const struct sbuf *sb)
+{
+	return sb->len ? sb->buf : "";
+}
+
+/* The input as a plan file, in batches and whole: the same in every word. */
+static void plan_file_both_ways(void)
+{
+	struct sbuf e[2], w[2];
+	bool ok[2] = { load_into(plans_path, false, &e[0], &w[0]),
+		       load_into(plans_path, true, &e[1], &w[1]) };
+	if (ok[0] != ok[1])
+		die("the input as a plan file loads %s in batches but %s whole:\n%s%s",
+		    ok[0] ? "fine" : "with errors", ok[1] ? "fine" : "with errors", text_of(&e[0]),
+		    text_of(&e[1]));
+	if (strcmp(text_of(&e[0]), text_of(&e[1])) != 0)
+		die("errors of the plan file in batches:\n%swhole:\n%s", text_of(&e[0]),
+		    text_of(&e[1]));
+	if (strcmp(text_of(&w[0]), text_of(&w[1])) != 0)
+		die("warnings of the plan file in batches:\n%swhole:\n%s", text_of(&w[0]),
+		    text_of(&w[1]));
+	for (int i = 0; i < 2; i++) {
+		sbuf_free(&e[i]);
+		sbuf_free(&w[i]);
+	}
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -141,5 +201,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (direct != included)
 		die("the input loads %s directly but %s through @include",
 		    direct ? "fine" : "with errors", included ? "fine" : "with errors");
+	plan_file_both_ways();
 	return 0;
 }

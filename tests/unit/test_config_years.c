@@ -792,6 +792,19 @@ static void units_batched_as_whole(void **state)
 	}
 }
 
+/* A syntax error in a file a plan file @includes names that file beside it. */
+static void plan_file_include_fault(void **state)
+{
+	struct fix *x = *state;
+	link_calendars(x);
+	put(x, "part.conf", "# a part\nx = = 1;\n");
+	put_owned(x, "plan-2026.conf",
+		  headed("@include \"part.conf\"\n", plan_text(2026, false, "06-15", "")));
+	units_conf(x, "plan-2026.conf");
+	assert_null(load(x, 0, false));
+	expect_error(x, "part.conf", 2, MSGS("syntax error"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -814,6 +827,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(ids_of_no_plan, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_units_read_in_batches, setup, teardown),
 		cmocka_unit_test_setup_teardown(many_units_faults, setup, teardown),
+		cmocka_unit_test_setup_teardown(plan_file_include_fault, setup, teardown),
 		cmocka_unit_test_setup_teardown(units_batched_as_whole, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, shanghai_group_setup, NULL);
